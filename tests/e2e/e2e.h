@@ -1,0 +1,36 @@
+/* e2e.h - small conveniences over the test JSON parser for the end-to-end tests: parse a
+ * command's output, read numbers and strings by path. */
+#ifndef LOCKSCOPE_TEST_E2E_H
+#define LOCKSCOPE_TEST_E2E_H
+
+#include <string.h>
+
+#include "jsonparse.h"
+
+static inline struct jp_value *jparse(const char *text)
+{
+	char err[256];
+
+	return text ? jp_parse(text, strlen(text), err, sizeof(err)) : NULL;
+}
+
+static inline double jnum(const struct jp_value *v, const char *path, double def)
+{
+	const struct jp_value *x = jp_path(v, path);
+
+	return x && x->type == JP_NUMBER ? x->number : def;
+}
+
+static inline const char *jstr(const struct jp_value *v, const char *path)
+{
+	return jp_str(jp_path(v, path));
+}
+
+static inline bool jbool(const struct jp_value *v, const char *path)
+{
+	const struct jp_value *x = jp_path(v, path);
+
+	return x && x->type == JP_BOOL && x->boolean;
+}
+
+#endif

@@ -1,0 +1,150 @@
+/* proc.c - process helpers for the e2e tests: everything runs for real, output is captured
+ * to files and read back; timeouts kill what hangs so that a test fails instead of stalling. */
+#include "proc.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 4096, n = 0, got;
+	char *buf;
+
+	if (!f)
+		return NULL;
+	buf = malloc(cap + 1);
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+const char *test_dir(void)
+{
+	static char dir[64];
+
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/lockscope-test.XXXXXX");
+		if (!mkdtemp(dir))
+			abort();
+	}
+	return dir;
+}
+
+static int status_of(int st)
+{
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int sh(const char *cmd, char **out, char **err)
+{
+	char o[128], e[128], *full;
+	int st;
+
+	snprintf(o, sizeof(o), "%s/sh.out", test_dir());
+	snprintf(e, sizeof(e), "%s/sh.err", test_dir());
+	if (asprintf(&full, "(%s) >%s 2>%s </dev/null", cmd, o, e) < 0)
+		abort();
+	st = system(full);
+	free(full);
+	if (out)
+		*out = slurp(o);
+	if (err)
+		*err = slurp(e);
+	return status_of(st);
+}
+
+int shf(char **out, char **err, const char *fmt, ...)
+{
+	char *cmd;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	if (vasprintf(&cmd, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	rc = sh(cmd, out, err);
+	free(cmd);
+	return rc;
+}
+
+pid_t spawn_bg(const char *cmd, const char *out_path, const char *err_path)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char *full;
+
+		if (asprintf(&full, "exec %s >%s 2>%s </dev/null", cmd, out_path, err_path) < 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int wait_for(pid_t pid, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st;
+
+	while (now_s() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return status_of(st);
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
+}
+
+bool wait_for_text(const char *path, const char *needle, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	while (now_s() < end) {
+		char *s = slurp(path);
+		bool found = s && strstr(s, needle);
+
+		free(s);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; s && *s; s++)
+		n += *s == '\n';
+	return n;
+}

@@ -1,0 +1,477 @@
+/* test_report.c - `report` on trace files written by the real writer: the JSON document field by
+ * field, the text layout, --top, cut and damaged files, files that are not traces. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsonparse.h"
+#include "report.h"
+#include "tracefile.h"
+
+#define PID 4242
+#define W1 4243
+#define W2 4244
+#define HOT 0x5581d2a0ull
+#define COLD 0x5581d300ull
+#define CONDV 0x5581d400ull
+#define JOINW 0x7f1234000990ull
+
+static struct tf trace;
+
+static void teardown(void)
+{
+	tf_remove(&trace);
+}
+
+TestSuite(report, .fini = teardown);
+
+/* hot_lock: worker-1 waits 1 ms and 2.5 ms (stack 1, held by worker-2), worker-2 3 ms (stack
+ * 2, held by worker-1). cold_lock: worker-2 0.4 ms. main: a 4 ms condition wait, then joins
+ * worker-1 for 4.5 ms. Without END, the join is still open when the trace stops. */
+static void write_scenario(bool complete)
+{
+	static const uint32_t s1[] = {1, 2, 3, 4}, s2[] = {2, 3};
+
+	tf_open(&trace, PID, "hot", "./hot --threads 2", "contention");
+	tf_thread(&trace, 0, PID, "hot");
+	tf_thread(&trace, 0, W1, "worker-1");
+	tf_thread(&trace, 0, W2, "worker-2");
+	tf_frame(&trace, 1, 0x401136, "lock_hot", "hot.c", 31, "hot", 0x16);
+	tf_frame(&trace, 2, 0x4011a0, "worker", "", 0, "hot", 0x1a);
+	tf_frame(&trace, 3, 0x7f00008f2a0, "", "", 0, "libc.so.6", 0x8f2a0);
+	tf_frame(&trace, 4, 0x7f0000001234, "", "", 0, "", 0);
+	tf_stack(&trace, 1, 4, s1);
+	tf_stack(&trace, 2, 2, s2);
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "hot_lock");
+	tf_lock(&trace, 0, COLD, LS_KIND_MUTEX, "cold_lock");
+	tf_lock(&trace, 0, CONDV, LS_KIND_COND, "work_ready");
+	tf_lock(&trace, 0, JOINW, LS_KIND_JOIN, "thread 4243 (worker-1)");
+	tf_begin(&trace, 100000, PID, CONDV, LS_KIND_COND, 0, 0);
+	tf_begin(&trace, 1000000, W1, HOT, LS_KIND_MUTEX, W2, 1);
+	tf_end(&trace, 2000000, W1, LS_WAIT_WOKEN);
+	tf_begin(&trace, 2500000, W2, COLD, LS_KIND_MUTEX, W1, 0);
+	tf_end(&trace, 2900000, W2, LS_WAIT_WOKEN);
+	tf_begin(&trace, 3000000, W2, HOT, LS_KIND_MUTEX, W1, 2);
+	tf_end(&trace, 4100000, PID, LS_WAIT_WOKEN);
+	tf_begin(&trace, 5000000, PID, JOINW, LS_KIND_JOIN, 0, 0);
+	tf_end(&trace, 6000000, W2, LS_WAIT_WOKEN);
+	tf_begin(&trace, 7000000, W1, HOT, LS_KIND_MUTEX, W2, 1);
+	tf_end(&trace, 9500000, W1, LS_WAIT_WOKEN);
+	if (complete) {
+		tf_end(&trace, 9500000, PID, LS_WAIT_WOKEN);
+		tf_finish(&trace, 10000000, 99, 3);
+	}
+	tf_close(&trace);
+}
+
+struct report_call {
+	const char *path;
+	struct report_opts opts;
+};
+
+static int call_report(void *arg)
+{
+	struct report_call *c = arg;
+
+	return report__run(c->path, &c->opts);
+}
+
+static void run_report(struct tf_run *run, const char *path, bool json, int top)
+{
+	struct report_call c = {path, {.json = json, .top = top}};
+
+	tf_capture(run, call_report, &c);
+}
+
+/* Runs report --json on the scenario's file and parses what it printed. */
+static struct jp_value *report_json(struct tf_run *run, int top)
+{
+	struct jp_value *doc;
+	char err[128];
+
+	run_report(run, trace.path, true, top);
+	cr_assert_eq(run->status, 0, "status %d, stderr: %s", run->status, run->err);
+	doc = jp_parse(run->out, run->out_len, err, sizeof(err));
+	cr_assert(doc, "%s in:\n%s", err, run->out);
+	return doc;
+}
+
+static uint64_t u64_at(const struct jp_value *doc, const char *path)
+{
+	uint64_t v;
+
+	cr_assert(jp_uint(jp_path(doc, path), &v), "%s is not an unsigned integer", path);
+	return v;
+}
+
+static const char *str_at(const struct jp_value *doc, const char *path)
+{
+	const char *s = jp_str(jp_path(doc, path));
+
+	cr_assert(s, "%s is not a string", path);
+	return s;
+}
+
+static size_t len_at(const struct jp_value *doc, const char *path, enum jp_type type)
+{
+	const struct jp_value *v = jp_path(doc, path);
+
+	cr_assert(v && v->type == type, "%s is missing or of another type", path);
+	return v->len;
+}
+
+Test(report, json_head_target_recording_threads)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(true);
+	doc = report_json(&run, 0);
+	cr_assert_eq(run.err_len, 0, "stderr: %s", run.err);
+	cr_assert_str_eq(str_at(doc, "schema"), "lockscope.report/1");
+	cr_assert_eq(u64_at(doc, "target.pid"), PID);
+	cr_assert_str_eq(str_at(doc, "target.comm"), "hot");
+	cr_assert_str_eq(str_at(doc, "target.cmdline"), "./hot --threads 2");
+	cr_assert_eq(u64_at(doc, "target.duration_ns"), 10000000);
+	cr_assert_str_eq(str_at(doc, "recording.mode"), "contention");
+	cr_assert_eq(u64_at(doc, "recording.events"), 99);
+	cr_assert_eq(u64_at(doc, "recording.lost_events"), 3);
+	cr_assert_eq(u64_at(doc, "recording.full_coverage"), 0);
+	cr_assert_eq(jp_path(doc, "recording.complete")->type, JP_BOOL);
+	cr_assert(jp_path(doc, "recording.complete")->boolean);
+	cr_assert_eq(len_at(doc, "threads", JP_ARRAY), 3);
+	cr_assert_eq(u64_at(doc, "threads.0.tid"), PID);
+	cr_assert_str_eq(str_at(doc, "threads.0.name"), "hot");
+	cr_assert_eq(u64_at(doc, "threads.2.tid"), W2);
+	cr_assert_str_eq(str_at(doc, "threads.2.name"), "worker-2");
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, json_locks_exact)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(true);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "locks", JP_ARRAY), 2);
+	cr_assert_str_eq(str_at(doc, "locks.0.addr"), "0x5581d2a0");
+	cr_assert_str_eq(str_at(doc, "locks.0.name"), "hot_lock");
+	cr_assert_str_eq(str_at(doc, "locks.0.kind"), "mutex");
+	cr_assert_eq(u64_at(doc, "locks.0.contentions"), 3);
+	cr_assert_eq(u64_at(doc, "locks.0.wait_ns"), 6500000);
+	cr_assert_eq(u64_at(doc, "locks.0.max_wait_ns"), 3000000);
+	cr_assert_eq(jp_path(doc, "locks.0.acquisitions")->type, JP_NULL);
+	cr_assert_eq(jp_path(doc, "locks.0.hold_ns")->type, JP_NULL);
+	cr_assert_eq(jp_path(doc, "locks.0.max_hold_ns")->type, JP_NULL);
+
+	cr_assert_eq(len_at(doc, "locks.0.waiters", JP_ARRAY), 2);
+	cr_assert_eq(u64_at(doc, "locks.0.waiters.0.tid"), W1);
+	cr_assert_eq(u64_at(doc, "locks.0.waiters.0.wait_ns"), 3500000);
+	cr_assert_eq(u64_at(doc, "locks.0.waiters.0.count"), 2);
+	cr_assert_eq(u64_at(doc, "locks.0.waiters.1.tid"), W2);
+	cr_assert_eq(u64_at(doc, "locks.0.waiters.1.wait_ns"), 3000000);
+	cr_assert_eq(u64_at(doc, "locks.0.owners.0.tid"), W2);
+	cr_assert_eq(u64_at(doc, "locks.0.owners.0.count"), 2);
+
+	cr_assert_eq(len_at(doc, "locks.0.stacks", JP_ARRAY), 2);
+	cr_assert_eq(u64_at(doc, "locks.0.stacks.0.wait_ns"), 3500000);
+	cr_assert_eq(u64_at(doc, "locks.0.stacks.0.count"), 2);
+	cr_assert_eq(len_at(doc, "locks.0.stacks.0.frames", JP_ARRAY), 4);
+	cr_assert_str_eq(str_at(doc, "locks.0.stacks.0.frames.0"), "lock_hot (hot.c:31)");
+	cr_assert_str_eq(str_at(doc, "locks.0.stacks.0.frames.1"), "worker+0x1a (hot)");
+	cr_assert_str_eq(str_at(doc, "locks.0.stacks.0.frames.2"), "libc.so.6+0x8f2a0");
+	cr_assert_str_eq(str_at(doc, "locks.0.stacks.0.frames.3"), "0x7f0000001234");
+	cr_assert_eq(len_at(doc, "locks.0.stacks.1.frames", JP_ARRAY), 2);
+
+	cr_assert_str_eq(str_at(doc, "locks.1.name"), "cold_lock");
+	cr_assert_eq(u64_at(doc, "locks.1.wait_ns"), 400000);
+	cr_assert_eq(len_at(doc, "locks.1.stacks", JP_ARRAY), 0);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, json_other_waits_and_empty_analyses)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(true);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "other_waits", JP_ARRAY), 2);
+	cr_assert_str_eq(str_at(doc, "other_waits.0.kind"), "join");
+	cr_assert_str_eq(str_at(doc, "other_waits.0.name"), "thread 4243 (worker-1)");
+	cr_assert_eq(u64_at(doc, "other_waits.0.wait_ns"), 4500000);
+	cr_assert_eq(u64_at(doc, "other_waits.0.count"), 1);
+	cr_assert_str_eq(str_at(doc, "other_waits.1.kind"), "cond");
+	cr_assert_str_eq(str_at(doc, "other_waits.1.name"), "work_ready");
+	cr_assert_eq(u64_at(doc, "other_waits.1.wait_ns"), 4000000);
+	cr_assert_eq(u64_at(doc, "other_waits.1.waiters.0.tid"), PID);
+
+	cr_assert_eq(len_at(doc, "lock_order", JP_OBJECT), 3);
+	cr_assert_eq(len_at(doc, "lock_order.edges", JP_ARRAY), 0);
+	cr_assert_eq(len_at(doc, "lock_order.cycles", JP_ARRAY), 0);
+	cr_assert_eq(len_at(doc, "lock_order.suppressed", JP_ARRAY), 0);
+	cr_assert_eq(len_at(doc, "deadlocks", JP_ARRAY), 0);
+	cr_assert_eq(len_at(doc, "loop_blocks", JP_ARRAY), 0);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, json_keys_in_the_contracts_order)
+{
+	static const char *const keys[] = {"schema", "target", "recording", "threads", "locks",
+					   "other_waits", "lock_order", "deadlocks", "loop_blocks"};
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(true);
+	doc = report_json(&run, 0);
+	cr_assert_eq(doc->len, sizeof(keys) / sizeof(keys[0]));
+	for (size_t i = 0; i < doc->len; i++)
+		cr_assert_str_eq(doc->keys[i], keys[i]);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, top_limits_locks)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(true);
+	doc = report_json(&run, 1);
+	cr_assert_eq(len_at(doc, "locks", JP_ARRAY), 1);
+	cr_assert_str_eq(str_at(doc, "locks.0.name"), "hot_lock");
+	jp_free(doc);
+	tf_run_free(&run);
+
+	run_report(&run, trace.path, false, 1);
+	cr_assert_eq(run.status, 0);
+	cr_assert(strstr(run.out, "hot_lock"));
+	cr_assert_null(strstr(run.out, "cold_lock"));
+	cr_assert(strstr(run.out, "(1 of 2)"), "%s", run.out);
+	tf_run_free(&run);
+}
+
+Test(report, json_lists_all_locks_text_ten_by_default)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, 1, "many", "", "contention");
+	for (uint64_t i = 0; i < 12; i++) {
+		tf_begin(&trace, i * 1000, 1, 0x1000 + i * 64, LS_KIND_MUTEX, 0, 0);
+		tf_end(&trace, i * 1000 + 100 + i, 1, LS_WAIT_WOKEN);
+	}
+	tf_finish(&trace, 20000, 24, 0);
+	tf_close(&trace);
+
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "locks", JP_ARRAY), 12);
+	/* no LOCK record: the kind and the address */
+	cr_assert_str_eq(str_at(doc, "locks.0.name"), "mutex 0x12c0");
+	jp_free(doc);
+	tf_run_free(&run);
+
+	run_report(&run, trace.path, false, 0);
+	cr_assert(strstr(run.out, "(10 of 12)"), "%s", run.out);
+	cr_assert(strstr(run.out, "mutex 0x12c0"));
+	cr_assert_null(strstr(run.out, "mutex 0x1040"));
+	tf_run_free(&run);
+}
+
+Test(report, text_has_header_table_waiters_and_stacks)
+{
+	struct tf_run run;
+
+	write_scenario(true);
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert_eq(run.err_len, 0, "%s", run.err);
+	cr_assert(strstr(run.out, "pid 4242 (hot): ./hot --threads 2"), "%s", run.out);
+	cr_assert(strstr(run.out, "10.00 ms, contention mode, 99 events, 3 lost"), "%s", run.out);
+	cr_assert(strstr(run.out, "           3      6.50 ms      2.17 ms      3.00 ms  mutex   "
+				  "hot_lock  [0x5581d2a0]\n"), "%s", run.out);
+	cr_assert(strstr(run.out, "worker-1 (4243) 53.8%, worker-2 (4244) 46.2%"), "%s", run.out);
+	cr_assert(strstr(run.out, "worker-2 (4244) x2, worker-1 (4243) x1"), "%s", run.out);
+	cr_assert(strstr(run.out, "stack 1   53.8% of the wait, 2 waits\n"
+				  "                    lock_hot (hot.c:31)\n"
+				  "                    worker+0x1a (hot)\n"), "%s", run.out);
+	cr_assert(strstr(run.out, "Other waits"), "%s", run.out);
+	cr_assert(strstr(run.out, "join    thread 4243 (worker-1)"), "%s", run.out);
+	cr_assert(strstr(run.out, "cond    work_ready"), "%s", run.out);
+	tf_run_free(&run);
+}
+
+Test(report, file_without_end_is_reported_with_a_note)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_scenario(false);
+	doc = report_json(&run, 0);
+	cr_assert(strstr(run.err, "lockscope: report: "), "%s", run.err);
+	cr_assert(strstr(run.err, "no end record"), "%s", run.err);
+	cr_assert_eq(strchr(run.err, '\n'), run.err + run.err_len - 1, "one line: %s", run.err);
+	cr_assert_not(jp_path(doc, "recording.complete")->boolean);
+	/* the last timestamp stands in for the duration, and closes the join still open */
+	cr_assert_eq(u64_at(doc, "target.duration_ns"), 9500000);
+	cr_assert_str_eq(str_at(doc, "other_waits.0.kind"), "join");
+	cr_assert_eq(u64_at(doc, "other_waits.0.wait_ns"), 4500000);
+	cr_assert_eq(u64_at(doc, "other_waits.0.unfinished"), 1);
+	cr_assert_eq(u64_at(doc, "locks.0.wait_ns"), 6500000);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+/* Enough waits for several chunks. */
+static void write_long(uint64_t pairs)
+{
+	tf_open(&trace, 7, "long", "", "contention");
+	for (uint64_t i = 0; i < pairs; i++) {
+		tf_begin(&trace, i * 1000 + (i * 7919) % 97, 10 + i % 7, HOT, LS_KIND_MUTEX,
+			 i % 5, 0);
+		tf_end(&trace, i * 1000 + 500, 10 + i % 7, LS_WAIT_WOKEN);
+	}
+	tf_finish(&trace, pairs * 1000, pairs * 2, 0);
+	tf_close(&trace);
+}
+
+Test(report, cut_file_reports_what_is_there)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+	long size;
+	FILE *f;
+
+	write_long(60000);
+	f = fopen(trace.path, "r");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fclose(f);
+	cr_assert_eq(truncate(trace.path, size - 100), 0);
+
+	doc = report_json(&run, 0);
+	cr_assert(strstr(run.err, "file is cut in chunk"), "%s", run.err);
+	cr_assert_eq(strchr(run.err, '\n'), run.err + run.err_len - 1, "one line: %s", run.err);
+	cr_assert_not(jp_path(doc, "recording.complete")->boolean);
+	cr_assert_gt(u64_at(doc, "locks.0.contentions"), 1000);
+	cr_assert_lt(u64_at(doc, "locks.0.contentions"), 60000);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, corrupt_chunk_reports_what_came_before)
+{
+	struct tf_run run;
+	long size;
+	int byte;
+	FILE *f;
+
+	write_long(60000);
+	f = fopen(trace.path, "r+");
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size / 2, SEEK_SET);
+	byte = fgetc(f);
+	fseek(f, size / 2, SEEK_SET);
+	fputc(byte ^ 0x55, f);
+	fclose(f);
+
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert(strstr(run.err, "corrupt"), "%s", run.err);
+	cr_assert(strstr(run.out, "incomplete"), "%s", run.out);
+	cr_assert(strstr(run.out, "mutex"), "%s", run.out);
+	tf_run_free(&run);
+}
+
+Test(report, not_a_trace_is_one_line_and_status_1)
+{
+	struct tf_run run;
+	char expect[128];
+	FILE *f;
+
+	tf_open(&trace, 1, "x", "", "contention");
+	tf_close(&trace);
+	f = fopen(trace.path, "w");
+	fputs("hello, world\n", f);
+	fclose(f);
+	run_report(&run, trace.path, true, 0);
+	cr_assert_eq(run.status, 1);
+	cr_assert_eq(run.out_len, 0);
+	snprintf(expect, sizeof(expect), "lockscope: report: %s: not a lockscope trace\n",
+		 trace.path);
+	cr_assert_str_eq(run.err, expect);
+	tf_run_free(&run);
+
+	run_report(&run, "/nonexistent/app.lsz", false, 0);
+	cr_assert_eq(run.status, 1);
+	cr_assert_str_eq(run.err, "lockscope: report: /nonexistent/app.lsz: No such file or "
+				  "directory\n");
+	tf_run_free(&run);
+}
+
+Test(report, hostile_names_still_make_valid_json)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, 1, "bad\x01\xff", "a \"quoted\"\n\targ", "contention");
+	tf_thread(&trace, 0, 1, "t\x7f\xc3\x28\\");
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "first name");
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "lock\nwith \"newline\" \xe2\x82");
+	tf_begin(&trace, 10, 1, HOT, LS_KIND_MUTEX, 0, 0);
+	tf_end(&trace, 20, 1, LS_WAIT_WOKEN);
+	tf_finish(&trace, 30, 2, 0);
+	tf_close(&trace);
+
+	doc = report_json(&run, 0);
+	/* the later LOCK record for an address replaces the name */
+	cr_assert_str_eq(str_at(doc, "locks.0.name"), "lock\nwith \"newline\" \xef\xbf\xbd\xef\xbf\xbd");
+	cr_assert_str_eq(str_at(doc, "target.cmdline"), "a \"quoted\"\n\targ");
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, empty_trace_reports_no_contention)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, 1, "idle", "", "contention");
+	tf_finish(&trace, 5000000000ull, 0, 0);
+	tf_close(&trace);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "locks", JP_ARRAY), 0);
+	cr_assert_eq(len_at(doc, "threads", JP_ARRAY), 0);
+	jp_free(doc);
+	tf_run_free(&run);
+	run_report(&run, trace.path, false, 0);
+	cr_assert(strstr(run.out, "No contended locks."), "%s", run.out);
+	cr_assert(strstr(run.out, "5.000 s"), "%s", run.out);
+	tf_run_free(&run);
+}
+
+Test(report, threads_seen_but_never_named_are_listed)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, 1, "anon", "", "contention");
+	tf_begin(&trace, 10, 77, HOT, LS_KIND_MUTEX, 78, 0);
+	tf_end(&trace, 20, 77, LS_WAIT_WOKEN);
+	tf_finish(&trace, 30, 2, 0);
+	tf_close(&trace);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "threads", JP_ARRAY), 2);
+	cr_assert_eq(u64_at(doc, "threads.0.tid"), 77);
+	cr_assert_str_eq(str_at(doc, "threads.0.name"), "");
+	cr_assert_eq(u64_at(doc, "threads.1.tid"), 78);
+	jp_free(doc);
+	tf_run_free(&run);
+}

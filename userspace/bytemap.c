@@ -1,0 +1,124 @@
+/* bytemap.c - open addressing with linear probing; keys live in one arena per entry.
+ * Load factor kept under 1/2, so probes stay short. */
+#include "bytemap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	uint64_t hash;		/* 0: empty */
+	uint8_t *key;
+	size_t len;
+	uint64_t val;
+};
+
+struct bytemap {
+	struct slot *slots;
+	size_t cap;		/* power of two */
+	size_t count;
+};
+
+static uint64_t hash_bytes(const void *key, size_t len)
+{
+	/* FNV-1a, then a final mix so that sequential integers spread */
+	const uint8_t *p = key;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+struct bytemap *bytemap__new(void)
+{
+	struct bytemap *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->cap = 64;
+	m->slots = calloc(m->cap, sizeof(*m->slots));
+	if (!m->slots) {
+		free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return m;
+}
+
+void bytemap__free(struct bytemap *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	free(m);
+}
+
+static struct slot *find(const struct bytemap *m, uint64_t h, const void *key, size_t len)
+{
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct slot *s = &m->slots[i];
+
+		if (!s->hash)
+			return s;
+		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+			return s;
+	}
+}
+
+static int grow(struct bytemap *m)
+{
+	struct bytemap bigger = {.cap = m->cap * 2};
+
+	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+	if (!bigger.slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		struct slot *s = &m->slots[i];
+
+		if (s->hash)
+			*find(&bigger, s->hash, s->key, s->len) = *s;
+	}
+	free(m->slots);
+	m->slots = bigger.slots;
+	m->cap = bigger.cap;
+	return 0;
+}
+
+uint64_t *bytemap__get(const struct bytemap *m, const void *key, size_t len)
+{
+	struct slot *s = find(m, hash_bytes(key, len), key, len);
+
+	return s->hash ? &s->val : NULL;
+}
+
+int bytemap__put(struct bytemap *m, const void *key, size_t len, uint64_t val)
+{
+	uint64_t h = hash_bytes(key, len);
+	struct slot *s;
+
+	if ((m->count + 1) * 2 > m->cap && grow(m))
+		return -ENOMEM;
+	s = find(m, h, key, len);
+	if (!s->hash) {
+		s->key = malloc(len ? len : 1);
+		if (!s->key)
+			return -ENOMEM;
+		memcpy(s->key, key, len);
+		s->hash = h;
+		s->len = len;
+		m->count++;
+	}
+	s->val = val;
+	return 0;
+}
+
+size_t bytemap__count(const struct bytemap *m)
+{
+	return m->count;
+}

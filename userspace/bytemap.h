@@ -1,0 +1,30 @@
+/* bytemap.h - an open-addressing hash map from byte-string keys (copied) to uint64 values,
+ * for interning: frames, stacks, threads, lock addresses. Grows; never drops an entry. */
+#ifndef LOCKSCOPE_BYTEMAP_H
+#define LOCKSCOPE_BYTEMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bytemap;
+
+struct bytemap *bytemap__new(void);
+void bytemap__free(struct bytemap *m);	/* accepts NULL */
+/* Returns a pointer to the value for KEY, or NULL if absent. Valid until the next insert. */
+uint64_t *bytemap__get(const struct bytemap *m, const void *key, size_t len);
+/* Inserts or replaces. 0 or -ENOMEM. */
+int bytemap__put(struct bytemap *m, const void *key, size_t len, uint64_t val);
+size_t bytemap__count(const struct bytemap *m);
+
+static inline uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key)
+{
+	return bytemap__get(m, &key, sizeof(key));
+}
+
+static inline int bytemap__put_u64(struct bytemap *m, uint64_t key, uint64_t val)
+{
+	return bytemap__put(m, &key, sizeof(key), val);
+}
+
+#endif

@@ -1,0 +1,628 @@
+/* collector.c - from raw BPF events to self-contained trace records. Names are resolved here,
+ * while the target's objects are mapped; every record that names something follows its name. */
+#include "collector.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bytemap.h"
+#include "events.h"
+#include "symbols.h"
+#include "trace.h"
+
+#define MAX_PCS 64
+#define REFRESH_NS 100000000ull	/* re-read the memory map on a miss, at most 10 times a second */
+
+/* What a stack says about the wait it was taken at: the lock API it passes through. */
+enum {
+	SF_MUTEX = 1 << 0,
+	SF_RWLOCK = 1 << 1,
+	SF_SEM = 1 << 2,
+	SF_COND = 1 << 3,
+	SF_JOIN = 1 << 4,
+};
+
+struct stack_info {
+	uint8_t flags;
+	char *first_user;	/* first frame outside the C library, formatted; may be NULL */
+};
+
+struct collector {
+	pid_t pid;
+	struct trace_writer *w;		/* borrowed */
+	struct symbolizer *sym;
+	uint64_t start_mono;
+	uint64_t last_ts;
+	uint64_t last_refresh;
+	struct bytemap *threads;	/* tid -> 1 */
+	struct bytemap *frames;		/* (pc, ra) -> frame id */
+	struct bytemap *stacks;		/* pcs -> stack id */
+	struct bytemap *locks;		/* addr -> kind + 1 of the LOCK record written */
+	struct bytemap *mappings;	/* (start, path) -> 1: MAPPING records written */
+	struct stack_info *sinfo;	/* by stack id */
+	size_t sinfo_cap;
+	uint32_t next_frame;
+	uint32_t next_stack;
+	uint64_t events, lost, bad;
+};
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t rel_ts(struct collector *c, uint64_t mono)
+{
+	uint64_t ts = mono > c->start_mono ? mono - c->start_mono : 0;
+
+	if (ts > c->last_ts)
+		c->last_ts = ts;
+	return ts;
+}
+
+static int put(struct collector *c, const struct ls_rec *r)
+{
+	return trace_writer__append(c->w, r);
+}
+
+static int write_new_mappings(struct collector *c)
+{
+	struct sym_mapping m;
+	char key[4096];
+
+	for (int i = 0; symbolizer__mapping(c->sym, i, &m); i++) {
+		int n = snprintf(key, sizeof(key), "%llx %s", (unsigned long long)m.start, m.path);
+		struct ls_rec r = {.type = LS_REC_MAPPING, .ts = rel_ts(c, mono_now())};
+		int err;
+
+		if (bytemap__get(c->mappings, key, n))
+			continue;
+		if (bytemap__put(c->mappings, key, n, 1))
+			return -ENOMEM;
+		r.mapping.start = m.start;
+		r.mapping.end = m.end;
+		r.mapping.offset = m.offset;
+		r.mapping.perms = m.perms;
+		r.mapping.path = m.path;
+		err = put(c, &r);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks). */
+static void maybe_refresh(struct collector *c)
+{
+	uint64_t now = mono_now();
+
+	if (now - c->last_refresh < REFRESH_NS)
+		return;
+	c->last_refresh = now;
+	if (symbolizer__refresh(c->sym) == 0)
+		write_new_mappings(c);
+}
+
+static void read_comm(pid_t pid, uint32_t tid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", pid, tid);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+static int write_thread(struct collector *c, uint64_t ts, uint32_t tid, const char *name,
+			uint32_t parent)
+{
+	struct ls_rec r = {.type = LS_REC_THREAD, .ts = ts, .tid = tid};
+
+	if (bytemap__put_u64(c->threads, tid, 1))
+		return -ENOMEM;
+	r.thread.name = name;
+	r.thread.parent = parent;
+	return put(c, &r);
+}
+
+static int ensure_thread(struct collector *c, uint64_t ts, uint32_t tid)
+{
+	char comm[LS_COMM_LEN + 1];
+
+	if (!tid || bytemap__get_u64(c->threads, tid))
+		return 0;
+	read_comm(c->pid, tid, comm, sizeof(comm));
+	return write_thread(c, ts, tid, comm, 0);
+}
+
+static bool known_thread(const struct collector *c, uint32_t tid)
+{
+	return tid && bytemap__get_u64(c->threads, tid);
+}
+
+/* "func (file:line)", "func+0x1a (module)", "module+0x1234" or "0x7f...": the contract's form. */
+static void format_frame(const struct sym_frame *f, uint64_t pc, char *buf, size_t len)
+{
+	if (f->func && f->file && f->line)
+		snprintf(buf, len, "%s (%s:%d)", f->func, f->file, f->line);
+	else if (f->func)
+		snprintf(buf, len, "%s+0x%llx (%s)", f->func, (unsigned long long)f->func_off,
+			 f->module ? f->module : "?");
+	else if (f->module)
+		snprintf(buf, len, "%s+0x%llx", f->module, (unsigned long long)f->mod_off);
+	else
+		snprintf(buf, len, "0x%llx", (unsigned long long)pc);
+}
+
+static bool is_libc(const char *module)
+{
+	return module && (strncmp(module, "libc.so", 7) == 0 ||
+			  strncmp(module, "libpthread.so", 13) == 0 ||
+			  strncmp(module, "ld-linux", 8) == 0);
+}
+
+static uint8_t api_flags(const char *func)
+{
+	if (!func)
+		return 0;
+	if (strstr(func, "pthread_mutex_") || strstr(func, "__lll_lock_wait"))
+		return SF_MUTEX;
+	if (strstr(func, "pthread_rwlock_"))
+		return SF_RWLOCK;
+	if (strstr(func, "sem_wait") || strstr(func, "sem_timedwait") ||
+	    strstr(func, "sem_clockwait"))
+		return SF_SEM;
+	if (strstr(func, "pthread_cond_"))
+		return SF_COND;
+	if (strstr(func, "pthread_join") || strstr(func, "pthread_timedjoin") ||
+	    strstr(func, "pthread_clockjoin"))
+		return SF_JOIN;
+	return 0;
+}
+
+static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
+			struct sym_frame *f)
+{
+	uint64_t key[2] = {pc, ra};
+	uint64_t *known = bytemap__get(c->frames, key, sizeof(key));
+	struct ls_rec r = {.type = LS_REC_FRAME};
+
+	memset(f, 0, sizeof(*f));
+	if (symbolizer__frame(c->sym, pc, ra, f) == -ENOENT) {
+		maybe_refresh(c);
+		symbolizer__frame(c->sym, pc, ra, f);
+	}
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_frame;
+	if (bytemap__put(c->frames, key, sizeof(key), *id))
+		return -ENOMEM;
+	r.ts = c->last_ts;
+	r.frame.id = *id;
+	r.frame.pc = pc;
+	r.frame.func = f->func ? f->func : "";
+	r.frame.file = f->file ? f->file : "";
+	r.frame.line = f->line > 0 ? f->line : 0;
+	r.frame.module = f->module ? f->module : "";
+	r.frame.offset = f->func ? f->func_off : f->mod_off;
+	return put(c, &r);
+}
+
+static struct stack_info *stack_info(struct collector *c, uint32_t id)
+{
+	if (id >= c->sinfo_cap) {
+		size_t cap = c->sinfo_cap ? c->sinfo_cap * 2 : 256;
+		struct stack_info *n;
+
+		while (cap <= id)
+			cap *= 2;
+		n = realloc(c->sinfo, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		memset(n + c->sinfo_cap, 0, (cap - c->sinfo_cap) * sizeof(*n));
+		c->sinfo = n;
+		c->sinfo_cap = cap;
+	}
+	return &c->sinfo[id];
+}
+
+/* Symbolises a new stack: FRAME records for new frames, then its STACK record. */
+static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t *id)
+{
+	uint32_t fids[MAX_PCS];
+	struct ls_rec r = {.type = LS_REC_STACK};
+	struct stack_info *si;
+	struct sym_frame f;
+	char text[512];
+	int err;
+
+	*id = ++c->next_stack;
+	si = stack_info(c, *id);
+	if (!si || bytemap__put(c->stacks, pcs, n * sizeof(*pcs), *id))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		err = intern_frame(c, pcs[i], i > 0, &fids[i], &f);
+		if (err)
+			return err;
+		si->flags |= api_flags(f.func);
+		if (!si->first_user && f.module && !is_libc(f.module)) {
+			format_frame(&f, pcs[i], text, sizeof(text));
+			si->first_user = strdup(text);
+		}
+	}
+	r.ts = c->last_ts;
+	r.stack.id = *id;
+	r.stack.nframes = n;
+	r.stack.frames = fids;
+	return put(c, &r);
+}
+
+static int stack_of(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
+		    uint32_t *id)
+{
+	uint64_t pcs[MAX_PCS];
+	struct unwind_input in = {
+		.ip = ev->ip, .sp = ev->sp, .bp = ev->bp, .fp = (const uint64_t *)ev->fp,
+		.nfp = ev->nfp > 0 ? ev->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
+		.snap = (const uint8_t *)(ev + 1), .snap_len = ev->snap_len,
+	};
+	uint64_t *known;
+	int n;
+
+	*id = 0;
+	if (!ev->ip || size < sizeof(*ev) + ev->snap_len)
+		return 0;
+	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
+	if (n <= 0)
+		return 0;
+	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	return write_stack(c, pcs, n, id);
+}
+
+/* glibc's mutex words: __lock, __count, __owner. A wait on a mutex expects the value 2
+ * (locked, with waiters) and the owner field holds a thread of the target. */
+static uint32_t mutex_owner(const struct collector *c, const struct ls_ev_wait_begin *ev)
+{
+	if (ev->fclass == LS_FUTEX_LOCK_PI)
+		return known_thread(c, ev->words[0] & 0x3fffffff) ? ev->words[0] & 0x3fffffff : 0;
+	if (ev->words_ok && ev->val == 2 && known_thread(c, ev->words[2]))
+		return ev->words[2];
+	return 0;
+}
+
+static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_wait_begin *ev,
+				  uint8_t flags, uint32_t owner)
+{
+	if (ev->fclass == LS_FUTEX_LOCK_PI)
+		return LS_KIND_MUTEX;
+	/* pthread_cond_wait retakes its mutex through a futex wait on the mutex: the words say so */
+	if (owner)
+		return LS_KIND_MUTEX;
+	if (flags & SF_JOIN)
+		return LS_KIND_JOIN;
+	if (flags & SF_SEM)
+		return LS_KIND_SEM;
+	if (flags & SF_RWLOCK)
+		return LS_KIND_RWLOCK;
+	if (flags & SF_COND)
+		return LS_KIND_COND;
+	if (flags & SF_MUTEX)
+		return LS_KIND_MUTEX;
+	/* pthread_join waits on the joined thread's TID word, expecting that TID */
+	if (known_thread(c, ev->val) && ev->words_ok && ev->words[0] == ev->val)
+		return LS_KIND_JOIN;
+	return LS_KIND_FUTEX;
+}
+
+static void lock_name(struct collector *c, const struct ls_ev_wait_begin *ev,
+		      enum ls_lock_kind kind, const struct stack_info *si, char *buf, size_t len)
+{
+	const char *sym;
+	uint64_t off;
+
+	if (kind == LS_KIND_JOIN) {
+		char comm[LS_COMM_LEN + 1];
+
+		read_comm(c->pid, ev->val, comm, sizeof(comm));
+		snprintf(buf, len, "thread %u%s%s%s", ev->val, comm[0] ? " (" : "", comm,
+			 comm[0] ? ")" : "");
+		return;
+	}
+	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == -ENOENT &&
+	    !symbolizer__is_anon(c->sym, ev->uaddr))
+		maybe_refresh(c);
+	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0) {
+		/* condvars, rwlocks and semaphores wait on a word inside the object */
+		if (off == 0 || kind == LS_KIND_COND || kind == LS_KIND_RWLOCK || kind == LS_KIND_SEM)
+			snprintf(buf, len, "%s", sym);
+		else
+			snprintf(buf, len, "%s+0x%llx", sym, (unsigned long long)off);
+		return;
+	}
+	if (si && si->first_user)
+		snprintf(buf, len, "%s 0x%llx first waited on in %s",
+			 symbolizer__is_anon(c->sym, ev->uaddr) ? "heap" : "lock",
+			 (unsigned long long)ev->uaddr, si->first_user);
+	else
+		snprintf(buf, len, "%s 0x%llx", symbolizer__is_anon(c->sym, ev->uaddr) ? "heap" : "lock",
+			 (unsigned long long)ev->uaddr);
+}
+
+static int ensure_lock(struct collector *c, uint64_t ts, const struct ls_ev_wait_begin *ev,
+		       enum ls_lock_kind kind, const struct stack_info *si)
+{
+	uint64_t *known = bytemap__get_u64(c->locks, ev->uaddr);
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	char name[600];
+
+	/* a later, better classification of the same address renames it */
+	if (known && (*known == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX))
+		return 0;
+	if (bytemap__put_u64(c->locks, ev->uaddr, kind + 1))
+		return -ENOMEM;
+	lock_name(c, ev, kind, si, name, sizeof(name));
+	r.lock.addr = ev->uaddr;
+	r.lock.kind = kind;
+	r.lock.name = name;
+	return put(c, &r);
+}
+
+static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size)
+{
+	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
+	struct stack_info *si = NULL;
+	enum ls_lock_kind kind;
+	uint32_t stack_id, owner;
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (!err)
+		err = stack_of(c, ev, size, &stack_id);
+	if (err)
+		return err;
+	if (stack_id)
+		si = &c->sinfo[stack_id];
+	owner = mutex_owner(c, ev);
+	kind = classify(c, ev, si ? si->flags : 0, owner);
+	err = ensure_lock(c, r.ts, ev, kind, si);
+	if (err)
+		return err;
+	r.wait_begin.addr = ev->uaddr;
+	r.wait_begin.owner = owner;
+	r.wait_begin.stack_id = stack_id;
+	r.wait_begin.kind = kind;
+	r.wait_begin.op = ev->op;
+	return put(c, &r);
+}
+
+static uint8_t wait_result(int64_t ret)
+{
+	switch (ret) {
+	case 0:
+		return LS_WAIT_WOKEN;
+	case -ETIMEDOUT:
+		return LS_WAIT_TIMEOUT;
+	case -EAGAIN:
+		return LS_WAIT_CHANGED;
+	case -EINTR:
+		return LS_WAIT_INTR;
+	default:
+		return ret > 0 ? LS_WAIT_WOKEN : LS_WAIT_ERROR;	/* futex_waitv: index woken */
+	}
+}
+
+static int on_wait_end(struct collector *c, const struct ls_ev_wait_end *ev)
+{
+	struct ls_rec r = {.type = LS_REC_WAIT_END, .tid = ev->h.tid};
+
+	r.ts = rel_ts(c, ev->h.ts);
+	r.wait_end.result = wait_result(ev->ret);
+	return put(c, &r);
+}
+
+static int on_wake(struct collector *c, const struct ls_ev_wake *ev)
+{
+	struct ls_rec r = {.type = LS_REC_WAKE, .tid = ev->h.tid};
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (!err)
+		err = ensure_thread(c, r.ts, ev->wakee);
+	if (err)
+		return err;
+	r.wake.addr = ev->uaddr;
+	r.wake.wakee = ev->wakee;
+	r.wake.call_ts = rel_ts(c, ev->call_ts);
+	return put(c, &r);
+}
+
+static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
+{
+	char comm[LS_COMM_LEN + 1];
+	uint64_t ts = rel_ts(c, ev->h.ts);
+	struct ls_rec r = {.type = LS_REC_THREAD_EXIT, .ts = ts, .tid = ev->h.tid};
+
+	memcpy(comm, ev->comm, LS_COMM_LEN);
+	comm[LS_COMM_LEN] = '\0';
+	switch (ev->h.type) {
+	case LS_EV_THREAD_NEW:
+		return write_thread(c, ts, ev->h.tid, comm, ev->parent);
+	case LS_EV_COMM:
+		return write_thread(c, ts, ev->h.tid, comm, 0);
+	default:
+		if (!known_thread(c, ev->h.tid)) {
+			int err = write_thread(c, ts, ev->h.tid, comm, 0);
+
+			if (err)
+				return err;
+		}
+		r.exit.code = ev->exit_code;
+		return put(c, &r);
+	}
+}
+
+int collector__handle(struct collector *c, const void *data, size_t size)
+{
+	const struct ls_ev_hdr *h = data;
+
+	if (size < sizeof(*h))
+		goto bad;
+	c->events++;
+	switch (h->type) {
+	case LS_EV_WAIT_BEGIN:
+		if (size < sizeof(struct ls_ev_wait_begin))
+			goto bad;
+		return on_wait_begin(c, data, size);
+	case LS_EV_WAIT_END:
+		if (size < sizeof(struct ls_ev_wait_end))
+			goto bad;
+		return on_wait_end(c, data);
+	case LS_EV_WAKE:
+		if (size < sizeof(struct ls_ev_wake))
+			goto bad;
+		return on_wake(c, data);
+	case LS_EV_THREAD_NEW:
+	case LS_EV_THREAD_EXIT:
+	case LS_EV_COMM:
+		if (size < sizeof(struct ls_ev_thread))
+			goto bad;
+		return on_thread(c, data);
+	}
+bad:
+	c->bad++;
+	return 0;
+}
+
+int collector__attach_snapshot(struct collector *c)
+{
+	char path[64];
+	struct dirent *de;
+	uint64_t ts = rel_ts(c, mono_now());
+	DIR *d;
+	int err;
+
+	/* a launched command has just exec'd: what was read at collector__new is stale */
+	c->last_refresh = mono_now();
+	err = symbolizer__refresh(c->sym);
+	if (!err)
+		err = write_new_mappings(c);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "/proc/%d/task", c->pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		uint32_t tid = strtoul(de->d_name, NULL, 10);
+
+		if (tid && (err = ensure_thread(c, ts, tid)))
+			break;
+	}
+	closedir(d);
+	return err;
+}
+
+int collector__lost(struct collector *c, uint64_t count)
+{
+	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, mono_now())};
+
+	if (!count)
+		return 0;
+	c->lost += count;
+	r.lost.count = count;
+	return put(c, &r);
+}
+
+int collector__proc_exit(struct collector *c, int code)
+{
+	struct ls_rec r = {.type = LS_REC_PROC_EXIT, .ts = c->last_ts, .tid = c->pid};
+
+	r.exit.code = code;
+	return put(c, &r);
+}
+
+uint64_t collector__events(const struct collector *c)
+{
+	return c->events;
+}
+
+uint64_t collector__lost_total(const struct collector *c)
+{
+	return c->lost;
+}
+
+uint64_t collector__bad_events(const struct collector *c)
+{
+	return c->bad;
+}
+
+uint64_t collector__last_ts(const struct collector *c)
+{
+	return c->last_ts;
+}
+
+struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->pid = pid;
+	c->w = w;
+	c->start_mono = start_mono;
+	c->sym = symbolizer__new(pid);
+	if (!c->sym)
+		goto fail;
+	c->threads = bytemap__new();
+	c->frames = bytemap__new();
+	c->stacks = bytemap__new();
+	c->locks = bytemap__new();
+	c->mappings = bytemap__new();
+	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return c;
+fail:;
+	int saved = errno;
+
+	collector__free(c);
+	errno = saved;
+	return NULL;
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->sinfo_cap; i++)
+		free(c->sinfo[i].first_user);
+	free(c->sinfo);
+	bytemap__free(c->mappings);
+	bytemap__free(c->locks);
+	bytemap__free(c->stacks);
+	bytemap__free(c->frames);
+	bytemap__free(c->threads);
+	symbolizer__free(c->sym);
+	free(c);
+}

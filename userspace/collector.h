@@ -1,0 +1,35 @@
+/* collector.h - turns the BPF side's raw events into trace records while the target lives:
+ * unwinds and names stacks, names locks, classifies waits, interns threads, frames and stacks. */
+#ifndef LOCKSCOPE_COLLECTOR_H
+#define LOCKSCOPE_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct trace_writer;
+struct collector;
+
+/* For process PID, writing to W (borrowed). START_MONO: the BPF clock at the start of
+ * recording; timestamps are stored relative to it. NULL with errno on failure. */
+struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
+void collector__free(struct collector *c);	/* accepts NULL */
+
+/* Records the memory map and the threads that exist now. 0 or -errno. */
+int collector__attach_snapshot(struct collector *c);
+/* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
+ * event is counted (collector__bad_events) and skipped. */
+int collector__handle(struct collector *c, const void *data, size_t size);
+/* Kernel-side losses reported by the BPF counters: stored as a LOST record. */
+int collector__lost(struct collector *c, uint64_t count);
+/* The target ended: PROC_EXIT with its exit code (as from waitpid, or -1 unknown). */
+int collector__proc_exit(struct collector *c, int code);
+
+uint64_t collector__events(const struct collector *c);
+uint64_t collector__lost_total(const struct collector *c);
+uint64_t collector__bad_events(const struct collector *c);
+/* The last timestamp stored, relative to the start. */
+uint64_t collector__last_ts(const struct collector *c);
+
+#endif

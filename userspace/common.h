@@ -1,0 +1,21 @@
+/* common.h - exit statuses of the commands and the one-line error format users see.
+ * Commands return an exit status; everything below them returns 0 or a negative errno. */
+#ifndef LOCKSCOPE_COMMON_H
+#define LOCKSCOPE_COMMON_H
+
+#include <stdio.h>
+
+enum ls_exit {
+	LS_EXIT_OK = 0,
+	LS_EXIT_INPUT = 1,	/* bad usage or bad input */
+	LS_EXIT_SYSTEM = 2,	/* the system refused: no such PID, not permitted, missing feature */
+};
+
+/* Prints "lockscope: WHAT: MESSAGE\n" on stderr, as one line. */
+void ls_err(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, for notes that are not errors ("lockscope: report: app.lsz: file is cut ..."). */
+#define ls_note ls_err
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

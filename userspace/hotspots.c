@@ -1,0 +1,378 @@
+/* hotspots.c - pairs each thread's futex wait begin and end, and adds the wait to its lock.
+ * Everything grows with the trace's locks, threads and stacks, never with its length. */
+#include "hotspots.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytemap.h"
+#include "trace.h"
+
+/* The wait a thread is in, if any. */
+struct thread_wait {
+	uint32_t tid;
+	bool open;
+	uint8_t kind;
+	uint32_t owner, stack_id;
+	uint64_t addr, begin_ts;
+};
+
+/* A lock's totals and the capacities of its arrays, which callers need not see. */
+struct acc {
+	struct hs_lock pub;
+	size_t waiters_cap, owners_cap, stacks_cap;
+};
+
+struct hotspots {
+	struct thread_wait *threads;
+	size_t nthreads, threads_cap;
+	struct bytemap *by_tid;			/* tid -> position in threads */
+	struct acc *locks;
+	size_t nlocks, locks_cap;
+	struct bytemap *by_addr[2];		/* per enum hs_list: addr -> position in locks */
+	/* (lock position << 32 | tid or stack id) -> position in that lock's array */
+	struct bytemap *waiter_ix, *owner_ix, *stack_ix;
+	const struct hs_lock **sorted[2];	/* per enum hs_list, after finish */
+	size_t nsorted[2];
+	uint64_t unpaired;
+	bool finished;
+};
+
+/* Makes room for NEED elements of SIZE bytes in *ITEMS. 0 or -ENOMEM. */
+static int reserve(void *items, size_t *cap, size_t need, size_t size)
+{
+	void **p = items, *n;
+	size_t c = *cap ? *cap : 8;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	n = realloc(*p, c * size);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
+}
+
+struct hotspots *hotspots__new(void)
+{
+	struct hotspots *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->by_tid = bytemap__new();
+	h->by_addr[HS_LOCKS] = bytemap__new();
+	h->by_addr[HS_OTHER] = bytemap__new();
+	h->waiter_ix = bytemap__new();
+	h->owner_ix = bytemap__new();
+	h->stack_ix = bytemap__new();
+	if (!h->by_tid || !h->by_addr[HS_LOCKS] || !h->by_addr[HS_OTHER] || !h->waiter_ix ||
+	    !h->owner_ix || !h->stack_ix) {
+		hotspots__free(h);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return h;
+}
+
+void hotspots__free(struct hotspots *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->nlocks; i++) {
+		free(h->locks[i].pub.waiters);
+		free(h->locks[i].pub.owners);
+		free(h->locks[i].pub.stacks);
+	}
+	free(h->locks);
+	free(h->threads);
+	free(h->sorted[HS_LOCKS]);
+	free(h->sorted[HS_OTHER]);
+	bytemap__free(h->by_tid);
+	bytemap__free(h->by_addr[HS_LOCKS]);
+	bytemap__free(h->by_addr[HS_OTHER]);
+	bytemap__free(h->waiter_ix);
+	bytemap__free(h->owner_ix);
+	bytemap__free(h->stack_ix);
+	free(h);
+}
+
+static bool is_other(uint8_t kind)
+{
+	return kind == LS_KIND_COND || kind == LS_KIND_JOIN;
+}
+
+/* The lock ADDR in the list that KIND belongs to, created if new. NULL if out of memory. */
+static struct acc *lock_get(struct hotspots *h, uint64_t addr, uint8_t kind)
+{
+	enum hs_list list = is_other(kind) ? HS_OTHER : HS_LOCKS;
+	const uint64_t *pos = bytemap__get_u64(h->by_addr[list], addr);
+	struct acc *a;
+
+	if (pos) {
+		a = &h->locks[*pos];
+		/* an address first seen as an unplaced futex may be recognised later */
+		if (a->pub.kind == LS_KIND_FUTEX)
+			a->pub.kind = kind;
+		return a;
+	}
+	/* member keys hold the lock's position in 32 bits */
+	if (h->nlocks >= UINT32_MAX ||
+	    reserve(&h->locks, &h->locks_cap, h->nlocks + 1, sizeof(*h->locks)) ||
+	    bytemap__put_u64(h->by_addr[list], addr, h->nlocks))
+		return NULL;
+	a = &h->locks[h->nlocks++];
+	memset(a, 0, sizeof(*a));
+	a->pub.addr = addr;
+	a->pub.kind = kind;
+	a->pub.other = list == HS_OTHER;
+	return a;
+}
+
+/* The entry for KEY in one of A's arrays (*ITEMS, *N elements of SIZE bytes), appended zeroed
+ * if new. NULL if out of memory. */
+static void *member(struct hotspots *h, struct bytemap *ix, const struct acc *a, uint32_t key,
+		    void *items, uint32_t *n, size_t *cap, size_t size)
+{
+	uint64_t k = (uint64_t)(a - h->locks) << 32 | key;
+	const uint64_t *pos = bytemap__get_u64(ix, k);
+	char *base;
+
+	if (pos)
+		return *(char **)items + *pos * size;
+	if (reserve(items, cap, *n + 1, size) || bytemap__put_u64(ix, k, *n))
+		return NULL;
+	base = *(char **)items + (*n)++ * size;
+	memset(base, 0, size);
+	return base;
+}
+
+/* Adds the wait T is in, ended at END_TS, to its lock. */
+static int close_wait(struct hotspots *h, struct thread_wait *t, uint64_t end_ts, bool unfinished)
+{
+	uint64_t ns = end_ts > t->begin_ts ? end_ts - t->begin_ts : 0;
+	struct acc *a = lock_get(h, t->addr, t->kind);
+	struct hs_waiter *w;
+	struct hs_owner *o;
+	struct hs_stack *s;
+
+	t->open = false;
+	if (!a)
+		return -ENOMEM;
+	a->pub.count++;
+	a->pub.wait_ns += ns;
+	if (ns > a->pub.max_wait_ns)
+		a->pub.max_wait_ns = ns;
+	a->pub.unfinished += unfinished;
+	w = member(h, h->waiter_ix, a, t->tid, &a->pub.waiters, &a->pub.nwaiters, &a->waiters_cap,
+		   sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->tid = t->tid;
+	w->wait_ns += ns;
+	w->count++;
+	if (t->owner) {
+		o = member(h, h->owner_ix, a, t->owner, &a->pub.owners, &a->pub.nowners,
+			   &a->owners_cap, sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		o->tid = t->owner;
+		o->count++;
+	}
+	if (t->stack_id) {
+		s = member(h, h->stack_ix, a, t->stack_id, &a->pub.stacks, &a->pub.nstacks,
+			   &a->stacks_cap, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		s->id = t->stack_id;
+		s->wait_ns += ns;
+		s->count++;
+	}
+	return 0;
+}
+
+static struct thread_wait *thread_get(struct hotspots *h, uint32_t tid)
+{
+	const uint64_t *pos = bytemap__get_u64(h->by_tid, tid);
+	struct thread_wait *t;
+
+	if (pos)
+		return &h->threads[*pos];
+	if (reserve(&h->threads, &h->threads_cap, h->nthreads + 1, sizeof(*h->threads)) ||
+	    bytemap__put_u64(h->by_tid, tid, h->nthreads))
+		return NULL;
+	t = &h->threads[h->nthreads++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return t;
+}
+
+static int wait_begin(struct hotspots *h, const struct ls_rec *rec)
+{
+	struct thread_wait *t = thread_get(h, rec->tid);
+
+	if (!t)
+		return -ENOMEM;
+	/* the END of the previous wait was lost: its length is unknown, so it is not counted */
+	if (t->open)
+		h->unpaired++;
+	t->open = true;
+	t->kind = rec->wait_begin.kind;
+	t->owner = rec->wait_begin.owner;
+	t->stack_id = rec->wait_begin.stack_id;
+	t->addr = rec->wait_begin.addr;
+	t->begin_ts = rec->ts;
+	return 0;
+}
+
+/* Every result counts, with the time measured between begin and end: WOKEN and TIMEOUT slept;
+ * INTR slept until the signal; CHANGED (-EAGAIN) and ERROR did not sleep, but the thread did
+ * find the lock taken, so they are contentions whose wait is the ~1 us the syscall took. */
+static int wait_end(struct hotspots *h, const struct ls_rec *rec)
+{
+	const uint64_t *pos = bytemap__get_u64(h->by_tid, rec->tid);
+
+	if (!pos || !h->threads[*pos].open) {
+		h->unpaired++;
+		return 0;
+	}
+	return close_wait(h, &h->threads[*pos], rec->ts, rec->wait_end.result == LS_WAIT_UNFINISHED);
+}
+
+/* A thread that exits, or is taken down with its process, stops waiting then. */
+static int thread_exit(struct hotspots *h, const struct ls_rec *rec)
+{
+	const uint64_t *pos = bytemap__get_u64(h->by_tid, rec->tid);
+
+	if (!pos || !h->threads[*pos].open)
+		return 0;
+	return close_wait(h, &h->threads[*pos], rec->ts, false);
+}
+
+static int close_all(struct hotspots *h, uint64_t ts, bool unfinished)
+{
+	for (size_t i = 0; i < h->nthreads; i++) {
+		if (h->threads[i].open) {
+			int err = close_wait(h, &h->threads[i], ts, unfinished);
+
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_rec *rec)
+{
+	if (h->finished)
+		return -EINVAL;
+	switch (rec->type) {
+	case LS_REC_WAIT_BEGIN:
+		return wait_begin(h, rec);
+	case LS_REC_WAIT_END:
+		return wait_end(h, rec);
+	case LS_REC_THREAD_EXIT:
+		return thread_exit(h, rec);
+	case LS_REC_PROC_EXIT:
+		return close_all(h, rec->ts, false);
+	default:
+		return 0;
+	}
+}
+
+/* Orders: larger first, then the smaller key, so that output does not depend on hashing. */
+#define CMP_DESC(a, b) ((a) < (b) ? 1 : (a) > (b) ? -1 : 0)
+#define CMP_ASC(a, b) ((a) < (b) ? -1 : (a) > (b) ? 1 : 0)
+
+static int cmp_waiter(const void *pa, const void *pb)
+{
+	const struct hs_waiter *a = pa, *b = pb;
+
+	return CMP_DESC(a->wait_ns, b->wait_ns) ?: CMP_DESC(a->count, b->count) ?:
+	       CMP_ASC(a->tid, b->tid);
+}
+
+static int cmp_owner(const void *pa, const void *pb)
+{
+	const struct hs_owner *a = pa, *b = pb;
+
+	return CMP_DESC(a->count, b->count) ?: CMP_ASC(a->tid, b->tid);
+}
+
+static int cmp_stack(const void *pa, const void *pb)
+{
+	const struct hs_stack *a = pa, *b = pb;
+
+	return CMP_DESC(a->wait_ns, b->wait_ns) ?: CMP_DESC(a->count, b->count) ?:
+	       CMP_ASC(a->id, b->id);
+}
+
+static int cmp_lock(const void *pa, const void *pb)
+{
+	const struct hs_lock *a = *(const struct hs_lock *const *)pa;
+	const struct hs_lock *b = *(const struct hs_lock *const *)pb;
+
+	return CMP_DESC(a->wait_ns, b->wait_ns) ?: CMP_DESC(a->count, b->count) ?:
+	       CMP_ASC(a->addr, b->addr);
+}
+
+/* qsort, for arrays that may be empty and so still NULL (qsort's pointer must not be) */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+int hotspots__finish(struct hotspots *h, uint64_t end_ts)
+{
+	int err;
+
+	if (h->finished)
+		return 0;
+	err = close_all(h, end_ts, true);
+	if (err)
+		return err;
+	h->finished = true;
+	for (int l = HS_LOCKS; l <= HS_OTHER; l++) {
+		h->sorted[l] = calloc(h->nlocks ? h->nlocks : 1, sizeof(*h->sorted[l]));
+		if (!h->sorted[l])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->nlocks; i++) {
+		struct hs_lock *l = &h->locks[i].pub;
+		enum hs_list list = l->other ? HS_OTHER : HS_LOCKS;
+
+		sort(l->waiters, l->nwaiters, sizeof(*l->waiters), cmp_waiter);
+		sort(l->owners, l->nowners, sizeof(*l->owners), cmp_owner);
+		sort(l->stacks, l->nstacks, sizeof(*l->stacks), cmp_stack);
+		h->sorted[list][h->nsorted[list]++] = l;
+	}
+	for (int l = HS_LOCKS; l <= HS_OTHER; l++)
+		sort(h->sorted[l], h->nsorted[l], sizeof(*h->sorted[l]), cmp_lock);
+	return 0;
+}
+
+size_t hotspots__count(const struct hotspots *h, enum hs_list list)
+{
+	return h->nsorted[list];
+}
+
+const struct hs_lock *hotspots__get(const struct hotspots *h, enum hs_list list, size_t i)
+{
+	return i < h->nsorted[list] ? h->sorted[list][i] : NULL;
+}
+
+const struct hs_lock *hotspots__find(const struct hotspots *h, enum hs_list list, uint64_t addr)
+{
+	const uint64_t *pos = bytemap__get_u64(h->by_addr[list], addr);
+
+	return pos ? &h->locks[*pos].pub : NULL;
+}
+
+uint64_t hotspots__unpaired(const struct hotspots *h)
+{
+	return h->unpaired;
+}

@@ -1,0 +1,398 @@
+/* json.c - the JSON writer: a stack of open containers decides where commas and newlines go;
+ * the first error sticks, and every later call is a no-op. */
+#include "json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deeper nesting is a caller's bug (-EINVAL), not data: our documents are a few levels deep. */
+#define MAX_DEPTH 64
+
+struct level {
+	bool object;
+	uint64_t count;		/* members written so far */
+};
+
+struct json_writer {
+	FILE *f;
+	int pretty_depth;
+	int err;
+	int depth;
+	bool key_pending;	/* a key was written; its value is due */
+	bool done;		/* the top-level value is complete */
+	struct level stack[MAX_DEPTH];
+};
+
+struct json_writer *json_writer__new(FILE *f, int pretty_depth)
+{
+	struct json_writer *w;
+
+	if (!f) {
+		errno = EINVAL;
+		return NULL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->f = f;
+	w->pretty_depth = pretty_depth > 0 ? pretty_depth : 0;
+	return w;
+}
+
+void json_writer__free(struct json_writer *w)
+{
+	free(w);
+}
+
+int json_writer__error(const struct json_writer *w)
+{
+	return w->err;
+}
+
+static void fail(struct json_writer *w, int err)
+{
+	if (!w->err)
+		w->err = err;
+}
+
+static void put(struct json_writer *w, const char *s, size_t n)
+{
+	if (w->err || !n)
+		return;
+	errno = 0;
+	if (fwrite(s, 1, n, w->f) != n)
+		fail(w, errno ? -errno : -EIO);
+}
+
+static void put_text(struct json_writer *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+static void newline(struct json_writer *w, int indent)
+{
+	static const char spaces[] = "                                ";
+
+	put(w, "\n", 1);
+	for (int n = indent * 2; n > 0; n -= (int)sizeof(spaces) - 1)
+		put(w, spaces, n < (int)sizeof(spaces) - 1 ? (size_t)n : sizeof(spaces) - 1);
+}
+
+/* The separator before a member of the innermost container: a comma after the first member,
+ * then a line break in the expanded levels. */
+static void separate(struct json_writer *w)
+{
+	struct level *top = &w->stack[w->depth - 1];
+	bool expanded = w->depth - 1 < w->pretty_depth;
+
+	if (top->count++)
+		put_text(w, expanded || !w->pretty_depth ? "," : ", ");
+	if (expanded)
+		newline(w, w->depth);
+}
+
+/* Checks that a value may come here and writes what precedes it. False if it may not. */
+static bool value_begin(struct json_writer *w)
+{
+	if (w->err)
+		return false;
+	if (!w->depth) {
+		if (w->done) {
+			fail(w, -EINVAL);
+			return false;
+		}
+		return true;
+	}
+	if (w->stack[w->depth - 1].object) {
+		if (!w->key_pending) {
+			fail(w, -EINVAL);
+			return false;
+		}
+		w->key_pending = false;
+		return true;
+	}
+	separate(w);
+	return true;
+}
+
+static void value_end(struct json_writer *w)
+{
+	if (!w->depth)
+		w->done = true;
+}
+
+static void container_begin(struct json_writer *w, bool object)
+{
+	if (!value_begin(w))
+		return;
+	if (w->depth == MAX_DEPTH) {
+		fail(w, -EINVAL);
+		return;
+	}
+	w->stack[w->depth++] = (struct level){.object = object};
+	put(w, object ? "{" : "[", 1);
+}
+
+static void container_end(struct json_writer *w, bool object)
+{
+	if (w->err)
+		return;
+	if (!w->depth || w->stack[w->depth - 1].object != object || w->key_pending) {
+		fail(w, -EINVAL);
+		return;
+	}
+	w->depth--;
+	if (w->stack[w->depth].count && w->depth < w->pretty_depth)
+		newline(w, w->depth);
+	put(w, object ? "}" : "]", 1);
+	value_end(w);
+}
+
+void json_writer__object_begin(struct json_writer *w)
+{
+	container_begin(w, true);
+}
+
+void json_writer__object_end(struct json_writer *w)
+{
+	container_end(w, true);
+}
+
+void json_writer__array_begin(struct json_writer *w)
+{
+	container_begin(w, false);
+}
+
+void json_writer__array_end(struct json_writer *w)
+{
+	container_end(w, false);
+}
+
+/* Length of the well-formed UTF-8 sequence at S (N bytes available), or 0 if it is not one:
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
+static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	uint32_t v, min;
+	size_t len;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2, v = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3, v = s[0] & 0x0f, min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4, v = s[0] & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* The escape for one character, or NULL if it goes out as it is. U+2028/2029 are escaped
+ * because JavaScript before ES2019 reads them as line ends inside strings. */
+static const char *escape(uint32_t cp, char *buf, size_t len)
+{
+	switch (cp) {
+	case '"':
+		return "\\\"";
+	case '\\':
+		return "\\\\";
+	case '\b':
+		return "\\b";
+	case '\f':
+		return "\\f";
+	case '\n':
+		return "\\n";
+	case '\r':
+		return "\\r";
+	case '\t':
+		return "\\t";
+	}
+	if (cp < 0x20 || cp == 0x7f || cp == 0x2028 || cp == 0x2029) {
+		snprintf(buf, len, "\\u%04x", (unsigned int)cp);
+		return buf;
+	}
+	return NULL;
+}
+
+static void put_string(struct json_writer *w, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t n = strlen(str), run = 0;	/* bytes at s that need no escape, not yet written */
+	char buf[12];
+
+	put(w, "\"", 1);
+	while (run < n) {
+		uint32_t cp;
+		size_t len = utf8_len(s + run, n - run, &cp);
+		const char *esc = len ? escape(cp, buf, sizeof(buf)) : "\\ufffd";
+
+		if (!esc) {
+			run += len;
+			continue;
+		}
+		put(w, (const char *)s, run);
+		put_text(w, esc);
+		s += run + (len ? len : 1);	/* an invalid byte is replaced alone */
+		n -= run + (len ? len : 1);
+		run = 0;
+	}
+	put(w, (const char *)s, run);
+	put(w, "\"", 1);
+}
+
+void json_writer__key(struct json_writer *w, const char *key)
+{
+	if (w->err)
+		return;
+	if (!w->depth || !w->stack[w->depth - 1].object || w->key_pending || !key) {
+		fail(w, -EINVAL);
+		return;
+	}
+	separate(w);
+	put_string(w, key);
+	put_text(w, w->pretty_depth ? ": " : ":");
+	w->key_pending = true;
+}
+
+static void put_scalar(struct json_writer *w, const char *text)
+{
+	if (!value_begin(w))
+		return;
+	put_text(w, text);
+	value_end(w);
+}
+
+void json_writer__string(struct json_writer *w, const char *s)
+{
+	if (!s) {
+		json_writer__null(w);
+		return;
+	}
+	if (!value_begin(w))
+		return;
+	put_string(w, s);
+	value_end(w);
+}
+
+void json_writer__stringf(struct json_writer *w, const char *fmt, ...)
+{
+	char buf[256], *s = buf;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		fail(w, -EINVAL);
+		return;
+	}
+	if ((size_t)n >= sizeof(buf)) {
+		s = malloc(n + 1);
+		if (!s) {
+			fail(w, -ENOMEM);
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(s, n + 1, fmt, ap);
+		va_end(ap);
+	}
+	json_writer__string(w, s);
+	if (s != buf)
+		free(s);
+}
+
+void json_writer__i64(struct json_writer *w, int64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRId64, v);
+	put_scalar(w, buf);
+}
+
+void json_writer__u64(struct json_writer *w, uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	put_scalar(w, buf);
+}
+
+void json_writer__double(struct json_writer *w, double v)
+{
+	char buf[32];
+
+	if (!isfinite(v)) {
+		json_writer__null(w);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, sizeof(buf), "%.17g", v);
+	put_scalar(w, buf);
+}
+
+void json_writer__decimal(struct json_writer *w, int64_t v, unsigned int scale)
+{
+	/* the magnitude as unsigned, so that INT64_MIN has one */
+	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v, pow10 = 1;
+	char buf[48];
+
+	if (scale > 18) {
+		fail(w, -EINVAL);
+		return;
+	}
+	for (unsigned int i = 0; i < scale; i++)
+		pow10 *= 10;
+	if (scale)
+		snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", mag / pow10,
+			 (int)scale, mag % pow10);
+	else
+		snprintf(buf, sizeof(buf), "%s%" PRIu64, v < 0 ? "-" : "", mag);
+	put_scalar(w, buf);
+}
+
+void json_writer__bool(struct json_writer *w, bool v)
+{
+	put_scalar(w, v ? "true" : "false");
+}
+
+void json_writer__null(struct json_writer *w)
+{
+	put_scalar(w, "null");
+}
+
+int json_writer__finish(struct json_writer *w)
+{
+	if (w->err)
+		return w->err;
+	if (w->depth || w->key_pending || !w->done) {
+		fail(w, -EINVAL);
+		return w->err;
+	}
+	put(w, "\n", 1);
+	errno = 0;
+	if (!w->err && fflush(w->f))
+		fail(w, errno ? -errno : -EIO);
+	if (!w->err && ferror(w->f))
+		fail(w, -EIO);
+	return w->err;
+}

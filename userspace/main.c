@@ -1,0 +1,202 @@
+/* main.c - command dispatch and option parsing; the only place that exits.
+ * Each command returns an exit status: 0 ok, 1 bad usage or input, 2 the system refused. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "export_chrome.h"
+#include "record.h"
+#include "report.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static const char usage_text[] =
+	"usage: lockscope record [options] -p PID\n"
+	"       lockscope record [options] -- CMD [ARGS...]\n"
+	"           -o, --output FILE       trace file (default: lockscope.lsz)\n"
+	"           -d, --duration SECONDS  stop after this long (default: when the target exits)\n"
+	"           --mode auto|contention  what to trace (default: auto)\n"
+	"           --overhead-budget PCT   for auto (default 5)\n"
+	"           --loop-threshold MS     event-loop blocking threshold (default 50)\n"
+	"           --no-stacks             do not capture call stacks\n"
+	"       lockscope report FILE [--json] [--top N]\n"
+	"       lockscope export FILE [-o OUT] [--format chrome]\n";
+
+static int usage(const char *what, const char *msg)
+{
+	if (msg)
+		ls_err(what, "%s", msg);
+	fputs(usage_text, stderr);
+	return LS_EXIT_INPUT;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static bool parse_number(const char *s, double min, double max, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return s[0] && !*end && !errno && *out >= min && *out <= max;
+}
+
+static int cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"duration", required_argument, NULL, 'd'},
+		{"pid", required_argument, NULL, 'p'},
+		{"mode", required_argument, NULL, 'm'},
+		{"overhead-budget", required_argument, NULL, 'b'},
+		{"loop-threshold", required_argument, NULL, 'l'},
+		{"no-stacks", no_argument, NULL, 'S'},
+		{NULL, 0, NULL, 0},
+	};
+	struct record_opts o = {.output = "lockscope.lsz", .overhead_budget = 5,
+				.loop_threshold_ms = 50};
+	struct sigaction sa = {.sa_handler = on_signal};
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+o:d:p:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'd':
+			if (!parse_number(optarg, 0.001, 1e9, &o.duration))
+				return usage("record", "-d wants a positive number of seconds");
+			break;
+		case 'p':
+			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
+				return usage("record", "-p wants a process id");
+			o.pid = (pid_t)v;
+			break;
+		case 'm':
+			if (!strcmp(optarg, "auto"))
+				o.mode = RECORD_AUTO;
+			else if (!strcmp(optarg, "contention"))
+				o.mode = RECORD_CONTENTION;
+			else if (!strcmp(optarg, "full"))
+				return usage("record", "--mode full is not available in this version");
+			else
+				return usage("record", "--mode wants auto or contention");
+			break;
+		case 'b':
+			if (!parse_number(optarg, 0.01, 100, &o.overhead_budget))
+				return usage("record", "--overhead-budget wants a percentage");
+			break;
+		case 'l':
+			if (!parse_number(optarg, 1, 3600000, &v))
+				return usage("record", "--loop-threshold wants milliseconds");
+			o.loop_threshold_ms = (unsigned)v;
+			break;
+		case 'S':
+			o.no_stacks = true;
+			break;
+		default:
+			return usage("record", NULL);
+		}
+	}
+	if (optind < argc)
+		o.cmd = &argv[optind];
+	if (!o.cmd == !o.pid)
+		return usage("record", "give either -p PID or -- CMD");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return record__run(&o, (volatile const int *)&stop_requested);
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"top", required_argument, NULL, 't'},
+		{NULL, 0, NULL, 0},
+	};
+	struct report_opts o = {.top = 0};
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o.json = true;
+			break;
+		case 't':
+			if (!parse_number(optarg, 1, 1e9, &v) || v != (int)v)
+				return usage("report", "--top wants a positive count");
+			o.top = (int)v;
+			break;
+		default:
+			return usage("report", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("report", "give one trace file");
+	return report__run(argv[optind], &o);
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *out = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "chrome"))
+				return usage("export", "--format wants chrome");
+			break;
+		default:
+			return usage("export", NULL);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("export", "give one trace file");
+	return export_chrome__run(argv[optind], out ? out : "-");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*run)(int argc, char **argv);
+	} cmds[] = {
+		{"record", cmd_record},
+		{"report", cmd_report},
+		{"export", cmd_export},
+	};
+
+	if (argc < 2)
+		return usage("usage", "give a command");
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fputs(usage_text, stdout);
+		return LS_EXIT_OK;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
+		if (!strcmp(argv[1], cmds[i].name)) {
+			optind = 1;
+			return cmds[i].run(argc - 1, argv + 1);
+		}
+	}
+	return usage("usage", "unknown command");
+}

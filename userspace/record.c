@@ -1,0 +1,440 @@
+/* record.c - the recorder's lifecycle: start or find the target, load and attach the BPF
+ * programs, stream their events through the collector into the trace, finish cleanly. */
+#include "record.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "common.h"
+#include "lockscope.skel.h"
+#include "trace.h"
+
+#define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
+#define POLL_MS 100
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+
+struct recorder {
+	const struct record_opts *o;
+	pid_t pid;
+	bool launched;
+	int go_fd;		/* write end: releases the launched child into exec */
+	int exec_err_fd;	/* read end: errno from a failed exec, EOF on success */
+	int pidfd;
+	bool exited;
+	int exit_code;
+	struct lockscope_bpf *skel;
+	const char *attach_kind;	/* "tp_btf" or "raw_tp" */
+	struct ring_buffer *rb;
+	struct trace_writer *w;
+	struct collector *col;
+	uint64_t start_mono;
+	uint64_t lost_seen;
+	int err;		/* first error from the event callback */
+};
+
+static uint64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t realtime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!getenv("LOCKSCOPE_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Forks the command, held before exec until the probes are in place. */
+static int launch(struct recorder *r)
+{
+	int go[2], errp[2];
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+		ls_err("record", "pipe: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ls_err("record", "fork: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	if (pid == 0) {
+		char c;
+		int e;
+
+		close(go[1]);
+		close(errp[0]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);	/* the recorder gave up before starting us */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execvp(r->o->cmd[0], r->o->cmd);
+		e = errno;
+		if (write(errp[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(errp[1]);
+	r->pid = pid;
+	r->launched = true;
+	r->go_fd = go[1];
+	r->exec_err_fd = errp[0];
+	return LS_EXIT_OK;
+}
+
+static int release_child(struct recorder *r)
+{
+	int e = 0;
+	ssize_t n;
+
+	if (write(r->go_fd, "g", 1) != 1) {
+		ls_err("record", "cannot start %s: %s", r->o->cmd[0], strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	close(r->go_fd);
+	r->go_fd = -1;
+	n = read(r->exec_err_fd, &e, sizeof(e));	/* EOF: exec succeeded (close-on-exec) */
+	close(r->exec_err_fd);
+	r->exec_err_fd = -1;
+	if (n == sizeof(e)) {
+		ls_err("record", "%s: %s", r->o->cmd[0], strerror(e));
+		waitpid(r->pid, NULL, 0);
+		r->exited = true;
+		return e == ENOENT || e == EACCES ? LS_EXIT_INPUT : LS_EXIT_SYSTEM;
+	}
+	return LS_EXIT_OK;
+}
+
+static void read_proc_string(pid_t pid, const char *what, char *buf, size_t len, bool args)
+{
+	char path[64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || (args && buf[i] == '\0' && i + 1 < n))
+			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}
+
+static int event_cb(void *ctx, void *data, size_t size)
+{
+	struct recorder *r = ctx;
+	int err = collector__handle(r->col, data, size);
+
+	if (err && !r->err)
+		r->err = err;
+	return 0;	/* keep consuming: a trace error is reported once, at the end */
+}
+
+static uint64_t bpf_lost(struct recorder *r)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t total = 0;
+	__u32 key = 0;		/* STAT_LOST */
+
+	if (ncpu <= 0)
+		return r->lost_seen;
+	uint64_t vals[ncpu];
+
+	if (bpf_map__lookup_elem(r->skel->maps.stats, &key, sizeof(key), vals,
+				 sizeof(uint64_t) * ncpu, 0))
+		return r->lost_seen;
+	for (int i = 0; i < ncpu; i++)
+		total += vals[i];
+	return total;
+}
+
+static void autoload(struct lockscope_bpf *skel, bool btf)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, skel->obj)
+		bpf_program__set_autoload(p, (bpf_program__type(p) == BPF_PROG_TYPE_TRACING) == btf);
+}
+
+/* Opens, loads and attaches with tp_btf programs, else their raw_tp twins. */
+static int open_bpf(struct recorder *r)
+{
+	static const char *const kinds[] = {"tp_btf", "raw_tp"};
+	int err = 0;
+	__u8 one = 1;
+	__u32 tgid = r->pid;
+
+	for (int i = 0; i < 2; i++) {
+		r->skel = lockscope_bpf__open();
+		if (!r->skel) {
+			err = -errno;
+			break;
+		}
+		r->skel->rodata->capture_stacks = !r->o->no_stacks;
+		autoload(r->skel, i == 0);
+		err = lockscope_bpf__load(r->skel);
+		if (!err)
+			err = bpf_map__update_elem(r->skel->maps.targets, &tgid, sizeof(tgid), &one,
+						   sizeof(one), BPF_ANY);
+		if (!err)
+			err = lockscope_bpf__attach(r->skel);
+		if (!err) {
+			r->attach_kind = kinds[i];
+			return LS_EXIT_OK;
+		}
+		lockscope_bpf__destroy(r->skel);
+		r->skel = NULL;
+		if (err == -EPERM || err == -EACCES)
+			break;	/* the same refusal awaits the fallback */
+	}
+	if (err == -EPERM || err == -EACCES)
+		ls_err("record", "not permitted to load BPF programs: run as root (or with CAP_BPF, "
+		       "CAP_PERFMON and CAP_SYS_PTRACE)");
+	else
+		ls_err("record", "the kernel refused the BPF programs (%s): lockscope needs BPF "
+		       "ring buffers, BTF and raw tracepoints (Linux 5.8 or later)", strerror(-err));
+	return LS_EXIT_SYSTEM;
+}
+
+static int check_system(const struct record_opts *o)
+{
+	const char *btf = getenv("LOCKSCOPE_BTF") ? getenv("LOCKSCOPE_BTF") : BTF_PATH;
+
+	if (access(btf, R_OK)) {
+		ls_err("record", "the kernel lacks BTF (%s: %s): lockscope needs a kernel built with "
+		       "CONFIG_DEBUG_INFO_BTF", btf, strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	if (o->pid) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", o->pid);
+		if (access(path, F_OK)) {
+			ls_err("record", "no such process: %d", o->pid);
+			return LS_EXIT_SYSTEM;
+		}
+	}
+	if (geteuid() != 0) {
+		ls_err("record", "not permitted: recording needs root (or CAP_BPF, CAP_PERFMON and "
+		       "CAP_SYS_PTRACE)");
+		return LS_EXIT_SYSTEM;
+	}
+	return LS_EXIT_OK;
+}
+
+static int open_trace(struct recorder *r)
+{
+	char comm[64], cmdline[4096];
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = r->pid,
+				     .mode = "contention", .comm = comm, .cmdline = cmdline};
+
+	if (r->launched) {
+		snprintf(comm, sizeof(comm), "%.15s", strrchr(r->o->cmd[0], '/') ?
+			 strrchr(r->o->cmd[0], '/') + 1 : r->o->cmd[0]);
+		cmdline[0] = '\0';
+		for (char **a = r->o->cmd; *a; a++)
+			snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline),
+				 "%s%s", a == r->o->cmd ? "" : " ", *a);
+	} else {
+		read_proc_string(r->pid, "comm", comm, sizeof(comm), false);
+		read_proc_string(r->pid, "cmdline", cmdline, sizeof(cmdline), true);
+	}
+	r->start_mono = mono_now();
+	info.start_mono_ns = r->start_mono;
+	info.start_realtime_ns = realtime_now();
+	r->w = trace_writer__new(r->o->output, &info);
+	if (!r->w) {
+		ls_err("record", "%s: %s", r->o->output, strerror(errno));
+		return LS_EXIT_INPUT;
+	}
+	r->col = collector__new(r->pid, r->w, r->start_mono);
+	if (!r->col) {
+		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
+		return errno == ESRCH || errno == ENOENT ? LS_EXIT_SYSTEM : LS_EXIT_SYSTEM;
+	}
+	return LS_EXIT_OK;
+}
+
+/* Has the target ended? Reaps a launched child, keeping its status. */
+static bool target_gone(struct recorder *r)
+{
+	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
+	int status;
+
+	if (r->exited)
+		return true;
+	if (r->launched) {
+		if (waitpid(r->pid, &status, WNOHANG) != r->pid)
+			return false;
+		r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		r->exited = true;
+		return true;
+	}
+	if (r->pidfd >= 0 ? poll(&p, 1, 0) == 1 : kill(r->pid, 0) && errno == ESRCH) {
+		r->exit_code = -1;
+		r->exited = true;
+	}
+	return r->exited;
+}
+
+static void flush(struct recorder *r)
+{
+	uint64_t lost = bpf_lost(r);
+
+	if (lost > r->lost_seen) {
+		collector__lost(r->col, lost - r->lost_seen);
+		r->lost_seen = lost;
+	}
+	if (!r->err)
+		r->err = trace_writer__flush(r->w);
+}
+
+static void stop_child(struct recorder *r)
+{
+	if (!r->launched || target_gone(r))
+		return;
+	kill(r->pid, SIGTERM);
+	for (int i = 0; i < 50 && !target_gone(r); i++)
+		usleep(20000);
+}
+
+static int run_loop(struct recorder *r, volatile const int *stop)
+{
+	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
+	uint64_t next_flush = mono_now() + FLUSH_NS;
+
+	while (!*stop && !r->err) {
+		int n = ring_buffer__poll(r->rb, POLL_MS);
+		uint64_t now = mono_now();
+
+		if (n < 0 && n != -EINTR) {
+			ls_err("record", "reading the ring buffer: %s", strerror(-n));
+			return LS_EXIT_SYSTEM;
+		}
+		if (target_gone(r))
+			break;
+		if (deadline && now >= deadline)
+			break;
+		if (now >= next_flush) {
+			flush(r);
+			next_flush = now + FLUSH_NS;
+		}
+	}
+	return LS_EXIT_OK;
+}
+
+static int finish(struct recorder *r)
+{
+	struct ls_rec end = {.type = LS_REC_END};
+	int err;
+
+	stop_child(r);
+	ring_buffer__consume(r->rb);	/* what the kernel still holds */
+	if (target_gone(r))
+		collector__proc_exit(r->col, r->exit_code);
+	flush(r);
+	end.ts = collector__last_ts(r->col);
+	end.end.duration_ns = mono_now() - r->start_mono;
+	end.end.events = collector__events(r->col);
+	end.end.lost = r->lost_seen;
+	trace_writer__append(r->w, &end);
+	err = trace_writer__close(r->w);
+	r->w = NULL;
+	if (r->err || err) {
+		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
+		return LS_EXIT_SYSTEM;
+	}
+	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s\n",
+		(unsigned long long)collector__events(r->col), (unsigned long long)r->lost_seen,
+		end.end.duration_ns / 1e9, r->o->output);
+	return LS_EXIT_OK;
+}
+
+int record__run(const struct record_opts *o, volatile const int *stop)
+{
+	struct recorder r = {.o = o, .pid = o->pid, .go_fd = -1, .exec_err_fd = -1, .pidfd = -1};
+	int rc;
+
+	libbpf_set_print(libbpf_quiet);
+	rc = check_system(o);
+	if (rc)
+		return rc;
+	if (o->cmd && (rc = launch(&r)))
+		return rc;
+	if (!r.launched)
+		r.pidfd = syscall(SYS_pidfd_open, r.pid, 0);
+	rc = open_bpf(&r);
+	if (!rc)
+		rc = open_trace(&r);
+	if (rc)
+		goto cleanup;
+	r.rb = ring_buffer__new(bpf_map__fd(r.skel->maps.rb), event_cb, &r, NULL);
+	if (!r.rb) {
+		ls_err("record", "ring buffer: %s", strerror(errno));
+		rc = LS_EXIT_SYSTEM;
+		goto cleanup;
+	}
+	/* a launched command is snapshot once it has exec'd, an attached process right away */
+	if (r.launched && (rc = release_child(&r)))
+		goto cleanup;
+	r.err = collector__attach_snapshot(r.col);
+	if (r.err) {
+		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
+		rc = LS_EXIT_SYSTEM;
+		goto cleanup;
+	}
+	fprintf(stderr, "lockscope: recording %s %d (contention mode, %s); Ctrl-C to stop\n",
+		r.launched ? "command, pid" : "pid", r.pid, r.attach_kind);
+	rc = run_loop(&r, stop);
+	if (!rc)
+		rc = finish(&r);
+cleanup:
+	if (r.launched && !r.exited) {
+		if (r.go_fd >= 0)
+			close(r.go_fd);	/* the child exits without exec */
+		stop_child(&r);
+	}
+	if (r.w)
+		trace_writer__close(r.w);
+	ring_buffer__free(r.rb);
+	collector__free(r.col);
+	lockscope_bpf__destroy(r.skel);
+	if (r.pidfd >= 0)
+		close(r.pidfd);
+	if (r.exec_err_fd >= 0)
+		close(r.exec_err_fd);
+	return rc;
+}

@@ -1,0 +1,79 @@
+/* symbols.h - names for a live target's addresses: code addresses to function (file:line),
+ * data addresses to the global or static variable that contains them, and user stacks
+ * unwound from what the BPF side copied at a syscall (registers, a stack snapshot, the
+ * frame-pointer chain). Everything is read while the target's objects are still mapped. */
+#ifndef LOCKSCOPE_SYMBOLS_H
+#define LOCKSCOPE_SYMBOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct symbolizer;
+
+/* One resolved code address. Strings are owned by the symbolizer and live as long as it. */
+struct sym_frame {
+	const char *func;	/* demangled where possible; NULL if unknown */
+	uint64_t func_off;	/* pc - start of func */
+	const char *file;	/* source file (basename is fine), NULL if no debug info */
+	int line;		/* 0 if unknown */
+	const char *module;	/* basename of the mapped object ("libc.so.6"), NULL if unmapped */
+	uint64_t mod_off;	/* pc's file offset-relative address in module */
+};
+
+/* What the BPF side captured at a syscall entry, to unwind from. Borrowed. */
+struct unwind_input {
+	uint64_t ip, sp, bp;
+	const uint64_t *fp;	/* frame-pointer chain: fp[0] == ip, then return addresses */
+	int nfp;
+	const uint8_t *snap;	/* copy of user memory [sp, sp + snap_len) */
+	uint32_t snap_len;
+};
+
+/* For process PID. NULL with errno on failure (no such process: ESRCH). */
+struct symbolizer *symbolizer__new(pid_t pid);
+void symbolizer__free(struct symbolizer *s);	/* accepts NULL */
+
+/* Re-reads /proc/PID/maps (new objects mapped by dlopen, new thread stacks). 0 or -errno. */
+int symbolizer__refresh(struct symbolizer *s);
+
+/* Resolves a code address. RA: pc is a return address (look up pc - 1 for the line).
+ * 0 on success (some fields may still be unknown), -ENOENT if pc is in no mapping. */
+int symbolizer__frame(struct symbolizer *s, uint64_t pc, bool ra, struct sym_frame *out);
+
+/* The variable whose storage contains ADDR (from .symtab, else .dynsym, of the mapped object).
+ * On success *name is owned by the symbolizer and *off is addr - symbol start. -ENOENT if none. */
+int symbolizer__data(struct symbolizer *s, uint64_t addr, const char **name, uint64_t *off);
+
+/* True if ADDR lies in the target's heap or an anonymous mapping (not in a mapped object). */
+bool symbolizer__is_anon(struct symbolizer *s, uint64_t addr);
+
+/* Unwinds IN into PCS (innermost first: pcs[0] = ip, then return addresses), at most MAX.
+ * Uses the DWARF CFI (.eh_frame/.debug_frame) of each object over the snapshot, and continues
+ * with the frame-pointer chain where the snapshot ends. Returns the number of pcs (>= 1). */
+int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max);
+
+/* Iterates the mappings of the last refresh: returns false past the end. Strings borrowed. */
+struct sym_mapping {
+	uint64_t start, end, offset;
+	const char *perms;
+	const char *path;	/* "" for anonymous */
+};
+bool symbolizer__mapping(const struct symbolizer *s, int idx, struct sym_mapping *out);
+
+/* How stacks were recovered since symbolizer__new, for the report: every cut stack is counted. */
+struct sym_stats {
+	uint64_t unwinds;		/* symbolizer__unwind calls */
+	uint64_t cfi_frames;		/* frames found with CFI over the snapshot */
+	uint64_t fp_frames;		/* frames taken from the frame-pointer chain */
+	uint64_t spliced;		/* CFI walks continued with the FP chain */
+	uint64_t fp_only;		/* stacks that are the FP chain alone: no CFI caller */
+	uint64_t cut_snapshot;		/* CFI walks that needed memory past the snapshot */
+	uint64_t cut_cfi;		/* ... a pc without CFI, or a rule on an unknown register */
+	uint64_t cut_bad;		/* ... a caller pc that is not after a call: bad stack */
+	uint64_t fp_rejected;		/* FP-chain entries dropped as not a return address */
+	uint64_t objects_unreadable;	/* mapped files that could not be read as x86-64 ELF */
+};
+void symbolizer__stats(const struct symbolizer *s, struct sym_stats *out);
+
+#endif

@@ -1,0 +1,160 @@
+/* trace.h - the .lsz trace file: a header, then independently decodable zstd chunks of records.
+ * The record model here is what every analysis consumes; trace.c owns the encoding. */
+#ifndef LOCKSCOPE_TRACE_H
+#define LOCKSCOPE_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LS_TRACE_VERSION 1
+
+/* What a wait was, as the recorder classified it. */
+enum ls_lock_kind {
+	LS_KIND_FUTEX = 0,	/* a futex we could not place */
+	LS_KIND_MUTEX,
+	LS_KIND_RWLOCK,
+	LS_KIND_SEM,
+	LS_KIND_GIL,
+	LS_KIND_COND,		/* condition wait: not contention */
+	LS_KIND_JOIN,		/* thread join: not contention */
+	LS_KIND__COUNT
+};
+
+/* How a futex wait ended. */
+enum ls_wait_result {
+	LS_WAIT_WOKEN = 0,
+	LS_WAIT_TIMEOUT,	/* -ETIMEDOUT */
+	LS_WAIT_CHANGED,	/* -EAGAIN: the word had changed, no sleep */
+	LS_WAIT_INTR,		/* -EINTR */
+	LS_WAIT_ERROR,		/* any other error */
+	LS_WAIT_UNFINISHED,	/* synthesised by readers: the trace ended during the wait */
+};
+
+enum ls_rec_type {
+	LS_REC_WAIT_BEGIN = 1,
+	LS_REC_WAIT_END,
+	LS_REC_WAKE,
+	LS_REC_THREAD,		/* a thread appeared or was (re)named */
+	LS_REC_THREAD_EXIT,
+	LS_REC_PROC_EXIT,	/* the target process ended */
+	LS_REC_LOST,		/* events the kernel could not hand over */
+	LS_REC_LOCK,		/* a lock address's name and kind; precedes its first use */
+	LS_REC_FRAME,		/* a symbolised stack frame; precedes its first use */
+	LS_REC_STACK,		/* a stack as frame ids, innermost first; precedes its first use */
+	LS_REC_MAPPING,		/* one line of the target's memory map */
+	LS_REC_END,		/* written once when recording finished cleanly */
+	LS_REC__COUNT
+};
+
+/* One decoded record. Pointers inside are borrowed from the reader and valid until the next
+ * trace_reader__next() call; copy what you keep. */
+struct ls_rec {
+	uint8_t type;		/* enum ls_rec_type */
+	uint64_t ts;		/* ns since the start of recording */
+	uint32_t tid;		/* the thread the record is about (0 where none) */
+	union {
+		struct {
+			uint64_t addr;		/* futex address (the lock's address) */
+			uint32_t owner;		/* owner TID read from the lock, 0 if unknown */
+			uint32_t stack_id;	/* 0: no stack */
+			uint8_t kind;		/* enum ls_lock_kind */
+			uint32_t op;		/* raw futex op */
+		} wait_begin;
+		struct {
+			uint8_t result;		/* enum ls_wait_result */
+		} wait_end;
+		struct {
+			uint64_t addr;
+			uint32_t wakee;
+			uint64_t call_ts;	/* waker entered its wake call (<= ts) */
+		} wake;
+		struct {
+			const char *name;
+			uint32_t parent;	/* 0 if unknown or present at attach */
+		} thread;
+		struct {
+			int32_t code;
+		} exit;			/* THREAD_EXIT and PROC_EXIT */
+		struct {
+			uint64_t count;
+		} lost;
+		struct {
+			uint64_t addr;
+			uint8_t kind;
+			const char *name;	/* "hot_lock", or "heap 0x... first taken in f (x.c:3)" */
+		} lock;
+		struct {
+			uint32_t id;		/* >= 1 */
+			uint64_t pc;
+			const char *func;	/* "" if unknown */
+			const char *file;	/* "" if unknown */
+			uint32_t line;		/* 0 if unknown */
+			const char *module;	/* basename of the object, "" if unknown */
+			uint64_t offset;	/* pc's offset in module, or in func if func is known */
+		} frame;
+		struct {
+			uint32_t id;		/* >= 1 */
+			uint32_t nframes;
+			const uint32_t *frames;	/* frame ids, innermost first */
+		} stack;
+		struct {
+			uint64_t start, end, offset;
+			const char *perms;
+			const char *path;
+		} mapping;
+		struct {
+			uint64_t duration_ns;
+			uint64_t events;	/* kernel events handled */
+			uint64_t lost;		/* kernel events lost, total */
+		} end;
+	};
+};
+
+/* The header: what the trace is of. Strings owned by the header's holder. */
+struct ls_trace_info {
+	uint32_t version;
+	uint32_t pid;
+	char *comm;
+	char *cmdline;		/* arguments joined by spaces */
+	char *mode;		/* "contention", "full" */
+	uint64_t start_realtime_ns;	/* wall clock at the start of recording */
+	uint64_t start_mono_ns;		/* the BPF clock (CLOCK_MONOTONIC) at the same instant */
+};
+
+/* ---- writer: owns its fd; errors are sticky and reported by __flush/__close ---- */
+struct trace_writer;
+
+/* Creates PATH (truncating) and writes the header. NULL with errno on failure. */
+struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_info *info);
+/* Appends one record (copies what it needs). 0 or a negative errno (sticky). */
+int trace_writer__append(struct trace_writer *w, const struct ls_rec *rec);
+/* Closes the current chunk and writes it out. 0 or a negative errno. */
+int trace_writer__flush(struct trace_writer *w);
+/* Bytes written so far, and records appended. */
+uint64_t trace_writer__bytes(const struct trace_writer *w);
+uint64_t trace_writer__records(const struct trace_writer *w);
+/* Flushes, closes, frees. Returns the first error seen, or 0. Accepts NULL. */
+int trace_writer__close(struct trace_writer *w);
+
+/* ---- reader: one chunk in memory at a time ---- */
+struct trace_reader;
+
+/* Opens PATH and reads the header. NULL with errno on failure; *err (if not NULL) then holds
+ * a one-line description ("not a lockscope trace", "version 7 is newer than this lockscope"). */
+struct trace_reader *trace_reader__open(const char *path, char *err, size_t errlen);
+const struct ls_trace_info *trace_reader__info(const struct trace_reader *r);
+/* 1: *rec filled; 0: end of data; negative errno on a bad chunk (then the message is in
+ * trace_reader__error()). Everything before the first bad chunk is yielded. */
+int trace_reader__next(struct trace_reader *r, struct ls_rec *rec);
+/* Why reading stopped early, e.g. "chunk 12 is corrupt (checksum)" or "file is cut in chunk 3";
+ * NULL when it has not. */
+const char *trace_reader__error(const struct trace_reader *r);
+/* True once the END record was read (the recording finished cleanly). */
+bool trace_reader__complete(const struct trace_reader *r);
+void trace_reader__free(struct trace_reader *r);
+
+const char *ls_kind_name(enum ls_lock_kind kind);	/* "mutex", ... "futex" */
+const char *ls_rec_type_name(enum ls_rec_type type);
+
+#endif
