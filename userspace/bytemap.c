@@ -122,3 +122,10 @@ size_t bytemap__count(const struct bytemap *m)
 {
 	return m->count;
 }
+
+void bytemap__each(const struct bytemap *m, void (*fn)(uint64_t val, void *arg), void *arg)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].hash)
+			fn(m->slots[i].val, arg);
+}

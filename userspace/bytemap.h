@@ -16,6 +16,8 @@ uint64_t *bytemap__get(const struct bytemap *m, const void *key, size_t len);
 /* Inserts or replaces. 0 or -ENOMEM. */
 int bytemap__put(struct bytemap *m, const void *key, size_t len, uint64_t val);
 size_t bytemap__count(const struct bytemap *m);
+/* Calls FN on every value, in no particular order. */
+void bytemap__each(const struct bytemap *m, void (*fn)(uint64_t val, void *arg), void *arg);
 
 static inline uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key)
 {

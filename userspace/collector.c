@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +39,12 @@ struct collector {
 	uint64_t start_mono;
 	uint64_t last_ts;
 	uint64_t last_refresh;
-	struct bytemap *threads;	/* tid -> 1 */
+	struct bytemap *threads;	/* tid -> its last name (strdup'd char *) */
 	struct bytemap *frames;		/* (pc, ra) -> frame id */
 	struct bytemap *stacks;		/* pcs -> stack id */
 	struct bytemap *locks;		/* addr -> kind + 1 of the LOCK record written */
 	struct bytemap *mappings;	/* (start, path) -> 1: MAPPING records written */
+	struct bytemap *joins;		/* tid -> address of a join on it: renamed with it */
 	struct stack_info *sinfo;	/* by stack id */
 	size_t sinfo_cap;
 	uint32_t next_frame;
@@ -125,16 +127,45 @@ static void read_comm(pid_t pid, uint32_t tid, char *buf, size_t len)
 	fclose(f);
 }
 
+/* A join is named after the thread it waits for, under that thread's latest name. */
+static int write_join_name(struct collector *c, uint64_t ts, uint64_t addr, uint32_t tid)
+{
+	uint64_t *name = bytemap__get_u64(c->threads, tid);
+	const char *comm = name ? (const char *)(uintptr_t)*name : "";
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "thread %u%s%s%s", tid, comm[0] ? " (" : "", comm,
+		 comm[0] ? ")" : "");
+	r.lock.addr = addr;
+	r.lock.kind = LS_KIND_JOIN;
+	r.lock.name = buf;
+	return put(c, &r);
+}
+
 static int write_thread(struct collector *c, uint64_t ts, uint32_t tid, const char *name,
 			uint32_t parent)
 {
 	struct ls_rec r = {.type = LS_REC_THREAD, .ts = ts, .tid = tid};
 
-	if (bytemap__put_u64(c->threads, tid, 1))
+	uint64_t *old = bytemap__get_u64(c->threads, tid), *join;
+	char *copy = strdup(name);
+	int err;
+
+	if (!copy)
 		return -ENOMEM;
+	if (old)
+		free((char *)(uintptr_t)*old);
+	if (bytemap__put_u64(c->threads, tid, (uintptr_t)copy)) {
+		free(copy);
+		return -ENOMEM;
+	}
 	r.thread.name = name;
 	r.thread.parent = parent;
-	return put(c, &r);
+	err = put(c, &r);
+	if (!err && (join = bytemap__get_u64(c->joins, tid)))
+		err = write_join_name(c, ts, *join, tid);
+	return err;
 }
 
 static int ensure_thread(struct collector *c, uint64_t ts, uint32_t tid)
@@ -338,14 +369,6 @@ static void lock_name(struct collector *c, const struct ls_ev_wait_begin *ev,
 	const char *sym;
 	uint64_t off;
 
-	if (kind == LS_KIND_JOIN) {
-		char comm[LS_COMM_LEN + 1];
-
-		read_comm(c->pid, ev->val, comm, sizeof(comm));
-		snprintf(buf, len, "thread %u%s%s%s", ev->val, comm[0] ? " (" : "", comm,
-			 comm[0] ? ")" : "");
-		return;
-	}
 	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == -ENOENT &&
 	    !symbolizer__is_anon(c->sym, ev->uaddr))
 		maybe_refresh(c);
@@ -378,6 +401,11 @@ static int ensure_lock(struct collector *c, uint64_t ts, const struct ls_ev_wait
 		return 0;
 	if (bytemap__put_u64(c->locks, ev->uaddr, kind + 1))
 		return -ENOMEM;
+	if (kind == LS_KIND_JOIN) {
+		if (bytemap__put_u64(c->joins, ev->val, ev->uaddr))
+			return -ENOMEM;
+		return write_join_name(c, ts, ev->uaddr, ev->val);
+	}
 	lock_name(c, ev, kind, si, name, sizeof(name));
 	r.lock.addr = ev->uaddr;
 	r.lock.kind = kind;
@@ -598,7 +626,8 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->stacks = bytemap__new();
 	c->locks = bytemap__new();
 	c->mappings = bytemap__new();
-	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings) {
+	c->joins = bytemap__new();
+	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -611,13 +640,21 @@ fail:;
 	return NULL;
 }
 
+static void free_name(uint64_t val, void *arg)
+{
+	free((char *)(uintptr_t)val);
+}
+
 void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->sinfo_cap; i++)
 		free(c->sinfo[i].first_user);
+	if (c->threads)
+		bytemap__each(c->threads, free_name, NULL);
 	free(c->sinfo);
+	bytemap__free(c->joins);
 	bytemap__free(c->mappings);
 	bytemap__free(c->locks);
 	bytemap__free(c->stacks);

@@ -267,6 +267,7 @@ static int close_all(struct hotspots *h, uint64_t ts, bool unfinished)
 
 int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_rec *rec)
 {
+	(void)m;	/* fed as every analysis is; hotspots need only the records */
 	if (h->finished)
 		return -EINVAL;
 	switch (rec->type) {

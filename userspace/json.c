@@ -11,6 +11,9 @@
 
 /* Deeper nesting is a caller's bug (-EINVAL), not data: our documents are a few levels deep. */
 #define MAX_DEPTH 64
+/* Output is gathered here and handed to the FILE in blocks: an unbuffered stdout (a test
+ * harness, a terminal) would otherwise cost a write(2) per token. */
+#define BUF_SIZE (64 * 1024)
 
 struct level {
 	bool object;
@@ -25,6 +28,8 @@ struct json_writer {
 	bool key_pending;	/* a key was written; its value is due */
 	bool done;		/* the top-level value is complete */
 	struct level stack[MAX_DEPTH];
+	size_t len;		/* bytes in buf not yet handed to the FILE */
+	char buf[BUF_SIZE];
 };
 
 struct json_writer *json_writer__new(FILE *f, int pretty_depth)
@@ -59,13 +64,28 @@ static void fail(struct json_writer *w, int err)
 		w->err = err;
 }
 
-static void put(struct json_writer *w, const char *s, size_t n)
+static void drain(struct json_writer *w)
 {
-	if (w->err || !n)
+	if (w->err || !w->len)
 		return;
 	errno = 0;
-	if (fwrite(s, 1, n, w->f) != n)
+	if (fwrite(w->buf, 1, w->len, w->f) != w->len)
 		fail(w, errno ? -errno : -EIO);
+	w->len = 0;
+}
+
+static void put(struct json_writer *w, const char *s, size_t n)
+{
+	while (!w->err && n) {
+		size_t room = BUF_SIZE - w->len, take = n < room ? n : room;
+
+		memcpy(w->buf + w->len, s, take);
+		w->len += take;
+		s += take;
+		n -= take;
+		if (w->len == BUF_SIZE)
+			drain(w);
+	}
 }
 
 static void put_text(struct json_writer *w, const char *s)
@@ -389,6 +409,7 @@ int json_writer__finish(struct json_writer *w)
 		return w->err;
 	}
 	put(w, "\n", 1);
+	drain(w);
 	errno = 0;
 	if (!w->err && fflush(w->f))
 		fail(w, errno ? -errno : -EIO);

@@ -9,14 +9,16 @@
 
 struct json_writer;
 
-/* Writes to F (borrowed, not closed). Containers nested less than PRETTY_DEPTH deep put each
+/* Writes to F (borrowed, not closed), in blocks: what is written reaches F by
+ * json_writer__finish() at the latest. Containers nested less than PRETTY_DEPTH deep put each
  * member on its own line, deeper ones stay on one line; 0 writes everything compactly.
  * NULL with errno on failure. */
 struct json_writer *json_writer__new(FILE *f, int pretty_depth);
-void json_writer__free(struct json_writer *w);	/* accepts NULL; does not close the FILE */
+/* Accepts NULL. Does not close the FILE; what finish did not write out is dropped. */
+void json_writer__free(struct json_writer *w);
 
-/* Ends the document: checks that every container was closed, writes a newline and flushes.
- * Returns the first error seen, or 0. */
+/* Ends the document: checks that every container was closed, writes a newline, hands all to
+ * the FILE and flushes it. Returns the first error seen, or 0. */
 int json_writer__finish(struct json_writer *w);
 /* The first error seen: a negative errno from the FILE, or -EINVAL for a call out of place
  * (a value where a key is due, a key in an array, an unbalanced end, a second document). */

@@ -361,6 +361,7 @@ static void hs_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
 
 static void lock_order_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
 {
+	(void)self, (void)ctx;
 	json_writer__key(w, "lock_order");
 	json_writer__object_begin(w);
 	json_empty_array(w, "edges");
@@ -371,11 +372,13 @@ static void lock_order_emit_json(void *self, const struct report_ctx *ctx, struc
 
 static void deadlocks_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
 {
+	(void)self, (void)ctx;
 	json_empty_array(w, "deadlocks");
 }
 
 static void loop_blocks_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
 {
+	(void)self, (void)ctx;
 	json_empty_array(w, "loop_blocks");
 }
 

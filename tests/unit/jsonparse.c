@@ -204,9 +204,14 @@ static bool parse_escape(struct parser *ps, char *out, size_t *n)
 
 static bool parse_string(struct parser *ps, char **out, size_t *outlen)
 {
-	/* the decoded text is never longer than the quoted source */
-	char *s = malloc(ps->end - ps->p + 1);
+	const unsigned char *q = ps->p + 1;
 	size_t n = 0, len;
+	char *s;
+
+	/* the decoded text is never longer than the quoted source */
+	while (q < ps->end && *q != '"')
+		q += *q == '\\' ? 2 : 1;
+	s = malloc(q - ps->p + 1);
 
 	if (!s)
 		return fail(ps, "out of memory");
