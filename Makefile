@@ -24,7 +24,7 @@ DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-d
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -Ibpf -Iuserspace
-LDLIBS  := -lbpf -lelf -ldw -lzstd -lz
+LDLIBS  := -lbpf -lelf -ldw -lzstd -lz -pthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall
 
 LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))

@@ -20,6 +20,23 @@ enum ls_ev_type {
 	LS_EV_THREAD_NEW,	/* clone of a thread in the target */
 	LS_EV_THREAD_EXIT,	/* a target thread exited */
 	LS_EV_COMM,		/* a target thread renamed itself */
+	LS_EV_ACQUIRE,		/* full mode: a lock call returned with the lock taken */
+	LS_EV_RELEASE,		/* full mode: an unlock call began */
+	LS_EV_DESTROY,		/* full mode: a lock was destroyed */
+};
+
+/* The lock API a uprobe sits on, and how it was called: the probe's attach cookie. */
+enum ls_api {
+	LS_API_MUTEX = 1,
+	LS_API_RWLOCK,
+	LS_API_SEM,
+	LS_API_COND,		/* pthread_cond_*wait: releases its mutex, retakes it on return */
+	LS_API__MASK = 0xff,
+	LS_API_TRY = 1 << 8,
+	LS_API_SHARED = 1 << 9,
+	LS_API_TIMED = 1 << 10,
+	LS_API_UNLOCK = 1 << 12,	/* the probe is on an unlock call */
+	LS_API_DESTROY = 1 << 13,	/* ... on a destroy call */
 };
 
 /* Futex operation classes, as the recorder stores them (the raw op is kept too). */
@@ -27,6 +44,16 @@ enum ls_futex_class {
 	LS_FUTEX_WAIT = 1,	/* FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI */
 	LS_FUTEX_LOCK_PI,	/* FUTEX_LOCK_PI, FUTEX_LOCK_PI2: the word holds the owner's TID */
 	LS_FUTEX_WAITV,		/* futex_waitv(2): the first futex of the vector */
+};
+
+/* Where a thread was: registers at the probe, the frame-pointer chain, and a copy of the user
+ * stack from sp. The record is followed by snap_len bytes of stack (LS_STACK_SNAP at most) and
+ * is sized to what was copied. */
+struct ls_ev_stack {
+	__u64 ip, sp, bp;
+	__s32 nfp;		/* bytes in fp[] (bpf_get_stack's return), or a negative error */
+	__u32 snap_len;
+	__u64 fp[LS_MAX_FP_FRAMES];
 };
 
 struct ls_ev_hdr {
@@ -46,13 +73,17 @@ struct ls_ev_wait_begin {
 	__u32 words[6];		/* 24 bytes at uaddr; zero if unreadable */
 	__u32 words_ok;
 	__u32 fclass;		/* enum ls_futex_class */
-	/* stack: regs at syscall entry, frame-pointer chain, and a snapshot of the stack from sp */
-	__u64 ip, sp, bp;
-	__s32 nfp;		/* entries in fp[], or a negative error */
-	__u32 snap_len;		/* bytes valid in snap[] */
-	__u64 fp[LS_MAX_FP_FRAMES];
-	/* followed by snap_len bytes of stack (LS_STACK_SNAP at most): the record is sized to
-	 * what was copied */
+	struct ls_ev_stack st;
+};
+
+/* A lock call of full mode. ACQUIRE carries the stack where the lock was taken. */
+struct ls_ev_lock {
+	struct ls_ev_hdr h;
+	__u64 addr;		/* the lock (mutex, rwlock, sem; the mutex for COND) */
+	__u64 call_ts;		/* ACQUIRE: when the lock call began */
+	__u32 api;		/* enum ls_api with its flags */
+	__u32 pad;
+	struct ls_ev_stack st;	/* ACQUIRE only: RELEASE and DESTROY end before it */
 };
 
 struct ls_ev_wait_end {
@@ -82,6 +113,8 @@ _Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 24 + 8 +
 	       "ls_ev_wait_begin layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
+_Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");
+_Static_assert(sizeof(struct ls_ev_lock) == 40 + sizeof(struct ls_ev_stack), "ls_ev_lock layout");
 _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
 
 #endif

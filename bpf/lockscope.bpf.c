@@ -44,10 +44,13 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
-/* The wait-begin record is built here: it is too large for the BPF stack and its size varies
- * with the stack snapshot, so it goes out with bpf_ringbuf_output. */
-struct wait_scratch {
-	struct ls_ev_wait_begin ev;
+/* Records with a stack are built here: too large for the BPF stack, and their size varies
+ * with the stack snapshot, so they go out with bpf_ringbuf_output. */
+struct scratch_buf {
+	union {
+		struct ls_ev_wait_begin wait;
+		struct ls_ev_lock lock;
+	};
 	__u8 snap[LS_STACK_SNAP];
 };
 
@@ -55,11 +58,26 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct wait_scratch);
+	__type(value, struct scratch_buf);
 } scratch SEC(".maps");
 
+/* Full mode: a lock call in progress, from its entry probe to its return probe. */
+struct pending_lock {
+	__u64 addr;
+	__u64 ts;
+	__u32 api;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pending_lock);
+} pending SEC(".maps");
+
 /* Events that could not be handed to userspace (ring buffer full), per CPU. */
-enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT__COUNT };
+/* STAT_PROBE_*: uprobe hits, which the auto mode's budget prices. */
+enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT__COUNT };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT__COUNT);
@@ -110,52 +128,66 @@ static __always_inline bool is_wake_cmd(__u32 cmd)
 	return cmd == 1 || cmd == 3 || cmd == 4 || cmd == 5 || cmd == 7 || cmd == 10 || cmd == 12;
 }
 
-static __always_inline void capture_stack(void *ctx, struct wait_scratch *s, struct pt_regs *regs)
+static __always_inline __u32 capture_stack(void *ctx, struct ls_ev_stack *st, __u8 *snap,
+					   struct pt_regs *regs)
 {
-	struct ls_ev_wait_begin *ev = &s->ev;
 	__u32 len = LS_STACK_SNAP;
 
-	ev->ip = BPF_CORE_READ(regs, ip);
-	ev->sp = BPF_CORE_READ(regs, sp);
-	ev->bp = BPF_CORE_READ(regs, bp);
-	ev->nfp = bpf_get_stack(ctx, ev->fp, sizeof(ev->fp), BPF_F_USER_STACK);
+	st->ip = BPF_CORE_READ(regs, ip);
+	st->sp = BPF_CORE_READ(regs, sp);
+	st->bp = BPF_CORE_READ(regs, bp);
+	st->nfp = bpf_get_stack(ctx, st->fp, sizeof(st->fp), BPF_F_USER_STACK);
 	/* A read that crosses the top of the main thread's stack fails whole: try shorter ones. */
 	for (int i = 0; i < 4; i++) {
-		if (bpf_probe_read_user(s->snap, len, (void *)ev->sp) == 0) {
-			ev->snap_len = len;
-			return;
+		if (bpf_probe_read_user(snap, len, (void *)st->sp) == 0) {
+			st->snap_len = len;
+			return len;
 		}
 		len >>= 1;
 	}
-	ev->snap_len = 0;
+	st->snap_len = 0;
+	return 0;
+}
+
+static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
+{
+	__u64 size = fixed + snap_len;
+
+	if (size > sizeof(struct scratch_buf))
+		size = sizeof(struct scratch_buf);
+	if (bpf_ringbuf_output(&rb, rec, size, wake_flag()))
+		count(STAT_LOST);
+}
+
+static __always_inline struct scratch_buf *get_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
 static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
 					    __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
 {
-	__u32 zero = 0;
-	struct wait_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
-	__u64 size;
+	__u32 snap_len = 0;
 
 	if (!s)
 		return;
-	ev = &s->ev;
+	ev = &s->wait;
 	fill_hdr(&ev->h, LS_EV_WAIT_BEGIN, tid);
 	ev->uaddr = uaddr;
 	ev->op = op;
 	ev->val = val;
 	ev->fclass = fclass;
 	ev->words_ok = bpf_probe_read_user(ev->words, sizeof(ev->words), (void *)uaddr) == 0;
-	ev->nfp = 0;
-	ev->snap_len = 0;
+	ev->st.nfp = 0;
+	ev->st.snap_len = 0;
+	ev->st.ip = 0;
 	if (capture_stacks)
-		capture_stack(ctx, s, regs);
-	size = sizeof(*ev) + ev->snap_len;
-	if (size > sizeof(*s))
-		size = sizeof(*s);
-	if (bpf_ringbuf_output(&rb, s, size, wake_flag()))
-		count(STAT_LOST);
+		snap_len = capture_stack(ctx, &ev->st, s->snap, regs);
+	output(s, sizeof(*ev), snap_len);
 }
 
 static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait)
@@ -296,6 +328,87 @@ static __always_inline int on_rename(struct task_struct *t, const char *comm)
 {
 	if (is_target(BPF_CORE_READ(t, tgid)))
 		emit_thread(LS_EV_COMM, t, 0, 0, false, comm);
+	return 0;
+}
+
+/* ---- full mode: uprobes on the lock API; the attach cookie says which API and how ---- */
+
+static __always_inline void emit_lock(__u32 type, __u32 tid, __u64 addr, __u32 api)
+{
+	struct ls_ev_lock *ev = bpf_ringbuf_reserve(&rb, offsetof(struct ls_ev_lock, st), 0);
+
+	if (!ev) {
+		count(STAT_LOST);
+		return;
+	}
+	fill_hdr(&ev->h, type, tid);
+	ev->addr = addr;
+	ev->call_ts = 0;
+	ev->api = api;
+	ev->pad = 0;
+	bpf_ringbuf_submit(ev, wake_flag());
+}
+
+/* Entry of a lock call (and of pthread_cond_*wait, which releases its mutex here), and of
+ * unlock and destroy calls. */
+SEC("uprobe")
+int BPF_KPROBE(lock_entry, void *lock, void *mutex)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid, api = (__u32)bpf_get_attach_cookie(ctx);
+	struct pending_lock p = {.addr = (__u64)lock, .ts = bpf_ktime_get_ns(), .api = api};
+
+	count(STAT_PROBE_ENTRY);
+	if (!is_target(pid_tgid >> 32))
+		return 0;
+	/* unlocks and destroys share this program (one link to detach): one event, no return */
+	if (api & (LS_API_UNLOCK | LS_API_DESTROY)) {
+		emit_lock(api & LS_API_UNLOCK ? LS_EV_RELEASE : LS_EV_DESTROY, tid, p.addr, api);
+		return 0;
+	}
+	if ((api & LS_API__MASK) == LS_API_COND) {
+		p.addr = (__u64)mutex;
+		emit_lock(LS_EV_RELEASE, tid, p.addr, LS_API_MUTEX);
+	}
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+/* Return of a lock call: the lock is held if it returned 0 (a condition wait always retakes
+ * its mutex, timed out or not). */
+SEC("uretprobe")
+int BPF_KRETPROBE(lock_return, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+	struct scratch_buf *s;
+	struct ls_ev_lock *ev;
+	__u32 snap_len = 0;
+
+	count(STAT_PROBE_RETURN);
+	if (!p)
+		return 0;
+	if (ret != 0 && (p->api & LS_API__MASK) != LS_API_COND)
+		goto out;
+	s = get_scratch();
+	if (!s)
+		goto out;
+	ev = &s->lock;
+	fill_hdr(&ev->h, LS_EV_ACQUIRE, tid);
+	ev->addr = p->addr;
+	ev->call_ts = p->ts;
+	ev->api = p->api;
+	ev->pad = 0;
+	ev->st.nfp = 0;
+	ev->st.snap_len = 0;
+	ev->st.ip = 0;
+	/* at the return probe, ip and sp are the caller's: the stack starts where it took it */
+	if (capture_stacks)
+		snap_len = capture_stack(ctx, &ev->st, s->snap, ctx);
+	output(s, sizeof(*ev), snap_len);
+out:
+	bpf_map_delete_elem(&pending, &tid);
 	return 0;
 }
 

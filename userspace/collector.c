@@ -3,6 +3,7 @@
 #include "collector.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,13 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "blocked.h"
 #include "bytemap.h"
 #include "events.h"
 #include "symbols.h"
 #include "trace.h"
 
 #define MAX_PCS 64
-#define REFRESH_NS 100000000ull	/* re-read the memory map on a miss, at most 10 times a second */
+#define REFRESH_NS 20000000ull	/* re-read the memory map on a miss, at most 50 times a second */
 
 /* What a stack says about the wait it was taken at: the lock API it passes through. */
 enum {
@@ -100,16 +102,19 @@ static int write_new_mappings(struct collector *c)
 	return 0;
 }
 
-/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks). */
-static void maybe_refresh(struct collector *c)
+/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks).
+ * True if it did. */
+static bool maybe_refresh(struct collector *c)
 {
 	uint64_t now = mono_now();
 
 	if (now - c->last_refresh < REFRESH_NS)
-		return;
+		return false;
 	c->last_refresh = now;
-	if (symbolizer__refresh(c->sym) == 0)
-		write_new_mappings(c);
+	if (symbolizer__refresh(c->sym))
+		return false;
+	write_new_mappings(c);
+	return true;
 }
 
 static void read_comm(pid_t pid, uint32_t tid, char *buf, size_t len)
@@ -302,20 +307,21 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	return put(c, &r);
 }
 
-static int stack_of(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
+/* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
+static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t snap_avail,
 		    uint32_t *id)
 {
 	uint64_t pcs[MAX_PCS];
 	struct unwind_input in = {
-		.ip = ev->ip, .sp = ev->sp, .bp = ev->bp, .fp = (const uint64_t *)ev->fp,
-		.nfp = ev->nfp > 0 ? ev->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
-		.snap = (const uint8_t *)(ev + 1), .snap_len = ev->snap_len,
+		.ip = st->ip, .sp = st->sp, .bp = st->bp, .fp = (const uint64_t *)st->fp,
+		.nfp = st->nfp > 0 ? st->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
+		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
 	};
 	uint64_t *known;
 	int n;
 
 	*id = 0;
-	if (!ev->ip || size < sizeof(*ev) + ev->snap_len)
+	if (!st->ip || snap_avail < st->snap_len)
 		return 0;
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
 	if (n <= 0)
@@ -363,57 +369,77 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 	return LS_KIND_FUTEX;
 }
 
-static void lock_name(struct collector *c, const struct ls_ev_wait_begin *ev,
-		      enum ls_lock_kind kind, const struct stack_info *si, char *buf, size_t len)
+/* A lock's name: its variable where it has one, else its address and where it was first seen
+ * (VERB: "waited on" or "taken"). False if no symbol named it. */
+static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind,
+		      const struct stack_info *si, const char *verb, char *buf, size_t len)
 {
+	const char *what = symbolizer__is_anon(c->sym, addr) ? "heap" : "lock";
 	const char *sym;
 	uint64_t off;
 
-	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == -ENOENT &&
-	    !symbolizer__is_anon(c->sym, ev->uaddr))
+	if (symbolizer__data(c->sym, addr, &sym, &off) == -ENOENT && !symbolizer__is_anon(c->sym, addr))
 		maybe_refresh(c);
-	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0) {
+	if (symbolizer__data(c->sym, addr, &sym, &off) == 0) {
 		/* condvars, rwlocks and semaphores wait on a word inside the object */
 		if (off == 0 || kind == LS_KIND_COND || kind == LS_KIND_RWLOCK || kind == LS_KIND_SEM)
 			snprintf(buf, len, "%s", sym);
 		else
 			snprintf(buf, len, "%s+0x%llx", sym, (unsigned long long)off);
-		return;
+		return true;
 	}
 	if (si && si->first_user)
-		snprintf(buf, len, "%s 0x%llx first waited on in %s",
-			 symbolizer__is_anon(c->sym, ev->uaddr) ? "heap" : "lock",
-			 (unsigned long long)ev->uaddr, si->first_user);
+		snprintf(buf, len, "%s 0x%llx first %s in %s", what, (unsigned long long)addr, verb,
+			 si->first_user);
 	else
-		snprintf(buf, len, "%s 0x%llx", symbolizer__is_anon(c->sym, ev->uaddr) ? "heap" : "lock",
-			 (unsigned long long)ev->uaddr);
+		snprintf(buf, len, "%s 0x%llx", what, (unsigned long long)addr);
+	return false;
 }
 
-static int ensure_lock(struct collector *c, uint64_t ts, const struct ls_ev_wait_begin *ev,
-		       enum ls_lock_kind kind, const struct stack_info *si)
-{
-	uint64_t *known = bytemap__get_u64(c->locks, ev->uaddr);
-	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
-	char name[600];
+/* The locks map's value: the kind named + 1, and whether the name still lacks a symbol that a
+ * later look may find (a command just exec'd has not finished mapping itself). */
+#define LOCK_PROVISIONAL (1ull << 8)
 
-	/* a later, better classification of the same address renames it */
-	if (known && (*known == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX))
-		return 0;
-	if (bytemap__put_u64(c->locks, ev->uaddr, kind + 1))
-		return -ENOMEM;
-	if (kind == LS_KIND_JOIN) {
-		if (bytemap__put_u64(c->joins, ev->val, ev->uaddr))
-			return -ENOMEM;
-		return write_join_name(c, ts, ev->uaddr, ev->val);
+/* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
+static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
+		       const struct stack_info *si, const char *verb, uint32_t join_tid)
+{
+	uint64_t *known = bytemap__get_u64(c->locks, addr);
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	const char *sym;
+	uint64_t off;
+	char name[600];
+	bool named;
+
+	if (known && *known) {
+		bool same = (*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX;
+
+		/* a later, better classification of the same address renames it */
+		if (same && !(*known & LOCK_PROVISIONAL))
+			return 0;
+		if (same && (!maybe_refresh(c) || symbolizer__data(c->sym, addr, &sym, &off)))
+			return 0;
+		if (same)
+			kind = (*known & 0xff) - 1;
 	}
-	lock_name(c, ev, kind, si, name, sizeof(name));
-	r.lock.addr = ev->uaddr;
+	if (kind == LS_KIND_JOIN) {
+		if (bytemap__put_u64(c->locks, addr, kind + 1) ||
+		    bytemap__put_u64(c->joins, join_tid, addr))
+			return -ENOMEM;
+		return write_join_name(c, ts, addr, join_tid);
+	}
+	named = lock_name(c, addr, kind, si, verb, name, sizeof(name));
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named || symbolizer__is_anon(c->sym, addr)
+							   ? 0 : LOCK_PROVISIONAL)))
+		return -ENOMEM;
+	r.lock.addr = addr;
 	r.lock.kind = kind;
 	r.lock.name = name;
 	return put(c, &r);
 }
 
-static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size)
+static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
+			 uint8_t flags)
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	struct stack_info *si = NULL;
@@ -424,14 +450,14 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, ev, size, &stack_id);
+		err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id);
 	if (err)
 		return err;
 	if (stack_id)
 		si = &c->sinfo[stack_id];
 	owner = mutex_owner(c, ev);
 	kind = classify(c, ev, si ? si->flags : 0, owner);
-	err = ensure_lock(c, r.ts, ev, kind, si);
+	err = ensure_lock(c, r.ts, ev->uaddr, kind, si, "waited on", ev->val);
 	if (err)
 		return err;
 	r.wait_begin.addr = ev->uaddr;
@@ -439,6 +465,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.wait_begin.stack_id = stack_id;
 	r.wait_begin.kind = kind;
 	r.wait_begin.op = ev->op;
+	r.wait_begin.flags = flags;
 	return put(c, &r);
 }
 
@@ -509,6 +536,60 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 	}
 }
 
+static enum ls_lock_kind api_kind(uint32_t api)
+{
+	switch (api & LS_API__MASK) {
+	case LS_API_RWLOCK:
+		return LS_KIND_RWLOCK;
+	case LS_API_SEM:
+		return LS_KIND_SEM;
+	default:
+		return LS_KIND_MUTEX;	/* mutexes, and the mutex a condition wait retakes */
+	}
+}
+
+static uint8_t acquire_flags(uint32_t api)
+{
+	return (api & LS_API_TRY ? LS_ACQ_TRY : 0) | (api & LS_API_SHARED ? LS_ACQ_SHARED : 0) |
+	       (api & LS_API_TIMED ? LS_ACQ_TIMED : 0) |
+	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0);
+}
+
+static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
+{
+	struct ls_rec r = {.tid = ev->h.tid};
+	enum ls_lock_kind kind = api_kind(ev->api);
+	uint32_t stack_id = 0;
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (err)
+		return err;
+	if (ev->h.type != LS_EV_ACQUIRE) {
+		r.type = ev->h.type == LS_EV_RELEASE ? LS_REC_RELEASE : LS_REC_DESTROY;
+		r.release.addr = ev->addr;
+		if (r.type == LS_REC_DESTROY)
+			bytemap__put_u64(c->locks, ev->addr, 0);	/* renamed at next use */
+		return put(c, &r);
+	}
+	if (size < sizeof(*ev))
+		return -EINVAL;
+	err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id);
+	if (!err)
+		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
+				  "taken", 0);
+	if (err)
+		return err;
+	r.type = LS_REC_ACQUIRE;
+	r.acquire.addr = ev->addr;
+	r.acquire.kind = kind;
+	r.acquire.flags = acquire_flags(ev->api);
+	r.acquire.call_ts = rel_ts(c, ev->call_ts);
+	r.acquire.stack_id = stack_id;
+	return put(c, &r);
+}
+
 int collector__handle(struct collector *c, const void *data, size_t size)
 {
 	const struct ls_ev_hdr *h = data;
@@ -520,7 +601,7 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 	case LS_EV_WAIT_BEGIN:
 		if (size < sizeof(struct ls_ev_wait_begin))
 			goto bad;
-		return on_wait_begin(c, data, size);
+		return on_wait_begin(c, data, size, 0);
 	case LS_EV_WAIT_END:
 		if (size < sizeof(struct ls_ev_wait_end))
 			goto bad;
@@ -529,6 +610,18 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		if (size < sizeof(struct ls_ev_wake))
 			goto bad;
 		return on_wake(c, data);
+	case LS_EV_ACQUIRE:
+	case LS_EV_RELEASE:
+	case LS_EV_DESTROY:
+		if (size < offsetof(struct ls_ev_lock, st))
+			goto bad;
+	{
+		int err = on_lock(c, data, size);
+
+		if (err != -EINVAL)
+			return err;
+		goto bad;	/* an ACQUIRE cut short */
+	}
 	case LS_EV_THREAD_NEW:
 	case LS_EV_THREAD_EXIT:
 	case LS_EV_COMM:
@@ -539,6 +632,42 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 bad:
 	c->bad++;
 	return 0;
+}
+
+/* Threads already blocked in a futex wait make no event: each becomes a wait that began
+ * before the recording (ts 0), with its stack read from memory. */
+static int snapshot_blocked(struct collector *c)
+{
+	struct blocked_wait *bw = NULL;
+	size_t n = 0;
+	int err = blocked__scan(c->pid, &bw, &n);
+
+	for (size_t i = 0; !err && i < n; i++) {
+		size_t size = sizeof(struct ls_ev_wait_begin) + bw[i].stack_len;
+		struct ls_ev_wait_begin *ev = calloc(1, size);
+
+		if (!ev) {
+			err = -ENOMEM;
+			break;
+		}
+		ev->h.type = LS_EV_WAIT_BEGIN;
+		ev->h.tid = bw[i].tid;
+		ev->h.ts = c->start_mono;
+		ev->uaddr = bw[i].uaddr;
+		ev->op = bw[i].op;
+		ev->val = bw[i].val;
+		memcpy(ev->words, bw[i].words, sizeof(ev->words));
+		ev->words_ok = bw[i].words_ok;
+		ev->fclass = bw[i].fclass;
+		ev->st.ip = bw[i].ip;
+		ev->st.sp = bw[i].sp;
+		ev->st.snap_len = bw[i].stack_len;
+		memcpy(ev + 1, bw[i].stack, bw[i].stack_len);
+		err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+		free(ev);
+	}
+	blocked__free(bw, n);
+	return err == -ESRCH ? 0 : err;
 }
 
 int collector__attach_snapshot(struct collector *c)
@@ -567,7 +696,7 @@ int collector__attach_snapshot(struct collector *c)
 			break;
 	}
 	closedir(d);
-	return err;
+	return err ? err : snapshot_blocked(c);
 }
 
 int collector__lost(struct collector *c, uint64_t count)
@@ -578,6 +707,14 @@ int collector__lost(struct collector *c, uint64_t count)
 		return 0;
 	c->lost += count;
 	r.lost.count = count;
+	return put(c, &r);
+}
+
+int collector__window(struct collector *c, bool on)
+{
+	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, mono_now())};
+
+	r.window.on = on;
 	return put(c, &r);
 }
 

@@ -23,6 +23,8 @@ int collector__attach_snapshot(struct collector *c);
 int collector__handle(struct collector *c, const void *data, size_t size);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */
 int collector__lost(struct collector *c, uint64_t count);
+/* Full mode's lock/unlock tracing was switched on or off: a WINDOW record. */
+int collector__window(struct collector *c, bool on);
 /* The target ended: PROC_EXIT with its exit code (as from waitpid, or -1 unknown). */
 int collector__proc_exit(struct collector *c, int code);
 

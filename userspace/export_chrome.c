@@ -14,13 +14,14 @@
 #include "model.h"
 #include "trace.h"
 
-#define JSON_PRETTY 2		/* one line per event; each event on its line */
+#define JSON_PRETTY 2 /* a line per member of the document and per event */
 #define FLOW_CAT "wake"
+#define WAKE_NAME_MAX 1024
 
 /* A thread's track: whether it has its name yet, and the wait it is in. */
 struct track {
 	uint32_t tid;
-	bool named;		/* a thread_name event was written */
+	bool named; /* a thread_name event was written */
 	bool waiting;
 	uint8_t kind;
 	uint32_t owner, stack_id;
@@ -39,12 +40,12 @@ struct exporter {
 	struct json_writer *w;
 	struct track *tracks;
 	size_t ntracks, tracks_cap;
-	struct bytemap *by_tid;		/* tid -> position in tracks */
+	struct bytemap *by_tid; /* tid -> position in tracks */
 	uint64_t next_flow_id;
 	uint64_t last_ts, records;
-	uint64_t lost;			/* LOST records' sum, or END's count if larger */
-	uint64_t unpaired;		/* wait records without their other half */
-	uint64_t flows_dropped;		/* wakes whose wakee was not waiting, or was woken again */
+	uint64_t lost;		/* LOST records' sum, or END's count if larger */
+	uint64_t unpaired;	/* wait records without their other half */
+	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
 	bool have_end;
 	uint64_t end_duration;
 };
@@ -52,9 +53,9 @@ struct exporter {
 static const char *result_name(uint8_t result)
 {
 	static const char *const names[] = {
-		[LS_WAIT_WOKEN] = "woken",   [LS_WAIT_TIMEOUT] = "timeout",
-		[LS_WAIT_CHANGED] = "changed", [LS_WAIT_INTR] = "intr",
-		[LS_WAIT_ERROR] = "error",   [LS_WAIT_UNFINISHED] = "unfinished",
+	    [LS_WAIT_WOKEN] = "woken",	   [LS_WAIT_TIMEOUT] = "timeout",
+	    [LS_WAIT_CHANGED] = "changed", [LS_WAIT_INTR] = "intr",
+	    [LS_WAIT_ERROR] = "error",	   [LS_WAIT_UNFINISHED] = "unfinished",
 	};
 
 	return result < ARRAY_SIZE(names) ? names[result] : "unknown";
@@ -150,8 +151,7 @@ static void track_name(struct exporter *x, struct track *t)
 	t->named = true;
 }
 
-static const char *lock_name(struct exporter *x, uint64_t addr, uint8_t kind, char *buf,
-			     size_t len)
+static const char *lock_name(struct exporter *x, uint64_t addr, uint8_t kind, char *buf, size_t len)
 {
 	const char *name = model__lock_name(x->model, addr, NULL);
 
@@ -161,6 +161,16 @@ static const char *lock_name(struct exporter *x, uint64_t addr, uint8_t kind, ch
 	return buf;
 }
 
+/* "wake hot_lock": the name of a wake slice, and of its flow. Names longer than a recorder
+ * writes are cut, the same way at both ends of a flow. */
+static void wake_name(struct exporter *x, uint64_t addr, char *buf, size_t len)
+{
+	char fallback[64];
+
+	snprintf(buf, len, "wake %s",
+		 lock_name(x, addr, LS_KIND_FUTEX, fallback, sizeof(fallback)));
+}
+
 /* The slice of T's wait, from its begin to END_TS. */
 static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uint8_t result)
 {
@@ -168,8 +178,8 @@ static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uin
 	char buf[64];
 
 	track_name(x, t);
-	event_begin(x, "X", lock_name(x, t->addr, t->kind, buf, sizeof(buf)),
-		    ls_kind_name(t->kind), t->tid);
+	event_begin(x, "X", lock_name(x, t->addr, t->kind, buf, sizeof(buf)), ls_kind_name(t->kind),
+		    t->tid);
 	json_us(w, "ts", t->begin_ts);
 	json_us(w, "dur", end_ts - t->begin_ts);
 	json_writer__key(w, "args");
@@ -189,18 +199,17 @@ static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uin
 }
 
 /* The flow of the wake that ended a wait: from the waker's wake slice, at the wake call, to
- * the woken thread's wait slice, at the wakeup. A copy of the woken track's state is taken,
- * since naming the waker's track may move the tracks. */
+ * the woken thread's wait slice, at the wakeup. It takes a copy of the woken track's state:
+ * finding the waker's track may move the tracks. */
 static int wake_flow(struct exporter *x, struct track woken)
 {
 	struct track *waker = track_get(x, woken.waker);
-	char name[96], buf[64];
 	uint64_t id = ++x->next_flow_id;
+	char name[WAKE_NAME_MAX];
 
 	if (!waker)
 		return -ENOMEM;
-	snprintf(name, sizeof(name), "wake %s",
-		 lock_name(x, woken.wake_addr, LS_KIND_FUTEX, buf, sizeof(buf)));
+	wake_name(x, woken.wake_addr, name, sizeof(name));
 	track_name(x, waker);
 	event_begin(x, "s", name, FLOW_CAT, woken.waker);
 	json_us(x->w, "ts", woken.wake_call_ts);
@@ -277,13 +286,12 @@ static int on_wake(struct exporter *x, const struct ls_rec *rec)
 {
 	uint64_t call_ts = rec->wake.call_ts <= rec->ts ? rec->wake.call_ts : rec->ts;
 	struct track *waker = track_get(x, rec->tid), *wakee;
-	char name[96], buf[64];
+	char name[WAKE_NAME_MAX];
 
 	if (!waker)
 		return -ENOMEM;
 	track_name(x, waker);
-	snprintf(name, sizeof(name), "wake %s",
-		 lock_name(x, rec->wake.addr, LS_KIND_FUTEX, buf, sizeof(buf)));
+	wake_name(x, rec->wake.addr, name, sizeof(name));
 	event_begin(x, "X", name, FLOW_CAT, rec->tid);
 	json_us(x->w, "ts", call_ts);
 	json_us(x->w, "dur", rec->ts - call_ts);
@@ -463,9 +471,10 @@ static int convert(struct exporter *x, struct trace_reader *r)
 			ls_note("export", "%s: %s; exported the %" PRIu64 " records before it (%s)",
 				x->path, cut, x->records, upto);
 		else
-			ls_note("export", "%s: file is cut: no end record (recording did not "
-				"finish); exported the %" PRIu64 " records read (%s)", x->path,
-				x->records, upto);
+			ls_note("export",
+				"%s: file is cut: no end record (recording did not "
+				"finish); exported the %" PRIu64 " records read (%s)",
+				x->path, x->records, upto);
 	}
 	return err;
 }
@@ -473,8 +482,16 @@ static int convert(struct exporter *x, struct trace_reader *r)
 /* Bad paths are the user's to fix (1); the rest is the system refusing (2). */
 static int open_status(int err)
 {
-	return err == ENOENT || err == ENOTDIR || err == EISDIR || err == ENAMETOOLONG ||
-			       err == ELOOP ? LS_EXIT_INPUT : LS_EXIT_SYSTEM;
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case ENAMETOOLONG:
+	case ELOOP:
+		return LS_EXIT_INPUT;
+	default:
+		return LS_EXIT_SYSTEM;
+	}
 }
 
 int export_chrome__run(const char *path, const char *out_path)

@@ -27,13 +27,13 @@ struct acc {
 struct hotspots {
 	struct thread_wait *threads;
 	size_t nthreads, threads_cap;
-	struct bytemap *by_tid;			/* tid -> position in threads */
+	struct bytemap *by_tid; /* tid -> position in threads */
 	struct acc *locks;
 	size_t nlocks, locks_cap;
-	struct bytemap *by_addr[2];		/* per enum hs_list: addr -> position in locks */
+	struct bytemap *by_addr[2]; /* per enum hs_list: addr -> position in locks */
 	/* (lock position << 32 | tid or stack id) -> position in that lock's array */
 	struct bytemap *waiter_ix, *owner_ix, *stack_ix;
-	const struct hs_lock **sorted[2];	/* per enum hs_list, after finish */
+	const struct hs_lock **sorted[2]; /* per enum hs_list, after finish */
 	size_t nsorted[2];
 	uint64_t unpaired;
 	bool finished;
@@ -239,7 +239,8 @@ static int wait_end(struct hotspots *h, const struct ls_rec *rec)
 		h->unpaired++;
 		return 0;
 	}
-	return close_wait(h, &h->threads[*pos], rec->ts, rec->wait_end.result == LS_WAIT_UNFINISHED);
+	return close_wait(h, &h->threads[*pos], rec->ts,
+			  rec->wait_end.result == LS_WAIT_UNFINISHED);
 }
 
 /* A thread that exits, or is taken down with its process, stops waiting then. */
@@ -267,7 +268,7 @@ static int close_all(struct hotspots *h, uint64_t ts, bool unfinished)
 
 int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_rec *rec)
 {
-	(void)m;	/* fed as every analysis is; hotspots need only the records */
+	(void)m; /* fed as every analysis is; hotspots need only the records */
 	if (h->finished)
 		return -EINVAL;
 	switch (rec->type) {

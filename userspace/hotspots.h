@@ -17,37 +17,37 @@ struct hs_waiter {
 };
 
 struct hs_owner {
-	uint32_t tid;		/* the owner the lock word named when a waiter began to wait */
+	uint32_t tid; /* the owner the lock word named when a waiter began to wait */
 	uint64_t count;
 };
 
 struct hs_stack {
-	uint32_t id;		/* a STACK record's id (waits without a stack are not listed) */
+	uint32_t id; /* a STACK record's id (waits without a stack are not listed) */
 	uint64_t wait_ns, count;
 };
 
 /* One lock address: its contention, or (other) its condition waits or joins. */
 struct hs_lock {
 	uint64_t addr;
-	uint8_t kind;		/* enum ls_lock_kind, from the waits */
-	bool other;		/* kind cond or join: waiting that is not contention */
-	uint64_t count;		/* waits: contentions, or for other waits how many */
+	uint8_t kind;	/* enum ls_lock_kind, from the waits */
+	bool other;	/* kind cond or join: waiting that is not contention */
+	uint64_t count; /* waits: contentions, or for other waits how many */
 	uint64_t wait_ns, max_wait_ns;
-	uint64_t unfinished;	/* waits still open when the trace ended */
-	struct hs_waiter *waiters;	/* by wait_ns, largest first */
-	struct hs_owner *owners;	/* by count, largest first */
-	struct hs_stack *stacks;	/* by wait_ns, largest first */
+	uint64_t unfinished;	   /* waits still open when the trace ended */
+	struct hs_waiter *waiters; /* by wait_ns, largest first */
+	struct hs_owner *owners;   /* by count, largest first */
+	struct hs_stack *stacks;   /* by wait_ns, largest first */
 	uint32_t nwaiters, nowners, nstacks;
 };
 
 enum hs_list {
-	HS_LOCKS,		/* contention */
-	HS_OTHER,		/* cond and join */
+	HS_LOCKS, /* contention */
+	HS_OTHER, /* cond and join */
 };
 
 /* NULL with errno on failure. */
 struct hotspots *hotspots__new(void);
-void hotspots__free(struct hotspots *h);	/* accepts NULL */
+void hotspots__free(struct hotspots *h); /* accepts NULL */
 
 /* Feeds one record, in trace order. Pairs each thread's WAIT_BEGIN with its next WAIT_END;
  * a thread's or the process's exit closes the waits it ends. M is not used yet: it is there

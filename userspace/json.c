@@ -17,7 +17,7 @@
 
 struct level {
 	bool object;
-	uint64_t count;		/* members written so far */
+	uint64_t count; /* members written so far */
 };
 
 struct json_writer {
@@ -25,10 +25,10 @@ struct json_writer {
 	int pretty_depth;
 	int err;
 	int depth;
-	bool key_pending;	/* a key was written; its value is due */
-	bool done;		/* the top-level value is complete */
+	bool key_pending; /* a key was written; its value is due */
+	bool done;	  /* the top-level value is complete */
 	struct level stack[MAX_DEPTH];
-	size_t len;		/* bytes in buf not yet handed to the FILE */
+	size_t len; /* bytes in buf not yet handed to the FILE */
 	char buf[BUF_SIZE];
 };
 
@@ -255,7 +255,7 @@ static const char *escape(uint32_t cp, char *buf, size_t len)
 static void put_string(struct json_writer *w, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	size_t n = strlen(str), run = 0;	/* bytes at s that need no escape, not yet written */
+	size_t n = strlen(str), run = 0; /* bytes at s that need no escape, not yet written */
 	char buf[12];
 
 	put(w, "\"", 1);
@@ -270,7 +270,7 @@ static void put_string(struct json_writer *w, const char *str)
 		}
 		put(w, (const char *)s, run);
 		put_text(w, esc);
-		s += run + (len ? len : 1);	/* an invalid byte is replaced alone */
+		s += run + (len ? len : 1); /* an invalid byte is replaced alone */
 		n -= run + (len ? len : 1);
 		run = 0;
 	}
@@ -383,8 +383,8 @@ void json_writer__decimal(struct json_writer *w, int64_t v, unsigned int scale)
 	for (unsigned int i = 0; i < scale; i++)
 		pow10 *= 10;
 	if (scale)
-		snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", mag / pow10,
-			 (int)scale, mag % pow10);
+		snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "",
+			 mag / pow10, (int)scale, mag % pow10);
 	else
 		snprintf(buf, sizeof(buf), "%s%" PRIu64, v < 0 ? "-" : "", mag);
 	put_scalar(w, buf);

@@ -33,7 +33,7 @@ void json_writer__key(struct json_writer *w, const char *key);
 /* A NUL-terminated string; NULL writes null. Bytes that are not valid UTF-8 become U+FFFD. */
 void json_writer__string(struct json_writer *w, const char *s);
 void json_writer__stringf(struct json_writer *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void json_writer__i64(struct json_writer *w, int64_t v);
 void json_writer__u64(struct json_writer *w, uint64_t v);
 /* Shortest form that reads back to the same double; NaN and infinities, which JSON cannot

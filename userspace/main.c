@@ -19,7 +19,7 @@ static const char usage_text[] =
 	"       lockscope record [options] -- CMD [ARGS...]\n"
 	"           -o, --output FILE       trace file (default: lockscope.lsz)\n"
 	"           -d, --duration SECONDS  stop after this long (default: when the target exits)\n"
-	"           --mode auto|contention  what to trace (default: auto)\n"
+	"           --mode auto|contention|full  what to trace (default: auto)\n"
 	"           --overhead-budget PCT   for auto (default 5)\n"
 	"           --loop-threshold MS     event-loop blocking threshold (default 50)\n"
 	"           --no-stacks             do not capture call stacks\n"
@@ -87,9 +87,9 @@ static int cmd_record(int argc, char **argv)
 			else if (!strcmp(optarg, "contention"))
 				o.mode = RECORD_CONTENTION;
 			else if (!strcmp(optarg, "full"))
-				return usage("record", "--mode full is not available in this version");
+				o.mode = RECORD_FULL;
 			else
-				return usage("record", "--mode wants auto or contention");
+				return usage("record", "--mode wants auto, contention or full");
 			break;
 		case 'b':
 			if (!parse_number(optarg, 0.01, 100, &o.overhead_budget))

@@ -27,7 +27,7 @@ struct frame {
 	uint32_t id;
 	uint32_t line;
 	uint64_t pc, offset;
-	char *func, *file, *module;	/* "" where unknown */
+	char *func, *file, *module; /* "" where unknown */
 };
 
 struct stack {
@@ -61,12 +61,11 @@ static void *table_find(const struct table *t, uint64_t key)
 	return pos ? (char *)t->items + *pos * t->size : NULL;
 }
 
-/* The element for KEY; a new zeroed one (*ADDED set) if there was none. NULL if out of memory. */
-static void *table_get(struct table *t, uint64_t key, bool *added)
+/* The element for KEY; a new zeroed one if there was none. NULL if out of memory. */
+static void *table_get(struct table *t, uint64_t key)
 {
 	void *item = table_find(t, key);
 
-	*added = false;
 	if (item)
 		return item;
 	if (t->count == t->cap) {
@@ -82,7 +81,6 @@ static void *table_get(struct table *t, uint64_t key, bool *added)
 		return NULL;
 	item = (char *)t->items + t->count++ * t->size;
 	memset(item, 0, t->size);
-	*added = true;
 	return item;
 }
 
@@ -156,8 +154,7 @@ static int set_string(char **dst, const char *src)
 
 static int feed_thread(struct model *m, const struct ls_rec *rec)
 {
-	bool added;
-	struct thread *t = table_get(&m->threads, rec->tid, &added);
+	struct thread *t = table_get(&m->threads, rec->tid);
 
 	if (!t)
 		return -ENOMEM;
@@ -167,8 +164,7 @@ static int feed_thread(struct model *m, const struct ls_rec *rec)
 
 static int feed_lock(struct model *m, const struct ls_rec *rec)
 {
-	bool added;
-	struct lock *l = table_get(&m->locks, rec->lock.addr, &added);
+	struct lock *l = table_get(&m->locks, rec->lock.addr);
 
 	if (!l)
 		return -ENOMEM;
@@ -180,16 +176,17 @@ static int feed_lock(struct model *m, const struct ls_rec *rec)
 static int feed_frame(struct model *m, const struct ls_rec *rec)
 {
 	struct frame n = {
-		.id = rec->frame.id, .line = rec->frame.line,
-		.pc = rec->frame.pc, .offset = rec->frame.offset,
+	    .id = rec->frame.id,
+	    .line = rec->frame.line,
+	    .pc = rec->frame.pc,
+	    .offset = rec->frame.offset,
 	};
 	struct frame *f;
-	bool added;
 
 	if (set_string(&n.func, rec->frame.func) || set_string(&n.file, rec->frame.file) ||
 	    set_string(&n.module, rec->frame.module))
 		goto nomem;
-	f = table_get(&m->frames, rec->frame.id, &added);
+	f = table_get(&m->frames, rec->frame.id);
 	if (!f)
 		goto nomem;
 	free_frame(f);
@@ -205,13 +202,12 @@ static int feed_stack(struct model *m, const struct ls_rec *rec)
 	uint32_t n = rec->stack.frames ? rec->stack.nframes : 0;
 	uint32_t *frames = malloc((n ? n : 1) * sizeof(*frames));
 	struct stack *s;
-	bool added;
 
 	if (!frames)
 		return -ENOMEM;
 	if (n)
 		memcpy(frames, rec->stack.frames, n * sizeof(*frames));
-	s = table_get(&m->stacks, rec->stack.id, &added);
+	s = table_get(&m->stacks, rec->stack.id);
 	if (!s) {
 		free(frames);
 		return -ENOMEM;

@@ -13,7 +13,7 @@ struct model;
 
 /* NULL with errno on failure. */
 struct model *model__new(void);
-void model__free(struct model *m);	/* accepts NULL */
+void model__free(struct model *m); /* accepts NULL */
 
 /* Takes what it keeps from THREAD, LOCK, FRAME and STACK records (copied); ignores the rest.
  * A later record for the same thread, address or id replaces the earlier one; threads that

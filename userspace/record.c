@@ -3,6 +3,7 @@
 #include "record.h"
 
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,13 +18,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "collector.h"
 #include "common.h"
 #include "lockscope.skel.h"
+#include "probes.h"
 #include "trace.h"
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
+#define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
+#define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct recorder {
@@ -43,7 +48,18 @@ struct recorder {
 	uint64_t start_mono;
 	uint64_t lost_seen;
 	int err;		/* first error from the event callback */
+	bool discard;		/* calibrating: the events are lockscope's own */
+	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
+	struct lock_probes *probes;	/* full and auto modes */
+	struct budget budget;
+	uint64_t phase_start, phase_end;	/* auto: the current on or off stretch */
+	uint64_t hits0[2], cpu0;		/* auto: counters at the start of an on stretch */
+	uint64_t on_ns;				/* time full mode was on */
+	uint64_t on_since;			/* when the probes went on */
+	uint64_t next_on_len;			/* auto: the next on stretch */
 };
+
+static const char *const mode_names[] = {"auto", "contention", "full"};
 
 static uint64_t mono_now(void)
 {
@@ -156,55 +172,75 @@ static void read_proc_string(pid_t pid, const char *what, char *buf, size_t len,
 static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
-	int err = collector__handle(r->col, data, size);
+	int err;
+
+	if (r->discard)
+		return 0;
+	err = collector__handle(r->col, data, size);
 
 	if (err && !r->err)
 		r->err = err;
 	return 0;	/* keep consuming: a trace error is reported once, at the end */
 }
 
-static uint64_t bpf_lost(struct recorder *r)
+enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN };	/* as in BPF */
+
+static uint64_t bpf_stat(struct recorder *r, __u32 key)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	uint64_t total = 0;
-	__u32 key = 0;		/* STAT_LOST */
 
 	if (ncpu <= 0)
-		return r->lost_seen;
+		return 0;
 	uint64_t vals[ncpu];
 
 	if (bpf_map__lookup_elem(r->skel->maps.stats, &key, sizeof(key), vals,
 				 sizeof(uint64_t) * ncpu, 0))
-		return r->lost_seen;
+		return 0;
 	for (int i = 0; i < ncpu; i++)
 		total += vals[i];
 	return total;
 }
 
-static void autoload(struct lockscope_bpf *skel, bool btf)
+/* Picks the tracepoint flavour, and whether the full-mode uprobes are loaded at all. */
+static void autoload(struct lockscope_bpf *skel, bool btf, bool uprobes)
 {
 	struct bpf_program *p;
 
-	bpf_object__for_each_program(p, skel->obj)
-		bpf_program__set_autoload(p, (bpf_program__type(p) == BPF_PROG_TYPE_TRACING) == btf);
+	bpf_object__for_each_program(p, skel->obj) {
+		enum bpf_prog_type t = bpf_program__type(p);
+
+		if (t == BPF_PROG_TYPE_KPROBE) {
+			bpf_program__set_autoload(p, uprobes);
+			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_MULTI);
+		} else {
+			bpf_program__set_autoload(p, (t == BPF_PROG_TYPE_TRACING) == btf);
+		}
+	}
 }
 
-/* Opens, loads and attaches with tp_btf programs, else their raw_tp twins. */
+/* Opens, loads and attaches with tp_btf programs, else their raw_tp twins; with the full-mode
+ * uprobe programs where the kernel takes them (multi-uprobe links: Linux 6.6), else without. */
 static int open_bpf(struct recorder *r)
 {
 	static const char *const kinds[] = {"tp_btf", "raw_tp"};
+	bool want_uprobes = r->o->mode != RECORD_CONTENTION;
 	int err = 0;
 	__u8 one = 1;
 	__u32 tgid = r->pid;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 4; i++) {
+		bool btf = i < 2, uprobes = want_uprobes && i % 2 == 0;
+
+		if (want_uprobes ? false : i % 2)
+			continue;
 		r->skel = lockscope_bpf__open();
 		if (!r->skel) {
 			err = -errno;
 			break;
 		}
 		r->skel->rodata->capture_stacks = !r->o->no_stacks;
-		autoload(r->skel, i == 0);
+		autoload(r->skel, btf, uprobes);
 		err = lockscope_bpf__load(r->skel);
 		if (!err)
 			err = bpf_map__update_elem(r->skel->maps.targets, &tgid, sizeof(tgid), &one,
@@ -212,7 +248,8 @@ static int open_bpf(struct recorder *r)
 		if (!err)
 			err = lockscope_bpf__attach(r->skel);
 		if (!err) {
-			r->attach_kind = kinds[i];
+			r->attach_kind = kinds[!btf];
+			r->uprobes_loaded = uprobes;
 			return LS_EXIT_OK;
 		}
 		lockscope_bpf__destroy(r->skel);
@@ -227,6 +264,86 @@ static int open_bpf(struct recorder *r)
 		ls_err("record", "the kernel refused the BPF programs (%s): lockscope needs BPF "
 		       "ring buffers, BTF and raw tracepoints (Linux 5.8 or later)", strerror(-err));
 	return LS_EXIT_SYSTEM;
+}
+
+/* CPU time the target has used, in ns, over all its threads. */
+static uint64_t target_cpu_ns(pid_t pid)
+{
+	char path[320], line[128];
+	struct dirent *de;
+	uint64_t total = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, de->d_name);
+		f = fopen(path, "re");
+		if (f && fgets(line, sizeof(line), f))
+			total += strtoull(line, NULL, 10);
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* Prices a probe hit with the whole path a target's hit takes: lockscope is a target for the
+ * while, and what it records of itself is thrown away. */
+static int calibrate(struct recorder *r, double *entry_ns, double *return_ns)
+{
+	__u32 self = getpid();
+	__u8 one = 1;
+	int err;
+
+	err = bpf_map__update_elem(r->skel->maps.targets, &self, sizeof(self), &one, sizeof(one),
+				   BPF_ANY);
+	if (err)
+		return err;
+	err = lock_probes__calibrate(r->skel, entry_ns, return_ns);
+	bpf_map__delete_elem(r->skel->maps.targets, &self, sizeof(self), 0);
+	r->discard = true;
+	ring_buffer__consume(r->rb);
+	r->discard = false;
+	return err;
+}
+
+/* Full and auto modes: finds the lock API, prices a probe hit (auto), attaches (before a
+ * launched command runs its first instruction). Auto falls back to contention mode. */
+static int setup_full(struct recorder *r)
+{
+	bool full = r->o->mode == RECORD_FULL;
+	double entry_ns = 0, return_ns = 0;
+	char why[512] = "the kernel refused multi-uprobe links (Linux 6.6 or later)";
+	int err = -EOPNOTSUPP;
+
+	if (r->o->mode == RECORD_CONTENTION)
+		return LS_EXIT_OK;
+	if (r->uprobes_loaded)
+		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
+	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
+		snprintf(why, sizeof(why), "cannot price a uprobe hit: %s", strerror(-err));
+	else if (r->probes && !(err = lock_probes__attach(r->probes)))
+		goto attached;
+	else if (r->probes)
+		snprintf(why, sizeof(why), "attaching to %.300s: %s", lock_probes__library(r->probes),
+			 strerror(-err));
+	lock_probes__free(r->probes);
+	r->probes = NULL;
+	if (full) {
+		ls_err("record", "full mode: %s", why);
+		return LS_EXIT_SYSTEM;
+	}
+	ls_note("record", "auto mode: full mode unavailable (%s); recording contention only", why);
+	return LS_EXIT_OK;
+attached:
+	budget__init(&r->budget, r->o->overhead_budget, entry_ns, return_ns);
+	return LS_EXIT_OK;
 }
 
 static int check_system(const struct record_opts *o)
@@ -259,7 +376,8 @@ static int open_trace(struct recorder *r)
 {
 	char comm[64], cmdline[4096];
 	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = r->pid,
-				     .mode = "contention", .comm = comm, .cmdline = cmdline};
+				     .mode = (char *)mode_names[r->o->mode], .comm = comm,
+				     .cmdline = cmdline};
 
 	if (r->launched) {
 		snprintf(comm, sizeof(comm), "%.15s", strrchr(r->o->cmd[0], '/') ?
@@ -312,7 +430,7 @@ static bool target_gone(struct recorder *r)
 
 static void flush(struct recorder *r)
 {
-	uint64_t lost = bpf_lost(r);
+	uint64_t lost = bpf_stat(r, STAT_LOST);
 
 	if (lost > r->lost_seen) {
 		collector__lost(r->col, lost - r->lost_seen);
@@ -320,6 +438,69 @@ static void flush(struct recorder *r)
 	}
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
+}
+
+/* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
+ * carry across an off stretch. */
+static void window(struct recorder *r, bool on)
+{
+	uint64_t before = mono_now();
+
+	if (on) {
+		/* the time to attach counts as on: probes trap as soon as each link is in */
+		if (lock_probes__attach(r->probes))
+			return;	/* stay off; the next window tries again */
+		r->hits0[0] = bpf_stat(r, STAT_PROBE_ENTRY);
+		r->hits0[1] = bpf_stat(r, STAT_PROBE_RETURN);
+		r->cpu0 = target_cpu_ns(r->pid);
+		r->phase_start = before;
+	} else {
+		/* ... and so does the time to detach: they trap until their link is gone */
+		lock_probes__detach(r->probes);
+		r->phase_start = mono_now();
+		r->on_ns += r->phase_start - r->on_since;
+		ring_buffer__consume(r->rb);	/* the window's events precede its end */
+	}
+	if (on)
+		r->on_since = before;
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: probes %s in %.1f ms\n", on ? "on" : "off",
+			(mono_now() - before) / 1e6);
+	collector__window(r->col, on);
+}
+
+/* Auto mode: after each stretch with the probes on, price what they cost and decide how long
+ * to leave them off so that the target loses at most the budget. */
+static void auto_tick(struct recorder *r, uint64_t now)
+{
+	uint64_t on_len, e, ret, cpu;
+	double d;
+
+	if (!r->probes || r->o->mode != RECORD_AUTO || now < r->phase_end)
+		return;
+	if (!lock_probes__attached(r->probes)) {
+		window(r, true);
+		r->phase_end = r->phase_start + r->next_on_len;
+		return;
+	}
+	on_len = now - r->phase_start;
+	e = bpf_stat(r, STAT_PROBE_ENTRY) - r->hits0[0];
+	ret = bpf_stat(r, STAT_PROBE_RETURN) - r->hits0[1];
+	cpu = target_cpu_ns(r->pid) - r->cpu0;
+	d = budget__update(&r->budget, e, ret, cpu, on_len);
+	if (d >= 0.999) {	/* cheap: stay on, price it again next window */
+		r->phase_start = now;
+		r->hits0[0] += e;
+		r->hits0[1] += ret;
+		r->cpu0 += cpu;
+		r->phase_end = now + WINDOW_NS;
+		return;
+	}
+	window(r, false);
+	/* off long enough that the whole stretch on, attach and detach included, is a share d */
+	on_len = r->phase_start - r->on_since;
+	r->next_on_len = d * WINDOW_NS > MIN_ON_NS ? d * WINDOW_NS : MIN_ON_NS;
+	r->phase_end = r->phase_start + (uint64_t)(on_len * (1 - d) / d);
 }
 
 static void stop_child(struct recorder *r)
@@ -348,6 +529,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			break;
 		if (deadline && now >= deadline)
 			break;
+		auto_tick(r, now);
 		if (now >= next_flush) {
 			flush(r);
 			next_flush = now + FLUSH_NS;
@@ -362,6 +544,8 @@ static int finish(struct recorder *r)
 	int err;
 
 	stop_child(r);
+	if (r->probes && lock_probes__attached(r->probes))
+		window(r, false);
 	ring_buffer__consume(r->rb);	/* what the kernel still holds */
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
@@ -377,9 +561,13 @@ static int finish(struct recorder *r)
 		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
-	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s\n",
+	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
 		(unsigned long long)collector__events(r->col), (unsigned long long)r->lost_seen,
 		end.end.duration_ns / 1e9, r->o->output);
+	if (r->probes)
+		fprintf(stderr, "; full mode %.0f%% of the time", 100.0 * r->on_ns /
+			(end.end.duration_ns ? end.end.duration_ns : 1));
+	fputc('\n', stderr);
 	return LS_EXIT_OK;
 }
 
@@ -407,6 +595,14 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
+	rc = setup_full(&r);
+	if (rc)
+		goto cleanup;
+	if (r.probes) {
+		window(&r, true);
+		/* auto: a short first stretch prices the probes before they cost much */
+		r.phase_end = r.phase_start + (o->mode == RECORD_AUTO ? 20000000ull : UINT64_MAX);
+	}
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
@@ -416,8 +612,9 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
-	fprintf(stderr, "lockscope: recording %s %d (contention mode, %s); Ctrl-C to stop\n",
-		r.launched ? "command, pid" : "pid", r.pid, r.attach_kind);
+	fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
+		r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
+		r.probes ? ", lock API probed" : "", r.attach_kind);
 	rc = run_loop(&r, stop);
 	if (!rc)
 		rc = finish(&r);
@@ -429,6 +626,7 @@ cleanup:
 	}
 	if (r.w)
 		trace_writer__close(r.w);
+	lock_probes__free(r.probes);
 	ring_buffer__free(r.rb);
 	collector__free(r.col);
 	lockscope_bpf__destroy(r.skel);

@@ -4,22 +4,25 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bytemap.h"
 #include "common.h"
+#include "holds.h"
 #include "hotspots.h"
 #include "json.h"
 #include "model.h"
 #include "trace.h"
 
-#define TEXT_TOP 10		/* locks listed in text when --top is not given */
-#define TEXT_THREADS 4		/* waiters and owners named per lock; the rest are summed up */
-#define TEXT_STACKS 3		/* stacks shown per lock */
-#define TEXT_FRAMES 16		/* frames shown per stack */
-#define JSON_PRETTY 4		/* nesting levels with a line per member; deeper ones stay inline */
+#define TEXT_WIDTH 100 /* lists wrap before this column */
+#define TEXT_TOP 10    /* locks listed in text when --top is not given */
+#define TEXT_THREADS 4 /* waiters and owners named per lock; the rest are summed up */
+#define TEXT_STACKS 3  /* stacks shown per lock */
+#define TEXT_FRAMES 16 /* frames shown per stack */
+#define JSON_PRETTY 4  /* nesting levels with a line per member; deeper ones stay inline */
 
 /* What every analysis may read once the whole trace has been read. */
 struct report_ctx {
@@ -27,20 +30,21 @@ struct report_ctx {
 	const struct report_opts *opts;
 	const struct ls_trace_info *info;
 	struct model *model;
-	uint64_t records;	/* records read */
-	uint64_t events;	/* END's count of kernel events, else the event records read */
-	uint64_t lost;		/* END's count of lost events, or the LOST records' sum if larger */
-	uint64_t duration_ns;	/* END's duration, else the last timestamp */
+	uint64_t records;     /* records read */
+	uint64_t events;      /* END's count of kernel events, else the event records read */
+	uint64_t lost;	      /* END's count of lost events, or the LOST records' sum if larger */
+	uint64_t duration_ns; /* END's duration, else the last timestamp */
 	uint64_t last_ts;
-	uint64_t events_seen, lost_seen;	/* event records and LOST counts, as read */
-	uint64_t end_ts;	/* where waits still open are closed: the later of the two */
-	uint64_t unpaired;	/* wait records without their other half */
+	uint64_t events_seen, lost_seen; /* event records and LOST counts, as read */
+	uint64_t end_ts;   /* where waits still open are closed: the later of the two */
+	uint64_t unpaired; /* wait records without their other half */
 	bool have_end;
-	bool complete;		/* END read, and nothing wrong after it */
-	const char *cut;	/* why reading stopped early, or NULL */
-	uint32_t *tids;		/* every thread a record names or mentions, once */
+	bool complete;	 /* END read, and nothing wrong after it */
+	const char *cut; /* why reading stopped early, or NULL */
+	uint32_t *tids;	 /* every thread a record names or mentions, once */
 	size_t ntids, tids_cap;
-	struct bytemap *tid_set;	/* tid -> 1, for the above */
+	struct bytemap *tid_set; /* tid -> 1, for the above */
+	struct holds *holds;	 /* full mode: acquisitions, hold times, coverage */
 };
 
 /* An analysis: fed every record in order, finished once, then asked for its part of the output.
@@ -88,9 +92,18 @@ static const char *lock_name(const struct report_ctx *ctx, const struct hs_lock 
 	return buf;
 }
 
-/* "worker-1 (4243)", or the bare tid where the trace does not name the thread. */
-static const char *thread_label(const struct report_ctx *ctx, uint32_t tid, char *buf,
-				size_t len)
+/* Text goes to terminals, and the target chose its thread names: control characters, which
+ * could be escape sequences, become '?'. Returns S. */
+static char *scrub(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
+/* "worker-1 (4243)", or the bare tid where the trace does not name the thread. For text. */
+static const char *thread_label(const struct report_ctx *ctx, uint32_t tid, char *buf, size_t len)
 {
 	const char *name = model__thread_name(ctx->model, tid);
 
@@ -98,7 +111,7 @@ static const char *thread_label(const struct report_ctx *ctx, uint32_t tid, char
 		snprintf(buf, len, "%s (%" PRIu32 ")", name, tid);
 	else
 		snprintf(buf, len, "%" PRIu32, tid);
-	return buf;
+	return scrub(buf);
 }
 
 /* Nanoseconds for people: "850 ns", "12.35 us", "3.20 ms", "2.001 s". */
@@ -202,13 +215,21 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 		json_u64(w, "contentions", l->count);
 		json_u64(w, "wait_ns", l->wait_ns);
 		json_u64(w, "max_wait_ns", l->max_wait_ns);
-		/* these come from lock/unlock probes; no analysis fills them yet */
-		json_writer__key(w, "acquisitions");
-		json_writer__null(w);
-		json_writer__key(w, "hold_ns");
-		json_writer__null(w);
-		json_writer__key(w, "max_hold_ns");
-		json_writer__null(w);
+		/* these come from lock/unlock probes: unknown where full mode never ran */
+		if (holds__traced(ctx->holds)) {
+			struct hold_stats hs = holds__get(ctx->holds, l->addr);
+
+			json_u64(w, "acquisitions", hs.acquisitions);
+			json_u64(w, "hold_ns", hs.hold_ns);
+			json_u64(w, "max_hold_ns", hs.max_hold_ns);
+		} else {
+			json_writer__key(w, "acquisitions");
+			json_writer__null(w);
+			json_writer__key(w, "hold_ns");
+			json_writer__null(w);
+			json_writer__key(w, "max_hold_ns");
+			json_writer__null(w);
+		}
 	} else {
 		json_u64(w, "wait_ns", l->wait_ns);
 		json_u64(w, "count", l->count);
@@ -240,43 +261,82 @@ static void hs_emit_json(void *self, const struct report_ctx *ctx, struct json_w
 	json_writer__array_end(w);
 }
 
+/* A labelled list of items that wraps under its first item before TEXT_WIDTH columns. */
+struct text_list {
+	FILE *out;
+	int col, n;
+};
+
+static void list_begin(struct text_list *tl, FILE *out, const char *label)
+{
+	tl->out = out;
+	tl->n = 0;
+	tl->col = fprintf(out, "%8s%-9s ", "", label);
+}
+
+__attribute__((format(printf, 2, 3))) static void list_item(struct text_list *tl, const char *fmt,
+							    ...)
+{
+	char item[160];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(item, sizeof(item), fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	if (tl->n && tl->col + 2 + len > TEXT_WIDTH) {
+		tl->col = fprintf(tl->out, ",\n%18s", "") - 2;
+	} else if (tl->n) {
+		fputs(", ", tl->out);
+		tl->col += 2;
+	}
+	fputs(item, tl->out);
+	tl->col += len;
+	tl->n++;
+}
+
+/* Each waiter's share: of the time, or of the waits where nothing slept (all -EAGAIN). */
 static void hs_text_waiters(const struct report_ctx *ctx, const struct hs_lock *l, FILE *out)
 {
-	uint64_t rest_ns = l->wait_ns;
+	uint64_t rest_ns = l->wait_ns, rest_count = l->count;
+	struct text_list tl;
 	char label[96];
 	uint32_t i;
 
-	fprintf(out, "        waiters   ");
+	list_begin(&tl, out, "waiters");
 	for (i = 0; i < l->nwaiters && i < TEXT_THREADS; i++) {
 		const struct hs_waiter *w = &l->waiters[i];
 
-		/* by time; by count where nothing slept (all -EAGAIN) */
-		fprintf(out, "%s%s %.1f%%", i ? ", " : "", thread_label(ctx, w->tid, label,
-			sizeof(label)), l->wait_ns ? share(w->wait_ns, l->wait_ns) :
-			share(w->count, l->count));
+		list_item(&tl, "%s %.1f%%", thread_label(ctx, w->tid, label, sizeof(label)),
+			  l->wait_ns ? share(w->wait_ns, l->wait_ns) : share(w->count, l->count));
 		rest_ns -= w->wait_ns;
+		rest_count -= w->count;
 	}
 	if (i < l->nwaiters)
-		fprintf(out, ", %" PRIu32 " more %.1f%%", l->nwaiters - i, l->wait_ns ?
-			share(rest_ns, l->wait_ns) : 0);
+		list_item(&tl, "%" PRIu32 " more %.1f%%", l->nwaiters - i,
+			  l->wait_ns ? share(rest_ns, l->wait_ns) : share(rest_count, l->count));
 	fputc('\n', out);
 }
 
+/* The owners the lock word named when waits began: who kept the others waiting. */
 static void hs_text_owners(const struct report_ctx *ctx, const struct hs_lock *l, FILE *out)
 {
+	struct text_list tl;
 	char label[96];
 	uint32_t i;
 
 	if (!l->nowners)
 		return;
-	fprintf(out, "        held by   ");
+	list_begin(&tl, out, "held by");
 	for (i = 0; i < l->nowners && i < TEXT_THREADS; i++)
-		fprintf(out, "%s%s x%" PRIu64, i ? ", " : "",
-			thread_label(ctx, l->owners[i].tid, label, sizeof(label)),
-			l->owners[i].count);
+		list_item(&tl, "%s x%" PRIu64,
+			  thread_label(ctx, l->owners[i].tid, label, sizeof(label)),
+			  l->owners[i].count);
 	if (i < l->nowners)
-		fprintf(out, ", %" PRIu32 " more", l->nowners - i);
-	fputs("  (at the start of a wait)\n", out);
+		list_item(&tl, "%" PRIu32 " more", l->nowners - i);
+	fputc('\n', out);
 }
 
 static void hs_text_stack(const struct report_ctx *ctx, const struct hs_lock *l,
@@ -291,12 +351,13 @@ static void hs_text_stack(const struct report_ctx *ctx, const struct hs_lock *l,
 		s->count == 1 ? "wait" : "waits");
 	for (uint32_t i = 0; i < n && i < TEXT_FRAMES; i++) {
 		model__frame_format(ctx->model, frames[i], buf, sizeof(buf));
-		fprintf(out, "                    %s\n", buf);
+		fprintf(out, "                    %s\n", scrub(buf));
 	}
 	if (n > TEXT_FRAMES)
 		fprintf(out, "                    ... %" PRIu32 " more frames\n", n - TEXT_FRAMES);
 	if (!n)
-		fprintf(out, "                    (stack %" PRIu32 " is not in the trace)\n", s->id);
+		fprintf(out, "                    (stack %" PRIu32 " is not in the trace)\n",
+			s->id);
 }
 
 /* One row: count, total, average and longest wait, kind, name; then, if DETAIL, who waited,
@@ -304,10 +365,10 @@ static void hs_text_stack(const struct report_ctx *ctx, const struct hs_lock *l,
 static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, bool detail,
 			 FILE *out)
 {
-	char total[24], avg[24], max[24], name[64];
-	char addr[24];
-	const char *n = lock_name(ctx, l, name, sizeof(name));
+	char total[24], avg[24], max[24], addr[24], fallback[64], n[640];
 
+	snprintf(n, sizeof(n), "%s", lock_name(ctx, l, fallback, sizeof(fallback)));
+	scrub(n);
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, l->addr);
 	fprintf(out, "%12" PRIu64 " %12s %12s %12s  %-6s  %s", l->count,
 		human_ns(l->wait_ns, total, sizeof(total)),
@@ -316,10 +377,20 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 	/* symbol names do not say where the lock is; descriptions of heap locks already do */
 	fprintf(out, strstr(n, addr) ? "\n" : "  [%s]\n", addr);
 	if (l->unfinished)
-		fprintf(out, "        still     %" PRIu64 " %s open when the trace ended\n",
-			l->unfinished, l->unfinished == 1 ? "wait was" : "waits were");
+		fprintf(out,
+			"        open      %" PRIu64 " %s still waiting when the trace ended\n",
+			l->unfinished, l->unfinished == 1 ? "thread was" : "threads were");
 	if (!detail)
 		return;
+	if (holds__traced(ctx->holds)) {
+		struct hold_stats hs = holds__get(ctx->holds, l->addr);
+		char tot[24], avg[24], max[24];
+
+		fprintf(out, "        held      %" PRIu64 " times, %s in all, %s on average, %s at most\n",
+			hs.acquisitions, human_ns(hs.hold_ns, tot, sizeof(tot)),
+			human_ns(hs.acquisitions ? hs.hold_ns / hs.acquisitions : 0, avg, sizeof(avg)),
+			human_ns(hs.max_hold_ns, max, sizeof(max)));
+	}
 	hs_text_waiters(ctx, l, out);
 	hs_text_owners(ctx, l, out);
 	for (uint32_t i = 0; i < l->nstacks && i < TEXT_STACKS; i++)
@@ -329,8 +400,8 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 
 static void hs_text_header(const char *count, FILE *out)
 {
-	fprintf(out, "%12s %12s %12s %12s  %-6s  %s\n", count, "total wait", "avg wait",
-		"max wait", "kind", "name");
+	fprintf(out, "%12s %12s %12s %12s  %-6s  %s\n", count, "total wait", "avg wait", "max wait",
+		"kind", "name");
 }
 
 static void hs_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
@@ -383,10 +454,10 @@ static void loop_blocks_emit_json(void *self, const struct report_ctx *ctx, stru
 }
 
 static const struct analysis analyses[] = {
-	{hs_new, hs_free, hs_feed, hs_finish, hs_emit_json, hs_emit_text},
-	{.emit_json = lock_order_emit_json},
-	{.emit_json = deadlocks_emit_json},
-	{.emit_json = loop_blocks_emit_json},
+    {hs_new, hs_free, hs_feed, hs_finish, hs_emit_json, hs_emit_text},
+    {.emit_json = lock_order_emit_json},
+    {.emit_json = deadlocks_emit_json},
+    {.emit_json = loop_blocks_emit_json},
 };
 
 /* ---- the document's own parts: target, recording, threads ---- */
@@ -406,9 +477,9 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_str(w, "mode", ctx->info->mode);
 	json_u64(w, "events", ctx->events);
 	json_u64(w, "lost_events", ctx->lost);
-	/* the share of time lock/unlock were traced: none, until a full-mode analysis says */
+	/* the share of time lock/unlock were traced */
 	json_writer__key(w, "full_coverage");
-	json_writer__u64(w, 0);
+	json_writer__decimal(w, (int64_t)(holds__coverage(ctx->holds, ctx->end_ts) * 1000 + 0.5), 3);
 	json_writer__key(w, "complete");
 	json_writer__bool(w, ctx->complete);
 	json_u64(w, "unpaired_waits", ctx->unpaired);
@@ -460,19 +531,22 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 static int emit_text(const struct report_ctx *ctx, void *const *states)
 {
 	const struct ls_trace_info *info = ctx->info;
-	char dur[24];
+	char dur[24], comm[64], mode[32], cmdline[1024];
 
+	snprintf(comm, sizeof(comm), "%s", info->comm ? info->comm : "");
+	snprintf(mode, sizeof(mode), "%s", info->mode ? info->mode : "");
+	snprintf(cmdline, sizeof(cmdline), "%s", info->cmdline ? info->cmdline : "");
 	printf("lockscope report: %s\n", ctx->path);
-	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, info->comm ? info->comm : "",
-	       info->cmdline && info->cmdline[0] ? ": " : "", info->cmdline ? info->cmdline : "");
+	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, scrub(comm),
+	       cmdline[0] ? ": " : "", scrub(cmdline));
 	printf("  recording  %s, %s mode, %" PRIu64 " events, %" PRIu64 " lost\n",
-	       human_ns(ctx->duration_ns, dur, sizeof(dur)), info->mode ? info->mode : "?",
-	       ctx->events, ctx->lost);
+	       human_ns(ctx->duration_ns, dur, sizeof(dur)), scrub(mode), ctx->events, ctx->lost);
 	if (!ctx->complete)
 		printf("  incomplete %s: the report covers what was read\n",
 		       ctx->cut ? ctx->cut : "no end record (recording did not finish)");
 	if (ctx->unpaired)
-		printf("  unpaired   %" PRIu64 " wait records without their other half, not counted\n",
+		printf("  unpaired   %" PRIu64
+		       " wait records without their other half, not counted\n",
 		       ctx->unpaired);
 	putchar('\n');
 	for (size_t i = 0; i < ARRAY_SIZE(analyses); i++)
@@ -519,6 +593,8 @@ static int note_record(struct report_ctx *ctx, const struct ls_rec *rec)
 	case LS_REC_WAIT_END:
 	case LS_REC_THREAD:
 	case LS_REC_THREAD_EXIT:
+	case LS_REC_ACQUIRE:
+	case LS_REC_RELEASE:
 		ctx->events_seen++;
 		return note_tid(ctx, rec->tid);
 	case LS_REC_LOST:
@@ -543,7 +619,8 @@ static int read_trace(struct report_ctx *ctx, struct trace_reader *r, void *cons
 	int ret, err;
 
 	while ((ret = trace_reader__next(r, &rec)) > 0) {
-		err = note_record(ctx, &rec) ?: model__feed(ctx->model, &rec);
+		err = note_record(ctx, &rec) ?: model__feed(ctx->model, &rec) ?:
+		      holds__feed(ctx->holds, &rec);
 		for (size_t i = 0; !err && i < ARRAY_SIZE(analyses); i++)
 			if (analyses[i].feed)
 				err = analyses[i].feed(states[i], ctx->model, &rec);
@@ -560,6 +637,7 @@ static int read_trace(struct report_ctx *ctx, struct trace_reader *r, void *cons
 	if (ctx->lost_seen > ctx->lost)
 		ctx->lost = ctx->lost_seen;
 	ctx->end_ts = ctx->duration_ns > ctx->last_ts ? ctx->duration_ns : ctx->last_ts;
+	holds__finish(ctx->holds, ctx->end_ts);
 	return 0;
 }
 
@@ -586,8 +664,10 @@ static void note_incomplete(const struct report_ctx *ctx)
 		ls_note("report", "%s: %s; reporting the %" PRIu64 " records before it (%s)",
 			ctx->path, ctx->cut, ctx->records, upto);
 	else
-		ls_note("report", "%s: file is cut: no end record (recording did not finish); "
-			"reporting the %" PRIu64 " records read (%s)", ctx->path, ctx->records, upto);
+		ls_note("report",
+			"%s: file is cut: no end record (recording did not finish); "
+			"reporting the %" PRIu64 " records read (%s)",
+			ctx->path, ctx->records, upto);
 }
 
 int report__run(const char *path, const struct report_opts *opts)
@@ -606,7 +686,8 @@ int report__run(const char *path, const struct report_opts *opts)
 	ctx.info = trace_reader__info(r);
 	ctx.model = model__new();
 	ctx.tid_set = bytemap__new();
-	if (!ctx.model || !ctx.tid_set)
+	ctx.holds = holds__new();
+	if (!ctx.model || !ctx.tid_set || !ctx.holds)
 		goto cleanup;
 	for (size_t i = 0; i < ARRAY_SIZE(analyses); i++)
 		if (analyses[i].new && !(states[i] = analyses[i].new()))
@@ -630,6 +711,7 @@ cleanup:
 			analyses[i].free(states[i]);
 	free(ctx.tids);
 	bytemap__free(ctx.tid_set);
+	holds__free(ctx.holds);
 	model__free(ctx.model);
 	trace_reader__free(r);
 	return ret;

@@ -6,8 +6,8 @@
 #include <stdbool.h>
 
 struct report_opts {
-	bool json;		/* the contract's JSON document instead of text */
-	int top;		/* locks to list; <= 0: 10 in text, all in JSON */
+	bool json; /* the contract's JSON document instead of text */
+	int top;   /* locks to list; <= 0: 10 in text, all in JSON */
 };
 
 /* Reports on the trace at PATH to stdout. Returns an exit status (enum ls_exit): 1 if PATH is

@@ -378,11 +378,18 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 			return -EINVAL;
 		n += slen(rec->mapping.perms) + slen(rec->mapping.path);
 		break;
+	case LS_REC_ACQUIRE:
+		if (rec->acquire.kind >= LS_KIND__COUNT)
+			return -EINVAL;
+		break;
 	case LS_REC_WAKE:
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
 	case LS_REC_LOST:
 	case LS_REC_END:
+	case LS_REC_RELEASE:
+	case LS_REC_DESTROY:
+	case LS_REC_WINDOW:
 		break;
 	default:
 		return -EINVAL;
@@ -402,6 +409,7 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		p = put_dict(p, &w->tids, rec->wait_begin.owner);
 		p = put_dict(p, &w->stacks, rec->wait_begin.stack_id);
 		*p++ = rec->wait_begin.kind;
+		*p++ = rec->wait_begin.flags;
 		return put_u(p, rec->wait_begin.op);
 	case LS_REC_WAIT_END:
 		*p++ = rec->wait_end.result;
@@ -446,6 +454,18 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		p = put_u(p, rec->end.duration_ns);
 		p = put_u(p, rec->end.events);
 		return put_u(p, rec->end.lost);
+	case LS_REC_ACQUIRE:
+		p = put_dict(p, &w->addrs, rec->acquire.addr);
+		*p++ = rec->acquire.kind;
+		*p++ = rec->acquire.flags;
+		p = put_u(p, zigzag(rec->ts - rec->acquire.call_ts));
+		return put_dict(p, &w->stacks, rec->acquire.stack_id);
+	case LS_REC_RELEASE:
+	case LS_REC_DESTROY:
+		return put_dict(p, &w->addrs, rec->release.addr);
+	case LS_REC_WINDOW:
+		*p++ = rec->window.on;
+		return p;
 	}
 	return p; /* not reached: rec_check() let only known types through */
 }
@@ -738,6 +758,7 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->wait_begin.owner = get_dict32(c, &r->tids);
 		rec->wait_begin.stack_id = get_dict32(c, &r->stacks);
 		rec->wait_begin.kind = get_byte(c, LS_KIND__COUNT);
+		rec->wait_begin.flags = get_byte(c, 256);
 		rec->wait_begin.op = get_u32(c);
 		break;
 	case LS_REC_WAIT_END:
@@ -801,6 +822,20 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->end.duration_ns = get_u(c);
 		rec->end.events = get_u(c);
 		rec->end.lost = get_u(c);
+		break;
+	case LS_REC_ACQUIRE:
+		rec->acquire.addr = get_dict(c, &r->addrs);
+		rec->acquire.kind = get_byte(c, LS_KIND__COUNT);
+		rec->acquire.flags = get_byte(c, 256);
+		rec->acquire.call_ts = rec->ts - unzigzag(get_u(c));
+		rec->acquire.stack_id = get_dict32(c, &r->stacks);
+		break;
+	case LS_REC_RELEASE:
+	case LS_REC_DESTROY:
+		rec->release.addr = get_dict(c, &r->addrs);
+		break;
+	case LS_REC_WINDOW:
+		rec->window.on = get_byte(c, 2);
 		break;
 	default: /* 0 */
 		c->bad = true;
@@ -1019,6 +1054,10 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_STACK] = "stack",
 	    [LS_REC_MAPPING] = "mapping",
 	    [LS_REC_END] = "end",
+	    [LS_REC_ACQUIRE] = "acquire",
+	    [LS_REC_RELEASE] = "release",
+	    [LS_REC_DESTROY] = "destroy",
+	    [LS_REC_WINDOW] = "window",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

@@ -21,6 +21,19 @@ enum ls_lock_kind {
 	LS_KIND__COUNT
 };
 
+/* WAIT_BEGIN flags. */
+enum {
+	LS_WAIT_AT_ATTACH = 1 << 0,	/* already waiting when recording began (ts is then 0) */
+};
+
+/* ACQUIRE flags. */
+enum {
+	LS_ACQ_TRY = 1 << 0,	/* a trylock: never blocks, so it cannot close a deadlock */
+	LS_ACQ_SHARED = 1 << 1,	/* a reader's hold of an rwlock: readers do not exclude readers */
+	LS_ACQ_TIMED = 1 << 2,	/* a timed lock call: gives up instead of deadlocking forever */
+	LS_ACQ_COND = 1 << 3,	/* the mutex retaken by pthread_cond_*wait on its return */
+};
+
 /* How a futex wait ended. */
 enum ls_wait_result {
 	LS_WAIT_WOKEN = 0,
@@ -44,6 +57,10 @@ enum ls_rec_type {
 	LS_REC_STACK,		/* a stack as frame ids, innermost first; precedes its first use */
 	LS_REC_MAPPING,		/* one line of the target's memory map */
 	LS_REC_END,		/* written once when recording finished cleanly */
+	LS_REC_ACQUIRE,		/* full mode: a lock call returned with the lock taken */
+	LS_REC_RELEASE,		/* full mode: an unlock call */
+	LS_REC_DESTROY,		/* full mode: the lock was destroyed; its address may be reused */
+	LS_REC_WINDOW,		/* full mode's lock/unlock tracing switched on or off */
 	LS_REC__COUNT
 };
 
@@ -60,6 +77,7 @@ struct ls_rec {
 			uint32_t stack_id;	/* 0: no stack */
 			uint8_t kind;		/* enum ls_lock_kind */
 			uint32_t op;		/* raw futex op */
+			uint8_t flags;		/* LS_WAIT_* */
 		} wait_begin;
 		struct {
 			uint8_t result;		/* enum ls_wait_result */
@@ -103,6 +121,19 @@ struct ls_rec {
 			const char *perms;
 			const char *path;
 		} mapping;
+		struct {
+			uint64_t addr;
+			uint8_t kind;		/* enum ls_lock_kind */
+			uint8_t flags;		/* LS_ACQ_* */
+			uint64_t call_ts;	/* when the lock call began (<= ts, the return) */
+			uint32_t stack_id;	/* where it was taken; 0: none */
+		} acquire;
+		struct {
+			uint64_t addr;		/* RELEASE and DESTROY */
+		} release;
+		struct {
+			uint8_t on;		/* 1: lock/unlock tracing began; 0: it stopped */
+		} window;
 		struct {
 			uint64_t duration_ns;
 			uint64_t events;	/* kernel events handled */

@@ -215,7 +215,7 @@ static bool parse_string(struct parser *ps, char **out, size_t *outlen)
 
 	if (!s)
 		return fail(ps, "out of memory");
-	ps->p++;	/* the opening quote */
+	ps->p++; /* the opening quote */
 	while (ps->p < ps->end && *ps->p != '"') {
 		if (*ps->p < 0x20) {
 			free(s);
@@ -381,8 +381,11 @@ void jp_free(struct jp_value *v)
 struct jp_value *jp_parse(const char *text, size_t len, char *err, size_t errlen)
 {
 	struct parser ps = {
-		.p = (const unsigned char *)text, .start = (const unsigned char *)text,
-		.end = (const unsigned char *)text + len, .err = err, .errlen = errlen,
+	    .p = (const unsigned char *)text,
+	    .start = (const unsigned char *)text,
+	    .end = (const unsigned char *)text + len,
+	    .err = err,
+	    .errlen = errlen,
 	};
 	struct jp_value *v = calloc(1, sizeof(*v));
 

@@ -15,7 +15,7 @@ struct jp_value {
 	double number;
 	char *text;		/* JP_STRING: decoded, NUL-terminated; JP_NUMBER: as written */
 	size_t len;		/* JP_STRING: bytes; JP_ARRAY, JP_OBJECT: members */
-	struct jp_value *items;	/* JP_ARRAY, JP_OBJECT: the values */
+	struct jp_value *items; /* JP_ARRAY, JP_OBJECT: the values */
 	char **keys;		/* JP_OBJECT: the keys, in order */
 };
 

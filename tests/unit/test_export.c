@@ -91,7 +91,7 @@ static void check_event(const struct jp_value *ev)
 	}
 	ns_of(jp_get(ev, "ts"), "ts");
 	if (strcmp(ph, "X") == 0)
-		ns_of(jp_get(ev, "dur"), "dur");	/* a time, so >= 0 */
+		ns_of(jp_get(ev, "dur"), "dur"); /* a time, so >= 0 */
 	else if (strcmp(ph, "s") == 0 || strcmp(ph, "f") == 0)
 		cr_assert(jp_str(jp_get(ev, "cat")) && jp_get(ev, "id"), "flow without cat or id");
 	else
@@ -133,8 +133,8 @@ static size_t check_flows(const struct jp_value *events)
 		}
 		cr_assert(f, "flow %lu: start without end", (unsigned long)id);
 		cr_assert(is(f, "cat", jp_str(jp_get(s, "cat"))) &&
-			  is(f, "name", jp_str(jp_get(s, "name"))), "flow %lu: cat/name differ",
-			  (unsigned long)id);
+			      is(f, "name", jp_str(jp_get(s, "name"))),
+			  "flow %lu: cat/name differ", (unsigned long)id);
 		cr_assert_leq(ns_of(jp_get(s, "ts"), "ts"), ns_of(jp_get(f, "ts"), "ts"));
 		cr_assert(inside_slice(events, uint_of(s, "tid"), ns_of(jp_get(s, "ts"), "ts")),
 			  "flow %lu starts outside any slice", (unsigned long)id);
@@ -482,8 +482,8 @@ Test(export, wakes_that_miss_a_wait_leave_nothing_dangling)
 	doc = export_stdout(&run);
 	cr_assert_eq(count_events(doc, "s"), 1);
 	cr_assert_eq(count_events(doc, "f"), 1);
-	cr_assert_eq(uint_of(nth_event(doc, "s", 3, 0), "id"), uint_of(nth_event(doc, "f", 1, 0),
-									"id"));
+	cr_assert_eq(uint_of(nth_event(doc, "s", 3, 0), "id"),
+		     uint_of(nth_event(doc, "f", 1, 0), "id"));
 	cr_assert_eq(uint_of(jp_get(doc, "otherData"), "wakes_without_flow"), 4);
 	jp_free(doc);
 	tf_run_free(&run);

@@ -117,11 +117,11 @@ Test(hotspots, interleaved_threads_pair_by_thread)
 	feed(hs, wait_begin(10, 1, MUTEX_A, LS_KIND_MUTEX, 0, 0));
 	feed(hs, wait_begin(20, 2, MUTEX_A, LS_KIND_MUTEX, 0, 0));
 	feed(hs, wait_begin(25, 3, MUTEX_B, LS_KIND_MUTEX, 0, 0));
-	feed(hs, wait_end(30, 2, LS_WAIT_WOKEN));	/* 2: 10 */
-	feed(hs, wait_end(75, 3, LS_WAIT_WOKEN));	/* 3: 50 */
-	feed(hs, wait_end(110, 1, LS_WAIT_WOKEN));	/* 1: 100 */
+	feed(hs, wait_end(30, 2, LS_WAIT_WOKEN));  /* 2: 10 */
+	feed(hs, wait_end(75, 3, LS_WAIT_WOKEN));  /* 3: 50 */
+	feed(hs, wait_end(110, 1, LS_WAIT_WOKEN)); /* 1: 100 */
 	feed(hs, wait_begin(120, 2, MUTEX_B, LS_KIND_MUTEX, 0, 0));
-	feed(hs, wait_end(125, 2, LS_WAIT_WOKEN));	/* 2: 5 on B */
+	feed(hs, wait_end(125, 2, LS_WAIT_WOKEN)); /* 2: 5 on B */
 	cr_assert_eq(hotspots__finish(hs, 200), 0);
 
 	a = hotspots__find(hs, HS_LOCKS, MUTEX_A);
@@ -210,11 +210,11 @@ Test(hotspots, every_result_counts_with_its_measured_time)
 				   LS_WAIT_ERROR};
 
 	for (size_t i = 0; i < sizeof(results); i++) {
+		/* -EAGAIN and errors return at once, without sleeping */
+		bool slept = results[i] != LS_WAIT_CHANGED && results[i] != LS_WAIT_ERROR;
+
 		feed(hs, wait_begin(1000 * i, 1, MUTEX_A, LS_KIND_MUTEX, 0, 0));
-		/* -EAGAIN and errors return at once: a few hundred ns */
-		feed(hs, wait_end(1000 * i + (results[i] == LS_WAIT_CHANGED ||
-					       results[i] == LS_WAIT_ERROR ? 3 : 500),
-				  1, results[i]));
+		feed(hs, wait_end(1000 * i + (slept ? 500 : 3), 1, results[i]));
 	}
 	cr_assert_eq(hotspots__finish(hs, 10000), 0);
 	l = hotspots__find(hs, HS_LOCKS, MUTEX_A);
@@ -228,11 +228,11 @@ Test(hotspots, records_without_their_other_half_are_counted_not_guessed)
 {
 	const struct hs_lock *l;
 
-	feed(hs, wait_end(5, 1, LS_WAIT_WOKEN));		/* END without BEGIN */
+	feed(hs, wait_end(5, 1, LS_WAIT_WOKEN)); /* END without BEGIN */
 	feed(hs, wait_begin(10, 1, MUTEX_A, LS_KIND_MUTEX, 0, 0));
-	feed(hs, wait_begin(50, 1, MUTEX_B, LS_KIND_MUTEX, 0, 0));	/* first END lost */
+	feed(hs, wait_begin(50, 1, MUTEX_B, LS_KIND_MUTEX, 0, 0)); /* first END lost */
 	feed(hs, wait_end(60, 1, LS_WAIT_WOKEN));
-	feed(hs, wait_end(70, 1, LS_WAIT_WOKEN));		/* second END for one BEGIN */
+	feed(hs, wait_end(70, 1, LS_WAIT_WOKEN)); /* second END for one BEGIN */
 	cr_assert_eq(hotspots__finish(hs, 100), 0);
 
 	cr_assert_eq(hotspots__unpaired(hs), 3);

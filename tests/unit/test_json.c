@@ -237,14 +237,14 @@ Test(json, misuse_is_caught)
 
 	w = open_writer(0);
 	json_writer__array_begin(w);
-	json_writer__key(w, "a");	/* a key in an array */
+	json_writer__key(w, "a"); /* a key in an array */
 	cr_assert_eq(json_writer__error(w), -EINVAL);
 	json_writer__free(w);
 	cleanup();
 
 	w = open_writer(0);
 	json_writer__array_begin(w);
-	json_writer__object_end(w);	/* the wrong end */
+	json_writer__object_end(w); /* the wrong end */
 	cr_assert_eq(json_writer__error(w), -EINVAL);
 	json_writer__free(w);
 	cleanup();
@@ -252,20 +252,20 @@ Test(json, misuse_is_caught)
 	w = open_writer(0);
 	json_writer__object_begin(w);
 	json_writer__key(w, "a");
-	json_writer__object_end(w);	/* a key without its value */
+	json_writer__object_end(w); /* a key without its value */
 	cr_assert_eq(json_writer__error(w), -EINVAL);
 	json_writer__free(w);
 	cleanup();
 
 	w = open_writer(0);
 	json_writer__u64(w, 1);
-	json_writer__u64(w, 2);		/* a second document */
+	json_writer__u64(w, 2); /* a second document */
 	cr_assert_eq(json_writer__error(w), -EINVAL);
 	json_writer__free(w);
 	cleanup();
 
 	w = open_writer(0);
-	json_writer__array_begin(w);	/* never closed */
+	json_writer__array_begin(w); /* never closed */
 	cr_assert_eq(json_writer__finish(w), -EINVAL);
 	json_writer__free(w);
 }

@@ -138,7 +138,11 @@ Test(report, json_head_target_recording_threads)
 	cr_assert_str_eq(str_at(doc, "recording.mode"), "contention");
 	cr_assert_eq(u64_at(doc, "recording.events"), 99);
 	cr_assert_eq(u64_at(doc, "recording.lost_events"), 3);
-	cr_assert_eq(u64_at(doc, "recording.full_coverage"), 0);
+	/* a share, 0..1: none of a contention-mode trace */
+	const struct jp_value *cov = jp_path(doc, "recording.full_coverage");
+
+	cr_assert(cov && cov->type == JP_NUMBER && cov->number == 0.0,
+		  "recording.full_coverage is not the number 0");
 	cr_assert_eq(jp_path(doc, "recording.complete")->type, JP_BOOL);
 	cr_assert(jp_path(doc, "recording.complete")->boolean);
 	cr_assert_eq(len_at(doc, "threads", JP_ARRAY), 3);
@@ -223,8 +227,9 @@ Test(report, json_other_waits_and_empty_analyses)
 
 Test(report, json_keys_in_the_contracts_order)
 {
-	static const char *const keys[] = {"schema", "target", "recording", "threads", "locks",
-					   "other_waits", "lock_order", "deadlocks", "loop_blocks"};
+	static const char *const keys[] = {"schema",	 "target",    "recording",
+					   "threads",	 "locks",     "other_waits",
+					   "lock_order", "deadlocks", "loop_blocks"};
 	struct tf_run run;
 	struct jp_value *doc;
 
@@ -295,12 +300,14 @@ Test(report, text_has_header_table_waiters_and_stacks)
 	cr_assert(strstr(run.out, "pid 4242 (hot): ./hot --threads 2"), "%s", run.out);
 	cr_assert(strstr(run.out, "10.00 ms, contention mode, 99 events, 3 lost"), "%s", run.out);
 	cr_assert(strstr(run.out, "           3      6.50 ms      2.17 ms      3.00 ms  mutex   "
-				  "hot_lock  [0x5581d2a0]\n"), "%s", run.out);
+				  "hot_lock  [0x5581d2a0]\n"),
+		  "%s", run.out);
 	cr_assert(strstr(run.out, "worker-1 (4243) 53.8%, worker-2 (4244) 46.2%"), "%s", run.out);
 	cr_assert(strstr(run.out, "worker-2 (4244) x2, worker-1 (4243) x1"), "%s", run.out);
 	cr_assert(strstr(run.out, "stack 1   53.8% of the wait, 2 waits\n"
 				  "                    lock_hot (hot.c:31)\n"
-				  "                    worker+0x1a (hot)\n"), "%s", run.out);
+				  "                    worker+0x1a (hot)\n"),
+		  "%s", run.out);
 	cr_assert(strstr(run.out, "Other waits"), "%s", run.out);
 	cr_assert(strstr(run.out, "join    thread 4243 (worker-1)"), "%s", run.out);
 	cr_assert(strstr(run.out, "cond    work_ready"), "%s", run.out);
@@ -326,6 +333,15 @@ Test(report, file_without_end_is_reported_with_a_note)
 	cr_assert_eq(u64_at(doc, "locks.0.wait_ns"), 6500000);
 	jp_free(doc);
 	tf_run_free(&run);
+
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert(strstr(run.out, "  incomplete no end record"), "%s", run.out);
+	cr_assert(strstr(run.out,
+			 "join    thread 4243 (worker-1)  [0x7f1234000990]\n"
+			 "        open      1 thread was still waiting when the trace ended\n"),
+		  "%s", run.out);
+	tf_run_free(&run);
 }
 
 /* Enough waits for several chunks. */
@@ -333,8 +349,8 @@ static void write_long(uint64_t pairs)
 {
 	tf_open(&trace, 7, "long", "", "contention");
 	for (uint64_t i = 0; i < pairs; i++) {
-		tf_begin(&trace, i * 1000 + (i * 7919) % 97, 10 + i % 7, HOT, LS_KIND_MUTEX,
-			 i % 5, 0);
+		tf_begin(&trace, i * 1000 + (i * 7919) % 97, 10 + i % 7, HOT, LS_KIND_MUTEX, i % 5,
+			 0);
 		tf_end(&trace, i * 1000 + 500, 10 + i % 7, LS_WAIT_WOKEN);
 	}
 	tf_finish(&trace, pairs * 1000, pairs * 2, 0);
@@ -432,7 +448,8 @@ Test(report, hostile_names_still_make_valid_json)
 
 	doc = report_json(&run, 0);
 	/* the later LOCK record for an address replaces the name */
-	cr_assert_str_eq(str_at(doc, "locks.0.name"), "lock\nwith \"newline\" \xef\xbf\xbd\xef\xbf\xbd");
+	cr_assert_str_eq(str_at(doc, "locks.0.name"),
+			 "lock\nwith \"newline\" \xef\xbf\xbd\xef\xbf\xbd");
 	cr_assert_str_eq(str_at(doc, "target.cmdline"), "a \"quoted\"\n\targ");
 	jp_free(doc);
 	tf_run_free(&run);
@@ -473,5 +490,25 @@ Test(report, threads_seen_but_never_named_are_listed)
 	cr_assert_str_eq(str_at(doc, "threads.0.name"), "");
 	cr_assert_eq(u64_at(doc, "threads.1.tid"), 78);
 	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, text_scrubs_control_characters_from_names)
+{
+	struct tf_run run;
+
+	tf_open(&trace, 1, "evil\x1b[2J", "run \x1b]0;title\x07", "contention");
+	tf_thread(&trace, 0, 1, "t\x1b[31m");
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "lock\x1b[1m\n");
+	tf_begin(&trace, 10, 1, HOT, LS_KIND_MUTEX, 0, 0);
+	tf_end(&trace, 20, 1, LS_WAIT_WOKEN);
+	tf_finish(&trace, 30, 2, 0);
+	tf_close(&trace);
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert_null(memchr(run.out, 0x1b, run.out_len), "%s", run.out);
+	cr_assert_null(memchr(run.out, 0x07, run.out_len), "%s", run.out);
+	cr_assert(strstr(run.out, "lock?[1m?  [0x5581d2a0]"), "%s", run.out);
+	cr_assert(strstr(run.out, "t?[31m (1) 100.0%"), "%s", run.out);
 	tf_run_free(&run);
 }

@@ -12,8 +12,11 @@
 void tf_open(struct tf *t, uint32_t pid, const char *comm, const char *cmdline, const char *mode)
 {
 	struct ls_trace_info info = {
-		.version = LS_TRACE_VERSION, .pid = pid, .comm = (char *)comm,
-		.cmdline = (char *)cmdline, .mode = (char *)mode,
+	    .version = LS_TRACE_VERSION,
+	    .pid = pid,
+	    .comm = (char *)comm,
+	    .cmdline = (char *)cmdline,
+	    .mode = (char *)mode,
 	};
 	int fd;
 
@@ -88,8 +91,8 @@ void tf_stack(struct tf *t, uint32_t id, uint32_t n, const uint32_t *frames)
 	tf_add(t, &r);
 }
 
-void tf_begin(struct tf *t, uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind,
-	      uint32_t owner, uint32_t stack_id)
+void tf_begin(struct tf *t, uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind, uint32_t owner,
+	      uint32_t stack_id)
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .ts = ts, .tid = tid};
 

@@ -10,7 +10,7 @@
 
 struct tf {
 	struct trace_writer *w;
-	char path[64];		/* a temporary file, removed by tf_remove() */
+	char path[64]; /* a temporary file, removed by tf_remove() */
 };
 
 /* Creates a trace for pid PID, comm COMM, in MODE. Asserts on failure. */
@@ -24,8 +24,8 @@ void tf_lock(struct tf *t, uint64_t ts, uint64_t addr, uint8_t kind, const char 
 void tf_frame(struct tf *t, uint32_t id, uint64_t pc, const char *func, const char *file,
 	      uint32_t line, const char *module, uint64_t offset);
 void tf_stack(struct tf *t, uint32_t id, uint32_t n, const uint32_t *frames);
-void tf_begin(struct tf *t, uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind,
-	      uint32_t owner, uint32_t stack_id);
+void tf_begin(struct tf *t, uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind, uint32_t owner,
+	      uint32_t stack_id);
 void tf_end(struct tf *t, uint64_t ts, uint32_t tid, uint8_t result);
 void tf_wake(struct tf *t, uint64_t call_ts, uint64_t ts, uint32_t waker, uint32_t wakee,
 	     uint64_t addr);
@@ -35,7 +35,7 @@ void tf_finish(struct tf *t, uint64_t duration_ns, uint64_t events, uint64_t los
 /* What a command printed and returned. */
 struct tf_run {
 	int status;
-	char *out, *err;	/* NUL-terminated, freed by tf_run_free() */
+	char *out, *err; /* NUL-terminated, freed by tf_run_free() */
 	size_t out_len, err_len;
 };
 

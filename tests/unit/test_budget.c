@@ -1,0 +1,47 @@
+/* test_budget.c - auto mode's duty cycle on numbers: cheap probes stay on, costly ones are
+ * cut to the share that keeps the target's lost progress at the budget. */
+#include <criterion/criterion.h>
+
+#include "budget.h"
+
+Test(budget, rare_hits_keep_full_coverage)
+{
+	struct budget b;
+
+	budget__init(&b, 5, 15000, 15000);
+	/* 100 pairs in a second of one busy thread: 3 ms of probes, 0.3% */
+	cr_assert_float_eq(budget__update(&b, 200, 100, 1000000000, 1000000000), 1.0, 1e-9);
+}
+
+Test(budget, lock_heavy_target_is_cut_to_the_budget)
+{
+	struct budget b;
+	double d;
+
+	budget__init(&b, 5, 15000, 15000);
+	/* always trapping: 60k hits of 15 us in a 1 s window is 0.9 s of the 1 s CPU */
+	d = budget__update(&b, 40000, 20000, 1000000000, 1000000000);
+	cr_assert_gt(b.last_cost, 5);
+	/* lost progress d * g / (1 + g) equals the budget */
+	cr_assert_float_eq(d * b.last_cost / (1 + b.last_cost), 0.05, 1e-9);
+}
+
+Test(budget, cost_near_the_budget_is_trimmed_not_cut)
+{
+	struct budget b;
+	double d;
+
+	budget__init(&b, 5, 10000, 10000);
+	/* 100 ms of probes against 1 s of own work: g = 0.1, d = 0.05 * 1.1 / 0.1 = 0.55 */
+	d = budget__update(&b, 5000, 5000, 1100000000, 1000000000);
+	cr_assert_float_eq(b.last_cost, 0.1, 1e-9);
+	cr_assert_float_eq(d, 0.55, 1e-9);
+}
+
+Test(budget, idle_target_stays_on)
+{
+	struct budget b;
+
+	budget__init(&b, 5, 15000, 15000);
+	cr_assert_float_eq(budget__update(&b, 0, 0, 0, 1000000000), 1.0, 1e-9);
+}

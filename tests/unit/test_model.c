@@ -1,0 +1,161 @@
+/* test_model.c - the metadata tables: names that change, names that outlive their threads,
+ * every form a frame can take, stacks, and tables far larger than their first allocation. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "model.h"
+#include "trace.h"
+
+static struct model *m;
+
+static void setup(void)
+{
+	m = model__new();
+	cr_assert(m);
+}
+
+static void teardown(void)
+{
+	model__free(m);
+}
+
+TestSuite(model, .init = setup, .fini = teardown);
+
+static void thread(uint32_t tid, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_THREAD, .tid = tid};
+
+	r.thread.name = name;
+	cr_assert_eq(model__feed(m, &r), 0);
+}
+
+static void frame(uint32_t id, uint64_t pc, const char *func, const char *file, uint32_t line,
+		  const char *module, uint64_t offset)
+{
+	struct ls_rec r = {.type = LS_REC_FRAME};
+
+	r.frame.id = id;
+	r.frame.pc = pc;
+	r.frame.func = func;
+	r.frame.file = file;
+	r.frame.line = line;
+	r.frame.module = module;
+	r.frame.offset = offset;
+	cr_assert_eq(model__feed(m, &r), 0);
+}
+
+static const char *format(uint32_t id)
+{
+	static char buf[256];
+
+	model__frame_format(m, id, buf, sizeof(buf));
+	return buf;
+}
+
+Test(model, threads_are_renamed_and_keep_their_names_after_exit)
+{
+	struct ls_rec exit = {.type = LS_REC_THREAD_EXIT, .tid = 11};
+	const char *name;
+	uint32_t tid;
+
+	thread(10, "main");
+	thread(11, "python3");
+	thread(11, "worker-1");
+	cr_assert_eq(model__feed(m, &exit), 0);
+	cr_assert_str_eq(model__thread_name(m, 11), "worker-1");
+	cr_assert_str_eq(model__thread_name(m, 10), "main");
+	cr_assert_null(model__thread_name(m, 12));
+	cr_assert(model__thread_at(m, 1, &tid, &name));
+	cr_assert_eq(tid, 11);
+	cr_assert_str_eq(name, "worker-1");
+	cr_assert_not(model__thread_at(m, 2, &tid, &name));
+}
+
+Test(model, a_later_lock_record_replaces_the_name)
+{
+	struct ls_rec r = {.type = LS_REC_LOCK};
+	uint8_t kind;
+
+	r.lock.addr = 0x1000;
+	r.lock.kind = LS_KIND_FUTEX;
+	r.lock.name = "lock 0x1000";
+	cr_assert_eq(model__feed(m, &r), 0);
+	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.name = "queue_lock";
+	cr_assert_eq(model__feed(m, &r), 0);
+	cr_assert_str_eq(model__lock_name(m, 0x1000, &kind), "queue_lock");
+	cr_assert_eq(kind, LS_KIND_MUTEX);
+	cr_assert_null(model__lock_name(m, 0x2000, NULL));
+}
+
+Test(model, frames_in_every_form)
+{
+	frame(1, 0x401136, "lock_hot", "hot.c", 31, "hot", 0x16);
+	frame(2, 0x4011a0, "worker", "", 0, "hot", 0x1a);
+	frame(3, 0x4011a0, "worker", "hot.c", 0, "hot", 0x1a); /* a file without a line */
+	frame(4, 0x4011a0, "worker", "", 0, "", 0x1a);
+	frame(5, 0x7f00008f2a0, "", "", 0, "libc.so.6", 0x8f2a0);
+	frame(6, 0x7f0000001234, "", "", 0, "", 0);
+	cr_assert_str_eq(format(1), "lock_hot (hot.c:31)");
+	cr_assert_str_eq(format(2), "worker+0x1a (hot)");
+	cr_assert_str_eq(format(3), "worker+0x1a (hot)");
+	cr_assert_str_eq(format(4), "worker+0x1a");
+	cr_assert_str_eq(format(5), "libc.so.6+0x8f2a0");
+	cr_assert_str_eq(format(6), "0x7f0000001234");
+	cr_assert_str_eq(format(7), "?? (frame 7)");
+	/* a frame id defined again takes the new definition */
+	frame(1, 0x401136, "lock_cold", "cold.c", 7, "cold", 0);
+	cr_assert_str_eq(format(1), "lock_cold (cold.c:7)");
+}
+
+Test(model, null_strings_read_as_unknown)
+{
+	struct ls_rec r = {.type = LS_REC_FRAME};
+
+	r.frame.id = 1;
+	r.frame.pc = 0xabc;
+	cr_assert_eq(model__feed(m, &r), 0);
+	cr_assert_str_eq(format(1), "0xabc");
+	thread(5, NULL);
+	cr_assert_str_eq(model__thread_name(m, 5), "");
+}
+
+Test(model, stacks_by_id)
+{
+	static const uint32_t frames[] = {3, 2, 1};
+	struct ls_rec r = {.type = LS_REC_STACK};
+	const uint32_t *got;
+
+	r.stack.id = 9;
+	r.stack.nframes = 3;
+	r.stack.frames = frames;
+	cr_assert_eq(model__feed(m, &r), 0);
+	cr_assert_eq(model__stack(m, 9, &got), 3);
+	cr_assert_eq(got[0], 3);
+	cr_assert_eq(got[2], 1);
+	cr_assert_eq(model__stack(m, 0, &got), 0);
+	cr_assert_null(got);
+	cr_assert_eq(model__stack(m, 10, &got), 0);
+}
+
+Test(model, tables_grow_without_dropping)
+{
+	char name[32];
+
+	for (uint32_t tid = 1; tid <= 20000; tid++) {
+		snprintf(name, sizeof(name), "t%u", tid);
+		thread(tid, name);
+	}
+	for (uint32_t tid = 1; tid <= 20000; tid += 997) {
+		snprintf(name, sizeof(name), "t%u", tid);
+		cr_assert_str_eq(model__thread_name(m, tid), name);
+	}
+	for (uint32_t id = 1; id <= 5000; id++)
+		frame(id, id, "", "", 0, "", 0);
+	cr_assert_str_eq(format(4321), "0x10e1");
+}
+
+Test(model, free_accepts_null)
+{
+	model__free(NULL);
+}

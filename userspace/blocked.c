@@ -1,0 +1,297 @@
+/* blocked.c - finds the threads that were already waiting when we attached: a hung process makes
+ * no new events, so its waits are read from /proc and its memory instead of from probes. */
+#include "blocked.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "events.h"
+
+#ifndef SYS_futex_waitv
+#define SYS_futex_waitv 449	/* the same number on every architecture (Linux 5.16) */
+#endif
+
+#define FUTEX_CMD_MASK 0x7f	/* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+#define MIN_PAGE 4096
+#define MAX_IOV (BLOCKED_STACK_MAX / MIN_PAGE + 2)
+
+/* What /proc/PID/task/TID/syscall says of a thread asleep in a system call. */
+struct sys_state {
+	long nr;
+	uint64_t args[6];
+	uint64_t sp, ip;
+};
+
+/* The first futex of futex_waitv(2)'s vector (uapi struct futex_waitv). */
+struct waitv_entry {
+	uint64_t val;
+	uint64_t uaddr;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct wait_list {
+	struct blocked_wait *items;
+	size_t n, cap;
+};
+
+/* Reads the raw line. 0, or a negative errno: -ENOENT/-ESRCH when the thread is gone. */
+static int read_syscall_line(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t got;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, len - 1);
+	if (got < 0)
+		err = -errno;
+	else
+		buf[got] = '\0';
+	close(fd);
+	return err;
+}
+
+/* "NR 0xA1 .. 0xA6 0xSP 0xPC": a thread inside a system call. "running" (on a CPU) and
+ * "-1 0xSP 0xPC" (asleep outside any system call) are not futex waits: false. */
+static bool parse_syscall_line(const char *line, struct sys_state *s)
+{
+	unsigned long long a[8];
+
+	if (sscanf(line, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &s->nr, &a[0], &a[1],
+		   &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) != 9 || s->nr < 0)
+		return false;
+	for (int i = 0; i < 6; i++)
+		s->args[i] = a[i];
+	s->sp = a[6];
+	s->ip = a[7];
+	return true;
+}
+
+/* /proc/PID/mem, for where process_vm_readv(2) is filtered out (some seccomp profiles). */
+static size_t read_mem_file(pid_t pid, uint64_t addr, uint8_t *buf, size_t len)
+{
+	size_t page = sysconf(_SC_PAGESIZE), done = 0;
+	char path[32];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (done < len) {
+		size_t want = page - (addr + done) % page;
+		ssize_t got;
+
+		if (want > len - done)
+			want = len - done;
+		got = pread(fd, buf + done, want, (off_t)(addr + done));
+		if (got <= 0)
+			break;
+		done += got;
+		if ((size_t)got < want)
+			break;
+	}
+	close(fd);
+	return done;
+}
+
+/* Copies up to LEN bytes from ADDR in PID, stopping at the first unreadable page, and returns
+ * how many it got. One remote iovec per page: process_vm_readv(2) never splits an iovec, so a
+ * read that runs off the end of a mapping still yields the pages before it. */
+static size_t read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = {.iov_base = buf, .iov_len = len}, remote[MAX_IOV];
+	size_t page = sysconf(_SC_PAGESIZE), off = 0;
+	int niov = 0;
+	ssize_t got;
+
+	if (len > BLOCKED_STACK_MAX)
+		len = local.iov_len = BLOCKED_STACK_MAX;
+	while (off < len && niov < MAX_IOV) {
+		size_t piece = page - (addr + off) % page;
+
+		if (piece > len - off)
+			piece = len - off;
+		remote[niov].iov_base = (void *)(uintptr_t)(addr + off);
+		remote[niov++].iov_len = piece;
+		off += piece;
+	}
+	got = process_vm_readv(pid, &local, 1, remote, niov, 0);
+	if (got >= 0)
+		return got;
+	if (errno == ENOSYS || errno == EPERM)
+		return read_mem_file(pid, addr, buf, len);
+	return 0;	/* EFAULT: the first page is unmapped; ESRCH: the process is gone */
+}
+
+static bool is_wait_cmd(uint32_t cmd)
+{
+	/* FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2 */
+	return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;
+}
+
+/* Fills W's wait from the syscall's arguments; false if S is not a futex wait we can place. */
+static bool wait_of(pid_t pid, const struct sys_state *s, struct blocked_wait *w)
+{
+	struct waitv_entry w0;
+	uint32_t cmd;
+
+	if (s->nr == SYS_futex_waitv) {
+		if (s->args[1] < 1 || read_mem(pid, s->args[0], &w0, sizeof(w0)) != sizeof(w0))
+			return false;
+		w->fclass = LS_FUTEX_WAITV;
+		w->uaddr = w0.uaddr;
+		w->op = 0;
+		w->val = (uint32_t)w0.val;
+		return true;
+	}
+	if (s->nr != SYS_futex)
+		return false;
+	cmd = (uint32_t)s->args[1] & FUTEX_CMD_MASK;
+	if (!is_wait_cmd(cmd))
+		return false;
+	w->fclass = cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT;
+	w->uaddr = s->args[0];
+	w->op = (uint32_t)s->args[1];
+	w->val = (uint32_t)s->args[2];
+	return true;
+}
+
+/* Reads TID's wait and stack into W. 1: it is blocked in a futex wait; 0: it is not, or it
+ * vanished or moved on while being read; -EACCES/-EPERM: not permitted; -ENOMEM. */
+static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
+{
+	char before[256], after[256];
+	struct sys_state s;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	err = read_syscall_line(pid, tid, before, sizeof(before));
+	if (err == -EACCES || err == -EPERM)
+		return err;
+	if (err || !parse_syscall_line(before, &s) || !wait_of(pid, &s, w))
+		return 0;
+	w->tid = tid;
+	w->ip = s.ip;
+	w->sp = s.sp;
+	w->words_ok = read_mem(pid, w->uaddr, w->words, sizeof(w->words)) == sizeof(w->words);
+	if (!w->words_ok)
+		memset(w->words, 0, sizeof(w->words));
+	w->stack = malloc(BLOCKED_STACK_MAX);
+	if (!w->stack)
+		return -ENOMEM;
+	w->stack_len = read_mem(pid, s.sp, w->stack, BLOCKED_STACK_MAX);
+	/* still the same wait at the same place: the words and the stack are not torn */
+	err = read_syscall_line(pid, tid, after, sizeof(after));
+	if (err || strcmp(before, after)) {
+		free(w->stack);
+		w->stack = NULL;
+		return err == -EACCES || err == -EPERM ? err : 0;
+	}
+	if (w->stack_len == 0) {
+		free(w->stack);
+		w->stack = NULL;
+	} else if (w->stack_len < BLOCKED_STACK_MAX) {
+		uint8_t *fit = realloc(w->stack, w->stack_len);
+
+		if (fit)
+			w->stack = fit;
+	}
+	return 1;
+}
+
+static int list_push(struct wait_list *l, const struct blocked_wait *w)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct blocked_wait *items = realloc(l->items, cap * sizeof(*items));
+
+		if (!items)
+			return -ENOMEM;
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->n++] = *w;
+	return 0;
+}
+
+static int by_tid(const void *a, const void *b)
+{
+	const struct blocked_wait *x = a, *y = b;
+
+	return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+static pid_t parse_tid(const char *name)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(name, &end, 10);
+	return errno || end == name || *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}
+
+int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n)
+{
+	struct wait_list list = {0};
+	struct blocked_wait w;
+	struct dirent *de;
+	char path[64];
+	DIR *dir;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? -ESRCH : -errno;
+	while ((de = readdir(dir))) {
+		pid_t tid = parse_tid(de->d_name);
+
+		if (!tid)
+			continue;
+		err = scan_thread(pid, tid, &w);
+		if (err < 0)
+			goto cleanup;
+		if (err == 1) {
+			err = list_push(&list, &w);
+			if (err) {
+				free(w.stack);
+				goto cleanup;
+			}
+		}
+		err = 0;
+	}
+	if (list.n)
+		qsort(list.items, list.n, sizeof(*list.items), by_tid);
+	*out = list.items;
+	*n = list.n;
+	list.items = NULL;
+	list.n = 0;
+cleanup:
+	blocked__free(list.items, list.n);
+	closedir(dir);
+	return err;
+}
+
+void blocked__free(struct blocked_wait *w, size_t n)
+{
+	if (!w)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(w[i].stack);
+	free(w);
+}

@@ -1,0 +1,27 @@
+/* budget.h - auto mode's controller: how much of the time full mode's probes may be attached
+ * so that their measured cost stays inside a share of the target's CPU time. Pure arithmetic. */
+#ifndef LOCKSCOPE_BUDGET_H
+#define LOCKSCOPE_BUDGET_H
+
+#include <stdint.h>
+
+struct budget {
+	double share;		/* the budget: probe cost / target CPU time, e.g. 0.05 */
+	double entry_ns;	/* measured cost of one entry-probe hit */
+	double return_ns;	/* ... and of one return-probe hit */
+	double duty;		/* share of time the probes are attached, 0..1 */
+	double last_cost;	/* probe cost over the target's own CPU time, last window */
+};
+
+void budget__init(struct budget *b, double percent, double entry_ns, double return_ns);
+
+/* After a window with the probes attached for ON_NS, during which they were hit ENTRY_HITS and
+ * RETURN_HITS times and the target used CPU_NS of CPU: returns the duty for what follows.
+ *
+ * With the probes on, each unit of the target's own work costs (1 + g) where g = probe cost /
+ * the target's own CPU; attached for a share d of the time, the target loses d * g / (1 + g)
+ * of its progress. Keeping that at the budget b gives d = b * (1 + g) / g. */
+double budget__update(struct budget *b, uint64_t entry_hits, uint64_t return_hits,
+		      uint64_t cpu_ns, uint64_t on_ns);
+
+#endif

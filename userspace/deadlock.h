@@ -1,0 +1,71 @@
+/* deadlock.h - actual deadlocks: the waits-for graph (thread -> lock it waits on -> thread that
+ * holds it), fed live or offline, and the cycles in it that stayed put long enough to be sure. */
+#ifndef LOCKSCOPE_DEADLOCK_H
+#define LOCKSCOPE_DEADLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct ls_rec;
+struct model;
+struct json_writer;
+struct deadlock;
+
+/* An owner read when a wait began can be stale for a moment: a cycle is a deadlock only once
+ * every wait in it has stayed open this long after the cycle formed. */
+#define DEADLOCK_CONFIRM_NS 500000000ull
+#define DEADLOCK_MAX_THREADS 32 /* threads in the longest cycle searched for */
+
+struct deadlock_thread {
+	uint32_t tid;
+	const uint64_t *holds; /* the cycle's locks it holds: at least what the thread before waits for */
+	uint32_t nholds;
+	uint64_t waits_for;	/* the lock it waits on */
+	uint32_t stack_id;	/* where its wait began; 0: none */
+	uint64_t since_ns;	/* when it began waiting (0 for waits already open at attach) */
+	bool at_attach;		/* already waiting when recording began */
+};
+
+/* One deadlock: threads[i] waits for locks[i], which threads[i + 1] holds; the last thread
+ * waits for a lock the first holds. The first thread is the one with the lowest tid. */
+struct deadlock_found {
+	uint32_t nthreads;
+	const uint64_t *locks;
+	const struct deadlock_thread *threads;
+	uint64_t formed_ns;   /* the trace time the cycle closed */
+	uint64_t detected_ns; /* formed_ns + the confirmation delay: when it was certain */
+};
+
+/* CONFIRM_NS: how long a cycle's waits must stay open (DEADLOCK_CONFIRM_NS is the default).
+ * NULL with errno on failure. */
+struct deadlock *deadlock__new(uint64_t confirm_ns);
+void deadlock__free(struct deadlock *d); /* accepts NULL */
+
+/* Feeds one record, in trace order: WAIT_BEGIN/END, ACQUIRE, RELEASE, DESTROY, WINDOW, LOST,
+ * THREAD_EXIT, PROC_EXIT and the thread's own records matter. Cycles that stay open long enough
+ * while later records arrive are confirmed on the way, so a deadlock that was broken later
+ * (a timeout, a kill) is still found. 0 or -ENOMEM. */
+int deadlock__feed(struct deadlock *d, const struct ls_rec *rec);
+/* Confirms the cycles open for the confirmation delay as of trace time NOW_TS (live: the latest
+ * timestamp; offline: the trace's end) and calls FOUND (may be NULL) once for each deadlock not
+ * reported before; *FOUND's argument is valid during the call. 0 or -ENOMEM. */
+int deadlock__check(struct deadlock *d, uint64_t now_ts,
+		    void (*found)(const struct deadlock_found *, void *arg), void *arg);
+
+/* The deadlocks confirmed so far, in order of confirmation. Borrowed. */
+size_t deadlock__count(const struct deadlock *d);
+const struct deadlock_found *deadlock__get(const struct deadlock *d, size_t i);
+
+/* Writes the contract's "deadlocks" array. */
+void deadlock__json(const struct deadlock *d, const struct model *m, struct json_writer *w);
+/* Writes the "Deadlocks" section for people. */
+void deadlock__text(const struct deadlock *d, const struct model *m, FILE *out);
+/* Formats one deadlock as an alert for stderr: "lockscope: DEADLOCK: ..." naming the threads and
+ * locks, then each thread with its stack, indented; ends with a newline. Returns what snprintf
+ * would (the length it needed), or -1 without memory. */
+int deadlock__format_alert(const struct deadlock_found *f, const struct model *m, char *buf,
+			   size_t len);
+
+#endif

@@ -1,0 +1,32 @@
+/* holds.h - full mode's view of each lock: how often it was taken and for how long it was held,
+ * from ACQUIRE/RELEASE records, and the share of the recording that full mode covered. */
+#ifndef LOCKSCOPE_HOLDS_H
+#define LOCKSCOPE_HOLDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ls_rec;
+struct holds;
+
+struct hold_stats {
+	uint64_t acquisitions;
+	uint64_t hold_ns;	/* summed over the holds whose release was seen */
+	uint64_t max_hold_ns;
+};
+
+struct holds *holds__new(void);
+void holds__free(struct holds *h);	/* accepts NULL */
+/* Feeds one record in trace order. Holds open when full mode switches off are dropped: their
+ * release cannot be seen. 0 or -ENOMEM. */
+int holds__feed(struct holds *h, const struct ls_rec *rec);
+/* Closes the coverage at END_TS. */
+void holds__finish(struct holds *h, uint64_t end_ts);
+/* True if full mode was on at some point: hold figures exist (else they are unknown). */
+bool holds__traced(const struct holds *h);
+/* The share of [0, end_ts] during which lock/unlock were traced, 0..1. */
+double holds__coverage(const struct holds *h, uint64_t end_ts);
+/* The figures for ADDR; zeros if it was never taken while traced. */
+struct hold_stats holds__get(const struct holds *h, uint64_t addr);
+
+#endif
