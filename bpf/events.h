@@ -73,6 +73,13 @@ struct ls_ev_wait_begin {
 	__u32 words[6];		/* 24 bytes at uaddr; zero if unreadable */
 	__u32 words_ok;
 	__u32 fclass;		/* enum ls_futex_class */
+	/* In full mode a lock call's return probe replaces its return address on the stack with
+	 * the kernel's trampoline; the entry probe kept the original: the unwinder puts it back. */
+	__u64 ra_slot;		/* where the return address lives; 0: nothing to patch */
+	__u64 ra;		/* ... and what it was */
+	__u64 call_lock;	/* full mode: the lock of the lock call this wait is in; 0: none */
+	__u32 call_api;		/* ... and its enum ls_api */
+	__u32 pad;
 	struct ls_ev_stack st;
 };
 
@@ -109,7 +116,7 @@ struct ls_ev_thread {
 };
 
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
-_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 24 + 8 + 8 * LS_MAX_FP_FRAMES,
+_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 32 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");

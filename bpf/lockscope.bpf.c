@@ -65,6 +65,8 @@ struct {
 struct pending_lock {
 	__u64 addr;
 	__u64 ts;
+	__u64 ra_slot;		/* sp at entry: where the return address is */
+	__u64 ra;		/* the return address, before the return probe replaces it */
 	__u32 api;
 };
 
@@ -182,6 +184,21 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->val = val;
 	ev->fclass = fclass;
 	ev->words_ok = bpf_probe_read_user(ev->words, sizeof(ev->words), (void *)uaddr) == 0;
+	ev->ra_slot = 0;
+	ev->ra = 0;
+	ev->call_lock = 0;
+	ev->call_api = 0;
+	ev->pad = 0;
+	{
+		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+
+		if (p) {	/* waiting inside a probed lock call */
+			ev->ra_slot = p->ra_slot;
+			ev->ra = p->ra;
+			ev->call_lock = p->addr;
+			ev->call_api = p->api;
+		}
+	}
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
@@ -357,6 +374,10 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, api = (__u32)bpf_get_attach_cookie(ctx);
 	struct pending_lock p = {.addr = (__u64)lock, .ts = bpf_ktime_get_ns(), .api = api};
+
+	p.ra_slot = PT_REGS_SP(ctx);
+	if (bpf_probe_read_user(&p.ra, sizeof(p.ra), (void *)p.ra_slot))
+		p.ra_slot = 0;
 
 	count(STAT_PROBE_ENTRY);
 	if (!is_target(pid_tgid >> 32))

@@ -52,6 +52,8 @@ struct collector {
 	uint32_t next_frame;
 	uint32_t next_stack;
 	uint64_t events, lost, bad;
+	int (*sink)(void *arg, const struct ls_rec *rec);
+	void *sink_arg;
 };
 
 static uint64_t mono_now(void)
@@ -73,7 +75,16 @@ static uint64_t rel_ts(struct collector *c, uint64_t mono)
 
 static int put(struct collector *c, const struct ls_rec *r)
 {
-	return trace_writer__append(c->w, r);
+	int err = trace_writer__append(c->w, r);
+
+	return !err && c->sink ? c->sink(c->sink_arg, r) : err;
+}
+
+void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
+			 void *arg)
+{
+	c->sink = fn;
+	c->sink_arg = arg;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -98,6 +109,12 @@ static int write_new_mappings(struct collector *c)
 		err = put(c, &r);
 		if (err)
 			return err;
+		/* load the object now: a short-lived target may be gone when its events are read */
+		if (strchr(m.perms, 'x') && m.path[0] == '/') {
+			struct sym_frame f;
+
+			symbolizer__frame(c->sym, m.start, false, &f);
+		}
 	}
 	return 0;
 }
@@ -228,6 +245,8 @@ static uint8_t api_flags(const char *func)
 	return 0;
 }
 
+#define FRAME_NAMED (1ull << 32)	/* in the frames map: the FRAME record has a function */
+
 static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 			struct sym_frame *f)
 {
@@ -240,12 +259,13 @@ static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 		maybe_refresh(c);
 		symbolizer__frame(c->sym, pc, ra, f);
 	}
-	if (known) {
+	/* a frame first seen before its object was mapped is written again once it has a name */
+	if (known && ((*known & FRAME_NAMED) || !f->func)) {
 		*id = (uint32_t)*known;
 		return 0;
 	}
-	*id = ++c->next_frame;
-	if (bytemap__put(c->frames, key, sizeof(key), *id))
+	*id = known ? (uint32_t)*known : ++c->next_frame;
+	if (bytemap__put(c->frames, key, sizeof(key), *id | (f->func ? FRAME_NAMED : 0)))
 		return -ENOMEM;
 	r.ts = c->last_ts;
 	r.frame.id = *id;
@@ -309,8 +329,9 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 
 /* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
 static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t snap_avail,
-		    uint32_t *id)
+		    uint32_t *id, uint64_t ra_slot, uint64_t ra)
 {
+	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
 	struct unwind_input in = {
 		.ip = st->ip, .sp = st->sp, .bp = st->bp, .fp = (const uint64_t *)st->fp,
@@ -323,6 +344,13 @@ static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t sn
 	*id = 0;
 	if (!st->ip || snap_avail < st->snap_len)
 		return 0;
+	/* a probed lock call's return address, hidden by the return probe's trampoline */
+	if (ra_slot >= st->sp && ra_slot + 8 <= st->sp + st->snap_len &&
+	    st->snap_len <= sizeof(patched)) {
+		memcpy(patched, st + 1, st->snap_len);
+		memcpy(patched + (ra_slot - st->sp), &ra, sizeof(ra));
+		in.snap = patched;
+	}
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
 	if (n <= 0)
 		return 0;
@@ -438,6 +466,25 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	return put(c, &r);
 }
 
+/* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
+ * on a word inside: the lock call in progress names the lock (full mode), else the variable
+ * that holds the word does. */
+static uint64_t lock_of_wait(struct collector *c, const struct ls_ev_wait_begin *ev,
+			     enum ls_lock_kind kind)
+{
+	const char *sym;
+	uint64_t off;
+
+	if (kind != LS_KIND_RWLOCK && kind != LS_KIND_SEM && kind != LS_KIND_COND)
+		return ev->uaddr;
+	if (ev->call_lock && (ev->call_api & LS_API__MASK) != LS_API_COND &&
+	    ev->uaddr >= ev->call_lock && ev->uaddr - ev->call_lock < 64)
+		return ev->call_lock;
+	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0 && off < 64)
+		return ev->uaddr - off;
+	return ev->uaddr;
+}
+
 static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
 			 uint8_t flags)
 {
@@ -450,17 +497,17 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id);
+		err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id, ev->ra_slot, ev->ra);
 	if (err)
 		return err;
 	if (stack_id)
 		si = &c->sinfo[stack_id];
 	owner = mutex_owner(c, ev);
 	kind = classify(c, ev, si ? si->flags : 0, owner);
-	err = ensure_lock(c, r.ts, ev->uaddr, kind, si, "waited on", ev->val);
+	r.wait_begin.addr = lock_of_wait(c, ev, kind);
+	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
 	if (err)
 		return err;
-	r.wait_begin.addr = ev->uaddr;
 	r.wait_begin.owner = owner;
 	r.wait_begin.stack_id = stack_id;
 	r.wait_begin.kind = kind;
@@ -575,7 +622,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id);
+	err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id, 0, 0);
 	if (!err)
 		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
 				  "taken", 0);
@@ -678,11 +725,14 @@ int collector__attach_snapshot(struct collector *c)
 	DIR *d;
 	int err;
 
-	/* a launched command has just exec'd: what was read at collector__new is stale */
+	/* a launched command has just exec'd: what was read at collector__new described the
+	 * forked copy of lockscope, whose objects must not stand in for the new program's */
+	symbolizer__free(c->sym);
+	c->sym = symbolizer__new(c->pid);
+	if (!c->sym)
+		return -errno;
 	c->last_refresh = mono_now();
-	err = symbolizer__refresh(c->sym);
-	if (!err)
-		err = write_new_mappings(c);
+	err = write_new_mappings(c);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "/proc/%d/task", c->pid);
@@ -708,6 +758,14 @@ int collector__lost(struct collector *c, uint64_t count)
 	c->lost += count;
 	r.lost.count = count;
 	return put(c, &r);
+}
+
+int collector__refresh(struct collector *c)
+{
+	int err = symbolizer__refresh(c->sym);
+
+	c->last_refresh = mono_now();
+	return err ? err : write_new_mappings(c);
 }
 
 int collector__window(struct collector *c, bool on)
@@ -786,6 +844,17 @@ void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
+	if (getenv("LOCKSCOPE_DEBUG") && c->sym) {
+		struct sym_stats st;
+
+		symbolizer__stats(c->sym, &st);
+		fprintf(stderr, "lockscope: debug: %llu unwinds: %llu CFI frames, %llu FP frames, "
+			"cut: %llu snapshot, %llu CFI, %llu bad; %llu objects unreadable\n",
+			(unsigned long long)st.unwinds, (unsigned long long)st.cfi_frames,
+			(unsigned long long)st.fp_frames, (unsigned long long)st.cut_snapshot,
+			(unsigned long long)st.cut_cfi, (unsigned long long)st.cut_bad,
+			(unsigned long long)st.objects_unreadable);
+	}
 	for (size_t i = 0; i < c->sinfo_cap; i++)
 		free(c->sinfo[i].first_user);
 	if (c->threads)

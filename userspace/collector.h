@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct ls_rec;
 struct trace_writer;
 struct collector;
 
@@ -16,11 +17,17 @@ struct collector;
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
 void collector__free(struct collector *c);	/* accepts NULL */
 
+/* Every record written is also handed to FN (live analyses); its return is passed up. */
+void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
+			 void *arg);
+
 /* Records the memory map and the threads that exist now. 0 or -errno. */
 int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);
+/* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
+int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */
 int collector__lost(struct collector *c, uint64_t count);
 /* Full mode's lock/unlock tracing was switched on or off: a WINDOW record. */

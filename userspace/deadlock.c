@@ -45,7 +45,8 @@ struct lock {
 	struct holder *h;
 	uint32_t n;
 	size_t cap;
-	uint64_t empty_since; /* when it was last left without holders: the owner word rules since */
+	/* when it was last left without holders: the owner word has ruled since */
+	uint64_t empty_since;
 };
 
 struct cycle {
@@ -763,7 +764,8 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 
 		fprintf(out, "    thread %s holds ", text_thread(m, t->tid, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
-			fprintf(out, "%s%s", k ? ", " : "", text_lock(m, t->holds[k], buf, sizeof(buf)));
+			fprintf(out, "%s%s", k ? ", " : "",
+				text_lock(m, t->holds[k], buf, sizeof(buf)));
 		fprintf(out, ", waits for %s", text_lock(m, t->waits_for, buf, sizeof(buf)));
 		if (t->at_attach)
 			fputs(" (since before recording began)", out);
@@ -785,8 +787,12 @@ void deadlock__text(const struct deadlock *d, const struct model *m, FILE *out)
 		fprintf(out, "  DEADLOCK: %" PRIu32 " %s, locks ", f->nthreads,
 			f->nthreads == 1 ? "thread" : "threads");
 		text_locks(m, f, out);
-		fprintf(out, " (stuck since %.3f s, certain at %.3f s)\n", f->formed_ns / 1e9,
-			f->detected_ns / 1e9);
+		if (f->formed_ns)
+			fprintf(out, " (stuck since %.3f s, certain at %.3f s)\n",
+				f->formed_ns / 1e9, f->detected_ns / 1e9);
+		else
+			fprintf(out, " (stuck since before recording began, certain at %.3f s)\n",
+				f->detected_ns / 1e9);
 		text_threads(m, f, out);
 		fputc('\n', out);
 	}
@@ -804,14 +810,14 @@ int deadlock__format_alert(const struct deadlock_found *f, const struct model *m
 		return -1;
 	fputs("lockscope: DEADLOCK: threads ", out);
 	for (uint32_t i = 0; i < f->nthreads; i++)
-		fprintf(out, "%s%s", i ? ", " : "", text_thread(m, f->threads[i].tid, who, sizeof(who)));
+		fprintf(out, "%s%s", i ? ", " : "",
+			text_thread(m, f->threads[i].tid, who, sizeof(who)));
 	fputs(" on locks ", out);
 	text_locks(m, f, out);
 	fputc('\n', out);
 	text_threads(m, f, out);
-	if (fclose(out) == 0) {
+	if (fclose(out) == 0)
 		ret = snprintf(buf, len, "%s", text);
-	}
 	free(text);
 	return ret;
 }

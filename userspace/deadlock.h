@@ -20,12 +20,13 @@ struct deadlock;
 
 struct deadlock_thread {
 	uint32_t tid;
-	const uint64_t *holds; /* the cycle's locks it holds: at least what the thread before waits for */
+	/* the cycle's locks it holds: at least the one the thread before it waits for */
+	const uint64_t *holds;
 	uint32_t nholds;
-	uint64_t waits_for;	/* the lock it waits on */
-	uint32_t stack_id;	/* where its wait began; 0: none */
-	uint64_t since_ns;	/* when it began waiting (0 for waits already open at attach) */
-	bool at_attach;		/* already waiting when recording began */
+	uint64_t waits_for; /* the lock it waits on */
+	uint32_t stack_id;  /* where its wait began; 0: none */
+	uint64_t since_ns;  /* when it began waiting (0 for waits already open at attach) */
+	bool at_attach;	    /* already waiting when recording began */
 };
 
 /* One deadlock: threads[i] waits for locks[i], which threads[i + 1] holds; the last thread

@@ -22,11 +22,19 @@ struct held {
 	bool shared;
 };
 
+/* A lock call that waited and has not returned yet. */
+struct attempt {
+	bool on;
+	uint32_t node, stack_id;
+	uint64_t ts;
+};
+
 struct thread {
 	uint32_t tid;
 	struct held *held;
 	uint32_t nheld;
 	size_t cap;
+	struct attempt attempt;
 };
 
 /* pub's arrays point at tids and guards, kept in step when they move. */
@@ -243,8 +251,16 @@ static int edge_add_tid(struct edge *e, uint32_t tid)
 	return 0;
 }
 
-static struct edge *edge_new(struct lockorder *lo, uint32_t from, const struct ls_rec *rec,
-			     uint32_t to, size_t nexcl)
+/* One taking of a lock: by whom, where, when, how (LS_ACQ_*). */
+struct occurrence {
+	uint32_t tid, stack_id;
+	uint64_t ts;
+	uint8_t flags;
+	bool waiting; /* a lock call seen waiting, not returning */
+};
+
+static struct edge *edge_new(struct lockorder *lo, uint32_t from, uint32_t to,
+			     const struct occurrence *o, size_t nexcl)
 {
 	struct edge *e;
 
@@ -256,12 +272,13 @@ static struct edge *edge_new(struct lockorder *lo, uint32_t from, const struct l
 	e->pub = (struct lo_edge){
 	    .from = from,
 	    .to = to,
-	    .first_tid = rec->tid,
-	    .stack_id = rec->acquire.stack_id,
-	    .first_ts = rec->ts,
+	    .first_tid = o->tid,
+	    .stack_id = o->stack_id,
+	    .first_ts = o->ts,
 	    .try_only = true,
 	    .to_shared = true,
 	    .from_shared = true,
+	    .waited_only = true,
 	};
 	e->guards = malloc((nexcl ? nexcl : 1) * sizeof(*e->guards));
 	if (!e->guards)
@@ -273,12 +290,12 @@ static struct edge *edge_new(struct lockorder *lo, uint32_t from, const struct l
 	return e;
 }
 
-/* One occurrence of FROM -> TO: held H when REC took TO. */
+/* One occurrence of H's lock -> TO. lo->excl holds the thread's NEXCL exclusive holds. */
 static int edge_note(struct lockorder *lo, const struct held *h, uint32_t to,
-		     const struct ls_rec *rec, size_t nexcl)
+		     const struct occurrence *o, size_t nexcl)
 {
 	const uint64_t *i = bytemap__get_u64(lo->edge_of, (uint64_t)h->node << 32 | to);
-	struct edge *e = i ? &lo->edges[*i] : edge_new(lo, h->node, rec, to, nexcl);
+	struct edge *e = i ? &lo->edges[*i] : edge_new(lo, h->node, to, o, nexcl);
 	uint32_t n = 0;
 
 	if (!e)
@@ -291,18 +308,75 @@ static int edge_note(struct lockorder *lo, const struct held *h, uint32_t to,
 		e->pub.nguards = n;
 	}
 	e->pub.count++;
-	e->pub.try_only &= !!(rec->acquire.flags & LS_ACQ_TRY);
-	e->pub.to_shared &= !!(rec->acquire.flags & LS_ACQ_SHARED);
+	e->pub.try_only &= !!(o->flags & LS_ACQ_TRY);
+	e->pub.to_shared &= !!(o->flags & LS_ACQ_SHARED);
 	e->pub.from_shared &= h->shared;
-	return edge_add_tid(e, rec->tid);
+	e->pub.waited_only &= o->waiting;
+	return edge_add_tid(e, o->tid);
+}
+
+/* T takes NODE, which it does not hold: an edge from every lock it holds. */
+static int edges_to(struct lockorder *lo, const struct thread *t, uint32_t node,
+		    const struct occurrence *o)
+{
+	size_t nexcl;
+	int err = collect_exclusive(lo, t, &nexcl);
+
+	for (uint32_t i = 0; !err && i < t->nheld; i++)
+		err = edge_note(lo, &t->held[i], node, o, nexcl);
+	return err;
+}
+
+/* A lock call that blocked in a futex wait makes its edges when it returns with the lock, with
+ * the ACQUIRE's flags. Where it never returns, as in a deadlock, the attempt itself makes them:
+ * once the thread is seen doing anything else, or at the end. */
+static int attempt_flush(struct lockorder *lo, struct thread *t)
+{
+	struct occurrence o = {t->tid, t->attempt.stack_id, t->attempt.ts, 0, true};
+
+	if (!t->attempt.on)
+		return 0;
+	t->attempt.on = false;
+	return edges_to(lo, t, t->attempt.node, &o);
+}
+
+static int attempts_flush(struct lockorder *lo)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < lo->nthreads; i++)
+		err = attempt_flush(lo, &lo->threads[i]);
+	return err;
+}
+
+/* Only a mutex's futex word is the lock's own address; other kinds wait on a word inside. */
+static int on_wait_begin(struct lockorder *lo, const struct ls_rec *rec)
+{
+	struct thread *t = thread_find(lo, rec->tid);
+	uint32_t node;
+	int err;
+
+	if (!t || !t->nheld || rec->wait_begin.kind != LS_KIND_MUTEX)
+		return 0;
+	if (node_lookup(lo, rec->wait_begin.addr, &node) && t->attempt.on &&
+	    t->attempt.node == node)
+		return 0; /* the same lock call waiting again */
+	err = attempt_flush(lo, t) ?: node_current(lo, rec->wait_begin.addr, LS_KIND_MUTEX, &node);
+	if (err || held_find(t, node))
+		return err;
+	t->attempt.on = true;
+	t->attempt.node = node;
+	t->attempt.stack_id = rec->wait_begin.stack_id;
+	t->attempt.ts = rec->ts;
+	return 0;
 }
 
 static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 {
+	struct occurrence o = {rec->tid, rec->acquire.stack_id, rec->ts, rec->acquire.flags, false};
 	struct thread *t;
 	struct held *h;
 	uint32_t node;
-	size_t nexcl;
 	int err;
 
 	/* a semaphore has no owner: sem_post from another thread would leave it held forever */
@@ -314,74 +388,92 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 	err = node_current(lo, rec->acquire.addr, rec->acquire.kind, &node);
 	if (err)
 		return err;
+	if (t->attempt.on && t->attempt.node == node)
+		t->attempt.on = false; /* the attempt succeeded: the ACQUIRE tells how */
+	err = attempt_flush(lo, t);
+	if (err)
+		return err;
 	h = held_find(t, node);
 	if (h) {
 		h->depth++; /* recursion orders nothing */
 		return 0;
 	}
-	err = collect_exclusive(lo, t, &nexcl);
-	for (uint32_t i = 0; !err && i < t->nheld; i++)
-		err = edge_note(lo, &t->held[i], node, rec, nexcl);
-	if (!err)
-		err = grow(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
+	err = edges_to(lo, t, node, &o) ?: grow(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
 	if (err)
 		return err;
-	t->held[t->nheld++] = (struct held){node, 1, !!(rec->acquire.flags & LS_ACQ_SHARED)};
+	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED)};
 	return 0;
 }
 
-static void on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
+static int on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
 {
 	struct thread *t = thread_find(lo, tid);
 	struct held *h;
 	uint32_t node;
+	int err;
 
-	if (!t || !node_lookup(lo, addr, &node) || !(h = held_find(t, node)))
-		return;
+	if (!t)
+		return 0;
+	err = attempt_flush(lo, t);
+	if (err || !node_lookup(lo, addr, &node) || !(h = held_find(t, node)))
+		return err;
 	if (!--h->depth)
 		held_drop(t, h);
+	return 0;
 }
 
 /* The address's identity ends: what is taken there next is another lock. */
-static void on_destroy(struct lockorder *lo, uint64_t addr)
+static int on_destroy(struct lockorder *lo, uint64_t addr)
 {
 	uint64_t *v = bytemap__get_u64(lo->node_of, addr);
 	uint32_t node;
 	struct held *h;
+	int err = 0;
 
 	if (!v || !(uint32_t)*v)
-		return;
+		return 0;
 	node = (uint32_t)*v - 1;
 	*v &= ~(uint64_t)UINT32_MAX;
-	for (size_t i = 0; i < lo->nthreads; i++)
-		if ((h = held_find(&lo->threads[i], node)))
-			held_drop(&lo->threads[i], h);
+	for (size_t i = 0; !err && i < lo->nthreads; i++) {
+		struct thread *t = &lo->threads[i];
+
+		h = held_find(t, node);
+		if (h || (t->attempt.on && t->attempt.node == node))
+			err = attempt_flush(lo, t);
+		if (h)
+			held_drop(t, h);
+	}
+	return err;
 }
 
 int lockorder__feed(struct lockorder *lo, const struct ls_rec *rec)
 {
 	struct thread *t;
+	int err;
 
 	if (lo->finished)
 		return -EINVAL;
 	switch (rec->type) {
+	case LS_REC_WAIT_BEGIN:
+		return on_wait_begin(lo, rec);
 	case LS_REC_ACQUIRE:
 		return on_acquire(lo, rec);
 	case LS_REC_RELEASE:
-		on_release(lo, rec->tid, rec->release.addr);
-		return 0;
+		return on_release(lo, rec->tid, rec->release.addr);
 	case LS_REC_DESTROY:
-		on_destroy(lo, rec->release.addr);
-		return 0;
+		return on_destroy(lo, rec->release.addr);
 	case LS_REC_WINDOW:
 	case LS_REC_LOST:
 	case LS_REC_PROC_EXIT:
+		err = attempts_flush(lo);
 		reset_held(lo);
-		return 0;
+		return err;
 	case LS_REC_THREAD_EXIT:
-		if ((t = thread_find(lo, rec->tid)))
-			t->nheld = 0;
-		return 0;
+		if (!(t = thread_find(lo, rec->tid)))
+			return 0;
+		err = attempt_flush(lo, t);
+		t->nheld = 0;
+		return err;
 	default:
 		return 0;
 	}
@@ -708,7 +800,7 @@ int lockorder__finish(struct lockorder *lo)
 	if (lo->finished)
 		return -EINVAL;
 	lo->finished = true;
-	err = graph_build(lo, &g);
+	err = attempts_flush(lo) ?: graph_build(lo, &g);
 	if (!err)
 		err = graph_scc(lo, &g);
 	if (!err && !(s.on_path = calloc(lo->nnodes + 1, sizeof(bool))))
@@ -820,20 +912,6 @@ static void json_cycle_locks(const struct lockorder *lo, const struct model *m,
 	json_writer__array_end(w);
 }
 
-static void json_omitted(const struct lo_omitted *o, struct json_writer *w)
-{
-	json_writer__object_begin(w);
-	json_writer__key(w, "readers_only");
-	json_writer__u64(w, o->readers_only);
-	json_writer__key(w, "over_cap");
-	json_writer__u64(w, o->over_cap);
-	json_writer__key(w, "length_limited");
-	json_writer__bool(w, o->length_limited);
-	json_writer__key(w, "budget_spent");
-	json_writer__bool(w, o->budget_spent);
-	json_writer__object_end(w);
-}
-
 void lockorder__json(const struct lockorder *lo, const struct model *m, struct json_writer *w)
 {
 	json_writer__object_begin(w);
@@ -867,8 +945,6 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
-	json_writer__key(w, "omitted");
-	json_omitted(&lo->omitted, w);
 	json_writer__object_end(w);
 }
 
@@ -917,7 +993,8 @@ static void text_locks(const struct lockorder *lo, const struct model *m, const 
 	fputs(text_name(lo, m, lo->edges[c->edges[0]].pub.from, buf, sizeof(buf)), out);
 }
 
-/* "thread 101 (worker-1) took lock_b while holding lock_a", then how often, then where. */
+/* "thread 101 (worker-1) took lock_b while holding lock_a" ("waited to take" where the call
+ * never returned), then how often, then where. */
 static void text_edge(const struct lockorder *lo, const struct model *m, const struct lo_edge *e,
 		      FILE *out)
 {
@@ -925,9 +1002,10 @@ static void text_edge(const struct lockorder *lo, const struct model *m, const s
 	char from[512], to[512], thread[96];
 
 	snprintf(thread, sizeof(thread), "%s", tname ? tname : "");
-	fprintf(out, "      thread %" PRIu32 "%s%s%s took %s while holding %s", e->first_tid,
+	fprintf(out, "      thread %" PRIu32 "%s%s%s %s %s while holding %s", e->first_tid,
 		thread[0] ? " (" : "", scrub(thread), thread[0] ? ")" : "",
-		text_name(lo, m, e->to, to, sizeof(to)), text_name(lo, m, e->from, from, sizeof(from)));
+		e->waited_only ? "waited to take" : "took", text_name(lo, m, e->to, to, sizeof(to)),
+		text_name(lo, m, e->from, from, sizeof(from)));
 	if (e->count > 1)
 		fprintf(out, " (%" PRIu64 " times, %" PRIu32 " %s)", e->count, e->ntids,
 			e->ntids == 1 ? "thread" : "threads");
@@ -937,11 +1015,13 @@ static void text_edge(const struct lockorder *lo, const struct model *m, const s
 
 static void text_omitted(const struct lo_omitted *o, FILE *out)
 {
+	if (o->readers_only || o->over_cap || o->length_limited || o->budget_spent)
+		fputc('\n', out);
 	if (o->readers_only)
 		fprintf(out,
-			"  %" PRIu64 " cycles left out: they pass an rwlock only ever held for "
-			"reading, and readers do not block readers\n",
-			o->readers_only);
+			"  %" PRIu64 " %s left out: through an rwlock only ever held for reading "
+			"there, and readers do not block readers\n",
+			o->readers_only, o->readers_only == 1 ? "cycle" : "cycles");
 	if (o->over_cap)
 		fprintf(out, "  %" PRIu64 " more cycles not listed (at most %d are)\n", o->over_cap,
 			LOCKORDER_MAX_CYCLES);
@@ -949,7 +1029,8 @@ static void text_omitted(const struct lo_omitted *o, FILE *out)
 		fprintf(out, "  cycles longer than %d locks were not searched for\n",
 			LOCKORDER_MAX_LEN);
 	if (o->budget_spent)
-		fputs("  the search for cycles stopped at its step budget: there may be more\n", out);
+		fputs("  the search for cycles stopped at its step budget: there may be more\n",
+		      out);
 }
 
 void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *out)
@@ -957,7 +1038,10 @@ void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *ou
 	const struct cycle_list *c = &lo->lists[0], *s = &lo->lists[1];
 	char buf[512];
 
-	if (!c->n)
+	if (!lo->nnodes)
+		fputs("No lock-order cycles: no lock acquisitions were traced (full mode does).\n",
+		      out);
+	else if (!c->n)
 		fprintf(out, "No lock-order cycles (%zu order %s between %zu locks).\n", lo->nedges,
 			lo->nedges == 1 ? "edge" : "edges", lo->nnodes);
 	else
@@ -977,8 +1061,6 @@ void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *ou
 		fprintf(out, "  guarded by %s\n",
 			text_name(lo, m, s->items[i].guard, buf, sizeof(buf)));
 	}
-	if (c->n || s->n)
-		fputc('\n', out);
 	text_omitted(&lo->omitted, out);
 	fputc('\n', out);
 }

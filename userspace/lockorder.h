@@ -13,56 +13,62 @@ struct model;
 struct json_writer;
 struct lockorder;
 
-#define LOCKORDER_MAX_CYCLES 64	/* cycles kept per list (reported, suppressed) */
+#define LOCKORDER_MAX_CYCLES 64 /* cycles kept per list (reported, suppressed) */
 #define LOCKORDER_MAX_LEN 8	/* locks in the longest cycle searched for */
 
 /* A lock identity: an address between its first acquisition and its DESTROY. A reused address
  * is a new node with a higher generation. Nodes are numbered in order of first acquisition. */
 struct lo_node {
 	uint64_t addr;
-	uint8_t kind;		/* enum ls_lock_kind, as its first ACQUIRE said */
-	uint32_t generation;	/* 0 for the address's first identity */
+	uint8_t kind;	     /* enum ls_lock_kind, as its first ACQUIRE said */
+	uint32_t generation; /* 0 for the address's first identity */
 };
 
 /* One edge: TO was taken while FROM was held. Arrays are owned by the lockorder. */
 struct lo_edge {
-	uint32_t from, to;	/* node numbers */
-	uint64_t count;		/* occurrences */
-	const uint32_t *tids;	/* the threads that took it, ascending */
+	uint32_t from, to;    /* node numbers */
+	uint64_t count;	      /* occurrences */
+	const uint32_t *tids; /* the threads that took it, ascending */
 	uint32_t ntids;
-	uint32_t first_tid;	/* the thread of the first occurrence */
-	uint32_t stack_id;	/* where TO was taken, first occurrence; 0: none */
+	uint32_t first_tid; /* the thread of the first occurrence */
+	uint32_t stack_id;  /* where TO was taken, first occurrence; 0: none */
 	uint64_t first_ts;
-	bool try_only;		/* every occurrence a trylock: never blocks, closes no cycle */
-	bool to_shared;		/* TO always taken for reading */
-	bool from_shared;	/* FROM always held for reading */
-	const uint32_t *guards; /* locks held exclusively besides FROM at every occurrence, ascending */
+	bool try_only;	  /* every occurrence a trylock: never blocks, closes no cycle */
+	bool to_shared;	  /* TO always taken for reading */
+	bool from_shared; /* FROM always held for reading */
+	bool waited_only; /* only ever seen as a lock call waiting, never returning */
+	/* the locks held exclusively besides FROM at every occurrence, ascending: gate candidates
+	 */
+	const uint32_t *guards;
 	uint32_t nguards;
-	bool in_cycle;		/* after finish: on a reported cycle */
-	bool in_suppressed;	/* after finish: on a suppressed cycle */
+	bool in_cycle;	    /* after finish: on a reported cycle */
+	bool in_suppressed; /* after finish: on a suppressed cycle */
 };
 
 /* An elementary cycle: edges[i] goes from lock i to lock i+1, the last back to lock 0. */
 struct lo_cycle {
-	const uint32_t *edges;	/* edge numbers */
+	const uint32_t *edges; /* edge numbers */
 	uint32_t len;
-	uint32_t guard;		/* suppressed cycles: the gate lock's node */
+	uint32_t guard; /* suppressed cycles: the gate lock's node */
 };
 
 /* What the search for cycles left out; every count here is shown in the output. */
 struct lo_omitted {
-	uint64_t readers_only;	/* cycles through an rwlock only ever read-held: readers do not block */
-	uint64_t over_cap;	/* cycles beyond LOCKORDER_MAX_CYCLES */
-	bool length_limited;	/* paths were cut at LOCKORDER_MAX_LEN locks */
-	bool budget_spent;	/* the search stopped at its step budget */
+	/* cycles through an rwlock only ever held for reading there: readers do not block */
+	uint64_t readers_only;
+	uint64_t over_cap;   /* cycles beyond LOCKORDER_MAX_CYCLES */
+	bool length_limited; /* paths were cut at LOCKORDER_MAX_LEN locks */
+	bool budget_spent;   /* the search stopped at its step budget */
 };
 
 /* NULL with errno on failure. */
 struct lockorder *lockorder__new(void);
 void lockorder__free(struct lockorder *lo); /* accepts NULL */
 
-/* Feeds one record, in trace order: ACQUIRE, RELEASE, DESTROY, WINDOW, LOST, THREAD_EXIT and
- * PROC_EXIT matter, the rest is ignored. 0, -ENOMEM, or -EINVAL after finish. */
+/* Feeds one record, in trace order: ACQUIRE, RELEASE, DESTROY, WINDOW, LOST, THREAD_EXIT,
+ * PROC_EXIT, and WAIT_BEGIN on a mutex (a lock call that may never return, as in a deadlock,
+ * still orders the locks it was called under); the rest is ignored. 0, -ENOMEM, or -EINVAL
+ * after finish. */
 int lockorder__feed(struct lockorder *lo, const struct ls_rec *rec);
 /* Finds the cycles. Nothing may be fed after. 0 or -ENOMEM. */
 int lockorder__finish(struct lockorder *lo);
@@ -82,8 +88,8 @@ const struct lo_omitted *lockorder__omitted(const struct lockorder *lo);
 const char *lockorder__node_name(const struct lockorder *lo, const struct model *m, uint32_t i,
 				 char *buf, size_t len);
 
-/* Writes the contract's "lock_order" value: {"edges", "cycles", "suppressed"}, and "omitted"
- * (what the cycle search left out). */
+/* Writes the contract's "lock_order" value, exactly: {"edges", "cycles", "suppressed"}. What the
+ * cycle search left out is in lockorder__omitted() and the text. */
 void lockorder__json(const struct lockorder *lo, const struct model *m, struct json_writer *w);
 /* Writes the "Potential deadlocks (lock-order cycles)" section for people. */
 void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *out);

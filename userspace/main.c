@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "export_chrome.h"
+#include "graph.h"
 #include "record.h"
 #include "report.h"
 
@@ -24,6 +25,7 @@ static const char usage_text[] =
 	"           --loop-threshold MS     event-loop blocking threshold (default 50)\n"
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
+	"       lockscope graph FILE [--format dot|json]\n"
 	"       lockscope export FILE [-o OUT] [--format chrome]\n";
 
 static int usage(const char *what, const char *msg)
@@ -175,6 +177,27 @@ static int cmd_export(int argc, char **argv)
 	return export_chrome__run(argv[optind], out ? out : "-");
 }
 
+static int cmd_graph(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"format", required_argument, NULL, 'f'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *format = "dot";
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'f')
+			return usage("graph", NULL);
+		if (strcmp(optarg, "dot") && strcmp(optarg, "json"))
+			return usage("graph", "--format wants dot or json");
+		format = optarg;
+	}
+	if (optind != argc - 1)
+		return usage("graph", "give one trace file");
+	return graph__run(argv[optind], format);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -184,6 +207,7 @@ int main(int argc, char **argv)
 		{"record", cmd_record},
 		{"report", cmd_report},
 		{"export", cmd_export},
+		{"graph", cmd_graph},
 	};
 
 	if (argc < 2)

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,8 @@
 
 #include "budget.h"
 #include "collector.h"
+#include "deadlock.h"
+#include "model.h"
 #include "common.h"
 #include "lockscope.skel.h"
 #include "probes.h"
@@ -57,6 +60,8 @@ struct recorder {
 	uint64_t on_ns;				/* time full mode was on */
 	uint64_t on_since;			/* when the probes went on */
 	uint64_t next_on_len;			/* auto: the next on stretch */
+	struct model *model;		/* live analyses: names, and ... */
+	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -125,6 +130,41 @@ static int launch(struct recorder *r)
 	return LS_EXIT_OK;
 }
 
+/* Exec closes our pipe before the ELF loader has mapped the program, and the dynamic loader
+ * maps the libraries after that: names read earlier would miss them. Waits (briefly) until
+ * the program's own text and the C library's are mapped, or the program is seen to be static. */
+static void wait_for_libraries(pid_t pid)
+{
+	char maps[64], link[64], exe[PATH_MAX], line[PATH_MAX + 128];
+	ssize_t n;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	for (int i = 0; i < 200; i++, usleep(1000)) {
+		bool text = false, libc = false, ld = false;
+		FILE *f;
+
+		n = readlink(link, exe, sizeof(exe) - 1);
+		f = fopen(maps, "re");
+		if (n <= 0 || !f) {
+			if (f)
+				fclose(f);
+			return;	/* gone */
+		}
+		exe[n] = '\0';
+		while (fgets(line, sizeof(line), f)) {
+			bool x = strstr(line, " r-xp ") != NULL;
+
+			text |= x && strstr(line, exe);
+			libc |= x && (strstr(line, "/libc.so") || strstr(line, "/libc-"));
+			ld |= strstr(line, "/ld-linux") != NULL;
+		}
+		fclose(f);
+		if (text && (libc || (!ld && i > 10)))	/* linked, or static */
+			return;
+	}
+}
+
 static int release_child(struct recorder *r)
 {
 	int e = 0;
@@ -145,6 +185,7 @@ static int release_child(struct recorder *r)
 		r->exited = true;
 		return e == ENOENT || e == EACCES ? LS_EXIT_INPUT : LS_EXIT_SYSTEM;
 	}
+	wait_for_libraries(r->pid);
 	return LS_EXIT_OK;
 }
 
@@ -184,6 +225,29 @@ static int event_cb(void *ctx, void *data, size_t size)
 }
 
 enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN };	/* as in BPF */
+
+/* Live analyses see every record the trace gets: the same code as `report`. */
+static int live_sink(void *arg, const struct ls_rec *rec)
+{
+	struct recorder *r = arg;
+
+	return model__feed(r->model, rec) ?: deadlock__feed(r->deadlock, rec);
+}
+
+static void alert(const struct deadlock_found *f, void *arg)
+{
+	struct recorder *r = arg;
+	char buf[16384];
+
+	if (deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0)
+		fputs(buf, stderr);
+}
+
+static void check_deadlocks(struct recorder *r, uint64_t now)
+{
+	/* a deadlocked target makes no events: its clock is ours */
+	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
+}
 
 static uint64_t bpf_stat(struct recorder *r, __u32 key)
 {
@@ -401,8 +465,15 @@ static int open_trace(struct recorder *r)
 	r->col = collector__new(r->pid, r->w, r->start_mono);
 	if (!r->col) {
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
-		return errno == ESRCH || errno == ENOENT ? LS_EXIT_SYSTEM : LS_EXIT_SYSTEM;
+		return LS_EXIT_SYSTEM;
 	}
+	r->model = model__new();
+	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
+	if (!r->model || !r->deadlock) {
+		ls_err("record", "out of memory");
+		return LS_EXIT_SYSTEM;
+	}
+	collector__set_sink(r->col, live_sink, r);
 	return LS_EXIT_OK;
 }
 
@@ -518,9 +589,14 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	uint64_t next_flush = mono_now() + FLUSH_NS;
 
 	while (!*stop && !r->err) {
+		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
+		 * only waits; what arrived meanwhile must be consumed explicitly */
 		int n = ring_buffer__poll(r->rb, POLL_MS);
-		uint64_t now = mono_now();
+		uint64_t now;
 
+		if (n >= 0 || n == -EINTR)
+			n = ring_buffer__consume(r->rb);
+		now = mono_now();
 		if (n < 0 && n != -EINTR) {
 			ls_err("record", "reading the ring buffer: %s", strerror(-n));
 			return LS_EXIT_SYSTEM;
@@ -530,7 +606,9 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 		if (deadline && now >= deadline)
 			break;
 		auto_tick(r, now);
+		check_deadlocks(r, now);
 		if (now >= next_flush) {
+			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
 			flush(r);
 			next_flush = now + FLUSH_NS;
 		}
@@ -543,12 +621,14 @@ static int finish(struct recorder *r)
 	struct ls_rec end = {.type = LS_REC_END};
 	int err;
 
+	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
 	stop_child(r);
 	if (r->probes && lock_probes__attached(r->probes))
 		window(r, false);
 	ring_buffer__consume(r->rb);	/* what the kernel still holds */
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
+	check_deadlocks(r, mono_now());
 	flush(r);
 	end.ts = collector__last_ts(r->col);
 	end.end.duration_ns = mono_now() - r->start_mono;
@@ -629,6 +709,8 @@ cleanup:
 	lock_probes__free(r.probes);
 	ring_buffer__free(r.rb);
 	collector__free(r.col);
+	deadlock__free(r.deadlock);
+	model__free(r.model);
 	lockscope_bpf__destroy(r.skel);
 	if (r.pidfd >= 0)
 		close(r.pidfd);

@@ -11,7 +11,9 @@
 
 #include "bytemap.h"
 #include "common.h"
+#include "deadlock.h"
 #include "holds.h"
+#include "lockorder.h"
 #include "hotspots.h"
 #include "json.h"
 #include "model.h"
@@ -430,21 +432,71 @@ static void hs_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
 
 /* ---- analyses still to come: their keys stay in the document, empty ---- */
 
-static void lock_order_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
+/* ---- lock order and deadlocks: the same modules `record` and `graph` use ---- */
+
+static void *lo_new(void)
 {
-	(void)self, (void)ctx;
-	json_writer__key(w, "lock_order");
-	json_writer__object_begin(w);
-	json_empty_array(w, "edges");
-	json_empty_array(w, "cycles");
-	json_empty_array(w, "suppressed");
-	json_writer__object_end(w);
+	return lockorder__new();
 }
 
-static void deadlocks_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
+static void lo_free(void *self)
 {
-	(void)self, (void)ctx;
-	json_empty_array(w, "deadlocks");
+	lockorder__free(self);
+}
+
+static int lo_feed(void *self, const struct model *m, const struct ls_rec *rec)
+{
+	(void)m;
+	return lockorder__feed(self, rec);
+}
+
+static int lo_finish(void *self, struct report_ctx *ctx)
+{
+	(void)ctx;
+	return lockorder__finish(self);
+}
+
+static void lo_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
+{
+	json_writer__key(w, "lock_order");
+	lockorder__json(self, ctx->model, w);
+}
+
+static void lo_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
+{
+	lockorder__text(self, ctx->model, out);
+}
+
+static void *dl_new(void)
+{
+	return deadlock__new(DEADLOCK_CONFIRM_NS);
+}
+
+static void dl_free(void *self)
+{
+	deadlock__free(self);
+}
+
+static int dl_feed(void *self, const struct model *m, const struct ls_rec *rec)
+{
+	(void)m;
+	return deadlock__feed(self, rec);
+}
+
+static int dl_finish(void *self, struct report_ctx *ctx)
+{
+	return deadlock__check(self, ctx->end_ts, NULL, NULL);
+}
+
+static void dl_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
+{
+	json_writer__key(w, "deadlocks");
+	deadlock__json(self, ctx->model, w);
+}
+
+static void dl_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
+{
+	deadlock__text(self, ctx->model, out);
 }
 
 static void loop_blocks_emit_json(void *self, const struct report_ctx *ctx, struct json_writer *w)
@@ -455,8 +507,8 @@ static void loop_blocks_emit_json(void *self, const struct report_ctx *ctx, stru
 
 static const struct analysis analyses[] = {
     {hs_new, hs_free, hs_feed, hs_finish, hs_emit_json, hs_emit_text},
-    {.emit_json = lock_order_emit_json},
-    {.emit_json = deadlocks_emit_json},
+    {lo_new, lo_free, lo_feed, lo_finish, lo_emit_json, lo_emit_text},
+    {dl_new, dl_free, dl_feed, dl_finish, dl_emit_json, dl_emit_text},
     {.emit_json = loop_blocks_emit_json},
 };
 

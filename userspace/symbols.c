@@ -1266,7 +1266,10 @@ int symbolizer__refresh(struct symbolizer *s)
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
 	err = maps_parse(s, text, &maps, &n);
+	if (!err && n == 0)
+		err = -ESRCH;	/* a zombie's map reads empty: keep what it had when it lived */
 	if (err) {
+		free(maps);
 		free(text);
 		return err;
 	}
