@@ -639,22 +639,11 @@ const struct deadlock_found *deadlock__get(const struct deadlock *d, size_t i)
 
 /* ---- output ---- */
 
-static const char *lock_name(const struct model *m, uint64_t addr, char *buf, size_t len)
-{
-	const char *name = m ? model__lock_name(m, addr, NULL) : NULL;
-
-	if (name && name[0])
-		snprintf(buf, len, "%s", name);
-	else
-		snprintf(buf, len, "0x%" PRIx64, addr);
-	return buf;
-}
-
 static void json_lock(const struct model *m, uint64_t addr, struct json_writer *w)
 {
-	char buf[1024];
+	char bare[32];
 
-	json_writer__string(w, lock_name(m, addr, buf, sizeof(buf)));
+	json_writer__string(w, model__lock_label(m, addr, MODEL_NO_KIND, bare, sizeof(bare)));
 }
 
 static void json_thread(const struct model *m, const struct deadlock_thread *t,
@@ -703,47 +692,13 @@ void deadlock__json(const struct deadlock *d, const struct model *m, struct json
 	json_writer__array_end(w);
 }
 
-/* Names come from the target: control characters, which could be terminal escape sequences,
- * become '?'. Returns S. */
-static char *scrub(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
-}
-
+/* Copied to be scrubbed, and cut to BUF's size. */
 static const char *text_lock(const struct model *m, uint64_t addr, char *buf, size_t len)
 {
-	return scrub((char *)lock_name(m, addr, buf, len));
-}
+	char bare[32];
 
-/* "123 (worker)", or the bare tid where the trace does not name the thread. */
-static const char *text_thread(const struct model *m, uint32_t tid, char *buf, size_t len)
-{
-	const char *name = m ? model__thread_name(m, tid) : NULL;
-
-	if (name && name[0])
-		snprintf(buf, len, "%" PRIu32 " (%s)", tid, name);
-	else
-		snprintf(buf, len, "%" PRIu32, tid);
-	return scrub(buf);
-}
-
-static void text_stack(const struct model *m, uint32_t id, FILE *out)
-{
-	const uint32_t *frames;
-	uint32_t n = m ? model__stack(m, id, &frames) : 0;
-	char buf[512];
-
-	for (uint32_t i = 0; i < n && i < TEXT_FRAMES; i++) {
-		model__frame_format(m, frames[i], buf, sizeof(buf));
-		fprintf(out, "        %s\n", scrub(buf));
-	}
-	if (n > TEXT_FRAMES)
-		fprintf(out, "        ... %" PRIu32 " more frames\n", n - TEXT_FRAMES);
-	if (!n)
-		fputs("        (no stack)\n", out);
+	snprintf(buf, len, "%s", model__lock_label(m, addr, MODEL_NO_KIND, bare, sizeof(bare)));
+	return ls_scrub(buf);
 }
 
 static void text_locks(const struct model *m, const struct deadlock_found *f, FILE *out)
@@ -762,7 +717,8 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 	for (uint32_t i = 0; i < f->nthreads; i++) {
 		const struct deadlock_thread *t = &f->threads[i];
 
-		fprintf(out, "    thread %s holds ", text_thread(m, t->tid, who, sizeof(who)));
+		fprintf(out, "    thread %s holds ",
+			model__thread_label(m, t->tid, false, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "",
 				text_lock(m, t->holds[k], buf, sizeof(buf)));
@@ -770,7 +726,7 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 		if (t->at_attach)
 			fputs(" (since before recording began)", out);
 		fputc('\n', out);
-		text_stack(m, t->stack_id, out);
+		model__stack_text(m, t->stack_id, "        ", TEXT_FRAMES, out);
 	}
 }
 
@@ -811,7 +767,7 @@ int deadlock__format_alert(const struct deadlock_found *f, const struct model *m
 	fputs("lockscope: DEADLOCK: threads ", out);
 	for (uint32_t i = 0; i < f->nthreads; i++)
 		fprintf(out, "%s%s", i ? ", " : "",
-			text_thread(m, f->threads[i].tid, who, sizeof(who)));
+			model__thread_label(m, f->threads[i].tid, false, who, sizeof(who)));
 	fputs(" on locks ", out);
 	text_locks(m, f, out);
 	fputc('\n', out);

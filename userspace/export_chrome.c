@@ -151,16 +151,6 @@ static void track_name(struct exporter *x, struct track *t)
 	t->named = true;
 }
 
-static const char *lock_name(struct exporter *x, uint64_t addr, uint8_t kind, char *buf, size_t len)
-{
-	const char *name = model__lock_name(x->model, addr, NULL);
-
-	if (name && name[0])
-		return name;
-	snprintf(buf, len, "%s 0x%" PRIx64, ls_kind_name(kind), addr);
-	return buf;
-}
-
 /* "wake hot_lock": the name of a wake slice, and of its flow. Names longer than a recorder
  * writes are cut, the same way at both ends of a flow. */
 static void wake_name(struct exporter *x, uint64_t addr, char *buf, size_t len)
@@ -168,7 +158,7 @@ static void wake_name(struct exporter *x, uint64_t addr, char *buf, size_t len)
 	char fallback[64];
 
 	snprintf(buf, len, "wake %s",
-		 lock_name(x, addr, LS_KIND_FUTEX, fallback, sizeof(fallback)));
+		 model__lock_label(x->model, addr, LS_KIND_FUTEX, fallback, sizeof(fallback)));
 }
 
 /* The slice of T's wait, from its begin to END_TS. */
@@ -178,8 +168,8 @@ static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uin
 	char buf[64];
 
 	track_name(x, t);
-	event_begin(x, "X", lock_name(x, t->addr, t->kind, buf, sizeof(buf)), ls_kind_name(t->kind),
-		    t->tid);
+	event_begin(x, "X", model__lock_label(x->model, t->addr, t->kind, buf, sizeof(buf)),
+		    ls_kind_name(t->kind), t->tid);
 	json_us(w, "ts", t->begin_ts);
 	json_us(w, "dur", end_ts - t->begin_ts);
 	json_writer__key(w, "args");

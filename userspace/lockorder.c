@@ -855,18 +855,15 @@ const char *lockorder__node_name(const struct lockorder *lo, const struct model 
 				 char *buf, size_t len)
 {
 	const struct lo_node *n = lockorder__node(lo, i);
-	const char *name;
+	char bare[32];
 	int used;
 
 	if (!n) {
 		snprintf(buf, len, "?");
 		return buf;
 	}
-	name = m ? model__lock_name(m, n->addr, NULL) : NULL;
-	if (name && name[0])
-		used = snprintf(buf, len, "%s", name);
-	else
-		used = snprintf(buf, len, "0x%" PRIx64, n->addr);
+	used = snprintf(buf, len, "%s",
+			model__lock_label(m, n->addr, MODEL_NO_KIND, bare, sizeof(bare)));
 	if (n->generation && used >= 0 && (size_t)used < len)
 		snprintf(buf + used, len - used, " #%" PRIu32, n->generation + 1);
 	return buf;
@@ -950,36 +947,11 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 
 /* ---- text ---- */
 
-/* Lock and thread names come from the target: control characters, which could be terminal
- * escape sequences, become '?'. Returns S. */
-static char *scrub(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
-}
-
 static const char *text_name(const struct lockorder *lo, const struct model *m, uint32_t node,
 			     char *buf, size_t len)
 {
-	return scrub((char *)lockorder__node_name(lo, m, node, buf, len));
-}
-
-static void text_stack(const struct model *m, uint32_t id, const char *indent, FILE *out)
-{
-	const uint32_t *frames;
-	uint32_t n = model__stack(m, id, &frames);
-	char buf[512];
-
-	for (uint32_t i = 0; i < n && i < TEXT_FRAMES; i++) {
-		model__frame_format(m, frames[i], buf, sizeof(buf));
-		fprintf(out, "%s%s\n", indent, scrub(buf));
-	}
-	if (n > TEXT_FRAMES)
-		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - TEXT_FRAMES);
-	if (!n)
-		fprintf(out, "%s(no stack)\n", indent);
+	lockorder__node_name(lo, m, node, buf, len);
+	return ls_scrub(buf);
 }
 
 static void text_locks(const struct lockorder *lo, const struct model *m, const struct lo_cycle *c,
@@ -998,19 +970,17 @@ static void text_locks(const struct lockorder *lo, const struct model *m, const 
 static void text_edge(const struct lockorder *lo, const struct model *m, const struct lo_edge *e,
 		      FILE *out)
 {
-	const char *tname = m ? model__thread_name(m, e->first_tid) : NULL;
-	char from[512], to[512], thread[96];
+	char from[512], to[512], thread[128];
 
-	snprintf(thread, sizeof(thread), "%s", tname ? tname : "");
-	fprintf(out, "      thread %" PRIu32 "%s%s%s %s %s while holding %s", e->first_tid,
-		thread[0] ? " (" : "", scrub(thread), thread[0] ? ")" : "",
+	fprintf(out, "      thread %s %s %s while holding %s",
+		model__thread_label(m, e->first_tid, false, thread, sizeof(thread)),
 		e->waited_only ? "waited to take" : "took", text_name(lo, m, e->to, to, sizeof(to)),
 		text_name(lo, m, e->from, from, sizeof(from)));
 	if (e->count > 1)
 		fprintf(out, " (%" PRIu64 " times, %" PRIu32 " %s)", e->count, e->ntids,
 			e->ntids == 1 ? "thread" : "threads");
 	fputc('\n', out);
-	text_stack(m, e->stack_id, "          ", out);
+	model__stack_text(m, e->stack_id, "          ", TEXT_FRAMES, out);
 }
 
 static void text_omitted(const struct lo_omitted *o, FILE *out)

@@ -310,3 +310,57 @@ void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w
 	}
 	json_writer__array_end(w);
 }
+
+char *ls_scrub(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
+const char *model__lock_label(const struct model *m, uint64_t addr, int kind, char *buf, size_t len)
+{
+	const char *name = m ? model__lock_name(m, addr, NULL) : NULL;
+
+	if (name && name[0])
+		return name;
+	if (kind == MODEL_NO_KIND)
+		snprintf(buf, len, "0x%" PRIx64, addr);
+	else
+		snprintf(buf, len, "%s 0x%" PRIx64, ls_kind_name(kind), addr);
+	return buf;
+}
+
+const char *model__thread_label(const struct model *m, uint32_t tid, bool name_first, char *buf,
+				size_t len)
+{
+	const char *name = m ? model__thread_name(m, tid) : NULL;
+
+	if (!name || !name[0])
+		snprintf(buf, len, "%" PRIu32, tid);
+	else if (name_first)
+		snprintf(buf, len, "%s (%" PRIu32 ")", name, tid);
+	else
+		snprintf(buf, len, "%" PRIu32 " (%s)", tid, name);
+	return ls_scrub(buf);
+}
+
+void model__stack_text(const struct model *m, uint32_t id, const char *indent, uint32_t max_frames,
+		       FILE *out)
+{
+	const uint32_t *frames;
+	uint32_t n = m ? model__stack(m, id, &frames) : 0;
+	char buf[512]; /* a longer frame is cut: a line for people, not a record */
+
+	for (uint32_t i = 0; i < n && i < max_frames; i++) {
+		model__frame_format(m, frames[i], buf, sizeof(buf));
+		fprintf(out, "%s%s\n", indent, ls_scrub(buf));
+	}
+	if (n > max_frames)
+		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - max_frames);
+	else if (!n && !id)
+		fprintf(out, "%s(no stack)\n", indent);
+	else if (!n)
+		fprintf(out, "%s(stack %" PRIu32 " is not in the trace)\n", indent, id);
+}

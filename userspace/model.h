@@ -1,11 +1,12 @@
 /* model.h - the trace's metadata as analyses see it: thread names, lock names, stack frames and
- * stacks, fed from the records that carry them, and the contract's way of printing a frame. */
+ * stacks, fed from the records that carry them, and the one way every output prints them. */
 #ifndef LOCKSCOPE_MODEL_H
 #define LOCKSCOPE_MODEL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct ls_rec;
 struct json_writer;
@@ -37,5 +38,28 @@ int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t le
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames);
 /* Writes stack ID as a JSON array of formatted frames ([] for 0 or an unknown id). */
 void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w);
+
+/* ---- labels for people and JSON, one form for every command. M may be NULL: nothing is named
+ * then, as in a trace without LOCK, THREAD or STACK records. ---- */
+
+/* Text goes to terminals, and the target chose every name in it: control characters, which could
+ * be escape sequences, become '?'. Returns S. */
+char *ls_scrub(char *s);
+
+#define MODEL_NO_KIND (-1)
+/* ADDR's name from the last LOCK record (borrowed), else "<kind> 0x<addr>" in BUF, or the bare
+ * "0x<addr>" where KIND is MODEL_NO_KIND; 32 bytes hold any of them. Not scrubbed: JSON takes the
+ * name as it is, text copies it to scrub it. */
+const char *model__lock_label(const struct model *m, uint64_t addr, int kind, char *buf,
+			      size_t len);
+/* "4243 (worker-1)", or "worker-1 (4243)" if NAME_FIRST; the bare tid where no THREAD record
+ * named the thread. Written to BUF and scrubbed; returns BUF. */
+const char *model__thread_label(const struct model *m, uint32_t tid, bool name_first, char *buf,
+				size_t len);
+/* Writes stack ID as lines of INDENT and a scrubbed frame, innermost first, at most MAX_FRAMES of
+ * them and then how many more; "(no stack)" for id 0, which no stack has, and "(stack N is not in
+ * the trace)" for an id no STACK record defined. */
+void model__stack_text(const struct model *m, uint32_t id, const char *indent, uint32_t max_frames,
+		       FILE *out);
 
 #endif

@@ -82,40 +82,6 @@ static void json_empty_array(struct json_writer *w, const char *key)
 	json_writer__array_end(w);
 }
 
-/* A lock's name from the trace, else its kind and address. */
-static const char *lock_name(const struct report_ctx *ctx, const struct hs_lock *l, char *buf,
-			     size_t len)
-{
-	const char *name = model__lock_name(ctx->model, l->addr, NULL);
-
-	if (name && name[0])
-		return name;
-	snprintf(buf, len, "%s 0x%" PRIx64, ls_kind_name(l->kind), l->addr);
-	return buf;
-}
-
-/* Text goes to terminals, and the target chose its thread names: control characters, which
- * could be escape sequences, become '?'. Returns S. */
-static char *scrub(char *s)
-{
-	for (char *p = s; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return s;
-}
-
-/* "worker-1 (4243)", or the bare tid where the trace does not name the thread. For text. */
-static const char *thread_label(const struct report_ctx *ctx, uint32_t tid, char *buf, size_t len)
-{
-	const char *name = model__thread_name(ctx->model, tid);
-
-	if (name && name[0])
-		snprintf(buf, len, "%s (%" PRIu32 ")", name, tid);
-	else
-		snprintf(buf, len, "%" PRIu32, tid);
-	return scrub(buf);
-}
-
 /* Nanoseconds for people: "850 ns", "12.35 us", "3.20 ms", "2.001 s". */
 static const char *human_ns(uint64_t ns, char *buf, size_t len)
 {
@@ -211,7 +177,7 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 	json_writer__object_begin(w);
 	json_writer__key(w, "addr");
 	json_writer__stringf(w, "0x%" PRIx64, l->addr);
-	json_str(w, "name", lock_name(ctx, l, buf, sizeof(buf)));
+	json_str(w, "name", model__lock_label(ctx->model, l->addr, l->kind, buf, sizeof(buf)));
 	json_str(w, "kind", ls_kind_name(l->kind));
 	if (!l->other) {
 		json_u64(w, "contentions", l->count);
@@ -311,7 +277,8 @@ static void hs_text_waiters(const struct report_ctx *ctx, const struct hs_lock *
 	for (i = 0; i < l->nwaiters && i < TEXT_THREADS; i++) {
 		const struct hs_waiter *w = &l->waiters[i];
 
-		list_item(&tl, "%s %.1f%%", thread_label(ctx, w->tid, label, sizeof(label)),
+		list_item(&tl, "%s %.1f%%",
+			  model__thread_label(ctx->model, w->tid, true, label, sizeof(label)),
 			  l->wait_ns ? share(w->wait_ns, l->wait_ns) : share(w->count, l->count));
 		rest_ns -= w->wait_ns;
 		rest_count -= w->count;
@@ -325,6 +292,7 @@ static void hs_text_waiters(const struct report_ctx *ctx, const struct hs_lock *
 /* The owners the lock word named when waits began: who kept the others waiting. */
 static void hs_text_owners(const struct report_ctx *ctx, const struct hs_lock *l, FILE *out)
 {
+	const struct model *m = ctx->model;
 	struct text_list tl;
 	char label[96];
 	uint32_t i;
@@ -334,7 +302,7 @@ static void hs_text_owners(const struct report_ctx *ctx, const struct hs_lock *l
 	list_begin(&tl, out, "held by");
 	for (i = 0; i < l->nowners && i < TEXT_THREADS; i++)
 		list_item(&tl, "%s x%" PRIu64,
-			  thread_label(ctx, l->owners[i].tid, label, sizeof(label)),
+			  model__thread_label(m, l->owners[i].tid, true, label, sizeof(label)),
 			  l->owners[i].count);
 	if (i < l->nowners)
 		list_item(&tl, "%" PRIu32 " more", l->nowners - i);
@@ -344,22 +312,10 @@ static void hs_text_owners(const struct report_ctx *ctx, const struct hs_lock *l
 static void hs_text_stack(const struct report_ctx *ctx, const struct hs_lock *l,
 			  const struct hs_stack *s, int rank, FILE *out)
 {
-	const uint32_t *frames;
-	uint32_t n = model__stack(ctx->model, s->id, &frames);
-	char buf[512];
-
 	fprintf(out, "        stack %-3d %.1f%% of the wait, %" PRIu64 " %s\n", rank,
 		l->wait_ns ? share(s->wait_ns, l->wait_ns) : share(s->count, l->count), s->count,
 		s->count == 1 ? "wait" : "waits");
-	for (uint32_t i = 0; i < n && i < TEXT_FRAMES; i++) {
-		model__frame_format(ctx->model, frames[i], buf, sizeof(buf));
-		fprintf(out, "                    %s\n", scrub(buf));
-	}
-	if (n > TEXT_FRAMES)
-		fprintf(out, "                    ... %" PRIu32 " more frames\n", n - TEXT_FRAMES);
-	if (!n)
-		fprintf(out, "                    (stack %" PRIu32 " is not in the trace)\n",
-			s->id);
+	model__stack_text(ctx->model, s->id, "                    ", TEXT_FRAMES, out);
 }
 
 /* One row: count, total, average and longest wait, kind, name; then, if DETAIL, who waited,
@@ -369,8 +325,9 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 {
 	char total[24], avg[24], max[24], addr[24], fallback[64], n[640];
 
-	snprintf(n, sizeof(n), "%s", lock_name(ctx, l, fallback, sizeof(fallback)));
-	scrub(n);
+	snprintf(n, sizeof(n), "%s",
+		 model__lock_label(ctx->model, l->addr, l->kind, fallback, sizeof(fallback)));
+	ls_scrub(n);
 	snprintf(addr, sizeof(addr), "0x%" PRIx64, l->addr);
 	fprintf(out, "%12" PRIu64 " %12s %12s %12s  %-6s  %s", l->count,
 		human_ns(l->wait_ns, total, sizeof(total)),
@@ -589,10 +546,11 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 	snprintf(mode, sizeof(mode), "%s", info->mode ? info->mode : "");
 	snprintf(cmdline, sizeof(cmdline), "%s", info->cmdline ? info->cmdline : "");
 	printf("lockscope report: %s\n", ctx->path);
-	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, scrub(comm),
-	       cmdline[0] ? ": " : "", scrub(cmdline));
+	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, ls_scrub(comm),
+	       cmdline[0] ? ": " : "", ls_scrub(cmdline));
 	printf("  recording  %s, %s mode, %" PRIu64 " events, %" PRIu64 " lost\n",
-	       human_ns(ctx->duration_ns, dur, sizeof(dur)), scrub(mode), ctx->events, ctx->lost);
+	       human_ns(ctx->duration_ns, dur, sizeof(dur)), ls_scrub(mode), ctx->events,
+	       ctx->lost);
 	if (!ctx->complete)
 		printf("  incomplete %s: the report covers what was read\n",
 		       ctx->cut ? ctx->cut : "no end record (recording did not finish)");

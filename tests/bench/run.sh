@@ -24,21 +24,27 @@ kill $idle; wait $idle 2>/dev/null || true
 printf '%-52s %8s ns -> %s ns (+%s ns)\n' "syscall cost, without -> with a recording" \
 	"$base" "$taxed" "$(echo "$taxed - $base" | bc)"
 
-# 2. Overhead of contention mode: the workload's own elapsed time (it prints elapsed_ns) under
-# record over its time alone; median of alternating pairs, so start-up is not counted.
+# 2. Overhead per mode: the workload's own elapsed time (it prints elapsed_ns) under record over
+# its time alone; median of 5 alternating pairs, so start-up is not counted and drift cancels.
 elapsed() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])["elapsed_ns"])'; }
-overhead() {	# label, workload args
-	label=$1; shift
+overhead() {	# label, mode, workload, args
+	label=$1; mode=$2; wl=$3; shift 3
 	for i in 1 2 3 4 5; do
-		alone=$($WL "$@" | elapsed)
-		traced=$($LS record -o "$tmp/o.lsz" -- $WL "$@" 2>/dev/null | elapsed)
+		alone=$(build/workloads/$wl "$@" | elapsed)
+		traced=$($LS record --mode "$mode" -o "$tmp/o.lsz" -- build/workloads/$wl "$@" \
+			2>"$tmp/o.err" | elapsed)
 		echo "$(( traced * 10000 / alone ))"
-	done | median | awk -v l="$label" '{printf "%-52s %8.3f x\n", l, $1 / 10000}'
+	done | median | awk -v l="$label" -v m="$mode" '{printf "%-52s %-10s %6.3f x\n", l, m, $1 / 10000}'
+	[ "$mode" = contention ] || grep -o 'full mode [0-9]*% of the time' "$tmp/o.err" | sed 's/^/    (last run: /; s/$/)/'
 }
-overhead "contended mutex, sleeping holder: elapsed ratio" --iters 1500
-overhead "contended mutex, spinning holder: elapsed ratio" --spin --iters 3000
-overhead "uncontended (1 thread, 10M lock pairs): elapsed ratio" --threads 1 --iters 10000000 \
-	--hold-us 0 --gap-us 0 --spin
+echo "elapsed time, recorded / alone (median of 5 pairs)"
+overhead "contended mutex, sleeping holder" contention contended --iters 1500
+overhead "contended mutex, sleeping holder" auto contended --iters 1500
+overhead "contended mutex, sleeping holder" full contended --iters 1500
+overhead "contended mutex, spinning holder" contention contended --spin --iters 3000
+overhead "uncontended, 2 threads, 400M lock pairs" contention lockheavy --iters 200000000
+overhead "uncontended, 2 threads, 400M lock pairs" auto lockheavy --iters 200000000
+echo "  (auto's budget: 5% of the target's CPU time, the default --overhead-budget)"
 
 # 3. Trace size on a real contended recording, metadata included.
 $LS record -o "$tmp/real.lsz" -- $WL --iters 6000 >/dev/null 2>&1

@@ -174,6 +174,21 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 			     i);
 		cr_assert_eq(g->wait_begin.kind, w->wait_begin.kind, "record %zu: kind", i);
 		cr_assert_eq(g->wait_begin.op, w->wait_begin.op, "record %zu: op", i);
+		cr_assert_eq(g->wait_begin.flags, w->wait_begin.flags, "record %zu: flags", i);
+		break;
+	case LS_REC_ACQUIRE:
+		cr_assert_eq(g->acquire.addr, w->acquire.addr, "record %zu: addr", i);
+		cr_assert_eq(g->acquire.kind, w->acquire.kind, "record %zu: kind", i);
+		cr_assert_eq(g->acquire.flags, w->acquire.flags, "record %zu: flags", i);
+		cr_assert_eq(g->acquire.call_ts, w->acquire.call_ts, "record %zu: call_ts", i);
+		cr_assert_eq(g->acquire.stack_id, w->acquire.stack_id, "record %zu: stack", i);
+		break;
+	case LS_REC_RELEASE:
+	case LS_REC_DESTROY:
+		cr_assert_eq(g->release.addr, w->release.addr, "record %zu: addr", i);
+		break;
+	case LS_REC_WINDOW:
+		cr_assert_eq(g->window.on, w->window.on, "record %zu: on", i);
 		break;
 	case LS_REC_WAIT_END:
 		cr_assert_eq(g->wait_end.result, w->wait_end.result, "record %zu: result", i);
@@ -1063,4 +1078,33 @@ Test(trace, kinds_and_record_types_have_names)
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_END), "end");
 	cr_assert_str_eq(ls_rec_type_name(0), "unknown");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC__COUNT), "unknown");
+}
+
+Test(trace, full_mode_records_round_trip)
+{
+	const struct ls_rec recs[] = {
+	    {.type = LS_REC_WINDOW, .ts = 10, .window = {.on = 1}},
+	    {.type = LS_REC_WAIT_BEGIN, .ts = 0, .tid = 7,
+	     .wait_begin = {.addr = 0x5581d2a0, .owner = 8, .stack_id = 3, .kind = LS_KIND_MUTEX,
+			    .op = 128, .flags = LS_WAIT_AT_ATTACH}},
+	    {.type = LS_REC_ACQUIRE, .ts = 2000, .tid = 8,
+	     .acquire = {.addr = 0x5581d2a0, .kind = LS_KIND_RWLOCK,
+			 .flags = LS_ACQ_TRY | LS_ACQ_SHARED | LS_ACQ_TIMED | LS_ACQ_COND,
+			 .call_ts = 1500, .stack_id = 9}},
+	    {.type = LS_REC_ACQUIRE, .ts = 2100, .tid = 8,
+	     .acquire = {.addr = UINT64_MAX, .kind = LS_KIND_SEM, .call_ts = 2100}},
+	    {.type = LS_REC_RELEASE, .ts = 3000, .tid = 8, .release = {.addr = 0x5581d2a0}},
+	    {.type = LS_REC_DESTROY, .ts = 3001, .tid = 8, .release = {.addr = 0x5581d2a0}},
+	    {.type = LS_REC_WINDOW, .ts = 4000, .window = {.on = 0}},
+	};
+	const size_t n = sizeof(recs) / sizeof(recs[0]);
+	char path[64], error[256];
+	bool complete;
+	int ret;
+
+	tmp_path(path);
+	write_recs(path, recs, n, 3, NULL);
+	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
+	cr_assert_eq(ret, 0);
+	unlink(path);
 }
