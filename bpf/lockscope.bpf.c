@@ -47,12 +47,10 @@ struct {
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
 struct scratch_buf {
-	union {
-		struct ls_ev_wait_begin wait;
-		struct ls_ev_lock lock;
-	};
-	__u8 snap[LS_STACK_SNAP];
+	/* a record, then its snapshot right after it: the wait record is the larger of the two */
+	__u8 raw[sizeof(struct ls_ev_wait_begin) + LS_STACK_SNAP];
 };
+_Static_assert(sizeof(struct ls_ev_lock) <= sizeof(struct ls_ev_wait_begin), "scratch size");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -177,7 +175,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 
 	if (!s)
 		return;
-	ev = &s->wait;
+	ev = (struct ls_ev_wait_begin *)s->raw;
 	fill_hdr(&ev->h, LS_EV_WAIT_BEGIN, tid);
 	ev->uaddr = uaddr;
 	ev->op = op;
@@ -203,7 +201,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
 	if (capture_stacks)
-		snap_len = capture_stack(ctx, &ev->st, s->snap, regs);
+		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), regs);
 	output(s, sizeof(*ev), snap_len);
 }
 
@@ -415,7 +413,7 @@ int BPF_KRETPROBE(lock_return, long ret)
 	s = get_scratch();
 	if (!s)
 		goto out;
-	ev = &s->lock;
+	ev = (struct ls_ev_lock *)s->raw;
 	fill_hdr(&ev->h, LS_EV_ACQUIRE, tid);
 	ev->addr = p->addr;
 	ev->call_ts = p->ts;
@@ -426,7 +424,7 @@ int BPF_KRETPROBE(lock_return, long ret)
 	ev->st.ip = 0;
 	/* at the return probe, ip and sp are the caller's: the stack starts where it took it */
 	if (capture_stacks)
-		snap_len = capture_stack(ctx, &ev->st, s->snap, ctx);
+		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), ctx);
 	output(s, sizeof(*ev), snap_len);
 out:
 	bpf_map_delete_elem(&pending, &tid);
