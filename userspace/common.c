@@ -1,7 +1,9 @@
 /* common.c - the one-line error format shared by every command. */
 #include "common.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ls_err(const char *what, const char *fmt, ...)
@@ -17,4 +19,21 @@ void ls_err(const char *what, const char *fmt, ...)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	fprintf(stderr, "lockscope: %s: %s\n", what, buf);
+}
+
+int ls_reserve(void *items, size_t *cap, size_t need, size_t size)
+{
+	void **p = items, *n;
+	size_t c = *cap ? *cap : 8;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	n = realloc(*p, c * size);
+	if (!n)
+		return -ENOMEM;
+	*p = n;
+	*cap = c;
+	return 0;
 }

@@ -16,6 +16,10 @@ void ls_err(const char *what, const char *fmt, ...) __attribute__((format(printf
 /* Same, for notes that are not errors ("lockscope: report: app.lsz: file is cut ..."). */
 #define ls_note ls_err
 
+/* Makes room for NEED elements of SIZE bytes in the array *ITEMS (a pointer to a pointer) of
+ * capacity *CAP, doubling. 0 or -ENOMEM; on failure the array is unchanged. */
+int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

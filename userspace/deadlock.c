@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bytemap.h"
+#include "common.h"
 #include "json.h"
 #include "model.h"
 #include "trace.h"
@@ -82,24 +83,6 @@ struct deadlock {
 	uint32_t mark;
 };
 
-static int grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	void **pp = p;
-	size_t n = *cap ? *cap : 8;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*pp, n * size);
-	if (!q)
-		return -ENOMEM;
-	*pp = q;
-	*cap = n;
-	return 0;
-}
-
 struct deadlock *deadlock__new(uint64_t confirm_ns)
 {
 	struct deadlock *d = calloc(1, sizeof(*d));
@@ -154,7 +137,7 @@ static struct thread *thread_get(struct deadlock *d, uint32_t tid)
 
 	if (t)
 		return t;
-	if (grow(&d->threads, &d->threads_cap, d->nthreads + 1, sizeof(*d->threads)) ||
+	if (ls_reserve(&d->threads, &d->threads_cap, d->nthreads + 1, sizeof(*d->threads)) ||
 	    bytemap__put_u64(d->thread_of, tid, d->nthreads))
 		return NULL;
 	t = &d->threads[d->nthreads++];
@@ -175,7 +158,7 @@ static struct lock *lock_get(struct deadlock *d, uint64_t addr)
 
 	if (l)
 		return l;
-	if (grow(&d->locks, &d->locks_cap, d->nlocks + 1, sizeof(*d->locks)) ||
+	if (ls_reserve(&d->locks, &d->locks_cap, d->nlocks + 1, sizeof(*d->locks)) ||
 	    bytemap__put_u64(d->lock_of, addr, d->nlocks))
 		return NULL;
 	l = &d->locks[d->nlocks++];
@@ -230,8 +213,8 @@ static int on_acquire(struct deadlock *d, struct thread *t, const struct ls_rec 
 		h->depth++;
 		return 0;
 	}
-	if (grow(&l->h, &l->cap, l->n + 1, sizeof(*l->h)) ||
-	    grow(&t->held, &t->held_cap, t->nheld + 1, sizeof(*t->held)))
+	if (ls_reserve(&l->h, &l->cap, l->n + 1, sizeof(*l->h)) ||
+	    ls_reserve(&t->held, &t->held_cap, t->nheld + 1, sizeof(*t->held)))
 		return -ENOMEM;
 	l->h[l->n++] = (struct holder){t->tid, 1};
 	t->held[t->nheld++] = l->addr;
@@ -463,7 +446,7 @@ static int detect_from(struct deadlock *d, struct thread *t)
 	cycle_canon(&c);
 	if (known(d, &c) || !cycle_valid(d, &c, &c.formed))
 		return 0;
-	if (grow(&d->pending, &d->pending_cap, d->npending + 1, sizeof(*d->pending)))
+	if (ls_reserve(&d->pending, &d->pending_cap, d->npending + 1, sizeof(*d->pending)))
 		return -ENOMEM;
 	d->pending[d->npending++] = c;
 	return 0;
@@ -498,7 +481,7 @@ static int confirm(struct deadlock *d, const struct cycle *c)
 {
 	struct confirmed *f;
 
-	if (grow(&d->found, &d->found_cap, d->nfound + 1, sizeof(*d->found)))
+	if (ls_reserve(&d->found, &d->found_cap, d->nfound + 1, sizeof(*d->found)))
 		return -ENOMEM;
 	f = &d->found[d->nfound];
 	*f = (struct confirmed){.c = *c};

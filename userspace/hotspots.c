@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bytemap.h"
+#include "common.h"
 #include "trace.h"
 
 /* The wait a thread is in, if any. */
@@ -38,24 +39,6 @@ struct hotspots {
 	uint64_t unpaired;
 	bool finished;
 };
-
-/* Makes room for NEED elements of SIZE bytes in *ITEMS. 0 or -ENOMEM. */
-static int reserve(void *items, size_t *cap, size_t need, size_t size)
-{
-	void **p = items, *n;
-	size_t c = *cap ? *cap : 8;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	n = realloc(*p, c * size);
-	if (!n)
-		return -ENOMEM;
-	*p = n;
-	*cap = c;
-	return 0;
-}
 
 struct hotspots *hotspots__new(void)
 {
@@ -121,7 +104,7 @@ static struct acc *lock_get(struct hotspots *h, uint64_t addr, uint8_t kind)
 	}
 	/* member keys hold the lock's position in 32 bits */
 	if (h->nlocks >= UINT32_MAX ||
-	    reserve(&h->locks, &h->locks_cap, h->nlocks + 1, sizeof(*h->locks)) ||
+	    ls_reserve(&h->locks, &h->locks_cap, h->nlocks + 1, sizeof(*h->locks)) ||
 	    bytemap__put_u64(h->by_addr[list], addr, h->nlocks))
 		return NULL;
 	a = &h->locks[h->nlocks++];
@@ -143,7 +126,7 @@ static void *member(struct hotspots *h, struct bytemap *ix, const struct acc *a,
 
 	if (pos)
 		return *(char **)items + *pos * size;
-	if (reserve(items, cap, *n + 1, size) || bytemap__put_u64(ix, k, *n))
+	if (ls_reserve(items, cap, *n + 1, size) || bytemap__put_u64(ix, k, *n))
 		return NULL;
 	base = *(char **)items + (*n)++ * size;
 	memset(base, 0, size);
@@ -201,7 +184,7 @@ static struct thread_wait *thread_get(struct hotspots *h, uint32_t tid)
 
 	if (pos)
 		return &h->threads[*pos];
-	if (reserve(&h->threads, &h->threads_cap, h->nthreads + 1, sizeof(*h->threads)) ||
+	if (ls_reserve(&h->threads, &h->threads_cap, h->nthreads + 1, sizeof(*h->threads)) ||
 	    bytemap__put_u64(h->by_tid, tid, h->nthreads))
 		return NULL;
 	t = &h->threads[h->nthreads++];

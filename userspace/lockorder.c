@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "bytemap.h"
+#include "common.h"
 #include "json.h"
 #include "model.h"
 #include "trace.h"
@@ -66,25 +67,6 @@ struct lockorder {
 	bool finished;
 };
 
-/* Makes room for NEED elements of SIZE bytes in *P. 0 or -ENOMEM. */
-static int grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	void **pp = p;
-	size_t n = *cap ? *cap : 8;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	q = realloc(*pp, n * size);
-	if (!q)
-		return -ENOMEM;
-	*pp = q;
-	*cap = n;
-	return 0;
-}
-
 struct lockorder *lockorder__new(void)
 {
 	struct lockorder *lo = calloc(1, sizeof(*lo));
@@ -142,7 +124,7 @@ static struct thread *thread_get(struct lockorder *lo, uint32_t tid)
 
 	if (t)
 		return t;
-	if (grow(&lo->threads, &lo->threads_cap, lo->nthreads + 1, sizeof(*lo->threads)) ||
+	if (ls_reserve(&lo->threads, &lo->threads_cap, lo->nthreads + 1, sizeof(*lo->threads)) ||
 	    bytemap__put_u64(lo->thread_of, tid, lo->nthreads))
 		return NULL;
 	t = &lo->threads[lo->nthreads++];
@@ -182,7 +164,7 @@ static int node_current(struct lockorder *lo, uint64_t addr, uint8_t kind, uint3
 		return 0;
 	}
 	if (lo->nnodes >= NONE - 1 ||
-	    grow(&lo->nodes, &lo->nodes_cap, lo->nnodes + 1, sizeof(*lo->nodes)))
+	    ls_reserve(&lo->nodes, &lo->nodes_cap, lo->nnodes + 1, sizeof(*lo->nodes)))
 		return -ENOMEM;
 	lo->nodes[lo->nnodes] = (struct lo_node){addr, kind, (uint32_t)gens};
 	*node = lo->nnodes++;
@@ -217,7 +199,7 @@ static bool sorted_has(const uint32_t *v, size_t n, uint32_t x)
  * reading gates nothing, since other readers pass it. */
 static int collect_exclusive(struct lockorder *lo, const struct thread *t, size_t *n)
 {
-	if (grow(&lo->excl, &lo->excl_cap, t->nheld, sizeof(*lo->excl)))
+	if (ls_reserve(&lo->excl, &lo->excl_cap, t->nheld, sizeof(*lo->excl)))
 		return -ENOMEM;
 	*n = 0;
 	for (uint32_t i = 0; i < t->nheld; i++)
@@ -242,7 +224,7 @@ static int edge_add_tid(struct edge *e, uint32_t tid)
 		else
 			hi = mid;
 	}
-	if (grow(&e->tids, &e->tids_cap, e->pub.ntids + 1, sizeof(*e->tids)))
+	if (ls_reserve(&e->tids, &e->tids_cap, e->pub.ntids + 1, sizeof(*e->tids)))
 		return -ENOMEM;
 	memmove(e->tids + lo + 1, e->tids + lo, (e->pub.ntids - lo) * sizeof(*e->tids));
 	e->tids[lo] = tid;
@@ -264,7 +246,7 @@ static struct edge *edge_new(struct lockorder *lo, uint32_t from, uint32_t to,
 {
 	struct edge *e;
 
-	if (grow(&lo->edges, &lo->edges_cap, lo->nedges + 1, sizeof(*lo->edges)) ||
+	if (ls_reserve(&lo->edges, &lo->edges_cap, lo->nedges + 1, sizeof(*lo->edges)) ||
 	    bytemap__put_u64(lo->edge_of, (uint64_t)from << 32 | to, lo->nedges))
 		return NULL;
 	e = &lo->edges[lo->nedges++];
@@ -398,7 +380,7 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 		h->depth++; /* recursion orders nothing */
 		return 0;
 	}
-	err = edges_to(lo, t, node, &o) ?: grow(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
+	err = edges_to(lo, t, node, &o) ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
 	if (err)
 		return err;
 	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED)};
@@ -694,7 +676,7 @@ static int cycle_found(struct search *s, uint32_t len)
 		return 0;
 	}
 	edges = malloc(len * sizeof(*edges));
-	if (!edges || grow(&l->items, &l->cap, l->n + 1, sizeof(*l->items))) {
+	if (!edges || ls_reserve(&l->items, &l->cap, l->n + 1, sizeof(*l->items))) {
 		free(edges);
 		return -ENOMEM;
 	}
