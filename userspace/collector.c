@@ -13,7 +13,9 @@
 
 #include "blocked.h"
 #include "bytemap.h"
+#include "common.h"
 #include "events.h"
+#include "pyreader.h"
 #include "symbols.h"
 #include "trace.h"
 
@@ -27,11 +29,27 @@ enum {
 	SF_SEM = 1 << 2,
 	SF_COND = 1 << 3,
 	SF_JOIN = 1 << 4,
+	SF_PYLOCK = 1 << 5,	/* CPython's lock (threading.Lock, RLock): a lock, though a sem_t */
 };
 
 struct stack_info {
 	uint8_t flags;
 	char *first_user;	/* first frame outside the C library, formatted; may be NULL */
+};
+
+/* A thread's Python stack as frame ids, read at most every PY_READ_NS: a CPU-bound Python
+ * program waits for the GIL hundreds of times a second, and a read costs ~50 us. */
+#define PY_READ_NS 10000000ull
+#define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
+#define PY_MAX_IDS 64
+
+struct py_cached {
+	uint64_t read_at;
+	uint32_t n;
+	uint32_t ids[PY_MAX_IDS];
+	bool join;		/* it waits in threading.Thread.join */
+	char *first;		/* its innermost Python frame, formatted */
+	char *name;		/* threading.Thread.name last written */
 };
 
 struct collector {
@@ -52,6 +70,15 @@ struct collector {
 	uint32_t next_frame;
 	uint32_t next_stack;
 	uint64_t events, lost, bad;
+	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
+	struct pyreader *py;
+	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
+	uint64_t gil_lo, gil_hi;
+	struct bytemap *pyframes;	/* "func (file:line)" -> frame id */
+	struct bytemap *idstacks;	/* frame ids -> stack id, for stacks with Python frames */
+	struct bytemap *pythreads;	/* tid -> index in pyt */
+	struct py_cached *pyt;
+	size_t npyt, pyt_cap;
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
 };
@@ -230,6 +257,8 @@ static uint8_t api_flags(const char *func)
 {
 	if (!func)
 		return 0;
+	if (strstr(func, "PyThread_acquire_lock"))
+		return SF_PYLOCK;
 	if (strstr(func, "pthread_mutex_") || strstr(func, "__lll_lock_wait"))
 		return SF_MUTEX;
 	if (strstr(func, "pthread_rwlock_"))
@@ -327,9 +356,195 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	return put(c, &r);
 }
 
+/* ---- CPython: Python frames where the native stack runs the interpreter loop ---- */
+
+static bool is_eval(struct collector *c, uint64_t pc, bool ra)
+{
+	struct sym_frame f = {0};
+
+	return symbolizer__frame(c->sym, pc, ra, &f) == 0 && f.func &&
+	       !strcmp(f.func, "_PyEval_EvalFrameDefault");
+}
+
+static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t *id)
+{
+	struct ls_rec r = {.type = LS_REC_FRAME, .ts = c->last_ts};
+	uint64_t *known = bytemap__get(c->pyframes, pf->text, strlen(pf->text));
+	const char *base = strrchr(pf->file, '/');
+
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_frame;
+	if (bytemap__put(c->pyframes, pf->text, strlen(pf->text), *id))
+		return -ENOMEM;
+	r.frame.id = *id;
+	r.frame.func = pf->func;
+	r.frame.file = base ? base + 1 : pf->file;
+	r.frame.line = pf->line > 0 ? pf->line : 0;
+	r.frame.module = "python";
+	return put(c, &r);
+}
+
+static struct py_cached *py_cached(struct collector *c, uint32_t tid)
+{
+	uint64_t *i = bytemap__get_u64(c->pythreads, tid);
+
+	if (i)
+		return &c->pyt[*i];
+	if (ls_reserve(&c->pyt, &c->pyt_cap, c->npyt + 1, sizeof(*c->pyt)) ||
+	    bytemap__put_u64(c->pythreads, tid, c->npyt))
+		return NULL;
+	memset(&c->pyt[c->npyt], 0, sizeof(*c->pyt));
+	return &c->pyt[c->npyt++];
+}
+
+/* threading.Thread.name, where Python knows the thread: the name its user gave it. */
+static int py_name(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	if (!t->name || !t->tid || (pc->name && !strcmp(pc->name, t->name)))
+		return 0;
+	free(pc->name);
+	pc->name = strdup(t->name);
+	return pc->name ? write_thread(c, c->last_ts, t->tid, t->name, 0) : -ENOMEM;
+}
+
+/* TID's Python stack as frame ids, read again at most every PY_READ_NS. */
+static struct py_cached *py_stack(struct collector *c, uint32_t tid)
+{
+	struct py_cached *pc = py_cached(c, tid);
+	uint64_t now = mono_now();
+	struct py_thread t;
+
+	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
+		return pc;
+	pc->read_at = now;
+	pc->n = 0;
+	pc->join = false;
+	if (pyreader__thread(c->py, tid, &t))
+		return pc;
+	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
+		const char *fn = t.frames[i].func;
+
+		if (py_frame_id(c, &t.frames[i], &pc->ids[pc->n]))
+			break;
+		pc->n++;
+		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
+	}
+	free(pc->first);
+	pc->first = NULL;
+	/* the user's own frame names what it waits in, not threading.py's machinery */
+	for (size_t i = 0; i < t.nframes && !pc->first; i++)
+		if (!strstr(t.frames[i].file, "/threading.py") || i + 1 == t.nframes)
+			pc->first = strdup(t.frames[i].text);
+	py_name(c, pc, &t);
+	pyreader__thread_clear(&t);
+	return pc;
+}
+
+/* Names every Python thread after its threading.Thread. */
+static void py_names(struct collector *c)
+{
+	struct py_thread *ts = NULL;
+	size_t n = 0;
+
+	if (!c->py || pyreader__threads(c->py, &ts, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct py_cached *pc = ts[i].tid ? py_cached(c, ts[i].tid) : NULL;
+
+		if (pc)
+			py_name(c, pc, &ts[i]);
+	}
+	pyreader__threads_free(ts, n);
+}
+
+/* CPython found in the target: its reader and GIL. A program that execs (a shell wrapper, a
+ * pyenv shim) becomes Python some time after its exec: look again for a few seconds. */
+static void py_look(struct collector *c)
+{
+	uint64_t now = mono_now();
+
+	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
+		return;
+	c->py_looked = now;
+	c->py = pyreader__open(c->pid, NULL, 0);
+	if (!c->py)
+		return;
+	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
+		c->gil_lo = c->gil_hi = 0;
+	symbolizer__refresh(c->sym);	/* the interpreter's objects */
+	write_new_mappings(c);
+	py_names(c);
+}
+
+/* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
+ * Python frames, innermost first, between the native frames above and below them. */
+static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
+			  int first, int last, uint32_t *id)
+{
+	struct py_cached *pc = py_stack(c, tid);
+	uint32_t ids[MAX_PCS + PY_MAX_IDS];
+	struct ls_rec r = {.type = LS_REC_STACK};
+	struct stack_info *si;
+	struct sym_frame f;
+	uint8_t flags = 0;
+	uint64_t *known;
+	int k = 0, err;
+
+	if (!pc || !pc->n)
+		return 1;	/* no Python stack: keep the native one */
+	for (int i = 0; i < n; i++) {
+		if (i == first)
+			for (uint32_t j = 0; j < pc->n; j++)
+				ids[k++] = pc->ids[j];
+		if (i >= first && i <= last)
+			continue;
+		err = intern_frame(c, pcs[i], i > 0, &ids[k++], &f);
+		if (err)
+			return err;
+		flags |= api_flags(f.func);
+	}
+	known = bytemap__get(c->idstacks, ids, k * sizeof(*ids));
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_stack;
+	si = stack_info(c, *id);
+	if (!si || bytemap__put(c->idstacks, ids, k * sizeof(*ids), *id))
+		return -ENOMEM;
+	si->flags = flags | (pc->join ? SF_JOIN : 0);
+	si->first_user = pc->first ? strdup(pc->first) : NULL;
+	r.ts = c->last_ts;
+	r.stack.id = *id;
+	r.stack.nframes = k;
+	r.stack.frames = ids;
+	return put(c, &r);
+}
+
+/* The Python stack of a native stack that runs the interpreter: 1 if it does not. */
+static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
+		       uint32_t *id)
+{
+	int first = -1, last = -1;
+
+	py_look(c);
+	if (!c->py || !tid)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (is_eval(c, pcs[i], i > 0)) {
+			first = first < 0 ? i : first;
+			last = i;
+		}
+	}
+	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, id);
+}
+
 /* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
-static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t snap_avail,
-		    uint32_t *id, uint64_t ra_slot, uint64_t ra)
+static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
+		    size_t snap_avail, uint32_t *id, uint64_t ra_slot, uint64_t ra)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -339,7 +554,7 @@ static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t sn
 		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
 	};
 	uint64_t *known;
-	int n;
+	int n, err;
 
 	*id = 0;
 	if (!st->ip || snap_avail < st->snap_len)
@@ -354,6 +569,9 @@ static int stack_of(struct collector *c, const struct ls_ev_stack *st, size_t sn
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
 	if (n <= 0)
 		return 0;
+	err = py_stack_of(c, tid, pcs, n, id);
+	if (err <= 0)
+		return err;
 	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
 	if (known) {
 		*id = (uint32_t)*known;
@@ -383,6 +601,8 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 		return LS_KIND_MUTEX;
 	if (flags & SF_JOIN)
 		return LS_KIND_JOIN;
+	if (flags & SF_PYLOCK)
+		return LS_KIND_MUTEX;
 	if (flags & SF_SEM)
 		return LS_KIND_SEM;
 	if (flags & SF_RWLOCK)
@@ -406,6 +626,14 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 	const char *sym;
 	uint64_t off;
 
+	if (kind == LS_KIND_GIL) {
+		snprintf(buf, len, "GIL");
+		return true;
+	}
+	if (kind == LS_KIND_JOIN) {	/* CPython's Thread.join waits on a lock, not on a TID */
+		snprintf(buf, len, "join in %s", si && si->first_user ? si->first_user : "?");
+		return true;
+	}
 	if (symbolizer__data(c->sym, addr, &sym, &off) == -ENOENT && !symbolizer__is_anon(c->sym, addr))
 		maybe_refresh(c);
 	if (symbolizer__data(c->sym, addr, &sym, &off) == 0) {
@@ -450,7 +678,7 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 		if (same)
 			kind = (*known & 0xff) - 1;
 	}
-	if (kind == LS_KIND_JOIN) {
+	if (kind == LS_KIND_JOIN && known_thread(c, join_tid)) {
 		if (bytemap__put_u64(c->locks, addr, kind + 1) ||
 		    bytemap__put_u64(c->joins, join_tid, addr))
 			return -ENOMEM;
@@ -497,7 +725,8 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id, ev->ra_slot, ev->ra);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, ev->ra_slot,
+			       ev->ra);
 	if (err)
 		return err;
 	if (stack_id)
@@ -505,6 +734,12 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	owner = mutex_owner(c, ev);
 	kind = classify(c, ev, si ? si->flags : 0, owner);
 	r.wait_begin.addr = lock_of_wait(c, ev, kind);
+	/* the GIL's mutex and condition variables are one lock, named for what it is */
+	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
+		kind = LS_KIND_GIL;
+		owner = 0;
+		r.wait_begin.addr = c->gil_lo;
+	}
 	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
 	if (err)
 		return err;
@@ -568,8 +803,14 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 	comm[LS_COMM_LEN] = '\0';
 	switch (ev->h.type) {
 	case LS_EV_THREAD_NEW:
+		/* a clone's comm is its parent's: a thread already named keeps its name */
+		if (known_thread(c, ev->h.tid))
+			return 0;
 		return write_thread(c, ts, ev->h.tid, comm, ev->parent);
 	case LS_EV_COMM:
+		/* the leader renamed at exec: the program may now be another, perhaps CPython */
+		if (ev->h.tid == (uint32_t)c->pid && !c->py)
+			c->py_look_until = mono_now() + PY_LOOK_NS;
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
 		if (!known_thread(c, ev->h.tid)) {
@@ -622,7 +863,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, &ev->st, size - sizeof(*ev), &stack_id, 0, 0);
+	err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, 0, 0);
 	if (!err)
 		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
 				  "taken", 0);
@@ -735,6 +976,11 @@ int collector__attach_snapshot(struct collector *c)
 	err = write_new_mappings(c);
 	if (err)
 		return err;
+	/* a CPython target: its GIL and Python frames (absent otherwise: nothing changes) */
+	pyreader__free(c->py);
+	c->py = NULL;
+	c->py_look_until = mono_now() + PY_LOOK_NS;
+	py_look(c);
 	snprintf(path, sizeof(path), "/proc/%d/task", c->pid);
 	d = opendir(path);
 	if (!d)
@@ -746,6 +992,8 @@ int collector__attach_snapshot(struct collector *c)
 			break;
 	}
 	closedir(d);
+	if (!err)
+		py_names(c);
 	return err ? err : snapshot_blocked(c);
 }
 
@@ -764,6 +1012,8 @@ int collector__refresh(struct collector *c)
 {
 	int err = symbolizer__refresh(c->sym);
 
+	py_look(c);
+	py_names(c);	/* threads named since */
 	c->last_refresh = mono_now();
 	return err ? err : write_new_mappings(c);
 }
@@ -822,7 +1072,11 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->locks = bytemap__new();
 	c->mappings = bytemap__new();
 	c->joins = bytemap__new();
-	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins) {
+	c->pyframes = bytemap__new();
+	c->idstacks = bytemap__new();
+	c->pythreads = bytemap__new();
+	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
+	    !c->pyframes || !c->idstacks || !c->pythreads) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -860,6 +1114,15 @@ void collector__free(struct collector *c)
 	if (c->threads)
 		bytemap__each(c->threads, free_name, NULL);
 	free(c->sinfo);
+	for (size_t i = 0; i < c->npyt; i++) {
+		free(c->pyt[i].first);
+		free(c->pyt[i].name);
+	}
+	free(c->pyt);
+	bytemap__free(c->pythreads);
+	bytemap__free(c->idstacks);
+	bytemap__free(c->pyframes);
+	pyreader__free(c->py);
 	bytemap__free(c->joins);
 	bytemap__free(c->mappings);
 	bytemap__free(c->locks);

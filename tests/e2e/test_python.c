@@ -1,0 +1,514 @@
+/* test_python.c - end to end on CPython, both interpreters of the machine: the GIL as a lock of
+ * kind gil named GIL with every thread's wait for it, Python frames (function (file.py:line)) in
+ * the waits' stacks, Python thread names; checked against the ground truth the Python workloads
+ * print (tests/workloads/py_gil.py, py_lockwait.py). Launched and attached. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+/* The interpreters, as real ELF binaries: the `python3` that PATH finds, resolved past a
+ * pyenv shim (a bash script is not what must be recorded): on these machines pyenv's 3.11
+ * with a shared libpython and symbols; and Debian's, static and stripped but with dynamic
+ * symbols. On a bare Debian machine both are Debian's. */
+#define PY_DEBIAN "/usr/bin/python3.11"
+
+static const char *path_python3(void)
+{
+	static char path[4096];
+	char *out = NULL;
+
+	if (!path[0]) {
+		cr_assert_eq(sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
+				&out, NULL), 0, "no python3 on PATH");
+		snprintf(path, sizeof(path), "%s", out);
+		path[strcspn(path, "\n")] = '\0';
+		free(out);
+	}
+	return path;
+}
+#define PY_PYENV path_python3()
+#define PY_GIL "tests/workloads/py_gil.py"
+#define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
+
+/* ---- processes: everything a test starts dies with it, passed or not ---- */
+
+/* Orphans (a workload whose recorder died) come back to the test process, not to init, so
+ * that the clean-up below finds them. */
+static void adopt_orphans(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/* SIGKILLs the descendants of PID, deepest first, and PID itself unless it is us. */
+static void kill_tree(pid_t pid)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		pid_t child = atoi(de->d_name);
+
+		if (child > 0 && parent_of(child) == pid)
+			kill_tree(child);
+	}
+	if (d)
+		closedir(d);
+	if (pid != getpid())
+		kill(pid, SIGKILL);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void kill_started(void)
+{
+	double end = now_s() + 5;
+
+	kill_tree(getpid());
+	while (now_s() < end) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+
+		if (r < 0 && errno == ECHILD)
+			break;
+		if (r <= 0)
+			usleep(10000);
+	}
+}
+
+/* wait_for() without the kill: on a timeout the whole tree is left for kill_started(), so that
+ * a launched workload is not orphaned by killing its recorder alone. */
+static int wait_exit(pid_t pid, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st;
+
+	while (now_s() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* ---- inputs ---- */
+
+/* INTERP is there, is an ELF executable (not a shim script) and is CPython 3.11. */
+static void check_interpreter(const char *interp)
+{
+	char magic[4] = {0}, *out = NULL;
+	FILE *f = fopen(interp, "rb");
+	int rc;
+
+	cr_assert_not_null(f, "no interpreter %s: %s", interp, strerror(errno));
+	cr_assert_eq(fread(magic, 1, 4, f), 4);
+	fclose(f);
+	cr_assert(!memcmp(magic, "\177ELF", 4), "%s is not an ELF binary", interp);
+	cr_assert_eq(access(interp, X_OK), 0, "%s is not executable", interp);
+	rc = shf(&out, NULL, "%s -c 'import sys; print(\"%%d.%%d\" %% sys.version_info[:2])'",
+		 interp);
+	cr_assert_eq(rc, 0, "%s does not run", interp);
+	cr_assert(out && !strncmp(out, "3.11\n", 5), "%s is Python %s, want 3.11", interp, out);
+	free(out);
+}
+
+/* The workload's last line on stdout, in the file PATH, as JSON. */
+static struct jp_value *ground_truth_in(const char *path, const char *workload)
+{
+	char *out = slurp(path), needle[64];
+	struct jp_value *gt;
+	const char *line;
+
+	cr_assert_not_null(out, "no output from the workload in %s", path);
+	snprintf(needle, sizeof(needle), "{\"workload\": \"%s\"", workload);
+	line = strstr(out, needle);
+	cr_assert_not_null(line, "%s printed no ground truth: %s", workload, out);
+	gt = jparse(line);
+	cr_assert_not_null(gt, "%s's ground truth is not JSON: %s", workload, line);
+	free(out);
+	return gt;
+}
+
+static struct jp_value *report_json(const char *trace)
+{
+	char *out = NULL, *err = NULL;
+	struct jp_value *r;
+	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
+
+	cr_assert_eq(rc, 0, "report --json failed (%d): %s", rc, err);
+	r = jparse(out);
+	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
+	cr_assert_str_eq(jstr(r, "schema"), "lockscope.report/1");
+	free(out);
+	free(err);
+	return r;
+}
+
+/* ---- reading the report ---- */
+
+static const struct jp_value *array_at(const struct jp_value *v, const char *path)
+{
+	const struct jp_value *a = jp_path(v, path);
+
+	return a && a->type == JP_ARRAY ? a : NULL;
+}
+
+static const struct jp_value *by_tid(const struct jp_value *arr, double tid)
+{
+	for (size_t i = 0; arr && arr->type == JP_ARRAY && i < arr->len; i++)
+		if (jnum(&arr->items[i], "tid", -1) == tid)
+			return &arr->items[i];
+	return NULL;
+}
+
+/* FRAME is exactly "FUNC (FILE:N)": N in *LINE. */
+static bool frame_is(const char *frame, const char *func, const char *file, long *line)
+{
+	char prefix[256], *end;
+	size_t n;
+	long l;
+
+	if (!frame)
+		return false;
+	n = (size_t)snprintf(prefix, sizeof(prefix), "%s (%s:", func, file);
+	if (strncmp(frame, prefix, n))
+		return false;
+	errno = 0;
+	l = strtol(frame + n, &end, 10);
+	if (errno || end == frame + n || strcmp(end, ")"))
+		return false;
+	*line = l;
+	return true;
+}
+
+/* Index of the first frame of FRAMES that is "FUNC (FILE:N)" with N in [LO, HI], or -1. */
+static long find_frame(const struct jp_value *frames, const char *func, const char *file,
+		       long lo, long hi)
+{
+	for (size_t i = 0; frames && frames->type == JP_ARRAY && i < frames->len; i++) {
+		long line;
+
+		if (frame_is(jp_str(&frames->items[i]), func, file, &line) && line >= lo &&
+		    line <= hi)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* For failure messages: every frame of the report that mentions FUNC, or else the first stack
+ * of the first lock. Static buffer. */
+static const char *frames_mentioning(const struct jp_value *rep, const char *func)
+{
+	static char buf[2048];
+	const char *sections[] = {"locks", "other_waits"};
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (int s = 0; s < 2; s++) {
+		const struct jp_value *locks = array_at(rep, sections[s]);
+
+		for (size_t i = 0; locks && i < locks->len; i++) {
+			const struct jp_value *stacks = array_at(&locks->items[i], "stacks");
+
+			for (size_t j = 0; stacks && j < stacks->len; j++) {
+				const struct jp_value *fr = array_at(&stacks->items[j], "frames");
+
+				for (size_t k = 0; fr && k < fr->len; k++) {
+					const char *f = jp_str(&fr->items[k]);
+
+					if (f && strstr(f, func) && used < sizeof(buf) - 1)
+						used += snprintf(buf + used, sizeof(buf) - used,
+								 "%s[%s.%zu] %s", used ? "; " : "",
+								 sections[s], i, f);
+				}
+			}
+		}
+	}
+	if (!used) {
+		const struct jp_value *fr = array_at(rep, "locks.0.stacks.0.frames");
+
+		used = snprintf(buf, sizeof(buf), "no frame names %s; locks.0 is %s %s, its first "
+				"stack:", func, jstr(rep, "locks.0.kind") ?: "(none)",
+				jstr(rep, "locks.0.name") ?: "(none)");
+		for (size_t k = 0; fr && k < fr->len && used < sizeof(buf) - 1; k++)
+			used += snprintf(buf + used, sizeof(buf) - used, " | %s",
+					 jp_str(&fr->items[k]) ?: "?");
+	}
+	return buf;
+}
+
+/* (c) every thread the workload names is in the report's threads, with its Python name. */
+static void expect_thread_names(const struct jp_value *rep, const struct jp_value *gt)
+{
+	const struct jp_value *want = array_at(gt, "threads"), *threads = array_at(rep, "threads");
+
+	cr_assert_not_null(want);
+	cr_expect_not_null(threads, "the report has no threads");
+	for (size_t i = 0; i < want->len; i++) {
+		double tid = jnum(&want->items[i], "tid", -1);
+		const char *name = jstr(&want->items[i], "name");
+		const struct jp_value *t = by_tid(threads, tid);
+
+		cr_expect_not_null(t, "thread %.0f (%s) is not among the report's threads", tid,
+				   name);
+		if (t)
+			cr_expect(jstr(t, "name") && !strcmp(jstr(t, "name"), name),
+				  "thread %.0f is named \"%s\" in the report, Python calls it \"%s\"",
+				  tid, jstr(t, "name") ?: "(null)", name);
+	}
+}
+
+/* ---- py_gil: four CPU-bound threads, one GIL ---- */
+
+static void check_gil(const struct jp_value *rep, const struct jp_value *gt)
+{
+	const struct jp_value *locks = array_at(rep, "locks"), *gil = NULL, *want, *waiters,
+			      *stacks;
+	double elapsed = jnum(gt, "elapsed_ns", 0), wait, burn_wait = 0;
+	long lo = (long)jnum(gt, "first_line", -1), hi = (long)jnum(gt, "last_line", -1);
+	bool burn_then_worker = false;
+
+	want = array_at(gt, "threads");
+	cr_assert(want && want->len == 4 && elapsed > 0 && lo > 0 && hi >= lo,
+		  "bad ground truth from py_gil.py");
+	cr_expect_eq(jnum(rep, "target.pid", -1), jnum(gt, "pid", -2), "target.pid");
+	cr_expect_eq(jnum(rep, "recording.lost_events", -1), 0, "lost events");
+	/* (c) the threads carry their Python names */
+	expect_thread_names(rep, gt);
+
+	/* (a) the GIL is the top lock */
+	cr_assert(locks && locks->len, "no locks in the report");
+	cr_expect_str_eq(jstr(rep, "locks.0.kind") ?: "(null)", "gil", "locks.0 is %s \"%s\"",
+			 jstr(rep, "locks.0.kind"), jstr(rep, "locks.0.name"));
+	cr_expect_str_eq(jstr(rep, "locks.0.name") ?: "(null)", "GIL");
+	for (size_t i = 0; i < locks->len && !gil; i++)
+		if (jstr(&locks->items[i], "kind") && !strcmp(jstr(&locks->items[i], "kind"), "gil"))
+			gil = &locks->items[i];
+	cr_assert_not_null(gil, "no lock of kind gil at all; locks.0 is %s \"%s\" (%zu locks), "
+			   "first stack: %s", jstr(rep, "locks.0.kind"), jstr(rep, "locks.0.name"),
+			   locks->len, frames_mentioning(rep, "burn"));
+	cr_expect_str_eq(jstr(gil, "name") ?: "(null)", "GIL");
+
+	/* ... with each of the four threads' waits: three wait while one runs, all along */
+	wait = jnum(gil, "wait_ns", 0);
+	cr_expect_gt(wait, elapsed, "the GIL was waited for %.0f ns in all, the workload ran "
+		     "%.0f ns with 4 threads on it", wait, elapsed);
+	waiters = array_at(gil, "waiters");
+	cr_expect_not_null(waiters, "the GIL has no waiters");
+	for (size_t i = 0; i < want->len; i++) {
+		double tid = jnum(&want->items[i], "tid", -1);
+		const struct jp_value *w = by_tid(waiters, tid);
+
+		cr_expect_not_null(w, "thread %.0f (%s) is not among the GIL's waiters", tid,
+				   jstr(&want->items[i], "name"));
+		if (w)
+			cr_expect_gt(jnum(w, "wait_ns", 0), 0.2 * elapsed,
+				     "thread %.0f (%s) waited %.0f ns for the GIL in a %.0f ns run",
+				     tid, jstr(&want->items[i], "name"), jnum(w, "wait_ns", 0),
+				     elapsed);
+	}
+
+	/* (b) the waits happen in burn (py_gil.py:N), called from worker (py_gil.py:M) */
+	stacks = array_at(gil, "stacks");
+	cr_expect(stacks && stacks->len, "the GIL has no stacks");
+	for (size_t i = 0; stacks && i < stacks->len; i++) {
+		const struct jp_value *fr = array_at(&stacks->items[i], "frames");
+		long at = find_frame(fr, "burn", "py_gil.py", lo, hi);
+
+		if (at < 0)
+			continue;
+		burn_wait += jnum(&stacks->items[i], "wait_ns", 0);
+		burn_then_worker |= find_frame(fr, "worker", "py_gil.py", hi + 1, 1000000) > at;
+	}
+	cr_expect_gt(burn_wait, 0, "no GIL stack names burn (py_gil.py:N), N in %ld..%ld: %s", lo,
+		     hi, frames_mentioning(rep, "burn"));
+	cr_expect_gt(burn_wait, 0.5 * wait, "stacks in burn hold %.0f of the GIL's %.0f ns",
+		     burn_wait, wait);
+	cr_expect(burn_wait == 0 || burn_then_worker,
+		  "burn's caller worker (py_gil.py:N) does not follow it in the stack: %s",
+		  frames_mentioning(rep, "py_gil.py"));
+}
+
+/* ---- py_lockwait: one threading.Lock, the waiter blocked in wants_it ---- */
+
+static void check_lockwait(const struct jp_value *rep, const struct jp_value *gt)
+{
+	const struct jp_value *locks = array_at(rep, "locks"), *lock = NULL, *w;
+	long line = (long)jnum(gt, "line", -1);
+	double waiter = jnum(gt, "waiter.tid", -1), want = jnum(gt, "wait_ns", 0), got;
+
+	cr_assert(line > 0 && waiter > 0 && want > 1e9, "bad ground truth from py_lockwait.py");
+	cr_assert_str_eq(jstr(gt, "waiter.name"), "waiter");
+	cr_expect_eq(jnum(rep, "target.pid", -1), jnum(gt, "pid", -2), "target.pid");
+	cr_expect_eq(jnum(rep, "recording.lost_events", -1), 0, "lost events");
+	/* (c) the holder and the waiter carry their Python names */
+	expect_thread_names(rep, gt);
+
+	/* (b) a contended lock whose waits are at wants_it (py_lockwait.py:LINE), that line */
+	for (size_t i = 0; locks && i < locks->len && !lock; i++) {
+		const struct jp_value *stacks = array_at(&locks->items[i], "stacks");
+
+		for (size_t j = 0; stacks && j < stacks->len && !lock; j++)
+			if (find_frame(array_at(&stacks->items[j], "frames"), "wants_it",
+				       "py_lockwait.py", line, line) >= 0)
+				lock = &locks->items[i];
+	}
+	if (!lock) {
+		/* say which lock the waiter did wait on, if the report has it at all */
+		const struct jp_value *mine = NULL;
+
+		for (size_t i = 0; locks && i < locks->len && !mine; i++)
+			if (jnum(by_tid(array_at(&locks->items[i], "waiters"), waiter), "wait_ns",
+				 0) > 0.8 * want)
+				mine = &locks->items[i];
+		cr_assert_fail("no lock in the report has a stack with wants_it (py_lockwait.py:"
+			       "%ld); the waiter's lock is %s %s, %.0f ns; %s", line,
+			       mine ? jstr(mine, "kind") : "not in locks",
+			       mine ? jstr(mine, "name") : "", mine ? jnum(mine, "wait_ns", 0) : 0,
+			       frames_mentioning(rep, "wants_it"));
+	}
+	cr_expect(!jstr(lock, "kind") || strcmp(jstr(lock, "kind"), "gil"),
+		  "the threading.Lock is reported as the GIL");
+	/* it is the lock the waiter waited on, for as long as it measured */
+	w = by_tid(array_at(lock, "waiters"), waiter);
+	cr_expect_not_null(w, "the waiter (%.0f) is not among the lock's waiters", waiter);
+	got = jnum(lock, "wait_ns", 0);
+	cr_expect(got > 0.8 * want && got < 1.2 * want,
+		  "the lock (%s) was waited for %.0f ns, the waiter measured %.0f ns",
+		  jstr(lock, "name"), got, want);
+}
+
+/* ---- the tests ---- */
+
+/* Each test kills what it started when it ends, passed or not. */
+#define PY_TEST(name) \
+	Test(python, name, .init = adopt_orphans, .fini = kill_started, .timeout = 120)
+
+/* `record --mode contention -o T -- INTERP SCRIPT`: the workload's ground truth and the report. */
+static void record_launched(const char *interp, const char *script, const char *workload,
+			    struct jp_value **gt, struct jp_value **rep)
+{
+	char trace[256], out[256], err[256], cmd[1024];
+	pid_t rec;
+	int rc;
+
+	check_interpreter(interp);
+	snprintf(trace, sizeof(trace), "%s/%s.lsz", test_dir(), workload);
+	snprintf(out, sizeof(out), "%s/%s.out", test_dir(), workload);
+	snprintf(err, sizeof(err), "%s/%s.err", test_dir(), workload);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode contention -o %s -- %s %s", trace,
+		 interp, script);
+	/* the launched workload writes its ground truth to the recorder's stdout */
+	rec = spawn_bg(cmd, out, err);
+	cr_assert_gt(rec, 0);
+	rc = wait_exit(rec, 60);
+	cr_assert_eq(rc, 0, "record -- %s %s exited %d: %s", interp, script, rc, slurp(err));
+	*gt = ground_truth_in(out, workload);
+	cr_log_info("%s under lockscope: %.3f s", workload, jnum(*gt, "elapsed_ns", 0) / 1e9);
+	*rep = report_json(trace);
+	cr_expect(jstr(*rep, "target.cmdline") && strstr(jstr(*rep, "target.cmdline"), script),
+		  "target.cmdline is %s", jstr(*rep, "target.cmdline"));
+}
+
+static void gil_launched(const char *interp)
+{
+	struct jp_value *gt, *rep;
+
+	record_launched(interp, PY_GIL, "py_gil", &gt, &rep);
+	check_gil(rep, gt);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+static void lockwait_launched(const char *interp)
+{
+	struct jp_value *gt, *rep;
+
+	record_launched(interp, PY_LOCKWAIT, "py_lockwait", &gt, &rep);
+	check_lockwait(rep, gt);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+/* The workload waits for SIGUSR1; `record -p PID` attaches; SIGUSR1 once it records. */
+static void lockwait_attached(const char *interp)
+{
+	char trace[256], wl_out[256], wl_err[256], rec_err[256], cmd[1024];
+	struct jp_value *gt, *rep;
+	pid_t wl, rec;
+	int rc;
+
+	check_interpreter(interp);
+	snprintf(trace, sizeof(trace), "%s/attached.lsz", test_dir());
+	snprintf(wl_out, sizeof(wl_out), "%s/wl.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/wl.err", test_dir());
+	snprintf(rec_err, sizeof(rec_err), "%s/rec.err", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s " PY_LOCKWAIT " --wait-signal", interp);
+	wl = spawn_bg(cmd, wl_out, wl_err);
+	cr_assert_gt(wl, 0);
+	cr_assert(wait_for_text(wl_err, "waiting for SIGUSR1", 10),
+		  "the workload did not start: %s", slurp(wl_err));
+	/* -d far beyond the workload's life: the recording must end when the target exits */
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -d 600 -o %s -p %d", trace, wl);
+	rec = spawn_bg(cmd, "/dev/null", rec_err);
+	cr_assert_gt(rec, 0);
+	cr_assert(wait_for_text(rec_err, "recording", 20), "the recorder did not attach: %s",
+		  slurp(rec_err));
+	kill(wl, SIGUSR1);
+	rc = wait_exit(wl, 30);
+	cr_assert_eq(rc, 0, "the workload exited %d: %s", rc, slurp(wl_err));
+	rc = wait_exit(rec, 30);
+	cr_assert_eq(rc, 0, "the recorder exited %d: %s", rc, slurp(rec_err));
+	gt = ground_truth_in(wl_out, "py_lockwait");
+	cr_assert_eq(jnum(gt, "pid", -1), wl);
+	rep = report_json(trace);
+	cr_expect(jbool(rep, "recording.complete"), "the recording is not complete");
+	check_lockwait(rep, gt);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+/* python3 from PATH (pyenv's 3.11.7 here: libpython3.11.so with its symbols) */
+PY_TEST(gil_top_lock_launched_path_python3) { gil_launched(PY_PYENV); }
+PY_TEST(lockwait_frames_launched_path_python3) { lockwait_launched(PY_PYENV); }
+PY_TEST(lockwait_frames_attached_path_python3) { lockwait_attached(PY_PYENV); }
+
+/* Debian's 3.11: one static executable, stripped, with its dynamic symbols */
+PY_TEST(gil_top_lock_launched_debian) { gil_launched(PY_DEBIAN); }
+PY_TEST(lockwait_frames_launched_debian) { lockwait_launched(PY_DEBIAN); }
+PY_TEST(lockwait_frames_attached_debian) { lockwait_attached(PY_DEBIAN); }

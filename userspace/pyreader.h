@@ -1,0 +1,99 @@
+/* pyreader.h - a live CPython's threads, Python stacks, thread names and GIL, read from outside
+ * the process without stopping it (struct offsets per version; 3.13+ from its debug offsets). */
+#ifndef LOCKSCOPE_PYREADER_H
+#define LOCKSCOPE_PYREADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define PY_MAX_FRAMES 256	/* a deeper stack is cut there, innermost frames kept */
+#define PY_MAX_THREADS 4096	/* per interpreter */
+
+struct pyreader;
+
+/* Copies LEN bytes of the target's memory at ADDR into BUF: 0, or -errno (-EFAULT when any
+ * part is unmapped, -ESRCH when the target is gone). Live targets use process_vm_readv(2);
+ * tests and captured memory images supply their own. */
+typedef int (*py_read_fn)(void *ctx, uint64_t addr, void *buf, size_t len);
+
+/* One Python frame. Strings are owned by the py_thread that holds the frame. */
+struct py_frame {
+	char *func;		/* co_qualname (co_name where the version has no qualname); "?" */
+	char *file;		/* co_filename as the code object holds it; "?" if unreadable */
+	int line;		/* 0 if unknown */
+	bool line_exact;	/* false: co_firstlineno stands in (location table unreadable,
+				 * or the instruction pointer torn by the running thread) */
+	bool entry;		/* the first Python frame of one run of the interpreter loop: the
+				 * frame was called from C, so outward from here the native stack
+				 * leaves _PyEval_EvalFrameDefault for C code */
+	char *text;		/* "func (basename-of-file:line)", the form stack frames take */
+};
+
+struct py_thread {
+	pid_t tid;		/* native thread id; 0 if the interpreter has not recorded it yet */
+	uint64_t ident;		/* threading.get_ident(): the thread's pthread_t */
+	char *name;		/* threading.Thread.name; NULL where threading does not know it */
+	bool holds_gil;
+	bool truncated;		/* the stack is cut: PY_MAX_FRAMES, or an unreadable or looping
+				 * frame chain (a thread that ran on while we read it) */
+	size_t nframes;
+	struct py_frame *frames;	/* innermost first */
+};
+
+struct py_info {
+	uint32_t version;	/* PY_VERSION_HEX: 0x030b07f0 is 3.11.7 */
+	uint64_t runtime;	/* address of _PyRuntime in the target */
+	bool debug_offsets;	/* offsets read from the interpreter's own _Py_DebugOffsets */
+	const char *object;	/* the file that exports _PyRuntime; "" for an image. Borrowed. */
+};
+
+/* What reading lost, for the report: every cut or guessed value is counted. */
+struct py_stats {
+	uint64_t reads, read_errors;	/* target memory reads, and those that failed */
+	uint64_t thread_lists_cut;	/* thread or interpreter lists that broke or looped */
+	uint64_t stacks_truncated;	/* py_thread.truncated */
+	uint64_t frames_skipped;	/* frames whose code object was unreadable or not code */
+	uint64_t lines_inexact;		/* py_frame.line_exact == false */
+	uint64_t names_unknown;		/* threads without a threading.Thread name */
+};
+
+/* For process PID. NULL with errno on failure: ESRCH no such process; ENOENT not CPython
+ * (no _PyRuntime in the executable or a mapped libpython, or libpython not mapped yet);
+ * ENOTSUP a CPython version without offsets here; EACCES/EPERM not permitted; EFAULT
+ * unreadable. pyreader__open also writes a one-line reason into WHY (if not NULL). */
+struct pyreader *pyreader__new(pid_t pid);
+struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len);
+/* Over any memory (tests, captured images): _PyRuntime at RUNTIME, CPython VERSION
+ * (PY_VERSION_HEX; 0 to require the 3.13+ debug offsets at RUNTIME). Errors as above. */
+struct pyreader *pyreader__new_image(py_read_fn read, void *ctx, uint64_t runtime,
+				     uint32_t version, char *why, size_t why_len);
+void pyreader__free(struct pyreader *r);	/* accepts NULL */
+
+void pyreader__info(const struct pyreader *r, struct py_info *out);
+void pyreader__stats(const struct pyreader *r, struct py_stats *out);
+
+/* Every Python thread of every interpreter, with its stack and name. *OUT is heap memory the
+ * caller frees with pyreader__threads_free(); none (*n == 0) before the interpreter is up or
+ * after it is gone. A damaged or changing target gives a partial result (counted in the
+ * stats), never a crash. 0, or -errno when _PyRuntime cannot be read (-ESRCH: target gone). */
+int pyreader__threads(struct pyreader *r, struct py_thread **out, size_t *n);
+void pyreader__threads_free(struct py_thread *threads, size_t n);	/* accepts NULL */
+
+/* The one Python thread whose native id is TID: 0, -ENOENT if TID runs no Python, or as
+ * pyreader__threads. OUT is released with pyreader__thread_clear(). */
+int pyreader__thread(struct pyreader *r, pid_t tid, struct py_thread *out);
+void pyreader__thread_clear(struct py_thread *t);
+
+/* The GIL's state, [*lo, *hi): the mutex and condition variables whose futex words threads
+ * wait on to take the GIL. 0; -EAGAIN while the interpreter is not initialised (3.12+ keep
+ * the GIL in the interpreter state); -errno if unreadable. */
+int pyreader__gil(struct pyreader *r, uint64_t *lo, uint64_t *hi);
+
+/* The line of the instruction at byte offset ADDRQ of a code object, from its location table
+ * (co_linetable, the 3.11+ format of PEP 626/657); FIRSTLINENO for ADDRQ < 0. -1 when the
+ * instruction has no line, -2 when the table ends before ADDRQ or is malformed. */
+int pyreader__linetable_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
+
+#endif
