@@ -63,6 +63,13 @@ struct analysis {
 
 /* ---- helpers for both outputs ---- */
 
+/* Hold figures exist where full mode traced lock/unlock calls; the GIL is taken by no such
+ * call, so its holds stay unknown whatever the mode. */
+static bool holds_known(const struct report_ctx *ctx, const struct hs_lock *l)
+{
+	return holds__traced(ctx->holds) && l->kind != LS_KIND_GIL;
+}
+
 static void json_u64(struct json_writer *w, const char *key, uint64_t v)
 {
 	json_writer__key(w, key);
@@ -184,7 +191,7 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 		json_u64(w, "wait_ns", l->wait_ns);
 		json_u64(w, "max_wait_ns", l->max_wait_ns);
 		/* these come from lock/unlock probes: unknown where full mode never ran */
-		if (holds__traced(ctx->holds)) {
+		if (holds_known(ctx, l)) {
 			struct hold_stats hs = holds__get(ctx->holds, l->addr);
 
 			json_u64(w, "acquisitions", hs.acquisitions);
@@ -341,7 +348,7 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 			l->unfinished, l->unfinished == 1 ? "thread was" : "threads were");
 	if (!detail)
 		return;
-	if (holds__traced(ctx->holds)) {
+	if (holds_known(ctx, l)) {
 		struct hold_stats hs = holds__get(ctx->holds, l->addr);
 		char tot[24], avg[24], max[24];
 
