@@ -37,6 +37,7 @@ enum ls_api {
 	LS_API_TIMED = 1 << 10,
 	LS_API_UNLOCK = 1 << 12,	/* the probe is on an unlock call */
 	LS_API_DESTROY = 1 << 13,	/* ... on a destroy call */
+	LS_API_PY = 1 << 14,		/* CPython's lock: taken when the call returns 1 */
 };
 
 /* Futex operation classes, as the recorder stores them (the raw op is kept too). */
@@ -77,6 +78,8 @@ struct ls_ev_wait_begin {
 	 * the kernel's trampoline; the entry probe kept the original: the unwinder puts it back. */
 	__u64 ra_slot;		/* where the return address lives; 0: nothing to patch */
 	__u64 ra;		/* ... and what it was */
+	__u64 ra2_slot;		/* ... and of a probed call nested in it (CPython's lock runs */
+	__u64 ra2;		/* sem_clockwait), hidden the same way */
 	__u64 call_lock;	/* full mode: the lock of the lock call this wait is in; 0: none */
 	__u32 call_api;		/* ... and its enum ls_api */
 	__u32 pad;
@@ -116,7 +119,7 @@ struct ls_ev_thread {
 };
 
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
-_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 32 + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 48 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");

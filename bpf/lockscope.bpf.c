@@ -65,6 +65,8 @@ struct pending_lock {
 	__u64 ts;
 	__u64 ra_slot;		/* sp at entry: where the return address is */
 	__u64 ra;		/* the return address, before the return probe replaces it */
+	__u64 ra2_slot;		/* the same for a lock call nested in this one, while it runs */
+	__u64 ra2;
 	__u32 api;
 };
 
@@ -184,6 +186,8 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->words_ok = bpf_probe_read_user(ev->words, sizeof(ev->words), (void *)uaddr) == 0;
 	ev->ra_slot = 0;
 	ev->ra = 0;
+	ev->ra2_slot = 0;
+	ev->ra2 = 0;
 	ev->call_lock = 0;
 	ev->call_api = 0;
 	ev->pad = 0;
@@ -193,6 +197,8 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 		if (p) {	/* waiting inside a probed lock call */
 			ev->ra_slot = p->ra_slot;
 			ev->ra = p->ra;
+			ev->ra2_slot = p->ra2_slot;
+			ev->ra2 = p->ra2;
 			ev->call_lock = p->addr;
 			ev->call_api = p->api;
 		}
@@ -389,8 +395,19 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 		p.addr = (__u64)mutex;
 		emit_lock(LS_EV_RELEASE, tid, p.addr, LS_API_MUTEX);
 	}
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
-		count(STAT_INFLIGHT_FULL);
+	/* a lock call made inside another (CPython's lock runs sem_clockwait) is the outer
+	 * call's business: the outer one stays pending, and keeps the nested one's return
+	 * address, which its return probe hides too */
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_NOEXIST)) {
+		struct pending_lock *outer = bpf_map_lookup_elem(&pending, &tid);
+
+		if (!outer) {
+			count(STAT_INFLIGHT_FULL);
+			return 0;
+		}
+		outer->ra2_slot = p.ra_slot;
+		outer->ra2 = p.ra;
+	}
 	return 0;
 }
 
@@ -408,7 +425,12 @@ int BPF_KRETPROBE(lock_return, long ret)
 	count(STAT_PROBE_RETURN);
 	if (!p)
 		return 0;
-	if (ret != 0 && (p->api & LS_API__MASK) != LS_API_COND)
+	/* the return of a call nested in the pending one: not ours to close */
+	if (p->api != (__u32)bpf_get_attach_cookie(ctx)) {
+		p->ra2_slot = 0;
+		return 0;
+	}
+	if ((p->api & LS_API_PY) ? ret != 1 : ret != 0 && (p->api & LS_API__MASK) != LS_API_COND)
 		goto out;
 	s = get_scratch();
 	if (!s)

@@ -543,8 +543,16 @@ static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, i
 }
 
 /* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
+/* Return addresses that full mode's return probes hid, to put back: up to two (a lock call,
+ * and one nested in it). */
+struct hidden_ra {
+	uint64_t slot[2], ra[2];
+};
+
+/* TID: whose Python frames to splice in, 0 for none. They are read when the event is handled:
+ * exact for a thread still blocked in its wait, not for an acquisition it has moved past. */
 static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
-		    size_t snap_avail, uint32_t *id, uint64_t ra_slot, uint64_t ra)
+		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -560,10 +568,15 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 	if (!st->ip || snap_avail < st->snap_len)
 		return 0;
 	/* a probed lock call's return address, hidden by the return probe's trampoline */
-	if (ra_slot >= st->sp && ra_slot + 8 <= st->sp + st->snap_len &&
-	    st->snap_len <= sizeof(patched)) {
-		memcpy(patched, st + 1, st->snap_len);
-		memcpy(patched + (ra_slot - st->sp), &ra, sizeof(ra));
+	for (int i = 0; hid && i < 2; i++) {
+		uint64_t slot = hid->slot[i];
+
+		if (!slot || slot < st->sp || slot + 8 > st->sp + st->snap_len ||
+		    st->snap_len > sizeof(patched))
+			continue;
+		if (in.snap != patched)
+			memcpy(patched, st + 1, st->snap_len);
+		memcpy(patched + (slot - st->sp), &hid->ra[i], sizeof(hid->ra[i]));
 		in.snap = patched;
 	}
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
@@ -655,6 +668,8 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 /* The locks map's value: the kind named + 1, and whether the name still lacks a symbol that a
  * later look may find (a command just exec'd has not finished mapping itself). */
 #define LOCK_PROVISIONAL (1ull << 8)
+/* ... or whose name came from an acquisition in a CPython target: the first wait renames it */
+#define LOCK_PROVISIONAL_NAME (1ull << 9)
 
 /* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
 static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
@@ -667,7 +682,7 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	char name[600];
 	bool named;
 
-	if (known && *known) {
+	if (known && *known && !(*known & LOCK_PROVISIONAL_NAME)) {
 		bool same = (*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX;
 
 		/* a later, better classification of the same address renames it */
@@ -717,6 +732,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 			 uint8_t flags)
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
+	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
 	struct stack_info *si = NULL;
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
@@ -725,8 +741,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, ev->ra_slot,
-			       ev->ra);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
 	if (err)
 		return err;
 	if (stack_id)
@@ -846,6 +861,8 @@ static uint8_t acquire_flags(uint32_t api)
 static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
 {
 	struct ls_rec r = {.tid = ev->h.tid};
+	uint32_t api = ev->api;
+	uint64_t *known;
 	enum ls_lock_kind kind = api_kind(ev->api);
 	uint32_t stack_id = 0;
 	int err;
@@ -863,16 +880,29 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, 0, 0);
-	if (!err)
+	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL);
+	/* a semaphore taken by CPython's lock code (PyThread_acquire_lock_timed, inlined into
+	 * _thread's acquire in LTO builds) is a Python lock; its try-first is not a trylock */
+	if (kind == LS_KIND_SEM && stack_id && (c->sinfo[stack_id].flags & SF_PYLOCK)) {
+		kind = LS_KIND_MUTEX;
+		api &= ~LS_API_TRY;
+	}
+	known = bytemap__get_u64(c->locks, ev->addr);
+	/* an acquisition names a lock not seen yet; a wait's kind (a join, the GIL) says more, and
+	 * in a CPython target only a wait's stack has the exact Python frame */
+	if (!err && (!known || !*known)) {
 		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
 				  "taken", 0);
+		known = bytemap__get_u64(c->locks, ev->addr);
+		if (!err && known && c->py)
+			*known |= LOCK_PROVISIONAL_NAME;
+	}
 	if (err)
 		return err;
 	r.type = LS_REC_ACQUIRE;
 	r.acquire.addr = ev->addr;
 	r.acquire.kind = kind;
-	r.acquire.flags = acquire_flags(ev->api);
+	r.acquire.flags = acquire_flags(api);
 	r.acquire.call_ts = rel_ts(c, ev->call_ts);
 	r.acquire.stack_id = stack_id;
 	return put(c, &r);
@@ -1032,6 +1062,16 @@ int collector__proc_exit(struct collector *c, int code)
 
 	r.exit.code = code;
 	return put(c, &r);
+}
+
+const char *collector__python_object(const struct collector *c)
+{
+	struct py_info info;
+
+	if (!c->py)
+		return NULL;
+	pyreader__info(c->py, &info);
+	return info.object && info.object[0] ? info.object : NULL;
 }
 
 uint64_t collector__events(const struct collector *c)

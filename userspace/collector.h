@@ -35,6 +35,10 @@ int collector__window(struct collector *c, bool on);
 /* The target ended: PROC_EXIT with its exit code (as from waitpid, or -1 unknown). */
 int collector__proc_exit(struct collector *c, int code);
 
+/* The file holding CPython's runtime (the executable or libpython) once the target is seen to
+ * run CPython, else NULL. Borrowed. */
+const char *collector__python_object(const struct collector *c);
+
 uint64_t collector__events(const struct collector *c);
 uint64_t collector__lost_total(const struct collector *c);
 uint64_t collector__bad_events(const struct collector *c);

@@ -26,11 +26,13 @@
 
 enum role { ROLE_LOCK, ROLE_UNLOCK, ROLE_DESTROY };
 
-static const struct {
+struct func {
 	const char *name;
 	uint32_t api;
 	enum role role;
-} funcs[] = {
+};
+
+static const struct func funcs[] = {
 	{"pthread_mutex_lock", LS_API_MUTEX, ROLE_LOCK},
 	{"pthread_mutex_trylock", LS_API_MUTEX | LS_API_TRY, ROLE_LOCK},
 	{"pthread_mutex_timedlock", LS_API_MUTEX | LS_API_TIMED, ROLE_LOCK},
@@ -58,6 +60,13 @@ static const struct {
 	{"sem_destroy", LS_API_SEM | LS_API_DESTROY, ROLE_DESTROY},
 };
 
+/* CPython's own lock (threading.Lock, RLock, the locks behind Thread.join): a semaphore with
+ * no owner word, so its holders come from these calls. */
+static const struct func py_funcs[] = {
+	{"PyThread_acquire_lock_timed", LS_API_MUTEX | LS_API_PY, ROLE_LOCK},
+	{"PyThread_release_lock", LS_API_MUTEX | LS_API_PY | LS_API_UNLOCK, ROLE_UNLOCK},
+};
+
 #define NFUNCS ARRAY_SIZE(funcs)
 
 /* One link: a program on a set of offsets of the library. */
@@ -71,13 +80,20 @@ struct link_set {
 /* Two links: every entry probe shares one program, every return probe the other. */
 enum { L_ENTRY, L_RETURN, L__COUNT };
 
+/* One probed object: the C library, or CPython's. */
+struct probed_lib {
+	char path[PATH_MAX + 32];	/* as a path this process can open */
+	char shown[PATH_MAX];		/* as the target names it */
+	struct link_set links[L__COUNT];
+};
+
 struct lock_probes {
 	struct lockscope_bpf *skel;
 	pid_t pid;
-	char path[PATH_MAX + 32];	/* the library, as a path this process can open */
-	char shown[PATH_MAX];	/* the library, as the target names it */
-	struct link_set links[L__COUNT];
+	struct probed_lib libs[2];	/* libc; CPython's once found */
+	int nlibs;
 	int nfound;
+	bool attached;
 };
 
 /* The attr of BPF_LINK_CREATE for uprobe_multi, as Linux 6.6+ lays it out. */
@@ -126,7 +142,7 @@ static uint64_t file_offset(Elf *e, uint64_t vaddr)
 /* Offsets of FUNCS in .dynsym. glibc exports some twice (pthread_cond_wait@GLIBC_2.2.5 and
  * @@GLIBC_2.3.2), which libbpf 1.1 refuses as ambiguous: the default version is the one
  * whose .gnu.version entry is not hidden. */
-static int find_offsets(const char *path, uint64_t offs[NFUNCS])
+static int find_offsets(const char *path, const struct func *fs, size_t nfs, uint64_t *offs)
 {
 	Elf_Scn *scn = NULL, *dynsym = NULL, *versym = NULL;
 	Elf_Data *syms, *vers = NULL;
@@ -162,8 +178,8 @@ static int find_offsets(const char *path, uint64_t offs[NFUNCS])
 		if (vers && gelf_getversym(vers, i, &v) && (v & 0x8000))
 			continue;	/* a hidden, older version */
 		name = elf_strptr(e, symsh.sh_link, s.st_name);
-		for (size_t f = 0; name && f < NFUNCS; f++) {
-			if (!offs[f] && !strcmp(name, funcs[f].name)) {
+		for (size_t f = 0; name && f < nfs; f++) {
+			if (!offs[f] && !strcmp(name, fs[f].name)) {
 				offs[f] = file_offset(e, s.st_value);
 				found += offs[f] != 0;
 			}
@@ -203,24 +219,31 @@ static bool find_libc(pid_t pid, char *shown, size_t len)
 	return found;
 }
 
-static void fill_links(struct lock_probes *p, const uint64_t offs[NFUNCS])
+static void fill_links(struct lock_probes *p, struct probed_lib *lib, const struct func *fs,
+		       size_t nfs, const uint64_t *offs)
 {
-	for (size_t f = 0; f < NFUNCS; f++) {
+	for (size_t f = 0; f < nfs; f++) {
 		int which[2] = {-1, -1};
 
 		if (!offs[f])
 			continue;
 		p->nfound++;
 		which[0] = L_ENTRY;
-		if (funcs[f].role == ROLE_LOCK)
+		if (fs[f].role == ROLE_LOCK)
 			which[1] = L_RETURN;
 		for (int k = 0; k < 2 && which[k] >= 0; k++) {
-			struct link_set *ls = &p->links[which[k]];
+			struct link_set *ls = &lib->links[which[k]];
 
 			ls->offsets[ls->cnt] = offs[f];
-			ls->cookies[ls->cnt++] = funcs[f].api;
+			ls->cookies[ls->cnt++] = fs[f].api;
 		}
 	}
+}
+
+static void lib_init(struct probed_lib *lib)
+{
+	for (int i = 0; i < L__COUNT; i++)
+		lib->links[i].fd = -1;
 }
 
 struct lock_probes *lock_probes__new(struct lockscope_bpf *skel, pid_t pid, bool launched,
@@ -231,21 +254,24 @@ struct lock_probes *lock_probes__new(struct lockscope_bpf *skel, pid_t pid, bool
 
 	if (!p)
 		return NULL;
+	struct probed_lib *lib = &p->libs[0];
+
 	p->skel = skel;
 	p->pid = pid;
-	for (int i = 0; i < L__COUNT; i++)
-		p->links[i].fd = -1;
+	lib_init(lib);
 	/* a command not yet exec'd has lockscope's own map: its C library is the system's */
-	if (!find_libc(launched ? getpid() : pid, p->shown, sizeof(p->shown))) {
+	if (!find_libc(launched ? getpid() : pid, lib->shown, sizeof(lib->shown))) {
 		snprintf(why, why_len, "process %d has no C library mapped (statically linked?)", pid);
 		goto fail;
 	}
-	snprintf(p->path, sizeof(p->path), "/proc/%d/root%s", launched ? getpid() : pid, p->shown);
-	if (find_offsets(p->path, offs) <= 0) {
-		snprintf(why, why_len, "%s: no pthread lock functions found", p->shown);
+	snprintf(lib->path, sizeof(lib->path), "/proc/%d/root%s", launched ? getpid() : pid,
+		 lib->shown);
+	if (find_offsets(lib->path, funcs, NFUNCS, offs) <= 0) {
+		snprintf(why, why_len, "%s: no pthread lock functions found", lib->shown);
 		goto fail;
 	}
-	fill_links(p, offs);
+	fill_links(p, lib, funcs, NFUNCS, offs);
+	p->nlibs = 1;
 	return p;
 fail:
 	free(p);
@@ -253,26 +279,36 @@ fail:
 	return NULL;
 }
 
-int lock_probes__attach(struct lock_probes *p)
+static int lib_attach(struct lock_probes *p, struct probed_lib *lib)
 {
 	const struct bpf_program *progs[L__COUNT] = {p->skel->progs.lock_entry,
 						     p->skel->progs.lock_return};
 
-	if (lock_probes__attached(p))
-		return 0;
 	for (int i = 0; i < L__COUNT; i++) {
-		struct link_set *ls = &p->links[i];
+		struct link_set *ls = &lib->links[i];
 
-		if (!ls->cnt)
+		if (!ls->cnt || ls->fd >= 0)
 			continue;
-		ls->fd = link_create(bpf_program__fd(progs[i]), p->path, ls, i == L_RETURN, p->pid);
-		if (ls->fd < 0) {
-			int err = -errno;
-
-			lock_probes__detach(p);
-			return err;
-		}
+		ls->fd = link_create(bpf_program__fd(progs[i]), lib->path, ls, i == L_RETURN, p->pid);
+		if (ls->fd < 0)
+			return -errno;
 	}
+	return 0;
+}
+
+int lock_probes__attach(struct lock_probes *p)
+{
+	int err = 0;
+
+	if (p->attached)
+		return 0;
+	for (int l = 0; l < p->nlibs && !err; l++)
+		err = lib_attach(p, &p->libs[l]);
+	if (err) {
+		lock_probes__detach(p);
+		return err;
+	}
+	p->attached = true;
 	return 0;
 }
 
@@ -286,34 +322,55 @@ static void *close_link(void *fd)
  * are closed in parallel so that the target pays for one. */
 void lock_probes__detach(struct lock_probes *p)
 {
-	pthread_t th[L__COUNT];
-	bool started[L__COUNT] = {false};
+	pthread_t th[2 * L__COUNT];
+	bool started[2 * L__COUNT] = {false};
 
-	for (int i = 0; i < L__COUNT; i++) {
-		if (p->links[i].fd < 0)
-			continue;
-		started[i] = pthread_create(&th[i], NULL, close_link,
-					    (void *)(intptr_t)p->links[i].fd) == 0;
-		if (!started[i])
-			close(p->links[i].fd);
-		p->links[i].fd = -1;
+	for (int l = 0; l < p->nlibs; l++) {
+		for (int i = 0; i < L__COUNT; i++) {
+			struct link_set *ls = &p->libs[l].links[i];
+			int k = l * L__COUNT + i;
+
+			if (ls->fd < 0)
+				continue;
+			started[k] = pthread_create(&th[k], NULL, close_link,
+						    (void *)(intptr_t)ls->fd) == 0;
+			if (!started[k])
+				close(ls->fd);
+			ls->fd = -1;
+		}
 	}
-	for (int i = 0; i < L__COUNT; i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	for (int k = 0; k < 2 * L__COUNT; k++)
+		if (started[k])
+			pthread_join(th[k], NULL);
+	p->attached = false;
 }
 
 bool lock_probes__attached(const struct lock_probes *p)
 {
-	for (int i = 0; i < L__COUNT; i++)
-		if (p->links[i].fd >= 0)
-			return true;
-	return false;
+	return p->attached;
+}
+
+int lock_probes__add_python(struct lock_probes *p, const char *object)
+{
+	struct probed_lib *lib = &p->libs[1];
+	uint64_t offs[ARRAY_SIZE(py_funcs)] = {0};
+
+	if (p->nlibs > 1)
+		return 0;
+	lib_init(lib);
+	snprintf(lib->shown, sizeof(lib->shown), "%s", object);
+	snprintf(lib->path, sizeof(lib->path), "/proc/%d/root%s", p->pid, object);
+	if (find_offsets(lib->path, py_funcs, ARRAY_SIZE(py_funcs), offs) <= 0)
+		return -ENOENT;
+	fill_links(p, lib, py_funcs, ARRAY_SIZE(py_funcs), offs);
+	p->nlibs = 2;
+	/* probes on now take the new object too; later windows attach it with the rest */
+	return p->attached ? lib_attach(p, lib) : 0;
 }
 
 const char *lock_probes__library(const struct lock_probes *p)
 {
-	return p->shown;
+	return p->libs[0].shown;
 }
 
 int lock_probes__count(const struct lock_probes *p)

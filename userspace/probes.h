@@ -17,6 +17,9 @@ struct lock_probes *lock_probes__new(struct lockscope_bpf *skel, pid_t pid, bool
 void lock_probes__free(struct lock_probes *p);	/* detaches; accepts NULL */
 
 int lock_probes__attach(struct lock_probes *p);	/* 0 or -errno */
+/* Probes CPython's lock too, in OBJECT (the executable or libpython, as the target names
+ * it): with the rest from now on. 0, -ENOENT if it has no PyThread lock, or -errno. */
+int lock_probes__add_python(struct lock_probes *p, const char *object);
 void lock_probes__detach(struct lock_probes *p);
 bool lock_probes__attached(const struct lock_probes *p);
 const char *lock_probes__library(const struct lock_probes *p);

@@ -60,6 +60,7 @@ struct recorder {
 	uint64_t on_ns;				/* time full mode was on */
 	uint64_t on_since;			/* when the probes went on */
 	uint64_t next_on_len;			/* auto: the next on stretch */
+	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
 };
@@ -513,11 +514,38 @@ static void flush(struct recorder *r)
 
 /* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
  * carry across an off stretch. */
+/* Lock calls left pending by an off stretch (their return went unseen) would hide the thread's
+ * next calls: a stretch starts with none. */
+static void clear_pending(struct recorder *r)
+{
+	__u32 key, next;
+	bool first = true;
+
+	while (!bpf_map__get_next_key(r->skel->maps.pending, first ? NULL : &key, &next,
+				      sizeof(next))) {
+		bpf_map__delete_elem(r->skel->maps.pending, &next, sizeof(next), 0);
+		first = true;	/* the map changed: start again */
+	}
+}
+
+/* A target seen to run CPython gets its lock calls probed too, from now on. */
+static void probe_python(struct recorder *r)
+{
+	const char *object;
+
+	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
+		return;
+	r->python_probed = true;
+	if (lock_probes__add_python(r->probes, object))
+		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+}
+
 static void window(struct recorder *r, bool on)
 {
 	uint64_t before = mono_now();
 
 	if (on) {
+		clear_pending(r);
 		/* the time to attach counts as on: probes trap as soon as each link is in */
 		if (lock_probes__attach(r->probes))
 			return;	/* stay off; the next window tries again */
@@ -605,6 +633,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			break;
 		if (deadline && now >= deadline)
 			break;
+		probe_python(r);
 		auto_tick(r, now);
 		check_deadlocks(r, now);
 		if (now >= next_flush) {

@@ -1,0 +1,50 @@
+"""py_deadlock.py - two threads take two threading.Locks in opposite order and hang forever.
+
+Prints its ground truth (thread ids and names, which lock each holds and waits for, the line
+where each blocks) as one JSON line, then deadlocks. Option: --delay-ms N before starting."""
+import json
+import sys
+import threading
+import time
+
+lock_a = threading.Lock()
+lock_b = threading.Lock()
+both_hold = threading.Barrier(2)
+truth = {}
+
+
+def transfer_a_to_b():
+    with lock_a:
+        both_hold.wait()
+        truth["a-to-b"] = {"tid": threading.get_native_id(), "line": sys._getframe().f_lineno + 1}
+        with lock_b:
+            pass
+
+
+def transfer_b_to_a():
+    with lock_b:
+        both_hold.wait()
+        truth["b-to-a"] = {"tid": threading.get_native_id(), "line": sys._getframe().f_lineno + 1}
+        with lock_a:
+            pass
+
+
+def main():
+    if "--delay-ms" in sys.argv:
+        time.sleep(int(sys.argv[sys.argv.index("--delay-ms") + 1]) / 1000)
+    threads = [threading.Thread(target=transfer_a_to_b, name="a-to-b"),
+               threading.Thread(target=transfer_b_to_a, name="b-to-a")]
+    for t in threads:
+        t.start()
+    while len(truth) < 2:
+        time.sleep(0.01)
+    print(json.dumps({"workload": "py_deadlock", "pid": threading.get_native_id(),
+                      "threads": [dict(name=n, function="transfer_" + n.replace("-", "_"),
+                                       **truth[n]) for n in ("a-to-b", "b-to-a")]}),
+          flush=True)
+    for t in threads:
+        t.join()
+
+
+if __name__ == "__main__":
+    main()
