@@ -858,6 +858,19 @@ static uint8_t acquire_flags(uint32_t api)
 	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0);
 }
 
+/* Is the call site at ST (a return probe's: the caller) in the interpreter's executable or
+ * libpython? */
+static bool taken_by_cpython(struct collector *c, const struct ls_ev_stack *st)
+{
+	const char *object = collector__python_object(c), *base;
+	struct sym_frame f = {0};
+
+	if (!object || !st->ip || symbolizer__frame(c->sym, st->ip, true, &f) || !f.module)
+		return false;
+	base = strrchr(object, '/');
+	return !strcmp(f.module, base ? base + 1 : object);
+}
+
 static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
 {
 	struct ls_rec r = {.tid = ev->h.tid};
@@ -881,9 +894,10 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	if (size < sizeof(*ev))
 		return -EINVAL;
 	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL);
-	/* a semaphore taken by CPython's lock code (PyThread_acquire_lock_timed, inlined into
-	 * _thread's acquire in LTO builds) is a Python lock; its try-first is not a trylock */
-	if (kind == LS_KIND_SEM && stack_id && (c->sinfo[stack_id].flags & SF_PYLOCK)) {
+	/* a semaphore taken by the interpreter's own code is CPython's lock (it uses sem_t for
+	 * nothing else; Debian's LTO build takes it without passing the probed exported
+	 * PyThread_acquire_lock_timed); its try-first is not a trylock */
+	if (kind == LS_KIND_SEM && taken_by_cpython(c, &ev->st)) {
 		kind = LS_KIND_MUTEX;
 		api &= ~LS_API_TRY;
 	}

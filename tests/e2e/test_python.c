@@ -40,6 +40,7 @@ static const char *path_python3(void)
 #define PY_PYENV path_python3()
 #define PY_GIL "tests/workloads/py_gil.py"
 #define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
+#define PY_DEADLOCK "tests/workloads/py_deadlock.py"
 
 /* ---- processes: everything a test starts dies with it, passed or not ---- */
 
@@ -504,11 +505,66 @@ static void lockwait_attached(const char *interp)
 }
 
 /* python3 from PATH (pyenv's 3.11.7 here: libpython3.11.so with its symbols) */
+/* Two threads take two threading.Locks in opposite order and hang: recorded in full mode from
+ * launch, the deadlock is alerted live and reported with both threads, their Python names,
+ * what each holds and waits for, and Python stacks down to the line where each blocks. */
+static void deadlock_launched(const char *interp)
+{
+	char trace[256], out[256], err[256], cmd[1024], *errtext;
+	const struct jp_value *dl, *threads, *want, *got[2];
+	struct jp_value *gt, *rep;
+	pid_t rec;
+	int rc;
+
+	check_interpreter(interp);
+	snprintf(trace, sizeof(trace), "%s/py_deadlock.lsz", test_dir());
+	snprintf(out, sizeof(out), "%s/py_deadlock.out", test_dir());
+	snprintf(err, sizeof(err), "%s/py_deadlock.err", test_dir());
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 3 -o %s -- %s " PY_DEADLOCK
+		 " --delay-ms 200", trace, interp);
+	rec = spawn_bg(cmd, out, err);
+	cr_assert_gt(rec, 0);
+	rc = wait_exit(rec, 60);
+	errtext = slurp(err);
+	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, errtext);
+	cr_expect(errtext && strstr(errtext, "DEADLOCK"), "no live alert: %s", errtext);
+	gt = ground_truth_in(out, "py_deadlock");
+	rep = report_json(trace);
+	dl = array_at(rep, "deadlocks");
+	cr_assert(dl && dl->len == 1, "%zu deadlocks, want 1", dl ? dl->len : 0);
+	threads = array_at(&dl->items[0], "threads");
+	cr_assert(threads && threads->len == 2, "the deadlock is not of two threads");
+	for (int i = 0; i < 2; i++) {
+		long line;
+
+		want = jp_at(jp_get(gt, "threads"), i);
+		line = (long)jnum(want, "line", 0);
+		got[i] = by_tid(threads, jnum(want, "tid", -1));
+		cr_assert_not_null(got[i], "thread %s (%.0f) is not in the deadlock",
+				   jstr(want, "name"), jnum(want, "tid", -1));
+		cr_expect_str_eq(jstr(got[i], "name"), jstr(want, "name"));
+		cr_expect_geq(find_frame(jp_get(got[i], "stack"), jstr(want, "function"),
+					 "py_deadlock.py", line, line), 0,
+			      "thread %s's stack does not name %s (py_deadlock.py:%ld)",
+			      jstr(want, "name"), jstr(want, "function"), line);
+		cr_assert_eq(jp_get(got[i], "holds")->len, 1, "%s holds not one lock",
+			     jstr(want, "name"));
+	}
+	/* each waits for what the other holds */
+	cr_expect_str_eq(jstr(got[0], "waits_for"), jstr(got[1], "holds.0"));
+	cr_expect_str_eq(jstr(got[1], "waits_for"), jstr(got[0], "holds.0"));
+	free(errtext);
+	jp_free(gt);
+	jp_free(rep);
+}
+
 PY_TEST(gil_top_lock_launched_path_python3) { gil_launched(PY_PYENV); }
+PY_TEST(deadlock_launched_full_mode_path_python3) { deadlock_launched(PY_PYENV); }
 PY_TEST(lockwait_frames_launched_path_python3) { lockwait_launched(PY_PYENV); }
 PY_TEST(lockwait_frames_attached_path_python3) { lockwait_attached(PY_PYENV); }
 
 /* Debian's 3.11: one static executable, stripped, with its dynamic symbols */
 PY_TEST(gil_top_lock_launched_debian) { gil_launched(PY_DEBIAN); }
+PY_TEST(deadlock_launched_full_mode_debian) { deadlock_launched(PY_DEBIAN); }
 PY_TEST(lockwait_frames_launched_debian) { lockwait_launched(PY_DEBIAN); }
 PY_TEST(lockwait_frames_attached_debian) { lockwait_attached(PY_DEBIAN); }
