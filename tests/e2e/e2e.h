@@ -33,4 +33,7 @@ static inline bool jbool(const struct jp_value *v, const char *path)
 	return x && x->type == JP_BOOL && x->boolean;
 }
 
+/* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
+struct jp_value *report_json(const char *trace);
+
 #endif

@@ -27,39 +27,6 @@ static pid_t track(pid_t pid)
 	return pid;
 }
 
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	int ppid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid;
-}
-
-/* SIGKILLs PID's descendants, deepest first, then PID itself. */
-static void kill_tree(pid_t pid)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-
-	while (d && (de = readdir(d))) {
-		pid_t child = atoi(de->d_name);
-
-		if (child > 0 && parent_of(child) == pid)
-			kill_tree(child);
-	}
-	if (d)
-		closedir(d);
-	kill(pid, SIGKILL);
-}
-
 /* PID was reaped: its number may be reused, leave it alone. */
 static void untrack(pid_t pid)
 {
@@ -118,21 +85,6 @@ static struct jp_value *ground_truth_in(const char *path)
 	cr_assert_not_null(gt, "the workload's ground truth is not JSON: %s", line);
 	free(out);
 	return gt;
-}
-
-static struct jp_value *report_json(const char *trace)
-{
-	char *out = NULL, *err = NULL;
-	struct jp_value *r;
-	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
-
-	cr_assert_eq(rc, 0, "report --json failed (%d): %s", rc, err);
-	r = jparse(out);
-	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
-	cr_assert_str_eq(jstr(r, "schema"), "lockscope.report/1");
-	free(out);
-	free(err);
-	return r;
 }
 
 static const struct jp_value *array_at(const struct jp_value *v, const char *path)

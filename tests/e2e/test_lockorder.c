@@ -40,22 +40,6 @@ static struct jp_value *record_full(const char *workload, char *trace, size_t le
 	return gt;
 }
 
-static struct jp_value *report_json(const char *trace)
-{
-	char *out = NULL, *err = NULL;
-	struct jp_value *r;
-	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
-
-	cr_assert_eq(rc, 0, "report --json failed (%d): %s", rc, err);
-	r = jparse(out);
-	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
-	cr_assert_str_eq(jstr(r, "schema"), "lockscope.report/1");
-	cr_assert_str_eq(jstr(r, "recording.mode"), "full");
-	free(out);
-	free(err);
-	return r;
-}
-
 static const struct jp_value *array_at(const struct jp_value *v, const char *path)
 {
 	const struct jp_value *a = jp_path(v, path);

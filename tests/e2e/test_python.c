@@ -51,40 +51,6 @@ static void adopt_orphans(void)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	int ppid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid;
-}
-
-/* SIGKILLs the descendants of PID, deepest first, and PID itself unless it is us. */
-static void kill_tree(pid_t pid)
-{
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-
-	while (d && (de = readdir(d))) {
-		pid_t child = atoi(de->d_name);
-
-		if (child > 0 && parent_of(child) == pid)
-			kill_tree(child);
-	}
-	if (d)
-		closedir(d);
-	if (pid != getpid())
-		kill(pid, SIGKILL);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -163,21 +129,6 @@ static struct jp_value *ground_truth_in(const char *path, const char *workload)
 	cr_assert_not_null(gt, "%s's ground truth is not JSON: %s", workload, line);
 	free(out);
 	return gt;
-}
-
-static struct jp_value *report_json(const char *trace)
-{
-	char *out = NULL, *err = NULL;
-	struct jp_value *r;
-	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
-
-	cr_assert_eq(rc, 0, "report --json failed (%d): %s", rc, err);
-	r = jparse(out);
-	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
-	cr_assert_str_eq(jstr(r, "schema"), "lockscope.report/1");
-	free(out);
-	free(err);
-	return r;
 }
 
 /* ---- reading the report ---- */

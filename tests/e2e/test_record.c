@@ -22,20 +22,6 @@ static struct jp_value *ground_truth(const char *out)
 	return jparse(line);
 }
 
-static struct jp_value *report_json(const char *trace)
-{
-	char *out = NULL, *err = NULL;
-	struct jp_value *r;
-	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
-
-	cr_assert_eq(rc, 0, "report --json failed (%d): %s", rc, err);
-	r = jparse(out);
-	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
-	free(out);
-	free(err);
-	return r;
-}
-
 /* The top lock is the workload's hot_lock, at its address, with its measured wait (10%). */
 static void check_contended(const struct jp_value *rep, const struct jp_value *gt)
 {

@@ -2,6 +2,7 @@
  * to files and read back; timeouts kill what hangs so that a test fails instead of stalling. */
 #include "proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -147,4 +148,36 @@ int count_lines(const char *s)
 	for (; s && *s; s++)
 		n += *s == '\n';
 	return n;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+void kill_tree(pid_t pid)
+{
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	while (d && (de = readdir(d))) {
+		pid_t child = atoi(de->d_name);
+
+		if (child > 0 && parent_of(child) == pid)
+			kill_tree(child);
+	}
+	if (d)
+		closedir(d);
+	kill(pid, SIGKILL);
 }
