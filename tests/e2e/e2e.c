@@ -2,6 +2,7 @@
  * parsing it, with the failure said once. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "e2e.h"
 #include "proc.h"
@@ -19,4 +20,37 @@ struct jp_value *report_json(const char *trace)
 	free(out);
 	free(err);
 	return r;
+}
+
+const struct jp_value *must_array(const struct jp_value *v, const char *path)
+{
+	const struct jp_value *a = jp_path(v, path);
+
+	cr_assert_not_null(a, "no %s", path);
+	cr_assert_eq(a->type, JP_ARRAY, "%s is not an array", path);
+	return a;
+}
+
+bool names_function(const struct jp_value *frames, const char *func)
+{
+	size_t n = strlen(func);
+
+	for (size_t i = 0; frames && frames->type == JP_ARRAY && i < frames->len; i++) {
+		const char *f = jp_str(&frames->items[i]);
+
+		if (f && !strncmp(f, func, n) && (f[n] == ' ' || f[n] == '+' || f[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+bool is_pair(const struct jp_value *names, const char *a, const char *b)
+{
+	const char *x, *y;
+
+	if (!names || names->type != JP_ARRAY || names->len != 2)
+		return false;
+	x = jp_str(&names->items[0]);
+	y = jp_str(&names->items[1]);
+	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
 }

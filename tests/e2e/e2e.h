@@ -35,5 +35,11 @@ static inline bool jbool(const struct jp_value *v, const char *path)
 
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
+/* The array at PATH; the test fails if there is none. Borrowed. */
+const struct jp_value *must_array(const struct jp_value *v, const char *path);
+/* FRAMES has a frame of FUNC: "func (file:line)" or "func+0x1a (module)". */
+bool names_function(const struct jp_value *frames, const char *func);
+/* NAMES is exactly the set {A, B}. */
+bool is_pair(const struct jp_value *names, const char *a, const char *b);
 
 #endif

@@ -87,40 +87,6 @@ static struct jp_value *ground_truth_in(const char *path)
 	return gt;
 }
 
-static const struct jp_value *array_at(const struct jp_value *v, const char *path)
-{
-	const struct jp_value *a = jp_path(v, path);
-
-	cr_assert_not_null(a, "no %s", path);
-	cr_assert_eq(a->type, JP_ARRAY, "%s is not an array", path);
-	return a;
-}
-
-/* "func (file:line)" or "func+0x1a (module)": FRAMES has one for FUNC. */
-static bool names_function(const struct jp_value *frames, const char *func)
-{
-	size_t n = strlen(func);
-
-	for (size_t i = 0; frames && frames->type == JP_ARRAY && i < frames->len; i++) {
-		const char *f = jp_str(&frames->items[i]);
-
-		if (f && !strncmp(f, func, n) && (f[n] == ' ' || f[n] == '+' || f[n] == '\0'))
-			return true;
-	}
-	return false;
-}
-
-static bool is_pair(const struct jp_value *names, const char *a, const char *b)
-{
-	const char *x, *y;
-
-	if (!names || names->type != JP_ARRAY || names->len != 2)
-		return false;
-	x = jp_str(&names->items[0]);
-	y = jp_str(&names->items[1]);
-	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
-}
-
 static const struct jp_value *thread_by_tid(const struct jp_value *threads, double tid)
 {
 	for (size_t i = 0; threads && i < threads->len; i++)
@@ -133,14 +99,14 @@ static const struct jp_value *thread_by_tid(const struct jp_value *threads, doub
  * for what it says, blocked in the function it names; the locks at the addresses it printed. */
 static void check_deadlock(const struct jp_value *rep, const struct jp_value *gt)
 {
-	const struct jp_value *dls = array_at(rep, "deadlocks");
+	const struct jp_value *dls = must_array(rep, "deadlocks");
 	const struct jp_value *threads, *locks = jp_get(rep, "locks");
 
 	cr_assert_eq(dls->len, 1, "%zu deadlocks, want 1", dls->len);
 	cr_assert(is_pair(jp_path(rep, "deadlocks.0.locks"), "lock_a", "lock_b"),
 		  "the deadlock's locks are not lock_a and lock_b");
 	cr_assert_not_null(jp_path(rep, "deadlocks.0.detected_ns"));
-	threads = array_at(rep, "deadlocks.0.threads");
+	threads = must_array(rep, "deadlocks.0.threads");
 	cr_assert_eq(threads->len, 2, "%zu threads in the deadlock, want 2", threads->len);
 	for (int i = 0; i < 2; i++) {
 		const struct jp_value *want = jp_at(jp_get(gt, "threads"), i), *got, *holds;
@@ -290,7 +256,7 @@ Test(deadlock, alerted_live_and_stored_in_the_trace, .timeout = 90, .fini = kill
 	rep = report_json(trace);
 	cr_assert_str_eq(jstr(rep, "recording.mode"), "full");
 	check_deadlock(rep, gt);
-	cr_assert_geq(array_at(rep, "lock_order.cycles")->len, 1, "no lock-order cycle");
+	cr_assert_geq(must_array(rep, "lock_order.cycles")->len, 1, "no lock-order cycle");
 	cr_assert(is_pair(jp_path(rep, "lock_order.cycles.0.locks"), "lock_a", "lock_b"),
 		  "the lock-order cycle is not lock_a, lock_b");
 	jp_free(gt);

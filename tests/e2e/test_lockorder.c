@@ -40,41 +40,6 @@ static struct jp_value *record_full(const char *workload, char *trace, size_t le
 	return gt;
 }
 
-static const struct jp_value *array_at(const struct jp_value *v, const char *path)
-{
-	const struct jp_value *a = jp_path(v, path);
-
-	cr_assert_not_null(a, "no %s", path);
-	cr_assert_eq(a->type, JP_ARRAY, "%s is not an array", path);
-	return a;
-}
-
-/* "func (file:line)" or "func+0x1a (module)": FRAMES has one for FUNC. */
-static bool names_function(const struct jp_value *frames, const char *func)
-{
-	size_t n = strlen(func);
-
-	for (size_t i = 0; frames && frames->type == JP_ARRAY && i < frames->len; i++) {
-		const char *f = jp_str(&frames->items[i]);
-
-		if (f && !strncmp(f, func, n) && (f[n] == ' ' || f[n] == '+' || f[n] == '\0'))
-			return true;
-	}
-	return false;
-}
-
-/* NAMES is exactly the set {A, B}. */
-static bool is_pair(const struct jp_value *names, const char *a, const char *b)
-{
-	const char *x, *y;
-
-	if (!names || names->type != JP_ARRAY || names->len != 2)
-		return false;
-	x = jp_str(&names->items[0]);
-	y = jp_str(&names->items[1]);
-	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
-}
-
 static const struct jp_value *find_edge(const struct jp_value *edges, const char *from,
 					const char *to)
 {
@@ -143,24 +108,24 @@ Test(lockorder, inversion_is_a_potential_deadlock, .timeout = 120)
 	char trace[256], *out = NULL, *err = NULL;
 	struct jp_value *gt = record_full("inversion", trace, sizeof(trace));
 	struct jp_value *rep = report_json(trace);
-	const struct jp_value *cycles = array_at(rep, "lock_order.cycles"), *cedges;
+	const struct jp_value *cycles = must_array(rep, "lock_order.cycles"), *cedges;
 	double rounds = jnum(gt, "rounds", -1);
 	int rc;
 
 	cr_assert_eq(cycles->len, 1, "%zu cycles, want the one inversion", cycles->len);
 	cr_assert(is_pair(jp_path(rep, "lock_order.cycles.0.locks"), "lock_a", "lock_b"),
 		  "the cycle is not lock_a, lock_b");
-	cedges = array_at(rep, "lock_order.cycles.0.edges");
+	cedges = must_array(rep, "lock_order.cycles.0.edges");
 	check_edge(cedges, "lock_a", "lock_b", jnum(gt, "tid_a_to_b", -1), "transfer_a_to_b",
 		   rounds);
 	check_edge(cedges, "lock_b", "lock_a", jnum(gt, "tid_b_to_a", -1), "transfer_b_to_a",
 		   rounds);
 	/* the graph's own edge list has both too */
-	cr_assert_not_null(find_edge(array_at(rep, "lock_order.edges"), "lock_a", "lock_b"));
-	cr_assert_not_null(find_edge(array_at(rep, "lock_order.edges"), "lock_b", "lock_a"));
-	cr_assert_eq(array_at(rep, "lock_order.suppressed")->len, 0);
+	cr_assert_not_null(find_edge(must_array(rep, "lock_order.edges"), "lock_a", "lock_b"));
+	cr_assert_not_null(find_edge(must_array(rep, "lock_order.edges"), "lock_b", "lock_a"));
+	cr_assert_eq(must_array(rep, "lock_order.suppressed")->len, 0);
 	/* potential, not actual: the turns kept the threads apart */
-	cr_assert_eq(array_at(rep, "deadlocks")->len, 0, "the inversion never deadlocked");
+	cr_assert_eq(must_array(rep, "deadlocks")->len, 0, "the inversion never deadlocked");
 	check_addr(rep, gt, "lock_a");
 	check_addr(rep, gt, "lock_b");
 
@@ -182,11 +147,11 @@ Test(lockorder, a_gate_lock_suppresses_the_cycle, .timeout = 120)
 	char trace[256];
 	struct jp_value *gt = record_full("gated", trace, sizeof(trace));
 	struct jp_value *rep = report_json(trace);
-	const struct jp_value *edges = array_at(rep, "lock_order.edges");
-	const struct jp_value *sup = array_at(rep, "lock_order.suppressed");
+	const struct jp_value *edges = must_array(rep, "lock_order.edges");
+	const struct jp_value *sup = must_array(rep, "lock_order.suppressed");
 	double rounds = jnum(gt, "rounds", -1);
 
-	cr_assert_eq(array_at(rep, "lock_order.cycles")->len, 0,
+	cr_assert_eq(must_array(rep, "lock_order.cycles")->len, 0,
 		     "a cycle under one gate lock is reported as a potential deadlock");
 	cr_assert_eq(sup->len, 1, "%zu suppressed cycles, want 1", sup->len);
 	cr_assert(is_pair(jp_path(rep, "lock_order.suppressed.0.locks"), "lock_a", "lock_b"));
@@ -200,7 +165,7 @@ Test(lockorder, a_gate_lock_suppresses_the_cycle, .timeout = 120)
 	cr_assert_not_null(find_edge(edges, "gate_lock", "lock_b"));
 	cr_assert_null(find_edge(edges, "lock_a", "gate_lock"));
 	cr_assert_null(find_edge(edges, "lock_b", "gate_lock"));
-	cr_assert_eq(array_at(rep, "deadlocks")->len, 0);
+	cr_assert_eq(must_array(rep, "deadlocks")->len, 0);
 	check_addr(rep, gt, "gate_lock");
 	check_addr(rep, gt, "lock_a");
 	check_addr(rep, gt, "lock_b");
@@ -213,7 +178,7 @@ Test(lockorder, one_order_makes_no_cycle, .timeout = 120)
 	char trace[256];
 	struct jp_value *gt = record_full("ordered", trace, sizeof(trace));
 	struct jp_value *rep = report_json(trace);
-	const struct jp_value *edges = array_at(rep, "lock_order.edges"), *e;
+	const struct jp_value *edges = must_array(rep, "lock_order.edges"), *e;
 	double tids[2] = {jnum(gt, "tids.0", -1), jnum(gt, "tids.1", -1)};
 
 	e = find_edge(edges, "lock_a", "lock_b");
@@ -222,9 +187,9 @@ Test(lockorder, one_order_makes_no_cycle, .timeout = 120)
 	cr_assert(names_function(jp_get(e, "stack"), "transfer_a_to_b"));
 	cr_assert_eq(jnum(e, "count", -1), 2 * jnum(gt, "rounds", -1));
 	cr_assert_null(find_edge(edges, "lock_b", "lock_a"), "an edge nobody took");
-	cr_assert_eq(array_at(rep, "lock_order.cycles")->len, 0);
-	cr_assert_eq(array_at(rep, "lock_order.suppressed")->len, 0);
-	cr_assert_eq(array_at(rep, "deadlocks")->len, 0);
+	cr_assert_eq(must_array(rep, "lock_order.cycles")->len, 0);
+	cr_assert_eq(must_array(rep, "lock_order.suppressed")->len, 0);
+	cr_assert_eq(must_array(rep, "deadlocks")->len, 0);
 	check_addr(rep, gt, "lock_a");
 	check_addr(rep, gt, "lock_b");
 	jp_free(gt);
@@ -236,15 +201,15 @@ Test(lockorder, readers_of_one_rwlock_make_no_cycle, .timeout = 120)
 	char trace[256];
 	struct jp_value *gt = record_full("rwreaders", trace, sizeof(trace));
 	struct jp_value *rep = report_json(trace);
-	const struct jp_value *edges = array_at(rep, "lock_order.edges");
+	const struct jp_value *edges = must_array(rep, "lock_order.edges");
 
 	/* both orders were taken, but the rwlock's side was always a read: nothing can block */
 	cr_assert_not_null(find_edge(edges, "table_lock", "lock_x"), "no table_lock -> lock_x");
 	cr_assert_not_null(find_edge(edges, "table_lock", "lock_y"), "no table_lock -> lock_y");
-	cr_assert_eq(array_at(rep, "lock_order.cycles")->len, 0,
+	cr_assert_eq(must_array(rep, "lock_order.cycles")->len, 0,
 		     "readers of one rwlock reported as a potential deadlock");
-	cr_assert_eq(array_at(rep, "lock_order.suppressed")->len, 0);
-	cr_assert_eq(array_at(rep, "deadlocks")->len, 0);
+	cr_assert_eq(must_array(rep, "lock_order.suppressed")->len, 0);
+	cr_assert_eq(must_array(rep, "deadlocks")->len, 0);
 	check_addr(rep, gt, "table_lock");
 	jp_free(gt);
 	jp_free(rep);
@@ -317,8 +282,8 @@ Test(lockorder, graph_json_flags_the_cycle_edges, .timeout = 120)
 	cr_assert_eq(rc, 0, "graph --format json failed (%d): %s", rc, err);
 	g = jparse(out);
 	cr_assert_not_null(g, "graph --format json is not valid JSON: %.300s", out);
-	nodes = array_at(g, "nodes");
-	edges = array_at(g, "edges");
+	nodes = must_array(g, "nodes");
+	edges = must_array(g, "edges");
 	for (size_t i = 0; i < nodes->len; i++) {
 		const char *n = node_name(&nodes->items[i]);
 
