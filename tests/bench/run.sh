@@ -27,11 +27,12 @@ printf '%-52s %8s ns -> %s ns (+%s ns)\n' "syscall cost, without -> with a recor
 # 2. Overhead per mode: the workload's own elapsed time (it prints elapsed_ns) under record over
 # its time alone; median of 5 alternating pairs, so start-up is not counted and drift cancels.
 elapsed() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])["elapsed_ns"])'; }
-overhead() {	# label, mode, workload, args
+overhead() {	# label, mode, workload (a build/workloads program, or a command), args
 	label=$1; mode=$2; wl=$3; shift 3
+	[ -x "build/workloads/$wl" ] && wl=build/workloads/$wl
 	for i in 1 2 3 4 5; do
-		alone=$(build/workloads/$wl "$@" | elapsed)
-		traced=$($LS record --mode "$mode" -o "$tmp/o.lsz" -- build/workloads/$wl "$@" \
+		alone=$($wl "$@" | elapsed)
+		traced=$($LS record --mode "$mode" -o "$tmp/o.lsz" -- $wl "$@" \
 			2>"$tmp/o.err" | elapsed)
 		echo "$(( traced * 10000 / alone ))"
 	done | median | awk -v l="$label" -v m="$mode" '{printf "%-52s %-10s %6.3f x\n", l, m, $1 / 10000}'
@@ -44,6 +45,8 @@ overhead "contended mutex, sleeping holder" full contended --iters 1500
 overhead "contended mutex, spinning holder" contention contended --spin --iters 3000
 overhead "uncontended, 2 threads, 400M lock pairs" contention lockheavy --iters 200000000
 overhead "uncontended, 2 threads, 400M lock pairs" auto lockheavy --iters 200000000
+overhead "4 CPU-bound CPython threads (GIL)" contention /usr/bin/python3.11 tests/workloads/py_gil.py
+overhead "4 CPU-bound CPython threads (GIL)" auto /usr/bin/python3.11 tests/workloads/py_gil.py
 echo "  (auto's budget: 5% of the target's CPU time, the default --overhead-budget)"
 
 # 3. Trace size on a real contended recording, metadata included.
