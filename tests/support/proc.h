@@ -24,7 +24,7 @@ bool wait_for_text(const char *path, const char *needle, double timeout_s);
 char *slurp(const char *path);
 /* A fresh directory under /tmp for one test (caller need not remove it). */
 const char *test_dir(void);
-/* SIGKILLs PID's descendants, deepest first, then PID itself. */
+/* SIGKILLs PID's descendants, deepest first, then PID itself unless it is the caller. */
 void kill_tree(pid_t pid);
 /* Number of lines in S. */
 int count_lines(const char *s);
