@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "events.h"
 
 #ifndef SYS_futex_waitv
@@ -213,15 +214,8 @@ static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 
 static int list_push(struct wait_list *l, const struct blocked_wait *w)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct blocked_wait *items = realloc(l->items, cap * sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		l->items = items;
-		l->cap = cap;
-	}
+	if (ls_reserve(&l->items, &l->cap, l->n + 1, sizeof(*l->items)))
+		return -ENOMEM;
 	l->items[l->n++] = *w;
 	return 0;
 }

@@ -83,14 +83,6 @@ struct collector {
 	void *sink_arg;
 };
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
 {
 	uint64_t ts = mono > c->start_mono ? mono - c->start_mono : 0;
@@ -121,7 +113,7 @@ static int write_new_mappings(struct collector *c)
 
 	for (int i = 0; symbolizer__mapping(c->sym, i, &m); i++) {
 		int n = snprintf(key, sizeof(key), "%llx %s", (unsigned long long)m.start, m.path);
-		struct ls_rec r = {.type = LS_REC_MAPPING, .ts = rel_ts(c, mono_now())};
+		struct ls_rec r = {.type = LS_REC_MAPPING, .ts = rel_ts(c, ls_mono_ns())};
 		int err;
 
 		if (bytemap__get(c->mappings, key, n))
@@ -150,7 +142,7 @@ static int write_new_mappings(struct collector *c)
  * True if it did. */
 static bool maybe_refresh(struct collector *c)
 {
-	uint64_t now = mono_now();
+	uint64_t now = ls_mono_ns();
 
 	if (now - c->last_refresh < REFRESH_NS)
 		return false;
@@ -309,19 +301,11 @@ static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 
 static struct stack_info *stack_info(struct collector *c, uint32_t id)
 {
-	if (id >= c->sinfo_cap) {
-		size_t cap = c->sinfo_cap ? c->sinfo_cap * 2 : 256;
-		struct stack_info *n;
+	size_t old = c->sinfo_cap;
 
-		while (cap <= id)
-			cap *= 2;
-		n = realloc(c->sinfo, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		memset(n + c->sinfo_cap, 0, (cap - c->sinfo_cap) * sizeof(*n));
-		c->sinfo = n;
-		c->sinfo_cap = cap;
-	}
+	if (ls_reserve(&c->sinfo, &c->sinfo_cap, (size_t)id + 1, sizeof(*c->sinfo)))
+		return NULL;
+	memset(c->sinfo + old, 0, (c->sinfo_cap - old) * sizeof(*c->sinfo));
 	return &c->sinfo[id];
 }
 
@@ -414,7 +398,7 @@ static int py_name(struct collector *c, struct py_cached *pc, const struct py_th
 static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 {
 	struct py_cached *pc = py_cached(c, tid);
-	uint64_t now = mono_now();
+	uint64_t now = ls_mono_ns();
 	struct py_thread t;
 
 	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
@@ -464,7 +448,7 @@ static void py_names(struct collector *c)
  * pyenv shim) becomes Python some time after its exec: look again for a few seconds. */
 static void py_look(struct collector *c)
 {
-	uint64_t now = mono_now();
+	uint64_t now = ls_mono_ns();
 
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
@@ -635,9 +619,11 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind,
 		      const struct stack_info *si, const char *verb, char *buf, size_t len)
 {
-	const char *what = symbolizer__is_anon(c->sym, addr) ? "heap" : "lock";
+	bool anon = symbolizer__is_anon(c->sym, addr);
+	const char *what = anon ? "heap" : "lock";
 	const char *sym;
 	uint64_t off;
+	int found;
 
 	if (kind == LS_KIND_GIL) {
 		snprintf(buf, len, "GIL");
@@ -647,9 +633,11 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 		snprintf(buf, len, "join in %s", si && si->first_user ? si->first_user : "?");
 		return true;
 	}
-	if (symbolizer__data(c->sym, addr, &sym, &off) == -ENOENT && !symbolizer__is_anon(c->sym, addr))
-		maybe_refresh(c);
-	if (symbolizer__data(c->sym, addr, &sym, &off) == 0) {
+	found = symbolizer__data(c->sym, addr, &sym, &off);
+	/* a miss outside the heap may be an object mapped since the last read of the map */
+	if (found == -ENOENT && !anon && maybe_refresh(c))
+		found = symbolizer__data(c->sym, addr, &sym, &off);
+	if (found == 0) {
 		/* condvars, rwlocks and semaphores wait on a word inside the object */
 		if (off == 0 || kind == LS_KIND_COND || kind == LS_KIND_RWLOCK || kind == LS_KIND_SEM)
 			snprintf(buf, len, "%s", sym);
@@ -825,7 +813,7 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 	case LS_EV_COMM:
 		/* the leader renamed at exec: the program may now be another, perhaps CPython */
 		if (ev->h.tid == (uint32_t)c->pid && !c->py)
-			c->py_look_until = mono_now() + PY_LOOK_NS;
+			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
 		if (!known_thread(c, ev->h.tid)) {
@@ -1006,7 +994,7 @@ int collector__attach_snapshot(struct collector *c)
 {
 	char path[64];
 	struct dirent *de;
-	uint64_t ts = rel_ts(c, mono_now());
+	uint64_t ts = rel_ts(c, ls_mono_ns());
 	DIR *d;
 	int err;
 
@@ -1016,14 +1004,14 @@ int collector__attach_snapshot(struct collector *c)
 	c->sym = symbolizer__new(c->pid);
 	if (!c->sym)
 		return -errno;
-	c->last_refresh = mono_now();
+	c->last_refresh = ls_mono_ns();
 	err = write_new_mappings(c);
 	if (err)
 		return err;
 	/* a CPython target: its GIL and Python frames (absent otherwise: nothing changes) */
 	pyreader__free(c->py);
 	c->py = NULL;
-	c->py_look_until = mono_now() + PY_LOOK_NS;
+	c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 	py_look(c);
 	snprintf(path, sizeof(path), "/proc/%d/task", c->pid);
 	d = opendir(path);
@@ -1043,7 +1031,7 @@ int collector__attach_snapshot(struct collector *c)
 
 int collector__lost(struct collector *c, uint64_t count)
 {
-	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, mono_now())};
+	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, ls_mono_ns())};
 
 	if (!count)
 		return 0;
@@ -1058,13 +1046,13 @@ int collector__refresh(struct collector *c)
 
 	py_look(c);
 	py_names(c);	/* threads named since */
-	c->last_refresh = mono_now();
+	c->last_refresh = ls_mono_ns();
 	return err ? err : write_new_mappings(c);
 }
 
 int collector__window(struct collector *c, bool on)
 {
-	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, mono_now())};
+	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, ls_mono_ns())};
 
 	r.window.on = on;
 	return put(c, &r);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void ls_err(const char *what, const char *fmt, ...)
 {
@@ -36,4 +37,12 @@ int ls_reserve(void *items, size_t *cap, size_t need, size_t size)
 	*p = n;
 	*cap = c;
 	return 0;
+}
+
+uint64_t ls_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }

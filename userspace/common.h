@@ -3,6 +3,7 @@
 #ifndef LOCKSCOPE_COMMON_H
 #define LOCKSCOPE_COMMON_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 enum ls_exit {
@@ -15,6 +16,10 @@ enum ls_exit {
 void ls_err(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, for notes that are not errors ("lockscope: report: app.lsz: file is cut ..."). */
 #define ls_note ls_err
+
+/* CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads, so BPF and userspace times
+ * compare. */
+uint64_t ls_mono_ns(void);
 
 /* Makes room for NEED elements of SIZE bytes in the array *ITEMS (a pointer to a pointer) of
  * capacity *CAP, doubling. 0 or -ENOMEM; on failure the array is unchanged. */

@@ -71,16 +71,8 @@ static struct track *track_get(struct exporter *x, uint32_t tid)
 
 	if (pos)
 		return &x->tracks[*pos];
-	if (x->ntracks == x->tracks_cap) {
-		size_t cap = x->tracks_cap ? x->tracks_cap * 2 : 64;
-		struct track *n = realloc(x->tracks, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		x->tracks = n;
-		x->tracks_cap = cap;
-	}
-	if (bytemap__put_u64(x->by_tid, tid, x->ntracks))
+	if (ls_reserve(&x->tracks, &x->tracks_cap, x->ntracks + 1, sizeof(*x->tracks)) ||
+	    bytemap__put_u64(x->by_tid, tid, x->ntracks))
 		return NULL;
 	t = &x->tracks[x->ntracks++];
 	memset(t, 0, sizeof(*t));

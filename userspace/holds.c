@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "bytemap.h"
+#include "common.h"
 #include "trace.h"
 
 struct holds {
@@ -49,16 +50,8 @@ static struct hold_stats *stats_of(struct holds *h, uint64_t addr)
 
 	if (i)
 		return &h->st[*i];
-	if (h->nst == h->capst) {
-		size_t cap = h->capst ? h->capst * 2 : 64;
-		struct hold_stats *n = realloc(h->st, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		h->st = n;
-		h->capst = cap;
-	}
-	if (bytemap__put_u64(h->stats, addr, h->nst))
+	if (ls_reserve(&h->st, &h->capst, h->nst + 1, sizeof(*h->st)) ||
+	    bytemap__put_u64(h->stats, addr, h->nst))
 		return NULL;
 	h->st[h->nst] = (struct hold_stats){0};
 	return &h->st[h->nst++];

@@ -394,22 +394,14 @@ __attribute__((noinline)) int lockscope_calibration_target(int x)
 	return x + 1;
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
 static double time_calls(int n)
 {
-	double t0 = now_ns();
+	double t0 = (double)ls_mono_ns();
 	int x = 0;
 
 	for (int i = 0; i < n; i++)
 		x = lockscope_calibration_target(x);
-	return (now_ns() - t0) / n;
+	return ((double)ls_mono_ns() - t0) / n;
 }
 
 /* The file offset of our own calibration target, from our memory map. */

@@ -67,14 +67,6 @@ struct recorder {
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
 
-static uint64_t mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static uint64_t realtime_now(void)
 {
 	struct timespec ts;
@@ -455,7 +447,7 @@ static int open_trace(struct recorder *r)
 		read_proc_string(r->pid, "comm", comm, sizeof(comm), false);
 		read_proc_string(r->pid, "cmdline", cmdline, sizeof(cmdline), true);
 	}
-	r->start_mono = mono_now();
+	r->start_mono = ls_mono_ns();
 	info.start_mono_ns = r->start_mono;
 	info.start_realtime_ns = realtime_now();
 	r->w = trace_writer__new(r->o->output, &info);
@@ -542,7 +534,7 @@ static void probe_python(struct recorder *r)
 
 static void window(struct recorder *r, bool on)
 {
-	uint64_t before = mono_now();
+	uint64_t before = ls_mono_ns();
 
 	if (on) {
 		clear_pending(r);
@@ -556,7 +548,7 @@ static void window(struct recorder *r, bool on)
 	} else {
 		/* ... and so does the time to detach: they trap until their link is gone */
 		lock_probes__detach(r->probes);
-		r->phase_start = mono_now();
+		r->phase_start = ls_mono_ns();
 		r->on_ns += r->phase_start - r->on_since;
 		ring_buffer__consume(r->rb);	/* the window's events precede its end */
 	}
@@ -564,7 +556,7 @@ static void window(struct recorder *r, bool on)
 		r->on_since = before;
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: probes %s in %.1f ms\n", on ? "on" : "off",
-			(mono_now() - before) / 1e6);
+			(ls_mono_ns() - before) / 1e6);
 	collector__window(r->col, on);
 }
 
@@ -614,7 +606,7 @@ static void stop_child(struct recorder *r)
 static int run_loop(struct recorder *r, volatile const int *stop)
 {
 	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
-	uint64_t next_flush = mono_now() + FLUSH_NS;
+	uint64_t next_flush = ls_mono_ns() + FLUSH_NS;
 
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
@@ -624,7 +616,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
-		now = mono_now();
+		now = ls_mono_ns();
 		if (n < 0 && n != -EINTR) {
 			ls_err("record", "reading the ring buffer: %s", strerror(-n));
 			return LS_EXIT_SYSTEM;
@@ -657,10 +649,10 @@ static int finish(struct recorder *r)
 	ring_buffer__consume(r->rb);	/* what the kernel still holds */
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
-	check_deadlocks(r, mono_now());
+	check_deadlocks(r, ls_mono_ns());
 	flush(r);
 	end.ts = collector__last_ts(r->col);
-	end.end.duration_ns = mono_now() - r->start_mono;
+	end.end.duration_ns = ls_mono_ns() - r->start_mono;
 	end.end.events = collector__events(r->col);
 	end.end.lost = r->lost_seen;
 	trace_writer__append(r->w, &end);

@@ -579,16 +579,8 @@ static int note_tid(struct report_ctx *ctx, uint32_t tid)
 {
 	if (!tid || bytemap__get_u64(ctx->tid_set, tid))
 		return 0;
-	if (ctx->ntids == ctx->tids_cap) {
-		size_t cap = ctx->tids_cap ? ctx->tids_cap * 2 : 64;
-		uint32_t *n = realloc(ctx->tids, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		ctx->tids = n;
-		ctx->tids_cap = cap;
-	}
-	if (bytemap__put_u64(ctx->tid_set, tid, 1))
+	if (ls_reserve(&ctx->tids, &ctx->tids_cap, ctx->ntids + 1, sizeof(*ctx->tids)) ||
+	    bytemap__put_u64(ctx->tid_set, tid, 1))
 		return -ENOMEM;
 	ctx->tids[ctx->ntids++] = tid;
 	return 0;
