@@ -52,6 +52,8 @@ struct py_cached {
 	char *name;		/* threading.Thread.name last written */
 };
 
+#define COUNTERS_MAX 32
+
 struct collector {
 	pid_t pid;
 	struct trace_writer *w;		/* borrowed */
@@ -81,6 +83,11 @@ struct collector {
 	size_t npyt, pyt_cap;
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
+	struct {
+		const char *name;	/* a string constant */
+		uint64_t value;		/* as last written */
+	} counters[COUNTERS_MAX];
+	size_t ncounters;
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -1048,6 +1055,50 @@ int collector__refresh(struct collector *c)
 	py_names(c);	/* threads named since */
 	c->last_refresh = ls_mono_ns();
 	return err ? err : write_new_mappings(c);
+}
+
+int collector__count(struct collector *c, const char *name, uint64_t value)
+{
+	struct ls_rec r = {.type = LS_REC_COUNTER, .ts = c->last_ts};
+	size_t i;
+
+	for (i = 0; i < c->ncounters && strcmp(c->counters[i].name, name); i++)
+		;
+	if (i == COUNTERS_MAX)
+		return -ENOSPC;
+	if (i == c->ncounters) {
+		c->counters[c->ncounters++].name = name;
+	} else if (c->counters[i].value == value) {
+		return 0;
+	}
+	c->counters[i].value = value;
+	r.counter.name = name;
+	r.counter.value = value;
+	return put(c, &r);
+}
+
+int collector__counters(struct collector *c)
+{
+	struct sym_stats st;
+	struct py_stats ps;
+	int err;
+
+	symbolizer__stats(c->sym, &st);
+	err = collector__count(c, "malformed BPF events skipped", c->bad);
+	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
+	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
+	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
+	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
+				      st.objects_unreadable);
+	if (err || !c->py)
+		return err;
+	pyreader__stats(c->py, &ps);
+	err = collector__count(c, "python: memory reads failed", ps.read_errors);
+	err = err ?: collector__count(c, "python: thread lists cut", ps.thread_lists_cut);
+	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
+	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
+	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
+	return err;
 }
 
 int collector__window(struct collector *c, bool on)

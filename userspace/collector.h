@@ -30,6 +30,11 @@ int collector__handle(struct collector *c, const void *data, size_t size);
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */
 int collector__lost(struct collector *c, uint64_t count);
+/* A loss counter's running total NAME (a string constant), written as a COUNTER record when it
+ * changed since the last one. 0, -ENOSPC past 32 names, or -errno from the writer. */
+int collector__count(struct collector *c, const char *name, uint64_t value);
+/* The collector's own loss counters (unwinder, CPython reader, malformed events): the same. */
+int collector__counters(struct collector *c);
 /* Full mode's lock/unlock tracing was switched on or off: a WINDOW record. */
 int collector__window(struct collector *c, bool on);
 /* The target ended: PROC_EXIT with its exit code (as from waitpid, or -1 unknown). */

@@ -500,6 +500,10 @@ static void flush(struct recorder *r)
 		collector__lost(r->col, lost - r->lost_seen);
 		r->lost_seen = lost;
 	}
+	collector__counters(r->col);
+	if (r->probes)
+		collector__count(r->col, "lock calls untracked: in-flight table full",
+				 bpf_stat(r, STAT_INFLIGHT_FULL));
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
 }

@@ -47,6 +47,11 @@ struct report_ctx {
 	size_t ntids, tids_cap;
 	struct bytemap *tid_set; /* tid -> 1, for the above */
 	struct holds *holds;	 /* full mode: acquisitions, hold times, coverage */
+	struct {
+		char name[80];
+		uint64_t value;
+	} counters[32];		/* loss counters: the last COUNTER record of each name */
+	size_t ncounters;
 };
 
 /* An analysis: fed every record in order, finished once, then asked for its part of the output.
@@ -498,6 +503,12 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_writer__decimal(w, (int64_t)(holds__coverage(ctx->holds, ctx->end_ts) * 1000 + 0.5), 3);
 	json_writer__key(w, "complete");
 	json_writer__bool(w, ctx->complete);
+	/* what the unwinder and the CPython reader could not read: every loss is shown */
+	json_writer__key(w, "counters");
+	json_writer__object_begin(w);
+	for (size_t i = 0; i < ctx->ncounters; i++)
+		json_u64(w, ctx->counters[i].name, ctx->counters[i].value);
+	json_writer__object_end(w);
 	json_u64(w, "unpaired_waits", ctx->unpaired);
 	json_writer__object_end(w);
 }
@@ -558,6 +569,10 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 	printf("  recording  %s, %s mode, %" PRIu64 " events, %" PRIu64 " lost\n",
 	       human_ns(ctx->duration_ns, dur, sizeof(dur)), ls_scrub(mode), ctx->events,
 	       ctx->lost);
+	for (size_t i = 0, shown = 0; i < ctx->ncounters; i++)
+		if (ctx->counters[i].value)
+			printf("  %-10s %s: %" PRIu64 "\n", shown++ ? "" : "losses",
+			       ctx->counters[i].name, ctx->counters[i].value);
 	if (!ctx->complete)
 		printf("  incomplete %s: the report covers what was read\n",
 		       ctx->cut ? ctx->cut : "no end record (recording did not finish)");
@@ -586,6 +601,21 @@ static int note_tid(struct report_ctx *ctx, uint32_t tid)
 	return 0;
 }
 
+static void note_counter(struct report_ctx *ctx, const char *name, uint64_t value)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->ncounters && strcmp(ctx->counters[i].name, name); i++)
+		;
+	if (i == ARRAY_SIZE(ctx->counters))
+		return;	/* more names than any recorder writes: a damaged trace */
+	if (i == ctx->ncounters) {
+		snprintf(ctx->counters[i].name, sizeof(ctx->counters[i].name), "%s", name);
+		ls_scrub(ctx->counters[ctx->ncounters++].name);	/* it is printed as it is */
+	}
+	ctx->counters[i].value = value;
+}
+
 /* What the report says about the recording itself, from one record. */
 static int note_record(struct report_ctx *ctx, const struct ls_rec *rec)
 {
@@ -608,6 +638,9 @@ static int note_record(struct report_ctx *ctx, const struct ls_rec *rec)
 		return note_tid(ctx, rec->tid);
 	case LS_REC_LOST:
 		ctx->lost_seen += rec->lost.count;
+		return 0;
+	case LS_REC_COUNTER:
+		note_counter(ctx, rec->counter.name, rec->counter.value);
 		return 0;
 	case LS_REC_END:
 		ctx->have_end = true;

@@ -382,6 +382,11 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 		if (rec->acquire.kind >= LS_KIND__COUNT)
 			return -EINVAL;
 		break;
+	case LS_REC_COUNTER:
+		if (!str_fits(rec->counter.name))
+			return -EINVAL;
+		n += slen(rec->counter.name);
+		break;
 	case LS_REC_WAKE:
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
@@ -466,6 +471,9 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 	case LS_REC_WINDOW:
 		*p++ = rec->window.on;
 		return p;
+	case LS_REC_COUNTER:
+		p = put_str(p, rec->counter.name);
+		return put_u(p, rec->counter.value);
 	}
 	return p; /* not reached: rec_check() let only known types through */
 }
@@ -837,6 +845,10 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 	case LS_REC_WINDOW:
 		rec->window.on = get_byte(c, 2);
 		break;
+	case LS_REC_COUNTER:
+		rec->counter.name = get_str(c);
+		rec->counter.value = get_u(c);
+		break;
 	default: /* 0 */
 		c->bad = true;
 	}
@@ -1058,6 +1070,7 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_RELEASE] = "release",
 	    [LS_REC_DESTROY] = "destroy",
 	    [LS_REC_WINDOW] = "window",
+	    [LS_REC_COUNTER] = "counter",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

@@ -61,6 +61,7 @@ enum ls_rec_type {
 	LS_REC_RELEASE,		/* full mode: an unlock call */
 	LS_REC_DESTROY,		/* full mode: the lock was destroyed; its address may be reused */
 	LS_REC_WINDOW,		/* full mode's lock/unlock tracing switched on or off */
+	LS_REC_COUNTER,		/* a named loss counter's running total (unwinder, CPython reader) */
 	LS_REC__COUNT
 };
 
@@ -134,6 +135,10 @@ struct ls_rec {
 		struct {
 			uint8_t on;		/* 1: lock/unlock tracing began; 0: it stopped */
 		} window;
+		struct {
+			const char *name;	/* "unwind: stacks cut at the snapshot's end" */
+			uint64_t value;		/* the total so far; the last record of a name wins */
+		} counter;
 		struct {
 			uint64_t duration_ns;
 			uint64_t events;	/* kernel events handled */

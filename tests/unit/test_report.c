@@ -512,3 +512,39 @@ Test(report, text_scrubs_control_characters_from_names)
 	cr_assert(strstr(run.out, "t?[31m (1) 100.0%"), "%s", run.out);
 	tf_run_free(&run);
 }
+
+static void tf_counter(struct tf *t, uint64_t ts, const char *name, uint64_t value)
+{
+	struct ls_rec r = {.type = LS_REC_COUNTER, .ts = ts};
+
+	r.counter.name = name;
+	r.counter.value = value;
+	tf_add(t, &r);
+}
+
+/* Loss counters are running totals: the last record of a name wins, every name is in the JSON,
+ * and the text lists those that lost something. */
+Test(report, loss_counters_last_value_wins)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, PID, "hot", "./hot", "contention");
+	tf_counter(&trace, 10, "stacks cut: past the stack snapshot", 2);
+	tf_counter(&trace, 20, "python: frames unreadable", 0);
+	tf_counter(&trace, 30, "stacks cut: past the stack snapshot", 5);
+	tf_finish(&trace, 1000, 0, 0);
+	tf_close(&trace);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "recording.counters", JP_OBJECT), 2);
+	cr_assert_eq(u64_at(doc, "recording.counters.stacks cut: past the stack snapshot"), 5);
+	cr_assert_eq(u64_at(doc, "recording.counters.python: frames unreadable"), 0);
+	jp_free(doc);
+	tf_run_free(&run);
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert(strstr(run.out, "losses     stacks cut: past the stack snapshot: 5\n"), "%s",
+		  run.out);
+	cr_assert_null(strstr(run.out, "python: frames unreadable"), "%s", run.out);
+	tf_run_free(&run);
+}

@@ -190,6 +190,10 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 	case LS_REC_WINDOW:
 		cr_assert_eq(g->window.on, w->window.on, "record %zu: on", i);
 		break;
+	case LS_REC_COUNTER:
+		expect_str(g->counter.name, w->counter.name, i, "name");
+		cr_assert_eq(g->counter.value, w->counter.value, "record %zu: value", i);
+		break;
 	case LS_REC_WAIT_END:
 		cr_assert_eq(g->wait_end.result, w->wait_end.result, "record %zu: result", i);
 		break;
@@ -1076,6 +1080,7 @@ Test(trace, kinds_and_record_types_have_names)
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_STACK), "stack");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_MAPPING), "mapping");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_END), "end");
+	cr_assert_str_eq(ls_rec_type_name(LS_REC_COUNTER), "counter");
 	cr_assert_str_eq(ls_rec_type_name(0), "unknown");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC__COUNT), "unknown");
 }
@@ -1096,6 +1101,8 @@ Test(trace, full_mode_records_round_trip)
 	    {.type = LS_REC_RELEASE, .ts = 3000, .tid = 8, .release = {.addr = 0x5581d2a0}},
 	    {.type = LS_REC_DESTROY, .ts = 3001, .tid = 8, .release = {.addr = 0x5581d2a0}},
 	    {.type = LS_REC_WINDOW, .ts = 4000, .window = {.on = 0}},
+	    {.type = LS_REC_COUNTER, .ts = 4000, .counter = {.name = "unwind: cut", .value = 0}},
+	    {.type = LS_REC_COUNTER, .ts = 4001, .counter = {.name = "", .value = UINT64_MAX}},
 	};
 	const size_t n = sizeof(recs) / sizeof(recs[0]);
 	char path[64], error[256];
