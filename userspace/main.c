@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "export_chrome.h"
+#include "export.h"
 #include "graph.h"
 #include "record.h"
 #include "report.h"
@@ -26,7 +26,8 @@ static const char usage_text[] =
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
 	"       lockscope graph FILE [--format dot|json]\n"
-	"       lockscope export FILE [-o OUT] [--format chrome]\n";
+	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto] [--by waiter|holder]\n"
+	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -154,19 +155,26 @@ static int cmd_export(int argc, char **argv)
 	static const struct option opts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"format", required_argument, NULL, 'f'},
+		{"by", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *out = NULL;
+	struct export_opts o = {.format = "chrome"};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			out = optarg;
+			o.out = optarg;
 			break;
 		case 'f':
-			if (strcmp(optarg, "chrome"))
-				return usage("export", "--format wants chrome");
+			if (!export__format(optarg))
+				return usage("export", "--format wants chrome, pprof or perfetto");
+			o.format = optarg;
+			break;
+		case 'b':
+			if (strcmp(optarg, "waiter") && strcmp(optarg, "holder"))
+				return usage("export", "--by wants waiter or holder");
+			o.by = strcmp(optarg, "holder") ? EXPORT_BY_WAITER : EXPORT_BY_HOLDER;
 			break;
 		default:
 			return usage("export", NULL);
@@ -174,7 +182,9 @@ static int cmd_export(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("export", "give one trace file");
-	return export_chrome__run(argv[optind], out ? out : "-");
+	if (o.by == EXPORT_BY_HOLDER && strcmp(o.format, "pprof"))
+		return usage("export", "--by is for --format pprof");
+	return export__run(argv[optind], &o);
 }
 
 static int cmd_graph(int argc, char **argv)
