@@ -42,7 +42,7 @@ static const uint32_t interned_field[NTABLES] = {INTERNED_EVENT_NAMES, INTERNED_
 struct perfetto {
 	const struct export_ctx *ctx;
 	struct timeline *tl;
-	struct pbuf packet, event, interned, sub, wrap;
+	struct pbuf packet, event, interned, entry, sub, wrap;
 	struct bytemap *iids[NTABLES];	/* string -> interning id, per table */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
@@ -63,10 +63,10 @@ static uint64_t iid(struct perfetto *x, int table, const char *s)
 		x->interned.err = -ENOMEM;
 		return 0;
 	}
-	pbuf__reset(&x->sub);
-	pbuf__uint(&x->sub, INTERNED_IID, x->niids[table]);
-	pbuf__string(&x->sub, INTERNED_NAME, s);
-	pbuf__message(&x->interned, interned_field[table], &x->sub);
+	pbuf__reset(&x->entry);
+	pbuf__uint(&x->entry, INTERNED_IID, x->niids[table]);
+	pbuf__string(&x->entry, INTERNED_NAME, s);
+	pbuf__message(&x->interned, interned_field[table], &x->entry);
 	return x->niids[table];
 }
 
@@ -261,6 +261,7 @@ static void perfetto_free(void *self)
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
+	pbuf__release(&x->entry);
 	pbuf__release(&x->sub);
 	pbuf__release(&x->wrap);
 	free(x);
