@@ -1,0 +1,201 @@
+/* test_top.c - `lockscope top` on real workloads: frames that name the hot lock and the threads
+ * waiting on it, totals that match what the workload measured, and every way out clean. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <math.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+static pid_t started[4];
+static int nstarted;
+
+static pid_t track(pid_t pid)
+{
+	cr_assert_gt(pid, 0);
+	started[nstarted++] = pid;
+	return pid;
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < nstarted; i++)
+		kill_tree(started[i]);
+}
+
+TestSuite(top, .fini = teardown);
+
+/* Scratch traces top left in /tmp: there must be none. */
+static size_t scratch_files(void)
+{
+	glob_t g;
+	size_t n;
+
+	if (glob("/tmp/lockscope-top-*", 0, NULL, &g))
+		return 0;
+	n = g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+/* The contended workload, held until SIGUSR1 so that top sees it from its first wait. */
+static pid_t workload(int iters, char *out, size_t len)
+{
+	char cmd[128], err[256];
+	pid_t pid;
+
+	snprintf(out, len, "%s/top-wl-%d.out", test_dir(), iters);
+	snprintf(err, sizeof(err), "%s/top-wl-%d.err", test_dir(), iters);
+	snprintf(cmd, sizeof(cmd), WORKLOAD("contended") " --wait-signal --iters %d", iters);
+	pid = track(spawn_bg(cmd, out, err));
+	cr_assert(wait_for_text(err, "waiting for SIGUSR1", 10), "the workload did not start");
+	return pid;
+}
+
+static pid_t start_top(pid_t target, const char *out, const char *err)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " top -p %d", target);
+	return track(spawn_bg(cmd, out, err));
+}
+
+/* The since-start wait on the last frame's row of LOCK, in ns; -1 if there is none. */
+static double since_start_ns(const char *text, const char *lock)
+{
+	const char *row = NULL, *p = text;
+	double v1, v2, v3;
+	char u1[8], u2[8];
+	unsigned long long n1, n2;
+
+	while ((p = strstr(p, lock))) {
+		if (p == text || p[-1] == '\n')
+			row = p;
+		p++;
+	}
+	if (!row || sscanf(row + strlen(lock), "%llu %lf %7s %llu %lf %7s %lf", &n1, &v1, u1, &n2,
+			   &v2, u2, &v3) < 6)
+		return -1;
+	return v2 * (!strcmp(u2, "s") ? 1e9 : !strcmp(u2, "ms") ? 1e6 : !strcmp(u2, "us") ? 1e3 : 1);
+}
+
+Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout = 60)
+{
+	char wl_out[256], out[256], err[256], *text;
+	size_t scratch = scratch_files();
+	pid_t wl = workload(100000, wl_out, sizeof(wl_out)), top;
+
+	snprintf(out, sizeof(out), "%s/top.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top.err", test_dir());
+	top = start_top(wl, out, err);
+	cr_assert(wait_for_text(out, "lockscope top:", 20), "no frame: %s", slurp(err));
+	kill(wl, SIGUSR1);
+	sleep(3);
+	kill(top, SIGTERM);
+	cr_assert_eq(wait_for(top, 10), 0, "top did not end cleanly on SIGTERM: %s", slurp(err));
+	text = slurp(out);
+	/* a frame a second, each after a blank line when stdout is not a terminal */
+	cr_assert_geq(count_lines(text), 3 * 8, "%s", text);
+	cr_assert(strstr(text, "\n\nlockscope top: pid"), "frames are not parted: %s", text);
+	cr_assert_null(strchr(text, '\033'), "escape sequences in a file");
+	cr_assert(since_start_ns(text, "hot_lock") > 1e8, "no hot_lock row with its wait: %s", text);
+	cr_assert(strstr(text, "waiting now\n  worker-"), "no waiting worker: %s", text);
+	cr_assert(strstr(text, "on hot_lock"), "%s", text);
+	cr_assert(strstr(text, "held by worker-"), "no holder: %s", text);
+	cr_assert_eq(scratch_files(), scratch, "top left its trace in /tmp");
+	free(text);
+}
+
+Test(top, target_exit_is_said_and_totals_match_the_workload, .timeout = 60)
+{
+	char wl_out[256], out[256], err[256], *text, *gt_text, pidtext[64];
+	pid_t wl = workload(1500, wl_out, sizeof(wl_out)), top;
+	struct jp_value *gt;
+	double want, got;
+
+	snprintf(out, sizeof(out), "%s/top-exit.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top-exit.err", test_dir());
+	top = start_top(wl, out, err);
+	cr_assert(wait_for_text(out, "lockscope top:", 20), "no frame: %s", slurp(err));
+	kill(wl, SIGUSR1);
+	cr_assert_eq(wait_for(top, 30), 0, "top did not end when the target did: %s", slurp(err));
+	text = slurp(out);
+	snprintf(pidtext, sizeof(pidtext), "lockscope: top: process %d exited\n", wl);
+	cr_assert(strstr(text, pidtext), "%s", text);
+	gt_text = slurp(wl_out);
+	gt = jparse(strrchr(gt_text, '{'));
+	cr_assert_not_null(gt, "no ground truth: %s", gt_text);
+	want = jnum(gt, "wait_ns", -1);
+	got = since_start_ns(text, "hot_lock");
+	cr_assert_gt(want, 1e8);
+	cr_assert_lt(fabs(got - want), 0.10 * want, "top %.0f ns, the workload measured %.0f ns",
+		     got, want);
+	jp_free(gt);
+	free(gt_text);
+	free(text);
+}
+
+/* Reads the terminal's output into BUF until it holds NEEDLE or TIMEOUT_S pass. */
+static bool read_until(int fd, char *buf, size_t len, size_t *n, const char *needle,
+		       double timeout_s)
+{
+	for (int i = 0; i < timeout_s * 100; i++) {
+		ssize_t r;
+
+		while (*n + 1 < len && (r = read(fd, buf + *n, len - 1 - *n)) > 0)
+			*n += r;
+		buf[*n] = '\0';
+		if (strstr(buf, needle))
+			return true;
+		if (*n + 1 >= len)
+			*n = 0; /* keep the tail only: frames repeat */
+		usleep(10000);
+	}
+	return false;
+}
+
+Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
+{
+	char wl_out[256], buf[65536], exe[64];
+	pid_t wl = workload(100000, wl_out, sizeof(wl_out)), top;
+	struct termios before, after;
+	int master, slave;
+	size_t n = 0;
+
+	cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+	cr_assert_eq(tcgetattr(slave, &before), 0);
+	kill(wl, SIGUSR1);
+	snprintf(exe, sizeof(exe), "%d", wl);
+	top = fork();
+	if (top == 0) {
+		setsid();
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		close(master);
+		execl(LOCKSCOPE, LOCKSCOPE, "top", "-p", exe, (char *)NULL);
+		_exit(127);
+	}
+	track(top);
+	fcntl(master, F_SETFL, O_NONBLOCK);
+	/* the frame says q quits once the terminal is in its mode */
+	cr_assert(read_until(master, buf, sizeof(buf), &n, "q quits", 20), "no frame: %s", buf);
+	cr_assert(read_until(master, buf, sizeof(buf), &n, "hot_lock", 10), "%s", buf);
+	cr_assert(strstr(buf, "\033[H\033[2J"), "a frame does not redraw the screen");
+	cr_assert_eq(write(master, "q", 1), 1);
+	cr_assert_eq(wait_for(top, 5), 0, "q did not end top");
+	cr_assert_eq(tcgetattr(slave, &after), 0);
+	cr_assert_eq(after.c_lflag & (ICANON | ECHO), before.c_lflag & (ICANON | ECHO),
+		     "the terminal was left without echo or line editing");
+	close(master);
+	close(slave);
+}
