@@ -23,7 +23,9 @@
 #define TOP_LOCKS 10	/* locks listed */
 #define TOP_WAITING 12	/* waiting threads listed */
 #define NAME_COLS 28	/* a lock's name column */
-#define ALERT_LINES 12	/* lines of deadlock alerts shown */
+#define ALERT_LINES 16	/* lines of deadlock alerts shown */
+#define SCREEN_COLS 79	/* a line's width, short of the terminal's 80 */
+#define WRAP_INDENT "            "
 
 /* A lock's waits that ended in the current interval. */
 struct recent {
@@ -217,10 +219,10 @@ static void draw_waiting(struct top *t, FILE *f)
 		fprintf(f, "  (%zu more threads)\n", shown - TOP_WAITING);
 }
 
-/* The deadlocks found so far, as `record` alerts them, cut to the screen. */
+/* The deadlocks found so far, as `record` alerts them, wrapped to the screen. */
 static void draw_deadlocks(struct top *t, FILE *f)
 {
-	char text[8192], line[80];
+	char text[8192];
 	int lines = 0;
 
 	for (size_t i = 0; i < deadlock__count(t->dl) && lines < ALERT_LINES; i++) {
@@ -232,10 +234,20 @@ static void draw_deadlocks(struct top *t, FILE *f)
 			fputc('\n', f);
 		while (*p && lines < ALERT_LINES) {
 			size_t len = strcspn(p, "\n");
+			int width = SCREEN_COLS;
 
-			snprintf(line, sizeof(line), "%.*s", (int)len, p);
-			fprintf(f, "%s\n", line);
-			lines++;
+			/* a long line goes on under itself, indented, broken at a space */
+			for (size_t done = 0; done < len && lines < ALERT_LINES; lines++) {
+				int n = len - done < (size_t)width ? (int)(len - done) : width;
+				int cut = n;
+
+				while (done + n < len && cut > 1 && p[done + cut] != ' ')
+					cut--;
+				n = cut > 1 ? cut : n;
+				fprintf(f, "%s%.*s\n", done ? WRAP_INDENT : "", n, p + done);
+				done += n + (done + n < len && p[done + n] == ' ');
+				width = SCREEN_COLS - (int)strlen(WRAP_INDENT);
+			}
 			p += len + (p[len] == '\n');
 		}
 	}

@@ -199,3 +199,40 @@ Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
 	close(master);
 	close(slave);
 }
+
+Test(top, a_deadlock_is_shown_with_its_threads_and_locks, .timeout = 60)
+{
+	char wl_out[256], wl_err[256], out[256], err[256], *text, *gt_text, want[128];
+	struct jp_value *gt;
+	pid_t wl, top;
+
+	snprintf(wl_out, sizeof(wl_out), "%s/top-dl.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/top-dl.err", test_dir());
+	wl = track(spawn_bg(WORKLOAD("deadlock"), wl_out, wl_err));
+	cr_assert(wait_for_text(wl_out, "\"workload\": \"deadlock\"", 10),
+		  "the workload did not reach its deadlock: %s", slurp(wl_err));
+	usleep(500000); /* both threads are asleep in their second lock by now */
+	gt_text = slurp(wl_out);
+	gt = jparse(strstr(gt_text, "{\"workload\""));
+	cr_assert_not_null(gt, "no ground truth: %s", gt_text);
+	snprintf(out, sizeof(out), "%s/top-dl-top.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top-dl-top.err", test_dir());
+	top = start_top(wl, out, err);
+	cr_assert(wait_for_text(out, "DEADLOCK", 20), "no deadlock shown: %s", slurp(out));
+	kill(top, SIGTERM);
+	cr_assert_eq(wait_for(top, 10), 0, "%s", slurp(err));
+	text = slurp(out);
+	snprintf(want, sizeof(want), "thread %.0f (a-to-b) holds lock_a, waits for lock_b",
+		 jnum(gt, "tid_a_to_b", 0));
+	cr_assert(strstr(text, want), "no line '%s': %s", want, text);
+	snprintf(want, sizeof(want), "thread %.0f (b-to-a) holds lock_b, waits for lock_a",
+		 jnum(gt, "tid_b_to_a", 0));
+	cr_assert(strstr(text, want), "no line '%s': %s", want, text);
+	snprintf(want, sizeof(want), "a-to-b (%.0f)       on lock_b             held by b-to-a",
+		 jnum(gt, "tid_a_to_b", 0));
+	cr_assert(strstr(text, want), "waiting now does not say '%s': %s", want, text);
+	cr_assert(strstr(text, "transfer_a_to_b (deadlock.c:"), "%s", text);
+	jp_free(gt);
+	free(gt_text);
+	free(text);
+}
