@@ -53,8 +53,8 @@ static void count(struct export_ctx *x, const struct ls_rec *rec)
 }
 
 /* Reads the trace into the format. 0, -ENOMEM, or the output's error. */
-static int convert(struct export_ctx *x, struct model *m, const struct export_format *f,
-		   void *self, struct trace_reader *r)
+static int convert(struct export_ctx *x, struct model *m, const struct export_format *f, void *self,
+		   struct trace_reader *r)
 {
 	const char *cut = NULL;
 	struct ls_rec rec;
@@ -141,7 +141,7 @@ int export__run(const char *path, const struct export_opts *o)
 		goto cleanup;
 	}
 	x.model = m = model__new();
-	if (!m || !(self = f->new(&x)))
+	if (!m || !(self = f->new (&x)))
 		goto cleanup;
 	err = convert(&x, m, f, self, r);
 	if (!err)

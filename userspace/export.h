@@ -13,13 +13,13 @@ struct model;
 
 /* Whose stack a profile charges a wait to. */
 enum export_by {
-	EXPORT_BY_WAITER,	/* where the waiting thread asked for the lock */
-	EXPORT_BY_HOLDER,	/* where the thread that held it took it (full mode) */
+	EXPORT_BY_WAITER, /* where the waiting thread asked for the lock */
+	EXPORT_BY_HOLDER, /* where the thread that held it took it (full mode) */
 };
 
 struct export_opts {
-	const char *format;	/* "chrome", "pprof", "perfetto" */
-	const char *out;	/* "-": stdout; NULL: the format's default */
+	const char *format; /* "chrome", "pprof", "perfetto" */
+	const char *out;    /* "-": stdout; NULL: the format's default */
 	enum export_by by;
 };
 
@@ -32,24 +32,24 @@ struct export_ctx {
 	const struct model *model;
 	FILE *out;
 	uint64_t records, last_ts;
-	uint64_t lost;		/* LOST records' sum, or END's count if larger */
+	uint64_t lost; /* LOST records' sum, or END's count if larger */
 	bool have_end;
 	uint64_t end_duration;
 };
 
 struct export_format {
 	const char *name;
-	const char *suffix;	/* the default output: the trace's name with this suffix; NULL: stdout */
-	void *(*new)(const struct export_ctx *ctx);	/* NULL with errno */
-	int (*feed)(void *self, const struct ls_rec *rec);	/* 0 or -errno */
+	const char
+	    *suffix; /* the default output: the trace's name with this suffix; NULL: stdout */
+	void *(*new)(const struct export_ctx *ctx);	   /* NULL with errno */
+	int (*feed)(void *self, const struct ls_rec *rec); /* 0 or -errno */
 	/* Everything is read: END_TS is where waits still open end; COMPLETE and CUT say how the
 	 * reading ended. Writes the rest of the output. 0 or -errno. */
 	int (*finish)(void *self, uint64_t end_ts, bool complete, const char *cut);
 	void (*free)(void *self);
 };
 
-extern const struct export_format export_chrome_format, export_pprof_format,
-	export_perfetto_format;
+extern const struct export_format export_chrome_format, export_pprof_format, export_perfetto_format;
 
 /* The format named NAME, or NULL. */
 const struct export_format *export__format(const char *name);

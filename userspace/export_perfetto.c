@@ -17,21 +17,45 @@
 /* perfetto/protos/perfetto/trace/: trace.proto, trace_packet.proto, track_event/... */
 enum {
 	TRACE_PACKET = 1,
-	PACKET_TIMESTAMP = 8, PACKET_SEQUENCE_ID = 10, PACKET_TRACK_EVENT = 11,
-	PACKET_INTERNED_DATA = 12, PACKET_SEQUENCE_FLAGS = 13, PACKET_TRACK_DESCRIPTOR = 60,
-	SEQ_INCREMENTAL_STATE_CLEARED = 1, SEQ_NEEDS_INCREMENTAL_STATE = 2,
-	TRACK_UUID = 1, TRACK_NAME = 2, TRACK_PROCESS = 3, TRACK_THREAD = 4, TRACK_PARENT = 5,
-	PROCESS_PID = 1, PROCESS_NAME = 6,
-	THREAD_PID = 1, THREAD_TID = 2, THREAD_NAME = 5,
-	EVENT_CATEGORY_IIDS = 3, EVENT_DEBUG_ANNOTATIONS = 4, EVENT_TYPE = 9, EVENT_NAME_IID = 10,
-	EVENT_TRACK_UUID = 11, EVENT_FLOW_IDS = 47, EVENT_TERMINATING_FLOW_IDS = 48,
-	TYPE_SLICE_BEGIN = 1, TYPE_SLICE_END = 2, TYPE_INSTANT = 3,
-	ANNOTATION_NAME_IID = 1, ANNOTATION_UINT = 3, ANNOTATION_STRING = 6,
-	INTERNED_CATEGORIES = 1, INTERNED_EVENT_NAMES = 2, INTERNED_ANNOTATION_NAMES = 3,
-	INTERNED_IID = 1, INTERNED_NAME = 2,
+	PACKET_TIMESTAMP = 8,
+	PACKET_SEQUENCE_ID = 10,
+	PACKET_TRACK_EVENT = 11,
+	PACKET_INTERNED_DATA = 12,
+	PACKET_SEQUENCE_FLAGS = 13,
+	PACKET_TRACK_DESCRIPTOR = 60,
+	SEQ_INCREMENTAL_STATE_CLEARED = 1,
+	SEQ_NEEDS_INCREMENTAL_STATE = 2,
+	TRACK_UUID = 1,
+	TRACK_NAME = 2,
+	TRACK_PROCESS = 3,
+	TRACK_THREAD = 4,
+	TRACK_PARENT = 5,
+	PROCESS_PID = 1,
+	PROCESS_NAME = 6,
+	THREAD_PID = 1,
+	THREAD_TID = 2,
+	THREAD_NAME = 5,
+	EVENT_CATEGORY_IIDS = 3,
+	EVENT_DEBUG_ANNOTATIONS = 4,
+	EVENT_TYPE = 9,
+	EVENT_NAME_IID = 10,
+	EVENT_TRACK_UUID = 11,
+	EVENT_FLOW_IDS = 47,
+	EVENT_TERMINATING_FLOW_IDS = 48,
+	TYPE_SLICE_BEGIN = 1,
+	TYPE_SLICE_END = 2,
+	TYPE_INSTANT = 3,
+	ANNOTATION_NAME_IID = 1,
+	ANNOTATION_UINT = 3,
+	ANNOTATION_STRING = 6,
+	INTERNED_CATEGORIES = 1,
+	INTERNED_EVENT_NAMES = 2,
+	INTERNED_ANNOTATION_NAMES = 3,
+	INTERNED_IID = 1,
+	INTERNED_NAME = 2,
 };
 
-#define SEQUENCE_ID 1			/* every packet is on one sequence */
+#define SEQUENCE_ID 1 /* every packet is on one sequence */
 #define PROCESS_UUID 1ull
 #define THREAD_UUID(tid) (1ull << 32 | (tid))
 
@@ -43,7 +67,7 @@ struct perfetto {
 	const struct export_ctx *ctx;
 	struct timeline *tl;
 	struct pbuf packet, event, interned, entry, sub, wrap;
-	struct bytemap *iids[NTABLES];	/* string -> interning id, per table */
+	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -151,8 +175,8 @@ static int on_thread_name(void *arg, uint32_t tid, const char *name)
 static int write_wait(struct perfetto *x)
 {
 	const struct tl_wait *w = &x->wait;
-	static const char *const results[] = {"woken", "timeout", "changed", "intr", "error",
-					      "unfinished"};
+	static const char *const results[] = {"woken", "timeout", "changed",
+					      "intr",  "error",	  "unfinished"};
 	char lock[64], frame[512], *stack = NULL;
 	const uint32_t *frames;
 	uint32_t n = model__stack(x->ctx->model, w->stack_id, &frames);
@@ -170,9 +194,10 @@ static int write_wait(struct perfetto *x)
 	annotate_string(x, "addr", frame);
 	if (w->owner)
 		annotate_uint(x, "owner", w->owner);
-	annotate_string(x, "result", w->result == TL_RESULT_EXITED ? "exited"
-				     : w->result < ARRAY_SIZE(results) ? results[w->result]
-								       : "unknown");
+	annotate_string(x, "result",
+			w->result == TL_RESULT_EXITED	  ? "exited"
+			: w->result < ARRAY_SIZE(results) ? results[w->result]
+							  : "unknown");
 	f = n ? open_memstream(&stack, &len) : NULL;
 	for (uint32_t i = 0; f && i < n; i++) {
 		model__frame_format(x->ctx->model, frames[i], frame, sizeof(frame));

@@ -16,15 +16,32 @@
 
 /* github.com/google/pprof/proto/profile.proto */
 enum {
-	PROFILE_SAMPLE_TYPE = 1, PROFILE_SAMPLE = 2, PROFILE_LOCATION = 4, PROFILE_FUNCTION = 5,
-	PROFILE_STRING_TABLE = 6, PROFILE_TIME_NANOS = 9, PROFILE_DURATION_NANOS = 10,
-	PROFILE_PERIOD_TYPE = 11, PROFILE_PERIOD = 12, PROFILE_COMMENT = 13,
-	VALUE_TYPE_TYPE = 1, VALUE_TYPE_UNIT = 2,
-	SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3,
-	LABEL_KEY = 1, LABEL_STR = 2,
-	LOCATION_ID = 1, LOCATION_ADDRESS = 3, LOCATION_LINE = 4,
-	LINE_FUNCTION_ID = 1, LINE_LINE = 2,
-	FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3, FUNCTION_FILENAME = 4,
+	PROFILE_SAMPLE_TYPE = 1,
+	PROFILE_SAMPLE = 2,
+	PROFILE_LOCATION = 4,
+	PROFILE_FUNCTION = 5,
+	PROFILE_STRING_TABLE = 6,
+	PROFILE_TIME_NANOS = 9,
+	PROFILE_DURATION_NANOS = 10,
+	PROFILE_PERIOD_TYPE = 11,
+	PROFILE_PERIOD = 12,
+	PROFILE_COMMENT = 13,
+	VALUE_TYPE_TYPE = 1,
+	VALUE_TYPE_UNIT = 2,
+	SAMPLE_LOCATION_ID = 1,
+	SAMPLE_VALUE = 2,
+	SAMPLE_LABEL = 3,
+	LABEL_KEY = 1,
+	LABEL_STR = 2,
+	LOCATION_ID = 1,
+	LOCATION_ADDRESS = 3,
+	LOCATION_LINE = 4,
+	LINE_FUNCTION_ID = 1,
+	LINE_LINE = 2,
+	FUNCTION_ID = 1,
+	FUNCTION_NAME = 2,
+	FUNCTION_SYSTEM_NAME = 3,
+	FUNCTION_FILENAME = 4,
 };
 
 /* The thread that holds a lock, as full mode's acquire records say, and where it took it. */
@@ -48,17 +65,17 @@ struct pprof {
 	bool by_holder;
 	struct hotspots *hs;		/* pairs the waits, as the report does */
 	struct bytemap *holders;	/* lock addr -> (tid << 32 | acquire stack) */
-	struct holder *holder_at_begin;	/* per waiting thread: its lock's holder then */
+	struct holder *holder_at_begin; /* per waiting thread: its lock's holder then */
 	struct bytemap *begin_ix;	/* tid -> position in holder_at_begin */
 	size_t nbegin, begin_cap;
 	struct sample *samples;
 	size_t nsamples, samples_cap;
-	struct bytemap *sample_ix;	/* struct sample_key -> position in samples */
+	struct bytemap *sample_ix; /* struct sample_key -> position in samples */
 	/* while writing: the string table, locations and functions */
 	struct pbuf strings, body, msg, sub;
-	struct bytemap *string_ix;	/* string -> index */
+	struct bytemap *string_ix; /* string -> index */
 	uint64_t nstrings;
-	struct bytemap *loc_ix;		/* frame id, or a made-up frame's name, -> location id */
+	struct bytemap *loc_ix; /* frame id, or a made-up frame's name, -> location id */
 	uint64_t nlocs;
 };
 
@@ -109,8 +126,8 @@ static int add_wait(void *arg, const struct hs_wait *w)
 		k.holder = h.tid ? h.tid : w->owner;
 		k.stack_id = h.tid ? h.stack_id : 0;
 	}
-	s = bytemap__slot(p->sample_ix, &k, sizeof(k), &p->samples, &p->nsamples,
-			  &p->samples_cap, sizeof(*p->samples));
+	s = bytemap__slot(p->sample_ix, &k, sizeof(k), &p->samples, &p->nsamples, &p->samples_cap,
+			  sizeof(*p->samples));
 	if (!s)
 		return -ENOMEM;
 	s->key = k;
@@ -133,8 +150,7 @@ static void *pprof_new(const struct export_ctx *ctx)
 	p->sample_ix = bytemap__new();
 	p->string_ix = bytemap__new();
 	p->loc_ix = bytemap__new();
-	if (!p->hs || !p->holders || !p->begin_ix || !p->sample_ix || !p->string_ix ||
-	    !p->loc_ix) {
+	if (!p->hs || !p->holders || !p->begin_ix || !p->sample_ix || !p->string_ix || !p->loc_ix) {
 		pprof_free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -219,8 +235,8 @@ static void value_type(struct pprof *p, uint32_t field, const char *type, const 
 }
 
 /* A location with one line in a function of its own; both take id ID. */
-static void location(struct pprof *p, uint64_t id, uint64_t pc, const char *func,
-		     const char *file, uint32_t line)
+static void location(struct pprof *p, uint64_t id, uint64_t pc, const char *func, const char *file,
+		     uint32_t line)
 {
 	int64_t name = str(p, func), filename = str(p, file);
 
@@ -287,14 +303,14 @@ static void label(struct pprof *p, struct pbuf *sample, const char *key, const c
 }
 
 /* A sample: its stack's locations innermost first, [contentions, delay], labels. */
-static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *smp,
-			struct pbuf *ids)
+static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *smp, struct pbuf *ids)
 {
 	const struct model *m = p->ctx->model;
 	const uint32_t *frames;
 	uint32_t n = model__stack(m, s->key.stack_id, &frames);
 	char lock[64], thread[64], made_up[1200];
-	const char *lock_name = model__lock_label(m, s->key.addr, MODEL_NO_KIND, lock, sizeof(lock));
+	const char *lock_name =
+	    model__lock_label(m, s->key.addr, MODEL_NO_KIND, lock, sizeof(lock));
 
 	pbuf__reset(smp);
 	pbuf__reset(ids);
@@ -313,9 +329,10 @@ static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *sm
 	label(p, smp, "lock", lock_name);
 	label(p, smp, "thread", model__thread_label(m, s->key.tid, true, thread, sizeof(thread)));
 	if (p->by_holder)
-		label(p, smp, "holder", s->key.holder ? model__thread_label(m, s->key.holder, true,
-									     thread, sizeof(thread))
-						      : "unknown");
+		label(p, smp, "holder",
+		      s->key.holder
+			  ? model__thread_label(m, s->key.holder, true, thread, sizeof(thread))
+			  : "unknown");
 	pbuf__message(&p->body, PROFILE_SAMPLE, smp);
 	return pbuf__error(smp) ?: pbuf__error(ids);
 }

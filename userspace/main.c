@@ -29,8 +29,9 @@ static const char usage_text[] =
 	"       lockscope graph FILE [--format dot|json]\n"
 	"       lockscope top -p PID [-o FILE] [-i SECONDS]\n"
 	"           live view, a frame every SECONDS (default 1); q quits; -o keeps the trace\n"
-	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto] [--by waiter|holder]\n"
-	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n";
+	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto]\n"
+	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n"
+	"           --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n";
 
 static int usage(const char *what, const char *msg)
 {

@@ -113,8 +113,11 @@ static int track_name(struct timeline *x, struct track *t)
 static int wake_flow(struct timeline *x, struct track woken)
 {
 	struct track *waker = track_get(x, woken.waker);
-	struct tl_flow f = {.id = woken.wake_flow_id, .waker = woken.waker, .woken = woken.tid,
-			    .addr = woken.wake_addr, .call_ts = woken.wake_call_ts,
+	struct tl_flow f = {.id = woken.wake_flow_id,
+			    .waker = woken.waker,
+			    .woken = woken.tid,
+			    .addr = woken.wake_addr,
+			    .call_ts = woken.wake_call_ts,
 			    .wake_ts = woken.wake_ts};
 
 	if (!waker)
@@ -125,9 +128,14 @@ static int wake_flow(struct timeline *x, struct track woken)
 /* Ends T's wait at END_TS: its slice, then the flow of the wake that ended it, if one did. */
 static int wait_close(struct timeline *x, struct track *t, uint64_t end_ts, uint8_t result)
 {
-	struct tl_wait w = {.tid = t->tid, .owner = t->owner, .stack_id = t->stack_id,
-			    .kind = t->kind, .result = result, .addr = t->addr,
-			    .begin_ts = t->begin_ts, .end_ts = end_ts};
+	struct tl_wait w = {.tid = t->tid,
+			    .owner = t->owner,
+			    .stack_id = t->stack_id,
+			    .kind = t->kind,
+			    .result = result,
+			    .addr = t->addr,
+			    .begin_ts = t->begin_ts,
+			    .end_ts = end_ts};
 	struct track woken;
 	int err;
 
@@ -184,8 +192,8 @@ static int on_wait_end(struct timeline *x, const struct ls_rec *rec, uint8_t res
  * that was not waiting then has no slice to point into: it gets no flow. */
 static int on_wake(struct timeline *x, const struct ls_rec *rec)
 {
-	struct tl_wake k = {.waker = rec->tid, .wakee = rec->wake.wakee, .addr = rec->wake.addr,
-			    .ts = rec->ts};
+	struct tl_wake k = {
+	    .waker = rec->tid, .wakee = rec->wake.wakee, .addr = rec->wake.addr, .ts = rec->ts};
 	struct track *waker = track_get(x, rec->tid), *wakee;
 	int err;
 

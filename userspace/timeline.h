@@ -16,7 +16,7 @@ struct timeline;
 struct tl_wait {
 	uint32_t tid, owner, stack_id;
 	uint8_t kind;	/* enum ls_lock_kind */
-	uint8_t result;	/* enum ls_wait_result, or TL_RESULT_EXITED */
+	uint8_t result; /* enum ls_wait_result, or TL_RESULT_EXITED */
 	uint64_t addr, begin_ts, end_ts;
 };
 
@@ -29,7 +29,7 @@ struct tl_wake {
 
 /* The wake that ended a wait: from the waker at CALL_TS to the woken thread at WAKE_TS. */
 struct tl_flow {
-	uint64_t id;	/* the wake's flow_id */
+	uint64_t id; /* the wake's flow_id */
 	uint32_t waker, woken;
 	uint64_t addr, call_ts, wake_ts;
 };

@@ -20,11 +20,11 @@
 #include "record.h"
 #include "trace.h"
 
-#define TOP_LOCKS 10	/* locks listed */
-#define TOP_WAITING 12	/* waiting threads listed */
-#define NAME_COLS 28	/* a lock's name column */
-#define ALERT_LINES 16	/* lines of deadlock alerts shown */
-#define SCREEN_COLS 79	/* a line's width, short of the terminal's 80 */
+#define TOP_LOCKS 10   /* locks listed */
+#define TOP_WAITING 12 /* waiting threads listed */
+#define NAME_COLS 28   /* a lock's name column */
+#define ALERT_LINES 16 /* lines of deadlock alerts shown */
+#define SCREEN_COLS 79 /* a line's width, short of the terminal's 80 */
 #define WRAP_INDENT "            "
 
 /* A lock's waits that ended in the current interval. */
@@ -36,15 +36,15 @@ struct recent {
 struct top {
 	const struct top_opts *o;
 	FILE *out;
-	bool tty;			/* stdout: redraw in place; else frames one after another */
-	bool raw;			/* stdin is a terminal in our mode: saved holds its own */
+	bool tty; /* stdout: redraw in place; else frames one after another */
+	bool raw; /* stdin is a terminal in our mode: saved holds its own */
 	struct termios saved;
 	struct model *model;
-	struct hotspots *hs;		/* since start; its finished waits also fill recent */
+	struct hotspots *hs; /* since start; its finished waits also fill recent */
 	struct deadlock *dl;
-	struct recent *recent;		/* this interval, per lock */
+	struct recent *recent; /* this interval, per lock */
 	size_t nrecent, recent_cap;
-	struct bytemap *recent_ix;	/* addr -> position in recent; a fresh map each interval */
+	struct bytemap *recent_ix; /* addr -> position in recent; a fresh map each interval */
 	uint64_t records, lost;
 	uint64_t next_frame, interval_ns, now;
 	bool exited, quit;
@@ -59,8 +59,8 @@ static int on_wait(void *arg, const struct hs_wait *w)
 
 	if (w->kind == LS_KIND_COND || w->kind == LS_KIND_JOIN)
 		return 0;
-	r = bytemap__slot(t->recent_ix, &key, sizeof(key), &t->recent, &t->nrecent,
-			  &t->recent_cap, sizeof(*t->recent));
+	r = bytemap__slot(t->recent_ix, &key, sizeof(key), &t->recent, &t->nrecent, &t->recent_cap,
+			  sizeof(*t->recent));
 	if (!r)
 		return -ENOMEM;
 	r->addr = w->addr;
@@ -228,7 +228,8 @@ static void draw_deadlocks(struct top *t, FILE *f)
 	for (size_t i = 0; i < deadlock__count(t->dl) && lines < ALERT_LINES; i++) {
 		const char *p = text;
 
-		if (deadlock__format_alert(deadlock__get(t->dl, i), t->model, text, sizeof(text)) <= 0)
+		if (deadlock__format_alert(deadlock__get(t->dl, i), t->model, text, sizeof(text)) <=
+		    0)
 			continue;
 		if (!i)
 			fputc('\n', f);
@@ -307,8 +308,13 @@ static int tick(void *arg, uint64_t now_ts)
 int top__run(const struct top_opts *o, volatile const int *stop)
 {
 	char scratch[] = "/tmp/lockscope-top-XXXXXX", proc[32];
-	struct record_opts ro = {.pid = o->pid, .output = o->output, .mode = RECORD_CONTENTION,
-				 .loop_threshold_ms = 50, .sink = sink, .tick = tick, .quiet = true};
+	struct record_opts ro = {.pid = o->pid,
+				 .output = o->output,
+				 .mode = RECORD_CONTENTION,
+				 .loop_threshold_ms = 50,
+				 .sink = sink,
+				 .tick = tick,
+				 .quiet = true};
 	struct top t = {.o = o, .out = stdout, .interval_ns = o->interval * 1e9};
 	int fd, rc = LS_EXIT_SYSTEM;
 

@@ -7,8 +7,8 @@
 
 struct top_opts {
 	pid_t pid;
-	const char *output;	/* keep the trace here; NULL: a scratch file, removed at once */
-	double interval;	/* seconds between frames */
+	const char *output; /* keep the trace here; NULL: a scratch file, removed at once */
+	double interval;    /* seconds between frames */
 };
 
 /* Returns an exit status (common.h): 0 when the user quits (q, a signal: *STOP) or the target

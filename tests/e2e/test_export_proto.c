@@ -70,8 +70,8 @@ Test(export_proto, pprof_of_a_real_recording, .timeout = 90)
 	bool waiter = false;
 
 	/* no -o: the trace's name with .pb.gz */
-	cr_assert_eq(shf(NULL, &stderr_text, LOCKSCOPE " export --format pprof %s", trace), 0,
-		     "%s", stderr_text);
+	cr_assert_eq(shf(NULL, &stderr_text, LOCKSCOPE " export --format pprof %s", trace), 0, "%s",
+		     stderr_text);
 	free(stderr_text);
 	snprintf(out, sizeof(out), "%s/proto.pb.gz", test_dir());
 	gz = read_binary(out, &len);
@@ -104,9 +104,9 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	double hot_ns = 0, hot;
 
 	snprintf(out, sizeof(out), "%s/proto.pftrace", test_dir());
-	cr_assert_eq(shf(NULL, &stderr_text, LOCKSCOPE " export --format perfetto -o %s %s", out,
-			 trace),
-		     0, "%s", stderr_text);
+	cr_assert_eq(
+	    shf(NULL, &stderr_text, LOCKSCOPE " export --format perfetto -o %s %s", out, trace), 0,
+	    "%s", stderr_text);
 	free(stderr_text);
 	data = read_binary(out, &len);
 	cr_assert_eq(pf_decode(data, len, &t, err, sizeof(err)), 0, "%s", err);

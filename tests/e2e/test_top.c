@@ -85,7 +85,10 @@ static double since_start_ns(const char *text, const char *lock)
 	if (!row || sscanf(row + strlen(lock), "%llu %lf %7s %llu %lf %7s %lf", &n1, &v1, u1, &n2,
 			   &v2, u2, &v3) < 6)
 		return -1;
-	return v2 * (!strcmp(u2, "s") ? 1e9 : !strcmp(u2, "ms") ? 1e6 : !strcmp(u2, "us") ? 1e3 : 1);
+	return v2 * (!strcmp(u2, "s")	 ? 1e9
+		     : !strcmp(u2, "ms") ? 1e6
+		     : !strcmp(u2, "us") ? 1e3
+					 : 1);
 }
 
 Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout = 60)
@@ -107,7 +110,8 @@ Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout 
 	cr_assert_geq(count_lines(text), 3 * 8, "%s", text);
 	cr_assert(strstr(text, "\n\nlockscope top: pid"), "frames are not parted: %s", text);
 	cr_assert_null(strchr(text, '\033'), "escape sequences in a file");
-	cr_assert(since_start_ns(text, "hot_lock") > 1e8, "no hot_lock row with its wait: %s", text);
+	cr_assert(since_start_ns(text, "hot_lock") > 1e8, "no hot_lock row with its wait: %s",
+		  text);
 	cr_assert(strstr(text, "waiting now\n  worker-"), "no waiting worker: %s", text);
 	cr_assert(strstr(text, "on hot_lock"), "%s", text);
 	cr_assert(strstr(text, "held by worker-"), "no holder: %s", text);

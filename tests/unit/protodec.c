@@ -76,7 +76,8 @@ int pd_parse(const uint8_t *data, size_t len, struct pd_msg *out, char *err, siz
 		}
 		case PD_LEN:
 			if (varint(data, len, &pos, &f.v) || f.v > len - pos)
-				return pd_free(out), fail(err, errlen, "length past the end at %zu", at);
+				return pd_free(out),
+				       fail(err, errlen, "length past the end at %zu", at);
 			f.data = data + pos;
 			f.len = f.v;
 			pos += f.len;
@@ -85,7 +86,8 @@ int pd_parse(const uint8_t *data, size_t len, struct pd_msg *out, char *err, siz
 			return pd_free(out), fail(err, errlen, "wire type %d at %zu", f.wire, at);
 		}
 		if (out->n == cap) {
-			struct pd_field *g = realloc(out->f, (cap = cap ? 2 * cap : 16) * sizeof(*g));
+			struct pd_field *g =
+			    realloc(out->f, (cap = cap ? 2 * cap : 16) * sizeof(*g));
 
 			if (!g)
 				return pd_free(out), fail(err, errlen, "out of memory");
@@ -187,30 +189,53 @@ int pd_gunzip(const uint8_t *data, size_t len, uint8_t **out, size_t *outlen)
 }
 
 /* Rules: a singular field, a repeated one, a repeated varint that may come packed. */
-#define ONE(n, w) {n, w, false, false}
-#define REP(n, w) {n, w, true, false}
-#define PACKED(n) {n, PD_VARINT, true, true}
+#define ONE(n, w)                                                                                  \
+	{                                                                                          \
+		n, w, false, false                                                                 \
+	}
+#define REP(n, w)                                                                                  \
+	{                                                                                          \
+		n, w, true, false                                                                  \
+	}
+#define PACKED(n)                                                                                  \
+	{                                                                                          \
+		n, PD_VARINT, true, true                                                           \
+	}
 
 /* ---- pprof ---- */
 
-enum { P_SAMPLE_TYPE = 1, P_SAMPLE, P_MAPPING, P_LOCATION, P_FUNCTION, P_STRING_TABLE,
-       P_DROP, P_KEEP, P_TIME, P_DURATION, P_PERIOD_TYPE, P_PERIOD, P_COMMENT, P_DEFAULT_TYPE };
+enum {
+	P_SAMPLE_TYPE = 1,
+	P_SAMPLE,
+	P_MAPPING,
+	P_LOCATION,
+	P_FUNCTION,
+	P_STRING_TABLE,
+	P_DROP,
+	P_KEEP,
+	P_TIME,
+	P_DURATION,
+	P_PERIOD_TYPE,
+	P_PERIOD,
+	P_COMMENT,
+	P_DEFAULT_TYPE
+};
 
 static const struct pd_rule profile_rules[] = {
-    REP(P_SAMPLE_TYPE, PD_LEN), REP(P_SAMPLE, PD_LEN),	REP(P_MAPPING, PD_LEN),
-    REP(P_LOCATION, PD_LEN),	   REP(P_FUNCTION, PD_LEN),	REP(P_STRING_TABLE, PD_LEN),
-    ONE(P_DROP, PD_VARINT),	   ONE(P_KEEP, PD_VARINT),		ONE(P_TIME, PD_VARINT),
-    ONE(P_DURATION, PD_VARINT),	   ONE(P_PERIOD_TYPE, PD_LEN),	ONE(P_PERIOD, PD_VARINT),
-    PACKED(P_COMMENT), ONE(P_DEFAULT_TYPE, PD_VARINT),
+    REP(P_SAMPLE_TYPE, PD_LEN), REP(P_SAMPLE, PD_LEN),		REP(P_MAPPING, PD_LEN),
+    REP(P_LOCATION, PD_LEN),	REP(P_FUNCTION, PD_LEN),	REP(P_STRING_TABLE, PD_LEN),
+    ONE(P_DROP, PD_VARINT),	ONE(P_KEEP, PD_VARINT),		ONE(P_TIME, PD_VARINT),
+    ONE(P_DURATION, PD_VARINT), ONE(P_PERIOD_TYPE, PD_LEN),	ONE(P_PERIOD, PD_VARINT),
+    PACKED(P_COMMENT),		ONE(P_DEFAULT_TYPE, PD_VARINT),
 };
 static const struct pd_rule value_type_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT)};
-static const struct pd_rule sample_rules[] = {
-    PACKED(1), PACKED(2), REP(3, PD_LEN)};
-static const struct pd_rule label_rules[] = {
-    ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT), ONE(4, PD_VARINT)};
+static const struct pd_rule sample_rules[] = {PACKED(1), PACKED(2), REP(3, PD_LEN)};
+static const struct pd_rule label_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT),
+					     ONE(3, PD_VARINT), ONE(4, PD_VARINT)};
 static const struct pd_rule location_rules[] = {
     ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT), REP(4, PD_LEN), ONE(5, PD_VARINT)};
-static const struct pd_rule line_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT)};
+static const struct pd_rule line_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT),
+					    ONE(3, PD_VARINT)};
 static const struct pd_rule function_rules[] = {
     ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT), ONE(4, PD_VARINT), ONE(5, PD_VARINT)};
 
@@ -284,14 +309,17 @@ static int sample_frames(const struct pp_tables *t, const uint64_t *ids, size_t 
 			fn = by_id(t->funcs, t->nfuncs, field_v(&line, 1));
 			if (!field_v(&line, 1) || !fn) {
 				pd_free(&line);
-				return fail(err, errlen, "line refers to function %llu, not defined",
+				return fail(err, errlen,
+					    "line refers to function %llu, not defined",
 					    (unsigned long long)field_v(&line, 1));
 			}
 			s->frames = realloc(s->frames, (s->nframes + 1) * sizeof(char *));
 			s->files = realloc(s->files, (s->nframes + 1) * sizeof(char *));
 			s->lines = realloc(s->lines, (s->nframes + 1) * sizeof(int64_t));
-			s->frames[s->nframes] = strdup(string_at(t, field_v(fn, 2), err, errlen, &bad));
-			s->files[s->nframes] = strdup(string_at(t, field_v(fn, 4), err, errlen, &bad));
+			s->frames[s->nframes] =
+			    strdup(string_at(t, field_v(fn, 2), err, errlen, &bad));
+			s->files[s->nframes] =
+			    strdup(string_at(t, field_v(fn, 4), err, errlen, &bad));
 			s->lines[s->nframes++] = (int64_t)field_v(&line, 2);
 			pd_free(&line);
 			if (bad)
@@ -376,8 +404,8 @@ static int check_ids(const struct pp_tables *t, char *err, size_t errlen)
 	return bad;
 }
 
-static void value_type(const struct pp_tables *t, const struct pd_msg *vt, char **type,
-		       char **unit, char *err, size_t errlen, int *bad)
+static void value_type(const struct pp_tables *t, const struct pd_msg *vt, char **type, char **unit,
+		       char *err, size_t errlen, int *bad)
 {
 	*type = strdup(string_at(t, field_v(vt, 1), err, errlen, bad));
 	*unit = strdup(string_at(t, field_v(vt, 2), err, errlen, bad));
@@ -398,10 +426,9 @@ static int decode_tables(const struct pd_msg *m, struct pp_tables *t, char *err,
 		if (f->num != P_LOCATION && f->num != P_FUNCTION)
 			continue;
 		*arr = realloc(*arr, (*n + 1) * sizeof(**arr));
-		if (f->num == P_LOCATION ? sub(f, location_rules, 5, "Location", &(*arr)[*n], err,
-					       errlen)
-					 : sub(f, function_rules, 5, "Function", &(*arr)[*n], err,
-					       errlen))
+		if (f->num == P_LOCATION
+			? sub(f, location_rules, 5, "Location", &(*arr)[*n], err, errlen)
+			: sub(f, function_rules, 5, "Function", &(*arr)[*n], err, errlen))
 			return -1;
 		(*n)++;
 	}
@@ -433,8 +460,8 @@ int pp_decode(const uint8_t *data, size_t len, struct pp_profile *p, char *err, 
 	memset(p, 0, sizeof(*p));
 	if (pd_parse(data, len, &m, err, errlen))
 		return -1;
-	if (pd_check(&m, profile_rules, sizeof(profile_rules) / sizeof(profile_rules[0]),
-		     "Profile", err, errlen) ||
+	if (pd_check(&m, profile_rules, sizeof(profile_rules) / sizeof(profile_rules[0]), "Profile",
+		     err, errlen) ||
 	    decode_tables(&m, &t, err, errlen))
 		goto out;
 	p->nstrings = t.nstrings;
@@ -508,18 +535,18 @@ enum { T_TS = 8, T_SEQ = 10, T_EVENT = 11, T_INTERNED = 12, T_FLAGS = 13, T_DESC
 enum { CLEARED = 1, NEEDS_STATE = 2 };
 
 static const struct pd_rule trace_rules[] = {REP(1, PD_LEN)};
-static const struct pd_rule packet_rules[] = {
-    ONE(T_TS, PD_VARINT),	 ONE(T_SEQ, PD_VARINT),   ONE(T_EVENT, PD_LEN),
-    ONE(T_INTERNED, PD_LEN), ONE(T_FLAGS, PD_VARINT), ONE(T_DESCRIPTOR, PD_LEN)};
+static const struct pd_rule packet_rules[] = {ONE(T_TS, PD_VARINT),    ONE(T_SEQ, PD_VARINT),
+					      ONE(T_EVENT, PD_LEN),    ONE(T_INTERNED, PD_LEN),
+					      ONE(T_FLAGS, PD_VARINT), ONE(T_DESCRIPTOR, PD_LEN)};
 static const struct pd_rule event_rules[] = {
-    PACKED(3), REP(4, PD_LEN),	ONE(9, PD_VARINT),	     ONE(10, PD_VARINT),
-    ONE(11, PD_VARINT),		REP(47, PD_FIXED64), REP(48, PD_FIXED64)};
-static const struct pd_rule annotation_rules[] = {ONE(1, PD_VARINT), ONE(3, PD_VARINT), ONE(6, PD_LEN)};
-static const struct pd_rule interned_rules[] = {REP(1, PD_LEN), REP(2, PD_LEN),
-						REP(3, PD_LEN)};
+    PACKED(3),		REP(4, PD_LEN),	     ONE(9, PD_VARINT),	 ONE(10, PD_VARINT),
+    ONE(11, PD_VARINT), REP(47, PD_FIXED64), REP(48, PD_FIXED64)};
+static const struct pd_rule annotation_rules[] = {ONE(1, PD_VARINT), ONE(3, PD_VARINT),
+						  ONE(6, PD_LEN)};
+static const struct pd_rule interned_rules[] = {REP(1, PD_LEN), REP(2, PD_LEN), REP(3, PD_LEN)};
 static const struct pd_rule iid_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_LEN)};
-static const struct pd_rule descriptor_rules[] = {
-    ONE(1, PD_VARINT), ONE(2, PD_LEN), ONE(3, PD_LEN), ONE(4, PD_LEN), ONE(5, PD_VARINT)};
+static const struct pd_rule descriptor_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_LEN), ONE(3, PD_LEN),
+						  ONE(4, PD_LEN), ONE(5, PD_VARINT)};
 static const struct pd_rule process_rules[] = {ONE(1, PD_VARINT), ONE(6, PD_LEN)};
 static const struct pd_rule thread_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(5, PD_LEN)};
 
@@ -742,7 +769,8 @@ static int add_packet(struct pf_trace *t, struct interned *in, const struct pd_f
 		if (m.f[i].num != T_EVENT)
 			continue;
 		if (!(flags & NEEDS_STATE)) {
-			fail(err, errlen, "packet %zu uses interned data without needing it", index);
+			fail(err, errlen, "packet %zu uses interned data without needing it",
+			     index);
 			goto out;
 		}
 		if (add_event(t, in, &m.f[i], field_v(&m, T_TS), err, errlen))
@@ -784,7 +812,8 @@ static int check_slices(const struct pf_trace *t, char *err, size_t errlen)
 				continue;
 			if (e->type == PF_BEGIN) {
 				if (open)
-					return free(spans), fail(err, errlen, "track %llu: nested "
+					return free(spans), fail(err, errlen,
+								 "track %llu: nested "
 								 "begin in the stream",
 								 (unsigned long long)e->track);
 				open = 1;
@@ -792,7 +821,8 @@ static int check_slices(const struct pf_trace *t, char *err, size_t errlen)
 				continue;
 			}
 			if (!open || e->ts < begin)
-				return free(spans), fail(err, errlen, "track %llu: end without begin, "
+				return free(spans), fail(err, errlen,
+							 "track %llu: end without begin, "
 							 "or before it at %llu",
 							 (unsigned long long)e->track,
 							 (unsigned long long)e->ts);
@@ -809,8 +839,10 @@ static int check_slices(const struct pf_trace *t, char *err, size_t errlen)
 			while (depth && stack[depth - 1].end <= spans[i].begin)
 				depth--;
 			if (depth && spans[i].end > stack[depth - 1].end)
-				ret = fail(err, errlen, "track %llu: slices [%llu, %llu] and [%llu, "
-					   "%llu] overlap", (unsigned long long)t->tracks[k].uuid,
+				ret = fail(err, errlen,
+					   "track %llu: slices [%llu, %llu] and [%llu, "
+					   "%llu] overlap",
+					   (unsigned long long)t->tracks[k].uuid,
 					   (unsigned long long)stack[depth - 1].begin,
 					   (unsigned long long)stack[depth - 1].end,
 					   (unsigned long long)spans[i].begin,

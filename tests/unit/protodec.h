@@ -12,8 +12,8 @@ enum { PD_VARINT = 0, PD_FIXED64 = 1, PD_LEN = 2, PD_FIXED32 = 5 };
 struct pd_field {
 	uint32_t num;
 	uint8_t wire;
-	uint64_t v;		/* VARINT, FIXED64, FIXED32 */
-	const uint8_t *data;	/* LEN: borrowed from the input */
+	uint64_t v;	     /* VARINT, FIXED64, FIXED32 */
+	const uint8_t *data; /* LEN: borrowed from the input */
 	size_t len;
 };
 
@@ -33,7 +33,7 @@ struct pd_rule {
 	uint32_t num;
 	uint8_t wire;
 	bool repeated;
-	bool packed_ok;	/* a repeated varint that may also come packed (wire LEN) */
+	bool packed_ok; /* a repeated varint that may also come packed (wire LEN) */
 };
 /* Checks M against RULES (N of them). 0 or -1 with ERR. */
 int pd_check(const struct pd_msg *m, const struct pd_rule *rules, size_t n, const char *what,
@@ -41,16 +41,16 @@ int pd_check(const struct pd_msg *m, const struct pd_rule *rules, size_t n, cons
 
 /* ---- pprof: profile.proto, as a test wants to read it ---- */
 struct pp_sample {
-	char **frames;		/* function names, innermost first */
+	char **frames; /* function names, innermost first */
 	char **files;
 	int64_t *lines;
 	size_t nframes;
-	int64_t values[2];	/* contentions, delay */
+	int64_t values[2];	      /* contentions, delay */
 	char *lock, *thread, *holder; /* labels; NULL where absent */
 };
 
 struct pp_profile {
-	char *types[2], *units[2];	/* sample_type */
+	char *types[2], *units[2]; /* sample_type */
 	char *period_type, *period_unit;
 	int64_t period, duration_ns;
 	struct pp_sample *samples;
@@ -72,16 +72,16 @@ enum { PF_BEGIN = 1, PF_END = 2, PF_INSTANT = 3 };
 struct pf_event {
 	int type;
 	uint64_t ts, track;
-	char *name, *category;	/* interned names resolved; NULL where none */
+	char *name, *category;		 /* interned names resolved; NULL where none */
 	uint64_t flow, terminating_flow; /* 0 where none */
-	char *result, *stack;	/* debug annotations "result", "stack", or NULL */
+	char *result, *stack;		 /* debug annotations "result", "stack", or NULL */
 };
 
 struct pf_track {
 	uint64_t uuid, parent;
 	uint32_t pid, tid;
 	bool process;
-	char *name;		/* thread or process name */
+	char *name; /* thread or process name */
 };
 
 struct pf_trace {

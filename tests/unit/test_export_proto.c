@@ -102,7 +102,8 @@ static const struct pp_sample *find_sample(const struct pp_profile *p, const cha
 					   const char *thread)
 {
 	for (size_t i = 0; i < p->nsamples; i++)
-		if (!strcmp(p->samples[i].frames[0], frame0) && !strcmp(p->samples[i].thread, thread))
+		if (!strcmp(p->samples[i].frames[0], frame0) &&
+		    !strcmp(p->samples[i].thread, thread))
 			return &p->samples[i];
 	return NULL;
 }
@@ -202,7 +203,8 @@ Test(export_proto, perfetto_has_named_tracks_slices_and_flows)
 
 		if (e->type == PF_BEGIN && e->track == w1->uuid && !wait)
 			wait = e;
-		if (e->type == PF_BEGIN && e->track == w2->uuid && !strcmp(e->name, "wake hot_lock"))
+		if (e->type == PF_BEGIN && e->track == w2->uuid &&
+		    !strcmp(e->name, "wake hot_lock"))
 			wake = e;
 	}
 	cr_assert(wait && wake);
@@ -248,4 +250,51 @@ Test(export_proto, decoder_rejects_malformed_input)
 	cr_assert_eq(pp_decode(b.data, b.len, &p, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "location 7"), "%s", err);
 	pbuf__release(&b);
+}
+
+static int call_pprof(void *arg)
+{
+	struct export_opts o = {.format = "pprof", .out = arg};
+
+	return export__run(trace.path, &o);
+}
+
+Test(export_proto, cut_trace_is_a_valid_profile_and_bad_paths_say_so)
+{
+	struct tf_run run;
+	struct pp_profile p;
+	char err[256];
+	uint8_t *raw;
+	size_t len, rawlen;
+	uint8_t *gz;
+	FILE *f;
+
+	/* no END record: the waits read are exported, with a note */
+	tf_open(&trace, PID, "hot", "./hot", "contention");
+	tf_begin(&trace, 1 * MS, W1, HOT, LS_KIND_MUTEX, 0, 0);
+	tf_end(&trace, 3 * MS, W1, LS_WAIT_WOKEN);
+	tf_close(&trace);
+	snprintf(out_path, sizeof(out_path), "%s.pprof", trace.path);
+	tf_capture(&run, call_pprof, out_path);
+	cr_assert_eq(run.status, 0, "%s", run.err);
+	cr_assert(strstr(run.err, "no end record"), "%s", run.err);
+	tf_run_free(&run);
+	f = fopen(out_path, "rb");
+	cr_assert(f);
+	gz = malloc(1 << 16);
+	len = fread(gz, 1, 1 << 16, f);
+	fclose(f);
+	cr_assert_eq(pd_gunzip(gz, len, &raw, &rawlen), 0);
+	cr_assert_eq(pp_decode(raw, rawlen, &p, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(p.nsamples, 1);
+	cr_assert_eq(p.samples[0].values[1], 2 * MS);
+	pp_free(&p);
+	free(raw);
+	free(gz);
+	/* an output that cannot be created is the user's to fix: 1, one line */
+	tf_capture(&run, call_pprof, "/nonexistent-dir/out.pb.gz");
+	cr_assert_eq(run.status, 1);
+	cr_assert_str_eq(run.err, "lockscope: export: /nonexistent-dir/out.pb.gz: No such file or "
+				  "directory\n");
+	tf_run_free(&run);
 }
