@@ -58,6 +58,7 @@ enum {
 #define SEQUENCE_ID 1 /* every packet is on one sequence */
 #define PROCESS_UUID 1ull
 #define THREAD_UUID(tid) (1ull << 32 | (tid))
+#define HOLD_UUID(n) (2ull << 32 | (n)) /* the n-th (thread, lock) pair's hold track */
 
 enum { NAMES, CATEGORIES, ANNOTATIONS, NTABLES };
 static const uint32_t interned_field[NTABLES] = {INTERNED_EVENT_NAMES, INTERNED_CATEGORIES,
@@ -68,6 +69,7 @@ struct perfetto {
 	struct timeline *tl;
 	struct pbuf packet, event, interned, entry, sub, wrap;
 	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
+	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -128,13 +130,13 @@ static void annotate_string(struct perfetto *x, const char *name, const char *s)
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
 }
 
-/* Starts an event of TYPE on TID's track; the caller adds fields to x->event, then ends it. */
-static void event_begin(struct perfetto *x, int type, uint32_t tid, const char *name,
+/* Starts an event of TYPE on track TRACK; the caller adds fields to x->event, then ends it. */
+static void event_begin(struct perfetto *x, int type, uint64_t track, const char *name,
 			const char *category)
 {
 	pbuf__reset(&x->event);
 	pbuf__uint(&x->event, EVENT_TYPE, type);
-	pbuf__uint(&x->event, EVENT_TRACK_UUID, THREAD_UUID(tid));
+	pbuf__uint(&x->event, EVENT_TRACK_UUID, track);
 	if (name)
 		pbuf__uint(&x->event, EVENT_NAME_IID, iid(x, NAMES, name));
 	if (category)
@@ -151,7 +153,7 @@ static int event_end(struct perfetto *x, uint64_t ts)
 /* A slice's end: on the same track, no name (the begin's closes). */
 static int slice_end(struct perfetto *x, uint32_t tid, uint64_t ts)
 {
-	event_begin(x, TYPE_SLICE_END, tid, NULL, NULL);
+	event_begin(x, TYPE_SLICE_END, THREAD_UUID(tid), NULL, NULL);
 	return event_end(x, ts);
 }
 
@@ -185,7 +187,7 @@ static int write_wait(struct perfetto *x)
 	int err;
 
 	x->pending = false;
-	event_begin(x, TYPE_SLICE_BEGIN, w->tid,
+	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(w->tid),
 		    model__lock_label(x->ctx->model, w->addr, w->kind, lock, sizeof(lock)),
 		    ls_kind_name(w->kind));
 	if (x->wait_flow)
@@ -246,7 +248,7 @@ static int on_wake(void *arg, const struct tl_wake *k)
 		return err;
 	snprintf(name, sizeof(name), "wake %s",
 		 model__lock_label(x->ctx->model, k->addr, LS_KIND_FUTEX, lock, sizeof(lock)));
-	event_begin(x, TYPE_SLICE_BEGIN, k->waker, name, "wake");
+	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(k->waker), name, "wake");
 	if (k->flow_id)
 		pbuf__fixed64(&x->event, EVENT_FLOW_IDS, k->flow_id);
 	annotate_uint(x, "wakee", k->wakee);
@@ -262,8 +264,52 @@ static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "lost %" PRIu64 " events", count);
-	event_begin(x, TYPE_INSTANT, tid, name, "lost");
+	event_begin(x, TYPE_INSTANT, THREAD_UUID(tid), name, "lost");
 	return event_end(x, ts);
+}
+
+/* The track of TID's holds of ADDR, a child of its thread's, described when first used: holds
+ * of different locks need not nest, so each (thread, lock) has a track of its own. */
+static int hold_track(struct perfetto *x, uint32_t tid, uint64_t addr, uint64_t *uuid)
+{
+	uint64_t key[2] = {tid, addr}, *v = bytemap__get(x->hold_tracks, key, sizeof(key));
+	char lock[64], name[128];
+
+	if (v) {
+		*uuid = *v;
+		return 0;
+	}
+	*uuid = HOLD_UUID(bytemap__count(x->hold_tracks) + 1);
+	if (bytemap__put(x->hold_tracks, key, sizeof(key), *uuid))
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s held",
+		 model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)));
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, *uuid);
+	pbuf__uint(&x->event, TRACK_PARENT, THREAD_UUID(tid));
+	pbuf__string(&x->event, TRACK_NAME, name);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
+/* Full mode: a hold, a slice on its (thread, lock) track. */
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct perfetto *x = arg;
+	char lock[64];
+	uint64_t uuid;
+	int err = flush_wait(x) ?: hold_track(x, tid, addr, &uuid);
+
+	if (err)
+		return err;
+	event_begin(x, TYPE_SLICE_BEGIN, uuid,
+		    model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)),
+		    "hold");
+	err = event_end(x, begin_ts);
+	if (err)
+		return err;
+	event_begin(x, TYPE_SLICE_END, uuid, NULL, NULL);
+	return event_end(x, end_ts);
 }
 
 static const struct timeline_ops perfetto_ops = {
@@ -272,6 +318,7 @@ static const struct timeline_ops perfetto_ops = {
     .wake = on_wake,
     .flow = on_flow,
     .lost = on_lost,
+    .hold = on_hold,
 };
 
 static void perfetto_free(void *self)
@@ -283,6 +330,7 @@ static void perfetto_free(void *self)
 	timeline__free(x->tl);
 	for (int i = 0; i < NTABLES; i++)
 		bytemap__free(x->iids[i]);
+	bytemap__free(x->hold_tracks);
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
@@ -318,7 +366,8 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
 	for (int i = 0; i < NTABLES; i++)
 		x->iids[i] = bytemap__new();
-	if (x->tl && x->iids[0] && x->iids[1] && x->iids[2])
+	x->hold_tracks = bytemap__new();
+	if (x->tl && x->iids[0] && x->iids[1] && x->iids[2] && x->hold_tracks)
 		err = process_track(x);
 	if (err) {
 		perfetto_free(x);

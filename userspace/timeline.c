@@ -11,6 +11,7 @@
 
 #include "bytemap.h"
 #include "common.h"
+#include "holds.h"
 #include "model.h"
 #include "trace.h"
 
@@ -37,10 +38,13 @@ struct timeline {
 	struct track *tracks;
 	size_t ntracks, tracks_cap;
 	struct bytemap *by_tid; /* tid -> position in tracks */
+	struct holds *holds;	/* where the output wants holds */
 	uint64_t next_flow_id;
 	uint64_t unpaired;	/* wait records without their other half */
 	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
 };
+
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts);
 
 struct timeline *timeline__new(const struct model *m, uint32_t pid, const struct timeline_ops *ops,
 			       void *arg)
@@ -54,11 +58,14 @@ struct timeline *timeline__new(const struct model *m, uint32_t pid, const struct
 	t->ops = ops;
 	t->arg = arg;
 	t->by_tid = bytemap__new();
-	if (!t->by_tid) {
-		free(t);
+	t->holds = ops->hold ? holds__new() : NULL;
+	if (!t->by_tid || (ops->hold && !t->holds)) {
+		timeline__free(t);
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (t->holds)
+		holds__on_hold(t->holds, on_hold, t);
 	return t;
 }
 
@@ -67,6 +74,7 @@ void timeline__free(struct timeline *t)
 	if (!t)
 		return;
 	bytemap__free(t->by_tid);
+	holds__free(t->holds);
 	free(t->tracks);
 	free(t);
 }
@@ -106,6 +114,17 @@ static int track_name(struct timeline *x, struct track *t)
 	}
 	t->named = true;
 	return x->ops->thread_name(x->arg, t->tid, name);
+}
+
+/* A hold that holds.c paired, on its thread's track. */
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct timeline *x = arg;
+	struct track *t = track_get(x, tid);
+
+	if (!t)
+		return -ENOMEM;
+	return track_name(x, t) ?: x->ops->hold(x->arg, tid, addr, begin_ts, end_ts);
 }
 
 /* The flow of the wake that ended a wait. It takes a copy of the woken track's state: finding
@@ -257,6 +276,10 @@ static int close_all(struct timeline *x, uint64_t ts, uint8_t result)
 
 int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 {
+	int err = x->holds ? holds__feed(x->holds, rec) : 0;
+
+	if (err)
+		return err;
 	switch (rec->type) {
 	case LS_REC_WAIT_BEGIN:
 		return on_wait_begin(x, rec);

@@ -44,6 +44,9 @@ struct timeline_ops {
 	int (*wake)(void *arg, const struct tl_wake *k);
 	int (*flow)(void *arg, const struct tl_flow *f);
 	int (*lost)(void *arg, uint32_t tid, uint64_t ts, uint64_t count); /* on the main thread */
+	/* full mode: a hold, from the acquire's return to the release (holds.c pairs them); NULL:
+	 * holds are not walked */
+	int (*hold)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts);
 };
 
 /* M (borrowed) names threads and must be fed each record before the walk is. PID: the

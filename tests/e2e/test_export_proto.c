@@ -43,8 +43,8 @@ static const char *recording(void)
 }
 
 /* The report's wait over every contended lock, and the top lock's (hot_lock: its name is
- * HOT, a copy the caller frees). */
-static double report_wait(const char *trace, double *hot, char **hot_name)
+ * HOT, a copy the caller frees); its hold time in *HOLD, -1 where unknown. */
+static double report_wait(const char *trace, double *hot, char **hot_name, double *hold)
 {
 	struct jp_value *rep = report_json(trace);
 	const struct jp_value *locks = must_array(rep, "locks");
@@ -55,6 +55,7 @@ static double report_wait(const char *trace, double *hot, char **hot_name)
 		total += jnum(&locks->items[i], "wait_ns", 0);
 	*hot = jnum(rep, "locks.0.wait_ns", 0);
 	*hot_name = strdup(jstr(rep, "locks.0.name"));
+	*hold = jnum(rep, "locks.0.hold_ns", -1);
 	jp_free(rep);
 	return total;
 }
@@ -66,7 +67,7 @@ Test(export_proto, pprof_of_a_real_recording, .timeout = 90)
 	struct pp_profile p;
 	uint8_t *gz, *raw;
 	size_t len, rawlen;
-	double total = 0, hot, want;
+	double total = 0, hot, want, hold;
 	bool waiter = false;
 
 	/* no -o: the trace's name with .pb.gz */
@@ -78,7 +79,7 @@ Test(export_proto, pprof_of_a_real_recording, .timeout = 90)
 	cr_assert_eq(pd_gunzip(gz, len, &raw, &rawlen), 0, "not gzip");
 	cr_assert_eq(pp_decode(raw, rawlen, &p, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(p.types[1], "delay");
-	want = report_wait(trace, &hot, &hot_name);
+	want = report_wait(trace, &hot, &hot_name, &hold);
 	for (size_t i = 0; i < p.nsamples; i++) {
 		total += p.samples[i].values[1];
 		for (size_t j = 0; j < p.samples[i].nframes; j++)
@@ -101,7 +102,7 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	struct pf_trace t;
 	uint8_t *data;
 	size_t len, workers = 0, flows = 0, ends = 0;
-	double hot_ns = 0, hot;
+	double hot_ns = 0, hot, hold, held_ns = 0;
 
 	snprintf(out, sizeof(out), "%s/proto.pftrace", test_dir());
 	cr_assert_eq(
@@ -110,7 +111,7 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	free(stderr_text);
 	data = read_binary(out, &len);
 	cr_assert_eq(pf_decode(data, len, &t, err, sizeof(err)), 0, "%s", err);
-	report_wait(trace, &hot, &hot_name);
+	report_wait(trace, &hot, &hot_name, &hold);
 	for (size_t i = 0; i < t.ntracks; i++)
 		workers += t.tracks[i].name && !strncmp(t.tracks[i].name, "worker-", 7);
 	cr_assert_eq(workers, 4, "thread tracks named worker-N: %zu", workers);
@@ -120,12 +121,18 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 
 		flows += b->flow != 0;
 		ends += b->terminating_flow != 0;
-		if (b->type == PF_BEGIN && !strcmp(b->name, hot_name))
+		if (b->type == PF_BEGIN && !strcmp(b->name, hot_name) &&
+		    !strcmp(b->category, "hold"))
+			held_ns += t.events[i + 1].ts - b->ts;
+		else if (b->type == PF_BEGIN && !strcmp(b->name, hot_name))
 			hot_ns += t.events[i + 1].ts - b->ts;
 	}
 	cr_assert_gt(ends, 10, "no flows end in waits");
 	cr_assert_geq(flows, ends);
 	cr_assert_eq(hot_ns, hot, "slices %.0f ns, report %.0f ns", hot_ns, hot);
+	/* auto mode's windows of full mode: the hold slices are the report's holds */
+	cr_assert_gt(hold, 0, "the recording has no holds");
+	cr_assert_eq(held_ns, hold, "hold slices %.0f ns, report %.0f ns", held_ns, hold);
 	pf_free(&t);
 	free(hot_name);
 	free(data);

@@ -625,6 +625,8 @@ static int add_track(struct pf_trace *t, const struct pd_field *f, char *err, si
 	for (size_t i = 0; i < m.n; i++) {
 		bool proc = m.f[i].num == 3;
 
+		if (m.f[i].num == 2 && !k.name)
+			k.name = dup_n(m.f[i].data, m.f[i].len); /* a track's own name */
 		if (m.f[i].num != 3 && m.f[i].num != 4)
 			continue;
 		if (proc ? sub(&m.f[i], process_rules, 2, "ProcessDescriptor", &d, err, errlen)
@@ -635,7 +637,7 @@ static int add_track(struct pf_trace *t, const struct pd_field *f, char *err, si
 		k.tid = proc ? 0 : field_v(&d, 2);
 		for (size_t j = 0; j < d.n; j++)
 			if (d.f[j].num == (proc ? 6u : 5u))
-				k.name = dup_n(d.f[j].data, d.f[j].len);
+				free(k.name), k.name = dup_n(d.f[j].data, d.f[j].len);
 		pd_free(&d);
 	}
 	if (!k.uuid) {

@@ -31,12 +31,13 @@ static void teardown(void)
 TestSuite(export_proto, .fini = teardown);
 
 /* W1 waits 1 ms and W2 0.5 ms on hot_lock from stack 1, W1 0.25 ms more without a stack; W2's
- * acquire in full mode (stack 2) is what W1's second wait was held up by; a condition wait is
- * not contention. */
+ * hold in full mode (taken at stack 2, 0.3 ms) is what W1's second wait was held up by; a
+ * condition wait is not contention. */
 static void write_scenario(void)
 {
 	static const uint32_t s1[] = {1, 2}, s2[] = {3, 2};
 	struct ls_rec acq = {.type = LS_REC_ACQUIRE, .ts = 2900000, .tid = W2};
+	struct ls_rec rel = {.type = LS_REC_RELEASE, .ts = 3200000, .tid = W2};
 
 	tf_open(&trace, PID, "hot", "./hot", "full");
 	tf_thread(&trace, 0, PID, "hot");
@@ -59,6 +60,8 @@ static void write_scenario(void)
 	acq.acquire.stack_id = 2;
 	tf_add(&trace, &acq);
 	tf_begin(&trace, 3 * MS, W1, HOT, LS_KIND_MUTEX, 0, 0);
+	rel.release.addr = HOT;
+	tf_add(&trace, &rel);
 	tf_end(&trace, 3250000, W1, LS_WAIT_WOKEN);
 	tf_begin(&trace, 4 * MS, W2, COND, LS_KIND_COND, 0, 1);
 	tf_end(&trace, 9 * MS, W2, LS_WAIT_WOKEN);
@@ -178,13 +181,14 @@ static const struct pf_track *track_of(const struct pf_trace *t, uint32_t tid)
 
 Test(export_proto, perfetto_has_named_tracks_slices_and_flows)
 {
-	const struct pf_track *w1, *w2;
+	const struct pf_track *w1, *w2, *hold = NULL;
 	const struct pf_event *wait = NULL, *wake = NULL;
 	struct pf_trace t;
 	char err[256];
 	size_t len;
 	uint8_t *data;
 	bool process = false;
+	int holds = 0;
 
 	write_scenario();
 	data = export_to("perfetto", EXPORT_BY_WAITER, &len);
@@ -215,6 +219,21 @@ Test(export_proto, perfetto_has_named_tracks_slices_and_flows)
 	cr_assert_str_eq(wait->stack, "lock_hot (hot.c:31)\nworker+0x1a (hot)");
 	cr_assert_eq(wake->ts, 1990000);
 	cr_assert(wake->flow && wake->flow == wait->terminating_flow, "no flow from the wake");
+	/* W2's hold, on a track of its own under W2's */
+	for (size_t i = 0; i < t.ntracks; i++)
+		hold = t.tracks[i].parent == w2->uuid ? &t.tracks[i] : hold;
+	cr_assert(hold, "no hold track under worker-2");
+	cr_assert_str_eq(hold->name, "hot_lock held");
+	for (size_t i = 0; i + 1 < t.nevents; i++) {
+		if (t.events[i].track != hold->uuid || t.events[i].type != PF_BEGIN)
+			continue;
+		cr_assert_str_eq(t.events[i].name, "hot_lock");
+		cr_assert_str_eq(t.events[i].category, "hold");
+		cr_assert_eq(t.events[i].ts, 2900000);
+		cr_assert_eq(t.events[i + 1].ts, 3200000);
+		holds++;
+	}
+	cr_assert_eq(holds, 1);
 	free(data);
 	pf_free(&t);
 }
