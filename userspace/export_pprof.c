@@ -18,6 +18,7 @@
 enum {
 	PROFILE_SAMPLE_TYPE = 1,
 	PROFILE_SAMPLE = 2,
+	PROFILE_MAPPING = 3,
 	PROFILE_LOCATION = 4,
 	PROFILE_FUNCTION = 5,
 	PROFILE_STRING_TABLE = 6,
@@ -33,8 +34,13 @@ enum {
 	SAMPLE_LABEL = 3,
 	LABEL_KEY = 1,
 	LABEL_STR = 2,
+	MAPPING_ID = 1,
+	MAPPING_FILENAME = 5,
+	MAPPING_HAS_FUNCTIONS = 7,
+	MAPPING_HAS_FILENAMES = 8,
+	MAPPING_HAS_LINE_NUMBERS = 9,
 	LOCATION_ID = 1,
-	LOCATION_ADDRESS = 3,
+	LOCATION_MAPPING_ID = 2,
 	LOCATION_LINE = 4,
 	LINE_FUNCTION_ID = 1,
 	LINE_LINE = 2,
@@ -71,11 +77,12 @@ struct pprof {
 	struct sample *samples;
 	size_t nsamples, samples_cap;
 	struct bytemap *sample_ix; /* struct sample_key -> position in samples */
-	/* while writing: the string table, locations and functions */
+	/* while writing: the string table, mappings, locations and functions */
 	struct pbuf strings, body, msg, sub;
 	struct bytemap *string_ix; /* string -> index */
 	uint64_t nstrings;
 	struct bytemap *loc_ix; /* frame id, or a made-up frame's name, -> location id */
+	struct bytemap *map_ix; /* module -> mapping id */
 	uint64_t nlocs;
 };
 
@@ -91,6 +98,7 @@ static void pprof_free(void *self)
 	bytemap__free(p->sample_ix);
 	bytemap__free(p->string_ix);
 	bytemap__free(p->loc_ix);
+	bytemap__free(p->map_ix);
 	free(p->holder_at_begin);
 	free(p->samples);
 	pbuf__release(&p->strings);
@@ -150,7 +158,9 @@ static void *pprof_new(const struct export_ctx *ctx)
 	p->sample_ix = bytemap__new();
 	p->string_ix = bytemap__new();
 	p->loc_ix = bytemap__new();
-	if (!p->hs || !p->holders || !p->begin_ix || !p->sample_ix || !p->string_ix || !p->loc_ix) {
+	p->map_ix = bytemap__new();
+	if (!p->hs || !p->holders || !p->begin_ix || !p->sample_ix || !p->string_ix || !p->loc_ix ||
+	    !p->map_ix) {
 		pprof_free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -234,8 +244,29 @@ static void value_type(struct pprof *p, uint32_t field, const char *type, const 
 	pbuf__message(&p->body, field, &p->sub);
 }
 
-/* A location with one line in a function of its own; both take id ID. */
-static void location(struct pprof *p, uint64_t id, uint64_t pc, const char *func, const char *file,
+/* The mapping of MODULE (an object's basename), written when first used: the profile's
+ * functions are already named, which the has_* flags tell readers. 0 without memory. */
+static uint64_t mapping(struct pprof *p, const char *module)
+{
+	const uint64_t *id = bytemap__get(p->map_ix, module, strlen(module));
+	uint64_t n = bytemap__count(p->map_ix) + 1;
+
+	if (id)
+		return *id;
+	if (bytemap__put(p->map_ix, module, strlen(module), n))
+		return 0;
+	pbuf__reset(&p->msg);
+	pbuf__uint(&p->msg, MAPPING_ID, n);
+	pbuf__int(&p->msg, MAPPING_FILENAME, str(p, module));
+	pbuf__uint(&p->msg, MAPPING_HAS_FUNCTIONS, 1);
+	pbuf__uint(&p->msg, MAPPING_HAS_FILENAMES, 1);
+	pbuf__uint(&p->msg, MAPPING_HAS_LINE_NUMBERS, 1);
+	pbuf__message(&p->body, PROFILE_MAPPING, &p->msg);
+	return n;
+}
+
+/* A location with one line in a function of its own; both take id ID. MAPPING: 0 for none. */
+static void location(struct pprof *p, uint64_t id, uint64_t map, const char *func, const char *file,
 		     uint32_t line)
 {
 	int64_t name = str(p, func), filename = str(p, file);
@@ -251,8 +282,8 @@ static void location(struct pprof *p, uint64_t id, uint64_t pc, const char *func
 	pbuf__int(&p->sub, LINE_LINE, line);
 	pbuf__reset(&p->msg);
 	pbuf__uint(&p->msg, LOCATION_ID, id);
-	if (pc)
-		pbuf__uint(&p->msg, LOCATION_ADDRESS, pc);
+	if (map)
+		pbuf__uint(&p->msg, LOCATION_MAPPING_ID, map);
 	pbuf__message(&p->msg, LOCATION_LINE, &p->sub);
 	pbuf__message(&p->body, PROFILE_LOCATION, &p->msg);
 }
@@ -260,23 +291,24 @@ static void location(struct pprof *p, uint64_t id, uint64_t pc, const char *func
 /* The location of frame ID, written when first used. 0 without memory. */
 static uint64_t frame_location(struct pprof *p, uint32_t id)
 {
-	const char *func = "", *file = "";
+	struct model_frame f = {.func = "", .file = "", .module = ""};
 	uint64_t key = (uint64_t)id << 1; /* made-up frames have the low bit set */
 	const uint64_t *loc = bytemap__get_u64(p->loc_ix, key);
-	uint32_t line = 0;
+	uint64_t map;
 	char text[512];
 
 	if (loc)
 		return *loc;
 	if (bytemap__put_u64(p->loc_ix, key, ++p->nlocs))
 		return 0;
-	model__frame_parts(p->ctx->model, id, &func, &file, &line);
-	if (!func[0]) {
+	model__frame_parts(p->ctx->model, id, &f);
+	if (!f.func[0]) {
 		/* "libfoo.so+0x1234": what the trace knows of a frame without a symbol */
 		model__frame_format(p->ctx->model, id, text, sizeof(text));
-		func = text;
+		f.func = text;
 	}
-	location(p, p->nlocs, 0, func, file, line);
+	map = f.module[0] ? mapping(p, f.module) : 0;
+	location(p, p->nlocs, map, f.func, f.file, f.line);
 	return p->nlocs;
 }
 
@@ -290,7 +322,7 @@ static uint64_t label_location(struct pprof *p, const char *name)
 		return *loc;
 	if (bytemap__put(p->loc_ix, key, sizeof(key), ++p->nlocs))
 		return 0;
-	location(p, p->nlocs, 0, name, "", 0);
+	location(p, p->nlocs, 0, name, "", 0); /* in no object */
 	return p->nlocs;
 }
 
@@ -337,6 +369,20 @@ static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *sm
 	return pbuf__error(smp) ?: pbuf__error(ids);
 }
 
+/* The program's own object gets the first mapping, which readers take for the main binary. */
+static void main_mapping(struct pprof *p)
+{
+	const char *cmd = p->ctx->info->cmdline ? p->ctx->info->cmdline : "";
+	size_t len = strcspn(cmd, " ");
+	char exe[256];
+	const char *base;
+
+	snprintf(exe, sizeof(exe), "%.*s", (int)len, cmd);
+	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	if (base[0])
+		mapping(p, base);
+}
+
 static int write_profile(struct pprof *p)
 {
 	const struct ls_trace_info *info = p->ctx->info;
@@ -344,6 +390,7 @@ static int write_profile(struct pprof *p)
 	int err = 0;
 
 	str(p, "");
+	main_mapping(p);
 	value_type(p, PROFILE_SAMPLE_TYPE, "contentions", "count");
 	value_type(p, PROFILE_SAMPLE_TYPE, "delay", "nanoseconds");
 	for (size_t i = 0; i < p->nsamples && !err; i++)

@@ -280,16 +280,14 @@ int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t le
 	return snprintf(buf, len, "0x%" PRIx64, f->pc);
 }
 
-bool model__frame_parts(const struct model *m, uint32_t id, const char **func, const char **file,
-			uint32_t *line)
+bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out)
 {
 	const struct frame *f = table_find(&m->frames, id);
 
 	if (!f)
 		return false;
-	*func = f->func;
-	*file = f->file;
-	*line = f->line;
+	*out = (struct model_frame){.func = f->func, .file = f->file, .module = f->module,
+				    .line = f->line};
 	return true;
 }
 

@@ -234,6 +234,9 @@ static const struct pd_rule label_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT
 					     ONE(3, PD_VARINT), ONE(4, PD_VARINT)};
 static const struct pd_rule location_rules[] = {
     ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT), REP(4, PD_LEN), ONE(5, PD_VARINT)};
+static const struct pd_rule mapping_rules[] = {
+    ONE(1, PD_VARINT), ONE(2, PD_VARINT), ONE(3, PD_VARINT), ONE(4, PD_VARINT), ONE(5, PD_VARINT),
+    ONE(6, PD_VARINT), ONE(7, PD_VARINT), ONE(8, PD_VARINT), ONE(9, PD_VARINT), ONE(10, PD_VARINT)};
 static const struct pd_rule line_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARINT),
 					    ONE(3, PD_VARINT)};
 static const struct pd_rule function_rules[] = {
@@ -263,8 +266,8 @@ static uint64_t field_v(const struct pd_msg *m, uint32_t num)
 struct pp_tables {
 	char **strings;
 	size_t nstrings;
-	struct pd_msg *locs, *funcs;
-	size_t nlocs, nfuncs;
+	struct pd_msg *locs, *funcs, *maps;
+	size_t nlocs, nfuncs, nmaps;
 };
 
 static const char *string_at(const struct pp_tables *t, uint64_t i, char *err, size_t errlen,
@@ -389,10 +392,21 @@ static int check_ids(const struct pp_tables *t, char *err, size_t errlen)
 {
 	int bad = 0;
 
+	for (size_t i = 0; i < t->nmaps; i++) {
+		if (!field_v(&t->maps[i], 1) || by_id(t->maps, i, field_v(&t->maps[i], 1)))
+			return fail(err, errlen, "mapping id %llu is 0 or not unique",
+				    (unsigned long long)field_v(&t->maps[i], 1));
+		string_at(t, field_v(&t->maps[i], 5), err, errlen, &bad);
+	}
 	for (size_t i = 0; i < t->nlocs; i++) {
+		uint64_t map = field_v(&t->locs[i], 2);
+
 		if (!field_v(&t->locs[i], 1) || by_id(t->locs, i, field_v(&t->locs[i], 1)))
 			return fail(err, errlen, "location id %llu is 0 or not unique",
 				    (unsigned long long)field_v(&t->locs[i], 1));
+		if (map && !by_id(t->maps, t->nmaps, map))
+			return fail(err, errlen, "location refers to mapping %llu, not defined",
+				    (unsigned long long)map);
 	}
 	for (size_t i = 0; i < t->nfuncs; i++) {
 		if (!field_v(&t->funcs[i], 1) || by_id(t->funcs, i, field_v(&t->funcs[i], 1)))
@@ -415,20 +429,29 @@ static int decode_tables(const struct pd_msg *m, struct pp_tables *t, char *err,
 {
 	for (size_t i = 0; i < m->n; i++) {
 		const struct pd_field *f = &m->f[i];
-		struct pd_msg **arr = f->num == P_LOCATION ? &t->locs : &t->funcs;
-		size_t *n = f->num == P_LOCATION ? &t->nlocs : &t->nfuncs;
+		struct pd_msg **arr = f->num == P_LOCATION   ? &t->locs
+				      : f->num == P_FUNCTION ? &t->funcs
+							     : &t->maps;
+		size_t *n = f->num == P_LOCATION   ? &t->nlocs
+			    : f->num == P_FUNCTION ? &t->nfuncs
+						   : &t->nmaps;
+		int ret;
 
 		if (f->num == P_STRING_TABLE) {
 			t->strings = realloc(t->strings, (t->nstrings + 1) * sizeof(char *));
 			t->strings[t->nstrings++] = dup_n(f->data, f->len);
 			continue;
 		}
-		if (f->num != P_LOCATION && f->num != P_FUNCTION)
+		if (f->num != P_LOCATION && f->num != P_FUNCTION && f->num != P_MAPPING)
 			continue;
 		*arr = realloc(*arr, (*n + 1) * sizeof(**arr));
-		if (f->num == P_LOCATION
-			? sub(f, location_rules, 5, "Location", &(*arr)[*n], err, errlen)
-			: sub(f, function_rules, 5, "Function", &(*arr)[*n], err, errlen))
+		if (f->num == P_LOCATION)
+			ret = sub(f, location_rules, 5, "Location", &(*arr)[*n], err, errlen);
+		else if (f->num == P_FUNCTION)
+			ret = sub(f, function_rules, 5, "Function", &(*arr)[*n], err, errlen);
+		else
+			ret = sub(f, mapping_rules, 10, "Mapping", &(*arr)[*n], err, errlen);
+		if (ret)
 			return -1;
 		(*n)++;
 	}
@@ -445,6 +468,9 @@ static void free_tables(struct pp_tables *t)
 		pd_free(&t->locs[i]);
 	for (size_t i = 0; i < t->nfuncs; i++)
 		pd_free(&t->funcs[i]);
+	for (size_t i = 0; i < t->nmaps; i++)
+		pd_free(&t->maps[i]);
+	free(t->maps);
 	free(t->strings);
 	free(t->locs);
 	free(t->funcs);
@@ -467,6 +493,7 @@ int pp_decode(const uint8_t *data, size_t len, struct pp_profile *p, char *err, 
 	p->nstrings = t.nstrings;
 	p->nlocations = t.nlocs;
 	p->nfunctions = t.nfuncs;
+	p->nmappings = t.nmaps;
 	for (size_t i = 0; i < m.n && !bad; i++) {
 		const struct pd_field *f = &m.f[i];
 

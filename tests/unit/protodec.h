@@ -55,7 +55,7 @@ struct pp_profile {
 	int64_t period, duration_ns;
 	struct pp_sample *samples;
 	size_t nsamples;
-	size_t nstrings, nlocations, nfunctions;
+	size_t nstrings, nlocations, nfunctions, nmappings;
 };
 
 /* Inflates gzip DATA into a malloc'd buffer (*OUT, *OUTLEN). 0 or -1. */

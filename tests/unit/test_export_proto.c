@@ -127,6 +127,7 @@ Test(export_proto, pprof_is_a_mutex_profile_of_the_waits)
 	cr_assert_str_eq(p.period_unit, "count");
 	cr_assert_eq(p.period, 1);
 	cr_assert_eq(p.duration_ns, 10 * MS);
+	cr_assert_eq(p.nmappings, 1, "one object, hot, has all the frames");
 	/* the report's stack 1 of hot_lock: 1.5 ms in 2 waits, here split by thread */
 	s = find_sample(&p, "lock_hot", "worker-1 (4243)");
 	cr_assert(s && s->values[0] == 1 && s->values[1] == (int64_t)MS);
