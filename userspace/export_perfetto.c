@@ -47,10 +47,11 @@ enum {
 	TYPE_INSTANT = 3,
 	ANNOTATION_NAME_IID = 1,
 	ANNOTATION_UINT = 3,
-	ANNOTATION_STRING = 6,
+	ANNOTATION_STRING_IID = 17,
 	INTERNED_CATEGORIES = 1,
 	INTERNED_EVENT_NAMES = 2,
 	INTERNED_ANNOTATION_NAMES = 3,
+	INTERNED_ANNOTATION_STRINGS = 29,
 	INTERNED_IID = 1,
 	INTERNED_NAME = 2,
 };
@@ -60,9 +61,12 @@ enum {
 #define THREAD_UUID(tid) (1ull << 32 | (tid))
 #define HOLD_UUID(n) (2ull << 32 | (n)) /* the n-th (thread, lock) pair's hold track */
 
-enum { NAMES, CATEGORIES, ANNOTATIONS, NTABLES };
+/* Interned: event names, categories, annotation names, annotation string values (a stack is
+ * written once, then referred to by its id). */
+enum { NAMES, CATEGORIES, ANNOTATIONS, STRINGS, NTABLES };
 static const uint32_t interned_field[NTABLES] = {INTERNED_EVENT_NAMES, INTERNED_CATEGORIES,
-						 INTERNED_ANNOTATION_NAMES};
+						 INTERNED_ANNOTATION_NAMES,
+						 INTERNED_ANNOTATION_STRINGS};
 
 struct perfetto {
 	const struct export_ctx *ctx;
@@ -124,9 +128,11 @@ static void annotate_uint(struct perfetto *x, const char *name, uint64_t v)
 
 static void annotate_string(struct perfetto *x, const char *name, const char *s)
 {
+	uint64_t name_iid = iid(x, ANNOTATIONS, name), value_iid = iid(x, STRINGS, s);
+
 	pbuf__reset(&x->sub);
-	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, iid(x, ANNOTATIONS, name));
-	pbuf__string(&x->sub, ANNOTATION_STRING, s);
+	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, name_iid);
+	pbuf__uint(&x->sub, ANNOTATION_STRING_IID, value_iid);
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
 }
 
@@ -364,10 +370,12 @@ static void *perfetto_new(const struct export_ctx *ctx)
 		return NULL;
 	x->ctx = ctx;
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
-	for (int i = 0; i < NTABLES; i++)
-		x->iids[i] = bytemap__new();
 	x->hold_tracks = bytemap__new();
-	if (x->tl && x->iids[0] && x->iids[1] && x->iids[2] && x->hold_tracks)
+	err = x->tl && x->hold_tracks ? 0 : -ENOMEM;
+	for (int i = 0; i < NTABLES; i++)
+		if (!(x->iids[i] = bytemap__new()))
+			err = -ENOMEM;
+	if (!err)
 		err = process_track(x);
 	if (err) {
 		perfetto_free(x);

@@ -569,8 +569,9 @@ static const struct pd_rule event_rules[] = {
     PACKED(3),		REP(4, PD_LEN),	     ONE(9, PD_VARINT),	 ONE(10, PD_VARINT),
     ONE(11, PD_VARINT), REP(47, PD_FIXED64), REP(48, PD_FIXED64)};
 static const struct pd_rule annotation_rules[] = {ONE(1, PD_VARINT), ONE(3, PD_VARINT),
-						  ONE(6, PD_LEN)};
-static const struct pd_rule interned_rules[] = {REP(1, PD_LEN), REP(2, PD_LEN), REP(3, PD_LEN)};
+						  ONE(6, PD_LEN), ONE(17, PD_VARINT)};
+static const struct pd_rule interned_rules[] = {REP(1, PD_LEN), REP(2, PD_LEN), REP(3, PD_LEN),
+						REP(29, PD_LEN)};
 static const struct pd_rule iid_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_LEN)};
 static const struct pd_rule descriptor_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_LEN), ONE(3, PD_LEN),
 						  ONE(4, PD_LEN), ONE(5, PD_VARINT)};
@@ -579,7 +580,8 @@ static const struct pd_rule thread_rules[] = {ONE(1, PD_VARINT), ONE(2, PD_VARIN
 
 #define NRULES(r) (sizeof(r) / sizeof((r)[0]))
 
-/* Interning tables: 1 categories, 2 event names, 3 annotation names. */
+/* Interning tables: 0 annotation string values (InternedData field 29), 1 categories, 2 event
+ * names, 3 annotation names. */
 struct interned {
 	uint64_t *iids[4];
 	char **names[4];
@@ -602,7 +604,7 @@ static int add_interned(struct interned *in, const struct pd_field *f, char *err
 	if (sub(f, interned_rules, NRULES(interned_rules), "InternedData", &m, err, errlen))
 		return -1;
 	for (size_t i = 0; i < m.n; i++) {
-		int t = m.f[i].num;
+		int t = m.f[i].num == 29 ? 0 : (int)m.f[i].num;
 		const struct pd_field *name = NULL;
 		const char *old;
 
@@ -711,12 +713,23 @@ static int annotation(const struct interned *in, const struct pd_field *f, struc
 			    (unsigned long long)field_v(&a, 1));
 	}
 	for (size_t i = 0; i < a.n; i++) {
-		if (a.f[i].num != 6)
+		const char *v = a.f[i].num == 17 ? lookup(in, 0, a.f[i].v) : NULL;
+		char *value;
+
+		if (a.f[i].num == 17 && !v) {
+			pd_free(&a);
+			return fail(err, errlen, "annotation string iid %llu not interned",
+				    (unsigned long long)a.f[i].v);
+		}
+		if (a.f[i].num != 6 && a.f[i].num != 17)
 			continue;
+		value = v ? strdup(v) : dup_n(a.f[i].data, a.f[i].len);
 		if (!strcmp(name, "result"))
-			ev->result = dup_n(a.f[i].data, a.f[i].len);
+			free(ev->result), ev->result = value;
 		else if (!strcmp(name, "stack"))
-			ev->stack = dup_n(a.f[i].data, a.f[i].len);
+			free(ev->stack), ev->stack = value;
+		else
+			free(value);
 	}
 	pd_free(&a);
 	return 0;
