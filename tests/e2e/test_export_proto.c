@@ -137,3 +137,19 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	free(hot_name);
 	free(data);
 }
+
+Test(export_proto, bad_formats_and_options_say_what, .timeout = 30)
+{
+	char *err = NULL;
+
+	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " export %s --format svg", recording()), 1);
+	cr_assert(strstr(err, "lockscope: export: --format wants chrome, pprof or perfetto\n"),
+		  "%s", err);
+	free(err);
+	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " export %s --by holder -o -", recording()), 1);
+	cr_assert(strstr(err, "lockscope: export: --by is for --format pprof\n"), "%s", err);
+	free(err);
+	cr_assert_eq(
+	    shf(NULL, &err, LOCKSCOPE " export %s --format pprof --by nobody", recording()), 1);
+	free(err);
+}

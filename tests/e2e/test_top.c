@@ -61,11 +61,12 @@ static pid_t workload(int iters, char *out, size_t len)
 	return pid;
 }
 
-static pid_t start_top(pid_t target, const char *out, const char *err)
+/* `top -p TARGET` with EXTRA options, its output to files. */
+static pid_t start_top(pid_t target, const char *extra, const char *out, const char *err)
 {
-	char cmd[128];
+	char cmd[384];
 
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " top -p %d", target);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " top -p %d %s", target, extra);
 	return track(spawn_bg(cmd, out, err));
 }
 
@@ -99,7 +100,7 @@ Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout 
 
 	snprintf(out, sizeof(out), "%s/top.out", test_dir());
 	snprintf(err, sizeof(err), "%s/top.err", test_dir());
-	top = start_top(wl, out, err);
+	top = start_top(wl, "", out, err);
 	cr_assert(wait_for_text(out, "lockscope top:", 20), "no frame: %s", slurp(err));
 	kill(wl, SIGUSR1);
 	sleep(3);
@@ -121,14 +122,15 @@ Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout 
 
 Test(top, target_exit_is_said_and_totals_match_the_workload, .timeout = 60)
 {
-	char wl_out[256], out[256], err[256], *text, *gt_text, pidtext[64];
+	char wl_out[256], out[256], err[256], *text, *gt_text, pidtext[64], keep[256];
 	pid_t wl = workload(1500, wl_out, sizeof(wl_out)), top;
-	struct jp_value *gt;
+	struct jp_value *gt, *rep;
 	double want, got;
 
 	snprintf(out, sizeof(out), "%s/top-exit.out", test_dir());
 	snprintf(err, sizeof(err), "%s/top-exit.err", test_dir());
-	top = start_top(wl, out, err);
+	snprintf(keep, sizeof(keep), "-o %s/top-kept.lsz", test_dir());
+	top = start_top(wl, keep, out, err);
 	cr_assert(wait_for_text(out, "lockscope top:", 20), "no frame: %s", slurp(err));
 	kill(wl, SIGUSR1);
 	cr_assert_eq(wait_for(top, 30), 0, "top did not end when the target did: %s", slurp(err));
@@ -143,6 +145,11 @@ Test(top, target_exit_is_said_and_totals_match_the_workload, .timeout = 60)
 	cr_assert_gt(want, 1e8);
 	cr_assert_lt(fabs(got - want), 0.10 * want, "top %.0f ns, the workload measured %.0f ns",
 		     got, want);
+	/* -o kept the trace: the report reads what top showed */
+	rep = report_json(keep + 3);
+	cr_assert_lt(fabs(jnum(rep, "locks.0.wait_ns", 0) - got), 0.01 * got + 1e5,
+		     "report %.0f ns, top %.0f ns", jnum(rep, "locks.0.wait_ns", 0), got);
+	jp_free(rep);
 	jp_free(gt);
 	free(gt_text);
 	free(text);
@@ -204,6 +211,22 @@ Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
 	close(slave);
 }
 
+/* TEXT has a line holding A, then B, then C. */
+static bool line_with(const char *text, const char *a, const char *b, const char *c)
+{
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		size_t len = strcspn(p, "\n");
+		char *line = strndup(p, len);
+		const char *x = strstr(line, a), *y = x ? strstr(x, b) : NULL;
+		bool yes = y && strstr(y, c);
+
+		free(line);
+		if (yes)
+			return true;
+	}
+	return false;
+}
+
 Test(top, a_deadlock_is_shown_with_its_threads_and_locks, .timeout = 60)
 {
 	char wl_out[256], wl_err[256], out[256], err[256], *text, *gt_text, want[128];
@@ -221,7 +244,7 @@ Test(top, a_deadlock_is_shown_with_its_threads_and_locks, .timeout = 60)
 	cr_assert_not_null(gt, "no ground truth: %s", gt_text);
 	snprintf(out, sizeof(out), "%s/top-dl-top.out", test_dir());
 	snprintf(err, sizeof(err), "%s/top-dl-top.err", test_dir());
-	top = start_top(wl, out, err);
+	top = start_top(wl, "", out, err);
 	cr_assert(wait_for_text(out, "DEADLOCK", 20), "no deadlock shown: %s", slurp(out));
 	kill(top, SIGTERM);
 	cr_assert_eq(wait_for(top, 10), 0, "%s", slurp(err));
@@ -232,11 +255,25 @@ Test(top, a_deadlock_is_shown_with_its_threads_and_locks, .timeout = 60)
 	snprintf(want, sizeof(want), "thread %.0f (b-to-a) holds lock_b, waits for lock_a",
 		 jnum(gt, "tid_b_to_a", 0));
 	cr_assert(strstr(text, want), "no line '%s': %s", want, text);
-	snprintf(want, sizeof(want), "a-to-b (%.0f)       on lock_b             held by b-to-a",
-		 jnum(gt, "tid_a_to_b", 0));
-	cr_assert(strstr(text, want), "waiting now does not say '%s': %s", want, text);
+	snprintf(want, sizeof(want), "  a-to-b (%.0f) ", jnum(gt, "tid_a_to_b", 0));
+	cr_assert(line_with(text, want, " on lock_b ", " held by b-to-a ("),
+		  "waiting now does not say a-to-b waits on lock_b held by b-to-a: %s", text);
 	cr_assert(strstr(text, "transfer_a_to_b (deadlock.c:"), "%s", text);
 	jp_free(gt);
 	free(gt_text);
 	free(text);
+}
+
+Test(top, bad_usage_and_a_missing_process_say_what, .timeout = 30)
+{
+	char *err = NULL;
+
+	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " top"), 1);
+	cr_assert(strstr(err, "lockscope: top: give -p PID\n"), "%s", err);
+	free(err);
+	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " top -p 4194000"), 2);
+	cr_assert_str_eq(err, "lockscope: top: no such process: 4194000\n");
+	free(err);
+	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " top -p 1 -i 0"), 1);
+	free(err);
 }
