@@ -16,12 +16,13 @@
 #include "e2e.h"
 #include "proc.h"
 
-static pid_t started[4];
+static pid_t started[8];
 static int nstarted;
 
 static pid_t track(pid_t pid)
 {
 	cr_assert_gt(pid, 0);
+	cr_assert_lt(nstarted, 8, "more processes than the test keeps track of");
 	started[nstarted++] = pid;
 	return pid;
 }
@@ -50,11 +51,13 @@ static size_t scratch_files(void)
 /* The contended workload, held until SIGUSR1 so that top sees it from its first wait. */
 static pid_t workload(int iters, char *out, size_t len)
 {
+	static int n;
 	char cmd[128], err[256];
 	pid_t pid;
 
-	snprintf(out, len, "%s/top-wl-%d.out", test_dir(), iters);
-	snprintf(err, sizeof(err), "%s/top-wl-%d.err", test_dir(), iters);
+	/* files of their own: an earlier run's text must not pass for this one's */
+	snprintf(out, len, "%s/top-wl-%d.out", test_dir(), ++n);
+	snprintf(err, sizeof(err), "%s/top-wl-%d.err", test_dir(), n);
 	snprintf(cmd, sizeof(cmd), WORKLOAD("contended") " --wait-signal --iters %d", iters);
 	pid = track(spawn_bg(cmd, out, err));
 	cr_assert(wait_for_text(err, "waiting for SIGUSR1", 10), "the workload did not start");
@@ -174,7 +177,9 @@ static bool read_until(int fd, char *buf, size_t len, size_t *n, const char *nee
 	return false;
 }
 
-Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
+/* Runs top on a terminal until its frames show, ends it with KEY (a byte typed) or SIGNAL,
+ * and checks that it exits 0 and leaves the terminal as it found it. */
+static void top_on_a_terminal(char key, int signal)
 {
 	char wl_out[256], buf[65536], exe[64];
 	pid_t wl = workload(100000, wl_out, sizeof(wl_out)), top;
@@ -202,13 +207,27 @@ Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
 	cr_assert(read_until(master, buf, sizeof(buf), &n, "q quits", 20), "no frame: %s", buf);
 	cr_assert(read_until(master, buf, sizeof(buf), &n, "hot_lock", 10), "%s", buf);
 	cr_assert(strstr(buf, "\033[H\033[2J"), "a frame does not redraw the screen");
-	cr_assert_eq(write(master, "q", 1), 1);
-	cr_assert_eq(wait_for(top, 5), 0, "q did not end top");
+	if (key)
+		cr_assert_eq(write(master, &key, 1), 1);
+	else
+		kill(top, signal);
+	cr_assert_eq(wait_for(top, 5), 0, "top did not end cleanly");
 	cr_assert_eq(tcgetattr(slave, &after), 0);
 	cr_assert_eq(after.c_lflag & (ICANON | ECHO), before.c_lflag & (ICANON | ECHO),
 		     "the terminal was left without echo or line editing");
 	close(master);
 	close(slave);
+}
+
+Test(top, q_on_a_terminal_quits_and_restores_it, .timeout = 60)
+{
+	top_on_a_terminal('q', 0);
+}
+
+Test(top, ctrl_c_and_sigterm_on_a_terminal_restore_it, .timeout = 60)
+{
+	top_on_a_terminal(0, SIGINT);
+	top_on_a_terminal(0, SIGTERM);
 }
 
 /* TEXT has a line holding A, then B, then C. */
