@@ -60,6 +60,51 @@ static double report_wait(const char *trace, double *hot, char **hot_name, doubl
 	return total;
 }
 
+/* True if the report's FRAMES ("func (file:line)", "func+0x1a (module)") name the functions of
+ * sample S, in order. */
+static bool same_stack(const struct jp_value *frames, const struct pp_sample *s)
+{
+	if (frames->len != s->nframes)
+		return false;
+	for (size_t i = 0; i < s->nframes; i++) {
+		const char *text = frames->items[i].text;
+		size_t n = strcspn(text, " +");
+
+		if (strlen(s->frames[i]) != n || strncmp(text, s->frames[i], n))
+			return false;
+	}
+	return true;
+}
+
+/* Every stack of every lock in the report: the profile's samples with that lock and those
+ * frames add up to its wait. */
+static void check_stacks(const char *trace, const struct pp_profile *p)
+{
+	struct jp_value *rep = report_json(trace);
+	const struct jp_value *locks = must_array(rep, "locks");
+	size_t checked = 0;
+
+	for (size_t i = 0; i < locks->len; i++) {
+		const struct jp_value *stacks = jp_get(&locks->items[i], "stacks");
+		const char *name = jstr(&locks->items[i], "name");
+
+		for (size_t j = 0; stacks && j < stacks->len; j++) {
+			const struct jp_value *frames = jp_get(&stacks->items[j], "frames");
+			double sum = 0, want = jnum(&stacks->items[j], "wait_ns", -1);
+
+			for (size_t k = 0; k < p->nsamples; k++)
+				if (!strcmp(p->samples[k].lock, name) &&
+				    same_stack(frames, &p->samples[k]))
+					sum += p->samples[k].values[1];
+			cr_assert_eq(sum, want, "%s, stack %zu: profile %.0f ns, report %.0f ns",
+				     name, j, sum, want);
+			checked++;
+		}
+	}
+	cr_assert_gt(checked, 0, "the report has no stacks");
+	jp_free(rep);
+}
+
 Test(export_proto, pprof_of_a_real_recording, .timeout = 90)
 {
 	const char *trace = recording();
@@ -89,6 +134,7 @@ Test(export_proto, pprof_of_a_real_recording, .timeout = 90)
 	cr_assert(waiter, "no sample of %s has update_shared_state in its stack", hot_name);
 	cr_assert_gt(hot, 0);
 	cr_assert_eq(total, want, "profile delay %.0f ns, report %.0f ns", total, want);
+	check_stacks(trace, &p);
 	pp_free(&p);
 	free(hot_name);
 	free(gz);
