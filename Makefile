@@ -34,7 +34,7 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 SUPPORT   := $(wildcard tests/support/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT)
-E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c
+E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c tests/unit/protodec.c
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 

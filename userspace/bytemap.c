@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
+
 struct slot {
 	uint64_t hash;		/* 0: empty */
 	uint8_t *key;
@@ -116,6 +118,20 @@ int bytemap__put(struct bytemap *m, const void *key, size_t len, uint64_t val)
 	}
 	s->val = val;
 	return 0;
+}
+
+void *bytemap__slot(struct bytemap *m, const void *key, size_t len, void *items, size_t *n,
+		    size_t *cap, size_t size)
+{
+	const uint64_t *pos = bytemap__get(m, key, len);
+	char *base;
+
+	if (pos)
+		return *(char **)items + *pos * size;
+	if (ls_reserve(items, cap, *n + 1, size) || bytemap__put(m, key, len, *n))
+		return NULL;
+	base = *(char **)items + (*n)++ * size;
+	return memset(base, 0, size);
 }
 
 size_t bytemap__count(const struct bytemap *m)

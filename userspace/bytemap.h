@@ -19,6 +19,12 @@ size_t bytemap__count(const struct bytemap *m);
 /* Calls FN on every value, in no particular order. */
 void bytemap__each(const struct bytemap *m, void (*fn)(uint64_t val, void *arg), void *arg);
 
+/* An array indexed by M: the element for KEY in *ITEMS (a pointer to an array of *N elements
+ * of SIZE bytes, capacity *CAP), appended zeroed if new. NULL if out of memory. The pointer is
+ * valid until the next element is added. */
+void *bytemap__slot(struct bytemap *m, const void *key, size_t len, void *items, size_t *n,
+		    size_t *cap, size_t size);
+
 static inline uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key)
 {
 	return bytemap__get(m, &key, sizeof(key));

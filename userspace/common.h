@@ -25,6 +25,9 @@ uint64_t ls_mono_ns(void);
  * capacity *CAP, doubling. 0 or -ENOMEM; on failure the array is unchanged. */
 int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
 
+/* Nanoseconds for people: "850 ns", "12.35 us", "3.20 ms", "2.001 s" in BUF; returns BUF. */
+const char *ls_human_ns(uint64_t ns, char *buf, size_t len);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -16,6 +16,8 @@ struct holds {
 	size_t nst, capst;
 	bool traced, on;
 	uint64_t on_since, covered;
+	int (*on_hold)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts);
+	void *on_hold_arg;
 };
 
 struct holds *holds__new(void)
@@ -102,11 +104,23 @@ int holds__feed(struct holds *h, const struct ls_rec *rec)
 		s->hold_ns += held;
 		if (held > s->max_hold_ns)
 			s->max_hold_ns = held;
+		held = *open - 1;	/* the acquire's ts */
 		*open = 0;	/* released: the entry stays, empty */
-		return 0;
+		return h->on_hold ? h->on_hold(h->on_hold_arg, rec->tid, key[1], held,
+					       rec->ts > held ? rec->ts : held)
+				  : 0;
 	default:
 		return 0;
 	}
+}
+
+void holds__on_hold(struct holds *h,
+		    int (*fn)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts,
+			      uint64_t end_ts),
+		    void *arg)
+{
+	h->on_hold = fn;
+	h->on_hold_arg = arg;
 }
 
 void holds__finish(struct holds *h, uint64_t end_ts)

@@ -20,6 +20,12 @@ void holds__free(struct holds *h);	/* accepts NULL */
 /* Feeds one record in trace order. Holds open when full mode switches off are dropped: their
  * release cannot be seen. 0 or -ENOMEM. */
 int holds__feed(struct holds *h, const struct ls_rec *rec);
+/* FN (may be NULL) is called with every hold as its release is fed: the thread, the lock, when
+ * it was taken and released; its non-zero return is passed up by the feed. */
+void holds__on_hold(struct holds *h,
+		    int (*fn)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts,
+			      uint64_t end_ts),
+		    void *arg);
 /* Closes the coverage at END_TS. */
 void holds__finish(struct holds *h, uint64_t end_ts);
 /* True if full mode was on at some point: hold figures exist (else they are unknown). */

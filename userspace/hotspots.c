@@ -38,6 +38,8 @@ struct hotspots {
 	size_t nsorted[2];
 	uint64_t unpaired;
 	bool finished;
+	int (*on_wait)(void *arg, const struct hs_wait *w);
+	void *on_wait_arg;
 };
 
 struct hotspots *hotspots__new(void)
@@ -133,6 +135,13 @@ static void *member(struct hotspots *h, struct bytemap *ix, const struct acc *a,
 	return base;
 }
 
+static struct hs_wait wait_of(const struct thread_wait *t, uint64_t end_ts, bool unfinished)
+{
+	return (struct hs_wait){.tid = t->tid, .owner = t->owner, .stack_id = t->stack_id,
+				.kind = t->kind, .addr = t->addr, .begin_ts = t->begin_ts,
+				.end_ts = end_ts, .unfinished = unfinished};
+}
+
 /* Adds the wait T is in, ended at END_TS, to its lock. */
 static int close_wait(struct hotspots *h, struct thread_wait *t, uint64_t end_ts, bool unfinished)
 {
@@ -174,22 +183,22 @@ static int close_wait(struct hotspots *h, struct thread_wait *t, uint64_t end_ts
 		s->wait_ns += ns;
 		s->count++;
 	}
+	if (h->on_wait) {
+		struct hs_wait done = wait_of(t, t->begin_ts + ns, unfinished);
+
+		return h->on_wait(h->on_wait_arg, &done);
+	}
 	return 0;
 }
 
 static struct thread_wait *thread_get(struct hotspots *h, uint32_t tid)
 {
-	const uint64_t *pos = bytemap__get_u64(h->by_tid, tid);
-	struct thread_wait *t;
+	uint64_t key = tid;
+	struct thread_wait *t = bytemap__slot(h->by_tid, &key, sizeof(key), &h->threads,
+					      &h->nthreads, &h->threads_cap, sizeof(*h->threads));
 
-	if (pos)
-		return &h->threads[*pos];
-	if (ls_reserve(&h->threads, &h->threads_cap, h->nthreads + 1, sizeof(*h->threads)) ||
-	    bytemap__put_u64(h->by_tid, tid, h->nthreads))
-		return NULL;
-	t = &h->threads[h->nthreads++];
-	memset(t, 0, sizeof(*t));
-	t->tid = tid;
+	if (t)
+		t->tid = tid;
 	return t;
 }
 
@@ -266,6 +275,32 @@ int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_re
 	default:
 		return 0;
 	}
+}
+
+void hotspots__on_wait(struct hotspots *h, int (*fn)(void *arg, const struct hs_wait *w),
+		       void *arg)
+{
+	h->on_wait = fn;
+	h->on_wait_arg = arg;
+}
+
+size_t hotspots__open_waits(const struct hotspots *h, struct hs_wait *out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < h->nthreads; i++) {
+		if (!h->threads[i].open)
+			continue;
+		if (n < max)
+			out[n] = wait_of(&h->threads[i], 0, false);
+		n++;
+	}
+	return n;
+}
+
+const struct hs_lock *hotspots__lock_at(const struct hotspots *h, size_t i)
+{
+	return i < h->nlocks ? &h->locks[i].pub : NULL;
 }
 
 /* Orders: larger first, then the smaller key, so that output does not depend on hashing. */

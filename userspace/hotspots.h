@@ -40,6 +40,14 @@ struct hs_lock {
 	uint32_t nwaiters, nowners, nstacks;
 };
 
+/* One wait as hotspots pair it: what a live view or an export may want of each. */
+struct hs_wait {
+	uint32_t tid, owner, stack_id;
+	uint8_t kind;
+	uint64_t addr, begin_ts, end_ts; /* end_ts: 0 while the wait is open */
+	bool unfinished;
+};
+
 enum hs_list {
 	HS_LOCKS, /* contention */
 	HS_OTHER, /* cond and join */
@@ -56,6 +64,17 @@ int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_re
 /* Closes the waits still open at END_TS (the trace's end) as unfinished, and sorts. Nothing
  * may be fed after. 0 or -ENOMEM. */
 int hotspots__finish(struct hotspots *h, uint64_t end_ts);
+
+/* FN (may be NULL) is called with every wait as it is added to its lock, while feeding and
+ * finishing; its non-zero return is passed up by the feed. */
+void hotspots__on_wait(struct hotspots *h, int (*fn)(void *arg, const struct hs_wait *w),
+		       void *arg);
+/* The waits open now, at most MAX of them in OUT, in order of their threads' first appearance.
+ * Returns how many are open. */
+size_t hotspots__open_waits(const struct hotspots *h, struct hs_wait *out, size_t max);
+/* Any time, before finish too: the I-th lock of either list in order of its first wait, or
+ * NULL past the end. Its arrays are sorted only after finish. */
+const struct hs_lock *hotspots__lock_at(const struct hotspots *h, size_t i);
 
 /* After finish: the locks of a list by wait_ns, largest first (then by count, then address). */
 size_t hotspots__count(const struct hotspots *h, enum hs_list list);

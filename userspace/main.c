@@ -8,10 +8,11 @@
 #include <string.h>
 
 #include "common.h"
-#include "export_chrome.h"
+#include "export.h"
 #include "graph.h"
 #include "record.h"
 #include "report.h"
+#include "top.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -26,7 +27,11 @@ static const char usage_text[] =
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
 	"       lockscope graph FILE [--format dot|json]\n"
-	"       lockscope export FILE [-o OUT] [--format chrome]\n";
+	"       lockscope top -p PID [-o FILE] [-i SECONDS]\n"
+	"           live view, a frame every SECONDS (default 1); q quits; -o keeps the trace\n"
+	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto]\n"
+	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n"
+	"           --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -154,19 +159,26 @@ static int cmd_export(int argc, char **argv)
 	static const struct option opts[] = {
 		{"output", required_argument, NULL, 'o'},
 		{"format", required_argument, NULL, 'f'},
+		{"by", required_argument, NULL, 'b'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *out = NULL;
+	struct export_opts o = {.format = "chrome"};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
-			out = optarg;
+			o.out = optarg;
 			break;
 		case 'f':
-			if (strcmp(optarg, "chrome"))
-				return usage("export", "--format wants chrome");
+			if (!export__format(optarg))
+				return usage("export", "--format wants chrome, pprof or perfetto");
+			o.format = optarg;
+			break;
+		case 'b':
+			if (strcmp(optarg, "waiter") && strcmp(optarg, "holder"))
+				return usage("export", "--by wants waiter or holder");
+			o.by = strcmp(optarg, "holder") ? EXPORT_BY_WAITER : EXPORT_BY_HOLDER;
 			break;
 		default:
 			return usage("export", NULL);
@@ -174,7 +186,9 @@ static int cmd_export(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("export", "give one trace file");
-	return export_chrome__run(argv[optind], out ? out : "-");
+	if (o.by == EXPORT_BY_HOLDER && strcmp(o.format, "pprof"))
+		return usage("export", "--by is for --format pprof");
+	return export__run(argv[optind], &o);
 }
 
 static int cmd_graph(int argc, char **argv)
@@ -198,6 +212,46 @@ static int cmd_graph(int argc, char **argv)
 	return graph__run(argv[optind], format);
 }
 
+static int cmd_top(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"output", required_argument, NULL, 'o'},
+		{"interval", required_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0},
+	};
+	struct top_opts o = {.interval = 1};
+	struct sigaction sa = {.sa_handler = on_signal};
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:o:i:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
+				return usage("top", "-p wants a process id");
+			o.pid = (pid_t)v;
+			break;
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'i':
+			if (!parse_number(optarg, 0.1, 3600, &o.interval))
+				return usage("top", "-i wants seconds, 0.1 to 3600");
+			break;
+		default:
+			return usage("top", NULL);
+		}
+	}
+	if (!o.pid || optind != argc)
+		return usage("top", "give -p PID");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return top__run(&o, (volatile const int *)&stop_requested);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -208,6 +262,7 @@ int main(int argc, char **argv)
 		{"report", cmd_report},
 		{"export", cmd_export},
 		{"graph", cmd_graph},
+		{"top", cmd_top},
 	};
 
 	if (argc < 2)

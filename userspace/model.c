@@ -280,6 +280,17 @@ int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t le
 	return snprintf(buf, len, "0x%" PRIx64, f->pc);
 }
 
+bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out)
+{
+	const struct frame *f = table_find(&m->frames, id);
+
+	if (!f)
+		return false;
+	*out = (struct model_frame){.func = f->func, .file = f->file, .module = f->module,
+				    .line = f->line};
+	return true;
+}
+
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames)
 {
 	const struct stack *s = id ? table_find(&m->stacks, id) : NULL;

@@ -34,6 +34,13 @@ const char *model__lock_name(const struct model *m, uint64_t addr, uint8_t *kind
  * (module)", else "module+0x1234", else "0x7f..."; "?? (frame N)" for an id never defined.
  * Returns what snprintf returns. */
 int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t len);
+/* A frame's parts: strings "" where unknown (borrowed), line 0 where unknown. */
+struct model_frame {
+	const char *func, *file, *module;
+	uint32_t line;
+};
+/* Frame ID's parts in *OUT; false for an id never defined. */
+bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out);
 /* The frame ids of stack ID, innermost first, in *FRAMES (borrowed); 0 if ID is unknown. */
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames);
 /* Writes stack ID as a JSON array of formatted frames ([] for 0 or an unknown id). */

@@ -224,7 +224,8 @@ static int live_sink(void *arg, const struct ls_rec *rec)
 {
 	struct recorder *r = arg;
 
-	return model__feed(r->model, rec) ?: deadlock__feed(r->deadlock, rec);
+	return model__feed(r->model, rec) ?: deadlock__feed(r->deadlock, rec) ?:
+	       (r->o->sink ? r->o->sink(r->o->live_arg, rec) : 0);
 }
 
 static void alert(const struct deadlock_found *f, void *arg)
@@ -232,7 +233,7 @@ static void alert(const struct deadlock_found *f, void *arg)
 	struct recorder *r = arg;
 	char buf[16384];
 
-	if (deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0)
+	if (!r->o->quiet && deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0)
 		fputs(buf, stderr);
 }
 
@@ -455,6 +456,8 @@ static int open_trace(struct recorder *r)
 		ls_err("record", "%s: %s", r->o->output, strerror(errno));
 		return LS_EXIT_INPUT;
 	}
+	if (r->o->scratch)
+		unlink(r->o->output);
 	r->col = collector__new(r->pid, r->w, r->start_mono);
 	if (!r->col) {
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
@@ -632,6 +635,8 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 		probe_python(r);
 		auto_tick(r, now);
 		check_deadlocks(r, now);
+		if (r->o->tick && r->o->tick(r->o->live_arg, now - r->start_mono))
+			break;
 		if (now >= next_flush) {
 			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
 			flush(r);
@@ -666,6 +671,8 @@ static int finish(struct recorder *r)
 		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
+	if (r->o->quiet)
+		return LS_EXIT_OK;
 	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
 		(unsigned long long)collector__events(r->col), (unsigned long long)r->lost_seen,
 		end.end.duration_ns / 1e9, r->o->output);
@@ -717,9 +724,10 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
-	fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
-		r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
-		r.probes ? ", lock API probed" : "", r.attach_kind);
+	if (!o->quiet)
+		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
+			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
+			r.probes ? ", lock API probed" : "", r.attach_kind);
 	rc = run_loop(&r, stop);
 	if (!rc)
 		rc = finish(&r);

@@ -4,7 +4,10 @@
 #define LOCKSCOPE_RECORD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+struct ls_rec;
 
 enum record_mode { RECORD_AUTO, RECORD_CONTENTION, RECORD_FULL };
 
@@ -17,6 +20,13 @@ struct record_opts {
 	double overhead_budget;	/* percent */
 	unsigned loop_threshold_ms;
 	bool no_stacks;
+	/* Live views (top): every record goes to SINK as well, and TICK runs after each poll with
+	 * the trace time; TICK's non-zero return stops recording. Both may be NULL. */
+	int (*sink)(void *arg, const struct ls_rec *rec);
+	int (*tick)(void *arg, uint64_t now_ts);
+	void *live_arg;
+	bool quiet;		/* no messages but errors, no deadlock alerts: the view shows them */
+	bool scratch;		/* OUTPUT is removed as soon as it is open: nothing is left behind */
 };
 
 /* Returns an exit status (common.h). Stops early when *STOP becomes non-zero. */

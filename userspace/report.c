@@ -94,18 +94,10 @@ static void json_empty_array(struct json_writer *w, const char *key)
 	json_writer__array_end(w);
 }
 
-/* Nanoseconds for people: "850 ns", "12.35 us", "3.20 ms", "2.001 s". */
+/* Nanoseconds for people, as top shows them too. */
 static const char *human_ns(uint64_t ns, char *buf, size_t len)
 {
-	if (ns < 1000)
-		snprintf(buf, len, "%" PRIu64 " ns", ns);
-	else if (ns < 1000000)
-		snprintf(buf, len, "%.2f us", ns / 1e3);
-	else if (ns < 1000000000)
-		snprintf(buf, len, "%.2f ms", ns / 1e6);
-	else
-		snprintf(buf, len, "%.3f s", ns / 1e9);
-	return buf;
+	return ls_human_ns(ns, buf, len);
 }
 
 static double share(uint64_t part, uint64_t whole)
