@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "record.h"
 #include "report.h"
+#include "view.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -26,7 +27,9 @@ static const char usage_text[] =
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
 	"       lockscope graph FILE [--format dot|json]\n"
-	"       lockscope export FILE [-o OUT] [--format chrome]\n";
+	"       lockscope export FILE [-o OUT] [--format chrome]\n"
+	"       lockscope view FILE [--port N]   browser viewer on 127.0.0.1 (default port 8737;\n"
+	"                                        0: any free port)\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -198,6 +201,33 @@ static int cmd_graph(int argc, char **argv)
 	return graph__run(argv[optind], format);
 }
 
+static int cmd_view(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"port", required_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
+	};
+	/* no SA_RESTART: the signal must end the server's wait for connections */
+	struct sigaction sa = {.sa_handler = on_signal};
+	unsigned int port = VIEW_DEFAULT_PORT;
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'P')
+			return usage("view", NULL);
+		if (!parse_number(optarg, 0, 65535, &v) || v != (int)v)
+			return usage("view", "--port wants a port number (0: any free port)");
+		port = (unsigned int)v;
+	}
+	if (optind != argc - 1)
+		return usage("view", "give one trace file");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return view__run(argv[optind], port, (volatile const int *)&stop_requested);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -208,6 +238,7 @@ int main(int argc, char **argv)
 		{"report", cmd_report},
 		{"export", cmd_export},
 		{"graph", cmd_graph},
+		{"view", cmd_view},
 	};
 
 	if (argc < 2)

@@ -1,0 +1,191 @@
+// viewer.test.mjs - `lockscope view` end to end: real recordings of the contended and inversion
+// workloads, served by build/lockscope, opened in Debian's headless chromium by playwright-core.
+// Also the server's own guard: loopback only, nothing but its whitelist. Run from the repo root.
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {execFileSync} from 'node:child_process';
+import {mkdtempSync, mkdirSync, readFileSync, existsSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import {chromium} from 'playwright-core';
+import {launchBrowser, serve} from './harness.mjs';
+
+const LS = 'build/lockscope';
+const ARTIFACTS = 'build/test-artifacts';
+const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
+let contended, inversion, browser;
+
+// Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
+function record(name, mode, ...args) {
+	const trace = path.join(dir, `${name}.lsz`);
+	const out = execFileSync(LS, ['record', '--mode', mode, '-o', trace, '--', `build/workloads/${name}`, ...args],
+		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
+	return {trace, truth: JSON.parse(out.trim().split('\n').pop())};
+}
+
+before(async () => {
+	assert.ok(existsSync('/usr/bin/chromium'), '/usr/bin/chromium is missing (apt-get install chromium)');
+	mkdirSync(ARTIFACTS, {recursive: true});
+	contended = record('contended', 'full', '--iters', '400');
+	inversion = record('inversion', 'full');
+	browser = await launchBrowser(chromium, dir);
+});
+
+after(async () => {
+	await browser?.close();
+});
+
+// Opens SERVER's page; fails on any request that leaves the server or any page error.
+async function open(server) {
+	const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
+	const foreign = [], errors = [];
+	page.on('request', (r) => { if (!r.url().startsWith(server.url)) foreign.push(r.url()); });
+	page.on('pageerror', (e) => errors.push(String(e)));
+	await page.goto(server.url);
+	await page.waitForFunction(() => window.__lockscope.ready || window.__lockscope.error, null, {timeout: 30000});
+	assert.equal(await page.evaluate(() => window.__lockscope.error), null);
+	page.check = () => {
+		assert.deepEqual(foreign, [], 'the page asked for something outside the server');
+		assert.deepEqual(errors, [], 'the page threw');
+	};
+	return page;
+}
+
+// Pixels of the timeline's plot area (right of the thread names) that are not background.
+function inkedPixels(page, rgb) {
+	return page.evaluate((rgb) => {
+		const c = document.getElementById('timeline');
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		const x0 = Math.ceil(200 * (window.devicePixelRatio || 1));
+		let n = 0;
+		for (let y = 30; y < c.height; y++) {
+			for (let x = x0; x < c.width; x++) {
+				const i = (y * c.width + x) * 4;
+				if (d[i + 3] < 200) continue;
+				if (rgb ? Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 12
+					: !(d[i] > 240 && d[i + 1] > 240 && d[i + 2] > 240)) n++;
+			}
+		}
+		return n;
+	}, rgb);
+}
+
+test('contended: tables name the lock, the timeline draws it, a click highlights it', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		const page = await open(server);
+		const lock = contended.truth.lock;
+		// the hotspots table leads with the workload's own lock, by contentions
+		const first = await page.locator('#hotspots tbody tr').first().getAttribute('data-name');
+		assert.equal(first, lock);
+		assert.match(await page.locator('#hotspots').innerText(), new RegExp(lock));
+		// the timeline drew slices, of every worker thread
+		const st = await page.evaluate(() => window.__lockscope.stats());
+		assert.ok(st.slicesDrawn > contended.truth.threads, `slices drawn: ${st.slicesDrawn}`);
+		assert.ok(st.rectsDrawn > 0 && st.tracks >= contended.truth.threads);
+		assert.ok(await inkedPixels(page) > 500, 'the timeline canvas is blank');
+		// sorting by a column reorders; clicking the header twice flips it
+		await page.locator('#hotspots th[data-key="name"]').click();
+		assert.match(await page.locator('#hotspots th.sorted').innerText(), /Lock/);
+		// a click on the lock's row selects it: its slices are highlighted on the timeline
+		const before = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(before.highlighted, 0);
+		await page.locator(`#hotspots tbody tr[data-name="${lock}"]`).click();
+		const after = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(after.selected, lock);
+		assert.ok(after.highlighted > 0 && after.highlighted <= after.slicesDrawn, JSON.stringify(after));
+		assert.match(await page.locator('#hotspots tr.selected').innerText(), new RegExp(lock));
+		// zoom in with W, pan with D: fewer slices in view, still drawn
+		await page.locator('#timeline-scroll').click({position: {x: 700, y: 100}});
+		for (let i = 0; i < 6; i++) await page.keyboard.press('w');
+		await page.keyboard.press('d');
+		const zoomed = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(zoomed.slicesDrawn < after.slicesDrawn, `zoomed in: ${zoomed.slicesDrawn} vs ${after.slicesDrawn}`);
+		await page.keyboard.press('Escape');
+		assert.equal((await page.evaluate(() => window.__lockscope.frame())).selected, null);
+		await page.locator(`#hotspots tbody tr[data-name="${lock}"]`).click();
+		for (let i = 0; i < 6; i++) await page.keyboard.press('s');
+		await page.evaluate(() => window.__lockscope.frame());
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('inversion: the lock-order graph shows the cycle in red, an edge click shows its stack', async () => {
+	const server = await serve(LS, inversion.trace);
+	try {
+		const page = await open(server);
+		const cyc = page.locator('#graph path.edge.cycle');
+		assert.equal(await cyc.count(), 2, 'both edges of lock_a <-> lock_b are in the cycle');
+		const stroke = await cyc.first().evaluate((e) => getComputedStyle(e).stroke);
+		assert.equal(stroke, 'rgb(214, 39, 40)');
+		const ends = await page.locator('#graph g.edge-group').evaluateAll((gs) => gs.map((g) => `${g.dataset.from}>${g.dataset.to}`).sort());
+		assert.deepEqual(ends, ['lock_a>lock_b', 'lock_b>lock_a']);
+		// a real click on the middle of the curve, where the stroke is
+		const mid = await page.locator('#graph g.edge-group[data-from="lock_a"] path.hit').evaluate((p) => {
+			const pt = p.getPointAtLength(p.getTotalLength() / 2).matrixTransform(p.getScreenCTM());
+			return {x: pt.x, y: pt.y};
+		});
+		await page.mouse.click(mid.x, mid.y);
+		const detail = await page.locator('#edge-detail').innerText();
+		assert.match(detail, /lock_a → lock_b/);
+		assert.match(detail, /potential deadlock/);
+		assert.match(detail, /transfer_a_to_b \(inversion\.c:\d+\)/);
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-inversion.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+// One raw request, as written: no client tidies the path on the way.
+function rawGet(port, target, host = `127.0.0.1:${port}`) {
+	return new Promise((resolve, reject) => {
+		const s = net.connect(port, '127.0.0.1');
+		let data = '';
+		s.on('connect', () => s.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+		s.on('data', (d) => { data += d; });
+		s.on('end', () => resolve(Number(data.split(' ')[1])));
+		s.on('error', reject);
+	});
+}
+
+function connectRefused(host, port) {
+	return new Promise((resolve) => {
+		const s = net.connect(port, host);
+		s.on('connect', () => { s.destroy(); resolve(false); });
+		s.on('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+	});
+}
+
+test('server: loopback only, whitelisted files only', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		const port = server.port;
+		// bound to 127.0.0.1 itself, not to every address: another loopback address is refused
+		const hex = port.toString(16).toUpperCase().padStart(4, '0');
+		const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n')
+			.filter((l) => l.split(/\s+/)[2]?.endsWith(`:${hex}`) && l.split(/\s+/)[4] === '0A');
+		assert.equal(listening.length, 1);
+		assert.equal(listening[0].split(/\s+/)[2], `0100007F:${hex}`);
+		assert.ok(!readFileSync('/proc/net/tcp6', 'utf8').includes(`:${hex} `), 'listens on IPv6 too');
+		assert.ok(await connectRefused('127.0.0.2', port), '127.0.0.2 was answered');
+		for (const [target, status] of [
+			['/', 200], ['/index.html', 200], ['/app.js', 200], ['/data/report.json', 200],
+			['/data/timeline.bin', 200], ['/data/graph.json?x=1', 200],
+			['/../../../../etc/passwd', 400], ['/data/../index.html', 400], ['/%2e%2e/%2e%2e/etc/passwd', 400],
+			['/%2E%2E/etc/passwd', 400], ['//etc/passwd', 400], ['http://127.0.0.1/etc/passwd', 400],
+			['/etc/passwd', 404], [path.resolve(contended.trace), 404], ['/data/', 404], ['/data', 404],
+			['/viewer/', 404], ['/embed.sh', 404], ['/..\\etc\\passwd', 400],
+		]) assert.equal(await rawGet(port, target), status, target);
+		// a page elsewhere whose name was rebound to 127.0.0.1 does not get the trace
+		assert.equal(await rawGet(port, '/data/report.json', 'attacker.example:80'), 400);
+		// SIGTERM ends it cleanly
+		assert.deepEqual(await server.stop(), {code: 0, sig: null});
+	} finally {
+		server.process.kill('SIGKILL');
+	}
+});

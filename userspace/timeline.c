@@ -1,0 +1,280 @@
+/* timeline.c - pairs each thread's wait records into one wait, puts the wake that ended it on
+ * the waker's side as a flow, and names every thread before its first event. State: one per
+ * thread, so memory grows with threads, never with the trace's length. */
+#include "timeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytemap.h"
+#include "common.h"
+#include "model.h"
+#include "trace.h"
+
+/* A thread's track: whether it has its name yet, and the wait it is in. */
+struct track {
+	uint32_t tid;
+	bool named; /* thread_name was called */
+	bool waiting;
+	uint8_t kind;
+	uint32_t owner, stack_id;
+	uint64_t addr, begin_ts;
+	/* The last wake that landed inside this wait. Its flow is given when the wait ends, so
+	 * that the flow's end lies in a slice that exists. */
+	bool woken;
+	uint32_t waker;
+	uint64_t wake_ts, wake_call_ts, wake_addr, wake_flow_id;
+};
+
+struct timeline {
+	const struct model *model;
+	uint32_t pid;
+	const struct timeline_ops *ops;
+	void *arg;
+	struct track *tracks;
+	size_t ntracks, tracks_cap;
+	struct bytemap *by_tid; /* tid -> position in tracks */
+	uint64_t next_flow_id;
+	uint64_t unpaired;	/* wait records without their other half */
+	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
+};
+
+struct timeline *timeline__new(const struct model *m, uint32_t pid, const struct timeline_ops *ops,
+			       void *arg)
+{
+	struct timeline *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->model = m;
+	t->pid = pid;
+	t->ops = ops;
+	t->arg = arg;
+	t->by_tid = bytemap__new();
+	if (!t->by_tid) {
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return t;
+}
+
+void timeline__free(struct timeline *t)
+{
+	if (!t)
+		return;
+	bytemap__free(t->by_tid);
+	free(t->tracks);
+	free(t);
+}
+
+uint64_t timeline__unpaired(const struct timeline *t)
+{
+	return t->unpaired;
+}
+
+uint64_t timeline__flows_dropped(const struct timeline *t)
+{
+	return t->flows_dropped;
+}
+
+static struct track *track_get(struct timeline *x, uint32_t tid)
+{
+	const uint64_t *pos = bytemap__get_u64(x->by_tid, tid);
+	struct track *t;
+
+	if (pos)
+		return &x->tracks[*pos];
+	if (ls_reserve(&x->tracks, &x->tracks_cap, x->ntracks + 1, sizeof(*x->tracks)) ||
+	    bytemap__put_u64(x->by_tid, tid, x->ntracks))
+		return NULL;
+	t = &x->tracks[x->ntracks++];
+	memset(t, 0, sizeof(*t));
+	t->tid = tid;
+	return t;
+}
+
+/* Names T's track now if it was not named yet: every track used has a name. */
+static int track_name(struct timeline *x, struct track *t)
+{
+	const char *name = model__thread_name(x->model, t->tid);
+	char buf[32];
+
+	if (t->named)
+		return 0;
+	if (!name || !name[0]) {
+		snprintf(buf, sizeof(buf), "tid %" PRIu32, t->tid);
+		name = buf;
+	}
+	t->named = true;
+	return x->ops->thread_name(x->arg, t->tid, name);
+}
+
+/* The flow of the wake that ended a wait. It takes a copy of the woken track's state: finding
+ * the waker's track may move the tracks. */
+static int wake_flow(struct timeline *x, struct track woken)
+{
+	struct track *waker = track_get(x, woken.waker);
+	struct tl_flow f = {.id = woken.wake_flow_id, .waker = woken.waker, .woken = woken.tid,
+			    .addr = woken.wake_addr, .call_ts = woken.wake_call_ts,
+			    .wake_ts = woken.wake_ts};
+
+	if (!waker)
+		return -ENOMEM;
+	return track_name(x, waker) ?: x->ops->flow(x->arg, &f);
+}
+
+/* Ends T's wait at END_TS: its slice, then the flow of the wake that ended it, if one did. */
+static int wait_close(struct timeline *x, struct track *t, uint64_t end_ts, uint8_t result)
+{
+	struct tl_wait w = {.tid = t->tid, .owner = t->owner, .stack_id = t->stack_id,
+			    .kind = t->kind, .result = result, .addr = t->addr,
+			    .begin_ts = t->begin_ts, .end_ts = end_ts};
+	struct track woken;
+	int err;
+
+	if (w.end_ts < w.begin_ts)
+		w.end_ts = w.begin_ts;
+	err = track_name(x, t) ?: x->ops->wait(x->arg, &w);
+	if (err)
+		return err;
+	woken = *t;
+	t->waiting = false;
+	t->woken = false;
+	if (!woken.woken)
+		return 0;
+	if (woken.wake_ts > w.end_ts) {
+		x->flows_dropped++;
+		return 0;
+	}
+	return wake_flow(x, woken);
+}
+
+static int on_wait_begin(struct timeline *x, const struct ls_rec *rec)
+{
+	struct track *t = track_get(x, rec->tid);
+
+	if (!t)
+		return -ENOMEM;
+	if (t->waiting) {
+		/* the END of the wait before was lost: its length is unknown */
+		x->unpaired++;
+		x->flows_dropped += t->woken;
+	}
+	t->waiting = true;
+	t->woken = false;
+	t->kind = rec->wait_begin.kind;
+	t->owner = rec->wait_begin.owner;
+	t->stack_id = rec->wait_begin.stack_id;
+	t->addr = rec->wait_begin.addr;
+	t->begin_ts = rec->ts;
+	return 0;
+}
+
+static int on_wait_end(struct timeline *x, const struct ls_rec *rec, uint8_t result)
+{
+	const uint64_t *pos = bytemap__get_u64(x->by_tid, rec->tid);
+
+	if (!pos || !x->tracks[*pos].waiting) {
+		x->unpaired += result != TL_RESULT_EXITED;
+		return 0;
+	}
+	return wait_close(x, &x->tracks[*pos], rec->ts, result);
+}
+
+/* The wake call on the waker; the flow waits for the wakee's wait to end. A wake of a thread
+ * that was not waiting then has no slice to point into: it gets no flow. */
+static int on_wake(struct timeline *x, const struct ls_rec *rec)
+{
+	struct tl_wake k = {.waker = rec->tid, .wakee = rec->wake.wakee, .addr = rec->wake.addr,
+			    .ts = rec->ts};
+	struct track *waker = track_get(x, rec->tid), *wakee;
+	int err;
+
+	if (!waker)
+		return -ENOMEM;
+	k.call_ts = rec->wake.call_ts <= rec->ts ? rec->wake.call_ts : rec->ts;
+	err = track_name(x, waker);
+	if (err)
+		return err;
+	wakee = track_get(x, rec->wake.wakee);
+	if (!wakee)
+		return -ENOMEM;
+	if (!wakee->waiting || wakee->begin_ts > rec->ts) {
+		x->flows_dropped++;
+		return x->ops->wake(x->arg, &k);
+	}
+	x->flows_dropped += wakee->woken;
+	k.flow_id = ++x->next_flow_id;
+	wakee->woken = true;
+	wakee->waker = rec->tid;
+	wakee->wake_ts = rec->ts;
+	wakee->wake_call_ts = k.call_ts;
+	wakee->wake_addr = rec->wake.addr;
+	wakee->wake_flow_id = k.flow_id;
+	return x->ops->wake(x->arg, &k);
+}
+
+/* A renamed thread is named again; the viewers keep the last. */
+static int on_thread(struct timeline *x, const struct ls_rec *rec)
+{
+	struct track *t = track_get(x, rec->tid);
+
+	if (!t)
+		return -ENOMEM;
+	t->named = false;
+	return track_name(x, t);
+}
+
+/* Lost events get a mark where they were noticed, on the process's main thread. */
+static int on_lost(struct timeline *x, const struct ls_rec *rec)
+{
+	struct track *t = track_get(x, x->pid);
+
+	if (!t)
+		return -ENOMEM;
+	return track_name(x, t) ?: x->ops->lost(x->arg, t->tid, rec->ts, rec->lost.count);
+}
+
+static int close_all(struct timeline *x, uint64_t ts, uint8_t result)
+{
+	for (size_t i = 0; i < x->ntracks; i++) {
+		if (x->tracks[i].waiting) {
+			int err = wait_close(x, &x->tracks[i], ts, result);
+
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+int timeline__feed(struct timeline *x, const struct ls_rec *rec)
+{
+	switch (rec->type) {
+	case LS_REC_WAIT_BEGIN:
+		return on_wait_begin(x, rec);
+	case LS_REC_WAIT_END:
+		return on_wait_end(x, rec, rec->wait_end.result);
+	case LS_REC_WAKE:
+		return on_wake(x, rec);
+	case LS_REC_THREAD:
+		return on_thread(x, rec);
+	case LS_REC_THREAD_EXIT:
+		return on_wait_end(x, rec, TL_RESULT_EXITED);
+	case LS_REC_PROC_EXIT:
+		return close_all(x, rec->ts, TL_RESULT_EXITED);
+	case LS_REC_LOST:
+		return on_lost(x, rec);
+	default:
+		return 0;
+	}
+}
+
+int timeline__finish(struct timeline *x, uint64_t end_ts)
+{
+	return close_all(x, end_ts, LS_WAIT_UNFINISHED);
+}
