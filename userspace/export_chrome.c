@@ -1,5 +1,5 @@
 /* export_chrome.c - streams trace records out as trace events: a wait becomes a slice when it
- * ends, a wake a slice on the waker and a flow into the wait it ended. State: one per thread. */
+ * ends, a wake a slice on the waker and a flow into the wait it ended (the walk: timeline.c). */
 #include "export_chrome.h"
 
 #include <errno.h>
@@ -8,44 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytemap.h"
 #include "common.h"
 #include "json.h"
 #include "model.h"
+#include "timeline.h"
 #include "trace.h"
 
 #define JSON_PRETTY 2 /* a line per member of the document and per event */
 #define FLOW_CAT "wake"
 #define WAKE_NAME_MAX 1024
 
-/* A thread's track: whether it has its name yet, and the wait it is in. */
-struct track {
-	uint32_t tid;
-	bool named; /* a thread_name event was written */
-	bool waiting;
-	uint8_t kind;
-	uint32_t owner, stack_id;
-	uint64_t addr, begin_ts;
-	/* The last wake that landed inside this wait. Its flow is written when the wait ends,
-	 * so that the flow's end lies in a slice that exists. */
-	bool woken;
-	uint32_t waker;
-	uint64_t wake_ts, wake_call_ts, wake_addr;
-};
-
 struct exporter {
 	const char *path;
 	const struct ls_trace_info *info;
 	struct model *model;
 	struct json_writer *w;
-	struct track *tracks;
-	size_t ntracks, tracks_cap;
-	struct bytemap *by_tid; /* tid -> position in tracks */
-	uint64_t next_flow_id;
+	struct timeline *tl;
 	uint64_t last_ts, records;
-	uint64_t lost;		/* LOST records' sum, or END's count if larger */
-	uint64_t unpaired;	/* wait records without their other half */
-	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
+	uint64_t lost; /* LOST records' sum, or END's count if larger */
 	bool have_end;
 	uint64_t end_duration;
 };
@@ -59,25 +39,6 @@ static const char *result_name(uint8_t result)
 	};
 
 	return result < ARRAY_SIZE(names) ? names[result] : "unknown";
-}
-
-/* The result of a wait its thread's exit ended: not one the kernel returned. */
-#define RESULT_EXITED 0xff
-
-static struct track *track_get(struct exporter *x, uint32_t tid)
-{
-	const uint64_t *pos = bytemap__get_u64(x->by_tid, tid);
-	struct track *t;
-
-	if (pos)
-		return &x->tracks[*pos];
-	if (ls_reserve(&x->tracks, &x->tracks_cap, x->ntracks + 1, sizeof(*x->tracks)) ||
-	    bytemap__put_u64(x->by_tid, tid, x->ntracks))
-		return NULL;
-	t = &x->tracks[x->ntracks++];
-	memset(t, 0, sizeof(*t));
-	t->tid = tid;
-	return t;
 }
 
 /* ---- events ---- */
@@ -127,20 +88,12 @@ static void metadata(struct exporter *x, const char *what, uint32_t tid, const c
 	json_writer__object_end(x->w);
 }
 
-/* Names T's track now if it was not named yet: every track used has a name. */
-static void track_name(struct exporter *x, struct track *t)
+static int on_thread_name(void *arg, uint32_t tid, const char *name)
 {
-	const char *name = model__thread_name(x->model, t->tid);
-	char buf[32];
+	struct exporter *x = arg;
 
-	if (t->named)
-		return;
-	if (!name || !name[0]) {
-		snprintf(buf, sizeof(buf), "tid %" PRIu32, t->tid);
-		name = buf;
-	}
-	metadata(x, "thread_name", t->tid, name);
-	t->named = true;
+	metadata(x, "thread_name", tid, name);
+	return json_writer__error(x->w);
 }
 
 /* "wake hot_lock": the name of a wake slice, and of its flow. Names longer than a recorder
@@ -153,17 +106,17 @@ static void wake_name(struct exporter *x, uint64_t addr, char *buf, size_t len)
 		 model__lock_label(x->model, addr, LS_KIND_FUTEX, fallback, sizeof(fallback)));
 }
 
-/* The slice of T's wait, from its begin to END_TS. */
-static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uint8_t result)
+/* The slice of a wait, from its begin to its end. */
+static int on_wait(void *arg, const struct tl_wait *t)
 {
+	struct exporter *x = arg;
 	struct json_writer *w = x->w;
 	char buf[64];
 
-	track_name(x, t);
 	event_begin(x, "X", model__lock_label(x->model, t->addr, t->kind, buf, sizeof(buf)),
 		    ls_kind_name(t->kind), t->tid);
 	json_us(w, "ts", t->begin_ts);
-	json_us(w, "dur", end_ts - t->begin_ts);
+	json_us(w, "dur", t->end_ts - t->begin_ts);
 	json_writer__key(w, "args");
 	json_writer__object_begin(w);
 	json_addr(w, "addr", t->addr);
@@ -173,177 +126,80 @@ static void wait_slice(struct exporter *x, struct track *t, uint64_t end_ts, uin
 	else
 		json_writer__null(w);
 	json_writer__key(w, "result");
-	json_writer__string(w, result == RESULT_EXITED ? "exited" : result_name(result));
+	json_writer__string(w, t->result == TL_RESULT_EXITED ? "exited" : result_name(t->result));
 	json_writer__key(w, "stack");
 	model__stack_json(x->model, t->stack_id, w);
 	json_writer__object_end(w);
 	json_writer__object_end(w);
+	return json_writer__error(w);
 }
 
 /* The flow of the wake that ended a wait: from the waker's wake slice, at the wake call, to
- * the woken thread's wait slice, at the wakeup. It takes a copy of the woken track's state:
- * finding the waker's track may move the tracks. */
-static int wake_flow(struct exporter *x, struct track woken)
+ * the woken thread's wait slice, at the wakeup. */
+static int on_flow(void *arg, const struct tl_flow *f)
 {
-	struct track *waker = track_get(x, woken.waker);
-	uint64_t id = ++x->next_flow_id;
+	struct exporter *x = arg;
 	char name[WAKE_NAME_MAX];
 
-	if (!waker)
-		return -ENOMEM;
-	wake_name(x, woken.wake_addr, name, sizeof(name));
-	track_name(x, waker);
-	event_begin(x, "s", name, FLOW_CAT, woken.waker);
-	json_us(x->w, "ts", woken.wake_call_ts);
+	wake_name(x, f->addr, name, sizeof(name));
+	event_begin(x, "s", name, FLOW_CAT, f->waker);
+	json_us(x->w, "ts", f->call_ts);
 	json_writer__key(x->w, "id");
-	json_writer__u64(x->w, id);
+	json_writer__u64(x->w, f->id);
 	json_writer__object_end(x->w);
-	event_begin(x, "f", name, FLOW_CAT, woken.tid);
+	event_begin(x, "f", name, FLOW_CAT, f->woken);
 	json_writer__key(x->w, "bp");
 	json_writer__string(x->w, "e");
-	json_us(x->w, "ts", woken.wake_ts);
+	json_us(x->w, "ts", f->wake_ts);
 	json_writer__key(x->w, "id");
-	json_writer__u64(x->w, id);
+	json_writer__u64(x->w, f->id);
 	json_writer__object_end(x->w);
-	return 0;
+	return json_writer__error(x->w);
 }
 
-/* Ends T's wait at END_TS: its slice, then the flow of the wake that ended it, if one did. */
-static int wait_close(struct exporter *x, struct track *t, uint64_t end_ts, uint8_t result)
+/* A slice on the waker for its wake call. */
+static int on_wake(void *arg, const struct tl_wake *k)
 {
-	struct track woken;
-
-	if (end_ts < t->begin_ts)
-		end_ts = t->begin_ts;
-	wait_slice(x, t, end_ts, result);
-	woken = *t;
-	t->waiting = false;
-	t->woken = false;
-	if (!woken.woken)
-		return 0;
-	if (woken.wake_ts > end_ts) {
-		x->flows_dropped++;
-		return 0;
-	}
-	return wake_flow(x, woken);
-}
-
-/* ---- records ---- */
-
-static int on_wait_begin(struct exporter *x, const struct ls_rec *rec)
-{
-	struct track *t = track_get(x, rec->tid);
-
-	if (!t)
-		return -ENOMEM;
-	if (t->waiting) {
-		/* the END of the wait before was lost: its length is unknown */
-		x->unpaired++;
-		x->flows_dropped += t->woken;
-	}
-	t->waiting = true;
-	t->woken = false;
-	t->kind = rec->wait_begin.kind;
-	t->owner = rec->wait_begin.owner;
-	t->stack_id = rec->wait_begin.stack_id;
-	t->addr = rec->wait_begin.addr;
-	t->begin_ts = rec->ts;
-	return 0;
-}
-
-static int on_wait_end(struct exporter *x, const struct ls_rec *rec, uint8_t result)
-{
-	const uint64_t *pos = bytemap__get_u64(x->by_tid, rec->tid);
-
-	if (!pos || !x->tracks[*pos].waiting) {
-		x->unpaired += result != RESULT_EXITED;
-		return 0;
-	}
-	return wait_close(x, &x->tracks[*pos], rec->ts, result);
-}
-
-/* A slice on the waker for its wake call; the flow waits for the wakee's wait to end. A wake
- * of a thread that was not waiting then has no slice to point into: it gets no flow. */
-static int on_wake(struct exporter *x, const struct ls_rec *rec)
-{
-	uint64_t call_ts = rec->wake.call_ts <= rec->ts ? rec->wake.call_ts : rec->ts;
-	struct track *waker = track_get(x, rec->tid), *wakee;
+	struct exporter *x = arg;
 	char name[WAKE_NAME_MAX];
 
-	if (!waker)
-		return -ENOMEM;
-	track_name(x, waker);
-	wake_name(x, rec->wake.addr, name, sizeof(name));
-	event_begin(x, "X", name, FLOW_CAT, rec->tid);
-	json_us(x->w, "ts", call_ts);
-	json_us(x->w, "dur", rec->ts - call_ts);
+	wake_name(x, k->addr, name, sizeof(name));
+	event_begin(x, "X", name, FLOW_CAT, k->waker);
+	json_us(x->w, "ts", k->call_ts);
+	json_us(x->w, "dur", k->ts - k->call_ts);
 	json_writer__key(x->w, "args");
 	json_writer__object_begin(x->w);
-	json_addr(x->w, "addr", rec->wake.addr);
+	json_addr(x->w, "addr", k->addr);
 	json_writer__key(x->w, "wakee");
-	json_writer__u64(x->w, rec->wake.wakee);
+	json_writer__u64(x->w, k->wakee);
 	json_writer__object_end(x->w);
 	json_writer__object_end(x->w);
-
-	wakee = track_get(x, rec->wake.wakee);
-	if (!wakee)
-		return -ENOMEM;
-	if (!wakee->waiting || wakee->begin_ts > rec->ts) {
-		x->flows_dropped++;
-		return 0;
-	}
-	x->flows_dropped += wakee->woken;
-	wakee->woken = true;
-	wakee->waker = rec->tid;
-	wakee->wake_ts = rec->ts;
-	wakee->wake_call_ts = call_ts;
-	wakee->wake_addr = rec->wake.addr;
-	return 0;
+	return json_writer__error(x->w);
 }
 
-/* A renamed thread gets a new thread_name event; the viewers keep the last. */
-static int on_thread(struct exporter *x, const struct ls_rec *rec)
+/* Lost events get a mark where they were noticed. */
+static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 {
-	struct track *t = track_get(x, rec->tid);
-
-	if (!t)
-		return -ENOMEM;
-	t->named = false;
-	track_name(x, t);
-	return 0;
-}
-
-/* Lost events get a mark where they were noticed, on the process's main thread. */
-static int on_lost(struct exporter *x, const struct ls_rec *rec)
-{
-	struct track *t = track_get(x, x->info->pid);
+	struct exporter *x = arg;
 	char name[48];
 
-	if (!t)
-		return -ENOMEM;
-	x->lost += rec->lost.count;
-	track_name(x, t);
-	snprintf(name, sizeof(name), "lost %" PRIu64 " events", rec->lost.count);
-	event_begin(x, "i", name, "lost", t->tid);
-	json_us(x->w, "ts", rec->ts);
+	x->lost += count;
+	snprintf(name, sizeof(name), "lost %" PRIu64 " events", count);
+	event_begin(x, "i", name, "lost", tid);
+	json_us(x->w, "ts", ts);
 	json_writer__key(x->w, "s");
 	json_writer__string(x->w, "p");
 	json_writer__object_end(x->w);
-	return 0;
+	return json_writer__error(x->w);
 }
 
-static int close_all(struct exporter *x, uint64_t ts, uint8_t result)
-{
-	for (size_t i = 0; i < x->ntracks; i++) {
-		if (x->tracks[i].waiting) {
-			int err = wait_close(x, &x->tracks[i], ts, result);
-
-			if (err)
-				return err;
-		}
-	}
-	return 0;
-}
+static const struct timeline_ops chrome_ops = {
+	.thread_name = on_thread_name,
+	.wait = on_wait,
+	.wake = on_wake,
+	.flow = on_flow,
+	.lost = on_lost,
+};
 
 static int on_record(struct exporter *x, const struct ls_rec *rec)
 {
@@ -354,30 +210,13 @@ static int on_record(struct exporter *x, const struct ls_rec *rec)
 	x->records++;
 	if (rec->ts > x->last_ts)
 		x->last_ts = rec->ts;
-	switch (rec->type) {
-	case LS_REC_WAIT_BEGIN:
-		return on_wait_begin(x, rec);
-	case LS_REC_WAIT_END:
-		return on_wait_end(x, rec, rec->wait_end.result);
-	case LS_REC_WAKE:
-		return on_wake(x, rec);
-	case LS_REC_THREAD:
-		return on_thread(x, rec);
-	case LS_REC_THREAD_EXIT:
-		return on_wait_end(x, rec, RESULT_EXITED);
-	case LS_REC_PROC_EXIT:
-		return close_all(x, rec->ts, RESULT_EXITED);
-	case LS_REC_LOST:
-		return on_lost(x, rec);
-	case LS_REC_END:
+	if (rec->type == LS_REC_END) {
 		x->have_end = true;
 		x->end_duration = rec->end.duration_ns;
 		if (rec->end.lost > x->lost)
 			x->lost = rec->end.lost;
-		return 0;
-	default:
-		return 0;
 	}
+	return timeline__feed(x->tl, rec);
 }
 
 static void other_data(struct exporter *x, bool complete, const char *cut)
@@ -401,9 +240,9 @@ static void other_data(struct exporter *x, bool complete, const char *cut)
 	json_writer__key(w, "lost_events");
 	json_writer__u64(w, x->lost);
 	json_writer__key(w, "unpaired_waits");
-	json_writer__u64(w, x->unpaired);
+	json_writer__u64(w, timeline__unpaired(x->tl));
 	json_writer__key(w, "wakes_without_flow");
-	json_writer__u64(w, x->flows_dropped);
+	json_writer__u64(w, timeline__flows_dropped(x->tl));
 	json_writer__key(w, "complete");
 	json_writer__bool(w, complete);
 	if (cut) {
@@ -436,7 +275,7 @@ static int convert(struct exporter *x, struct trace_reader *r)
 	complete = ret == 0 && trace_reader__complete(r);
 	/* a wait open at the end is shown to the end: a deadlocked thread's wait must show */
 	end_ts = x->have_end && x->end_duration > x->last_ts ? x->end_duration : x->last_ts;
-	err = close_all(x, end_ts, LS_WAIT_UNFINISHED);
+	err = timeline__finish(x->tl, end_ts);
 	if (err)
 		return err;
 	json_writer__array_end(w);
@@ -499,9 +338,9 @@ int export_chrome__run(const char *path, const char *out_path)
 		goto cleanup;
 	}
 	x.model = model__new();
-	x.by_tid = bytemap__new();
 	x.w = json_writer__new(out, JSON_PRETTY);
-	if (!x.model || !x.by_tid || !x.w)
+	x.tl = x.model ? timeline__new(x.model, x.info->pid, &chrome_ops, &x) : NULL;
+	if (!x.model || !x.w || !x.tl)
 		goto cleanup;
 	err = convert(&x, r);
 	if (!err)
@@ -520,8 +359,7 @@ cleanup:
 	if (out && !to_stdout && ret != LS_EXIT_OK)
 		remove(out_path);
 	json_writer__free(x.w);
-	bytemap__free(x.by_tid);
-	free(x.tracks);
+	timeline__free(x.tl);
 	model__free(x.model);
 	trace_reader__free(r);
 	return ret;
