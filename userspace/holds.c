@@ -16,6 +16,8 @@ struct holds {
 	size_t nst, capst;
 	bool traced, on;
 	uint64_t on_since, covered;
+	holds_sink_fn sink;
+	void *sink_arg;
 };
 
 struct holds *holds__new(void)
@@ -102,11 +104,19 @@ int holds__feed(struct holds *h, const struct ls_rec *rec)
 		s->hold_ns += held;
 		if (held > s->max_hold_ns)
 			s->max_hold_ns = held;
+		uint64_t begin = *open - 1;
+
 		*open = 0;	/* released: the entry stays, empty */
-		return 0;
+		return h->sink ? h->sink(h->sink_arg, rec->tid, key[1], begin, rec->ts) : 0;
 	default:
 		return 0;
 	}
+}
+
+void holds__set_sink(struct holds *h, holds_sink_fn fn, void *arg)
+{
+	h->sink = fn;
+	h->sink_arg = arg;
 }
 
 void holds__finish(struct holds *h, uint64_t end_ts)

@@ -20,6 +20,11 @@ void holds__free(struct holds *h);	/* accepts NULL */
 /* Feeds one record in trace order. Holds open when full mode switches off are dropped: their
  * release cannot be seen. 0 or -ENOMEM. */
 int holds__feed(struct holds *h, const struct ls_rec *rec);
+/* Called with each hold whose release is seen: TID held ADDR from BEGIN_TS to END_TS. Its
+ * return (0 or -errno) is holds__feed()'s. */
+typedef int (*holds_sink_fn)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts,
+			     uint64_t end_ts);
+void holds__set_sink(struct holds *h, holds_sink_fn fn, void *arg);
 /* Closes the coverage at END_TS. */
 void holds__finish(struct holds *h, uint64_t end_ts);
 /* True if full mode was on at some point: hold figures exist (else they are unknown). */

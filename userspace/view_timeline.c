@@ -10,6 +10,7 @@
 
 #include "bytemap.h"
 #include "common.h"
+#include "holds.h"
 #include "json.h"
 #include "model.h"
 #include "timeline.h"
@@ -19,6 +20,7 @@
 #define VT_VERSION 1
 #define ROW_WAIT 0
 #define ROW_WAKE 1
+#define ROW_HOLD 2
 
 struct vt_slice {
 	uint64_t start, dur;
@@ -187,6 +189,17 @@ static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 	return 0;
 }
 
+/* Full mode's holds, as holds.c pairs them. */
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct vt *v = arg;
+	struct vt_slice s = {.start = begin_ts, .dur = end_ts > begin_ts ? end_ts - begin_ts : 0,
+			     .track = track_index(v, tid), .lock = lock_index(v, addr, -1),
+			     .row = ROW_HOLD};
+
+	return add_slice(v, &s);
+}
+
 static const struct timeline_ops vt_ops = {
 	.thread_name = on_thread_name,
 	.wait = on_wait,
@@ -244,10 +257,13 @@ static void meta_tables(const struct vt *v, struct json_writer *w)
 	json_writer__key(w, "tracks");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < v->ntracks; i++) {
+		/* a thread with holds only was never named by the walk */
+		const char *name = v->tracks[i].name ?: model__thread_name(v->model, v->tracks[i].tid);
+
 		json_writer__object_begin(w);
 		json_u64_member(w, "tid", v->tracks[i].tid);
 		json_writer__key(w, "name");
-		json_writer__string(w, v->tracks[i].name ? v->tracks[i].name : "");
+		json_writer__string(w, name ? name : "");
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -395,7 +411,8 @@ cleanup:
 
 /* ---- reading ---- */
 
-static int walk(struct vt *v, struct timeline *tl, struct trace_reader *r, const char **cut)
+static int walk(struct vt *v, struct timeline *tl, struct holds *h, struct trace_reader *r,
+		const char **cut)
 {
 	struct ls_rec rec;
 	int ret, err = 0;
@@ -407,7 +424,7 @@ static int walk(struct vt *v, struct timeline *tl, struct trace_reader *r, const
 			v->have_end = true;
 			v->end_duration = rec.end.duration_ns;
 		}
-		err = model__feed(v->model, &rec) ?: timeline__feed(tl, &rec);
+		err = model__feed(v->model, &rec) ?: timeline__feed(tl, &rec) ?: holds__feed(h, &rec);
 	}
 	if (err)
 		return err;
@@ -437,6 +454,7 @@ int view_timeline__build(const char *path, char **out, size_t *len, char *why, s
 {
 	struct vt v = {.nstacks = 1};
 	struct timeline *tl = NULL;
+	struct holds *h = NULL;
 	struct trace_reader *r;
 	const char *cut = NULL;
 	int err = -ENOMEM;
@@ -460,12 +478,15 @@ int view_timeline__build(const char *path, char **out, size_t *len, char *why, s
 	if (!v.model || !v.track_of || !v.lock_of || !v.stack_of || !v.stacks)
 		goto cleanup;
 	tl = timeline__new(v.model, trace_reader__info(r)->pid, &vt_ops, &v);
-	if (!tl)
+	h = holds__new();
+	if (!tl || !h)
 		goto cleanup;
-	err = walk(&v, tl, r, &cut) ?:
+	holds__set_sink(h, on_hold, &v);
+	err = walk(&v, tl, h, r, &cut) ?:
 	      layout(&v, tl, trace_reader__info(r), cut,
 		     !cut && trace_reader__complete(r), out, len);
 cleanup:
+	holds__free(h);
 	timeline__free(tl);
 	vt_free(&v);
 	trace_reader__free(r);

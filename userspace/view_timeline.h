@@ -5,17 +5,18 @@
 
 #include <stddef.h>
 
-/* The document (schema lockscope.timeline/1), little-endian throughout:
+/* The document (schema lockscope.timeline/1), little-endian throughout. Holds are full mode's,
+ * paired by holds.c.
  *   "LSTL", u32 version (1), u32 meta_len, u32 0;
  *   meta: JSON of meta_len bytes, padded with spaces to a multiple of 8;
  *   slices, sorted by lane (track, then row) and start, as columns, each padded to 8 bytes:
  *     f64 start_ns[n], f64 dur_ns[n], u32 lock[n], u32 stack[n], u32 owner[n],
- *     u8 kind[n] (0 wait, 1 wake), u8 result[n] (enum ls_wait_result, 255 exited);
+ *     u8 row[n] (0 wait, 1 wake, 2 hold), u8 result[n] (enum ls_wait_result, 255 exited);
  *   flows: f64 from_ns[m], f64 to_ns[m], u32 from_track[m], u32 to_track[m], u32 lock[m].
  * meta: {"schema", "pid", "comm", "duration_ns", "complete", "cut", "slices": n, "flows": m,
  *   "tracks": [{"tid", "name"}], "locks": [{"addr", "name", "kind"}], "stacks": [[frames]]
  *   (stack 0 is the empty one), "lanes": [{"track", "row", "first", "count", "max_dur_ns"}]
- *   (row 0 waits, row 1 wakes), "lost": [{"track", "ts_ns", "count"}], "unpaired_waits",
+ *   (rows as above), "lost": [{"track", "ts_ns", "count"}], "unpaired_waits",
  *   "wakes_without_flow"}. */
 
 /* Reads the trace at PATH and builds the document into *OUT (malloc'd; the caller frees) of

@@ -3,6 +3,7 @@
 
 export const ROW_WAIT = 0;
 export const ROW_WAKE = 1;
+export const ROW_HOLD = 2;
 
 async function fetchOk(url) {
 	const r = await fetch(url);
@@ -43,6 +44,17 @@ export function parseTimeline(buf) {
 		flowLock: col(Uint32Array, m),
 	};
 	if (off > buf.byteLength) throw new Error('timeline: the document is cut');
+	// how deep each hold is nested in the holds of its thread that enclose it
+	t.depth = new Uint8Array(n);
+	for (const lane of meta.lanes) {
+		if (lane.row !== ROW_HOLD) continue;
+		const ends = [];
+		for (let i = lane.first; i < lane.first + lane.count; i++) {
+			while (ends.length && ends[ends.length - 1] <= t.start[i]) ends.pop();
+			t.depth[i] = Math.min(ends.length, 3);
+			ends.push(t.start[i] + t.dur[i]);
+		}
+	}
 	// flows in order of their end, so that the visible ones are found by bisection
 	t.flowOrder = Uint32Array.from({length: m}, (_, i) => i).sort((a, b) => t.flowTo[a] - t.flowTo[b]);
 	return t;

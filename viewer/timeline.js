@@ -1,10 +1,10 @@
-// timeline.js - the canvas timeline: a track per thread with rows for waits, wake calls and
-// event-loop blocks; only the visible range is drawn, and slices under a pixel are merged.
-import {ROW_WAIT, ROW_WAKE, fmtNs, lockColor} from './data.js';
+// timeline.js - the canvas timeline: a track per thread with rows for waits, holds, wake calls
+// and event-loop blocks; only the visible range is drawn, and slices under a pixel are merged.
+import {ROW_WAIT, ROW_WAKE, ROW_HOLD, fmtNs, lockColor} from './data.js';
 
 const GUTTER = 170; // thread names
 const RULER = 22;
-const ROW_H = {[ROW_WAIT]: 16, [ROW_WAKE]: 6, loop: 8};
+const ROW_H = {[ROW_WAIT]: 16, [ROW_HOLD]: 14, [ROW_WAKE]: 6, loop: 8};
 const TRACK_GAP = 6;
 const MERGED = '#8d939e';
 const FLOW_MAX = 400; // flows are drawn when no more than this many are in view
@@ -25,7 +25,7 @@ export class Timeline {
 		this.duration = Math.max(this.t.meta.duration_ns, 1);
 		this.t0 = 0;
 		this.t1 = this.duration;
-		this.stats = {frames: 0, slicesDrawn: 0, rectsDrawn: 0, merged: 0, highlighted: 0, flowsDrawn: 0, frameMs: 0};
+		this.stats = {frames: 0, slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0, frameMs: 0};
 		this.layoutTracks();
 		this.bind();
 		this.resize();
@@ -60,7 +60,7 @@ export class Timeline {
 			o.y = y;
 			o.rows = [];
 			let ry = y + 14; // the name line
-			for (const row of [ROW_WAIT, ROW_WAKE]) {
+			for (const row of [ROW_WAIT, ROW_HOLD, ROW_WAKE]) {
 				if (!o.lanes[row]) continue;
 				o.rows.push({row, y: ry, h: ROW_H[row]});
 				ry += ROW_H[row] + 2;
@@ -132,7 +132,7 @@ export class Timeline {
 	draw() {
 		const began = performance.now();
 		const c = this.ctx, top = this.scroll.scrollTop;
-		const st = {slicesDrawn: 0, rectsDrawn: 0, merged: 0, highlighted: 0, flowsDrawn: 0};
+		const st = {slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0};
 		c.clearRect(0, 0, this.w, this.h);
 		c.save();
 		c.beginPath();
@@ -157,72 +157,87 @@ export class Timeline {
 		this.onDraw?.(st);
 	}
 
-	// One lane: its slices in [t0, t1], slices under a pixel merged with their neighbours.
+	// One lane: its slices in [t0, t1], slices under a pixel merged with their neighbours. The
+	// loop runs over every slice in view, so it keeps to locals and typed arrays.
 	drawLane(lane, y, h, st) {
 		const t = this.t, c = this.ctx, k = this.plotW / (this.t1 - this.t0);
+		const S = t.start, D = t.dur, L = t.lock, t0 = this.t0, t1 = this.t1;
 		const end = lane.first + lane.count, sel = this.selected;
 		let lo = lane.first, hi = end;
-		const from = this.t0 - lane.max_dur_ns;
+		const from = t0 - lane.max_dur_ns;
 		while (lo < hi) { // first slice that may reach into view
 			const mid = (lo + hi) >>> 1;
-			if (t.start[mid] < from) lo = mid + 1; else hi = mid;
+			if (S[mid] < from) lo = mid + 1; else hi = mid;
 		}
-		let mx0 = 0, mx1 = -1, mlock = -1, mcount = 0, msel = false;
-		const flush = () => {
-			if (mx1 < mx0) return;
-			c.globalAlpha = sel < 0 || msel ? 1 : 0.25;
-			c.fillStyle = mlock >= 0 ? this.colors[mlock] : MERGED;
-			c.fillRect(mx0, y, Math.max(mx1 - mx0, 1), h);
-			st.rectsDrawn++;
-			if (mcount > 1) st.merged += mcount;
-			mx1 = -1;
-		};
-		for (let i = lo; i < end; i++) {
-			const s = t.start[i];
-			if (s > this.t1) break;
-			const e = s + t.dur[i];
-			if (e < this.t0) continue;
-			const x0 = GUTTER + (s - this.t0) * k, x1 = GUTTER + (e - this.t0) * k;
-			const l = t.lock[i], isSel = l === sel;
-			st.slicesDrawn++;
-			if (isSel) st.highlighted++;
-			if (x1 - x0 < 1) { // under a pixel: merge
-				if (mx1 >= mx0 && x0 <= mx1 + 1) {
-					mx1 = Math.max(mx1, x1);
+		let mx0 = 0, mx1 = -2, mlock = -1, msel = false, visited = 0, hl = 0, i = lo;
+		for (; i < end; i++) {
+			const s = S[i];
+			if (s > t1) break;
+			const e = s + D[i];
+			if (e < t0) continue;
+			const x0 = GUTTER + (s - t0) * k, x1 = GUTTER + (e - t0) * k, l = L[i];
+			visited++;
+			if (l === sel) hl++;
+			if (x1 - x0 < 1) { // under a pixel: merged into the run before it, if it is close
+				if (x0 <= mx1 + 1) {
+					if (x1 > mx1) mx1 = x1;
 					if (mlock !== l) mlock = -1;
-					mcount++;
-					msel = msel || isSel;
+					if (l === sel) msel = true;
 					continue;
 				}
-				flush();
-				mx0 = x0; mx1 = Math.max(x1, x0 + 0.5); mlock = l; mcount = 1; msel = isSel;
+				if (mx1 >= mx0) this.fillRun(mx0, mx1, y, h, mlock, msel, st);
+				mx0 = x0;
+				mx1 = x1 > x0 + 0.5 ? x1 : x0 + 0.5;
+				mlock = l;
+				msel = l === sel;
 				continue;
 			}
-			flush();
-			c.globalAlpha = sel < 0 || isSel ? 1 : 0.25;
-			c.fillStyle = this.colors[l];
-			c.fillRect(x0, y, x1 - x0, h);
-			st.rectsDrawn++;
-			if (isSel && x1 - x0 > 8) {
-				c.globalAlpha = 1;
-				c.strokeStyle = '#000';
-				c.strokeRect(x0 + 0.5, y + 0.5, x1 - x0 - 1, h - 1);
-			}
-			if (this.cycleLocks.has(t.meta.locks[l].name)) { // a lock of a potential deadlock
-				c.globalAlpha = 1;
-				c.fillStyle = '#d62728';
-				c.fillRect(x0, y + h - 2, x1 - x0, 2);
-			}
-			if (x1 - x0 > 50 && h > 10) {
-				c.globalAlpha = 1;
-				c.fillStyle = '#111';
-				c.font = '11px system-ui, sans-serif';
-				const vx = Math.max(x0, GUTTER) + 3;
-				c.fillText(t.meta.locks[l].name, vx, y + h - 4, Math.min(x1, this.w) - vx - 3);
-			}
+			if (mx1 >= mx0) this.fillRun(mx0, mx1, y, h, mlock, msel, st);
+			mx1 = -2;
+			this.fillSlice(i, x0, x1, y, h, st);
 		}
-		flush();
+		if (mx1 >= mx0) this.fillRun(mx0, mx1, y, h, mlock, msel, st);
+		st.slicesDrawn += visited;
+		st.highlighted += hl;
+		if (lane.row === ROW_HOLD) st.highlightedHolds += hl;
 		c.globalAlpha = 1;
+	}
+
+	// A run of merged slices: the colour of their lock if they share one, else grey.
+	fillRun(x0, x1, y, h, lock, sel, st) {
+		const c = this.ctx;
+		c.globalAlpha = this.selected < 0 || sel ? 1 : 0.25;
+		c.fillStyle = lock >= 0 ? this.colors[lock] : MERGED;
+		c.fillRect(x0, y, Math.max(x1 - x0, 1), h);
+		st.rectsDrawn++;
+	}
+
+	// A slice of a pixel or more: its lock's colour, an outline if selected, a red underline if
+	// its lock is in a potential deadlock, and the lock's name where it fits.
+	fillSlice(i, x0, x1, y, h, st) {
+		const c = this.ctx, l = this.t.lock[i], isSel = l === this.selected, inset = 3 * this.t.depth[i];
+		y += inset; // a hold inside another hold of the same thread
+		h -= inset;
+		c.globalAlpha = this.selected < 0 || isSel ? 1 : 0.25;
+		c.fillStyle = this.colors[l];
+		c.fillRect(x0, y, x1 - x0, h);
+		st.rectsDrawn++;
+		c.globalAlpha = 1;
+		if (isSel && x1 - x0 > 8) {
+			c.strokeStyle = '#000';
+			c.strokeRect(x0 + 0.5, y + 0.5, x1 - x0 - 1, h - 1);
+		}
+		const name = this.t.meta.locks[l].name;
+		if (this.cycleLocks.has(name)) {
+			c.fillStyle = '#d62728';
+			c.fillRect(x0, y + h - 2, x1 - x0, 2);
+		}
+		if (x1 - x0 > 50 && h > 10) {
+			c.fillStyle = '#111';
+			c.font = '11px system-ui, sans-serif';
+			const vx = Math.max(x0, GUTTER) + 3;
+			c.fillText(name, vx, y + h - 4, Math.min(x1, this.w) - vx - 3);
+		}
 	}
 
 	drawLoops(o, y, h, st) {
@@ -367,7 +382,7 @@ export class Timeline {
 				(b.stack || []).join('\n');
 		}
 		const i = p.slice, lock = t.meta.locks[t.lock[i]];
-		const what = t.row[i] === ROW_WAKE ? 'wake call on' : 'wait for';
+		const what = {[ROW_WAIT]: 'wait for', [ROW_WAKE]: 'wake call on', [ROW_HOLD]: 'hold of'}[t.row[i]];
 		let s = `${what} ${lock.name} (${lock.kind} ${lock.addr})\n${fmtNs(t.dur[i])} from ${fmtNs(t.start[i])} on ${p.track.name} (${p.track.tid})`;
 		if (t.row[i] === ROW_WAIT) {
 			const ow = t.owner[i], on = this.byTid.get(ow);

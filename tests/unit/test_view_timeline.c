@@ -89,12 +89,18 @@ Test(view_timeline, columns_tables_and_lanes)
 	tf_end(&trace, 2200, W1, LS_WAIT_WOKEN);
 	tf_begin(&trace, 500, W1, HOT, LS_KIND_MUTEX, 0, 0); /* out of order in the file */
 	tf_end(&trace, 600, W1, LS_WAIT_WOKEN);
+	/* full mode: W1 holds the lock from 2300 to 2600 */
+	tf_add(&trace, &(struct ls_rec){.type = LS_REC_WINDOW, .ts = 2250, .window.on = 1});
+	tf_add(&trace, &(struct ls_rec){.type = LS_REC_ACQUIRE, .ts = 2300, .tid = W1,
+					.acquire = {.addr = HOT, .kind = LS_KIND_MUTEX}});
+	tf_add(&trace, &(struct ls_rec){.type = LS_REC_RELEASE, .ts = 2600, .tid = W1,
+					.release.addr = HOT});
 	tf_finish(&trace, 5000, 9, 0);
 	tf_close(&trace);
 	build(&d);
 
 	cr_assert_str_eq(jp_str(jp_path(d.meta, "schema")), "lockscope.timeline/1");
-	cr_assert(jp_uint(jp_path(d.meta, "slices"), &n) && n == 4, "3 waits and a wake");
+	cr_assert(jp_uint(jp_path(d.meta, "slices"), &n) && n == 5, "3 waits, a wake, a hold");
 	cr_assert(jp_uint(jp_path(d.meta, "flows"), &m) && m == 1);
 	cr_assert_str_eq(jp_str(jp_path(d.meta, "tracks.0.name")), "worker-1");
 	cr_assert_str_eq(jp_str(jp_path(d.meta, "tracks.1.name")), "worker-2");
@@ -103,14 +109,15 @@ Test(view_timeline, columns_tables_and_lanes)
 	cr_assert_str_eq(jp_str(jp_path(d.meta, "stacks.1.0")), "worker (hot.c:31)");
 	cr_assert_eq(jp_path(d.meta, "stacks.0")->len, 0, "stack 0 is the empty one");
 
-	/* lanes: W1's waits, W2's wait, W2's wake */
+	/* lanes: W1's waits, W1's hold, W2's wait, W2's wake */
 	const struct jp_value *lanes = jp_path(d.meta, "lanes");
 	uint64_t v;
-	cr_assert_eq(lanes->len, 3);
+	cr_assert_eq(lanes->len, 4);
 	cr_assert(jp_uint(jp_path(d.meta, "lanes.0.count"), &v) && v == 2);
 	cr_assert(jp_uint(jp_path(d.meta, "lanes.0.max_dur_ns"), &v) && v == 1200);
-	cr_assert(jp_uint(jp_path(d.meta, "lanes.2.row"), &v) && v == 1);
-	cr_assert(jp_uint(jp_path(d.meta, "lanes.2.track"), &v) && v == 1);
+	cr_assert(jp_uint(jp_path(d.meta, "lanes.1.row"), &v) && v == 2);
+	cr_assert(jp_uint(jp_path(d.meta, "lanes.3.row"), &v) && v == 1);
+	cr_assert(jp_uint(jp_path(d.meta, "lanes.3.track"), &v) && v == 1);
 
 	size_t start = 0, dur = start + n * 8, lock = dur + n * 8, stack = lock + pad8(n * 4);
 	size_t owner = stack + pad8(n * 4), row = owner + pad8(n * 4), result = row + pad8(n);
@@ -122,12 +129,15 @@ Test(view_timeline, columns_tables_and_lanes)
 	cr_assert_eq(f64_at(&d, dur, 1), 1200);
 	cr_assert_eq(u32_at(&d, stack, 1), 1);
 	cr_assert_eq(u32_at(&d, owner, 1), W2);
-	cr_assert_eq(f64_at(&d, start, 2), 1500);
-	cr_assert_eq(d.cols[result + 2], LS_WAIT_TIMEOUT);
-	cr_assert_eq(d.cols[row + 3], 1, "the wake call is on the wake row");
-	cr_assert_eq(f64_at(&d, start, 3), 2000);
-	cr_assert_eq(f64_at(&d, dur, 3), 100);
-	cr_assert_eq(u32_at(&d, lock, 3), 0);
+	cr_assert_eq(f64_at(&d, start, 2), 2300);
+	cr_assert_eq(f64_at(&d, dur, 2), 300);
+	cr_assert_eq(d.cols[row + 2], 2, "the hold is on the hold row");
+	cr_assert_eq(f64_at(&d, start, 3), 1500);
+	cr_assert_eq(d.cols[result + 3], LS_WAIT_TIMEOUT);
+	cr_assert_eq(d.cols[row + 4], 1, "the wake call is on the wake row");
+	cr_assert_eq(f64_at(&d, start, 4), 2000);
+	cr_assert_eq(f64_at(&d, dur, 4), 100);
+	cr_assert_eq(u32_at(&d, lock, 4), 0);
 	cr_assert_eq(f64_at(&d, from, 0), 2000);
 	cr_assert_eq(f64_at(&d, to, 0), 2100);
 	cr_assert_eq(u32_at(&d, from_track, 0), 1);

@@ -134,6 +134,11 @@ test('inversion: the lock-order graph shows the cycle in red, an edge click show
 		assert.match(detail, /lock_a → lock_b/);
 		assert.match(detail, /potential deadlock/);
 		assert.match(detail, /transfer_a_to_b \(inversion\.c:\d+\)/);
+		// full mode: each of the two threads held lock_a once per round, and the timeline has them all
+		await page.locator('#graph g.node', {hasText: 'lock_a'}).locator('circle').click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(st.selected, 'lock_a');
+		assert.equal(st.highlightedHolds, 2 * inversion.truth.rounds, JSON.stringify(st));
 		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-inversion.png'), fullPage: true});
 		page.check();
 	} finally {
