@@ -132,7 +132,7 @@ export class Timeline {
 	draw() {
 		const began = performance.now();
 		const c = this.ctx, top = this.scroll.scrollTop;
-		const st = {slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0};
+		const st = {slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0, deadlockMarks: 0};
 		c.clearRect(0, 0, this.w, this.h);
 		c.save();
 		c.beginPath();
@@ -145,7 +145,11 @@ export class Timeline {
 				if (r.row === 'loop') this.drawLoops(o, y, r.h, st);
 				else this.drawLane(o.lanes[r.row], y, r.h, st);
 			}
-			for (const m of this.deadlockMarks) if (m.tid === o.tid) this.drawDeadlock(m, o.y - top, o.h);
+			for (const m of this.deadlockMarks) {
+				if (m.tid !== o.tid || m.ts < this.t0 || m.ts > this.t1) continue;
+				this.drawDeadlock(m, o.y - top, o.h);
+				st.deadlockMarks++;
+			}
 		}
 		this.drawFlows(top, st);
 		c.restore();

@@ -3,7 +3,7 @@
 // Also the server's own guard: loopback only, nothing but its whitelist. Run from the repo root.
 import {test, before, after} from 'node:test';
 import assert from 'node:assert/strict';
-import {execFileSync} from 'node:child_process';
+import {execFileSync, spawnSync} from 'node:child_process';
 import {mkdtempSync, mkdirSync, readFileSync, existsSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import net from 'node:net';
@@ -14,21 +14,22 @@ import {launchBrowser, serve} from './harness.mjs';
 const LS = 'build/lockscope';
 const ARTIFACTS = 'build/test-artifacts';
 const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
-let contended, inversion, browser;
+let contended, inversion, deadlock, browser;
 
 // Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
-function record(name, mode, ...args) {
+function record(name, opts, ...args) {
 	const trace = path.join(dir, `${name}.lsz`);
-	const out = execFileSync(LS, ['record', '--mode', mode, '-o', trace, '--', `build/workloads/${name}`, ...args],
+	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', `build/workloads/${name}`, ...args],
 		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
-	return {trace, truth: JSON.parse(out.trim().split('\n').pop())};
+	return {trace, truth: JSON.parse(out.trim().split('\n').findLast((l) => l.startsWith('{')))};
 }
 
 before(async () => {
 	assert.ok(existsSync('/usr/bin/chromium'), '/usr/bin/chromium is missing (apt-get install chromium)');
 	mkdirSync(ARTIFACTS, {recursive: true});
-	contended = record('contended', 'full', '--iters', '400');
-	inversion = record('inversion', 'full');
+	contended = record('contended', ['--mode', 'full'], '--iters', '400');
+	inversion = record('inversion', ['--mode', 'full']);
+	deadlock = record('deadlock', ['-d', '2']); // it hangs: the recording's end stops it
 	browser = await launchBrowser(chromium, dir);
 });
 
@@ -146,6 +147,46 @@ test('inversion: the lock-order graph shows the cycle in red, an edge click show
 	}
 });
 
+test('deadlock: the panel names both threads, the timeline marks the moment', async () => {
+	const server = await serve(LS, deadlock.trace);
+	try {
+		const page = await open(server);
+		const text = await page.locator('#deadlocks').innerText();
+		for (const t of deadlock.truth.threads)
+			assert.match(text, new RegExp(`\\(${t.tid}\\) holds ${t.holds}, waits for ${t.waits_for}`));
+		// with the stacks the report has for them
+		const report = await page.evaluate(() => fetch('data/report.json').then((r) => r.json()));
+		for (const t of report.deadlocks[0].threads) {
+			assert.ok(t.stack.length > 0);
+			assert.ok(text.includes(t.stack.join('\n')), `the stack of ${t.tid} is not shown`);
+		}
+		assert.equal((await page.evaluate(() => window.__lockscope.frame())).deadlockMarks, 2);
+		// a click on it selects its lock and shows its moment: the stuck waits are in view
+		await page.locator('#deadlocks .deadlock').first().click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(['lock_a', 'lock_b'].includes(st.selected), st.selected);
+		assert.equal(st.deadlockMarks, 2);
+		assert.ok(st.highlighted > 0, JSON.stringify(st));
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-deadlock.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('view: bad input is refused in one line, exit 1', () => {
+	for (const [args, msg] of [
+		[['/nonexistent.lsz'], /^lockscope: view: \/nonexistent\.lsz: No such file or directory\n$/],
+		[['/dev/null'], /^lockscope: view: \/dev\/null: not a lockscope trace/],
+		[['--port', '65536', contended.trace], /^lockscope: view: --port wants a port number/],
+		[[], /^lockscope: view: give one trace file/],
+	]) {
+		const r = spawnSync(LS, ['view', ...args], {timeout: 30000});
+		assert.equal(r.status, 1, args.join(' '));
+		assert.match(r.stderr.toString(), msg);
+	}
+});
+
 // One raw request, as written: no client tidies the path on the way.
 function rawGet(port, target, host = `127.0.0.1:${port}`) {
 	return new Promise((resolve, reject) => {
@@ -188,6 +229,10 @@ test('server: loopback only, whitelisted files only', async () => {
 		]) assert.equal(await rawGet(port, target), status, target);
 		// a page elsewhere whose name was rebound to 127.0.0.1 does not get the trace
 		assert.equal(await rawGet(port, '/data/report.json', 'attacker.example:80'), 400);
+		// a second server on the same port: the system refuses (2), in one line
+		const busy = spawnSync(LS, ['view', '--port', String(port), contended.trace], {timeout: 30000});
+		assert.equal(busy.status, 2);
+		assert.match(busy.stderr.toString(), new RegExp(`^lockscope: view: 127\\.0\\.0\\.1:${port} is in use.*\\n$`));
 		// SIGTERM ends it cleanly
 		assert.deepEqual(await server.stop(), {code: 0, sig: null});
 	} finally {
