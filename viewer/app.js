@@ -46,10 +46,10 @@ async function main() {
 	const hotspots = hotspotsTable($('hotspots'), report, select);
 	const graph = new LockGraph($('graph'), $('edge-detail'), data.graph, report, select);
 	deadlocksPanel($('deadlocks'), report, (d) => {
-		timeline.show(d.detected_ns, Math.max(report.target.duration_ns / 20, 1e6));
+		timeline.show(d.detected_ns, Math.max(report.target.duration_ns / 20, 1e6), d.threads[0]?.tid);
 		select(d.locks[0]);
 	});
-	loopBlocksTable($('loop-blocks'), report, threadName, (b) => timeline.show(b.start_ns + b.duration_ns / 2, b.duration_ns * 3));
+	loopBlocksTable($('loop-blocks'), report, threadName, (b) => timeline.show(b.start_ns + b.duration_ns / 2, b.duration_ns * 3, b.tid));
 	legend(timeline, select);
 
 	await new Promise((resolve) => {
@@ -65,6 +65,7 @@ async function main() {
 		stats: () => ({...timeline.stats, selected, slices: tl.n, flows: tl.nflows, tracks: timeline.tracks.length}),
 		select,
 		zoom: (f) => timeline.zoom(f),
+		pointAt: (name) => timeline.pointAt(lockIndex.get(name)),
 		// resolves after the next frame is drawn, with its stats
 		frame: () => new Promise((resolve) => {
 			timeline.onDraw = (st) => {

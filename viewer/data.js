@@ -79,7 +79,7 @@ export function fmtNs(ns) {
 	return Math.round(ns) + ' ns';
 }
 
-// A colour per lock, spread around the hue circle by the golden angle.
-export function lockColor(i) {
-	return `hsl(${(i * 137.508) % 360}, 62%, 56%)`;
+// A colour per lock, spread around the hue circle by the golden angle; holds a lighter one.
+export function lockColor(i, light) {
+	return `hsl(${(i * 137.508) % 360}, 62%, ${light ? 80 : 56}%)`;
 }

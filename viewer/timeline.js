@@ -22,6 +22,7 @@ export class Timeline {
 		this.selected = -1; // lock index in the timeline's table
 		this.cycleLocks = new Set(data.graph.cycles.flat());
 		this.colors = this.t.meta.locks.map((_, i) => lockColor(i));
+		this.holdColors = this.t.meta.locks.map((_, i) => lockColor(i, true));
 		this.duration = Math.max(this.t.meta.duration_ns, 1);
 		this.t0 = 0;
 		this.t1 = this.duration;
@@ -111,8 +112,12 @@ export class Timeline {
 		const d = (this.t1 - this.t0) * fraction;
 		this.setRange(this.t0 + d, this.t1 + d);
 	}
-	show(ts, span) {
+	// Shows SPAN ns around TS and, if TID is given, scrolls its track into view.
+	show(ts, span, tid) {
 		this.setRange(ts - span / 2, ts + span / 2);
+		const o = tid != null && this.byTid.get(tid);
+		if (o && (o.y - this.scroll.scrollTop < RULER || o.y + o.h - this.scroll.scrollTop > this.h))
+			this.scroll.scrollTop = o.y - RULER;
 	}
 
 	select(lockIndex) {
@@ -132,7 +137,7 @@ export class Timeline {
 	draw() {
 		const began = performance.now();
 		const c = this.ctx, top = this.scroll.scrollTop;
-		const st = {slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0, deadlockMarks: 0};
+		const st = {slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0, deadlockMarks: 0, loopBlocks: 0, loopCauses: []};
 		c.clearRect(0, 0, this.w, this.h);
 		c.save();
 		c.beginPath();
@@ -167,6 +172,7 @@ export class Timeline {
 		const t = this.t, c = this.ctx, k = this.plotW / (this.t1 - this.t0);
 		const S = t.start, D = t.dur, L = t.lock, t0 = this.t0, t1 = this.t1;
 		const end = lane.first + lane.count, sel = this.selected;
+		this.palette = lane.row === ROW_HOLD ? this.holdColors : this.colors;
 		let lo = lane.first, hi = end;
 		const from = t0 - lane.max_dur_ns;
 		while (lo < hi) { // first slice that may reach into view
@@ -211,7 +217,7 @@ export class Timeline {
 	fillRun(x0, x1, y, h, lock, sel, st) {
 		const c = this.ctx;
 		c.globalAlpha = this.selected < 0 || sel ? 1 : 0.25;
-		c.fillStyle = lock >= 0 ? this.colors[lock] : MERGED;
+		c.fillStyle = lock >= 0 ? this.palette[lock] : MERGED;
 		c.fillRect(x0, y, Math.max(x1 - x0, 1), h);
 		st.rectsDrawn++;
 	}
@@ -223,7 +229,7 @@ export class Timeline {
 		y += inset; // a hold inside another hold of the same thread
 		h -= inset;
 		c.globalAlpha = this.selected < 0 || isSel ? 1 : 0.25;
-		c.fillStyle = this.colors[l];
+		c.fillStyle = this.palette[l];
 		c.fillRect(x0, y, x1 - x0, h);
 		st.rectsDrawn++;
 		c.globalAlpha = 1;
@@ -252,6 +258,8 @@ export class Timeline {
 			c.fillStyle = LOOP_COLORS[b.cause] || LOOP_COLORS.other;
 			c.fillRect(x0, y, x1 - x0, h);
 			st.rectsDrawn++;
+			st.loopBlocks++;
+			if (!st.loopCauses.includes(b.cause)) st.loopCauses.push(b.cause);
 		}
 	}
 
@@ -376,6 +384,27 @@ export class Timeline {
 			if (best < 0 || t.dur[i] > t.dur[best]) best = i;
 		}
 		return best < 0 ? null : {slice: best, count: n, track: o};
+	}
+
+	// The client coordinates of the middle of the widest wait or hold of lock LOCK in view, or
+	// null: for tests, which then point there as a person would.
+	pointAt(lock) {
+		const t = this.t, top = this.scroll.scrollTop, r = this.canvas.getBoundingClientRect();
+		let best = null;
+		for (const o of this.tracks) {
+			for (const row of o.rows) {
+				const lane = o.lanes[row.row];
+				if (!lane || row.row === ROW_WAKE) continue;
+				for (let i = lane.first; i < lane.first + lane.count; i++) {
+					if (t.lock[i] !== lock || t.depth[i]) continue;
+					const x0 = Math.max(this.xOf(t.start[i]), GUTTER), x1 = Math.min(this.xOf(t.start[i] + t.dur[i]), this.w);
+					const y = row.y - top + row.h / 2;
+					if (x1 - x0 > 2 && y > RULER && y < this.h && (!best || x1 - x0 > best.w))
+						best = {x: r.left + (x0 + x1) / 2, y: r.top + y, w: x1 - x0};
+				}
+			}
+		}
+		return best;
 	}
 
 	describe(p) {

@@ -38,8 +38,9 @@ after(async () => {
 });
 
 // Opens SERVER's page; fails on any request that leaves the server or any page error.
-async function open(server) {
+async function open(server, prepare) {
 	const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
+	await prepare?.(page);
 	const foreign = [], errors = [];
 	page.on('request', (r) => { if (!r.url().startsWith(server.url)) foreign.push(r.url()); });
 	page.on('pageerror', (e) => errors.push(String(e)));
@@ -97,16 +98,27 @@ test('contended: tables name the lock, the timeline draws it, a click highlights
 		assert.equal(after.selected, lock);
 		assert.ok(after.highlighted > 0 && after.highlighted <= after.slicesDrawn, JSON.stringify(after));
 		assert.match(await page.locator('#hotspots tr.selected').innerText(), new RegExp(lock));
-		// zoom in with W, pan with D: fewer slices in view, still drawn
+		// zoom in with W, pan with D: fewer slices in view, still drawn, with the wake arrows
 		await page.locator('#timeline-scroll').click({position: {x: 700, y: 100}});
-		for (let i = 0; i < 6; i++) await page.keyboard.press('w');
+		for (let i = 0; i < 12; i++) await page.keyboard.press('w');
 		await page.keyboard.press('d');
 		const zoomed = await page.evaluate(() => window.__lockscope.frame());
-		assert.ok(zoomed.slicesDrawn < after.slicesDrawn, `zoomed in: ${zoomed.slicesDrawn} vs ${after.slicesDrawn}`);
+		assert.ok(zoomed.slicesDrawn > 0 && zoomed.slicesDrawn < after.slicesDrawn, `zoomed in: ${zoomed.slicesDrawn} vs ${after.slicesDrawn}`);
+		assert.ok(zoomed.flowsDrawn > 0, JSON.stringify(zoomed));
+		// hovering a slice says which lock, how long, who owned it, and where it waited
+		const at = await page.evaluate((l) => window.__lockscope.pointAt(l), lock);
+		assert.ok(at, 'no slice of the lock is wide enough to point at');
+		await page.mouse.move(at.x, at.y);
+		const tip = await page.locator('#tooltip').innerText();
+		assert.match(tip, new RegExp(`^(wait for|hold of) ${lock} \\(mutex 0x[0-9a-f]+\\)\\n[0-9.]+ (ns|µs|ms|s) from `));
+		if (tip.startsWith('wait')) {
+			assert.match(tip, /\nowner: (\d+ \(worker-\d\)|unknown)\n/);
+			assert.match(tip, /worker \(contended\.c:\d+\)/);
+		}
 		await page.keyboard.press('Escape');
 		assert.equal((await page.evaluate(() => window.__lockscope.frame())).selected, null);
 		await page.locator(`#hotspots tbody tr[data-name="${lock}"]`).click();
-		for (let i = 0; i < 6; i++) await page.keyboard.press('s');
+		for (let i = 0; i < 10; i++) await page.keyboard.press('s');
 		await page.evaluate(() => window.__lockscope.frame());
 		await page.screenshot({path: path.join(ARTIFACTS, 'viewer.png'), fullPage: true});
 		page.check();
@@ -168,6 +180,35 @@ test('deadlock: the panel names both threads, the timeline marks the moment', as
 		assert.equal(st.deadlockMarks, 2);
 		assert.ok(st.highlighted > 0, JSON.stringify(st));
 		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-deadlock.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('loop blocks: the panel lists them and the timeline draws them on their thread', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		// the report of a trace with event-loop blocks, as the contract has them
+		const page = await open(server, async (p) => p.route('**/data/report.json', async (route) => {
+			const rep = await (await route.fetch()).json();
+			const tid = rep.threads.find((t) => t.name === 'worker-1').tid;
+			rep.loop_blocks = [
+				{tid, start_ns: 1e6, duration_ns: 60e6, cause: 'sleep', on_cpu_ns: 1e5, stack: ['handler (app.py:12)']},
+				{tid: 999999, start_ns: 2e6, duration_ns: 80e6, cause: 'cpu', on_cpu_ns: 79e6, stack: []},
+			];
+			await route.fulfill({json: rep});
+		}));
+		const rows = await page.locator('#loop-blocks tbody tr').allInnerTexts();
+		assert.equal(rows.length, 2);
+		assert.match(rows.find((r) => r.includes('sleep')), /worker-1 \(\d+\)\s+1\.000 ms\s+60\.0 ms\s+sleep\s+100\.0 µs\s+handler \(app\.py:12\)/);
+		const before = await page.evaluate(() => window.__lockscope.stats());
+		assert.equal(before.tracks, contended.truth.threads + 2, 'a track for the loop thread the trace did not have');
+		assert.ok(before.loopCauses.includes('sleep'), JSON.stringify(before));
+		// a click shows the block, its track scrolled into view
+		await page.locator('#loop-blocks tbody tr', {hasText: 'cpu'}).click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(st.loopCauses.includes('cpu'), JSON.stringify(st));
 		page.check();
 	} finally {
 		await server.stop();
