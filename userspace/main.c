@@ -26,10 +26,10 @@ static const char usage_text[] =
 	"           --loop-threshold MS     event-loop blocking threshold (default 50)\n"
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
-	"       lockscope graph FILE [--format dot|json]\n"
-	"       lockscope export FILE [-o OUT] [--format chrome]\n"
 	"       lockscope view FILE [--port N]   browser viewer on 127.0.0.1 (default port 8737;\n"
-	"                                        0: any free port)\n";
+	"                                        0: any free port)\n"
+	"       lockscope graph FILE [--format dot|json]\n"
+	"       lockscope export FILE [-o OUT] [--format chrome]\n";
 
 static int usage(const char *what, const char *msg)
 {

@@ -269,7 +269,9 @@ static void handle(const struct server *s, int fd)
 		respond(fd, 431, NULL, NULL, 0, false);
 		return;
 	}
+	/* the request line must be exactly METHOD SP TARGET SP VERSION: nothing cut or left over */
 	if (sscanf(buf, "%7s %1023s %15s", method, target, version) != 3 ||
+	    strcspn(buf, "\r\n") != strlen(method) + strlen(target) + strlen(version) + 2 ||
 	    strncmp(version, "HTTP/1.", 7) || !host_ok(s, buf)) {
 		respond(fd, 400, NULL, NULL, 0, false);
 		return;
@@ -350,14 +352,14 @@ static void serve(const struct server *s, int lfd, volatile const int *stop)
 {
 	struct conn conns[MAX_CONNS] = {0};
 	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	int fd;
 
 	while (!*stop) {
 		for (int i = 0; i < MAX_CONNS; i++)
 			conn_reap(&conns[i], false);
 		if (poll(&p, 1, ACCEPT_POLL_MS) <= 0)
 			continue;
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			conn_start(s, conns, fd);
 	}

@@ -267,6 +267,7 @@ test('server: loopback only, whitelisted files only', async () => {
 			['/%2E%2E/etc/passwd', 400], ['//etc/passwd', 400], ['http://127.0.0.1/etc/passwd', 400],
 			['/etc/passwd', 404], [path.resolve(contended.trace), 404], ['/data/', 404], ['/data', 404],
 			['/viewer/', 404], ['/embed.sh', 404], ['/..\\etc\\passwd', 400],
+			['/index.html HTTP/1.1 extra', 400], ['/' + 'a'.repeat(2000), 400],
 		]) assert.equal(await rawGet(port, target), status, target);
 		// a page elsewhere whose name was rebound to 127.0.0.1 does not get the trace
 		assert.equal(await rawGet(port, '/data/report.json', 'attacker.example:80'), 400);
