@@ -56,7 +56,8 @@ async function main() {
 		timeline.onDraw = () => resolve();
 	});
 	timeline.onDraw = null;
-	$('status').textContent = `${tl.n.toLocaleString('en')} slices`;
+	$('status').textContent = `${tl.n.toLocaleString('en')} slices` +
+		(tl.meta.complete ? '' : ` · incomplete trace: ${tl.meta.cut || 'no end record (recording did not finish)'}`);
 	Object.assign(hook, {
 		ready: true,
 		// since navigation began

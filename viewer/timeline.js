@@ -23,7 +23,7 @@ export class Timeline {
 		this.cycleLocks = new Set(data.graph.cycles.flat());
 		this.colors = this.t.meta.locks.map((_, i) => lockColor(i));
 		this.holdColors = this.t.meta.locks.map((_, i) => lockColor(i, true));
-		this.duration = Math.max(this.t.meta.duration_ns, 1);
+		this.duration = Math.max(this.t.meta.duration_ns, 1000);
 		this.t0 = 0;
 		this.t1 = this.duration;
 		this.stats = {frames: 0, slicesDrawn: 0, rectsDrawn: 0, highlighted: 0, highlightedHolds: 0, flowsDrawn: 0, frameMs: 0};
