@@ -86,9 +86,9 @@ static int prepare(struct server *s, const char *path)
 	static const struct {
 		const char *name, *type;
 	} kinds[DOC__COUNT] = {
-		[DOC_REPORT] = {"data/report.json", "application/json"},
-		[DOC_GRAPH] = {"data/graph.json", "application/json"},
-		[DOC_TIMELINE] = {"data/timeline.bin", "application/octet-stream"},
+	    [DOC_REPORT] = {"data/report.json", "application/json"},
+	    [DOC_GRAPH] = {"data/graph.json", "application/json"},
+	    [DOC_TIMELINE] = {"data/timeline.bin", "application/octet-stream"},
 	};
 	size_t lens[DOC__COUNT] = {0};
 	char why[256] = "";
@@ -110,8 +110,10 @@ static int prepare(struct server *s, const char *path)
 	if (ret)
 		return ret;
 	for (int i = 0; i < DOC__COUNT; i++)
-		s->docs[i] = (struct doc){.name = kinds[i].name, .type = kinds[i].type,
-					  .data = s->owned[i], .len = lens[i]};
+		s->docs[i] = (struct doc){.name = kinds[i].name,
+					  .type = kinds[i].type,
+					  .data = s->owned[i],
+					  .len = lens[i]};
 	return 0;
 }
 
@@ -209,8 +211,11 @@ static void respond(int fd, int status, const char *type, const char *body, size
 	static const struct {
 		int code;
 		const char *text;
-	} reasons[] = {{200, "OK"},	    {400, "Bad Request"}, {404, "Not Found"},
-		       {405, "Method Not Allowed"}, {431, "Request Header Fields Too Large"},
+	} reasons[] = {{200, "OK"},
+		       {400, "Bad Request"},
+		       {404, "Not Found"},
+		       {405, "Method Not Allowed"},
+		       {431, "Request Header Fields Too Large"},
 		       {503, "Service Unavailable"}};
 	const char *reason = "Error";
 	char head[512], msg[64];
@@ -225,12 +230,13 @@ static void respond(int fd, int status, const char *type, const char *body, size
 		body = msg;
 		len = strlen(msg);
 	}
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-		     "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'\r\n"
-		     "Connection: close\r\n\r\n",
-		     status, reason, type, len);
+	n = snprintf(
+	    head, sizeof(head),
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'\r\n"
+	    "Connection: close\r\n\r\n",
+	    status, reason, type, len);
 	if (send_all(fd, head, (size_t)n) == 0 && !head_only)
 		send_all(fd, body, len);
 }
@@ -298,7 +304,8 @@ static void *conn_main(void *arg)
 
 static int listen_loopback(unsigned int port, unsigned int *bound)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons((uint16_t)port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -378,7 +385,8 @@ int view__run(const char *path, unsigned int port, volatile const int *stop)
 	lfd = listen_loopback(port, &s.port);
 	if (lfd < 0) {
 		if (lfd == -EADDRINUSE)
-			ls_err("view", "127.0.0.1:%u is in use (--port 0 takes any free port)", port);
+			ls_err("view", "127.0.0.1:%u is in use (--port 0 takes any free port)",
+			       port);
 		else
 			ls_err("view", "cannot listen on 127.0.0.1:%u: %s", port, strerror(-lfd));
 		ret = LS_EXIT_SYSTEM;

@@ -96,8 +96,8 @@ static uint32_t lock_index(struct vt *v, uint64_t addr, int kind)
 	if (ls_reserve(&v->locks, &v->locks_cap, v->nlocks + 1, sizeof(*v->locks)) ||
 	    bytemap__put_u64(v->lock_of, addr, v->nlocks))
 		return UINT32_MAX;
-	v->locks[v->nlocks] = (struct vt_lock){.addr = addr,
-					      .kind = kind >= 0 ? (uint8_t)kind : LS_KIND_FUTEX};
+	v->locks[v->nlocks] =
+	    (struct vt_lock){.addr = addr, .kind = kind >= 0 ? (uint8_t)kind : LS_KIND_FUTEX};
 	return (uint32_t)v->nlocks++;
 }
 
@@ -146,10 +146,14 @@ static int on_thread_name(void *arg, uint32_t tid, const char *name)
 static int on_wait(void *arg, const struct tl_wait *w)
 {
 	struct vt *v = arg;
-	struct vt_slice s = {.start = w->begin_ts, .dur = w->end_ts - w->begin_ts,
-			     .track = track_index(v, w->tid), .lock = lock_index(v, w->addr, w->kind),
-			     .stack = stack_index(v, w->stack_id), .owner = w->owner,
-			     .row = ROW_WAIT, .result = w->result};
+	struct vt_slice s = {.start = w->begin_ts,
+			     .dur = w->end_ts - w->begin_ts,
+			     .track = track_index(v, w->tid),
+			     .lock = lock_index(v, w->addr, w->kind),
+			     .stack = stack_index(v, w->stack_id),
+			     .owner = w->owner,
+			     .row = ROW_WAIT,
+			     .result = w->result};
 
 	return add_slice(v, &s);
 }
@@ -157,8 +161,10 @@ static int on_wait(void *arg, const struct tl_wait *w)
 static int on_wake(void *arg, const struct tl_wake *k)
 {
 	struct vt *v = arg;
-	struct vt_slice s = {.start = k->call_ts, .dur = k->ts - k->call_ts,
-			     .track = track_index(v, k->waker), .lock = lock_index(v, k->addr, -1),
+	struct vt_slice s = {.start = k->call_ts,
+			     .dur = k->ts - k->call_ts,
+			     .track = track_index(v, k->waker),
+			     .lock = lock_index(v, k->addr, -1),
 			     .row = ROW_WAKE};
 
 	return add_slice(v, &s);
@@ -167,9 +173,11 @@ static int on_wake(void *arg, const struct tl_wake *k)
 static int on_flow(void *arg, const struct tl_flow *f)
 {
 	struct vt *v = arg;
-	struct vt_flow fl = {.from_ts = f->call_ts, .to_ts = f->wake_ts,
+	struct vt_flow fl = {.from_ts = f->call_ts,
+			     .to_ts = f->wake_ts,
 			     .from_track = track_index(v, f->waker),
-			     .to_track = track_index(v, f->woken), .lock = lock_index(v, f->addr, -1)};
+			     .to_track = track_index(v, f->woken),
+			     .lock = lock_index(v, f->addr, -1)};
 
 	if (fl.from_track == UINT32_MAX || fl.to_track == UINT32_MAX || fl.lock == UINT32_MAX ||
 	    ls_reserve(&v->flows, &v->flows_cap, v->nflows + 1, sizeof(*v->flows)))
@@ -193,19 +201,21 @@ static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
 {
 	struct vt *v = arg;
-	struct vt_slice s = {.start = begin_ts, .dur = end_ts > begin_ts ? end_ts - begin_ts : 0,
-			     .track = track_index(v, tid), .lock = lock_index(v, addr, -1),
+	struct vt_slice s = {.start = begin_ts,
+			     .dur = end_ts > begin_ts ? end_ts - begin_ts : 0,
+			     .track = track_index(v, tid),
+			     .lock = lock_index(v, addr, -1),
 			     .row = ROW_HOLD};
 
 	return add_slice(v, &s);
 }
 
 static const struct timeline_ops vt_ops = {
-	.thread_name = on_thread_name,
-	.wait = on_wait,
-	.wake = on_wake,
-	.flow = on_flow,
-	.lost = on_lost,
+    .thread_name = on_thread_name,
+    .wait = on_wait,
+    .wake = on_wake,
+    .flow = on_flow,
+    .lost = on_lost,
 };
 
 /* ---- layout ---- */
@@ -236,7 +246,8 @@ static void meta_lanes(const struct vt *v, struct json_writer *w)
 		uint64_t max_dur = 0;
 
 		for (j = i; j < v->nslices && v->slices[j].track == v->slices[i].track &&
-			    v->slices[j].row == v->slices[i].row; j++)
+			    v->slices[j].row == v->slices[i].row;
+		     j++)
 			if (v->slices[j].dur > max_dur)
 				max_dur = v->slices[j].dur;
 		json_writer__object_begin(w);
@@ -258,7 +269,8 @@ static void meta_tables(const struct vt *v, struct json_writer *w)
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < v->ntracks; i++) {
 		/* a thread with holds only was never named by the walk */
-		const char *name = v->tracks[i].name ?: model__thread_name(v->model, v->tracks[i].tid);
+		const char *name =
+		    v->tracks[i].name ?: model__thread_name(v->model, v->tracks[i].tid);
 
 		json_writer__object_begin(w);
 		json_u64_member(w, "tid", v->tracks[i].tid);
@@ -303,8 +315,8 @@ static void meta_lost(const struct vt *v, struct json_writer *w)
 }
 
 /* The meta JSON, padded with spaces to a multiple of 8 bytes. */
-static int write_meta(const struct vt *v, const struct timeline *tl, const struct ls_trace_info *info,
-		      const char *cut, bool complete, FILE *f)
+static int write_meta(const struct vt *v, const struct timeline *tl,
+		      const struct ls_trace_info *info, const char *cut, bool complete, FILE *f)
 {
 	struct json_writer *w = json_writer__new(f, 0);
 	int err;
@@ -317,8 +329,8 @@ static int write_meta(const struct vt *v, const struct timeline *tl, const struc
 	json_u64_member(w, "pid", info->pid);
 	json_writer__key(w, "comm");
 	json_writer__string(w, info->comm ? info->comm : "");
-	json_u64_member(w, "duration_ns", v->have_end && v->end_duration > v->last_ts ?
-						  v->end_duration : v->last_ts);
+	json_u64_member(w, "duration_ns",
+			v->have_end && v->end_duration > v->last_ts ? v->end_duration : v->last_ts);
 	json_writer__key(w, "complete");
 	json_writer__bool(w, complete);
 	json_writer__key(w, "cut");
@@ -343,13 +355,13 @@ static void pad8(FILE *f, char fill)
 }
 
 /* One column: FIELD of every element of ARR, as TYPE. */
-#define COLUMN(f, arr, n, type, expr)                                                            \
-	do {                                                                                     \
-		for (size_t i_ = 0; i_ < (n); i_++) {                                            \
-			type x_ = (type)((arr)[i_].expr);                                        \
-			fwrite(&x_, sizeof(x_), 1, (f));                                         \
-		}                                                                                \
-		pad8((f), 0);                                                                    \
+#define COLUMN(f, arr, n, type, expr)                                                              \
+	do {                                                                                       \
+		for (size_t i_ = 0; i_ < (n); i_++) {                                              \
+			type x_ = (type)((arr)[i_].expr);                                          \
+			fwrite(&x_, sizeof(x_), 1, (f));                                           \
+		}                                                                                  \
+		pad8((f), 0);                                                                      \
 	} while (0)
 
 static void write_columns(const struct vt *v, FILE *f)
@@ -431,7 +443,7 @@ static int walk(struct vt *v, struct timeline *tl, struct holds *h, struct trace
 	if (ret < 0)
 		*cut = trace_reader__error(r) ? trace_reader__error(r) : strerror(-ret);
 	return timeline__finish(tl, v->have_end && v->end_duration > v->last_ts ? v->end_duration
-										  : v->last_ts);
+										: v->last_ts);
 }
 
 static void vt_free(struct vt *v)
@@ -482,9 +494,9 @@ int view_timeline__build(const char *path, char **out, size_t *len, char *why, s
 	if (!tl || !h)
 		goto cleanup;
 	holds__set_sink(h, on_hold, &v);
-	err = walk(&v, tl, h, r, &cut) ?:
-	      layout(&v, tl, trace_reader__info(r), cut,
-		     !cut && trace_reader__complete(r), out, len);
+	err = walk(&v, tl, h, r, &cut)
+		  ?: layout(&v, tl, trace_reader__info(r), cut, !cut && trace_reader__complete(r),
+			    out, len);
 cleanup:
 	holds__free(h);
 	timeline__free(tl);

@@ -91,10 +91,12 @@ Test(view_timeline, columns_tables_and_lanes)
 	tf_end(&trace, 600, W1, LS_WAIT_WOKEN);
 	/* full mode: W1 holds the lock from 2300 to 2600 */
 	tf_add(&trace, &(struct ls_rec){.type = LS_REC_WINDOW, .ts = 2250, .window.on = 1});
-	tf_add(&trace, &(struct ls_rec){.type = LS_REC_ACQUIRE, .ts = 2300, .tid = W1,
+	tf_add(&trace, &(struct ls_rec){.type = LS_REC_ACQUIRE,
+					.ts = 2300,
+					.tid = W1,
 					.acquire = {.addr = HOT, .kind = LS_KIND_MUTEX}});
-	tf_add(&trace, &(struct ls_rec){.type = LS_REC_RELEASE, .ts = 2600, .tid = W1,
-					.release.addr = HOT});
+	tf_add(&trace, &(struct ls_rec){
+			   .type = LS_REC_RELEASE, .ts = 2600, .tid = W1, .release.addr = HOT});
 	tf_finish(&trace, 5000, 9, 0);
 	tf_close(&trace);
 	build(&d);
