@@ -21,6 +21,9 @@ endif
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
 	    libzstd-dev libcriterion-dev python3 bc procps
+# The viewer's browser test: Debian's chromium, and node with npm (a nodejs that ships npm
+# conflicts with Debian's npm package, so npm is asked for only where the command is missing).
+DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -Ibpf -Iuserspace
@@ -36,9 +39,11 @@ SUPPORT   := $(wildcard tests/support/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT)
 E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c tests/unit/protodec.c
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
+VIEWER_FILES := $(wildcard viewer/*.html viewer/*.css viewer/*.js)
+LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all deps test unit e2e demo bench install clean format
+.PHONY: all deps test unit e2e demo bench install clean format viewer-test
 all: $(BUILD)/lockscope $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
@@ -69,6 +74,15 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 
 # ---- userspace ----
 $(BUILD)/obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# The viewer's files go into the binary: `lockscope view` needs nothing beside it.
+$(BUILD)/view_assets.c: $(VIEWER_FILES) viewer/embed.sh | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)sh viewer/embed.sh $(VIEWER_FILES) > $@
+
+$(BUILD)/obj/view_assets.o: $(BUILD)/view_assets.c | $(BUILD)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
@@ -104,6 +118,12 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_e2e
 	$(BUILD)/test_unit
 	$(BUILD)/test_e2e -j1
+	$(Q)$(MAKE) --no-print-directory viewer-test
+
+# The viewer in headless chromium, driven by playwright-core from the lockfile.
+viewer-test: $(BUILD)/lockscope $(WORKLOADS)
+	$(Q)cd tests/viewer && npm ci --silent --no-audit --no-fund
+	node --test tests/viewer/viewer.test.mjs
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -267,21 +267,26 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	return err;
 }
 
-static int emit(const struct graph_ctx *ctx, enum graph_format format)
+static int emit(const struct graph_ctx *ctx, enum graph_format format, FILE *out)
 {
 	int err = 0;
 
 	if (format == FORMAT_JSON)
-		err = emit_json(ctx, stdout);
+		err = emit_json(ctx, out);
 	else
-		emit_dot(ctx, stdout);
+		emit_dot(ctx, out);
 	errno = 0;
-	if (!err && (fflush(stdout) || ferror(stdout)))
+	if (!err && (fflush(out) || ferror(out)))
 		err = errno ? -errno : -EIO;
 	return err;
 }
 
 int graph__run(const char *path, const char *format)
+{
+	return graph__write(path, format, stdout);
+}
+
+int graph__write(const char *path, const char *format, FILE *out)
 {
 	struct graph_ctx ctx = {.path = path};
 	enum graph_format fmt = FORMAT_DOT;
@@ -309,7 +314,7 @@ int graph__run(const char *path, const char *format)
 	err = read_trace(&ctx, r) ?: mark_shown(&ctx);
 	if (err)
 		goto cleanup;
-	err = emit(&ctx, fmt);
+	err = emit(&ctx, fmt, out);
 	if (err) {
 		ls_err("graph", "%s: cannot write the graph: %s", path, strerror(-err));
 		err = 0;

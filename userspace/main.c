@@ -14,6 +14,8 @@
 #include "report.h"
 #include "top.h"
 
+#include "view.h"
+
 static volatile sig_atomic_t stop_requested;
 
 static const char usage_text[] =
@@ -26,6 +28,8 @@ static const char usage_text[] =
 	"           --loop-threshold MS     event-loop blocking threshold (default 50)\n"
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
+	"       lockscope view FILE [--port N]   browser viewer on 127.0.0.1 (default port 8737;\n"
+	"                                        0: any free port)\n"
 	"       lockscope graph FILE [--format dot|json]\n"
 	"       lockscope top -p PID [-o FILE] [-i SECONDS]\n"
 	"           live view, a frame every SECONDS (default 1); q quits; -o keeps the trace\n"
@@ -252,6 +256,33 @@ static int cmd_top(int argc, char **argv)
 	return top__run(&o, (volatile const int *)&stop_requested);
 }
 
+static int cmd_view(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"port", required_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
+	};
+	/* no SA_RESTART: the signal must end the server's wait for connections */
+	struct sigaction sa = {.sa_handler = on_signal};
+	unsigned int port = VIEW_DEFAULT_PORT;
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'P')
+			return usage("view", NULL);
+		if (!parse_number(optarg, 0, 65535, &v) || v != (int)v)
+			return usage("view", "--port wants a port number (0: any free port)");
+		port = (unsigned int)v;
+	}
+	if (optind != argc - 1)
+		return usage("view", "give one trace file");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return view__run(argv[optind], port, (volatile const int *)&stop_requested);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -263,6 +294,8 @@ int main(int argc, char **argv)
 		{"export", cmd_export},
 		{"graph", cmd_graph},
 		{"top", cmd_top},
+
+		{"view", cmd_view},
 	};
 
 	if (argc < 2)

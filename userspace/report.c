@@ -530,7 +530,7 @@ static void emit_json_threads(struct report_ctx *ctx, struct json_writer *w)
 
 static int emit_json(struct report_ctx *ctx, void *const *states)
 {
-	struct json_writer *w = json_writer__new(stdout, JSON_PRETTY);
+	struct json_writer *w = json_writer__new(ctx->opts->out ?: stdout, JSON_PRETTY);
 	int err;
 
 	if (!w)

@@ -4,10 +4,12 @@
 #define LOCKSCOPE_REPORT_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 struct report_opts {
 	bool json; /* the contract's JSON document instead of text */
 	int top;   /* locks to list; <= 0: 10 in text, all in JSON */
+	FILE *out; /* where the JSON document goes; NULL: stdout */
 };
 
 /* Reports on the trace at PATH to stdout. Returns an exit status (enum ls_exit): 1 if PATH is

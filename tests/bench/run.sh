@@ -58,3 +58,7 @@ printf '%-52s %8.2f B/event (%s events, %s bytes)\n' "real contended trace" \
 
 # 4. The trace format on a long synthetic stream.
 build/bench/trace_bytes -o "$tmp/synth.lsz"
+
+# 5. The viewer on that synthetic trace (a million events) in headless chromium.
+(cd tests/viewer && npm ci --silent --no-audit --no-fund)
+node tests/bench/view_bench.mjs "$tmp/synth.lsz"

@@ -1,0 +1,283 @@
+// viewer.test.mjs - `lockscope view` end to end: real recordings of the contended and inversion
+// workloads, served by build/lockscope, opened in Debian's headless chromium by playwright-core.
+// Also the server's own guard: loopback only, nothing but its whitelist. Run from the repo root.
+import {test, before, after} from 'node:test';
+import assert from 'node:assert/strict';
+import {execFileSync, spawnSync} from 'node:child_process';
+import {mkdtempSync, mkdirSync, readFileSync, existsSync} from 'node:fs';
+import {tmpdir} from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import {chromium} from 'playwright-core';
+import {launchBrowser, serve} from './harness.mjs';
+
+const LS = 'build/lockscope';
+const ARTIFACTS = 'build/test-artifacts';
+const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
+let contended, inversion, deadlock, browser;
+
+// Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
+function record(name, opts, ...args) {
+	const trace = path.join(dir, `${name}.lsz`);
+	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', `build/workloads/${name}`, ...args],
+		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
+	return {trace, truth: JSON.parse(out.trim().split('\n').findLast((l) => l.startsWith('{')))};
+}
+
+before(async () => {
+	assert.ok(existsSync('/usr/bin/chromium'), '/usr/bin/chromium is missing (apt-get install chromium)');
+	mkdirSync(ARTIFACTS, {recursive: true});
+	contended = record('contended', ['--mode', 'full'], '--iters', '400');
+	inversion = record('inversion', ['--mode', 'full']);
+	deadlock = record('deadlock', ['-d', '2']); // it hangs: the recording's end stops it
+	browser = await launchBrowser(chromium, dir);
+});
+
+after(async () => {
+	await browser?.close();
+});
+
+// Opens SERVER's page; fails on any request that leaves the server or any page error.
+async function open(server, prepare) {
+	const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
+	await prepare?.(page);
+	const foreign = [], errors = [];
+	page.on('request', (r) => { if (!r.url().startsWith(server.url)) foreign.push(r.url()); });
+	page.on('pageerror', (e) => errors.push(String(e)));
+	await page.goto(server.url);
+	await page.waitForFunction(() => window.__lockscope.ready || window.__lockscope.error, null, {timeout: 30000});
+	assert.equal(await page.evaluate(() => window.__lockscope.error), null);
+	page.check = () => {
+		assert.deepEqual(foreign, [], 'the page asked for something outside the server');
+		assert.deepEqual(errors, [], 'the page threw');
+	};
+	return page;
+}
+
+// Pixels of the timeline's plot area (right of the thread names) that are not background.
+function inkedPixels(page, rgb) {
+	return page.evaluate((rgb) => {
+		const c = document.getElementById('timeline');
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		const x0 = Math.ceil(200 * (window.devicePixelRatio || 1));
+		let n = 0;
+		for (let y = 30; y < c.height; y++) {
+			for (let x = x0; x < c.width; x++) {
+				const i = (y * c.width + x) * 4;
+				if (d[i + 3] < 200) continue;
+				if (rgb ? Math.abs(d[i] - rgb[0]) + Math.abs(d[i + 1] - rgb[1]) + Math.abs(d[i + 2] - rgb[2]) < 12
+					: !(d[i] > 240 && d[i + 1] > 240 && d[i + 2] > 240)) n++;
+			}
+		}
+		return n;
+	}, rgb);
+}
+
+test('contended: tables name the lock, the timeline draws it, a click highlights it', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		const page = await open(server);
+		const lock = contended.truth.lock;
+		// the hotspots table leads with the workload's own lock, by contentions
+		const first = await page.locator('#hotspots tbody tr').first().getAttribute('data-name');
+		assert.equal(first, lock);
+		assert.match(await page.locator('#hotspots').innerText(), new RegExp(lock));
+		// the timeline drew slices, of every worker thread
+		const st = await page.evaluate(() => window.__lockscope.stats());
+		assert.ok(st.slicesDrawn > contended.truth.threads, `slices drawn: ${st.slicesDrawn}`);
+		assert.ok(st.rectsDrawn > 0 && st.tracks >= contended.truth.threads);
+		assert.ok(await inkedPixels(page) > 500, 'the timeline canvas is blank');
+		// sorting by a column reorders; clicking the header twice flips it
+		await page.locator('#hotspots th[data-key="name"]').click();
+		assert.match(await page.locator('#hotspots th.sorted').innerText(), /Lock/);
+		// a click on the lock's row selects it: its slices are highlighted on the timeline
+		const before = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(before.highlighted, 0);
+		await page.locator(`#hotspots tbody tr[data-name="${lock}"]`).click();
+		const after = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(after.selected, lock);
+		assert.ok(after.highlighted > 0 && after.highlighted <= after.slicesDrawn, JSON.stringify(after));
+		assert.match(await page.locator('#hotspots tr.selected').innerText(), new RegExp(lock));
+		// zoom in with W, pan with D: fewer slices in view, still drawn, with the wake arrows
+		await page.locator('#timeline-scroll').click({position: {x: 700, y: 100}});
+		for (let i = 0; i < 12; i++) await page.keyboard.press('w');
+		await page.keyboard.press('d');
+		const zoomed = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(zoomed.slicesDrawn > 0 && zoomed.slicesDrawn < after.slicesDrawn, `zoomed in: ${zoomed.slicesDrawn} vs ${after.slicesDrawn}`);
+		assert.ok(zoomed.flowsDrawn > 0, JSON.stringify(zoomed));
+		// hovering a slice says which lock, how long, who owned it, and where it waited
+		const at = await page.evaluate((l) => window.__lockscope.pointAt(l), lock);
+		assert.ok(at, 'no slice of the lock is wide enough to point at');
+		await page.mouse.move(at.x, at.y);
+		const tip = await page.locator('#tooltip').innerText();
+		assert.match(tip, new RegExp(`^(wait for|hold of) ${lock} \\(mutex 0x[0-9a-f]+\\)\\n[0-9.]+ (ns|µs|ms|s) from `));
+		if (tip.startsWith('wait')) {
+			assert.match(tip, /\nowner: (\d+ \(worker-\d\)|unknown)\n/);
+			assert.match(tip, /worker \(contended\.c:\d+\)/);
+		}
+		await page.keyboard.press('Escape');
+		assert.equal((await page.evaluate(() => window.__lockscope.frame())).selected, null);
+		await page.locator(`#hotspots tbody tr[data-name="${lock}"]`).click();
+		for (let i = 0; i < 10; i++) await page.keyboard.press('s');
+		await page.evaluate(() => window.__lockscope.frame());
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('inversion: the lock-order graph shows the cycle in red, an edge click shows its stack', async () => {
+	const server = await serve(LS, inversion.trace);
+	try {
+		const page = await open(server);
+		const cyc = page.locator('#graph path.edge.cycle');
+		assert.equal(await cyc.count(), 2, 'both edges of lock_a <-> lock_b are in the cycle');
+		const stroke = await cyc.first().evaluate((e) => getComputedStyle(e).stroke);
+		assert.equal(stroke, 'rgb(214, 39, 40)');
+		const ends = await page.locator('#graph g.edge-group').evaluateAll((gs) => gs.map((g) => `${g.dataset.from}>${g.dataset.to}`).sort());
+		assert.deepEqual(ends, ['lock_a>lock_b', 'lock_b>lock_a']);
+		// a real click on the middle of the curve, where the stroke is
+		const mid = await page.locator('#graph g.edge-group[data-from="lock_a"] path.hit').evaluate((p) => {
+			const pt = p.getPointAtLength(p.getTotalLength() / 2).matrixTransform(p.getScreenCTM());
+			return {x: pt.x, y: pt.y};
+		});
+		await page.mouse.click(mid.x, mid.y);
+		const detail = await page.locator('#edge-detail').innerText();
+		assert.match(detail, /lock_a → lock_b/);
+		assert.match(detail, /potential deadlock/);
+		assert.match(detail, /transfer_a_to_b \(inversion\.c:\d+\)/);
+		// full mode: each of the two threads held lock_a once per round, and the timeline has them all
+		await page.locator('#graph g.node', {hasText: 'lock_a'}).locator('circle').click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.equal(st.selected, 'lock_a');
+		assert.equal(st.highlightedHolds, 2 * inversion.truth.rounds, JSON.stringify(st));
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-inversion.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('deadlock: the panel names both threads, the timeline marks the moment', async () => {
+	const server = await serve(LS, deadlock.trace);
+	try {
+		const page = await open(server);
+		const text = await page.locator('#deadlocks').innerText();
+		for (const t of deadlock.truth.threads)
+			assert.match(text, new RegExp(`\\(${t.tid}\\) holds ${t.holds}, waits for ${t.waits_for}`));
+		// with the stacks the report has for them
+		const report = await page.evaluate(() => fetch('data/report.json').then((r) => r.json()));
+		for (const t of report.deadlocks[0].threads) {
+			assert.ok(t.stack.length > 0);
+			assert.ok(text.includes(t.stack.join('\n')), `the stack of ${t.tid} is not shown`);
+		}
+		assert.equal((await page.evaluate(() => window.__lockscope.frame())).deadlockMarks, 2);
+		// a click on it selects its lock and shows its moment: the stuck waits are in view
+		await page.locator('#deadlocks .deadlock').first().click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(['lock_a', 'lock_b'].includes(st.selected), st.selected);
+		assert.equal(st.deadlockMarks, 2);
+		assert.ok(st.highlighted > 0, JSON.stringify(st));
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-deadlock.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('loop blocks: the panel lists them and the timeline draws them on their thread', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		// the report of a trace with event-loop blocks, as the contract has them
+		const page = await open(server, async (p) => p.route('**/data/report.json', async (route) => {
+			const rep = await (await route.fetch()).json();
+			const tid = rep.threads.find((t) => t.name === 'worker-1').tid;
+			rep.loop_blocks = [
+				{tid, start_ns: 1e6, duration_ns: 60e6, cause: 'sleep', on_cpu_ns: 1e5, stack: ['handler (app.py:12)']},
+				{tid: 999999, start_ns: 2e6, duration_ns: 80e6, cause: 'cpu', on_cpu_ns: 79e6, stack: []},
+			];
+			await route.fulfill({json: rep});
+		}));
+		const rows = await page.locator('#loop-blocks tbody tr').allInnerTexts();
+		assert.equal(rows.length, 2);
+		assert.match(rows.find((r) => r.includes('sleep')), /worker-1 \(\d+\)\s+1\.000 ms\s+60\.0 ms\s+sleep\s+100\.0 µs\s+handler \(app\.py:12\)/);
+		const before = await page.evaluate(() => window.__lockscope.stats());
+		assert.equal(before.tracks, contended.truth.threads + 2, 'a track for the loop thread the trace did not have');
+		assert.ok(before.loopCauses.includes('sleep'), JSON.stringify(before));
+		// a click shows the block, its track scrolled into view
+		await page.locator('#loop-blocks tbody tr', {hasText: 'cpu'}).click();
+		const st = await page.evaluate(() => window.__lockscope.frame());
+		assert.ok(st.loopCauses.includes('cpu'), JSON.stringify(st));
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('view: bad input is refused in one line, exit 1', () => {
+	for (const [args, msg] of [
+		[['/nonexistent.lsz'], /^lockscope: view: \/nonexistent\.lsz: No such file or directory\n$/],
+		[['/dev/null'], /^lockscope: view: \/dev\/null: not a lockscope trace/],
+		[['--port', '65536', contended.trace], /^lockscope: view: --port wants a port number/],
+		[[], /^lockscope: view: give one trace file/],
+	]) {
+		const r = spawnSync(LS, ['view', ...args], {timeout: 30000});
+		assert.equal(r.status, 1, args.join(' '));
+		assert.match(r.stderr.toString(), msg);
+	}
+});
+
+// One raw request, as written: no client tidies the path on the way.
+function rawGet(port, target, host = `127.0.0.1:${port}`) {
+	return new Promise((resolve, reject) => {
+		const s = net.connect(port, '127.0.0.1');
+		let data = '';
+		s.on('connect', () => s.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+		s.on('data', (d) => { data += d; });
+		s.on('end', () => resolve(Number(data.split(' ')[1])));
+		s.on('error', reject);
+	});
+}
+
+function connectRefused(host, port) {
+	return new Promise((resolve) => {
+		const s = net.connect(port, host);
+		s.on('connect', () => { s.destroy(); resolve(false); });
+		s.on('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+	});
+}
+
+test('server: loopback only, whitelisted files only', async () => {
+	const server = await serve(LS, contended.trace);
+	try {
+		const port = server.port;
+		// bound to 127.0.0.1 itself, not to every address: another loopback address is refused
+		const hex = port.toString(16).toUpperCase().padStart(4, '0');
+		const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n')
+			.filter((l) => l.split(/\s+/)[2]?.endsWith(`:${hex}`) && l.split(/\s+/)[4] === '0A');
+		assert.equal(listening.length, 1);
+		assert.equal(listening[0].split(/\s+/)[2], `0100007F:${hex}`);
+		assert.ok(!readFileSync('/proc/net/tcp6', 'utf8').includes(`:${hex} `), 'listens on IPv6 too');
+		assert.ok(await connectRefused('127.0.0.2', port), '127.0.0.2 was answered');
+		for (const [target, status] of [
+			['/', 200], ['/index.html', 200], ['/app.js', 200], ['/data/report.json', 200],
+			['/data/timeline.bin', 200], ['/data/graph.json?x=1', 200],
+			['/../../../../etc/passwd', 400], ['/data/../index.html', 400], ['/%2e%2e/%2e%2e/etc/passwd', 400],
+			['/%2E%2E/etc/passwd', 400], ['//etc/passwd', 400], ['http://127.0.0.1/etc/passwd', 400],
+			['/etc/passwd', 404], [path.resolve(contended.trace), 404], ['/data/', 404], ['/data', 404],
+			['/viewer/', 404], ['/embed.sh', 404], ['/..\\etc\\passwd', 400],
+			['/index.html HTTP/1.1 extra', 400], ['/' + 'a'.repeat(2000), 400],
+		]) assert.equal(await rawGet(port, target), status, target);
+		// a page elsewhere whose name was rebound to 127.0.0.1 does not get the trace
+		assert.equal(await rawGet(port, '/data/report.json', 'attacker.example:80'), 400);
+		// a second server on the same port: the system refuses (2), in one line
+		const busy = spawnSync(LS, ['view', '--port', String(port), contended.trace], {timeout: 30000});
+		assert.equal(busy.status, 2);
+		assert.match(busy.stderr.toString(), new RegExp(`^lockscope: view: 127\\.0\\.0\\.1:${port} is in use.*\\n$`));
+		// SIGTERM ends it cleanly
+		assert.deepEqual(await server.stop(), {code: 0, sig: null});
+	} finally {
+		server.process.kill('SIGKILL');
+	}
+});
