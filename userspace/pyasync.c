@@ -479,6 +479,7 @@ static int registry_add(struct builder *b, uint64_t modules, const char *module,
 		return 0;	/* not imported */
 	err = pyobj__weakset_items(b->r, set, &objs, &nobjs, &dead);
 	b->a->stats.tasks_dead += dead;
+	b->a->stats.registry_unreadable += err && err != -ENOMEM;
 	if (err == -ENOMEM)
 		return err;
 	if (!err && ls_reserve(v, cap, *n + nobjs, sizeof(**v)))
@@ -498,12 +499,15 @@ static int tasks_read(struct builder *b)
 	size_t n = 0, cap = 0;
 	int err;
 
-	if ((err = pyreader__modules(b->r, &modules)))
-		return err == -EAGAIN ? 0 : err;
+	if ((err = pyreader__modules(b->r, &modules))) {
+		b->a->stats.registry_unreadable += err != -EAGAIN;
+		return 0;
+	}
 	if ((err = registry_add(b, modules, "_asyncio", &v, &n, &cap)) ||
 	    (err = registry_add(b, modules, "asyncio.tasks", &v, &n, &cap)))
 		goto cleanup;
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_u64);
 	for (size_t i = 0; i < n && !err; i++) {
 		if (i && v[i] == v[i - 1])
 			continue;

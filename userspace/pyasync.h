@@ -67,6 +67,7 @@ struct pyasync_cycle {
 
 /* What reading lost: every skipped or cut object is counted. */
 struct pyasync_stats {
+	uint64_t registry_unreadable;	/* sys.modules or a task set that could not be read */
 	uint64_t tasks_done;		/* finished tasks still registered: left out */
 	uint64_t tasks_dead;		/* dead or unreadable weak references in the task set */
 	uint64_t tasks_skipped;		/* not an _asyncio.Task, unreadable, or past the limit */

@@ -42,8 +42,4 @@ bool names_function(const struct jp_value *frames, const char *func);
 /* NAMES is exactly the set {A, B}. */
 bool is_pair(const struct jp_value *names, const char *a, const char *b);
 
-/* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter (a
- * shell script is not what must be read or recorded). Static storage. */
-const char *e2e_python3(void);
-
 #endif

@@ -16,6 +16,7 @@
 #include "pyasync.h"
 
 #define PY_DEBIAN "/usr/bin/python3.11"
+#define PY_PATH python3_path()	/* pyenv's 3.11 here; Debian's on a bare machine */
 #define WL "tests/workloads/"
 
 static void adopt_orphans(void)
@@ -245,11 +246,11 @@ static void thread_deadlock(const char *interp, bool no_futex)
 	jp_free(truth);
 }
 
-PYASYNC_TEST(async_deadlock_found_path_python3) { async_deadlock(e2e_python3()); }
-PYASYNC_TEST(async_ordered_no_deadlock_path_python3) { async_ordered(e2e_python3()); }
-PYASYNC_TEST(async_idle_server_healthy_path_python3) { async_idle(e2e_python3()); }
-PYASYNC_TEST(with_holders_of_thread_deadlock_path_python3) { thread_deadlock(e2e_python3(), 0); }
-PYASYNC_TEST(with_holders_without_futex_path_python3) { thread_deadlock(e2e_python3(), 1); }
+PYASYNC_TEST(async_deadlock_found_path_python3) { async_deadlock(PY_PATH); }
+PYASYNC_TEST(async_ordered_no_deadlock_path_python3) { async_ordered(PY_PATH); }
+PYASYNC_TEST(async_idle_server_healthy_path_python3) { async_idle(PY_PATH); }
+PYASYNC_TEST(with_holders_of_thread_deadlock_path_python3) { thread_deadlock(PY_PATH, 0); }
+PYASYNC_TEST(with_holders_without_futex_path_python3) { thread_deadlock(PY_PATH, 1); }
 
 PYASYNC_TEST(async_deadlock_found_debian) { async_deadlock(PY_DEBIAN); }
 PYASYNC_TEST(async_ordered_no_deadlock_debian) { async_ordered(PY_DEBIAN); }

@@ -23,7 +23,7 @@
  * symbols. On a bare Debian machine both are Debian's. */
 #define PY_DEBIAN "/usr/bin/python3.11"
 
-#define PY_PYENV e2e_python3()
+#define PY_PYENV python3_path()
 #define PY_GIL "tests/workloads/py_gil.py"
 #define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"

@@ -182,3 +182,17 @@ void kill_tree(pid_t pid)
 	if (pid != getpid())	/* kill_tree(getpid()): every descendant, not the test itself */
 		kill(pid, SIGKILL);
 }
+
+const char *python3_path(void)
+{
+	static char path[4096];
+	char *out = NULL;
+
+	if (!path[0] && sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
+			   &out, NULL) == 0 && out) {
+		snprintf(path, sizeof(path), "%s", out);
+		path[strcspn(path, "\n")] = '\0';
+	}
+	free(out);
+	return path;
+}

@@ -26,6 +26,9 @@ char *slurp(const char *path);
 const char *test_dir(void);
 /* SIGKILLs PID's descendants, deepest first, then PID itself unless it is the caller. */
 void kill_tree(pid_t pid);
+/* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter (a
+ * shell script is not what must be read or recorded); "" if there is none. Static storage. */
+const char *python3_path(void);
 /* Number of lines in S. */
 int count_lines(const char *s);
 
