@@ -410,6 +410,22 @@ static void task_clear(struct pyasync_task *t)
 	free(t->holds);
 }
 
+/* FUT is in the `_waiters` deque of the asyncio lock LOCK. */
+static bool queued(struct builder *b, uint64_t lock, uint64_t fut)
+{
+	uint64_t waiters, *items;
+	size_t n;
+	bool found = false;
+
+	if (!fut || pyreader__attr(b->r, lock, "_waiters", &waiters) ||
+	    pyobj__deque_items(b->r, waiters, &items, &n))
+		return false;
+	for (size_t i = 0; i < n && !found; i++)
+		found = items[i] == fut;
+	free(items);
+	return found;
+}
+
 static int task_read(struct builder *b, uint64_t addr)
 {
 	const struct task_layout *tl = b->tl;
@@ -456,6 +472,7 @@ static int task_read(struct builder *b, uint64_t addr)
 		if (pyobj__is(b->r, t->awaits, "NoneType"))
 			t->awaits = 0;
 	}
+	t->waits_queued = t->waits_for >= 0 && queued(b, a->locks[t->waits_for].addr, t->awaits);
 	return 0;
 }
 

@@ -42,6 +42,7 @@ struct pyasync_task {
 	uint64_t awaits;	/* the future its innermost coroutine awaits; 0 if none */
 	int waits_for;		/* the lock an asyncio.Lock.acquire, Semaphore.acquire,
 				 * Condition.wait or Event.wait in its chain waits for; -1: none */
+	bool waits_queued;	/* the future it awaits is in that lock's _waiters queue */
 	size_t *holds;		/* the asyncio locks of its open `async with` blocks: inferred,
 				 * asyncio locks record no owner */
 	size_t nholds;

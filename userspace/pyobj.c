@@ -277,6 +277,7 @@ int pyobj__deque_items(struct pyreader *r, uint64_t deque, uint64_t **items, siz
 	uint64_t block, right, blk[DEQUE_BLOCK + 2];
 	int64_t lidx, ridx;
 	size_t size, got = 0;
+	bool at_right = false;
 	int err;
 
 	*items = NULL;
@@ -298,7 +299,7 @@ int pyobj__deque_items(struct pyreader *r, uint64_t deque, uint64_t **items, siz
 	if (!*items)
 		return -ENOMEM;
 	/* each block but the last holds from lidx (0 after the first) to its end */
-	for (size_t blocks = 0; got < size; blocks++) {
+	for (size_t blocks = 0; got < size && !at_right; blocks++) {
 		int64_t end = block == right ? ridx + 1 : DEQUE_BLOCK;
 
 		if (blocks > size / DEQUE_BLOCK + 1 || !ptr_ok(block) ||
@@ -308,13 +309,13 @@ int pyobj__deque_items(struct pyreader *r, uint64_t deque, uint64_t **items, siz
 		}
 		for (int64_t i = lidx; i < end && got < size; i++)
 			(*items)[got++] = blk[l->blk_data / 8 + i];
-		if (block == right)
-			break;
+		at_right = block == right;
 		block = blk[l->blk_right / 8];
 		lidx = 0;
 	}
-	if (!err && got != size)
-		err = -EINVAL;	/* the blocks end before ob_size items */
+	/* ob_size items, and the last of them in the rightmost block at rightindex */
+	if (!err && (got != size || (size && !at_right)))
+		err = -EINVAL;
 	*n = got;
 	fail_clear(err, items, n);
 	return err;

@@ -134,6 +134,8 @@ static void async_deadlock(const char *interp)
 		cr_expect(member, "task %s is not in the cycle", t[i]->name);
 		cr_expect_eq(t[i]->tid, pid, "task %s: its loop's thread", t[i]->name);
 		cr_expect_str_eq(lock_name(a, t[i]->waits_for), jstr(want, "waits_for"));
+		cr_expect(t[i]->waits_queued, "task %s's future is not in the lock's queue",
+			  t[i]->name);
 		cr_assert_eq(t[i]->nholds, 1, "task %s holds %zu locks", t[i]->name, t[i]->nholds);
 		cr_expect_str_eq(lock_name(a, (int)t[i]->holds[0]), jstr(want, "holds"));
 		cr_expect_neq(t[i]->awaits, 0, "task %s awaits no future", t[i]->name);

@@ -100,7 +100,8 @@ static void describe(const struct pyasync *a, char *buf, size_t len)
 	for (size_t i = 0; i < a->ntasks; i++) {
 		const struct pyasync_task *t = &a->tasks[i];
 
-		OUT("task %s coro %s waits %d holds", t->name, t->coro, t->waits_for);
+		OUT("task %s coro %s waits %d queued %d holds", t->name, t->coro, t->waits_for,
+		    t->waits_queued);
 		for (size_t j = 0; j < t->nholds; j++)
 			OUT(" %s", a->locks[t->holds[j]].name);
 		for (size_t j = 0; j < t->nframes; j++)
@@ -212,6 +213,7 @@ static void replay_then_damage(const char *interp, const char *script, bool amon
 	capture_hung(interp, script, &cap, &runtime, &version, first, sizeof(first));
 	cr_assert(strstr(first, among_tasks ? "cycle tasks=1 n=2" : "cycle tasks=0 n=2"),
 		  "no deadlock in the live capture:\n%s", first);
+	cr_assert(!among_tasks || strstr(first, "queued 1"), "no wait queued:\n%s", first);
 	/* the image alone gives the same snapshot */
 	cr_assert_eq(read_all(&cap, runtime, version, &a), 0);
 	describe(a, again, sizeof(again));
