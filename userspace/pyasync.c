@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "json.h"
 #include "pyobj.h"
 
 #define MAX_GLOBALS 4		/* module dicts searched for a lock's variable name */
@@ -741,4 +742,111 @@ int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nt
 	}
 	*out = b.a;
 	return 0;
+}
+
+/* ---- the dump's JSON ---- */
+
+const struct pyasync_thread *pyasync__thread(const struct pyasync *a, pid_t tid)
+{
+	for (size_t i = 0; i < a->nthreads; i++)
+		if (a->threads[i].tid == tid)
+			return &a->threads[i];
+	return NULL;
+}
+
+static void json_lock_name(const struct pyasync *a, int idx, struct json_writer *w)
+{
+	json_writer__string(w, idx >= 0 && (size_t)idx < a->nlocks ? a->locks[idx].name : NULL);
+}
+
+static void json_holds(const struct pyasync *a, const size_t *holds, size_t n,
+		       struct json_writer *w)
+{
+	json_writer__key(w, "holds");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		json_lock_name(a, (int)holds[i], w);
+	json_writer__array_end(w);
+}
+
+static void json_frames(const struct py_frame *frames, size_t n, struct json_writer *w)
+{
+	json_writer__key(w, "stack");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		json_writer__string(w, frames[i].text);
+	json_writer__array_end(w);
+}
+
+static void json_task(const struct pyasync *a, const struct pyasync_task *t,
+		      struct json_writer *w)
+{
+	json_writer__object_begin(w);
+	json_writer__key(w, "tid");
+	json_writer__i64(w, t->tid);
+	json_writer__key(w, "name");
+	json_writer__string(w, t->name);
+	json_writer__key(w, "coro");
+	json_writer__string(w, t->coro);
+	json_frames(t->frames, t->nframes, w);
+	json_writer__key(w, "waits_for");
+	json_lock_name(a, t->waits_for, w);
+	json_holds(a, t->holds, t->nholds, w);
+	json_writer__object_end(w);
+}
+
+void pyasync__json_tasks(const struct pyasync *a, struct json_writer *w)
+{
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < a->ntasks; i++)
+		json_task(a, &a->tasks[i], w);
+	json_writer__array_end(w);
+}
+
+static void json_thread(const struct pyasync *a, const struct pyasync_thread *th,
+			const struct py_thread *threads, size_t nthreads, struct json_writer *w)
+{
+	const struct py_thread *t = NULL;
+
+	for (size_t i = 0; i < nthreads && !t; i++)
+		if (threads[i].tid == th->tid)
+			t = &threads[i];
+	json_writer__object_begin(w);
+	json_writer__key(w, "tid");
+	json_writer__i64(w, th->tid);
+	json_writer__key(w, "name");
+	json_writer__string(w, t ? t->name : NULL);
+	json_holds(a, th->holds, th->nholds, w);
+	json_writer__key(w, "waits_for");
+	json_lock_name(a, th->waits_for, w);
+	json_frames(t ? t->frames : NULL, t ? t->nframes : 0, w);
+	json_writer__object_end(w);
+}
+
+void pyasync__json_cycles(const struct pyasync *a, const struct py_thread *threads,
+			  size_t nthreads, struct json_writer *w)
+{
+	for (size_t i = 0; i < a->ncycles; i++) {
+		const struct pyasync_cycle *c = &a->cycles[i];
+
+		json_writer__object_begin(w);
+		json_writer__key(w, "locks");
+		json_writer__array_begin(w);
+		for (size_t j = 0; j < c->n; j++)
+			json_lock_name(a, (int)c->locks[j], w);
+		json_writer__array_end(w);
+		json_writer__key(w, c->among_tasks ? "tasks" : "threads");
+		json_writer__array_begin(w);
+		for (size_t j = 0; j < c->n; j++) {
+			if (c->among_tasks)
+				json_task(a, &a->tasks[c->members[j]], w);
+			else
+				json_thread(a, &a->threads[c->members[j]], threads, nthreads, w);
+		}
+		json_writer__array_end(w);
+		/* holders come from open with-blocks: no lock here records its owner */
+		json_writer__key(w, "inferred");
+		json_writer__bool(w, true);
+		json_writer__object_end(w);
+	}
 }

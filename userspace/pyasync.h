@@ -108,4 +108,19 @@ int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nt
 		  char *why, size_t why_len);
 void pyasync__free(struct pyasync *a);	/* accepts NULL */
 
+/* The entry of thread TID in A->threads, or NULL if it holds and waits for no lock seen. */
+const struct pyasync_thread *pyasync__thread(const struct pyasync *a, pid_t tid);
+
+struct json_writer;
+
+/* Writes the dump contract's "tasks" array: [{"tid", "name", "coro", "stack": [frames,
+ * innermost first], "waits_for": name|null, "holds": [names]}]. */
+void pyasync__json_tasks(const struct pyasync *a, struct json_writer *w);
+/* Writes each cycle of A as one member of the contract's "deadlocks" array (the caller opens
+ * and closes it, around its other deadlocks): {"locks": [names], "tasks": [...] or "threads":
+ * [{"tid", "name", "holds", "waits_for", "stack"}], "inferred": true}. Thread names and stacks
+ * come from THREADS, the array given to pyasync__read(). */
+void pyasync__json_cycles(const struct pyasync *a, const struct py_thread *threads,
+			  size_t nthreads, struct json_writer *w);
+
 #endif

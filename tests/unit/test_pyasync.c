@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "jsonparse.h"
 #include "proc.h"
 #include "pyasync.h"
@@ -293,4 +294,133 @@ Test(pyasync, other_versions_are_refused_with_a_reason)
 	cr_expect_null(a);
 	cr_expect(strstr(why, "3.12") && strstr(why, "3.11 supported"), "why: %s", why);
 	pyreader__free(r);
+}
+
+/* ---- the dump's JSON, from a snapshot built by hand ---- */
+
+/* Two tasks in a cycle over two locks, and a thread holding a third lock. */
+struct hand {
+	struct pyasync a;
+	struct pyasync_lock locks[3];
+	struct pyasync_task tasks[2];
+	struct pyasync_thread thread;
+	struct pyasync_cycle cycle;
+	struct py_frame frames[2][2];
+	size_t holds[2], thread_holds, members[2], cycle_locks[2];
+};
+
+static void hand_build(struct hand *h)
+{
+	static const char *const names[] = { "lock_a", "lock_b", "threading.Lock 0x10 first taken "
+					     "in work (w.py:3)" };
+
+	memset(h, 0, sizeof(*h));
+	for (int i = 0; i < 3; i++)
+		h->locks[i] = (struct pyasync_lock){ .addr = 0x10 + i, .asyncio = i < 2,
+						     .kind = "asyncio.Lock",
+						     .name = (char *)names[i] };
+	for (int i = 0; i < 2; i++) {
+		h->frames[i][0].text = "Lock.acquire (locks.py:114)";
+		h->frames[i][1].text = i ? "b_to_a (app.py:30)" : "a_to_b (app.py:21)";
+		h->holds[i] = (size_t)i;
+		h->tasks[i] = (struct pyasync_task){ .tid = 77, .name = i ? "b-to-a" : "a-to-b",
+						     .coro = i ? "b_to_a" : "a_to_b",
+						     .frames = h->frames[i], .nframes = 2,
+						     .waits_for = !i, .holds = &h->holds[i],
+						     .nholds = 1 };
+		h->members[i] = (size_t)i;
+		h->cycle_locks[i] = (size_t)!i;
+	}
+	h->thread = (struct pyasync_thread){ .tid = 78, .waits_for = -1,
+					     .holds = &h->thread_holds, .nholds = 1 };
+	h->thread_holds = 2;
+	h->cycle = (struct pyasync_cycle){ .among_tasks = true, .n = 2, .members = h->members,
+					   .locks = h->cycle_locks };
+	h->a = (struct pyasync){ .locks = h->locks, .nlocks = 3, .tasks = h->tasks, .ntasks = 2,
+				 .threads = &h->thread, .nthreads = 1, .cycles = &h->cycle,
+				 .ncycles = 1 };
+}
+
+/* {"tasks": pyasync__json_tasks, "deadlocks": pyasync__json_cycles}, parsed. */
+static struct jp_value *hand_json(const struct hand *h, const struct py_thread *pt, size_t npt)
+{
+	struct json_writer *w;
+	struct jp_value *v;
+	char *buf = NULL, err[128];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cr_assert(f);
+	w = json_writer__new(f, 0);
+	json_writer__object_begin(w);
+	json_writer__key(w, "tasks");
+	pyasync__json_tasks(&h->a, w);
+	json_writer__key(w, "deadlocks");
+	json_writer__array_begin(w);
+	pyasync__json_cycles(&h->a, pt, npt, w);
+	json_writer__array_end(w);
+	json_writer__object_end(w);
+	cr_assert_eq(json_writer__finish(w), 0);
+	json_writer__free(w);
+	fclose(f);
+	v = jp_parse(buf, len, err, sizeof(err));
+	cr_assert(v, "%s: %s", err, buf);
+	free(buf);
+	return v;
+}
+
+Test(pyasync, json_of_tasks_and_cycles_follows_the_dump_contract)
+{
+	struct hand h;
+	struct jp_value *v;
+	const struct jp_value *t, *d;
+
+	hand_build(&h);
+	v = hand_json(&h, NULL, 0);
+	t = jp_at(jp_get(v, "tasks"), 1);
+	cr_expect_str_eq(jp_str(jp_get(t, "name")), "b-to-a");
+	cr_expect_str_eq(jp_str(jp_get(t, "coro")), "b_to_a");
+	cr_expect_str_eq(jp_str(jp_get(t, "waits_for")), "lock_a");
+	cr_expect_str_eq(jp_str(jp_at(jp_get(t, "holds"), 0)), "lock_b");
+	cr_expect_str_eq(jp_str(jp_at(jp_get(t, "stack"), 1)), "b_to_a (app.py:30)");
+	cr_expect_eq(jp_get(t, "tid")->number, 77);
+	d = jp_at(jp_get(v, "deadlocks"), 0);
+	cr_expect_str_eq(jp_str(jp_at(jp_get(d, "locks"), 0)), "lock_b");
+	cr_expect_str_eq(jp_str(jp_path(d, "tasks.0.name")), "a-to-b");
+	cr_expect_eq(jp_get(d, "inferred")->type, JP_BOOL);
+	cr_expect(jp_get(d, "inferred")->boolean);
+	cr_expect_null(jp_get(d, "threads"));
+	cr_expect_eq(jp_get(v, "deadlocks")->len, 1);
+	cr_expect_eq(pyasync__thread(&h.a, 78), &h.thread);
+	cr_expect_null(pyasync__thread(&h.a, 77));
+	jp_free(v);
+}
+
+Test(pyasync, json_of_a_thread_cycle_names_threads_from_the_reader)
+{
+	struct hand h;
+	struct pyasync_thread th[2];
+	struct py_thread pt[2] = { { .tid = 5, .name = "a-to-b" }, { .tid = 6, .name = "b-to-a" } };
+	size_t holds[2] = { 0, 1 };
+	struct jp_value *v;
+	const struct jp_value *d;
+
+	hand_build(&h);
+	for (int i = 0; i < 2; i++) {
+		th[i] = (struct pyasync_thread){ .tid = 5 + i, .waits_for = !i, .holds = &holds[i],
+						 .nholds = 1 };
+		pt[i].frames = h.frames[i];
+		pt[i].nframes = 2;
+	}
+	h.a.threads = th;
+	h.a.nthreads = 2;
+	h.cycle.among_tasks = false;
+	v = hand_json(&h, pt, 2);
+	d = jp_path(v, "deadlocks.0");
+	cr_expect_str_eq(jp_str(jp_path(d, "threads.1.name")), "b-to-a");
+	cr_expect_str_eq(jp_str(jp_path(d, "threads.1.waits_for")), "lock_a");
+	cr_expect_str_eq(jp_str(jp_path(d, "threads.0.holds.0")), "lock_a");
+	cr_expect_str_eq(jp_str(jp_path(d, "threads.0.stack.0")), "Lock.acquire (locks.py:114)");
+	cr_expect_null(jp_get(d, "tasks"));
+	jp_free(v);
 }
