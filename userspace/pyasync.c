@@ -17,7 +17,8 @@
 #define CYCLE_STEPS 100000	/* search steps for cycles: a bound on pathological graphs */
 
 /* _asyncio.Task (Modules/_asynciomodule.c, FutureObj_HEAD then the task fields): byte offsets
- * from `ptype/o TaskObj` over the debug info of pyenv 3.11.7's _asyncio module. */
+ * from `ptype/o TaskObj` over the debug info of pyenv 3.11.7's _asyncio module; 3.12.1's has
+ * the same. */
 struct task_layout {
 	int32_t loop, state, fut_waiter, coro, name, size;
 };
@@ -48,6 +49,10 @@ struct builder {
 	size_t lock_cap, task_cap, thread_cap, cycle_cap, seen_cap;
 	struct loop_thread *loops;
 	size_t nloops, loop_cap;
+	uint32_t minor;			/* CPython 3.MINOR */
+	/* the frames of the task being read and their marks from before they were read */
+	uint64_t mark_frames[PYASYNC_MAX_CHAIN], marks[PYASYNC_MAX_CHAIN];
+	size_t nmarks;
 };
 
 /* ---- locks ---- */
@@ -352,6 +357,8 @@ static int chain_step(struct builder *b, struct pyasync_task *t, size_t *cap, ui
 	}
 	if (state == PYOBJ_GEN_DONE)
 		return 0;
+	if (b->nmarks < PYASYNC_MAX_CHAIN && !pyobj__frame_mark(b->r, frame, &b->marks[b->nmarks]))
+		b->mark_frames[b->nmarks++] = frame;
 	if ((err = pyreader__frame(b->r, frame, &f))) {
 		t->chain_cut = err != -ENOMEM;
 		return err == -ENOMEM ? err : 0;
@@ -411,6 +418,19 @@ static void task_clear(struct pyasync_task *t)
 	free(t->holds);
 }
 
+/* Task.get_name(): a str, or (3.12+, until someone asks) the counter behind "Task-N". */
+static char *task_name(struct builder *b, uint64_t name)
+{
+	char buf[MAX_NAME], *s;
+	uint64_t n;
+
+	if (!pyreader__str(b->r, name, buf, sizeof(buf)))
+		return strdup(buf);
+	if (!pyreader__long(b->r, name, &n))
+		return asprintf(&s, "Task-%" PRIu64, n) < 0 ? NULL : s;
+	return strdup("?");
+}
+
 /* FUT is in the `_waiters` deque of the asyncio lock LOCK. */
 static bool queued(struct builder *b, uint64_t lock, uint64_t fut)
 {
@@ -427,7 +447,18 @@ static bool queued(struct builder *b, uint64_t lock, uint64_t fut)
 	return found;
 }
 
-static int task_read(struct builder *b, uint64_t addr)
+/* The frames of the task just read did not move while they were read. */
+static bool marks_hold(struct builder *b)
+{
+	uint64_t mark;
+
+	for (size_t i = 0; i < b->nmarks; i++)
+		if (pyobj__frame_mark(b->r, b->mark_frames[i], &mark) || mark != b->marks[i])
+			return false;
+	return true;
+}
+
+static int task_read_once(struct builder *b, uint64_t addr)
 {
 	const struct task_layout *tl = b->tl;
 	struct pyasync *a = b->a;
@@ -460,7 +491,7 @@ static int task_read(struct builder *b, uint64_t addr)
 	for (size_t i = 0; i < b->nloops; i++)
 		if (b->loops[i].loop == t->loop)
 			t->tid = b->loops[i].tid;
-	t->name = strdup(pyreader__str(b->r, name, buf, sizeof(buf)) ? "?" : buf);
+	t->name = task_name(b, name);
 	if (pyobj__gen_frame(b->r, coro, &frame, &state, buf, sizeof(buf)))
 		snprintf(buf, sizeof(buf), "?");
 	t->coro = strdup(buf);
@@ -477,6 +508,33 @@ static int task_read(struct builder *b, uint64_t addr)
 	return 0;
 }
 
+#define TASK_READS 3
+
+/* A task, read again while it runs on under the reader (a frame moved meanwhile); torn after
+ * TASK_READS reads. */
+static int task_read(struct builder *b, uint64_t addr)
+{
+	struct pyasync *a = b->a;
+	int err = 0;
+
+	for (int i = 0; i < TASK_READS && !err; i++) {
+		size_t n = a->ntasks;
+
+		b->nmarks = 0;
+		if ((err = task_read_once(b, addr)) || a->ntasks == n || marks_hold(b))
+			return err;
+		if (i == TASK_READS - 1) {
+			a->tasks[n].torn = true;
+			a->stats.tasks_torn++;
+			break;
+		}
+		a->stats.tasks_reread++;
+		task_clear(&a->tasks[n]);
+		a->ntasks = n;
+	}
+	return err;
+}
+
 static int cmp_u64(const void *x, const void *y)
 {
 	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
@@ -484,18 +542,39 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* The members of the task set MODULE._all_tasks (a WeakSet), appended to *V. */
-static int registry_add(struct builder *b, uint64_t modules, const char *module, uint64_t **v,
-			size_t *n, size_t *cap)
+/* Where tasks register. 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks imports as its
+ * own (a program that imported _asyncio first keeps two: both are read). 3.12: scheduled tasks
+ * in a WeakSet, eager ones (run at once by an eager task factory) in a plain set. 3.14 keeps
+ * them in per-thread linked lists: a layout not read here. */
+struct registry {
+	const char *module, *attr;
+	bool weak;
+};
+
+static const struct registry registry_311[] = {
+	{ "_asyncio", "_all_tasks", true }, { "asyncio.tasks", "_all_tasks", true },
+};
+
+static const struct registry registry_312[] = {
+	{ "_asyncio", "_scheduled_tasks", true }, { "_asyncio", "_eager_tasks", false },
+	{ "asyncio.tasks", "_scheduled_tasks", true }, { "asyncio.tasks", "_eager_tasks", false },
+};
+
+/* The members of the task set REG, appended to *V. */
+static int registry_add(struct builder *b, uint64_t modules, const struct registry *reg,
+			uint64_t **v, size_t *n, size_t *cap)
 {
 	uint64_t mod, set, *objs = NULL;
 	size_t nobjs = 0, dead = 0;
 	int err;
 
-	if (pyreader__dict_get(b->r, modules, module, &mod) ||
-	    pyreader__attr(b->r, mod, "_all_tasks", &set))
+	if (pyreader__dict_get(b->r, modules, reg->module, &mod) ||
+	    pyreader__attr(b->r, mod, reg->attr, &set))
 		return 0;	/* not imported */
-	err = pyobj__weakset_items(b->r, set, &objs, &nobjs, &dead);
+	if (reg->weak)
+		err = pyobj__weakset_items(b->r, set, &objs, &nobjs, &dead);
+	else
+		err = pyobj__set_items(b->r, set, &objs, &nobjs);
 	b->a->stats.tasks_dead += dead;
 	b->a->stats.registry_unreadable += err && err != -ENOMEM;
 	if (err == -ENOMEM)
@@ -508,23 +587,21 @@ static int registry_add(struct builder *b, uint64_t modules, const char *module,
 	return err == -ENOMEM ? err : 0;
 }
 
-/* 3.11: C tasks register in _asyncio's WeakSet, which asyncio.tasks imports as its own (a
- * program that imported _asyncio first keeps two sets: both are read). 3.12 adds eager tasks
- * in _asyncio's _scheduled_tasks and 3.14 a per-thread linked list: not read here yet. */
 static int tasks_read(struct builder *b)
 {
+	const struct registry *regs = b->minor == 11 ? registry_311 : registry_312;
+	size_t nregs = b->minor == 11 ? ARRAY_SIZE(registry_311) : ARRAY_SIZE(registry_312);
 	uint64_t modules, *v = NULL;
 	size_t n = 0, cap = 0;
-	int err;
+	int err = 0;
 
 	if ((err = pyreader__modules(b->r, &modules))) {
 		b->a->stats.registry_unreadable += err != -EAGAIN;
 		return 0;
 	}
-	if ((err = registry_add(b, modules, "_asyncio", &v, &n, &cap)) ||
-	    (err = registry_add(b, modules, "asyncio.tasks", &v, &n, &cap)))
-		goto cleanup;
-	if (n)
+	for (size_t i = 0; i < nregs && !err; i++)
+		err = registry_add(b, modules, &regs[i], &v, &n, &cap);
+	if (!err && n)
 		qsort(v, n, sizeof(*v), cmp_u64);
 	for (size_t i = 0; i < n && !err; i++) {
 		if (i && v[i] == v[i - 1])
@@ -535,7 +612,6 @@ static int tasks_read(struct builder *b)
 		}
 		err = task_read(b, v[i]);
 	}
-cleanup:
 	free(v);
 	return err;
 }
@@ -659,10 +735,11 @@ static int cycles_find(struct builder *b, bool tasks)
 	if (!waits || !caps || !g.holders || !g.nholders)
 		err = -ENOMEM;
 	for (size_t i = 0; i < n && !err; i++) {
+		bool torn = tasks && a->tasks[i].torn;
 		const size_t *holds = tasks ? a->tasks[i].holds : a->threads[i].holds;
-		size_t nh = tasks ? a->tasks[i].nholds : a->threads[i].nholds;
+		size_t nh = torn ? 0 : tasks ? a->tasks[i].nholds : a->threads[i].nholds;
 
-		waits[i] = tasks ? a->tasks[i].waits_for : a->threads[i].waits_for;
+		waits[i] = torn ? -1 : tasks ? a->tasks[i].waits_for : a->threads[i].waits_for;
 		for (size_t j = 0; j < nh && !err; j++) {
 			size_t l = holds[j];
 
@@ -708,16 +785,13 @@ void pyasync__free(struct pyasync *a)
 	free(a);
 }
 
-int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nthreads,
-		  const struct pyasync_futex *waits, size_t nwaits, struct pyasync **out,
-		  char *why, size_t why_len)
+static int snapshot(struct pyreader *r, uint32_t minor, const struct py_thread *threads,
+		    size_t nthreads, const struct pyasync_futex *waits, size_t nwaits,
+		    struct pyasync **out)
 {
-	struct builder b = { .r = r, .tl = &task_311 };
+	struct builder b = { .r = r, .tl = &task_311, .minor = minor };
 	int err;
 
-	*out = NULL;
-	if ((err = pyobj__supported(r, why, why_len)))
-		return err;
 	b.a = calloc(1, sizeof(*b.a));
 	if (!b.a)
 		return -ENOMEM;
@@ -730,8 +804,6 @@ int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nt
 		err = cycles_find(&b, true);
 	if (!err)
 		err = cycles_find(&b, false);
-	if (err && why && why_len)
-		snprintf(why, why_len, "reading asyncio tasks and with-blocks: %s", strerror(-err));
 	for (size_t i = 0; b.seen && i < b.a->nlocks; i++)
 		free(b.seen[i].where);
 	free(b.seen);
@@ -742,6 +814,95 @@ int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nt
 	}
 	*out = b.a;
 	return 0;
+}
+
+/* Who member J of cycle C is and which lock it waits for, comparable across snapshots. */
+static void cycle_pair(const struct pyasync *a, const struct pyasync_cycle *c, size_t j,
+		       uint64_t pair[2])
+{
+	pair[0] = c->among_tasks ? a->tasks[c->members[j]].addr
+				 : (uint64_t)a->threads[c->members[j]].tid;
+	pair[1] = a->locks[c->locks[j]].addr;
+}
+
+/* Cycle C of A is in B: the same members waiting for the same locks. */
+static bool cycle_in(const struct pyasync *a, const struct pyasync_cycle *c,
+		     const struct pyasync *b)
+{
+	for (size_t k = 0; k < b->ncycles; k++) {
+		const struct pyasync_cycle *d = &b->cycles[k];
+		size_t same = 0;
+
+		if (d->among_tasks != c->among_tasks || d->n != c->n)
+			continue;
+		for (size_t i = 0; i < c->n; i++) {
+			uint64_t p[2], q[2];
+
+			cycle_pair(a, c, i, p);
+			for (size_t j = 0; j < d->n; j++) {
+				cycle_pair(b, d, j, q);
+				same += p[0] == q[0] && p[1] == q[1];
+			}
+		}
+		if (same == c->n)
+			return true;
+	}
+	return false;
+}
+
+/* A target runs on while it is read: a cycle is kept only if a second snapshot, from a fresh
+ * read of the threads, finds it again. A real deadlock holds still. */
+static int cycles_confirm(struct pyreader *r, uint32_t minor, const struct pyasync_futex *waits,
+			  size_t nwaits, struct pyasync *a)
+{
+	struct py_thread *th = NULL;
+	struct pyasync *again = NULL;
+	size_t nth = 0, kept = 0;
+	int err = pyreader__threads(r, &th, &nth);
+
+	if (!err)
+		err = snapshot(r, minor, th, nth, waits, nwaits, &again);
+	pyreader__threads_free(th, nth);
+	if (err == -ENOMEM)
+		return err;
+	for (size_t i = 0; i < a->ncycles; i++) {
+		if (!err && cycle_in(a, &a->cycles[i], again)) {
+			a->cycles[kept++] = a->cycles[i];
+			continue;
+		}
+		a->stats.cycles_unconfirmed++;
+		free(a->cycles[i].members);
+		free(a->cycles[i].locks);
+	}
+	a->ncycles = kept;
+	pyasync__free(again);
+	return 0;
+}
+
+int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nthreads,
+		  const struct pyasync_futex *waits, size_t nwaits, struct pyasync **out,
+		  char *why, size_t why_len)
+{
+	struct py_info info;
+	uint32_t minor;
+	int err;
+
+	*out = NULL;
+	if ((err = pyobj__supported(r, why, why_len)))
+		return err;
+	pyreader__info(r, &info);
+	minor = info.version >> 16 & 0xff;
+	err = snapshot(r, minor, threads, nthreads, waits, nwaits, out);
+	if (!err && (*out)->ncycles)
+		err = cycles_confirm(r, minor, waits, nwaits, *out);
+	if (err) {
+		pyasync__free(*out);
+		*out = NULL;
+		if (why && why_len)
+			snprintf(why, why_len, "reading asyncio tasks and with-blocks: %s",
+				 strerror(-err));
+	}
+	return err;
 }
 
 /* ---- the dump's JSON ---- */

@@ -39,6 +39,8 @@ struct pyasync_task {
 	size_t nframes;
 	bool running;		/* executing right now: its inner frames are on tid's stack */
 	bool chain_cut;		/* unreadable or longer than PYASYNC_MAX_CHAIN */
+	bool torn;		/* it ran on while it was read, every time: its chain may mix two
+				 * moments; its waits and holds are left out of cycles */
 	uint64_t awaits;	/* the future its innermost coroutine awaits; 0 if none */
 	int waits_for;		/* the lock an asyncio.Lock.acquire, Semaphore.acquire,
 				 * Condition.wait or Event.wait in its chain waits for; -1: none */
@@ -73,6 +75,9 @@ struct pyasync_stats {
 	uint64_t tasks_dead;		/* dead or unreadable weak references in the task set */
 	uint64_t tasks_skipped;		/* not an _asyncio.Task, unreadable, or past the limit */
 	uint64_t chains_cut;		/* pyasync_task.chain_cut */
+	uint64_t tasks_reread;		/* tasks read again because they ran while read */
+	uint64_t tasks_torn;		/* pyasync_task.torn */
+	uint64_t cycles_unconfirmed;	/* cycles a second read did not find again: left out */
 	uint64_t frames_unreadable;	/* frames whose value stack or code could not be read */
 };
 
@@ -98,11 +103,13 @@ struct pyasync_futex {
  * just before; they give the loops' threads and the `with` blocks). WAITS lists the threads
  * asleep on a futex: a thread waits for the threading lock whose futex word it sleeps on; with
  * WAITS NULL, the lock a thread's innermost frame is entering (a blocked `with`) stands in,
- * marked waits_unconfirmed. On success 0 and *OUT, freed with pyasync__free(). -ENOTSUP for a
- * CPython version whose object layouts are unknown (3.11 is known), -ENOMEM, or -errno when
- * the interpreter's state is unreadable; WHY (if not NULL) gets a one-line reason. A damaged or
- * changing target gives a partial snapshot, counted in the stats. No asyncio imported: no
- * tasks, not an error. */
+ * marked waits_unconfirmed. The target runs on meanwhile: a task whose frames moved while
+ * they were read is read again (then marked torn), and a cycle is kept only if a second
+ * snapshot finds it again (a deadlock holds still). On success 0 and *OUT, freed with
+ * pyasync__free(). -ENOTSUP for a CPython version whose object layouts are unknown (3.11 and
+ * 3.12 are known), -ENOMEM, or -errno when the interpreter's state is unreadable; WHY (if not
+ * NULL) gets a one-line reason. A damaged target gives a partial snapshot, counted in the
+ * stats. No asyncio imported: no tasks, not an error. */
 int pyasync__read(struct pyreader *r, const struct py_thread *threads, size_t nthreads,
 		  const struct pyasync_futex *waits, size_t nwaits, struct pyasync **out,
 		  char *why, size_t why_len);

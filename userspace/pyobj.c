@@ -11,8 +11,6 @@
 #define MAX_TABLE (1 << 20)		/* entries of one set's hash table */
 #define MAX_EXC_TABLE (64 << 10)	/* bytes of one code object's exception table */
 #define DEQUE_BLOCK 64			/* items per deque block (Modules/_collectionsmodule.c) */
-#define OP_RESUME 151			/* 3.11 */
-#define OP_RESUME_QUICK 150
 
 /* Where one CPython version keeps the fields read here; byte offsets. From `ptype/o` in gdb over
  * the debug info of the pyenv 3.11.7 build (libpython3.11.so.1.0 and _asyncio's module); the
@@ -29,31 +27,61 @@ struct obj_layout {
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
 	int32_t futiter_future;
+	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
+	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
 };
+
+/* Containers, weak references, methods and functions: the same in 3.11 and 3.12. */
+#define CONTAINERS_311_312 \
+	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
+	.set_used = 24, .set_mask = 32, .set_table = 40, \
+	.wr_object = 16, \
+	.dq_left = 24, .dq_right = 32, .dq_lidx = 40, .dq_ridx = 48, .blk_data = 8, \
+	.blk_right = 520, \
+	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
+	.func_name = 32, .futiter_future = 16
 
 static const struct obj_layout layout_311 = {
 	.minor = 11,
-	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24,
-	.set_used = 24, .set_mask = 32, .set_table = 40,
-	.wr_object = 16,
-	.dq_left = 24, .dq_right = 32, .dq_lidx = 40, .dq_ridx = 48, .blk_data = 8,
-	.blk_right = 520,
-	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16,
-	.func_name = 32,
+	CONTAINERS_311_312,
 	.gen_qualname = 40, .gen_state = 75, .gen_iframe = 80,
 	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
 	.fr_globals = 8, .fr_code = 32, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 68, .co_nlocalsplus = 76,
 	.co_code = 184,
-	.futiter_future = 16,
+	.op_resume = 151, .op_resume_alt = 150,	/* RESUME_QUICK */
+	.op_yield = 86, .op_yield_alt = 86,
 };
 
+/* 3.12: the same from the pyenv 3.12.1 build. The code object left the generator for its
+ * frame, f_code moved to the frame's start, RESUME's twin is INSTRUMENTED_RESUME. */
+static const struct obj_layout layout_312 = {
+	.minor = 12,
+	CONTAINERS_311_312,
+	.gen_qualname = 32, .gen_state = 67, .gen_iframe = 72,
+	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
+	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
+	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
+	.co_code = 192,
+	.op_resume = 151, .op_resume_alt = 240,
+	.op_yield = 150, .op_yield_alt = 243,
+};
+
+/* 3.13 turned _thread.lock into a PyMutex, the frame's code into f_executable and the task
+ * registry into per-thread lists (3.14): each needs its own rows, not guesses. */
 static const struct obj_layout *layout_of(struct pyreader *r)
 {
 	struct py_info info;
 
 	pyreader__info(r, &info);
-	return info.version >> 16 == 0x030b ? &layout_311 : NULL;
+	switch (info.version >> 16) {
+	case 0x030b:
+		return &layout_311;
+	case 0x030c:
+		return &layout_312;
+	default:
+		return NULL;
+	}
 }
 
 int pyobj__supported(struct pyreader *r, char *why, size_t why_len)
@@ -65,7 +93,7 @@ int pyobj__supported(struct pyreader *r, char *why, size_t why_len)
 	pyreader__info(r, &info);
 	if (why && why_len)
 		snprintf(why, why_len, "CPython %u.%u: no object layouts for asyncio tasks and "
-			 "with-blocks (3.11 supported)", info.version >> 24,
+			 "with-blocks (3.11 and 3.12 supported)", info.version >> 24,
 			 info.version >> 16 & 0xff);
 	return -ENOTSUP;
 }
@@ -457,7 +485,7 @@ int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj)
 	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next */
 	if (ci.index < 0 || (err = rd(r, ci.instr + 2, next, sizeof(next))))
 		return err ? err : -ENOENT;
-	if ((next[0] != OP_RESUME && next[0] != OP_RESUME_QUICK) || next[1] < 2)
+	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt) || next[1] < 2)
 		return -ENOENT;
 	return rd_ptr(r, frame + l->fr_localsplus + 8 * (uint64_t)(top - 1), obj);
 }
@@ -539,6 +567,11 @@ int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *o
 	if ((err = rd_ptr(r, ci.code + l->co_exceptiontable, &table)) ||
 	    (err = pyreader__bytes(r, table, MAX_EXC_TABLE, &et, &etlen)))
 		return err;
+	/* suspended at a yield: 3.12 covers the yield alone with a handler that also unwinds what
+	 * the await itself pushed (an `async with` still being entered): the RESUME after it
+	 * is where the frame goes on, inside the blocks that are open */
+	if (out->opcode == l->op_yield || out->opcode == l->op_yield_alt)
+		ci.index++;
 	if (ci.index >= 0)
 		err = pyobj__exception_depth(et, etlen, (uint32_t)ci.index, &depth);
 	free(et);
@@ -554,6 +587,22 @@ int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *o
 	out->nlive = depth;
 	if (depth < (uint32_t)ci.stacksize && rd_ptr(r, base + 8 * (uint64_t)depth, &out->next))
 		out->next = 0;
+	return 0;
+}
+
+int pyobj__frame_mark(struct pyreader *r, uint64_t frame, uint64_t *mark)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t instr;
+	int32_t top;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_instr, &instr)) ||
+	    (err = rd(r, frame + l->fr_stacktop, &top, sizeof(top))))
+		return -EFAULT;
+	*mark = instr ^ (uint64_t)(uint32_t)top << 48;
 	return 0;
 }
 

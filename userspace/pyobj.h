@@ -15,8 +15,9 @@
 /* Every reader here takes addresses in the target and fails with a negative errno, never a
  * crash, on a damaged or changing target: -EFAULT unmapped memory, -EINVAL an object that is
  * not of the expected type or has implausible sizes or links, -ENOTSUP a CPython version whose
- * object layouts are not known here (3.11 is; see pyobj__supported()), -ENOMEM. Arrays returned
- * through pointer arguments are malloc'd and the caller frees them; on error they are NULL. */
+ * object layouts are not known here (3.11 and 3.12 are; see pyobj__supported()), -ENOMEM.
+ * Arrays returned through pointer arguments are malloc'd and the caller frees them; on error
+ * they are NULL. */
 
 /* 0 if the objects of R's CPython version can be read, else -ENOTSUP with a one-line reason
  * in WHY (if not NULL). */
@@ -60,7 +61,7 @@ enum pyobj_gen_state {
 int pyobj__gen_frame(struct pyreader *r, uint64_t gen, uint64_t *frame,
 		     enum pyobj_gen_state *state, char *name, size_t cap);
 /* What a suspended coroutine or generator frame awaits: the object at the top of its value
- * stack (3.11's _PyGen_yf): a coroutine, a future, a future's iterator... -ENOENT if the
+ * stack (_PyGen_yf): a coroutine, a future, a future's iterator... -ENOENT if the
  * frame is not suspended in an await or `yield from`. */
 int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj);
 /* If OBJ is an asyncio future's iterator (`_asyncio.FutureIter`), the future; else OBJ. */
@@ -68,8 +69,9 @@ uint64_t pyobj__future_of(struct pyreader *r, uint64_t obj);
 
 /* The value stack of a frame where it is sure to be valid, also in a thread's running frame
  * whose stack pointer is not written back: the slots below the stack depth of the innermost
- * exception handler covering the current instruction (from co_exceptiontable). Each open
- * `with` or `async with` block keeps its bound __exit__/__aexit__ there. */
+ * exception handler covering the current instruction (from co_exceptiontable; for a frame
+ * suspended at a yield, the instruction it resumes at). Each open `with` or `async with`
+ * block keeps its bound __exit__/__aexit__ there; one still being entered is above them. */
 struct pyobj_stack {
 	uint64_t *live;		/* malloc'd, nlive slots, bottom first */
 	size_t nlive;
@@ -77,16 +79,19 @@ struct pyobj_stack {
 				 * BEFORE_WITH stores while a `with` is still being entered */
 	uint8_t opcode;		/* the instruction the frame is at (executing or last executed) */
 };
-#define PYOBJ_OP_BEFORE_WITH 53	/* 3.11 */
+#define PYOBJ_OP_BEFORE_WITH 53	/* 3.11 and 3.12 */
 int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *out);
 void pyobj__frame_stack_clear(struct pyobj_stack *s);	/* accepts NULL */
 
+/* A value that changes whenever FRAME executes (its instruction pointer and stack depth): equal
+ * before and after reading a frame piecemeal, the frame held still meanwhile. */
+int pyobj__frame_mark(struct pyreader *r, uint64_t frame, uint64_t *mark);
 /* The frame's fast local I (an argument: self is 0 in a method): 0, -ENOENT if unset, -ERANGE
  * past the code's locals. */
 int pyobj__frame_local(struct pyreader *r, uint64_t frame, size_t i, uint64_t *val);
 /* The frame's module globals (a dict). */
 int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals);
-/* The stack depth of the handler that covers instruction INDEX (in code units) in the 3.11
+/* The stack depth of the handler that covers instruction INDEX (in code units) in the 3.11+
  * exception table TABLE (co_exceptiontable): 0 with *DEPTH, -ENOENT if none covers it, -EINVAL
  * if the table is malformed. */
 int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uint32_t *depth);

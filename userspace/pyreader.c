@@ -1577,6 +1577,11 @@ int pyreader__bytes(struct pyreader *r, uint64_t obj, size_t max, uint8_t **out,
 	return read_bytes(r, obj, max, out, len);
 }
 
+int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out)
+{
+	return read_long(r, obj, out);
+}
+
 int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
 {
 	return inst_attr(r, obj, name, val);

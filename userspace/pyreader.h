@@ -114,6 +114,8 @@ int pyreader__dict_items(struct pyreader *r, uint64_t dict, uint64_t **keys, uin
 /* The bytes object at OBJ, at most MAX bytes, in a new buffer *OUT (of *LEN bytes) the caller
  * frees: 0, -EINVAL (not bytes), -E2BIG, -EFAULT, -ENOMEM. */
 int pyreader__bytes(struct pyreader *r, uint64_t obj, size_t max, uint8_t **out, uint32_t *len);
+/* The non-negative int object at OBJ that fits 64 bits: 0, -EINVAL (not an int), -ERANGE. */
+int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out);
 /* Instance attribute NAME of a Python class instance (its __dict__ or inline values). */
 int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val);
 /* sys.modules of the main interpreter. 0, -EAGAIN before it exists, -errno. */

@@ -507,19 +507,23 @@ Test(pyobj, damaged_coroutine_frames_give_errors)
 	image_fini(&im);
 }
 
-Test(pyobj, other_versions_are_refused)
+Test(pyobj, versions_without_layouts_are_refused)
 {
 	struct oimg im;
-	struct pyreader *r312;
+	struct pyreader *r313;
+	uint64_t rt;
 	char why[200] = "", type[32];
 
 	image_init(&im);
-	r312 = pyreader__new_image(image_read, &im.m, IMG_BASE + 4096, 0x030c01f0, NULL, 0);
-	cr_assert(r312);
-	cr_expect_eq(pyobj__supported(r312, why, sizeof(why)), -ENOTSUP);
-	cr_expect(strstr(why, "3.12"), "%s", why);
-	cr_expect_eq(pyobj__type_name(r312, im.none, type, sizeof(type)), -ENOTSUP);
+	rt = img_alloc(&im.m, 1024);	/* 3.13's debug offsets: the cookie, the version */
+	put(&im.m, rt, "xdebugpy", 8);
+	put64(&im.m, rt + 8, 0x030d00f0);
+	r313 = pyreader__new_image(image_read, &im.m, rt, 0, why, sizeof(why));
+	cr_assert(r313, "%s", why);
+	cr_expect_eq(pyobj__supported(r313, why, sizeof(why)), -ENOTSUP);
+	cr_expect(strstr(why, "3.13"), "%s", why);
+	cr_expect_eq(pyobj__type_name(r313, im.none, type, sizeof(type)), -ENOTSUP);
 	cr_expect_eq(pyobj__supported(im.r, NULL, 0), 0);
-	pyreader__free(r312);
+	pyreader__free(r313);
 	image_fini(&im);
 }

@@ -4,7 +4,6 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
-#include <glob.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 
 #include "jsonparse.h"
 #include "memimage.h"
+#include "proc.h"
 #include "pyreader.h"
 
 #define WORKLOAD_PY "tests/workloads/py_stacks.py"
@@ -118,26 +118,6 @@ static struct pyreader *live_reader(const struct live *lv)
 
 	cr_assert(r, "pyreader__open(%d): %s: %s", lv->pid, strerror(errno), why);
 	return r;
-}
-
-/* The newest pyenv build of 3.MINOR, or NULL. */
-static const char *pyenv_python(int minor, char *buf, size_t len)
-{
-	const char *root = getenv("PYENV_ROOT"), *home = getenv("HOME");
-	char pattern[512];
-	glob_t g;
-
-	if (root)
-		snprintf(pattern, sizeof(pattern), "%s/versions/3.%d.*/bin/python3.%d", root, minor,
-			 minor);
-	else
-		snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.%d.*/bin/python3.%d",
-			 home ? home : "/root", minor, minor);
-	if (glob(pattern, 0, NULL, &g) || !g.gl_pathc)
-		return NULL;
-	snprintf(buf, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
-	globfree(&g);
-	return buf;
 }
 
 /* python3 as PATH finds it, resolved past pyenv's shim to the interpreter it runs. */
