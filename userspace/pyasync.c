@@ -124,7 +124,7 @@ static int idx_add(size_t **v, size_t *n, size_t x)
 	return 0;
 }
 
-/* The threading lock whose bound builtin __exit__ (or __enter__: NAME) is SLOT: its kind. */
+/* The threading lock whose bound builtin __exit__ is SLOT: its kind, NULL if SLOT is none. */
 static const char *thread_lock_of(struct pyreader *r, uint64_t slot, uint64_t *self)
 {
 	char name[32], type[32];
