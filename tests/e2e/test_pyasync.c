@@ -12,6 +12,7 @@
 
 #include "blocked.h"
 #include "e2e.h"
+#include "json.h"
 #include "proc.h"
 #include "pyasync.h"
 
@@ -112,6 +113,34 @@ static void expect_chain(const struct pyasync_task *t, const char *func, const c
 	cr_expect_not(t->chain_cut);
 }
 
+/* The dump's "tasks" and "deadlocks" as pyasync__json_tasks() and pyasync__json_cycles() write
+ * them, parsed. */
+static struct jp_value *dump_json(const struct pyasync *a)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct json_writer *w = json_writer__new(f, 0);
+	struct jp_value *v;
+
+	cr_assert(f && w);
+	json_writer__object_begin(w);
+	json_writer__key(w, "tasks");
+	pyasync__json_tasks(a, w);
+	json_writer__key(w, "deadlocks");
+	json_writer__array_begin(w);
+	pyasync__json_cycles(a, NULL, 0, w);
+	json_writer__array_end(w);
+	json_writer__object_end(w);
+	cr_assert_eq(json_writer__finish(w), 0);
+	json_writer__free(w);
+	fclose(f);
+	v = jparse(buf);
+	cr_assert_not_null(v, "not JSON: %s", buf);
+	free(buf);
+	return v;
+}
+
 static void async_deadlock(const char *interp)
 {
 	struct jp_value *truth;
@@ -119,6 +148,7 @@ static void async_deadlock(const char *interp)
 	struct pyasync *a = snapshot(pid, false);
 	const struct pyasync_cycle *c;
 	const struct pyasync_task *t[2];
+	struct jp_value *dump;
 
 	cr_assert_eq(a->ncycles, 1, "%zu cycles, want 1", a->ncycles);
 	c = &a->cycles[0];
@@ -142,12 +172,16 @@ static void async_deadlock(const char *interp)
 		expect_chain(t[i], jstr(want, "function"), "py_async_deadlock.py",
 			     (long)jnum(want, "line", 0));
 	}
-	cr_expect((!strcmp(lock_name(a, (int)c->locks[0]), "lock_a") &&
-		   !strcmp(lock_name(a, (int)c->locks[1]), "lock_b")) ||
-		  (!strcmp(lock_name(a, (int)c->locks[0]), "lock_b") &&
-		   !strcmp(lock_name(a, (int)c->locks[1]), "lock_a")), "the cycle's locks: %s, %s",
-		  lock_name(a, (int)c->locks[0]), lock_name(a, (int)c->locks[1]));
 	cr_expect_str_eq(a->locks[c->locks[0]].kind, "asyncio.Lock");
+	dump = dump_json(a);
+	cr_expect_eq(must_array(dump, "tasks")->len, a->ntasks);
+	cr_expect(jbool(dump, "deadlocks.0.inferred"), "the deadlock is not marked inferred");
+	cr_expect(is_pair(must_array(dump, "deadlocks.0.locks"), "lock_a", "lock_b"),
+		  "the cycle's locks: %s, %s", lock_name(a, (int)c->locks[0]),
+		  lock_name(a, (int)c->locks[1]));
+	cr_expect_eq(must_array(dump, "deadlocks.0.tasks")->len, 2);
+	cr_expect(names_function(jp_path(dump, "deadlocks.0.tasks.0.stack"), "Lock.acquire"));
+	jp_free(dump);
 	pyasync__free(a);
 	jp_free(truth);
 }
