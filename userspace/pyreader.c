@@ -846,7 +846,7 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 
 	for (steps = 0; frame; steps++) {
 		struct code_entry *c;
-		uint64_t code, instr;
+		uint64_t code, instr, here;
 		int line, owner;
 		bool exact, entry;
 
@@ -856,6 +856,7 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 			break;
 		}
 		seen[steps] = frame;
+		here = frame;
 		owner = (int8_t)fr[l->fr_owner];
 		code = get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL);
 		frame = get_u64(fr, l->fr_previous);
@@ -881,6 +882,7 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 		err = frame_push(t, &cap, c, line, exact, entry);
 		if (err)
 			return err;
+		t->frames[t->nframes - 1].addr = here;
 	}
 	r->stats.stacks_truncated += t->truncated;
 	return 0;
@@ -1075,11 +1077,8 @@ void pyreader__thread_clear(struct py_thread *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->nframes; i++) {
-		free(t->frames[i].func);
-		free(t->frames[i].file);
-		free(t->frames[i].text);
-	}
+	for (size_t i = 0; i < t->nframes; i++)
+		pyreader__frame_clear(&t->frames[i]);
 	free(t->frames);
 	free(t->name);
 	memset(t, 0, sizeof(*t));
@@ -1538,4 +1537,108 @@ struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len)
 struct pyreader *pyreader__new(pid_t pid)
 {
 	return pyreader__open(pid, NULL, 0);
+}
+
+/* ---- for the object readers ---- */
+
+int pyreader__read(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+{
+	return mem_read(r, addr, buf, len);
+}
+
+int pyreader__str(struct pyreader *r, uint64_t obj, char *buf, size_t cap)
+{
+	if (!cap || cap > MAX_STR + 1)
+		return -EINVAL;
+	return read_str(r, obj, buf, cap);
+}
+
+int pyreader__dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val)
+{
+	return dict_find(r, dict, key, val);
+}
+
+int pyreader__dict_items(struct pyreader *r, uint64_t dict, uint64_t **keys, uint64_t **values,
+			 size_t *n)
+{
+	struct dict_items d;
+	int err = dict_items(r, dict, &d);
+
+	*keys = err ? NULL : d.keys;
+	*values = err ? NULL : d.values;
+	*n = err ? 0 : d.n;
+	return err;
+}
+
+int pyreader__bytes(struct pyreader *r, uint64_t obj, size_t max, uint8_t **out, uint32_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	return read_bytes(r, obj, max, out, len);
+}
+
+int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out)
+{
+	return read_long(r, obj, out);
+}
+
+int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
+{
+	return inst_attr(r, obj, name, val);
+}
+
+int pyreader__modules(struct pyreader *r, uint64_t *dict)
+{
+	uint64_t interp, main_interp = 0;
+	int err;
+
+	if ((err = read_u64(r, r->runtime + r->lay.rt_interp_head, &interp)))
+		return err;
+	/* newest first: the main interpreter is the last */
+	for (int n = 0; interp && n < MAX_INTERPS; n++) {
+		main_interp = interp;
+		if (!ptr_ok(interp) || read_u64(r, interp + r->lay.is_next, &interp))
+			return -EFAULT;
+	}
+	if (!main_interp)
+		return -EAGAIN;
+	if ((err = read_u64(r, main_interp + r->lay.is_modules, dict)))
+		return err;
+	return obj_is(r, *dict, &r->dict_type, "dict") ? 0 : -EAGAIN;
+}
+
+void pyreader__frame_clear(struct py_frame *f)
+{
+	if (!f)
+		return;
+	free(f->func);
+	free(f->file);
+	free(f->text);
+	memset(f, 0, sizeof(*f));
+}
+
+int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
+{
+	const struct py_layout *l = &r->lay;
+	struct py_thread one = { 0 };
+	uint8_t fr[MAX_SPAN];
+	struct code_entry *c;
+	size_t cap = 0;
+	bool exact;
+	int line, err;
+
+	memset(out, 0, sizeof(*out));
+	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
+		return -EFAULT;
+	c = code_get(r, get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL), &err);
+	if (!c)
+		return err ? err : -EINVAL;
+	line = code_line(r, c, get_u64(fr, l->fr_instr), &exact);
+	r->stats.lines_inexact += !exact;
+	if ((err = frame_push(&one, &cap, c, line, exact, false)))
+		return err;
+	*out = one.frames[0];
+	out->addr = frame;
+	free(one.frames);
+	return 0;
 }

@@ -29,6 +29,7 @@ struct py_frame {
 				 * frame was called from C, so outward from here the native stack
 				 * leaves _PyEval_EvalFrameDefault for C code */
 	char *text;		/* "func (basename-of-file:line)", the form stack frames take */
+	uint64_t addr;		/* the _PyInterpreterFrame in the target, for pyobj.h */
 };
 
 struct py_thread {
@@ -95,5 +96,34 @@ int pyreader__gil(struct pyreader *r, uint64_t *lo, uint64_t *hi);
  * (co_linetable, the 3.11+ format of PEP 626/657); FIRSTLINENO for ADDRQ < 0. -1 when the
  * instruction has no line, -2 when the table ends before ADDRQ or is malformed. */
 int pyreader__linetable_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
+
+/* ---- for the object readers (pyobj.h, pyasync.h) ---- */
+
+/* Reads LEN bytes at ADDR through the reader, counted in its stats: 0 or -errno (-EFAULT for
+ * an address no user pointer can hold). */
+int pyreader__read(struct pyreader *r, uint64_t addr, void *buf, size_t len);
+/* The str object at OBJ as UTF-8 in BUF (cut to CAP - 1 bytes, CAP <= 1025): 0, or -EINVAL if
+ * OBJ is no compact str, -EFAULT if unreadable. */
+int pyreader__str(struct pyreader *r, uint64_t obj, char *buf, size_t cap);
+/* The value of the str key KEY in the dict at DICT: 0, -ENOENT, -EINVAL (not a dict), -EFAULT. */
+int pyreader__dict_get(struct pyreader *r, uint64_t dict, const char *key, uint64_t *val);
+/* The entries of the dict at DICT (at most 8192): *KEYS and *VALUES are malloc'd arrays of *N
+ * object addresses (0 in a deleted slot) that the caller frees. 0 or -errno. */
+int pyreader__dict_items(struct pyreader *r, uint64_t dict, uint64_t **keys, uint64_t **values,
+			 size_t *n);
+/* The bytes object at OBJ, at most MAX bytes, in a new buffer *OUT (of *LEN bytes) the caller
+ * frees: 0, -EINVAL (not bytes), -E2BIG, -EFAULT, -ENOMEM. */
+int pyreader__bytes(struct pyreader *r, uint64_t obj, size_t max, uint8_t **out, uint32_t *len);
+/* The non-negative int object at OBJ that fits 64 bits: 0, -EINVAL (not an int), -ERANGE. */
+int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out);
+/* Instance attribute NAME of a Python class instance (its __dict__ or inline values). */
+int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val);
+/* sys.modules of the main interpreter. 0, -EAGAIN before it exists, -errno. */
+int pyreader__modules(struct pyreader *r, uint64_t *dict);
+/* Describes the _PyInterpreterFrame at FRAME (a coroutine's, say) as a stack frame: OUT's
+ * strings are heap memory released with pyreader__frame_clear(). 0; -EINVAL if its code
+ * object is unreadable or not code; -ENOMEM. */
+int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out);
+void pyreader__frame_clear(struct py_frame *f);	/* accepts NULL */
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -181,4 +182,38 @@ void kill_tree(pid_t pid)
 		closedir(d);
 	if (pid != getpid())	/* kill_tree(getpid()): every descendant, not the test itself */
 		kill(pid, SIGKILL);
+}
+
+const char *python3_path(void)
+{
+	static char path[4096];
+	char *out = NULL;
+
+	if (!path[0] && sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
+			   &out, NULL) == 0 && out) {
+		snprintf(path, sizeof(path), "%s", out);
+		path[strcspn(path, "\n")] = '\0';
+	}
+	free(out);
+	return path;
+}
+
+/* The newest pyenv build of 3.MINOR, or NULL. */
+const char *pyenv_python(int minor, char *buf, size_t len)
+{
+	const char *root = getenv("PYENV_ROOT"), *home = getenv("HOME");
+	char pattern[512];
+	glob_t g;
+
+	if (root)
+		snprintf(pattern, sizeof(pattern), "%s/versions/3.%d.*/bin/python3.%d", root, minor,
+			 minor);
+	else
+		snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.%d.*/bin/python3.%d",
+			 home ? home : "/root", minor, minor);
+	if (glob(pattern, 0, NULL, &g) || !g.gl_pathc)
+		return NULL;
+	snprintf(buf, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
+	globfree(&g);
+	return buf;
 }

@@ -4,6 +4,7 @@
 #define LOCKSCOPE_TEST_PROC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #define LOCKSCOPE "build/lockscope"
@@ -26,6 +27,11 @@ char *slurp(const char *path);
 const char *test_dir(void);
 /* SIGKILLs PID's descendants, deepest first, then PID itself unless it is the caller. */
 void kill_tree(pid_t pid);
+/* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter (a
+ * shell script is not what must be read or recorded); "" if there is none. Static storage. */
+const char *python3_path(void);
+/* The newest pyenv build of 3.MINOR (in $PYENV_ROOT or ~/.pyenv) into BUF, or NULL. */
+const char *pyenv_python(int minor, char *buf, size_t len);
 /* Number of lines in S. */
 int count_lines(const char *s);
 

@@ -4,7 +4,6 @@
 #include <criterion/logging.h>
 
 #include <errno.h>
-#include <glob.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -17,6 +16,8 @@
 #include <unistd.h>
 
 #include "jsonparse.h"
+#include "memimage.h"
+#include "proc.h"
 #include "pyreader.h"
 
 #define WORKLOAD_PY "tests/workloads/py_stacks.py"
@@ -117,26 +118,6 @@ static struct pyreader *live_reader(const struct live *lv)
 
 	cr_assert(r, "pyreader__open(%d): %s: %s", lv->pid, strerror(errno), why);
 	return r;
-}
-
-/* The newest pyenv build of 3.MINOR, or NULL. */
-static const char *pyenv_python(int minor, char *buf, size_t len)
-{
-	const char *root = getenv("PYENV_ROOT"), *home = getenv("HOME");
-	char pattern[512];
-	glob_t g;
-
-	if (root)
-		snprintf(pattern, sizeof(pattern), "%s/versions/3.%d.*/bin/python3.%d", root, minor,
-			 minor);
-	else
-		snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.%d.*/bin/python3.%d",
-			 home ? home : "/root", minor, minor);
-	if (glob(pattern, 0, NULL, &g) || !g.gl_pathc)
-		return NULL;
-	snprintf(buf, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
-	globfree(&g);
-	return buf;
 }
 
 /* python3 as PATH finds it, resolved past pyenv's shim to the interpreter it runs. */
@@ -492,62 +473,6 @@ Test(pyreader, a_process_that_is_not_python_is_refused)
 }
 
 /* ---- memory images ---- */
-
-#define IMG_BASE 0x10000000ULL
-#define IMG_SIZE (1u << 20)
-
-struct image {
-	uint8_t *mem;		/* [IMG_BASE, IMG_BASE + IMG_SIZE); everything else is unmapped */
-	uint64_t next;		/* bump allocator */
-};
-
-static int image_read(void *ctx, uint64_t addr, void *buf, size_t len)
-{
-	const struct image *im = ctx;
-
-	if (addr < IMG_BASE || len > IMG_SIZE || addr - IMG_BASE > IMG_SIZE - len)
-		return -EFAULT;
-	memcpy(buf, im->mem + (addr - IMG_BASE), len);
-	return 0;
-}
-
-static uint64_t img_alloc(struct image *im, size_t len)
-{
-	uint64_t a = im->next;
-
-	im->next = (im->next + len + 15) & ~15ULL;
-	cr_assert_leq(im->next, IMG_BASE + IMG_SIZE);
-	return a;
-}
-
-static void put(struct image *im, uint64_t addr, const void *v, size_t len)
-{
-	cr_assert(addr >= IMG_BASE && addr + len <= IMG_BASE + IMG_SIZE);
-	memcpy(im->mem + (addr - IMG_BASE), v, len);
-}
-
-static void put64(struct image *im, uint64_t addr, uint64_t v)
-{
-	put(im, addr, &v, sizeof(v));
-}
-
-static void put32(struct image *im, uint64_t addr, uint32_t v)
-{
-	put(im, addr, &v, sizeof(v));
-}
-
-static void put8(struct image *im, uint64_t addr, uint8_t v)
-{
-	put(im, addr, &v, sizeof(v));
-}
-
-static uint64_t get64(const struct image *im, uint64_t addr)
-{
-	uint64_t v;
-
-	memcpy(&v, im->mem + (addr - IMG_BASE), sizeof(v));
-	return v;
-}
 
 /* Where a synthetic interpreter keeps things: the real 3.11 layout (from gdb, independent of
  * the reader's table), or an invented one that only debug offsets can describe. */

@@ -1,7 +1,8 @@
 """py_deadlock.py - two threads take two threading.Locks in opposite order and hang forever.
 
-Prints its ground truth (thread ids and names, which lock each holds and waits for, the line
-where each blocks) as one JSON line, then deadlocks. Option: --delay-ms N before starting."""
+Prints its ground truth (thread ids and names, which lock each holds and waits for by variable
+name, the line where each blocks) as one JSON line, then deadlocks. Option: --delay-ms N before
+starting."""
 import json
 import sys
 import threading
@@ -40,6 +41,7 @@ def main():
         time.sleep(0.01)
     print(json.dumps({"workload": "py_deadlock", "pid": threading.get_native_id(),
                       "threads": [dict(name=n, function="transfer_" + n.replace("-", "_"),
+                                       holds="lock_" + n[0], waits_for="lock_" + n[-1],
                                        **truth[n]) for n in ("a-to-b", "b-to-a")]}),
           flush=True)
     for t in threads:

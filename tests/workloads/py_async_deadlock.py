@@ -1,0 +1,49 @@
+"""py_async_deadlock.py - two asyncio tasks take two asyncio.Locks in opposite order and hang.
+
+Prints its ground truth as one JSON line (pid; each task's name, coroutine function, the lock it
+holds and the lock it waits for, by variable name, and the line of the `async with` where it
+waits), then deadlocks for good."""
+import asyncio
+import json
+import os
+import sys
+
+lock_a = asyncio.Lock()
+lock_b = asyncio.Lock()
+truth = {}
+
+
+async def transfer_a_to_b(both):
+    async with lock_a:
+        await both.wait()
+        truth["a-to-b"] = {"holds": "lock_a", "waits_for": "lock_b",
+                           "line": sys._getframe().f_lineno + 1}
+        async with lock_b:
+            pass
+
+
+async def transfer_b_to_a(both):
+    async with lock_b:
+        await both.wait()
+        truth["b-to-a"] = {"holds": "lock_b", "waits_for": "lock_a",
+                           "line": sys._getframe().f_lineno + 1}
+        async with lock_a:
+            pass
+
+
+async def main():
+    both = asyncio.Barrier(2)
+    tasks = [asyncio.create_task(transfer_a_to_b(both), name="a-to-b"),
+             asyncio.create_task(transfer_b_to_a(both), name="b-to-a")]
+    while len(truth) < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    print(json.dumps({"workload": "py_async_deadlock", "pid": os.getpid(),
+                      "tasks": [dict(name=n, function="transfer_" + n.replace("-", "_"),
+                                     **truth[n]) for n in ("a-to-b", "b-to-a")]}),
+          flush=True)
+    await asyncio.gather(*tasks)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
