@@ -15,6 +15,7 @@
 #include "bytemap.h"
 #include "common.h"
 #include "events.h"
+#include "pyasync.h"
 #include "pyreader.h"
 #include "symbols.h"
 #include "trace.h"
@@ -72,6 +73,7 @@ struct collector {
 	uint32_t next_frame;
 	uint32_t next_stack;
 	uint64_t events, lost, bad;
+	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
@@ -704,6 +706,23 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	return put(c, &r);
 }
 
+/* Names the CPython lock at ADDR (its sem's futex word) after the Python variable that refers
+ * to it, before its first use; a name already written stays. */
+static int name_lock(struct collector *c, uint64_t addr, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_LOCK};
+	uint64_t *known = bytemap__get_u64(c->locks, addr);
+
+	if (known && *known)
+		return 0;
+	if (bytemap__put_u64(c->locks, addr, LS_KIND_MUTEX + 1))
+		return -ENOMEM;
+	r.lock.addr = addr;
+	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.name = name;
+	return put(c, &r);
+}
+
 /* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
  * on a word inside: the lock call in progress names the lock (full mode), else the variable
  * that holds the word does. */
@@ -963,12 +982,58 @@ bad:
 
 /* Threads already blocked in a futex wait make no event: each becomes a wait that began
  * before the recording (ts 0), with its stack read from memory. */
+/* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
+ * name them (pyasync). Written as inferred ACQUIRE records, after LOCK records that give them
+ * their Python names, ahead of the waits, so a deadlock found on attach has its holders. */
+static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n)
+{
+	struct pyasync_futex *fw = calloc(n ? n : 1, sizeof(*fw));
+	struct py_thread *th = NULL;
+	struct pyasync *a = NULL;
+	size_t nth = 0;
+	int err = 0;
+
+	if (!fw)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		fw[i] = (struct pyasync_futex){bw[i].tid, bw[i].uaddr};
+	if (pyreader__threads(c->py, &th, &nth) ||
+	    pyasync__read(c->py, th, nth, fw, n, &a, NULL, 0))
+		goto out;	/* unreadable: the waits stand without their holders */
+	for (size_t i = 0; !err && i < a->nthreads; i++) {
+		const struct pyasync_thread *t = &a->threads[i];
+
+		for (size_t k = 0; !err && k < t->nholds; k++) {
+			const struct pyasync_lock *l = &a->locks[t->holds[k]];
+			struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = t->tid};
+
+			if (!l->futex)
+				continue;
+			err = ensure_thread(c, 0, t->tid) ?: name_lock(c, l->futex, l->name);
+			r.acquire.addr = l->futex;
+			r.acquire.kind = LS_KIND_MUTEX;
+			r.acquire.flags = LS_ACQ_INFERRED;
+			err = err ?: put(c, &r);
+		}
+		if (!err && t->waits_for >= 0 && a->locks[t->waits_for].futex)
+			err = name_lock(c, a->locks[t->waits_for].futex, a->locks[t->waits_for].name);
+	}
+	c->py_infer_lost += a->stats.registry_unreadable + a->stats.frames_unreadable;
+out:
+	pyasync__free(a);
+	pyreader__threads_free(th, nth);
+	free(fw);
+	return err;
+}
+
 static int snapshot_blocked(struct collector *c)
 {
 	struct blocked_wait *bw = NULL;
 	size_t n = 0;
 	int err = blocked__scan(c->pid, &bw, &n);
 
+	if (!err && c->py)
+		err = infer_python_holds(c, bw, n);
 	for (size_t i = 0; !err && i < n; i++) {
 		size_t size = sizeof(struct ls_ev_wait_begin) + bw[i].stack_len;
 		struct ls_ev_wait_begin *ev = calloc(1, size);
@@ -1098,6 +1163,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
 	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
 	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
+	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
+				      c->py_infer_lost);
 	return err;
 }
 

@@ -38,6 +38,7 @@ struct thread {
 
 struct holder {
 	uint32_t tid, depth;
+	bool inferred;	/* LS_ACQ_INFERRED: deduced, not seen taken */
 };
 
 /* A lock that ACQUIRE records mentioned: its exact holders. */
@@ -216,7 +217,7 @@ static int on_acquire(struct deadlock *d, struct thread *t, const struct ls_rec 
 	if (ls_reserve(&l->h, &l->cap, l->n + 1, sizeof(*l->h)) ||
 	    ls_reserve(&t->held, &t->held_cap, t->nheld + 1, sizeof(*t->held)))
 		return -ENOMEM;
-	l->h[l->n++] = (struct holder){t->tid, 1};
+	l->h[l->n++] = (struct holder){t->tid, 1, rec->acquire.flags & LS_ACQ_INFERRED};
 	t->held[t->nheld++] = l->addr;
 	return 0;
 }
@@ -471,9 +472,16 @@ static void fill_holds(const struct deadlock *d, struct confirmed *f)
 		struct deadlock_thread *dt = &f->threads[j];
 
 		dt->holds = f->holds + (size_t)j * c->n;
-		for (uint32_t i = 0; i < c->n; i++)
-			if (holds(d, thread_find(d, c->tids[i]), c->tids[j], &since))
-				f->holds[(size_t)j * c->n + dt->nholds++] = c->locks[i];
+		for (uint32_t i = 0; i < c->n; i++) {
+			struct lock *l = lock_find(d, c->locks[i]);
+			const struct holder *h = l ? holder_find(l, c->tids[j]) : NULL;
+
+			if (!holds(d, thread_find(d, c->tids[i]), c->tids[j], &since))
+				continue;
+			f->holds[(size_t)j * c->n + dt->nholds++] = c->locks[i];
+			dt->holds_inferred |= h && h->inferred;
+		}
+		f->pub.inferred |= dt->holds_inferred;
 	}
 }
 
@@ -506,9 +514,9 @@ static int confirm(struct deadlock *d, const struct cycle *c)
 		    .at_attach = t->wait.flags & LS_WAIT_AT_ATTACH,
 		};
 	}
-	fill_holds(d, f);
 	f->pub = (struct deadlock_found){c->n, f->locks, f->threads, c->formed,
-					 c->formed + d->confirm_ns};
+					 c->formed + d->confirm_ns, false};
+	fill_holds(d, f);
 	d->nfound++;
 	return 0;
 }
@@ -670,6 +678,9 @@ void deadlock__json(const struct deadlock *d, const struct model *m, struct json
 		json_writer__array_end(w);
 		json_writer__key(w, "detected_ns");
 		json_writer__u64(w, f->detected_ns);
+		/* a holder deduced from the target's frames, not seen taking the lock */
+		json_writer__key(w, "inferred");
+		json_writer__bool(w, f->inferred);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -705,6 +716,8 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "",
 				text_lock(m, t->holds[k], buf, sizeof(buf)));
+		if (t->holds_inferred)
+			fputs(" (inferred: its `with` block is open)", out);
 		fprintf(out, ", waits for %s", text_lock(m, t->waits_for, buf, sizeof(buf)));
 		if (t->at_attach)
 			fputs(" (since before recording began)", out);

@@ -27,6 +27,7 @@ struct deadlock_thread {
 	uint32_t stack_id;  /* where its wait began; 0: none */
 	uint64_t since_ns;  /* when it began waiting (0 for waits already open at attach) */
 	bool at_attach;	    /* already waiting when recording began */
+	bool holds_inferred; /* a hold of it was deduced (LS_ACQ_INFERRED), not seen taken */
 };
 
 /* One deadlock: threads[i] waits for locks[i], which threads[i + 1] holds; the last thread
@@ -37,6 +38,7 @@ struct deadlock_found {
 	const struct deadlock_thread *threads;
 	uint64_t formed_ns;   /* the trace time the cycle closed */
 	uint64_t detected_ns; /* formed_ns + the confirmation delay: when it was certain */
+	bool inferred;	      /* some thread's hold in it was deduced, not seen */
 };
 
 /* CONFIRM_NS: how long a cycle's waits must stay open (DEADLOCK_CONFIRM_NS is the default).

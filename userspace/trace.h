@@ -31,7 +31,9 @@ enum {
 	LS_ACQ_TRY = 1 << 0,	/* a trylock: never blocks, so it cannot close a deadlock */
 	LS_ACQ_SHARED = 1 << 1,	/* a reader's hold of an rwlock: readers do not exclude readers */
 	LS_ACQ_TIMED = 1 << 2,	/* a timed lock call: gives up instead of deadlocking forever */
-	LS_ACQ_COND = 1 << 3,	/* the mutex retaken by pthread_cond_*wait on its return */
+	LS_ACQ_COND = 1 << 3,
+	LS_ACQ_INFERRED = 1 << 4,	/* held when recording began: deduced (a CPython `with` block
+					 * open in the thread's frames), not seen taken */	/* the mutex retaken by pthread_cond_*wait on its return */
 };
 
 /* How a futex wait ended. */

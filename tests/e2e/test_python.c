@@ -495,13 +495,66 @@ static void deadlock_launched(const char *interp)
 	jp_free(rep);
 }
 
+/* The same deadlock, attached after it hung: no probe saw the locks taken, so each thread's
+ * holder is inferred from the `with` block open in its frames, named by the variable that
+ * refers to the lock, and the report says that it was inferred. */
+static void deadlock_attached(const char *interp)
+{
+	char trace[256], wl_out[256], wl_err[256], cmd[1024];
+	const struct jp_value *dl, *threads, *want, *got;
+	struct jp_value *gt, *rep;
+	pid_t wl;
+	int rc;
+
+	check_interpreter(interp);
+	snprintf(trace, sizeof(trace), "%s/py_deadlock_attached.lsz", test_dir());
+	snprintf(wl_out, sizeof(wl_out), "%s/wl.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/wl.err", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s " PY_DEADLOCK, interp);
+	wl = spawn_bg(cmd, wl_out, wl_err);
+	cr_assert_gt(wl, 0);
+	cr_assert(wait_for_text(wl_out, "\"workload\": \"py_deadlock\"", 20),
+		  "the workload printed no ground truth: %s", slurp(wl_err));
+	usleep(300000);	/* from the print to the second `with`: both asleep by now */
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -d 1.5 -o %s -p %d", trace, wl);
+	rc = sh(cmd, NULL, NULL);
+	cr_assert_eq(rc, 0, "record -p exited %d", rc);
+	gt = ground_truth_in(wl_out, "py_deadlock");
+	rep = report_json(trace);
+	dl = array_at(rep, "deadlocks");
+	cr_assert(dl && dl->len == 1, "%zu deadlocks, want 1", dl ? dl->len : 0);
+	cr_expect(jbool(&dl->items[0], "inferred"), "the holders are not marked inferred");
+	threads = array_at(&dl->items[0], "threads");
+	cr_assert(threads && threads->len == 2, "the deadlock is not of two threads");
+	for (int i = 0; i < 2; i++) {
+		long line;
+
+		want = jp_at(jp_get(gt, "threads"), i);
+		line = (long)jnum(want, "line", 0);
+		got = by_tid(threads, jnum(want, "tid", -1));
+		cr_assert_not_null(got, "thread %s is not in the deadlock", jstr(want, "name"));
+		cr_expect_str_eq(jstr(got, "name"), jstr(want, "name"));
+		cr_expect_str_eq(jstr(got, "holds.0"), jstr(want, "holds"));
+		cr_expect_str_eq(jstr(got, "waits_for"), jstr(want, "waits_for"));
+		cr_expect_geq(find_frame(jp_get(got, "stack"), jstr(want, "function"),
+					 "py_deadlock.py", line, line), 0,
+			      "thread %s's stack does not name %s (py_deadlock.py:%ld)",
+			      jstr(want, "name"), jstr(want, "function"), line);
+	}
+	kill(wl, SIGKILL);
+	jp_free(gt);
+	jp_free(rep);
+}
+
 PY_TEST(gil_top_lock_launched_path_python3) { gil_launched(PY_PYENV); }
 PY_TEST(deadlock_launched_full_mode_path_python3) { deadlock_launched(PY_PYENV); }
 PY_TEST(lockwait_frames_launched_path_python3) { lockwait_launched(PY_PYENV); }
 PY_TEST(lockwait_frames_attached_path_python3) { lockwait_attached(PY_PYENV); }
+PY_TEST(deadlock_attached_inferred_path_python3) { deadlock_attached(PY_PYENV); }
 
 /* Debian's 3.11: one static executable, stripped, with its dynamic symbols */
 PY_TEST(gil_top_lock_launched_debian) { gil_launched(PY_DEBIAN); }
 PY_TEST(deadlock_launched_full_mode_debian) { deadlock_launched(PY_DEBIAN); }
 PY_TEST(lockwait_frames_launched_debian) { lockwait_launched(PY_DEBIAN); }
 PY_TEST(lockwait_frames_attached_debian) { lockwait_attached(PY_DEBIAN); }
+PY_TEST(deadlock_attached_inferred_debian) { deadlock_attached(PY_DEBIAN); }

@@ -233,6 +233,30 @@ Test(deadlock, holders_come_from_acquire_when_the_owner_is_unknown)
 	cr_assert_eq(f->threads[1].holds[0], LOCK_B);
 }
 
+/* Attached to a hung CPython: the holders come from open `with` blocks, not from a probe. The
+ * deadlock is found the same way and says which holds were deduced. */
+Test(deadlock, inferred_holders_make_an_inferred_deadlock)
+{
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = T1};
+	const struct deadlock_found *f;
+	struct seen s = {0};
+
+	r.acquire.addr = LOCK_A;
+	r.acquire.kind = LS_KIND_MUTEX;
+	r.acquire.flags = LS_ACQ_INFERRED;
+	feed(r);
+	acq(0, T2, LOCK_B);
+	begin_full(0, T1, LOCK_B, LS_KIND_MUTEX, 0, 1, LS_WAIT_AT_ATTACH);
+	begin_full(0, T2, LOCK_A, LS_KIND_MUTEX, 0, 2, LS_WAIT_AT_ATTACH);
+	cr_assert_eq(check(CONFIRM, &s), 1);
+	f = deadlock__get(dl, 0);
+	cr_assert(f->inferred);
+	cr_assert(f->threads[0].holds_inferred, "T1's lock_a came from its frames");
+	cr_assert_not(f->threads[1].holds_inferred, "T2's lock_b was seen taken");
+	cr_assert(strstr(s.alert, "holds lock_a (inferred: its `with` block is open), waits for"),
+		  "%s", s.alert);
+}
+
 Test(deadlock, acquire_holders_win_over_a_stale_owner)
 {
 	struct seen s = {0};
@@ -374,6 +398,8 @@ Test(deadlock, json_matches_the_contract)
 	cr_assert_str_eq(jp_str(jp_path(doc, "0.threads.0.stack.1")), "worker (t.c:33)");
 	cr_assert_str_eq(jp_str(jp_path(doc, "0.threads.1.waits_for")), "lock_a");
 	cr_assert(jp_uint(jp_path(doc, "0.detected_ns"), &v) && v == 2 * MS + CONFIRM);
+	cr_assert_eq(jp_path(doc, "0.inferred")->type, JP_BOOL);
+	cr_assert_not(jp_path(doc, "0.inferred")->boolean, "every hold was seen taken");
 	jp_free(doc);
 	free(text);
 }
