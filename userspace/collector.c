@@ -94,7 +94,7 @@ static uint64_t rel_ts(struct collector *c, uint64_t mono)
 
 static int put(struct collector *c, const struct ls_rec *r)
 {
-	int err = trace_writer__append(c->w, r);
+	int err = c->w ? trace_writer__append(c->w, r) : 0;
 
 	return !err && c->sink ? c->sink(c->sink_arg, r) : err;
 }
@@ -1027,6 +1027,25 @@ int collector__attach_snapshot(struct collector *c)
 	if (!err)
 		py_names(c);
 	return err ? err : snapshot_blocked(c);
+}
+
+int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_t sp,
+			    uint64_t bp, const void *snap, size_t len, uint32_t *id)
+{
+	struct ls_ev_stack *st = calloc(1, sizeof(*st) + len);
+	int err;
+
+	*id = 0;
+	if (!st)
+		return -ENOMEM;
+	st->ip = ip;
+	st->sp = sp;
+	st->bp = bp;
+	st->snap_len = len;
+	memcpy(st + 1, snap, len);
+	err = stack_of(c, tid, st, len, id, NULL);
+	free(st);
+	return err;
 }
 
 int collector__lost(struct collector *c, uint64_t count)

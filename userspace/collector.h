@@ -12,8 +12,9 @@ struct ls_rec;
 struct trace_writer;
 struct collector;
 
-/* For process PID, writing to W (borrowed). START_MONO: the BPF clock at the start of
- * recording; timestamps are stored relative to it. NULL with errno on failure. */
+/* For process PID, writing to W (borrowed; NULL: records go to the sink alone). START_MONO:
+ * the BPF clock at the start of recording; timestamps are stored relative to it. NULL with
+ * errno on failure. */
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
 void collector__free(struct collector *c);	/* accepts NULL */
 
@@ -26,6 +27,12 @@ int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);
+/* The stack of thread TID from its registers and LEN bytes of its user stack copied from SP
+ * (a thread asleep in a system call, or stopped): unwound, named, with Python frames spliced in
+ * where it runs the interpreter loop. FRAME and STACK records precede its use; *ID is the
+ * stack's id, 0 if there is none. 0 or -errno. */
+int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_t sp,
+			    uint64_t bp, const void *snap, size_t len, uint32_t *id);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

@@ -3,8 +3,10 @@
 #ifndef LOCKSCOPE_COMMON_H
 #define LOCKSCOPE_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 enum ls_exit {
 	LS_EXIT_OK = 0,
@@ -24,6 +26,10 @@ uint64_t ls_mono_ns(void);
 /* Makes room for NEED elements of SIZE bytes in the array *ITEMS (a pointer to a pointer) of
  * capacity *CAP, doubling. 0 or -ENOMEM; on failure the array is unchanged. */
 int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
+
+/* /proc/PID/WHAT ("comm", "cmdline") into BUF as one line: ARGS turns the NULs between
+ * arguments into spaces. "" if it cannot be read. */
+void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

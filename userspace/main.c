@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "dump.h"
 #include "export_chrome.h"
 #include "graph.h"
 #include "record.h"
@@ -26,7 +27,8 @@ static const char usage_text[] =
 	"           --no-stacks             do not capture call stacks\n"
 	"       lockscope report FILE [--json] [--top N]\n"
 	"       lockscope graph FILE [--format dot|json]\n"
-	"       lockscope export FILE [-o OUT] [--format chrome]\n";
+	"       lockscope export FILE [-o OUT] [--format chrome]\n"
+	"       lockscope dump -p PID [--json]\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -198,6 +200,37 @@ static int cmd_graph(int argc, char **argv)
 	return graph__run(argv[optind], format);
 }
 
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	pid_t pid = 0;
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
+				return usage("dump", "-p wants a process id");
+			pid = (pid_t)v;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return usage("dump", NULL);
+		}
+	}
+	if (!pid || optind != argc)
+		return usage("dump", "give -p PID");
+	return dump__run(pid, json);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -208,6 +241,7 @@ int main(int argc, char **argv)
 		{"report", cmd_report},
 		{"export", cmd_export},
 		{"graph", cmd_graph},
+		{"dump", cmd_dump},
 	};
 
 	if (argc < 2)
