@@ -7,6 +7,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,11 @@
 #define LINE_MAX_LEN 256
 #define STABLE_TRIES 3	/* reads of a thread that keeps moving before it counts as running */
 
+struct switch_count {
+	pid_t tid;
+	uint64_t n;
+};
+
 struct reader {
 	pid_t pid;
 	struct snapshot *s;
@@ -36,6 +42,8 @@ struct reader {
 	uint8_t *stack;			/* BLOCKED_STACK_MAX bytes of scratch */
 	pid_t *running;			/* threads on a CPU: stopped one at a time at the end */
 	size_t nrunning, running_cap;
+	struct switch_count *before;	/* every thread's switches before anything was read */
+	size_t nbefore, before_cap;
 	uint32_t gone, missing, stopped;
 	uint64_t stopped_ns;
 };
@@ -224,14 +232,16 @@ static int read_running(struct reader *r, pid_t tid)
 	return err ?: snapshot__thread(r->s, tid, 'R', SNAPSHOT_RUNNING, 0, id, true, NULL);
 }
 
-static int read_threads(struct reader *r)
+/* Calls FN for every thread of PID, until it returns non-zero. 0, FN's return, or -errno
+ * (-ESRCH: no such process). */
+static int each_thread(pid_t pid, int (*fn)(struct reader *r, pid_t tid), struct reader *r)
 {
 	struct dirent *de;
 	char path[64];
 	DIR *dir;
 	int err = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	dir = opendir(path);
 	if (!dir)
 		return errno == ENOENT ? -ESRCH : -errno;
@@ -239,13 +249,70 @@ static int read_threads(struct reader *r)
 		pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
 
 		if (tid > 0)
-			err = read_thread(r, tid);
+			err = fn(r, tid);
 	}
 	closedir(dir);
+	return err;
+}
+
+static int read_threads(struct reader *r)
+{
+	int err = each_thread(r->pid, read_thread, r);
+
 	/* the sleeping ones first: the stops come last, each as short as it can be */
 	for (size_t i = 0; !err && i < r->nrunning; i++)
 		err = read_running(r, r->running[i]);
 	return err;
+}
+
+/* How often TID has been switched out (voluntary_ctxt_switches + nonvoluntary_ctxt_switches
+ * of its status); UINT64_MAX if unreadable. A thread that sleeps in one wait is switched out
+ * once: the same count before and after the dump read it says that it slept throughout. */
+static uint64_t switches(pid_t pid, pid_t tid)
+{
+	char path[64], line[128];
+	unsigned long long v;
+	uint64_t sum = 0;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(path, "re");
+	if (!f)
+		return UINT64_MAX;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
+			sum += v;
+			found++;
+		}
+	fclose(f);
+	return found == 2 ? sum : UINT64_MAX;
+}
+
+static int count_before(struct reader *r, pid_t tid)
+{
+	if (ls_reserve(&r->before, &r->before_cap, r->nbefore + 1, sizeof(*r->before)))
+		return -ENOMEM;
+	r->before[r->nbefore++] = (struct switch_count){tid, switches(r->pid, tid)};
+	return 0;
+}
+
+/* Threads that ran (or appeared) while the dump read: their waits may be torn from each
+ * other's, so they close no deadlock. */
+static void mark_moved(struct reader *r)
+{
+	for (size_t i = 0; i < snapshot__count(r->s); i++) {
+		pid_t tid = snapshot__get(r->s, i)->tid;
+		uint64_t now = switches(r->pid, tid);
+		bool same = false;
+
+		for (size_t k = 0; k < r->nbefore && !same; k++)
+			same = r->before[k].tid == tid && r->before[k].n == now &&
+			       now != UINT64_MAX;
+		if (!same)
+			snapshot__moved(r->s, tid);
+	}
 }
 
 static bool process_gone(pid_t pid)
@@ -268,17 +335,22 @@ int dump__read(pid_t pid, struct snapshot *s)
 		goto cleanup;
 	}
 	collector__set_sink(r.c, snapshot__feed, s);
+	err = each_thread(pid, count_before, &r);
 	/* names, the memory map, CPython, and every thread asleep in a futex wait with its
 	 * lock word and stack: what record reads when it attaches */
-	err = collector__attach_snapshot(r.c);
+	if (!err)
+		err = collector__attach_snapshot(r.c);
 	if (!err)
 		err = read_threads(&r);
 	if (!err && process_gone(pid))
 		err = -ESRCH;
+	if (!err)
+		mark_moved(&r);
 	snapshot__set_stopped(s, r.stopped, r.stopped_ns);
 	snapshot__count_lost(s, r.gone, r.missing);
 cleanup:
 	collector__free(r.c);
+	free(r.before);
 	free(r.running);
 	free(r.stack);
 	return err == -ENOENT ? -ESRCH : err;

@@ -21,6 +21,7 @@ struct holder {
 	uint64_t lock;
 	uint32_t tid;
 	bool inferred;
+	bool torn;	/* named by the wait of a thread that moved: shown, not analysed */
 };
 
 struct snapshot {
@@ -140,15 +141,33 @@ void snapshot__drop_wait(struct snapshot *s, uint32_t tid)
 	t->stack_id = 0;
 }
 
-int snapshot__add_holder(struct snapshot *s, uint32_t tid, uint64_t lock, bool inferred)
+void snapshot__moved(struct snapshot *s, uint32_t tid)
 {
-	for (size_t i = 0; i < s->nholders; i++)
-		if (s->holders[i].lock == lock && s->holders[i].tid == tid)
+	struct snapshot_thread *t = thread_find(s, tid);
+
+	if (t)
+		t->moved = true;
+}
+
+static int holder_add(struct snapshot *s, uint32_t tid, uint64_t lock, bool inferred, bool torn)
+{
+	for (size_t i = 0; i < s->nholders; i++) {
+		struct holder *h = &s->holders[i];
+
+		if (h->lock == lock && h->tid == tid) {
+			h->torn &= torn;
 			return 0;
+		}
+	}
 	if (ls_reserve(&s->holders, &s->holders_cap, s->nholders + 1, sizeof(*s->holders)))
 		return -ENOMEM;
-	s->holders[s->nholders++] = (struct holder){lock, tid, inferred};
+	s->holders[s->nholders++] = (struct holder){lock, tid, inferred, torn};
 	return 0;
+}
+
+int snapshot__add_holder(struct snapshot *s, uint32_t tid, uint64_t lock, bool inferred)
+{
+	return holder_add(s, tid, lock, inferred, false);
 }
 
 void snapshot__set_stopped(struct snapshot *s, uint32_t threads, uint64_t ns)
@@ -171,8 +190,9 @@ static int by_tid(const void *a, const void *b)
 }
 
 /* The snapshot as records that were all open when it was taken: every hold first (an ACQUIRE
- * ends its thread's wait), then every wait. Cycles need no confirming delay: each wait was
- * read twice, the same, around its stack. */
+ * ends its thread's wait), then every wait of a thread that slept throughout. Cycles need no
+ * confirming delay: their threads did not run between the first read and the last, so their
+ * waits and owners are of one moment, and stay as they are. */
 static int find_deadlocks(struct snapshot *s)
 {
 	struct ls_rec r;
@@ -182,6 +202,8 @@ static int find_deadlocks(struct snapshot *s)
 	if (!s->dl)
 		return -ENOMEM;
 	for (size_t i = 0; !err && i < s->nholders; i++) {
+		if (s->holders[i].torn)
+			continue;
 		r = (struct ls_rec){.type = LS_REC_ACQUIRE, .tid = s->holders[i].tid};
 		r.acquire.addr = s->holders[i].lock;
 		r.acquire.kind = LS_KIND_MUTEX;
@@ -190,7 +212,7 @@ static int find_deadlocks(struct snapshot *s)
 	for (size_t i = 0; !err && i < s->n; i++) {
 		const struct snapshot_thread *t = &s->threads[i];
 
-		if (!t->waiting)
+		if (!t->waiting || t->moved)
 			continue;
 		r = (struct ls_rec){.type = LS_REC_WAIT_BEGIN, .tid = t->tid};
 		r.wait_begin.addr = t->wait_addr;
@@ -213,7 +235,7 @@ int snapshot__analyse(struct snapshot *s)
 		const struct snapshot_thread *t = &s->threads[i];
 
 		if (t->waiting && t->owner && thread_find(s, t->owner))
-			err = snapshot__add_holder(s, t->owner, t->wait_addr, false);
+			err = holder_add(s, t->owner, t->wait_addr, false, t->moved);
 	}
 	deadlock__free(s->dl);
 	s->dl = NULL;
@@ -404,6 +426,8 @@ static void json_thread(const struct snapshot *s, const struct snapshot_thread *
 		json_writer__null(w);
 	json_writer__key(w, "stopped");
 	json_writer__bool(w, t->stopped);
+	json_writer__key(w, "ran_during_dump");
+	json_writer__bool(w, t->moved);
 	json_writer__key(w, "stack");
 	model__stack_json(s->m, t->stack_id, w);
 	json_writer__key(w, "waits_for");

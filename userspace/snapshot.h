@@ -24,6 +24,7 @@ struct snapshot_thread {
 	uint32_t stack_id;	/* in the model; 0: no stack */
 	bool stopped;		/* its registers came from a brief ptrace stop */
 	char *comm;		/* /proc's name for it, owned by the snapshot; NULL if none */
+	bool moved;		/* it ran while the dump read: its wait closes no deadlock */
 	/* the lock it waits on, from a WAIT_BEGIN record */
 	bool waiting;
 	uint8_t wait_kind;	/* enum ls_lock_kind */
@@ -48,6 +49,9 @@ int snapshot__thread(struct snapshot *s, uint32_t tid, char state, long nr, uint
 /* TID no longer waits where its WAIT_BEGIN said (it moved on while being read): the wait and
  * its stack are forgotten. */
 void snapshot__drop_wait(struct snapshot *s, uint32_t tid);
+/* TID ran (or appeared) while the snapshot was read: what it waits on is shown, but read at
+ * another moment than the others' waits, it closes no deadlock. */
+void snapshot__moved(struct snapshot *s, uint32_t tid);
 /* TID holds LOCK. INFERRED: deduced (from the `with` blocks open in its Python frames, say)
  * rather than read from the lock's owner field. Holders that lock words name are added by
  * snapshot__analyse itself. 0 or -ENOMEM. */
