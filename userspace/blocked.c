@@ -177,9 +177,7 @@ static bool wait_of(pid_t pid, const struct blocked_sys *s, struct blocked_wait 
 	return true;
 }
 
-/* Reads TID's wait and stack into W. 1: it is blocked in a futex wait; 0: it is not, or it
- * vanished or moved on while being read; -EACCES/-EPERM: not permitted; -ENOMEM. */
-static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
+int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 {
 	char before[256], after[256];
 	struct blocked_sys s;
@@ -267,7 +265,7 @@ int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n)
 
 		if (!tid)
 			continue;
-		err = scan_thread(pid, tid, &w);
+		err = blocked__read_thread(pid, tid, &w);
 		if (err < 0)
 			goto cleanup;
 		if (err == 1) {

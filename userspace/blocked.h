@@ -30,6 +30,10 @@ struct blocked_wait {
  * while being read are left out. -ESRCH if PID is gone, -EACCES/-EPERM if not permitted,
  * -ENOMEM; *OUT is then NULL and *N 0. */
 int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
+/* One thread: reads TID's wait and stack into W. 1: it is blocked in a futex wait (W->stack
+ * is then the caller's to free); 0: it is not, or it vanished or moved on while being read;
+ * -EACCES/-EPERM: not permitted; -ENOMEM. */
+int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
 

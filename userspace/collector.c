@@ -50,6 +50,7 @@ struct py_cached {
 	bool join;		/* it waits in threading.Thread.join */
 	char *first;		/* its innermost Python frame, formatted */
 	char *name;		/* threading.Thread.name last written */
+	bool pinned;		/* read by collector__python_pin: kept for the next stack */
 };
 
 struct collector {
@@ -401,6 +402,10 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 	uint64_t now = ls_mono_ns();
 	struct py_thread t;
 
+	if (pc && pc->pinned) {
+		pc->pinned = false;
+		return pc;
+	}
 	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
 		return pc;
 	pc->read_at = now;
@@ -954,6 +959,32 @@ bad:
 	return 0;
 }
 
+int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
+{
+	size_t size = sizeof(struct ls_ev_wait_begin) + bw->stack_len;
+	struct ls_ev_wait_begin *ev = calloc(1, size);
+	int err;
+
+	if (!ev)
+		return -ENOMEM;
+	ev->h.type = LS_EV_WAIT_BEGIN;
+	ev->h.tid = bw->tid;
+	ev->h.ts = c->start_mono;
+	ev->uaddr = bw->uaddr;
+	ev->op = bw->op;
+	ev->val = bw->val;
+	memcpy(ev->words, bw->words, sizeof(ev->words));
+	ev->words_ok = bw->words_ok;
+	ev->fclass = bw->fclass;
+	ev->st.ip = bw->ip;
+	ev->st.sp = bw->sp;
+	ev->st.snap_len = bw->stack_len;
+	memcpy(ev + 1, bw->stack, bw->stack_len);
+	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+	free(ev);
+	return err;
+}
+
 /* Threads already blocked in a futex wait make no event: each becomes a wait that began
  * before the recording (ts 0), with its stack read from memory. */
 static int snapshot_blocked(struct collector *c)
@@ -962,30 +993,8 @@ static int snapshot_blocked(struct collector *c)
 	size_t n = 0;
 	int err = blocked__scan(c->pid, &bw, &n);
 
-	for (size_t i = 0; !err && i < n; i++) {
-		size_t size = sizeof(struct ls_ev_wait_begin) + bw[i].stack_len;
-		struct ls_ev_wait_begin *ev = calloc(1, size);
-
-		if (!ev) {
-			err = -ENOMEM;
-			break;
-		}
-		ev->h.type = LS_EV_WAIT_BEGIN;
-		ev->h.tid = bw[i].tid;
-		ev->h.ts = c->start_mono;
-		ev->uaddr = bw[i].uaddr;
-		ev->op = bw[i].op;
-		ev->val = bw[i].val;
-		memcpy(ev->words, bw[i].words, sizeof(ev->words));
-		ev->words_ok = bw[i].words_ok;
-		ev->fclass = bw[i].fclass;
-		ev->st.ip = bw[i].ip;
-		ev->st.sp = bw[i].sp;
-		ev->st.snap_len = bw[i].stack_len;
-		memcpy(ev + 1, bw[i].stack, bw[i].stack_len);
-		err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
-		free(ev);
-	}
+	for (size_t i = 0; !err && i < n; i++)
+		err = collector__blocked_wait(c, &bw[i]);
 	blocked__free(bw, n);
 	return err == -ESRCH ? 0 : err;
 }
@@ -1046,6 +1055,23 @@ int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_
 	err = stack_of(c, tid, st, len, id, NULL);
 	free(st);
 	return err;
+}
+
+int collector__python_pin(struct collector *c, pid_t tid)
+{
+	struct py_cached *pc;
+
+	if (!c->py)	/* looking for CPython is for later: the thread waits stopped */
+		return 0;
+	pc = py_cached(c, tid);
+	if (!pc)
+		return -ENOMEM;
+	pc->read_at = 0;
+	pc->pinned = false;
+	pc = py_stack(c, tid);
+	if (pc)
+		pc->pinned = true;
+	return 0;
 }
 
 int collector__lost(struct collector *c, uint64_t count)

@@ -183,7 +183,8 @@ Test(dump, contended_but_live_has_no_deadlock, .timeout = 60, .init = adopt_orph
 			if (!waits || strcmp(waits, "hot_lock"))
 				continue;
 			cr_assert(names_function(jp_get(t, "stack"), "update_shared_state"),
-				  "a wait for hot_lock outside update_shared_state");
+				  "a wait for hot_lock outside update_shared_state: %s, %s",
+				  jstr(t, "stack.0"), jstr(t, "stack.1"));
 			if (owner && thread_by_tid(d, owner)) {
 				seen_held = true;
 				cr_assert(!strncmp(jstr(thread_by_tid(d, owner), "name"),
