@@ -1074,6 +1074,25 @@ int collector__python_pin(struct collector *c, pid_t tid)
 	return 0;
 }
 
+int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
+{
+	struct py_thread *ts = NULL;
+	size_t n = 0;
+	int err;
+
+	*addr = 0;
+	*holder = 0;
+	if (!c->py || !c->gil_lo)
+		return -ENOENT;
+	*addr = c->gil_lo;
+	err = pyreader__threads(c->py, &ts, &n);
+	for (size_t i = 0; !err && i < n; i++)
+		if (ts[i].holds_gil)
+			*holder = ts[i].tid;
+	pyreader__threads_free(ts, n);
+	return err;
+}
+
 int collector__lost(struct collector *c, uint64_t count)
 {
 	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, ls_mono_ns())};

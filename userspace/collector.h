@@ -42,6 +42,10 @@ int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_
  * collector__thread_stack of TID to splice in, however much later that comes. Nothing for a
  * target that does not run CPython. 0 or -errno. */
 int collector__python_pin(struct collector *c, pid_t tid);
+/* CPython targets: the GIL's address as WAIT_BEGIN records name it, and the thread that holds
+ * it now (*HOLDER 0: none, or one the interpreter has not given a native id). 0; -ENOENT if
+ * the target runs no CPython; -errno if its threads cannot be read. */
+int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

@@ -114,7 +114,7 @@ static bool steady(const struct reader *r, pid_t tid)
  * and *LEN; 0: the thread runs (or keeps moving); -ESRCH gone; -EACCES/-EPERM. */
 static int copy_sleeping(struct reader *r, pid_t tid, struct blocked_sys *sys, size_t *len)
 {
-	char line[LINE_MAX_LEN];
+	char line[LINE_MAX_LEN], after[LINE_MAX_LEN];
 	int err;
 
 	for (int i = 0; i < STABLE_TRIES; i++) {
@@ -126,7 +126,12 @@ static int copy_sleeping(struct reader *r, pid_t tid, struct blocked_sys *sys, s
 		if (blocked__parse_syscall(line, sys) || sys->state == BLOCKED_SYS_RUNNING)
 			return 0;
 		*len = blocked__read_mem(r->pid, sys->sp, r->stack, BLOCKED_STACK_MAX);
-		if (slept_since(r->pid, tid, before))
+		/* the same line, and no switch: it did not run meanwhile (a thread woken and
+		 * running has not been switched out yet, but its line says "running") */
+		err = blocked__syscall_line(r->pid, tid, after, sizeof(after));
+		if (err)
+			return gone_err(err) ? -ESRCH : err;
+		if (!strcmp(line, after) && slept_since(r->pid, tid, before))
 			return 1;
 	}
 	return 0;
@@ -370,6 +375,23 @@ static void mark_moved(struct reader *r)
 	}
 }
 
+/* CPython's GIL records its holder: the thread it names holds the lock its waiters wait on
+ * (a thread that holds the GIL while it waits for a lock is half of a classic deadlock). */
+static int gil_holder(struct reader *r)
+{
+	uint64_t addr;
+	pid_t tid;
+	int err = collector__gil(r->c, &addr, &tid);
+
+	if (err == -ENOENT)
+		return 0;	/* not CPython */
+	if (err == -ESRCH)
+		return err;
+	if (err || !tid || !snapshot__find(r->s, tid))
+		return 0;	/* unreadable for now: the holder stays unknown */
+	return snapshot__add_holder(r->s, tid, addr, false);
+}
+
 static bool process_gone(pid_t pid)
 {
 	char path[32];
@@ -397,6 +419,8 @@ int dump__read(pid_t pid, struct snapshot *s)
 		err = collector__attach_snapshot(r.c);
 	if (!err)
 		err = read_threads(&r);
+	if (!err)
+		err = gil_holder(&r);
 	if (!err && process_gone(pid))
 		err = -ESRCH;
 	if (!err)

@@ -270,7 +270,9 @@ uint32_t snapshot__holder(const struct snapshot *s, uint32_t tid, bool *inferred
 
 	*inferred = false;
 	for (size_t i = 0; t && t->waiting && i < s->nholders; i++) {
-		if (s->holders[i].lock != t->wait_addr || s->holders[i].tid == tid)
+		/* a thread that waits for a lock it holds is stuck for good where it slept
+		 * throughout; where it moved, the two were read at different moments */
+		if (s->holders[i].lock != t->wait_addr || (s->holders[i].tid == tid && t->moved))
 			continue;
 		*inferred = s->holders[i].inferred;
 		return s->holders[i].tid;
@@ -354,12 +356,14 @@ static const char *thread_name(const struct snapshot *s, const struct snapshot_t
 /* The locks TID holds, each once. *N: how many went into OUT (at most MAX). */
 static size_t holds_of(const struct snapshot *s, uint32_t tid, uint64_t *out, size_t max)
 {
+	const struct snapshot_thread *t = thread_find(s, tid);
 	size_t n = 0;
 
 	for (size_t i = 0; i < s->nholders && n < max; i++) {
 		bool seen = false;
 
-		if (s->holders[i].tid != tid)
+		if (s->holders[i].tid != tid ||
+		    (t && t->moved && t->waiting && t->wait_addr == s->holders[i].lock))
 			continue;
 		for (size_t k = 0; k < n; k++)
 			seen |= out[k] == s->holders[i].lock;
@@ -577,7 +581,9 @@ static void text_wait(const struct snapshot *s, const struct snapshot_thread *t,
 	fprintf(out, "  waits for %s (%s)", text_lock(s, t->wait_addr, t->wait_kind, lock,
 							sizeof(lock)),
 		ls_kind_name(t->wait_kind));
-	if (holder)
+	if (holder == t->tid)
+		fprintf(out, ", held by itself%s\n", inferred ? " (inferred)" : "");
+	else if (holder)
 		fprintf(out, ", held by thread %s%s\n", text_thread(s, holder, who, sizeof(who)),
 			inferred ? " (inferred)" : "");
 	else if (t->wait_kind == LS_KIND_COND || t->wait_kind == LS_KIND_JOIN)

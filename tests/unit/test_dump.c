@@ -337,3 +337,41 @@ Test(dump, a_thread_that_ran_meanwhile_closes_no_deadlock, .init = setup, .fini 
 	cr_assert(!jp_path(doc, "threads.0.ran_during_dump")->boolean);
 	jp_free(doc);
 }
+
+Test(dump, a_thread_waiting_for_a_lock_it_holds_is_a_deadlock, .init = setup, .fini = teardown)
+{
+	struct jp_value *doc;
+	char *text;
+	uint64_t v;
+
+	wait_begin(T1, LOCK_A, T1, 1);	/* relocking a default mutex it already holds */
+	cr_assert_eq(snapshot__thread(snap, T1, 'S', SYS_futex, 0x80, 0, false, NULL), 0);
+	cr_assert_eq(snapshot__analyse(snap), 0);
+	doc = as_json();
+	cr_assert(jp_uint(jp_path(doc, "threads.0.waits_for_owner"), &v) && v == T1);
+	cr_assert_str_eq(jp_str(jp_path(doc, "threads.0.holds.0")), "lock_a");
+	cr_assert_eq(jp_get(doc, "deadlocks")->len, 1);
+	cr_assert_eq(jp_path(doc, "deadlocks.0.threads")->len, 1);
+	jp_free(doc);
+	text = as_text();
+	cr_assert(strstr(text, "  waits for lock_a (mutex), held by itself\n"), "%s", text);
+	free(text);
+}
+
+Test(dump, a_moved_thread_never_holds_what_it_waits_for, .init = setup, .fini = teardown)
+{
+	struct jp_value *doc;
+
+	/* the GIL's holder read after the thread's wait: it had taken the GIL meanwhile */
+	name_lock(0x9000, LS_KIND_GIL, "GIL");
+	wait_begin(T1, 0x9000, 0, 1);
+	cr_assert_eq(snapshot__thread(snap, T1, 'S', SYS_futex, 0x80, 0, false, NULL), 0);
+	cr_assert_eq(snapshot__add_holder(snap, T1, 0x9000, false), 0);
+	snapshot__moved(snap, T1);
+	cr_assert_eq(snapshot__analyse(snap), 0);
+	doc = as_json();
+	cr_assert_eq(jp_path(doc, "threads.0.waits_for_owner")->type, JP_NULL);
+	cr_assert_eq(jp_path(doc, "threads.0.holds")->len, 0);
+	cr_assert_eq(jp_get(doc, "deadlocks")->len, 0);
+	jp_free(doc);
+}
