@@ -25,11 +25,11 @@
 #include "snapshot.h"
 
 #ifndef SYS_futex_waitv
-#define SYS_futex_waitv 449	/* the same number on every architecture (Linux 5.16) */
+#define SYS_futex_waitv 449 /* the same number on every architecture (Linux 5.16) */
 #endif
 
 #define LINE_MAX_LEN 256
-#define STABLE_TRIES 3	/* reads of a thread that keeps moving before it counts as running */
+#define STABLE_TRIES 3 /* reads of a thread that keeps moving before it counts as running */
 
 struct switch_count {
 	pid_t tid;
@@ -40,10 +40,10 @@ struct reader {
 	pid_t pid;
 	struct snapshot *s;
 	struct collector *c;
-	uint8_t *stack;			/* BLOCKED_STACK_MAX bytes of scratch */
-	pid_t *running;			/* threads on a CPU: stopped one at a time at the end */
+	uint8_t *stack; /* BLOCKED_STACK_MAX bytes of scratch */
+	pid_t *running; /* threads on a CPU: stopped one at a time at the end */
 	size_t nrunning, running_cap;
-	struct switch_count *before;	/* every thread's switches before anything was read */
+	struct switch_count *before; /* every thread's switches before anything was read */
 	size_t nbefore, before_cap;
 	uint32_t gone, missing, stopped;
 	uint64_t stopped_ns;
@@ -197,6 +197,7 @@ static int read_thread(struct reader *r, pid_t tid)
 	struct blocked_sys sys;
 	uint32_t id = 0;
 	size_t len = 0;
+	long nr;
 	int err;
 
 	if (!state) {
@@ -216,19 +217,19 @@ static int read_thread(struct reader *r, pid_t tid)
 	}
 	if (err < 0)
 		return err;
-	if (err != 1)	/* whatever the collector read of a futex wait is over */
+	if (err != 1) /* whatever the collector read of a futex wait is over */
 		snapshot__drop_wait(r->s, tid);
 	if (err == 0)
-		return push_running(r, tid) ?:
-		       snapshot__thread(r->s, tid, state, SNAPSHOT_RUNNING, 0, 0, false, comm);
+		return push_running(r, tid)
+			   ?: snapshot__thread(r->s, tid, state, SNAPSHOT_RUNNING, 0, 0, false,
+					       comm);
 	if (err == 2 && len) {
 		err = collector__thread_stack(r->c, tid, sys.ip, sys.sp, 0, r->stack, len, &id);
 		if (err)
 			return err;
 	}
-	err = snapshot__thread(r->s, tid, state,
-			       sys.state == BLOCKED_SYS_CALL ? sys.nr : SNAPSHOT_NO_CALL, sys.args[1],
-			       id, false, comm);
+	nr = sys.state == BLOCKED_SYS_CALL ? sys.nr : SNAPSHOT_NO_CALL;
+	err = snapshot__thread(r->s, tid, state, nr, sys.args[1], id, false, comm);
 	r->missing += !err && !snapshot__find(r->s, tid)->stack_id;
 	return err;
 }
@@ -253,10 +254,10 @@ static int get_regs(pid_t tid, struct regs *out)
 }
 
 /* Stops TID alone (PTRACE_SEIZE + PTRACE_INTERRUPT: no signal the program could see), copies
- * its registers, stack and Python frames, and lets it go. *LEN: bytes copied; *NS: how long it was stopped.
+ * its registers, stack and Python frames, and lets it go. *LEN: bytes copied; *NS: how long it
+ * was stopped.
  * 0, -ESRCH if it exited, or -errno (-EPERM: another tracer holds it). */
-static int stop_and_copy(struct reader *r, pid_t tid, struct regs *regs, size_t *len,
-			 uint64_t *ns)
+static int stop_and_copy(struct reader *r, pid_t tid, struct regs *regs, size_t *len, uint64_t *ns)
 {
 	int err = 0, st, sig = 0;
 	uint64_t t0;
@@ -265,14 +266,14 @@ static int stop_and_copy(struct reader *r, pid_t tid, struct regs *regs, size_t 
 	*ns = 0;
 	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL))
 		return -errno;
-	t0 = ls_mono_ns();	/* seizing does not stop it; the interrupt does */
+	t0 = ls_mono_ns(); /* seizing does not stop it; the interrupt does */
 	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) || waitpid(tid, &st, __WALL) != tid) {
 		err = -errno;
 		goto detach;
 	}
 	if (!WIFSTOPPED(st)) {
 		*ns = ls_mono_ns() - t0;
-		return -ESRCH;	/* it exited: nothing is left to detach from */
+		return -ESRCH; /* it exited: nothing is left to detach from */
 	}
 	/* a signal that arrived meanwhile stopped it first: it is handed back on detach */
 	if (st >> 16 != PTRACE_EVENT_STOP)
@@ -303,7 +304,7 @@ static int read_running(struct reader *r, pid_t tid)
 		return 0;
 	}
 	if (err) {
-		r->missing++;	/* not ours to stop: its stack stays unknown */
+		r->missing++; /* not ours to stop: its stack stays unknown */
 		return 0;
 	}
 	r->stopped++;
@@ -384,11 +385,11 @@ static int gil_holder(struct reader *r)
 	int err = collector__gil(r->c, &addr, &tid);
 
 	if (err == -ENOENT)
-		return 0;	/* not CPython */
+		return 0; /* not CPython */
 	if (err == -ESRCH)
 		return err;
 	if (err || !tid || !snapshot__find(r->s, tid))
-		return 0;	/* unreadable for now: the holder stays unknown */
+		return 0; /* unreadable for now: the holder stays unknown */
 	return snapshot__add_holder(r->s, tid, addr, false);
 }
 
@@ -421,6 +422,11 @@ int dump__read(pid_t pid, struct snapshot *s)
 		err = read_threads(&r);
 	if (!err)
 		err = gil_holder(&r);
+	/* Holders that no owner field names (threading.Lock: a bare sem_t) are where inference
+	 * from the `with` blocks open in Python frames adds them, here, while the collector and
+	 * its CPython reader are open: snapshot__add_holder(s, tid, lock, true), LOCK being the
+	 * lock's PyThread_type_lock (the sem_t its waiters sleep on: snapshot_thread.wait_addr).
+	 * snapshot__analyse then closes cycles through them and marks those deadlocks inferred. */
 	if (!err && process_gone(pid))
 		err = -ESRCH;
 	if (!err)
@@ -458,8 +464,10 @@ int dump__run(pid_t pid, bool json)
 	if (err == -ESRCH)
 		ls_err("dump", "process %d exited during the dump", pid);
 	else if (err == -EPERM || err == -EACCES)
-		ls_err("dump", "not permitted to read process %d: run as root (or with "
-		       "CAP_SYS_PTRACE)", pid);
+		ls_err("dump",
+		       "not permitted to read process %d: run as root (or with "
+		       "CAP_SYS_PTRACE)",
+		       pid);
 	else if (err)
 		ls_err("dump", "process %d: %s", pid, strerror(-err));
 	if (err)

@@ -15,13 +15,13 @@
 #include "model.h"
 #include "trace.h"
 
-#define TEXT_FRAMES 24	/* frames shown per stack in text */
+#define TEXT_FRAMES 24 /* frames shown per stack in text */
 
 struct holder {
 	uint64_t lock;
 	uint32_t tid;
 	bool inferred;
-	bool torn;	/* named by the wait of a thread that moved: shown, not analysed */
+	bool torn; /* named by the wait of a thread that moved: shown, not analysed */
 };
 
 struct snapshot {
@@ -32,7 +32,7 @@ struct snapshot {
 	size_t n, cap;
 	struct holder *holders;
 	size_t nholders, holders_cap;
-	struct deadlock *dl;		/* after snapshot__analyse */
+	struct deadlock *dl; /* after snapshot__analyse */
 	uint32_t stopped_threads;
 	uint64_t stopped_ns;
 	uint32_t threads_gone, stacks_missing;
@@ -284,25 +284,47 @@ static const struct {
 	long nr;
 	const char *name;
 } syscall_names[] = {
-	{SYS_read, "read"}, {SYS_write, "write"}, {SYS_poll, "poll"}, {SYS_select, "select"},
-	{SYS_pselect6, "pselect6"}, {SYS_ppoll, "ppoll"}, {SYS_epoll_wait, "epoll_wait"},
-	{SYS_epoll_pwait, "epoll_pwait"}, {SYS_nanosleep, "nanosleep"},
-	{SYS_clock_nanosleep, "clock_nanosleep"}, {SYS_wait4, "wait4"}, {SYS_waitid, "waitid"},
-	{SYS_accept, "accept"}, {SYS_accept4, "accept4"}, {SYS_connect, "connect"},
-	{SYS_recvfrom, "recvfrom"}, {SYS_recvmsg, "recvmsg"}, {SYS_sendto, "sendto"},
-	{SYS_sendmsg, "sendmsg"}, {SYS_pause, "pause"}, {SYS_rt_sigsuspend, "rt_sigsuspend"},
-	{SYS_rt_sigtimedwait, "rt_sigtimedwait"}, {SYS_readv, "readv"}, {SYS_writev, "writev"},
-	{SYS_pread64, "pread64"}, {SYS_pwrite64, "pwrite64"}, {SYS_openat, "openat"},
-	{SYS_flock, "flock"}, {SYS_fcntl, "fcntl"}, {SYS_msgrcv, "msgrcv"},
-	{SYS_semop, "semop"}, {SYS_semtimedop, "semtimedop"}, {SYS_io_getevents, "io_getevents"},
-	{SYS_futex, "futex"},
+    {SYS_read, "read"},
+    {SYS_write, "write"},
+    {SYS_poll, "poll"},
+    {SYS_select, "select"},
+    {SYS_pselect6, "pselect6"},
+    {SYS_ppoll, "ppoll"},
+    {SYS_epoll_wait, "epoll_wait"},
+    {SYS_epoll_pwait, "epoll_pwait"},
+    {SYS_nanosleep, "nanosleep"},
+    {SYS_clock_nanosleep, "clock_nanosleep"},
+    {SYS_wait4, "wait4"},
+    {SYS_waitid, "waitid"},
+    {SYS_accept, "accept"},
+    {SYS_accept4, "accept4"},
+    {SYS_connect, "connect"},
+    {SYS_recvfrom, "recvfrom"},
+    {SYS_recvmsg, "recvmsg"},
+    {SYS_sendto, "sendto"},
+    {SYS_sendmsg, "sendmsg"},
+    {SYS_pause, "pause"},
+    {SYS_rt_sigsuspend, "rt_sigsuspend"},
+    {SYS_rt_sigtimedwait, "rt_sigtimedwait"},
+    {SYS_readv, "readv"},
+    {SYS_writev, "writev"},
+    {SYS_pread64, "pread64"},
+    {SYS_pwrite64, "pwrite64"},
+    {SYS_openat, "openat"},
+    {SYS_flock, "flock"},
+    {SYS_fcntl, "fcntl"},
+    {SYS_msgrcv, "msgrcv"},
+    {SYS_semop, "semop"},
+    {SYS_semtimedop, "semtimedop"},
+    {SYS_io_getevents, "io_getevents"},
+    {SYS_futex, "futex"},
 #ifdef SYS_epoll_pwait2
-	{SYS_epoll_pwait2, "epoll_pwait2"},
+    {SYS_epoll_pwait2, "epoll_pwait2"},
 #endif
 #ifdef SYS_io_uring_enter
-	{SYS_io_uring_enter, "io_uring_enter"},
+    {SYS_io_uring_enter, "io_uring_enter"},
 #endif
-	{449, "futex_waitv"},
+    {449, "futex_waitv"},
 };
 
 const char *snapshot__doing(long nr, uint64_t arg1, char *buf, size_t len)
@@ -532,7 +554,8 @@ int snapshot__json(const struct snapshot *s, FILE *out)
 	for (size_t i = 0; i < s->n; i++)
 		json_thread(s, &s->threads[i], w);
 	json_writer__array_end(w);
-	/* asyncio tasks come from CPython's objects, which this snapshot does not read (yet) */
+	/* asyncio tasks come from CPython's objects, which this snapshot does not read yet: a
+	 * task model (tid, name, coro, stack, waits_for, holds) and its writer belong here */
 	json_writer__key(w, "tasks");
 	json_writer__array_begin(w);
 	json_writer__array_end(w);
@@ -578,8 +601,8 @@ static void text_wait(const struct snapshot *s, const struct snapshot_thread *t,
 
 	if (!t->waiting)
 		return;
-	fprintf(out, "  waits for %s (%s)", text_lock(s, t->wait_addr, t->wait_kind, lock,
-							sizeof(lock)),
+	fprintf(out, "  waits for %s (%s)",
+		text_lock(s, t->wait_addr, t->wait_kind, lock, sizeof(lock)),
 		ls_kind_name(t->wait_kind));
 	if (holder == t->tid)
 		fprintf(out, ", held by itself%s\n", inferred ? " (inferred)" : "");
@@ -661,8 +684,9 @@ void snapshot__text(const struct snapshot *s, FILE *out)
 		fprintf(out, "lost: %u threads exited during the dump, %u stacks unreadable\n",
 			s->threads_gone, s->stacks_missing);
 	if (s->stopped_threads)
-		fprintf(out, "stopped %.3f ms (%u running %s, one at a time)\n", s->stopped_ns / 1e6,
-			s->stopped_threads, s->stopped_threads == 1 ? "thread" : "threads");
+		fprintf(out, "stopped %.3f ms (%u running %s, one at a time)\n",
+			s->stopped_ns / 1e6, s->stopped_threads,
+			s->stopped_threads == 1 ? "thread" : "threads");
 	else
 		fputs("stopped 0 ms (no thread was running: read from memory alone)\n", out);
 }

@@ -12,29 +12,29 @@ struct ls_rec;
 struct model;
 struct snapshot;
 
-#define SNAPSHOT_RUNNING (-2)	/* snapshot_thread.nr: on a CPU, in no system call */
-#define SNAPSHOT_NO_CALL (-1)	/* ... asleep outside any system call */
+#define SNAPSHOT_RUNNING (-2) /* snapshot_thread.nr: on a CPU, in no system call */
+#define SNAPSHOT_NO_CALL (-1) /* ... asleep outside any system call */
 
 /* One thread as /proc and its memory showed it. */
 struct snapshot_thread {
 	uint32_t tid;
-	char state;		/* /proc/PID/task/TID/stat: R S D T t Z X I; '?' if unread */
-	long nr;		/* the system call it sleeps in, or SNAPSHOT_RUNNING/NO_CALL */
-	uint64_t arg1;		/* ... its second argument (futex(2): the op) */
-	uint32_t stack_id;	/* in the model; 0: no stack */
-	bool stopped;		/* its registers came from a brief ptrace stop */
-	char *comm;		/* /proc's name for it, owned by the snapshot; NULL if none */
-	bool moved;		/* it ran while the dump read: its wait closes no deadlock */
+	char state;	   /* /proc/PID/task/TID/stat: R S D T t Z X I; '?' if unread */
+	long nr;	   /* the system call it sleeps in, or SNAPSHOT_RUNNING/NO_CALL */
+	uint64_t arg1;	   /* ... its second argument (futex(2): the op) */
+	uint32_t stack_id; /* in the model; 0: no stack */
+	bool stopped;	   /* its registers came from a brief ptrace stop */
+	char *comm;	   /* /proc's name for it, owned by the snapshot; NULL if none */
+	bool moved;	   /* it ran while the dump read: its wait closes no deadlock */
 	/* the lock it waits on, from a WAIT_BEGIN record */
 	bool waiting;
-	uint8_t wait_kind;	/* enum ls_lock_kind */
+	uint8_t wait_kind; /* enum ls_lock_kind */
 	uint64_t wait_addr;
-	uint32_t owner;		/* the owner the lock word names; 0 if none */
+	uint32_t owner; /* the owner the lock word names; 0 if none */
 };
 
 /* For process PID with its COMM and CMDLINE (copied). NULL with errno on failure. */
 struct snapshot *snapshot__new(uint32_t pid, const char *comm, const char *cmdline);
-void snapshot__free(struct snapshot *s);	/* accepts NULL */
+void snapshot__free(struct snapshot *s); /* accepts NULL */
 
 /* ---- building: names and stacks, threads, holders ---- */
 

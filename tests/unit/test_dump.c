@@ -27,7 +27,9 @@ Test(dump, parses_a_thread_asleep_in_a_system_call)
 	struct blocked_sys s;
 
 	cr_assert_eq(blocked__parse_syscall("202 0x55d0c0de4100 0x80 0x2 0x0 0x0 0x0 "
-					    "0x7ffc1234abc8 0x7f12345678ab\n", &s), 0);
+					    "0x7ffc1234abc8 0x7f12345678ab\n",
+					    &s),
+		     0);
 	cr_assert_eq(s.state, BLOCKED_SYS_CALL);
 	cr_assert_eq(s.nr, 202);
 	cr_assert_eq(s.args[0], 0x55d0c0de4100ull);
@@ -104,8 +106,12 @@ static void one_frame_stack(uint32_t id, const char *func, const char *file, uin
 	uint32_t frames[1] = {id};
 
 	feed((struct ls_rec){.type = LS_REC_FRAME,
-			     .frame = {.id = id, .pc = 0x1000 + id, .func = func, .file = file,
-				       .line = line, .module = "t"}});
+			     .frame = {.id = id,
+				       .pc = 0x1000 + id,
+				       .func = func,
+				       .file = file,
+				       .line = line,
+				       .module = "t"}});
 	feed((struct ls_rec){.type = LS_REC_STACK, .stack = {id, 1, frames}});
 }
 
@@ -231,12 +237,12 @@ Test(dump, text_has_each_thread_the_deadlock_and_the_stop, .init = setup, .fini 
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	text = as_text();
 	cr_assert(strstr(text, "thread 101 (a-to-b): sleeping in futex wait\n"), "%s", text);
-	cr_assert(strstr(text, "  waits for lock_b (mutex), held by thread 102 (b-to-a)\n"),
-		  "%s", text);
+	cr_assert(strstr(text, "  waits for lock_b (mutex), held by thread 102 (b-to-a)\n"), "%s",
+		  text);
 	cr_assert(strstr(text, "  holds lock_a\n"), "%s", text);
 	cr_assert(strstr(text, "    transfer_a_to_b (bank.c:41)\n"), "%s", text);
-	cr_assert(strstr(text, "thread 103 (spinner): running (stopped to read its stack)\n"),
-		  "%s", text);
+	cr_assert(strstr(text, "thread 103 (spinner): running (stopped to read its stack)\n"), "%s",
+		  text);
 	cr_assert(strstr(text, "DEADLOCK: 2 threads, locks lock_b, lock_a\n"), "%s", text);
 	cr_assert(strstr(text, "\nstopped 0.400 ms (1 running thread"), "%s", text);
 	free(text);
@@ -281,7 +287,7 @@ Test(dump, inferred_holders_close_the_cycle_and_say_so, .init = setup, .fini = t
 	python_waits();
 	cr_assert_eq(snapshot__add_holder(snap, T1, PYLOCK_A, true), 0);
 	cr_assert_eq(snapshot__add_holder(snap, T2, PYLOCK_B, true), 0);
-	cr_assert_eq(snapshot__add_holder(snap, T2, PYLOCK_B, true), 0);	/* once */
+	cr_assert_eq(snapshot__add_holder(snap, T2, PYLOCK_B, true), 0); /* once */
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	doc = as_json();
 	cr_assert(jp_uint(jp_path(doc, "threads.0.waits_for_owner"), &v) && v == T2);
@@ -297,7 +303,7 @@ Test(dump, a_wait_dropped_leaves_no_edge, .init = setup, .fini = teardown)
 	struct jp_value *doc;
 
 	c_deadlock();
-	snapshot__drop_wait(snap, T2);	/* it moved on while being read */
+	snapshot__drop_wait(snap, T2); /* it moved on while being read */
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	doc = as_json();
 	cr_assert_eq(jp_path(doc, "threads.1.waits_for")->type, JP_NULL);
@@ -312,7 +318,7 @@ Test(dump, an_owner_outside_the_process_holds_nothing, .init = setup, .fini = te
 {
 	struct jp_value *doc;
 
-	wait_begin(T1, LOCK_B, 4242, 1);	/* a stale or foreign owner field */
+	wait_begin(T1, LOCK_B, 4242, 1); /* a stale or foreign owner field */
 	cr_assert_eq(snapshot__thread(snap, T1, 'S', SYS_futex, 0x80, 0, false, NULL), 0);
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	doc = as_json();
@@ -326,7 +332,7 @@ Test(dump, a_thread_that_ran_meanwhile_closes_no_deadlock, .init = setup, .fini 
 	uint64_t v;
 
 	c_deadlock();
-	snapshot__moved(snap, T2);	/* its wait and owner were read at another moment */
+	snapshot__moved(snap, T2); /* its wait and owner were read at another moment */
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	doc = as_json();
 	cr_assert_eq(jp_get(doc, "deadlocks")->len, 0);
@@ -344,7 +350,7 @@ Test(dump, a_thread_waiting_for_a_lock_it_holds_is_a_deadlock, .init = setup, .f
 	char *text;
 	uint64_t v;
 
-	wait_begin(T1, LOCK_A, T1, 1);	/* relocking a default mutex it already holds */
+	wait_begin(T1, LOCK_A, T1, 1); /* relocking a default mutex it already holds */
 	cr_assert_eq(snapshot__thread(snap, T1, 'S', SYS_futex, 0x80, 0, false, NULL), 0);
 	cr_assert_eq(snapshot__analyse(snap), 0);
 	doc = as_json();
