@@ -409,6 +409,71 @@ Test(dump, running_python_thread_is_stopped_for_its_stack, .timeout = 90, .init 
 	running_thread(wl, "cpu-0", "burn");
 }
 
+/* ---- races: threads that come and go, a process that ends during the dump ---- */
+
+Test(dump, threads_that_exit_meanwhile_are_counted_not_fatal, .timeout = 90, .init = adopt_orphans,
+     .fini = kill_started)
+{
+	char out[256], err[256], cmd[1024];
+	pid_t wl;
+
+	snprintf(out, sizeof(out), "%s/churn.out", test_dir());
+	snprintf(err, sizeof(err), "%s/churn.err", test_dir());
+	/* threads that live a millisecond, four at a time, for ever */
+	snprintf(cmd, sizeof(cmd),
+		 "%s -c 'import threading, time\n"
+		 "while True:\n"
+		 "    ts = [threading.Thread(target=time.sleep, args=(0.001,)) for _ in range(4)]\n"
+		 "    [t.start() for t in ts]\n"
+		 "    [t.join() for t in ts]'",
+		 python3_path());
+	wl = spawn_bg(cmd, out, err);
+	cr_assert_gt(wl, 0);
+	usleep(500000);
+	for (int i = 0; i < 15; i++) {
+		struct jp_value *d = dump_of(wl);
+
+		cr_assert_geq(must_array(d, "threads")->len, 1);
+		cr_assert_geq(jnum(d, "threads_gone", -1), 0);
+		cr_assert_eq(must_array(d, "deadlocks")->len, 0);
+		jp_free(d);
+	}
+	cr_assert_eq(kill(wl, 0), 0, "dumping ended the process");
+}
+
+Test(dump, a_process_that_ends_meanwhile_is_exit_2_or_a_whole_dump, .timeout = 90,
+     .init = adopt_orphans, .fini = kill_started)
+{
+	char cmd[512];
+
+	for (int i = 0; i < 10; i++) {
+		char *out = NULL, *err = NULL;
+		pid_t wl;
+		int rc;
+
+		snprintf(cmd, sizeof(cmd), "%s -c 'import time; time.sleep(%.3f)'", python3_path(),
+			 0.02 * i);
+		wl = spawn_bg(cmd, "/dev/null", "/dev/null");
+		cr_assert_gt(wl, 0);
+		rc = shf(&out, &err, LOCKSCOPE " dump -p %d --json", wl);
+		cr_assert(rc == 0 || rc == 2, "dump of a process that ends exited %d: %s", rc, err);
+		if (rc == 0) {
+			struct jp_value *d = jparse(out);
+
+			cr_assert_not_null(d, "not JSON: %.300s", out);
+			jp_free(d);
+		} else {
+			cr_assert_eq(count_lines(err), 1, "not one line: %s", err);
+			cr_assert(strstr(err, "lockscope: dump: no process") ||
+				      strstr(err, "exited during the dump"),
+				  "%s", err);
+		}
+		waitpid(wl, NULL, 0);
+		free(out);
+		free(err);
+	}
+}
+
 /* ---- bad targets ---- */
 
 Test(dump, vanished_pid_is_refused_with_exit_2, .timeout = 30)
