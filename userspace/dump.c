@@ -189,6 +189,13 @@ static int wait_of(struct reader *r, pid_t tid, const struct blocked_sys *sys)
 	return reread_wait(r, tid);
 }
 
+/* What reading a thread found. */
+enum {
+	READ_RUNNING = 0, /* on a CPU (or moving too fast to read): to be stopped */
+	READ_WAITING,	  /* asleep in a futex wait, read as the collector reads one */
+	READ_ASLEEP,	  /* asleep elsewhere, its stack copied */
+};
+
 /* One thread: its state, what it sleeps in, its wait and its stack; a running one is only
  * listed here, to be stopped once every sleeping one has been read. */
 static int read_thread(struct reader *r, pid_t tid)
@@ -208,22 +215,25 @@ static int read_thread(struct reader *r, pid_t tid)
 	ls_read_proc(r->pid, what, comm, sizeof(comm), false);
 	if (state == 'Z' || state == 'X')
 		return snapshot__thread(r->s, tid, state, SNAPSHOT_NO_CALL, 0, 0, false, comm);
-	err = copy_sleeping(r, tid, &sys, &len);
-	if (err == 1)
-		err = wait_of(r, tid, &sys) ?: 2;
+	err = copy_sleeping(r, tid, &sys, &len); /* 1: asleep, 0: running */
+	if (err == 1) {
+		err = wait_of(r, tid, &sys);
+		if (err >= 0)
+			err = err ? READ_WAITING : READ_ASLEEP;
+	}
 	if (err == -ESRCH || err == -ENOENT) {
 		r->gone++;
 		return 0;
 	}
 	if (err < 0)
 		return err;
-	if (err != 1) /* whatever the collector read of a futex wait is over */
+	if (err != READ_WAITING) /* whatever the collector read of a futex wait is over */
 		snapshot__drop_wait(r->s, tid);
-	if (err == 0)
+	if (err == READ_RUNNING)
 		return push_running(r, tid)
 			   ?: snapshot__thread(r->s, tid, state, SNAPSHOT_RUNNING, 0, 0, false,
 					       comm);
-	if (err == 2 && len) {
+	if (err == READ_ASLEEP && len) {
 		err = collector__thread_stack(r->c, tid, sys.ip, sys.sp, 0, r->stack, len, &id);
 		if (err)
 			return err;
@@ -255,8 +265,8 @@ static int get_regs(pid_t tid, struct regs *out)
 
 /* Stops TID alone (PTRACE_SEIZE + PTRACE_INTERRUPT: no signal the program could see), copies
  * its registers, stack and Python frames, and lets it go. *LEN: bytes copied; *NS: how long it
- * was stopped.
- * 0, -ESRCH if it exited, or -errno (-EPERM: another tracer holds it). */
+ * was stopped (from the interrupt to the detach). 0, -ESRCH if it exited, or -errno (-EPERM:
+ * another tracer holds it). */
 static int stop_and_copy(struct reader *r, pid_t tid, struct regs *regs, size_t *len, uint64_t *ns)
 {
 	int err = 0, st, sig = 0;
