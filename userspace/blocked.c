@@ -23,13 +23,6 @@
 #define MIN_PAGE 4096
 #define MAX_IOV (BLOCKED_STACK_MAX / MIN_PAGE + 2)
 
-/* What /proc/PID/task/TID/syscall says of a thread asleep in a system call. */
-struct sys_state {
-	long nr;
-	uint64_t args[6];
-	uint64_t sp, ip;
-};
-
 /* The first futex of futex_waitv(2)'s vector (uapi struct futex_waitv). */
 struct waitv_entry {
 	uint64_t val;
@@ -43,8 +36,7 @@ struct wait_list {
 	size_t n, cap;
 };
 
-/* Reads the raw line. 0, or a negative errno: -ENOENT/-ESRCH when the thread is gone. */
-static int read_syscall_line(pid_t pid, pid_t tid, char *buf, size_t len)
+int blocked__syscall_line(pid_t pid, pid_t tid, char *buf, size_t len)
 {
 	char path[64];
 	ssize_t got;
@@ -63,20 +55,34 @@ static int read_syscall_line(pid_t pid, pid_t tid, char *buf, size_t len)
 	return err;
 }
 
-/* "NR 0xA1 .. 0xA6 0xSP 0xPC": a thread inside a system call. "running" (on a CPU) and
- * "-1 0xSP 0xPC" (asleep outside any system call) are not futex waits: false. */
-static bool parse_syscall_line(const char *line, struct sys_state *s)
+/* "NR 0xA1 .. 0xA6 0xSP 0xPC": a thread inside a system call; "running": on a CPU;
+ * "-1 0xSP 0xPC": asleep outside any system call. */
+int blocked__parse_syscall(const char *line, struct blocked_sys *s)
 {
 	unsigned long long a[8];
+	int n;
 
-	if (sscanf(line, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &s->nr, &a[0], &a[1],
-		   &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]) != 9 || s->nr < 0)
-		return false;
+	memset(s, 0, sizeof(*s));
+	if (!strcmp(line, "running") || !strcmp(line, "running\n")) {
+		s->state = BLOCKED_SYS_RUNNING;
+		return 0;
+	}
+	n = sscanf(line, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &s->nr, &a[0], &a[1],
+		   &a[2], &a[3], &a[4], &a[5], &a[6], &a[7]);
+	if (n == 3 && s->nr == -1) {
+		s->state = BLOCKED_SYS_NONE;
+		s->sp = a[0];
+		s->ip = a[1];
+		return 0;
+	}
+	if (n != 9 || s->nr < 0)
+		return -EINVAL;
+	s->state = BLOCKED_SYS_CALL;
 	for (int i = 0; i < 6; i++)
 		s->args[i] = a[i];
 	s->sp = a[6];
 	s->ip = a[7];
-	return true;
+	return 0;
 }
 
 /* /proc/PID/mem, for where process_vm_readv(2) is filtered out (some seccomp profiles). */
@@ -107,10 +113,9 @@ static size_t read_mem_file(pid_t pid, uint64_t addr, uint8_t *buf, size_t len)
 	return done;
 }
 
-/* Copies up to LEN bytes from ADDR in PID, stopping at the first unreadable page, and returns
- * how many it got. One remote iovec per page: process_vm_readv(2) never splits an iovec, so a
- * read that runs off the end of a mapping still yields the pages before it. */
-static size_t read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
+/* One remote iovec per page: process_vm_readv(2) never splits an iovec, so a read that runs
+ * off the end of a mapping still yields the pages before it. */
+size_t blocked__read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = len}, remote[MAX_IOV];
 	size_t page = sysconf(_SC_PAGESIZE), off = 0;
@@ -136,20 +141,23 @@ static size_t read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return 0;	/* EFAULT: the first page is unmapped; ESRCH: the process is gone */
 }
 
-static bool is_wait_cmd(uint32_t cmd)
+bool blocked__futex_waits(uint64_t op)
 {
+	uint32_t cmd = (uint32_t)op & FUTEX_CMD_MASK;
+
 	/* FUTEX_WAIT, FUTEX_LOCK_PI, FUTEX_WAIT_BITSET, FUTEX_WAIT_REQUEUE_PI, FUTEX_LOCK_PI2 */
 	return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 11 || cmd == 13;
 }
 
 /* Fills W's wait from the syscall's arguments; false if S is not a futex wait we can place. */
-static bool wait_of(pid_t pid, const struct sys_state *s, struct blocked_wait *w)
+static bool wait_of(pid_t pid, const struct blocked_sys *s, struct blocked_wait *w)
 {
 	struct waitv_entry w0;
 	uint32_t cmd;
 
 	if (s->nr == SYS_futex_waitv) {
-		if (s->args[1] < 1 || read_mem(pid, s->args[0], &w0, sizeof(w0)) != sizeof(w0))
+		if (s->args[1] < 1 ||
+		    blocked__read_mem(pid, s->args[0], &w0, sizeof(w0)) != sizeof(w0))
 			return false;
 		w->fclass = LS_FUTEX_WAITV;
 		w->uaddr = w0.uaddr;
@@ -160,7 +168,7 @@ static bool wait_of(pid_t pid, const struct sys_state *s, struct blocked_wait *w
 	if (s->nr != SYS_futex)
 		return false;
 	cmd = (uint32_t)s->args[1] & FUTEX_CMD_MASK;
-	if (!is_wait_cmd(cmd))
+	if (!blocked__futex_waits(s->args[1]))
 		return false;
 	w->fclass = cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT;
 	w->uaddr = s->args[0];
@@ -169,32 +177,32 @@ static bool wait_of(pid_t pid, const struct sys_state *s, struct blocked_wait *w
 	return true;
 }
 
-/* Reads TID's wait and stack into W. 1: it is blocked in a futex wait; 0: it is not, or it
- * vanished or moved on while being read; -EACCES/-EPERM: not permitted; -ENOMEM. */
-static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
+int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 {
 	char before[256], after[256];
-	struct sys_state s;
+	struct blocked_sys s;
 	int err;
 
 	memset(w, 0, sizeof(*w));
-	err = read_syscall_line(pid, tid, before, sizeof(before));
+	err = blocked__syscall_line(pid, tid, before, sizeof(before));
 	if (err == -EACCES || err == -EPERM)
 		return err;
-	if (err || !parse_syscall_line(before, &s) || !wait_of(pid, &s, w))
+	if (err || blocked__parse_syscall(before, &s) || s.state != BLOCKED_SYS_CALL ||
+	    !wait_of(pid, &s, w))
 		return 0;
 	w->tid = tid;
 	w->ip = s.ip;
 	w->sp = s.sp;
-	w->words_ok = read_mem(pid, w->uaddr, w->words, sizeof(w->words)) == sizeof(w->words);
+	w->words_ok = blocked__read_mem(pid, w->uaddr, w->words, sizeof(w->words)) ==
+		      sizeof(w->words);
 	if (!w->words_ok)
 		memset(w->words, 0, sizeof(w->words));
 	w->stack = malloc(BLOCKED_STACK_MAX);
 	if (!w->stack)
 		return -ENOMEM;
-	w->stack_len = read_mem(pid, s.sp, w->stack, BLOCKED_STACK_MAX);
+	w->stack_len = blocked__read_mem(pid, s.sp, w->stack, BLOCKED_STACK_MAX);
 	/* still the same wait at the same place: the words and the stack are not torn */
-	err = read_syscall_line(pid, tid, after, sizeof(after));
+	err = blocked__syscall_line(pid, tid, after, sizeof(after));
 	if (err || strcmp(before, after)) {
 		free(w->stack);
 		w->stack = NULL;
@@ -257,7 +265,7 @@ int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n)
 
 		if (!tid)
 			continue;
-		err = scan_thread(pid, tid, &w);
+		err = blocked__read_thread(pid, tid, &w);
 		if (err < 0)
 			goto cleanup;
 		if (err == 1) {

@@ -30,7 +30,38 @@ struct blocked_wait {
  * while being read are left out. -ESRCH if PID is gone, -EACCES/-EPERM if not permitted,
  * -ENOMEM; *OUT is then NULL and *N 0. */
 int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
+/* One thread: reads TID's wait and stack into W. 1: it is blocked in a futex wait (W->stack
+ * is then the caller's to free); 0: it is not, or it vanished or moved on while being read;
+ * -EACCES/-EPERM: not permitted; -ENOMEM. */
+int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
+
+/* ---- the pieces, for reading threads that are not in a futex wait ---- */
+
+/* What /proc/PID/task/TID/syscall says of a thread. */
+enum blocked_sys_state {
+	BLOCKED_SYS_RUNNING,	/* "running": on a CPU; its registers are not to be had here */
+	BLOCKED_SYS_CALL,	/* asleep inside system call NR */
+	BLOCKED_SYS_NONE,	/* "-1 SP PC": asleep outside any system call (stopped, faulting) */
+};
+
+struct blocked_sys {
+	enum blocked_sys_state state;
+	long nr;		/* BLOCKED_SYS_CALL: the system call's number */
+	uint64_t args[6];	/* ... and its arguments */
+	uint64_t sp, ip;	/* user registers; 0 for BLOCKED_SYS_RUNNING */
+};
+
+/* Reads TID's /proc/PID/task/TID/syscall line into BUF. 0, or a negative errno: -ENOENT or
+ * -ESRCH when the thread is gone, -EACCES/-EPERM when not permitted. */
+int blocked__syscall_line(pid_t pid, pid_t tid, char *buf, size_t len);
+/* Parses such a line into *S. 0, or -EINVAL if it has none of the three forms. */
+int blocked__parse_syscall(const char *line, struct blocked_sys *s);
+/* True if futex(2)'s OP (its second argument) puts the caller to sleep on a word. */
+bool blocked__futex_waits(uint64_t op);
+/* Copies up to LEN bytes (BLOCKED_STACK_MAX at most) from ADDR in PID, without stopping it,
+ * stopping at the first unreadable page; returns how many it got (0 if PID is gone). */
+size_t blocked__read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
 
 #endif

@@ -51,6 +51,7 @@ struct py_cached {
 	bool join;		/* it waits in threading.Thread.join */
 	char *first;		/* its innermost Python frame, formatted */
 	char *name;		/* threading.Thread.name last written */
+	bool pinned;		/* read by collector__python_pin: kept for the next stack */
 };
 
 #define COUNTERS_MAX 32
@@ -103,7 +104,7 @@ static uint64_t rel_ts(struct collector *c, uint64_t mono)
 
 static int put(struct collector *c, const struct ls_rec *r)
 {
-	int err = trace_writer__append(c->w, r);
+	int err = c->w ? trace_writer__append(c->w, r) : 0;
 
 	return !err && c->sink ? c->sink(c->sink_arg, r) : err;
 }
@@ -410,6 +411,10 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 	uint64_t now = ls_mono_ns();
 	struct py_thread t;
 
+	if (pc && pc->pinned) {
+		pc->pinned = false;
+		return pc;
+	}
 	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
 		return pc;
 	pc->read_at = now;
@@ -980,8 +985,32 @@ bad:
 	return 0;
 }
 
-/* Threads already blocked in a futex wait make no event: each becomes a wait that began
- * before the recording (ts 0), with its stack read from memory. */
+int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
+{
+	size_t size = sizeof(struct ls_ev_wait_begin) + bw->stack_len;
+	struct ls_ev_wait_begin *ev = calloc(1, size);
+	int err;
+
+	if (!ev)
+		return -ENOMEM;
+	ev->h.type = LS_EV_WAIT_BEGIN;
+	ev->h.tid = bw->tid;
+	ev->h.ts = c->start_mono;
+	ev->uaddr = bw->uaddr;
+	ev->op = bw->op;
+	ev->val = bw->val;
+	memcpy(ev->words, bw->words, sizeof(ev->words));
+	ev->words_ok = bw->words_ok;
+	ev->fclass = bw->fclass;
+	ev->st.ip = bw->ip;
+	ev->st.sp = bw->sp;
+	ev->st.snap_len = bw->stack_len;
+	memcpy(ev + 1, bw->stack, bw->stack_len);
+	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+	free(ev);
+	return err;
+}
+
 /* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
  * name them (pyasync). Written as inferred ACQUIRE records, after LOCK records that give them
  * their Python names, ahead of the waits, so a deadlock found on attach has its holders. */
@@ -1026,6 +1055,8 @@ out:
 	return err;
 }
 
+/* Threads already blocked in a futex wait make no event: each becomes a wait that began
+ * before the recording (ts 0), with its stack read from memory. */
 static int snapshot_blocked(struct collector *c)
 {
 	struct blocked_wait *bw = NULL;
@@ -1034,30 +1065,8 @@ static int snapshot_blocked(struct collector *c)
 
 	if (!err && c->py)
 		err = infer_python_holds(c, bw, n);
-	for (size_t i = 0; !err && i < n; i++) {
-		size_t size = sizeof(struct ls_ev_wait_begin) + bw[i].stack_len;
-		struct ls_ev_wait_begin *ev = calloc(1, size);
-
-		if (!ev) {
-			err = -ENOMEM;
-			break;
-		}
-		ev->h.type = LS_EV_WAIT_BEGIN;
-		ev->h.tid = bw[i].tid;
-		ev->h.ts = c->start_mono;
-		ev->uaddr = bw[i].uaddr;
-		ev->op = bw[i].op;
-		ev->val = bw[i].val;
-		memcpy(ev->words, bw[i].words, sizeof(ev->words));
-		ev->words_ok = bw[i].words_ok;
-		ev->fclass = bw[i].fclass;
-		ev->st.ip = bw[i].ip;
-		ev->st.sp = bw[i].sp;
-		ev->st.snap_len = bw[i].stack_len;
-		memcpy(ev + 1, bw[i].stack, bw[i].stack_len);
-		err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
-		free(ev);
-	}
+	for (size_t i = 0; !err && i < n; i++)
+		err = collector__blocked_wait(c, &bw[i]);
 	blocked__free(bw, n);
 	return err == -ESRCH ? 0 : err;
 }
@@ -1099,6 +1108,61 @@ int collector__attach_snapshot(struct collector *c)
 	if (!err)
 		py_names(c);
 	return err ? err : snapshot_blocked(c);
+}
+
+int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_t sp,
+			    uint64_t bp, const void *snap, size_t len, uint32_t *id)
+{
+	struct ls_ev_stack *st = calloc(1, sizeof(*st) + len);
+	int err;
+
+	*id = 0;
+	if (!st)
+		return -ENOMEM;
+	st->ip = ip;
+	st->sp = sp;
+	st->bp = bp;
+	st->snap_len = len;
+	memcpy(st + 1, snap, len);
+	err = stack_of(c, tid, st, len, id, NULL);
+	free(st);
+	return err;
+}
+
+int collector__python_pin(struct collector *c, pid_t tid)
+{
+	struct py_cached *pc;
+
+	if (!c->py)	/* looking for CPython is for later: the thread waits stopped */
+		return 0;
+	pc = py_cached(c, tid);
+	if (!pc)
+		return -ENOMEM;
+	pc->read_at = 0;
+	pc->pinned = false;
+	pc = py_stack(c, tid);
+	if (pc)
+		pc->pinned = true;
+	return 0;
+}
+
+int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
+{
+	struct py_thread *ts = NULL;
+	size_t n = 0;
+	int err;
+
+	*addr = 0;
+	*holder = 0;
+	if (!c->py || !c->gil_lo)
+		return -ENOENT;
+	*addr = c->gil_lo;
+	err = pyreader__threads(c->py, &ts, &n);
+	for (size_t i = 0; !err && i < n; i++)
+		if (ts[i].holds_gil)
+			*holder = ts[i].tid;
+	pyreader__threads_free(ts, n);
+	return err;
 }
 
 int collector__lost(struct collector *c, uint64_t count)

@@ -8,12 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct blocked_wait;
 struct ls_rec;
 struct trace_writer;
 struct collector;
 
-/* For process PID, writing to W (borrowed). START_MONO: the BPF clock at the start of
- * recording; timestamps are stored relative to it. NULL with errno on failure. */
+/* For process PID, writing to W (borrowed; NULL: records go to the sink alone). START_MONO:
+ * the BPF clock at the start of recording; timestamps are stored relative to it. NULL with
+ * errno on failure. */
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
 void collector__free(struct collector *c);	/* accepts NULL */
 
@@ -26,6 +28,24 @@ int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);
+/* A thread already asleep in a futex wait (from blocked__read_thread): a WAIT_BEGIN that
+ * began before the recording, named and with its stack, as collector__attach_snapshot writes
+ * for each such thread. 0 or -errno. */
+int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw);
+/* The stack of thread TID from its registers and LEN bytes of its user stack copied from SP
+ * (a thread asleep in a system call, or stopped): unwound, named, with Python frames spliced in
+ * where it runs the interpreter loop. FRAME and STACK records precede its use; *ID is the
+ * stack's id, 0 if there is none. 0 or -errno. */
+int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_t sp,
+			    uint64_t bp, const void *snap, size_t len, uint32_t *id);
+/* Reads TID's Python stack now, while the thread is stopped, for the next
+ * collector__thread_stack of TID to splice in, however much later that comes. Nothing for a
+ * target that does not run CPython. 0 or -errno. */
+int collector__python_pin(struct collector *c, pid_t tid);
+/* CPython targets: the GIL's address as WAIT_BEGIN records name it, and the thread that holds
+ * it now (*HOLDER 0: none, or one the interpreter has not given a native id). 0; -ENOENT if
+ * the target runs no CPython; -errno if its threads cannot be read. */
+int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

@@ -60,3 +60,24 @@ const char *ls_human_ns(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%.3f s", ns / 1e9);
 	return buf;
 }
+
+void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args)
+{
+	char path[64];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\n' || (args && buf[i] == '\0' && i + 1 < n))
+			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+}

@@ -3,8 +3,10 @@
 #ifndef LOCKSCOPE_COMMON_H
 #define LOCKSCOPE_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 enum ls_exit {
 	LS_EXIT_OK = 0,
@@ -27,6 +29,10 @@ int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
 
 /* Nanoseconds for people: "850 ns", "12.35 us", "3.20 ms", "2.001 s" in BUF; returns BUF. */
 const char *ls_human_ns(uint64_t ns, char *buf, size_t len);
+
+/* /proc/PID/WHAT ("comm", "cmdline") into BUF as one line: ARGS turns the NULs between
+ * arguments into spaces. "" if it cannot be read. */
+void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args);
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -9,6 +9,7 @@
 
 #include "common.h"
 #include "export.h"
+#include "dump.h"
 #include "graph.h"
 #include "record.h"
 #include "report.h"
@@ -35,7 +36,8 @@ static const char usage_text[] =
 	"           live view, a frame every SECONDS (default 1); q quits; -o keeps the trace\n"
 	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto]\n"
 	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n"
-	"           --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n";
+	"           --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n"
+	"       lockscope dump -p PID [--json]\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -283,6 +285,37 @@ static int cmd_view(int argc, char **argv)
 	return view__run(argv[optind], port, (volatile const int *)&stop_requested);
 }
 
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	pid_t pid = 0;
+	double v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
+				return usage("dump", "-p wants a process id");
+			pid = (pid_t)v;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return usage("dump", NULL);
+		}
+	}
+	if (!pid || optind != argc)
+		return usage("dump", "give -p PID");
+	return dump__run(pid, json);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -294,8 +327,8 @@ int main(int argc, char **argv)
 		{"export", cmd_export},
 		{"graph", cmd_graph},
 		{"top", cmd_top},
-
 		{"view", cmd_view},
+		{"dump", cmd_dump},
 	};
 
 	if (argc < 2)

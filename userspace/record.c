@@ -182,27 +182,6 @@ static int release_child(struct recorder *r)
 	return LS_EXIT_OK;
 }
 
-static void read_proc_string(pid_t pid, const char *what, char *buf, size_t len, bool args)
-{
-	char path[64];
-	size_t n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
-	buf[0] = '\0';
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	n = fread(buf, 1, len - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	for (size_t i = 0; i < n; i++)
-		if (buf[i] == '\n' || (args && buf[i] == '\0' && i + 1 < n))
-			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-}
-
 static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
@@ -445,8 +424,8 @@ static int open_trace(struct recorder *r)
 			snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline),
 				 "%s%s", a == r->o->cmd ? "" : " ", *a);
 	} else {
-		read_proc_string(r->pid, "comm", comm, sizeof(comm), false);
-		read_proc_string(r->pid, "cmdline", cmdline, sizeof(cmdline), true);
+		ls_read_proc(r->pid, "comm", comm, sizeof(comm), false);
+		ls_read_proc(r->pid, "cmdline", cmdline, sizeof(cmdline), true);
 	}
 	r->start_mono = ls_mono_ns();
 	info.start_mono_ns = r->start_mono;

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -235,8 +237,9 @@ static struct sym_object *object_new(struct symbolizer *s, const char *path, dev
 	o->name = strndup(base, len);
 	o->dev = dev;
 	o->ino = ino;
-	/* only files can be opened; [vdso] and friends keep just their name */
-	o->state = path[0] == '/' ? OBJ_NEW : OBJ_FAILED;
+	/* only files (and the vdso, see vdso_open) can be opened; [heap] and friends keep just
+	 * their name */
+	o->state = path[0] == '/' || !strcmp(path, "[vdso]") ? OBJ_NEW : OBJ_FAILED;
 	if (s->nobjs == s->cap_objs) {
 		grown = realloc(s->objs, (s->cap_objs * 2 + 16) * sizeof(*grown));
 		if (grown) {
@@ -342,6 +345,29 @@ static struct sym_map *map_find(const struct symbolizer *s, uint64_t addr)
 
 /* ---- objects: opening and loading ---- */
 
+/* A thread stopped on a CPU is often inside the vdso (clock_gettime), which has no file. The
+ * target's is the kernel's, the same image as ours (x86-64 processes of one kernel): a copy of
+ * ours in a memfd stands in for it. */
+static int vdso_open(char *file, size_t size)
+{
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)getauxval(AT_SYSINFO_EHDR);
+	size_t len;
+	int fd;
+
+	if (!eh || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+		return -1;
+	len = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+	fd = memfd_create("vdso", MFD_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (write(fd, eh, len) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	snprintf(file, size, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
 /* The file behind a mapping. Through /proc/PID/root first, so paths resolve in the target's
  * mount namespace (containers), checked by inode against replaced files; else through
  * map_files, which also reaches deleted files but needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE. */
@@ -352,6 +378,8 @@ static int object_open(const struct symbolizer *s, const struct sym_object *o,
 	struct stat st;
 	int fd;
 
+	if (!strcmp(o->path, "[vdso]"))
+		return vdso_open(file, size);
 	if (len > 10 && !strcmp(o->path + len - 10, " (deleted)"))
 		len -= 10;
 	snprintf(file, size, "/proc/%d/root%.*s", (int)s->pid, (int)len, o->path);

@@ -1,25 +1,43 @@
-/* e2e.c - what the end-to-end tests share: running `lockscope report --json` on a trace and
- * parsing it, with the failure said once. */
+/* e2e.c - what the end-to-end tests share: running `lockscope report --json` on a trace
+ * (or `dump --json`) and parsing it, with the failure said once; finding the interpreters. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "e2e.h"
 #include "proc.h"
 
-struct jp_value *report_json(const char *trace)
+/* `lockscope ARGS`, which must exit 0 with a JSON document of SCHEMA on stdout. */
+static struct jp_value *command_json(const char *args, const char *schema)
 {
 	char *out = NULL, *err = NULL;
 	struct jp_value *r;
-	int rc = shf(&out, &err, LOCKSCOPE " report --json %s", trace);
+	int rc = shf(&out, &err, LOCKSCOPE " %s", args);
 
-	cr_assert_eq(rc, 0, "report --json %s failed (%d): %s", trace, rc, err);
+	cr_assert_eq(rc, 0, "%s failed (%d): %s", args, rc, err);
 	r = jparse(out);
-	cr_assert_not_null(r, "report --json is not valid JSON: %.300s", out);
-	cr_assert_str_eq(jstr(r, "schema"), "lockscope.report/1");
+	cr_assert_not_null(r, "%s is not valid JSON: %.300s", args, out);
+	cr_assert_str_eq(jstr(r, "schema"), schema);
 	free(out);
 	free(err);
 	return r;
+}
+
+struct jp_value *report_json(const char *trace)
+{
+	char args[4200];
+
+	snprintf(args, sizeof(args), "report --json %s", trace);
+	return command_json(args, "lockscope.report/1");
+}
+
+struct jp_value *dump_json(pid_t pid)
+{
+	char args[64];
+
+	snprintf(args, sizeof(args), "dump -p %d --json", pid);
+	return command_json(args, "lockscope.dump/1");
 }
 
 const struct jp_value *must_array(const struct jp_value *v, const char *path)
@@ -53,4 +71,19 @@ bool is_pair(const struct jp_value *names, const char *a, const char *b)
 	x = jp_str(&names->items[0]);
 	y = jp_str(&names->items[1]);
 	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
+}
+
+const char *python3_path(void)
+{
+	static char path[4096];
+	char *out = NULL;
+
+	if (!path[0]) {
+		cr_assert_eq(sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
+				&out, NULL), 0, "no python3 on PATH");
+		snprintf(path, sizeof(path), "%s", out);
+		path[strcspn(path, "\n")] = '\0';
+		free(out);
+	}
+	return path;
 }

@@ -4,6 +4,7 @@
 #define LOCKSCOPE_TEST_E2E_H
 
 #include <string.h>
+#include <sys/types.h>
 
 #include "jsonparse.h"
 
@@ -35,11 +36,16 @@ static inline bool jbool(const struct jp_value *v, const char *path)
 
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
+/* `lockscope dump -p PID --json`, parsed; the test fails unless it exits 0 with the schema. */
+struct jp_value *dump_json(pid_t pid);
 /* The array at PATH; the test fails if there is none. Borrowed. */
 const struct jp_value *must_array(const struct jp_value *v, const char *path);
 /* FRAMES has a frame of FUNC: "func (file:line)" or "func+0x1a (module)". */
 bool names_function(const struct jp_value *frames, const char *func);
 /* NAMES is exactly the set {A, B}. */
 bool is_pair(const struct jp_value *names, const char *a, const char *b);
+/* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter; the
+ * test fails if there is none. Static storage. */
+const char *python3_path(void);
 
 #endif

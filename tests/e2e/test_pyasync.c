@@ -115,7 +115,7 @@ static void expect_chain(const struct pyasync_task *t, const char *func, const c
 
 /* The dump's "tasks" and "deadlocks" as pyasync__json_tasks() and pyasync__json_cycles() write
  * them, parsed. */
-static struct jp_value *dump_json(const struct pyasync *a)
+static struct jp_value *pyasync_json(const struct pyasync *a)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -173,7 +173,7 @@ static void async_deadlock(const char *interp)
 			     (long)jnum(want, "line", 0));
 	}
 	cr_expect_str_eq(a->locks[c->locks[0]].kind, "asyncio.Lock");
-	dump = dump_json(a);
+	dump = pyasync_json(a);
 	cr_expect_eq(must_array(dump, "tasks")->len, a->ntasks);
 	cr_expect(jbool(dump, "deadlocks.0.inferred"), "the deadlock is not marked inferred");
 	cr_expect(is_pair(must_array(dump, "deadlocks.0.locks"), "lock_a", "lock_b"),
