@@ -72,18 +72,3 @@ bool is_pair(const struct jp_value *names, const char *a, const char *b)
 	y = jp_str(&names->items[1]);
 	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
 }
-
-const char *python3_path(void)
-{
-	static char path[4096];
-	char *out = NULL;
-
-	if (!path[0]) {
-		cr_assert_eq(sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
-				&out, NULL), 0, "no python3 on PATH");
-		snprintf(path, sizeof(path), "%s", out);
-		path[strcspn(path, "\n")] = '\0';
-		free(out);
-	}
-	return path;
-}

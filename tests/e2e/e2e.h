@@ -44,8 +44,5 @@ const struct jp_value *must_array(const struct jp_value *v, const char *path);
 bool names_function(const struct jp_value *frames, const char *func);
 /* NAMES is exactly the set {A, B}. */
 bool is_pair(const struct jp_value *names, const char *a, const char *b);
-/* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter; the
- * test fails if there is none. Static storage. */
-const char *python3_path(void);
 
 #endif
