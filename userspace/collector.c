@@ -1263,6 +1263,11 @@ uint64_t collector__events(const struct collector *c)
 	return c->events;
 }
 
+struct pyreader *collector__pyreader(const struct collector *c)
+{
+	return c->py;
+}
+
 uint64_t collector__lost_total(const struct collector *c)
 {
 	return c->lost;

@@ -64,6 +64,9 @@ int collector__proc_exit(struct collector *c, int code);
  * run CPython, else NULL. Borrowed. */
 const char *collector__python_object(const struct collector *c);
 
+/* The CPython reader of a target seen to run CPython, else NULL. Borrowed. */
+struct pyreader *collector__pyreader(const struct collector *c);
+
 uint64_t collector__events(const struct collector *c);
 uint64_t collector__lost_total(const struct collector *c);
 uint64_t collector__bad_events(const struct collector *c);

@@ -22,6 +22,7 @@
 #include "blocked.h"
 #include "collector.h"
 #include "common.h"
+#include "pyasync.h"
 #include "snapshot.h"
 
 #ifndef SYS_futex_waitv
@@ -403,6 +404,43 @@ static int gil_holder(struct reader *r)
 	return snapshot__add_holder(r->s, tid, addr, false);
 }
 
+/* A CPython target's asyncio tasks, their await chains and the asyncio locks they hold (from
+ * open `async with` blocks) and wait for; the threads' `with` holders came in as records. */
+static int read_asyncio(struct reader *r)
+{
+	struct pyreader *py = collector__pyreader(r->c);
+	struct pyasync_futex *fw;
+	struct py_thread *th = NULL;
+	struct pyasync *a = NULL;
+	size_t nth = 0, nfw = 0;
+	char why[256];
+	int err;
+
+	if (!py)
+		return 0;
+	fw = calloc(snapshot__count(r->s) + 1, sizeof(*fw));
+	if (!fw)
+		return -ENOMEM;
+	for (size_t i = 0; i < snapshot__count(r->s); i++) {
+		const struct snapshot_thread *t = snapshot__get(r->s, i);
+
+		if (t->waiting)
+			fw[nfw++] = (struct pyasync_futex){t->tid, t->wait_addr};
+	}
+	err = pyreader__threads(py, &th, &nth);
+	if (!err)
+		err = pyasync__read(py, th, nth, fw, nfw, &a, why, sizeof(why));
+	free(fw);
+	if (err == -ENOTSUP)
+		ls_note("dump", "asyncio tasks not read: %s", why);
+	if (err) {
+		pyreader__threads_free(th, nth);
+		return err == -ESRCH || err == -ENOMEM ? err : 0;	/* the threads stand alone */
+	}
+	snapshot__set_asyncio(r->s, a, th, nth);
+	return 0;
+}
+
 static bool process_gone(pid_t pid)
 {
 	char path[32];
@@ -432,11 +470,11 @@ int dump__read(pid_t pid, struct snapshot *s)
 		err = read_threads(&r);
 	if (!err)
 		err = gil_holder(&r);
-	/* Holders that no owner field names (threading.Lock: a bare sem_t) are where inference
-	 * from the `with` blocks open in Python frames adds them, here, while the collector and
-	 * its CPython reader are open: snapshot__add_holder(s, tid, lock, true), LOCK being the
-	 * lock's PyThread_type_lock (the sem_t its waiters sleep on: snapshot_thread.wait_addr).
-	 * snapshot__analyse then closes cycles through them and marks those deadlocks inferred. */
+	/* holders that no owner field names (threading.Lock: a bare sem_t) came with the
+	 * attach snapshot, inferred from the `with` blocks open in Python frames; asyncio
+	 * tasks are read here, while the collector's CPython reader is open */
+	if (!err)
+		err = read_asyncio(&r);
 	if (!err && process_gone(pid))
 		err = -ESRCH;
 	if (!err)

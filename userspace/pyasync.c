@@ -985,11 +985,13 @@ static void json_thread(const struct pyasync *a, const struct pyasync_thread *th
 }
 
 void pyasync__json_cycles(const struct pyasync *a, const struct py_thread *threads,
-			  size_t nthreads, struct json_writer *w)
+			  size_t nthreads, bool tasks_only, struct json_writer *w)
 {
 	for (size_t i = 0; i < a->ncycles; i++) {
 		const struct pyasync_cycle *c = &a->cycles[i];
 
+		if (tasks_only && !c->among_tasks)
+			continue;
 		json_writer__object_begin(w);
 		json_writer__key(w, "locks");
 		json_writer__array_begin(w);

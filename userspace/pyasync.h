@@ -126,8 +126,9 @@ void pyasync__json_tasks(const struct pyasync *a, struct json_writer *w);
 /* Writes each cycle of A as one member of the contract's "deadlocks" array (the caller opens
  * and closes it, around its other deadlocks): {"locks": [names], "tasks": [...] or "threads":
  * [{"tid", "name", "holds", "waits_for", "stack"}], "inferred": true}. Thread names and stacks
- * come from THREADS, the array given to pyasync__read(). */
+ * come from THREADS, the array given to pyasync__read(). TASKS_ONLY: only cycles among tasks
+ * (where thread cycles are found elsewhere, from the holders as records). */
 void pyasync__json_cycles(const struct pyasync *a, const struct py_thread *threads,
-			  size_t nthreads, struct json_writer *w);
+			  size_t nthreads, bool tasks_only, struct json_writer *w);
 
 #endif

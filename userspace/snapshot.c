@@ -13,6 +13,7 @@
 #include "deadlock.h"
 #include "json.h"
 #include "model.h"
+#include "pyasync.h"
 #include "trace.h"
 
 #define TEXT_FRAMES 24 /* frames shown per stack in text */
@@ -36,6 +37,9 @@ struct snapshot {
 	uint32_t stopped_threads;
 	uint64_t stopped_ns;
 	uint32_t threads_gone, stacks_missing;
+	struct pyasync *async;		/* asyncio tasks, or NULL */
+	struct py_thread *pythreads;	/* what async was read over */
+	size_t npythreads;
 };
 
 struct snapshot *snapshot__new(uint32_t pid, const char *comm, const char *cmdline)
@@ -64,6 +68,8 @@ void snapshot__free(struct snapshot *s)
 		free(s->threads[i].comm);
 	free(s->threads);
 	free(s->holders);
+	pyasync__free(s->async);
+	pyreader__threads_free(s->pythreads, s->npythreads);
 	deadlock__free(s->dl);
 	model__free(s->m);
 	free(s->cmdline);
@@ -99,6 +105,12 @@ int snapshot__feed(void *arg, const struct ls_rec *rec)
 	struct snapshot *s = arg;
 	struct snapshot_thread *t;
 
+	/* a CPython lock held when the dump began, from an open `with` block: the collector's
+	 * inference, as record writes it */
+	if (rec->type == LS_REC_ACQUIRE)
+		return model__feed(s->m, rec) ?:
+		       snapshot__add_holder(s, rec->tid, rec->acquire.addr,
+					    rec->acquire.flags & LS_ACQ_INFERRED);
 	if (rec->type != LS_REC_WAIT_BEGIN)
 		return model__feed(s->m, rec);
 	t = thread_get(s, rec->tid);
@@ -110,6 +122,16 @@ int snapshot__feed(void *arg, const struct ls_rec *rec)
 	t->owner = rec->wait_begin.owner;
 	t->stack_id = rec->wait_begin.stack_id;
 	return 0;
+}
+
+void snapshot__set_asyncio(struct snapshot *s, struct pyasync *a, struct py_thread *threads,
+			   size_t nthreads)
+{
+	pyasync__free(s->async);
+	pyreader__threads_free(s->pythreads, s->npythreads);
+	s->async = a;
+	s->pythreads = threads;
+	s->npythreads = nthreads;
 }
 
 int snapshot__thread(struct snapshot *s, uint32_t tid, char state, long nr, uint64_t arg1,
@@ -554,15 +576,19 @@ int snapshot__json(const struct snapshot *s, FILE *out)
 	for (size_t i = 0; i < s->n; i++)
 		json_thread(s, &s->threads[i], w);
 	json_writer__array_end(w);
-	/* asyncio tasks come from CPython's objects, which this snapshot does not read yet: a
-	 * task model (tid, name, coro, stack, waits_for, holds) and its writer belong here */
 	json_writer__key(w, "tasks");
-	json_writer__array_begin(w);
-	json_writer__array_end(w);
+	if (s->async) {
+		pyasync__json_tasks(s->async, w);
+	} else {
+		json_writer__array_begin(w);
+		json_writer__array_end(w);
+	}
 	json_writer__key(w, "deadlocks");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < ndl; i++)
 		json_deadlock(s, deadlock__get(s->dl, i), w);
+	if (s->async)
+		pyasync__json_cycles(s->async, s->pythreads, s->npythreads, true, w);
 	json_writer__array_end(w);
 	json_writer__object_end(w);
 	err = json_writer__finish(w);
@@ -630,13 +656,23 @@ static void text_holds(const struct snapshot *s, uint32_t tid, FILE *out)
 	fputc('\n', out);
 }
 
+static size_t task_cycles(const struct snapshot *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; s->async && i < s->async->ncycles; i++)
+		n += s->async->cycles[i].among_tasks;
+	return n;
+}
+
 static void text_deadlocks(const struct snapshot *s, FILE *out)
 {
 	size_t ndl = s->dl ? deadlock__count(s->dl) : 0;
 	char lock[512], who[128];
 
 	if (!ndl) {
-		fputs("No deadlocks.\n\n", out);
+		if (!task_cycles(s))
+			fputs("No deadlocks.\n\n", out);
 		return;
 	}
 	fprintf(out, "Deadlocks: %zu\n", ndl);
@@ -659,6 +695,72 @@ static void text_deadlocks(const struct snapshot *s, FILE *out)
 	fputc('\n', out);
 }
 
+/* A lock of pyasync's: its name, copied to be scrubbed. */
+static const char *text_pylock(const struct pyasync *a, size_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", a->locks[i].name);
+	return ls_scrub(buf);
+}
+
+/* Each asyncio task: its name and coroutine, what it waits for and holds, its await chain. */
+static void text_tasks(const struct pyasync *a, FILE *out)
+{
+	char name[256], lock[512];
+
+	if (!a->ntasks)
+		return;
+	fprintf(out, "%zu asyncio %s\n\n", a->ntasks, a->ntasks == 1 ? "task" : "tasks");
+	for (size_t i = 0; i < a->ntasks; i++) {
+		const struct pyasync_task *t = &a->tasks[i];
+
+		snprintf(name, sizeof(name), "%s", t->name ? t->name : "?");
+		fprintf(out, "task %s", ls_scrub(name));
+		snprintf(name, sizeof(name), "%s", t->coro ? t->coro : "?");
+		fprintf(out, " (%s)", ls_scrub(name));
+		if (t->tid)
+			fprintf(out, " on the loop of thread %d", t->tid);
+		fputs(t->running ? ", running\n" : "\n", out);
+		if (t->waits_for >= 0)
+			fprintf(out, "  waits for %s (%s)\n",
+				text_pylock(a, t->waits_for, lock, sizeof(lock)),
+				a->locks[t->waits_for].kind);
+		for (size_t k = 0; k < t->nholds; k++)
+			fprintf(out, "  holds %s (inferred: its `async with` block is open)\n",
+				text_pylock(a, t->holds[k], lock, sizeof(lock)));
+		for (size_t k = 0; k < t->nframes; k++) {
+			snprintf(lock, sizeof(lock), "%s", t->frames[k].text);
+			fprintf(out, "    %s\n", ls_scrub(lock));
+		}
+		fputc('\n', out);
+	}
+}
+
+/* Deadlocks among tasks: each waits for a lock the next one holds. */
+static void text_task_deadlocks(const struct pyasync *a, FILE *out)
+{
+	char name[256], lock[512];
+
+	for (size_t i = 0; i < a->ncycles; i++) {
+		const struct pyasync_cycle *c = &a->cycles[i];
+
+		if (!c->among_tasks)
+			continue;
+		fprintf(out, "DEADLOCK: %zu asyncio tasks (holders inferred from open `async with` "
+			"blocks)\n", c->n);
+		for (size_t k = 0; k < c->n; k++) {
+			const struct pyasync_task *t = &a->tasks[c->members[k]];
+
+			snprintf(name, sizeof(name), "%s", t->name ? t->name : "?");
+			fprintf(out, "  task %s waits for %s, held by task ", ls_scrub(name),
+				text_pylock(a, c->locks[k], lock, sizeof(lock)));
+			t = &a->tasks[c->members[(k + 1) % c->n]];
+			snprintf(name, sizeof(name), "%s", t->name ? t->name : "?");
+			fprintf(out, "%s\n", ls_scrub(name));
+		}
+		fputc('\n', out);
+	}
+}
+
 void snapshot__text(const struct snapshot *s, FILE *out)
 {
 	char buf[4096], doing[32];
@@ -679,7 +781,11 @@ void snapshot__text(const struct snapshot *s, FILE *out)
 		model__stack_text(s->m, t->stack_id, "    ", TEXT_FRAMES, out);
 		fputc('\n', out);
 	}
+	if (s->async)
+		text_tasks(s->async, out);
 	text_deadlocks(s, out);
+	if (s->async)
+		text_task_deadlocks(s->async, out);
 	if (s->threads_gone || s->stacks_missing)
 		fprintf(out, "lost: %u threads exited during the dump, %u stacks unreadable\n",
 			s->threads_gone, s->stacks_missing);

@@ -61,6 +61,14 @@ void snapshot__set_stopped(struct snapshot *s, uint32_t threads, uint64_t ns);
 /* What was lost while reading: threads that exited meanwhile, stacks that could not be read. */
 void snapshot__count_lost(struct snapshot *s, uint32_t threads_gone, uint32_t stacks_missing);
 
+struct pyasync;
+struct py_thread;
+/* The target's asyncio tasks, from pyasync__read() over THREADS (from pyreader__threads()):
+ * the snapshot owns and frees all three from here on. Their deadlocks among tasks are added
+ * to the thread deadlocks; thread cycles come from the inferred holders fed as records. */
+void snapshot__set_asyncio(struct snapshot *s, struct pyasync *a, struct py_thread *threads,
+			   size_t nthreads);
+
 /* Once every thread and holder is in: holders from the lock words, then the waits-for graph's
  * cycles (the same analysis record uses). 0 or -ENOMEM. */
 int snapshot__analyse(struct snapshot *s);

@@ -253,18 +253,18 @@ static void py_deadlock(const char *interp)
 			  want_frame, jstr(want, "name"));
 		cr_assert(names_function(jp_get(got, "stack"), "Thread.run"),
 			  "the Python stack is cut short of threading's Thread.run");
-		/* what it waits on is known; who holds it is for inference, none is guessed */
-		cr_assert_not_null(jstr(got, "waits_for"), "%s waits for nothing",
-				   jstr(want, "name"));
+		/* what it waits on and what it holds: the workload's own variables, the holds
+		 * inferred from the `with` blocks open in its frames */
 		cr_assert_str_eq(jstr(got, "wait_kind"), "mutex");
-		cr_assert(strstr(jstr(got, "waits_for"), jstr(want, "function")),
-			  "the lock is not named after where it was waited on: %s",
-			  jstr(got, "waits_for"));
+		cr_assert_str_eq(jstr(got, "waits_for"), jstr(want, "waits_for"));
+		cr_assert_eq(jp_get(got, "holds")->len, 1, "%s holds not one lock", jstr(want, "name"));
+		cr_assert_str_eq(jstr(got, "holds.0"), jstr(want, "holds"));
 	}
-	/* a deadlock among them is only ever an inferred one: no owner field names the holders */
+	/* one deadlock, and an inferred one: no owner field names the holders */
 	dls = must_array(d, "deadlocks");
-	for (size_t i = 0; i < dls->len; i++)
-		cr_assert(jbool(&dls->items[i], "inferred"));
+	cr_assert_eq(dls->len, 1, "%zu deadlocks, want 1", dls->len);
+	cr_assert(jbool(&dls->items[0], "inferred"));
+	cr_assert_eq(must_array(&dls->items[0], "threads")->len, 2);
 	cr_assert_str_eq(jstr(thread_by_tid(d, wl), "name"), "MainThread");
 	cr_assert(names_function(jp_get(thread_by_tid(d, wl), "stack"), "main"));
 	cr_assert_eq(kill(wl, 0), 0, "dumping ended the process");
@@ -281,6 +281,101 @@ Test(dump, python_deadlock_debian_python3_11, .timeout = 60, .init = adopt_orpha
      .fini = kill_started)
 {
 	py_deadlock(PY_DEBIAN);
+}
+
+/* ---- asyncio: tasks, their await chains, asyncio locks and deadlocks among tasks ---- */
+
+static const struct jp_value *task_by_name(const struct jp_value *dump, const char *name)
+{
+	const struct jp_value *tasks = must_array(dump, "tasks");
+
+	for (size_t i = 0; i < tasks->len; i++)
+		if (jstr(&tasks->items[i], "name") && !strcmp(jstr(&tasks->items[i], "name"), name))
+			return &tasks->items[i];
+	return NULL;
+}
+
+/* Two tasks take two asyncio.Locks in opposite order: the loop idles in epoll_wait, no thread
+ * waits on anything, and still the dump names both tasks, what each holds and waits for, the
+ * line where each awaits, and the cycle among them. */
+static void py_async_deadlock(const char *interp)
+{
+	char cmd[512], want_frame[128];
+	const struct jp_value *dls, *dl = NULL;
+	struct jp_value *gt, *d;
+	pid_t wl;
+
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_deadlock.py", interp);
+	gt = start_and_wait(cmd, "{\"workload\": \"py_async_deadlock\"", &wl);
+	usleep(300000);
+	d = dump_of(wl);
+	for (int i = 0; i < 2; i++) {
+		const struct jp_value *want = jp_at(jp_get(gt, "tasks"), i);
+		const struct jp_value *got = task_by_name(d, jstr(want, "name"));
+
+		cr_assert_not_null(got, "task %s is not in the dump", jstr(want, "name"));
+		cr_assert_eq(jnum(got, "tid", -1), wl, "the loop runs on the main thread");
+		cr_assert_str_eq(jstr(got, "waits_for"), jstr(want, "waits_for"));
+		cr_assert_eq(jp_get(got, "holds")->len, 1);
+		cr_assert_str_eq(jstr(got, "holds.0"), jstr(want, "holds"));
+		snprintf(want_frame, sizeof(want_frame), "%s (py_async_deadlock.py:%.0f)",
+			 jstr(want, "function"), jnum(want, "line", -1));
+		cr_assert(has_frame(jp_get(got, "stack"), want_frame), "no %s in task %s's chain",
+			  want_frame, jstr(want, "name"));
+		cr_assert(names_function(jp_get(got, "stack"), "Lock.acquire"));
+	}
+	dls = must_array(d, "deadlocks");
+	for (size_t i = 0; i < dls->len; i++)
+		if (jp_get(&dls->items[i], "tasks"))
+			dl = &dls->items[i];
+	cr_assert_not_null(dl, "no deadlock among tasks");
+	cr_assert(jbool(dl, "inferred"));
+	cr_assert(is_pair(jp_get(dl, "locks"), "lock_a", "lock_b"));
+	cr_assert_eq(must_array(dl, "tasks")->len, 2);
+	jp_free(d);
+	jp_free(gt);
+}
+
+Test(dump, asyncio_deadlock_path_python3, .timeout = 60, .init = adopt_orphans,
+     .fini = kill_started)
+{
+	py_async_deadlock(python3_path());
+}
+
+Test(dump, asyncio_deadlock_debian_python3_11, .timeout = 60, .init = adopt_orphans,
+     .fini = kill_started)
+{
+	py_async_deadlock(PY_DEBIAN);
+}
+
+/* An asyncio server waiting for clients: tasks, and no deadlock. */
+static void py_async_idle(const char *interp)
+{
+	char cmd[512];
+	struct jp_value *gt, *d;
+
+	pid_t wl;
+
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_idle.py", interp);
+	gt = start_and_wait(cmd, "{\"workload\": \"py_async_idle\"", &wl);
+	usleep(300000);
+	d = dump_of(wl);
+	cr_assert_gt(must_array(d, "tasks")->len, 0, "no task found");
+	cr_assert_eq(must_array(d, "deadlocks")->len, 0, "an idle server is no deadlock");
+	jp_free(d);
+	jp_free(gt);
+}
+
+Test(dump, asyncio_idle_server_path_python3, .timeout = 60, .init = adopt_orphans,
+     .fini = kill_started)
+{
+	py_async_idle(python3_path());
+}
+
+Test(dump, asyncio_idle_server_debian_python3_11, .timeout = 60, .init = adopt_orphans,
+     .fini = kill_started)
+{
+	py_async_idle(PY_DEBIAN);
 }
 
 /* ---- the GIL: its waiters name its holder ---- */

@@ -129,7 +129,7 @@ static struct jp_value *pyasync_json(const struct pyasync *a)
 	pyasync__json_tasks(a, w);
 	json_writer__key(w, "deadlocks");
 	json_writer__array_begin(w);
-	pyasync__json_cycles(a, NULL, 0, w);
+	pyasync__json_cycles(a, NULL, 0, false, w);
 	json_writer__array_end(w);
 	json_writer__object_end(w);
 	cr_assert_eq(json_writer__finish(w), 0);

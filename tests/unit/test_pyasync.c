@@ -365,7 +365,7 @@ static struct jp_value *hand_json(const struct hand *h, const struct py_thread *
 	pyasync__json_tasks(&h->a, w);
 	json_writer__key(w, "deadlocks");
 	json_writer__array_begin(w);
-	pyasync__json_cycles(&h->a, pt, npt, w);
+	pyasync__json_cycles(&h->a, pt, npt, false, w);
 	json_writer__array_end(w);
 	json_writer__object_end(w);
 	cr_assert_eq(json_writer__finish(w), 0);
