@@ -20,7 +20,7 @@ endif
 
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
-	    libzstd-dev libcriterion-dev python3 bc procps
+	    libzstd-dev libcriterion-dev python3 bc procps nodejs
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -Ibpf -Iuserspace

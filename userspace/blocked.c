@@ -3,6 +3,7 @@
 #include "blocked.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -210,6 +211,29 @@ static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 			w->stack = fit;
 	}
 	return 1;
+}
+
+int blocked__thread_stack(pid_t pid, pid_t tid, uint64_t *ip, uint64_t *sp, uint8_t *buf,
+			  size_t *len)
+{
+	char before[256], after[256];
+	struct sys_state s;
+	int err = read_syscall_line(pid, tid, before, sizeof(before));
+
+	if (err == -EACCES || err == -EPERM)
+		return err;
+	/* "-1 0xSP 0xPC": off CPU outside a system call (preempted): its user registers too */
+	if (!err && sscanf(before, "-1 %" SCNx64 " %" SCNx64, &s.sp, &s.ip) == 2)
+		s.nr = -1;
+	else if (err || !parse_syscall_line(before, &s))
+		return 0;
+	*ip = s.ip;
+	*sp = s.sp;
+	*len = read_mem(pid, s.sp, buf, *len);
+	err = read_syscall_line(pid, tid, after, sizeof(after));
+	if (err == -EACCES || err == -EPERM)
+		return err;
+	return !err && !strcmp(before, after) && *len;
 }
 
 static int list_push(struct wait_list *l, const struct blocked_wait *w)

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct ls_rec;
+struct ls_loop_state;
 struct trace_writer;
 struct collector;
 
@@ -26,6 +27,12 @@ int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);
+/* Loop thread TID, its state ST read from the BPF side at NOW (BPF clock), is blocked off CPU
+ * past the threshold: its stack is read from /proc and its memory (no probe runs for a
+ * sleeping thread) and stored as a LOOP_SAMPLE. 1 once stored, 0 when it is not asleep in a
+ * system call (any more), or -errno. */
+int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
+			    uint64_t now);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

@@ -1,6 +1,7 @@
 /* e2e.c - what the end-to-end tests share: running `lockscope report --json` on a trace and
  * parsing it, with the failure said once. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,4 +54,19 @@ bool is_pair(const struct jp_value *names, const char *a, const char *b)
 	x = jp_str(&names->items[0]);
 	y = jp_str(&names->items[1]);
 	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
+}
+
+const char *python3_path(void)
+{
+	static char path[4096];
+	char *out = NULL;
+
+	if (!path[0]) {
+		cr_assert_eq(sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
+				&out, NULL), 0, "no python3 on PATH");
+		snprintf(path, sizeof(path), "%s", out);
+		path[strcspn(path, "\n")] = '\0';
+		free(out);
+	}
+	return path;
 }

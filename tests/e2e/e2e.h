@@ -39,6 +39,9 @@ struct jp_value *report_json(const char *trace);
 const struct jp_value *must_array(const struct jp_value *v, const char *path);
 /* FRAMES has a frame of FUNC: "func (file:line)" or "func+0x1a (module)". */
 bool names_function(const struct jp_value *frames, const char *func);
+/* The `python3` that PATH finds, resolved past a pyenv shim to the real interpreter (a bash
+ * script is not what must be recorded); the test fails without one. Static buffer. */
+const char *python3_path(void);
 /* NAMES is exactly the set {A, B}. */
 bool is_pair(const struct jp_value *names, const char *a, const char *b);
 

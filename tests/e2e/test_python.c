@@ -23,21 +23,7 @@
  * symbols. On a bare Debian machine both are Debian's. */
 #define PY_DEBIAN "/usr/bin/python3.11"
 
-static const char *path_python3(void)
-{
-	static char path[4096];
-	char *out = NULL;
-
-	if (!path[0]) {
-		cr_assert_eq(sh("python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'",
-				&out, NULL), 0, "no python3 on PATH");
-		snprintf(path, sizeof(path), "%s", out);
-		path[strcspn(path, "\n")] = '\0';
-		free(out);
-	}
-	return path;
-}
-#define PY_PYENV path_python3()
+#define PY_PYENV python3_path()
 #define PY_GIL "tests/workloads/py_gil.py"
 #define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
