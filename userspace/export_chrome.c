@@ -11,6 +11,7 @@
 #include "bytemap.h"
 #include "common.h"
 #include "json.h"
+#include "loopblock.h"
 #include "model.h"
 #include "trace.h"
 
@@ -48,6 +49,7 @@ struct exporter {
 	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
 	bool have_end;
 	uint64_t end_duration;
+	struct loopblock *loops; /* event-loop blocks: slices once the whole trace is read */
 };
 
 static const char *result_name(uint8_t result)
@@ -347,7 +349,7 @@ static int close_all(struct exporter *x, uint64_t ts, uint8_t result)
 
 static int on_record(struct exporter *x, const struct ls_rec *rec)
 {
-	int err = model__feed(x->model, rec);
+	int err = model__feed(x->model, rec) ?: loopblock__feed(x->loops, rec);
 
 	if (err)
 		return err;
@@ -378,6 +380,41 @@ static int on_record(struct exporter *x, const struct ls_rec *rec)
 	default:
 		return 0;
 	}
+}
+
+/* A slice per event-loop block on its loop thread's track: cat "loop_block", the cause in its
+ * name and args, with the stack taken while it lasted. */
+static int loop_slices(struct exporter *x, uint64_t end_ts)
+{
+	struct json_writer *w = x->w;
+	int err = loopblock__finish(x->loops, end_ts);
+	char name[64];
+
+	for (size_t i = 0; !err && i < loopblock__count(x->loops); i++) {
+		const struct loop_block *b = loopblock__get(x->loops, i);
+		struct track *t = track_get(x, b->tid);
+
+		if (!t)
+			return -ENOMEM;
+		track_name(x, t);
+		snprintf(name, sizeof(name), "loop blocked (%s)", loopblock__cause_name(b->cause));
+		event_begin(x, "X", name, "loop_block", b->tid);
+		json_us(w, "ts", b->start_ns);
+		json_us(w, "dur", b->duration_ns);
+		json_writer__key(w, "args");
+		json_writer__object_begin(w);
+		json_writer__key(w, "cause");
+		json_writer__string(w, loopblock__cause_name(b->cause));
+		json_writer__key(w, "on_cpu_ns");
+		json_writer__u64(w, b->on_cpu_ns);
+		json_writer__key(w, "open");
+		json_writer__bool(w, b->open);
+		json_writer__key(w, "stack");
+		model__stack_json(x->model, b->stack_id, w);
+		json_writer__object_end(w);
+		json_writer__object_end(w);
+	}
+	return err;
 }
 
 static void other_data(struct exporter *x, bool complete, const char *cut)
@@ -436,7 +473,7 @@ static int convert(struct exporter *x, struct trace_reader *r)
 	complete = ret == 0 && trace_reader__complete(r);
 	/* a wait open at the end is shown to the end: a deadlocked thread's wait must show */
 	end_ts = x->have_end && x->end_duration > x->last_ts ? x->end_duration : x->last_ts;
-	err = close_all(x, end_ts, LS_WAIT_UNFINISHED);
+	err = close_all(x, end_ts, LS_WAIT_UNFINISHED) ?: loop_slices(x, end_ts);
 	if (err)
 		return err;
 	json_writer__array_end(w);
@@ -501,7 +538,8 @@ int export_chrome__run(const char *path, const char *out_path)
 	x.model = model__new();
 	x.by_tid = bytemap__new();
 	x.w = json_writer__new(out, JSON_PRETTY);
-	if (!x.model || !x.by_tid || !x.w)
+	x.loops = loopblock__new();
+	if (!x.model || !x.by_tid || !x.w || !x.loops)
 		goto cleanup;
 	err = convert(&x, r);
 	if (!err)
@@ -520,6 +558,7 @@ cleanup:
 	if (out && !to_stdout && ret != LS_EXIT_OK)
 		remove(out_path);
 	json_writer__free(x.w);
+	loopblock__free(x.loops);
 	bytemap__free(x.by_tid);
 	free(x.tracks);
 	model__free(x.model);

@@ -107,6 +107,40 @@ Test(loop, well_behaved_asyncio_has_no_blocks, .timeout = 60)
 	jp_free(rep);
 }
 
+/* The Chrome export has the report's blocks as loop_block slices on the loop's track. */
+static void check_chrome(const struct jp_value *rep)
+{
+	const struct jp_value *blocks = must_array(rep, "loop_blocks"), *events;
+	char *out = NULL, *err = NULL;
+	struct jp_value *doc;
+	size_t k = 0;
+
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " export %s/loop.lsz -o -", test_dir()), 0,
+		     "export failed: %s", err);
+	doc = jparse(out);
+	cr_assert_not_null(doc, "the export is not JSON");
+	events = must_array(doc, "traceEvents");
+	for (size_t i = 0; i < events->len; i++) {
+		const struct jp_value *ev = &events->items[i], *b = &blocks->items[k];
+		char name[64];
+
+		if (!jstr(ev, "cat") || strcmp(jstr(ev, "cat"), "loop_block"))
+			continue;
+		cr_assert_lt(k, blocks->len, "more loop_block slices than blocks");
+		snprintf(name, sizeof(name), "loop blocked (%s)", jstr(b, "cause"));
+		cr_expect_str_eq(jstr(ev, "name"), name);
+		cr_expect_eq(jnum(ev, "tid", -1), jnum(b, "tid", -2));
+		cr_expect(fabs(jnum(ev, "dur", -1) * 1e3 - jnum(b, "duration_ns", 0)) < 2);
+		cr_expect_str_eq(jstr(ev, "args.cause"), jstr(b, "cause"));
+		cr_expect_str_eq(jstr(ev, "args.stack.0"), jstr(b, "stack.0"));
+		k++;
+	}
+	cr_expect_eq(k, blocks->len, "%zu loop_block slices for %zu blocks", k, blocks->len);
+	jp_free(doc);
+	free(out);
+	free(err);
+}
+
 Test(loop, c_epoll_loop_blocks, .timeout = 60)
 {
 	struct truth gt[MAX_BLOCKS];
@@ -115,6 +149,7 @@ Test(loop, c_epoll_loop_blocks, .timeout = 60)
 
 	cr_assert_eq(n, 4, "epoll_loop made %d blocks", n);
 	check_blocks("epoll_loop", gt, n, rep, true);
+	check_chrome(rep);
 	jp_free(rep);
 }
 
