@@ -1101,6 +1101,20 @@ Test(trace, kinds_and_record_types_have_names)
 	cr_assert_str_eq(ls_rec_type_name(LS_REC__COUNT), "unknown");
 }
 
+/* Writes RECS, flushing every EVERY, and reads every field of them back. */
+static void round_trip(const struct ls_rec *recs, size_t n, size_t every)
+{
+	char path[64], error[256];
+	bool complete;
+	int ret;
+
+	tmp_path(path);
+	write_recs(path, recs, n, every, NULL);
+	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
+	cr_assert_eq(ret, 0);
+	unlink(path);
+}
+
 Test(trace, full_mode_records_round_trip)
 {
 	const struct ls_rec recs[] = {
@@ -1118,16 +1132,7 @@ Test(trace, full_mode_records_round_trip)
 	    {.type = LS_REC_DESTROY, .ts = 3001, .tid = 8, .release = {.addr = 0x5581d2a0}},
 	    {.type = LS_REC_WINDOW, .ts = 4000, .window = {.on = 0}},
 	};
-	const size_t n = sizeof(recs) / sizeof(recs[0]);
-	char path[64], error[256];
-	bool complete;
-	int ret;
-
-	tmp_path(path);
-	write_recs(path, recs, n, 3, NULL);
-	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
-	cr_assert_eq(ret, 0);
-	unlink(path);
+	round_trip(recs, sizeof(recs) / sizeof(recs[0]), 3);
 }
 
 Test(trace, loop_records_round_trip)
@@ -1144,16 +1149,7 @@ Test(trace, loop_records_round_trip)
 		      .off_ns = {1, 2, 3, 4, UINT64_MAX}}},
 	    {.type = LS_REC_LOOP_BLOCK, .ts = 0, .tid = 8, .loop = {.start = 0}},
 	};
-	const size_t n = sizeof(recs) / sizeof(recs[0]);
-	char path[64], error[256];
-	bool complete;
-	int ret;
-
-	tmp_path(path);
-	write_recs(path, recs, n, 2, NULL);
-	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
-	cr_assert_eq(ret, 0);
-	unlink(path);
+	round_trip(recs, sizeof(recs) / sizeof(recs[0]), 2);
 }
 
 Test(trace, writer_refuses_a_loop_block_that_ends_before_it_starts)
