@@ -98,6 +98,10 @@ struct {
 	__type(value, struct ls_loop_state);
 } loops SEC(".maps");
 
+/* Entries in `loops`: while there are none (a target with no event loop), context switches and
+ * poll returns skip their lookups. */
+__u32 nloops = 0;
+
 /* The loop sampler's record: it runs in interrupt context, and may interrupt a program that
  * is building its record in `scratch`. */
 struct {
@@ -320,6 +324,8 @@ static __always_inline void on_poll_enter(void *ctx, __u32 tid)
 
 		if (bpf_map_update_elem(&loops, &tid, &fresh, BPF_NOEXIST))
 			count(STAT_LOOPS_FULL);
+		else
+			__sync_fetch_and_add(&nloops, 1);
 		return;
 	}
 	if (s->gap_start && now - s->gap_start >= loop_threshold_ns &&
@@ -335,9 +341,12 @@ static __always_inline void on_poll_enter(void *ctx, __u32 tid)
 static __always_inline int on_poll_exit(void)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ls_loop_state *s = bpf_map_lookup_elem(&loops, &tid);
+	struct ls_loop_state *s;
 	__u64 now;
 
+	if (!nloops)
+		return 0;
+	s = bpf_map_lookup_elem(&loops, &tid);
 	if (!s)
 		return 0;
 	now = bpf_ktime_get_ns();
@@ -370,19 +379,20 @@ static __always_inline __u32 off_class(unsigned int prev_state)
 	return nr >= 0 ? LS_OFF_IO : LS_OFF_OTHER;
 }
 
-/* On-CPU and off-CPU time of loop threads in their gaps. */
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next,
-				     unsigned int prev_state)
+/* On-CPU and off-CPU time of loop threads in their gaps. Runs at every context switch of the
+ * machine: nothing but two lookups unless a loop thread is involved, none while there is none. */
+static __always_inline int on_switch(struct task_struct *next, unsigned int prev_state)
 {
-	__u32 prev_tid = BPF_CORE_READ(prev, pid), next_tid = BPF_CORE_READ(next, pid);
+	/* at sched_switch, current is still the task leaving the CPU */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ls_loop_state *s;
-	__u64 now;
+	__u64 now = 0;
 
-	if (!loop_threshold_ns)
+	if (!loop_threshold_ns || !nloops)
 		return 0;
-	s = bpf_map_lookup_elem(&loops, &prev_tid);
-	now = bpf_ktime_get_ns();
+	s = bpf_map_lookup_elem(&loops, &tid);
 	if (s && s->on_since) {
+		now = bpf_ktime_get_ns();
 		if (s->gap_start) {
 			s->on_ns += now - s->on_since;
 			s->off_since = now;
@@ -390,8 +400,11 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 		}
 		s->on_since = 0;
 	}
-	s = bpf_map_lookup_elem(&loops, &next_tid);
+	tid = BPF_CORE_READ(next, pid);
+	s = bpf_map_lookup_elem(&loops, &tid);
 	if (s) {
+		if (!now)
+			now = bpf_ktime_get_ns();
 		if (s->gap_start && s->off_since) {
 			__u32 c = s->off_class;
 
@@ -413,7 +426,7 @@ int loop_sampler(void *ctx)
 	struct ls_loop_state *s;
 	__u64 now;
 
-	if (!loop_threshold_ns || !tid)
+	if (!loop_threshold_ns || !nloops || !tid)
 		return 0;
 	s = bpf_map_lookup_elem(&loops, &tid);
 	if (!s || !s->gap_start || s->sampled == s->gap_start || s->polls < LS_LOOP_MIN_POLLS)
@@ -556,7 +569,8 @@ static __always_inline int on_exit(struct task_struct *p, bool group_dead)
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	bpf_map_delete_elem(&inflight, &tid);
-	bpf_map_delete_elem(&loops, &tid);
+	if (nloops && bpf_map_delete_elem(&loops, &tid) == 0)
+		__sync_fetch_and_add(&nloops, -1);
 	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, NULL);
 	return 0;
 }
@@ -691,7 +705,7 @@ out:
 	int BPF_PROG(sched_switch_##sfx, bool preempt, struct task_struct *prev,                   \
 		     struct task_struct *next, unsigned int prev_state)                            \
 	{                                                                                          \
-		return on_switch(prev, next, prev_state);                                          \
+		return on_switch(next, prev_state);                                                \
 	}                                                                                          \
 	SEC(kind "/sched_process_fork")                                                            \
 	int BPF_PROG(fork_##sfx, struct task_struct *parent, struct task_struct *child)            \
