@@ -159,6 +159,10 @@ struct ls_loop_state {
 	__u64 on_ns;		/* on CPU in the gap, up to on_since */
 	__u64 off_ns[LS_OFF__COUNT];	/* off CPU in the gap, up to off_since */
 	__u64 sampled;		/* gap_start of the last gap the sampler took a stack in */
+	__u64 user_ip, user_sp, user_bp;	/* its user registers when it last left the CPU
+						 * in a gap: /proc has no bp, which CFI may need */
+	__u64 ra_slot, ra, ra2_slot, ra2;	/* ... and the return addresses that full mode's
+						 * return probes hid then (ls_ev_wait_begin) */
 	__u32 off_class;	/* enum ls_off_class of the current stretch off CPU */
 	__u32 polls;		/* poll calls seen (saturating) */
 };
@@ -174,8 +178,8 @@ _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
 _Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
 
-_Static_assert(sizeof(struct ls_loop_state) == 56 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 
-_Static_assert(sizeof(struct ls_loop_state) == 56 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 
 #endif

@@ -360,17 +360,28 @@ static __always_inline int on_poll_exit(void)
 	return 0;
 }
 
-static __always_inline __u32 off_class(unsigned int prev_state)
+/* Where a loop thread leaving the CPU in a gap was: its user registers (the collector unwinds
+ * from them if it stays away long), and the class of what it waits in. */
+static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int prev_state)
 {
-	struct pt_regs *regs;
+	/* at sched_switch, current is the task leaving the CPU */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 	long nr;
 
+	s->user_ip = BPF_CORE_READ(regs, ip);
+	s->user_sp = BPF_CORE_READ(regs, sp);
+	s->user_bp = BPF_CORE_READ(regs, bp);
+	s->ra_slot = p ? p->ra_slot : 0;
+	s->ra = p ? p->ra : 0;
+	s->ra2_slot = p ? p->ra2_slot : 0;
+	s->ra2 = p ? p->ra2 : 0;
 	/* still runnable (TASK_RUNNING): preempted, whether in the kernel or on its way back to
 	 * user mode (which the tracepoint's preempt flag does not count) */
 	if (prev_state == 0)
 		return LS_OFF_RUNQ;
-	/* at sched_switch, current is the task leaving the CPU: its syscall, if it is in one */
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	/* its syscall, if it is in one */
 	nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP)
 		return LS_OFF_SLEEP;
@@ -396,7 +407,7 @@ static __always_inline int on_switch(struct task_struct *next, unsigned int prev
 		if (s->gap_start) {
 			s->on_ns += now - s->on_since;
 			s->off_since = now;
-			s->off_class = off_class(prev_state);
+			s->off_class = off_class(s, prev_state);
 		}
 		s->on_since = 0;
 	}

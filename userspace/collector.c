@@ -919,7 +919,8 @@ _Static_assert((int)LS_OFF__COUNT == (int)LS_LOOP_OFF__COUNT &&
 
 /* SIZE: the event's, with its snapshot (SAMPLE). The Python frames are read now, afresh: the
  * thread is still in the block. */
-static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size)
+static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size,
+		   const struct hidden_ra *hid)
 {
 	struct ls_rec r = {.tid = ev->h.tid};
 	struct py_cached *pc;
@@ -936,7 +937,7 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
 		if (pc)
 			pc->read_at = 0;
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, NULL);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid);
 		if (err)
 			return err;
 	}
@@ -957,6 +958,7 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 {
 	size_t len = BLOCKED_STACK_MAX;
 	struct ls_ev_loop *ev = calloc(1, sizeof(*ev) + len);
+	struct hidden_ra hid = {{0}, {0}};
 	uint64_t ip, sp;
 	int found, err = 0;
 
@@ -969,6 +971,15 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 		maybe_refresh(c);
 		ev->st.ip = ip;
 		ev->st.sp = sp;
+		/* the frame pointer where it left the CPU, and the return addresses that full
+		 * mode's probes hid, if it has not moved since */
+		if (st->user_ip == ip && st->user_sp == sp) {
+			ev->st.bp = st->user_bp;
+			hid = (struct hidden_ra){{st->ra_slot, st->ra2_slot}, {st->ra, st->ra2}};
+		}
+		/* stack_of() patches hidden return addresses into a copy of this size */
+		if ((hid.slot[0] || hid.slot[1]) && len > LS_STACK_SNAP)
+			len = LS_STACK_SNAP;
 		ev->h.type = LS_EV_LOOP_SAMPLE;
 		ev->h.tid = tid;
 		ev->h.ts = now;
@@ -979,7 +990,7 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 			ev->off_ns[st->off_class] += now - st->off_since;
 		ev->polls = st->polls;
 		ev->st.snap_len = len;
-		err = on_loop(c, ev, sizeof(*ev) + len);
+		err = on_loop(c, ev, sizeof(*ev) + len, &hid);
 	}
 	free(ev);
 	return found < 0 ? found : err ? err : found == 1;
@@ -1026,11 +1037,11 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 	case LS_EV_LOOP_BLOCK:
 		if (size < offsetof(struct ls_ev_loop, st))
 			goto bad;
-		return on_loop(c, data, size);
+		return on_loop(c, data, size, NULL);
 	case LS_EV_LOOP_SAMPLE:
 		if (size < sizeof(struct ls_ev_loop))
 			goto bad;
-		return on_loop(c, data, size);
+		return on_loop(c, data, size, NULL);
 	}
 bad:
 	c->bad++;
