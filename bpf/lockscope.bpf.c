@@ -277,10 +277,9 @@ static __always_inline bool is_poll(long id)
 static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 				      const struct ls_loop_state *s, __u64 now, bool on_cpu)
 {
+	void *buf_map = type == LS_EV_LOOP_SAMPLE ? (void *)&loop_scratch : (void *)&scratch;
 	__u32 zero = 0, snap_len = 0;
-	struct scratch_buf *b = bpf_map_lookup_elem(type == LS_EV_LOOP_SAMPLE ? (void *)&loop_scratch
-									       : (void *)&scratch,
-						    &zero);
+	struct scratch_buf *b = bpf_map_lookup_elem(buf_map, &zero);
 	struct ls_ev_loop *ev;
 
 	if (!b)
@@ -303,7 +302,8 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		return;
 	}
 	if (capture_stacks) {
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), regs);
 	}

@@ -12,20 +12,20 @@
 #include "json.h"
 #include "model.h"
 
-#define TEXT_BLOCKS 10	/* blocks listed in text, the longest */
+#define TEXT_BLOCKS 10 /* blocks listed in text, the longest */
 #define TEXT_FRAMES 12
 
 /* The first sample of a block in progress, per thread, until the block ends. */
 struct pending {
-	uint64_t ts;		/* when it was taken */
-	struct ls_rec rec;	/* the LOOP_SAMPLE */
+	uint64_t ts;	   /* when it was taken */
+	struct ls_rec rec; /* the LOOP_SAMPLE */
 	bool live;
 };
 
 struct loopblock {
 	struct loop_block *blocks;
 	size_t n, cap;
-	struct bytemap *by_tid;	/* tid -> index in pend */
+	struct bytemap *by_tid; /* tid -> index in pend */
 	struct pending *pend;
 	size_t npend, pend_cap;
 };
@@ -58,15 +58,15 @@ void loopblock__free(struct loopblock *lb)
 enum loop_cause loopblock__cause(uint64_t duration_ns, uint64_t on_cpu_ns, const uint64_t *off_ns)
 {
 	uint64_t share[LOOP_CAUSE__COUNT] = {
-		[LOOP_CAUSE_SLEEP] = off_ns[LS_LOOP_SLEEP],
-		[LOOP_CAUSE_CPU] = on_cpu_ns + off_ns[LS_LOOP_RUNQ],
-		[LOOP_CAUSE_LOCK] = off_ns[LS_LOOP_LOCK],
-		[LOOP_CAUSE_IO] = off_ns[LS_LOOP_IO],
-		[LOOP_CAUSE_OTHER] = off_ns[LS_LOOP_OTHER],
+	    [LOOP_CAUSE_SLEEP] = off_ns[LS_LOOP_SLEEP],
+	    [LOOP_CAUSE_CPU] = on_cpu_ns + off_ns[LS_LOOP_RUNQ],
+	    [LOOP_CAUSE_LOCK] = off_ns[LS_LOOP_LOCK],
+	    [LOOP_CAUSE_IO] = off_ns[LS_LOOP_IO],
+	    [LOOP_CAUSE_OTHER] = off_ns[LS_LOOP_OTHER],
 	};
 	enum loop_cause best = LOOP_CAUSE_OTHER;
 
-	(void)duration_ns;	/* the shares need not add up to it: the largest one speaks */
+	(void)duration_ns; /* the shares need not add up to it: the largest one speaks */
 	for (int c = 0; c < LOOP_CAUSE__COUNT; c++)
 		if (share[c] > share[best])
 			best = c;
@@ -214,7 +214,8 @@ void loopblock__json(const struct loopblock *lb, const struct model *m, struct j
 {
 	static const char *const off_names[] = {"sleep", "lock", "io", "runq", "other"};
 
-	_Static_assert(ARRAY_SIZE(off_names) == LS_LOOP_OFF__COUNT, "an off-CPU class without name");
+	_Static_assert(ARRAY_SIZE(off_names) == LS_LOOP_OFF__COUNT,
+		       "an off-CPU class without name");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lb->n; i++) {
 		const struct loop_block *b = &lb->blocks[i];

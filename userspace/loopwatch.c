@@ -16,28 +16,27 @@
 #include "bytemap.h"
 #include "events.h"
 
-#define MAX_LOOPS 4096		/* the loops map's max_entries: bounds a scan */
+#define MAX_LOOPS 4096 /* the loops map's max_entries: bounds a scan */
 #define MIN_PERIOD_NS 5000000ull
 
 struct loopwatch {
-	struct bpf_map *loops;		/* borrowed */
+	struct bpf_map *loops; /* borrowed */
 	uint64_t threshold_ns;
-	struct bpf_link **links;	/* the sampler, one per CPU */
+	struct bpf_link **links; /* the sampler, one per CPU */
 	int nlinks;
-	struct bytemap *taken;		/* tid -> gap_start of the block whose stack was taken */
+	struct bytemap *taken; /* tid -> gap_start of the block whose stack was taken */
 };
 
 /* The sampler fires twice per threshold: a busy block is caught before it is 1.5 times it. */
-static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char *why,
-			  size_t len)
+static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char *why, size_t len)
 {
 	int ncpu = libbpf_num_possible_cpus(), err = 0;
 	struct perf_event_attr attr = {
-		.size = sizeof(attr),
-		.type = PERF_TYPE_SOFTWARE,
-		.config = PERF_COUNT_SW_CPU_CLOCK,
-		.sample_period = w->threshold_ns / 2 > MIN_PERIOD_NS ? w->threshold_ns / 2
-								     : MIN_PERIOD_NS,
+	    .size = sizeof(attr),
+	    .type = PERF_TYPE_SOFTWARE,
+	    .config = PERF_COUNT_SW_CPU_CLOCK,
+	    .sample_period =
+		w->threshold_ns / 2 > MIN_PERIOD_NS ? w->threshold_ns / 2 : MIN_PERIOD_NS,
 	};
 
 	if (ncpu <= 0)
@@ -51,7 +50,7 @@ static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char
 
 		if (fd < 0) {
 			if (errno == ENODEV)
-				continue;	/* an offline CPU */
+				continue; /* an offline CPU */
 			err = -errno;
 			snprintf(why, len, "perf_event_open on CPU %d: %s", cpu, strerror(errno));
 			break;
@@ -71,7 +70,7 @@ static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char
 static void detach_sampler(struct loopwatch *w)
 {
 	for (int i = 0; i < w->nlinks; i++)
-		bpf_link__destroy(w->links[i]);	/* closes its perf event too */
+		bpf_link__destroy(w->links[i]); /* closes its perf event too */
 	free(w->links);
 	w->links = NULL;
 	w->nlinks = 0;
@@ -119,9 +118,8 @@ void loopwatch__free(struct loopwatch *w)
 
 /* Calls FN for every loop thread in the map (at most MAX_LOOPS: threads come and go meanwhile,
  * and a vanished key restarts the walk). FN's non-zero return stops the walk and is returned. */
-static int each_loop(struct loopwatch *w, int (*fn)(void *arg, uint32_t tid,
-						   const struct ls_loop_state *st),
-		     void *arg)
+static int each_loop(struct loopwatch *w,
+		     int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st), void *arg)
 {
 	int fd = bpf_map__fd(w->loops), err;
 	struct ls_loop_state st;
@@ -134,7 +132,7 @@ static int each_loop(struct loopwatch *w, int (*fn)(void *arg, uint32_t tid,
 		first = false;
 		key = next;
 		if (bpf_map_lookup_elem(fd, &key, &st))
-			continue;	/* exited meanwhile */
+			continue; /* exited meanwhile */
 		err = fn(arg, key, &st);
 		if (err)
 			return err;
@@ -168,7 +166,8 @@ static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 }
 
 int loopwatch__scan(struct loopwatch *w, uint64_t now,
-		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now),
+		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
+			      uint64_t now),
 		    void *arg)
 {
 	struct scan_ctx s = {.w = w, .now = now, .fn = fn, .arg = arg};

@@ -18,7 +18,7 @@ struct loopwatch;
  * and busy blocks are found without their stacks; otherwise *WHY is set to "". */
 struct loopwatch *loopwatch__new(struct bpf_map *loops, struct bpf_program *sampler,
 				 uint64_t threshold_ns, char *why, size_t why_len);
-void loopwatch__free(struct loopwatch *w);	/* detaches the sampler; accepts NULL */
+void loopwatch__free(struct loopwatch *w); /* detaches the sampler; accepts NULL */
 
 /* Calls FN for each loop thread that at NOW (the BPF clock) has been away from its poll call
  * past the threshold and is off CPU, and whose block has no stack yet (the sampler takes those
@@ -26,13 +26,14 @@ void loopwatch__free(struct loopwatch *w);	/* detaches the sampler; accepts NULL
  * again), 0 to be offered it again at the next scan, or a negative errno, which stops the scan
  * and is returned. 0 otherwise. */
 int loopwatch__scan(struct loopwatch *w, uint64_t now,
-		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now),
+		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
+			      uint64_t now),
 		    void *arg);
 
 /* A loop thread waiting inside its poll call: its event loop is idle. */
 struct loop_idle {
 	uint32_t tid;
-	uint64_t since;		/* when it entered the poll call (the BPF clock) */
+	uint64_t since; /* when it entered the poll call (the BPF clock) */
 };
 
 /* The loop threads that at NOW have sat in their poll call for MIN_NS or longer: up to MAX of

@@ -148,7 +148,7 @@ struct ls_rec {
 			uint8_t on;		/* 1: lock/unlock tracing began; 0: it stopped */
 		} window;
 		struct {
-			uint64_t start;		/* the gap's start: its poll call's return (<= ts) */
+			uint64_t start;		/* the gap's start: its poll call's return */
 			uint64_t on_cpu_ns;	/* on CPU from start to ts */
 			uint64_t off_ns[LS_LOOP_OFF__COUNT];	/* off CPU from start to ts */
 			uint32_t stack_id;	/* SAMPLE: the thread's stack at ts; 0: none */

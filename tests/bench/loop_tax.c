@@ -47,7 +47,7 @@ static double ping_pong(long n)
 		if (write(ab[1], &c, 1) != 1 || read(ba[0], &c, 1) != 1)
 			t0 = 0;
 	t0 = t0 ? now_ns() - t0 : 0;
-	close(ab[1]);	/* the child reads EOF and exits */
+	close(ab[1]); /* the child reads EOF and exits */
 	close(ba[0]);
 	waitpid(pid, NULL, 0);
 	return t0 ? (double)t0 / n : -1;

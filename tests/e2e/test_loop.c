@@ -1,7 +1,8 @@
-/* test_loop.c - end to end on event loops: asyncio on both CPythons, a C epoll loop and Node.js,
- * blocked by sleeps and by CPU work, and a busy but well-behaved asyncio loop. Every block the
- * workload measured itself must be in loop_blocks (and nothing else): its duration within 10%,
- * its cause, and (but for node's JIT code) the blocking function in its stack. */
+/* test_loop.c - end to end on event loops: asyncio on both CPythons (blocked by sleeps and CPU
+ * work), a C epoll loop (by a sleep, CPU work, a lock and a read), Node.js (CPU work), and a busy
+ * but well-behaved asyncio loop. Every block the workload measured itself must be in loop_blocks
+ * (and nothing else): its duration within 10%, its cause, and (but for node's JIT code) the
+ * blocking function in its stack; the Chrome export shows the same blocks. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -29,8 +30,8 @@ static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
 	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- %s", trace, cmd);
 	cr_assert_eq(rc, 0, "record of %s failed (%d): %s", cmd, rc, err);
 	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf", gt[n].cause, gt[n].func,
-					     &gt[n].start, &gt[n].dur) == 4)
+		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf", gt[n].cause,
+					     gt[n].func, &gt[n].start, &gt[n].dur) == 4)
 			n++;
 		sscanf(line, "done %d", &done);
 	}
@@ -42,13 +43,13 @@ static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
 }
 
 /* The report's blocks match the ground truth one to one, in order. */
-static void check_blocks(const char *cmd, const struct truth *gt, int n,
-			 const struct jp_value *rep, bool stacks)
+static void check_blocks(const char *cmd, const struct truth *gt, int n, const struct jp_value *rep,
+			 bool stacks)
 {
 	const struct jp_value *blocks = must_array(rep, "loop_blocks");
 
-	cr_assert_eq((int)blocks->len, n, "%s: %zu loop blocks reported, the workload made %d",
-		     cmd, blocks->len, n);
+	cr_assert_eq((int)blocks->len, n, "%s: %zu loop blocks reported, the workload made %d", cmd,
+		     blocks->len, n);
 	for (int i = 0; i < n; i++) {
 		const struct jp_value *b = &blocks->items[i];
 		double dur = jnum(b, "duration_ns", -1), start = jnum(b, "start_ns", -1);
@@ -66,8 +67,8 @@ static void check_blocks(const char *cmd, const struct truth *gt, int n,
 		cr_expect(jnum(b, "on_cpu_ns", -1) >= 0 && jnum(b, "on_cpu_ns", -1) <= dur);
 		if (stacks)
 			cr_expect(names_function(jp_path(b, "stack"), gt[i].func),
-				  "%s: block %d's stack does not name %s: %s | %s", cmd, i, gt[i].func,
-				  jstr(b, "stack.0"), jstr(b, "stack.1"));
+				  "%s: block %d's stack does not name %s: %s | %s", cmd, i,
+				  gt[i].func, jstr(b, "stack.0"), jstr(b, "stack.1"));
 	}
 }
 

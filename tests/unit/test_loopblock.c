@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonparse.h"
 #include "json.h"
+#include "jsonparse.h"
 #include "loopblock.h"
 #include "model.h"
 #include "trace.h"
@@ -84,7 +84,7 @@ Test(loopblock, a_block_takes_the_stack_sampled_while_it_lasted)
 
 Test(loopblock, a_sample_of_an_earlier_gap_is_not_the_blocks_stack)
 {
-	sample(7, 100 * MS, 160 * MS, 42);	/* its block never came: the thread polled late? */
+	sample(7, 100 * MS, 160 * MS, 42); /* its block never came: the thread polled late? */
 	block(7, 400 * MS, 500 * MS, 100 * MS, -1, 0);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
 	cr_assert_eq(only_block()->stack_id, 0);
@@ -94,7 +94,7 @@ Test(loopblock, a_sample_of_an_earlier_gap_is_not_the_blocks_stack)
 Test(loopblock, the_first_sample_of_a_block_stands)
 {
 	sample(7, 100 * MS, 160 * MS, 42);
-	sample(7, 100 * MS, 170 * MS, 43);	/* the sampler's, after the scan's */
+	sample(7, 100 * MS, 170 * MS, 43); /* the sampler's, after the scan's */
 	block(7, 100 * MS, 300 * MS, 200 * MS, -1, 0);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
 	cr_assert_eq(only_block()->stack_id, 42);
@@ -108,7 +108,7 @@ Test(loopblock, causes_are_the_largest_share)
 	off[LS_LOOP_SLEEP] = 60;
 	cr_assert_eq(loopblock__cause(100, 40, off), LOOP_CAUSE_SLEEP);
 	cr_assert_eq(loopblock__cause(100, 61, off), LOOP_CAUSE_CPU);
-	off[LS_LOOP_RUNQ] = 30;	/* waiting for a CPU is wanting one */
+	off[LS_LOOP_RUNQ] = 30; /* waiting for a CPU is wanting one */
 	cr_assert_eq(loopblock__cause(100, 40, off), LOOP_CAUSE_CPU);
 	memset(off, 0, sizeof(off));
 	off[LS_LOOP_LOCK] = 90;
@@ -157,7 +157,7 @@ Test(loopblock, an_idle_loop_and_a_thread_that_never_polls_make_no_blocks)
 	struct ls_rec wait = {.type = LS_REC_WAIT_BEGIN, .ts = 10 * MS, .tid = 9};
 	struct ls_rec end = {.type = LS_REC_WAIT_END, .ts = 900 * MS, .tid = 9};
 
-	feed(&wait);	/* a thread busy in a futex wait for most of a second: not a loop */
+	feed(&wait); /* a thread busy in a futex wait for most of a second: not a loop */
 	feed(&end);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
 	cr_assert_eq(loopblock__count(lb), 0);
@@ -211,11 +211,13 @@ Test(loopblock, json_has_the_contracts_members)
 {
 	struct model *m = model__new();
 	struct ls_rec thr = {.type = LS_REC_THREAD, .tid = 7, .thread = {.name = "loop"}};
-	struct ls_rec fr = {.type = LS_REC_FRAME, .frame = {.id = 1, .func = "bad_handler",
-							      .file = "app.py", .line = 42,
-							      .module = "python"}};
+	struct ls_rec fr = {
+	    .type = LS_REC_FRAME,
+	    .frame = {
+		.id = 1, .func = "bad_handler", .file = "app.py", .line = 42, .module = "python"}};
 	static const uint32_t frames[] = {1};
-	struct ls_rec st = {.type = LS_REC_STACK, .stack = {.id = 5, .nframes = 1, .frames = frames}};
+	struct ls_rec st = {.type = LS_REC_STACK,
+			    .stack = {.id = 5, .nframes = 1, .frames = frames}};
 	char *text = NULL, err[128];
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
@@ -253,18 +255,20 @@ Test(loopblock, json_has_the_contracts_members)
 Test(loopblock, text_names_the_cause_and_the_blocking_function)
 {
 	struct model *m = model__new();
-	struct ls_rec fr = {.type = LS_REC_FRAME, .frame = {.id = 1, .func = "busy_handler",
-							      .file = "app.py", .line = 7,
-							      .module = "python"}};
+	struct ls_rec fr = {
+	    .type = LS_REC_FRAME,
+	    .frame = {
+		.id = 1, .func = "busy_handler", .file = "app.py", .line = 7, .module = "python"}};
 	static const uint32_t frames[] = {1};
-	struct ls_rec st = {.type = LS_REC_STACK, .stack = {.id = 2, .nframes = 1, .frames = frames}};
+	struct ls_rec st = {.type = LS_REC_STACK,
+			    .stack = {.id = 2, .nframes = 1, .frames = frames}};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *out = open_memstream(&text, &len);
 
 	cr_assert(m && out);
 	cr_assert_eq(model__feed(m, &fr) ?: model__feed(m, &st), 0);
-	loopblock__text(lb, m, out);	/* nothing yet */
+	loopblock__text(lb, m, out); /* nothing yet */
 	sample(7, 100 * MS, 160 * MS, 2);
 	block(7, 100 * MS, 300 * MS, 200 * MS, -1, 0);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);

@@ -16,13 +16,13 @@
 
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int lock_taken;
-static int cmd_pipe[2], data_pipe[2];	/* loop -> helper: what to do; helper -> loop: data */
+static int cmd_pipe[2], data_pipe[2]; /* loop -> helper: what to do; helper -> loop: data */
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the vDSO: no system call */
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
@@ -74,7 +74,7 @@ __attribute__((noinline)) static void busy_handler(void)
 	uint64_t t0 = now_ns();
 
 	while (now_ns() - t0 < BLOCK_NS)
-		for (int i = 0; i < 100000; i++)	/* work between the clock reads */
+		for (int i = 0; i < 100000; i++) /* work between the clock reads */
 			n++;
 	report("cpu", "busy_handler", t0);
 }
@@ -86,7 +86,7 @@ __attribute__((noinline)) static void locked_handler(void)
 	if (write(cmd_pipe[1], "L", 1) != 1)
 		return;
 	while (!atomic_load(&lock_taken))
-		;	/* the helper takes it within microseconds */
+		; /* the helper takes it within microseconds */
 	t0 = now_ns();
 	pthread_mutex_lock(&held_lock);
 	pthread_mutex_unlock(&held_lock);
@@ -131,7 +131,7 @@ int main(void)
 		if (ticks >= 60 + 80 * blocks && blocks < 4)
 			handlers[blocks++]();
 	}
-	close(cmd_pipe[1]);	/* the helper reads EOF and ends */
+	close(cmd_pipe[1]); /* the helper reads EOF and ends */
 	pthread_join(t, NULL);
 	printf("done %u\n", blocks);
 	return 0;
