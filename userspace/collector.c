@@ -954,7 +954,7 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 }
 
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
-			    uint64_t now)
+			    uint64_t now, bool stack)
 {
 	size_t len = BLOCKED_STACK_MAX;
 	struct ls_ev_loop *ev = calloc(1, sizeof(*ev) + len);
@@ -980,6 +980,10 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 		/* stack_of() patches hidden return addresses into a copy of this size */
 		if ((hid.slot[0] || hid.slot[1]) && len > LS_STACK_SNAP)
 			len = LS_STACK_SNAP;
+		if (!stack) {
+			ev->st.ip = 0;	/* no stack: stack_of() takes none */
+			len = 0;
+		}
 		ev->h.type = LS_EV_LOOP_SAMPLE;
 		ev->h.tid = tid;
 		ev->h.ts = now;

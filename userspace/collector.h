@@ -28,11 +28,11 @@ int collector__attach_snapshot(struct collector *c);
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);
 /* Loop thread TID, its state ST read from the BPF side at NOW (BPF clock), is blocked off CPU
- * past the threshold: its stack is read from /proc and its memory (no probe runs for a
- * sleeping thread) and stored as a LOOP_SAMPLE. 1 once stored, 0 when it is not asleep in a
- * system call (any more), or -errno. */
+ * past the threshold: stored as a LOOP_SAMPLE, with its stack if STACK, read from /proc and its
+ * memory (no probe runs for a sleeping thread). 1 once stored, 0 when it is not off CPU (any
+ * more), or -errno. */
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
-			    uint64_t now);
+			    uint64_t now, bool stack);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

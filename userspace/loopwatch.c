@@ -20,7 +20,7 @@
 #define MIN_PERIOD_NS 5000000ull
 
 struct loopwatch {
-	struct bpf_map *loops; /* borrowed */
+	int loops_fd; /* borrowed */
 	uint64_t threshold_ns;
 	struct bpf_link **links; /* the sampler, one per CPU */
 	int nlinks;
@@ -76,7 +76,7 @@ static void detach_sampler(struct loopwatch *w)
 	w->nlinks = 0;
 }
 
-struct loopwatch *loopwatch__new(struct bpf_map *loops, struct bpf_program *sampler,
+struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler,
 				 uint64_t threshold_ns, char *why, size_t why_len)
 {
 	struct loopwatch *w = calloc(1, sizeof(*w));
@@ -85,7 +85,7 @@ struct loopwatch *loopwatch__new(struct bpf_map *loops, struct bpf_program *samp
 
 	if (!w)
 		return NULL;
-	w->loops = loops;
+	w->loops_fd = loops_fd;
 	w->threshold_ns = threshold_ns;
 	w->taken = bytemap__new();
 	if (!w->taken) {
@@ -93,7 +93,7 @@ struct loopwatch *loopwatch__new(struct bpf_map *loops, struct bpf_program *samp
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = attach_sampler(w, sampler, buf, sizeof(buf));
+	err = sampler ? attach_sampler(w, sampler, buf, sizeof(buf)) : 0;
 	if (err) {
 		detach_sampler(w);
 		if (err == -ENOMEM) {
@@ -121,7 +121,7 @@ void loopwatch__free(struct loopwatch *w)
 static int each_loop(struct loopwatch *w,
 		     int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st), void *arg)
 {
-	int fd = bpf_map__fd(w->loops), err;
+	int fd = w->loops_fd, err;
 	struct ls_loop_state st;
 	uint32_t key, next;
 	bool first = true;

@@ -6,18 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bpf_map;
 struct bpf_program;
 struct ls_loop_state;
 struct loopwatch;
 
-/* Watches LOOPS (the BPF map of struct ls_loop_state by tid) for gaps of THRESHOLD_NS, and
- * attaches SAMPLER (the perf_event program) to a CPU clock on every CPU, so that a loop thread
- * busy past the threshold has its stack taken while it still is. Both are borrowed. NULL with
- * errno (ENOMEM). A sampler the kernel refuses is no failure: *WHY (if not NULL) then says why,
- * and busy blocks are found without their stacks; otherwise *WHY is set to "". */
-struct loopwatch *loopwatch__new(struct bpf_map *loops, struct bpf_program *sampler,
-				 uint64_t threshold_ns, char *why, size_t why_len);
+/* Watches LOOPS_FD (the BPF hash map of struct ls_loop_state by tid) for gaps of THRESHOLD_NS,
+ * and attaches SAMPLER (the perf_event program; NULL: none) to a CPU clock on every CPU, so that
+ * a loop thread busy past the threshold has its stack taken while it still is. Both are
+ * borrowed. NULL with errno (ENOMEM). A sampler the kernel refuses is no failure: *WHY (if not
+ * NULL) then says why, and busy blocks are found without their stacks; else *WHY is "". */
+struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns,
+				 char *why, size_t why_len);
 void loopwatch__free(struct loopwatch *w); /* detaches the sampler; accepts NULL */
 
 /* Calls FN for each loop thread that at NOW (the BPF clock) has been away from its poll call

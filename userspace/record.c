@@ -613,7 +613,7 @@ static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st,
 {
 	struct recorder *r = arg;
 
-	return collector__loop_off_cpu(r->col, tid, st, now);
+	return collector__loop_off_cpu(r->col, tid, st, now, !r->o->no_stacks);
 }
 
 /* Event loops: the sampler takes the stacks of busy blocks; those of sleeping ones are read
@@ -624,7 +624,7 @@ static int watch_loops(struct recorder *r)
 
 	if (!r->o->loop_threshold_ms)
 		return LS_EXIT_OK;
-	r->loops = loopwatch__new(r->skel->maps.loops, r->skel->progs.loop_sampler,
+	r->loops = loopwatch__new(bpf_map__fd(r->skel->maps.loops), r->skel->progs.loop_sampler,
 				  r->o->loop_threshold_ms * 1000000ull, why, sizeof(why));
 	if (!r->loops) {
 		ls_err("record", "out of memory");
