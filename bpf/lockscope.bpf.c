@@ -102,8 +102,9 @@ struct {
  * poll returns skip their lookups. */
 __u32 nloops = 0;
 
-/* The loop sampler's record: it runs in interrupt context, and may interrupt a program that
- * is building its record in `scratch`. */
+/* Loop samples are built here: the sampler runs in interrupt context and may interrupt a
+ * program building its record in `scratch`; sched_switch, which samples too, runs with
+ * interrupts off. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -274,6 +275,17 @@ static __always_inline bool is_poll(long id)
 	}
 }
 
+/* The loop's own time in its gap, up to NOW, the thread on CPU: a gap is a block when this
+ * reaches the threshold. Time spent runnable, waiting for a CPU, is the machine's doing: on a
+ * loaded machine a well-behaved loop waits for the CPU too. */
+static __always_inline bool past_threshold(const struct ls_loop_state *s, __u64 now)
+{
+	__u64 gap = now - s->gap_start, runq = s->off_ns[LS_OFF_RUNQ];
+
+	return s->gap_start && s->polls >= LS_LOOP_MIN_POLLS && gap > runq &&
+	       gap - runq >= loop_threshold_ns;
+}
+
 static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 				      const struct ls_loop_state *s, __u64 now, bool on_cpu)
 {
@@ -328,8 +340,7 @@ static __always_inline void on_poll_enter(void *ctx, __u32 tid)
 			__sync_fetch_and_add(&nloops, 1);
 		return;
 	}
-	if (s->gap_start && now - s->gap_start >= loop_threshold_ns &&
-	    s->polls >= LS_LOOP_MIN_POLLS)
+	if (past_threshold(s, now))
 		emit_loop(ctx, LS_EV_LOOP_BLOCK, tid, s, now, true);
 	s->gap_start = 0;
 	s->poll_since = now;
@@ -392,7 +403,7 @@ static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int pre
 
 /* On-CPU and off-CPU time of loop threads in their gaps. Runs at every context switch of the
  * machine: nothing but two lookups unless a loop thread is involved, none while there is none. */
-static __always_inline int on_switch(struct task_struct *next, unsigned int prev_state)
+static __always_inline int on_switch(void *ctx, struct task_struct *next, unsigned int prev_state)
 {
 	/* at sched_switch, current is still the task leaving the CPU */
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
@@ -406,6 +417,13 @@ static __always_inline int on_switch(struct task_struct *next, unsigned int prev
 		now = bpf_ktime_get_ns();
 		if (s->gap_start) {
 			s->on_ns += now - s->on_since;
+			s->on_since = 0;
+			/* a block leaving the CPU (preempted, or blocking after work): its stack
+			 * now, while current is still the thread */
+			if (s->sampled != s->gap_start && past_threshold(s, now)) {
+				s->sampled = s->gap_start;
+				emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+			}
 			s->off_since = now;
 			s->off_class = off_class(s, prev_state);
 		}
@@ -440,10 +458,10 @@ int loop_sampler(void *ctx)
 	if (!loop_threshold_ns || !nloops || !tid)
 		return 0;
 	s = bpf_map_lookup_elem(&loops, &tid);
-	if (!s || !s->gap_start || s->sampled == s->gap_start || s->polls < LS_LOOP_MIN_POLLS)
+	if (!s || s->sampled == s->gap_start)
 		return 0;
 	now = bpf_ktime_get_ns();
-	if (now - s->gap_start < loop_threshold_ns)
+	if (!past_threshold(s, now))
 		return 0;
 	s->sampled = s->gap_start;
 	emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
@@ -716,7 +734,7 @@ out:
 	int BPF_PROG(sched_switch_##sfx, bool preempt, struct task_struct *prev,                   \
 		     struct task_struct *next, unsigned int prev_state)                            \
 	{                                                                                          \
-		return on_switch(next, prev_state);                                                \
+		return on_switch(ctx, next, prev_state);                                           \
 	}                                                                                          \
 	SEC(kind "/sched_process_fork")                                                            \
 	int BPF_PROG(fork_##sfx, struct task_struct *parent, struct task_struct *child)            \

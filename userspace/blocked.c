@@ -213,8 +213,8 @@ static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 	return 1;
 }
 
-int blocked__thread_stack(pid_t pid, pid_t tid, uint64_t *ip, uint64_t *sp, uint8_t *buf,
-			  size_t *len)
+int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+			  uint8_t *buf, size_t *len)
 {
 	char before[256], after[256];
 	struct sys_state s;
@@ -227,6 +227,7 @@ int blocked__thread_stack(pid_t pid, pid_t tid, uint64_t *ip, uint64_t *sp, uint
 		s.nr = -1;
 	else if (err || !parse_syscall_line(before, &s))
 		return 0;
+	*nr = s.nr;
 	*ip = s.ip;
 	*sp = s.sp;
 	*len = read_mem(pid, s.sp, buf, *len);

@@ -30,12 +30,12 @@ struct blocked_wait {
  * while being read are left out. -ESRCH if PID is gone, -EACCES/-EPERM if not permitted,
  * -ENOMEM; *OUT is then NULL and *N 0. */
 int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
-/* TID's user stack while it is off CPU (asleep in any system call, or preempted): its user
- * registers from /proc, and up to *LEN (at most BLOCKED_STACK_MAX) bytes from sp into BUF, *LEN
- * then what was read. 1: read; 0: it is on CPU or gone, or moved on while being read;
- * -EACCES/-EPERM: not permitted. */
-int blocked__thread_stack(pid_t pid, pid_t tid, uint64_t *ip, uint64_t *sp, uint8_t *buf,
-			  size_t *len);
+/* TID's user stack while it sleeps (in a system call, *NR then its number, or outside one, *NR
+ * -1): its user registers from /proc, and up to *LEN (at most BLOCKED_STACK_MAX) bytes from sp
+ * into BUF, *LEN then what was read. 1: read; 0: it is runnable or gone, or moved on while being
+ * read; -EACCES/-EPERM: not permitted. */
+int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+			  uint8_t *buf, size_t *len);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
 

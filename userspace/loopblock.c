@@ -20,6 +20,8 @@ struct pending {
 	uint64_t ts;	   /* when it was taken */
 	struct ls_rec rec; /* the LOOP_SAMPLE */
 	bool live;
+	uint64_t last_end; /* where the thread's last block ended: a sample of a gap that
+			    * began before it arrived late, and is no block in progress */
 };
 
 struct loopblock {
@@ -123,7 +125,7 @@ static int on_sample(struct loopblock *lb, const struct ls_rec *rec)
 	if (!p)
 		return -ENOMEM;
 	/* the first sample of a block stands: the sampler's and the scan's may both come */
-	if (p->live && p->rec.loop.start == rec->loop.start)
+	if ((p->live && p->rec.loop.start == rec->loop.start) || rec->loop.start < p->last_end)
 		return 0;
 	p->live = true;
 	p->ts = rec->ts;
@@ -133,14 +135,19 @@ static int on_sample(struct loopblock *lb, const struct ls_rec *rec)
 
 static int on_block(struct loopblock *lb, const struct ls_rec *rec)
 {
-	struct pending *p = pending_of(lb, rec->tid, false);
-	uint32_t stack_id = 0;
+	struct pending *p = pending_of(lb, rec->tid, true);
 
-	if (p && p->live && p->rec.loop.start == rec->loop.start)
-		stack_id = p->rec.loop.stack_id;
-	if (p)
+	if (!p)
+		return -ENOMEM;
+	p->last_end = rec->ts;
+	if (p->live && p->rec.loop.start == rec->loop.start) {
 		p->live = false;
-	return add_block(lb, rec, rec->ts, stack_id, false);
+		return add_block(lb, rec, rec->ts, p->rec.loop.stack_id, false);
+	}
+	/* a sample of an earlier gap is over too: the thread has polled since */
+	if (p->live && p->rec.loop.start < rec->loop.start)
+		p->live = false;
+	return add_block(lb, rec, rec->ts, 0, false);
 }
 
 int loopblock__feed(struct loopblock *lb, const struct ls_rec *rec)

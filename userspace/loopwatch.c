@@ -76,8 +76,8 @@ static void detach_sampler(struct loopwatch *w)
 	w->nlinks = 0;
 }
 
-struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler,
-				 uint64_t threshold_ns, char *why, size_t why_len)
+struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns,
+				 char *why, size_t why_len)
 {
 	struct loopwatch *w = calloc(1, sizeof(*w));
 	char buf[256] = "";
@@ -143,9 +143,21 @@ static int each_loop(struct loopwatch *w,
 struct scan_ctx {
 	struct loopwatch *w;
 	uint64_t now;
+	int loops;
 	int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now);
 	void *arg;
 };
+
+/* The loop's own time in its gap at NOW, off CPU: the gap without the time spent runnable,
+ * waiting for a CPU (as the BPF side counts it). */
+static uint64_t own_ns(const struct ls_loop_state *st, uint64_t now)
+{
+	uint64_t runq = st->off_ns[LS_OFF_RUNQ];
+
+	if (st->off_class == LS_OFF_RUNQ && now > st->off_since)
+		runq += now - st->off_since;
+	return now > st->gap_start + runq ? now - st->gap_start - runq : 0;
+}
 
 static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 {
@@ -153,9 +165,10 @@ static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 	uint64_t *taken = bytemap__get_u64(s->w->taken, tid);
 	int ret;
 
+	s->loops += st->polls >= LS_LOOP_MIN_POLLS;
 	if (!st->gap_start || st->poll_since || !st->off_since || st->polls < LS_LOOP_MIN_POLLS ||
 	    st->sampled == st->gap_start || (taken && *taken == st->gap_start) ||
-	    s->now < st->gap_start || s->now - st->gap_start < s->w->threshold_ns)
+	    own_ns(st, s->now) < s->w->threshold_ns)
 		return 0;
 	ret = s->fn(s->arg, tid, st, s->now);
 	if (ret < 0)
@@ -171,8 +184,9 @@ int loopwatch__scan(struct loopwatch *w, uint64_t now,
 		    void *arg)
 {
 	struct scan_ctx s = {.w = w, .now = now, .fn = fn, .arg = arg};
+	int err = each_loop(w, scan_one, &s);
 
-	return each_loop(w, scan_one, &s);
+	return err ? err : s.loops;
 }
 
 struct idle_ctx {

@@ -23,7 +23,7 @@ void loopwatch__free(struct loopwatch *w); /* detaches the sampler; accepts NULL
  * past the threshold and is off CPU, and whose block has no stack yet (the sampler takes those
  * of threads on CPU). FN returns 1 once it took the stack (the block is then not offered
  * again), 0 to be offered it again at the next scan, or a negative errno, which stops the scan
- * and is returned. 0 otherwise. */
+ * and is returned. Otherwise returns how many loop threads there are. */
 int loopwatch__scan(struct loopwatch *w, uint64_t now,
 		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
 			      uint64_t now),

@@ -31,7 +31,7 @@
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
-#define LOOP_POLL_MS 10		/* with event loops watched: a sleeping block is seen this soon */
+#define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -66,6 +66,7 @@ struct recorder {
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
 	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
+	int nloops;			/* ... the loop threads it saw last */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -643,14 +644,16 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
 		 * only waits; what arrived meanwhile must be consumed explicitly */
-		int n = ring_buffer__poll(r->rb, r->loops ? LOOP_POLL_MS : POLL_MS);
+		int n = ring_buffer__poll(r->rb, r->nloops ? LOOP_POLL_MS : POLL_MS);
 		uint64_t now;
 
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
 		now = ls_mono_ns();
-		if (r->loops && !r->err)
-			r->err = loopwatch__scan(r->loops, now, loop_off_cpu, r);
+		if (r->loops && !r->err) {
+			r->nloops = loopwatch__scan(r->loops, now, loop_off_cpu, r);
+			r->err = r->nloops < 0 ? r->nloops : 0;
+		}
 		if (n < 0 && n != -EINTR) {
 			ls_err("record", "reading the ring buffer: %s", strerror(-n));
 			return LS_EXIT_SYSTEM;

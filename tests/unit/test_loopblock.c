@@ -84,7 +84,7 @@ Test(loopblock, a_block_takes_the_stack_sampled_while_it_lasted)
 
 Test(loopblock, a_sample_of_an_earlier_gap_is_not_the_blocks_stack)
 {
-	sample(7, 100 * MS, 160 * MS, 42); /* its block never came: the thread polled late? */
+	sample(7, 100 * MS, 160 * MS, 42); /* its block never came (lost) */
 	block(7, 400 * MS, 500 * MS, 100 * MS, -1, 0);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
 	cr_assert_eq(only_block()->stack_id, 0);
@@ -280,4 +280,19 @@ Test(loopblock, text_names_the_cause_and_the_blocking_function)
 	cr_assert(strstr(text, "busy_handler (app.py:7)"), "%s", text);
 	free(text);
 	model__free(m);
+}
+
+/* The recorder's scan may read a block's state just before the thread returns to its poll
+ * call: its sample then comes after the block. It is neither the next block's stack nor a
+ * block still open at the end. */
+Test(loopblock, a_sample_arriving_after_its_block_is_dropped)
+{
+	block(7, 100 * MS, 300 * MS, 1 * MS, LS_LOOP_SLEEP, 199 * MS);
+	sample(7, 100 * MS, 301 * MS, 42);
+	block(7, 400 * MS, 500 * MS, 100 * MS, -1, 0);
+	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
+	cr_assert_eq(loopblock__count(lb), 2);
+	cr_assert_eq(loopblock__get(lb, 0)->stack_id, 0);
+	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 0);
+	cr_assert_not(loopblock__get(lb, 1)->open);
 }
