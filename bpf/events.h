@@ -149,6 +149,11 @@ struct ls_ev_loop {
  * twice (a worker waiting on a socket) is not an event loop. */
 #define LS_LOOP_MIN_POLLS 3
 
+/* A gap of the threshold is a block if the loop's own time in it (on CPU, or asleep in a call)
+ * is a fifth of the threshold at least: on a loaded machine a well-behaved loop waits for a CPU
+ * too, and that alone makes no block; a busy handler that gets a small share of a CPU does. */
+#define LS_LOOP_OWN_DIV 5
+
 /* A loop thread's state in the BPF `loops` map (key: tid), written by the thread's own events
  * only; userspace reads it to find loop threads blocked off CPU, or idle in their poll call. */
 struct ls_loop_state {

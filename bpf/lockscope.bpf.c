@@ -275,15 +275,13 @@ static __always_inline bool is_poll(long id)
 	}
 }
 
-/* The loop's own time in its gap, up to NOW, the thread on CPU: a gap is a block when this
- * reaches the threshold. Time spent runnable, waiting for a CPU, is the machine's doing: on a
- * loaded machine a well-behaved loop waits for the CPU too. */
+/* Is the gap up to NOW a block (events.h), the thread on CPU? */
 static __always_inline bool past_threshold(const struct ls_loop_state *s, __u64 now)
 {
 	__u64 gap = now - s->gap_start, runq = s->off_ns[LS_OFF_RUNQ];
 
-	return s->gap_start && s->polls >= LS_LOOP_MIN_POLLS && gap > runq &&
-	       gap - runq >= loop_threshold_ns;
+	return s->gap_start && s->polls >= LS_LOOP_MIN_POLLS && gap >= loop_threshold_ns &&
+	       gap > runq && gap - runq >= loop_threshold_ns / LS_LOOP_OWN_DIV;
 }
 
 static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,

@@ -149,7 +149,7 @@ struct scan_ctx {
 };
 
 /* The loop's own time in its gap at NOW, off CPU: the gap without the time spent runnable,
- * waiting for a CPU (as the BPF side counts it). */
+ * waiting for a CPU (events.h). */
 static uint64_t own_ns(const struct ls_loop_state *st, uint64_t now)
 {
 	uint64_t runq = st->off_ns[LS_OFF_RUNQ];
@@ -168,7 +168,8 @@ static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 	s->loops += st->polls >= LS_LOOP_MIN_POLLS;
 	if (!st->gap_start || st->poll_since || !st->off_since || st->polls < LS_LOOP_MIN_POLLS ||
 	    st->sampled == st->gap_start || (taken && *taken == st->gap_start) ||
-	    own_ns(st, s->now) < s->w->threshold_ns)
+	    s->now < st->gap_start + s->w->threshold_ns ||
+	    own_ns(st, s->now) < s->w->threshold_ns / LS_LOOP_OWN_DIV)
 		return 0;
 	ret = s->fn(s->arg, tid, st, s->now);
 	if (ret < 0)

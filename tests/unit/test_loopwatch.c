@@ -89,17 +89,24 @@ Test(loopwatch, only_loops_asleep_past_the_threshold_are_offered)
 				      .sampled = t - 60 * MS});
 	/* exactly at the threshold */
 	put(7, (struct ls_loop_state){.gap_start = t - THRESHOLD, .off_since = t - MS, .polls = 3});
-	/* 60 ms into its gap, but 20 of them waiting for a CPU (done, and still now) */
+	/* 60 ms into its gap, but 55 of them waiting for a CPU: the loop's own 5 ms are under a
+	 * fifth of the threshold (LS_LOOP_OWN_DIV) */
 	put(8, (struct ls_loop_state){.gap_start = t - 60 * MS,
-				      .off_since = t - 50 * MS,
+				      .off_since = t - 1 * MS,
 				      .polls = 9,
-				      .off_ns = {[LS_OFF_RUNQ] = 20 * MS}});
+				      .off_ns = {[LS_OFF_RUNQ] = 54 * MS}});
+	/* ... of which 52 still now */
 	put(9, (struct ls_loop_state){.gap_start = t - 60 * MS,
-				      .off_since = t - 20 * MS,
+				      .off_since = t - 52 * MS,
 				      .polls = 9,
 				      .off_class = LS_OFF_RUNQ});
-	cr_assert_eq(scan(t, 1), (1u << 1) | (1u << 7));
-	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}), 8,
+	/* ... but 15 ms of its own: blocked */
+	put(10, (struct ls_loop_state){.gap_start = t - 60 * MS,
+				       .off_since = t - 1 * MS,
+				       .polls = 9,
+				       .off_ns = {[LS_OFF_RUNQ] = 45 * MS}});
+	cr_assert_eq(scan(t, 1), (1u << 1) | (1u << 7) | (1u << 10));
+	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}), 9,
 		     "loop threads: all but 5");
 }
 
