@@ -291,6 +291,7 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 	__u32 zero = 0, snap_len = 0;
 	struct scratch_buf *b = bpf_map_lookup_elem(buf_map, &zero);
 	struct ls_ev_loop *ev;
+	__u64 size;
 
 	if (!b)
 		return;
@@ -317,9 +318,11 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 
 		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), regs);
 	}
+	size = sizeof(*ev) + snap_len;
+	if (size > sizeof(*b))
+		size = sizeof(*b);
 	/* the collector reads the thread's Python frames while the block lasts: wake it now */
-	if (bpf_ringbuf_output(&rb, b, sizeof(*ev) + (snap_len & (LS_STACK_SNAP * 2 - 1)),
-			       BPF_RB_FORCE_WAKEUP))
+	if (bpf_ringbuf_output(&rb, b, size, BPF_RB_FORCE_WAKEUP))
 		count(STAT_LOST);
 }
 
@@ -413,19 +416,19 @@ static __always_inline int on_switch(void *ctx, struct task_struct *next, unsign
 	s = bpf_map_lookup_elem(&loops, &tid);
 	if (s && s->on_since) {
 		now = bpf_ktime_get_ns();
-		if (s->gap_start) {
+		if (s->gap_start)
 			s->on_ns += now - s->on_since;
-			s->on_since = 0;
-			/* a block leaving the CPU (preempted, or blocking after work): its stack
-			 * now, while current is still the thread */
-			if (s->sampled != s->gap_start && past_threshold(s, now)) {
-				s->sampled = s->gap_start;
-				emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
-			}
-			s->off_since = now;
-			s->off_class = off_class(s, prev_state);
-		}
 		s->on_since = 0;
+	}
+	if (s && now && s->gap_start) {
+		/* a block leaving the CPU (preempted, or blocking after work): its stack now,
+		 * while current is still the thread */
+		if (s->sampled != s->gap_start && past_threshold(s, now)) {
+			s->sampled = s->gap_start;
+			emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+		}
+		s->off_since = now;
+		s->off_class = off_class(s, prev_state);
 	}
 	tid = BPF_CORE_READ(next, pid);
 	s = bpf_map_lookup_elem(&loops, &tid);
