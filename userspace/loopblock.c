@@ -150,25 +150,38 @@ static int on_block(struct loopblock *lb, const struct ls_rec *rec)
 	return add_block(lb, rec, rec->ts, 0, false);
 }
 
+/* TID (0: every thread) exited at TS: a block in progress ends there if a signal killed it (a
+ * launched command is killed when the recording stops), else the loop ended and was not blocked.
+ * SIGNALED: what the exit code says. */
+static int on_loop_exit(struct loopblock *lb, uint32_t tid, uint64_t ts, bool signaled)
+{
+	for (size_t i = 0; i < lb->npend; i++) {
+		struct pending *p = &lb->pend[i];
+		int err;
+
+		if (!p->live || (tid && p->rec.tid != tid))
+			continue;
+		p->live = false;
+		err = signaled ? add_block(lb, &p->rec, ts, p->rec.loop.stack_id, true) : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int loopblock__feed(struct loopblock *lb, const struct ls_rec *rec)
 {
-	struct pending *p;
-
 	switch (rec->type) {
 	case LS_REC_LOOP_SAMPLE:
 		return on_sample(lb, rec);
 	case LS_REC_LOOP_BLOCK:
 		return on_block(lb, rec);
 	case LS_REC_THREAD_EXIT:
-		/* a loop that ended with its thread was not blocked */
-		p = pending_of(lb, rec->tid, false);
-		if (p)
-			p->live = false;
-		return 0;
+		/* the kernel's exit code: a signal number in the low 7 bits */
+		return on_loop_exit(lb, rec->tid, rec->ts, (rec->exit.code & 0x7f) != 0);
 	case LS_REC_PROC_EXIT:
-		for (size_t i = 0; i < lb->npend; i++)
-			lb->pend[i].live = false;
-		return 0;
+		/* waitpid's status as the recorder stores it: 128 + the signal */
+		return on_loop_exit(lb, 0, rec->ts, rec->exit.code > 128);
 	default:
 		return 0;
 	}

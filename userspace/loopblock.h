@@ -43,8 +43,9 @@ void loopblock__free(struct loopblock *lb); /* accepts NULL */
  * 0 or -ENOMEM. */
 int loopblock__feed(struct loopblock *lb, const struct ls_rec *rec);
 /* The recording ended at END_TS: a block in progress then (sampled, not yet over) is a block to
- * END_TS, marked open; a loop whose thread or process exited is not blocked. Sorts the blocks
- * by start. 0 or -ENOMEM. */
+ * END_TS, marked open. A loop whose thread or process exited was not blocked, unless a signal
+ * killed it in the block (a launched command when the recording stops): the block is open to
+ * the exit. Sorts the blocks by start. 0 or -ENOMEM. */
 int loopblock__finish(struct loopblock *lb, uint64_t end_ts);
 
 size_t loopblock__count(const struct loopblock *lb);

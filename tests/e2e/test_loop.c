@@ -165,3 +165,38 @@ Test(loop, node_busy_loop_blocks, .timeout = 60)
 	check_blocks("node_loop.js", gt, n, rep, false);
 	jp_free(rep);
 }
+
+/* The recording stops (and kills the command) while the loop is blocked: the block is there,
+ * open, up to the end. */
+Test(loop, block_still_open_when_recording_ends, .timeout = 60)
+{
+	char trace[512], *out = NULL, *err = NULL;
+	const struct jp_value *blocks, *b;
+	struct jp_value *rep;
+	double end, stop;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/stuck.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -d 2 -o %s -- %s tests/workloads/py_loop.py stuck",
+		 trace, python3_path());
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(out && strstr(out, "stuck "), "the workload did not block: %s %s", out, err);
+	rep = report_json(trace);
+	blocks = must_array(rep, "loop_blocks");
+	cr_assert_eq(blocks->len, 1, "%zu loop blocks", blocks->len);
+	b = &blocks->items[0];
+	cr_expect(jbool(b, "open"), "the block is not open");
+	cr_expect_str_eq(jstr(b, "cause"), "sleep");
+	cr_expect(names_function(jp_path(b, "stack"), "stuck_handler"), "stack: %s | %s",
+		  jstr(b, "stack.0"), jstr(b, "stack.1"));
+	/* it lasts until the recording stopped the command, 2 s in */
+	end = jnum(b, "start_ns", 0) + jnum(b, "duration_ns", 0);
+	stop = jnum(rep, "target.duration_ns", 0);
+	cr_expect(end <= stop && stop - end < 0.25e9,
+		  "the block ends at %.3f s, the recording at "
+		  "%.3f s",
+		  end / 1e9, stop / 1e9);
+	jp_free(rep);
+	free(out);
+	free(err);
+}

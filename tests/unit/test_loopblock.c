@@ -296,3 +296,25 @@ Test(loopblock, a_sample_arriving_after_its_block_is_dropped)
 	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 0);
 	cr_assert_not(loopblock__get(lb, 1)->open);
 }
+
+/* A launched command is killed when the recording stops: its block was still going on. */
+Test(loopblock, a_loop_killed_in_a_block_has_it_open_to_its_death)
+{
+	struct ls_rec texit = {.type = LS_REC_THREAD_EXIT, .ts = 950 * MS, .tid = 7};
+	struct ls_rec pexit = {.type = LS_REC_PROC_EXIT, .ts = 990 * MS, .tid = 1};
+
+	texit.exit.code = 15; /* SIGTERM, as the kernel's exit_code says it */
+	pexit.exit.code = 128 + 15;
+	sample(7, 800 * MS, 900 * MS, 5);
+	feed(&texit);
+	sample(8, 700 * MS, 900 * MS, 6);
+	feed(&pexit);
+	cr_assert_eq(loopblock__finish(lb, 1500 * MS), 0);
+	cr_assert_eq(loopblock__count(lb), 2);
+	cr_assert_eq(loopblock__get(lb, 0)->tid, 8);
+	cr_assert_eq(loopblock__get(lb, 0)->duration_ns, 290 * MS);
+	cr_assert(loopblock__get(lb, 0)->open);
+	cr_assert_eq(loopblock__get(lb, 1)->tid, 7);
+	cr_assert_eq(loopblock__get(lb, 1)->duration_ns, 150 * MS);
+	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 5);
+}

@@ -6,6 +6,8 @@
 #                      sleepy_handler and twice by ~0.2 s of Python work in busy_handler
 #   py_loop.py ok      a busy but well-behaved loop: thousands of short callbacks and heartbeats,
 #                      no callback longer than a millisecond or so
+#   py_loop.py stuck   blocked at 0.3 s by time.sleep(60) in stuck_handler, after printing
+#                      "stuck START_NS": for a recording that ends during the block
 import asyncio
 import sys
 import time
@@ -24,6 +26,11 @@ def sleepy_handler():
     t0 = time.monotonic_ns()
     time.sleep(BLOCK_NS / 1e9)
     report("sleep", "sleepy_handler", t0)
+
+
+def stuck_handler():
+    print(f"stuck {time.monotonic_ns()}", flush=True)
+    time.sleep(60)
 
 
 def busy_handler():
@@ -71,9 +78,15 @@ async def well_behaved():
     await asyncio.gather(*beats)
 
 
+async def stuck():
+    asyncio.get_running_loop().call_later(0.3, stuck_handler)
+    await heartbeat(0.01, asyncio.Event())
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "block"
-    asyncio.run(blocked() if mode == "block" else well_behaved())
+    runs = {"block": blocked, "ok": well_behaved, "stuck": stuck}
+    asyncio.run(runs[mode]())
     print(f"done {blocks}", flush=True)
 
 
