@@ -23,6 +23,8 @@ enum ls_ev_type {
 	LS_EV_ACQUIRE,		/* full mode: a lock call returned with the lock taken */
 	LS_EV_RELEASE,		/* full mode: an unlock call began */
 	LS_EV_DESTROY,		/* full mode: a lock was destroyed */
+	LS_EV_LOOP_SAMPLE,	/* a loop thread away from its poll call past the threshold */
+	LS_EV_LOOP_BLOCK,	/* ... that has returned to it: the block's accounting */
 };
 
 /* The lock API a uprobe sits on, and how it was called: the probe's attach cookie. */
@@ -55,6 +57,17 @@ struct ls_ev_stack {
 	__s32 nfp;		/* bytes in fp[] (bpf_get_stack's return), or a negative error */
 	__u32 snap_len;
 	__u64 fp[LS_MAX_FP_FRAMES];
+};
+
+/* Where a loop thread's time off CPU went during a gap between poll calls: the system call it
+ * was switched out in, or its preemption. */
+enum ls_off_class {
+	LS_OFF_SLEEP,		/* nanosleep, clock_nanosleep */
+	LS_OFF_LOCK,		/* futex, futex_waitv */
+	LS_OFF_IO,		/* any other system call */
+	LS_OFF_RUNQ,		/* preempted: runnable, waiting for a CPU */
+	LS_OFF_OTHER,		/* asleep outside a system call (a page fault, a stop) */
+	LS_OFF__COUNT
 };
 
 struct ls_ev_hdr {
@@ -118,6 +131,47 @@ struct ls_ev_thread {
 	char comm[LS_COMM_LEN];
 };
 
+/* A loop thread's gap between poll calls (its return, then the next call): a block once it
+ * reaches the threshold. SAMPLE: taken while the gap is still open, with the thread's user stack
+ * if it was on CPU (the sampler's); off CPU, the collector reads the stack itself. BLOCK: at the
+ * next poll call (ts), the whole gap; no stack. */
+struct ls_ev_loop {
+	struct ls_ev_hdr h;
+	__u64 gap_start;	/* the poll call's return */
+	__u64 on_ns;		/* on CPU in the gap, up to ts */
+	__u64 off_ns[LS_OFF__COUNT];
+	__u32 polls;		/* poll calls the thread had made (saturating) */
+	__u32 on_cpu;		/* SAMPLE: 1 if taken on CPU (the stack is the sampler's) */
+	struct ls_ev_stack st;	/* SAMPLE only */
+};
+
+/* A gap counts from a thread's LS_LOOP_MIN_POLLS-th poll call on: one that polled once or
+ * twice (a worker waiting on a socket) is not an event loop. */
+#define LS_LOOP_MIN_POLLS 3
+
+/* A gap of the threshold is a block if the loop's own time in it (on CPU, or asleep in a call)
+ * is a fifth of the threshold at least: on a loaded machine a well-behaved loop waits for a CPU
+ * too, and that alone makes no block; a busy handler that gets a small share of a CPU does. */
+#define LS_LOOP_OWN_DIV 5
+
+/* A loop thread's state in the BPF `loops` map (key: tid), written by the thread's own events
+ * only; userspace reads it to find loop threads blocked off CPU, or idle in their poll call. */
+struct ls_loop_state {
+	__u64 gap_start;	/* its last poll call's return; 0 while inside a poll call */
+	__u64 poll_since;	/* when it entered the poll call it is in; 0 outside one */
+	__u64 on_since;		/* when it last went on CPU; 0 while off */
+	__u64 off_since;	/* when it left the CPU during the gap; 0 while on */
+	__u64 on_ns;		/* on CPU in the gap, up to on_since */
+	__u64 off_ns[LS_OFF__COUNT];	/* off CPU in the gap, up to off_since */
+	__u64 sampled;		/* gap_start of the last gap the sampler took a stack in */
+	__u64 user_ip, user_sp, user_bp;	/* its user registers when it last left the CPU
+						 * in a gap: /proc has no bp, which CFI may need */
+	__u64 ra_slot, ra, ra2_slot, ra2;	/* ... and the return addresses that full mode's
+						 * return probes hid then (ls_ev_wait_begin) */
+	__u32 off_class;	/* enum ls_off_class of the current stretch off CPU */
+	__u32 polls;		/* poll calls seen (saturating) */
+};
+
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
 _Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 48 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
@@ -126,5 +180,11 @@ _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
 _Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");
 _Static_assert(sizeof(struct ls_ev_lock) == 40 + sizeof(struct ls_ev_stack), "ls_ev_lock layout");
 _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
+_Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
+	       "ls_ev_loop layout");
+
+_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+
+_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 
 #endif

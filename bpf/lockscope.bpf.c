@@ -11,10 +11,23 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_FUTEX 202		/* x86-64 */
 #define NR_FUTEX_WAITV 449
 
+/* x86-64: the calls an event loop waits in, and those whose sleep names a block's cause */
+#define NR_POLL 7
+#define NR_SELECT 23
+#define NR_EPOLL_WAIT 232
+#define NR_PSELECT6 270
+#define NR_PPOLL 271
+#define NR_EPOLL_PWAIT 281
+#define NR_EPOLL_PWAIT2 441
+#define NR_NANOSLEEP 35
+#define NR_CLOCK_NANOSLEEP 230
+
 #define FUTEX_CMD_MASK 0x7f	/* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 #define FUTEX_TID_MASK 0x3fffffff
 
 const volatile bool capture_stacks = true;
+/* Event-loop blocking: a gap between poll calls this long is a block; 0 tracks no loops. */
+const volatile __u64 loop_threshold_ns = 0;
 
 /* Processes (tgids) being recorded. */
 struct {
@@ -77,9 +90,34 @@ struct {
 	__type(value, struct pending_lock);
 } pending SEC(".maps");
 
+/* Threads of the targets that call poll functions: event loops, perhaps (events.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ls_loop_state);
+} loops SEC(".maps");
+
+/* Entries in `loops`: while there are none (a target with no event loop), context switches and
+ * poll returns skip their lookups. */
+__u32 nloops = 0;
+
+/* Loop samples are built here: the sampler runs in interrupt context and may interrupt a
+ * program building its record in `scratch`; sched_switch, which samples too, runs with
+ * interrupts off. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch_buf);
+} loop_scratch SEC(".maps");
+_Static_assert(sizeof(struct ls_ev_loop) <= sizeof(struct ls_ev_wait_begin), "scratch size");
+
 /* Events that could not be handed to userspace (ring buffer full), per CPU. */
 /* STAT_PROBE_*: uprobe hits, which the auto mode's budget prices. */
-enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT__COUNT };
+/* STAT_LOOPS_FULL: loop threads not tracked, the loops map being full. */
+enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
+       STAT__COUNT };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT__COUNT);
@@ -219,11 +257,229 @@ static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait
 		count(STAT_INFLIGHT_FULL);
 }
 
+/* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
+
+static __always_inline bool is_poll(long id)
+{
+	switch (id) {
+	case NR_POLL:
+	case NR_SELECT:
+	case NR_EPOLL_WAIT:
+	case NR_PSELECT6:
+	case NR_PPOLL:
+	case NR_EPOLL_PWAIT:
+	case NR_EPOLL_PWAIT2:
+		return loop_threshold_ns != 0;
+	default:
+		return false;
+	}
+}
+
+/* Is the gap up to NOW a block (events.h), the thread on CPU? */
+static __always_inline bool past_threshold(const struct ls_loop_state *s, __u64 now)
+{
+	__u64 gap = now - s->gap_start, runq = s->off_ns[LS_OFF_RUNQ];
+
+	return s->gap_start && s->polls >= LS_LOOP_MIN_POLLS && gap >= loop_threshold_ns &&
+	       gap > runq && gap - runq >= loop_threshold_ns / LS_LOOP_OWN_DIV;
+}
+
+static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
+				      const struct ls_loop_state *s, __u64 now, bool on_cpu)
+{
+	void *buf_map = type == LS_EV_LOOP_SAMPLE ? (void *)&loop_scratch : (void *)&scratch;
+	__u32 zero = 0, snap_len = 0;
+	struct scratch_buf *b = bpf_map_lookup_elem(buf_map, &zero);
+	struct ls_ev_loop *ev;
+	__u64 size;
+
+	if (!b)
+		return;
+	ev = (struct ls_ev_loop *)b->raw;
+	ev->h.type = type;
+	ev->h.tid = tid;
+	ev->h.ts = now;
+	ev->gap_start = s->gap_start;
+	ev->on_ns = s->on_ns + (s->on_since ? now - s->on_since : 0);
+	for (int i = 0; i < LS_OFF__COUNT; i++)
+		ev->off_ns[i] = s->off_ns[i];
+	ev->polls = s->polls;
+	ev->on_cpu = on_cpu;
+	ev->st.nfp = 0;
+	ev->st.snap_len = 0;
+	ev->st.ip = 0;
+	if (type == LS_EV_LOOP_BLOCK) {
+		output(b, offsetof(struct ls_ev_loop, st), 0);
+		return;
+	}
+	if (capture_stacks) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+
+		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), regs);
+	}
+	size = sizeof(*ev) + snap_len;
+	if (size > sizeof(*b))
+		size = sizeof(*b);
+	/* the collector reads the thread's Python frames while the block lasts: wake it now */
+	if (bpf_ringbuf_output(&rb, b, size, BPF_RB_FORCE_WAKEUP))
+		count(STAT_LOST);
+}
+
+/* A target thread enters a poll call: the gap since its last one ends (a block if long). */
+static __always_inline void on_poll_enter(void *ctx, __u32 tid)
+{
+	struct ls_loop_state *s = bpf_map_lookup_elem(&loops, &tid);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!s) {
+		struct ls_loop_state fresh = {.poll_since = now, .polls = 1};
+
+		if (bpf_map_update_elem(&loops, &tid, &fresh, BPF_NOEXIST))
+			count(STAT_LOOPS_FULL);
+		else
+			__sync_fetch_and_add(&nloops, 1);
+		return;
+	}
+	if (past_threshold(s, now))
+		emit_loop(ctx, LS_EV_LOOP_BLOCK, tid, s, now, true);
+	s->gap_start = 0;
+	s->poll_since = now;
+	if (s->polls < 0xffffffff)
+		s->polls++;
+}
+
+/* ... and returns from it: a gap begins, on CPU. */
+static __always_inline int on_poll_exit(void)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ls_loop_state *s;
+	__u64 now;
+
+	if (!nloops)
+		return 0;
+	s = bpf_map_lookup_elem(&loops, &tid);
+	if (!s)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s->gap_start = now;
+	s->poll_since = 0;
+	s->on_since = now;
+	s->off_since = 0;
+	s->on_ns = 0;
+	for (int i = 0; i < LS_OFF__COUNT; i++)
+		s->off_ns[i] = 0;
+	return 0;
+}
+
+/* Where a loop thread leaving the CPU in a gap was: its user registers (the collector unwinds
+ * from them if it stays away long), and the class of what it waits in. */
+static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int prev_state)
+{
+	/* at sched_switch, current is the task leaving the CPU */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+	long nr;
+
+	s->user_ip = BPF_CORE_READ(regs, ip);
+	s->user_sp = BPF_CORE_READ(regs, sp);
+	s->user_bp = BPF_CORE_READ(regs, bp);
+	s->ra_slot = p ? p->ra_slot : 0;
+	s->ra = p ? p->ra : 0;
+	s->ra2_slot = p ? p->ra2_slot : 0;
+	s->ra2 = p ? p->ra2 : 0;
+	/* still runnable (TASK_RUNNING): preempted, whether in the kernel or on its way back to
+	 * user mode (which the tracepoint's preempt flag does not count) */
+	if (prev_state == 0)
+		return LS_OFF_RUNQ;
+	/* its syscall, if it is in one */
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP)
+		return LS_OFF_SLEEP;
+	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV)
+		return LS_OFF_LOCK;
+	return nr >= 0 ? LS_OFF_IO : LS_OFF_OTHER;
+}
+
+/* On-CPU and off-CPU time of loop threads in their gaps. Runs at every context switch of the
+ * machine: nothing but two lookups unless a loop thread is involved, none while there is none. */
+static __always_inline int on_switch(void *ctx, struct task_struct *next, unsigned int prev_state)
+{
+	/* at sched_switch, current is still the task leaving the CPU */
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ls_loop_state *s;
+	__u64 now = 0;
+
+	if (!loop_threshold_ns || !nloops)
+		return 0;
+	s = bpf_map_lookup_elem(&loops, &tid);
+	if (s && s->on_since) {
+		now = bpf_ktime_get_ns();
+		if (s->gap_start)
+			s->on_ns += now - s->on_since;
+		s->on_since = 0;
+	}
+	if (s && now && s->gap_start) {
+		/* a block leaving the CPU (preempted, or blocking after work): its stack now,
+		 * while current is still the thread */
+		if (s->sampled != s->gap_start && past_threshold(s, now)) {
+			s->sampled = s->gap_start;
+			emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+		}
+		s->off_since = now;
+		s->off_class = off_class(s, prev_state);
+	}
+	tid = BPF_CORE_READ(next, pid);
+	s = bpf_map_lookup_elem(&loops, &tid);
+	if (s) {
+		if (!now)
+			now = bpf_ktime_get_ns();
+		if (s->gap_start && s->off_since) {
+			__u32 c = s->off_class;
+
+			if (c < LS_OFF__COUNT)
+				s->off_ns[c] += now - s->off_since;
+		}
+		s->off_since = 0;
+		s->on_since = now;
+	}
+	return 0;
+}
+
+/* A loop thread on CPU when the sampler fires, away from its poll call past the threshold:
+ * a busy block in progress. Its stack, once per gap. */
+SEC("perf_event")
+int loop_sampler(void *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ls_loop_state *s;
+	__u64 now;
+
+	if (!loop_threshold_ns || !nloops || !tid)
+		return 0;
+	s = bpf_map_lookup_elem(&loops, &tid);
+	if (!s || s->sampled == s->gap_start)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (!past_threshold(s, now))
+		return 0;
+	s->sampled = s->gap_start;
+	emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+	return 0;
+}
+
 static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id)
 {
 	__u64 pid_tgid, uaddr;
 	__u32 tid, op, cmd, val;
 
+	if (is_poll(id)) {
+		pid_tgid = bpf_get_current_pid_tgid();
+		if (is_target(pid_tgid >> 32))
+			on_poll_enter(ctx, (__u32)pid_tgid);
+		return 0;
+	}
 	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
 		return 0;
 	pid_tgid = bpf_get_current_pid_tgid();
@@ -260,6 +516,8 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	struct inflight *in;
 	__u32 tid;
 
+	if (is_poll(id))
+		return on_poll_exit();
 	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
 		return 0;
 	tid = (__u32)bpf_get_current_pid_tgid();
@@ -341,6 +599,8 @@ static __always_inline int on_exit(struct task_struct *p, bool group_dead)
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	bpf_map_delete_elem(&inflight, &tid);
+	if (nloops && bpf_map_delete_elem(&loops, &tid) == 0)
+		__sync_fetch_and_add(&nloops, -1);
 	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, NULL);
 	return 0;
 }
@@ -470,6 +730,12 @@ out:
 	int BPF_PROG(sched_waking_##sfx, struct task_struct *p)                                    \
 	{                                                                                          \
 		return on_waking(p);                                                               \
+	}                                                                                          \
+	SEC(kind "/sched_switch")                                                                  \
+	int BPF_PROG(sched_switch_##sfx, bool preempt, struct task_struct *prev,                   \
+		     struct task_struct *next, unsigned int prev_state)                            \
+	{                                                                                          \
+		return on_switch(ctx, next, prev_state);                                           \
 	}                                                                                          \
 	SEC(kind "/sched_process_fork")                                                            \
 	int BPF_PROG(fork_##sfx, struct task_struct *parent, struct task_struct *child)            \

@@ -3,6 +3,7 @@
 #include "blocked.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -218,6 +219,28 @@ int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 			w->stack = fit;
 	}
 	return 1;
+}
+
+int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+			  uint8_t *buf, size_t *len)
+{
+	char before[256], after[256];
+	struct blocked_sys s;
+	int err = blocked__syscall_line(pid, tid, before, sizeof(before));
+
+	if (err == -EACCES || err == -EPERM)
+		return err;
+	/* "-1 0xSP 0xPC": off CPU outside a system call (preempted): its user registers too */
+	if (err || blocked__parse_syscall(before, &s) || s.state == BLOCKED_SYS_RUNNING)
+		return 0;
+	*nr = s.state == BLOCKED_SYS_NONE ? -1 : s.nr;
+	*ip = s.ip;
+	*sp = s.sp;
+	*len = blocked__read_mem(pid, s.sp, buf, *len);
+	err = blocked__syscall_line(pid, tid, after, sizeof(after));
+	if (err == -EACCES || err == -EPERM)
+		return err;
+	return !err && !strcmp(before, after) && *len;
 }
 
 static int list_push(struct wait_list *l, const struct blocked_wait *w)

@@ -34,6 +34,12 @@ int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
  * is then the caller's to free); 0: it is not, or it vanished or moved on while being read;
  * -EACCES/-EPERM: not permitted; -ENOMEM. */
 int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w);
+/* TID's user stack while it sleeps (in a system call, *NR then its number, or outside one, *NR
+ * -1): its user registers from /proc, and up to *LEN (at most BLOCKED_STACK_MAX) bytes from sp
+ * into BUF, *LEN then what was read. 1: read; 0: it is runnable or gone, or moved on while being
+ * read; -EACCES/-EPERM: not permitted. */
+int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+			  uint8_t *buf, size_t *len);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
 

@@ -941,6 +941,106 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	return put(c, &r);
 }
 
+/* ---- event loops: blocks, and where they were while in progress ---- */
+
+_Static_assert((int)LS_OFF__COUNT == (int)LS_LOOP_OFF__COUNT &&
+	       (int)LS_OFF_SLEEP == (int)LS_LOOP_SLEEP && (int)LS_OFF_LOCK == (int)LS_LOOP_LOCK &&
+	       (int)LS_OFF_IO == (int)LS_LOOP_IO && (int)LS_OFF_RUNQ == (int)LS_LOOP_RUNQ &&
+	       (int)LS_OFF_OTHER == (int)LS_LOOP_OTHER, "off-CPU classes");
+
+/* SIZE: the event's, with its snapshot (SAMPLE). The Python frames are read now, afresh: the
+ * thread is still in the block. */
+static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size,
+		   const struct hidden_ra *hid)
+{
+	struct ls_rec r = {.tid = ev->h.tid};
+	struct py_cached *pc;
+	uint32_t stack_id = 0;
+	int err;
+
+	if (ev->polls < LS_LOOP_MIN_POLLS || ev->gap_start > ev->h.ts)
+		return 0;	/* not an event loop (yet) */
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (err)
+		return err;
+	if (ev->h.type == LS_EV_LOOP_SAMPLE) {
+		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
+		if (pc)
+			pc->read_at = 0;
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid);
+		if (err)
+			return err;
+	}
+	r.type = ev->h.type == LS_EV_LOOP_SAMPLE ? LS_REC_LOOP_SAMPLE : LS_REC_LOOP_BLOCK;
+	r.loop.start = rel_ts(c, ev->gap_start);
+	if (r.loop.start > r.ts)
+		r.loop.start = r.ts;
+	r.loop.on_cpu_ns = ev->on_ns;
+	for (int i = 0; i < LS_OFF__COUNT; i++)
+		r.loop.off_ns[i] = ev->off_ns[i];
+	r.loop.stack_id = stack_id;
+	r.loop.on_cpu = ev->on_cpu != 0;
+	return put(c, &r);
+}
+
+static bool is_poll_call(long nr)
+{
+	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
+	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+}
+
+int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
+			    uint64_t now, bool stack)
+{
+	size_t len = BLOCKED_STACK_MAX;
+	struct ls_ev_loop *ev = calloc(1, sizeof(*ev) + len);
+	struct hidden_ra hid = {{0}, {0}};
+	uint64_t ip, sp;
+	int found, err = 0;
+	long nr;
+
+	if (!ev)
+		return -ENOMEM;
+	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
+	/* back in its poll call since ST was read: the block is over, this is not its stack */
+	if (found == 1 && is_poll_call(nr))
+		found = 0;
+	if (found == 1) {
+		/* nothing else may have read the map lately (a loop makes few events): unwound on
+		 * a stale one, the first block's stack stops at its first frame */
+		maybe_refresh(c);
+		ev->st.ip = ip;
+		ev->st.sp = sp;
+		/* the frame pointer where it left the CPU, and the return addresses that full
+		 * mode's probes hid, if it has not moved since */
+		if (st->user_ip == ip && st->user_sp == sp) {
+			ev->st.bp = st->user_bp;
+			hid = (struct hidden_ra){{st->ra_slot, st->ra2_slot}, {st->ra, st->ra2}};
+		}
+		/* stack_of() patches hidden return addresses into a copy of this size */
+		if ((hid.slot[0] || hid.slot[1]) && len > LS_STACK_SNAP)
+			len = LS_STACK_SNAP;
+		if (!stack) {
+			ev->st.ip = 0;	/* no stack: stack_of() takes none */
+			len = 0;
+		}
+		ev->h.type = LS_EV_LOOP_SAMPLE;
+		ev->h.tid = tid;
+		ev->h.ts = now;
+		ev->gap_start = st->gap_start;
+		ev->on_ns = st->on_ns;
+		memcpy(ev->off_ns, st->off_ns, sizeof(ev->off_ns));
+		if (st->off_since && st->off_since < now && st->off_class < LS_OFF__COUNT)
+			ev->off_ns[st->off_class] += now - st->off_since;
+		ev->polls = st->polls;
+		ev->st.snap_len = len;
+		err = on_loop(c, ev, sizeof(*ev) + len, &hid);
+	}
+	free(ev);
+	return found < 0 ? found : err ? err : found == 1;
+}
+
 int collector__handle(struct collector *c, const void *data, size_t size)
 {
 	const struct ls_ev_hdr *h = data;
@@ -979,6 +1079,14 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		if (size < sizeof(struct ls_ev_thread))
 			goto bad;
 		return on_thread(c, data);
+	case LS_EV_LOOP_BLOCK:
+		if (size < offsetof(struct ls_ev_loop, st))
+			goto bad;
+		return on_loop(c, data, size, NULL);
+	case LS_EV_LOOP_SAMPLE:
+		if (size < sizeof(struct ls_ev_loop))
+			goto bad;
+		return on_loop(c, data, size, NULL);
 	}
 bad:
 	c->bad++;

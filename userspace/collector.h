@@ -10,6 +10,7 @@
 
 struct blocked_wait;
 struct ls_rec;
+struct ls_loop_state;
 struct trace_writer;
 struct collector;
 
@@ -46,6 +47,12 @@ int collector__python_pin(struct collector *c, pid_t tid);
  * it now (*HOLDER 0: none, or one the interpreter has not given a native id). 0; -ENOENT if
  * the target runs no CPython; -errno if its threads cannot be read. */
 int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
+/* Loop thread TID, its state ST read from the BPF side at NOW (BPF clock), is blocked off CPU
+ * past the threshold: stored as a LOOP_SAMPLE, with its stack if STACK, read from /proc and its
+ * memory (no probe runs for a sleeping thread). 1 once stored, 0 when it is not off CPU (any
+ * more), or -errno. */
+int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
+			    uint64_t now, bool stack);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

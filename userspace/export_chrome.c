@@ -11,6 +11,7 @@
 #include "common.h"
 #include "export.h"
 #include "json.h"
+#include "loopblock.h"
 #include "model.h"
 #include "timeline.h"
 #include "trace.h"
@@ -25,6 +26,7 @@ struct exporter {
 	struct json_writer *w;
 	struct timeline *tl;
 	uint64_t next_flow_id;
+	struct loopblock *loops; /* event-loop blocks: slices once the whole trace is read */
 };
 
 static const char *result_name(uint8_t result)
@@ -189,6 +191,40 @@ static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 	return 0;
 }
 
+/* A slice per event-loop block on its loop thread's track: cat "loop_block", the cause in its
+ * name and args, with the stack taken while it lasted. */
+static int loop_slices(struct exporter *x, uint64_t end_ts)
+{
+	struct json_writer *w = x->w;
+	int err = loopblock__finish(x->loops, end_ts);
+	char name[64];
+
+	for (size_t i = 0; !err && i < loopblock__count(x->loops); i++) {
+		const struct loop_block *b = loopblock__get(x->loops, i);
+
+		err = timeline__name(x->tl, b->tid);
+		if (err)
+			return err;
+		snprintf(name, sizeof(name), "loop blocked (%s)", loopblock__cause_name(b->cause));
+		event_begin(x, "X", name, "loop_block", b->tid);
+		json_us(w, "ts", b->start_ns);
+		json_us(w, "dur", b->duration_ns);
+		json_writer__key(w, "args");
+		json_writer__object_begin(w);
+		json_writer__key(w, "cause");
+		json_writer__string(w, loopblock__cause_name(b->cause));
+		json_writer__key(w, "on_cpu_ns");
+		json_writer__u64(w, b->on_cpu_ns);
+		json_writer__key(w, "open");
+		json_writer__bool(w, b->open);
+		json_writer__key(w, "stack");
+		model__stack_json(x->model, b->stack_id, w);
+		json_writer__object_end(w);
+		json_writer__object_end(w);
+	}
+	return err;
+}
+
 static const struct timeline_ops chrome_ops = {
     .thread_name = on_thread_name,
     .wait = on_wait,
@@ -239,6 +275,7 @@ static void chrome_free(void *self)
 		return;
 	json_writer__free(x->w);
 	timeline__free(x->tl);
+	loopblock__free(x->loops);
 	free(x);
 }
 
@@ -253,7 +290,8 @@ static void *chrome_new(const struct export_ctx *ctx)
 	x->model = ctx->model;
 	x->w = json_writer__new(ctx->out, JSON_PRETTY);
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &chrome_ops, x);
-	if (!x->w || !x->tl) {
+	x->loops = loopblock__new();
+	if (!x->w || !x->tl || !x->loops) {
 		chrome_free(x);
 		errno = ENOMEM;
 		return NULL;
@@ -269,14 +307,15 @@ static int chrome_feed(void *self, const struct ls_rec *rec)
 {
 	struct exporter *x = self;
 
-	return timeline__feed(x->tl, rec) ?: json_writer__error(x->w);
+	return timeline__feed(x->tl, rec) ?: loopblock__feed(x->loops, rec) ?:
+	       json_writer__error(x->w);
 }
 
 static int chrome_finish(void *self, uint64_t end_ts, bool complete, const char *cut)
 {
 	struct exporter *x = self;
 	struct json_writer *w = x->w;
-	int err = timeline__finish(x->tl, end_ts);
+	int err = timeline__finish(x->tl, end_ts) ?: loop_slices(x, end_ts);
 
 	if (err)
 		return err;

@@ -25,11 +25,13 @@
 #include "model.h"
 #include "common.h"
 #include "lockscope.skel.h"
+#include "loopwatch.h"
 #include "probes.h"
 #include "trace.h"
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
+#define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
@@ -63,6 +65,8 @@ struct recorder {
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
+	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
+	int nloops;			/* ... the loop threads it saw last */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -247,7 +251,9 @@ static void autoload(struct lockscope_bpf *skel, bool btf, bool uprobes)
 	bpf_object__for_each_program(p, skel->obj) {
 		enum bpf_prog_type t = bpf_program__type(p);
 
-		if (t == BPF_PROG_TYPE_KPROBE) {
+		if (t == BPF_PROG_TYPE_PERF_EVENT) {
+			bpf_program__set_autoload(p, true);	/* the loop sampler */
+		} else if (t == BPF_PROG_TYPE_KPROBE) {
 			bpf_program__set_autoload(p, uprobes);
 			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_MULTI);
 		} else {
@@ -277,6 +283,7 @@ static int open_bpf(struct recorder *r)
 			break;
 		}
 		r->skel->rodata->capture_stacks = !r->o->no_stacks;
+		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
 		autoload(r->skel, btf, uprobes);
 		err = lockscope_bpf__load(r->skel);
 		if (!err)
@@ -589,6 +596,32 @@ static void stop_child(struct recorder *r)
 		usleep(20000);
 }
 
+static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now)
+{
+	struct recorder *r = arg;
+
+	return collector__loop_off_cpu(r->col, tid, st, now, !r->o->no_stacks);
+}
+
+/* Event loops: the sampler takes the stacks of busy blocks; those of sleeping ones are read
+ * here, while they last. */
+static int watch_loops(struct recorder *r)
+{
+	char why[256];
+
+	if (!r->o->loop_threshold_ms)
+		return LS_EXIT_OK;
+	r->loops = loopwatch__new(bpf_map__fd(r->skel->maps.loops), r->skel->progs.loop_sampler,
+				  r->o->loop_threshold_ms * 1000000ull, why, sizeof(why));
+	if (!r->loops) {
+		ls_err("record", "out of memory");
+		return LS_EXIT_SYSTEM;
+	}
+	if (why[0])
+		ls_note("record", "event loops: busy blocks get no stack (%s)", why);
+	return LS_EXIT_OK;
+}
+
 static int run_loop(struct recorder *r, volatile const int *stop)
 {
 	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
@@ -597,12 +630,16 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
 		 * only waits; what arrived meanwhile must be consumed explicitly */
-		int n = ring_buffer__poll(r->rb, POLL_MS);
+		int n = ring_buffer__poll(r->rb, r->nloops ? LOOP_POLL_MS : POLL_MS);
 		uint64_t now;
 
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
 		now = ls_mono_ns();
+		if (r->loops && !r->err) {
+			r->nloops = loopwatch__scan(r->loops, now, loop_off_cpu, r);
+			r->err = r->nloops < 0 ? r->nloops : 0;
+		}
 		if (n < 0 && n != -EINTR) {
 			ls_err("record", "reading the ring buffer: %s", strerror(-n));
 			return LS_EXIT_SYSTEM;
@@ -686,7 +723,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
-	rc = setup_full(&r);
+	rc = setup_full(&r) ?: watch_loops(&r);
 	if (rc)
 		goto cleanup;
 	if (r.probes) {
@@ -719,6 +756,7 @@ cleanup:
 	if (r.w)
 		trace_writer__close(r.w);
 	lock_probes__free(r.probes);
+	loopwatch__free(r.loops);
 	ring_buffer__free(r.rb);
 	collector__free(r.col);
 	deadlock__free(r.deadlock);

@@ -116,6 +116,13 @@ static int track_name(struct timeline *x, struct track *t)
 	return x->ops->thread_name(x->arg, t->tid, name);
 }
 
+int timeline__name(struct timeline *t, uint32_t tid)
+{
+	struct track *k = track_get(t, tid);
+
+	return k ? track_name(t, k) : -ENOMEM;
+}
+
 /* A hold that holds.c paired, on its thread's track. */
 static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
 {

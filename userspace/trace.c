@@ -396,6 +396,11 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 	case LS_REC_DESTROY:
 	case LS_REC_WINDOW:
 		break;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		if (rec->loop.start > rec->ts || rec->loop.on_cpu > 1)
+			return -EINVAL;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -474,6 +479,15 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 	case LS_REC_COUNTER:
 		p = put_str(p, rec->counter.name);
 		return put_u(p, rec->counter.value);
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		p = put_u(p, rec->ts - rec->loop.start);
+		p = put_u(p, rec->loop.on_cpu_ns);
+		for (int i = 0; i < LS_LOOP_OFF__COUNT; i++)
+			p = put_u(p, rec->loop.off_ns[i]);
+		p = put_dict(p, &w->stacks, rec->loop.stack_id);
+		*p++ = rec->loop.on_cpu;
+		return p;
 	}
 	return p; /* not reached: rec_check() let only known types through */
 }
@@ -849,6 +863,19 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->counter.name = get_str(c);
 		rec->counter.value = get_u(c);
 		break;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK: {
+		uint64_t gap = get_u(c);
+
+		c->bad |= gap > rec->ts;
+		rec->loop.start = rec->ts - gap;
+		rec->loop.on_cpu_ns = get_u(c);
+		for (int i = 0; i < LS_LOOP_OFF__COUNT; i++)
+			rec->loop.off_ns[i] = get_u(c);
+		rec->loop.stack_id = get_dict32(c, &r->stacks);
+		rec->loop.on_cpu = get_byte(c, 2);
+		break;
+	}
 	default: /* 0 */
 		c->bad = true;
 	}
@@ -1071,6 +1098,8 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_DESTROY] = "destroy",
 	    [LS_REC_WINDOW] = "window",
 	    [LS_REC_COUNTER] = "counter",
+	    [LS_REC_LOOP_SAMPLE] = "loop_sample",
+	    [LS_REC_LOOP_BLOCK] = "loop_block",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

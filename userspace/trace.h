@@ -46,6 +46,16 @@ enum ls_wait_result {
 	LS_WAIT_UNFINISHED,	/* synthesised by readers: the trace ended during the wait */
 };
 
+/* Where a loop thread's time off CPU went in a gap between its poll calls. */
+enum ls_loop_off {
+	LS_LOOP_SLEEP = 0,	/* asleep in nanosleep, clock_nanosleep */
+	LS_LOOP_LOCK,		/* in futex, futex_waitv */
+	LS_LOOP_IO,		/* in any other system call */
+	LS_LOOP_RUNQ,		/* preempted: runnable, waiting for a CPU */
+	LS_LOOP_OTHER,		/* asleep outside a system call */
+	LS_LOOP_OFF__COUNT
+};
+
 enum ls_rec_type {
 	LS_REC_WAIT_BEGIN = 1,
 	LS_REC_WAIT_END,
@@ -64,6 +74,9 @@ enum ls_rec_type {
 	LS_REC_DESTROY,		/* full mode: the lock was destroyed; its address may be reused */
 	LS_REC_WINDOW,		/* full mode's lock/unlock tracing switched on or off */
 	LS_REC_COUNTER,		/* a named loss counter's running total (unwinder, CPython reader) */
+	LS_REC_LOOP_SAMPLE,	/* an event loop's thread away from its poll call past the
+				 * threshold, still: where it is (the block in progress) */
+	LS_REC_LOOP_BLOCK,	/* ... back in its poll call: the whole block */
 	LS_REC__COUNT
 };
 
@@ -141,6 +154,13 @@ struct ls_rec {
 			const char *name;	/* "unwind: stacks cut at the snapshot's end" */
 			uint64_t value;		/* the total so far; the last record of a name wins */
 		} counter;
+		struct {
+			uint64_t start;		/* the gap's start: its poll call's return */
+			uint64_t on_cpu_ns;	/* on CPU from start to ts */
+			uint64_t off_ns[LS_LOOP_OFF__COUNT];	/* off CPU from start to ts */
+			uint32_t stack_id;	/* SAMPLE: the thread's stack at ts; 0: none */
+			uint8_t on_cpu;		/* SAMPLE: the thread was on CPU at ts */
+		} loop;			/* LOOP_SAMPLE and LOOP_BLOCK */
 		struct {
 			uint64_t duration_ns;
 			uint64_t events;	/* kernel events handled */

@@ -24,6 +24,21 @@ kill $idle; wait $idle 2>/dev/null || true
 printf '%-52s %8s ns -> %s ns (+%s ns)\n' "syscall cost, without -> with a recording" \
 	"$base" "$taxed" "$(echo "$taxed - $base" | bc)"
 
+# 1b. Event loops: a context switch anywhere on the machine (the sched_switch program), and a
+# poll call of a recorded event loop (the gap accounting at its entry and return).
+base=$(build/bench/loop_tax switch)
+sleep 600 & idle=$!
+$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
+sleep 1
+taxed=$(build/bench/loop_tax switch)
+kill $rec; wait $rec 2>/dev/null || true
+kill $idle; wait $idle 2>/dev/null || true
+printf '%-52s %8s ns -> %s ns\n' "pipe round trip (2 switches), without -> with a rec." \
+	"$base" "$taxed"
+base=$(build/bench/loop_tax poll)
+taxed=$($LS record -o "$tmp/poll.lsz" -- build/bench/loop_tax poll 2>/dev/null)
+printf '%-52s %8s ns -> %s ns\n' "epoll_wait(0) of the target, alone -> recorded" "$base" "$taxed"
+
 # 2. Overhead per mode: the workload's own elapsed time (it prints elapsed_ns) under record over
 # its time alone; median of 5 alternating pairs, so start-up is not counted and drift cancels.
 elapsed() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])["elapsed_ns"])'; }

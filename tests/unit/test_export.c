@@ -511,3 +511,48 @@ Test(export, long_trace_streams_through)
 	jp_free(doc);
 	tf_run_free(&run);
 }
+
+/* A loop thread blocked twice: in a sleep (its stack sampled meanwhile), and busy until the
+ * recording ended. */
+Test(export, loop_blocks_are_slices_on_the_loop_threads_track)
+{
+	static const uint32_t s1[] = {1, 2};
+	struct ls_rec sample = {.type = LS_REC_LOOP_SAMPLE, .ts = 1060000, .tid = W1,
+				.loop = {.start = 1000000, .stack_id = 1}};
+	struct ls_rec block = {.type = LS_REC_LOOP_BLOCK, .ts = 1200000, .tid = W1,
+			       .loop = {.start = 1000000, .on_cpu_ns = 3000,
+					.off_ns = {[LS_LOOP_SLEEP] = 197000}}};
+	struct ls_rec busy = {.type = LS_REC_LOOP_SAMPLE, .ts = 3000000, .tid = W1,
+			      .loop = {.start = 2000000, .on_cpu_ns = 1000000, .on_cpu = 1}};
+	struct tf_run run;
+	struct jp_value *doc;
+	const struct jp_value *x, *args;
+
+	tf_open(&trace, PID, "loop", "./loop", "contention");
+	tf_thread(&trace, 0, W1, "worker-1");
+	tf_frame(&trace, 1, 0x401136, "bad_handler", "app.py", 42, "python", 0);
+	tf_frame(&trace, 2, 0x4011a0, "Handle._run", "events.py", 80, "python", 0);
+	tf_stack(&trace, 1, 2, s1);
+	tf_add(&trace, &sample);
+	tf_add(&trace, &block);
+	tf_add(&trace, &busy);
+	tf_finish(&trace, 4000000, 3, 0);
+	tf_close(&trace);
+	doc = export_stdout(&run);
+	cr_assert_eq(count_events(doc, "X"), 2);
+	x = nth_event(doc, "X", W1, 0);
+	cr_assert(is(x, "cat", "loop_block"));
+	cr_assert(is(x, "name", "loop blocked (sleep)"));
+	cr_assert_str_eq(jp_get(x, "ts")->text, "1000.000");
+	cr_assert_str_eq(jp_get(x, "dur")->text, "200.000");
+	args = jp_get(x, "args");
+	cr_assert(is(args, "cause", "sleep"));
+	cr_assert_eq(uint_of(args, "on_cpu_ns"), 3000);
+	cr_assert_str_eq(jp_str(jp_path(args, "stack.0")), "bad_handler (app.py:42)");
+	x = nth_event(doc, "X", W1, 1);
+	cr_assert(is(x, "name", "loop blocked (cpu)"));
+	cr_assert_str_eq(jp_get(x, "dur")->text, "2000.000");	/* to the end of recording */
+	cr_assert_eq(jp_get(jp_get(x, "args"), "open")->type, JP_BOOL);
+	jp_free(doc);
+	tf_run_free(&run);
+}

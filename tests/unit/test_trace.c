@@ -151,6 +151,15 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 		r->end.events = rng();
 		r->end.lost = rng() % 10;
 		break;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		r->loop.start = r->ts - rng() % (r->ts + 1);
+		r->loop.on_cpu_ns = rng() >> (rng() % 64);
+		for (int c = 0; c < LS_LOOP_OFF__COUNT; c++)
+			r->loop.off_ns[c] = rng() % 3 ? rng() % 300000000 : 0;
+		r->loop.stack_id = r->type == LS_REC_LOOP_SAMPLE ? rng() % 20 : 0;
+		r->loop.on_cpu = r->type == LS_REC_LOOP_SAMPLE ? rng() % 2 : 0;
+		break;
 	}
 }
 
@@ -246,6 +255,16 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 		cr_assert_eq(g->end.duration_ns, w->end.duration_ns, "record %zu: duration", i);
 		cr_assert_eq(g->end.events, w->end.events, "record %zu: events", i);
 		cr_assert_eq(g->end.lost, w->end.lost, "record %zu: lost", i);
+		break;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		cr_assert_eq(g->loop.start, w->loop.start, "record %zu: start", i);
+		cr_assert_eq(g->loop.on_cpu_ns, w->loop.on_cpu_ns, "record %zu: on_cpu_ns", i);
+		for (int c = 0; c < LS_LOOP_OFF__COUNT; c++)
+			cr_assert_eq(g->loop.off_ns[c], w->loop.off_ns[c], "record %zu: off %d", i,
+				     c);
+		cr_assert_eq(g->loop.stack_id, w->loop.stack_id, "record %zu: stack", i);
+		cr_assert_eq(g->loop.on_cpu, w->loop.on_cpu, "record %zu: on_cpu", i);
 		break;
 	}
 }
@@ -1081,8 +1100,24 @@ Test(trace, kinds_and_record_types_have_names)
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_MAPPING), "mapping");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_END), "end");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_COUNTER), "counter");
+	cr_assert_str_eq(ls_rec_type_name(LS_REC_LOOP_SAMPLE), "loop_sample");
+	cr_assert_str_eq(ls_rec_type_name(LS_REC_LOOP_BLOCK), "loop_block");
 	cr_assert_str_eq(ls_rec_type_name(0), "unknown");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC__COUNT), "unknown");
+}
+
+/* Writes RECS, flushing every EVERY, and reads every field of them back. */
+static void round_trip(const struct ls_rec *recs, size_t n, size_t every)
+{
+	char path[64], error[256];
+	bool complete;
+	int ret;
+
+	tmp_path(path);
+	write_recs(path, recs, n, every, NULL);
+	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
+	cr_assert_eq(ret, 0);
+	unlink(path);
 }
 
 Test(trace, full_mode_records_round_trip)
@@ -1104,14 +1139,39 @@ Test(trace, full_mode_records_round_trip)
 	    {.type = LS_REC_COUNTER, .ts = 4000, .counter = {.name = "unwind: cut", .value = 0}},
 	    {.type = LS_REC_COUNTER, .ts = 4001, .counter = {.name = "", .value = UINT64_MAX}},
 	};
-	const size_t n = sizeof(recs) / sizeof(recs[0]);
-	char path[64], error[256];
-	bool complete;
-	int ret;
+	round_trip(recs, sizeof(recs) / sizeof(recs[0]), 3);
+}
+
+Test(trace, loop_records_round_trip)
+{
+	const struct ls_rec recs[] = {
+	    {.type = LS_REC_LOOP_SAMPLE, .ts = 260000000, .tid = 7,
+	     .loop = {.start = 200000000, .on_cpu_ns = 12345,
+		      .off_ns = {[LS_LOOP_SLEEP] = 59000000, [LS_LOOP_RUNQ] = 3},
+		      .stack_id = 9, .on_cpu = 0}},
+	    {.type = LS_REC_LOOP_SAMPLE, .ts = 260000001, .tid = 8,
+	     .loop = {.start = 260000001, .on_cpu_ns = 0, .stack_id = 0, .on_cpu = 1}},
+	    {.type = LS_REC_LOOP_BLOCK, .ts = 400000000, .tid = 7,
+	     .loop = {.start = 200000000, .on_cpu_ns = UINT64_MAX,
+		      .off_ns = {1, 2, 3, 4, UINT64_MAX}}},
+	    {.type = LS_REC_LOOP_BLOCK, .ts = 0, .tid = 8, .loop = {.start = 0}},
+	};
+	round_trip(recs, sizeof(recs) / sizeof(recs[0]), 2);
+}
+
+Test(trace, writer_refuses_a_loop_block_that_ends_before_it_starts)
+{
+	struct ls_rec bad = {.type = LS_REC_LOOP_BLOCK, .ts = 100, .tid = 7, .loop = {.start = 101}};
+	struct ls_rec flag = {.type = LS_REC_LOOP_SAMPLE, .ts = 100, .tid = 7, .loop = {.on_cpu = 2}};
+	char path[64];
+	struct trace_writer *w;
 
 	tmp_path(path);
-	write_recs(path, recs, n, 3, NULL);
-	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
-	cr_assert_eq(ret, 0);
+	w = trace_writer__new(path, &info);
+	cr_assert_not_null(w);
+	cr_assert_eq(trace_writer__append(w, &bad), -EINVAL);
+	cr_assert_eq(trace_writer__append(w, &flag), -EINVAL);
+	cr_assert_eq(trace_writer__records(w), 0);
+	cr_assert_eq(trace_writer__close(w), 0);
 	unlink(path);
 }

@@ -1,0 +1,202 @@
+/* test_loop.c - end to end on event loops: asyncio on both CPythons (blocked by sleeps and CPU
+ * work), a C epoll loop (by a sleep, CPU work, a lock and a read), Node.js (CPU work), and a busy
+ * but well-behaved asyncio loop. Every block the workload measured itself must be in loop_blocks
+ * (and nothing else): its duration within 10%, its cause, and (but for node's JIT code) the
+ * blocking function in its stack; the Chrome export shows the same blocks. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+#define MAX_BLOCKS 8
+
+/* One line of a workload's ground truth: "block CAUSE FUNCTION START_NS DURATION_NS". */
+struct truth {
+	char cause[16], func[64];
+	double start, dur;
+};
+
+/* Records CMD launched; its stdout's block lines into GT. Returns how many; the report in *REP. */
+static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
+{
+	char trace[512], *out = NULL, *err = NULL, *line;
+	int rc, n = 0, done = -1;
+
+	snprintf(trace, sizeof(trace), "%s/loop.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- %s", trace, cmd);
+	cr_assert_eq(rc, 0, "record of %s failed (%d): %s", cmd, rc, err);
+	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf", gt[n].cause,
+					     gt[n].func, &gt[n].start, &gt[n].dur) == 4)
+			n++;
+		sscanf(line, "done %d", &done);
+	}
+	cr_assert_eq(done, n, "%s did not finish as expected: %s", cmd, err);
+	*rep = report_json(trace);
+	free(out);
+	free(err);
+	return n;
+}
+
+/* The report's blocks match the ground truth one to one, in order. */
+static void check_blocks(const char *cmd, const struct truth *gt, int n, const struct jp_value *rep,
+			 bool stacks)
+{
+	const struct jp_value *blocks = must_array(rep, "loop_blocks");
+
+	cr_assert_eq((int)blocks->len, n, "%s: %zu loop blocks reported, the workload made %d", cmd,
+		     blocks->len, n);
+	for (int i = 0; i < n; i++) {
+		const struct jp_value *b = &blocks->items[i];
+		double dur = jnum(b, "duration_ns", -1), start = jnum(b, "start_ns", -1);
+		double start0 = jnum(&blocks->items[0], "start_ns", -1);
+
+		cr_expect(fabs(dur - gt[i].dur) <= 0.1 * gt[i].dur,
+			  "%s: block %d lasted %.1f ms, the workload measured %.1f ms", cmd, i,
+			  dur / 1e6, gt[i].dur / 1e6);
+		/* the blocks are as far apart as the workload saw them */
+		cr_expect(fabs((start - start0) - (gt[i].start - gt[0].start)) <= 0.1 * gt[i].dur,
+			  "%s: block %d began %.1f ms after the first, the workload says %.1f ms",
+			  cmd, i, (start - start0) / 1e6, (gt[i].start - gt[0].start) / 1e6);
+		cr_expect_str_eq(jstr(b, "cause"), gt[i].cause, "%s: block %d (%s)", cmd, i,
+				 gt[i].func);
+		cr_expect(jnum(b, "on_cpu_ns", -1) >= 0 && jnum(b, "on_cpu_ns", -1) <= dur);
+		if (stacks)
+			cr_expect(names_function(jp_path(b, "stack"), gt[i].func),
+				  "%s: block %d's stack does not name %s: %s | %s", cmd, i,
+				  gt[i].func, jstr(b, "stack.0"), jstr(b, "stack.1"));
+	}
+}
+
+static void blocked_asyncio(const char *interp)
+{
+	char cmd[4200];
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+	int n;
+
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_loop.py block", interp);
+	n = record(cmd, gt, &rep);
+	cr_assert_eq(n, 4, "py_loop.py made %d blocks", n);
+	check_blocks(cmd, gt, n, rep, true);
+	jp_free(rep);
+}
+
+Test(loop, asyncio_blocks_pyenv, .timeout = 60)
+{
+	blocked_asyncio(python3_path());
+}
+
+Test(loop, asyncio_blocks_debian, .timeout = 60)
+{
+	blocked_asyncio("/usr/bin/python3.11");
+}
+
+Test(loop, well_behaved_asyncio_has_no_blocks, .timeout = 60)
+{
+	char cmd[4200];
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_loop.py ok", python3_path());
+	cr_assert_eq(record(cmd, gt, &rep), 0);
+	check_blocks(cmd, gt, 0, rep, false);
+	jp_free(rep);
+}
+
+/* The Chrome export has the report's blocks as loop_block slices on the loop's track. */
+static void check_chrome(const struct jp_value *rep)
+{
+	const struct jp_value *blocks = must_array(rep, "loop_blocks"), *events;
+	char *out = NULL, *err = NULL;
+	struct jp_value *doc;
+	size_t k = 0;
+
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " export %s/loop.lsz -o -", test_dir()), 0,
+		     "export failed: %s", err);
+	doc = jparse(out);
+	cr_assert_not_null(doc, "the export is not JSON");
+	events = must_array(doc, "traceEvents");
+	for (size_t i = 0; i < events->len; i++) {
+		const struct jp_value *ev = &events->items[i], *b = &blocks->items[k];
+		char name[64];
+
+		if (!jstr(ev, "cat") || strcmp(jstr(ev, "cat"), "loop_block"))
+			continue;
+		cr_assert_lt(k, blocks->len, "more loop_block slices than blocks");
+		snprintf(name, sizeof(name), "loop blocked (%s)", jstr(b, "cause"));
+		cr_expect_str_eq(jstr(ev, "name"), name);
+		cr_expect_eq(jnum(ev, "tid", -1), jnum(b, "tid", -2));
+		cr_expect(fabs(jnum(ev, "dur", -1) * 1e3 - jnum(b, "duration_ns", 0)) < 2);
+		cr_expect_str_eq(jstr(ev, "args.cause"), jstr(b, "cause"));
+		cr_expect_str_eq(jstr(ev, "args.stack.0"), jstr(b, "stack.0"));
+		k++;
+	}
+	cr_expect_eq(k, blocks->len, "%zu loop_block slices for %zu blocks", k, blocks->len);
+	jp_free(doc);
+	free(out);
+	free(err);
+}
+
+Test(loop, c_epoll_loop_blocks, .timeout = 60)
+{
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+	int n = record(WORKLOAD("epoll_loop"), gt, &rep);
+
+	cr_assert_eq(n, 4, "epoll_loop made %d blocks", n);
+	check_blocks("epoll_loop", gt, n, rep, true);
+	check_chrome(rep);
+	jp_free(rep);
+}
+
+/* JIT-compiled JavaScript has no symbols: the block and its cause, not its function. */
+Test(loop, node_busy_loop_blocks, .timeout = 60)
+{
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+	int n = record("node tests/workloads/node_loop.js", gt, &rep);
+
+	cr_assert_eq(n, 2, "node_loop.js made %d blocks", n);
+	check_blocks("node_loop.js", gt, n, rep, false);
+	jp_free(rep);
+}
+
+/* The recording stops (and kills the command) while the loop is blocked: the block is there,
+ * open, up to the end. */
+Test(loop, block_still_open_when_recording_ends, .timeout = 60)
+{
+	char trace[512], *out = NULL, *err = NULL;
+	const struct jp_value *blocks, *b;
+	struct jp_value *rep;
+	double end, stop;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/stuck.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -d 2 -o %s -- %s tests/workloads/py_loop.py stuck",
+		 trace, python3_path());
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(out && strstr(out, "stuck "), "the workload did not block: %s %s", out, err);
+	rep = report_json(trace);
+	blocks = must_array(rep, "loop_blocks");
+	cr_assert_eq(blocks->len, 1, "%zu loop blocks", blocks->len);
+	b = &blocks->items[0];
+	cr_expect(jbool(b, "open"), "the block is not open");
+	cr_expect_str_eq(jstr(b, "cause"), "sleep");
+	cr_expect(names_function(jp_path(b, "stack"), "stuck_handler"), "stack: %s | %s",
+		  jstr(b, "stack.0"), jstr(b, "stack.1"));
+	/* it lasts until the recording stopped the command, 2 s in */
+	end = jnum(b, "start_ns", 0) + jnum(b, "duration_ns", 0);
+	stop = jnum(rep, "target.duration_ns", 0);
+	cr_expect(end <= stop && stop - end < 0.25e9,
+		  "the block ends at %.3f s, the recording at "
+		  "%.3f s",
+		  end / 1e9, stop / 1e9);
+	jp_free(rep);
+	free(out);
+	free(err);
+}

@@ -1,0 +1,137 @@
+/* epoll_loop.c - a C event loop on epoll and a 5 ms timerfd, blocked four times: by nanosleep in
+ * sleepy_handler, a CPU spin in busy_handler, a mutex another thread holds in locked_handler and
+ * a blocking read of a pipe in reading_handler. Prints its own ground truth: one line per block,
+ * "block CAUSE FUNCTION START_NS DURATION_NS" (CLOCK_MONOTONIC), then "done BLOCKS". */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BLOCK_NS 200000000ull
+#define TICK_NS 5000000ull
+
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int lock_taken;
+static int cmd_pipe[2], data_pipe[2]; /* loop -> helper: what to do; helper -> loop: data */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec d = {ns / 1000000000ull, ns % 1000000000ull};
+
+	nanosleep(&d, NULL);
+}
+
+static void report(const char *cause, const char *func, uint64_t t0)
+{
+	printf("block %s %s %llu %llu\n", cause, func, (unsigned long long)t0,
+	       (unsigned long long)(now_ns() - t0));
+	fflush(stdout);
+}
+
+/* Not a loop thread (it never polls): holds the lock, or writes the pipe, a block's time late. */
+static void *helper(void *arg)
+{
+	char c;
+
+	while (read(cmd_pipe[0], &c, 1) == 1) {
+		if (c == 'L') {
+			pthread_mutex_lock(&held_lock);
+			atomic_store(&lock_taken, 1);
+			sleep_ns(BLOCK_NS);
+			pthread_mutex_unlock(&held_lock);
+		} else {
+			sleep_ns(BLOCK_NS);
+			if (write(data_pipe[1], "d", 1) != 1)
+				break;
+		}
+	}
+	return arg;
+}
+
+__attribute__((noinline)) static void sleepy_handler(void)
+{
+	uint64_t t0 = now_ns();
+
+	sleep_ns(BLOCK_NS);
+	report("sleep", "sleepy_handler", t0);
+}
+
+__attribute__((noinline)) static void busy_handler(void)
+{
+	volatile uint64_t n = 0;
+	uint64_t t0 = now_ns();
+
+	while (now_ns() - t0 < BLOCK_NS)
+		for (int i = 0; i < 100000; i++) /* work between the clock reads */
+			n++;
+	report("cpu", "busy_handler", t0);
+}
+
+__attribute__((noinline)) static void locked_handler(void)
+{
+	uint64_t t0 = now_ns();
+
+	if (write(cmd_pipe[1], "L", 1) != 1)
+		return;
+	while (!atomic_load(&lock_taken))
+		; /* the helper takes it soon (later on a loaded machine: the block is longer) */
+	pthread_mutex_lock(&held_lock);
+	pthread_mutex_unlock(&held_lock);
+	report("lock", "locked_handler", t0);
+}
+
+__attribute__((noinline)) static void reading_handler(void)
+{
+	uint64_t t0 = now_ns();
+	char c;
+
+	if (write(cmd_pipe[1], "R", 1) != 1 || read(data_pipe[0], &c, 1) != 1)
+		return;
+	report("io", "reading_handler", t0);
+}
+
+int main(void)
+{
+	static void (*const handlers[])(void) = {sleepy_handler, busy_handler, locked_handler,
+						 reading_handler};
+	struct itimerspec its = {{0, TICK_NS}, {0, TICK_NS}};
+	struct epoll_event ev = {.events = EPOLLIN}, got;
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	unsigned ticks = 0, blocks = 0;
+	pthread_t t;
+
+	if (tfd < 0 || ep < 0 || timerfd_settime(tfd, 0, &its, NULL) ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) || pipe(cmd_pipe) || pipe(data_pipe) ||
+	    pthread_create(&t, NULL, helper, NULL)) {
+		perror("epoll_loop");
+		return 1;
+	}
+	/* at 0.3, 0.7, 1.1 and 1.5 s of ticks (the ticks a block swallows count once) */
+	while (ticks < 380) {
+		uint64_t expired;
+
+		if (epoll_wait(ep, &got, 1, 1000) != 1 ||
+		    read(tfd, &expired, sizeof(expired)) != sizeof(expired))
+			continue;
+		ticks += expired;
+		if (ticks >= 60 + 80 * blocks && blocks < 4)
+			handlers[blocks++]();
+	}
+	close(cmd_pipe[1]); /* the helper reads EOF and ends */
+	pthread_join(t, NULL);
+	printf("done %u\n", blocks);
+	return 0;
+}

@@ -1,0 +1,219 @@
+/* loopwatch.c - the recorder's side of event-loop blocking: attaches the busy-block sampler, and
+ * reads the BPF `loops` map for blocks that no probe sees (a thread asleep) and for idle loops. */
+#include "loopwatch.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "bytemap.h"
+#include "events.h"
+
+#define MAX_LOOPS 4096 /* the loops map's max_entries: bounds a scan */
+#define MIN_PERIOD_NS 5000000ull
+
+struct loopwatch {
+	int loops_fd; /* borrowed */
+	uint64_t threshold_ns;
+	struct bpf_link **links; /* the sampler, one per CPU */
+	int nlinks;
+	struct bytemap *taken; /* tid -> gap_start of the block whose stack was taken */
+};
+
+/* The sampler fires twice per threshold: a busy block is caught before it is 1.5 times it. */
+static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char *why, size_t len)
+{
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	struct perf_event_attr attr = {
+	    .size = sizeof(attr),
+	    .type = PERF_TYPE_SOFTWARE,
+	    .config = PERF_COUNT_SW_CPU_CLOCK,
+	    .sample_period =
+		w->threshold_ns / 2 > MIN_PERIOD_NS ? w->threshold_ns / 2 : MIN_PERIOD_NS,
+	};
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -ENODEV;
+	w->links = calloc(ncpu, sizeof(*w->links));
+	if (!w->links)
+		return -ENOMEM;
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		int fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		struct bpf_link *link;
+
+		if (fd < 0) {
+			if (errno == ENODEV)
+				continue; /* an offline CPU */
+			err = -errno;
+			snprintf(why, len, "perf_event_open on CPU %d: %s", cpu, strerror(errno));
+			break;
+		}
+		link = bpf_program__attach_perf_event(sampler, fd);
+		if (!link) {
+			err = -errno;
+			close(fd);
+			snprintf(why, len, "attaching the sampler: %s", strerror(-err));
+			break;
+		}
+		w->links[w->nlinks++] = link;
+	}
+	return err;
+}
+
+static void detach_sampler(struct loopwatch *w)
+{
+	for (int i = 0; i < w->nlinks; i++)
+		bpf_link__destroy(w->links[i]); /* closes its perf event too */
+	free(w->links);
+	w->links = NULL;
+	w->nlinks = 0;
+}
+
+struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns,
+				 char *why, size_t why_len)
+{
+	struct loopwatch *w = calloc(1, sizeof(*w));
+	char buf[256] = "";
+	int err;
+
+	if (!w)
+		return NULL;
+	w->loops_fd = loops_fd;
+	w->threshold_ns = threshold_ns;
+	w->taken = bytemap__new();
+	if (!w->taken) {
+		free(w);
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = sampler ? attach_sampler(w, sampler, buf, sizeof(buf)) : 0;
+	if (err) {
+		detach_sampler(w);
+		if (err == -ENOMEM) {
+			loopwatch__free(w);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	if (why)
+		snprintf(why, why_len, "%s", buf);
+	return w;
+}
+
+void loopwatch__free(struct loopwatch *w)
+{
+	if (!w)
+		return;
+	detach_sampler(w);
+	bytemap__free(w->taken);
+	free(w);
+}
+
+/* Calls FN for every loop thread in the map (at most MAX_LOOPS: threads come and go meanwhile,
+ * and a vanished key restarts the walk). FN's non-zero return stops the walk and is returned. */
+static int each_loop(struct loopwatch *w,
+		     int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st), void *arg)
+{
+	int fd = w->loops_fd, err;
+	struct ls_loop_state st;
+	uint32_t key, next;
+	bool first = true;
+
+	for (int i = 0; i < MAX_LOOPS; i++) {
+		if (bpf_map_get_next_key(fd, first ? NULL : &key, &next))
+			break;
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &st))
+			continue; /* exited meanwhile */
+		err = fn(arg, key, &st);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct scan_ctx {
+	struct loopwatch *w;
+	uint64_t now;
+	int loops;
+	int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now);
+	void *arg;
+};
+
+/* The loop's own time in its gap at NOW, off CPU: the gap without the time spent runnable,
+ * waiting for a CPU (events.h). */
+static uint64_t own_ns(const struct ls_loop_state *st, uint64_t now)
+{
+	uint64_t runq = st->off_ns[LS_OFF_RUNQ];
+
+	if (st->off_class == LS_OFF_RUNQ && now > st->off_since)
+		runq += now - st->off_since;
+	return now > st->gap_start + runq ? now - st->gap_start - runq : 0;
+}
+
+static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
+{
+	struct scan_ctx *s = arg;
+	uint64_t *taken = bytemap__get_u64(s->w->taken, tid);
+	int ret;
+
+	s->loops += st->polls >= LS_LOOP_MIN_POLLS;
+	if (!st->gap_start || st->poll_since || !st->off_since || st->polls < LS_LOOP_MIN_POLLS ||
+	    st->sampled == st->gap_start || (taken && *taken == st->gap_start) ||
+	    s->now < st->gap_start + s->w->threshold_ns ||
+	    own_ns(st, s->now) < s->w->threshold_ns / LS_LOOP_OWN_DIV)
+		return 0;
+	ret = s->fn(s->arg, tid, st, s->now);
+	if (ret < 0)
+		return ret;
+	if (ret > 0 && bytemap__put_u64(s->w->taken, tid, st->gap_start))
+		return -ENOMEM;
+	return 0;
+}
+
+int loopwatch__scan(struct loopwatch *w, uint64_t now,
+		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
+			      uint64_t now),
+		    void *arg)
+{
+	struct scan_ctx s = {.w = w, .now = now, .fn = fn, .arg = arg};
+	int err = each_loop(w, scan_one, &s);
+
+	return err ? err : s.loops;
+}
+
+struct idle_ctx {
+	uint64_t now, min_ns;
+	struct loop_idle *out;
+	size_t max, n;
+};
+
+static int idle_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
+{
+	struct idle_ctx *c = arg;
+
+	if (!st->poll_since || st->polls < LS_LOOP_MIN_POLLS || c->now < st->poll_since ||
+	    c->now - st->poll_since < c->min_ns)
+		return 0;
+	if (c->n < c->max)
+		c->out[c->n] = (struct loop_idle){.tid = tid, .since = st->poll_since};
+	c->n++;
+	return 0;
+}
+
+size_t loopwatch__idle(struct loopwatch *w, uint64_t now, uint64_t min_ns, struct loop_idle *out,
+		       size_t max)
+{
+	struct idle_ctx c = {.now = now, .min_ns = min_ns, .out = out, .max = max};
+
+	each_loop(w, idle_one, &c);
+	return c.n;
+}
