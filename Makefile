@@ -20,7 +20,7 @@ endif
 
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
-	    libzstd-dev libcriterion-dev python3 bc procps
+	    libzstd-dev libcriterion-dev python3 bc procps libclang-rt-14-dev
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -Ibpf -Iuserspace
@@ -38,7 +38,7 @@ E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all deps test unit e2e demo bench install clean format
+.PHONY: all deps test unit e2e demo bench install clean format check fuzz fuzz-smoke
 all: $(BUILD)/lockscope $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
@@ -77,13 +77,17 @@ $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # ---- tests ----
+# The tests run the lockscope binary of their own build (plain, or ASan's for `make check`).
+TEST_CFLAGS = -Itests/support -Itests/unit -DTEST_LOCKSCOPE='"$(dir $@)lockscope"' \
+	      -DTEST_WORKLOADS='"$(BUILD)/workloads"'
+
 $(BUILD)/test_unit: $(UNIT_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/support -Itests/unit $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 $(BUILD)/test_e2e: $(E2E_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/support -Itests/unit $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 # Workloads are built as users build: optimised, no frame pointers, with debug info.
 $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
@@ -93,6 +97,84 @@ $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDLIBS)
+
+# ---- reliability: everything again under ASan+UBSan (`make check`); libFuzzer targets ----
+ASAN      := $(BUILD)/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_OBJS := $(LIB_SRCS:userspace/%.c=$(ASAN)/obj/%.o)
+# A sanitizer finding aborts (exit 134), so it can never pass for a contract exit status.
+SAN_ENV   := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
+	     LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+$(ASAN)/obj/%.o: userspace/%.c $(SKELS) | $(ASAN)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN)/lockscope: $(ASAN)/obj/main.o $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+$(ASAN)/test_unit: $(UNIT_SRCS) $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+$(ASAN)/test_e2e: $(E2E_SRCS) $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(ASAN)/lockscope $(ASAN)/test_unit $(ASAN)/test_e2e
+	$(SAN_ENV) $(ASAN)/test_unit
+	$(SAN_ENV) $(ASAN)/test_e2e -j1
+
+# Fuzzers: clang's libFuzzer over the library compiled again with clang and the sanitizers;
+# FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lets them past the checksums to the decoders.
+FUZZ       := $(BUILD)/fuzz
+FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I$(BUILD) -Ibpf -Iuserspace -Itests/fuzz \
+	      -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	      -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+FUZZ_OBJS  := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz-obj/%.o)
+FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ)/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SMOKE_S ?= 6
+FUZZ_LONG_S  ?= 60
+
+$(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/fuzz-obj
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | $(FUZZ)
+	$(call msg,FUZZER,$@)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
+
+# Seeds: small synthetic traces of every record type, and a real recording, all re-wrapped in
+# stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder.
+$(FUZZ)/seeds: tests/fuzz/seeds.c $(LIB_OBJS) | $(FUZZ)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(FUZZ)/corpus.stamp: $(FUZZ)/seeds $(BUILD)/lockscope $(BUILD)/workloads/contended
+	$(call msg,SEEDS,$(FUZZ)/seed-corpus)
+	$(Q)rm -rf $(FUZZ)/seed-corpus && mkdir -p $(FUZZ)/seed-corpus
+	$(Q)$(BUILD)/lockscope record --mode full -o $(FUZZ)/real.lsz -- \
+		$(BUILD)/workloads/contended --iters 40 >/dev/null 2>$(FUZZ)/real.err || \
+		{ cat $(FUZZ)/real.err >&2; exit 1; }
+	$(Q)$(FUZZ)/seeds $(FUZZ)/seed-corpus $(FUZZ)/real.lsz
+	$(Q)touch $@
+
+# Each fuzzer keeps its corpus in build/fuzz/corpus-NAME between runs; what it finds that
+# crashes lands in build/fuzz/ as crash-*, to be committed under tests/fuzz/regressions/.
+fuzz-run = for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(FUZZ)/corpus-$$n; \
+	printf '  %-8s %s\n' FUZZ "$$n ($(1) s)"; \
+	$$f -max_total_time=$(1) -close_fd_mask=3 -print_final_stats=0 -artifact_prefix=$(FUZZ)/ \
+		$(FUZZ)/corpus-$$n $(FUZZ)/seed-corpus tests/fuzz/regressions 2>$(FUZZ)/$$n.log || \
+		{ tail -n 40 $(FUZZ)/$$n.log >&2; exit 1; }; done
+
+fuzz-smoke: $(FUZZERS) $(FUZZ)/corpus.stamp
+	$(Q)$(call fuzz-run,$(FUZZ_SMOKE_S))
+
+fuzz: $(FUZZERS) $(FUZZ)/corpus.stamp
+	$(Q)$(call fuzz-run,$(FUZZ_LONG_S))
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
@@ -104,6 +186,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_e2e
 	$(BUILD)/test_unit
 	$(BUILD)/test_e2e -j1
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -112,6 +195,7 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
 	$(Q)sh tests/bench/run.sh
+	$(Q)$(MAKE) --no-print-directory fuzz
 
 install: $(BUILD)/lockscope
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/lockscope
@@ -122,7 +206,7 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench:
+$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench $(ASAN)/obj $(BUILD)/fuzz-obj $(FUZZ):
 	$(Q)mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d $(ASAN)/obj/*.d $(BUILD)/fuzz-obj/*.d)
