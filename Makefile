@@ -143,9 +143,10 @@ $(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/fuzz-obj
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
-$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | $(FUZZ)
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/unit/jsonparse.c $(FUZZ_OBJS) | $(FUZZ)
 	$(call msg,FUZZER,$@)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) -o $@ $(LDLIBS)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Itests/unit -fsanitize=fuzzer $< tests/unit/jsonparse.c \
+		$(FUZZ_OBJS) -o $@ $(LDLIBS)
 
 # Seeds: small synthetic traces of every record type, and a real recording, all re-wrapped in
 # stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder.

@@ -1,5 +1,6 @@
 /* fuzz.h - what the libFuzzer targets share: each input becomes a trace file (a memfd named by
- * its /proc/self/fd path) that the commands open as they open a user's, and the contract check. */
+ * its /proc/self/fd path) that the commands open as they open a user's; their stdout goes to a
+ * second memfd, so that what they print can be checked (JSON must parse, strictly). */
 #ifndef LOCKSCOPE_FUZZ_H
 #define LOCKSCOPE_FUZZ_H
 
@@ -8,22 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* The input as a file; the path stays valid until the next call. Commands print to stdout:
- * that goes to /dev/null, out of the fuzzer's way. Aborts if the system refuses. */
+#include "jsonparse.h"
+
+/* The input as a file; the path stays valid until the next call. Aborts if the system
+ * refuses. */
 static inline const char *fuzz_file(const uint8_t *data, size_t size)
 {
 	static char path[64];
 	static int fd = -1;
 
 	if (fd < 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		fd = memfd_create("lockscope-fuzz", 0);
-		if (fd < 0 || null < 0 || dup2(null, STDOUT_FILENO) < 0)
+		fd = memfd_create("lockscope-fuzz-in", 0);
+		if (fd < 0)
 			abort();
-		close(null);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	}
 	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size)
@@ -39,6 +40,53 @@ static inline void fuzz_expect_status(int status)
 		fprintf(stderr, "fuzz: exit status %d on a file of bad input\n", status);
 		abort();
 	}
+}
+
+/* Runs RUN(ARG) with stdout on a memfd; returns its exit status (checked as above) and, in
+ * *OUT, what it printed (valid until the next call). */
+static inline int fuzz_run(int (*run)(const void *arg), const void *arg, const char **out,
+			   size_t *len)
+{
+	static int fd = -1;
+	static char *buf;
+	struct stat st;
+	int status;
+
+	if (fd < 0) {
+		fd = memfd_create("lockscope-fuzz-out", 0);
+		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
+			abort();
+	}
+	if (ftruncate(STDOUT_FILENO, 0) || lseek(STDOUT_FILENO, 0, SEEK_SET))
+		abort();
+	status = run(arg);
+	fuzz_expect_status(status);
+	if (fflush(stdout) || fstat(STDOUT_FILENO, &st))
+		abort();
+	free(buf);
+	buf = malloc(st.st_size + 1);
+	if (!buf || pread(STDOUT_FILENO, buf, st.st_size, 0) != st.st_size)
+		abort();
+	buf[st.st_size] = '\0';
+	*out = buf;
+	*len = st.st_size;
+	return status;
+}
+
+/* What a command printed as JSON on success must be one valid JSON document. */
+static inline void fuzz_expect_json(int status, const char *out, size_t len)
+{
+	struct jp_value *v;
+	char err[256];
+
+	if (status != 0)
+		return;
+	v = jp_parse(out, len, err, sizeof(err));
+	if (!v) {
+		fprintf(stderr, "fuzz: invalid JSON (%s): %.400s\n", err, out);
+		abort();
+	}
+	jp_free(v);
 }
 
 #endif
