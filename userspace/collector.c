@@ -81,6 +81,8 @@ struct collector {
 	size_t npyt, pyt_cap;
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
+	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
+	void *wait_seen_arg;
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -104,6 +106,13 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
 {
 	c->sink = fn;
 	c->sink_arg = arg;
+}
+
+void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
+			      void *arg)
+{
+	c->wait_seen = fn;
+	c->wait_seen_arg = arg;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -964,8 +973,13 @@ static int snapshot_blocked(struct collector *c)
 
 	for (size_t i = 0; !err && i < n; i++) {
 		size_t size = sizeof(struct ls_ev_wait_begin) + bw[i].stack_len;
-		struct ls_ev_wait_begin *ev = calloc(1, size);
+		struct ls_ev_wait_begin *ev;
 
+		/* blocked since the probes went in: its wait has an event of its own, still in
+		 * the ring buffer; a second, "at attach" begin would unpair it */
+		if (c->wait_seen && c->wait_seen(c->wait_seen_arg, bw[i].tid))
+			continue;
+		ev = calloc(1, size);
 		if (!ev) {
 			err = -ENOMEM;
 			break;

@@ -182,6 +182,20 @@ static int release_child(struct recorder *r)
 	return LS_EXIT_OK;
 }
 
+/* Did the probes see TID enter the futex call it is in now? The attach snapshot's filter. A
+ * launched command runs only once the probes are in: every wait it makes has its own event. */
+static bool wait_seen(void *arg, uint32_t tid)
+{
+	struct recorder *r = arg;
+	size_t size = bpf_map__value_size(r->skel->maps.inflight);
+	uint8_t value[64];
+
+	if (r->launched)
+		return true;
+	return size <= sizeof(value) &&
+	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
+}
+
 static void read_proc_string(pid_t pid, const char *what, char *buf, size_t len, bool args)
 {
 	char path[64];
@@ -467,6 +481,7 @@ static int open_trace(struct recorder *r)
 		return LS_EXIT_SYSTEM;
 	}
 	collector__set_sink(r->col, live_sink, r);
+	collector__set_wait_seen(r->col, wait_seen, r);
 	return LS_EXIT_OK;
 }
 

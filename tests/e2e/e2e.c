@@ -7,6 +7,19 @@
 #include "e2e.h"
 #include "proc.h"
 
+struct jp_value *ground_truth(const char *out)
+{
+	struct jp_value *gt;
+	const char *line;
+
+	cr_assert_not_null(out);
+	line = strrchr(out, '{');
+	cr_assert_not_null(line, "workload printed no ground truth: %s", out);
+	gt = jparse(line);
+	cr_assert_not_null(gt, "workload's ground truth is not JSON: %s", line);
+	return gt;
+}
+
 struct jp_value *report_json(const char *trace)
 {
 	char *out = NULL, *err = NULL;
