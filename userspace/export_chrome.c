@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bytemap.h"
 #include "common.h"
@@ -482,6 +483,8 @@ int export_chrome__run(const char *path, const char *out_path)
 	bool to_stdout = strcmp(out_path, "-") == 0;
 	struct trace_reader *r;
 	FILE *out = NULL;
+	struct stat st;
+	bool regular = false;
 	char why[256] = "";
 	int ret = LS_EXIT_SYSTEM, err = -ENOMEM;
 
@@ -498,6 +501,8 @@ int export_chrome__run(const char *path, const char *out_path)
 		err = 0;
 		goto cleanup;
 	}
+	/* only a file of our making is removed on failure: never /dev/full, a pipe, a tty */
+	regular = !to_stdout && !fstat(fileno(out), &st) && S_ISREG(st.st_mode);
 	x.model = model__new();
 	x.by_tid = bytemap__new();
 	x.w = json_writer__new(out, JSON_PRETTY);
@@ -517,7 +522,7 @@ cleanup:
 		ret = LS_EXIT_SYSTEM;
 	}
 	/* a half-written file would look like a valid export to the next tool */
-	if (out && !to_stdout && ret != LS_EXIT_OK)
+	if (out && regular && ret != LS_EXIT_OK)
 		remove(out_path);
 	json_writer__free(x.w);
 	bytemap__free(x.by_tid);
