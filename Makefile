@@ -33,7 +33,7 @@ MAIN_OBJ  := $(BUILD)/obj/main.o
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 SUPPORT   := $(wildcard tests/support/*.c)
-UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT)
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT) $(wildcard tests/fuzz/fuzz_*.c)
 E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
@@ -80,10 +80,12 @@ $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 # The tests run the lockscope binary of their own build (plain, or ASan's for `make check`).
 TEST_CFLAGS = -Itests/support -Itests/unit -DTEST_LOCKSCOPE='"$(dir $@)lockscope"' \
 	      -DTEST_WORKLOADS='"$(BUILD)/workloads"'
+# test_unit replays the fuzzers' committed crash inputs through the fuzz targets themselves.
+UNIT_CFLAGS = $(TEST_CFLAGS) -Itests/fuzz -DFUZZ_REPLAY
 
 $(BUILD)/test_unit: $(UNIT_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 $(BUILD)/test_e2e: $(E2E_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
@@ -117,7 +119,7 @@ $(ASAN)/lockscope: $(ASAN)/obj/main.o $(ASAN_OBJS)
 
 $(ASAN)/test_unit: $(UNIT_SRCS) $(ASAN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 $(ASAN)/test_e2e: $(E2E_SRCS) $(ASAN_OBJS)
 	$(call msg,LINK,$@)
@@ -131,44 +133,51 @@ check: deps
 # Fuzzers: clang's libFuzzer over the library compiled again with clang and the sanitizers;
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lets them past the checksums to the decoders.
 FUZZ       := $(BUILD)/fuzz
-FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I$(BUILD) -Ibpf -Iuserspace -Itests/fuzz \
+FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+	      -I$(BUILD) -Ibpf -Iuserspace -Itests/fuzz \
 	      -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	      -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZ_OBJS  := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz-obj/%.o)
 FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ)/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SMOKE_S ?= 6
+FUZZ_SMOKE_S ?= 5
 FUZZ_LONG_S  ?= 60
 
 $(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/fuzz-obj
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
-$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/unit/jsonparse.c $(FUZZ_OBJS) | $(FUZZ)
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/lsz.h tests/unit/jsonparse.c \
+		$(FUZZ_OBJS) | $(FUZZ)
 	$(call msg,FUZZER,$@)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -Itests/unit -fsanitize=fuzzer $< tests/unit/jsonparse.c \
 		$(FUZZ_OBJS) -o $@ $(LDLIBS)
 
 # Seeds: small synthetic traces of every record type, and a real recording, all re-wrapped in
-# stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder.
-$(FUZZ)/seeds: tests/fuzz/seeds.c $(LIB_OBJS) | $(FUZZ)
+# stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder; and their
+# chunks' raw records, for fuzz_records.
+$(FUZZ)/seeds: tests/fuzz/seeds.c tests/fuzz/lsz.h $(LIB_OBJS) | $(FUZZ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(FUZZ)/corpus.stamp: $(FUZZ)/seeds $(BUILD)/lockscope $(BUILD)/workloads/contended
 	$(call msg,SEEDS,$(FUZZ)/seed-corpus)
-	$(Q)rm -rf $(FUZZ)/seed-corpus && mkdir -p $(FUZZ)/seed-corpus
+	$(Q)rm -rf $(FUZZ)/seed-corpus $(FUZZ)/seed-records
+	$(Q)mkdir -p $(FUZZ)/seed-corpus $(FUZZ)/seed-records
 	$(Q)$(BUILD)/lockscope record --mode full -o $(FUZZ)/real.lsz -- \
 		$(BUILD)/workloads/contended --iters 40 >/dev/null 2>$(FUZZ)/real.err || \
 		{ cat $(FUZZ)/real.err >&2; exit 1; }
-	$(Q)$(FUZZ)/seeds $(FUZZ)/seed-corpus $(FUZZ)/real.lsz
+	$(Q)$(FUZZ)/seeds $(FUZZ)/seed-corpus $(FUZZ)/seed-records $(FUZZ)/real.lsz
 	$(Q)touch $@
 
-# Each fuzzer keeps its corpus in build/fuzz/corpus-NAME between runs; what it finds that
-# crashes lands in build/fuzz/ as crash-*, to be committed under tests/fuzz/regressions/.
+# Each fuzzer keeps its corpus in build/fuzz/corpus-NAME between runs and starts from the seeds
+# and from tests/fuzz/corpus/NAME and tests/fuzz/regressions/NAME; what it finds that crashes
+# lands in build/fuzz/ as crash-*, to be committed under tests/fuzz/regressions/NAME.
 fuzz-run = for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(FUZZ)/corpus-$$n; \
+	seeds=$(FUZZ)/seed-corpus; [ $$n != fuzz_records ] || seeds=$(FUZZ)/seed-records; \
 	printf '  %-8s %s\n' FUZZ "$$n ($(1) s)"; \
-	$$f -max_total_time=$(1) -close_fd_mask=3 -print_final_stats=0 -artifact_prefix=$(FUZZ)/ \
-		$(FUZZ)/corpus-$$n $(FUZZ)/seed-corpus tests/fuzz/regressions 2>$(FUZZ)/$$n.log || \
+	$$f -max_total_time=$(1) -timeout=10 -close_fd_mask=3 -artifact_prefix=$(FUZZ)/ \
+		$(FUZZ)/corpus-$$n $$seeds $$(ls -d tests/fuzz/*/$$n 2>/dev/null) \
+		2>$(FUZZ)/$$n.log || \
 		{ tail -n 40 $(FUZZ)/$$n.log >&2; exit 1; }; done
 
 fuzz-smoke: $(FUZZERS) $(FUZZ)/corpus.stamp

@@ -14,6 +14,19 @@
 
 #include "jsonparse.h"
 
+/* A target is libFuzzer's entry point; in test_unit, which replays the inputs committed under
+ * tests/fuzz/regressions/NAME through the same code, each has a name of its own. */
+#ifdef FUZZ_REPLAY
+#define FUZZ_TARGET(name) int fuzz_target_##name(const uint8_t *data, size_t size)
+FUZZ_TARGET(trace);
+FUZZ_TARGET(report);
+FUZZ_TARGET(graph);
+FUZZ_TARGET(export);
+FUZZ_TARGET(records);
+#else
+#define FUZZ_TARGET(name) int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+#endif
+
 /* The input as a file; the path stays valid until the next call. Aborts if the system
  * refuses. */
 static inline const char *fuzz_file(const uint8_t *data, size_t size)
@@ -42,10 +55,10 @@ static inline void fuzz_expect_status(int status)
 	}
 }
 
-/* Runs RUN(ARG) with stdout on a memfd; returns its exit status (checked as above) and, in
- * *OUT, what it printed (valid until the next call). */
-static inline int fuzz_run(int (*run)(const void *arg), const void *arg, const char **out,
-			   size_t *len)
+/* Runs RUN(ARG) with stdout on a memfd and checks its exit status as above. What it printed is
+ * in *OUT (*LEN bytes, valid until the next call); its exit status is returned. */
+static inline int fuzz_run_out(int (*run)(const void *arg), const void *arg, const char **out,
+			       size_t *len)
 {
 	static int fd = -1;
 	static char *buf;
@@ -73,13 +86,23 @@ static inline int fuzz_run(int (*run)(const void *arg), const void *arg, const c
 	return status;
 }
 
-/* What a command printed as JSON on success must be one valid JSON document. */
-static inline void fuzz_expect_json(int status, const char *out, size_t len)
+static inline void fuzz_run(int (*run)(const void *arg), const void *arg)
+{
+	const char *out;
+	size_t len;
+
+	fuzz_run_out(run, arg, &out, &len);
+}
+
+/* The same, for a command that prints JSON: on success, one valid JSON document. */
+static inline void fuzz_run_json(int (*run)(const void *arg), const void *arg)
 {
 	struct jp_value *v;
+	const char *out;
 	char err[256];
+	size_t len;
 
-	if (status != 0)
+	if (fuzz_run_out(run, arg, &out, &len) != 0)
 		return;
 	v = jp_parse(out, len, err, sizeof(err));
 	if (!v) {

@@ -8,11 +8,8 @@ static int run(const void *path)
 	return export_chrome__run(path, "-");
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+FUZZ_TARGET(export)
 {
-	const char *out;
-	size_t len;
-
-	fuzz_expect_json(fuzz_run(run, fuzz_file(data, size), &out, &len), out, len);
+	fuzz_run_json(run, fuzz_file(data, size));
 	return 0;
 }

@@ -1,58 +1,14 @@
 /* seeds.c - the fuzzers' seed corpus: small synthetic traces that hold every record type (written
- * by the real writer), and given real traces, all re-wrapped in stored zstd blocks. */
+ * by the real writer), and given real traces, all re-wrapped in stored zstd blocks (lsz.h); and
+ * each chunk's raw records alone, for fuzz_records. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 #include <zstd.h>
 
+#include "lsz.h"
 #include "trace.h"
-
-/*
- * A zstd frame of stored blocks decodes to its bytes as they are, so a fuzzer's mutation of
- * one byte of it is a mutation of one byte of the records: the decoders behind zstd become
- * reachable. The chunk layout below is trace.c's (magic, seq, records, raw size, compressed
- * size, base ts, header crc32, crc32; the payload).
- */
-#define FILE_FIXED 16
-#define CHUNK_HDR 36
-#define BLOCK_MAX (128 * 1024)
-
-static uint32_t get32(const uint8_t *p)
-{
-	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-/* RAW as a zstd frame of stored blocks, into OUT (room for LEN + 12 + 3 per block). */
-static size_t stored_frame(uint8_t *out, const uint8_t *raw, size_t len)
-{
-	uint8_t *p = out;
-	size_t off = 0;
-
-	put32(p, ZSTD_MAGICNUMBER);
-	p[4] = 0xa0; /* single segment, 4-byte content size, no checksum, no dictionary */
-	put32(p + 5, len);
-	p += 9;
-	do {
-		size_t n = len - off > BLOCK_MAX ? BLOCK_MAX : len - off;
-		uint32_t bh = (off + n == len) | (uint32_t)n << 3; /* last flag, type 0: raw */
-
-		p[0] = bh;
-		p[1] = bh >> 8;
-		p[2] = bh >> 16;
-		memcpy(p + 3, raw + off, n);
-		p += 3 + n;
-		off += n;
-	} while (off < len);
-	return p - out;
-}
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -71,49 +27,72 @@ static uint8_t *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/* Copies the trace IN to OUT with every chunk's payload re-wrapped; damage is copied as is. */
-static int rewrap(const char *in, const char *out)
+/* Writes fuzz_records' input for one chunk, into DIR/BASE-SEQ.rec: the record count (u16) and
+ * the raw records. */
+static int write_records(const char *dir, const char *base, uint32_t seq, uint32_t nrec,
+			 const uint8_t *raw, size_t len)
 {
-	size_t len = 0, pos, raw_cap = 0, frame_cap = 0;
+	uint8_t count[2] = {nrec > 0xffff ? 0xff : nrec, nrec > 0xffff ? 0xff : nrec >> 8};
+	char path[4096];
+	FILE *f;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/%s-%u.rec", dir, base, seq);
+	f = fopen(path, "wb");
+	if (!f)
+		return -errno;
+	fwrite(count, 1, 2, f);
+	fwrite(raw, 1, len, f);
+	ret = ferror(f) ? -EIO : 0;
+	return fclose(f) || ret ? -EIO : 0;
+}
+
+/* Copies the trace IN to DIR/BASE with every chunk's payload re-wrapped (damage is copied as
+ * it is), and each chunk's records to RECDIR. */
+static int rewrap(const char *in, const char *dir, const char *recdir, const char *base)
+{
+	size_t len = 0, pos, raw_cap = 0;
 	uint8_t *buf = slurp(in, &len), *raw = NULL, *frame = NULL;
-	FILE *f = fopen(out, "wb");
+	char out[4096];
+	FILE *f;
 	int ret = -EINVAL;
 
-	if (!buf || !f || len < FILE_FIXED)
+	snprintf(out, sizeof(out), "%s/%s", dir, base);
+	f = fopen(out, "wb");
+	if (!buf || !f || len < LSZ_FILE_FIXED)
 		goto cleanup;
-	pos = FILE_FIXED + get32(buf + 12) + 4;
+	pos = LSZ_FILE_FIXED + lsz_get32(buf + 12) + 4;
 	if (pos > len)
 		goto cleanup;
 	fwrite(buf, 1, pos, f);
-	while (pos + CHUNK_HDR <= len) {
-		uint8_t *h = buf + pos;
-		uint32_t usize = get32(h + 12), csize = get32(h + 16);
-		uint8_t hdr[CHUNK_HDR];
+	while (pos + LSZ_CHUNK_HDR <= len) {
+		uint8_t *h = buf + pos, hdr[LSZ_CHUNK_HDR];
+		uint32_t usize = lsz_get32(h + 12), csize = lsz_get32(h + 16);
+		uint64_t ts = lsz_get32(h + 20) | (uint64_t)lsz_get32(h + 24) << 32;
 		size_t d, fsize;
 
-		if (csize > len - pos - CHUNK_HDR)
+		if (csize > len - pos - LSZ_CHUNK_HDR)
 			break;
 		if (usize > raw_cap) {
 			free(raw);
 			free(frame);
 			raw_cap = usize;
-			frame_cap = usize + 12 + 3 * (usize / BLOCK_MAX + 1);
 			raw = malloc(raw_cap);
-			frame = malloc(frame_cap);
+			frame = malloc(lsz_frame_bound(raw_cap));
 			if (!raw || !frame)
 				goto cleanup;
 		}
-		d = ZSTD_decompress(raw, usize, h + CHUNK_HDR, csize);
+		d = ZSTD_decompress(raw, usize, h + LSZ_CHUNK_HDR, csize);
 		if (ZSTD_isError(d) || d != usize)
 			break;
-		fsize = stored_frame(frame, raw, usize);
-		memcpy(hdr, h, CHUNK_HDR);
-		put32(hdr + 16, fsize);
-		put32(hdr + 28, crc32(0, hdr, 28));
-		put32(hdr + 32, crc32(crc32(0, hdr, 32), frame, fsize));
-		fwrite(hdr, 1, CHUNK_HDR, f);
+		fsize = lsz_stored_frame(frame, raw, usize);
+		lsz_chunk_header(hdr, lsz_get32(h + 4), lsz_get32(h + 8), usize, frame, fsize, ts);
+		fwrite(hdr, 1, LSZ_CHUNK_HDR, f);
 		fwrite(frame, 1, fsize, f);
-		pos += CHUNK_HDR + csize;
+		ret = write_records(recdir, base, lsz_get32(h + 4), lsz_get32(h + 8), raw, usize);
+		if (ret)
+			goto cleanup;
+		pos += LSZ_CHUNK_HDR + csize;
 	}
 	fwrite(buf + pos, 1, len - pos, f); /* a cut or damaged tail stays in the seed */
 	ret = ferror(f) ? -EIO : 0;
@@ -232,24 +211,24 @@ static void deadlock(struct trace_writer *w)
 	wait(w, 5, MAIN, LOCK_A, LS_KIND_MUTEX, T1, 0, -1);
 }
 
-static int write_seed(const char *dir, const char *name, const char *mode,
+static int write_seed(const char *dir, const char *recdir, const char *name, const char *mode,
 		      void (*fill)(struct trace_writer *w))
 {
 	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = PID, .comm = "app",
 				     .cmdline = "/usr/bin/app --seed", .mode = (char *)mode};
-	char tmp[4096], path[4096];
+	char tmp[4096], base[256];
 	struct trace_writer *w;
 	int ret;
 
 	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-	snprintf(path, sizeof(path), "%s/%s.lsz", dir, name);
+	snprintf(base, sizeof(base), "%s.lsz", name);
 	w = trace_writer__new(tmp, &info);
 	if (!w)
 		return -errno;
 	fill(w);
 	ret = trace_writer__close(w);
 	if (!ret)
-		ret = rewrap(tmp, path);
+		ret = rewrap(tmp, dir, recdir, base);
 	remove(tmp);
 	return ret;
 }
@@ -264,20 +243,18 @@ int main(int argc, char **argv)
 		{"full", "full", full},
 		{"deadlock", "full", deadlock},
 	};
-	char path[4096];
 	int ret = 0;
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: seeds OUTDIR [TRACE...]\n");
+	if (argc < 3) {
+		fprintf(stderr, "usage: seeds OUTDIR RECDIR [TRACE...]\n");
 		return 1;
 	}
 	for (size_t i = 0; i < sizeof(synth) / sizeof(synth[0]) && !ret; i++)
-		ret = write_seed(argv[1], synth[i].name, synth[i].mode, synth[i].fill);
-	for (int i = 2; i < argc && !ret; i++) {
+		ret = write_seed(argv[1], argv[2], synth[i].name, synth[i].mode, synth[i].fill);
+	for (int i = 3; i < argc && !ret; i++) {
 		const char *base = strrchr(argv[i], '/');
 
-		snprintf(path, sizeof(path), "%s/%s", argv[1], base ? base + 1 : argv[i]);
-		ret = rewrap(argv[i], path);
+		ret = rewrap(argv[i], argv[1], argv[2], base ? base + 1 : argv[i]);
 	}
 	if (ret)
 		fprintf(stderr, "seeds: %s\n", strerror(-ret));
