@@ -233,6 +233,14 @@ static bool known_thread(const struct collector *c, uint32_t tid)
 	return tid && bytemap__get_u64(c->threads, tid);
 }
 
+/* Known, and by a name: one seen only after it was gone from /proc has none yet. */
+static bool named_thread(const struct collector *c, uint32_t tid)
+{
+	const uint64_t *name = tid ? bytemap__get_u64(c->threads, tid) : NULL;
+
+	return name && *(const char *)(uintptr_t)*name;
+}
+
 /* "func (file:line)", "func+0x1a (module)", "module+0x1234" or "0x7f...": the contract's form. */
 static void format_frame(const struct sym_frame *f, uint64_t pc, char *buf, size_t len)
 {
@@ -825,7 +833,9 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
-		if (!known_thread(c, ev->h.tid)) {
+		/* the kernel's name for it at its exit: all there is of a thread that was gone
+		 * before its earlier events were handled */
+		if (!named_thread(c, ev->h.tid)) {
 			int err = write_thread(c, ts, ev->h.tid, comm, 0);
 
 			if (err)

@@ -22,6 +22,7 @@
 #include "budget.h"
 #include "collector.h"
 #include "deadlock.h"
+#include "events.h"
 #include "model.h"
 #include "common.h"
 #include "lockscope.skel.h"
@@ -51,7 +52,7 @@ struct recorder {
 	uint64_t start_mono;
 	uint64_t lost_seen;
 	int err;		/* first error from the event callback */
-	bool discard;		/* calibrating: the events are lockscope's own */
+	bool discard;		/* calibrating: events of lockscope's own thread are dropped */
 	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
 	struct lock_probes *probes;	/* full and auto modes */
 	struct budget budget;
@@ -222,7 +223,9 @@ static int event_cb(void *ctx, void *data, size_t size)
 	struct recorder *r = ctx;
 	int err;
 
-	if (r->discard)
+	/* calibrating: lockscope's own events go, an attached target's stay */
+	if (r->discard && size >= sizeof(struct ls_ev_hdr) &&
+	    ((const struct ls_ev_hdr *)data)->tid == (__u32)getpid())
 		return 0;
 	err = collector__handle(r->col, data, size);
 

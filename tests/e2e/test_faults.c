@@ -38,6 +38,19 @@ static const char *thread_name(const struct jp_value *rep, double tid)
 	return NULL;
 }
 
+/* Every thread that waited on the top lock has a name starting with PREFIX. */
+static void expect_waiters_named(const struct jp_value *rep, const char *prefix)
+{
+	const struct jp_value *waiters = must_array(rep, "locks.0.waiters");
+
+	for (size_t i = 0; i < waiters->len; i++) {
+		const char *name = thread_name(rep, jnum(&waiters->items[i], "tid", -1));
+
+		cr_assert(name && !strncmp(name, prefix, strlen(prefix)), "waiter %.0f is %s",
+			  jnum(&waiters->items[i], "tid", -1), name ? name : "unnamed");
+	}
+}
+
 /* Starts `record ARGS` in the background, stderr to DIR/NAME.err, and waits until it records. */
 static pid_t start_recorder(const char *args, const char *name, char *err_path, size_t len)
 {
@@ -156,7 +169,7 @@ Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 9
  * named by itself, no wait attributed to a thread that is not one of them. */
 Test(faults, threads_created_and_ended_at_a_high_rate, .timeout = 120)
 {
-	const struct jp_value *threads, *waiters;
+	const struct jp_value *threads;
 	struct jp_value *gt, *rep;
 	char trace[256], *seen;
 	int nthreads, named = 0;
@@ -180,15 +193,34 @@ Test(faults, threads_created_and_ended_at_a_high_rate, .timeout = 120)
 		named++;
 	}
 	cr_assert_eq(named, nthreads, "%d of %d threads are named churn-N", named, nthreads);
-	waiters = must_array(rep, "locks.0.waiters");
-	for (size_t i = 0; i < waiters->len; i++) {
-		const char *name = thread_name(rep, jnum(&waiters->items[i], "tid", -1));
-
-		cr_assert(name && !strncmp(name, "churn-", 6), "waiter %.0f is %s",
-			  jnum(&waiters->items[i], "tid", -1), name ? name : "unnamed");
-	}
+	expect_waiters_named(rep, "churn-");
 	free(seen);
 	jp_free(gt);
+	jp_free(rep);
+}
+
+/* Attached while threads come and go: no wait is seen to end without its begin (none thrown
+ * away with auto mode's calibration events, none doubled by the attach snapshot). */
+Test(faults, attached_to_churning_threads_every_wait_is_whole, .timeout = 60)
+{
+	char trace[256], args[512], rec_err[256];
+	struct jp_value *rep;
+	pid_t wl, rec;
+
+	snprintf(trace, sizeof(trace), "%s/churn-attached.lsz", test_dir());
+	wl = spawn_bg(WORKLOAD("churn") " --threads 100000", "/dev/null", "/dev/null");
+	usleep(300000);
+	snprintf(args, sizeof(args), "-d 1.5 -o %s -p %d", trace, wl);
+	rec = start_recorder(args, "churn-attached", rec_err, sizeof(rec_err));
+	cr_assert_eq(wait_for(rec, 30), 0, "recorder: %s", slurp(rec_err));
+	kill(wl, SIGKILL);
+	wait_for(wl, 10);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "recording.unpaired_waits", -1), 0);
+	cr_assert_eq(jnum(rep, "recording.lost_events", -1), 0);
+	cr_assert_str_eq(jstr(rep, "locks.0.name"), "churn_lock");
+	cr_assert_gt(jnum(rep, "locks.0.contentions", 0), 100);
+	expect_waiters_named(rep, "churn-");
 	jp_free(rep);
 }
 
