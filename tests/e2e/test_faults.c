@@ -137,6 +137,41 @@ Test(faults, target_killed_while_attached_ends_the_recording_cleanly, .timeout =
 	expect_killed_target(trace, rec, rec_err);
 }
 
+/* CMD, on a trace cut short, exits 0 with one line that says it is cut. */
+static void expect_reads_cut(const char *cmd)
+{
+	char *err = NULL;
+	int rc = sh(cmd, NULL, &err);
+
+	cr_assert_eq(rc, 0, "%s: exit %d: %s", cmd, rc, err);
+	cr_assert(strstr(err, "cut"), "%s: no note that the trace is cut: %s", cmd, err);
+	cr_assert_eq(count_lines(err), 1, "%s: not one line: %s", cmd, err);
+	free(err);
+}
+
+/* The recorder itself killed with SIGKILL in full mode (test_record.c has the report of it):
+ * graph and export read the trace too, up to its last flushed chunk. */
+Test(faults, recorder_killed_every_command_reads_what_was_flushed, .timeout = 60)
+{
+	char trace[256], args[512], rec_err[256], cmd[1024];
+	pid_t rec;
+
+	snprintf(trace, sizeof(trace), "%s/recorder-killed.lsz", test_dir());
+	snprintf(args, sizeof(args), "--mode full -o %s -- " WORKLOAD("contended")
+		 " --iters 1000000", trace);
+	rec = start_recorder(args, "recorder-killed", rec_err, sizeof(rec_err));
+	sleep(2);	/* at least one flush */
+	kill(rec, SIGKILL);
+	wait_for(rec, 10);
+	sh("pkill -f 'contende[d] --iters 1000000'", NULL, NULL);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " graph %s", trace);
+	expect_reads_cut(cmd);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " graph --format json %s", trace);
+	expect_reads_cut(cmd);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " export -o %s.json %s", trace, trace);
+	expect_reads_cut(cmd);
+}
+
 /* The target forks a child that execs another workload: the recording stays on the process it
  * was given; the child (another process) is not recorded, and does not disturb the figures. */
 Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 90)
