@@ -80,7 +80,7 @@ $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 # The tests run the lockscope binary of their own build (plain, or ASan's for `make check`).
 TEST_CFLAGS = -Itests/support -Itests/unit -DTEST_LOCKSCOPE='"$(dir $@)lockscope"' \
 	      -DTEST_WORKLOADS='"$(BUILD)/workloads"'
-# test_unit replays the fuzzers' committed crash inputs through the fuzz targets themselves.
+# test_unit replays the fuzzers' committed corpus and crash inputs through the fuzz targets.
 UNIT_CFLAGS = $(TEST_CFLAGS) -Itests/fuzz -DFUZZ_REPLAY
 
 $(BUILD)/test_unit: $(UNIT_SRCS) $(LIB_OBJS) | $(BUILD)
