@@ -212,6 +212,17 @@ static int scan_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 	return 1;
 }
 
+bool blocked__still_waiting(pid_t pid, const struct blocked_wait *w)
+{
+	struct blocked_wait now = {0};
+	struct sys_state s;
+	char line[256];
+
+	return !read_syscall_line(pid, w->tid, line, sizeof(line)) &&
+	       parse_syscall_line(line, &s) && wait_of(pid, &s, &now) && now.uaddr == w->uaddr &&
+	       now.op == w->op && s.sp == w->sp && s.ip == w->ip;
+}
+
 static int list_push(struct wait_list *l, const struct blocked_wait *w)
 {
 	if (ls_reserve(&l->items, &l->cap, l->n + 1, sizeof(*l->items)))

@@ -30,6 +30,9 @@ struct blocked_wait {
  * while being read are left out. -ESRCH if PID is gone, -EACCES/-EPERM if not permitted,
  * -ENOMEM; *OUT is then NULL and *N 0. */
 int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
+/* True while W's thread still sleeps in the call blocked__scan() found: the same futex wait, at
+ * the same place. */
+bool blocked__still_waiting(pid_t pid, const struct blocked_wait *w);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
 

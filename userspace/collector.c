@@ -973,6 +973,17 @@ bad:
 	return 0;
 }
 
+/* Did W's wait begin before the probes went in? Not if they saw its thread enter the futex
+ * call it is in (its own event says it); and one no longer asleep in the call the scan found
+ * may have begun after them too: asked before and after, so that a wait cannot slip between. */
+static bool began_before_attach(struct collector *c, const struct blocked_wait *w)
+{
+	if (!c->wait_seen)
+		return true;
+	return !c->wait_seen(c->wait_seen_arg, w->tid) && blocked__still_waiting(c->pid, w) &&
+	       !c->wait_seen(c->wait_seen_arg, w->tid);
+}
+
 /* Threads already blocked in a futex wait make no event: each becomes a wait that began
  * before the recording (ts 0), with its stack read from memory. */
 static int snapshot_blocked(struct collector *c)
@@ -987,7 +998,7 @@ static int snapshot_blocked(struct collector *c)
 
 		/* blocked since the probes went in: its wait has an event of its own, still in
 		 * the ring buffer; a second, "at attach" begin would unpair it */
-		if (c->wait_seen && c->wait_seen(c->wait_seen_arg, bw[i].tid))
+		if (!began_before_attach(c, &bw[i]))
 			continue;
 		ev = calloc(1, size);
 		if (!ev) {
