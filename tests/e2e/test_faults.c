@@ -180,7 +180,7 @@ Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 9
 	struct jp_value *gt, *rep;
 	char trace[256];
 
-	rep = record_launched("--mode full", WORKLOAD("forker") " " WORKLOAD("contended")
+	rep = record_launched("", WORKLOAD("forker") " " WORKLOAD("contended")
 			      " --iters 300", "forker", trace, sizeof(trace), &gt);
 	cr_assert_eq(jnum(gt, "child_status", -1), 0, "the exec'd child failed");
 	expect_top_lock(rep, gt);
