@@ -9,6 +9,7 @@
 
 void ls_err(const char *what, const char *fmt, ...)
 {
+	int saved = errno; /* callers say what failed, then act on errno */
 	char buf[1024];
 	va_list ap;
 
@@ -20,6 +21,7 @@ void ls_err(const char *what, const char *fmt, ...)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	fprintf(stderr, "lockscope: %s: %s\n", what, buf);
+	errno = saved;
 }
 
 int ls_reserve(void *items, size_t *cap, size_t need, size_t size)
@@ -45,4 +47,18 @@ uint64_t ls_mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int ls_path_status(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case ENAMETOOLONG:
+	case ELOOP:
+		return LS_EXIT_INPUT;
+	default:
+		return LS_EXIT_SYSTEM;
+	}
 }

@@ -462,21 +462,6 @@ static int convert(struct exporter *x, struct trace_reader *r)
 	return err;
 }
 
-/* Bad paths are the user's to fix (1); the rest is the system refusing (2). */
-static int open_status(int err)
-{
-	switch (err) {
-	case ENOENT:
-	case ENOTDIR:
-	case EISDIR:
-	case ENAMETOOLONG:
-	case ELOOP:
-		return LS_EXIT_INPUT;
-	default:
-		return LS_EXIT_SYSTEM;
-	}
-}
-
 int export_chrome__run(const char *path, const char *out_path)
 {
 	struct exporter x = {.path = path};
@@ -497,7 +482,7 @@ int export_chrome__run(const char *path, const char *out_path)
 	out = to_stdout ? stdout : fopen(out_path, "w");
 	if (!out) {
 		ls_err("export", "%s: %s", out_path, strerror(errno));
-		ret = open_status(errno);
+		ret = ls_path_status(errno);
 		err = 0;
 		goto cleanup;
 	}

@@ -470,7 +470,7 @@ static int open_trace(struct recorder *r)
 	r->w = trace_writer__new(r->o->output, &info);
 	if (!r->w) {
 		ls_err("record", "%s: %s", r->o->output, strerror(errno));
-		return LS_EXIT_INPUT;
+		return ls_path_status(errno);
 	}
 	r->col = collector__new(r->pid, r->w, r->start_mono);
 	if (!r->col) {

@@ -97,25 +97,31 @@ static struct jp_value *record_launched(const char *opts, const char *workload, 
 	return report_json(trace);
 }
 
+/* The pid of the command a recorder launched, from its stderr at REC_ERR. */
+static pid_t launched_pid(const char *rec_err)
+{
+	char *err = slurp(rec_err);
+	const char *at = err ? strstr(err, "recording command, pid ") : NULL;
+	int pid = 0;
+
+	cr_assert(at && sscanf(at, "recording command, pid %d", &pid) == 1, "%s", err);
+	free(err);
+	return pid;
+}
+
 Test(faults, target_killed_while_launched_ends_the_recording_cleanly, .timeout = 60)
 {
-	char trace[256], args[512], rec_err[256], *err, *out = NULL, *text_err = NULL;
-	const char *at;
+	char trace[256], args[512], rec_err[256], *out = NULL, *text_err = NULL;
 	pid_t rec;
-	int target = 0;
 
 	snprintf(trace, sizeof(trace), "%s/killed-launched.lsz", test_dir());
 	snprintf(args, sizeof(args), "-o %s -- " WORKLOAD("contended") " --iters 1000000", trace);
 	rec = start_recorder(args, "killed-launched", rec_err, sizeof(rec_err));
-	err = slurp(rec_err);
-	at = strstr(err, "recording command, pid ");
-	cr_assert(at && sscanf(at, "recording command, pid %d", &target) == 1, "%s", err);
 	sleep(1);
-	kill(target, SIGKILL);
+	kill(launched_pid(rec_err), SIGKILL);
 	expect_killed_target(trace, rec, rec_err);
 	cr_assert_eq(shf(&out, &text_err, LOCKSCOPE " report %s", trace), 0, "%s", text_err);
 	cr_assert(strstr(out, "killed by signal 9"), "the text report does not say: %s", out);
-	free(err);
 	free(out);
 	free(text_err);
 }
@@ -154,16 +160,17 @@ static void expect_reads_cut(const char *cmd)
 Test(faults, recorder_killed_every_command_reads_what_was_flushed, .timeout = 60)
 {
 	char trace[256], args[512], rec_err[256], cmd[1024];
-	pid_t rec;
+	pid_t rec, target;
 
 	snprintf(trace, sizeof(trace), "%s/recorder-killed.lsz", test_dir());
 	snprintf(args, sizeof(args), "--mode full -o %s -- " WORKLOAD("contended")
 		 " --iters 1000000", trace);
 	rec = start_recorder(args, "recorder-killed", rec_err, sizeof(rec_err));
+	target = launched_pid(rec_err);
 	sleep(2);	/* at least one flush */
 	kill(rec, SIGKILL);
 	wait_for(rec, 10);
-	sh("pkill -f 'contende[d] --iters 1000000'", NULL, NULL);
+	kill(target, SIGKILL);
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " graph %s", trace);
 	expect_reads_cut(cmd);
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " graph --format json %s", trace);
@@ -295,6 +302,42 @@ Test(faults, two_recorders_on_one_process_both_see_the_contention, .timeout = 90
 	free(out);
 }
 
+/* Mounts a tmpfs of SIZE_KB at DIR/NAME (MNT) and fills all of it but FREE_KB. */
+static void small_disk(const char *name, int size_kb, int free_kb, char *mnt, size_t len)
+{
+	char *err = NULL;
+	int rc;
+
+	snprintf(mnt, len, "%s/%s", test_dir(), name);
+	mkdir(mnt, 0755);
+	rc = shf(NULL, &err, "mount -t tmpfs -o size=%dk tmpfs %s && "
+		 "{ dd if=/dev/zero of=%s/filler bs=1k count=%d 2>/dev/null || true; }", size_kb,
+		 mnt, mnt, size_kb - free_kb);
+	cr_assert_eq(rc, 0, "cannot make a small disk: %s", err);
+	free(err);
+}
+
+/* A disk full before recording starts: the trace cannot be created, which is the system
+ * refusing (exit 2), said in one line; the command is not left running. */
+Test(faults, a_full_disk_refuses_the_recording_at_once, .timeout = 60)
+{
+	char mnt[256], cmd[640], *err = NULL;
+	int rc;
+
+	small_disk("full-at-once", 64, 0, mnt, sizeof(mnt));
+	/* an iteration count of its own: pgrep must not find another test's workload */
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s/t.lsz -- " WORKLOAD("contended")
+		 " --iters 1000003", mnt);
+	rc = sh(cmd, NULL, &err);
+	shf(NULL, NULL, "umount %s", mnt);
+	cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
+	cr_assert(strstr(err, mnt) && strstr(err, "No space left on device"), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "not one line: %s", err);
+	cr_assert_neq(sh("pgrep -f 'contende[d] --iters 1000003'", NULL, NULL), 0,
+		      "the command was left running");
+	free(err);
+}
+
 /* A disk that fills while recording: one line naming the file and the cause, exit 2 (the
  * system refused), the launched command stopped, and the file readable up to its last good
  * chunk. The disk is a small tmpfs, filled up but for a few chunks' room. */
@@ -307,16 +350,11 @@ Test(faults, a_full_disk_stops_recording_with_a_readable_trace, .timeout = 120)
 	int rc;
 	pid_t rec;
 
-	snprintf(mnt, sizeof(mnt), "%s/small-disk", test_dir());
+	small_disk("small-disk", 1024, 124, mnt, sizeof(mnt));
 	snprintf(trace, sizeof(trace), "%s/t.lsz", mnt);
 	snprintf(copy, sizeof(copy), "%s/full-disk.lsz", test_dir());
-	mkdir(mnt, 0755);
-	rc = shf(NULL, &err, "mount -t tmpfs -o size=1m tmpfs %s && "
-		 "dd if=/dev/zero of=%s/filler bs=1k count=900", mnt, mnt);
-	cr_assert_eq(rc, 0, "cannot make a small disk: %s", err);
-	free(err);
 	snprintf(args, sizeof(args), "--mode full -o %s -- " WORKLOAD("contended")
-		 " --iters 1000000", trace);
+		 " --iters 1000005", trace);
 	rec = start_recorder(args, "full-disk", rec_err, sizeof(rec_err));
 	rc = wait_for(rec, 60);
 	shf(NULL, NULL, "cp %s %s; umount %s", trace, copy, mnt);
@@ -327,7 +365,7 @@ Test(faults, a_full_disk_stops_recording_with_a_readable_trace, .timeout = 120)
 	cr_assert(strstr(last, trace) && strstr(last, "No space left on device"),
 		  "the error does not name the file and the cause: %s", err);
 	cr_assert_eq(count_lines(last), 1, "more than one line: %s", last);
-	rc = sh("pgrep -f 'contende[d] --iters 1000000'", NULL, NULL);
+	rc = sh("pgrep -f 'contende[d] --iters 1000005'", NULL, NULL);
 	cr_assert_neq(rc, 0, "the launched command survived the recording");
 	rc = shf(&out, &rep_err, LOCKSCOPE " report --json %s", copy);
 	cr_assert_eq(rc, 0, "report on the full disk's trace failed (%d): %s", rc, rep_err);
