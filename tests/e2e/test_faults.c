@@ -97,6 +97,9 @@ static struct jp_value *record_launched(const char *opts, const char *workload, 
 	return report_json(trace);
 }
 
+/* Each test runs its workload with an iteration count of its own: a pgrep or pkill of another
+ * test on this machine must not find it, nor this test theirs. */
+
 /* The pid of the command a recorder launched, from its stderr at REC_ERR. */
 static pid_t launched_pid(const char *rec_err)
 {
@@ -115,7 +118,7 @@ Test(faults, target_killed_while_launched_ends_the_recording_cleanly, .timeout =
 	pid_t rec;
 
 	snprintf(trace, sizeof(trace), "%s/killed-launched.lsz", test_dir());
-	snprintf(args, sizeof(args), "-o %s -- " WORKLOAD("contended") " --iters 1000000", trace);
+	snprintf(args, sizeof(args), "-o %s -- " WORKLOAD("contended") " --iters 1000001", trace);
 	rec = start_recorder(args, "killed-launched", rec_err, sizeof(rec_err));
 	sleep(1);
 	kill(launched_pid(rec_err), SIGKILL);
@@ -133,7 +136,7 @@ Test(faults, target_killed_while_attached_ends_the_recording_cleanly, .timeout =
 
 	snprintf(trace, sizeof(trace), "%s/killed-attached.lsz", test_dir());
 	snprintf(wl_err, sizeof(wl_err), "%s/killed-attached-wl.err", test_dir());
-	wl = spawn_bg(WORKLOAD("contended") " --iters 1000000", "/dev/null", wl_err);
+	wl = spawn_bg(WORKLOAD("contended") " --iters 1000002", "/dev/null", wl_err);
 	snprintf(args, sizeof(args), "-d 600 -o %s -p %d", trace, wl);
 	rec = start_recorder(args, "killed-attached", rec_err, sizeof(rec_err));
 	sleep(1);
@@ -164,7 +167,7 @@ Test(faults, recorder_killed_every_command_reads_what_was_flushed, .timeout = 60
 
 	snprintf(trace, sizeof(trace), "%s/recorder-killed.lsz", test_dir());
 	snprintf(args, sizeof(args), "--mode full -o %s -- " WORKLOAD("contended")
-		 " --iters 1000000", trace);
+		 " --iters 1000004", trace);
 	rec = start_recorder(args, "recorder-killed", rec_err, sizeof(rec_err));
 	target = launched_pid(rec_err);
 	sleep(2);	/* at least one flush */
@@ -325,7 +328,6 @@ Test(faults, a_full_disk_refuses_the_recording_at_once, .timeout = 60)
 	int rc;
 
 	small_disk("full-at-once", 64, 0, mnt, sizeof(mnt));
-	/* an iteration count of its own: pgrep must not find another test's workload */
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s/t.lsz -- " WORKLOAD("contended")
 		 " --iters 1000003", mnt);
 	rc = sh(cmd, NULL, &err);
