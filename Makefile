@@ -20,7 +20,7 @@ endif
 
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
-	    libzstd-dev libcriterion-dev python3 bc procps
+	    libzstd-dev libcriterion-dev python3 bc procps libclang-rt-14-dev
 # The viewer's browser test: Debian's chromium, and node with npm (a nodejs that ships npm
 # conflicts with Debian's npm package, so npm is asked for only where the command is missing).
 DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
@@ -36,14 +36,14 @@ MAIN_OBJ  := $(BUILD)/obj/main.o
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 SUPPORT   := $(wildcard tests/support/*.c)
-UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT)
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT) $(wildcard tests/fuzz/fuzz_*.c)
 E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c tests/unit/protodec.c
 WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
 VIEWER_FILES := $(wildcard viewer/*.html viewer/*.css viewer/*.js)
 LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all deps test unit e2e demo bench install clean format viewer-test
+.PHONY: all deps test unit e2e demo bench install clean format viewer-test check fuzz fuzz-smoke
 all: $(BUILD)/lockscope $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
@@ -91,13 +91,19 @@ $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 # ---- tests ----
+# The tests run the lockscope binary of their own build (plain, or ASan's for `make check`).
+TEST_CFLAGS = -Itests/support -Itests/unit -DTEST_LOCKSCOPE='"$(dir $@)lockscope"' \
+	      -DTEST_WORKLOADS='"$(BUILD)/workloads"'
+# test_unit replays the fuzzers' committed corpus and crash inputs through the fuzz targets.
+UNIT_CFLAGS = $(TEST_CFLAGS) -Itests/fuzz -DFUZZ_REPLAY
+
 $(BUILD)/test_unit: $(UNIT_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/support -Itests/unit $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 $(BUILD)/test_e2e: $(E2E_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/support -Itests/unit $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
 
 # Workloads are built as users build: optimised, no frame pointers, with debug info.
 $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
@@ -107,6 +113,92 @@ $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDLIBS)
+
+# ---- reliability: everything again under ASan+UBSan (`make check`); libFuzzer targets ----
+ASAN      := $(BUILD)/asan
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_OBJS := $(LIB_SRCS:userspace/%.c=$(ASAN)/obj/%.o) $(BUILD)/obj/view_assets.o
+# A sanitizer finding aborts (exit 134), so it can never pass for a contract exit status.
+SAN_ENV   := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+	     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
+	     LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+$(ASAN)/obj/%.o: userspace/%.c $(SKELS) | $(ASAN)/obj
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(ASAN)/lockscope: $(ASAN)/obj/main.o $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+$(ASAN)/test_unit: $(UNIT_SRCS) $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+$(ASAN)/test_e2e: $(E2E_SRCS) $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all $(ASAN)/lockscope $(ASAN)/test_unit $(ASAN)/test_e2e
+	$(SAN_ENV) $(ASAN)/test_unit
+	$(SAN_ENV) $(ASAN)/test_e2e -j1
+
+# Fuzzers: clang's libFuzzer over the library compiled again with clang and the sanitizers;
+# FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lets them past the checksums to the decoders.
+FUZZ       := $(BUILD)/fuzz
+FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
+	      -I$(BUILD) -Ibpf -Iuserspace -Itests/fuzz \
+	      -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	      -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+FUZZ_OBJS  := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz-obj/%.o) $(BUILD)/obj/view_assets.o
+FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ)/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SMOKE_S ?= 5
+FUZZ_LONG_S  ?= 60
+
+$(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/fuzz-obj
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/lsz.h tests/unit/jsonparse.c \
+		$(FUZZ_OBJS) | $(FUZZ)
+	$(call msg,FUZZER,$@)
+	$(Q)$(CLANG) $(FUZZ_FLAGS) -Itests/unit -fsanitize=fuzzer $< tests/unit/jsonparse.c \
+		$(FUZZ_OBJS) -o $@ $(LDLIBS)
+
+# Seeds: small synthetic traces of every record type, and a real recording, all re-wrapped in
+# stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder; and their
+# chunks' raw records, for fuzz_records.
+$(FUZZ)/seeds: tests/fuzz/seeds.c tests/fuzz/lsz.h $(LIB_OBJS) | $(FUZZ)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+
+$(FUZZ)/corpus.stamp: $(FUZZ)/seeds $(BUILD)/lockscope $(BUILD)/workloads/contended
+	$(call msg,SEEDS,$(FUZZ)/seed-corpus)
+	$(Q)rm -rf $(FUZZ)/seed-corpus $(FUZZ)/seed-records
+	$(Q)mkdir -p $(FUZZ)/seed-corpus $(FUZZ)/seed-records
+	$(Q)$(BUILD)/lockscope record --mode full -o $(FUZZ)/real.lsz -- \
+		$(BUILD)/workloads/contended --iters 40 >/dev/null 2>$(FUZZ)/real.err || \
+		{ cat $(FUZZ)/real.err >&2; exit 1; }
+	$(Q)$(FUZZ)/seeds $(FUZZ)/seed-corpus $(FUZZ)/seed-records $(FUZZ)/real.lsz
+	$(Q)touch $@
+
+# Each fuzzer keeps its corpus in build/fuzz/corpus-NAME between runs and starts from the seeds
+# and from tests/fuzz/corpus/NAME and tests/fuzz/regressions/NAME; what it finds that crashes
+# lands in build/fuzz/ as crash-*, to be committed under tests/fuzz/regressions/NAME.
+fuzz-run = for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p $(FUZZ)/corpus-$$n; \
+	seeds=$(FUZZ)/seed-corpus; [ $$n != fuzz_records ] || seeds=$(FUZZ)/seed-records; \
+	printf '  %-8s %s\n' FUZZ "$$n ($(1) s)"; \
+	$$f -max_total_time=$(1) -timeout=10 -close_fd_mask=3 -artifact_prefix=$(FUZZ)/ \
+		$(FUZZ)/corpus-$$n $$seeds $$(ls -d tests/fuzz/*/$$n 2>/dev/null) \
+		2>$(FUZZ)/$$n.log || \
+		{ tail -n 40 $(FUZZ)/$$n.log >&2; exit 1; }; done
+
+fuzz-smoke: $(FUZZERS) $(FUZZ)/corpus.stamp
+	$(Q)$(call fuzz-run,$(FUZZ_SMOKE_S))
+
+fuzz: $(FUZZERS) $(FUZZ)/corpus.stamp
+	$(Q)$(call fuzz-run,$(FUZZ_LONG_S))
 
 unit: $(BUILD)/test_unit
 	$(BUILD)/test_unit
@@ -118,6 +210,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_e2e
 	$(BUILD)/test_unit
 	$(BUILD)/test_e2e -j1
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory viewer-test
 
 # The viewer in headless chromium, driven by playwright-core from the lockfile.
@@ -132,6 +225,7 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
 	$(Q)sh tests/bench/run.sh
+	$(Q)$(MAKE) --no-print-directory fuzz
 
 install: $(BUILD)/lockscope
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/lockscope
@@ -142,7 +236,7 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench:
+$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench $(ASAN)/obj $(BUILD)/fuzz-obj $(FUZZ):
 	$(Q)mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d $(ASAN)/obj/*.d $(BUILD)/fuzz-obj/*.d)

@@ -243,6 +243,18 @@ int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t
 	return !err && !strcmp(before, after) && *len;
 }
 
+bool blocked__still_waiting(pid_t pid, const struct blocked_wait *w)
+{
+	struct blocked_wait now = {0};
+	struct blocked_sys s;
+	char line[256];
+
+	return !blocked__syscall_line(pid, w->tid, line, sizeof(line)) &&
+	       !blocked__parse_syscall(line, &s) && s.state == BLOCKED_SYS_CALL &&
+	       wait_of(pid, &s, &now) && now.uaddr == w->uaddr && now.op == w->op &&
+	       s.sp == w->sp && s.ip == w->ip;
+}
+
 static int list_push(struct wait_list *l, const struct blocked_wait *w)
 {
 	if (ls_reserve(&l->items, &l->cap, l->n + 1, sizeof(*l->items)))

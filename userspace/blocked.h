@@ -40,6 +40,9 @@ int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w);
  * read; -EACCES/-EPERM: not permitted. */
 int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
 			  uint8_t *buf, size_t *len);
+/* True while W's thread still sleeps in the call blocked__scan() found: the same futex wait, at
+ * the same place. */
+bool blocked__still_waiting(pid_t pid, const struct blocked_wait *w);
 /* Frees the array from blocked__scan() and its stacks. Accepts NULL. */
 void blocked__free(struct blocked_wait *w, size_t n);
 

@@ -91,6 +91,8 @@ struct collector {
 		uint64_t value;		/* as last written */
 	} counters[COUNTERS_MAX];
 	size_t ncounters;
+	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
+	void *wait_seen_arg;
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -114,6 +116,13 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
 {
 	c->sink = fn;
 	c->sink_arg = arg;
+}
+
+void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
+			      void *arg)
+{
+	c->wait_seen = fn;
+	c->wait_seen_arg = arg;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -232,6 +241,14 @@ static int ensure_thread(struct collector *c, uint64_t ts, uint32_t tid)
 static bool known_thread(const struct collector *c, uint32_t tid)
 {
 	return tid && bytemap__get_u64(c->threads, tid);
+}
+
+/* Known, and by a name: one seen only after it was gone from /proc has none yet. */
+static bool named_thread(const struct collector *c, uint32_t tid)
+{
+	const uint64_t *name = tid ? bytemap__get_u64(c->threads, tid) : NULL;
+
+	return name && *(const char *)(uintptr_t)*name;
 }
 
 /* "func (file:line)", "func+0x1a (module)", "module+0x1234" or "0x7f...": the contract's form. */
@@ -847,7 +864,9 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
-		if (!known_thread(c, ev->h.tid)) {
+		/* the kernel's name for it at its exit: all there is of a thread that was gone
+		 * before its earlier events were handled */
+		if (!named_thread(c, ev->h.tid)) {
 			int err = write_thread(c, ts, ev->h.tid, comm, 0);
 
 			if (err)
@@ -1163,6 +1182,17 @@ out:
 	return err;
 }
 
+/* Did W's wait begin before the probes went in? Not if they saw its thread enter the futex
+ * call it is in (its own event says it); and one no longer asleep in the call the scan found
+ * may have begun after them too: asked before and after, so that a wait cannot slip between. */
+static bool began_before_attach(struct collector *c, const struct blocked_wait *w)
+{
+	if (!c->wait_seen)
+		return true;
+	return !c->wait_seen(c->wait_seen_arg, w->tid) && blocked__still_waiting(c->pid, w) &&
+	       !c->wait_seen(c->wait_seen_arg, w->tid);
+}
+
 /* Threads already blocked in a futex wait make no event: each becomes a wait that began
  * before the recording (ts 0), with its stack read from memory. */
 static int snapshot_blocked(struct collector *c)
@@ -1173,8 +1203,12 @@ static int snapshot_blocked(struct collector *c)
 
 	if (!err && c->py)
 		err = infer_python_holds(c, bw, n);
-	for (size_t i = 0; !err && i < n; i++)
-		err = collector__blocked_wait(c, &bw[i]);
+	for (size_t i = 0; !err && i < n; i++) {
+		/* blocked since the probes went in: its wait has an event of its own, still in
+		 * the ring buffer; a second, "at attach" begin would unpair it */
+		if (began_before_attach(c, &bw[i]))
+			err = collector__blocked_wait(c, &bw[i]);
+	}
 	blocked__free(bw, n);
 	return err == -ESRCH ? 0 : err;
 }

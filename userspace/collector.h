@@ -24,6 +24,10 @@ void collector__free(struct collector *c);	/* accepts NULL */
 void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
 			 void *arg);
 
+/* FN(ARG, TID) says whether the probes saw TID's current futex call begin; threads it names
+ * are left out of the attach snapshot's waits "already blocked when recording began". */
+void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
+			      void *arg);
 /* Records the memory map and the threads that exist now. 0 or -errno. */
 int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed

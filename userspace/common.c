@@ -10,6 +10,7 @@
 
 void ls_err(const char *what, const char *fmt, ...)
 {
+	int saved = errno; /* callers say what failed, then act on errno */
 	char buf[1024];
 	va_list ap;
 
@@ -21,6 +22,7 @@ void ls_err(const char *what, const char *fmt, ...)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	fprintf(stderr, "lockscope: %s: %s\n", what, buf);
+	errno = saved;
 }
 
 int ls_reserve(void *items, size_t *cap, size_t need, size_t size)
@@ -80,4 +82,18 @@ void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args)
 			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
+}
+
+int ls_path_status(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case ENAMETOOLONG:
+	case ELOOP:
+		return LS_EXIT_INPUT;
+	default:
+		return LS_EXIT_SYSTEM;
+	}
 }

@@ -14,10 +14,14 @@ enum ls_exit {
 	LS_EXIT_SYSTEM = 2,	/* the system refused: no such PID, not permitted, missing feature */
 };
 
-/* Prints "lockscope: WHAT: MESSAGE\n" on stderr, as one line. */
+/* Prints "lockscope: WHAT: MESSAGE\n" on stderr, as one line; errno is left as it was. */
 void ls_err(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, for notes that are not errors ("lockscope: report: app.lsz: file is cut ..."). */
 #define ls_note ls_err
+
+/* The exit status for a file that cannot be opened or created with errno ERR: a bad path is the
+ * user's to fix (1); the rest (a full disk, no permission) is the system refusing (2). */
+int ls_path_status(int err);
 
 /* CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads, so BPF and userspace times
  * compare. */

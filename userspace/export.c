@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 #include "model.h"
@@ -20,21 +21,6 @@ const struct export_format *export__format(const char *name)
 		if (!strcmp(formats[i]->name, name))
 			return formats[i];
 	return NULL;
-}
-
-/* Bad paths are the user's to fix (1); the rest is the system refusing (2). */
-static int open_status(int err)
-{
-	switch (err) {
-	case ENOENT:
-	case ENOTDIR:
-	case EISDIR:
-	case ENAMETOOLONG:
-	case ELOOP:
-		return LS_EXIT_INPUT;
-	default:
-		return LS_EXIT_SYSTEM;
-	}
 }
 
 static void count(struct export_ctx *x, const struct ls_rec *rec)
@@ -115,7 +101,8 @@ int export__run(const char *path, const struct export_opts *o)
 	struct trace_reader *r;
 	struct model *m = NULL;
 	void *self = NULL;
-	bool to_stdout = false;
+	bool to_stdout = false, regular = false;
+	struct stat st;
 	int ret = LS_EXIT_SYSTEM, err = -ENOMEM;
 
 	if (!f) {
@@ -136,10 +123,12 @@ int export__run(const char *path, const struct export_opts *o)
 	x.out = to_stdout ? stdout : fopen(out_path, "w");
 	if (!x.out) {
 		ls_err("export", "%s: %s", out_path, strerror(errno));
-		ret = open_status(errno);
+		ret = ls_path_status(errno);
 		err = 0;
 		goto cleanup;
 	}
+	/* only a file of our making is removed on failure: never /dev/full, a pipe, a tty */
+	regular = !to_stdout && !fstat(fileno(x.out), &st) && S_ISREG(st.st_mode);
 	x.model = m = model__new();
 	if (!m || !(self = f->new (&x)))
 		goto cleanup;
@@ -157,7 +146,7 @@ cleanup:
 		ret = LS_EXIT_SYSTEM;
 	}
 	/* a half-written file would look like a valid export to the next tool */
-	if (x.out && !to_stdout && ret != LS_EXIT_OK)
+	if (regular && ret != LS_EXIT_OK)
 		remove(out_path);
 	if (self)
 		f->free(self);

@@ -22,6 +22,7 @@
 #include "budget.h"
 #include "collector.h"
 #include "deadlock.h"
+#include "events.h"
 #include "model.h"
 #include "common.h"
 #include "lockscope.skel.h"
@@ -53,7 +54,7 @@ struct recorder {
 	uint64_t start_mono;
 	uint64_t lost_seen;
 	int err;		/* first error from the event callback */
-	bool discard;		/* calibrating: the events are lockscope's own */
+	bool discard;		/* calibrating: events of lockscope's own thread are dropped */
 	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
 	struct lock_probes *probes;	/* full and auto modes */
 	struct budget budget;
@@ -186,12 +187,28 @@ static int release_child(struct recorder *r)
 	return LS_EXIT_OK;
 }
 
+/* Did the probes see TID enter the futex call it is in now? The attach snapshot's filter. A
+ * launched command runs only once the probes are in: every wait it makes has its own event. */
+static bool wait_seen(void *arg, uint32_t tid)
+{
+	struct recorder *r = arg;
+	size_t size = bpf_map__value_size(r->skel->maps.inflight);
+	uint8_t value[64];
+
+	if (r->launched)
+		return true;
+	return size <= sizeof(value) &&
+	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
+}
+
 static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
 	int err;
 
-	if (r->discard)
+	/* calibrating: lockscope's own events go, an attached target's stay */
+	if (r->discard && size >= sizeof(struct ls_ev_hdr) &&
+	    ((const struct ls_ev_hdr *)data)->tid == (__u32)getpid())
 		return 0;
 	err = collector__handle(r->col, data, size);
 
@@ -440,7 +457,7 @@ static int open_trace(struct recorder *r)
 	r->w = trace_writer__new(r->o->output, &info);
 	if (!r->w) {
 		ls_err("record", "%s: %s", r->o->output, strerror(errno));
-		return LS_EXIT_INPUT;
+		return ls_path_status(errno);
 	}
 	if (r->o->scratch)
 		unlink(r->o->output);
@@ -456,6 +473,7 @@ static int open_trace(struct recorder *r)
 		return LS_EXIT_SYSTEM;
 	}
 	collector__set_sink(r->col, live_sink, r);
+	collector__set_wait_seen(r->col, wait_seen, r);
 	return LS_EXIT_OK;
 }
 

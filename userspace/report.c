@@ -53,6 +53,10 @@ struct report_ctx {
 		uint64_t value;
 	} counters[32];		/* loss counters: the last COUNTER record of each name */
 	size_t ncounters;
+	bool exited;		 /* the target ended while recorded (a PROC_EXIT record) */
+	int32_t exit_code;	 /* its status as a shell shows it (128+N: signal N); -1 unknown */
+	bool leader_exited;	 /* the main thread's THREAD_EXIT was read ... */
+	int32_t leader_code;	 /* ... with the kernel's exit code (wait status layout) */
 };
 
 /* An analysis: fed every record in order, finished once, then asked for its part of the output.
@@ -504,6 +508,12 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_str(w, "comm", ctx->info->comm);
 	json_str(w, "cmdline", ctx->info->cmdline);
 	json_u64(w, "duration_ns", ctx->duration_ns);
+	/* null: still running when recording stopped; -1: it ended, its status unknown */
+	json_writer__key(w, "exit_code");
+	if (ctx->exited)
+		json_writer__i64(w, ctx->exit_code);
+	else
+		json_writer__null(w);
 	json_writer__object_end(w);
 	json_writer__key(w, "recording");
 	json_writer__object_begin(w);
@@ -588,6 +598,14 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 	if (!ctx->complete)
 		printf("  incomplete %s: the report covers what was read\n",
 		       ctx->cut ? ctx->cut : "no end record (recording did not finish)");
+	if (ctx->exited && ctx->exit_code > 128 && ctx->exit_code <= 128 + 64)
+		printf("  ended      the target was killed by signal %d while recorded\n",
+		       ctx->exit_code - 128);
+	else if (ctx->exited && ctx->exit_code >= 0)
+		printf("  ended      the target exited with status %d while recorded\n",
+		       ctx->exit_code);
+	else if (ctx->exited)
+		printf("  ended      the target ended while recorded\n");
 	if (ctx->unpaired)
 		printf("  unpaired   %" PRIu64
 		       " wait records without their other half, not counted\n",
@@ -634,6 +652,10 @@ static int note_record(struct report_ctx *ctx, const struct ls_rec *rec)
 	ctx->records++;
 	if (rec->ts > ctx->last_ts)
 		ctx->last_ts = rec->ts;
+	if (rec->type == LS_REC_THREAD_EXIT && rec->tid == ctx->info->pid) {
+		ctx->leader_exited = true;
+		ctx->leader_code = rec->exit.code;
+	}
 	switch (rec->type) {
 	case LS_REC_WAIT_BEGIN:
 		ctx->events_seen++;
@@ -653,6 +675,10 @@ static int note_record(struct report_ctx *ctx, const struct ls_rec *rec)
 		return 0;
 	case LS_REC_COUNTER:
 		note_counter(ctx, rec->counter.name, rec->counter.value);
+		return 0;
+	case LS_REC_PROC_EXIT:
+		ctx->exited = true;
+		ctx->exit_code = rec->exit.code;
 		return 0;
 	case LS_REC_END:
 		ctx->have_end = true;
@@ -690,6 +716,10 @@ static int read_trace(struct report_ctx *ctx, struct trace_reader *r, void *cons
 	}
 	if (ctx->lost_seen > ctx->lost)
 		ctx->lost = ctx->lost_seen;
+	/* an attached target's status is not ours to reap: its main thread's exit code says it */
+	if (ctx->exited && ctx->exit_code < 0 && ctx->leader_exited)
+		ctx->exit_code = ctx->leader_code & 0x7f ? 128 + (ctx->leader_code & 0x7f) :
+			(ctx->leader_code >> 8) & 0xff;
 	ctx->end_ts = ctx->duration_ns > ctx->last_ts ? ctx->duration_ns : ctx->last_ts;
 	holds__finish(ctx->holds, ctx->end_ts);
 	return 0;

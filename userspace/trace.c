@@ -18,9 +18,10 @@
  *
  *   file header   magic "\x89LSZ\r\n\x1a\n" (8), version u32, body length u32, body,
  *                 crc32 u32 of version..body. The magic, version and length stay where they are
- *                 in every version, so that any lockscope can say "version N is newer". Body:
- *                 pid, comm, cmdline, mode, start_realtime_ns, start_mono_ns, encoded as records
- *                 are; a reader ignores bytes after the fields it knows (room to add fields).
+ *                 in every version, so that any lockscope can say "written by a newer
+ *                 lockscope". Body: pid, comm, cmdline, mode, start_realtime_ns, start_mono_ns,
+ *                 encoded as records are; a reader ignores bytes after the fields it knows
+ *                 (room to add fields).
  *   chunk * N     magic "LSCK" u32, seq u32 (1, 2, ...), records u32, raw size u32,
  *                 compressed size u32, base ts u64, header crc32 u32 (of the 28 bytes before it),
  *                 crc32 u32 (of the 32 header bytes before it, then the payload), payload: one
@@ -969,8 +970,8 @@ static int header_read(struct trace_reader *r, char *err, size_t errlen)
 	len = get32(fixed + 12);
 	if (version > LS_TRACE_VERSION) {
 		set_err(err, errlen,
-			"trace format version %u is newer than this lockscope (reads %d)", version,
-			LS_TRACE_VERSION);
+			"written by a newer lockscope (format %u; this one reads format %d)",
+			version, LS_TRACE_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	if (version == 0 || len > HEADER_MAX) {

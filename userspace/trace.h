@@ -199,7 +199,8 @@ int trace_writer__close(struct trace_writer *w);
 struct trace_reader;
 
 /* Opens PATH and reads the header. NULL with errno on failure; *err (if not NULL) then holds
- * a one-line description ("not a lockscope trace", "version 7 is newer than this lockscope"). */
+ * a one-line description ("not a lockscope trace", "written by a newer lockscope (format 7;
+ * this one reads format 1)"). */
 struct trace_reader *trace_reader__open(const char *path, char *err, size_t errlen);
 const struct ls_trace_info *trace_reader__info(const struct trace_reader *r);
 /* 1: *rec filled; 0: end of data; negative errno on a bad chunk (then the message is in

@@ -8,6 +8,19 @@
 #include "e2e.h"
 #include "proc.h"
 
+struct jp_value *ground_truth(const char *out)
+{
+	struct jp_value *gt;
+	const char *line;
+
+	cr_assert_not_null(out);
+	line = strrchr(out, '{');
+	cr_assert_not_null(line, "workload printed no ground truth: %s", out);
+	gt = jparse(line);
+	cr_assert_not_null(gt, "workload's ground truth is not JSON: %s", line);
+	return gt;
+}
+
 /* `lockscope ARGS`, which must exit 0 with a JSON document of SCHEMA on stdout. */
 static struct jp_value *command_json(const char *args, const char *schema)
 {

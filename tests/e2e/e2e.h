@@ -34,6 +34,8 @@ static inline bool jbool(const struct jp_value *v, const char *path)
 	return x && x->type == JP_BOOL && x->boolean;
 }
 
+/* A workload's own figures: the last JSON object of its stdout OUT. Caller frees. */
+struct jp_value *ground_truth(const char *out);
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
 /* `lockscope dump -p PID --json`, parsed; the test fails unless it exits 0 with the schema. */

@@ -8,20 +8,6 @@
 #include "e2e.h"
 #include "proc.h"
 
-/* The workload's own facts: its last stdout line is a JSON object. */
-static struct jp_value *ground_truth(const char *out)
-{
-	const char *line;
-	struct jp_value *gt;
-
-	cr_assert_not_null(out);
-	line = strrchr(out, '{');
-	cr_assert_not_null(line, "workload printed no ground truth: %s", out);
-	gt = jparse(line);
-	cr_assert_not_null(gt, "workload's ground truth is not JSON: %s", line);
-	return gt;
-}
-
 /* Records WORKLOAD in full mode into DIR/NAME.lsz (TRACE); returns the ground truth it printed.
  * Recording that cannot attach is a failure, not a skip. */
 static struct jp_value *record_full(const char *workload, char *trace, size_t len)

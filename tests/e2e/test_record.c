@@ -11,17 +11,6 @@
 #include "e2e.h"
 #include "proc.h"
 
-/* The workload's own figures: its last stdout line is a JSON object. */
-static struct jp_value *ground_truth(const char *out)
-{
-	const char *line;
-
-	cr_assert_not_null(out);
-	line = strrchr(out, '{');
-	cr_assert_not_null(line, "workload printed no ground truth: %s", out);
-	return jparse(line);
-}
-
 /* The top lock is the workload's hot_lock, at its address, with its measured wait (10%). */
 static void check_contended(const struct jp_value *rep, const struct jp_value *gt)
 {

@@ -7,8 +7,15 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define LOCKSCOPE "build/lockscope"
-#define WORKLOAD(name) "build/workloads/" name
+/* The Makefile names the binary of the test's own build: `make check` runs ASan's. */
+#ifndef TEST_LOCKSCOPE
+#define TEST_LOCKSCOPE "build/lockscope"
+#endif
+#ifndef TEST_WORKLOADS
+#define TEST_WORKLOADS "build/workloads"
+#endif
+#define LOCKSCOPE TEST_LOCKSCOPE
+#define WORKLOAD(name) TEST_WORKLOADS "/" name
 
 /* Runs CMD with /bin/sh; stdout and stderr go to malloc'd strings (caller frees; NULL ok).
  * Returns the exit status, or 128+signal. */

@@ -378,3 +378,30 @@ Test(blocked, threads_that_come_and_go_do_not_break_the_scan, .timeout = 60)
 	cr_assert_gt(seen, 0, "%zu scans of a churning process never saw a wait", scans);
 	stop_child(pid);
 }
+
+/* The recorder asks again, after the scan, whether a thread still sleeps in the wait it found:
+ * the same call at the same place, not merely some futex wait. */
+Test(blocked, still_waiting_is_true_only_for_the_same_wait, .timeout = 30)
+{
+	struct child_info ci;
+	struct blocked_wait *w, other;
+	const struct blocked_wait *b;
+	size_t n;
+	pid_t pid = start_child(&ci);
+
+	scan_all(pid, &ci, &w, &n);
+	b = find(w, n, ci.deep_waiter);
+	cr_assert(blocked__still_waiting(pid, b));
+	other = *b;
+	other.uaddr += 4;
+	cr_assert_not(blocked__still_waiting(pid, &other), "another futex word");
+	other = *b;
+	other.sp += 16;
+	cr_assert_not(blocked__still_waiting(pid, &other), "another place");
+	other = *b;
+	other.tid = ci.holder;
+	cr_assert_not(blocked__still_waiting(pid, &other), "a thread asleep outside a futex");
+	stop_child(pid);
+	cr_assert_not(blocked__still_waiting(pid, b), "a thread that is gone");
+	blocked__free(w, n);
+}

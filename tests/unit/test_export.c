@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "export_chrome.h"
@@ -555,4 +556,29 @@ Test(export, loop_blocks_are_slices_on_the_loop_threads_track)
 	cr_assert_eq(jp_get(jp_get(x, "args"), "open")->type, JP_BOOL);
 	jp_free(doc);
 	tf_run_free(&run);
+}
+
+/* A failed export removes its half-written output, but only a file it made: exporting to
+ * /dev/full (here through a symlink, so that nothing of the system's is at stake) must leave
+ * the device and the link alone. */
+Test(export, a_failed_write_removes_only_a_regular_file)
+{
+	struct export_call c = {NULL, NULL};
+	struct tf_run run;
+	struct stat st;
+
+	write_scenario(true);
+	snprintf(out_path, sizeof(out_path), "%s.full", trace.path);
+	cr_assert_eq(symlink("/dev/full", out_path), 0);
+	c.path = trace.path;
+	c.out = out_path;
+	tf_capture(&run, call_export, &c);
+	cr_assert_eq(run.status, 2, "status %d: %s", run.status, run.err);
+	cr_assert(strstr(run.err, "No space left on device"), "%s", run.err);
+	cr_assert_eq(lstat(out_path, &st), 0, "the output link was removed");
+	cr_assert(S_ISLNK(st.st_mode));
+	cr_assert_eq(stat("/dev/full", &st), 0);
+	cr_assert(S_ISCHR(st.st_mode));
+	tf_run_free(&run);
+	unlink(out_path);
 }

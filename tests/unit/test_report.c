@@ -548,3 +548,61 @@ Test(report, loss_counters_last_value_wins)
 	cr_assert_null(strstr(run.out, "python: frames unreadable"), "%s", run.out);
 	tf_run_free(&run);
 }
+
+/* A trace whose target ended: PROC_EXIT with CODE, after the main thread's THREAD_EXIT with
+ * LEADER (the kernel's exit code) unless LEADER is -1. */
+static void write_exit(int32_t code, int32_t leader)
+{
+	struct ls_rec texit = {.type = LS_REC_THREAD_EXIT, .ts = 900, .tid = PID};
+	struct ls_rec pexit = {.type = LS_REC_PROC_EXIT, .ts = 900, .tid = PID};
+
+	tf_open(&trace, PID, "hot", "./hot", "contention");
+	tf_thread(&trace, 0, PID, "hot");
+	texit.exit.code = leader;
+	if (leader != -1)
+		tf_add(&trace, &texit);
+	pexit.exit.code = code;
+	tf_add(&trace, &pexit);
+	tf_finish(&trace, 1000, 2, 0);
+	tf_close(&trace);
+}
+
+static void expect_exit(int32_t code, int32_t leader, int64_t want, const char *text)
+{
+	const struct jp_value *got;
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_exit(code, leader);
+	doc = report_json(&run, 0);
+	got = jp_path(doc, "target.exit_code");
+	cr_assert(got && got->type == JP_NUMBER, "target.exit_code is not a number");
+	cr_assert_eq(got->number, (double)want, "exit_code %g, want %lld", got->number,
+		     (long long)want);
+	jp_free(doc);
+	tf_run_free(&run);
+	run_report(&run, trace.path, false, 0);
+	cr_assert(strstr(run.out, text), "text lacks \"%s\":\n%s", text, run.out);
+	tf_run_free(&run);
+	tf_remove(&trace);
+}
+
+Test(report, the_target_ending_is_noted_with_its_status)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	/* a launched command: the recorder reaped it */
+	expect_exit(137, -1, 137, "killed by signal 9 while recorded");
+	expect_exit(3, -1, 3, "exited with status 3 while recorded");
+	/* an attached process: the status comes from its main thread's exit code */
+	expect_exit(-1, 9, 137, "killed by signal 9 while recorded");
+	expect_exit(-1, 3 << 8, 3, "exited with status 3 while recorded");
+	expect_exit(-1, -1, -1, "the target ended while recorded");
+	/* still running when the recording stopped */
+	write_scenario(true);
+	doc = report_json(&run, 0);
+	cr_assert_eq(jp_path(doc, "target.exit_code")->type, JP_NULL);
+	jp_free(doc);
+	tf_run_free(&run);
+}
