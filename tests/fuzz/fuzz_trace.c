@@ -37,6 +37,12 @@ static bool rec_equal(const struct ls_rec *a, const struct ls_rec *b)
 		       str_eq(a->mapping.path, b->mapping.path) &&
 		       a->mapping.start == b->mapping.start && a->mapping.end == b->mapping.end &&
 		       a->mapping.offset == b->mapping.offset;
+	case LS_REC_COUNTER:
+		return str_eq(a->counter.name, b->counter.name) &&
+		       a->counter.value == b->counter.value;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		return !memcmp(&a->loop, &b->loop, sizeof(a->loop));
 	default: /* the rest holds no pointers: the union compares as the reader zeroed it */
 		return !memcmp(&a->wait_begin, &b->wait_begin, sizeof(a->wait_begin)) &&
 		       !memcmp(&a->acquire, &b->acquire, sizeof(a->acquire)) &&
