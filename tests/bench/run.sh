@@ -15,8 +15,8 @@ SOAK_SECONDS=${SOAK_SECONDS:-600}
 RATE_SECONDS=${RATE_SECONDS:-3}
 OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
-bg=""
-trap 'for p in $bg; do kill $p 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+# Ctrl-C reaches the workloads and recorders too: they run in this process group
+trap 'rm -rf "$tmp"' EXIT
 
 skip() { case " $SKIP " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
@@ -122,7 +122,6 @@ syscall_tax() {
 rate_step() {	# EVENTS_PER_S, record options...
 	r=$1; shift
 	$W/futex_rate --rate $((r / 2)) --seconds $((RATE_SECONDS + 3)) >/dev/null & fr=$!
-	bg="$bg $fr"
 	sleep 0.3
 	$LS record --mode contention "$@" -d "$RATE_SECONDS" -o "$tmp/r.lsz" -p $fr 2>/dev/null
 	wait $fr
@@ -132,7 +131,7 @@ rate_step() {	# EVENTS_PER_S, record options...
 rate_scan() {	# label, record options...
 	label=$1; shift
 	best=0
-	for r in 250000 500000 750000 1000000 1250000 1500000 2000000 3000000; do
+	for r in 250000 500000 1000000 1500000 2000000 3000000; do
 		set -- $(rate_step $r "$@" | tr -d '(),') "$@"
 		ev=$1 lost=$2 dur=$3; shift 3
 		got=$(echo "$ev $lost $dur" | awk '{printf "%.0f", ($1 + $2) / ($3 / 1e9)}')
@@ -188,10 +187,8 @@ analysis() {
 soak() {
 	rate=100000	# events/s: 50k waits/s, each with a stack
 	$W/futex_rate --rate $((rate / 2)) --seconds $((SOAK_SECONDS + 10)) >/dev/null & fr=$!
-	bg="$bg $fr"
 	sleep 0.3
 	$LS record --mode contention -d "$SOAK_SECONDS" -o "$tmp/soak.lsz" -p $fr 2>/dev/null & rec=$!
-	bg="$bg $rec"
 	: >"$tmp/soak.samples"
 	t=0
 	while kill -0 $rec 2>/dev/null; do
