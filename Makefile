@@ -222,6 +222,8 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh tests/demo.sh
 
+# the bench also measures the alternatives: per-call uprobes (bpftrace) and Helgrind
+bench: DEB_PKGS += time valgrind bpftrace
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCHES)
 	$(Q)sh tests/bench/run.sh

@@ -137,11 +137,33 @@ static __always_inline void count(__u32 stat)
  * machine (measured: +8% elapsed on a contended workload). The collector polls every 100 ms;
  * it is woken early only when the buffer fills. */
 #define WAKEUP_BYTES (1 << 20)
+/* Over it, one forced wakeup per CPU per interval, not one per event: each is an interrupt (a
+ * trap to the hypervisor in a VM), and a collector that fell behind made the target pay one
+ * per event. A collector that sleeps has drained the buffer: it is woken once it refills. */
+#define WAKEUP_INTERVAL_NS 1000000
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_wakeup SEC(".maps");
 
 static __always_inline __u64 wake_flag(void)
 {
-	return bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) > WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-									 : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0;
+	__u64 now, *last;
+
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) <= WAKEUP_BYTES)
+		return BPF_RB_NO_WAKEUP;
+	last = bpf_map_lookup_elem(&last_wakeup, &zero);
+	now = bpf_ktime_get_ns();
+	if (last) {
+		if (now - *last < WAKEUP_INTERVAL_NS)
+			return BPF_RB_NO_WAKEUP;
+		*last = now;
+	}
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline bool is_target(__u32 tgid)

@@ -63,6 +63,7 @@ struct collector {
 	uint64_t start_mono;
 	uint64_t last_ts;
 	uint64_t last_refresh;
+	bool objects_loaded;	/* collector__load_objects was called */
 	struct bytemap *threads;	/* tid -> its last name (strdup'd char *) */
 	struct bytemap *frames;		/* (pc, ra) -> frame id */
 	struct bytemap *stacks;		/* pcs -> stack id */
@@ -1213,6 +1214,19 @@ static int snapshot_blocked(struct collector *c)
 	return err == -ESRCH ? 0 : err;
 }
 
+int collector__load_objects(struct collector *c)
+{
+	/* a launched command has just exec'd: what was read at collector__new described the
+	 * forked copy of lockscope, whose objects must not stand in for the new program's */
+	symbolizer__free(c->sym);
+	c->sym = symbolizer__new(c->pid);
+	if (!c->sym)
+		return -errno;
+	c->last_refresh = ls_mono_ns();
+	c->objects_loaded = true;
+	return write_new_mappings(c);
+}
+
 int collector__attach_snapshot(struct collector *c)
 {
 	char path[64];
@@ -1221,15 +1235,7 @@ int collector__attach_snapshot(struct collector *c)
 	DIR *d;
 	int err;
 
-	/* a launched command has just exec'd: what was read at collector__new described the
-	 * forked copy of lockscope, whose objects must not stand in for the new program's */
-	symbolizer__free(c->sym);
-	c->sym = symbolizer__new(c->pid);
-	if (!c->sym)
-		return -errno;
-	c->last_refresh = ls_mono_ns();
-	err = write_new_mappings(c);
-	if (err)
+	if (!c->objects_loaded && (err = collector__load_objects(c)))
 		return err;
 	/* a CPython target: its GIL and Python frames (absent otherwise: nothing changes) */
 	pyreader__free(c->py);

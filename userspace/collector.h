@@ -28,6 +28,10 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
  * are left out of the attach snapshot's waits "already blocked when recording began". */
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
 			      void *arg);
+/* Reads the memory map afresh and loads the objects' symbols and CFI (slow: DWARF). Done by
+ * collector__attach_snapshot unless done before: an attach does it before the target's events
+ * flow, so that none pile up meanwhile. 0 or -errno. */
+int collector__load_objects(struct collector *c);
 /* Records the memory map and the threads that exist now. 0 or -errno. */
 int collector__attach_snapshot(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed

@@ -261,7 +261,14 @@ static void put_string(struct json_writer *w, const char *str)
 	put(w, "\"", 1);
 	while (run < n) {
 		uint32_t cp;
-		size_t len = utf8_len(s + run, n - run, &cp);
+		size_t len;
+
+		/* printable ASCII but for the quote and backslash, the bulk of text: as it is */
+		while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+			run++;
+		if (run == n)
+			break;
+		len = utf8_len(s + run, n - run, &cp);
 		const char *esc = len ? escape(cp, buf, sizeof(buf)) : "\\ufffd";
 
 		if (!esc) {
@@ -340,20 +347,34 @@ void json_writer__stringf(struct json_writer *w, const char *fmt, ...)
 		free(s);
 }
 
+/* V's digits, written backwards so that they end just before END; returns the first. Numbers
+ * are most of an export: snprintf was a third of its time. */
+static char *digits(char *end, uint64_t v)
+{
+	do {
+		*--end = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	return end;
+}
+
 void json_writer__i64(struct json_writer *w, int64_t v)
 {
-	char buf[24];
+	char buf[24], *p;
 
-	snprintf(buf, sizeof(buf), "%" PRId64, v);
-	put_scalar(w, buf);
+	buf[sizeof(buf) - 1] = '\0';
+	p = digits(buf + sizeof(buf) - 1, v < 0 ? -(uint64_t)v : (uint64_t)v);
+	if (v < 0)
+		*--p = '-';
+	put_scalar(w, p);
 }
 
 void json_writer__u64(struct json_writer *w, uint64_t v)
 {
 	char buf[24];
 
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	put_scalar(w, buf);
+	buf[sizeof(buf) - 1] = '\0';
+	put_scalar(w, digits(buf + sizeof(buf) - 1, v));
 }
 
 void json_writer__double(struct json_writer *w, double v)
@@ -374,7 +395,7 @@ void json_writer__decimal(struct json_writer *w, int64_t v, unsigned int scale)
 {
 	/* the magnitude as unsigned, so that INT64_MIN has one */
 	uint64_t mag = v < 0 ? -(uint64_t)v : (uint64_t)v, pow10 = 1;
-	char buf[48];
+	char buf[48], *p = buf + sizeof(buf) - 1;
 
 	if (scale > 18) {
 		fail(w, -EINVAL);
@@ -382,12 +403,19 @@ void json_writer__decimal(struct json_writer *w, int64_t v, unsigned int scale)
 	}
 	for (unsigned int i = 0; i < scale; i++)
 		pow10 *= 10;
-	if (scale)
-		snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "",
-			 mag / pow10, (int)scale, mag % pow10);
-	else
-		snprintf(buf, sizeof(buf), "%s%" PRIu64, v < 0 ? "-" : "", mag);
-	put_scalar(w, buf);
+	*p = '\0';
+	if (scale) {	/* the fraction, zero-padded to SCALE digits */
+		char *frac = digits(p, mag % pow10);
+
+		while (frac > p - scale)
+			*--frac = '0';
+		p = frac;
+		*--p = '.';
+	}
+	p = digits(p, scale ? mag / pow10 : mag);
+	if (v < 0)
+		*--p = '-';
+	put_scalar(w, p);
 }
 
 void json_writer__bool(struct json_writer *w, bool v)

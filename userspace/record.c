@@ -303,7 +303,8 @@ static int open_bpf(struct recorder *r)
 		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
 		autoload(r->skel, btf, uprobes);
 		err = lockscope_bpf__load(r->skel);
-		if (!err)
+		/* an attached process becomes a target once its objects are loaded (record__run) */
+		if (!err && r->launched)
 			err = bpf_map__update_elem(r->skel->maps.targets, &tgid, sizeof(tgid), &one,
 						   sizeof(one), BPF_ANY);
 		if (!err)
@@ -720,6 +721,8 @@ static int finish(struct recorder *r)
 int record__run(const struct record_opts *o, volatile const int *stop)
 {
 	struct recorder r = {.o = o, .pid = o->pid, .go_fd = -1, .exec_err_fd = -1, .pidfd = -1};
+	__u32 tgid = o->pid;
+	__u8 one = 1;
 	int rc;
 
 	libbpf_set_print(libbpf_quiet);
@@ -752,7 +755,12 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
-	r.err = collector__attach_snapshot(r.col);
+	/* events of a running process flow from here on: loading DWARF while they pile up in
+	 * the ring buffer would lose them at high rates */
+	if (!r.launched)
+		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
+		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
+	r.err = r.err ?: collector__attach_snapshot(r.col);
 	if (r.err) {
 		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
 		rc = LS_EXIT_SYSTEM;

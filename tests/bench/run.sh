@@ -1,79 +1,269 @@
 #!/bin/sh
-# run.sh - `make bench`: lockscope's costs, measured on this machine, printed as a table.
+# run.sh - `make bench`: lockscope's costs and limits, measured on this machine against the other
+# ways to measure lock contention, printed as one table and kept in build/bench.txt.
+#
+# Environment: PAIRS (alternating alone/recorded pairs per figure, default 3), SOAK_SECONDS
+# (length of the soak recording, default 600), RATE_SECONDS (each step of the collector's rate
+# scan, default 3), SKIP="uprobes helgrind soak ..." (sections to leave out while developing).
 set -e
 cd "$(dirname "$0")/../.."
 LS=build/lockscope
-WL=build/workloads/contended
+W=build/workloads
+PY=/usr/bin/python3.11
+PAIRS=${PAIRS:-3}
+SOAK_SECONDS=${SOAK_SECONDS:-600}
+RATE_SECONDS=${RATE_SECONDS:-3}
+OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
+# Ctrl-C reaches the workloads and recorders too: they run in this process group
 trap 'rm -rf "$tmp"' EXIT
 
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-
-echo "lockscope bench on $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo
-
-# 1. The tax on every syscall of the machine while a recording runs.
-base=$(build/bench/syscall_tax)
-sleep 600 & idle=$!
-$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
-sleep 1
-taxed=$(build/bench/syscall_tax)
-kill $rec; wait $rec 2>/dev/null || true
-kill $idle; wait $idle 2>/dev/null || true
-printf '%-52s %8s ns -> %s ns (+%s ns)\n' "syscall cost, without -> with a recording" \
-	"$base" "$taxed" "$(echo "$taxed - $base" | bc)"
-
-# 1b. Event loops: a context switch anywhere on the machine (the sched_switch program), and a
-# poll call of a recorded event loop (the gap accounting at its entry and return).
-base=$(build/bench/loop_tax switch)
-sleep 600 & idle=$!
-$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
-sleep 1
-taxed=$(build/bench/loop_tax switch)
-kill $rec; wait $rec 2>/dev/null || true
-kill $idle; wait $idle 2>/dev/null || true
-printf '%-52s %8s ns -> %s ns\n' "pipe round trip (2 switches), without -> with a rec." \
-	"$base" "$taxed"
-base=$(build/bench/loop_tax poll)
-taxed=$($LS record -o "$tmp/poll.lsz" -- build/bench/loop_tax poll 2>/dev/null)
-printf '%-52s %8s ns -> %s ns\n' "epoll_wait(0) of the target, alone -> recorded" "$base" "$taxed"
-
-# 2. Overhead per mode: the workload's own elapsed time (it prints elapsed_ns) under record over
-# its time alone; median of 5 alternating pairs, so start-up is not counted and drift cancels.
-elapsed() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])["elapsed_ns"])'; }
-overhead() {	# label, mode, workload (a build/workloads program, or a command), args
-	label=$1; mode=$2; wl=$3; shift 3
-	[ -x "build/workloads/$wl" ] && wl=build/workloads/$wl
-	for i in 1 2 3 4 5; do
-		alone=$($wl "$@" | elapsed)
-		traced=$($LS record --mode "$mode" -o "$tmp/o.lsz" -- $wl "$@" \
-			2>"$tmp/o.err" | elapsed)
-		echo "$(( traced * 10000 / alone ))"
-	done | median | awk -v l="$label" -v m="$mode" '{printf "%-52s %-10s %6.3f x\n", l, m, $1 / 10000}'
-	[ "$mode" = contention ] || grep -o 'full mode [0-9]*% of the time' "$tmp/o.err" | sed 's/^/    (last run: /; s/$/)/'
+skip() { case " $SKIP " in *" $1 "*) return 0 ;; esac; return 1; }
+# numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
+# under 10, none above)
+stats() {
+	sort -g | awk -v f="$1" '
+		function fmt(x) { return sprintf(f ? f : x < 10 ? "%.3f" : "%.0f", x) }
+		{a[NR] = $1}
+		END {
+			if (!NR) { print "n/a"; exit }
+			m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+			print fmt(m) " [" fmt(a[1]) "-" fmt(a[NR]) "]" }'
 }
-echo "elapsed time, recorded / alone (median of 5 pairs)"
-overhead "contended mutex, sleeping holder" contention contended --iters 1500
-overhead "contended mutex, sleeping holder" auto contended --iters 1500
-overhead "contended mutex, sleeping holder" full contended --iters 1500
-overhead "contended mutex, spinning holder" contention contended --spin --iters 3000
-overhead "uncontended, 2 threads, 400M lock pairs" contention lockheavy --iters 200000000
-overhead "uncontended, 2 threads, 400M lock pairs" auto lockheavy --iters 200000000
-overhead "4 CPU-bound CPython threads (GIL)" contention /usr/bin/python3.11 tests/workloads/py_gil.py
-overhead "4 CPU-bound CPython threads (GIL)" auto /usr/bin/python3.11 tests/workloads/py_gil.py
-echo "  (auto's budget: 5% of the target's CPU time, the default --overhead-budget)"
+median() { stats "$@" | cut -d' ' -f1; }
+row() { printf '%-46s %-28s %s\n' "$1" "$2" "$3"; }
+# the elapsed_ns a workload prints about itself (its JSON line may follow a tool's output)
+elapsed() { grep -o '"elapsed_ns": [0-9]*' | tail -1 | awk '{print $2}'; }
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$@"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' /proc/$1/status 2>/dev/null || echo 0; }
 
-# 3. Trace size on a real contended recording, metadata included.
-$LS record -o "$tmp/real.lsz" -- $WL --iters 6000 >/dev/null 2>&1
-events=$($LS report --json "$tmp/real.lsz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["recording"]["events"])')
-size=$(stat -c %s "$tmp/real.lsz")
-printf '%-52s %8.2f B/event (%s events, %s bytes)\n' "real contended trace" \
-	"$(echo "scale=2; $size / $events" | bc)" "$events" "$size"
+LIBC=$(ldd $W/lockheavy | awk '/libc\.so\.6/ {print $3}')
+sed "s|LIBC|$LIBC|g" tests/bench/uprobe_locks.bt >"$tmp/uprobe_locks.bt"
 
-# 4. The trace format on a long synthetic stream.
-build/bench/trace_bytes -o "$tmp/synth.lsz"
+# ---- overhead: the workload's own elapsed time with a tool over its time alone ----
+# A workload: a label, its command at full size, at a small size for the per-call tools
+# (which would take hours at full size), and how many times more work the full size does.
+# Per-call figures are per unit of work: (small time * factor) / (full time alone).
+set_workload() { wl_label=$1; wl_full=$2; wl_small=$3; wl_factor=$4; : >"$tmp/alone"; }
+alone() { t=$($wl_full 2>/dev/null | elapsed); echo "$t" >>"$tmp/alone"; echo "$t"; }
+recorded() {	# MODE, command...
+	mode=$1; shift
+	$LS record --mode "$mode" -o "$tmp/o.lsz" -- "$@" 2>"$tmp/o.err" | elapsed
+}
+coverage() { grep -o 'full mode [0-9]*%' "$tmp/o.err" | sed 's/$/ of the time/' || true; }
+# MODE at full size, PAIRS pairs run alternately, median of the pair ratios
+mode_full() {
+	for i in $(seq "$PAIRS"); do
+		a=$(alone)
+		t=$(recorded "$1" $wl_full)
+		echo "$t $a" | awk '{print $1 / $2}'
+	done >"$tmp/ratios"
+	row "$wl_label" "lockscope $1" "$(stats <"$tmp/ratios") x $(coverage)"
+}
+# a per-call tool at small size: TOOL-LABEL RUNS command-prefix...
+per_call() {
+	label=$1 runs=$2; shift 2
+	base=$(median %.0f <"$tmp/alone")
+	for i in $(seq "$runs"); do
+		t=$("$@" $wl_small 2>"$tmp/t.err" | elapsed)
+		[ -n "$t" ] || { echo "bench: $label failed: $(tail -1 "$tmp/t.err")" >&2; continue; }
+		echo "$t $wl_factor $base" | awk '{print $1 * $2 / $3}'
+	done >"$tmp/ratios"
+	row "$wl_label" "$label" "$(stats <"$tmp/ratios") x per op (1/$wl_factor size, $runs run(s))"
+}
+full_small() { $LS record --mode full -o "$tmp/o.lsz" -- "$@" 2>"$tmp/o.err"; }
+bpftrace_small() { bpftrace -o "$tmp/bt.out" "$tmp/uprobe_locks.bt" -c "$*"; }
+helgrind_small() { valgrind --tool=helgrind -q --log-file="$tmp/hg.log" "$@"; }
 
-# 5. The viewer on that synthetic trace (a million events) in headless chromium.
-(cd tests/viewer && npm ci --silent --no-audit --no-fund)
-node tests/bench/view_bench.mjs "$tmp/synth.lsz"
+compare() {	# whether full mode runs at full size
+	mode_full contention
+	mode_full auto
+	if [ "$1" = full ]; then mode_full full; else per_call "lockscope full" "$PAIRS" full_small; fi
+	skip uprobes || per_call "uprobes per call (bpftrace)" "$PAIRS" bpftrace_small
+	skip helgrind || per_call "valgrind --tool=helgrind" 1 helgrind_small
+	row "" "alone" "$(stats %.0f <"$tmp/alone" | awk '{printf "%.3f s", $1 / 1e9}') (median of $(wc -l <"$tmp/alone"))"
+}
+
+overhead() {
+	echo "== overhead: the workload's own elapsed time, with the tool / alone =="
+	echo "   (median [min-max] of $PAIRS alternating pairs; auto's budget: 5% of the target's CPU time)"
+	set_workload "uncontended: 2 threads, 40M lock/unlock pairs" \
+		"$W/lockheavy --iters 20000000" "$W/lockheavy --iters 20000" 1000
+	compare small
+	set_workload "contended mutex: 4 threads, sleeping holder" \
+		"$W/contended --iters 1500" "$W/contended --iters 100" 15
+	compare full
+	set_workload "4 CPU-bound CPython threads (GIL)" \
+		"$PY tests/workloads/py_gil.py --iters 3000000" \
+		"$PY tests/workloads/py_gil.py --iters 30000" 100
+	compare full
+	set_workload "asyncio: 50 tasks, callbacks, locks" \
+		"$PY tests/workloads/py_async_bench.py --iters 4000" \
+		"$PY tests/workloads/py_async_bench.py --iters 40" 100
+	compare small
+}
+
+# ---- the tax on every syscall of the machine while a recording runs ----
+syscall_tax() {
+	base=$(build/bench/syscall_tax)
+	sleep 600 & idle=$!
+	$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
+	sleep 1
+	taxed=$(build/bench/syscall_tax)
+	kill $rec; wait $rec 2>/dev/null || true
+	kill $idle; wait $idle 2>/dev/null || true
+	row "syscall cost, without -> with a recording" "tp_btf sys_enter/exit" \
+		"$base ns -> $taxed ns (+$(echo "$taxed - $base" | bc) ns)"
+}
+
+# ---- event loops: a context switch anywhere (the sched_switch program), and a poll call of a
+# recorded event loop (the gap accounting at its entry and return) ----
+loop_tax() {
+	base=$(build/bench/loop_tax switch)
+	sleep 600 & idle=$!
+	$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
+	sleep 1
+	taxed=$(build/bench/loop_tax switch)
+	kill $rec; wait $rec 2>/dev/null || true
+	kill $idle; wait $idle 2>/dev/null || true
+	row "pipe round trip (2 switches)" "without -> with a recording" "$base ns -> $taxed ns"
+	base=$(build/bench/loop_tax poll)
+	taxed=$($LS record -o "$tmp/poll.lsz" -- build/bench/loop_tax poll 2>/dev/null)
+	row "epoll_wait(0) of the target" "alone -> recorded" "$base ns -> $taxed ns"
+}
+
+# ---- the collector: offered event rate stepped up until events are lost ----
+# futex_rate makes two events per wait (begin, end: EAGAIN); recorded by attaching to it.
+rate_step() {	# EVENTS_PER_S, record options...
+	r=$1; shift
+	$W/futex_rate --rate $((r / 2)) --seconds $((RATE_SECONDS + 3)) >/dev/null & fr=$!
+	sleep 0.3
+	$LS record --mode contention "$@" -d "$RATE_SECONDS" -o "$tmp/r.lsz" -p $fr 2>/dev/null
+	wait $fr
+	$LS report --json "$tmp/r.lsz" >"$tmp/r.json"
+	json "$tmp/r.json" 'd["recording"]["events"], d["recording"]["lost_events"], d["target"]["duration_ns"]'
+}
+rate_scan() {	# label, record options...
+	label=$1; shift
+	best=0
+	for r in 250000 500000 1000000 1500000 2000000 3000000; do
+		set -- $(rate_step $r "$@" | tr -d '(),') "$@"
+		ev=$1 lost=$2 dur=$3; shift 3
+		got=$(echo "$ev $lost $dur" | awk '{printf "%.0f", ($1 + $2) / ($3 / 1e9)}')
+		printf '    offered %8d ev/s: the target made %8d ev/s, %d lost\n' $r "$got" "$lost"
+		[ "$lost" -eq 0 ] || break
+		[ "$got" -lt "$best" ] || best=$got
+	done
+	row "collector: highest zero-loss rate" "$label" "$best events/s"
+}
+collector() {
+	echo "== collector: futex waits at a dialled rate, recorded by attaching =="
+	rate_scan "with stacks (default)"
+	rate_scan "--no-stacks" --no-stacks
+	# above the limit: the target as fast as it can, alone and recorded from its start
+	a=$($W/futex_rate --seconds "$RATE_SECONDS" | grep -o '"waits_per_s": [0-9]*' | cut -d' ' -f2)
+	t=$($LS record --mode contention -o "$tmp/r.lsz" -- $W/futex_rate --seconds "$RATE_SECONDS" \
+		2>/dev/null | grep -o '"waits_per_s": [0-9]*' | cut -d' ' -f2)
+	$LS report --json "$tmp/r.lsz" >"$tmp/r.json"
+	row "collector: target flat out" "alone -> recorded" \
+		"$((2 * a)) -> $((2 * t)) ev/s made; $(json "$tmp/r.json" \
+		'"%d recorded, %d lost (counted)" % (d["recording"]["events"], d["recording"]["lost_events"])')"
+}
+
+# ---- the trace: bytes per event ----
+trace_size() {
+	$LS record -o "$tmp/real.lsz" -- $W/contended --iters 3000 >/dev/null 2>&1
+	$LS report --json "$tmp/real.lsz" >"$tmp/real.json"
+	events=$(json "$tmp/real.json" 'd["recording"]["events"]')
+	size=$(stat -c %s "$tmp/real.lsz")
+	row "trace: real contended recording" "with metadata" \
+		"$(echo "scale=2; $size / $events" | bc) B/event ($events events, $size bytes)"
+	build/bench/trace_bytes -o "$tmp/synth.lsz" >"$tmp/synth.txt"
+	row "trace: synthetic 1M-event stream" "format alone" \
+		"$(awk '/^file/ {printf "%s B/event; ", $4} /^write/ {printf "writes %s M/s, ", $2}
+			/^read/ {printf "reads %s M/s", $2}' "$tmp/synth.txt")"
+}
+
+# ---- analysis of a 10M-event trace ----
+analysis() {
+	build/bench/trace_bytes -s -n 10000000 -o "$tmp/10m.lsz" >/dev/null
+	n=$($LS report --json "$tmp/10m.lsz" | python3 -c \
+		'import json,sys; print(json.load(sys.stdin)["recording"]["events"])')
+	for cmd in "report --json" "export --format chrome -o $tmp/10m.json"; do
+		/usr/bin/time -f '%e %U %S %M' -o "$tmp/time" $LS $cmd "$tmp/10m.lsz" >/dev/null
+		row "analysis: $n-event trace" "${cmd%% -o*}" "$(awk -v n="$n" '{printf \
+			"%.2f M events/s (%.2f s; %.2f M/s of CPU), peak %.0f MiB", n / $1 / 1e6, $1,
+			n / ($2 + $3) / 1e6, $4 / 1024}' "$tmp/time")"
+		rm -f "$tmp/10m.json"
+	done
+}
+
+# ---- the viewer: a million-event trace served, painted and zoomed in headless chromium ----
+viewer() {
+	build/bench/trace_bytes -o "$tmp/view.lsz" >/dev/null
+	(cd tests/viewer && npm ci --silent --no-audit --no-fund)
+	node tests/bench/view_bench.mjs "$tmp/view.lsz"
+}
+
+# ---- soak: a busy target recorded for SOAK_SECONDS; memory and file sampled every 10 s ----
+soak() {
+	rate=100000	# events/s: 50k waits/s, each with a stack
+	$W/futex_rate --rate $((rate / 2)) --seconds $((SOAK_SECONDS + 10)) >/dev/null & fr=$!
+	sleep 0.3
+	$LS record --mode contention -d "$SOAK_SECONDS" -o "$tmp/soak.lsz" -p $fr 2>/dev/null & rec=$!
+	: >"$tmp/soak.samples"
+	t=0
+	while kill -0 $rec 2>/dev/null; do
+		sleep 10; t=$((t + 10))
+		[ -e /proc/$rec/status ] || break
+		echo "$t $(rss_kb $rec) $(hwm_kb $rec) $(stat -c %s "$tmp/soak.lsz" 2>/dev/null || echo 0)" \
+			>>"$tmp/soak.samples"
+	done
+	wait $rec || true
+	kill $fr 2>/dev/null || true
+	wait $fr 2>/dev/null || true
+	$LS report --json "$tmp/soak.lsz" >"$tmp/soak.json"
+	set -- $(json "$tmp/soak.json" \
+		'd["recording"]["events"], d["recording"]["lost_events"], d["target"]["duration_ns"]' |
+		tr -d '(),')
+	size=$(stat -c %s "$tmp/soak.lsz")
+	row "soak: ${SOAK_SECONDS} s recording, ~$rate ev/s" "events, lost, file" \
+		"$1 events, $2 lost, $(echo "scale=2; $size / $1" | bc) B/event"
+	awk -v ev="$1" -v dur="$3" 'NR == 1 {t0 = $1; r0 = $2; f0 = $4}
+		{if ($3 > hwm) hwm = $3; if ($2 > rmax) rmax = $2; t1 = $1; r1 = $2; f1 = $4}
+		END {
+			mev = ev / (dur / 1e9) * (t1 - t0) / 1e6	# events between the samples
+			printf "%-46s %-28s %.1f -> %.1f MiB (max %.1f, peak %.1f); %+.1f KiB per M events\n",
+				"soak: recorder memory, first -> last", "RSS every 10 s",
+				r0 / 1024, r1 / 1024, rmax / 1024, hwm / 1024, mev ? (r1 - r0) / mev : 0
+			printf "%-46s %-28s %.0f bytes per s (%.2f bytes per event)\n",
+				"soak: trace file growth", "every 10 s", (f1 - f0) / (t1 - t0),
+				mev ? (f1 - f0) / (mev * 1e6) : 0
+		}' "$tmp/soak.samples"
+}
+
+machine() {
+	echo "lockscope bench, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)"
+	echo "machine: Linux $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 |
+		sed 's/^ //'), $(nproc) vCPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' \
+		/proc/meminfo) memory; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo
+}
+
+main() {
+	machine
+	syscall_tax
+	skip loop || loop_tax
+	skip overhead || overhead
+	skip collector || collector
+	skip trace || trace_size
+	skip analysis || analysis
+	skip viewer || viewer
+	skip soak || soak
+	echo
+	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+mkdir -p build
+main | tee "$OUT"

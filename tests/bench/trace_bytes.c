@@ -3,6 +3,7 @@
 #include "trace.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,12 +52,34 @@ struct sim {
 	struct sim_lock l[MAX_LOCKS];
 	struct ls_rec *recs;
 	size_t n, cap, waits;
+	/* streaming (-s): records go to the writer as they are made, one kept pending */
+	struct trace_writer *w;
+	uint64_t next_flush;
+	size_t written;
+	int err;
 };
+
+/* The recorder flushes at least once a second: so does the simulation. */
+static void write_rec(struct sim *s, const struct ls_rec *r)
+{
+	if (s->err)
+		return;
+	if (r->ts >= s->next_flush) {
+		s->err = trace_writer__flush(s->w);
+		s->next_flush += 1000000000;
+	}
+	s->err = s->err ?: trace_writer__append(s->w, r);
+	s->written++;
+}
 
 static struct ls_rec *emit(struct sim *s, uint8_t type, uint64_t ts, uint32_t tid)
 {
 	struct ls_rec *r;
 
+	if (s->w && s->n) {	/* the pending record is complete now */
+		write_rec(s, &s->recs[0]);
+		s->n = 0;
+	}
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 1 << 16;
 		s->recs = realloc(s->recs, s->cap * sizeof(*s->recs));
@@ -234,7 +257,7 @@ static void simulate(struct sim *s, size_t events)
 	}
 	r = emit(s, LS_REC_END, now, 0);
 	r->end.duration_ns = now;
-	r->end.events = s->n;
+	r->end.events = s->written + s->n;
 }
 
 static double seconds(void)
@@ -245,27 +268,23 @@ static double seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int write_trace(const char *path, const struct sim *s)
-{
-	struct ls_trace_info info = {
-	    .pid = 48211, .comm = "hot", .cmdline = "./hot 8 4", .mode = "contention"};
-	struct trace_writer *w = trace_writer__new(path, &info);
-	uint64_t second = 1000000000;
-	int ret = 0;
+static const struct ls_trace_info info = {
+    .pid = 48211, .comm = "hot", .cmdline = "./hot 8 4", .mode = "contention"};
 
-	if (!w) {
+/* Writes the simulated records (all of them, or with S->w set, the last one pending). */
+static int write_trace(const char *path, struct sim *s)
+{
+	int ret;
+
+	if (!s->w)
+		s->w = trace_writer__new(path, &info);
+	if (!s->w) {
 		perror(path);
 		return -1;
 	}
-	for (size_t i = 0; i < s->n && !ret; i++) {
-		/* the recorder flushes at least once a second */
-		if (s->recs[i].ts >= second) {
-			ret = trace_writer__flush(w);
-			second += 1000000000;
-		}
-		ret = ret ?: trace_writer__append(w, &s->recs[i]);
-	}
-	ret = trace_writer__close(w) ?: ret;
+	for (size_t i = 0; i < s->n; i++)
+		write_rec(s, &s->recs[i]);
+	ret = trace_writer__close(s->w) ?: s->err;
 	if (ret)
 		fprintf(stderr, "trace_bytes: %s: %s\n", path, strerror(-ret));
 	return ret;
@@ -303,7 +322,9 @@ static int read_trace(const char *path, const struct sim *s)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: trace_bytes [-n EVENTS] [-t THREADS] [-l LOCKS] [-o FILE]\n");
+	fprintf(stderr, "usage: trace_bytes [-s] [-n EVENTS] [-t THREADS] [-l LOCKS] [-o FILE]\n"
+			"  -s  stream the trace to FILE as it is made (any length, little memory);\n"
+			"      no read-back\n");
 	exit(1);
 }
 
@@ -312,13 +333,17 @@ int main(int argc, char **argv)
 	static struct sim s = {.nthreads = 8, .nlocks = 4};
 	const char *path = "/tmp/trace_bytes.lsz";
 	size_t events = 1000000;
+	bool stream = false;
 	double t0, t1, t2;
 	FILE *f;
 	long size;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:t:l:o:")) != -1) {
+	while ((opt = getopt(argc, argv, "sn:t:l:o:")) != -1) {
 		switch (opt) {
+		case 's':
+			stream = true;
+			break;
 		case 'n':
 			events = strtoul(optarg, NULL, 10);
 			break;
@@ -338,15 +363,30 @@ int main(int argc, char **argv)
 	if (!events || s.nthreads < 1 || s.nthreads > MAX_THREADS || s.nlocks < 1 ||
 	    s.nlocks > MAX_LOCKS)
 		usage();
-	simulate(&s, events);
-
 	t0 = seconds();
+	if (stream) {
+		s.w = trace_writer__new(path, &info);
+		if (!s.w) {
+			perror(path);
+			return 1;
+		}
+		s.next_flush = 1000000000;
+	}
+	simulate(&s, events);
+	if (!stream)
+		t0 = seconds();
 	if (write_trace(path, &s))
 		return 1;
-	t1 = seconds();
-	if (read_trace(path, &s))
+	t1 = t2 = seconds();
+	if (!stream && read_trace(path, &s))
 		return 1;
-	t2 = seconds();
+	if (!stream)
+		t2 = seconds();
+	if (stream) {
+		s.n = s.written;
+		printf("%d threads, %d locks: %zu records streamed over %.3f s, %zu of them wait "
+		       "begin/end/wake\n", s.nthreads, s.nlocks, s.n, s.recs[0].ts / 1e9, s.waits);
+	}
 
 	f = fopen(path, "rb");
 	if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0) {
@@ -354,10 +394,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fclose(f);
-	printf("%d threads, %d locks: %zu records, %zu of them wait begin/end/wake, over %.3f s\n",
-	       s.nthreads, s.nlocks, s.n, s.waits, s.recs[s.n - 1].ts / 1e9);
+	if (!stream)
+		printf("%d threads, %d locks: %zu records, %zu of them wait begin/end/wake, over "
+		       "%.3f s\n", s.nthreads, s.nlocks, s.n, s.waits, s.recs[s.n - 1].ts / 1e9);
 	printf("file     %ld bytes, %.2f bytes/event\n", size, (double)size / s.n);
-	printf("write    %.2f M events/s\n", s.n / (t1 - t0) / 1e6);
-	printf("read     %.2f M events/s\n", s.n / (t2 - t1) / 1e6);
+	printf("write    %.2f M events/s%s\n", s.n / (t1 - t0) / 1e6, stream ? " (with the simulation)" : "");
+	if (!stream)
+		printf("read     %.2f M events/s\n", s.n / (t2 - t1) / 1e6);
 	return 0;
 }
