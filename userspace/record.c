@@ -35,6 +35,7 @@
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
+#define FIRST_ON_NS 20000000ull		/* auto: the first stretch, which prices the probes */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct recorder {
@@ -375,8 +376,8 @@ static int calibrate(struct recorder *r, double *entry_ns, double *return_ns)
 	return err;
 }
 
-/* Full and auto modes: finds the lock API, prices a probe hit (auto), attaches (before a
- * launched command runs its first instruction). Auto falls back to contention mode. */
+/* Full and auto modes: finds the lock API, prices a probe hit (auto); full mode attaches (before
+ * a launched command runs its first instruction). Auto falls back to contention mode. */
 static int setup_full(struct recorder *r)
 {
 	bool full = r->o->mode == RECORD_FULL;
@@ -390,7 +391,8 @@ static int setup_full(struct recorder *r)
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
 	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
 		snprintf(why, sizeof(why), "cannot price a uprobe hit: %s", strerror(-err));
-	else if (r->probes && !(err = lock_probes__attach(r->probes)))
+	/* auto attaches in its first window, once the target's objects are loaded */
+	else if (r->probes && (!full || !(err = lock_probes__attach(r->probes))))
 		goto attached;
 	else if (r->probes)
 		snprintf(why, sizeof(why), "attaching to %.300s: %s", lock_probes__library(r->probes),
@@ -747,11 +749,13 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	rc = setup_full(&r) ?: watch_loops(&r);
 	if (rc)
 		goto cleanup;
-	if (r.probes) {
+	/* full: probed from the first instruction. Auto: the first stretch on begins in the run
+	 * loop, once the target's objects are loaded, and is short, to price the probes before
+	 * they cost much; begun here, it would last as long as that load (~0.1 s of traps) */
+	if (r.probes && o->mode == RECORD_FULL)
 		window(&r, true);
-		/* auto: a short first stretch prices the probes before they cost much */
-		r.phase_end = r.phase_start + (o->mode == RECORD_AUTO ? 20000000ull : UINT64_MAX);
-	}
+	r.next_on_len = FIRST_ON_NS;
+	r.phase_end = 0;
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
