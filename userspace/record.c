@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "asyncdl.h"
+#include "asyncwatch.h"
 #include "budget.h"
 #include "collector.h"
 #include "deadlock.h"
@@ -63,6 +65,7 @@ struct recorder {
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
+	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -220,6 +223,25 @@ static void check_deadlocks(struct recorder *r, uint64_t now)
 {
 	/* a deadlocked target makes no events: its clock is ours */
 	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
+}
+
+/* CPython targets: a loop idle in its poll call while its tasks wait for each other's asyncio
+ * locks. The records go through the live analyses; the alert is made from what they got. */
+static void check_asyncio(struct recorder *r, uint64_t now)
+{
+	const struct asyncdl *tasks = deadlock__tasks(r->deadlock);
+	unsigned found = 0;
+	char buf[16384];
+	size_t n;
+	int err;
+
+	err = asyncwatch__check(r->asyncwatch, r->col, now, r->start_mono, &found);
+	if (err && !r->err)
+		r->err = err;
+	n = asyncdl__count(tasks);
+	for (size_t i = n > found ? n - found : 0; !r->o->quiet && i < n; i++)
+		if (asyncdl__format_alert(asyncdl__get(tasks, i), r->model, buf, sizeof(buf)) > 0)
+			fputs(buf, stderr);
 }
 
 static uint64_t bpf_stat(struct recorder *r, __u32 key)
@@ -444,7 +466,8 @@ static int open_trace(struct recorder *r)
 	}
 	r->model = model__new();
 	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
-	if (!r->model || !r->deadlock) {
+	r->asyncwatch = asyncwatch__new(r->pid, r->o->loop_threshold_ms * 1000000ull);
+	if (!r->model || !r->deadlock || !r->asyncwatch) {
 		ls_err("record", "out of memory");
 		return LS_EXIT_SYSTEM;
 	}
@@ -614,6 +637,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 		probe_python(r);
 		auto_tick(r, now);
 		check_deadlocks(r, now);
+		check_asyncio(r, now);
 		if (r->o->tick && r->o->tick(r->o->live_arg, now - r->start_mono))
 			break;
 		if (now >= next_flush) {
@@ -722,6 +746,7 @@ cleanup:
 	ring_buffer__free(r.rb);
 	collector__free(r.col);
 	deadlock__free(r.deadlock);
+	asyncwatch__free(r.asyncwatch);
 	model__free(r.model);
 	lockscope_bpf__destroy(r.skel);
 	if (r.pidfd >= 0)
