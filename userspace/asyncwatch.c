@@ -228,6 +228,7 @@ static int write_cycle(struct asyncwatch *w, struct collector *c, const struct p
 static int read_tasks(struct asyncwatch *w, struct collector *c, struct pyreader *py,
 		      uint64_t ts, unsigned *found)
 {
+	uint64_t t0 = ls_mono_ns();
 	struct py_thread *th = NULL;
 	struct pyasync *a = NULL;
 	size_t nth = 0;
@@ -238,6 +239,9 @@ static int read_tasks(struct asyncwatch *w, struct collector *c, struct pyreader
 		err = collector__count(c, "asyncio: task reads failed", w->read_failures);
 		goto cleanup;
 	}
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: asyncio: a loop is idle: %zu tasks, %zu cycles "
+			"read in %.2f ms\n", a->ntasks, a->ncycles, (ls_mono_ns() - t0) / 1e6);
 	for (size_t i = 0; !err && i < a->ncycles; i++) {
 		const struct pyasync_cycle *cy = &a->cycles[i];
 		bool idle;

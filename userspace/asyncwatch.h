@@ -19,7 +19,8 @@ void asyncwatch__free(struct asyncwatch *w);	/* accepts NULL */
 /* Called after each poll of the recorder, NOW on the BPF clock, START the start of recording.
  * Cheap unless a loop thread has just become idle: threads are looked over once a second, a
  * thread asleep in a poll call is looked at again once the threshold passed, and the tasks are
- * read once per idle stretch of a loop (its tasks cannot move while it sleeps). A new deadlock
+ * read at most once per idle stretch of a loop (its tasks cannot move while it sleeps), and at
+ * most about once a second (a loop looked at again at the next look-over). A new deadlock
  * goes through C (collector__task_wait, its chains through collector__task_stack); *FOUND
  * counts them. Nothing for a target not seen to run CPython. 0 or -errno from the trace. */
 int asyncwatch__check(struct asyncwatch *w, struct collector *c, uint64_t now, uint64_t start,
