@@ -206,7 +206,8 @@ static void text_tasks(const struct model *m, const struct asyncdl_found *f, FIL
 			model__thread_label(m, t->tid, false, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "", clean(t->holds[k], buf, sizeof(buf)));
-		fputs(t->nholds ? " (inferred: its `async with` block is open)" : "no lock seen", out);
+		fputs(t->nholds ? " (inferred: its `async with` block is open)" : "no lock seen",
+		      out);
 		fprintf(out, ", waits for %s\n", clean(t->waits_for, buf, sizeof(buf)));
 		model__stack_text(m, t->stack_id, "        ", TEXT_FRAMES, out);
 	}
@@ -223,7 +224,8 @@ void asyncdl__text(const struct asyncdl *a, const struct model *m, FILE *out)
 		fprintf(out, "  ASYNCIO DEADLOCK: %u %s, locks ", f->ntasks,
 			f->ntasks == 1 ? "task" : "tasks");
 		text_locks(f, out);
-		fprintf(out, " (loop idle in its poll call, found at %.3f s)\n", f->detected_ns / 1e9);
+		fprintf(out, " (loop idle in its poll call, found at %.3f s)\n",
+			f->detected_ns / 1e9);
 		text_tasks(m, f, out);
 		fputc('\n', out);
 	}

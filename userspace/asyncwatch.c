@@ -18,6 +18,9 @@
 
 #define SCAN_NS 1000000000ull	/* all threads are looked over this often */
 
+_Static_assert(LS_TASK_CYCLE_MAX >= PYASYNC_MAX_CYCLE, "a cycle pyasync finds fits a record");
+_Static_assert(LS_TASK_HOLDS_MAX == 16, "the counter's name says 16");
+
 /* A thread seen asleep in a poll call, not switched since SINCE. */
 struct loop_sleep {
 	pid_t tid;		/* 0: it left the call; the slot is dropped */
@@ -36,6 +39,7 @@ struct asyncwatch {
 	struct bytemap *reported;	/* a cycle's sorted task addresses -> its id */
 	uint32_t ncycles;
 	uint64_t read_failures;
+	uint64_t holds_cut;		/* held locks past LS_TASK_HOLDS_MAX, left out */
 };
 
 struct asyncwatch *asyncwatch__new(pid_t pid, uint64_t threshold_ns)
@@ -219,8 +223,11 @@ static int write_cycle(struct asyncwatch *w, struct collector *c, const struct p
 		for (size_t k = 0; k < t->nholds && tw->nholds < LS_TASK_HOLDS_MAX; k++)
 			holds[tw->nholds++] = a->locks[t->holds[k]].name;
 		tw->holds = holds;
+		w->holds_cut += t->nholds - tw->nholds;
 		err = err ?: collector__task_wait(c, &r);
 	}
+	if (!err && w->holds_cut)
+		err = collector__count(c, "asyncio: held locks past 16 a task", w->holds_cut);
 	return err;
 }
 
@@ -246,7 +253,7 @@ static int read_tasks(struct asyncwatch *w, struct collector *c, struct pyreader
 		const struct pyasync_cycle *cy = &a->cycles[i];
 		bool idle;
 
-		if (!cy->among_tasks || cy->n > LS_TASK_CYCLE_MAX)
+		if (!cy->among_tasks)
 			continue;
 		err = cycle_idle(w, a, cy, &idle);
 		if (!err && idle) {

@@ -546,7 +546,7 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 		if (err)
 			return err;
 	}
-	return k ? put_idstack(c, ids, k, 0, n ? frames[0].text : NULL, id) : 0;
+	return k ? put_idstack(c, ids, k, 0, frames[0].text, id) : 0;
 }
 
 /* The Python stack of a native stack that runs the interpreter: 1 if it does not. */

@@ -146,7 +146,7 @@ struct ls_rec {
 			const char *name;	/* "unwind: stacks cut at the snapshot's end" */
 			uint64_t value;		/* the total so far; the last record of a name wins */
 		} counter;
-		struct ls_task_wait {	/* tid: the thread running the tasks' event loop */
+		struct ls_task_wait {	/* tid: the thread running the tasks' loop */
 			uint32_t cycle;		/* >= 1: the deadlock, the same in its tasks */
 			uint32_t ntasks;	/* tasks in it, 1..LS_TASK_CYCLE_MAX */
 			uint32_t index;		/* this task's place: it waits for the lock the

@@ -391,8 +391,8 @@ static void record_async_deadlock(const char *interp)
 			  "task %s holds the wrong locks", jstr(gt, "name"));
 		snprintf(want, sizeof(want), "%s (py_async_deadlock.py:%.0f)", jstr(gt, "function"),
 			 jnum(gt, "line", -1));
-		cr_expect(has_string(must_array(t, "stack"), want), "no %s in task %s's chain", want,
-			  jstr(gt, "name"));
+		cr_expect(has_string(must_array(t, "stack"), want), "no %s in task %s's chain",
+			  want, jstr(gt, "name"));
 		cr_expect(names_function(jp_get(t, "stack"), "Lock.acquire"));
 		cr_expect(strstr(err, want), "the alert lacks %s: %s", want, err);
 		snprintf(want, sizeof(want), "    task %s (%s, loop thread %d", jstr(gt, "name"),

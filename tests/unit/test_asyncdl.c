@@ -165,8 +165,8 @@ Test(asyncdl, text_has_a_section_after_the_threads_deadlocks)
 	write_both();
 	run_report(&run, false);
 	threads = strstr(run.out, "Deadlocks: 1\n");
-	tasks = strstr(run.out, "Asyncio deadlocks: 1\n\n  ASYNCIO DEADLOCK: 2 tasks, locks lock_b, "
-			  "lock_a (loop idle in its poll call, found at 1.500 s)\n");
+	tasks = strstr(run.out, "Asyncio deadlocks: 1\n\n  ASYNCIO DEADLOCK: 2 tasks, locks "
+			  "lock_b, lock_a (loop idle in its poll call, found at 1.500 s)\n");
 	cr_assert(threads && tasks && threads < tasks, "%s", run.out);
 	cr_assert(strstr(tasks, "    task a-to-b (transfer_a_to_b, loop thread 5150 (MainThread)) "
 			 "holds lock_a (inferred: its `async with` block is open), waits for "
