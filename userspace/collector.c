@@ -497,16 +497,38 @@ static void py_look(struct collector *c)
 
 /* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
  * Python frames, innermost first, between the native frames above and below them. */
+/* A stack of frame ids, interned: its STACK record when it is new. */
+static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t flags,
+		       const char *first_user, uint32_t *id)
+{
+	uint64_t *known = bytemap__get(c->idstacks, ids, k * sizeof(*ids));
+	struct ls_rec r = {.type = LS_REC_STACK};
+	struct stack_info *si;
+
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_stack;
+	si = stack_info(c, *id);
+	if (!si || bytemap__put(c->idstacks, ids, k * sizeof(*ids), *id))
+		return -ENOMEM;
+	si->flags = flags;
+	si->first_user = first_user ? strdup(first_user) : NULL;
+	r.ts = c->last_ts;
+	r.stack.id = *id;
+	r.stack.nframes = k;
+	r.stack.frames = ids;
+	return put(c, &r);
+}
+
 static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
 			  int first, int last, uint32_t *id)
 {
 	struct py_cached *pc = py_stack(c, tid);
 	uint32_t ids[MAX_PCS + PY_MAX_IDS];
-	struct ls_rec r = {.type = LS_REC_STACK};
-	struct stack_info *si;
 	struct sym_frame f;
 	uint8_t flags = 0;
-	uint64_t *known;
 	int k = 0, err;
 
 	if (!pc || !pc->n)
@@ -522,22 +544,27 @@ static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs
 			return err;
 		flags |= api_flags(f.func);
 	}
-	known = bytemap__get(c->idstacks, ids, k * sizeof(*ids));
-	if (known) {
-		*id = (uint32_t)*known;
-		return 0;
+	return put_idstack(c, ids, k, flags | (pc->join ? SF_JOIN : 0), pc->first, id);
+}
+
+int collector__task_wait(struct collector *c, const struct ls_rec *rec)
+{
+	return ensure_thread(c, rec->ts, rec->tid) ?: put(c, rec);
+}
+
+int collector__task_stack(struct collector *c, const struct py_frame *frames, size_t n,
+			  uint32_t *id)
+{
+	uint32_t ids[PY_MAX_IDS];
+	int k = 0, err;
+
+	*id = 0;
+	for (size_t i = 0; i < n && k < PY_MAX_IDS; i++) {
+		err = py_frame_id(c, &frames[i], &ids[k++]);
+		if (err)
+			return err;
 	}
-	*id = ++c->next_stack;
-	si = stack_info(c, *id);
-	if (!si || bytemap__put(c->idstacks, ids, k * sizeof(*ids), *id))
-		return -ENOMEM;
-	si->flags = flags | (pc->join ? SF_JOIN : 0);
-	si->first_user = pc->first ? strdup(pc->first) : NULL;
-	r.ts = c->last_ts;
-	r.stack.id = *id;
-	r.stack.nframes = k;
-	r.stack.frames = ids;
-	return put(c, &r);
+	return k ? put_idstack(c, ids, k, 0, frames[0].text, id) : 0;
 }
 
 /* The Python stack of a native stack that runs the interpreter: 1 if it does not. */

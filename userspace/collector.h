@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 struct blocked_wait;
+struct py_frame;
 struct ls_rec;
 struct ls_loop_state;
 struct trace_writer;
@@ -61,6 +62,14 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
  * more), or -errno. */
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
 			    uint64_t now, bool stack);
+/* An asyncio task's await chain FRAMES (N of them, innermost first, from pyasync.h): its FRAME
+ * records and STACK record when new, labelled like the Python frames of thread stacks. *ID is
+ * the stack's id, 0 for an empty chain. 0 or -errno. */
+int collector__task_stack(struct collector *c, const struct py_frame *frames, size_t n,
+			  uint32_t *id);
+/* A TASK_WAIT record (record.c's finding, its ts relative to the start): written and handed
+ * to the sink like the collector's own, its loop thread named first. 0 or -errno. */
+int collector__task_wait(struct collector *c, const struct ls_rec *rec);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses reported by the BPF counters: stored as a LOST record. */

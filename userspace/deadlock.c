@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "asyncdl.h"
 #include "bytemap.h"
 #include "common.h"
 #include "json.h"
@@ -82,6 +83,7 @@ struct deadlock {
 	struct confirmed *found;
 	size_t nfound, found_cap;
 	uint32_t mark;
+	struct asyncdl *tasks; /* deadlocks among asyncio tasks, as `record` found them */
 };
 
 struct deadlock *deadlock__new(uint64_t confirm_ns)
@@ -93,7 +95,8 @@ struct deadlock *deadlock__new(uint64_t confirm_ns)
 	d->confirm_ns = confirm_ns;
 	d->thread_of = bytemap__new();
 	d->lock_of = bytemap__new();
-	if (!d->thread_of || !d->lock_of) {
+	d->tasks = asyncdl__new();
+	if (!d->thread_of || !d->lock_of || !d->tasks) {
 		deadlock__free(d);
 		errno = ENOMEM;
 		return NULL;
@@ -114,6 +117,7 @@ void deadlock__free(struct deadlock *d)
 		free(d->threads[i].held);
 	for (size_t i = 0; i < d->nlocks; i++)
 		free(d->locks[i].h);
+	asyncdl__free(d->tasks);
 	free(d->found);
 	free(d->pending);
 	free(d->locks);
@@ -597,7 +601,14 @@ int deadlock__feed(struct deadlock *d, const struct ls_rec *rec)
 		d->now = rec->ts;
 	if (d->npending)
 		err = advance(d);
+	if (!err && rec->type == LS_REC_TASK_WAIT)
+		return asyncdl__feed(d->tasks, rec);
 	return err ?: apply(d, rec);
+}
+
+const struct asyncdl *deadlock__tasks(const struct deadlock *d)
+{
+	return d->tasks;
 }
 
 int deadlock__check(struct deadlock *d, uint64_t now_ts,
@@ -683,6 +694,7 @@ void deadlock__json(const struct deadlock *d, const struct model *m, struct json
 		json_writer__bool(w, f->inferred);
 		json_writer__object_end(w);
 	}
+	asyncdl__json(d->tasks, m, w);
 	json_writer__array_end(w);
 }
 
@@ -728,11 +740,10 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 
 void deadlock__text(const struct deadlock *d, const struct model *m, FILE *out)
 {
-	if (!d->nfound) {
+	if (!d->nfound && !asyncdl__count(d->tasks))
 		fputs("No deadlocks.\n\n", out);
-		return;
-	}
-	fprintf(out, "Deadlocks: %zu\n\n", d->nfound);
+	if (d->nfound)
+		fprintf(out, "Deadlocks: %zu\n\n", d->nfound);
 	for (size_t i = 0; i < d->nfound; i++) {
 		const struct deadlock_found *f = &d->found[i].pub;
 
@@ -748,6 +759,7 @@ void deadlock__text(const struct deadlock *d, const struct model *m, FILE *out)
 		text_threads(m, f, out);
 		fputc('\n', out);
 	}
+	asyncdl__text(d->tasks, m, out);
 }
 
 int deadlock__format_alert(const struct deadlock_found *f, const struct model *m, char *buf,

@@ -12,6 +12,7 @@ struct ls_rec;
 struct model;
 struct json_writer;
 struct deadlock;
+struct asyncdl;
 
 /* An owner read when a wait began can be stale for a moment: a cycle is a deadlock only once
  * every wait in it has stayed open this long after the cycle formed. */
@@ -61,9 +62,12 @@ int deadlock__check(struct deadlock *d, uint64_t now_ts,
 size_t deadlock__count(const struct deadlock *d);
 const struct deadlock_found *deadlock__get(const struct deadlock *d, size_t i);
 
-/* Writes the contract's "deadlocks" array. */
+/* The deadlocks among asyncio tasks among the records fed (TASK_WAIT). Borrowed. */
+const struct asyncdl *deadlock__tasks(const struct deadlock *d);
+
+/* Writes the contract's "deadlocks" array: the threads' deadlocks, then the tasks'. */
 void deadlock__json(const struct deadlock *d, const struct model *m, struct json_writer *w);
-/* Writes the "Deadlocks" section for people. */
+/* Writes the "Deadlocks" section for people, after the tasks' deadlocks if any. */
 void deadlock__text(const struct deadlock *d, const struct model *m, FILE *out);
 /* Formats one deadlock as an alert for stderr: "lockscope: DEADLOCK: ..." naming the threads and
  * locks, then each thread with its stack, indented; ends with a newline. Returns what snprintf

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "asyncdl.h"
+#include "asyncwatch.h"
 #include "budget.h"
 #include "collector.h"
 #include "deadlock.h"
@@ -69,6 +71,7 @@ struct recorder {
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
 	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
 	int nloops;			/* ... the loop threads it saw last */
+	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -242,6 +245,25 @@ static void check_deadlocks(struct recorder *r, uint64_t now)
 {
 	/* a deadlocked target makes no events: its clock is ours */
 	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
+}
+
+/* CPython targets: a loop idle in its poll call while its tasks wait for each other's asyncio
+ * locks. The records go through the live analyses; the alert is made from what they got. */
+static void check_asyncio(struct recorder *r, uint64_t now)
+{
+	const struct asyncdl *tasks = deadlock__tasks(r->deadlock);
+	unsigned found = 0;
+	char buf[16384];
+	size_t n;
+	int err;
+
+	err = asyncwatch__check(r->asyncwatch, r->col, now, r->start_mono, &found);
+	if (err && !r->err)
+		r->err = err;
+	n = asyncdl__count(tasks);
+	for (size_t i = n > found ? n - found : 0; !r->o->quiet && i < n; i++)
+		if (asyncdl__format_alert(asyncdl__get(tasks, i), r->model, buf, sizeof(buf)) > 0)
+			fputs(buf, stderr);
 }
 
 static uint64_t bpf_stat(struct recorder *r, __u32 key)
@@ -471,7 +493,8 @@ static int open_trace(struct recorder *r)
 	}
 	r->model = model__new();
 	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
-	if (!r->model || !r->deadlock) {
+	r->asyncwatch = asyncwatch__new(r->pid, r->o->loop_threshold_ms * 1000000ull);
+	if (!r->model || !r->deadlock || !r->asyncwatch) {
 		ls_err("record", "out of memory");
 		return LS_EXIT_SYSTEM;
 	}
@@ -672,6 +695,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 		probe_python(r);
 		auto_tick(r, now);
 		check_deadlocks(r, now);
+		check_asyncio(r, now);
 		if (r->o->tick && r->o->tick(r->o->live_arg, now - r->start_mono))
 			break;
 		if (now >= next_flush) {
@@ -764,6 +788,12 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	if (!r.launched)
 		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
 		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
+	/* an attached process's first stretch on precedes the snapshot: holders the snapshot
+	 * infers must not be forgotten at a window's edge right after it */
+	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
+		window(&r, true);
+		r.phase_end = r.phase_start + FIRST_ON_NS;
+	}
 	r.err = r.err ?: collector__attach_snapshot(r.col);
 	if (r.err) {
 		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
@@ -790,6 +820,7 @@ cleanup:
 	ring_buffer__free(r.rb);
 	collector__free(r.col);
 	deadlock__free(r.deadlock);
+	asyncwatch__free(r.asyncwatch);
 	model__free(r.model);
 	lockscope_bpf__destroy(r.skel);
 	if (r.pidfd >= 0)

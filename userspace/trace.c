@@ -338,6 +338,28 @@ static size_t slen(const char *s)
 	return s ? strlen(s) : 0;
 }
 
+/* A TASK_WAIT's strings together take no more room than a FRAME's largest: a chunk holding it
+ * stays readable. */
+static int task_wait_check(const struct ls_rec *rec, size_t *need)
+{
+	const struct ls_task_wait *t = &rec->task_wait;
+	size_t n = slen(t->name) + slen(t->coro) + slen(t->waits_for) + 11 * (3 + t->nholds);
+
+	if (!t->cycle || !t->ntasks || t->ntasks > LS_TASK_CYCLE_MAX || t->index >= t->ntasks ||
+	    t->nholds > LS_TASK_HOLDS_MAX || (t->nholds && !t->holds) || !str_fits(t->name) ||
+	    !str_fits(t->coro) || !str_fits(t->waits_for))
+		return -EINVAL;
+	for (uint32_t i = 0; i < t->nholds; i++) {
+		if (!str_fits(t->holds[i]))
+			return -EINVAL;
+		n += slen(t->holds[i]);
+	}
+	if (n > 3 * (STR_MAX + 11))
+		return -EINVAL;
+	*need = REC_FIXED_MAX + n;
+	return 0;
+}
+
 /* Checks what the reader will check, and says how many bytes the record may take. */
 static int rec_check(const struct ls_rec *rec, size_t *need)
 {
@@ -388,6 +410,8 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 			return -EINVAL;
 		n += slen(rec->counter.name);
 		break;
+	case LS_REC_TASK_WAIT:
+		return task_wait_check(rec, need);
 	case LS_REC_WAKE:
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
@@ -489,6 +513,18 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		p = put_dict(p, &w->stacks, rec->loop.stack_id);
 		*p++ = rec->loop.on_cpu;
 		return p;
+	case LS_REC_TASK_WAIT:
+		p = put_u(p, rec->task_wait.cycle);
+		p = put_u(p, rec->task_wait.ntasks);
+		p = put_u(p, rec->task_wait.index);
+		p = put_u(p, rec->task_wait.task);
+		p = put_str(p, rec->task_wait.name);
+		p = put_str(p, rec->task_wait.coro);
+		p = put_str(p, rec->task_wait.waits_for);
+		p = put_u(p, rec->task_wait.nholds);
+		for (uint32_t i = 0; i < rec->task_wait.nholds; i++)
+			p = put_str(p, rec->task_wait.holds[i]);
+		return put_dict(p, &w->stacks, rec->task_wait.stack_id);
 	}
 	return p; /* not reached: rec_check() let only known types through */
 }
@@ -679,6 +715,7 @@ struct trace_reader {
 	uint64_t prev_ts;
 	struct rdict tids, addrs, stacks;
 	uint32_t *frames; /* FRAMES_MAX, lent out by STACK records */
+	const char *holds[LS_TASK_HOLDS_MAX]; /* lent out by TASK_WAIT records */
 	char err[128];
 };
 
@@ -767,6 +804,29 @@ static int chunk_load(struct trace_reader *r)
 	r->prev_ts = get64(h + 20);
 	r->tids.n = r->addrs.n = r->stacks.n = 0;
 	return 1;
+}
+
+static void task_wait_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec)
+{
+	struct ls_task_wait *t = &rec->task_wait;
+
+	t->cycle = get_u32(c);
+	t->ntasks = get_u32(c);
+	t->index = get_u32(c);
+	t->task = get_u(c);
+	t->name = get_str(c);
+	t->coro = get_str(c);
+	t->waits_for = get_str(c);
+	t->nholds = get_u32(c);
+	if (!t->cycle || !t->ntasks || t->ntasks > LS_TASK_CYCLE_MAX || t->index >= t->ntasks ||
+	    t->nholds > LS_TASK_HOLDS_MAX) {
+		c->bad = true;
+		return;
+	}
+	for (uint32_t i = 0; i < t->nholds; i++)
+		r->holds[i] = get_str(c);
+	t->holds = r->holds;
+	t->stack_id = get_dict32(c, &r->stacks);
 }
 
 static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec)
@@ -877,6 +937,9 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->loop.on_cpu = get_byte(c, 2);
 		break;
 	}
+	case LS_REC_TASK_WAIT:
+		task_wait_decode(r, c, rec);
+		break;
 	default: /* 0 */
 		c->bad = true;
 	}
@@ -1101,6 +1164,7 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_COUNTER] = "counter",
 	    [LS_REC_LOOP_SAMPLE] = "loop_sample",
 	    [LS_REC_LOOP_BLOCK] = "loop_block",
+	    [LS_REC_TASK_WAIT] = "task_wait",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

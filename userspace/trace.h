@@ -9,6 +9,9 @@
 
 #define LS_TRACE_VERSION 1
 
+#define LS_TASK_CYCLE_MAX 32	/* tasks in one TASK_WAIT cycle */
+#define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
+
 /* What a wait was, as the recorder classified it. */
 enum ls_lock_kind {
 	LS_KIND_FUTEX = 0,	/* a futex we could not place */
@@ -77,6 +80,8 @@ enum ls_rec_type {
 	LS_REC_LOOP_SAMPLE,	/* an event loop's thread away from its poll call past the
 				 * threshold, still: where it is (the block in progress) */
 	LS_REC_LOOP_BLOCK,	/* ... back in its poll call: the whole block */
+	LS_REC_TASK_WAIT,	/* one asyncio task of a deadlock among tasks; the cycle's tasks
+				 * follow each other, in the cycle's order */
 	LS_REC__COUNT
 };
 
@@ -154,6 +159,20 @@ struct ls_rec {
 			const char *name;	/* "unwind: stacks cut at the snapshot's end" */
 			uint64_t value;		/* the total so far; the last record of a name wins */
 		} counter;
+		struct ls_task_wait {	/* tid: the thread running the tasks' loop */
+			uint32_t cycle;		/* >= 1: the deadlock, the same in its tasks */
+			uint32_t ntasks;	/* tasks in it, 1..LS_TASK_CYCLE_MAX */
+			uint32_t index;		/* this task's place: it waits for the lock the
+						 * task at index + 1 (mod ntasks) holds */
+			uint64_t task;		/* the task object's address */
+			const char *name;	/* Task.get_name() */
+			const char *coro;	/* the qualified name of its coroutine */
+			const char *waits_for;	/* the lock it waits for, by name */
+			uint32_t nholds;	/* <= LS_TASK_HOLDS_MAX */
+			const char *const *holds;	/* names of the locks it holds (inferred
+						 * from its open `async with` blocks) */
+			uint32_t stack_id;	/* its await chain, innermost first; 0: none */
+		} task_wait;
 		struct {
 			uint64_t start;		/* the gap's start: its poll call's return */
 			uint64_t on_cpu_ns;	/* on CPU from start to ts */

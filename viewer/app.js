@@ -46,7 +46,7 @@ async function main() {
 	const hotspots = hotspotsTable($('hotspots'), report, select);
 	const graph = new LockGraph($('graph'), $('edge-detail'), data.graph, report, select);
 	deadlocksPanel($('deadlocks'), report, (d) => {
-		timeline.show(d.detected_ns, Math.max(report.target.duration_ns / 20, 1e6), d.threads[0]?.tid);
+		timeline.show(d.detected_ns, Math.max(report.target.duration_ns / 20, 1e6), (d.threads || d.tasks)[0]?.tid);
 		select(d.locks[0]);
 	});
 	loopBlocksTable($('loop-blocks'), report, threadName, (b) => timeline.show(b.start_ns + b.duration_ns / 2, b.duration_ns * 3, b.tid));

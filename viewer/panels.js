@@ -96,6 +96,16 @@ export function loopBlocksTable(table, report, threadName, onBlock) {
 	return new SortableTable(table, columns, rows, onBlock);
 }
 
+// One thread or task of a deadlock: what it holds and waits for, and its stack.
+function deadlockMember(div, who, t) {
+	const line = document.createElement('div');
+	line.textContent = `${who} holds ${(t.holds || []).join(', ') || 'nothing seen'}, waits for ${t.waits_for}`;
+	div.appendChild(line);
+	const pre = document.createElement('pre');
+	pre.textContent = (t.stack || []).join('\n');
+	div.appendChild(pre);
+}
+
 export function deadlocksPanel(box, report, onDeadlock) {
 	const list = report.deadlocks || [];
 	box.replaceChildren();
@@ -112,14 +122,10 @@ export function deadlocksPanel(box, report, onDeadlock) {
 		const h = document.createElement('b');
 		h.textContent = `${d.locks.join(' ↔ ')} at ${fmtNs(d.detected_ns)}`;
 		div.appendChild(h);
-		for (const t of d.threads || []) {
-			const line = document.createElement('div');
-			line.textContent = `${t.name || ''} (${t.tid}) holds ${(t.holds || []).join(', ') || 'nothing seen'}, waits for ${t.waits_for}`;
-			div.appendChild(line);
-			const pre = document.createElement('pre');
-			pre.textContent = (t.stack || []).join('\n');
-			div.appendChild(pre);
-		}
+		for (const t of d.threads || [])
+			deadlockMember(div, `${t.name || ''} (${t.tid})`, t);
+		for (const t of d.tasks || []) // asyncio: tasks on their loop's thread
+			deadlockMember(div, `task ${t.name} (${t.coro}, loop thread ${t.tid})`, t);
 		div.addEventListener('click', () => onDeadlock(d));
 		box.appendChild(div);
 	}

@@ -54,7 +54,7 @@ export class Timeline {
 		this.byTid = byTid;
 		this.deadlockMarks = [];
 		for (const d of this.report.deadlocks || [])
-			for (const th of d.threads || [])
+			for (const th of d.threads || d.tasks || []) // asyncio: the tasks' loop thread
 				this.deadlockMarks.push({tid: th.tid, ts: d.detected_ns, text: `deadlock: ${d.locks.join(' ↔ ')}`});
 		let y = RULER;
 		for (const o of this.tracks) {

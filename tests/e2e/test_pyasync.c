@@ -1,6 +1,7 @@
 /* test_pyasync.c - end to end on live CPython, both 3.11s of the machine and pyenv's 3.12: asyncio
  * tasks, await chains, locks held in open `async with`/`with` blocks and deadlock cycles, read by
- * pyasync__read() from outside, against the ground truth the workloads print. */
+ * pyasync__read() from outside, and found by `record`, against the ground truth the workloads
+ * print. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -309,3 +310,142 @@ PYASYNC_TEST(deadlocks_on_pyenv_312_where_installed)
 	async_idle(py);
 	thread_deadlock(py, false);
 }
+
+/* ---- record: the same cycles found while recording, from a loop idle in its poll call ---- */
+
+/* The task of deadlock DL named NAME, or NULL. */
+static const struct jp_value *dl_task(const struct jp_value *dl, const char *name)
+{
+	const struct jp_value *tasks = must_array(dl, "tasks");
+
+	for (size_t i = 0; i < tasks->len; i++)
+		if (jstr(&tasks->items[i], "name") && !strcmp(jstr(&tasks->items[i], "name"), name))
+			return &tasks->items[i];
+	return NULL;
+}
+
+static bool has_string(const struct jp_value *a, const char *s)
+{
+	for (size_t i = 0; a && a->type == JP_ARRAY && i < a->len; i++)
+		if (jp_str(&a->items[i]) && !strcmp(jp_str(&a->items[i]), s))
+			return true;
+	return false;
+}
+
+/* `record ARGS -o TRACE` (TRACE in the test's directory): its stderr and the report, parsed.
+ * DEBUG: with LOCKSCOPE_DEBUG set, which says when the tasks are read. */
+static struct jp_value *record(const char *args, bool debug, char **err)
+{
+	char trace[300];
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/async.lsz", test_dir());
+	rc = shf(NULL, err, "%s" LOCKSCOPE " record -o %s %s", debug ? "LOCKSCOPE_DEBUG=1 " : "",
+		 trace, args);
+	cr_assert_eq(rc, 0, "record %s failed (%d): %s", args, rc, *err);
+	return report_json(trace);
+}
+
+/* The asyncio deadlocks (those with tasks) of report REP. */
+static size_t task_deadlocks(const struct jp_value *rep, const struct jp_value **last)
+{
+	const struct jp_value *dls = must_array(rep, "deadlocks");
+	size_t n = 0;
+
+	for (size_t i = 0; i < dls->len; i++)
+		if (jp_get(&dls->items[i], "tasks")) {
+			*last = &dls->items[i];
+			n++;
+		}
+	return n;
+}
+
+/* py_async_deadlock.py hung before the recording began: the loop sleeps in epoll_wait, no event
+ * comes, and still the report and the live alert have both tasks, their locks and chains. */
+static void record_async_deadlock(const char *interp)
+{
+	struct jp_value *truth, *rep;
+	const struct jp_value *dl = NULL;
+	char args[64], *err = NULL, want[256];
+	pid_t pid = start(interp, WL "py_async_deadlock.py", "", &truth);
+
+	snprintf(args, sizeof(args), "-p %d -d 2", pid);
+	rep = record(args, false, &err);
+	cr_assert_eq(task_deadlocks(rep, &dl), 1, "asyncio deadlocks in the report");
+	cr_expect(jbool(dl, "inferred"), "the deadlock is not marked inferred");
+	cr_expect(is_pair(must_array(dl, "locks"), "lock_a", "lock_b"));
+	cr_expect_gt(jnum(dl, "detected_ns", 0), 0);
+	cr_assert(strstr(err, "lockscope: ASYNCIO DEADLOCK: tasks "), "no alert: %s", err);
+	cr_expect(strstr(err, " on locks lock_b, lock_a\n") || strstr(err, " on locks lock_a, "
+		  "lock_b\n"), "the alert's locks: %s", err);
+	for (int i = 0; i < 2; i++) {
+		const struct jp_value *gt = jp_at(jp_get(truth, "tasks"), i);
+		const struct jp_value *t = dl_task(dl, jstr(gt, "name"));
+
+		cr_assert_not_null(t, "task %s is not in the deadlock", jstr(gt, "name"));
+		cr_expect_eq(jnum(t, "tid", -1), pid, "the loop runs on the main thread");
+		cr_expect_str_eq(jstr(t, "coro"), jstr(gt, "function"));
+		cr_expect_str_eq(jstr(t, "waits_for"), jstr(gt, "waits_for"));
+		cr_expect(must_array(t, "holds")->len == 1 &&
+			  !strcmp(jstr(t, "holds.0"), jstr(gt, "holds")),
+			  "task %s holds the wrong locks", jstr(gt, "name"));
+		snprintf(want, sizeof(want), "%s (py_async_deadlock.py:%.0f)", jstr(gt, "function"),
+			 jnum(gt, "line", -1));
+		cr_expect(has_string(must_array(t, "stack"), want), "no %s in task %s's chain",
+			  want, jstr(gt, "name"));
+		cr_expect(names_function(jp_get(t, "stack"), "Lock.acquire"));
+		cr_expect(strstr(err, want), "the alert lacks %s: %s", want, err);
+		snprintf(want, sizeof(want), "    task %s (%s, loop thread %d", jstr(gt, "name"),
+			 jstr(gt, "function"), pid);
+		cr_expect(strstr(err, want), "the alert lacks %s: %s", want, err);
+	}
+	free(err);
+	jp_free(rep);
+	jp_free(truth);
+}
+
+/* py_async_ordered.py launched under record: contended asyncio locks, never a deadlock. */
+static void record_async_ordered(const char *interp)
+{
+	const struct jp_value *dl;
+	char args[512], *err = NULL;
+	struct jp_value *rep;
+
+	snprintf(args, sizeof(args), "-- %s " WL "py_async_ordered.py --seconds 2", interp);
+	rep = record(args, false, &err);
+	cr_expect_eq(jnum(rep, "target.duration_ns", 0) > 1.5e9, true, "the workload ended early");
+	cr_expect_eq(must_array(rep, "deadlocks")->len, 0, "a deadlock where there is none");
+	cr_expect_eq(task_deadlocks(rep, &dl), 0);
+	cr_expect_null(strstr(err, "DEADLOCK"), "an alert: %s", err);
+	free(err);
+	jp_free(rep);
+}
+
+/* py_async_idle.py: its loop sleeps in epoll_wait most of the time, its tasks are read, and
+ * nothing is a deadlock. */
+static void record_async_idle(const char *interp)
+{
+	struct jp_value *truth, *rep;
+	char args[64], *err = NULL;
+	pid_t pid = start(interp, WL "py_async_idle.py", "", &truth);
+
+	snprintf(args, sizeof(args), "-p %d -d 2", pid);
+	rep = record(args, true, &err);
+	cr_expect_eq(must_array(rep, "deadlocks")->len, 0, "an idle server is no deadlock");
+	cr_expect_null(strstr(err, "DEADLOCK"), "an alert: %s", err);
+	/* the main task, the server and the ticker: read while the loop slept, no cycle */
+	cr_expect(strstr(err, "asyncio: a loop is idle: 3 tasks, 0 cycles read"),
+		  "the idle loop's tasks were not read: %s", err);
+	cr_expect_null(jp_path(rep, "recording.counters.asyncio: task reads failed"),
+		       "the tasks could not be read");
+	free(err);
+	jp_free(rep);
+	jp_free(truth);
+}
+
+PYASYNC_TEST(record_finds_async_deadlock_path_python3) { record_async_deadlock(PY_PATH); }
+PYASYNC_TEST(record_async_ordered_no_deadlock_path_python3) { record_async_ordered(PY_PATH); }
+PYASYNC_TEST(record_async_idle_no_deadlock_path_python3) { record_async_idle(PY_PATH); }
+PYASYNC_TEST(record_finds_async_deadlock_debian) { record_async_deadlock(PY_DEBIAN); }
+PYASYNC_TEST(record_async_ordered_no_deadlock_debian) { record_async_ordered(PY_DEBIAN); }
+PYASYNC_TEST(record_async_idle_no_deadlock_debian) { record_async_idle(PY_DEBIAN); }

@@ -43,6 +43,20 @@ static bool rec_equal(const struct ls_rec *a, const struct ls_rec *b)
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		return !memcmp(&a->loop, &b->loop, sizeof(a->loop));
+	case LS_REC_TASK_WAIT:
+		if (a->task_wait.nholds != b->task_wait.nholds)
+			return false;
+		for (uint32_t i = 0; i < a->task_wait.nholds; i++)
+			if (!str_eq(a->task_wait.holds[i], b->task_wait.holds[i]))
+				return false;
+		return a->task_wait.cycle == b->task_wait.cycle &&
+		       a->task_wait.ntasks == b->task_wait.ntasks &&
+		       a->task_wait.index == b->task_wait.index &&
+		       a->task_wait.task == b->task_wait.task &&
+		       a->task_wait.stack_id == b->task_wait.stack_id &&
+		       str_eq(a->task_wait.name, b->task_wait.name) &&
+		       str_eq(a->task_wait.coro, b->task_wait.coro) &&
+		       str_eq(a->task_wait.waits_for, b->task_wait.waits_for);
 	default: /* the rest holds no pointers: the union compares as the reader zeroed it */
 		return !memcmp(&a->wait_begin, &b->wait_begin, sizeof(a->wait_begin)) &&
 		       !memcmp(&a->acquire, &b->acquire, sizeof(a->acquire)) &&

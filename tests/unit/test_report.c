@@ -66,23 +66,11 @@ static void write_scenario(bool complete)
 	tf_close(&trace);
 }
 
-struct report_call {
-	const char *path;
-	struct report_opts opts;
-};
-
-static int call_report(void *arg)
-{
-	struct report_call *c = arg;
-
-	return report__run(c->path, &c->opts);
-}
-
 static void run_report(struct tf_run *run, const char *path, bool json, int top)
 {
-	struct report_call c = {path, {.json = json, .top = top}};
+	struct report_opts opts = {.json = json, .top = top};
 
-	tf_capture(run, call_report, &c);
+	tf_report(run, path, &opts);
 }
 
 /* Runs report --json on the scenario's file and parses what it printed. */

@@ -160,6 +160,18 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 		r->loop.stack_id = r->type == LS_REC_LOOP_SAMPLE ? rng() % 20 : 0;
 		r->loop.on_cpu = r->type == LS_REC_LOOP_SAMPLE ? rng() % 2 : 0;
 		break;
+	case LS_REC_TASK_WAIT:
+		r->task_wait.cycle = 1 + rng() % 4;
+		r->task_wait.ntasks = 1 + rng() % LS_TASK_CYCLE_MAX;
+		r->task_wait.index = rng() % r->task_wait.ntasks;
+		r->task_wait.task = rng();
+		r->task_wait.name = names[rng() % 5];
+		r->task_wait.coro = names[rng() % 5];
+		r->task_wait.waits_for = names[rng() % 5];
+		r->task_wait.nholds = rng() % 6;
+		r->task_wait.holds = names;
+		r->task_wait.stack_id = rng() % 20;
+		break;
 	}
 }
 
@@ -265,6 +277,19 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 				     c);
 		cr_assert_eq(g->loop.stack_id, w->loop.stack_id, "record %zu: stack", i);
 		cr_assert_eq(g->loop.on_cpu, w->loop.on_cpu, "record %zu: on_cpu", i);
+		break;
+	case LS_REC_TASK_WAIT:
+		cr_assert_eq(g->task_wait.cycle, w->task_wait.cycle, "record %zu: cycle", i);
+		cr_assert_eq(g->task_wait.ntasks, w->task_wait.ntasks, "record %zu: ntasks", i);
+		cr_assert_eq(g->task_wait.index, w->task_wait.index, "record %zu: index", i);
+		cr_assert_eq(g->task_wait.task, w->task_wait.task, "record %zu: task", i);
+		expect_str(g->task_wait.name, w->task_wait.name, i, "name");
+		expect_str(g->task_wait.coro, w->task_wait.coro, i, "coro");
+		expect_str(g->task_wait.waits_for, w->task_wait.waits_for, i, "waits_for");
+		cr_assert_eq(g->task_wait.nholds, w->task_wait.nholds, "record %zu: nholds", i);
+		for (uint32_t k = 0; k < w->task_wait.nholds; k++)
+			expect_str(g->task_wait.holds[k], w->task_wait.holds[k], i, "holds");
+		cr_assert_eq(g->task_wait.stack_id, w->task_wait.stack_id, "record %zu: stack", i);
 		break;
 	}
 }
@@ -916,6 +941,15 @@ Test(trace, writer_refuses_malformed_records_and_goes_on)
 	    {.type = LS_REC_STACK, .stack = {.id = 0, .nframes = 2, .frames = frames}},
 	    {.type = LS_REC_STACK, .stack = {.id = 1, .nframes = 4097, .frames = frames}},
 	    {.type = LS_REC_STACK, .stack = {.id = 1, .nframes = 2}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 0, .ntasks = 2}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 0}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 2, .index = 2}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = LS_TASK_CYCLE_MAX + 1}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 1, .nholds = 1}},
+	    {.type = LS_REC_TASK_WAIT,
+	     .task_wait = {.cycle = 1, .ntasks = 1, .nholds = LS_TASK_HOLDS_MAX + 1,
+			   .holds = names}},
+	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 1, .coro = huge}},
 	};
 	const struct ls_rec good = {
 	    .type = LS_REC_STACK, .ts = 9, .stack = {.id = 1, .nframes = 2, .frames = frames}};
@@ -1175,3 +1209,37 @@ Test(trace, writer_refuses_a_loop_block_that_ends_before_it_starts)
 	cr_assert_eq(trace_writer__close(w), 0);
 	unlink(path);
 }
+
+Test(trace, task_wait_records_round_trip)
+{
+	static const char *const holds_a[] = {"lock_a", "asyncio.Lock 0x7f00 first taken in f"};
+	static const char *const holds_b[] = {"lock_b"};
+	const struct ls_rec recs[] = {
+	    {.type = LS_REC_STACK, .ts = 5, .stack = {.id = 4, .nframes = 2,
+						      .frames = frame_sets[1]}},
+	    {.type = LS_REC_TASK_WAIT, .ts = 3000000000ull, .tid = 4321,
+	     .task_wait = {.cycle = 1, .ntasks = 2, .index = 0, .task = 0x7f3a1c2b4d40,
+			   .name = "a-to-b", .coro = "transfer_a_to_b", .waits_for = "lock_b",
+			   .nholds = 2, .holds = holds_a, .stack_id = 4}},
+	    {.type = LS_REC_TASK_WAIT, .ts = 3000000000ull, .tid = 4321,
+	     .task_wait = {.cycle = 1, .ntasks = 2, .index = 1, .task = 0x7f3a1c2b4e80,
+			   .name = "b-to-a", .coro = "transfer_b_to_a", .waits_for = "lock_a",
+			   .nholds = 1, .holds = holds_b}},
+	    {.type = LS_REC_TASK_WAIT, .ts = 3000000001ull, .tid = 1,
+	     .task_wait = {.cycle = UINT32_MAX, .ntasks = LS_TASK_CYCLE_MAX,
+			   .index = LS_TASK_CYCLE_MAX - 1, .task = UINT64_MAX}},
+	};
+	const size_t n = sizeof(recs) / sizeof(recs[0]);
+	char path[64], error[256];
+	bool complete;
+	int ret;
+
+	cr_assert_str_eq(ls_rec_type_name(LS_REC_TASK_WAIT), "task_wait");
+	tmp_path(path);
+	write_recs(path, recs, n, 2, NULL);
+	cr_assert_eq(read_recs(path, recs, n, &ret, error, &complete), n);
+	cr_assert_eq(ret, 0);
+	cr_assert_not(complete);
+	unlink(path);
+}
+

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "report.h"
+
 void tf_open(struct tf *t, uint32_t pid, const char *comm, const char *cmdline, const char *mode)
 {
 	struct ls_trace_info info = {
@@ -180,6 +182,25 @@ void tf_capture(struct tf_run *run, int (*fn)(void *arg), void *arg)
 	run->err = slurp(err, &run->err_len);
 	fclose(out);
 	fclose(err);
+}
+
+struct report_call {
+	const char *path;
+	const struct report_opts *opts;
+};
+
+static int call_report(void *arg)
+{
+	struct report_call *c = arg;
+
+	return report__run(c->path, c->opts);
+}
+
+void tf_report(struct tf_run *run, const char *path, const struct report_opts *opts)
+{
+	struct report_call c = {path, opts};
+
+	tf_capture(run, call_report, &c);
 }
 
 void tf_run_free(struct tf_run *run)

@@ -42,5 +42,8 @@ struct tf_run {
 /* Runs FN(ARG) with fds 1 and 2 redirected to temporary files, and collects them. */
 void tf_capture(struct tf_run *run, int (*fn)(void *arg), void *arg);
 void tf_run_free(struct tf_run *run);
+/* Runs `report` of PATH with OPTS, captured. */
+struct report_opts;
+void tf_report(struct tf_run *run, const char *path, const struct report_opts *opts);
 
 #endif

@@ -14,12 +14,13 @@ import {launchBrowser, serve} from './harness.mjs';
 const LS = 'build/lockscope';
 const ARTIFACTS = 'build/test-artifacts';
 const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
-let contended, inversion, deadlock, browser;
+let contended, inversion, deadlock, asyncDeadlock, browser;
 
 // Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
 function record(name, opts, ...args) {
-	const trace = path.join(dir, `${name}.lsz`);
-	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', `build/workloads/${name}`, ...args],
+	const trace = path.join(dir, `${path.basename(name)}.lsz`);
+	const cmd = name.includes('/') ? [name] : [`build/workloads/${name}`]; // a path: an interpreter
+	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', ...cmd, ...args],
 		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
 	return {trace, truth: JSON.parse(out.trim().split('\n').findLast((l) => l.startsWith('{')))};
 }
@@ -30,6 +31,7 @@ before(async () => {
 	contended = record('contended', ['--mode', 'full'], '--iters', '400');
 	inversion = record('inversion', ['--mode', 'full']);
 	deadlock = record('deadlock', ['-d', '2']); // it hangs: the recording's end stops it
+	asyncDeadlock = record('/usr/bin/python3.11', ['-d', '3'], 'tests/workloads/py_async_deadlock.py');
 	browser = await launchBrowser(chromium, dir);
 });
 
@@ -180,6 +182,23 @@ test('deadlock: the panel names both threads, the timeline marks the moment', as
 		assert.equal(st.deadlockMarks, 2);
 		assert.ok(st.highlighted > 0, JSON.stringify(st));
 		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-deadlock.png'), fullPage: true});
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('asyncio deadlock: the panel names both tasks with their chains', async () => {
+	const server = await serve(LS, asyncDeadlock.trace);
+	try {
+		const page = await open(server);
+		const text = await page.locator('#deadlocks').innerText();
+		for (const t of asyncDeadlock.truth.tasks) {
+			assert.match(text, new RegExp(`task ${t.name} \\(${t.function}, loop thread \\d+\\) holds ${t.holds}, waits for ${t.waits_for}`));
+			assert.ok(text.includes(`${t.function} (py_async_deadlock.py:${t.line})`), `no chain of ${t.name}`);
+		}
+		await page.locator('#deadlocks .deadlock').first().click();
+		assert.equal((await page.evaluate(() => window.__lockscope.frame())).deadlockMarks, 2);
 		page.check();
 	} finally {
 		await server.stop();
