@@ -28,6 +28,7 @@ struct frame {
 	uint32_t line;
 	uint64_t pc, offset;
 	char *func, *file, *module; /* "" where unknown */
+	char *label;		    /* "func (file:line)", as model__frame_format() says it */
 };
 
 struct stack {
@@ -106,6 +107,20 @@ static void free_frame(struct frame *f)
 	free(f->func);
 	free(f->file);
 	free(f->module);
+	free(f->label);
+}
+
+static int frame_text(const struct frame *f, char *buf, size_t len)
+{
+	if (f->func[0] && f->file[0] && f->line)
+		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, f->file, f->line);
+	if (f->func[0] && f->module[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64 " (%s)", f->func, f->offset, f->module);
+	if (f->func[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64, f->func, f->offset);
+	if (f->module[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
+	return snprintf(buf, len, "0x%" PRIx64, f->pc);
 }
 
 void model__free(struct model *m)
@@ -183,9 +198,16 @@ static int feed_frame(struct model *m, const struct ls_rec *rec)
 	};
 	struct frame *f;
 
+	int len;
+
 	if (set_string(&n.func, rec->frame.func) || set_string(&n.file, rec->frame.file) ||
 	    set_string(&n.module, rec->frame.module))
 		goto nomem;
+	/* formatted once: every stack that holds the frame prints it, once per event */
+	len = frame_text(&n, NULL, 0);
+	if (len < 0 || !(n.label = malloc(len + 1)))
+		goto nomem;
+	frame_text(&n, n.label, len + 1);
 	f = table_get(&m->frames, rec->frame.id);
 	if (!f)
 		goto nomem;
@@ -269,15 +291,7 @@ int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t le
 
 	if (!f)
 		return snprintf(buf, len, "?? (frame %" PRIu32 ")", id);
-	if (f->func[0] && f->file[0] && f->line)
-		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, f->file, f->line);
-	if (f->func[0] && f->module[0])
-		return snprintf(buf, len, "%s+0x%" PRIx64 " (%s)", f->func, f->offset, f->module);
-	if (f->func[0])
-		return snprintf(buf, len, "%s+0x%" PRIx64, f->func, f->offset);
-	if (f->module[0])
-		return snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
-	return snprintf(buf, len, "0x%" PRIx64, f->pc);
+	return snprintf(buf, len, "%s", f->label);
 }
 
 bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out)
@@ -303,21 +317,15 @@ void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w
 {
 	const uint32_t *frames;
 	uint32_t n = model__stack(m, id, &frames);
-	char buf[512];
+	char unknown[48];
 
 	json_writer__array_begin(w);
 	for (uint32_t i = 0; i < n; i++) {
-		int len = model__frame_format(m, frames[i], buf, sizeof(buf));
-		char *big;
+		const struct frame *f = table_find(&m->frames, frames[i]);
 
-		/* C++ template names outgrow any fixed buffer */
-		if (len >= 0 && (size_t)len >= sizeof(buf) && (big = malloc(len + 1))) {
-			model__frame_format(m, frames[i], big, len + 1);
-			json_writer__string(w, big);
-			free(big);
-		} else {
-			json_writer__string(w, buf);
-		}
+		if (!f)
+			model__frame_format(m, frames[i], unknown, sizeof(unknown));
+		json_writer__string(w, f ? f->label : unknown);
 	}
 	json_writer__array_end(w);
 }
