@@ -60,8 +60,8 @@ static double report_wait(const char *trace, double *hot, char **hot_name, doubl
 	return total;
 }
 
-/* True if the report's FRAMES ("func (file:line)", "func+0x1a (module)") name the functions of
- * sample S, in order. */
+/* True if the report's FRAMES ("func (file:line)", "func+0x1a (module)", "module+0x1a") name the
+ * functions of sample S, in order. */
 static bool same_stack(const struct jp_value *frames, const struct pp_sample *s)
 {
 	if (frames->len != s->nframes)
@@ -70,6 +70,10 @@ static bool same_stack(const struct jp_value *frames, const struct pp_sample *s)
 		const char *text = frames->items[i].text;
 		size_t n = strcspn(text, " +");
 
+		/* a frame without a symbol is its whole text in both ("libc.so.6+0x8612b", as a
+		 * libc without debug information gives) */
+		if (!strcmp(text, s->frames[i]))
+			continue;
 		if (strlen(s->frames[i]) != n || strncmp(text, s->frames[i], n))
 			return false;
 	}
