@@ -81,7 +81,12 @@ struct pending_lock {
 	__u64 ra2_slot;		/* the same for a lock call nested in this one, while it runs */
 	__u64 ra2;
 	__u32 api;
+	__u32 gen;		/* window_gen at entry: an older one is a call whose return the
+				 * probes, detached meanwhile, may not have seen */
 };
+
+/* Full mode's window count, raised by userspace each time the probes go on. */
+__u32 window_gen;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -254,13 +259,18 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	{
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
-		if (p) {	/* waiting inside a probed lock call */
+		/* waiting inside a probed lock call: its hidden return addresses, even of a call
+		 * begun in an earlier window (its trampoline stays on the stack; userspace checks
+		 * that it does); the lock, only for one of this window */
+		if (p) {
 			ev->ra_slot = p->ra_slot;
 			ev->ra = p->ra;
 			ev->ra2_slot = p->ra2_slot;
 			ev->ra2 = p->ra2;
-			ev->call_lock = p->addr;
-			ev->call_api = p->api;
+			if (p->gen == window_gen) {
+				ev->call_lock = p->addr;
+				ev->call_api = p->api;
+			}
 		}
 	}
 	ev->st.nfp = 0;
@@ -659,7 +669,8 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, api = (__u32)bpf_get_attach_cookie(ctx);
-	struct pending_lock p = {.addr = (__u64)lock, .ts = bpf_ktime_get_ns(), .api = api};
+	struct pending_lock p = {.addr = (__u64)lock, .ts = bpf_ktime_get_ns(), .api = api,
+				 .gen = window_gen};
 
 	p.ra_slot = PT_REGS_SP(ctx);
 	if (bpf_probe_read_user(&p.ra, sizeof(p.ra), (void *)p.ra_slot))
@@ -687,6 +698,10 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 			count(STAT_INFLIGHT_FULL);
 			return 0;
 		}
+		if (outer->gen != p.gen) {	/* left by an earlier window: not an outer call */
+			*outer = p;
+			return 0;
+		}
 		outer->ra2_slot = p.ra_slot;
 		outer->ra2 = p.ra;
 	}
@@ -707,6 +722,10 @@ int BPF_KRETPROBE(lock_return, long ret)
 	count(STAT_PROBE_RETURN);
 	if (!p)
 		return 0;
+	if (p->gen != window_gen) {	/* a call begun in an earlier window: not this one's */
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
 	/* the return of a call nested in the pending one: not ours to close */
 	if (p->api != (__u32)bpf_get_attach_cookie(ctx)) {
 		p->ra2_slot = 0;

@@ -614,8 +614,15 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 	for (int i = 0; hid && i < 2; i++) {
 		uint64_t slot = hid->slot[i];
 
+		uint64_t now;
+
 		if (!slot || slot < st->sp || slot + 8 > st->sp + st->snap_len ||
 		    st->snap_len > sizeof(patched))
+			continue;
+		/* only where the trampoline still stands: a call that returned while the probes
+		 * were off leaves its entry behind, and the slot has been reused since */
+		memcpy(&now, (const uint8_t *)(st + 1) + (slot - st->sp), sizeof(now));
+		if (symbolizer__in_file(c->sym, now))
 			continue;
 		if (in.snap != patched)
 			memcpy(patched, st + 1, st->snap_len);

@@ -318,30 +318,33 @@ static void *close_link(void *fd)
 	return NULL;
 }
 
-/* Each close waits for a grace period (~50 ms here) while its probes still trap: the links
- * are closed in parallel so that the target pays for one. */
+/* Each close waits for a grace period (~50 ms here) while its probes still trap: the links of
+ * one kind are closed in parallel so that the target pays for one. The return probes go first:
+ * a call entered while only they remain gets the trampoline in place of its return address
+ * with no entry probe to keep the original, and a wait in it would have its stack cut there. */
 void lock_probes__detach(struct lock_probes *p)
 {
-	pthread_t th[2 * L__COUNT];
-	bool started[2 * L__COUNT] = {false};
+	static const int order[L__COUNT] = {L_RETURN, L_ENTRY};
 
-	for (int l = 0; l < p->nlibs; l++) {
-		for (int i = 0; i < L__COUNT; i++) {
-			struct link_set *ls = &p->libs[l].links[i];
-			int k = l * L__COUNT + i;
+	for (int o = 0; o < L__COUNT; o++) {
+		pthread_t th[2];
+		bool started[2] = {false};
+
+		for (int l = 0; l < p->nlibs; l++) {
+			struct link_set *ls = &p->libs[l].links[order[o]];
 
 			if (ls->fd < 0)
 				continue;
-			started[k] = pthread_create(&th[k], NULL, close_link,
+			started[l] = pthread_create(&th[l], NULL, close_link,
 						    (void *)(intptr_t)ls->fd) == 0;
-			if (!started[k])
+			if (!started[l])
 				close(ls->fd);
 			ls->fd = -1;
 		}
+		for (int l = 0; l < 2; l++)
+			if (started[l])
+				pthread_join(th[l], NULL);
 	}
-	for (int k = 0; k < 2 * L__COUNT; k++)
-		if (started[k])
-			pthread_join(th[k], NULL);
 	p->attached = false;
 }
 

@@ -541,22 +541,6 @@ static void flush(struct recorder *r)
 		r->err = trace_writer__flush(r->w);
 }
 
-/* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
- * carry across an off stretch. */
-/* Lock calls left pending by an off stretch (their return went unseen) would hide the thread's
- * next calls: a stretch starts with none. */
-static void clear_pending(struct recorder *r)
-{
-	__u32 key, next;
-	bool first = true;
-
-	while (!bpf_map__get_next_key(r->skel->maps.pending, first ? NULL : &key, &next,
-				      sizeof(next))) {
-		bpf_map__delete_elem(r->skel->maps.pending, &next, sizeof(next), 0);
-		first = true;	/* the map changed: start again */
-	}
-}
-
 /* A target seen to run CPython gets its lock calls probed too, from now on. */
 static void probe_python(struct recorder *r)
 {
@@ -569,12 +553,15 @@ static void probe_python(struct recorder *r)
 		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
 }
 
+/* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
+ * carry across an off stretch. Lock calls left pending by an off stretch (their return went
+ * unseen) are told apart by the window count, raised here. */
 static void window(struct recorder *r, bool on)
 {
 	uint64_t before = ls_mono_ns();
 
 	if (on) {
-		clear_pending(r);
+		r->skel->bss->window_gen++;	/* calls pending from before are stale */
 		/* the time to attach counts as on: probes trap as soon as each link is in */
 		if (lock_probes__attach(r->probes))
 			return;	/* stay off; the next window tries again */

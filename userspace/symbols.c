@@ -809,6 +809,13 @@ int symbolizer__data(struct symbolizer *s, uint64_t addr, const char **name, uin
 	return 0;
 }
 
+bool symbolizer__in_file(const struct symbolizer *s, uint64_t addr)
+{
+	const struct sym_map *m = map_find(s, addr);
+
+	return m && m->path[0] == '/';
+}
+
 bool symbolizer__is_anon(struct symbolizer *s, uint64_t addr)
 {
 	struct sym_map *m = map_find(s, addr);

@@ -45,6 +45,9 @@ int symbolizer__frame(struct symbolizer *s, uint64_t pc, bool ra, struct sym_fra
  * On success *name is owned by the symbolizer and *off is addr - symbol start. -ENOENT if none. */
 int symbolizer__data(struct symbolizer *s, uint64_t addr, const char **name, uint64_t *off);
 
+/* True if ADDR lies in a mapping of a file (as of the last refresh): a return address into code,
+ * not the uprobes trampoline that a return probe puts in its place. */
+bool symbolizer__in_file(const struct symbolizer *s, uint64_t addr);
 /* True if ADDR lies in the target's heap or an anonymous mapping (not in a mapped object). */
 bool symbolizer__is_anon(struct symbolizer *s, uint64_t addr);
 

@@ -568,3 +568,24 @@ Test(symbols, warm_unwind_and_symbolise_cost)
 	symbolizer__free(s);
 	free(cap);
 }
+
+/* A return address into code lies in a file's mapping; the uprobes trampoline (a special
+ * mapping), the heap and the stack do not: only those are patched with a hidden return
+ * address. */
+Test(symbols, return_addresses_into_code_are_in_files)
+{
+	struct symbolizer *s;
+	char *heap = malloc(64);
+	int local = 0;
+
+	cr_assert(heap);
+	s = self_symbolizer();
+	cr_expect(symbolizer__in_file(s, (uintptr_t)&symbolizer__new));
+	cr_expect(symbolizer__in_file(s, (uintptr_t)&malloc));
+	cr_expect_not(symbolizer__in_file(s, (uintptr_t)heap));
+	cr_expect_not(symbolizer__in_file(s, (uintptr_t)&local));
+	cr_expect_not(symbolizer__in_file(s, 0x7fffffffe000ull));	/* above any mapping here */
+	cr_expect_not(symbolizer__in_file(s, 0));
+	symbolizer__free(s);
+	free(heap);
+}
