@@ -4,7 +4,7 @@
 #
 # Environment: PAIRS (alternating alone/recorded pairs per figure, default 3), SOAK_SECONDS
 # (length of the soak recording, default 600), RATE_SECONDS (each step of the collector's rate
-# scan, default 3), SKIP="uprobes helgrind soak ..." (sections to leave out while developing).
+# scan, default 3), OMIT="uprobes helgrind soak ..." (sections to leave out while developing).
 set -e
 cd "$(dirname "$0")/../.."
 LS=build/lockscope
@@ -18,7 +18,7 @@ tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
 # Ctrl-C reaches the workloads and recorders too: they run in this process group
 trap 'rm -rf "$tmp"' EXIT
 
-skip() { case " $SKIP " in *" $1 "*) return 0 ;; esac; return 1; }
+omit() { case " $OMIT " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
 # under 10, none above)
 stats() {
@@ -80,8 +80,8 @@ compare() {	# whether full mode runs at full size
 	mode_full contention
 	mode_full auto
 	if [ "$1" = full ]; then mode_full full; else per_call "lockscope full" "$PAIRS" full_small; fi
-	skip uprobes || per_call "uprobes per call (bpftrace)" "$PAIRS" bpftrace_small
-	skip helgrind || per_call "valgrind --tool=helgrind" 1 helgrind_small
+	omit uprobes || per_call "uprobes per call (bpftrace)" "$PAIRS" bpftrace_small
+	omit helgrind || per_call "valgrind --tool=helgrind" 1 helgrind_small
 	row "" "alone" "$(stats %.0f <"$tmp/alone" | awk '{printf "%.3f s", $1 / 1e9}') (median of $(wc -l <"$tmp/alone"))"
 }
 
@@ -254,13 +254,13 @@ machine() {
 main() {
 	machine
 	syscall_tax
-	skip loop || loop_tax
-	skip overhead || overhead
-	skip collector || collector
-	skip trace || trace_size
-	skip analysis || analysis
-	skip viewer || viewer
-	skip soak || soak
+	omit loop || loop_tax
+	omit overhead || overhead
+	omit collector || collector
+	omit trace || trace_size
+	omit analysis || analysis
+	omit viewer || viewer
+	omit soak || soak
 	echo
 	echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }

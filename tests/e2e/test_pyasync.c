@@ -295,22 +295,6 @@ PYASYNC_TEST(async_idle_server_healthy_debian) { async_idle(PY_DEBIAN); }
 PYASYNC_TEST(with_holders_of_thread_deadlock_debian) { thread_deadlock(PY_DEBIAN, 0); }
 PYASYNC_TEST(with_holders_without_futex_debian) { thread_deadlock(PY_DEBIAN, 1); }
 
-/* 3.12, where pyenv has it (these machines do; a bare Debian has only its 3.11): the task
- * registry, the frames and the exception tables changed, the workloads did not. */
-PYASYNC_TEST(deadlocks_on_pyenv_312_where_installed)
-{
-	char buf[512];
-	const char *py = pyenv_python(12, buf, sizeof(buf));
-
-	if (!py) {
-		cr_log_warn("no pyenv CPython 3.12 here: the 3.11s alone are read");
-		return;
-	}
-	async_deadlock(py);
-	async_idle(py);
-	thread_deadlock(py, false);
-}
-
 /* ---- record: the same cycles found while recording, from a loop idle in its poll call ---- */
 
 /* The task of deadlock DL named NAME, or NULL. */
