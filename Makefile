@@ -215,7 +215,7 @@ test: deps
 
 # The viewer in headless chromium, driven by playwright-core from the lockfile.
 viewer-test: $(BUILD)/lockscope $(WORKLOADS)
-	$(Q)cd tests/viewer && npm ci --silent --no-audit --no-fund
+	$(Q)cd tests/viewer && npm ci --offline --silent --no-audit --no-fund
 	node --test tests/viewer/viewer.test.mjs
 
 demo: deps

@@ -202,7 +202,7 @@ analysis() {
 # ---- the viewer: a million-event trace served, painted and zoomed in headless chromium ----
 viewer() {
 	build/bench/trace_bytes -o "$tmp/view.lsz" >/dev/null
-	(cd tests/viewer && npm ci --silent --no-audit --no-fund)
+	(cd tests/viewer && npm ci --offline --silent --no-audit --no-fund)
 	node tests/bench/view_bench.mjs "$tmp/view.lsz"
 }
 
