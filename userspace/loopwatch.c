@@ -22,6 +22,8 @@
 struct loopwatch {
 	int loops_fd; /* borrowed */
 	uint64_t threshold_ns;
+	struct bpf_program *sampler; /* borrowed; attached once the target has a loop */
+	bool sampler_tried;
 	struct bpf_link **links; /* the sampler, one per CPU */
 	int nlinks;
 	struct bytemap *taken; /* tid -> gap_start of the block whose stack was taken */
@@ -76,16 +78,14 @@ static void detach_sampler(struct loopwatch *w)
 	w->nlinks = 0;
 }
 
-struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns,
-				 char *why, size_t why_len)
+struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns)
 {
 	struct loopwatch *w = calloc(1, sizeof(*w));
-	char buf[256] = "";
-	int err;
 
 	if (!w)
 		return NULL;
 	w->loops_fd = loops_fd;
+	w->sampler = sampler;
 	w->threshold_ns = threshold_ns;
 	w->taken = bytemap__new();
 	if (!w->taken) {
@@ -93,18 +93,22 @@ struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = sampler ? attach_sampler(w, sampler, buf, sizeof(buf)) : 0;
-	if (err) {
-		detach_sampler(w);
-		if (err == -ENOMEM) {
-			loopwatch__free(w);
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
-	if (why)
-		snprintf(why, why_len, "%s", buf);
 	return w;
+}
+
+/* The sampler runs on every CPU of the machine and keeps each one's timer ticking: it goes in
+ * only once the target is seen to run an event loop. Tried once; WHY says what failed. */
+static int start_sampler(struct loopwatch *w, char *why, size_t len)
+{
+	int err;
+
+	if (w->sampler_tried || !w->sampler)
+		return 0;
+	w->sampler_tried = true;
+	err = attach_sampler(w, w->sampler, why, len);
+	if (err)
+		detach_sampler(w);
+	return err == -ENOMEM ? err : 0;
 }
 
 void loopwatch__free(struct loopwatch *w)
@@ -182,11 +186,13 @@ static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 int loopwatch__scan(struct loopwatch *w, uint64_t now,
 		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
 			      uint64_t now),
-		    void *arg)
+		    void *arg, char *why, size_t why_len)
 {
 	struct scan_ctx s = {.w = w, .now = now, .fn = fn, .arg = arg};
 	int err = each_loop(w, scan_one, &s);
 
+	if (!err && s.loops)
+		err = start_sampler(w, why, why_len);
 	return err ? err : s.loops;
 }
 

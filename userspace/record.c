@@ -638,18 +638,14 @@ static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st,
  * here, while they last. */
 static int watch_loops(struct recorder *r)
 {
-	char why[256];
-
 	if (!r->o->loop_threshold_ms)
 		return LS_EXIT_OK;
 	r->loops = loopwatch__new(bpf_map__fd(r->skel->maps.loops), r->skel->progs.loop_sampler,
-				  r->o->loop_threshold_ms * 1000000ull, why, sizeof(why));
+				  r->o->loop_threshold_ms * 1000000ull);
 	if (!r->loops) {
 		ls_err("record", "out of memory");
 		return LS_EXIT_SYSTEM;
 	}
-	if (why[0])
-		ls_note("record", "event loops: busy blocks get no stack (%s)", why);
 	return LS_EXIT_OK;
 }
 
@@ -668,8 +664,12 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			n = ring_buffer__consume(r->rb);
 		now = ls_mono_ns();
 		if (r->loops && !r->err) {
-			r->nloops = loopwatch__scan(r->loops, now, loop_off_cpu, r);
+			char why[256] = "";
+
+			r->nloops = loopwatch__scan(r->loops, now, loop_off_cpu, r, why, sizeof(why));
 			r->err = r->nloops < 0 ? r->nloops : 0;
+			if (why[0])
+				ls_note("record", "event loops: busy blocks get no stack (%s)", why);
 		}
 		if (n < 0 && n != -EINTR) {
 			ls_err("record", "reading the ring buffer: %s", strerror(-n));

@@ -22,7 +22,7 @@ static void setup(void)
 				sizeof(struct ls_loop_state), 64, NULL);
 	cr_assert_geq(map_fd, 0, "bpf_map_create: %s (the unit tests run as root)",
 		      strerror(errno));
-	lw = loopwatch__new(map_fd, NULL, THRESHOLD, NULL, 0);
+	lw = loopwatch__new(map_fd, NULL, THRESHOLD);
 	cr_assert_not_null(lw);
 }
 
@@ -60,7 +60,7 @@ static uint32_t scan(uint64_t now, int take)
 {
 	struct offers o = {.take = take};
 
-	cr_assert_geq(loopwatch__scan(lw, now, offer, &o), 0);
+	cr_assert_geq(loopwatch__scan(lw, now, offer, &o, NULL, 0), 0);
 	return o.seen;
 }
 
@@ -106,7 +106,7 @@ Test(loopwatch, only_loops_asleep_past_the_threshold_are_offered)
 				       .polls = 9,
 				       .off_ns = {[LS_OFF_RUNQ] = 45 * MS}});
 	cr_assert_eq(scan(t, 1), (1u << 1) | (1u << 7) | (1u << 10));
-	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}), 9,
+	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}, NULL, 0), 9,
 		     "loop threads: all but 5");
 }
 
@@ -133,7 +133,7 @@ static int fail(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_
 Test(loopwatch, an_error_stops_the_scan_and_is_returned)
 {
 	put(1, (struct ls_loop_state){.gap_start = 1, .off_since = 2, .polls = 9});
-	cr_assert_eq(loopwatch__scan(lw, 100 * MS, fail, NULL), -EIO);
+	cr_assert_eq(loopwatch__scan(lw, 100 * MS, fail, NULL, NULL, 0), -EIO);
 }
 
 Test(loopwatch, idle_loops_are_those_in_their_poll_call_long_enough)
