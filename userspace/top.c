@@ -12,6 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "asyncdl.h"
 #include "bytemap.h"
 #include "common.h"
 #include "deadlock.h"
@@ -220,38 +221,48 @@ static void draw_waiting(struct top *t, FILE *f)
 }
 
 /* The deadlocks found so far, as `record` alerts them, wrapped to the screen. */
+/* One alert, its long lines going on under themselves, indented, broken at a space; *LINES
+ * counts what the screen has room for. */
+static void draw_alert(const char *text, FILE *f, int *lines)
+{
+	const char *p = text;
+
+	while (*p && *lines < ALERT_LINES) {
+		size_t len = strcspn(p, "\n");
+		int width = SCREEN_COLS;
+
+		for (size_t done = 0; done < len && *lines < ALERT_LINES; (*lines)++) {
+			int n = len - done < (size_t)width ? (int)(len - done) : width;
+			int cut = n;
+
+			while (done + n < len && cut > 1 && p[done + cut] != ' ')
+				cut--;
+			n = cut > 1 ? cut : n;
+			fprintf(f, "%s%.*s\n", done ? WRAP_INDENT : "", n, p + done);
+			done += n + (done + n < len && p[done + n] == ' ');
+			width = SCREEN_COLS - (int)strlen(WRAP_INDENT);
+		}
+		p += len + (p[len] == '\n');
+	}
+}
+
+/* Deadlocks among threads, then among asyncio tasks (record's check of idle loops). */
 static void draw_deadlocks(struct top *t, FILE *f)
 {
+	const struct asyncdl *tasks = deadlock__tasks(t->dl);
+	size_t nthreads = deadlock__count(t->dl), ntasks = tasks ? asyncdl__count(tasks) : 0;
 	char text[8192];
 	int lines = 0;
 
-	for (size_t i = 0; i < deadlock__count(t->dl) && lines < ALERT_LINES; i++) {
-		const char *p = text;
-
-		if (deadlock__format_alert(deadlock__get(t->dl, i), t->model, text, sizeof(text)) <=
-		    0)
-			continue;
-		if (!i)
-			fputc('\n', f);
-		while (*p && lines < ALERT_LINES) {
-			size_t len = strcspn(p, "\n");
-			int width = SCREEN_COLS;
-
-			/* a long line goes on under itself, indented, broken at a space */
-			for (size_t done = 0; done < len && lines < ALERT_LINES; lines++) {
-				int n = len - done < (size_t)width ? (int)(len - done) : width;
-				int cut = n;
-
-				while (done + n < len && cut > 1 && p[done + cut] != ' ')
-					cut--;
-				n = cut > 1 ? cut : n;
-				fprintf(f, "%s%.*s\n", done ? WRAP_INDENT : "", n, p + done);
-				done += n + (done + n < len && p[done + n] == ' ');
-				width = SCREEN_COLS - (int)strlen(WRAP_INDENT);
-			}
-			p += len + (p[len] == '\n');
-		}
-	}
+	if (nthreads + ntasks)
+		fputc('\n', f);
+	for (size_t i = 0; i < nthreads && lines < ALERT_LINES; i++)
+		if (deadlock__format_alert(deadlock__get(t->dl, i), t->model, text,
+					   sizeof(text)) > 0)
+			draw_alert(text, f, &lines);
+	for (size_t i = 0; i < ntasks && lines < ALERT_LINES; i++)
+		if (asyncdl__format_alert(asyncdl__get(tasks, i), t->model, text, sizeof(text)) > 0)
+			draw_alert(text, f, &lines);
 }
 
 static void draw(struct top *t)

@@ -283,6 +283,31 @@ Test(top, a_deadlock_is_shown_with_its_threads_and_locks, .timeout = 60)
 	free(text);
 }
 
+/* Two asyncio tasks deadlocked on two asyncio.Locks: no thread waits on anything, the loop
+ * idles in epoll_wait, and top still shows the tasks' deadlock (record's check of idle loops). */
+Test(top, an_asyncio_deadlock_is_shown_with_its_tasks_and_locks, .timeout = 60)
+{
+	char wl_out[256], wl_err[256], out[256], err[256], cmd[512], *text;
+	pid_t wl, top;
+
+	snprintf(wl_out, sizeof(wl_out), "%s/top-adl.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/top-adl.err", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_deadlock.py", python3_path());
+	wl = track(spawn_bg(cmd, wl_out, wl_err));
+	cr_assert(wait_for_text(wl_out, "\"workload\": \"py_async_deadlock\"", 20),
+		  "the workload did not reach its deadlock: %s", slurp(wl_err));
+	snprintf(out, sizeof(out), "%s/top-adl-top.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top-adl-top.err", test_dir());
+	top = start_top(wl, "", out, err);
+	cr_assert(wait_for_text(out, "ASYNCIO DEADLOCK", 20), "no deadlock shown: %s", slurp(out));
+	kill(top, SIGTERM);
+	cr_assert_eq(wait_for(top, 10), 0, "%s", slurp(err));
+	text = slurp(out);
+	cr_assert(strstr(text, "tasks a-to-b, b-to-a on locks"), "%s", text);
+	cr_assert(strstr(text, "transfer_a_to_b (py_async_deadlock.py:"), "%s", text);
+	free(text);
+}
+
 Test(top, bad_usage_and_a_missing_process_say_what, .timeout = 30)
 {
 	char *err = NULL;
