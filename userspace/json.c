@@ -390,6 +390,12 @@ void json_writer__u64(struct json_writer *w, uint64_t v)
 	put_scalar(w, digits(buf + sizeof(buf) - 1, v));
 }
 
+void json_writer__key_u64(struct json_writer *w, const char *key, uint64_t v)
+{
+	json_writer__key(w, key);
+	json_writer__u64(w, v);
+}
+
 void json_writer__double(struct json_writer *w, double v)
 {
 	char buf[32];

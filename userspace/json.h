@@ -36,6 +36,8 @@ void json_writer__stringf(struct json_writer *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void json_writer__i64(struct json_writer *w, int64_t v);
 void json_writer__u64(struct json_writer *w, uint64_t v);
+/* An object's member KEY with its value: json_writer__key() and the value in one call. */
+void json_writer__key_u64(struct json_writer *w, const char *key, uint64_t v);
 /* Shortest form that reads back to the same double; NaN and infinities, which JSON cannot
  * express, are written as null. */
 void json_writer__double(struct json_writer *w, double v);

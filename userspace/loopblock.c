@@ -224,12 +224,6 @@ const struct loop_block *loopblock__get(const struct loopblock *lb, size_t i)
 	return i < lb->n ? &lb->blocks[i] : NULL;
 }
 
-static void json_u64(struct json_writer *w, const char *key, uint64_t v)
-{
-	json_writer__key(w, key);
-	json_writer__u64(w, v);
-}
-
 void loopblock__json(const struct loopblock *lb, const struct model *m, struct json_writer *w)
 {
 	static const char *const off_names[] = {"sleep", "lock", "io", "runq", "other"};
@@ -242,12 +236,12 @@ void loopblock__json(const struct loopblock *lb, const struct model *m, struct j
 		const char *name = model__thread_name(m, b->tid);
 
 		json_writer__object_begin(w);
-		json_u64(w, "tid", b->tid);
-		json_u64(w, "start_ns", b->start_ns);
-		json_u64(w, "duration_ns", b->duration_ns);
+		json_writer__key_u64(w, "tid", b->tid);
+		json_writer__key_u64(w, "start_ns", b->start_ns);
+		json_writer__key_u64(w, "duration_ns", b->duration_ns);
 		json_writer__key(w, "cause");
 		json_writer__string(w, loopblock__cause_name(b->cause));
-		json_u64(w, "on_cpu_ns", b->on_cpu_ns);
+		json_writer__key_u64(w, "on_cpu_ns", b->on_cpu_ns);
 		json_writer__key(w, "stack");
 		model__stack_json(m, b->stack_id, w);
 		json_writer__key(w, "thread");
@@ -257,7 +251,7 @@ void loopblock__json(const struct loopblock *lb, const struct model *m, struct j
 		json_writer__key(w, "off_cpu_ns");
 		json_writer__object_begin(w);
 		for (int c = 0; c < LS_LOOP_OFF__COUNT; c++)
-			json_u64(w, off_names[c], b->off_ns[c]);
+			json_writer__key_u64(w, off_names[c], b->off_ns[c]);
 		json_writer__object_end(w);
 		json_writer__object_end(w);
 	}

@@ -80,12 +80,6 @@ static bool holds_known(const struct report_ctx *ctx, const struct hs_lock *l)
 	return holds__traced(ctx->holds) && l->kind != LS_KIND_GIL;
 }
 
-static void json_u64(struct json_writer *w, const char *key, uint64_t v)
-{
-	json_writer__key(w, key);
-	json_writer__u64(w, v);
-}
-
 static void json_str(struct json_writer *w, const char *key, const char *s)
 {
 	json_writer__key(w, key);
@@ -132,9 +126,9 @@ static void hs_json_waiters(const struct hs_lock *l, struct json_writer *w)
 	json_writer__array_begin(w);
 	for (uint32_t i = 0; i < l->nwaiters; i++) {
 		json_writer__object_begin(w);
-		json_u64(w, "tid", l->waiters[i].tid);
-		json_u64(w, "wait_ns", l->waiters[i].wait_ns);
-		json_u64(w, "count", l->waiters[i].count);
+		json_writer__key_u64(w, "tid", l->waiters[i].tid);
+		json_writer__key_u64(w, "wait_ns", l->waiters[i].wait_ns);
+		json_writer__key_u64(w, "count", l->waiters[i].count);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -146,8 +140,8 @@ static void hs_json_owners(const struct hs_lock *l, struct json_writer *w)
 	json_writer__array_begin(w);
 	for (uint32_t i = 0; i < l->nowners; i++) {
 		json_writer__object_begin(w);
-		json_u64(w, "tid", l->owners[i].tid);
-		json_u64(w, "count", l->owners[i].count);
+		json_writer__key_u64(w, "tid", l->owners[i].tid);
+		json_writer__key_u64(w, "count", l->owners[i].count);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -162,8 +156,8 @@ static void hs_json_stacks(const struct report_ctx *ctx, const struct hs_lock *l
 		json_writer__object_begin(w);
 		json_writer__key(w, "frames");
 		model__stack_json(ctx->model, l->stacks[i].id, w);
-		json_u64(w, "wait_ns", l->stacks[i].wait_ns);
-		json_u64(w, "count", l->stacks[i].count);
+		json_writer__key_u64(w, "wait_ns", l->stacks[i].wait_ns);
+		json_writer__key_u64(w, "count", l->stacks[i].count);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -182,16 +176,16 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 	json_str(w, "name", model__lock_label(ctx->model, l->addr, l->kind, buf, sizeof(buf)));
 	json_str(w, "kind", ls_kind_name(l->kind));
 	if (!l->other) {
-		json_u64(w, "contentions", l->count);
-		json_u64(w, "wait_ns", l->wait_ns);
-		json_u64(w, "max_wait_ns", l->max_wait_ns);
+		json_writer__key_u64(w, "contentions", l->count);
+		json_writer__key_u64(w, "wait_ns", l->wait_ns);
+		json_writer__key_u64(w, "max_wait_ns", l->max_wait_ns);
 		/* these come from lock/unlock probes: unknown where full mode never ran */
 		if (holds_known(ctx, l)) {
 			struct hold_stats hs = holds__get(ctx->holds, l->addr);
 
-			json_u64(w, "acquisitions", hs.acquisitions);
-			json_u64(w, "hold_ns", hs.hold_ns);
-			json_u64(w, "max_hold_ns", hs.max_hold_ns);
+			json_writer__key_u64(w, "acquisitions", hs.acquisitions);
+			json_writer__key_u64(w, "hold_ns", hs.hold_ns);
+			json_writer__key_u64(w, "max_hold_ns", hs.max_hold_ns);
 		} else {
 			json_writer__key(w, "acquisitions");
 			json_writer__null(w);
@@ -201,11 +195,11 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 			json_writer__null(w);
 		}
 	} else {
-		json_u64(w, "wait_ns", l->wait_ns);
-		json_u64(w, "count", l->count);
-		json_u64(w, "max_wait_ns", l->max_wait_ns);
+		json_writer__key_u64(w, "wait_ns", l->wait_ns);
+		json_writer__key_u64(w, "count", l->count);
+		json_writer__key_u64(w, "max_wait_ns", l->max_wait_ns);
 	}
-	json_u64(w, "unfinished", l->unfinished);
+	json_writer__key_u64(w, "unfinished", l->unfinished);
 	hs_json_waiters(l, w);
 	if (!l->other)
 		hs_json_owners(l, w);
@@ -504,10 +498,10 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_str(w, "schema", "lockscope.report/1");
 	json_writer__key(w, "target");
 	json_writer__object_begin(w);
-	json_u64(w, "pid", ctx->info->pid);
+	json_writer__key_u64(w, "pid", ctx->info->pid);
 	json_str(w, "comm", ctx->info->comm);
 	json_str(w, "cmdline", ctx->info->cmdline);
-	json_u64(w, "duration_ns", ctx->duration_ns);
+	json_writer__key_u64(w, "duration_ns", ctx->duration_ns);
 	/* null: still running when recording stopped; -1: it ended, its status unknown */
 	json_writer__key(w, "exit_code");
 	if (ctx->exited)
@@ -518,8 +512,8 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_writer__key(w, "recording");
 	json_writer__object_begin(w);
 	json_str(w, "mode", ctx->info->mode);
-	json_u64(w, "events", ctx->events);
-	json_u64(w, "lost_events", ctx->lost);
+	json_writer__key_u64(w, "events", ctx->events);
+	json_writer__key_u64(w, "lost_events", ctx->lost);
 	/* the share of time lock/unlock were traced */
 	json_writer__key(w, "full_coverage");
 	json_writer__decimal(w, (int64_t)(holds__coverage(ctx->holds, ctx->end_ts) * 1000 + 0.5), 3);
@@ -529,9 +523,9 @@ static void emit_json_head(const struct report_ctx *ctx, struct json_writer *w)
 	json_writer__key(w, "counters");
 	json_writer__object_begin(w);
 	for (size_t i = 0; i < ctx->ncounters; i++)
-		json_u64(w, ctx->counters[i].name, ctx->counters[i].value);
+		json_writer__key_u64(w, ctx->counters[i].name, ctx->counters[i].value);
 	json_writer__object_end(w);
-	json_u64(w, "unpaired_waits", ctx->unpaired);
+	json_writer__key_u64(w, "unpaired_waits", ctx->unpaired);
 	json_writer__object_end(w);
 }
 
@@ -551,7 +545,7 @@ static void emit_json_threads(struct report_ctx *ctx, struct json_writer *w)
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < ctx->ntids; i++) {
 		json_writer__object_begin(w);
-		json_u64(w, "tid", ctx->tids[i]);
+		json_writer__key_u64(w, "tid", ctx->tids[i]);
 		json_str(w, "name", model__thread_name(ctx->model, ctx->tids[i]));
 		json_writer__object_end(w);
 	}

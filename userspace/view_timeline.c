@@ -231,12 +231,6 @@ static int cmp_slice(const void *pa, const void *pb)
 	return a->start < b->start ? -1 : a->start > b->start;
 }
 
-static void json_u64_member(struct json_writer *w, const char *key, uint64_t v)
-{
-	json_writer__key(w, key);
-	json_writer__u64(w, v);
-}
-
 /* Runs of slices on one track and row, each sorted by start. */
 static void meta_lanes(const struct vt *v, struct json_writer *w)
 {
@@ -251,11 +245,11 @@ static void meta_lanes(const struct vt *v, struct json_writer *w)
 			if (v->slices[j].dur > max_dur)
 				max_dur = v->slices[j].dur;
 		json_writer__object_begin(w);
-		json_u64_member(w, "track", v->slices[i].track);
-		json_u64_member(w, "row", v->slices[i].row);
-		json_u64_member(w, "first", i);
-		json_u64_member(w, "count", j - i);
-		json_u64_member(w, "max_dur_ns", max_dur);
+		json_writer__key_u64(w, "track", v->slices[i].track);
+		json_writer__key_u64(w, "row", v->slices[i].row);
+		json_writer__key_u64(w, "first", i);
+		json_writer__key_u64(w, "count", j - i);
+		json_writer__key_u64(w, "max_dur_ns", max_dur);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -273,7 +267,7 @@ static void meta_tables(const struct vt *v, struct json_writer *w)
 		    v->tracks[i].name ?: model__thread_name(v->model, v->tracks[i].tid);
 
 		json_writer__object_begin(w);
-		json_u64_member(w, "tid", v->tracks[i].tid);
+		json_writer__key_u64(w, "tid", v->tracks[i].tid);
 		json_writer__key(w, "name");
 		json_writer__string(w, name ? name : "");
 		json_writer__object_end(w);
@@ -306,9 +300,9 @@ static void meta_lost(const struct vt *v, struct json_writer *w)
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < v->nlost; i++) {
 		json_writer__object_begin(w);
-		json_u64_member(w, "track", v->lost[i].track);
-		json_u64_member(w, "ts_ns", v->lost[i].ts);
-		json_u64_member(w, "count", v->lost[i].count);
+		json_writer__key_u64(w, "track", v->lost[i].track);
+		json_writer__key_u64(w, "ts_ns", v->lost[i].ts);
+		json_writer__key_u64(w, "count", v->lost[i].count);
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
@@ -326,19 +320,19 @@ static int write_meta(const struct vt *v, const struct timeline *tl,
 	json_writer__object_begin(w);
 	json_writer__key(w, "schema");
 	json_writer__string(w, "lockscope.timeline/1");
-	json_u64_member(w, "pid", info->pid);
+	json_writer__key_u64(w, "pid", info->pid);
 	json_writer__key(w, "comm");
 	json_writer__string(w, info->comm ? info->comm : "");
-	json_u64_member(w, "duration_ns",
+	json_writer__key_u64(w, "duration_ns",
 			v->have_end && v->end_duration > v->last_ts ? v->end_duration : v->last_ts);
 	json_writer__key(w, "complete");
 	json_writer__bool(w, complete);
 	json_writer__key(w, "cut");
 	json_writer__string(w, cut);
-	json_u64_member(w, "slices", v->nslices);
-	json_u64_member(w, "flows", v->nflows);
-	json_u64_member(w, "unpaired_waits", timeline__unpaired(tl));
-	json_u64_member(w, "wakes_without_flow", timeline__flows_dropped(tl));
+	json_writer__key_u64(w, "slices", v->nslices);
+	json_writer__key_u64(w, "flows", v->nflows);
+	json_writer__key_u64(w, "unpaired_waits", timeline__unpaired(tl));
+	json_writer__key_u64(w, "wakes_without_flow", timeline__flows_dropped(tl));
 	meta_tables(v, w);
 	meta_lanes(v, w);
 	meta_lost(v, w);
