@@ -103,6 +103,15 @@ struct {
 	__type(value, struct ls_loop_state);
 } loops SEC(".maps");
 
+/* Auto mode's look before it probes: the user instruction addresses of the targets' threads
+ * that a CPU-clock sample found running, counted. A full map counts no more addresses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} sampled_ips SEC(".maps");
+
 /* Entries in `loops`: while there are none (a target with no event loop), context switches and
  * poll returns skip their lookups. */
 __u32 nloops = 0;
@@ -501,6 +510,25 @@ int loop_sampler(void *ctx)
 	return 0;
 }
 
+SEC("perf_event")
+int ip_sampler(struct bpf_perf_event_data *ctx)
+{
+	__u64 ip = 0, one = 1, *n;
+
+	if (!is_target(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* in the kernel (a syscall, a fault) the sample counts as the target's time at address 0:
+	 * a lock call's cost in the kernel is a wait's, not the call rate the probes would pay */
+	if ((*(volatile __u64 *)&ctx->regs.cs & 3) == 3)	/* the context is read whole */
+		ip = ctx->regs.ip;
+	n = bpf_map_lookup_elem(&sampled_ips, &ip);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&sampled_ips, &ip, &one, BPF_NOEXIST);
+	return 0;
+}
+
 static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id)
 {
 	__u64 pid_tgid, uaddr;
@@ -663,9 +691,9 @@ static __always_inline void emit_lock(__u32 type, __u32 tid, __u64 addr, __u32 a
 }
 
 /* Entry of a lock call (and of pthread_cond_*wait, which releases its mutex here), and of
- * unlock and destroy calls. */
-SEC("uprobe")
-int BPF_KPROBE(lock_entry, void *lock, void *mutex)
+ * unlock and destroy calls. 0 if the call's return is wanted, 1 if not (what a session's entry
+ * returns: its return probe runs only on 0). */
+static __always_inline int on_lock_entry(struct pt_regs *ctx, void *lock, void *mutex)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid, api = (__u32)bpf_get_attach_cookie(ctx);
@@ -678,11 +706,11 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 
 	count(STAT_PROBE_ENTRY);
 	if (!is_target(pid_tgid >> 32))
-		return 0;
+		return 1;
 	/* unlocks and destroys share this program (one link to detach): one event, no return */
 	if (api & (LS_API_UNLOCK | LS_API_DESTROY)) {
 		emit_lock(api & LS_API_UNLOCK ? LS_EV_RELEASE : LS_EV_DESTROY, tid, p.addr, api);
-		return 0;
+		return 1;
 	}
 	if ((api & LS_API__MASK) == LS_API_COND) {
 		p.addr = (__u64)mutex;
@@ -696,7 +724,7 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 
 		if (!outer) {
 			count(STAT_INFLIGHT_FULL);
-			return 0;
+			return 1;
 		}
 		if (outer->gen != p.gen) {	/* left by an earlier window: not an outer call */
 			*outer = p;
@@ -710,8 +738,7 @@ int BPF_KPROBE(lock_entry, void *lock, void *mutex)
 
 /* Return of a lock call: the lock is held if it returned 0 (a condition wait always retakes
  * its mutex, timed out or not). */
-SEC("uretprobe")
-int BPF_KRETPROBE(lock_return, long ret)
+static __always_inline int on_lock_return(struct pt_regs *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
@@ -752,6 +779,31 @@ int BPF_KRETPROBE(lock_return, long ret)
 out:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(lock_entry, void *lock, void *mutex)
+{
+	on_lock_entry(ctx, lock, mutex);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(lock_return, long ret)
+{
+	return on_lock_return(ctx, ret);
+}
+
+/* Entry and return in one program on one link, where the kernel has uprobe sessions (Linux
+ * 6.13): closing the link takes every breakpoint out at once, where closing an entry link and
+ * a return link one after the other leaves the entry probes trapping through a grace period.
+ * At the entry the instruction pointer is the function's address; at the return, the caller's. */
+SEC("uprobe")
+int BPF_KPROBE(lock_session, void *lock, void *mutex)
+{
+	if (PT_REGS_IP(ctx) != bpf_get_func_ip(ctx))
+		return on_lock_return(ctx, PT_REGS_RC(ctx));
+	return on_lock_entry(ctx, lock, mutex);
 }
 
 /* tp_btf programs (BTF-typed, preferred) and raw_tp twins (fallback for kernels whose

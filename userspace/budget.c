@@ -26,3 +26,16 @@ double budget__update(struct budget *b, uint64_t entry_hits, uint64_t return_hit
 	b->duty = d > 1.0 ? 1.0 : d;
 	return b->duty;
 }
+
+double budget__predict(const struct budget *b, uint64_t samples, uint64_t in_lock, double pair_ns)
+{
+	/* fewer hits than this are too few to tell from chance: the window measures instead */
+	if (in_lock < 3 || samples == 0 || pair_ns <= 0)
+		return 0;
+	return (double)in_lock / samples / pair_ns * (2 * b->entry_ns + b->return_ns);
+}
+
+bool budget__worth(const struct budget *b, double g)
+{
+	return g <= 0 || b->share / g >= BUDGET_MIN_SEEN;
+}

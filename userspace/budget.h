@@ -3,6 +3,7 @@
 #ifndef LOCKSCOPE_BUDGET_H
 #define LOCKSCOPE_BUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct budget {
@@ -23,5 +24,18 @@ void budget__init(struct budget *b, double percent, double entry_ns, double retu
  * of its progress. Keeping that at the budget b gives d = b * (1 + g) / g. */
 double budget__update(struct budget *b, uint64_t entry_hits, uint64_t return_hits,
 		      uint64_t cpu_ns, uint64_t on_ns);
+
+/* Before a window, what the probes would cost, from a sample of where the target's threads ran:
+ * SAMPLES of them, IN_LOCK inside the lock functions, an unprobed lock/unlock pair taking
+ * PAIR_NS. Each pair would hit two entry probes and a return probe, so the predicted g is
+ * (IN_LOCK / SAMPLES) / PAIR_NS * (2 * entry + return). 0 when too few samples say so. */
+double budget__predict(const struct budget *b, uint64_t samples, uint64_t in_lock, double pair_ns);
+
+/* Are probes that cost G (probe cost / the target's own CPU) worth attaching? Held to the budget
+ * they would be on a share d = b(1 + g)/g of the time and see d / (1 + g) = b / g of the
+ * target's work: worth it while that is at least BUDGET_MIN_SEEN. Past it, full mode's records
+ * would mostly be its own traps (a program 100 times slower while probed). */
+#define BUDGET_MIN_SEEN 0.01
+bool budget__worth(const struct budget *b, double g);
 
 #endif

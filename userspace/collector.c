@@ -378,6 +378,13 @@ static bool is_eval(struct collector *c, uint64_t pc, bool ra)
 	       !strcmp(f.func, "_PyEval_EvalFrameDefault");
 }
 
+const char *collector__function(struct collector *c, uint64_t ip)
+{
+	struct sym_frame f = {0};
+
+	return c->sym && symbolizer__frame(c->sym, ip, false, &f) == 0 ? f.func : NULL;
+}
+
 static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t *id)
 {
 	struct ls_rec r = {.type = LS_REC_FRAME, .ts = c->last_ts};

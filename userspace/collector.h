@@ -88,6 +88,10 @@ int collector__proc_exit(struct collector *c, int code);
  * run CPython, else NULL. Borrowed. */
 const char *collector__python_object(const struct collector *c);
 
+/* The name of the function of the target's that holds the instruction at IP; NULL if unknown.
+ * Valid until the collector next reads the target's objects. */
+const char *collector__function(struct collector *c, uint64_t ip);
+
 /* The CPython reader of a target seen to run CPython, else NULL. Borrowed. */
 struct pyreader *collector__pyreader(const struct collector *c);
 

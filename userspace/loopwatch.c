@@ -5,15 +5,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <linux/perf_event.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bytemap.h"
+#include "cpusampler.h"
 #include "events.h"
 
 #define MAX_LOOPS 4096 /* the loops map's max_entries: bounds a scan */
@@ -24,59 +23,9 @@ struct loopwatch {
 	uint64_t threshold_ns;
 	struct bpf_program *sampler; /* borrowed; attached once the target has a loop */
 	bool sampler_tried;
-	struct bpf_link **links; /* the sampler, one per CPU */
-	int nlinks;
+	struct cpusampler *sampling; /* the sampler, attached */
 	struct bytemap *taken; /* tid -> gap_start of the block whose stack was taken */
 };
-
-/* The sampler fires twice per threshold: a busy block is caught before it is 1.5 times it. */
-static int attach_sampler(struct loopwatch *w, struct bpf_program *sampler, char *why, size_t len)
-{
-	int ncpu = libbpf_num_possible_cpus(), err = 0;
-	struct perf_event_attr attr = {
-	    .size = sizeof(attr),
-	    .type = PERF_TYPE_SOFTWARE,
-	    .config = PERF_COUNT_SW_CPU_CLOCK,
-	    .sample_period =
-		w->threshold_ns / 2 > MIN_PERIOD_NS ? w->threshold_ns / 2 : MIN_PERIOD_NS,
-	};
-
-	if (ncpu <= 0)
-		return ncpu ? ncpu : -ENODEV;
-	w->links = calloc(ncpu, sizeof(*w->links));
-	if (!w->links)
-		return -ENOMEM;
-	for (int cpu = 0; cpu < ncpu; cpu++) {
-		int fd = syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-		struct bpf_link *link;
-
-		if (fd < 0) {
-			if (errno == ENODEV)
-				continue; /* an offline CPU */
-			err = -errno;
-			snprintf(why, len, "perf_event_open on CPU %d: %s", cpu, strerror(errno));
-			break;
-		}
-		link = bpf_program__attach_perf_event(sampler, fd);
-		if (!link) {
-			err = -errno;
-			close(fd);
-			snprintf(why, len, "attaching the sampler: %s", strerror(-err));
-			break;
-		}
-		w->links[w->nlinks++] = link;
-	}
-	return err;
-}
-
-static void detach_sampler(struct loopwatch *w)
-{
-	for (int i = 0; i < w->nlinks; i++)
-		bpf_link__destroy(w->links[i]); /* closes its perf event too */
-	free(w->links);
-	w->links = NULL;
-	w->nlinks = 0;
-}
 
 struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns)
 {
@@ -100,22 +49,20 @@ struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint
  * only once the target is seen to run an event loop. Tried once; WHY says what failed. */
 static int start_sampler(struct loopwatch *w, char *why, size_t len)
 {
-	int err;
-
 	if (w->sampler_tried || !w->sampler)
 		return 0;
 	w->sampler_tried = true;
-	err = attach_sampler(w, w->sampler, why, len);
-	if (err)
-		detach_sampler(w);
-	return err == -ENOMEM ? err : 0;
+	/* it fires twice per threshold: a busy block is caught before it is 1.5 times it */
+	w->sampling = cpusampler__attach(w->sampler, w->threshold_ns / 2 > MIN_PERIOD_NS ?
+					 w->threshold_ns / 2 : MIN_PERIOD_NS, why, len);
+	return !w->sampling && errno == ENOMEM ? -ENOMEM : 0;
 }
 
 void loopwatch__free(struct loopwatch *w)
 {
 	if (!w)
 		return;
-	detach_sampler(w);
+	cpusampler__free(w->sampling);
 	bytemap__free(w->taken);
 	free(w);
 }

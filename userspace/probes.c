@@ -104,7 +104,7 @@ struct uprobe_multi_attr {
 };
 
 static int link_create(int prog_fd, const char *path, const struct link_set *ls, bool ret,
-		       pid_t pid)
+		       pid_t pid, uint32_t attach_type)
 {
 	union bpf_attr attr;
 	struct uprobe_multi_attr *a = (void *)&attr;
@@ -112,7 +112,7 @@ static int link_create(int prog_fd, const char *path, const struct link_set *ls,
 	_Static_assert(sizeof(struct uprobe_multi_attr) <= sizeof(union bpf_attr), "attr size");
 	memset(&attr, 0, sizeof(attr));
 	a->prog_fd = prog_fd;
-	a->attach_type = LS_TRACE_UPROBE_MULTI;
+	a->attach_type = attach_type;
 	a->path = (uint64_t)(uintptr_t)path;
 	a->offsets = (uint64_t)(uintptr_t)ls->offsets;
 	a->cookies = (uint64_t)(uintptr_t)ls->cookies;
@@ -279,17 +279,25 @@ fail:
 	return NULL;
 }
 
+/* With uprobe sessions, the entry link's offsets get the session program, and there is no
+ * return link: its entry asks for the return only of lock calls. */
 static int lib_attach(struct lock_probes *p, struct probed_lib *lib)
 {
+	int session = bpf_program__fd(p->skel->progs.lock_session);
 	const struct bpf_program *progs[L__COUNT] = {p->skel->progs.lock_entry,
 						     p->skel->progs.lock_return};
 
-	for (int i = 0; i < L__COUNT; i++) {
+	for (int i = 0; i < (session >= 0 ? 1 : L__COUNT); i++) {
 		struct link_set *ls = &lib->links[i];
 
 		if (!ls->cnt || ls->fd >= 0)
 			continue;
-		ls->fd = link_create(bpf_program__fd(progs[i]), lib->path, ls, i == L_RETURN, p->pid);
+		if (session >= 0)
+			ls->fd = link_create(session, lib->path, ls, false, p->pid,
+					     LS_TRACE_UPROBE_SESSION);
+		else
+			ls->fd = link_create(bpf_program__fd(progs[i]), lib->path, ls,
+					     i == L_RETURN, p->pid, LS_TRACE_UPROBE_MULTI);
 		if (ls->fd < 0)
 			return -errno;
 	}
@@ -381,6 +389,34 @@ int lock_probes__count(const struct lock_probes *p)
 	return p->nfound;
 }
 
+static bool named_in(const char *func, const struct func *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(func, f[i].name))
+			return true;
+	return false;
+}
+
+bool lock_probes__is_lock_function(const struct lock_probes *p, const char *func)
+{
+	return func && (named_in(func, funcs, NFUNCS) ||
+			(p->nlibs > 1 && named_in(func, py_funcs, ARRAY_SIZE(py_funcs))));
+}
+
+double lock_probes__pair_ns(void)
+{
+	pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	int n = 200000;
+	uint64_t t0 = ls_mono_ns();
+
+	for (int i = 0; i < n; i++) {
+		pthread_mutex_lock(&m);
+		__asm__ volatile("" ::: "memory");
+		pthread_mutex_unlock(&m);
+	}
+	return (double)(ls_mono_ns() - t0) / n;
+}
+
 void lock_probes__free(struct lock_probes *p)
 {
 	if (!p)
@@ -443,15 +479,18 @@ int lock_probes__calibrate(struct lockscope_bpf *skel, double *entry_ns, double 
 		return -ENOENT;
 	base = time_calls(n * 10);
 	/* an unlock: one entry hit that emits a record */
-	fd[0] = link_create(bpf_program__fd(skel->progs.lock_entry), path, &ls, false, getpid());
+	fd[0] = link_create(bpf_program__fd(skel->progs.lock_entry), path, &ls, false, getpid(),
+			    LS_TRACE_UPROBE_MULTI);
 	if (fd[0] < 0)
 		return -errno;
 	unlock_cost = time_calls(n) - base;
 	close(fd[0]);
 	ls.cookies[0] = LS_API_MUTEX;
 	/* a lock: an entry hit and a return hit that copies the stack and emits a record */
-	fd[0] = link_create(bpf_program__fd(skel->progs.lock_entry), path, &ls, false, getpid());
-	fd[1] = link_create(bpf_program__fd(skel->progs.lock_return), path, &ls, true, getpid());
+	fd[0] = link_create(bpf_program__fd(skel->progs.lock_entry), path, &ls, false, getpid(),
+			    LS_TRACE_UPROBE_MULTI);
+	fd[1] = link_create(bpf_program__fd(skel->progs.lock_return), path, &ls, true, getpid(),
+			    LS_TRACE_UPROBE_MULTI);
 	if (fd[0] < 0 || fd[1] < 0)
 		err = -errno;
 	else

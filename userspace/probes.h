@@ -31,8 +31,16 @@ int lock_probes__count(const struct lock_probes *p);	/* functions probed */
  * discards its events. 0 or -errno. */
 int lock_probes__calibrate(struct lockscope_bpf *skel, double *entry_ns, double *return_ns);
 
+/* Is FUNC (a symbol's name) one of the probed functions, or one of their own helpers in the C
+ * library (its name holds theirs, as __pthread_mutex_unlock_usercnt does)? */
+bool lock_probes__is_lock_function(const struct lock_probes *p, const char *func);
+
+/* What an uncontended lock/unlock pair of a mutex costs unprobed on this machine, in ns. */
+double lock_probes__pair_ns(void);
+
 /* The kernel attach type of multi-uprobe links (Linux 6.6), which Debian 12's libbpf 1.1
  * does not name yet; programs are loaded with it. */
 #define LS_TRACE_UPROBE_MULTI 48
+#define LS_TRACE_UPROBE_SESSION 57	/* Linux 6.13: one program for entry and return */
 
 #endif

@@ -24,10 +24,12 @@
 #include "budget.h"
 #include "collector.h"
 #include "deadlock.h"
+#include "entrystop.h"
 #include "events.h"
 #include "model.h"
 #include "common.h"
 #include "lockscope.skel.h"
+#include "lookahead.h"
 #include "loopwatch.h"
 #include "probes.h"
 #include "trace.h"
@@ -37,7 +39,8 @@
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
-#define FIRST_ON_NS 20000000ull		/* auto: the first stretch, which prices the probes */
+#define FIRST_ON_NS 5000000ull		/* auto: the first stretch, which prices the probes */
+#define LOOK_NS 50000000ull		/* auto: the look at the target before a stretch on */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 
 struct recorder {
@@ -45,7 +48,9 @@ struct recorder {
 	pid_t pid;
 	bool launched;
 	int go_fd;		/* write end: releases the launched child into exec */
-	int exec_err_fd;	/* read end: errno from a failed exec, EOF on success */
+	int exec_err_fd;	/* read end: whether it is armed to stop at entry, then errno from
+				 * a failed exec, EOF on success */
+	struct entrystop entry;	/* a launched command held at its entry point */
 	int pidfd;
 	bool exited;
 	int exit_code;
@@ -66,6 +71,11 @@ struct recorder {
 	uint64_t on_ns;				/* time full mode was on */
 	uint64_t on_since;			/* when the probes went on */
 	uint64_t next_on_len;			/* auto: the next on stretch */
+	double pair_ns;				/* auto: an unprobed lock/unlock pair */
+	struct lookahead *look;			/* auto: sampling the target before a stretch on */
+	uint64_t look_end;
+	bool look_failed;			/* ... the sampler cannot attach: no looks */
+	bool told_off;				/* auto: said once why full mode stays off */
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
@@ -91,7 +101,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* Forks the command, held before exec until the probes are in place. */
+/* Forks the command, held before exec until the probes are in place, and then at its entry
+ * point until the recorder has loaded the symbols of what it mapped. */
 static int launch(struct recorder *r)
 {
 	int go[2], errp[2];
@@ -117,6 +128,9 @@ static int launch(struct recorder *r)
 			_exit(127);	/* the recorder gave up before starting us */
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		e = entrystop__arm() == 0;
+		if (write(errp[1], &e, sizeof(e)) != sizeof(e))
+			_exit(127);
 		execvp(r->o->cmd[0], r->o->cmd);
 		e = errno;
 		if (write(errp[1], &e, sizeof(e)) < 0)
@@ -167,9 +181,17 @@ static void wait_for_libraries(pid_t pid)
 	}
 }
 
+static void child_ended(struct recorder *r, int status)
+{
+	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->exited = true;
+}
+
+/* Lets the launched command exec and run to its entry point, where its objects are loaded
+ * before any of its code runs; then lets it go. */
 static int release_child(struct recorder *r)
 {
-	int e = 0;
+	int e = 0, armed = 0, status, err;
 	ssize_t n;
 
 	if (write(r->go_fd, "g", 1) != 1) {
@@ -178,7 +200,9 @@ static int release_child(struct recorder *r)
 	}
 	close(r->go_fd);
 	r->go_fd = -1;
-	n = read(r->exec_err_fd, &e, sizeof(e));	/* EOF: exec succeeded (close-on-exec) */
+	n = read(r->exec_err_fd, &armed, sizeof(armed));
+	if (n == sizeof(armed))
+		n = read(r->exec_err_fd, &e, sizeof(e));	/* EOF: exec succeeded (close-on-exec) */
 	close(r->exec_err_fd);
 	r->exec_err_fd = -1;
 	if (n == sizeof(e)) {
@@ -187,7 +211,15 @@ static int release_child(struct recorder *r)
 		r->exited = true;
 		return e == ENOENT || e == EACCES ? LS_EXIT_INPUT : LS_EXIT_SYSTEM;
 	}
-	wait_for_libraries(r->pid);
+	err = armed ? entrystop__hold(&r->entry, r->pid, &status) : -EPERM;
+	if (err == -ECHILD) {
+		child_ended(r, status);	/* before its first instruction: the loader failed */
+		return LS_EXIT_OK;
+	}
+	if (err)
+		wait_for_libraries(r->pid);
+	r->err = collector__load_objects(r->col);
+	entrystop__release(&r->entry);
 	return LS_EXIT_OK;
 }
 
@@ -284,7 +316,10 @@ static uint64_t bpf_stat(struct recorder *r, __u32 key)
 }
 
 /* Picks the tracepoint flavour, and whether the full-mode uprobes are loaded at all. */
-static void autoload(struct lockscope_bpf *skel, bool btf, bool uprobes)
+/* Full mode's programs: none, multi-uprobe ones (Linux 6.6), or also the session one (6.13). */
+enum { UPROBES_NONE, UPROBES_MULTI, UPROBES_SESSION };
+
+static void autoload(struct lockscope_bpf *skel, bool btf, int uprobes)
 {
 	struct bpf_program *p;
 
@@ -292,9 +327,12 @@ static void autoload(struct lockscope_bpf *skel, bool btf, bool uprobes)
 		enum bpf_prog_type t = bpf_program__type(p);
 
 		if (t == BPF_PROG_TYPE_PERF_EVENT) {
-			bpf_program__set_autoload(p, true);	/* the loop sampler */
+			bpf_program__set_autoload(p, true);	/* the samplers */
+		} else if (p == skel->progs.lock_session) {
+			bpf_program__set_autoload(p, uprobes == UPROBES_SESSION);
+			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_SESSION);
 		} else if (t == BPF_PROG_TYPE_KPROBE) {
-			bpf_program__set_autoload(p, uprobes);
+			bpf_program__set_autoload(p, uprobes != UPROBES_NONE);
 			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_MULTI);
 		} else {
 			bpf_program__set_autoload(p, (t == BPF_PROG_TYPE_TRACING) == btf);
@@ -303,7 +341,8 @@ static void autoload(struct lockscope_bpf *skel, bool btf, bool uprobes)
 }
 
 /* Opens, loads and attaches with tp_btf programs, else their raw_tp twins; with the full-mode
- * uprobe programs where the kernel takes them (multi-uprobe links: Linux 6.6), else without. */
+ * uprobe programs where the kernel takes them (uprobe sessions: Linux 6.13; multi-uprobe links:
+ * 6.6), else without. */
 static int open_bpf(struct recorder *r)
 {
 	static const char *const kinds[] = {"tp_btf", "raw_tp"};
@@ -312,10 +351,11 @@ static int open_bpf(struct recorder *r)
 	__u8 one = 1;
 	__u32 tgid = r->pid;
 
-	for (int i = 0; i < 4; i++) {
-		bool btf = i < 2, uprobes = want_uprobes && i % 2 == 0;
+	for (int i = 0; i < 6; i++) {
+		bool btf = i < 3;
+		int uprobes = want_uprobes ? UPROBES_SESSION - i % 3 : UPROBES_NONE;
 
-		if (want_uprobes ? false : i % 2)
+		if (!want_uprobes && i % 3)
 			continue;
 		r->skel = lockscope_bpf__open();
 		if (!r->skel) {
@@ -334,7 +374,7 @@ static int open_bpf(struct recorder *r)
 			err = lockscope_bpf__attach(r->skel);
 		if (!err) {
 			r->attach_kind = kinds[!btf];
-			r->uprobes_loaded = uprobes;
+			r->uprobes_loaded = uprobes != UPROBES_NONE;
 			return LS_EXIT_OK;
 		}
 		lockscope_bpf__destroy(r->skel);
@@ -351,31 +391,17 @@ static int open_bpf(struct recorder *r)
 	return LS_EXIT_SYSTEM;
 }
 
-/* CPU time the target has used, in ns, over all its threads. */
+/* CPU time the target has used, in ns, over all its threads: the process CPU clock, which
+ * counts the running threads' time up to now (schedstat lags by up to a tick, as much as a
+ * short window lasts). 0 if the process is gone. */
 static uint64_t target_cpu_ns(pid_t pid)
 {
-	char path[320], line[128];
-	struct dirent *de;
-	uint64_t total = 0;
-	DIR *d;
+	struct timespec ts;
+	clockid_t clock;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	while (d && (de = readdir(d))) {
-		FILE *f;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, de->d_name);
-		f = fopen(path, "re");
-		if (f && fgets(line, sizeof(line), f))
-			total += strtoull(line, NULL, 10);
-		if (f)
-			fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return total;
+	if (clock_getcpuclockid(pid, &clock) || clock_gettime(clock, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 /* Prices a probe hit with the whole path a target's hit takes: lockscope is a target for the
@@ -411,6 +437,8 @@ static int setup_full(struct recorder *r)
 		return LS_EXIT_OK;
 	if (r->uprobes_loaded)
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
+	if (r->probes && !full)
+		r->pair_ns = lock_probes__pair_ns();
 	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
 		snprintf(why, sizeof(why), "cannot price a uprobe hit: %s", strerror(-err));
 	/* auto attaches in its first window, once the target's objects are loaded */
@@ -514,8 +542,7 @@ static bool target_gone(struct recorder *r)
 	if (r->launched) {
 		if (waitpid(r->pid, &status, WNOHANG) != r->pid)
 			return false;
-		r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		r->exited = true;
+		child_ended(r, status);
 		return true;
 	}
 	if (r->pidfd >= 0 ? poll(&p, 1, 0) == 1 : kill(r->pid, 0) && errno == ESRCH) {
@@ -584,6 +611,67 @@ static void window(struct recorder *r, bool on)
 	collector__window(r->col, on);
 }
 
+/* X rounded to two significant digits: 21818 -> 22000 */
+static double two_digits(double x)
+{
+	double scale = 1;
+
+	while (x / scale >= 100)
+		scale *= 10;
+	return (double)(uint64_t)(x / scale + 0.5) * scale;
+}
+
+static bool is_lock(void *arg, uint64_t ip)
+{
+	struct recorder *r = arg;
+
+	return ip && lock_probes__is_lock_function(r->probes, collector__function(r->col, ip));
+}
+
+/* Auto mode looks before each stretch on: where the target's threads ran for LOOK_NS. Time in
+ * the lock functions predicts what the probes would cost; probes that would cost too much to be
+ * worth it (budget__worth) stay off without a stretch on to price them, which for a program
+ * making tens of millions of lock calls a second would cost more than the whole budget. True
+ * while the look goes on, or when it says to stay off. */
+static bool look_first(struct recorder *r, uint64_t now)
+{
+	uint64_t samples, in_lock;
+	char why[256];
+	double g;
+
+	if (r->look_failed)
+		return false;
+	if (!r->look) {
+		r->look = lookahead__start(r->skel->progs.ip_sampler,
+					   bpf_map__fd(r->skel->maps.sampled_ips), why, sizeof(why));
+		r->look_failed = !r->look;
+		r->look_end = now + LOOK_NS;
+		if (r->look_failed && !r->o->quiet)
+			ls_note("record", "auto mode: prices its probes by trying them (%s)", why);
+		return !r->look_failed;
+	}
+	if (now < r->look_end)
+		return true;
+	lookahead__count(r->look, is_lock, r, &samples, &in_lock);
+	lookahead__free(r->look);
+	r->look = NULL;
+	g = budget__predict(&r->budget, samples, in_lock, r->pair_ns);
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: look: %llu of %llu samples in lock functions, "
+			"predicted cost %.3g\n", (unsigned long long)in_lock,
+			(unsigned long long)samples, g);
+	if (budget__worth(&r->budget, g))
+		return false;
+	r->budget.last_cost = g;
+	r->phase_end = now + WINDOW_NS;
+	if (!r->told_off && !r->o->quiet)
+		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
+			"probed, it would run ~%.0f times slower: full mode stays off for now",
+			100.0 * in_lock / samples, two_digits(1 + g));
+	r->told_off = true;
+	return true;
+}
+
 /* Auto mode: after each stretch with the probes on, price what they cost and decide how long
  * to leave them off so that the target loses at most the budget. */
 static void auto_tick(struct recorder *r, uint64_t now)
@@ -594,8 +682,10 @@ static void auto_tick(struct recorder *r, uint64_t now)
 	if (!r->probes || r->o->mode != RECORD_AUTO || now < r->phase_end)
 		return;
 	if (!lock_probes__attached(r->probes)) {
+		if (look_first(r, now))
+			return;
 		window(r, true);
-		r->phase_end = r->phase_start + r->next_on_len;
+		r->phase_end = ls_mono_ns() + r->next_on_len;	/* measured once all are in */
 		return;
 	}
 	on_len = now - r->phase_start;
@@ -603,6 +693,18 @@ static void auto_tick(struct recorder *r, uint64_t now)
 	ret = bpf_stat(r, STAT_PROBE_RETURN) - r->hits0[1];
 	cpu = target_cpu_ns(r->pid) - r->cpu0;
 	d = budget__update(&r->budget, e, ret, cpu, on_len);
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: %llu + %llu hits, cost %.3g, duty %.3g\n",
+			(unsigned long long)e, (unsigned long long)ret, r->budget.last_cost, d);
+	if (!budget__worth(&r->budget, r->budget.last_cost)) {
+		if (!r->told_off && !r->o->quiet)
+			ls_note("record", "auto mode: its probes cost %.1fx the target's own CPU time: "
+				"full mode stays off for now", r->budget.last_cost);
+		r->told_off = true;
+		window(r, false);	/* off until the next look */
+		r->phase_end = r->phase_start + WINDOW_NS;
+		return;
+	}
 	if (d >= 0.999) {	/* cheap: stay on, price it again next window */
 		r->phase_start = now;
 		r->hits0[0] += e;
@@ -649,6 +751,19 @@ static int watch_loops(struct recorder *r)
 	return LS_EXIT_OK;
 }
 
+/* How long the run loop may wait for events: auto mode's stretches and looks end on time. */
+static int poll_ms(const struct recorder *r)
+{
+	uint64_t now = ls_mono_ns(), end = r->look ? r->look_end : r->phase_end;
+	int ms = r->nloops ? LOOP_POLL_MS : POLL_MS;
+
+	if (r->probes && r->o->mode == RECORD_AUTO && end > now && end - now < ms * 1000000ull)
+		ms = (int)((end - now + 999999) / 1000000);
+	else if (r->probes && r->o->mode == RECORD_AUTO && end <= now)
+		ms = 1;
+	return ms;
+}
+
 static int run_loop(struct recorder *r, volatile const int *stop)
 {
 	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
@@ -657,7 +772,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
 		 * only waits; what arrived meanwhile must be consumed explicitly */
-		int n = ring_buffer__poll(r->rb, r->nloops ? LOOP_POLL_MS : POLL_MS);
+		int n = ring_buffer__poll(r->rb, poll_ms(r));
 		uint64_t now;
 
 		if (n >= 0 || n == -EINTR)
@@ -771,7 +886,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
 	/* events of a running process flow from here on: loading DWARF while they pile up in
-	 * the ring buffer would lose them at high rates */
+	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
 	if (!r.launched)
 		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
 		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
@@ -781,7 +896,8 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		window(&r, true);
 		r.phase_end = r.phase_start + FIRST_ON_NS;
 	}
-	r.err = r.err ?: collector__attach_snapshot(r.col);
+	if (!r.exited)
+		r.err = r.err ?: collector__attach_snapshot(r.col);
 	if (r.err) {
 		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
 		rc = LS_EXIT_SYSTEM;
@@ -795,6 +911,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	if (!rc)
 		rc = finish(&r);
 cleanup:
+	entrystop__release(&r.entry);
 	if (r.launched && !r.exited) {
 		if (r.go_fd >= 0)
 			close(r.go_fd);	/* the child exits without exec */
@@ -802,6 +919,7 @@ cleanup:
 	}
 	if (r.w)
 		trace_writer__close(r.w);
+	lookahead__free(r.look);
 	lock_probes__free(r.probes);
 	loopwatch__free(r.loops);
 	ring_buffer__free(r.rb);

@@ -144,3 +144,43 @@ Test(record, sigkill_leaves_a_readable_trace, .timeout = 60)
 	free(out);
 	free(err);
 }
+
+/* A launched command is held at its entry point while its objects load, then let go: it runs
+ * untraced, from an intact first instruction, and what it maps is named. */
+Test(record, launched_command_runs_untraced_from_its_entry, .timeout = 60)
+{
+	char trace[256], *out = NULL, *err = NULL;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/entry.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- sh -c 'while read -r k v; do "
+		 "[ \"$k\" = TracerPid: ] && echo \"tracer=$v\"; done < /proc/$$/status; exit 7'",
+		 trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(strstr(out, "tracer=0\n"), "the command ran traced: %s", out);
+	free(out);
+	free(err);
+	rc = shf(&out, &err, LOCKSCOPE " report %s", trace);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(out, "exited with status 7"), "%s", out);
+	free(out);
+	free(err);
+}
+
+/* Auto mode looks before it probes: a program whose time goes to uncontended lock calls would
+ * run thousands of times slower probed, so full mode stays off, and the recorder says why. */
+Test(record, auto_mode_does_not_probe_a_lock_heavy_program, .timeout = 60)
+{
+	char trace[256], *out = NULL, *err = NULL;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/heavy.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("lockheavy") " --iters 30000000",
+		 trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(strstr(err, "auto mode: lock calls take "), "%s", err);
+	cr_assert(strstr(err, "full mode stays off for now"), "%s", err);
+	cr_assert(strstr(err, "full mode 0% of the time"), "%s", err);
+	free(out);
+	free(err);
+}

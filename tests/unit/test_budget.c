@@ -45,3 +45,39 @@ Test(budget, idle_target_stays_on)
 	budget__init(&b, 5, 15000, 15000);
 	cr_assert_float_eq(budget__update(&b, 0, 0, 0, 1000000000), 1.0, 1e-9);
 }
+
+Test(budget, lock_heavy_share_predicts_a_cost_not_worth_probing)
+{
+	struct budget b;
+	double g;
+
+	budget__init(&b, 5, 15000, 15000);
+	/* half of 200 samples in lock functions, a pair taking 8 ns: 62.5M pairs per s of CPU,
+	 * 45 us of probes each */
+	g = budget__predict(&b, 200, 100, 8);
+	cr_assert_float_eq(g, 0.5 / 8 * 45000, 1e-6);
+	cr_assert_not(budget__worth(&b, g));
+}
+
+Test(budget, few_samples_in_lock_functions_predict_nothing)
+{
+	struct budget b;
+
+	budget__init(&b, 5, 15000, 15000);
+	cr_assert_float_eq(budget__predict(&b, 200, 2, 8), 0, 1e-12);
+	cr_assert_float_eq(budget__predict(&b, 0, 0, 8), 0, 1e-12);
+	cr_assert(budget__worth(&b, 0));
+}
+
+Test(budget, worth_probing_while_the_budget_sees_a_percent_of_the_work)
+{
+	struct budget b;
+
+	budget__init(&b, 5, 15000, 15000);
+	/* held to 5%, probes costing g see 5% / g of the work */
+	cr_assert(budget__worth(&b, 0.1));
+	cr_assert(budget__worth(&b, 5));
+	cr_assert_not(budget__worth(&b, 5.5));
+	budget__init(&b, 20, 15000, 15000);
+	cr_assert(budget__worth(&b, 20));
+}
