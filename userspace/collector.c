@@ -370,19 +370,23 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 
 /* ---- CPython: Python frames where the native stack runs the interpreter loop ---- */
 
-static bool is_eval(struct collector *c, uint64_t pc, bool ra)
+static const char *function_at(struct collector *c, uint64_t pc, bool ra)
 {
 	struct sym_frame f = {0};
 
-	return symbolizer__frame(c->sym, pc, ra, &f) == 0 && f.func &&
-	       !strcmp(f.func, "_PyEval_EvalFrameDefault");
+	return c->sym && symbolizer__frame(c->sym, pc, ra, &f) == 0 ? f.func : NULL;
+}
+
+static bool is_eval(struct collector *c, uint64_t pc, bool ra)
+{
+	const char *func = function_at(c, pc, ra);
+
+	return func && !strcmp(func, "_PyEval_EvalFrameDefault");
 }
 
 const char *collector__function(struct collector *c, uint64_t ip)
 {
-	struct sym_frame f = {0};
-
-	return c->sym && symbolizer__frame(c->sym, ip, false, &f) == 0 ? f.func : NULL;
+	return function_at(c, ip, false);
 }
 
 static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t *id)

@@ -662,7 +662,6 @@ static bool look_first(struct recorder *r, uint64_t now)
 			(unsigned long long)samples, g);
 	if (budget__worth(&r->budget, g))
 		return false;
-	r->budget.last_cost = g;
 	r->phase_end = now + WINDOW_NS;
 	if (!r->told_off && !r->o->quiet)
 		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
