@@ -26,15 +26,12 @@ struct bytemap {
 	size_t count;
 };
 
-/* The murmur3 finalizer: sequential integers and aligned addresses spread over the low bits,
- * which pick the slot. */
+/* A multiply folded onto itself: sequential integers and aligned addresses spread over the low
+ * bits, which pick the slot. */
 static uint64_t mix(uint64_t h)
 {
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 32;
 	return h ? h : 1;
 }
 
