@@ -1,5 +1,5 @@
-/* bytemap.c - open addressing with linear probing; keys live in one arena per entry.
- * Load factor kept under 1/2, so probes stay short. */
+/* bytemap.c - open addressing with linear probing; keys of up to 8 bytes (lock addresses, tids)
+ * live in the slot itself, longer ones in an allocation per entry. Load factor kept under 1/2. */
 #include "bytemap.h"
 
 #include <errno.h>
@@ -8,9 +8,14 @@
 
 #include "common.h"
 
+#define WORD sizeof(uint64_t)
+
 struct slot {
 	uint64_t hash;		/* 0: empty */
-	uint8_t *key;
+	union {
+		uint64_t word;	/* len <= WORD: the key's bytes, zero-padded */
+		uint8_t *bytes;	/* len > WORD: a copy the map owns */
+	} key;
 	size_t len;
 	uint64_t val;
 };
@@ -21,18 +26,37 @@ struct bytemap {
 	size_t count;
 };
 
+/* A multiply folded onto itself: sequential integers and aligned addresses spread over the low
+ * bits, which pick the slot. */
+static uint64_t mix(uint64_t h)
+{
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+static uint64_t hash_word(uint64_t word, size_t len)
+{
+	return mix(word + len);
+}
+
 static uint64_t hash_bytes(const void *key, size_t len)
 {
-	/* FNV-1a, then a final mix so that sequential integers spread */
+	/* FNV-1a, then the mix */
 	const uint8_t *p = key;
 	uint64_t h = 0xcbf29ce484222325ull;
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h ? h : 1;
+	return mix(h);
+}
+
+static uint64_t word_of(const void *key, size_t len)
+{
+	uint64_t word = 0;
+
+	memcpy(&word, key, len);
+	return word;
 }
 
 struct bytemap *bytemap__new(void)
@@ -56,68 +80,126 @@ void bytemap__free(struct bytemap *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->cap; i++)
-		free(m->slots[i].key);
+		if (m->slots[i].hash && m->slots[i].len > WORD)
+			free(m->slots[i].key.bytes);
 	free(m->slots);
 	free(m);
 }
 
-static struct slot *find(const struct bytemap *m, uint64_t h, const void *key, size_t len)
+/* The slot holding the key of LEN <= WORD bytes that reads as WORD, or the empty slot where it
+ * would go. */
+static struct slot *find_word(const struct bytemap *m, uint64_t h, uint64_t word, size_t len)
 {
 	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
 		struct slot *s = &m->slots[i];
 
-		if (!s->hash)
-			return s;
-		if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
+		if (!s->hash || (s->hash == h && s->key.word == word && s->len == len))
 			return s;
 	}
+}
+
+static struct slot *find_bytes(const struct bytemap *m, uint64_t h, const void *key, size_t len)
+{
+	for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		struct slot *s = &m->slots[i];
+
+		if (!s->hash || (s->hash == h && s->len == len && !memcmp(s->key.bytes, key, len)))
+			return s;
+	}
+}
+
+static struct slot *find(const struct bytemap *m, uint64_t *h, const void *key, size_t len)
+{
+	uint64_t word;
+
+	if (len > WORD) {
+		*h = hash_bytes(key, len);
+		return find_bytes(m, *h, key, len);
+	}
+	word = word_of(key, len);
+	*h = hash_word(word, len);
+	return find_word(m, *h, word, len);
 }
 
 static int grow(struct bytemap *m)
 {
-	struct bytemap bigger = {.cap = m->cap * 2};
+	size_t cap = m->cap * 2;
+	struct slot *slots = calloc(cap, sizeof(*slots));
 
-	bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
-	if (!bigger.slots)
+	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < m->cap; i++) {
-		struct slot *s = &m->slots[i];
+		const struct slot *s = &m->slots[i];
+		size_t j = s->hash & (cap - 1);
 
-		if (s->hash)
-			*find(&bigger, s->hash, s->key, s->len) = *s;
+		if (!s->hash)
+			continue;
+		while (slots[j].hash)	/* every key is new here: the first empty slot is its own */
+			j = (j + 1) & (cap - 1);
+		slots[j] = *s;
 	}
 	free(m->slots);
-	m->slots = bigger.slots;
-	m->cap = bigger.cap;
+	m->slots = slots;
+	m->cap = cap;
 	return 0;
+}
+
+/* Makes room for one more entry, then the slot for the key (empty if new). NULL: no memory. */
+static struct slot *place(struct bytemap *m, uint64_t *h, const void *key, size_t len)
+{
+	if ((m->count + 1) * 2 > m->cap && grow(m))
+		return NULL;
+	return find(m, h, key, len);
+}
+
+static void fill(struct bytemap *m, struct slot *s, uint64_t h, uint64_t word, size_t len)
+{
+	s->hash = h;
+	s->key.word = word;
+	s->len = len;
+	m->count++;
 }
 
 uint64_t *bytemap__get(const struct bytemap *m, const void *key, size_t len)
 {
-	struct slot *s = find(m, hash_bytes(key, len), key, len);
+	uint64_t h;
+	struct slot *s = find(m, &h, key, len);
 
 	return s->hash ? &s->val : NULL;
 }
 
 int bytemap__put(struct bytemap *m, const void *key, size_t len, uint64_t val)
 {
-	uint64_t h = hash_bytes(key, len);
-	struct slot *s;
+	uint64_t h;
+	struct slot *s = place(m, &h, key, len);
 
-	if ((m->count + 1) * 2 > m->cap && grow(m))
+	if (!s)
 		return -ENOMEM;
-	s = find(m, h, key, len);
-	if (!s->hash) {
-		s->key = malloc(len ? len : 1);
-		if (!s->key)
+	if (!s->hash && len > WORD) {
+		uint8_t *copy = malloc(len);
+
+		if (!copy)
 			return -ENOMEM;
-		memcpy(s->key, key, len);
-		s->hash = h;
-		s->len = len;
-		m->count++;
+		memcpy(copy, key, len);
+		fill(m, s, h, 0, len);
+		s->key.bytes = copy;
+	} else if (!s->hash) {
+		fill(m, s, h, word_of(key, len), len);
 	}
 	s->val = val;
 	return 0;
+}
+
+uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key)
+{
+	struct slot *s = find_word(m, hash_word(key, WORD), key, WORD);
+
+	return s->hash ? &s->val : NULL;
+}
+
+int bytemap__put_u64(struct bytemap *m, uint64_t key, uint64_t val)
+{
+	return bytemap__put(m, &key, sizeof(key), val);
 }
 
 void *bytemap__slot(struct bytemap *m, const void *key, size_t len, void *items, size_t *n,

@@ -25,14 +25,9 @@ void bytemap__each(const struct bytemap *m, void (*fn)(uint64_t val, void *arg),
 void *bytemap__slot(struct bytemap *m, const void *key, size_t len, void *items, size_t *n,
 		    size_t *cap, size_t size);
 
-static inline uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key)
-{
-	return bytemap__get(m, &key, sizeof(key));
-}
-
-static inline int bytemap__put_u64(struct bytemap *m, uint64_t key, uint64_t val)
-{
-	return bytemap__put(m, &key, sizeof(key), val);
-}
+/* The same map, keyed by the 8 bytes of KEY (as bytemap__get(m, &key, 8)). Keys of up to 8 bytes
+ * are kept in the map's own slots: no allocation, one word compared. */
+uint64_t *bytemap__get_u64(const struct bytemap *m, uint64_t key);
+int bytemap__put_u64(struct bytemap *m, uint64_t key, uint64_t val);
 
 #endif

@@ -318,13 +318,12 @@ static bool waiting(const struct thread *t)
 	return t->wait.open && t->wait.kind != LS_KIND_COND;
 }
 
-/* The I-th thread that T's wait waits on: the lock's holders where ACQUIRE records say, else
- * the owner its word named. *SINCE: from when that holds. False past the last. */
-static bool holder_at(const struct deadlock *d, const struct thread *t, uint32_t i, uint32_t *tid,
+/* The I-th thread that T's wait waits on: the holders of L (the lock it waits for, NULL if no
+ * ACQUIRE named it) where ACQUIRE records say, else the owner its word named. *SINCE: from when
+ * that holds. False past the last. */
+static bool holder_at(const struct lock *l, const struct thread *t, uint32_t i, uint32_t *tid,
 		      uint64_t *since)
 {
-	const struct lock *l = lock_find(d, t->wait.addr);
-
 	if (l && l->n) {
 		if (i >= l->n)
 			return false;
@@ -342,9 +341,10 @@ static bool holder_at(const struct deadlock *d, const struct thread *t, uint32_t
 static bool holds(const struct deadlock *d, const struct thread *waiter, uint32_t tid,
 		  uint64_t *since)
 {
+	const struct lock *l = lock_find(d, waiter->wait.addr);
 	uint32_t h;
 
-	for (uint32_t i = 0; holder_at(d, waiter, i, &h, since); i++)
+	for (uint32_t i = 0; holder_at(l, waiter, i, &h, since); i++)
 		if (h == tid)
 			return true;
 	return false;
@@ -354,16 +354,18 @@ static bool holds(const struct deadlock *d, const struct thread *waiter, uint32_
  * search cannot lead back: their every path was tried. */
 static bool cycle_dfs(struct deadlock *d, struct cycle *c, struct thread *t, uint32_t depth)
 {
+	const struct lock *l;
 	uint64_t since;
 	uint32_t tid;
 
 	if (!waiting(t))
 		return false;
+	l = lock_find(d, t->wait.addr);
 	t->mark = d->mark;
 	c->tids[depth] = t->tid;
 	c->locks[depth] = t->wait.addr;
 	c->since[depth] = t->wait.since;
-	for (uint32_t i = 0; holder_at(d, t, i, &tid, &since); i++) {
+	for (uint32_t i = 0; holder_at(l, t, i, &tid, &since); i++) {
 		struct thread *next;
 
 		if (tid == c->tids[0]) {
@@ -441,7 +443,7 @@ static bool known(const struct deadlock *d, const struct cycle *c)
 /* Looks for a cycle through T and keeps it pending if it is new. */
 static int detect_from(struct deadlock *d, struct thread *t)
 {
-	struct cycle c = {0};
+	struct cycle c; /* not cleared on every wait: the search writes the n entries it found */
 
 	if (!waiting(t))
 		return 0;

@@ -17,6 +17,9 @@ struct thread_wait {
 	uint8_t kind;
 	uint32_t owner, stack_id;
 	uint64_t addr, begin_ts;
+	/* its last wait's lock (position + 1; 0: none yet) and its own place among that lock's
+	 * waiters: a thread mostly waits for the same lock again */
+	uint32_t last_lock, last_waiter;
 };
 
 /* A lock's totals and the capacities of its arrays, which callers need not see. */
@@ -97,13 +100,8 @@ static struct acc *lock_get(struct hotspots *h, uint64_t addr, uint8_t kind)
 	const uint64_t *pos = bytemap__get_u64(h->by_addr[list], addr);
 	struct acc *a;
 
-	if (pos) {
-		a = &h->locks[*pos];
-		/* an address first seen as an unplaced futex may be recognised later */
-		if (a->pub.kind == LS_KIND_FUTEX)
-			a->pub.kind = kind;
-		return a;
-	}
+	if (pos)
+		return &h->locks[*pos];
 	/* member keys hold the lock's position in 32 bits */
 	if (h->nlocks >= UINT32_MAX ||
 	    ls_reserve(&h->locks, &h->locks_cap, h->nlocks + 1, sizeof(*h->locks)) ||
@@ -142,27 +140,47 @@ static struct hs_wait wait_of(const struct thread_wait *t, uint64_t end_ts, bool
 				.end_ts = end_ts, .unfinished = unfinished};
 }
 
+/* T's entry among the waiters of the lock it waits for, *LOCK that lock: those of its last wait
+ * when it is on the same lock, else looked up (and created) and kept. NULL if out of memory. */
+static struct hs_waiter *waiter_get(struct hotspots *h, struct thread_wait *t, struct acc **lock)
+{
+	struct acc *a = t->last_lock ? &h->locks[t->last_lock - 1] : NULL;
+	struct hs_waiter *w;
+
+	if (a && a->pub.addr == t->addr && a->pub.other == is_other(t->kind)) {
+		*lock = a;
+		return &a->pub.waiters[t->last_waiter];
+	}
+	*lock = a = lock_get(h, t->addr, t->kind);
+	w = a ? member(h, h->waiter_ix, a, t->tid, &a->pub.waiters, &a->pub.nwaiters,
+		       &a->waiters_cap, sizeof(*w)) : NULL;
+	if (w) {
+		t->last_lock = a - h->locks + 1;
+		t->last_waiter = w - a->pub.waiters;
+	}
+	return w;
+}
+
 /* Adds the wait T is in, ended at END_TS, to its lock. */
 static int close_wait(struct hotspots *h, struct thread_wait *t, uint64_t end_ts, bool unfinished)
 {
 	uint64_t ns = end_ts > t->begin_ts ? end_ts - t->begin_ts : 0;
-	struct acc *a = lock_get(h, t->addr, t->kind);
-	struct hs_waiter *w;
+	struct acc *a;
+	struct hs_waiter *w = waiter_get(h, t, &a);
 	struct hs_owner *o;
 	struct hs_stack *s;
 
 	t->open = false;
-	if (!a)
+	if (!w)
 		return -ENOMEM;
+	/* an address first seen as an unplaced futex may be recognised later */
+	if (a->pub.kind == LS_KIND_FUTEX)
+		a->pub.kind = t->kind;
 	a->pub.count++;
 	a->pub.wait_ns += ns;
 	if (ns > a->pub.max_wait_ns)
 		a->pub.max_wait_ns = ns;
 	a->pub.unfinished += unfinished;
-	w = member(h, h->waiter_ix, a, t->tid, &a->pub.waiters, &a->pub.nwaiters, &a->waiters_cap,
-		   sizeof(*w));
-	if (!w)
-		return -ENOMEM;
 	w->tid = t->tid;
 	w->wait_ns += ns;
 	w->count++;

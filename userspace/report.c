@@ -47,6 +47,8 @@ struct report_ctx {
 	uint32_t *tids;	 /* every thread a record names or mentions, once */
 	size_t ntids, tids_cap;
 	struct bytemap *tid_set; /* tid -> 1, for the above */
+	uint32_t noted[64];	 /* by tid % 64: tids in the set, so that the few threads of
+				  * most records need no lookup */
 	struct holds *holds;	 /* full mode: acquisitions, hold times, coverage */
 	struct {
 		char name[80];
@@ -616,12 +618,17 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 
 static int note_tid(struct report_ctx *ctx, uint32_t tid)
 {
-	if (!tid || bytemap__get_u64(ctx->tid_set, tid))
+	uint32_t *noted = &ctx->noted[tid % ARRAY_SIZE(ctx->noted)];
+
+	if (!tid || *noted == tid)
 		return 0;
-	if (ls_reserve(&ctx->tids, &ctx->tids_cap, ctx->ntids + 1, sizeof(*ctx->tids)) ||
-	    bytemap__put_u64(ctx->tid_set, tid, 1))
-		return -ENOMEM;
-	ctx->tids[ctx->ntids++] = tid;
+	if (!bytemap__get_u64(ctx->tid_set, tid)) {
+		if (ls_reserve(&ctx->tids, &ctx->tids_cap, ctx->ntids + 1, sizeof(*ctx->tids)) ||
+		    bytemap__put_u64(ctx->tid_set, tid, 1))
+			return -ENOMEM;
+		ctx->tids[ctx->ntids++] = tid;
+	}
+	*noted = tid;
 	return 0;
 }
 

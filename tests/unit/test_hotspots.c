@@ -277,6 +277,41 @@ Test(hotspots, unplaced_futex_takes_the_kind_of_a_later_wait)
 	cr_assert_eq(hotspots__find(hs, HS_LOCKS, MUTEX_B)->kind, LS_KIND_SEM);
 }
 
+/* A thread's waits go to the lock each names, whichever lock its wait before was on: another
+ * lock, the same address waited on as a condition, the same lock again. */
+Test(hotspots, each_wait_goes_to_its_own_lock_and_waiter)
+{
+	const struct hs_lock *a, *b, *c;
+
+	wait(hs, 1, MUTEX_A, LS_KIND_MUTEX, 0, 10, 0, 0);
+	wait(hs, 2, MUTEX_A, LS_KIND_MUTEX, 0, 20, 0, 0);
+	wait(hs, 1, MUTEX_A, LS_KIND_MUTEX, 100, 200, 0, 0);
+	wait(hs, 1, MUTEX_B, LS_KIND_MUTEX, 300, 330, 0, 0);
+	wait(hs, 1, MUTEX_A, LS_KIND_COND, 400, 1400, 0, 0);
+	wait(hs, 1, MUTEX_A, LS_KIND_MUTEX, 2000, 2001, 0, 0);
+	wait(hs, 2, MUTEX_B, LS_KIND_MUTEX, 2000, 2040, 0, 0);
+	wait(hs, 2, MUTEX_B, LS_KIND_MUTEX, 3000, 3050, 0, 0);
+	cr_assert_eq(hotspots__finish(hs, 10000), 0);
+	a = hotspots__find(hs, HS_LOCKS, MUTEX_A);
+	b = hotspots__find(hs, HS_LOCKS, MUTEX_B);
+	c = hotspots__find(hs, HS_OTHER, MUTEX_A);
+	cr_assert_eq(a->count, 4);
+	cr_assert_eq(a->nwaiters, 2);
+	cr_assert_eq(a->waiters[0].tid, 1);
+	cr_assert_eq(a->waiters[0].wait_ns, 10 + 100 + 1);
+	cr_assert_eq(a->waiters[0].count, 3);
+	cr_assert_eq(a->waiters[1].wait_ns, 20);
+	cr_assert_eq(b->count, 3);
+	cr_assert_eq(b->nwaiters, 2);
+	cr_assert_eq(b->waiters[0].tid, 2);
+	cr_assert_eq(b->waiters[0].wait_ns, 90);
+	cr_assert_eq(b->waiters[1].wait_ns, 30);
+	cr_assert_eq(c->kind, LS_KIND_COND);
+	cr_assert_eq(c->count, 1);
+	cr_assert_eq(c->nwaiters, 1);
+	cr_assert_eq(c->waiters[0].wait_ns, 1000);
+}
+
 Test(hotspots, waits_without_stack_or_owner_list_neither)
 {
 	const struct hs_lock *l;

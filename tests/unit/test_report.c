@@ -481,6 +481,33 @@ Test(report, threads_seen_but_never_named_are_listed)
 	tf_run_free(&run);
 }
 
+/* 77, 141 and 205 are one apart in 64: they take turns in one slot of the report's cache of
+ * threads already listed, and each is still listed once. */
+Test(report, threads_listed_once_whatever_their_tids)
+{
+	static const uint32_t tids[] = {77, 141, 77, 205, 141, 205, 77}, listed[] = {77, 141, 205};
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, 1, "anon", "", "contention");
+	for (size_t i = 0; i < sizeof(tids) / sizeof(tids[0]); i++) {
+		tf_begin(&trace, 10 + 20 * i, tids[i], HOT, LS_KIND_MUTEX, tids[(i + 1) % 7], 0);
+		tf_end(&trace, 20 + 20 * i, tids[i], LS_WAIT_WOKEN);
+	}
+	tf_finish(&trace, 200, 14, 0);
+	tf_close(&trace);
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "threads", JP_ARRAY), 3);
+	for (size_t i = 0; i < 3; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "threads.%zu.tid", i);
+		cr_assert_eq(u64_at(doc, path), listed[i]);
+	}
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
 Test(report, text_scrubs_control_characters_from_names)
 {
 	struct tf_run run;
