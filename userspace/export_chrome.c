@@ -170,7 +170,8 @@ static char *head_text(const struct exporter *x, const char *name, const char *c
 	return text;
 }
 
-/* An event of at most MAX bytes: where to write it, or NULL after the writer's error. */
+/* An event whose cached and quoted texts take at most MAX bytes (its numbers and punctuation
+ * EVENT_MAX more): where to write it, or NULL after the writer's error. */
 static char *event_begin(struct exporter *x, size_t max)
 {
 	return json_writer__raw_begin(x->w, max + EVENT_MAX);
