@@ -46,4 +46,17 @@ void json_writer__decimal(struct json_writer *w, int64_t v, unsigned int scale);
 void json_writer__bool(struct json_writer *w, bool v);
 void json_writer__null(struct json_writer *w);
 
+/* A value the caller writes itself as JSON text, for output made of pieces rendered once and
+ * copied many times: json_writer__raw_begin() writes what precedes a value and returns where
+ * the value goes, with room for MAX bytes (NULL after an error, or where no value may go);
+ * json_writer__raw_end() takes the LEN bytes the caller wrote there. */
+char *json_writer__raw_begin(struct json_writer *w, size_t max);
+void json_writer__raw_end(struct json_writer *w, size_t len);
+
+/* The most bytes json_quote() writes for N bytes of text: a byte escapes to 6 at worst. */
+#define JSON_QUOTED_MAX(n) (6 * (size_t)(n) + 2)
+/* The N bytes at S as a JSON string, quoted and escaped as json_writer__string() writes them,
+ * at OUT, which has room for JSON_QUOTED_MAX(N) bytes. Returns the length written. */
+size_t json_quote(char *out, const char *s, size_t n);
+
 #endif

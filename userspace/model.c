@@ -313,21 +313,54 @@ uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frame
 	return s ? s->nframes : 0;
 }
 
+#define UNKNOWN_LABEL_MAX 48 /* "?? (frame 4294967295)" */
+
+/* Frame ID's label: its own, else "?? (frame N)" in UNKNOWN (UNKNOWN_LABEL_MAX bytes). */
+static const char *frame_label(const struct model *m, uint32_t id, char *unknown)
+{
+	const struct frame *f = table_find(&m->frames, id);
+
+	if (f)
+		return f->label;
+	model__frame_format(m, id, unknown, UNKNOWN_LABEL_MAX);
+	return unknown;
+}
+
 void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w)
 {
 	const uint32_t *frames;
 	uint32_t n = model__stack(m, id, &frames);
-	char unknown[48];
+	char unknown[UNKNOWN_LABEL_MAX];
 
 	json_writer__array_begin(w);
-	for (uint32_t i = 0; i < n; i++) {
-		const struct frame *f = table_find(&m->frames, frames[i]);
-
-		if (!f)
-			model__frame_format(m, frames[i], unknown, sizeof(unknown));
-		json_writer__string(w, f ? f->label : unknown);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		json_writer__string(w, frame_label(m, frames[i], unknown));
 	json_writer__array_end(w);
+}
+
+char *model__stack_json_text(const struct model *m, uint32_t id, size_t *len)
+{
+	const uint32_t *frames;
+	uint32_t n = model__stack(m, id, &frames);
+	size_t max = 2;
+	char unknown[UNKNOWN_LABEL_MAX], *text, *p;
+
+	for (uint32_t i = 0; i < n; i++)
+		max += JSON_QUOTED_MAX(strlen(frame_label(m, frames[i], unknown))) + 1;
+	p = text = malloc(max);
+	if (!text)
+		return NULL;
+	*p++ = '[';
+	for (uint32_t i = 0; i < n; i++) {
+		const char *label = frame_label(m, frames[i], unknown);
+
+		if (i)
+			*p++ = ',';
+		p += json_quote(p, label, strlen(label));
+	}
+	*p++ = ']';
+	*len = p - text;
+	return text;
 }
 
 char *ls_scrub(char *s)

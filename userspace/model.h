@@ -45,6 +45,9 @@ bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames);
 /* Writes stack ID as a JSON array of formatted frames ([] for 0 or an unknown id). */
 void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w);
+/* The same array as JSON text without spaces, in a new string of *LEN bytes (not
+ * NUL-terminated; the caller frees it). NULL if out of memory. */
+char *model__stack_json_text(const struct model *m, uint32_t id, size_t *len);
 
 /* ---- labels for people and JSON, one form for every command. M may be NULL: nothing is named
  * then, as in a trace without LOCK, THREAD or STACK records. ---- */

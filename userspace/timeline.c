@@ -103,11 +103,12 @@ static struct track *track_get(struct timeline *x, uint32_t tid)
 /* Names T's track now if it was not named yet: every track used has a name. */
 static int track_name(struct timeline *x, struct track *t)
 {
-	const char *name = model__thread_name(x->model, t->tid);
+	const char *name;
 	char buf[32];
 
 	if (t->named)
 		return 0;
+	name = model__thread_name(x->model, t->tid);
 	if (!name || !name[0]) {
 		snprintf(buf, sizeof(buf), "tid %" PRIu32, t->tid);
 		name = buf;

@@ -463,6 +463,127 @@ Test(export, renamed_thread_and_hostile_names_stay_valid)
 	tf_run_free(&run);
 }
 
+/* W1 waits on HOT with stack 1 and W2 wakes it: at START. */
+static void wait_and_wake(uint64_t start, uint8_t kind)
+{
+	tf_begin(&trace, start, W1, HOT, kind, 0, 1);
+	tf_wake(&trace, start + 10, start + 20, W2, W1, HOT);
+	tf_end(&trace, start + 30, W1, LS_WAIT_WOKEN);
+}
+
+static const char *stack_frame(const struct jp_value *x, size_t i)
+{
+	const struct jp_value *stack = jp_get(jp_get(x, "args"), "stack");
+
+	return i < stack->len ? jp_str(&stack->items[i]) : NULL;
+}
+
+/* Names and stacks are written once per lock and per stack, then copied: a record that
+ * redefines a lock, a frame or a stack must show in every event after it, and in none before. */
+Test(export, redefined_locks_frames_and_stacks_show_from_then_on)
+{
+	static const uint32_t one[] = {1}, two[] = {1, 2};
+	const struct jp_value *x;
+	struct tf_run run;
+	struct jp_value *doc;
+
+	tf_open(&trace, PID, "redef", "", "contention");
+	tf_frame(&trace, 1, 0x1000, "first_frame", "a.c", 1, "m", 0);
+	tf_stack(&trace, 1, 1, one);
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "first");
+	wait_and_wake(100, LS_KIND_MUTEX);
+	tf_lock(&trace, 200, HOT, LS_KIND_MUTEX, "second");
+	tf_frame(&trace, 1, 0x1000, "second_frame", "a.c", 2, "m", 0);
+	wait_and_wake(300, LS_KIND_MUTEX);
+	tf_stack(&trace, 1, 2, two); /* frame 2 is not defined yet */
+	wait_and_wake(500, LS_KIND_MUTEX);
+	tf_frame(&trace, 2, 0x2000, "third_frame", "b.c", 3, "m", 0);
+	tf_lock(&trace, 600, HOT, LS_KIND_MUTEX, ""); /* no name: the kind's label */
+	wait_and_wake(700, LS_KIND_MUTEX);
+	wait_and_wake(900, LS_KIND_COND);
+	tf_finish(&trace, 1000, 15, 0);
+	tf_close(&trace);
+	doc = export_stdout(&run);
+
+	x = nth_event(doc, "X", W1, 0);
+	cr_assert(is(x, "name", "first"));
+	cr_assert_str_eq(stack_frame(x, 0), "first_frame (a.c:1)");
+	cr_assert(is(nth_event(doc, "X", W2, 0), "name", "wake first"));
+	cr_assert(is(nth_event(doc, "s", W2, 0), "name", "wake first"));
+	cr_assert(is(nth_event(doc, "f", W1, 0), "name", "wake first"));
+
+	x = nth_event(doc, "X", W1, 1);
+	cr_assert(is(x, "name", "second"));
+	cr_assert_str_eq(stack_frame(x, 0), "second_frame (a.c:2)");
+	cr_assert_null(stack_frame(x, 1));
+	cr_assert(is(nth_event(doc, "X", W2, 1), "name", "wake second"));
+	cr_assert(is(nth_event(doc, "f", W1, 1), "name", "wake second"));
+
+	x = nth_event(doc, "X", W1, 2);
+	cr_assert_str_eq(stack_frame(x, 0), "second_frame (a.c:2)");
+	cr_assert_str_eq(stack_frame(x, 1), "?? (frame 2)");
+
+	x = nth_event(doc, "X", W1, 3);
+	cr_assert(is(x, "name", "mutex 0x5581d2a0"));
+	cr_assert(is(x, "cat", "mutex"));
+	cr_assert_str_eq(stack_frame(x, 1), "third_frame (b.c:3)");
+	cr_assert(is(nth_event(doc, "X", W2, 3), "name", "wake futex 0x5581d2a0"));
+
+	x = nth_event(doc, "X", W1, 4);
+	cr_assert(is(x, "name", "cond 0x5581d2a0"));
+	cr_assert(is(x, "cat", "cond"));
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+/* An event longer than the writer's block (a deep stack of long, escaped frames) comes out
+ * whole; a lock name longer than a wake name holds is cut the same way at both ends of the
+ * flow, never inside a character. */
+Test(export, long_stacks_and_names_come_out_whole)
+{
+	enum { NFRAMES = 300, FUNC_LEN = 400 };
+	static uint32_t ids[NFRAMES];
+	char func[FUNC_LEN + 1], name[1500], want[64];
+	const struct jp_value *x, *s, *f;
+	struct tf_run run;
+	struct jp_value *doc;
+
+	memset(func, '\x01', FUNC_LEN); /* each escaped to 6 bytes: 720 KB of stack */
+	func[FUNC_LEN] = '\0';
+	memset(name, 'n', sizeof(name) - 1);
+	memcpy(name + 1016, "\xe2\x82\xac", 3); /* a 3-byte character across the cut */
+	name[sizeof(name) - 1] = '\0';
+	tf_open(&trace, PID, "long", "", "contention");
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		ids[i] = i + 1;
+		tf_frame(&trace, i + 1, 0x1000 + i, func, "", 0, "m", i);
+	}
+	tf_stack(&trace, 1, NFRAMES, ids);
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, name);
+	wait_and_wake(100, LS_KIND_MUTEX);
+	tf_finish(&trace, 1000, 3, 0);
+	tf_close(&trace);
+	doc = export_stdout(&run);
+
+	x = nth_event(doc, "X", W1, 0);
+	cr_assert(is(x, "name", name));
+	cr_assert_eq(jp_get(jp_get(x, "args"), "stack")->len, NFRAMES);
+	snprintf(want, sizeof(want), "+0x%x (m)", NFRAMES - 1);
+	cr_assert(strstr(stack_frame(x, NFRAMES - 1), want));
+	cr_assert_eq(strlen(stack_frame(x, 0)), FUNC_LEN + strlen("+0x0 (m)"));
+	s = nth_event(doc, "s", W2, 0);
+	f = nth_event(doc, "f", W1, 0);
+	/* "wake " and the name up to 1023 bytes: the euro sign cut after its first two bytes,
+	 * each replaced */
+	cr_assert_eq(strncmp(jp_str(jp_get(s, "name")), "wake nnn", 8), 0);
+	cr_assert_eq(jp_get(s, "name")->len, 5 + 1016 + 2 * 3);
+	cr_assert_str_eq(jp_str(jp_get(s, "name")), jp_str(jp_get(f, "name")));
+	x = nth_event(doc, "X", W2, 0);
+	cr_assert_str_eq(jp_str(jp_get(s, "name")), jp_str(jp_get(x, "name")));
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
 Test(export, wakes_that_miss_a_wait_leave_nothing_dangling)
 {
 	struct tf_run run;

@@ -155,6 +155,47 @@ Test(json, every_byte_reads_back_through_a_strict_parser)
 	jp_free(v);
 }
 
+Test(json, quote_writes_what_the_writer_writes)
+{
+	static const char *const texts[] = {
+	    "plain", "a\"b\\c", "\x01\x1f\x7f\b\t", "caf\xc3\xa9 \xe2\x80\xa8", "\xe2\x82", "",
+	};
+	char out[64];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n = strlen(texts[i]), len = json_quote(out, texts[i], n);
+		const char *want = one_string(texts[i]);
+
+		cr_assert_leq(len, JSON_QUOTED_MAX(n));
+		/* the document ends in a newline */
+		cr_assert_eq(len, strlen(want) - 1, "%s", want);
+		cr_assert_eq(memcmp(out, want, len), 0, "%s", want);
+		cleanup();
+	}
+	/* the worst case: every byte a six-byte escape */
+	cr_assert_eq(json_quote(out, "\x01\x02\xff", 3), JSON_QUOTED_MAX(3));
+}
+
+/* A string whose escapes outgrow the writer's block: it grows, and the text is whole. */
+Test(json, string_longer_than_the_buffer_comes_out_whole)
+{
+	enum { N = 100000 };
+	char *in = malloc(N + 1), err[128];
+	struct jp_value *v;
+	const char *out;
+
+	cr_assert(in);
+	memset(in, '\x01', N);
+	in[N] = '\0';
+	out = one_string(in);
+	cr_assert_eq(strlen(out), JSON_QUOTED_MAX(N) + 1);
+	v = jp_parse(out, strlen(out), err, sizeof(err));
+	cr_assert(v, "%s", err);
+	cr_assert_eq(v->len, N);
+	jp_free(v);
+	free(in);
+}
+
 Test(json, null_string_is_null)
 {
 	cr_assert_str_eq(one_string(NULL), "null\n");
@@ -215,6 +256,48 @@ Test(json, stringf_grows_past_its_buffer)
 	doc(w);
 	cr_assert_eq(strlen(mem_buf), 1 + 999 + 2 + 1 + 1);
 	cr_assert_eq(strncmp(mem_buf + 1000, "@7\"", 3), 0);
+}
+
+/* Values written by the caller as text take their place like any other: separators and line
+ * breaks before them, even where one is longer than the writer's block. */
+Test(json, raw_values_are_placed_like_others)
+{
+	enum { BIG = 300000 };
+	static const char head[] = "{\n  \"events\": [\n    {\"a\":1},\n    2,\n    \"";
+	struct json_writer *w = open_writer(2);
+	const char *text;
+	char *p;
+
+	json_writer__object_begin(w);
+	json_writer__key(w, "events");
+	json_writer__array_begin(w);
+	p = json_writer__raw_begin(w, 16);
+	cr_assert(p);
+	memcpy(p, "{\"a\":1}", 7);
+	json_writer__raw_end(w, 7);
+	json_writer__u64(w, 2);
+	p = json_writer__raw_begin(w, BIG + 2);
+	cr_assert(p);
+	p[0] = '"';
+	memset(p + 1, 'x', BIG);
+	p[BIG + 1] = '"';
+	json_writer__raw_end(w, BIG + 2);
+	json_writer__array_end(w);
+	json_writer__object_end(w);
+	text = doc(w);
+	cr_assert_eq(strncmp(text, head, strlen(head)), 0, "%.60s", text);
+	cr_assert_str_eq(text + strlen(head) + BIG, "\"\n  ]\n}\n");
+	cr_assert_eq(strspn(text + strlen(head), "x"), BIG);
+}
+
+Test(json, raw_value_out_of_place_is_refused)
+{
+	struct json_writer *w = open_writer(0);
+
+	json_writer__object_begin(w);
+	cr_assert_null(json_writer__raw_begin(w, 4)); /* a key is due */
+	cr_assert_eq(json_writer__error(w), -EINVAL);
+	json_writer__free(w);
 }
 
 Test(json, value_where_a_key_is_due_is_an_error_that_sticks)

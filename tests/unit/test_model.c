@@ -2,6 +2,8 @@
  * every form a frame can take, stacks, and tables far larger than their first allocation. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "model.h"
 #include "trace.h"
@@ -136,6 +138,34 @@ Test(model, stacks_by_id)
 	cr_assert_eq(model__stack(m, 0, &got), 0);
 	cr_assert_null(got);
 	cr_assert_eq(model__stack(m, 10, &got), 0);
+}
+
+/* A stack as JSON text: each frame's label quoted and escaped, one never defined as "?? (frame
+ * N)"; [] for no stack and for an unknown id. */
+Test(model, stack_as_json_text)
+{
+	static const uint32_t frames[] = {1, 7};
+	struct ls_rec r = {.type = LS_REC_STACK};
+	size_t len;
+	char *text;
+
+	frame(1, 0x1000, "f\"q\x01", "a.c", 3, "m", 0);
+	r.stack.id = 4;
+	r.stack.nframes = 2;
+	r.stack.frames = frames;
+	cr_assert_eq(model__feed(m, &r), 0);
+	text = model__stack_json_text(m, 4, &len);
+	cr_assert(text);
+	cr_assert_eq(len, strlen("[\"f\\\"q\\u0001 (a.c:3)\",\"?? (frame 7)\"]"));
+	cr_assert_eq(memcmp(text, "[\"f\\\"q\\u0001 (a.c:3)\",\"?? (frame 7)\"]", len), 0, "%.*s",
+		     (int)len, text);
+	free(text);
+	text = model__stack_json_text(m, 0, &len);
+	cr_assert(text && len == 2 && memcmp(text, "[]", 2) == 0);
+	free(text);
+	text = model__stack_json_text(m, 5, &len);
+	cr_assert(text && len == 2 && memcmp(text, "[]", 2) == 0);
+	free(text);
 }
 
 Test(model, tables_grow_without_dropping)
