@@ -60,6 +60,7 @@ mode_full() {
 		echo "$t $a" | awk '{print $1 / $2}'
 	done >"$tmp/ratios"
 	row "$wl_label" "lockscope $1" "$(stats <"$tmp/ratios") x $(coverage)"
+	median <"$tmp/ratios" >"$tmp/median_$1"
 }
 # a per-call tool at small size: TOOL-LABEL RUNS command-prefix...
 per_call() {
@@ -79,6 +80,9 @@ helgrind_small() { valgrind --tool=helgrind -q --log-file="$tmp/hg.log" "$@"; }
 compare() {	# whether full mode runs at full size
 	mode_full contention
 	mode_full auto
+	# what auto mode's probes add to contention mode: the share its budget holds
+	row "" "auto over contention" "$(cat "$tmp/median_auto" "$tmp/median_contention" |
+		awk 'NR == 1 {a = $1} NR == 2 {printf "%.3f x (the probes; budget 1.05)", a / $1}')"
 	if [ "$1" = full ]; then mode_full full; else per_call "lockscope full" "$PAIRS" full_small; fi
 	omit uprobes || per_call "uprobes per call (bpftrace)" "$PAIRS" bpftrace_small
 	omit helgrind || per_call "valgrind --tool=helgrind" 1 helgrind_small
