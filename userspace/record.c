@@ -347,6 +347,9 @@ static int open_bpf(struct recorder *r)
 {
 	static const char *const kinds[] = {"tp_btf", "raw_tp"};
 	bool want_uprobes = r->o->mode != RECORD_CONTENTION;
+	/* the path of kernels without uprobe sessions, taken on request to test it here */
+	bool no_sessions = getenv("LOCKSCOPE_UPROBES") && !strcmp(getenv("LOCKSCOPE_UPROBES"),
+								   "multi");
 	int err = 0;
 	__u8 one = 1;
 	__u32 tgid = r->pid;
@@ -355,7 +358,7 @@ static int open_bpf(struct recorder *r)
 		bool btf = i < 3;
 		int uprobes = want_uprobes ? UPROBES_SESSION - i % 3 : UPROBES_NONE;
 
-		if (!want_uprobes && i % 3)
+		if ((!want_uprobes && i % 3) || (no_sessions && uprobes == UPROBES_SESSION))
 			continue;
 		r->skel = lockscope_bpf__open();
 		if (!r->skel) {
