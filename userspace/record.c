@@ -896,7 +896,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	 * infers must not be forgotten at a window's edge right after it */
 	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
 		window(&r, true);
-		r.phase_end = r.phase_start + FIRST_ON_NS;
+		r.phase_end = ls_mono_ns() + FIRST_ON_NS;	/* measured once all are in */
 	}
 	if (!r.exited)
 		r.err = r.err ?: collector__attach_snapshot(r.col);
