@@ -76,6 +76,7 @@ struct recorder {
 	uint64_t look_end;
 	bool look_failed;			/* ... the sampler cannot attach: no looks */
 	bool told_off;				/* auto: said once why full mode stays off */
+	uint64_t skipped;			/* auto: stretches on skipped, probes too dear */
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
@@ -567,6 +568,9 @@ static void flush(struct recorder *r)
 	if (r->probes)
 		collector__count(r->col, "lock calls untracked: in-flight table full",
 				 bpf_stat(r, STAT_INFLIGHT_FULL));
+	if (r->probes && r->o->mode == RECORD_AUTO)
+		collector__count(r->col, "auto mode: full-mode stretches skipped, probes too dear",
+				 r->skipped);
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
 }
@@ -666,6 +670,7 @@ static bool look_first(struct recorder *r, uint64_t now)
 	if (budget__worth(&r->budget, g))
 		return false;
 	r->phase_end = now + WINDOW_NS;
+	r->skipped++;
 	if (!r->told_off && !r->o->quiet)
 		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
 			"probed, it would run ~%.0f times slower: full mode stays off for now",
@@ -703,6 +708,7 @@ static void auto_tick(struct recorder *r, uint64_t now)
 			ls_note("record", "auto mode: its probes cost %.1fx the target's own CPU time: "
 				"full mode stays off for now", r->budget.last_cost);
 		r->told_off = true;
+		r->skipped++;
 		window(r, false);	/* off until the next look */
 		r->phase_end = r->phase_start + WINDOW_NS;
 		return;

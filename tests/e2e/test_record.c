@@ -183,4 +183,12 @@ Test(record, auto_mode_does_not_probe_a_lock_heavy_program, .timeout = 60)
 	cr_assert(strstr(err, "full mode 0% of the time"), "%s", err);
 	free(out);
 	free(err);
+	/* the report says so too, beside the lock order it could not see */
+	rc = shf(&out, &err, LOCKSCOPE " report %s", trace);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(out, "auto mode: full-mode stretches skipped, probes too dear: "), "%s",
+		  out);
+	cr_assert(strstr(out, "no lock acquisitions were traced"), "%s", out);
+	free(out);
+	free(err);
 }
