@@ -1,5 +1,6 @@
-/* hotspots.c - pairs each thread's futex wait begin and end, and adds the wait to its lock.
- * Everything grows with the trace's locks, threads and stacks, never with its length. */
+/* hotspots.c - adds each wait that waitpair.c pairs to its lock: count, time, waiters, owners
+ * and stacks. Everything grows with the trace's locks, threads and stacks, never with its
+ * length. */
 #include "hotspots.h"
 
 #include <errno.h>
@@ -9,17 +10,12 @@
 #include "bytemap.h"
 #include "common.h"
 #include "trace.h"
+#include "waitpair.h"
 
-/* The wait a thread is in, if any. */
-struct thread_wait {
-	uint32_t tid;
-	bool open;
-	uint8_t kind;
-	uint32_t owner, stack_id;
-	uint64_t addr, begin_ts;
-	/* its last wait's lock (position + 1; 0: none yet) and its own place among that lock's
-	 * waiters: a thread mostly waits for the same lock again */
-	uint32_t last_lock, last_waiter;
+/* Per thread that waited (waitpair's order): its last wait's lock (position + 1; 0: none yet)
+ * and its own place among that lock's waiters: a thread mostly waits for the same lock again. */
+struct last_lock {
+	uint32_t lock, waiter;
 };
 
 /* A lock's totals and the capacities of its arrays, which callers need not see. */
@@ -29,9 +25,9 @@ struct acc {
 };
 
 struct hotspots {
-	struct thread_wait *threads;
-	size_t nthreads, threads_cap;
-	struct bytemap *by_tid; /* tid -> position in threads */
+	struct waitpair *pairs;
+	struct last_lock *last; /* by waitpair's thread position */
+	size_t last_cap;
 	struct acc *locks;
 	size_t nlocks, locks_cap;
 	struct bytemap *by_addr[2]; /* per enum hs_list: addr -> position in locks */
@@ -39,11 +35,12 @@ struct hotspots {
 	struct bytemap *waiter_ix, *owner_ix, *stack_ix;
 	const struct hs_lock **sorted[2]; /* per enum hs_list, after finish */
 	size_t nsorted[2];
-	uint64_t unpaired;
 	bool finished;
 	int (*on_wait)(void *arg, const struct hs_wait *w);
 	void *on_wait_arg;
 };
+
+static int on_closed(void *arg, const struct wp_wait *w, size_t thread);
 
 struct hotspots *hotspots__new(void)
 {
@@ -51,13 +48,13 @@ struct hotspots *hotspots__new(void)
 
 	if (!h)
 		return NULL;
-	h->by_tid = bytemap__new();
+	h->pairs = waitpair__new(on_closed, h);
 	h->by_addr[HS_LOCKS] = bytemap__new();
 	h->by_addr[HS_OTHER] = bytemap__new();
 	h->waiter_ix = bytemap__new();
 	h->owner_ix = bytemap__new();
 	h->stack_ix = bytemap__new();
-	if (!h->by_tid || !h->by_addr[HS_LOCKS] || !h->by_addr[HS_OTHER] || !h->waiter_ix ||
+	if (!h->pairs || !h->by_addr[HS_LOCKS] || !h->by_addr[HS_OTHER] || !h->waiter_ix ||
 	    !h->owner_ix || !h->stack_ix) {
 		hotspots__free(h);
 		errno = ENOMEM;
@@ -76,10 +73,10 @@ void hotspots__free(struct hotspots *h)
 		free(h->locks[i].pub.stacks);
 	}
 	free(h->locks);
-	free(h->threads);
+	free(h->last);
 	free(h->sorted[HS_LOCKS]);
 	free(h->sorted[HS_OTHER]);
-	bytemap__free(h->by_tid);
+	waitpair__free(h->pairs);
 	bytemap__free(h->by_addr[HS_LOCKS]);
 	bytemap__free(h->by_addr[HS_OTHER]);
 	bytemap__free(h->waiter_ix);
@@ -133,145 +130,92 @@ static void *member(struct hotspots *h, struct bytemap *ix, const struct acc *a,
 	return base;
 }
 
-static struct hs_wait wait_of(const struct thread_wait *t, uint64_t end_ts, bool unfinished)
+static struct hs_wait wait_of(const struct wp_wait *w)
 {
-	return (struct hs_wait){.tid = t->tid, .owner = t->owner, .stack_id = t->stack_id,
-				.kind = t->kind, .addr = t->addr, .begin_ts = t->begin_ts,
-				.end_ts = end_ts, .unfinished = unfinished};
+	return (struct hs_wait){.tid = w->tid, .owner = w->owner, .stack_id = w->stack_id,
+				.kind = w->kind, .addr = w->addr, .begin_ts = w->begin_ts,
+				.end_ts = w->open ? 0 : w->end_ts,
+				.unfinished = !w->open && w->result == LS_WAIT_UNFINISHED};
 }
 
-/* T's entry among the waiters of the lock it waits for, *LOCK that lock: those of its last wait
- * when it is on the same lock, else looked up (and created) and kept. NULL if out of memory. */
-static struct hs_waiter *waiter_get(struct hotspots *h, struct thread_wait *t, struct acc **lock)
+/* W's entry among the waiters of its lock, *LOCK that lock: those of its thread's last wait
+ * (LAST) when it is on the same lock, else looked up (and created) and kept. NULL if out of
+ * memory. */
+static struct hs_waiter *waiter_get(struct hotspots *h, const struct wp_wait *w,
+				    struct last_lock *last, struct acc **lock)
 {
-	struct acc *a = t->last_lock ? &h->locks[t->last_lock - 1] : NULL;
-	struct hs_waiter *w;
+	struct acc *a = last->lock ? &h->locks[last->lock - 1] : NULL;
+	struct hs_waiter *e;
 
-	if (a && a->pub.addr == t->addr && a->pub.other == is_other(t->kind)) {
+	if (a && a->pub.addr == w->addr && a->pub.other == is_other(w->kind)) {
 		*lock = a;
-		return &a->pub.waiters[t->last_waiter];
+		return &a->pub.waiters[last->waiter];
 	}
-	*lock = a = lock_get(h, t->addr, t->kind);
-	w = a ? member(h, h->waiter_ix, a, t->tid, &a->pub.waiters, &a->pub.nwaiters,
-		       &a->waiters_cap, sizeof(*w)) : NULL;
-	if (w) {
-		t->last_lock = a - h->locks + 1;
-		t->last_waiter = w - a->pub.waiters;
+	*lock = a = lock_get(h, w->addr, w->kind);
+	e = a ? member(h, h->waiter_ix, a, w->tid, &a->pub.waiters, &a->pub.nwaiters,
+		       &a->waiters_cap, sizeof(*e)) : NULL;
+	if (e) {
+		last->lock = a - h->locks + 1;
+		last->waiter = e - a->pub.waiters;
 	}
-	return w;
+	return e;
 }
 
-/* Adds the wait T is in, ended at END_TS, to its lock. */
-static int close_wait(struct hotspots *h, struct thread_wait *t, uint64_t end_ts, bool unfinished)
+/* Adds a wait that ended to its lock. Every result counts, with the time measured between
+ * begin and end: WOKEN and TIMEOUT slept; INTR slept until the signal; CHANGED (-EAGAIN) and
+ * ERROR did not sleep, but the thread did find the lock taken, so they are contentions whose
+ * wait is the ~1 us the syscall took. */
+static int on_closed(void *arg, const struct wp_wait *w, size_t thread)
 {
-	uint64_t ns = end_ts > t->begin_ts ? end_ts - t->begin_ts : 0;
+	struct hotspots *h = arg;
+	uint64_t ns = w->end_ts - w->begin_ts;
 	struct acc *a;
-	struct hs_waiter *w = waiter_get(h, t, &a);
+	struct hs_waiter *e;
 	struct hs_owner *o;
 	struct hs_stack *s;
 
-	t->open = false;
-	if (!w)
+	if (thread >= h->last_cap) {
+		size_t had = h->last_cap;
+
+		if (ls_reserve(&h->last, &h->last_cap, thread + 1, sizeof(*h->last)))
+			return -ENOMEM;
+		memset(h->last + had, 0, (h->last_cap - had) * sizeof(*h->last));
+	}
+	e = waiter_get(h, w, &h->last[thread], &a);
+	if (!e)
 		return -ENOMEM;
 	/* an address first seen as an unplaced futex may be recognised later */
 	if (a->pub.kind == LS_KIND_FUTEX)
-		a->pub.kind = t->kind;
+		a->pub.kind = w->kind;
 	a->pub.count++;
 	a->pub.wait_ns += ns;
 	if (ns > a->pub.max_wait_ns)
 		a->pub.max_wait_ns = ns;
-	a->pub.unfinished += unfinished;
-	w->tid = t->tid;
-	w->wait_ns += ns;
-	w->count++;
-	if (t->owner) {
-		o = member(h, h->owner_ix, a, t->owner, &a->pub.owners, &a->pub.nowners,
+	a->pub.unfinished += w->result == LS_WAIT_UNFINISHED;
+	e->tid = w->tid;
+	e->wait_ns += ns;
+	e->count++;
+	if (w->owner) {
+		o = member(h, h->owner_ix, a, w->owner, &a->pub.owners, &a->pub.nowners,
 			   &a->owners_cap, sizeof(*o));
 		if (!o)
 			return -ENOMEM;
-		o->tid = t->owner;
+		o->tid = w->owner;
 		o->count++;
 	}
-	if (t->stack_id) {
-		s = member(h, h->stack_ix, a, t->stack_id, &a->pub.stacks, &a->pub.nstacks,
+	if (w->stack_id) {
+		s = member(h, h->stack_ix, a, w->stack_id, &a->pub.stacks, &a->pub.nstacks,
 			   &a->stacks_cap, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
-		s->id = t->stack_id;
+		s->id = w->stack_id;
 		s->wait_ns += ns;
 		s->count++;
 	}
 	if (h->on_wait) {
-		struct hs_wait done = wait_of(t, t->begin_ts + ns, unfinished);
+		struct hs_wait done = wait_of(w);
 
 		return h->on_wait(h->on_wait_arg, &done);
-	}
-	return 0;
-}
-
-static struct thread_wait *thread_get(struct hotspots *h, uint32_t tid)
-{
-	uint64_t key = tid;
-	struct thread_wait *t = bytemap__slot(h->by_tid, &key, sizeof(key), &h->threads,
-					      &h->nthreads, &h->threads_cap, sizeof(*h->threads));
-
-	if (t)
-		t->tid = tid;
-	return t;
-}
-
-static int wait_begin(struct hotspots *h, const struct ls_rec *rec)
-{
-	struct thread_wait *t = thread_get(h, rec->tid);
-
-	if (!t)
-		return -ENOMEM;
-	/* the END of the previous wait was lost: its length is unknown, so it is not counted */
-	if (t->open)
-		h->unpaired++;
-	t->open = true;
-	t->kind = rec->wait_begin.kind;
-	t->owner = rec->wait_begin.owner;
-	t->stack_id = rec->wait_begin.stack_id;
-	t->addr = rec->wait_begin.addr;
-	t->begin_ts = rec->ts;
-	return 0;
-}
-
-/* Every result counts, with the time measured between begin and end: WOKEN and TIMEOUT slept;
- * INTR slept until the signal; CHANGED (-EAGAIN) and ERROR did not sleep, but the thread did
- * find the lock taken, so they are contentions whose wait is the ~1 us the syscall took. */
-static int wait_end(struct hotspots *h, const struct ls_rec *rec)
-{
-	const uint64_t *pos = bytemap__get_u64(h->by_tid, rec->tid);
-
-	if (!pos || !h->threads[*pos].open) {
-		h->unpaired++;
-		return 0;
-	}
-	return close_wait(h, &h->threads[*pos], rec->ts,
-			  rec->wait_end.result == LS_WAIT_UNFINISHED);
-}
-
-/* A thread that exits, or is taken down with its process, stops waiting then. */
-static int thread_exit(struct hotspots *h, const struct ls_rec *rec)
-{
-	const uint64_t *pos = bytemap__get_u64(h->by_tid, rec->tid);
-
-	if (!pos || !h->threads[*pos].open)
-		return 0;
-	return close_wait(h, &h->threads[*pos], rec->ts, false);
-}
-
-static int close_all(struct hotspots *h, uint64_t ts, bool unfinished)
-{
-	for (size_t i = 0; i < h->nthreads; i++) {
-		if (h->threads[i].open) {
-			int err = close_wait(h, &h->threads[i], ts, unfinished);
-
-			if (err)
-				return err;
-		}
 	}
 	return 0;
 }
@@ -281,18 +225,7 @@ int hotspots__feed(struct hotspots *h, const struct model *m, const struct ls_re
 	(void)m; /* fed as every analysis is; hotspots need only the records */
 	if (h->finished)
 		return -EINVAL;
-	switch (rec->type) {
-	case LS_REC_WAIT_BEGIN:
-		return wait_begin(h, rec);
-	case LS_REC_WAIT_END:
-		return wait_end(h, rec);
-	case LS_REC_THREAD_EXIT:
-		return thread_exit(h, rec);
-	case LS_REC_PROC_EXIT:
-		return close_all(h, rec->ts, false);
-	default:
-		return 0;
-	}
+	return waitpair__feed(h->pairs, rec);
 }
 
 void hotspots__on_wait(struct hotspots *h, int (*fn)(void *arg, const struct hs_wait *w),
@@ -304,13 +237,14 @@ void hotspots__on_wait(struct hotspots *h, int (*fn)(void *arg, const struct hs_
 
 size_t hotspots__open_waits(const struct hotspots *h, struct hs_wait *out, size_t max)
 {
+	const struct wp_wait *w;
 	size_t n = 0;
 
-	for (size_t i = 0; i < h->nthreads; i++) {
-		if (!h->threads[i].open)
+	for (size_t i = 0; (w = waitpair__thread(h->pairs, i)); i++) {
+		if (!w->open)
 			continue;
 		if (n < max)
-			out[n] = wait_of(&h->threads[i], 0, false);
+			out[n] = wait_of(w);
 		n++;
 	}
 	return n;
@@ -370,7 +304,7 @@ int hotspots__finish(struct hotspots *h, uint64_t end_ts)
 
 	if (h->finished)
 		return 0;
-	err = close_all(h, end_ts, true);
+	err = waitpair__finish(h->pairs, end_ts);
 	if (err)
 		return err;
 	h->finished = true;
@@ -412,5 +346,5 @@ const struct hs_lock *hotspots__find(const struct hotspots *h, enum hs_list list
 
 uint64_t hotspots__unpaired(const struct hotspots *h)
 {
-	return h->unpaired;
+	return waitpair__unpaired(h->pairs);
 }

@@ -1,6 +1,6 @@
-/* timeline.c - pairs each thread's wait records into one wait, puts the wake that ended it on
- * the waker's side as a flow, and names every thread before its first event. State: one per
- * thread, so memory grows with threads, never with the trace's length. */
+/* timeline.c - the waits waitpair.c pairs, each with the wake that ended it as a flow on the
+ * waker's side, and every thread named before its first event. State: one per thread, so
+ * memory grows with threads, never with the trace's length. */
 #include "timeline.h"
 
 #include <errno.h>
@@ -14,17 +14,16 @@
 #include "holds.h"
 #include "model.h"
 #include "trace.h"
+#include "waitpair.h"
 
-/* A thread's track: whether it has its name yet, and the wait it is in. */
+_Static_assert(TL_RESULT_EXITED == WP_RESULT_EXITED, "one result for an exit");
+
+/* A thread's track: whether it has its name yet, and the wake that ended its wait. */
 struct track {
 	uint32_t tid;
 	bool named; /* thread_name was called */
-	bool waiting;
-	uint8_t kind;
-	uint32_t owner, stack_id;
-	uint64_t addr, begin_ts;
-	/* The last wake that landed inside this wait. Its flow is given when the wait ends, so
-	 * that the flow's end lies in a slice that exists. */
+	/* The last wake that landed inside the wait it is in. Its flow is given when the wait
+	 * ends, so that the flow's end lies in a slice that exists. */
 	bool woken;
 	uint32_t waker;
 	uint64_t wake_ts, wake_call_ts, wake_addr, wake_flow_id;
@@ -38,13 +37,14 @@ struct timeline {
 	struct track *tracks;
 	size_t ntracks, tracks_cap;
 	struct bytemap *by_tid; /* tid -> position in tracks */
+	struct waitpair *pairs;
 	struct holds *holds;	/* where the output wants holds */
 	uint64_t next_flow_id;
-	uint64_t unpaired;	/* wait records without their other half */
 	uint64_t flows_dropped; /* wakes whose wakee was not waiting, or was woken again */
 };
 
 static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts);
+static int wait_close(void *arg, const struct wp_wait *w, size_t thread);
 
 struct timeline *timeline__new(const struct model *m, uint32_t pid, const struct timeline_ops *ops,
 			       void *arg)
@@ -58,8 +58,9 @@ struct timeline *timeline__new(const struct model *m, uint32_t pid, const struct
 	t->ops = ops;
 	t->arg = arg;
 	t->by_tid = bytemap__new();
+	t->pairs = waitpair__new(wait_close, t);
 	t->holds = ops->hold ? holds__new() : NULL;
-	if (!t->by_tid || (ops->hold && !t->holds)) {
+	if (!t->by_tid || !t->pairs || (ops->hold && !t->holds)) {
 		timeline__free(t);
 		errno = ENOMEM;
 		return NULL;
@@ -74,6 +75,7 @@ void timeline__free(struct timeline *t)
 	if (!t)
 		return;
 	bytemap__free(t->by_tid);
+	waitpair__free(t->pairs);
 	holds__free(t->holds);
 	free(t->tracks);
 	free(t);
@@ -81,7 +83,7 @@ void timeline__free(struct timeline *t)
 
 uint64_t timeline__unpaired(const struct timeline *t)
 {
-	return t->unpaired;
+	return waitpair__unpaired(t->pairs);
 }
 
 uint64_t timeline__flows_dropped(const struct timeline *t)
@@ -152,27 +154,29 @@ static int wake_flow(struct timeline *x, struct track woken)
 	return track_name(x, waker) ?: x->ops->flow(x->arg, &f);
 }
 
-/* Ends T's wait at END_TS: its slice, then the flow of the wake that ended it, if one did. */
-static int wait_close(struct timeline *x, struct track *t, uint64_t end_ts, uint8_t result)
+/* A wait that waitpair.c closed: its slice, then the flow of the wake that ended it, if one
+ * did. */
+static int wait_close(void *arg, const struct wp_wait *pw, size_t thread)
 {
-	struct tl_wait w = {.tid = t->tid,
-			    .owner = t->owner,
-			    .stack_id = t->stack_id,
-			    .kind = t->kind,
-			    .result = result,
-			    .addr = t->addr,
-			    .begin_ts = t->begin_ts,
-			    .end_ts = end_ts};
-	struct track woken;
+	struct timeline *x = arg;
+	struct track *t = track_get(x, pw->tid), woken;
+	struct tl_wait w = {.tid = pw->tid,
+			    .owner = pw->owner,
+			    .stack_id = pw->stack_id,
+			    .kind = pw->kind,
+			    .result = pw->result,
+			    .addr = pw->addr,
+			    .begin_ts = pw->begin_ts,
+			    .end_ts = pw->end_ts};
 	int err;
 
-	if (w.end_ts < w.begin_ts)
-		w.end_ts = w.begin_ts;
+	(void)thread;
+	if (!t)
+		return -ENOMEM;
 	err = track_name(x, t) ?: x->ops->wait(x->arg, &w);
 	if (err)
 		return err;
 	woken = *t;
-	t->waiting = false;
 	t->woken = false;
 	if (!woken.woken)
 		return 0;
@@ -183,36 +187,17 @@ static int wait_close(struct timeline *x, struct track *t, uint64_t end_ts, uint
 	return wake_flow(x, woken);
 }
 
+/* A new wait has had no wake yet; one that landed in a wait whose end was lost has no flow. */
 static int on_wait_begin(struct timeline *x, const struct ls_rec *rec)
 {
 	struct track *t = track_get(x, rec->tid);
 
 	if (!t)
 		return -ENOMEM;
-	if (t->waiting) {
-		/* the END of the wait before was lost: its length is unknown */
-		x->unpaired++;
+	if (waitpair__open(x->pairs, rec->tid))
 		x->flows_dropped += t->woken;
-	}
-	t->waiting = true;
 	t->woken = false;
-	t->kind = rec->wait_begin.kind;
-	t->owner = rec->wait_begin.owner;
-	t->stack_id = rec->wait_begin.stack_id;
-	t->addr = rec->wait_begin.addr;
-	t->begin_ts = rec->ts;
-	return 0;
-}
-
-static int on_wait_end(struct timeline *x, const struct ls_rec *rec, uint8_t result)
-{
-	const uint64_t *pos = bytemap__get_u64(x->by_tid, rec->tid);
-
-	if (!pos || !x->tracks[*pos].waiting) {
-		x->unpaired += result != TL_RESULT_EXITED;
-		return 0;
-	}
-	return wait_close(x, &x->tracks[*pos], rec->ts, result);
+	return waitpair__feed(x->pairs, rec);
 }
 
 /* The wake call on the waker; the flow waits for the wakee's wait to end. A wake of a thread
@@ -222,6 +207,7 @@ static int on_wake(struct timeline *x, const struct ls_rec *rec)
 	struct tl_wake k = {
 	    .waker = rec->tid, .wakee = rec->wake.wakee, .addr = rec->wake.addr, .ts = rec->ts};
 	struct track *waker = track_get(x, rec->tid), *wakee;
+	const struct wp_wait *open;
 	int err;
 
 	if (!waker)
@@ -233,7 +219,8 @@ static int on_wake(struct timeline *x, const struct ls_rec *rec)
 	wakee = track_get(x, rec->wake.wakee);
 	if (!wakee)
 		return -ENOMEM;
-	if (!wakee->waiting || wakee->begin_ts > rec->ts) {
+	open = waitpair__open(x->pairs, rec->wake.wakee);
+	if (!open || open->begin_ts > rec->ts) {
 		x->flows_dropped++;
 		return x->ops->wake(x->arg, &k);
 	}
@@ -269,19 +256,6 @@ static int on_lost(struct timeline *x, const struct ls_rec *rec)
 	return track_name(x, t) ?: x->ops->lost(x->arg, t->tid, rec->ts, rec->lost.count);
 }
 
-static int close_all(struct timeline *x, uint64_t ts, uint8_t result)
-{
-	for (size_t i = 0; i < x->ntracks; i++) {
-		if (x->tracks[i].waiting) {
-			int err = wait_close(x, &x->tracks[i], ts, result);
-
-			if (err)
-				return err;
-		}
-	}
-	return 0;
-}
-
 int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 {
 	int err = x->holds ? holds__feed(x->holds, rec) : 0;
@@ -292,15 +266,13 @@ int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 	case LS_REC_WAIT_BEGIN:
 		return on_wait_begin(x, rec);
 	case LS_REC_WAIT_END:
-		return on_wait_end(x, rec, rec->wait_end.result);
+	case LS_REC_THREAD_EXIT:
+	case LS_REC_PROC_EXIT:
+		return waitpair__feed(x->pairs, rec);
 	case LS_REC_WAKE:
 		return on_wake(x, rec);
 	case LS_REC_THREAD:
 		return on_thread(x, rec);
-	case LS_REC_THREAD_EXIT:
-		return on_wait_end(x, rec, TL_RESULT_EXITED);
-	case LS_REC_PROC_EXIT:
-		return close_all(x, rec->ts, TL_RESULT_EXITED);
 	case LS_REC_LOST:
 		return on_lost(x, rec);
 	default:
@@ -310,5 +282,5 @@ int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 
 int timeline__finish(struct timeline *x, uint64_t end_ts)
 {
-	return close_all(x, end_ts, LS_WAIT_UNFINISHED);
+	return waitpair__finish(x->pairs, end_ts);
 }

@@ -10,7 +10,7 @@
 #include "json.h"
 #include "jsonparse.h"
 #include "model.h"
-#include "trace.h"
+#include "recs.h"
 
 #define LOCK_A 0x5581d2a0ull
 #define LOCK_B 0x5581d2e0ull
@@ -34,12 +34,8 @@ static void feed(struct ls_rec r)
 static void begin_full(uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind, uint32_t owner,
 		       uint32_t stack, uint8_t flags)
 {
-	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .ts = ts, .tid = tid};
+	struct ls_rec r = wait_begin(ts, tid, addr, kind, owner, stack);
 
-	r.wait_begin.addr = addr;
-	r.wait_begin.kind = kind;
-	r.wait_begin.owner = owner;
-	r.wait_begin.stack_id = stack;
 	r.wait_begin.flags = flags;
 	feed(r);
 }
@@ -51,10 +47,7 @@ static void begin(uint64_t ts, uint32_t tid, uint64_t addr, uint32_t owner, uint
 
 static void end(uint64_t ts, uint32_t tid, uint8_t result)
 {
-	struct ls_rec r = {.type = LS_REC_WAIT_END, .ts = ts, .tid = tid};
-
-	r.wait_end.result = result;
-	feed(r);
+	feed(wait_end(ts, tid, result));
 }
 
 static void acq(uint64_t ts, uint32_t tid, uint64_t addr)

@@ -4,37 +4,12 @@
 #include <errno.h>
 
 #include "hotspots.h"
-#include "trace.h"
+#include "recs.h"
 
 #define MUTEX_A 0x5581d2a0ull
 #define MUTEX_B 0x5581d2e0ull
 #define COND 0x7ffc1000ull
 #define JOIN 0x7f0000a910ull
-
-static struct ls_rec wait_begin(uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind,
-				uint32_t owner, uint32_t stack_id)
-{
-	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .ts = ts, .tid = tid};
-
-	r.wait_begin.addr = addr;
-	r.wait_begin.kind = kind;
-	r.wait_begin.owner = owner;
-	r.wait_begin.stack_id = stack_id;
-	return r;
-}
-
-static struct ls_rec wait_end(uint64_t ts, uint32_t tid, uint8_t result)
-{
-	struct ls_rec r = {.type = LS_REC_WAIT_END, .ts = ts, .tid = tid};
-
-	r.wait_end.result = result;
-	return r;
-}
-
-static struct ls_rec exit_rec(uint8_t type, uint64_t ts, uint32_t tid)
-{
-	return (struct ls_rec){.type = type, .ts = ts, .tid = tid};
-}
 
 static void feed(struct hotspots *h, struct ls_rec r)
 {
