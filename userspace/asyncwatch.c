@@ -116,7 +116,8 @@ static bool in_poll(pid_t pid, pid_t tid, uint64_t *switches)
 
 /* The one judgement: has S's thread sat in its poll call, not switched, for longer than the
  * threshold as of NOW? From /proc: the system call it sleeps in and its context switches, seen
- * the same at two looks the threshold apart. (The BPF side's loop state can answer it too.)
+ * the same at two looks the threshold apart. Not from the BPF side's loop state: a loop that
+ * went idle before recording began (attached to a program already hung) has none.
  * Updates S: a new stretch when it switched, tid 0 when it left the call. */
 static bool loop_idle(struct asyncwatch *w, struct loop_sleep *s, uint64_t now)
 {

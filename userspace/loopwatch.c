@@ -1,5 +1,5 @@
 /* loopwatch.c - the recorder's side of event-loop blocking: attaches the busy-block sampler, and
- * reads the BPF `loops` map for blocks that no probe sees (a thread asleep) and for idle loops. */
+ * reads the BPF `loops` map for blocks that no probe sees (a thread asleep). */
 #include "loopwatch.h"
 
 #include <bpf/bpf.h>
@@ -141,32 +141,4 @@ int loopwatch__scan(struct loopwatch *w, uint64_t now,
 	if (!err && s.loops)
 		err = start_sampler(w, why, why_len);
 	return err ? err : s.loops;
-}
-
-struct idle_ctx {
-	uint64_t now, min_ns;
-	struct loop_idle *out;
-	size_t max, n;
-};
-
-static int idle_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
-{
-	struct idle_ctx *c = arg;
-
-	if (!st->poll_since || st->polls < LS_LOOP_MIN_POLLS || c->now < st->poll_since ||
-	    c->now - st->poll_since < c->min_ns)
-		return 0;
-	if (c->n < c->max)
-		c->out[c->n] = (struct loop_idle){.tid = tid, .since = st->poll_since};
-	c->n++;
-	return 0;
-}
-
-size_t loopwatch__idle(struct loopwatch *w, uint64_t now, uint64_t min_ns, struct loop_idle *out,
-		       size_t max)
-{
-	struct idle_ctx c = {.now = now, .min_ns = min_ns, .out = out, .max = max};
-
-	each_loop(w, idle_one, &c);
-	return c.n;
 }

@@ -1,5 +1,5 @@
 /* loopwatch.h - the event-loop threads the BPF side tracks, seen from the recorder: the busy-block
- * sampler on every CPU, and the `loops` map read for blocks off CPU and for loops idle in poll. */
+ * sampler on every CPU, and the `loops` map read for blocks off CPU. */
 #ifndef LOCKSCOPE_LOOPWATCH_H
 #define LOCKSCOPE_LOOPWATCH_H
 
@@ -29,17 +29,5 @@ int loopwatch__scan(struct loopwatch *w, uint64_t now,
 		    int (*fn)(void *arg, uint32_t tid, const struct ls_loop_state *st,
 			      uint64_t now),
 		    void *arg, char *why, size_t why_len);
-
-/* A loop thread waiting inside its poll call: its event loop is idle. */
-struct loop_idle {
-	uint32_t tid;
-	uint64_t since; /* when it entered the poll call (the BPF clock) */
-};
-
-/* The loop threads that at NOW have sat in their poll call for MIN_NS or longer: up to MAX of
- * them in OUT. Returns how many there are (which may exceed MAX). For checks that need to know
- * that a loop is idle rather than busy, such as every task of an asyncio loop awaiting. */
-size_t loopwatch__idle(struct loopwatch *w, uint64_t now, uint64_t min_ns, struct loop_idle *out,
-		       size_t max);
 
 #endif

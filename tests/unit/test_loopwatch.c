@@ -135,20 +135,3 @@ Test(loopwatch, an_error_stops_the_scan_and_is_returned)
 	put(1, (struct ls_loop_state){.gap_start = 1, .off_since = 2, .polls = 9});
 	cr_assert_eq(loopwatch__scan(lw, 100 * MS, fail, NULL, NULL, 0), -EIO);
 }
-
-Test(loopwatch, idle_loops_are_those_in_their_poll_call_long_enough)
-{
-	uint64_t t = 1000 * MS;
-	struct loop_idle out[4];
-
-	put(4, (struct ls_loop_state){.poll_since = t - 500 * MS, .polls = 9});
-	put(5, (struct ls_loop_state){.poll_since = t - 10 * MS, .polls = 9});
-	put(6, (struct ls_loop_state){.poll_since = t - 900 * MS, .polls = 1}); /* not a loop */
-	put(7, (struct ls_loop_state){.gap_start = t - 900 * MS, .polls = 9});	/* blocked */
-	cr_assert_eq(loopwatch__idle(lw, t, 100 * MS, out, 4), 1);
-	cr_assert_eq(out[0].tid, 4);
-	cr_assert_eq(out[0].since, t - 500 * MS);
-	cr_assert_eq(loopwatch__idle(lw, t, 10 * MS, out, 4), 2);
-	cr_assert_eq(loopwatch__idle(lw, t, 10 * MS, NULL, 0), 2, "counted beyond MAX");
-	cr_assert_eq(loopwatch__idle(lw, t, 600 * MS, out, 4), 0);
-}
