@@ -16,15 +16,21 @@ struct lookahead {
 	int ips_fd;
 };
 
-/* Calls FN for each address and count in the map, then deletes it; FN may be NULL. */
+/* Calls FN for each address and count in the map (FN may be NULL), then empties the map. The
+ * keys are walked first and deleted after: a walk from a deleted key starts over. */
 static void drain(int fd, void (*fn)(void *arg, uint64_t ip, uint64_t n), void *arg)
 {
-	uint64_t key, n;
+	static uint64_t keys[MAX_IPS];
+	size_t nkeys = 0;
+	uint64_t n;
 
-	for (int i = 0; i < MAX_IPS && !bpf_map_get_next_key(fd, NULL, &key); i++) {
-		if (fn && !bpf_map_lookup_elem(fd, &key, &n))
-			fn(arg, key, n);
-		bpf_map_delete_elem(fd, &key);
+	while (nkeys < MAX_IPS && !bpf_map_get_next_key(fd, nkeys ? &keys[nkeys - 1] : NULL,
+							&keys[nkeys]))
+		nkeys++;
+	for (size_t i = 0; i < nkeys; i++) {
+		if (fn && !bpf_map_lookup_elem(fd, &keys[i], &n))
+			fn(arg, keys[i], n);
+		bpf_map_delete_elem(fd, &keys[i]);
 	}
 }
 
