@@ -2,7 +2,6 @@
  * judged from /proc, then the tasks read by the same code as `dump` (pyasync.c). */
 #include "asyncwatch.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,32 +141,37 @@ static struct loop_sleep *find_sleep(struct asyncwatch *w, pid_t tid)
 	return NULL;
 }
 
-/* Looks over every thread: new sleepers are added, known ones judged again. */
+struct scan {
+	struct asyncwatch *w;
+	uint64_t now;
+};
+
+/* A thread not known to sleep: added if it sleeps in a poll call. */
+static int add_sleeper(void *arg, pid_t tid)
+{
+	struct scan *sc = arg;
+	struct asyncwatch *w = sc->w;
+	uint64_t switches;
+
+	if (find_sleep(w, tid) || !in_poll(w->pid, tid, &switches))
+		return 0;
+	if (ls_reserve(&w->sleeps, &w->sleeps_cap, w->nsleeps + 1, sizeof(*w->sleeps)))
+		return -ENOMEM;
+	w->sleeps[w->nsleeps++] = (struct loop_sleep){tid, switches, sc->now, false, false};
+	return 0;
+}
+
+/* Looks over every thread: new sleepers are added, known ones judged again. A process whose
+ * threads cannot be listed (gone) has none to add. */
 static int scan(struct asyncwatch *w, uint64_t now)
 {
-	char path[64];
-	struct dirent *de;
-	DIR *d;
+	struct scan sc = {.w = w, .now = now};
+	int err;
 
 	for (size_t i = 0; i < w->nsleeps; i++)
 		w->sleeps[i].idle = loop_idle(w, &w->sleeps[i], now);
-	snprintf(path, sizeof(path), "/proc/%d/task", w->pid);
-	d = opendir(path);
-	while (d && (de = readdir(d))) {
-		pid_t tid = atoi(de->d_name);
-		uint64_t switches;
-
-		if (tid <= 0 || find_sleep(w, tid) || !in_poll(w->pid, tid, &switches))
-			continue;
-		if (ls_reserve(&w->sleeps, &w->sleeps_cap, w->nsleeps + 1, sizeof(*w->sleeps))) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		w->sleeps[w->nsleeps++] = (struct loop_sleep){tid, switches, now, false, false};
-	}
-	if (d)
-		closedir(d);
-	return 0;
+	err = ls_each_thread(w->pid, add_sleeper, &sc);
+	return err == -ENOMEM ? err : 0;
 }
 
 static int cmp_u64(const void *pa, const void *pb)

@@ -2,7 +2,6 @@
  * no new events, so its waits are read from /proc and its memory instead of from probes. */
 #include "blocked.h"
 
-#include <dirent.h>
 #include <inttypes.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -270,58 +269,41 @@ static int by_tid(const void *a, const void *b)
 	return (x->tid > y->tid) - (x->tid < y->tid);
 }
 
-static pid_t parse_tid(const char *name)
-{
-	char *end;
-	long v;
+struct scan {
+	pid_t pid;
+	struct wait_list list;
+};
 
-	errno = 0;
-	v = strtol(name, &end, 10);
-	return errno || end == name || *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+static int scan_thread(void *arg, pid_t tid)
+{
+	struct scan *sc = arg;
+	struct blocked_wait w;
+	int err = blocked__read_thread(sc->pid, tid, &w);
+
+	if (err != 1)
+		return err < 0 ? err : 0;
+	err = list_push(&sc->list, &w);
+	if (err)
+		free(w.stack);
+	return err;
 }
 
 int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n)
 {
-	struct wait_list list = {0};
-	struct blocked_wait w;
-	struct dirent *de;
-	char path[64];
-	DIR *dir;
-	int err = 0;
+	struct scan sc = {.pid = pid};
+	int err = ls_each_thread(pid, scan_thread, &sc);
 
 	*out = NULL;
 	*n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	dir = opendir(path);
-	if (!dir)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while ((de = readdir(dir))) {
-		pid_t tid = parse_tid(de->d_name);
-
-		if (!tid)
-			continue;
-		err = blocked__read_thread(pid, tid, &w);
-		if (err < 0)
-			goto cleanup;
-		if (err == 1) {
-			err = list_push(&list, &w);
-			if (err) {
-				free(w.stack);
-				goto cleanup;
-			}
-		}
-		err = 0;
+	if (err) {
+		blocked__free(sc.list.items, sc.list.n);
+		return err == -ENOENT ? -ESRCH : err;
 	}
-	if (list.n)
-		qsort(list.items, list.n, sizeof(*list.items), by_tid);
-	*out = list.items;
-	*n = list.n;
-	list.items = NULL;
-	list.n = 0;
-cleanup:
-	blocked__free(list.items, list.n);
-	closedir(dir);
-	return err;
+	if (sc.list.n)
+		qsort(sc.list.items, sc.list.n, sizeof(*sc.list.items), by_tid);
+	*out = sc.list.items;
+	*n = sc.list.n;
+	return 0;
 }
 
 void blocked__free(struct blocked_wait *w, size_t n)

@@ -2,7 +2,6 @@
  * while the target's objects are mapped; every record that names something follows its name. */
 #include "collector.h"
 
-#include <dirent.h>
 #include <stddef.h>
 #include <errno.h>
 #include <stdint.h>
@@ -1272,12 +1271,22 @@ int collector__load_objects(struct collector *c)
 	return write_new_mappings(c);
 }
 
+/* One thread that exists at the attach snapshot, at ts. */
+struct snap_thread {
+	struct collector *c;
+	uint64_t ts;
+};
+
+static int snapshot_thread(void *arg, pid_t tid)
+{
+	struct snap_thread *s = arg;
+
+	return ensure_thread(s->c, s->ts, tid);
+}
+
 int collector__attach_snapshot(struct collector *c)
 {
-	char path[64];
-	struct dirent *de;
-	uint64_t ts = rel_ts(c, ls_mono_ns());
-	DIR *d;
+	struct snap_thread st = {.c = c, .ts = rel_ts(c, ls_mono_ns())};
 	int err;
 
 	if (!c->objects_loaded && (err = collector__load_objects(c)))
@@ -1287,17 +1296,7 @@ int collector__attach_snapshot(struct collector *c)
 	c->py = NULL;
 	c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 	py_look(c);
-	snprintf(path, sizeof(path), "/proc/%d/task", c->pid);
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		uint32_t tid = strtoul(de->d_name, NULL, 10);
-
-		if (tid && (err = ensure_thread(c, ts, tid)))
-			break;
-	}
-	closedir(d);
+	err = ls_each_thread(c->pid, snapshot_thread, &st);
 	if (!err)
 		py_names(c);
 	return err ? err : snapshot_blocked(c);

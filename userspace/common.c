@@ -1,6 +1,7 @@
-/* common.c - the one-line error format shared by every command. */
+/* common.c - the one-line error format shared by every command, and small helpers they share. */
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -82,6 +83,37 @@ void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args)
 			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
+}
+
+static pid_t parse_tid(const char *name)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(name, &end, 10);
+	return errno || end == name || *end || v <= 0 || v > INT32_MAX ? 0 : (pid_t)v;
+}
+
+int ls_each_thread(pid_t pid, int (*fn)(void *arg, pid_t tid), void *arg)
+{
+	struct dirent *de;
+	char path[64];
+	DIR *dir;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while (!err && (de = readdir(dir))) {
+		pid_t tid = parse_tid(de->d_name);
+
+		if (tid)
+			err = fn(arg, tid);
+	}
+	closedir(dir);
+	return err;
 }
 
 int ls_path_status(int err)

@@ -38,6 +38,10 @@ const char *ls_human_ns(uint64_t ns, char *buf, size_t len);
  * arguments into spaces. "" if it cannot be read. */
 void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args);
 
+/* Calls FN for every thread of PID (/proc/PID/task), until it returns non-zero: 0, FN's return,
+ * or -errno if the threads cannot be listed (-ENOENT: no such process). */
+int ls_each_thread(pid_t pid, int (*fn)(void *arg, pid_t tid), void *arg);
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -3,7 +3,6 @@
  * registers and stack. The collector names, unwinds and splices Python frames, as for record. */
 #include "dump.h"
 
-#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <signal.h>
@@ -199,8 +198,9 @@ enum {
 
 /* One thread: its state, what it sleeps in, its wait and its stack; a running one is only
  * listed here, to be stopped once every sleeping one has been read. */
-static int read_thread(struct reader *r, pid_t tid)
+static int read_thread(void *arg, pid_t tid)
 {
+	struct reader *r = arg;
 	char comm[64], what[64], state = read_state(r->pid, tid);
 	struct blocked_sys sys;
 	uint32_t id = 0;
@@ -326,32 +326,9 @@ static int read_running(struct reader *r, pid_t tid)
 	return err ?: snapshot__thread(r->s, tid, 'R', SNAPSHOT_RUNNING, 0, id, true, NULL);
 }
 
-/* Calls FN for every thread of PID, until it returns non-zero. 0, FN's return, or -errno
- * (-ESRCH: no such process). */
-static int each_thread(pid_t pid, int (*fn)(struct reader *r, pid_t tid), struct reader *r)
-{
-	struct dirent *de;
-	char path[64];
-	DIR *dir;
-	int err = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	dir = opendir(path);
-	if (!dir)
-		return errno == ENOENT ? -ESRCH : -errno;
-	while (!err && (de = readdir(dir))) {
-		pid_t tid = (pid_t)strtol(de->d_name, NULL, 10);
-
-		if (tid > 0)
-			err = fn(r, tid);
-	}
-	closedir(dir);
-	return err;
-}
-
 static int read_threads(struct reader *r)
 {
-	int err = each_thread(r->pid, read_thread, r);
+	int err = ls_each_thread(r->pid, read_thread, r);
 
 	/* the sleeping ones first: the stops come last, each as short as it can be; on a busy
 	 * machine the scheduler's delay in running us again is most of a stop, so we ask it to
@@ -367,8 +344,10 @@ static int read_threads(struct reader *r)
 	return err;
 }
 
-static int count_before(struct reader *r, pid_t tid)
+static int count_before(void *arg, pid_t tid)
 {
+	struct reader *r = arg;
+
 	if (ls_reserve(&r->before, &r->before_cap, r->nbefore + 1, sizeof(*r->before)))
 		return -ENOMEM;
 	r->before[r->nbefore++] = (struct switch_count){tid, switches(r->pid, tid)};
@@ -461,7 +440,7 @@ int dump__read(pid_t pid, struct snapshot *s)
 		goto cleanup;
 	}
 	collector__set_sink(r.c, snapshot__feed, s);
-	err = each_thread(pid, count_before, &r);
+	err = ls_each_thread(pid, count_before, &r);
 	/* names, the memory map, CPython, and every thread asleep in a futex wait with its
 	 * lock word and stack: what record reads when it attaches */
 	if (!err)
