@@ -1,5 +1,6 @@
-/* e2e.c - what the end-to-end tests share: running `lockscope report --json` on a trace
- * (or `dump --json`) and parsing it, with the failure said once; finding the interpreters. */
+/* e2e.c - what the end-to-end tests share: starting workloads and reading their ground truth;
+ * running `lockscope report --json` on a trace (or `dump --json`) and parsing it, with the
+ * failure said once; finding the interpreters. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,44 @@ struct jp_value *ground_truth(const char *out)
 	cr_assert_not_null(line, "workload printed no ground truth: %s", out);
 	gt = jparse(line);
 	cr_assert_not_null(gt, "workload's ground truth is not JSON: %s", line);
+	return gt;
+}
+
+/* The workload's last line on stdout, in the file PATH, as JSON. */
+struct jp_value *ground_truth_in(const char *path, const char *workload)
+{
+	char *out = slurp(path), needle[64];
+	struct jp_value *gt;
+	const char *line;
+
+	cr_assert_not_null(out, "no output from the workload in %s", path);
+	snprintf(needle, sizeof(needle), "{\"workload\": \"%s\"", workload);
+	line = strstr(out, needle);
+	cr_assert_not_null(line, "%s printed no ground truth: %s", workload, out);
+	gt = jparse(line);
+	cr_assert_not_null(gt, "%s's ground truth is not JSON: %s", workload, line);
+	free(out);
+	return gt;
+}
+
+struct jp_value *start_workload(const char *name, int wait_s, const char *cmd,
+				const char *needle, pid_t *pid)
+{
+	char out[256], err[256], *text, *line;
+	struct jp_value *gt;
+
+	snprintf(out, sizeof(out), "%s/%s.out", test_dir(), name);
+	snprintf(err, sizeof(err), "%s/%s.err", test_dir(), name);
+	*pid = spawn_bg(cmd, out, err);
+	cr_assert_gt(*pid, 0);
+	cr_assert(wait_for_text(out, needle, wait_s), "%s printed no ground truth: %s", cmd,
+		  slurp(err));
+	text = slurp(out);
+	line = strstr(text, needle);
+	line[strcspn(line, "\n")] = '\0';
+	gt = jparse(line);
+	cr_assert_not_null(gt, "the ground truth is not JSON: %s", line);
+	free(text);
 	return gt;
 }
 

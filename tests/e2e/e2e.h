@@ -36,6 +36,13 @@ static inline bool jbool(const struct jp_value *v, const char *path)
 
 /* A workload's own figures: the last JSON object of its stdout OUT. Caller frees. */
 struct jp_value *ground_truth(const char *out);
+/* WORKLOAD's figures in the file PATH of its stdout: its line {"workload": "WORKLOAD", ... */
+struct jp_value *ground_truth_in(const char *path, const char *workload);
+/* Starts CMD in the background (its stdout and stderr in the test directory's NAME.out and
+ * NAME.err) and waits up to WAIT_S seconds for a line starting with NEEDLE on its stdout: that
+ * line, parsed; the test fails without it. *PID: the process. Caller frees. */
+struct jp_value *start_workload(const char *name, int wait_s, const char *cmd,
+				const char *needle, pid_t *pid);
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
 /* `lockscope dump -p PID --json`, parsed; the test fails unless it exits 0 with the schema. */

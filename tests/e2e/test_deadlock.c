@@ -72,21 +72,6 @@ static bool is_dead(pid_t pid)
 	return state == 'Z' || state == 'X';
 }
 
-static struct jp_value *ground_truth_in(const char *path)
-{
-	char *out = slurp(path);
-	const char *line;
-	struct jp_value *gt;
-
-	cr_assert_not_null(out, "no output from the workload in %s", path);
-	line = strstr(out, "{\"workload\": \"deadlock\"");
-	cr_assert_not_null(line, "the workload printed no ground truth: %s", out);
-	gt = jparse(line);
-	cr_assert_not_null(gt, "the workload's ground truth is not JSON: %s", line);
-	free(out);
-	return gt;
-}
-
 static const struct jp_value *thread_by_tid(const struct jp_value *threads, double tid)
 {
 	for (size_t i = 0; threads && i < threads->len; i++)
@@ -160,7 +145,7 @@ Test(deadlock, found_when_attached_after_it_hung, .timeout = 90, .fini = kill_st
 		  "the workload did not reach its deadlock: %s", slurp(wl_err));
 	usleep(500000);	/* both threads are asleep in their second lock by now */
 	cr_assert(!is_dead(wl), "the workload exited instead of hanging");
-	gt = ground_truth_in(wl_out);
+	gt = ground_truth_in(wl_out, "deadlock");
 	cr_assert_eq(jnum(gt, "pid", -1), wl);
 
 	rc = shf(&out, &err, LOCKSCOPE " record -p %d -d 2 -o %s", wl, trace);
@@ -222,7 +207,7 @@ Test(deadlock, alerted_live_and_stored_in_the_trace, .timeout = 90, .fini = kill
 		if (!t_hung && o && strstr(o, "\"workload\": \"deadlock\"")) {
 			t_hung = now_s();
 			/* the recorder's child: killed at the end even if the recorder is not */
-			gt = ground_truth_in(rec_out);
+			gt = ground_truth_in(rec_out, "deadlock");
 			track(jnum(gt, "pid", 0));
 			jp_free(gt);
 		}
@@ -248,7 +233,7 @@ Test(deadlock, alerted_live_and_stored_in_the_trace, .timeout = 90, .fini = kill
 	else
 		cr_log_info("the deadlock alert appeared only after recording had stopped");
 
-	gt = ground_truth_in(rec_out);
+	gt = ground_truth_in(rec_out, "deadlock");
 	/* recording stopped before the command exited: the command got SIGTERM */
 	for (end = now_s() + 5; now_s() < end && !is_dead(jnum(gt, "pid", 0));)
 		usleep(10000);

@@ -32,28 +32,6 @@ static void kill_started(void)
 		;
 }
 
-/* Starts CMD in the background and waits for the JSON line starting with NEEDLE on its
- * stdout: that line, parsed. *PID: the process. */
-static struct jp_value *start_and_wait(const char *cmd, const char *needle, pid_t *pid)
-{
-	char out[256], err[256], *text;
-	struct jp_value *gt;
-	const char *line;
-
-	snprintf(out, sizeof(out), "%s/wl.out", test_dir());
-	snprintf(err, sizeof(err), "%s/wl.err", test_dir());
-	*pid = spawn_bg(cmd, out, err);
-	cr_assert_gt(*pid, 0);
-	cr_assert(wait_for_text(out, needle, 20), "%s printed no ground truth: %s", cmd,
-		  slurp(err));
-	text = slurp(out);
-	line = strstr(text, needle);
-	gt = jparse(line);
-	cr_assert_not_null(gt, "the ground truth is not JSON: %s", line);
-	free(text);
-	return gt;
-}
-
 /* The dump of PID, checked to be of it and to have the tasks array. */
 static struct jp_value *dump_of(pid_t pid)
 {
@@ -101,7 +79,7 @@ Test(dump, c_deadlock_attached_after_the_hang, .timeout = 60, .init = adopt_orph
 	pid_t wl;
 	int rc;
 
-	gt = start_and_wait(WORKLOAD("deadlock"), "{\"workload\": \"deadlock\"", &wl);
+	gt = start_workload("wl", 20, WORKLOAD("deadlock"), "{\"workload\": \"deadlock\"", &wl);
 	usleep(300000); /* both threads are asleep in their second lock by now */
 	d = dump_of(wl);
 	cr_assert_eq(must_array(d, "threads")->len, 3, "main and the two workers");
@@ -233,7 +211,7 @@ static void py_deadlock(const char *interp)
 	pid_t wl;
 
 	snprintf(cmd, sizeof(cmd), "%s " PY_DEADLOCK, interp);
-	gt = start_and_wait(cmd, "{\"workload\": \"py_deadlock\"", &wl);
+	gt = start_workload("wl", 20, cmd, "{\"workload\": \"py_deadlock\"", &wl);
 	usleep(300000);
 	d = dump_of(wl);
 	for (int i = 0; i < 2; i++) {
@@ -257,7 +235,8 @@ static void py_deadlock(const char *interp)
 		 * inferred from the `with` blocks open in its frames */
 		cr_assert_str_eq(jstr(got, "wait_kind"), "mutex");
 		cr_assert_str_eq(jstr(got, "waits_for"), jstr(want, "waits_for"));
-		cr_assert_eq(jp_get(got, "holds")->len, 1, "%s holds not one lock", jstr(want, "name"));
+		cr_assert_eq(jp_get(got, "holds")->len, 1, "%s holds not one lock",
+			     jstr(want, "name"));
 		cr_assert_str_eq(jstr(got, "holds.0"), jstr(want, "holds"));
 	}
 	/* one deadlock, and an inferred one: no owner field names the holders */
@@ -306,7 +285,7 @@ static void py_async_deadlock(const char *interp)
 	pid_t wl;
 
 	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_deadlock.py", interp);
-	gt = start_and_wait(cmd, "{\"workload\": \"py_async_deadlock\"", &wl);
+	gt = start_workload("wl", 20, cmd, "{\"workload\": \"py_async_deadlock\"", &wl);
 	usleep(300000);
 	d = dump_of(wl);
 	for (int i = 0; i < 2; i++) {
@@ -353,11 +332,10 @@ static void py_async_idle(const char *interp)
 {
 	char cmd[512];
 	struct jp_value *gt, *d;
-
 	pid_t wl;
 
 	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_idle.py", interp);
-	gt = start_and_wait(cmd, "{\"workload\": \"py_async_idle\"", &wl);
+	gt = start_workload("wl", 20, cmd, "{\"workload\": \"py_async_idle\"", &wl);
 	usleep(300000);
 	d = dump_of(wl);
 	cr_assert_gt(must_array(d, "tasks")->len, 0, "no task found");

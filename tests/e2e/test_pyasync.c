@@ -39,23 +39,12 @@ static void kill_started(void)
 static pid_t start(const char *interp, const char *script, const char *args,
 		   struct jp_value **truth)
 {
-	char cmd[512], out[256], err[256], *text, *line;
+	char cmd[512];
 	pid_t pid;
 
-	snprintf(out, sizeof(out), "%s/%s.out", test_dir(), strrchr(script, '/') + 1);
-	snprintf(err, sizeof(err), "%s/%s.err", test_dir(), strrchr(script, '/') + 1);
 	snprintf(cmd, sizeof(cmd), "%s %s %s", interp, script, args);
-	pid = spawn_bg(cmd, out, err);
-	cr_assert_gt(pid, 0);
-	cr_assert(wait_for_text(out, "\"workload\"", 30), "%s printed no ground truth: %s", cmd,
-		  slurp(err));
-	text = slurp(out);
-	line = strstr(text, "{\"workload\"");
-	line[strcspn(line, "\n")] = '\0';
-	*truth = jparse(line);
-	cr_assert_not_null(*truth, "ground truth is not JSON: %s", line);
+	*truth = start_workload(strrchr(script, '/') + 1, 30, cmd, "{\"workload\"", &pid);
 	cr_assert_eq(jnum(*truth, "pid", -1), pid, "%s runs as another process", cmd);
-	free(text);
 	return pid;
 }
 

@@ -100,23 +100,6 @@ static void check_interpreter(const char *interp)
 	free(out);
 }
 
-/* The workload's last line on stdout, in the file PATH, as JSON. */
-static struct jp_value *ground_truth_in(const char *path, const char *workload)
-{
-	char *out = slurp(path), needle[64];
-	struct jp_value *gt;
-	const char *line;
-
-	cr_assert_not_null(out, "no output from the workload in %s", path);
-	snprintf(needle, sizeof(needle), "{\"workload\": \"%s\"", workload);
-	line = strstr(out, needle);
-	cr_assert_not_null(line, "%s printed no ground truth: %s", workload, out);
-	gt = jparse(line);
-	cr_assert_not_null(gt, "%s's ground truth is not JSON: %s", workload, line);
-	free(out);
-	return gt;
-}
-
 /* ---- reading the report ---- */
 
 static const struct jp_value *array_at(const struct jp_value *v, const char *path)
