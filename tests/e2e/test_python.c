@@ -424,7 +424,6 @@ static void lockwait_attached(const char *interp)
 	jp_free(rep);
 }
 
-/* python3 from PATH (pyenv's 3.11.7 here: libpython3.11.so with its symbols) */
 /* Two threads take two threading.Locks in opposite order and hang: recorded in full mode from
  * launch, the deadlock is alerted live and reported with both threads, their Python names,
  * what each holds and waits for, and Python stacks down to the line where each blocks. */
