@@ -10,6 +10,9 @@ CLANG  ?= clang
 BPFTOOL ?= bpftool
 ARCH   := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
+# A link's inputs: its sources and objects, not the headers that -MMD lists beside them.
+srcs = $(filter %.c %.o,$^)
+
 ifeq ($(V),1)
 Q :=
 msg :=
@@ -26,13 +29,14 @@ DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-d
 DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
 
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -Ibpf -Iuserspace
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -I. -Iuserspace
 LDLIBS  := -lbpf -lelf -ldw -lzstd -lz -pthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall
 
-LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+# userspace/ has one folder per stage of the data path (README, "How it works"); objects mirror it.
+LIB_SRCS  := $(filter-out userspace/commands/main.c,$(wildcard userspace/*/*.c))
 LIB_OBJS  := $(LIB_SRCS:userspace/%.c=$(BUILD)/obj/%.o)
-MAIN_OBJ  := $(BUILD)/obj/main.o
+MAIN_OBJ  := $(BUILD)/obj/commands/main.o
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 SUPPORT   := $(wildcard tests/support/*.c)
@@ -73,9 +77,9 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 # ---- userspace ----
-$(BUILD)/obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/obj
+$(BUILD)/obj/%.o: userspace/%.c $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) -c $< -o $@
 
 # The viewer's files go into the binary: `lockscope view` needs nothing beside it.
 $(BUILD)/view_assets.c: $(VIEWER_FILES) viewer/embed.sh | $(BUILD)
@@ -88,7 +92,7 @@ $(BUILD)/obj/view_assets.o: $(BUILD)/view_assets.c | $(BUILD)/obj
 
 $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(srcs) -o $@ $(LDLIBS)
 
 # ---- tests ----
 # The tests run the lockscope binary of their own build (plain, or ASan's for `make check`).
@@ -99,11 +103,11 @@ UNIT_CFLAGS = $(TEST_CFLAGS) -Itests/fuzz -DFUZZ_REPLAY
 
 $(BUILD)/test_unit: $(UNIT_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $(srcs) -o $@ $(LDLIBS) -lcriterion
 
 $(BUILD)/test_e2e: $(E2E_SRCS) $(LIB_OBJS) | $(BUILD)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $(srcs) -o $@ $(LDLIBS) -lcriterion
 
 # Workloads are built as users build: optimised, no frame pointers, with debug info.
 $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
@@ -112,7 +116,7 @@ $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
 
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests $(srcs) -o $@ $(LDLIBS)
 
 # ---- reliability: everything again under ASan+UBSan (`make check`); libFuzzer targets ----
 ASAN      := $(BUILD)/asan
@@ -123,21 +127,21 @@ SAN_ENV   := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
 	     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1 \
 	     LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-$(ASAN)/obj/%.o: userspace/%.c $(SKELS) | $(ASAN)/obj
+$(ASAN)/obj/%.o: userspace/%.c $(SKELS)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CC) $(CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(ASAN)/lockscope: $(ASAN)/obj/main.o $(ASAN_OBJS)
+$(ASAN)/lockscope: $(ASAN)/obj/commands/main.o $(ASAN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(srcs) -o $@ $(LDLIBS)
 
 $(ASAN)/test_unit: $(UNIT_SRCS) $(ASAN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(UNIT_CFLAGS) $(srcs) -o $@ $(LDLIBS) -lcriterion
 
 $(ASAN)/test_e2e: $(E2E_SRCS) $(ASAN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $^ -o $@ $(LDLIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) $(SAN_FLAGS) $(TEST_CFLAGS) $(srcs) -o $@ $(LDLIBS) -lcriterion
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(ASAN)/lockscope $(ASAN)/test_unit $(ASAN)/test_e2e
@@ -148,7 +152,7 @@ check: deps
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lets them past the checksums to the decoders.
 FUZZ       := $(BUILD)/fuzz
 FUZZ_FLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter \
-	      -I$(BUILD) -Ibpf -Iuserspace -Itests/fuzz \
+	      -I$(BUILD) -I. -Iuserspace -Itests/fuzz \
 	      -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	      -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 FUZZ_OBJS  := $(LIB_SRCS:userspace/%.c=$(BUILD)/fuzz-obj/%.o) $(BUILD)/obj/view_assets.o
@@ -156,9 +160,9 @@ FUZZERS    := $(patsubst tests/fuzz/fuzz_%.c,$(FUZZ)/fuzz_%,$(wildcard tests/fuz
 FUZZ_SMOKE_S ?= 5
 FUZZ_LONG_S  ?= 60
 
-$(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS) | $(BUILD)/fuzz-obj
+$(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS)
 	$(call msg,CLANG,$@)
-	$(Q)$(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/lsz.h tests/unit/jsonparse.c \
 		$(FUZZ_OBJS) | $(FUZZ)
@@ -171,7 +175,7 @@ $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/lsz.h tests/uni
 # chunks' raw records, for fuzz_records.
 $(FUZZ)/seeds: tests/fuzz/seeds.c tests/fuzz/lsz.h $(LIB_OBJS) | $(FUZZ)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(srcs) -o $@ $(LDLIBS)
 
 $(FUZZ)/corpus.stamp: $(FUZZ)/seeds $(BUILD)/lockscope $(BUILD)/workloads/contended
 	$(call msg,SEEDS,$(FUZZ)/seed-corpus)
@@ -207,6 +211,7 @@ e2e: $(BUILD)/test_e2e all
 	$(BUILD)/test_e2e -j1
 
 test: deps
+	$(Q)sh tests/layers.sh
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/test_unit $(BUILD)/test_e2e
 	$(BUILD)/test_unit
 	$(BUILD)/test_e2e -j1
@@ -233,12 +238,12 @@ install: $(BUILD)/lockscope
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/lockscope
 
 format:
-	clang-format -i userspace/*.[ch] bpf/*.[ch] tests/*/*.c
+	clang-format -i userspace/*/*.[ch] bpf/*.[ch] tests/*/*.c
 
 clean:
 	rm -rf $(BUILD)
 
-$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench $(ASAN)/obj $(BUILD)/fuzz-obj $(FUZZ):
+$(BUILD) $(BUILD)/obj $(BUILD)/workloads $(BUILD)/bench $(FUZZ):
 	$(Q)mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/*.d $(ASAN)/obj/*.d $(BUILD)/fuzz-obj/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(ASAN)/obj/*/*.d $(BUILD)/fuzz-obj/*/*.d)

@@ -1,6 +1,6 @@
 /* trace_bytes.c - what a contended stream costs in the .lsz format: bytes per event, and write
  * and read throughput, on a simulated workload (threads taking a few locks in turn). */
-#include "trace.h"
+#include "trace/trace.h"
 
 #include <getopt.h>
 #include <stdbool.h>

@@ -11,11 +11,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "blocked.h"
+#include "inspect/blocked.h"
 #include "e2e.h"
-#include "json.h"
+#include "util/json.h"
 #include "proc.h"
-#include "pyasync.h"
+#include "python/pyasync.h"
 
 #define PY_DEBIAN "/usr/bin/python3.11"
 #define PY_PATH python3_path()	/* pyenv's 3.11 here; Debian's on a bare machine */

@@ -1,6 +1,6 @@
 /* fuzz_export.c - libFuzzer target: `lockscope export --format chrome` on any bytes, through
  * the entry point main.c calls, to stdout; the Trace Event JSON must parse. */
-#include "export_chrome.h"
+#include "export/export_chrome.h"
 #include "fuzz.h"
 
 static int run(const void *path)

@@ -1,7 +1,7 @@
 /* fuzz_graph.c - libFuzzer target: `lockscope graph` as dot and as JSON on any bytes, through
  * the entry point main.c calls; the JSON must parse. */
 #include "fuzz.h"
-#include "graph.h"
+#include "commands/graph.h"
 
 struct call {
 	const char *path, *format;

@@ -5,12 +5,12 @@
  * rarely does: its sizes would no longer hold. */
 #include <string.h>
 
-#include "export_chrome.h"
+#include "export/export_chrome.h"
 #include "fuzz.h"
-#include "graph.h"
+#include "commands/graph.h"
 #include "lsz.h"
-#include "report.h"
-#include "trace.h"
+#include "commands/report.h"
+#include "trace/trace.h"
 
 static uint8_t *file;		 /* the file header, then room for a chunk */
 static size_t header_len, file_cap;

@@ -2,7 +2,7 @@
  * the entry point main.c calls: every analysis the report runs sees what the reader yields, and
  * the JSON document must parse. */
 #include "fuzz.h"
-#include "report.h"
+#include "commands/report.h"
 
 struct call {
 	const char *path;

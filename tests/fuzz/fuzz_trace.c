@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "trace.h"
+#include "trace/trace.h"
 
 static bool str_eq(const char *a, const char *b)
 {

@@ -8,7 +8,7 @@
 #include <zstd.h>
 
 #include "lsz.h"
-#include "trace.h"
+#include "trace/trace.h"
 
 static uint8_t *slurp(const char *path, size_t *len)
 {

@@ -2,7 +2,7 @@
 #ifndef LOCKSCOPE_TEST_RECS_H
 #define LOCKSCOPE_TEST_RECS_H
 
-#include "trace.h"
+#include "trace/trace.h"
 
 static inline struct ls_rec wait_begin(uint64_t ts, uint32_t tid, uint64_t addr, uint8_t kind,
 				       uint32_t owner, uint32_t stack_id)

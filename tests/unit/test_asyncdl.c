@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "asyncdl.h"
+#include "analysis/asyncdl.h"
 #include "jsonparse.h"
-#include "model.h"
-#include "report.h"
+#include "trace/model.h"
+#include "commands/report.h"
 #include "tracefile.h"
 
 #define PID 5150

@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blocked.h"
-#include "events.h"
+#include "inspect/blocked.h"
+#include "bpf/events.h"
 
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449

@@ -2,7 +2,7 @@
  * cut to the share that keeps the target's lost progress at the budget. */
 #include <criterion/criterion.h>
 
-#include "budget.h"
+#include "capture/budget.h"
 
 Test(budget, rare_hits_keep_full_coverage)
 {

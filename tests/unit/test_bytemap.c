@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bytemap.h"
+#include "util/bytemap.h"
 
 #define MANY 100000
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "util/common.h"
 
 Test(common, an_error_line_leaves_errno_as_it_was)
 {

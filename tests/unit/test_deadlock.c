@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "deadlock.h"
-#include "json.h"
+#include "analysis/deadlock.h"
+#include "util/json.h"
 #include "jsonparse.h"
-#include "model.h"
+#include "trace/model.h"
 #include "recs.h"
 
 #define LOCK_A 0x5581d2a0ull

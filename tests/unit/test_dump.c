@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "blocked.h"
+#include "inspect/blocked.h"
 #include "jsonparse.h"
-#include "snapshot.h"
-#include "trace.h"
+#include "inspect/snapshot.h"
+#include "trace/trace.h"
 
 #define T1 101
 #define T2 102

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "export_chrome.h"
+#include "export/export_chrome.h"
 #include "jsonparse.h"
 #include "tracefile.h"
 

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "export.h"
-#include "pbuf.h"
+#include "export/export.h"
+#include "util/pbuf.h"
 #include "protodec.h"
 #include "tracefile.h"
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
+#include "commands/graph.h"
 #include "jsonparse.h"
 #include "tracefile.h"
 

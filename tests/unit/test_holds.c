@@ -2,8 +2,8 @@
  * sequences. */
 #include <criterion/criterion.h>
 
-#include "holds.h"
-#include "trace.h"
+#include "analysis/holds.h"
+#include "trace/trace.h"
 
 static void feed(struct holds *h, uint8_t type, uint64_t ts, uint32_t tid, uint64_t addr)
 {

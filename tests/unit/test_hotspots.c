@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 
-#include "hotspots.h"
+#include "analysis/hotspots.h"
 #include "recs.h"
 
 #define MUTEX_A 0x5581d2a0ull

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "util/json.h"
 #include "jsonparse.h"
 
 /* A writer into memory; doc() finishes it and hands back the text (freed by the fixture). */

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "util/json.h"
 #include "jsonparse.h"
-#include "lockorder.h"
-#include "model.h"
-#include "trace.h"
+#include "analysis/lockorder.h"
+#include "trace/model.h"
+#include "trace/trace.h"
 
 #define LOCK_A 0x5581d2a0ull
 #define LOCK_B 0x5581d2e0ull

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "util/json.h"
 #include "jsonparse.h"
-#include "loopblock.h"
-#include "model.h"
-#include "trace.h"
+#include "analysis/loopblock.h"
+#include "trace/model.h"
+#include "trace/trace.h"
 
 #define MS 1000000ull
 

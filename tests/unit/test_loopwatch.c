@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "loopwatch.h"
+#include "bpf/events.h"
+#include "capture/loopwatch.h"
 
 #define MS 1000000ull
 #define THRESHOLD (50 * MS)

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "trace.h"
+#include "trace/model.h"
+#include "trace/trace.h"
 
 static struct model *m;
 

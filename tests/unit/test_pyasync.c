@@ -12,10 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "json.h"
+#include "util/json.h"
 #include "jsonparse.h"
 #include "proc.h"
-#include "pyasync.h"
+#include "python/pyasync.h"
 
 #define PAGE 4096ULL
 

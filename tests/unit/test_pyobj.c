@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "memimage.h"
-#include "pyobj.h"
+#include "python/pyobj.h"
 
 #define UNMAPPED 0x7f0000001000ULL
 #define V311 0x030b07f0

@@ -18,7 +18,7 @@
 #include "jsonparse.h"
 #include "memimage.h"
 #include "proc.h"
-#include "pyreader.h"
+#include "python/pyreader.h"
 
 #define WORKLOAD_PY "tests/workloads/py_stacks.py"
 #define MAX_CHILDREN 4

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "jsonparse.h"
-#include "report.h"
+#include "commands/report.h"
 #include "tracefile.h"
 
 #define PID 4242

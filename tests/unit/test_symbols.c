@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "symbols.h"
+#include "inspect/symbols.h"
 
 #define SNAP_LEN 2048
 #define MAX_PCS 64

@@ -1,6 +1,6 @@
 /* test_trace.c - the .lsz writer and reader: round trips of every record, chunking and flushes,
  * and files damaged every way the field damages them (cut, flipped, foreign, full disk). */
-#include "trace.h"
+#include "trace/trace.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>

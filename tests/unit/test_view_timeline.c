@@ -7,7 +7,7 @@
 
 #include "jsonparse.h"
 #include "tracefile.h"
-#include "view_timeline.h"
+#include "export/view_timeline.h"
 
 #define PID 4242
 #define W1 4243

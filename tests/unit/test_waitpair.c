@@ -3,7 +3,7 @@
 #include <criterion/criterion.h>
 
 #include "recs.h"
-#include "waitpair.h"
+#include "analysis/waitpair.h"
 
 #define LOCK 0x5581d2a0ull
 

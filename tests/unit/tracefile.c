@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "report.h"
+#include "commands/report.h"
 
 void tf_open(struct tf *t, uint32_t pid, const char *comm, const char *cmdline, const char *mode)
 {

@@ -1,0 +1,308 @@
+/* loopblock.c - event-loop blocks from the trace: pairs each block with the stack sampled while it
+ * lasted, judges its cause from where its time went, and closes blocks still open at the end. */
+#include "analysis/loopblock.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytemap.h"
+#include "util/common.h"
+#include "util/json.h"
+#include "trace/model.h"
+
+#define TEXT_BLOCKS 10 /* blocks listed in text, the longest */
+#define TEXT_FRAMES 12
+
+/* The first sample of a block in progress, per thread, until the block ends. */
+struct pending {
+	uint64_t ts;	   /* when it was taken */
+	struct ls_rec rec; /* the LOOP_SAMPLE */
+	bool live;
+	uint64_t last_end; /* where the thread's last block ended: a sample of a gap that
+			    * began before it arrived late, and is no block in progress */
+};
+
+struct loopblock {
+	struct loop_block *blocks;
+	size_t n, cap;
+	struct bytemap *by_tid; /* tid -> index in pend */
+	struct pending *pend;
+	size_t npend, pend_cap;
+};
+
+struct loopblock *loopblock__new(void)
+{
+	struct loopblock *lb = calloc(1, sizeof(*lb));
+
+	if (!lb)
+		return NULL;
+	lb->by_tid = bytemap__new();
+	if (!lb->by_tid) {
+		free(lb);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return lb;
+}
+
+void loopblock__free(struct loopblock *lb)
+{
+	if (!lb)
+		return;
+	bytemap__free(lb->by_tid);
+	free(lb->pend);
+	free(lb->blocks);
+	free(lb);
+}
+
+enum loop_cause loopblock__cause(uint64_t duration_ns, uint64_t on_cpu_ns, const uint64_t *off_ns)
+{
+	uint64_t share[LOOP_CAUSE__COUNT] = {
+	    [LOOP_CAUSE_SLEEP] = off_ns[LS_LOOP_SLEEP],
+	    [LOOP_CAUSE_CPU] = on_cpu_ns + off_ns[LS_LOOP_RUNQ],
+	    [LOOP_CAUSE_LOCK] = off_ns[LS_LOOP_LOCK],
+	    [LOOP_CAUSE_IO] = off_ns[LS_LOOP_IO],
+	    [LOOP_CAUSE_OTHER] = off_ns[LS_LOOP_OTHER],
+	};
+	enum loop_cause best = LOOP_CAUSE_OTHER;
+
+	(void)duration_ns; /* the shares need not add up to it: the largest one speaks */
+	for (int c = 0; c < LOOP_CAUSE__COUNT; c++)
+		if (share[c] > share[best])
+			best = c;
+	return best;
+}
+
+const char *loopblock__cause_name(enum loop_cause cause)
+{
+	static const char *const names[] = {"sleep", "cpu", "lock", "io", "other"};
+
+	_Static_assert(ARRAY_SIZE(names) == LOOP_CAUSE__COUNT, "a cause without a name");
+	return (unsigned int)cause < LOOP_CAUSE__COUNT ? names[cause] : "other";
+}
+
+static struct pending *pending_of(struct loopblock *lb, uint32_t tid, bool create)
+{
+	uint64_t *i = bytemap__get_u64(lb->by_tid, tid);
+
+	if (i)
+		return &lb->pend[*i];
+	if (!create || ls_reserve(&lb->pend, &lb->pend_cap, lb->npend + 1, sizeof(*lb->pend)) ||
+	    bytemap__put_u64(lb->by_tid, tid, lb->npend))
+		return NULL;
+	memset(&lb->pend[lb->npend], 0, sizeof(*lb->pend));
+	return &lb->pend[lb->npend++];
+}
+
+/* A block from a LOOP_BLOCK record, or from the sample of one still open at END_TS. */
+static int add_block(struct loopblock *lb, const struct ls_rec *rec, uint64_t end_ts,
+		     uint32_t stack_id, bool open)
+{
+	struct loop_block *b;
+
+	if (ls_reserve(&lb->blocks, &lb->cap, lb->n + 1, sizeof(*lb->blocks)))
+		return -ENOMEM;
+	b = &lb->blocks[lb->n++];
+	memset(b, 0, sizeof(*b));
+	b->tid = rec->tid;
+	b->start_ns = rec->loop.start;
+	b->duration_ns = end_ts > rec->loop.start ? end_ts - rec->loop.start : 0;
+	b->on_cpu_ns = rec->loop.on_cpu_ns;
+	memcpy(b->off_ns, rec->loop.off_ns, sizeof(b->off_ns));
+	/* an open block's figures go up to its sample */
+	b->cause = loopblock__cause(rec->ts - rec->loop.start, b->on_cpu_ns, b->off_ns);
+	b->stack_id = stack_id;
+	b->open = open;
+	return 0;
+}
+
+static int on_sample(struct loopblock *lb, const struct ls_rec *rec)
+{
+	struct pending *p = pending_of(lb, rec->tid, true);
+
+	if (!p)
+		return -ENOMEM;
+	/* the first sample of a block stands: the sampler's and the scan's may both come */
+	if ((p->live && p->rec.loop.start == rec->loop.start) || rec->loop.start < p->last_end)
+		return 0;
+	p->live = true;
+	p->ts = rec->ts;
+	p->rec = *rec;
+	return 0;
+}
+
+static int on_block(struct loopblock *lb, const struct ls_rec *rec)
+{
+	struct pending *p = pending_of(lb, rec->tid, true);
+
+	if (!p)
+		return -ENOMEM;
+	p->last_end = rec->ts;
+	if (p->live && p->rec.loop.start == rec->loop.start) {
+		p->live = false;
+		return add_block(lb, rec, rec->ts, p->rec.loop.stack_id, false);
+	}
+	/* a sample of an earlier gap is over too: the thread has polled since */
+	if (p->live && p->rec.loop.start < rec->loop.start)
+		p->live = false;
+	return add_block(lb, rec, rec->ts, 0, false);
+}
+
+/* TID (0: every thread) exited at TS: a block in progress ends there if a signal killed it (a
+ * launched command is killed when the recording stops), else the loop ended and was not blocked.
+ * SIGNALED: what the exit code says. */
+static int on_loop_exit(struct loopblock *lb, uint32_t tid, uint64_t ts, bool signaled)
+{
+	for (size_t i = 0; i < lb->npend; i++) {
+		struct pending *p = &lb->pend[i];
+		int err;
+
+		if (!p->live || (tid && p->rec.tid != tid))
+			continue;
+		p->live = false;
+		err = signaled ? add_block(lb, &p->rec, ts, p->rec.loop.stack_id, true) : 0;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int loopblock__feed(struct loopblock *lb, const struct ls_rec *rec)
+{
+	switch (rec->type) {
+	case LS_REC_LOOP_SAMPLE:
+		return on_sample(lb, rec);
+	case LS_REC_LOOP_BLOCK:
+		return on_block(lb, rec);
+	case LS_REC_THREAD_EXIT:
+		/* the kernel's exit code: a signal number in the low 7 bits */
+		return on_loop_exit(lb, rec->tid, rec->ts, (rec->exit.code & 0x7f) != 0);
+	case LS_REC_PROC_EXIT:
+		/* waitpid's status as the recorder stores it: 128 + the signal */
+		return on_loop_exit(lb, 0, rec->ts, rec->exit.code > 128);
+	default:
+		return 0;
+	}
+}
+
+static int by_start(const void *pa, const void *pb)
+{
+	const struct loop_block *a = pa, *b = pb;
+
+	if (a->start_ns != b->start_ns)
+		return a->start_ns < b->start_ns ? -1 : 1;
+	return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+int loopblock__finish(struct loopblock *lb, uint64_t end_ts)
+{
+	for (size_t i = 0; i < lb->npend; i++) {
+		struct pending *p = &lb->pend[i];
+		int err;
+
+		if (!p->live)
+			continue;
+		p->live = false;
+		err = add_block(lb, &p->rec, end_ts, p->rec.loop.stack_id, true);
+		if (err)
+			return err;
+	}
+	if (lb->n)
+		qsort(lb->blocks, lb->n, sizeof(*lb->blocks), by_start);
+	return 0;
+}
+
+size_t loopblock__count(const struct loopblock *lb)
+{
+	return lb->n;
+}
+
+const struct loop_block *loopblock__get(const struct loopblock *lb, size_t i)
+{
+	return i < lb->n ? &lb->blocks[i] : NULL;
+}
+
+void loopblock__json(const struct loopblock *lb, const struct model *m, struct json_writer *w)
+{
+	static const char *const off_names[] = {"sleep", "lock", "io", "runq", "other"};
+
+	_Static_assert(ARRAY_SIZE(off_names) == LS_LOOP_OFF__COUNT,
+		       "an off-CPU class without name");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < lb->n; i++) {
+		const struct loop_block *b = &lb->blocks[i];
+		const char *name = model__thread_name(m, b->tid);
+
+		json_writer__object_begin(w);
+		json_writer__key_u64(w, "tid", b->tid);
+		json_writer__key_u64(w, "start_ns", b->start_ns);
+		json_writer__key_u64(w, "duration_ns", b->duration_ns);
+		json_writer__key(w, "cause");
+		json_writer__string(w, loopblock__cause_name(b->cause));
+		json_writer__key_u64(w, "on_cpu_ns", b->on_cpu_ns);
+		json_writer__key(w, "stack");
+		model__stack_json(m, b->stack_id, w);
+		json_writer__key(w, "thread");
+		json_writer__string(w, name ? name : "");
+		json_writer__key(w, "open");
+		json_writer__bool(w, b->open);
+		json_writer__key(w, "off_cpu_ns");
+		json_writer__object_begin(w);
+		for (int c = 0; c < LS_LOOP_OFF__COUNT; c++)
+			json_writer__key_u64(w, off_names[c], b->off_ns[c]);
+		json_writer__object_end(w);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+}
+
+static int by_duration(const void *pa, const void *pb)
+{
+	const struct loop_block *a = *(const struct loop_block *const *)pa;
+	const struct loop_block *b = *(const struct loop_block *const *)pb;
+
+	if (a->duration_ns != b->duration_ns)
+		return a->duration_ns > b->duration_ns ? -1 : 1;
+	return by_start(a, b);
+}
+
+void loopblock__text(const struct loopblock *lb, const struct model *m, FILE *out)
+{
+	const struct loop_block **top;
+	uint64_t total = 0;
+	size_t shown;
+	char who[128];
+
+	if (!lb->n) {
+		fputs("No event-loop blocking.\n\n", out);
+		return;
+	}
+	top = malloc(lb->n * sizeof(*top));
+	for (size_t i = 0; i < lb->n; i++) {
+		total += lb->blocks[i].duration_ns;
+		if (top)
+			top[i] = &lb->blocks[i];
+	}
+	fprintf(out, "Event-loop blocking: %zu %s, %.1f ms in all\n\n", lb->n,
+		lb->n == 1 ? "block" : "blocks", total / 1e6);
+	if (!top)
+		return;
+	qsort(top, lb->n, sizeof(*top), by_duration);
+	shown = lb->n < TEXT_BLOCKS ? lb->n : TEXT_BLOCKS;
+	for (size_t i = 0; i < shown; i++) {
+		const struct loop_block *b = top[i];
+
+		fprintf(out, "  %8.1f ms  %-5s  at %.3f s, thread %s, on CPU %.1f ms%s\n",
+			b->duration_ns / 1e6, loopblock__cause_name(b->cause), b->start_ns / 1e9,
+			model__thread_label(m, b->tid, false, who, sizeof(who)), b->on_cpu_ns / 1e6,
+			b->open ? ", still blocked when recording ended" : "");
+		model__stack_text(m, b->stack_id, "        ", TEXT_FRAMES, out);
+	}
+	if (shown < lb->n)
+		fprintf(out, "  ... and %zu shorter %s\n", lb->n - shown,
+			lb->n - shown == 1 ? "block" : "blocks");
+	fputc('\n', out);
+	free(top);
+}

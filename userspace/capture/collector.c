@@ -1,0 +1,1555 @@
+/* collector.c - from raw BPF events to self-contained trace records. Names are resolved here,
+ * while the target's objects are mapped; every record that names something follows its name. */
+#include "capture/collector.h"
+
+#include <stddef.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "inspect/blocked.h"
+#include "util/bytemap.h"
+#include "util/common.h"
+#include "bpf/events.h"
+#include "python/pyasync.h"
+#include "python/pyreader.h"
+#include "inspect/symbols.h"
+#include "trace/trace.h"
+
+#define MAX_PCS 64
+#define REFRESH_NS 20000000ull	/* re-read the memory map on a miss, at most 50 times a second */
+
+/* What a stack says about the wait it was taken at: the lock API it passes through. */
+enum {
+	SF_MUTEX = 1 << 0,
+	SF_RWLOCK = 1 << 1,
+	SF_SEM = 1 << 2,
+	SF_COND = 1 << 3,
+	SF_JOIN = 1 << 4,
+	SF_PYLOCK = 1 << 5,	/* CPython's lock (threading.Lock, RLock): a lock, though a sem_t */
+};
+
+struct stack_info {
+	uint8_t flags;
+	char *first_user;	/* first frame outside the C library, formatted; may be NULL */
+};
+
+/* A thread's Python stack as frame ids, read at most every PY_READ_NS: a CPU-bound Python
+ * program waits for the GIL hundreds of times a second, and a read costs ~50 us. */
+#define PY_READ_NS 10000000ull
+#define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
+#define PY_MAX_IDS 64
+
+struct py_cached {
+	uint64_t read_at;
+	uint32_t n;
+	uint32_t ids[PY_MAX_IDS];
+	bool join;		/* it waits in threading.Thread.join */
+	char *first;		/* its innermost Python frame, formatted */
+	char *name;		/* threading.Thread.name last written */
+	bool pinned;		/* read by collector__python_pin: kept for the next stack */
+};
+
+#define COUNTERS_MAX 32
+
+struct collector {
+	pid_t pid;
+	struct trace_writer *w;		/* borrowed */
+	struct symbolizer *sym;
+	uint64_t start_mono;
+	uint64_t last_ts;
+	uint64_t last_refresh;
+	bool objects_loaded;	/* collector__load_objects was called */
+	struct bytemap *threads;	/* tid -> its last name (strdup'd char *) */
+	struct bytemap *frames;		/* (pc, ra) -> frame id */
+	struct bytemap *stacks;		/* pcs -> stack id */
+	struct bytemap *locks;		/* addr -> kind + 1 of the LOCK record written */
+	struct bytemap *mappings;	/* (start, path) -> 1: MAPPING records written */
+	struct bytemap *joins;		/* tid -> address of a join on it: renamed with it */
+	struct stack_info *sinfo;	/* by stack id */
+	size_t sinfo_cap;
+	uint32_t next_frame;
+	uint32_t next_stack;
+	uint64_t events, lost, bad;
+	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
+	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
+	struct pyreader *py;
+	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
+	uint64_t gil_lo, gil_hi;
+	struct bytemap *pyframes;	/* "func (file:line)" -> frame id */
+	struct bytemap *idstacks;	/* frame ids -> stack id, for stacks with Python frames */
+	struct bytemap *pythreads;	/* tid -> index in pyt */
+	struct py_cached *pyt;
+	size_t npyt, pyt_cap;
+	int (*sink)(void *arg, const struct ls_rec *rec);
+	void *sink_arg;
+	struct {
+		const char *name;	/* a string constant */
+		uint64_t value;		/* as last written */
+	} counters[COUNTERS_MAX];
+	size_t ncounters;
+	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
+	void *wait_seen_arg;
+};
+
+static uint64_t rel_ts(struct collector *c, uint64_t mono)
+{
+	uint64_t ts = mono > c->start_mono ? mono - c->start_mono : 0;
+
+	if (ts > c->last_ts)
+		c->last_ts = ts;
+	return ts;
+}
+
+static int put(struct collector *c, const struct ls_rec *r)
+{
+	int err = c->w ? trace_writer__append(c->w, r) : 0;
+
+	return !err && c->sink ? c->sink(c->sink_arg, r) : err;
+}
+
+void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
+			 void *arg)
+{
+	c->sink = fn;
+	c->sink_arg = arg;
+}
+
+void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
+			      void *arg)
+{
+	c->wait_seen = fn;
+	c->wait_seen_arg = arg;
+}
+
+static int write_new_mappings(struct collector *c)
+{
+	struct sym_mapping m;
+	char key[4096];
+
+	for (int i = 0; symbolizer__mapping(c->sym, i, &m); i++) {
+		int n = snprintf(key, sizeof(key), "%llx %s", (unsigned long long)m.start, m.path);
+		struct ls_rec r = {.type = LS_REC_MAPPING, .ts = rel_ts(c, ls_mono_ns())};
+		int err;
+
+		if (bytemap__get(c->mappings, key, n))
+			continue;
+		if (bytemap__put(c->mappings, key, n, 1))
+			return -ENOMEM;
+		r.mapping.start = m.start;
+		r.mapping.end = m.end;
+		r.mapping.offset = m.offset;
+		r.mapping.perms = m.perms;
+		r.mapping.path = m.path;
+		err = put(c, &r);
+		if (err)
+			return err;
+		/* load the object now: a short-lived target may be gone when its events are read */
+		if (strchr(m.perms, 'x') && m.path[0] == '/') {
+			struct sym_frame f;
+
+			symbolizer__frame(c->sym, m.start, false, &f);
+		}
+	}
+	return 0;
+}
+
+/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks).
+ * True if it did. */
+static bool maybe_refresh(struct collector *c)
+{
+	uint64_t now = ls_mono_ns();
+
+	if (now - c->last_refresh < REFRESH_NS)
+		return false;
+	c->last_refresh = now;
+	if (symbolizer__refresh(c->sym))
+		return false;
+	write_new_mappings(c);
+	return true;
+}
+
+static void read_comm(pid_t pid, uint32_t tid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%u/comm", pid, tid);
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (fgets(buf, len, f))
+		buf[strcspn(buf, "\n")] = '\0';
+	fclose(f);
+}
+
+/* A join is named after the thread it waits for, under that thread's latest name. */
+static int write_join_name(struct collector *c, uint64_t ts, uint64_t addr, uint32_t tid)
+{
+	uint64_t *name = bytemap__get_u64(c->threads, tid);
+	const char *comm = name ? (const char *)(uintptr_t)*name : "";
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "thread %u%s%s%s", tid, comm[0] ? " (" : "", comm,
+		 comm[0] ? ")" : "");
+	r.lock.addr = addr;
+	r.lock.kind = LS_KIND_JOIN;
+	r.lock.name = buf;
+	return put(c, &r);
+}
+
+static int write_thread(struct collector *c, uint64_t ts, uint32_t tid, const char *name,
+			uint32_t parent)
+{
+	struct ls_rec r = {.type = LS_REC_THREAD, .ts = ts, .tid = tid};
+
+	uint64_t *old = bytemap__get_u64(c->threads, tid), *join;
+	char *copy = strdup(name);
+	int err;
+
+	if (!copy)
+		return -ENOMEM;
+	if (old)
+		free((char *)(uintptr_t)*old);
+	if (bytemap__put_u64(c->threads, tid, (uintptr_t)copy)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	r.thread.name = name;
+	r.thread.parent = parent;
+	err = put(c, &r);
+	if (!err && (join = bytemap__get_u64(c->joins, tid)))
+		err = write_join_name(c, ts, *join, tid);
+	return err;
+}
+
+static int ensure_thread(struct collector *c, uint64_t ts, uint32_t tid)
+{
+	char comm[LS_COMM_LEN + 1];
+
+	if (!tid || bytemap__get_u64(c->threads, tid))
+		return 0;
+	read_comm(c->pid, tid, comm, sizeof(comm));
+	return write_thread(c, ts, tid, comm, 0);
+}
+
+static bool known_thread(const struct collector *c, uint32_t tid)
+{
+	return tid && bytemap__get_u64(c->threads, tid);
+}
+
+/* Known, and by a name: one seen only after it was gone from /proc has none yet. */
+static bool named_thread(const struct collector *c, uint32_t tid)
+{
+	const uint64_t *name = tid ? bytemap__get_u64(c->threads, tid) : NULL;
+
+	return name && *(const char *)(uintptr_t)*name;
+}
+
+/* "func (file:line)", "func+0x1a (module)", "module+0x1234" or "0x7f...": the contract's form. */
+static void format_frame(const struct sym_frame *f, uint64_t pc, char *buf, size_t len)
+{
+	if (f->func && f->file && f->line)
+		snprintf(buf, len, "%s (%s:%d)", f->func, f->file, f->line);
+	else if (f->func)
+		snprintf(buf, len, "%s+0x%llx (%s)", f->func, (unsigned long long)f->func_off,
+			 f->module ? f->module : "?");
+	else if (f->module)
+		snprintf(buf, len, "%s+0x%llx", f->module, (unsigned long long)f->mod_off);
+	else
+		snprintf(buf, len, "0x%llx", (unsigned long long)pc);
+}
+
+static bool is_libc(const char *module)
+{
+	return module && (strncmp(module, "libc.so", 7) == 0 ||
+			  strncmp(module, "libpthread.so", 13) == 0 ||
+			  strncmp(module, "ld-linux", 8) == 0);
+}
+
+static uint8_t api_flags(const char *func)
+{
+	if (!func)
+		return 0;
+	if (strstr(func, "PyThread_acquire_lock"))
+		return SF_PYLOCK;
+	if (strstr(func, "pthread_mutex_") || strstr(func, "__lll_lock_wait"))
+		return SF_MUTEX;
+	if (strstr(func, "pthread_rwlock_"))
+		return SF_RWLOCK;
+	if (strstr(func, "sem_wait") || strstr(func, "sem_timedwait") ||
+	    strstr(func, "sem_clockwait"))
+		return SF_SEM;
+	if (strstr(func, "pthread_cond_"))
+		return SF_COND;
+	if (strstr(func, "pthread_join") || strstr(func, "pthread_timedjoin") ||
+	    strstr(func, "pthread_clockjoin"))
+		return SF_JOIN;
+	return 0;
+}
+
+#define FRAME_NAMED (1ull << 32)	/* in the frames map: the FRAME record has a function */
+
+static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
+			struct sym_frame *f)
+{
+	uint64_t key[2] = {pc, ra};
+	uint64_t *known = bytemap__get(c->frames, key, sizeof(key));
+	struct ls_rec r = {.type = LS_REC_FRAME};
+
+	memset(f, 0, sizeof(*f));
+	if (symbolizer__frame(c->sym, pc, ra, f) == -ENOENT) {
+		maybe_refresh(c);
+		symbolizer__frame(c->sym, pc, ra, f);
+	}
+	/* a frame first seen before its object was mapped is written again once it has a name */
+	if (known && ((*known & FRAME_NAMED) || !f->func)) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = known ? (uint32_t)*known : ++c->next_frame;
+	if (bytemap__put(c->frames, key, sizeof(key), *id | (f->func ? FRAME_NAMED : 0)))
+		return -ENOMEM;
+	r.ts = c->last_ts;
+	r.frame.id = *id;
+	r.frame.pc = pc;
+	r.frame.func = f->func ? f->func : "";
+	r.frame.file = f->file ? f->file : "";
+	r.frame.line = f->line > 0 ? f->line : 0;
+	r.frame.module = f->module ? f->module : "";
+	r.frame.offset = f->func ? f->func_off : f->mod_off;
+	return put(c, &r);
+}
+
+static struct stack_info *stack_info(struct collector *c, uint32_t id)
+{
+	size_t old = c->sinfo_cap;
+
+	if (ls_reserve(&c->sinfo, &c->sinfo_cap, (size_t)id + 1, sizeof(*c->sinfo)))
+		return NULL;
+	memset(c->sinfo + old, 0, (c->sinfo_cap - old) * sizeof(*c->sinfo));
+	return &c->sinfo[id];
+}
+
+/* Symbolises a new stack: FRAME records for new frames, then its STACK record. */
+static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t *id)
+{
+	uint32_t fids[MAX_PCS];
+	struct ls_rec r = {.type = LS_REC_STACK};
+	struct stack_info *si;
+	struct sym_frame f;
+	char text[512];
+	int err;
+
+	*id = ++c->next_stack;
+	si = stack_info(c, *id);
+	if (!si || bytemap__put(c->stacks, pcs, n * sizeof(*pcs), *id))
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		err = intern_frame(c, pcs[i], i > 0, &fids[i], &f);
+		if (err)
+			return err;
+		si->flags |= api_flags(f.func);
+		if (!si->first_user && f.module && !is_libc(f.module)) {
+			format_frame(&f, pcs[i], text, sizeof(text));
+			si->first_user = strdup(text);
+		}
+	}
+	r.ts = c->last_ts;
+	r.stack.id = *id;
+	r.stack.nframes = n;
+	r.stack.frames = fids;
+	return put(c, &r);
+}
+
+/* ---- CPython: Python frames where the native stack runs the interpreter loop ---- */
+
+static const char *function_at(struct collector *c, uint64_t pc, bool ra)
+{
+	struct sym_frame f = {0};
+
+	return c->sym && symbolizer__frame(c->sym, pc, ra, &f) == 0 ? f.func : NULL;
+}
+
+static bool is_eval(struct collector *c, uint64_t pc, bool ra)
+{
+	const char *func = function_at(c, pc, ra);
+
+	return func && !strcmp(func, "_PyEval_EvalFrameDefault");
+}
+
+const char *collector__function(struct collector *c, uint64_t ip)
+{
+	return function_at(c, ip, false);
+}
+
+static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t *id)
+{
+	struct ls_rec r = {.type = LS_REC_FRAME, .ts = c->last_ts};
+	uint64_t *known = bytemap__get(c->pyframes, pf->text, strlen(pf->text));
+	const char *base = strrchr(pf->file, '/');
+
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_frame;
+	if (bytemap__put(c->pyframes, pf->text, strlen(pf->text), *id))
+		return -ENOMEM;
+	r.frame.id = *id;
+	r.frame.func = pf->func;
+	r.frame.file = base ? base + 1 : pf->file;
+	r.frame.line = pf->line > 0 ? pf->line : 0;
+	r.frame.module = "python";
+	return put(c, &r);
+}
+
+static struct py_cached *py_cached(struct collector *c, uint32_t tid)
+{
+	uint64_t *i = bytemap__get_u64(c->pythreads, tid);
+
+	if (i)
+		return &c->pyt[*i];
+	if (ls_reserve(&c->pyt, &c->pyt_cap, c->npyt + 1, sizeof(*c->pyt)) ||
+	    bytemap__put_u64(c->pythreads, tid, c->npyt))
+		return NULL;
+	memset(&c->pyt[c->npyt], 0, sizeof(*c->pyt));
+	return &c->pyt[c->npyt++];
+}
+
+/* threading.Thread.name, where Python knows the thread: the name its user gave it. */
+static int py_name(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	if (!t->name || !t->tid || (pc->name && !strcmp(pc->name, t->name)))
+		return 0;
+	free(pc->name);
+	pc->name = strdup(t->name);
+	return pc->name ? write_thread(c, c->last_ts, t->tid, t->name, 0) : -ENOMEM;
+}
+
+/* TID's Python stack as frame ids, read again at most every PY_READ_NS. */
+static struct py_cached *py_stack(struct collector *c, uint32_t tid)
+{
+	struct py_cached *pc = py_cached(c, tid);
+	uint64_t now = ls_mono_ns();
+	struct py_thread t;
+
+	if (pc && pc->pinned) {
+		pc->pinned = false;
+		return pc;
+	}
+	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
+		return pc;
+	pc->read_at = now;
+	pc->n = 0;
+	pc->join = false;
+	if (pyreader__thread(c->py, tid, &t))
+		return pc;
+	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
+		const char *fn = t.frames[i].func;
+
+		if (py_frame_id(c, &t.frames[i], &pc->ids[pc->n]))
+			break;
+		pc->n++;
+		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
+	}
+	free(pc->first);
+	pc->first = NULL;
+	/* the user's own frame names what it waits in, not threading.py's machinery */
+	for (size_t i = 0; i < t.nframes && !pc->first; i++)
+		if (!strstr(t.frames[i].file, "/threading.py") || i + 1 == t.nframes)
+			pc->first = strdup(t.frames[i].text);
+	py_name(c, pc, &t);
+	pyreader__thread_clear(&t);
+	return pc;
+}
+
+/* Names every Python thread after its threading.Thread. */
+static void py_names(struct collector *c)
+{
+	struct py_thread *ts = NULL;
+	size_t n = 0;
+
+	if (!c->py || pyreader__threads(c->py, &ts, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct py_cached *pc = ts[i].tid ? py_cached(c, ts[i].tid) : NULL;
+
+		if (pc)
+			py_name(c, pc, &ts[i]);
+	}
+	pyreader__threads_free(ts, n);
+}
+
+/* CPython found in the target: its reader and GIL. A program that execs (a shell wrapper, a
+ * pyenv shim) becomes Python some time after its exec: look again for a few seconds. */
+static void py_look(struct collector *c)
+{
+	uint64_t now = ls_mono_ns();
+
+	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
+		return;
+	c->py_looked = now;
+	c->py = pyreader__open(c->pid, NULL, 0);
+	if (!c->py)
+		return;
+	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
+		c->gil_lo = c->gil_hi = 0;
+	symbolizer__refresh(c->sym);	/* the interpreter's objects */
+	write_new_mappings(c);
+	py_names(c);
+}
+
+/* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
+ * Python frames, innermost first, between the native frames above and below them. */
+/* A stack of frame ids, interned: its STACK record when it is new. */
+static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t flags,
+		       const char *first_user, uint32_t *id)
+{
+	uint64_t *known = bytemap__get(c->idstacks, ids, k * sizeof(*ids));
+	struct ls_rec r = {.type = LS_REC_STACK};
+	struct stack_info *si;
+
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	*id = ++c->next_stack;
+	si = stack_info(c, *id);
+	if (!si || bytemap__put(c->idstacks, ids, k * sizeof(*ids), *id))
+		return -ENOMEM;
+	si->flags = flags;
+	si->first_user = first_user ? strdup(first_user) : NULL;
+	r.ts = c->last_ts;
+	r.stack.id = *id;
+	r.stack.nframes = k;
+	r.stack.frames = ids;
+	return put(c, &r);
+}
+
+static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
+			  int first, int last, uint32_t *id)
+{
+	struct py_cached *pc = py_stack(c, tid);
+	uint32_t ids[MAX_PCS + PY_MAX_IDS];
+	struct sym_frame f;
+	uint8_t flags = 0;
+	int k = 0, err;
+
+	if (!pc || !pc->n)
+		return 1;	/* no Python stack: keep the native one */
+	for (int i = 0; i < n; i++) {
+		if (i == first)
+			for (uint32_t j = 0; j < pc->n; j++)
+				ids[k++] = pc->ids[j];
+		if (i >= first && i <= last)
+			continue;
+		err = intern_frame(c, pcs[i], i > 0, &ids[k++], &f);
+		if (err)
+			return err;
+		flags |= api_flags(f.func);
+	}
+	return put_idstack(c, ids, k, flags | (pc->join ? SF_JOIN : 0), pc->first, id);
+}
+
+int collector__task_wait(struct collector *c, const struct ls_rec *rec)
+{
+	return ensure_thread(c, rec->ts, rec->tid) ?: put(c, rec);
+}
+
+int collector__task_stack(struct collector *c, const struct py_frame *frames, size_t n,
+			  uint32_t *id)
+{
+	uint32_t ids[PY_MAX_IDS];
+	int k = 0, err;
+
+	*id = 0;
+	for (size_t i = 0; i < n && k < PY_MAX_IDS; i++) {
+		err = py_frame_id(c, &frames[i], &ids[k++]);
+		if (err)
+			return err;
+	}
+	return k ? put_idstack(c, ids, k, 0, frames[0].text, id) : 0;
+}
+
+/* The Python stack of a native stack that runs the interpreter: 1 if it does not. */
+static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
+		       uint32_t *id)
+{
+	int first = -1, last = -1;
+
+	py_look(c);
+	if (!c->py || !tid)
+		return 1;
+	for (int i = 0; i < n; i++) {
+		if (is_eval(c, pcs[i], i > 0)) {
+			first = first < 0 ? i : first;
+			last = i;
+		}
+	}
+	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, id);
+}
+
+/* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
+/* Return addresses that full mode's return probes hid, to put back: up to two (a lock call,
+ * and one nested in it). */
+struct hidden_ra {
+	uint64_t slot[2], ra[2];
+};
+
+/* TID: whose Python frames to splice in, 0 for none. They are read when the event is handled:
+ * exact for a thread still blocked in its wait, not for an acquisition it has moved past. */
+static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
+		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid)
+{
+	uint8_t patched[LS_STACK_SNAP];
+	uint64_t pcs[MAX_PCS];
+	struct unwind_input in = {
+		.ip = st->ip, .sp = st->sp, .bp = st->bp, .fp = (const uint64_t *)st->fp,
+		.nfp = st->nfp > 0 ? st->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
+		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
+	};
+	uint64_t *known;
+	int n, err;
+
+	*id = 0;
+	if (!st->ip || snap_avail < st->snap_len)
+		return 0;
+	/* a probed lock call's return address, hidden by the return probe's trampoline */
+	for (int i = 0; hid && i < 2; i++) {
+		uint64_t slot = hid->slot[i];
+
+		uint64_t now;
+
+		if (!slot || slot < st->sp || slot + 8 > st->sp + st->snap_len ||
+		    st->snap_len > sizeof(patched))
+			continue;
+		/* only where the trampoline still stands: a call that returned while the probes
+		 * were off leaves its entry behind, and the slot has been reused since */
+		memcpy(&now, (const uint8_t *)(st + 1) + (slot - st->sp), sizeof(now));
+		if (symbolizer__in_file(c->sym, now))
+			continue;
+		if (in.snap != patched)
+			memcpy(patched, st + 1, st->snap_len);
+		memcpy(patched + (slot - st->sp), &hid->ra[i], sizeof(hid->ra[i]));
+		in.snap = patched;
+	}
+	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
+	if (n <= 0)
+		return 0;
+	err = py_stack_of(c, tid, pcs, n, id);
+	if (err <= 0)
+		return err;
+	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	return write_stack(c, pcs, n, id);
+}
+
+/* glibc's mutex words: __lock, __count, __owner. A wait on a mutex expects the value 2
+ * (locked, with waiters) and the owner field holds a thread of the target. */
+static uint32_t mutex_owner(const struct collector *c, const struct ls_ev_wait_begin *ev)
+{
+	if (ev->fclass == LS_FUTEX_LOCK_PI)
+		return known_thread(c, ev->words[0] & 0x3fffffff) ? ev->words[0] & 0x3fffffff : 0;
+	if (ev->words_ok && ev->val == 2 && known_thread(c, ev->words[2]))
+		return ev->words[2];
+	return 0;
+}
+
+static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_wait_begin *ev,
+				  uint8_t flags, uint32_t owner)
+{
+	if (ev->fclass == LS_FUTEX_LOCK_PI)
+		return LS_KIND_MUTEX;
+	/* pthread_cond_wait retakes its mutex through a futex wait on the mutex: the words say so */
+	if (owner)
+		return LS_KIND_MUTEX;
+	if (flags & SF_JOIN)
+		return LS_KIND_JOIN;
+	if (flags & SF_PYLOCK)
+		return LS_KIND_MUTEX;
+	if (flags & SF_SEM)
+		return LS_KIND_SEM;
+	if (flags & SF_RWLOCK)
+		return LS_KIND_RWLOCK;
+	if (flags & SF_COND)
+		return LS_KIND_COND;
+	if (flags & SF_MUTEX)
+		return LS_KIND_MUTEX;
+	/* pthread_join waits on the joined thread's TID word, expecting that TID */
+	if (known_thread(c, ev->val) && ev->words_ok && ev->words[0] == ev->val)
+		return LS_KIND_JOIN;
+	return LS_KIND_FUTEX;
+}
+
+/* A lock's name: its variable where it has one, else its address and where it was first seen
+ * (VERB: "waited on" or "taken"). False if no symbol named it. */
+static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind,
+		      const struct stack_info *si, const char *verb, char *buf, size_t len)
+{
+	bool anon = symbolizer__is_anon(c->sym, addr);
+	const char *what = anon ? "heap" : "lock";
+	const char *sym;
+	uint64_t off;
+	int found;
+
+	if (kind == LS_KIND_GIL) {
+		snprintf(buf, len, "GIL");
+		return true;
+	}
+	if (kind == LS_KIND_JOIN) {	/* CPython's Thread.join waits on a lock, not on a TID */
+		snprintf(buf, len, "join in %s", si && si->first_user ? si->first_user : "?");
+		return true;
+	}
+	found = symbolizer__data(c->sym, addr, &sym, &off);
+	/* a miss outside the heap may be an object mapped since the last read of the map */
+	if (found == -ENOENT && !anon && maybe_refresh(c))
+		found = symbolizer__data(c->sym, addr, &sym, &off);
+	if (found == 0) {
+		/* condvars, rwlocks and semaphores wait on a word inside the object */
+		if (off == 0 || kind == LS_KIND_COND || kind == LS_KIND_RWLOCK || kind == LS_KIND_SEM)
+			snprintf(buf, len, "%s", sym);
+		else
+			snprintf(buf, len, "%s+0x%llx", sym, (unsigned long long)off);
+		return true;
+	}
+	if (si && si->first_user)
+		snprintf(buf, len, "%s 0x%llx first %s in %s", what, (unsigned long long)addr, verb,
+			 si->first_user);
+	else
+		snprintf(buf, len, "%s 0x%llx", what, (unsigned long long)addr);
+	return false;
+}
+
+/* The locks map's value: the kind named + 1, and whether the name still lacks a symbol that a
+ * later look may find (a command just exec'd has not finished mapping itself). */
+#define LOCK_PROVISIONAL (1ull << 8)
+/* ... or whose name came from an acquisition in a CPython target: the first wait renames it */
+#define LOCK_PROVISIONAL_NAME (1ull << 9)
+
+/* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
+static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
+		       const struct stack_info *si, const char *verb, uint32_t join_tid)
+{
+	uint64_t *known = bytemap__get_u64(c->locks, addr);
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	const char *sym;
+	uint64_t off;
+	char name[600];
+	bool named;
+
+	if (known && *known && !(*known & LOCK_PROVISIONAL_NAME)) {
+		bool same = (*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX;
+
+		/* a later, better classification of the same address renames it */
+		if (same && !(*known & LOCK_PROVISIONAL))
+			return 0;
+		if (same && (!maybe_refresh(c) || symbolizer__data(c->sym, addr, &sym, &off)))
+			return 0;
+		if (same)
+			kind = (*known & 0xff) - 1;
+	}
+	if (kind == LS_KIND_JOIN && known_thread(c, join_tid)) {
+		if (bytemap__put_u64(c->locks, addr, kind + 1) ||
+		    bytemap__put_u64(c->joins, join_tid, addr))
+			return -ENOMEM;
+		return write_join_name(c, ts, addr, join_tid);
+	}
+	named = lock_name(c, addr, kind, si, verb, name, sizeof(name));
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named || symbolizer__is_anon(c->sym, addr)
+							   ? 0 : LOCK_PROVISIONAL)))
+		return -ENOMEM;
+	r.lock.addr = addr;
+	r.lock.kind = kind;
+	r.lock.name = name;
+	return put(c, &r);
+}
+
+/* Names the CPython lock at ADDR (its sem's futex word) after the Python variable that refers
+ * to it, before its first use; a name already written stays. */
+static int name_lock(struct collector *c, uint64_t addr, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_LOCK};
+	uint64_t *known = bytemap__get_u64(c->locks, addr);
+
+	if (known && *known)
+		return 0;
+	if (bytemap__put_u64(c->locks, addr, LS_KIND_MUTEX + 1))
+		return -ENOMEM;
+	r.lock.addr = addr;
+	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.name = name;
+	return put(c, &r);
+}
+
+/* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
+ * on a word inside: the lock call in progress names the lock (full mode), else the variable
+ * that holds the word does. */
+static uint64_t lock_of_wait(struct collector *c, const struct ls_ev_wait_begin *ev,
+			     enum ls_lock_kind kind)
+{
+	const char *sym;
+	uint64_t off;
+
+	if (kind != LS_KIND_RWLOCK && kind != LS_KIND_SEM && kind != LS_KIND_COND)
+		return ev->uaddr;
+	if (ev->call_lock && (ev->call_api & LS_API__MASK) != LS_API_COND &&
+	    ev->uaddr >= ev->call_lock && ev->uaddr - ev->call_lock < 64)
+		return ev->call_lock;
+	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0 && off < 64)
+		return ev->uaddr - off;
+	return ev->uaddr;
+}
+
+static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
+			 uint8_t flags)
+{
+	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
+	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
+	struct stack_info *si = NULL;
+	enum ls_lock_kind kind;
+	uint32_t stack_id, owner;
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (!err)
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
+	if (err)
+		return err;
+	if (stack_id)
+		si = &c->sinfo[stack_id];
+	owner = mutex_owner(c, ev);
+	kind = classify(c, ev, si ? si->flags : 0, owner);
+	r.wait_begin.addr = lock_of_wait(c, ev, kind);
+	/* the GIL's mutex and condition variables are one lock, named for what it is */
+	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
+		kind = LS_KIND_GIL;
+		owner = 0;
+		r.wait_begin.addr = c->gil_lo;
+	}
+	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
+	if (err)
+		return err;
+	r.wait_begin.owner = owner;
+	r.wait_begin.stack_id = stack_id;
+	r.wait_begin.kind = kind;
+	r.wait_begin.op = ev->op;
+	r.wait_begin.flags = flags;
+	return put(c, &r);
+}
+
+static uint8_t wait_result(int64_t ret)
+{
+	switch (ret) {
+	case 0:
+		return LS_WAIT_WOKEN;
+	case -ETIMEDOUT:
+		return LS_WAIT_TIMEOUT;
+	case -EAGAIN:
+		return LS_WAIT_CHANGED;
+	case -EINTR:
+		return LS_WAIT_INTR;
+	default:
+		return ret > 0 ? LS_WAIT_WOKEN : LS_WAIT_ERROR;	/* futex_waitv: index woken */
+	}
+}
+
+static int on_wait_end(struct collector *c, const struct ls_ev_wait_end *ev)
+{
+	struct ls_rec r = {.type = LS_REC_WAIT_END, .tid = ev->h.tid};
+
+	r.ts = rel_ts(c, ev->h.ts);
+	r.wait_end.result = wait_result(ev->ret);
+	return put(c, &r);
+}
+
+static int on_wake(struct collector *c, const struct ls_ev_wake *ev)
+{
+	struct ls_rec r = {.type = LS_REC_WAKE, .tid = ev->h.tid};
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (!err)
+		err = ensure_thread(c, r.ts, ev->wakee);
+	if (err)
+		return err;
+	r.wake.addr = ev->uaddr;
+	r.wake.wakee = ev->wakee;
+	r.wake.call_ts = rel_ts(c, ev->call_ts);
+	return put(c, &r);
+}
+
+static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
+{
+	char comm[LS_COMM_LEN + 1];
+	uint64_t ts = rel_ts(c, ev->h.ts);
+	struct ls_rec r = {.type = LS_REC_THREAD_EXIT, .ts = ts, .tid = ev->h.tid};
+
+	memcpy(comm, ev->comm, LS_COMM_LEN);
+	comm[LS_COMM_LEN] = '\0';
+	switch (ev->h.type) {
+	case LS_EV_THREAD_NEW:
+		/* a clone's comm is its parent's: a thread already named keeps its name */
+		if (known_thread(c, ev->h.tid))
+			return 0;
+		return write_thread(c, ts, ev->h.tid, comm, ev->parent);
+	case LS_EV_COMM:
+		/* the leader renamed at exec: the program may now be another, perhaps CPython */
+		if (ev->h.tid == (uint32_t)c->pid && !c->py)
+			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
+		return write_thread(c, ts, ev->h.tid, comm, 0);
+	default:
+		/* the kernel's name for it at its exit: all there is of a thread that was gone
+		 * before its earlier events were handled */
+		if (!named_thread(c, ev->h.tid)) {
+			int err = write_thread(c, ts, ev->h.tid, comm, 0);
+
+			if (err)
+				return err;
+		}
+		r.exit.code = ev->exit_code;
+		return put(c, &r);
+	}
+}
+
+static enum ls_lock_kind api_kind(uint32_t api)
+{
+	switch (api & LS_API__MASK) {
+	case LS_API_RWLOCK:
+		return LS_KIND_RWLOCK;
+	case LS_API_SEM:
+		return LS_KIND_SEM;
+	default:
+		return LS_KIND_MUTEX;	/* mutexes, and the mutex a condition wait retakes */
+	}
+}
+
+static uint8_t acquire_flags(uint32_t api)
+{
+	return (api & LS_API_TRY ? LS_ACQ_TRY : 0) | (api & LS_API_SHARED ? LS_ACQ_SHARED : 0) |
+	       (api & LS_API_TIMED ? LS_ACQ_TIMED : 0) |
+	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0);
+}
+
+/* Is the call site at ST (a return probe's: the caller) in the interpreter's executable or
+ * libpython? */
+static bool taken_by_cpython(struct collector *c, const struct ls_ev_stack *st)
+{
+	const char *object = collector__python_object(c), *base;
+	struct sym_frame f = {0};
+
+	if (!object || !st->ip || symbolizer__frame(c->sym, st->ip, true, &f) || !f.module)
+		return false;
+	base = strrchr(object, '/');
+	return !strcmp(f.module, base ? base + 1 : object);
+}
+
+static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
+{
+	struct ls_rec r = {.tid = ev->h.tid};
+	uint32_t api = ev->api;
+	uint64_t *known;
+	enum ls_lock_kind kind = api_kind(ev->api);
+	uint32_t stack_id = 0;
+	int err;
+
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (err)
+		return err;
+	if (ev->h.type != LS_EV_ACQUIRE) {
+		r.type = ev->h.type == LS_EV_RELEASE ? LS_REC_RELEASE : LS_REC_DESTROY;
+		r.release.addr = ev->addr;
+		if (r.type == LS_REC_DESTROY)
+			bytemap__put_u64(c->locks, ev->addr, 0);	/* renamed at next use */
+		return put(c, &r);
+	}
+	if (size < sizeof(*ev))
+		return -EINVAL;
+	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL);
+	/* a semaphore taken by the interpreter's own code is CPython's lock (it uses sem_t for
+	 * nothing else; Debian's LTO build takes it without passing the probed exported
+	 * PyThread_acquire_lock_timed); its try-first is not a trylock */
+	if (kind == LS_KIND_SEM && taken_by_cpython(c, &ev->st)) {
+		kind = LS_KIND_MUTEX;
+		api &= ~LS_API_TRY;
+	}
+	known = bytemap__get_u64(c->locks, ev->addr);
+	/* an acquisition names a lock not seen yet; a wait's kind (a join, the GIL) says more, and
+	 * in a CPython target only a wait's stack has the exact Python frame */
+	if (!err && (!known || !*known)) {
+		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
+				  "taken", 0);
+		known = bytemap__get_u64(c->locks, ev->addr);
+		if (!err && known && c->py)
+			*known |= LOCK_PROVISIONAL_NAME;
+	}
+	if (err)
+		return err;
+	r.type = LS_REC_ACQUIRE;
+	r.acquire.addr = ev->addr;
+	r.acquire.kind = kind;
+	r.acquire.flags = acquire_flags(api);
+	r.acquire.call_ts = rel_ts(c, ev->call_ts);
+	r.acquire.stack_id = stack_id;
+	return put(c, &r);
+}
+
+/* ---- event loops: blocks, and where they were while in progress ---- */
+
+_Static_assert((int)LS_OFF__COUNT == (int)LS_LOOP_OFF__COUNT &&
+	       (int)LS_OFF_SLEEP == (int)LS_LOOP_SLEEP && (int)LS_OFF_LOCK == (int)LS_LOOP_LOCK &&
+	       (int)LS_OFF_IO == (int)LS_LOOP_IO && (int)LS_OFF_RUNQ == (int)LS_LOOP_RUNQ &&
+	       (int)LS_OFF_OTHER == (int)LS_LOOP_OTHER, "off-CPU classes");
+
+/* SIZE: the event's, with its snapshot (SAMPLE). The Python frames are read now, afresh: the
+ * thread is still in the block. */
+static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size,
+		   const struct hidden_ra *hid)
+{
+	struct ls_rec r = {.tid = ev->h.tid};
+	struct py_cached *pc;
+	uint32_t stack_id = 0;
+	int err;
+
+	if (ev->polls < LS_LOOP_MIN_POLLS || ev->gap_start > ev->h.ts)
+		return 0;	/* not an event loop (yet) */
+	r.ts = rel_ts(c, ev->h.ts);
+	err = ensure_thread(c, r.ts, ev->h.tid);
+	if (err)
+		return err;
+	if (ev->h.type == LS_EV_LOOP_SAMPLE) {
+		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
+		if (pc)
+			pc->read_at = 0;
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid);
+		if (err)
+			return err;
+	}
+	r.type = ev->h.type == LS_EV_LOOP_SAMPLE ? LS_REC_LOOP_SAMPLE : LS_REC_LOOP_BLOCK;
+	r.loop.start = rel_ts(c, ev->gap_start);
+	if (r.loop.start > r.ts)
+		r.loop.start = r.ts;
+	r.loop.on_cpu_ns = ev->on_ns;
+	for (int i = 0; i < LS_OFF__COUNT; i++)
+		r.loop.off_ns[i] = ev->off_ns[i];
+	r.loop.stack_id = stack_id;
+	r.loop.on_cpu = ev->on_cpu != 0;
+	return put(c, &r);
+}
+
+static bool is_poll_call(long nr)
+{
+	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
+	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+}
+
+int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
+			    uint64_t now, bool stack)
+{
+	size_t len = BLOCKED_STACK_MAX;
+	struct ls_ev_loop *ev = calloc(1, sizeof(*ev) + len);
+	struct hidden_ra hid = {{0}, {0}};
+	uint64_t ip, sp;
+	int found, err = 0;
+	long nr;
+
+	if (!ev)
+		return -ENOMEM;
+	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
+	/* back in its poll call since ST was read: the block is over, this is not its stack */
+	if (found == 1 && is_poll_call(nr))
+		found = 0;
+	if (found == 1) {
+		/* nothing else may have read the map lately (a loop makes few events): unwound on
+		 * a stale one, the first block's stack stops at its first frame */
+		maybe_refresh(c);
+		ev->st.ip = ip;
+		ev->st.sp = sp;
+		/* the frame pointer where it left the CPU, and the return addresses that full
+		 * mode's probes hid, if it has not moved since */
+		if (st->user_ip == ip && st->user_sp == sp) {
+			ev->st.bp = st->user_bp;
+			hid = (struct hidden_ra){{st->ra_slot, st->ra2_slot}, {st->ra, st->ra2}};
+		}
+		/* stack_of() patches hidden return addresses into a copy of this size */
+		if ((hid.slot[0] || hid.slot[1]) && len > LS_STACK_SNAP)
+			len = LS_STACK_SNAP;
+		if (!stack) {
+			ev->st.ip = 0;	/* no stack: stack_of() takes none */
+			len = 0;
+		}
+		ev->h.type = LS_EV_LOOP_SAMPLE;
+		ev->h.tid = tid;
+		ev->h.ts = now;
+		ev->gap_start = st->gap_start;
+		ev->on_ns = st->on_ns;
+		memcpy(ev->off_ns, st->off_ns, sizeof(ev->off_ns));
+		if (st->off_since && st->off_since < now && st->off_class < LS_OFF__COUNT)
+			ev->off_ns[st->off_class] += now - st->off_since;
+		ev->polls = st->polls;
+		ev->st.snap_len = len;
+		err = on_loop(c, ev, sizeof(*ev) + len, &hid);
+	}
+	free(ev);
+	return found < 0 ? found : err ? err : found == 1;
+}
+
+int collector__handle(struct collector *c, const void *data, size_t size)
+{
+	const struct ls_ev_hdr *h = data;
+
+	if (size < sizeof(*h))
+		goto bad;
+	c->events++;
+	switch (h->type) {
+	case LS_EV_WAIT_BEGIN:
+		if (size < sizeof(struct ls_ev_wait_begin))
+			goto bad;
+		return on_wait_begin(c, data, size, 0);
+	case LS_EV_WAIT_END:
+		if (size < sizeof(struct ls_ev_wait_end))
+			goto bad;
+		return on_wait_end(c, data);
+	case LS_EV_WAKE:
+		if (size < sizeof(struct ls_ev_wake))
+			goto bad;
+		return on_wake(c, data);
+	case LS_EV_ACQUIRE:
+	case LS_EV_RELEASE:
+	case LS_EV_DESTROY:
+		if (size < offsetof(struct ls_ev_lock, st))
+			goto bad;
+	{
+		int err = on_lock(c, data, size);
+
+		if (err != -EINVAL)
+			return err;
+		goto bad;	/* an ACQUIRE cut short */
+	}
+	case LS_EV_THREAD_NEW:
+	case LS_EV_THREAD_EXIT:
+	case LS_EV_COMM:
+		if (size < sizeof(struct ls_ev_thread))
+			goto bad;
+		return on_thread(c, data);
+	case LS_EV_LOOP_BLOCK:
+		if (size < offsetof(struct ls_ev_loop, st))
+			goto bad;
+		return on_loop(c, data, size, NULL);
+	case LS_EV_LOOP_SAMPLE:
+		if (size < sizeof(struct ls_ev_loop))
+			goto bad;
+		return on_loop(c, data, size, NULL);
+	}
+bad:
+	c->bad++;
+	return 0;
+}
+
+int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
+{
+	size_t size = sizeof(struct ls_ev_wait_begin) + bw->stack_len;
+	struct ls_ev_wait_begin *ev = calloc(1, size);
+	int err;
+
+	if (!ev)
+		return -ENOMEM;
+	ev->h.type = LS_EV_WAIT_BEGIN;
+	ev->h.tid = bw->tid;
+	ev->h.ts = c->start_mono;
+	ev->uaddr = bw->uaddr;
+	ev->op = bw->op;
+	ev->val = bw->val;
+	memcpy(ev->words, bw->words, sizeof(ev->words));
+	ev->words_ok = bw->words_ok;
+	ev->fclass = bw->fclass;
+	ev->st.ip = bw->ip;
+	ev->st.sp = bw->sp;
+	ev->st.snap_len = bw->stack_len;
+	memcpy(ev + 1, bw->stack, bw->stack_len);
+	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+	free(ev);
+	return err;
+}
+
+/* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
+ * name them (pyasync). Written as inferred ACQUIRE records, after LOCK records that give them
+ * their Python names, ahead of the waits, so a deadlock found on attach has its holders. */
+static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n)
+{
+	struct pyasync_futex *fw = calloc(n ? n : 1, sizeof(*fw));
+	struct py_thread *th = NULL;
+	struct pyasync *a = NULL;
+	size_t nth = 0;
+	int err = 0;
+
+	if (!fw)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		fw[i] = (struct pyasync_futex){bw[i].tid, bw[i].uaddr};
+	if (pyreader__threads(c->py, &th, &nth) ||
+	    pyasync__read(c->py, th, nth, fw, n, &a, NULL, 0))
+		goto out;	/* unreadable: the waits stand without their holders */
+	for (size_t i = 0; !err && i < a->nthreads; i++) {
+		const struct pyasync_thread *t = &a->threads[i];
+
+		for (size_t k = 0; !err && k < t->nholds; k++) {
+			const struct pyasync_lock *l = &a->locks[t->holds[k]];
+			struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = t->tid};
+
+			if (!l->futex)
+				continue;
+			err = ensure_thread(c, 0, t->tid) ?: name_lock(c, l->futex, l->name);
+			r.acquire.addr = l->futex;
+			r.acquire.kind = LS_KIND_MUTEX;
+			r.acquire.flags = LS_ACQ_INFERRED;
+			err = err ?: put(c, &r);
+		}
+		if (!err && t->waits_for >= 0 && a->locks[t->waits_for].futex)
+			err = name_lock(c, a->locks[t->waits_for].futex, a->locks[t->waits_for].name);
+	}
+	c->py_infer_lost += a->stats.registry_unreadable + a->stats.frames_unreadable;
+out:
+	pyasync__free(a);
+	pyreader__threads_free(th, nth);
+	free(fw);
+	return err;
+}
+
+/* Did W's wait begin before the probes went in? Not if they saw its thread enter the futex
+ * call it is in (its own event says it); and one no longer asleep in the call the scan found
+ * may have begun after them too: asked before and after, so that a wait cannot slip between. */
+static bool began_before_attach(struct collector *c, const struct blocked_wait *w)
+{
+	if (!c->wait_seen)
+		return true;
+	return !c->wait_seen(c->wait_seen_arg, w->tid) && blocked__still_waiting(c->pid, w) &&
+	       !c->wait_seen(c->wait_seen_arg, w->tid);
+}
+
+/* Threads already blocked in a futex wait make no event: each becomes a wait that began
+ * before the recording (ts 0), with its stack read from memory. */
+static int snapshot_blocked(struct collector *c)
+{
+	struct blocked_wait *bw = NULL;
+	size_t n = 0;
+	int err = blocked__scan(c->pid, &bw, &n);
+
+	if (!err && c->py)
+		err = infer_python_holds(c, bw, n);
+	for (size_t i = 0; !err && i < n; i++) {
+		/* blocked since the probes went in: its wait has an event of its own, still in
+		 * the ring buffer; a second, "at attach" begin would unpair it */
+		if (began_before_attach(c, &bw[i]))
+			err = collector__blocked_wait(c, &bw[i]);
+	}
+	blocked__free(bw, n);
+	return err == -ESRCH ? 0 : err;
+}
+
+int collector__load_objects(struct collector *c)
+{
+	/* a launched command has just exec'd: what was read at collector__new described the
+	 * forked copy of lockscope, whose objects must not stand in for the new program's */
+	symbolizer__free(c->sym);
+	c->sym = symbolizer__new(c->pid);
+	if (!c->sym)
+		return -errno;
+	c->last_refresh = ls_mono_ns();
+	c->objects_loaded = true;
+	return write_new_mappings(c);
+}
+
+/* One thread that exists at the attach snapshot, at ts. */
+struct snap_thread {
+	struct collector *c;
+	uint64_t ts;
+};
+
+static int snapshot_thread(void *arg, pid_t tid)
+{
+	struct snap_thread *s = arg;
+
+	return ensure_thread(s->c, s->ts, tid);
+}
+
+int collector__attach_snapshot(struct collector *c)
+{
+	struct snap_thread st = {.c = c, .ts = rel_ts(c, ls_mono_ns())};
+	int err;
+
+	if (!c->objects_loaded && (err = collector__load_objects(c)))
+		return err;
+	/* a CPython target: its GIL and Python frames (absent otherwise: nothing changes) */
+	pyreader__free(c->py);
+	c->py = NULL;
+	c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
+	py_look(c);
+	err = ls_each_thread(c->pid, snapshot_thread, &st);
+	if (!err)
+		py_names(c);
+	return err ? err : snapshot_blocked(c);
+}
+
+int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_t sp,
+			    uint64_t bp, const void *snap, size_t len, uint32_t *id)
+{
+	struct ls_ev_stack *st = calloc(1, sizeof(*st) + len);
+	int err;
+
+	*id = 0;
+	if (!st)
+		return -ENOMEM;
+	st->ip = ip;
+	st->sp = sp;
+	st->bp = bp;
+	st->snap_len = len;
+	memcpy(st + 1, snap, len);
+	err = stack_of(c, tid, st, len, id, NULL);
+	free(st);
+	return err;
+}
+
+int collector__python_pin(struct collector *c, pid_t tid)
+{
+	struct py_cached *pc;
+
+	if (!c->py)	/* looking for CPython is for later: the thread waits stopped */
+		return 0;
+	pc = py_cached(c, tid);
+	if (!pc)
+		return -ENOMEM;
+	pc->read_at = 0;
+	pc->pinned = false;
+	pc = py_stack(c, tid);
+	if (pc)
+		pc->pinned = true;
+	return 0;
+}
+
+int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
+{
+	struct py_thread *ts = NULL;
+	size_t n = 0;
+	int err;
+
+	*addr = 0;
+	*holder = 0;
+	if (!c->py || !c->gil_lo)
+		return -ENOENT;
+	*addr = c->gil_lo;
+	err = pyreader__threads(c->py, &ts, &n);
+	for (size_t i = 0; !err && i < n; i++)
+		if (ts[i].holds_gil)
+			*holder = ts[i].tid;
+	pyreader__threads_free(ts, n);
+	return err;
+}
+
+int collector__lost(struct collector *c, uint64_t count)
+{
+	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, ls_mono_ns())};
+
+	if (!count)
+		return 0;
+	c->lost += count;
+	r.lost.count = count;
+	return put(c, &r);
+}
+
+int collector__refresh(struct collector *c)
+{
+	int err = symbolizer__refresh(c->sym);
+
+	py_look(c);
+	py_names(c);	/* threads named since */
+	c->last_refresh = ls_mono_ns();
+	return err ? err : write_new_mappings(c);
+}
+
+int collector__count(struct collector *c, const char *name, uint64_t value)
+{
+	struct ls_rec r = {.type = LS_REC_COUNTER, .ts = c->last_ts};
+	size_t i;
+
+	for (i = 0; i < c->ncounters && strcmp(c->counters[i].name, name); i++)
+		;
+	if (i == COUNTERS_MAX)
+		return -ENOSPC;
+	if (i == c->ncounters) {
+		c->counters[c->ncounters++].name = name;
+	} else if (c->counters[i].value == value) {
+		return 0;
+	}
+	c->counters[i].value = value;
+	r.counter.name = name;
+	r.counter.value = value;
+	return put(c, &r);
+}
+
+int collector__counters(struct collector *c)
+{
+	struct sym_stats st;
+	struct py_stats ps;
+	int err;
+
+	symbolizer__stats(c->sym, &st);
+	err = collector__count(c, "malformed BPF events skipped", c->bad);
+	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
+	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
+	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
+	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
+				      st.objects_unreadable);
+	if (err || !c->py)
+		return err;
+	pyreader__stats(c->py, &ps);
+	err = collector__count(c, "python: memory reads failed", ps.read_errors);
+	err = err ?: collector__count(c, "python: thread lists cut", ps.thread_lists_cut);
+	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
+	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
+	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
+	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
+				      c->py_infer_lost);
+	return err;
+}
+
+int collector__window(struct collector *c, bool on)
+{
+	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, ls_mono_ns())};
+
+	r.window.on = on;
+	return put(c, &r);
+}
+
+int collector__proc_exit(struct collector *c, int code)
+{
+	struct ls_rec r = {.type = LS_REC_PROC_EXIT, .ts = c->last_ts, .tid = c->pid};
+
+	r.exit.code = code;
+	return put(c, &r);
+}
+
+const char *collector__python_object(const struct collector *c)
+{
+	struct py_info info;
+
+	if (!c->py)
+		return NULL;
+	pyreader__info(c->py, &info);
+	return info.object && info.object[0] ? info.object : NULL;
+}
+
+uint64_t collector__events(const struct collector *c)
+{
+	return c->events;
+}
+
+struct pyreader *collector__pyreader(const struct collector *c)
+{
+	return c->py;
+}
+
+uint64_t collector__lost_total(const struct collector *c)
+{
+	return c->lost;
+}
+
+uint64_t collector__bad_events(const struct collector *c)
+{
+	return c->bad;
+}
+
+uint64_t collector__last_ts(const struct collector *c)
+{
+	return c->last_ts;
+}
+
+struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->pid = pid;
+	c->w = w;
+	c->start_mono = start_mono;
+	c->sym = symbolizer__new(pid);
+	if (!c->sym)
+		goto fail;
+	c->threads = bytemap__new();
+	c->frames = bytemap__new();
+	c->stacks = bytemap__new();
+	c->locks = bytemap__new();
+	c->mappings = bytemap__new();
+	c->joins = bytemap__new();
+	c->pyframes = bytemap__new();
+	c->idstacks = bytemap__new();
+	c->pythreads = bytemap__new();
+	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
+	    !c->pyframes || !c->idstacks || !c->pythreads) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	return c;
+fail:;
+	int saved = errno;
+
+	collector__free(c);
+	errno = saved;
+	return NULL;
+}
+
+static void free_name(uint64_t val, void *arg)
+{
+	free((char *)(uintptr_t)val);
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	if (getenv("LOCKSCOPE_DEBUG") && c->sym) {
+		struct sym_stats st;
+
+		symbolizer__stats(c->sym, &st);
+		fprintf(stderr, "lockscope: debug: %llu unwinds: %llu CFI frames, %llu FP frames, "
+			"cut: %llu snapshot, %llu CFI, %llu bad; %llu objects unreadable\n",
+			(unsigned long long)st.unwinds, (unsigned long long)st.cfi_frames,
+			(unsigned long long)st.fp_frames, (unsigned long long)st.cut_snapshot,
+			(unsigned long long)st.cut_cfi, (unsigned long long)st.cut_bad,
+			(unsigned long long)st.objects_unreadable);
+	}
+	for (size_t i = 0; i < c->sinfo_cap; i++)
+		free(c->sinfo[i].first_user);
+	if (c->threads)
+		bytemap__each(c->threads, free_name, NULL);
+	free(c->sinfo);
+	for (size_t i = 0; i < c->npyt; i++) {
+		free(c->pyt[i].first);
+		free(c->pyt[i].name);
+	}
+	free(c->pyt);
+	bytemap__free(c->pythreads);
+	bytemap__free(c->idstacks);
+	bytemap__free(c->pyframes);
+	pyreader__free(c->py);
+	bytemap__free(c->joins);
+	bytemap__free(c->mappings);
+	bytemap__free(c->locks);
+	bytemap__free(c->stacks);
+	bytemap__free(c->frames);
+	bytemap__free(c->threads);
+	symbolizer__free(c->sym);
+	free(c);
+}

@@ -1,0 +1,944 @@
+/* record.c - the recorder's lifecycle: start or find the target, load and attach the BPF
+ * programs, stream their events through the collector into the trace, finish cleanly. */
+#include "commands/record.h"
+
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis/asyncdl.h"
+#include "capture/asyncwatch.h"
+#include "capture/budget.h"
+#include "capture/collector.h"
+#include "analysis/deadlock.h"
+#include "capture/entrystop.h"
+#include "bpf/events.h"
+#include "trace/model.h"
+#include "util/common.h"
+#include "lockscope.skel.h"
+#include "capture/lookahead.h"
+#include "capture/loopwatch.h"
+#include "capture/probes.h"
+#include "trace/trace.h"
+
+#define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
+#define POLL_MS 100
+#define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
+#define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
+#define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
+#define FIRST_ON_NS 5000000ull		/* auto: the first stretch, which prices the probes */
+#define LOOK_NS 50000000ull		/* auto: the look at the target before a stretch on */
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+
+struct recorder {
+	const struct record_opts *o;
+	pid_t pid;
+	bool launched;
+	int go_fd;		/* write end: releases the launched child into exec */
+	int exec_err_fd;	/* read end: whether it is armed to stop at entry, then errno from
+				 * a failed exec, EOF on success */
+	struct entrystop entry;	/* a launched command held at its entry point */
+	int pidfd;
+	bool exited;
+	int exit_code;
+	struct lockscope_bpf *skel;
+	const char *attach_kind;	/* "tp_btf" or "raw_tp" */
+	struct ring_buffer *rb;
+	struct trace_writer *w;
+	struct collector *col;
+	uint64_t start_mono;
+	uint64_t lost_seen;
+	int err;		/* first error from the event callback */
+	bool discard;		/* calibrating: events of lockscope's own thread are dropped */
+	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
+	struct lock_probes *probes;	/* full and auto modes */
+	struct budget budget;
+	uint64_t phase_start, phase_end;	/* auto: the current on or off stretch */
+	uint64_t hits0[2], cpu0;		/* auto: counters at the start of an on stretch */
+	uint64_t on_ns;				/* time full mode was on */
+	uint64_t on_since;			/* when the probes went on */
+	uint64_t next_on_len;			/* auto: the next on stretch */
+	double pair_ns;				/* auto: an unprobed lock/unlock pair */
+	struct lookahead *look;			/* auto: sampling the target before a stretch on */
+	uint64_t look_end;
+	bool look_failed;			/* ... the sampler cannot attach: no looks */
+	bool told_off;				/* auto: said once why full mode stays off */
+	uint64_t skipped;			/* auto: stretches on skipped, probes too dear */
+	bool python_probed;			/* CPython's lock calls are probed too */
+	struct model *model;		/* live analyses: names, and ... */
+	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
+	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
+	int nloops;			/* ... the loop threads it saw last */
+	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
+};
+
+static const char *const mode_names[] = {"auto", "contention", "full"};
+
+static uint64_t realtime_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (!getenv("LOCKSCOPE_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Forks the command, held before exec until the probes are in place, and then at its entry
+ * point until the recorder has loaded the symbols of what it mapped. */
+static int launch(struct recorder *r)
+{
+	int go[2], errp[2];
+	pid_t pid;
+
+	if (pipe2(go, O_CLOEXEC) || pipe2(errp, O_CLOEXEC)) {
+		ls_err("record", "pipe: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ls_err("record", "fork: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	if (pid == 0) {
+		char c;
+		int e;
+
+		close(go[1]);
+		close(errp[0]);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127);	/* the recorder gave up before starting us */
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		e = entrystop__arm() == 0;
+		if (write(errp[1], &e, sizeof(e)) != sizeof(e))
+			_exit(127);
+		execvp(r->o->cmd[0], r->o->cmd);
+		e = errno;
+		if (write(errp[1], &e, sizeof(e)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(errp[1]);
+	r->pid = pid;
+	r->launched = true;
+	r->go_fd = go[1];
+	r->exec_err_fd = errp[0];
+	return LS_EXIT_OK;
+}
+
+/* Exec closes our pipe before the ELF loader has mapped the program, and the dynamic loader
+ * maps the libraries after that: names read earlier would miss them. Waits (briefly) until
+ * the program's own text and the C library's are mapped, or the program is seen to be static. */
+static void wait_for_libraries(pid_t pid)
+{
+	char maps[64], link[64], exe[PATH_MAX], line[PATH_MAX + 128];
+	ssize_t n;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	for (int i = 0; i < 200; i++, usleep(1000)) {
+		bool text = false, libc = false, ld = false;
+		FILE *f;
+
+		n = readlink(link, exe, sizeof(exe) - 1);
+		f = fopen(maps, "re");
+		if (n <= 0 || !f) {
+			if (f)
+				fclose(f);
+			return;	/* gone */
+		}
+		exe[n] = '\0';
+		while (fgets(line, sizeof(line), f)) {
+			bool x = strstr(line, " r-xp ") != NULL;
+
+			text |= x && strstr(line, exe);
+			libc |= x && (strstr(line, "/libc.so") || strstr(line, "/libc-"));
+			ld |= strstr(line, "/ld-linux") != NULL;
+		}
+		fclose(f);
+		if (text && (libc || (!ld && i > 10)))	/* linked, or static */
+			return;
+	}
+}
+
+static void child_ended(struct recorder *r, int status)
+{
+	r->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	r->exited = true;
+}
+
+/* Lets the launched command exec and run to its entry point, where its objects are loaded
+ * before any of its code runs; then lets it go. */
+static int release_child(struct recorder *r)
+{
+	int e = 0, armed = 0, status, err;
+	ssize_t n;
+
+	if (write(r->go_fd, "g", 1) != 1) {
+		ls_err("record", "cannot start %s: %s", r->o->cmd[0], strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	close(r->go_fd);
+	r->go_fd = -1;
+	n = read(r->exec_err_fd, &armed, sizeof(armed));
+	if (n == sizeof(armed))
+		n = read(r->exec_err_fd, &e, sizeof(e));	/* EOF: exec succeeded (close-on-exec) */
+	close(r->exec_err_fd);
+	r->exec_err_fd = -1;
+	if (n == sizeof(e)) {
+		ls_err("record", "%s: %s", r->o->cmd[0], strerror(e));
+		waitpid(r->pid, NULL, 0);
+		r->exited = true;
+		return e == ENOENT || e == EACCES ? LS_EXIT_INPUT : LS_EXIT_SYSTEM;
+	}
+	err = armed ? entrystop__hold(&r->entry, r->pid, &status) : -EPERM;
+	if (err == -ECHILD) {
+		child_ended(r, status);	/* before its first instruction: the loader failed */
+		return LS_EXIT_OK;
+	}
+	if (err)
+		wait_for_libraries(r->pid);
+	r->err = collector__load_objects(r->col);
+	entrystop__release(&r->entry);
+	return LS_EXIT_OK;
+}
+
+/* Did the probes see TID enter the futex call it is in now? The attach snapshot's filter. A
+ * launched command runs only once the probes are in: every wait it makes has its own event. */
+static bool wait_seen(void *arg, uint32_t tid)
+{
+	struct recorder *r = arg;
+	size_t size = bpf_map__value_size(r->skel->maps.inflight);
+	uint8_t value[64];
+
+	if (r->launched)
+		return true;
+	return size <= sizeof(value) &&
+	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
+}
+
+static int event_cb(void *ctx, void *data, size_t size)
+{
+	struct recorder *r = ctx;
+	int err;
+
+	/* calibrating: lockscope's own events go, an attached target's stay */
+	if (r->discard && size >= sizeof(struct ls_ev_hdr) &&
+	    ((const struct ls_ev_hdr *)data)->tid == (__u32)getpid())
+		return 0;
+	err = collector__handle(r->col, data, size);
+
+	if (err && !r->err)
+		r->err = err;
+	return 0;	/* keep consuming: a trace error is reported once, at the end */
+}
+
+enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN };	/* as in BPF */
+
+/* Live analyses see every record the trace gets: the same code as `report`. */
+static int live_sink(void *arg, const struct ls_rec *rec)
+{
+	struct recorder *r = arg;
+
+	return model__feed(r->model, rec) ?: deadlock__feed(r->deadlock, rec) ?:
+	       (r->o->sink ? r->o->sink(r->o->live_arg, rec) : 0);
+}
+
+static void alert(const struct deadlock_found *f, void *arg)
+{
+	struct recorder *r = arg;
+	char buf[16384];
+
+	if (!r->o->quiet && deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0)
+		fputs(buf, stderr);
+}
+
+static void check_deadlocks(struct recorder *r, uint64_t now)
+{
+	/* a deadlocked target makes no events: its clock is ours */
+	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
+}
+
+/* CPython targets: a loop idle in its poll call while its tasks wait for each other's asyncio
+ * locks. The records go through the live analyses; the alert is made from what they got. */
+static void check_asyncio(struct recorder *r, uint64_t now)
+{
+	const struct asyncdl *tasks = deadlock__tasks(r->deadlock);
+	unsigned found = 0;
+	char buf[16384];
+	size_t n;
+	int err;
+
+	err = asyncwatch__check(r->asyncwatch, r->col, now, r->start_mono, &found);
+	if (err && !r->err)
+		r->err = err;
+	n = asyncdl__count(tasks);
+	for (size_t i = n > found ? n - found : 0; !r->o->quiet && i < n; i++)
+		if (asyncdl__format_alert(asyncdl__get(tasks, i), r->model, buf, sizeof(buf)) > 0)
+			fputs(buf, stderr);
+}
+
+static uint64_t bpf_stat(struct recorder *r, __u32 key)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t total = 0;
+
+	if (ncpu <= 0)
+		return 0;
+	uint64_t vals[ncpu];
+
+	if (bpf_map__lookup_elem(r->skel->maps.stats, &key, sizeof(key), vals,
+				 sizeof(uint64_t) * ncpu, 0))
+		return 0;
+	for (int i = 0; i < ncpu; i++)
+		total += vals[i];
+	return total;
+}
+
+/* Picks the tracepoint flavour, and whether the full-mode uprobes are loaded at all. */
+/* Full mode's programs: none, multi-uprobe ones (Linux 6.6), or also the session one (6.13). */
+enum { UPROBES_NONE, UPROBES_MULTI, UPROBES_SESSION };
+
+static void autoload(struct lockscope_bpf *skel, bool btf, int uprobes)
+{
+	struct bpf_program *p;
+
+	bpf_object__for_each_program(p, skel->obj) {
+		enum bpf_prog_type t = bpf_program__type(p);
+
+		if (t == BPF_PROG_TYPE_PERF_EVENT) {
+			bpf_program__set_autoload(p, true);	/* the samplers */
+		} else if (p == skel->progs.lock_session) {
+			bpf_program__set_autoload(p, uprobes == UPROBES_SESSION);
+			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_SESSION);
+		} else if (t == BPF_PROG_TYPE_KPROBE) {
+			bpf_program__set_autoload(p, uprobes != UPROBES_NONE);
+			bpf_program__set_expected_attach_type(p, LS_TRACE_UPROBE_MULTI);
+		} else {
+			bpf_program__set_autoload(p, (t == BPF_PROG_TYPE_TRACING) == btf);
+		}
+	}
+}
+
+/* Opens, loads and attaches with tp_btf programs, else their raw_tp twins; with the full-mode
+ * uprobe programs where the kernel takes them (uprobe sessions: Linux 6.13; multi-uprobe links:
+ * 6.6), else without. */
+static int open_bpf(struct recorder *r)
+{
+	static const char *const kinds[] = {"tp_btf", "raw_tp"};
+	bool want_uprobes = r->o->mode != RECORD_CONTENTION;
+	/* the path of kernels without uprobe sessions, taken on request to test it here */
+	bool no_sessions = getenv("LOCKSCOPE_UPROBES") && !strcmp(getenv("LOCKSCOPE_UPROBES"),
+								   "multi");
+	int err = 0;
+	__u8 one = 1;
+	__u32 tgid = r->pid;
+
+	for (int i = 0; i < 6; i++) {
+		bool btf = i < 3;
+		int uprobes = want_uprobes ? UPROBES_SESSION - i % 3 : UPROBES_NONE;
+
+		if ((!want_uprobes && i % 3) || (no_sessions && uprobes == UPROBES_SESSION))
+			continue;
+		r->skel = lockscope_bpf__open();
+		if (!r->skel) {
+			err = -errno;
+			break;
+		}
+		r->skel->rodata->capture_stacks = !r->o->no_stacks;
+		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
+		autoload(r->skel, btf, uprobes);
+		err = lockscope_bpf__load(r->skel);
+		/* an attached process becomes a target once its objects are loaded (record__run) */
+		if (!err && r->launched)
+			err = bpf_map__update_elem(r->skel->maps.targets, &tgid, sizeof(tgid), &one,
+						   sizeof(one), BPF_ANY);
+		if (!err)
+			err = lockscope_bpf__attach(r->skel);
+		if (!err) {
+			r->attach_kind = kinds[!btf];
+			r->uprobes_loaded = uprobes != UPROBES_NONE;
+			return LS_EXIT_OK;
+		}
+		lockscope_bpf__destroy(r->skel);
+		r->skel = NULL;
+		if (err == -EPERM || err == -EACCES)
+			break;	/* the same refusal awaits the fallback */
+	}
+	if (err == -EPERM || err == -EACCES)
+		ls_err("record", "not permitted to load BPF programs: run as root (or with CAP_BPF, "
+		       "CAP_PERFMON and CAP_SYS_PTRACE)");
+	else
+		ls_err("record", "the kernel refused the BPF programs (%s): lockscope needs BPF "
+		       "ring buffers, BTF and raw tracepoints (Linux 5.8 or later)", strerror(-err));
+	return LS_EXIT_SYSTEM;
+}
+
+/* CPU time the target has used, in ns, over all its threads: the process CPU clock, which
+ * counts the running threads' time up to now (schedstat lags by up to a tick, as much as a
+ * short window lasts). 0 if the process is gone. */
+static uint64_t target_cpu_ns(pid_t pid)
+{
+	struct timespec ts;
+	clockid_t clock;
+
+	if (clock_getcpuclockid(pid, &clock) || clock_gettime(clock, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Prices a probe hit with the whole path a target's hit takes: lockscope is a target for the
+ * while, and what it records of itself is thrown away. */
+static int calibrate(struct recorder *r, double *entry_ns, double *return_ns)
+{
+	__u32 self = getpid();
+	__u8 one = 1;
+	int err;
+
+	err = bpf_map__update_elem(r->skel->maps.targets, &self, sizeof(self), &one, sizeof(one),
+				   BPF_ANY);
+	if (err)
+		return err;
+	err = lock_probes__calibrate(r->skel, entry_ns, return_ns);
+	bpf_map__delete_elem(r->skel->maps.targets, &self, sizeof(self), 0);
+	r->discard = true;
+	ring_buffer__consume(r->rb);
+	r->discard = false;
+	return err;
+}
+
+/* Full and auto modes: finds the lock API, prices a probe hit (auto); full mode attaches (before
+ * a launched command runs its first instruction). Auto falls back to contention mode. */
+static int setup_full(struct recorder *r)
+{
+	bool full = r->o->mode == RECORD_FULL;
+	double entry_ns = 0, return_ns = 0;
+	char why[512] = "the kernel refused multi-uprobe links (Linux 6.6 or later)";
+	int err = -EOPNOTSUPP;
+
+	if (r->o->mode == RECORD_CONTENTION)
+		return LS_EXIT_OK;
+	if (r->uprobes_loaded)
+		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
+	if (r->probes && !full)
+		r->pair_ns = lock_probes__pair_ns();
+	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
+		snprintf(why, sizeof(why), "cannot price a uprobe hit: %s", strerror(-err));
+	/* auto attaches in its first window, once the target's objects are loaded */
+	else if (r->probes && (!full || !(err = lock_probes__attach(r->probes))))
+		goto attached;
+	else if (r->probes)
+		snprintf(why, sizeof(why), "attaching to %.300s: %s", lock_probes__library(r->probes),
+			 strerror(-err));
+	lock_probes__free(r->probes);
+	r->probes = NULL;
+	if (full) {
+		ls_err("record", "full mode: %s", why);
+		return LS_EXIT_SYSTEM;
+	}
+	ls_note("record", "auto mode: full mode unavailable (%s); recording contention only", why);
+	return LS_EXIT_OK;
+attached:
+	budget__init(&r->budget, r->o->overhead_budget, entry_ns, return_ns);
+	return LS_EXIT_OK;
+}
+
+static int check_system(const struct record_opts *o)
+{
+	const char *btf = getenv("LOCKSCOPE_BTF") ? getenv("LOCKSCOPE_BTF") : BTF_PATH;
+
+	if (access(btf, R_OK)) {
+		ls_err("record", "the kernel lacks BTF (%s: %s): lockscope needs a kernel built with "
+		       "CONFIG_DEBUG_INFO_BTF", btf, strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	if (o->pid) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d", o->pid);
+		if (access(path, F_OK)) {
+			ls_err("record", "no such process: %d", o->pid);
+			return LS_EXIT_SYSTEM;
+		}
+	}
+	if (geteuid() != 0) {
+		ls_err("record", "not permitted: recording needs root (or CAP_BPF, CAP_PERFMON and "
+		       "CAP_SYS_PTRACE)");
+		return LS_EXIT_SYSTEM;
+	}
+	return LS_EXIT_OK;
+}
+
+static int open_trace(struct recorder *r)
+{
+	char comm[64], cmdline[4096];
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = r->pid,
+				     .mode = (char *)mode_names[r->o->mode], .comm = comm,
+				     .cmdline = cmdline};
+
+	if (r->launched) {
+		snprintf(comm, sizeof(comm), "%.15s", strrchr(r->o->cmd[0], '/') ?
+			 strrchr(r->o->cmd[0], '/') + 1 : r->o->cmd[0]);
+		cmdline[0] = '\0';
+		for (char **a = r->o->cmd; *a; a++)
+			snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline),
+				 "%s%s", a == r->o->cmd ? "" : " ", *a);
+	} else {
+		ls_read_proc(r->pid, "comm", comm, sizeof(comm), false);
+		ls_read_proc(r->pid, "cmdline", cmdline, sizeof(cmdline), true);
+	}
+	r->start_mono = ls_mono_ns();
+	info.start_mono_ns = r->start_mono;
+	info.start_realtime_ns = realtime_now();
+	r->w = trace_writer__new(r->o->output, &info);
+	if (!r->w) {
+		ls_err("record", "%s: %s", r->o->output, strerror(errno));
+		return ls_path_status(errno);
+	}
+	if (r->o->scratch)
+		unlink(r->o->output);
+	r->col = collector__new(r->pid, r->w, r->start_mono);
+	if (!r->col) {
+		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
+	r->model = model__new();
+	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
+	r->asyncwatch = asyncwatch__new(r->pid, r->o->loop_threshold_ms * 1000000ull);
+	if (!r->model || !r->deadlock || !r->asyncwatch) {
+		ls_err("record", "out of memory");
+		return LS_EXIT_SYSTEM;
+	}
+	collector__set_sink(r->col, live_sink, r);
+	collector__set_wait_seen(r->col, wait_seen, r);
+	return LS_EXIT_OK;
+}
+
+/* Has the target ended? Reaps a launched child, keeping its status. */
+static bool target_gone(struct recorder *r)
+{
+	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
+	int status;
+
+	if (r->exited)
+		return true;
+	if (r->launched) {
+		if (waitpid(r->pid, &status, WNOHANG) != r->pid)
+			return false;
+		child_ended(r, status);
+		return true;
+	}
+	if (r->pidfd >= 0 ? poll(&p, 1, 0) == 1 : kill(r->pid, 0) && errno == ESRCH) {
+		r->exit_code = -1;
+		r->exited = true;
+	}
+	return r->exited;
+}
+
+static void flush(struct recorder *r)
+{
+	uint64_t lost = bpf_stat(r, STAT_LOST);
+
+	if (lost > r->lost_seen) {
+		collector__lost(r->col, lost - r->lost_seen);
+		r->lost_seen = lost;
+	}
+	collector__counters(r->col);
+	if (r->probes)
+		collector__count(r->col, "lock calls untracked: in-flight table full",
+				 bpf_stat(r, STAT_INFLIGHT_FULL));
+	if (r->probes && r->o->mode == RECORD_AUTO)
+		collector__count(r->col, "auto mode: full-mode stretches skipped, probes too dear",
+				 r->skipped);
+	if (!r->err)
+		r->err = trace_writer__flush(r->w);
+}
+
+/* A target seen to run CPython gets its lock calls probed too, from now on. */
+static void probe_python(struct recorder *r)
+{
+	const char *object;
+
+	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
+		return;
+	r->python_probed = true;
+	if (lock_probes__add_python(r->probes, object))
+		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+}
+
+/* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
+ * carry across an off stretch. Lock calls left pending by an off stretch (their return went
+ * unseen) are told apart by the window count, raised here. */
+static void window(struct recorder *r, bool on)
+{
+	uint64_t before = ls_mono_ns();
+
+	if (on) {
+		r->skel->bss->window_gen++;	/* calls pending from before are stale */
+		/* the time to attach counts as on: probes trap as soon as each link is in */
+		if (lock_probes__attach(r->probes))
+			return;	/* stay off; the next window tries again */
+		r->hits0[0] = bpf_stat(r, STAT_PROBE_ENTRY);
+		r->hits0[1] = bpf_stat(r, STAT_PROBE_RETURN);
+		r->cpu0 = target_cpu_ns(r->pid);
+		r->phase_start = before;
+	} else {
+		/* ... and so does the time to detach: they trap until their link is gone */
+		lock_probes__detach(r->probes);
+		r->phase_start = ls_mono_ns();
+		r->on_ns += r->phase_start - r->on_since;
+		ring_buffer__consume(r->rb);	/* the window's events precede its end */
+	}
+	if (on)
+		r->on_since = before;
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: probes %s in %.1f ms\n", on ? "on" : "off",
+			(ls_mono_ns() - before) / 1e6);
+	collector__window(r->col, on);
+}
+
+/* X rounded to two significant digits: 21818 -> 22000 */
+static double two_digits(double x)
+{
+	double scale = 1;
+
+	while (x / scale >= 100)
+		scale *= 10;
+	return (double)(uint64_t)(x / scale + 0.5) * scale;
+}
+
+static bool is_lock(void *arg, uint64_t ip)
+{
+	struct recorder *r = arg;
+
+	return ip && lock_probes__is_lock_function(r->probes, collector__function(r->col, ip));
+}
+
+/* Auto mode looks before each stretch on: where the target's threads ran for LOOK_NS. Time in
+ * the lock functions predicts what the probes would cost; probes that would cost too much to be
+ * worth it (budget__worth) stay off without a stretch on to price them, which for a program
+ * making tens of millions of lock calls a second would cost more than the whole budget. True
+ * while the look goes on, or when it says to stay off. */
+static bool look_first(struct recorder *r, uint64_t now)
+{
+	uint64_t samples, in_lock;
+	char why[256];
+	double g;
+
+	if (r->look_failed)
+		return false;
+	if (!r->look) {
+		r->look = lookahead__start(r->skel->progs.ip_sampler,
+					   bpf_map__fd(r->skel->maps.sampled_ips), why, sizeof(why));
+		r->look_failed = !r->look;
+		r->look_end = now + LOOK_NS;
+		if (r->look_failed && !r->o->quiet)
+			ls_note("record", "auto mode: prices its probes by trying them (%s)", why);
+		return !r->look_failed;
+	}
+	if (now < r->look_end)
+		return true;
+	lookahead__count(r->look, is_lock, r, &samples, &in_lock);
+	lookahead__free(r->look);
+	r->look = NULL;
+	g = budget__predict(&r->budget, samples, in_lock, r->pair_ns);
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: look: %llu of %llu samples in lock functions, "
+			"predicted cost %.3g\n", (unsigned long long)in_lock,
+			(unsigned long long)samples, g);
+	if (budget__worth(&r->budget, g))
+		return false;
+	r->phase_end = now + WINDOW_NS;
+	r->skipped++;
+	if (!r->told_off && !r->o->quiet)
+		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
+			"probed, it would run ~%.0f times slower: full mode stays off for now",
+			100.0 * in_lock / samples, two_digits(1 + g));
+	r->told_off = true;
+	return true;
+}
+
+/* Auto mode: after each stretch with the probes on, price what they cost and decide how long
+ * to leave them off so that the target loses at most the budget. */
+static void auto_tick(struct recorder *r, uint64_t now)
+{
+	uint64_t on_len, e, ret, cpu;
+	double d;
+
+	if (!r->probes || r->o->mode != RECORD_AUTO || now < r->phase_end)
+		return;
+	if (!lock_probes__attached(r->probes)) {
+		if (look_first(r, now))
+			return;
+		window(r, true);
+		r->phase_end = ls_mono_ns() + r->next_on_len;	/* measured once all are in */
+		return;
+	}
+	on_len = now - r->phase_start;
+	e = bpf_stat(r, STAT_PROBE_ENTRY) - r->hits0[0];
+	ret = bpf_stat(r, STAT_PROBE_RETURN) - r->hits0[1];
+	cpu = target_cpu_ns(r->pid) - r->cpu0;
+	d = budget__update(&r->budget, e, ret, cpu, on_len);
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: %llu + %llu hits, cost %.3g, duty %.3g\n",
+			(unsigned long long)e, (unsigned long long)ret, r->budget.last_cost, d);
+	if (!budget__worth(&r->budget, r->budget.last_cost)) {
+		if (!r->told_off && !r->o->quiet)
+			ls_note("record", "auto mode: its probes cost %.1fx the target's own CPU time: "
+				"full mode stays off for now", r->budget.last_cost);
+		r->told_off = true;
+		r->skipped++;
+		window(r, false);	/* off until the next look */
+		r->phase_end = r->phase_start + WINDOW_NS;
+		return;
+	}
+	if (d >= 0.999) {	/* cheap: stay on, price it again next window */
+		r->phase_start = now;
+		r->hits0[0] += e;
+		r->hits0[1] += ret;
+		r->cpu0 += cpu;
+		r->phase_end = now + WINDOW_NS;
+		return;
+	}
+	window(r, false);
+	/* off long enough that the whole stretch on, attach and detach included, is a share d */
+	on_len = r->phase_start - r->on_since;
+	r->next_on_len = d * WINDOW_NS > MIN_ON_NS ? d * WINDOW_NS : MIN_ON_NS;
+	r->phase_end = r->phase_start + (uint64_t)(on_len * (1 - d) / d);
+}
+
+static void stop_child(struct recorder *r)
+{
+	if (!r->launched || target_gone(r))
+		return;
+	kill(r->pid, SIGTERM);
+	for (int i = 0; i < 50 && !target_gone(r); i++)
+		usleep(20000);
+}
+
+static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st, uint64_t now)
+{
+	struct recorder *r = arg;
+
+	return collector__loop_off_cpu(r->col, tid, st, now, !r->o->no_stacks);
+}
+
+/* Event loops: the sampler takes the stacks of busy blocks; those of sleeping ones are read
+ * here, while they last. */
+static int watch_loops(struct recorder *r)
+{
+	if (!r->o->loop_threshold_ms)
+		return LS_EXIT_OK;
+	r->loops = loopwatch__new(bpf_map__fd(r->skel->maps.loops), r->skel->progs.loop_sampler,
+				  r->o->loop_threshold_ms * 1000000ull);
+	if (!r->loops) {
+		ls_err("record", "out of memory");
+		return LS_EXIT_SYSTEM;
+	}
+	return LS_EXIT_OK;
+}
+
+/* How long the run loop may wait for events: auto mode's stretches and looks end on time. */
+static int poll_ms(const struct recorder *r)
+{
+	uint64_t now = ls_mono_ns(), end = r->look ? r->look_end : r->phase_end;
+	int ms = r->nloops ? LOOP_POLL_MS : POLL_MS;
+
+	if (r->probes && r->o->mode == RECORD_AUTO && end > now && end - now < ms * 1000000ull)
+		ms = (int)((end - now + 999999) / 1000000);
+	else if (r->probes && r->o->mode == RECORD_AUTO && end <= now)
+		ms = 1;
+	return ms;
+}
+
+static int run_loop(struct recorder *r, volatile const int *stop)
+{
+	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
+	uint64_t next_flush = ls_mono_ns() + FLUSH_NS;
+
+	while (!*stop && !r->err) {
+		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
+		 * only waits; what arrived meanwhile must be consumed explicitly */
+		int n = ring_buffer__poll(r->rb, poll_ms(r));
+		uint64_t now;
+
+		if (n >= 0 || n == -EINTR)
+			n = ring_buffer__consume(r->rb);
+		now = ls_mono_ns();
+		if (r->loops && !r->err) {
+			char why[256] = "";
+
+			r->nloops = loopwatch__scan(r->loops, now, loop_off_cpu, r, why, sizeof(why));
+			r->err = r->nloops < 0 ? r->nloops : 0;
+			if (why[0])
+				ls_note("record", "event loops: busy blocks get no stack (%s)", why);
+		}
+		if (n < 0 && n != -EINTR) {
+			ls_err("record", "reading the ring buffer: %s", strerror(-n));
+			return LS_EXIT_SYSTEM;
+		}
+		if (target_gone(r))
+			break;
+		if (deadline && now >= deadline)
+			break;
+		probe_python(r);
+		auto_tick(r, now);
+		check_deadlocks(r, now);
+		check_asyncio(r, now);
+		if (r->o->tick && r->o->tick(r->o->live_arg, now - r->start_mono))
+			break;
+		if (now >= next_flush) {
+			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
+			flush(r);
+			next_flush = now + FLUSH_NS;
+		}
+	}
+	return LS_EXIT_OK;
+}
+
+static int finish(struct recorder *r)
+{
+	struct ls_rec end = {.type = LS_REC_END};
+	int err;
+
+	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
+	stop_child(r);
+	if (r->probes && lock_probes__attached(r->probes))
+		window(r, false);
+	ring_buffer__consume(r->rb);	/* what the kernel still holds */
+	if (target_gone(r))
+		collector__proc_exit(r->col, r->exit_code);
+	check_deadlocks(r, ls_mono_ns());
+	flush(r);
+	end.ts = collector__last_ts(r->col);
+	end.end.duration_ns = ls_mono_ns() - r->start_mono;
+	end.end.events = collector__events(r->col);
+	end.end.lost = r->lost_seen;
+	trace_writer__append(r->w, &end);
+	err = trace_writer__close(r->w);
+	r->w = NULL;
+	if (r->err || err) {
+		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
+		return LS_EXIT_SYSTEM;
+	}
+	if (r->o->quiet)
+		return LS_EXIT_OK;
+	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
+		(unsigned long long)collector__events(r->col), (unsigned long long)r->lost_seen,
+		end.end.duration_ns / 1e9, r->o->output);
+	if (r->probes)
+		fprintf(stderr, "; full mode %.0f%% of the time", 100.0 * r->on_ns /
+			(end.end.duration_ns ? end.end.duration_ns : 1));
+	fputc('\n', stderr);
+	return LS_EXIT_OK;
+}
+
+int record__run(const struct record_opts *o, volatile const int *stop)
+{
+	struct recorder r = {.o = o, .pid = o->pid, .go_fd = -1, .exec_err_fd = -1, .pidfd = -1};
+	__u32 tgid = o->pid;
+	__u8 one = 1;
+	int rc;
+
+	libbpf_set_print(libbpf_quiet);
+	rc = check_system(o);
+	if (rc)
+		return rc;
+	if (o->cmd && (rc = launch(&r)))
+		return rc;
+	if (!r.launched)
+		r.pidfd = syscall(SYS_pidfd_open, r.pid, 0);
+	rc = open_bpf(&r);
+	if (!rc)
+		rc = open_trace(&r);
+	if (rc)
+		goto cleanup;
+	r.rb = ring_buffer__new(bpf_map__fd(r.skel->maps.rb), event_cb, &r, NULL);
+	if (!r.rb) {
+		ls_err("record", "ring buffer: %s", strerror(errno));
+		rc = LS_EXIT_SYSTEM;
+		goto cleanup;
+	}
+	rc = setup_full(&r) ?: watch_loops(&r);
+	if (rc)
+		goto cleanup;
+	/* full: probed from the first instruction. Auto: the first stretch on begins in the run
+	 * loop, once the target's objects are loaded, and is short, to price the probes before
+	 * they cost much; begun here, it would last as long as that load (~0.1 s of traps) */
+	if (r.probes && o->mode == RECORD_FULL)
+		window(&r, true);
+	r.next_on_len = FIRST_ON_NS;
+	r.phase_end = 0;
+	/* a launched command is snapshot once it has exec'd, an attached process right away */
+	if (r.launched && (rc = release_child(&r)))
+		goto cleanup;
+	/* events of a running process flow from here on: loading DWARF while they pile up in
+	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
+	if (!r.launched)
+		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
+		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
+	/* an attached process's first stretch on precedes the snapshot: holders the snapshot
+	 * infers must not be forgotten at a window's edge right after it */
+	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
+		window(&r, true);
+		r.phase_end = ls_mono_ns() + FIRST_ON_NS;	/* measured once all are in */
+	}
+	if (!r.exited)
+		r.err = r.err ?: collector__attach_snapshot(r.col);
+	if (r.err) {
+		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
+		rc = LS_EXIT_SYSTEM;
+		goto cleanup;
+	}
+	if (!o->quiet)
+		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
+			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
+			r.probes ? ", lock API probed" : "", r.attach_kind);
+	rc = run_loop(&r, stop);
+	if (!rc)
+		rc = finish(&r);
+cleanup:
+	entrystop__release(&r.entry);
+	if (r.launched && !r.exited) {
+		if (r.go_fd >= 0)
+			close(r.go_fd);	/* the child exits without exec */
+		stop_child(&r);
+	}
+	if (r.w)
+		trace_writer__close(r.w);
+	lookahead__free(r.look);
+	lock_probes__free(r.probes);
+	loopwatch__free(r.loops);
+	ring_buffer__free(r.rb);
+	collector__free(r.col);
+	deadlock__free(r.deadlock);
+	asyncwatch__free(r.asyncwatch);
+	model__free(r.model);
+	lockscope_bpf__destroy(r.skel);
+	if (r.pidfd >= 0)
+		close(r.pidfd);
+	if (r.exec_err_fd >= 0)
+		close(r.exec_err_fd);
+	return rc;
+}

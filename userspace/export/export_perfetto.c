@@ -1,0 +1,412 @@
+/* export_perfetto.c - the trace as Perfetto's own protobuf format: a stream of TracePackets with
+ * a track per thread, TrackEvent slices for waits and wakes, flows, interned names. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytemap.h"
+#include "util/common.h"
+#include "export/export.h"
+#include "trace/model.h"
+#include "util/pbuf.h"
+#include "analysis/timeline.h"
+#include "trace/trace.h"
+
+/* perfetto/protos/perfetto/trace/: trace.proto, trace_packet.proto, track_event/... */
+enum {
+	TRACE_PACKET = 1,
+	PACKET_TIMESTAMP = 8,
+	PACKET_SEQUENCE_ID = 10,
+	PACKET_TRACK_EVENT = 11,
+	PACKET_INTERNED_DATA = 12,
+	PACKET_SEQUENCE_FLAGS = 13,
+	PACKET_TRACK_DESCRIPTOR = 60,
+	SEQ_INCREMENTAL_STATE_CLEARED = 1,
+	SEQ_NEEDS_INCREMENTAL_STATE = 2,
+	TRACK_UUID = 1,
+	TRACK_NAME = 2,
+	TRACK_PROCESS = 3,
+	TRACK_THREAD = 4,
+	TRACK_PARENT = 5,
+	PROCESS_PID = 1,
+	PROCESS_NAME = 6,
+	THREAD_PID = 1,
+	THREAD_TID = 2,
+	THREAD_NAME = 5,
+	EVENT_CATEGORY_IIDS = 3,
+	EVENT_DEBUG_ANNOTATIONS = 4,
+	EVENT_TYPE = 9,
+	EVENT_NAME_IID = 10,
+	EVENT_TRACK_UUID = 11,
+	EVENT_FLOW_IDS = 47,
+	EVENT_TERMINATING_FLOW_IDS = 48,
+	TYPE_SLICE_BEGIN = 1,
+	TYPE_SLICE_END = 2,
+	TYPE_INSTANT = 3,
+	ANNOTATION_NAME_IID = 1,
+	ANNOTATION_UINT = 3,
+	ANNOTATION_STRING_IID = 17,
+	INTERNED_CATEGORIES = 1,
+	INTERNED_EVENT_NAMES = 2,
+	INTERNED_ANNOTATION_NAMES = 3,
+	INTERNED_ANNOTATION_STRINGS = 29,
+	INTERNED_IID = 1,
+	INTERNED_NAME = 2,
+};
+
+#define SEQUENCE_ID 1 /* every packet is on one sequence */
+#define PROCESS_UUID 1ull
+#define THREAD_UUID(tid) (1ull << 32 | (tid))
+#define HOLD_UUID(n) (2ull << 32 | (n)) /* the n-th (thread, lock) pair's hold track */
+
+/* Interned: event names, categories, annotation names, annotation string values (a stack is
+ * written once, then referred to by its id). */
+enum { NAMES, CATEGORIES, ANNOTATIONS, STRINGS, NTABLES };
+static const uint32_t interned_field[NTABLES] = {INTERNED_EVENT_NAMES, INTERNED_CATEGORIES,
+						 INTERNED_ANNOTATION_NAMES,
+						 INTERNED_ANNOTATION_STRINGS};
+
+struct perfetto {
+	const struct export_ctx *ctx;
+	struct timeline *tl;
+	struct pbuf packet, event, interned, entry, sub, wrap;
+	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
+	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
+	uint64_t niids[NTABLES];
+	/* A wait is written once the walk says whether a flow ends in it. */
+	bool pending;
+	struct tl_wait wait;
+	uint64_t wait_flow;
+};
+
+/* The interning id of S in TABLE; a new one goes into this packet's interned_data. */
+static uint64_t iid(struct perfetto *x, int table, const char *s)
+{
+	size_t len = strlen(s);
+	const uint64_t *v = bytemap__get(x->iids[table], s, len);
+
+	if (v)
+		return *v;
+	if (bytemap__put(x->iids[table], s, len, ++x->niids[table])) {
+		x->interned.err = -ENOMEM;
+		return 0;
+	}
+	pbuf__reset(&x->entry);
+	pbuf__uint(&x->entry, INTERNED_IID, x->niids[table]);
+	pbuf__string(&x->entry, INTERNED_NAME, s);
+	pbuf__message(&x->interned, interned_field[table], &x->entry);
+	return x->niids[table];
+}
+
+/* Writes the packet built in x->packet, with the sequence's fields, as one Trace.packet. */
+static int emit(struct perfetto *x, uint32_t flags)
+{
+	pbuf__uint(&x->packet, PACKET_SEQUENCE_ID, SEQUENCE_ID);
+	pbuf__uint(&x->packet, PACKET_SEQUENCE_FLAGS, flags);
+	if (x->interned.len)
+		pbuf__message(&x->packet, PACKET_INTERNED_DATA, &x->interned);
+	pbuf__reset(&x->wrap);
+	pbuf__message(&x->wrap, TRACE_PACKET, &x->packet);
+	pbuf__reset(&x->packet);
+	pbuf__reset(&x->interned);
+	if (pbuf__error(&x->wrap))
+		return pbuf__error(&x->wrap);
+	if (fwrite(x->wrap.data, 1, x->wrap.len, x->ctx->out) != x->wrap.len)
+		return -(errno ? errno : EIO);
+	return 0;
+}
+
+static void annotate_uint(struct perfetto *x, const char *name, uint64_t v)
+{
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, iid(x, ANNOTATIONS, name));
+	pbuf__uint(&x->sub, ANNOTATION_UINT, v);
+	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
+}
+
+static void annotate_string(struct perfetto *x, const char *name, const char *s)
+{
+	uint64_t name_iid = iid(x, ANNOTATIONS, name), value_iid = iid(x, STRINGS, s);
+
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, name_iid);
+	pbuf__uint(&x->sub, ANNOTATION_STRING_IID, value_iid);
+	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
+}
+
+/* Starts an event of TYPE on track TRACK; the caller adds fields to x->event, then ends it. */
+static void event_begin(struct perfetto *x, int type, uint64_t track, const char *name,
+			const char *category)
+{
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, EVENT_TYPE, type);
+	pbuf__uint(&x->event, EVENT_TRACK_UUID, track);
+	if (name)
+		pbuf__uint(&x->event, EVENT_NAME_IID, iid(x, NAMES, name));
+	if (category)
+		pbuf__uint(&x->event, EVENT_CATEGORY_IIDS, iid(x, CATEGORIES, category));
+}
+
+static int event_end(struct perfetto *x, uint64_t ts)
+{
+	pbuf__uint(&x->packet, PACKET_TIMESTAMP, ts);
+	pbuf__message(&x->packet, PACKET_TRACK_EVENT, &x->event);
+	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
+/* A slice's end: on the same track, no name (the begin's closes). */
+static int slice_end(struct perfetto *x, uint32_t tid, uint64_t ts)
+{
+	event_begin(x, TYPE_SLICE_END, THREAD_UUID(tid), NULL, NULL);
+	return event_end(x, ts);
+}
+
+static int on_thread_name(void *arg, uint32_t tid, const char *name)
+{
+	struct perfetto *x = arg;
+
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, THREAD_PID, x->ctx->info->pid);
+	pbuf__uint(&x->sub, THREAD_TID, tid);
+	pbuf__string(&x->sub, THREAD_NAME, name);
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, THREAD_UUID(tid));
+	pbuf__uint(&x->event, TRACK_PARENT, PROCESS_UUID);
+	pbuf__message(&x->event, TRACK_THREAD, &x->sub);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
+/* The pending wait's slice, ending the flow FLOW (0: none) in it. */
+static int write_wait(struct perfetto *x)
+{
+	const struct tl_wait *w = &x->wait;
+	static const char *const results[] = {"woken", "timeout", "changed",
+					      "intr",  "error",	  "unfinished"};
+	char lock[64], frame[512], *stack = NULL;
+	const uint32_t *frames;
+	uint32_t n = model__stack(x->ctx->model, w->stack_id, &frames);
+	size_t len = 0;
+	FILE *f;
+	int err;
+
+	x->pending = false;
+	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(w->tid),
+		    model__lock_label(x->ctx->model, w->addr, w->kind, lock, sizeof(lock)),
+		    ls_kind_name(w->kind));
+	if (x->wait_flow)
+		pbuf__fixed64(&x->event, EVENT_TERMINATING_FLOW_IDS, x->wait_flow);
+	snprintf(frame, sizeof(frame), "0x%" PRIx64, w->addr);
+	annotate_string(x, "addr", frame);
+	if (w->owner)
+		annotate_uint(x, "owner", w->owner);
+	annotate_string(x, "result",
+			w->result == TL_RESULT_EXITED	  ? "exited"
+			: w->result < ARRAY_SIZE(results) ? results[w->result]
+							  : "unknown");
+	f = n ? open_memstream(&stack, &len) : NULL;
+	for (uint32_t i = 0; f && i < n; i++) {
+		model__frame_format(x->ctx->model, frames[i], frame, sizeof(frame));
+		fprintf(f, "%s%s", i ? "\n" : "", frame);
+	}
+	if (f && !fclose(f))
+		annotate_string(x, "stack", stack);
+	free(stack);
+	err = event_end(x, w->begin_ts);
+	return err ?: slice_end(x, w->tid, w->end_ts);
+}
+
+static int flush_wait(struct perfetto *x)
+{
+	return x->pending ? write_wait(x) : 0;
+}
+
+static int on_wait(void *arg, const struct tl_wait *w)
+{
+	struct perfetto *x = arg;
+	int err = flush_wait(x);
+
+	x->pending = true;
+	x->wait = *w;
+	x->wait_flow = 0;
+	return err;
+}
+
+/* The flow into the wait just ended: the wake's slice started it. */
+static int on_flow(void *arg, const struct tl_flow *f)
+{
+	struct perfetto *x = arg;
+
+	if (x->pending && x->wait.tid == f->woken)
+		x->wait_flow = f->id;
+	return flush_wait(x);
+}
+
+static int on_wake(void *arg, const struct tl_wake *k)
+{
+	struct perfetto *x = arg;
+	char lock[64], name[1024];
+	int err = flush_wait(x);
+
+	if (err)
+		return err;
+	snprintf(name, sizeof(name), "wake %s",
+		 model__lock_label(x->ctx->model, k->addr, LS_KIND_FUTEX, lock, sizeof(lock)));
+	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(k->waker), name, "wake");
+	if (k->flow_id)
+		pbuf__fixed64(&x->event, EVENT_FLOW_IDS, k->flow_id);
+	annotate_uint(x, "wakee", k->wakee);
+	return event_end(x, k->call_ts) ?: slice_end(x, k->waker, k->ts);
+}
+
+static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
+{
+	struct perfetto *x = arg;
+	char name[48];
+	int err = flush_wait(x);
+
+	if (err)
+		return err;
+	snprintf(name, sizeof(name), "lost %" PRIu64 " events", count);
+	event_begin(x, TYPE_INSTANT, THREAD_UUID(tid), name, "lost");
+	return event_end(x, ts);
+}
+
+/* The track of TID's holds of ADDR, a child of its thread's, described when first used: holds
+ * of different locks need not nest, so each (thread, lock) has a track of its own. */
+static int hold_track(struct perfetto *x, uint32_t tid, uint64_t addr, uint64_t *uuid)
+{
+	uint64_t key[2] = {tid, addr}, *v = bytemap__get(x->hold_tracks, key, sizeof(key));
+	char lock[64], name[128];
+
+	if (v) {
+		*uuid = *v;
+		return 0;
+	}
+	*uuid = HOLD_UUID(bytemap__count(x->hold_tracks) + 1);
+	if (bytemap__put(x->hold_tracks, key, sizeof(key), *uuid))
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s held",
+		 model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)));
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, *uuid);
+	pbuf__uint(&x->event, TRACK_PARENT, THREAD_UUID(tid));
+	pbuf__string(&x->event, TRACK_NAME, name);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
+/* Full mode: a hold, a slice on its (thread, lock) track. */
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct perfetto *x = arg;
+	char lock[64];
+	uint64_t uuid;
+	int err = flush_wait(x) ?: hold_track(x, tid, addr, &uuid);
+
+	if (err)
+		return err;
+	event_begin(x, TYPE_SLICE_BEGIN, uuid,
+		    model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)),
+		    "hold");
+	err = event_end(x, begin_ts);
+	if (err)
+		return err;
+	event_begin(x, TYPE_SLICE_END, uuid, NULL, NULL);
+	return event_end(x, end_ts);
+}
+
+static const struct timeline_ops perfetto_ops = {
+    .thread_name = on_thread_name,
+    .wait = on_wait,
+    .wake = on_wake,
+    .flow = on_flow,
+    .lost = on_lost,
+    .hold = on_hold,
+};
+
+static void perfetto_free(void *self)
+{
+	struct perfetto *x = self;
+
+	if (!x)
+		return;
+	timeline__free(x->tl);
+	for (int i = 0; i < NTABLES; i++)
+		bytemap__free(x->iids[i]);
+	bytemap__free(x->hold_tracks);
+	pbuf__release(&x->packet);
+	pbuf__release(&x->event);
+	pbuf__release(&x->interned);
+	pbuf__release(&x->entry);
+	pbuf__release(&x->sub);
+	pbuf__release(&x->wrap);
+	free(x);
+}
+
+/* The first packet clears the sequence's interning state and describes the process. */
+static int process_track(struct perfetto *x)
+{
+	const struct ls_trace_info *info = x->ctx->info;
+
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, PROCESS_PID, info->pid);
+	pbuf__string(&x->sub, PROCESS_NAME, info->comm ? info->comm : "");
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, PROCESS_UUID);
+	pbuf__message(&x->event, TRACK_PROCESS, &x->sub);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, SEQ_INCREMENTAL_STATE_CLEARED);
+}
+
+static void *perfetto_new(const struct export_ctx *ctx)
+{
+	struct perfetto *x = calloc(1, sizeof(*x));
+	int err = -ENOMEM;
+
+	if (!x)
+		return NULL;
+	x->ctx = ctx;
+	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
+	x->hold_tracks = bytemap__new();
+	err = x->tl && x->hold_tracks ? 0 : -ENOMEM;
+	for (int i = 0; i < NTABLES; i++)
+		if (!(x->iids[i] = bytemap__new()))
+			err = -ENOMEM;
+	if (!err)
+		err = process_track(x);
+	if (err) {
+		perfetto_free(x);
+		errno = -err;
+		return NULL;
+	}
+	return x;
+}
+
+static int perfetto_feed(void *self, const struct ls_rec *rec)
+{
+	struct perfetto *x = self;
+
+	return timeline__feed(x->tl, rec);
+}
+
+static int perfetto_finish(void *self, uint64_t end_ts, bool complete, const char *cut)
+{
+	struct perfetto *x = self;
+
+	(void)complete;
+	(void)cut; /* the note on stderr says it */
+	return timeline__finish(x->tl, end_ts) ?: flush_wait(x) ?:
+	       (fflush(x->ctx->out) ? -errno : 0);
+}
+
+const struct export_format export_perfetto_format = {
+    .name = "perfetto",
+    .suffix = ".pftrace",
+    .new = perfetto_new,
+    .feed = perfetto_feed,
+    .finish = perfetto_finish,
+    .free = perfetto_free,
+};

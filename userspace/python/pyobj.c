@@ -1,0 +1,634 @@
+/* pyobj.c - CPython containers, methods, coroutines and frame value stacks read from a target's
+ * memory over pyreader__read(): the object layouts per version, bounded and checked walks. */
+#include "python/pyobj.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define USER_TOP (1ULL << 47)
+#define MAX_TABLE (1 << 20)		/* entries of one set's hash table */
+#define MAX_EXC_TABLE (64 << 10)	/* bytes of one code object's exception table */
+#define DEQUE_BLOCK 64			/* items per deque block (Modules/_collectionsmodule.c) */
+
+/* Where one CPython version keeps the fields read here; byte offsets. From `ptype/o` in gdb over
+ * the debug info of the pyenv 3.11.7 build (libpython3.11.so.1.0 and _asyncio's module); the
+ * live tests check them on Debian's 3.11.2 as well. */
+struct obj_layout {
+	uint32_t minor;
+	int32_t tp_name, var_size, tuple_items, list_items;
+	int32_t set_used, set_mask, set_table;
+	int32_t wr_object;
+	int32_t dq_left, dq_right, dq_lidx, dq_ridx, blk_data, blk_right;
+	int32_t meth_func, meth_self, cfunc_ml, cfunc_self, func_globals, func_name;
+	int32_t gen_qualname, gen_state, gen_iframe;
+	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
+	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
+	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
+	int32_t futiter_future;
+	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
+	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
+};
+
+/* Containers, weak references, methods and functions: the same in 3.11 and 3.12. */
+#define CONTAINERS_311_312 \
+	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
+	.set_used = 24, .set_mask = 32, .set_table = 40, \
+	.wr_object = 16, \
+	.dq_left = 24, .dq_right = 32, .dq_lidx = 40, .dq_ridx = 48, .blk_data = 8, \
+	.blk_right = 520, \
+	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
+	.func_name = 32, .futiter_future = 16
+
+static const struct obj_layout layout_311 = {
+	.minor = 11,
+	CONTAINERS_311_312,
+	.gen_qualname = 40, .gen_state = 75, .gen_iframe = 80,
+	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
+	.fr_globals = 8, .fr_code = 32, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
+	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 68, .co_nlocalsplus = 76,
+	.co_code = 184,
+	.op_resume = 151, .op_resume_alt = 150,	/* RESUME_QUICK */
+	.op_yield = 86, .op_yield_alt = 86,
+};
+
+/* 3.12: the same from the pyenv 3.12.1 build. The code object left the generator for its
+ * frame, f_code moved to the frame's start, RESUME's twin is INSTRUMENTED_RESUME. */
+static const struct obj_layout layout_312 = {
+	.minor = 12,
+	CONTAINERS_311_312,
+	.gen_qualname = 32, .gen_state = 67, .gen_iframe = 72,
+	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
+	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
+	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
+	.co_code = 192,
+	.op_resume = 151, .op_resume_alt = 240,
+	.op_yield = 150, .op_yield_alt = 243,
+};
+
+/* 3.13 turned _thread.lock into a PyMutex, the frame's code into f_executable and the task
+ * registry into per-thread lists (3.14): each needs its own rows, not guesses. */
+static const struct obj_layout *layout_of(struct pyreader *r)
+{
+	struct py_info info;
+
+	pyreader__info(r, &info);
+	switch (info.version >> 16) {
+	case 0x030b:
+		return &layout_311;
+	case 0x030c:
+		return &layout_312;
+	default:
+		return NULL;
+	}
+}
+
+int pyobj__supported(struct pyreader *r, char *why, size_t why_len)
+{
+	struct py_info info;
+
+	if (layout_of(r))
+		return 0;
+	pyreader__info(r, &info);
+	if (why && why_len)
+		snprintf(why, why_len, "CPython %u.%u: no object layouts for asyncio tasks and "
+			 "with-blocks (3.11 and 3.12 supported)", info.version >> 24,
+			 info.version >> 16 & 0xff);
+	return -ENOTSUP;
+}
+
+static bool ptr_ok(uint64_t p)
+{
+	return p >= 4096 && p < USER_TOP && !(p & 7);
+}
+
+static int rd(struct pyreader *r, uint64_t addr, void *buf, size_t len)
+{
+	return pyreader__read(r, addr, buf, len);
+}
+
+static int rd_ptr(struct pyreader *r, uint64_t addr, uint64_t *out)
+{
+	return rd(r, addr, out, sizeof(*out));
+}
+
+/* N pointers at ADDR into a new array. */
+static int rd_ptrs(struct pyreader *r, uint64_t addr, size_t n, uint64_t **out)
+{
+	int err;
+
+	*out = calloc(n + 1, sizeof(uint64_t));
+	if (!*out)
+		return -ENOMEM;
+	if (n && (err = rd(r, addr, *out, n * sizeof(uint64_t)))) {
+		free(*out);
+		*out = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static void fail_clear(int err, uint64_t **arr, size_t *n)
+{
+	if (!err)
+		return;
+	free(*arr);
+	*arr = NULL;
+	*n = 0;
+}
+
+/* A NUL-terminated C string at ADDR into BUF, cut to CAP - 1; a short read near the end of a
+ * mapping retries smaller. */
+static int rd_cstr(struct pyreader *r, uint64_t addr, char *buf, size_t cap)
+{
+	size_t want = cap - 1;
+
+	if (!cap)
+		return -EINVAL;
+	while (rd(r, addr, buf, want)) {
+		if (want <= 8)
+			return -EFAULT;
+		want /= 2;
+	}
+	buf[want] = '\0';
+	return 0;
+}
+
+int pyobj__type_name(struct pyreader *r, uint64_t obj, char *buf, size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t type, name;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!ptr_ok(obj) || rd_ptr(r, obj + 8, &type) || !ptr_ok(type) ||
+	    rd_ptr(r, type + l->tp_name, &name) || name < 4096)
+		return -EFAULT;
+	return rd_cstr(r, name, buf, cap);
+}
+
+bool pyobj__is(struct pyreader *r, uint64_t obj, const char *name)
+{
+	char buf[64];
+
+	return !pyobj__type_name(r, obj, buf, sizeof(buf)) && !strcmp(buf, name);
+}
+
+static int rd_size(struct pyreader *r, uint64_t addr, int64_t max, size_t *out)
+{
+	int64_t v;
+	int err = rd(r, addr, &v, sizeof(v));
+
+	if (err)
+		return err;
+	if (v < 0 || v > max)
+		return -EINVAL;
+	*out = (size_t)v;
+	return 0;
+}
+
+int pyobj__seq_items(struct pyreader *r, uint64_t obj, uint64_t **items, size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t base;
+	int err;
+
+	*items = NULL;
+	*n = 0;
+	if (!l)
+		return -ENOTSUP;
+	if ((err = rd_size(r, obj + l->var_size, PYOBJ_MAX_ITEMS, n)))
+		return err;
+	if (pyobj__is(r, obj, "tuple"))
+		base = obj + l->tuple_items;
+	else if (!pyobj__is(r, obj, "list"))
+		err = -EINVAL;
+	else if (!(err = rd_ptr(r, obj + l->list_items, &base)) && *n && !ptr_ok(base))
+		err = -EFAULT;
+	if (!err)
+		err = rd_ptrs(r, base, *n, items);
+	fail_clear(err, items, n);
+	return err;
+}
+
+int pyobj__set_items(struct pyreader *r, uint64_t set, uint64_t **keys, size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t table, *ents = NULL;
+	size_t mask, used;
+	int err;
+
+	*keys = NULL;
+	*n = 0;
+	if (!l)
+		return -ENOTSUP;
+	if (!pyobj__is(r, set, "set") && !pyobj__is(r, set, "frozenset"))
+		return -EINVAL;
+	if ((err = rd_size(r, set + l->set_mask, MAX_TABLE - 1, &mask)) ||
+	    (err = rd_size(r, set + l->set_used, PYOBJ_MAX_ITEMS, &used)) ||
+	    (err = rd_ptr(r, set + l->set_table, &table)))
+		return err;
+	if ((mask & (mask + 1)) || used > mask + 1 || !ptr_ok(table))
+		return -EINVAL;
+	/* setentry {key, hash}: empty slots have no key, deleted ones the dummy with hash -1 */
+	if ((err = rd_ptrs(r, table, 2 * (mask + 1), &ents)))
+		return err;
+	*keys = calloc(used + 1, sizeof(uint64_t));
+	err = *keys ? 0 : -ENOMEM;
+	for (size_t i = 0; !err && i <= mask; i++) {
+		if (!ents[2 * i] || ents[2 * i + 1] == UINT64_MAX)
+			continue;
+		if (*n == used) {
+			err = -EINVAL;	/* more keys than `used` says: torn or damaged */
+			break;
+		}
+		(*keys)[(*n)++] = ents[2 * i];
+	}
+	free(ents);
+	fail_clear(err, keys, n);
+	return err;
+}
+
+int pyobj__weakref_target(struct pyreader *r, uint64_t ref, uint64_t *obj)
+{
+	const struct obj_layout *l = layout_of(r);
+	char name[64];
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = pyobj__type_name(r, ref, name, sizeof(name))))
+		return err;
+	/* weakref.ref and its subclasses (WeakSet's are plain refs, WeakValueDictionary's not) */
+	if (strcmp(name, "weakref") && strcmp(name, "weakref.ReferenceType") &&
+	    strcmp(name, "KeyedRef"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, ref + l->wr_object, obj)))
+		return err;
+	/* a dead reference points at None */
+	if (!ptr_ok(*obj) || pyobj__is(r, *obj, "NoneType"))
+		return -ENOENT;
+	return 0;
+}
+
+int pyobj__weakset_items(struct pyreader *r, uint64_t weakset, uint64_t **objs, size_t *n,
+			 size_t *dead)
+{
+	uint64_t data, *refs = NULL;
+	size_t nrefs = 0;
+	int err;
+
+	*objs = NULL;
+	*n = 0;
+	if ((err = pyreader__attr(r, weakset, "data", &data)) ||
+	    (err = pyobj__set_items(r, data, &refs, &nrefs)))
+		return err == -ENOENT ? -EINVAL : err;
+	*objs = calloc(nrefs + 1, sizeof(uint64_t));
+	if (!*objs) {
+		free(refs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nrefs; i++) {
+		if (!pyobj__weakref_target(r, refs[i], &(*objs)[*n]))
+			(*n)++;
+		else if (dead)
+			(*dead)++;
+	}
+	free(refs);
+	return 0;
+}
+
+int pyobj__deque_items(struct pyreader *r, uint64_t deque, uint64_t **items, size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t block, right, blk[DEQUE_BLOCK + 2];
+	int64_t lidx, ridx;
+	size_t size, got = 0;
+	bool at_right = false;
+	int err;
+
+	*items = NULL;
+	*n = 0;
+	if (!l)
+		return -ENOTSUP;
+	if (!pyobj__is(r, deque, "collections.deque"))
+		return -EINVAL;
+	if ((err = rd_size(r, deque + l->var_size, PYOBJ_MAX_ITEMS, &size)) ||
+	    (err = rd_ptr(r, deque + l->dq_left, &block)) ||
+	    (err = rd_ptr(r, deque + l->dq_right, &right)) ||
+	    (err = rd(r, deque + l->dq_lidx, &lidx, sizeof(lidx))) ||
+	    (err = rd(r, deque + l->dq_ridx, &ridx, sizeof(ridx))))
+		return err;
+	/* an empty deque has rightindex = leftindex - 1, perhaps -1 */
+	if (lidx < 0 || lidx >= DEQUE_BLOCK || ridx < -1 || ridx >= DEQUE_BLOCK)
+		return -EINVAL;
+	*items = calloc(size + 1, sizeof(uint64_t));
+	if (!*items)
+		return -ENOMEM;
+	/* each block but the last holds from lidx (0 after the first) to its end */
+	for (size_t blocks = 0; got < size && !at_right; blocks++) {
+		int64_t end = block == right ? ridx + 1 : DEQUE_BLOCK;
+
+		if (blocks > size / DEQUE_BLOCK + 1 || !ptr_ok(block) ||
+		    (err = rd(r, block, blk, sizeof(blk)))) {
+			err = err ? err : -EINVAL;
+			break;
+		}
+		for (int64_t i = lidx; i < end && got < size; i++)
+			(*items)[got++] = blk[l->blk_data / 8 + i];
+		at_right = block == right;
+		block = blk[l->blk_right / 8];
+		lidx = 0;
+	}
+	/* ob_size items, and the last of them in the rightmost block at rightindex */
+	if (!err && (got != size || (size && !at_right)))
+		err = -EINVAL;
+	*n = got;
+	fail_clear(err, items, n);
+	return err;
+}
+
+static int func_name(struct pyreader *r, uint64_t func, char *name, size_t cap)
+{
+	uint64_t s;
+	int err = rd_ptr(r, func + layout_of(r)->func_name, &s);
+
+	return err ? err : pyreader__str(r, s, name, cap);
+}
+
+int pyobj__method(struct pyreader *r, uint64_t obj, uint64_t *self, uint64_t *func, char *name,
+		  size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	char type[64];
+	uint64_t ml, s;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = pyobj__type_name(r, obj, type, sizeof(type))))
+		return err;
+	if (!strcmp(type, "method")) {
+		if ((err = rd_ptr(r, obj + l->meth_func, func)) ||
+		    (err = rd_ptr(r, obj + l->meth_self, self)))
+			return err;
+		if (!pyobj__is(r, *func, "function"))
+			return -EINVAL;
+		return func_name(r, *func, name, cap);
+	}
+	if (strcmp(type, "builtin_function_or_method"))
+		return -EINVAL;
+	*func = 0;
+	if ((err = rd_ptr(r, obj + l->cfunc_self, self)) ||
+	    (err = rd_ptr(r, obj + l->cfunc_ml, &ml)))
+		return err;
+	/* PyMethodDef.ml_name first; a module function's self is its module */
+	if (!ptr_ok(*self) || !ptr_ok(ml) || rd_ptr(r, ml, &s))
+		return -EINVAL;
+	return rd_cstr(r, s, name, cap);
+}
+
+int pyobj__func_module(struct pyreader *r, uint64_t func, char *buf, size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t globals, name;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!pyobj__is(r, func, "function"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, func + l->func_globals, &globals)) ||
+	    (err = pyreader__dict_get(r, globals, "__name__", &name)))
+		return err;
+	return pyreader__str(r, name, buf, cap);
+}
+
+int pyobj__gen_frame(struct pyreader *r, uint64_t gen, uint64_t *frame,
+		     enum pyobj_gen_state *state, char *name, size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t qualname;
+	int8_t st;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!pyobj__is(r, gen, "coroutine") && !pyobj__is(r, gen, "generator"))
+		return -EINVAL;
+	if ((err = rd(r, gen + l->gen_state, &st, 1)))
+		return err;
+	*frame = gen + l->gen_iframe;
+	if (st == l->gen_created)
+		*state = PYOBJ_GEN_CREATED;
+	else if (st == l->gen_suspended)
+		*state = PYOBJ_GEN_SUSPENDED;
+	else if (st == l->gen_running)
+		*state = PYOBJ_GEN_RUNNING;
+	else
+		*state = PYOBJ_GEN_DONE;
+	if (name && (rd_ptr(r, gen + l->gen_qualname, &qualname) ||
+		     pyreader__str(r, qualname, name, cap)))
+		snprintf(name, cap, "?");
+	return 0;
+}
+
+/* The code object of FRAME and the fields of it read here. */
+struct code_info {
+	uint64_t code, instr;
+	int64_t index;		/* of the current instruction, in code units; <0 before the first */
+	int32_t stacksize, nlocalsplus;
+};
+
+static int frame_code(struct pyreader *r, uint64_t frame, struct code_info *ci)
+{
+	const struct obj_layout *l = layout_of(r);
+	size_t units;
+	int err = 0;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_code, &ci->code)) ||
+	    (err = rd_ptr(r, frame + l->fr_instr, &ci->instr)))
+		return err ? err : -EFAULT;
+	if (!pyobj__is(r, ci->code, "code"))
+		return -EINVAL;
+	if ((err = rd_size(r, ci->code + l->co_size, 1 << 26, &units)) ||
+	    (err = rd(r, ci->code + l->co_stacksize, &ci->stacksize, 4)) ||
+	    (err = rd(r, ci->code + l->co_nlocalsplus, &ci->nlocalsplus, 4)))
+		return err;
+	if (ci->stacksize < 0 || ci->stacksize > PYOBJ_MAX_STACK || ci->nlocalsplus < 0 ||
+	    ci->nlocalsplus > PYOBJ_MAX_STACK)
+		return -EINVAL;
+	/* prev_instr: the instruction executing or last executed, one before the code at start */
+	ci->index = ((int64_t)ci->instr - (int64_t)(ci->code + l->co_code)) / 2;
+	if (ci->index >= (int64_t)units || ci->index < -1)
+		return -EINVAL;
+	return 0;
+}
+
+int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint8_t next[2];
+	int32_t top;
+	int err;
+
+	if ((err = frame_code(r, frame, &ci)))
+		return err;
+	if ((err = rd(r, frame + l->fr_stacktop, &top, sizeof(top))))
+		return err;
+	if (top <= ci.nlocalsplus || top > ci.nlocalsplus + ci.stacksize)
+		return -ENOENT;
+	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next */
+	if (ci.index < 0 || (err = rd(r, ci.instr + 2, next, sizeof(next))))
+		return err ? err : -ENOENT;
+	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt) || next[1] < 2)
+		return -ENOENT;
+	return rd_ptr(r, frame + l->fr_localsplus + 8 * (uint64_t)(top - 1), obj);
+}
+
+uint64_t pyobj__future_of(struct pyreader *r, uint64_t obj)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t fut;
+
+	if (l && pyobj__is(r, obj, "_asyncio.FutureIter") &&
+	    !rd_ptr(r, obj + l->futiter_future, &fut) && ptr_ok(fut))
+		return fut;
+	return obj;
+}
+
+static int varint_be(const uint8_t *t, size_t len, size_t *i, uint32_t *out)
+{
+	uint32_t v;
+
+	if (*i >= len)
+		return -EINVAL;
+	v = t[*i] & 63;
+	while (t[(*i)++] & 64) {
+		if (*i >= len || v >> 24)
+			return -EINVAL;
+		v = v << 6 | (t[*i] & 63);
+	}
+	*out = v;
+	return 0;
+}
+
+/* Objects/exception_handling_notes.txt: entries of start, size, target, depth << 1 | lasti,
+ * each a big-endian varint of 6-bit chunks; the first byte of an entry has bit 7 set. The
+ * entries do not overlap: the one that covers an instruction is its innermost handler. */
+int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uint32_t *depth)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint32_t start, size, target, dl;
+
+		if (!(table[i] & 128))
+			return -EINVAL;
+		if (varint_be(table, len, &i, &start) || varint_be(table, len, &i, &size) ||
+		    varint_be(table, len, &i, &target) || varint_be(table, len, &i, &dl))
+			return -EINVAL;
+		if (start > index)
+			return -ENOENT;
+		if (index < start + size) {
+			*depth = dl >> 1;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void pyobj__frame_stack_clear(struct pyobj_stack *s)
+{
+	if (!s)
+		return;
+	free(s->live);
+	memset(s, 0, sizeof(*s));
+}
+
+int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *out)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint64_t table, base;
+	uint8_t *et = NULL;
+	uint32_t etlen, depth = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = frame_code(r, frame, &ci)))
+		return err;
+	if (ci.index >= 0 && (err = rd(r, ci.instr, &out->opcode, 1)))
+		return err;
+	if ((err = rd_ptr(r, ci.code + l->co_exceptiontable, &table)) ||
+	    (err = pyreader__bytes(r, table, MAX_EXC_TABLE, &et, &etlen)))
+		return err;
+	/* suspended at a yield: 3.12 covers the yield alone with a handler that also unwinds what
+	 * the await itself pushed (an `async with` still being entered): the RESUME after it
+	 * is where the frame goes on, inside the blocks that are open */
+	if (out->opcode == l->op_yield || out->opcode == l->op_yield_alt)
+		ci.index++;
+	if (ci.index >= 0)
+		err = pyobj__exception_depth(et, etlen, (uint32_t)ci.index, &depth);
+	free(et);
+	if (err == -ENOENT)
+		err = 0;	/* no handler: no block open, nothing on the stack for sure */
+	if (err)
+		return err;
+	if (depth > (uint32_t)ci.stacksize)
+		return -EINVAL;
+	base = frame + l->fr_localsplus + 8 * (uint64_t)ci.nlocalsplus;
+	if ((err = rd_ptrs(r, base, depth, &out->live)))
+		return err;
+	out->nlive = depth;
+	if (depth < (uint32_t)ci.stacksize && rd_ptr(r, base + 8 * (uint64_t)depth, &out->next))
+		out->next = 0;
+	return 0;
+}
+
+int pyobj__frame_mark(struct pyreader *r, uint64_t frame, uint64_t *mark)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t instr;
+	int32_t top;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_instr, &instr)) ||
+	    (err = rd(r, frame + l->fr_stacktop, &top, sizeof(top))))
+		return -EFAULT;
+	*mark = instr ^ (uint64_t)(uint32_t)top << 48;
+	return 0;
+}
+
+int pyobj__frame_local(struct pyreader *r, uint64_t frame, size_t i, uint64_t *val)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	int err;
+
+	if ((err = frame_code(r, frame, &ci)))
+		return err;
+	if (i >= (size_t)ci.nlocalsplus)
+		return -ERANGE;
+	if ((err = rd_ptr(r, frame + l->fr_localsplus + 8 * (uint64_t)i, val)))
+		return err;
+	return *val ? 0 : -ENOENT;
+}
+
+int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals)
+{
+	const struct obj_layout *l = layout_of(r);
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_globals, globals)))
+		return -EFAULT;
+	return pyobj__is(r, *globals, "dict") ? 0 : -EINVAL;
+}

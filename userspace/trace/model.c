@@ -1,0 +1,418 @@
+/* model.c - the metadata tables: each a growing array in order of first appearance, indexed by
+ * key through a bytemap (key -> position), so that nothing is capped and nothing dropped. */
+#include "trace/model.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/bytemap.h"
+#include "util/json.h"
+#include "trace/trace.h"
+
+struct thread {
+	uint32_t tid;
+	char *name;
+};
+
+struct lock {
+	uint64_t addr;
+	uint8_t kind;
+	char *name;
+};
+
+struct frame {
+	uint32_t id;
+	uint32_t line;
+	uint64_t pc, offset;
+	char *func, *file, *module; /* "" where unknown */
+	char *label;		    /* "func (file:line)", as model__frame_format() says it */
+};
+
+struct stack {
+	uint32_t id;
+	uint32_t nframes;
+	uint32_t *frames;
+};
+
+/* One table: elements of SIZE bytes, and the index from key to position. */
+struct table {
+	void *items;
+	size_t size, count, cap;
+	struct bytemap *index;
+};
+
+struct model {
+	struct table threads, locks, frames, stacks;
+};
+
+static int table_init(struct table *t, size_t size)
+{
+	t->size = size;
+	t->index = bytemap__new();
+	return t->index ? 0 : -ENOMEM;
+}
+
+static void *table_find(const struct table *t, uint64_t key)
+{
+	const uint64_t *pos = bytemap__get_u64(t->index, key);
+
+	return pos ? (char *)t->items + *pos * t->size : NULL;
+}
+
+/* The element for KEY; a new zeroed one if there was none. NULL if out of memory. */
+static void *table_get(struct table *t, uint64_t key)
+{
+	void *item = table_find(t, key);
+
+	if (item)
+		return item;
+	if (t->count == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 64;
+		void *n = realloc(t->items, cap * t->size);
+
+		if (!n)
+			return NULL;
+		t->items = n;
+		t->cap = cap;
+	}
+	if (bytemap__put_u64(t->index, key, t->count))
+		return NULL;
+	item = (char *)t->items + t->count++ * t->size;
+	memset(item, 0, t->size);
+	return item;
+}
+
+struct model *model__new(void)
+{
+	struct model *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	if (table_init(&m->threads, sizeof(struct thread)) ||
+	    table_init(&m->locks, sizeof(struct lock)) ||
+	    table_init(&m->frames, sizeof(struct frame)) ||
+	    table_init(&m->stacks, sizeof(struct stack))) {
+		model__free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return m;
+}
+
+static void free_frame(struct frame *f)
+{
+	free(f->func);
+	free(f->file);
+	free(f->module);
+	free(f->label);
+}
+
+static int frame_text(const struct frame *f, char *buf, size_t len)
+{
+	if (f->func[0] && f->file[0] && f->line)
+		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, f->file, f->line);
+	if (f->func[0] && f->module[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64 " (%s)", f->func, f->offset, f->module);
+	if (f->func[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64, f->func, f->offset);
+	if (f->module[0])
+		return snprintf(buf, len, "%s+0x%" PRIx64, f->module, f->offset);
+	return snprintf(buf, len, "0x%" PRIx64, f->pc);
+}
+
+void model__free(struct model *m)
+{
+	struct thread *threads;
+	struct lock *locks;
+	struct frame *frames;
+	struct stack *stacks;
+
+	if (!m)
+		return;
+	threads = m->threads.items;
+	for (size_t i = 0; i < m->threads.count; i++)
+		free(threads[i].name);
+	locks = m->locks.items;
+	for (size_t i = 0; i < m->locks.count; i++)
+		free(locks[i].name);
+	frames = m->frames.items;
+	for (size_t i = 0; i < m->frames.count; i++)
+		free_frame(&frames[i]);
+	stacks = m->stacks.items;
+	for (size_t i = 0; i < m->stacks.count; i++)
+		free(stacks[i].frames);
+	free(m->threads.items);
+	free(m->locks.items);
+	free(m->frames.items);
+	free(m->stacks.items);
+	bytemap__free(m->threads.index);
+	bytemap__free(m->locks.index);
+	bytemap__free(m->frames.index);
+	bytemap__free(m->stacks.index);
+	free(m);
+}
+
+/* Replaces *DST with a copy of SRC (NULL read as ""). 0 or -ENOMEM, *DST unchanged then. */
+static int set_string(char **dst, const char *src)
+{
+	char *copy = strdup(src ? src : "");
+
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+static int feed_thread(struct model *m, const struct ls_rec *rec)
+{
+	struct thread *t = table_get(&m->threads, rec->tid);
+
+	if (!t)
+		return -ENOMEM;
+	t->tid = rec->tid;
+	return set_string(&t->name, rec->thread.name);
+}
+
+static int feed_lock(struct model *m, const struct ls_rec *rec)
+{
+	struct lock *l = table_get(&m->locks, rec->lock.addr);
+
+	if (!l)
+		return -ENOMEM;
+	l->addr = rec->lock.addr;
+	l->kind = rec->lock.kind;
+	return set_string(&l->name, rec->lock.name);
+}
+
+static int feed_frame(struct model *m, const struct ls_rec *rec)
+{
+	struct frame n = {
+	    .id = rec->frame.id,
+	    .line = rec->frame.line,
+	    .pc = rec->frame.pc,
+	    .offset = rec->frame.offset,
+	};
+	struct frame *f;
+
+	int len;
+
+	if (set_string(&n.func, rec->frame.func) || set_string(&n.file, rec->frame.file) ||
+	    set_string(&n.module, rec->frame.module))
+		goto nomem;
+	/* formatted once: every stack that holds the frame prints it, once per event */
+	len = frame_text(&n, NULL, 0);
+	if (len < 0 || !(n.label = malloc(len + 1)))
+		goto nomem;
+	frame_text(&n, n.label, len + 1);
+	f = table_get(&m->frames, rec->frame.id);
+	if (!f)
+		goto nomem;
+	free_frame(f);
+	*f = n;
+	return 0;
+nomem:
+	free_frame(&n);
+	return -ENOMEM;
+}
+
+static int feed_stack(struct model *m, const struct ls_rec *rec)
+{
+	uint32_t n = rec->stack.frames ? rec->stack.nframes : 0;
+	uint32_t *frames = malloc((n ? n : 1) * sizeof(*frames));
+	struct stack *s;
+
+	if (!frames)
+		return -ENOMEM;
+	if (n)
+		memcpy(frames, rec->stack.frames, n * sizeof(*frames));
+	s = table_get(&m->stacks, rec->stack.id);
+	if (!s) {
+		free(frames);
+		return -ENOMEM;
+	}
+	free(s->frames);
+	s->id = rec->stack.id;
+	s->nframes = n;
+	s->frames = frames;
+	return 0;
+}
+
+int model__feed(struct model *m, const struct ls_rec *rec)
+{
+	switch (rec->type) {
+	case LS_REC_THREAD:
+		return feed_thread(m, rec);
+	case LS_REC_LOCK:
+		return feed_lock(m, rec);
+	case LS_REC_FRAME:
+		return feed_frame(m, rec);
+	case LS_REC_STACK:
+		return feed_stack(m, rec);
+	default:
+		return 0;
+	}
+}
+
+const char *model__thread_name(const struct model *m, uint32_t tid)
+{
+	const struct thread *t = table_find(&m->threads, tid);
+
+	return t ? t->name : NULL;
+}
+
+bool model__thread_at(const struct model *m, size_t i, uint32_t *tid, const char **name)
+{
+	const struct thread *t;
+
+	if (i >= m->threads.count)
+		return false;
+	t = (const struct thread *)m->threads.items + i;
+	*tid = t->tid;
+	*name = t->name;
+	return true;
+}
+
+const char *model__lock_name(const struct model *m, uint64_t addr, uint8_t *kind)
+{
+	const struct lock *l = table_find(&m->locks, addr);
+
+	if (l && kind)
+		*kind = l->kind;
+	return l ? l->name : NULL;
+}
+
+int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t len)
+{
+	const struct frame *f = table_find(&m->frames, id);
+
+	if (!f)
+		return snprintf(buf, len, "?? (frame %" PRIu32 ")", id);
+	return snprintf(buf, len, "%s", f->label);
+}
+
+bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out)
+{
+	const struct frame *f = table_find(&m->frames, id);
+
+	if (!f)
+		return false;
+	*out = (struct model_frame){.func = f->func, .file = f->file, .module = f->module,
+				    .line = f->line};
+	return true;
+}
+
+uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames)
+{
+	const struct stack *s = id ? table_find(&m->stacks, id) : NULL;
+
+	*frames = s ? s->frames : NULL;
+	return s ? s->nframes : 0;
+}
+
+#define UNKNOWN_LABEL_MAX 48 /* "?? (frame 4294967295)" */
+
+/* Frame ID's label: its own, else "?? (frame N)" in UNKNOWN (UNKNOWN_LABEL_MAX bytes). */
+static const char *frame_label(const struct model *m, uint32_t id, char *unknown)
+{
+	const struct frame *f = table_find(&m->frames, id);
+
+	if (f)
+		return f->label;
+	model__frame_format(m, id, unknown, UNKNOWN_LABEL_MAX);
+	return unknown;
+}
+
+void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w)
+{
+	const uint32_t *frames;
+	uint32_t n = model__stack(m, id, &frames);
+	char unknown[UNKNOWN_LABEL_MAX];
+
+	json_writer__array_begin(w);
+	for (uint32_t i = 0; i < n; i++)
+		json_writer__string(w, frame_label(m, frames[i], unknown));
+	json_writer__array_end(w);
+}
+
+char *model__stack_json_text(const struct model *m, uint32_t id, size_t *len)
+{
+	const uint32_t *frames;
+	uint32_t n = model__stack(m, id, &frames);
+	size_t max = 2;
+	char unknown[UNKNOWN_LABEL_MAX], *text, *p;
+
+	for (uint32_t i = 0; i < n; i++)
+		max += JSON_QUOTED_MAX(strlen(frame_label(m, frames[i], unknown))) + 1;
+	p = text = malloc(max);
+	if (!text)
+		return NULL;
+	*p++ = '[';
+	for (uint32_t i = 0; i < n; i++) {
+		const char *label = frame_label(m, frames[i], unknown);
+
+		if (i)
+			*p++ = ',';
+		p += json_quote(p, label, strlen(label));
+	}
+	*p++ = ']';
+	*len = p - text;
+	return text;
+}
+
+char *ls_scrub(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return s;
+}
+
+const char *model__lock_label(const struct model *m, uint64_t addr, int kind, char *buf, size_t len)
+{
+	const char *name = m ? model__lock_name(m, addr, NULL) : NULL;
+
+	if (name && name[0])
+		return name;
+	if (kind == MODEL_NO_KIND)
+		snprintf(buf, len, "0x%" PRIx64, addr);
+	else
+		snprintf(buf, len, "%s 0x%" PRIx64, ls_kind_name(kind), addr);
+	return buf;
+}
+
+const char *model__thread_label(const struct model *m, uint32_t tid, bool name_first, char *buf,
+				size_t len)
+{
+	const char *name = m ? model__thread_name(m, tid) : NULL;
+
+	if (!name || !name[0])
+		snprintf(buf, len, "%" PRIu32, tid);
+	else if (name_first)
+		snprintf(buf, len, "%s (%" PRIu32 ")", name, tid);
+	else
+		snprintf(buf, len, "%" PRIu32 " (%s)", tid, name);
+	return ls_scrub(buf);
+}
+
+void model__stack_text(const struct model *m, uint32_t id, const char *indent, uint32_t max_frames,
+		       FILE *out)
+{
+	const uint32_t *frames;
+	uint32_t n = m ? model__stack(m, id, &frames) : 0;
+	char buf[512]; /* a longer frame is cut: a line for people, not a record */
+
+	for (uint32_t i = 0; i < n && i < max_frames; i++) {
+		model__frame_format(m, frames[i], buf, sizeof(buf));
+		fprintf(out, "%s%s\n", indent, ls_scrub(buf));
+	}
+	if (n > max_frames)
+		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - max_frames);
+	else if (!n && !id)
+		fprintf(out, "%s(no stack)\n", indent);
+	else if (!n)
+		fprintf(out, "%s(stack %" PRIu32 " is not in the trace)\n", indent, id);
+}
