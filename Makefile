@@ -27,6 +27,9 @@ DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-d
 # The viewer's browser test: Debian's chromium, and node with npm (a nodejs that ships npm
 # conflicts with Debian's npm package, so npm is asked for only where the command is missing).
 DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
+# The real programs the e2e tests record, started by the tests on private ports, sockets and
+# data directories, and the load tools that drive them.
+DEB_PKGS += mariadb-server sysbench redis-server redis-tools memcached postgresql g++
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -I. -Iuserspace
@@ -51,6 +54,8 @@ BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/
 all: $(BUILD)/lockscope $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
+# Services that packages would start on install (a database server's default instance) are kept
+# from starting: the tests start their own, and stop them.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q 'ok installed' || echo $$p; done); \
@@ -58,8 +63,11 @@ deps:
 		echo "  DEPS     installing:" $$missing; \
 		if [ "$$(id -u)" != 0 ]; then echo "make: deps: need root to install:" $$missing >&2; exit 2; fi; \
 		export DEBIAN_FRONTEND=noninteractive; \
+		guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then guard=/usr/sbin/policy-rc.d; \
+			printf '#!/bin/sh\nexit 101\n' > $$guard && chmod 755 $$guard; fi; \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing) \
-			>$(BUILD_LOG) 2>&1 || { echo "make: deps: apt-get failed, see $(BUILD_LOG)" >&2; exit 2; }; \
+			>$(BUILD_LOG) 2>&1; rc=$$?; [ -z "$$guard" ] || rm -f $$guard; \
+		[ $$rc = 0 ] || { echo "make: deps: apt-get failed, see $(BUILD_LOG)" >&2; exit 2; }; \
 	fi
 BUILD_LOG := /tmp/lockscope-deps.log
 
