@@ -25,6 +25,8 @@ enum ls_ev_type {
 	LS_EV_DESTROY,		/* full mode: a lock was destroyed */
 	LS_EV_LOOP_SAMPLE,	/* a loop thread away from its poll call past the threshold */
 	LS_EV_LOOP_BLOCK,	/* ... that has returned to it: the block's accounting */
+	LS_EV_WAIT_END_UNSEEN,	/* a futex call returned that began before the probes went in
+				 * (struct ls_ev_wait_end): it may end a wait found at attach */
 };
 
 /* The lock API a uprobe sits on, and how it was called: the probe's attach cookie. */
@@ -182,8 +184,6 @@ _Static_assert(sizeof(struct ls_ev_lock) == 40 + sizeof(struct ls_ev_stack), "ls
 _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
 _Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
-
-_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 
 _Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 

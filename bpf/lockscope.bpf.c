@@ -574,27 +574,32 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	long id = BPF_CORE_READ(regs, orig_ax);
 	struct ls_ev_wait_end *ev;
 	struct inflight *in;
+	__u64 pid_tgid;
 	__u32 tid;
 
 	if (is_poll(id))
 		return on_poll_exit();
 	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
 		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
+	pid_tgid = bpf_get_current_pid_tgid();
+	tid = (__u32)pid_tgid;
 	in = bpf_map_lookup_elem(&inflight, &tid);
-	if (!in)
+	/* no entry: a call that began before the probes went in (or untracked). Its return ends
+	 * the wait the attach snapshot found the thread in, if it found one: userspace judges. */
+	if (!in && !is_target(pid_tgid >> 32))
 		return 0;
-	if (in->is_wait) {
+	if (!in || in->is_wait) {
 		ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 		if (ev) {
-			fill_hdr(&ev->h, LS_EV_WAIT_END, tid);
+			fill_hdr(&ev->h, in ? LS_EV_WAIT_END : LS_EV_WAIT_END_UNSEEN, tid);
 			ev->ret = ret;
 			bpf_ringbuf_submit(ev, wake_flag());
 		} else {
 			count(STAT_LOST);
 		}
 	}
-	bpf_map_delete_elem(&inflight, &tid);
+	if (in)
+		bpf_map_delete_elem(&inflight, &tid);
 	return 0;
 }
 

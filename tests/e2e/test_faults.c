@@ -269,6 +269,31 @@ Test(faults, attached_to_churning_threads_every_wait_is_whole, .timeout = 60)
 	jp_free(rep);
 }
 
+/* Attached while threads sleep on the contended lock: each of those waits began before the
+ * probes, which see only its return; that return still ends it, at its own time, so a thread
+ * that waits again is not left with two begins (and the recording, which ends with the target,
+ * leaves no wait open). */
+Test(faults, waits_found_at_attach_end_when_their_call_returns, .timeout = 60)
+{
+	char trace[256], args[512], rec_err[256];
+	struct jp_value *rep;
+	pid_t wl, rec;
+
+	snprintf(trace, sizeof(trace), "%s/contended-mid.lsz", test_dir());
+	wl = spawn_bg(WORKLOAD("contended"), "/dev/null", "/dev/null");
+	usleep(400000);
+	snprintf(args, sizeof(args), "-o %s -p %d", trace, wl);
+	rec = start_recorder(args, "contended-mid", rec_err, sizeof(rec_err));
+	cr_assert_eq(wait_for(wl, 30), 0);
+	cr_assert_eq(wait_for(rec, 30), 0, "recorder: %s", slurp(rec_err));
+	rep = report_json(trace);
+	cr_assert_str_eq(jstr(rep, "locks.0.name"), "hot_lock");
+	cr_assert_gt(jnum(rep, "locks.0.contentions", 0), 100);
+	cr_assert_eq(jnum(rep, "recording.unpaired_waits", -1), 0);
+	cr_assert_eq(jnum(rep, "locks.0.unfinished", -1), 0);
+	jp_free(rep);
+}
+
 Test(faults, two_recorders_on_one_process_both_see_the_contention, .timeout = 90)
 {
 	char trace[2][256], args[512], rec_err[2][256], wl_out[256], wl_err[256], *out;

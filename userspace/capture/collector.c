@@ -69,6 +69,8 @@ struct collector {
 	struct bytemap *locks;		/* addr -> kind + 1 of the LOCK record written */
 	struct bytemap *mappings;	/* (start, path) -> 1: MAPPING records written */
 	struct bytemap *joins;		/* tid -> address of a join on it: renamed with it */
+	struct bytemap *at_attach;	/* tid -> 1 while the wait the attach snapshot found it in
+					 * has not ended: its begin was never seen by a probe */
 	struct stack_info *sinfo;	/* by stack id */
 	size_t sinfo_cap;
 	uint32_t next_frame;
@@ -872,6 +874,19 @@ static int on_wait_end(struct collector *c, const struct ls_ev_wait_end *ev)
 	return put(c, &r);
 }
 
+/* A futex call that began before the probes went in has returned: the end of the wait the
+ * attach snapshot found its thread in, if there is one (else a call the snapshot did not count:
+ * a wake, or a wait that ended before it looked). */
+static int on_unseen_end(struct collector *c, const struct ls_ev_wait_end *ev)
+{
+	uint64_t *open = bytemap__get_u64(c->at_attach, ev->h.tid);
+
+	if (!open || !*open)
+		return 0;
+	*open = 0;
+	return on_wait_end(c, ev);
+}
+
 static int on_wake(struct collector *c, const struct ls_ev_wake *ev)
 {
 	struct ls_rec r = {.type = LS_REC_WAKE, .tid = ev->h.tid};
@@ -894,6 +909,7 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 	char comm[LS_COMM_LEN + 1];
 	uint64_t ts = rel_ts(c, ev->h.ts);
 	struct ls_rec r = {.type = LS_REC_THREAD_EXIT, .ts = ts, .tid = ev->h.tid};
+	uint64_t *open;
 
 	memcpy(comm, ev->comm, LS_COMM_LEN);
 	comm[LS_COMM_LEN] = '\0';
@@ -909,6 +925,9 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
+		/* its wait from before the attach ends with it (the exit says so) */
+		if ((open = bytemap__get_u64(c->at_attach, ev->h.tid)))
+			*open = 0;
 		/* the kernel's name for it at its exit: all there is of a thread that was gone
 		 * before its earlier events were handled */
 		if (!named_thread(c, ev->h.tid)) {
@@ -1121,6 +1140,10 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		if (size < sizeof(struct ls_ev_wait_end))
 			goto bad;
 		return on_wait_end(c, data);
+	case LS_EV_WAIT_END_UNSEEN:
+		if (size < sizeof(struct ls_ev_wait_end))
+			goto bad;
+		return on_unseen_end(c, data);
 	case LS_EV_WAKE:
 		if (size < sizeof(struct ls_ev_wake))
 			goto bad;
@@ -1180,7 +1203,8 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	memcpy(ev + 1, bw->stack, bw->stack_len);
 	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
 	free(ev);
-	return err;
+	/* the probes will see only the call's return: LS_EV_WAIT_END_UNSEEN */
+	return err ?: bytemap__put_u64(c->at_attach, bw->tid, 1);
 }
 
 /* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
@@ -1493,11 +1517,12 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->locks = bytemap__new();
 	c->mappings = bytemap__new();
 	c->joins = bytemap__new();
+	c->at_attach = bytemap__new();
 	c->pyframes = bytemap__new();
 	c->idstacks = bytemap__new();
 	c->pythreads = bytemap__new();
 	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
-	    !c->pyframes || !c->idstacks || !c->pythreads) {
+	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -1545,6 +1570,7 @@ void collector__free(struct collector *c)
 	bytemap__free(c->pyframes);
 	pyreader__free(c->py);
 	bytemap__free(c->joins);
+	bytemap__free(c->at_attach);
 	bytemap__free(c->mappings);
 	bytemap__free(c->locks);
 	bytemap__free(c->stacks);
