@@ -215,9 +215,10 @@ Test(report, json_other_waits_and_empty_analyses)
 
 Test(report, json_keys_in_the_contracts_order)
 {
-	static const char *const keys[] = {"schema",	 "target",    "recording",
-					   "threads",	 "locks",     "other_waits",
-					   "lock_order", "deadlocks", "loop_blocks"};
+	static const char *const keys[] = {"schema",	  "target",	 "recording",
+					   "threads",	  "objects",	 "locks",
+					   "other_waits", "lock_order", "deadlocks",
+					   "loop_blocks"};
 	struct tf_run run;
 	struct jp_value *doc;
 
