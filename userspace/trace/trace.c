@@ -13,6 +13,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "util/common.h"
+
 /*
  * File layout, all integers little-endian:
  *
@@ -1022,6 +1024,9 @@ static int info_decode(struct ls_trace_info *info, const uint8_t *body, size_t l
 		return -EBADMSG;
 	info->comm = strdup(comm);
 	info->cmdline = strdup(cmdline);
+	/* traces of older lockscopes kept a rewritten process title's padding */
+	if (info->cmdline)
+		ls_rtrim(info->cmdline);
 	info->mode = strdup(mode);
 	return info->comm && info->cmdline && info->mode ? 0 : -ENOMEM;
 }
