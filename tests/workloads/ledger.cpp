@@ -1,7 +1,8 @@
 // ledger.cpp - a C++ workload whose locks and functions have mangled names: a std::mutex member
 // of a class in a namespace (bank::Ledger::mu_, taken in bank::Ledger::post(long)) in a static
-// object, and a namespace-scope std::mutex. Prints its own figures and addresses as JSON.
+// object, and a namespace-scope std::mutex taken under it. Prints its addresses as JSON.
 #include <pthread.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,14 +18,18 @@ namespace bank {
 
 std::mutex audit_mutex;
 
+void audit(long n);
+
 class Ledger {
 public:
-	// The function a profiler should name: bank::Ledger::post(long).
+	// The function a profiler should name: bank::Ledger::post(long). Every eighth post is
+	// audited under the ledger's lock: a lock-order edge from ledger to bank::audit_mutex.
 	__attribute__((noinline)) void post(long amount)
 	{
 		std::lock_guard<std::mutex> guard(mu_);
 		balance_ += amount;
-		posts_++;
+		if (++posts_ % 8 == 0)
+			audit(posts_);
 		std::this_thread::sleep_for(std::chrono::microseconds(hold_us));
 	}
 
@@ -65,15 +70,18 @@ int main(int argc, char **argv)
 	int threads = 4, iters = 800;
 
 	for (int i = 1; i < argc; i++) {
-		if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
+		if (!std::strcmp(argv[i], "--forever"))
+			iters = INT32_MAX;
+		else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc)
 			threads = std::atoi(argv[++i]);
 		else if (!std::strcmp(argv[i], "--iters") && i + 1 < argc)
 			iters = std::atoi(argv[++i]);
 		else {
-			std::fprintf(stderr, "usage: ledger [--threads N] [--iters N]\n");
+			std::fprintf(stderr, "usage: ledger [--threads N] [--iters N] [--forever]\n");
 			return 1;
 		}
 	}
+	std::fprintf(stderr, "ledger: pid %d running\n", getpid());
 	std::vector<std::thread> pool;
 	for (int i = 0; i < threads; i++)
 		pool.emplace_back(worker, i, iters);
