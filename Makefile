@@ -36,7 +36,7 @@ DEB_PKGS += debuginfod libdebuginfod-dev golang-go
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -I. -Iuserspace
-# libstdc++ for its C++ demangler (abi::__cxa_demangle)
+# libdebuginfod to fetch separate debug files; libstdc++ for its C++ demangler (__cxa_demangle)
 LDLIBS  := -lbpf -lelf -ldw -ldebuginfod -lzstd -lz -lstdc++ -pthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall
 
