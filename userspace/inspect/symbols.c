@@ -893,6 +893,9 @@ int symbolizer__object(struct symbolizer *s, uint64_t addr, struct sym_object_in
 	out->readable = true;
 	if (!o->syms_done)
 		syms_load(o);
+	/* the line tables' unit ranges too: the first stack must not pay for them */
+	if (!o->lines_done)
+		lines_load(o);
 	dw = dwfl_module_getdwarf(o->mod, &bias);
 	if (!o->info_done) {
 		n = dwfl_module_build_id(o->mod, &id, &id_at);
