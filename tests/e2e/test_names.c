@@ -328,6 +328,32 @@ Test(names, a_condition_variable_is_one_entry, .timeout = 60)
 	free(err);
 }
 
+/* A latch of a writer word and a reader count in one 8-byte block of an anonymous mapping
+ * (InnoDB's page latches in its buffer pool): one lock, named by its memory and its waiter. */
+Test(names, two_words_of_one_latch_are_one_lock, .timeout = 60)
+{
+	char trace[256], *out = NULL, *err = NULL, want[128];
+	const struct jp_value *locks;
+	struct jp_value *gt, *rep;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/latch.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("latch"), trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	gt = ground_truth(out);
+	rep = report_json(trace);
+	locks = must_array(rep, "locks");
+	cr_assert_eq(locks->len, 1, "%zu locks for one latch", locks->len);
+	cr_assert_str_eq(jstr(rep, "locks.0.addr"), jstr(gt, "latch"));
+	snprintf(want, sizeof(want), "anon mapping %s first waited on in latch_wr_lock (latch.c:",
+		 jstr(gt, "latch"));
+	cr_assert(has_text(jstr(rep, "locks.0.name"), want), "%s", jstr(rep, "locks.0.name"));
+	jp_free(gt);
+	jp_free(rep);
+	free(out);
+	free(err);
+}
+
 /* Debian's zstd compressing with a thread per CPU: its job queue and pool waits. A
  * pthread_cond_t is 48 bytes and a mutex 40: no two condition entries closer than that, and
  * none inside a mutex, or one object was listed twice. */
