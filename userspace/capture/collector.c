@@ -717,8 +717,8 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 		return LS_KIND_SEM;
 	if (flags & SF_RWLOCK)
 		return LS_KIND_RWLOCK;
-	/* ... also where its owner had just let go: a condition variable's waiters expect 0
-	 * (glibc 2.25 to 2.40), a contended mutex's expect 2 */
+	/* pthread_cond_wait retaking its mutex just let go (the words name no owner): a
+	 * condition variable's waiters expect 0 (glibc 2.25 to 2.40), a contended mutex's 2 */
 	if ((flags & SF_COND) && (flags & SF_MUTEX) && ev->val == 2 && !(flags & SF_COND_WAKE))
 		return LS_KIND_MUTEX;
 	if (flags & SF_COND)
