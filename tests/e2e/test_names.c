@@ -374,6 +374,7 @@ Test(names, zstd_lists_each_condition_variable_once, .timeout = 120)
 	rc = shf(NULL, &err, LOCKSCOPE " record -o %s -- zstd -T0 -q -f %s/big.txt -o %s/big.zst",
 		 trace, test_dir(), test_dir());
 	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	shf(NULL, NULL, "rm -f %s/big.txt %s/big.zst", test_dir(), test_dir());
 	rep = report_json(trace);
 	other = must_array(rep, "other_waits");
 	locks = must_array(rep, "locks");
