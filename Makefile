@@ -30,10 +30,14 @@ DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
 # The real programs the e2e tests record, started by the tests on private ports, sockets and
 # data directories, and the load tools that drive them.
 DEB_PKGS += mariadb-server sysbench redis-server redis-tools memcached postgresql g++
+# Names on real binaries: separate debug info served by a local debuginfod (elfutils' server and
+# client library), and Go's pprof to check that exported profiles map back to the binaries.
+DEB_PKGS += debuginfod libdebuginfod-dev golang-go
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -I. -Iuserspace
-LDLIBS  := -lbpf -lelf -ldw -lzstd -lz -pthread
+# libdebuginfod to fetch separate debug files; libstdc++ for its C++ demangler (__cxa_demangle)
+LDLIBS  := -lbpf -lelf -ldw -ldebuginfod -lzstd -lz -lstdc++ -pthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ibpf -Wall
 
 # userspace/ has one folder per stage of the data path (README, "How it works"); objects mirror it.
@@ -45,7 +49,8 @@ SKELS     := $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/%.skel.h)
 SUPPORT   := $(wildcard tests/support/*.c)
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(SUPPORT) $(wildcard tests/fuzz/fuzz_*.c)
 E2E_SRCS  := $(wildcard tests/e2e/*.c) $(SUPPORT) tests/unit/jsonparse.c tests/unit/protodec.c
-WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.c)) \
+	     $(patsubst tests/workloads/%.cpp,$(BUILD)/workloads/%,$(wildcard tests/workloads/*.cpp))
 VIEWER_FILES := $(wildcard viewer/*.html viewer/*.css viewer/*.js)
 LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
@@ -121,6 +126,10 @@ $(BUILD)/test_e2e: $(E2E_SRCS) $(LIB_OBJS) | $(BUILD)
 $(BUILD)/workloads/%: tests/workloads/%.c | $(BUILD)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g -Wall -Wextra -pthread $< -o $@
+
+$(BUILD)/workloads/%: tests/workloads/%.cpp | $(BUILD)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) -O2 -g -Wall -Wextra -pthread $< -o $@
 
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
 	$(call msg,LINK,$@)

@@ -40,6 +40,11 @@ static bool rec_equal(const struct ls_rec *a, const struct ls_rec *b)
 	case LS_REC_COUNTER:
 		return str_eq(a->counter.name, b->counter.name) &&
 		       a->counter.value == b->counter.value;
+	case LS_REC_OBJECT:
+		return str_eq(a->object.path, b->object.path) &&
+		       str_eq(a->object.build_id, b->object.build_id) &&
+		       str_eq(a->object.debug_file, b->object.debug_file) &&
+		       a->object.flags == b->object.flags && a->object.via == b->object.via;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		return !memcmp(&a->loop, &b->loop, sizeof(a->loop));

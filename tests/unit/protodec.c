@@ -317,12 +317,19 @@ static int sample_frames(const struct pp_tables *t, const uint64_t *ids, size_t 
 					    (unsigned long long)field_v(&line, 1));
 			}
 			s->frames = realloc(s->frames, (s->nframes + 1) * sizeof(char *));
+			s->sysnames = realloc(s->sysnames, (s->nframes + 1) * sizeof(char *));
 			s->files = realloc(s->files, (s->nframes + 1) * sizeof(char *));
 			s->lines = realloc(s->lines, (s->nframes + 1) * sizeof(int64_t));
+			s->addrs = realloc(s->addrs, (s->nframes + 1) * sizeof(uint64_t));
+			s->mapping = realloc(s->mapping, (s->nframes + 1) * sizeof(uint64_t));
 			s->frames[s->nframes] =
 			    strdup(string_at(t, field_v(fn, 2), err, errlen, &bad));
+			s->sysnames[s->nframes] =
+			    strdup(string_at(t, field_v(fn, 3), err, errlen, &bad));
 			s->files[s->nframes] =
 			    strdup(string_at(t, field_v(fn, 4), err, errlen, &bad));
+			s->addrs[s->nframes] = field_v(loc, 3);
+			s->mapping[s->nframes] = field_v(loc, 2);
 			s->lines[s->nframes++] = (int64_t)field_v(&line, 2);
 			pd_free(&line);
 			if (bad)
@@ -397,6 +404,7 @@ static int check_ids(const struct pp_tables *t, char *err, size_t errlen)
 			return fail(err, errlen, "mapping id %llu is 0 or not unique",
 				    (unsigned long long)field_v(&t->maps[i], 1));
 		string_at(t, field_v(&t->maps[i], 5), err, errlen, &bad);
+		string_at(t, field_v(&t->maps[i], 6), err, errlen, &bad);
 	}
 	for (size_t i = 0; i < t->nlocs; i++) {
 		uint64_t map = field_v(&t->locs[i], 2);
@@ -494,6 +502,16 @@ int pp_decode(const uint8_t *data, size_t len, struct pp_profile *p, char *err, 
 	p->nlocations = t.nlocs;
 	p->nfunctions = t.nfuncs;
 	p->nmappings = t.nmaps;
+	p->mappings = calloc(t.nmaps ? t.nmaps : 1, sizeof(*p->mappings));
+	for (size_t i = 0; i < t.nmaps && !bad; i++) {
+		const struct pd_msg *mp = &t.maps[i];
+
+		p->mappings[i] = (struct pp_mapping){
+		    .id = field_v(mp, 1), .start = field_v(mp, 2), .limit = field_v(mp, 3),
+		    .offset = field_v(mp, 4),
+		    .file = strdup(string_at(&t, field_v(mp, 5), err, errlen, &bad)),
+		    .build_id = strdup(string_at(&t, field_v(mp, 6), err, errlen, &bad))};
+	}
 	for (size_t i = 0; i < m.n && !bad; i++) {
 		const struct pd_field *f = &m.f[i];
 
@@ -537,16 +555,25 @@ void pp_free(struct pp_profile *p)
 
 		for (size_t j = 0; j < s->nframes; j++) {
 			free(s->frames[j]);
+			free(s->sysnames[j]);
 			free(s->files[j]);
 		}
 		free(s->frames);
+		free(s->sysnames);
 		free(s->files);
 		free(s->lines);
+		free(s->addrs);
+		free(s->mapping);
 		free(s->lock);
 		free(s->thread);
 		free(s->holder);
 	}
 	free(p->samples);
+	for (size_t i = 0; p->mappings && i < p->nmappings; i++) {
+		free(p->mappings[i].file);
+		free(p->mappings[i].build_id);
+	}
+	free(p->mappings);
 	for (int i = 0; i < 2; i++) {
 		free(p->types[i]);
 		free(p->units[i]);

@@ -42,11 +42,19 @@ int pd_check(const struct pd_msg *m, const struct pd_rule *rules, size_t n, cons
 /* ---- pprof: profile.proto, as a test wants to read it ---- */
 struct pp_sample {
 	char **frames; /* function names, innermost first */
+	char **sysnames; /* their system names (linkage names) */
 	char **files;
 	int64_t *lines;
+	uint64_t *addrs;   /* each frame's location's address; 0 where none */
+	uint64_t *mapping; /* ... and mapping id; 0 where none */
 	size_t nframes;
 	int64_t values[2];	      /* contentions, delay */
 	char *lock, *thread, *holder; /* labels; NULL where absent */
+};
+
+struct pp_mapping {
+	uint64_t id, start, limit, offset;
+	char *file, *build_id;
 };
 
 struct pp_profile {
@@ -56,6 +64,7 @@ struct pp_profile {
 	struct pp_sample *samples;
 	size_t nsamples;
 	size_t nstrings, nlocations, nfunctions, nmappings;
+	struct pp_mapping *mappings; /* in the profile's order: the first is the main binary */
 };
 
 /* Inflates gzip DATA into a malloc'd buffer (*OUT, *OUTLEN). 0 or -1. */

@@ -30,3 +30,13 @@ Test(common, a_bad_path_is_input_a_refusal_is_the_system)
 	for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
 		cr_assert_eq(ls_path_status(system[i]), LS_EXIT_SYSTEM, "errno %d", system[i]);
 }
+
+/* redis-server rewrites its process title over argv and pads it with spaces */
+Test(common, a_rewritten_process_title_loses_its_padding)
+{
+	char s[] = "redis-server 127.0.0.1:6379          \t\n";
+	char empty[] = "   ";
+
+	cr_assert_str_eq(ls_rtrim(s), "redis-server 127.0.0.1:6379");
+	cr_assert_str_eq(ls_rtrim(empty), "");
+}

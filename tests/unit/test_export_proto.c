@@ -32,19 +32,39 @@ TestSuite(export_proto, .fini = teardown);
 
 /* W1 waits 1 ms and W2 0.5 ms on hot_lock from stack 1, W1 0.25 ms more without a stack; W2's
  * hold in full mode (taken at stack 2, 0.3 ms) is what W1's second wait was held up by; a
- * condition wait is not contention. */
+ * condition wait is not contention. The program /opt/hot/hot is mapped executable at 0x401000
+ * (and a library after it); worker is a C++ function. */
 static void write_scenario(void)
 {
 	static const uint32_t s1[] = {1, 2}, s2[] = {3, 2};
 	struct ls_rec acq = {.type = LS_REC_ACQUIRE, .ts = 2900000, .tid = W2};
 	struct ls_rec rel = {.type = LS_REC_RELEASE, .ts = 3200000, .tid = W2};
+	struct ls_rec map = {.type = LS_REC_MAPPING,
+			     .mapping = {.start = 0x7f0000001000, .end = 0x7f0000009000,
+					 .offset = 0x1000, .perms = "r-xp", .path = "/lib/libx.so"}};
+	struct ls_rec obj = {.type = LS_REC_OBJECT,
+			     .object = {.path = "/opt/hot/hot", .build_id = "0123abcd",
+					.debug_file = "", .flags = LS_OBJ_READABLE | LS_OBJ_SYMTAB}};
 
 	tf_open(&trace, PID, "hot", "./hot", "full");
+	tf_add(&trace, &map);
+	map.mapping.start = 0x400000;
+	map.mapping.end = 0x401000;
+	map.mapping.offset = 0;
+	map.mapping.perms = "r--p";
+	map.mapping.path = "/opt/hot/hot";
+	tf_add(&trace, &map);
+	map.mapping.start = 0x401000;
+	map.mapping.end = 0x402000;
+	map.mapping.offset = 0x1000;
+	map.mapping.perms = "r-xp";
+	tf_add(&trace, &map);
+	tf_add(&trace, &obj);
 	tf_thread(&trace, 0, PID, "hot");
 	tf_thread(&trace, 0, W1, "worker-1");
 	tf_thread(&trace, 0, W2, "worker-2");
-	tf_frame(&trace, 1, 0x401136, "lock_hot", "hot.c", 31, "hot", 0x16);
-	tf_frame(&trace, 2, 0x4011a0, "worker", "", 0, "hot", 0x1a);
+	tf_frame(&trace, 1, 0x401136, "lock_hot", "/src/hot/hot.c", 31, "hot", 0x16);
+	tf_frame(&trace, 2, 0x4011a0, "_Z6workerPv", "", 0, "hot", 0x1a);
 	tf_frame(&trace, 3, 0x401200, "take_hot", "hot.c", 40, "hot", 0x10);
 	tf_stack(&trace, 1, 2, s1);
 	tf_stack(&trace, 2, 2, s2);
@@ -127,14 +147,25 @@ Test(export_proto, pprof_is_a_mutex_profile_of_the_waits)
 	cr_assert_str_eq(p.period_unit, "count");
 	cr_assert_eq(p.period, 1);
 	cr_assert_eq(p.duration_ns, 10 * MS);
+	/* the frames' one mapping, as the memory map had it, with the object's build ID */
 	cr_assert_eq(p.nmappings, 1, "one object, hot, has all the frames");
+	cr_assert_eq(p.mappings[0].start, 0x401000);
+	cr_assert_eq(p.mappings[0].limit, 0x402000);
+	cr_assert_eq(p.mappings[0].offset, 0x1000);
+	cr_assert_str_eq(p.mappings[0].file, "/opt/hot/hot");
+	cr_assert_str_eq(p.mappings[0].build_id, "0123abcd");
 	/* the report's stack 1 of hot_lock: 1.5 ms in 2 waits, here split by thread */
 	s = find_sample(&p, "lock_hot", "worker-1 (4243)");
 	cr_assert(s && s->values[0] == 1 && s->values[1] == (int64_t)MS);
 	cr_assert_eq(s->nframes, 2);
-	cr_assert_str_eq(s->frames[1], "worker");
-	cr_assert_str_eq(s->files[0], "hot.c");
+	/* names as people read them, linkage names as system names; addresses in the mapping */
+	cr_assert_str_eq(s->frames[1], "worker(void*)");
+	cr_assert_str_eq(s->sysnames[1], "_Z6workerPv");
+	cr_assert_str_eq(s->files[0], "/src/hot/hot.c", "the source file's full path");
 	cr_assert_eq(s->lines[0], 31);
+	cr_assert_eq(s->addrs[0], 0x401136);
+	cr_assert_eq(s->addrs[1], 0x4011a0);
+	cr_assert_eq(s->mapping[0], p.mappings[0].id);
 	cr_assert_str_eq(s->lock, "hot_lock");
 	s = find_sample(&p, "lock_hot", "worker-2 (4244)");
 	cr_assert(s && s->values[0] == 1 && s->values[1] == 500000);
@@ -161,7 +192,7 @@ Test(export_proto, pprof_by_holder_charges_the_holders_stack)
 	cr_assert(s, "no sample on the holder's stack");
 	cr_assert_eq(s->values[1], 250000);
 	cr_assert_str_eq(s->holder, "worker-2 (4244)");
-	cr_assert_str_eq(s->frames[1], "worker");
+	cr_assert_str_eq(s->frames[1], "worker(void*)");
 	/* before any acquire was seen: the lock word's owner, its stack unknown */
 	s = find_sample(&p, "hot_lock (holder's stack unknown)", "worker-1 (4243)");
 	cr_assert(s && s->values[1] == (int64_t)MS);
@@ -217,7 +248,7 @@ Test(export_proto, perfetto_has_named_tracks_slices_and_flows)
 	cr_assert_str_eq(wait->category, "mutex");
 	cr_assert_eq(wait->ts, 1 * MS);
 	cr_assert_str_eq(wait->result, "woken");
-	cr_assert_str_eq(wait->stack, "lock_hot (hot.c:31)\nworker+0x1a (hot)");
+	cr_assert_str_eq(wait->stack, "lock_hot (hot.c:31)\nworker(void*)+0x1a (hot)");
 	cr_assert_eq(wake->ts, 1990000);
 	cr_assert(wake->flow && wake->flow == wait->terminating_flow, "no flow from the wake");
 	/* W2's hold, on a track of its own under W2's */

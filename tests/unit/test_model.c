@@ -1,11 +1,13 @@
 /* test_model.c - the metadata tables: names that change, names that outlive their threads,
- * every form a frame can take, stacks, and tables far larger than their first allocation. */
+ * every form a frame can take, C++ names demangled, stacks, the mapped objects, and tables far
+ * larger than their first allocation. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trace/model.h"
+#include "util/demangle.h"
 #include "trace/trace.h"
 
 static struct model *m;
@@ -188,4 +190,80 @@ Test(model, tables_grow_without_dropping)
 Test(model, free_accepts_null)
 {
 	model__free(NULL);
+}
+
+static void lock(uint64_t addr, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_LOCK};
+
+	r.lock.addr = addr;
+	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.name = name;
+	cr_assert_eq(model__feed(m, &r), 0);
+}
+
+Test(model, cpp_names_are_demangled_and_linkage_names_kept)
+{
+	struct model_frame f;
+
+	frame(1, 0x401136, "_ZN4bank6Ledger4postEl", "/src/bank/ledger.cpp", 22, "ledger", 0x16);
+	frame(2, 0x401200, "_Z16tc_acquire_tableP3THDP11TDC_element", "", 0, "mariadbd", 0x54);
+	frame(3, 0x401300, "_Z3foov.cold", "", 0, "app", 0x4);
+	frame(4, 0x401400, "_Znot_mangled", "", 0, "app", 0x4);	/* no valid mangling */
+	cr_assert_str_eq(format(1), "bank::Ledger::post(long) (ledger.cpp:22)");
+	cr_assert_str_eq(format(2), "tc_acquire_table(THD*, TDC_element*)+0x54 (mariadbd)");
+	cr_assert_str_eq(format(3), "foo() [clone .cold]+0x4 (app)");
+	cr_assert_str_eq(format(4), "_Znot_mangled+0x4 (app)");
+	cr_assert(model__frame_parts(m, 1, &f));
+	cr_assert_str_eq(f.func, "bank::Ledger::post(long)");
+	cr_assert_str_eq(f.sysname, "_ZN4bank6Ledger4postEl");
+	cr_assert_str_eq(f.file, "/src/bank/ledger.cpp", "the full path stays for exports");
+	cr_assert_eq(f.pc, 0x401136);
+	/* lock names: a variable, a member, and a function in a description */
+	lock(0x10, "_ZL6ledger");
+	lock(0x20, "_ZN4bank11audit_mutexE+0x8");
+	lock(0x30, "heap 0x5581d2a0 first taken in _ZN4bank6Ledger4postEl+0x54 (ledger)");
+	lock(0x40, "heap 0x5581d2a0 first taken in main (x.c:3)");
+	cr_assert_str_eq(model__lock_name(m, 0x10, NULL), "ledger");
+	cr_assert_str_eq(model__lock_name(m, 0x20, NULL), "bank::audit_mutex+0x8");
+	cr_assert_str_eq(model__lock_name(m, 0x30, NULL),
+			 "heap 0x5581d2a0 first taken in bank::Ledger::post(long)+0x54 (ledger)");
+	cr_assert_str_eq(model__lock_name(m, 0x40, NULL),
+			 "heap 0x5581d2a0 first taken in main (x.c:3)");
+}
+
+Test(model, no_demangle_keeps_linkage_names)
+{
+	ls_no_demangle = true;
+	frame(1, 0x401136, "_ZN4bank6Ledger4postEl", "ledger.cpp", 22, "ledger", 0x16);
+	lock(0x10, "_ZL6ledger");
+	ls_no_demangle = false;
+	cr_assert_str_eq(format(1), "_ZN4bank6Ledger4postEl (ledger.cpp:22)");
+	cr_assert_str_eq(model__lock_name(m, 0x10, NULL), "_ZL6ledger");
+}
+
+Test(model, objects_by_path_in_order)
+{
+	struct ls_rec r = {.type = LS_REC_OBJECT};
+	struct model_object o;
+
+	r.object.path = "/usr/bin/app";
+	r.object.build_id = "4c53";
+	r.object.flags = LS_OBJ_READABLE;
+	cr_assert_eq(model__feed(m, &r), 0);
+	r.object.path = "/usr/lib/libc.so.6";
+	r.object.build_id = "93ac";
+	r.object.debug_file = "/usr/lib/debug/.build-id/93/ac.debug";
+	r.object.flags = LS_OBJ_READABLE | LS_OBJ_SYMTAB | LS_OBJ_LINES;
+	r.object.via = LS_VIA_BUILD_ID;
+	cr_assert_eq(model__feed(m, &r), 0);
+	cr_assert(model__object(m, "/usr/lib/libc.so.6", &o));
+	cr_assert_str_eq(o.build_id, "93ac");
+	cr_assert_eq(o.via, LS_VIA_BUILD_ID);
+	cr_assert(model__object_at(m, 0, &o));
+	cr_assert_str_eq(o.path, "/usr/bin/app");
+	cr_assert_str_eq(o.debug_file, "");
+	cr_assert(model__object_at(m, 1, &o));
+	cr_assert_not(model__object_at(m, 2, &o));
+	cr_assert_not(model__object(m, "/usr/bin/other", &o));
 }

@@ -215,9 +215,10 @@ Test(report, json_other_waits_and_empty_analyses)
 
 Test(report, json_keys_in_the_contracts_order)
 {
-	static const char *const keys[] = {"schema",	 "target",    "recording",
-					   "threads",	 "locks",     "other_waits",
-					   "lock_order", "deadlocks", "loop_blocks"};
+	static const char *const keys[] = {"schema",	  "target",	 "recording",
+					   "threads",	  "objects",	 "locks",
+					   "other_waits", "lock_order", "deadlocks",
+					   "loop_blocks"};
 	struct tf_run run;
 	struct jp_value *doc;
 
@@ -619,5 +620,65 @@ Test(report, the_target_ending_is_noted_with_its_status)
 	doc = report_json(&run, 0);
 	cr_assert_eq(jp_path(doc, "target.exit_code")->type, JP_NULL);
 	jp_free(doc);
+	tf_run_free(&run);
+}
+
+/* A program whose debug file was found, and a library with exported symbols only: the JSON
+ * lists both; the text names the library, whose frame only an address names. */
+Test(report, objects_and_frames_named_by_address_only)
+{
+	static const uint32_t s1[] = {1, 2};
+	struct ls_rec obj = {.type = LS_REC_OBJECT};
+	const struct jp_value *app, *lib;
+	struct jp_value *doc;
+	struct tf_run run;
+
+	tf_open(&trace, PID, "hot", "./hot", "contention");
+	obj.object.path = "/opt/hot/hot";
+	obj.object.build_id = "4c531bcf";
+	obj.object.debug_file = "/usr/lib/debug/.build-id/4c/531bcf.debug";
+	obj.object.flags = LS_OBJ_READABLE | LS_OBJ_SYMTAB | LS_OBJ_LINES;
+	obj.object.via = LS_VIA_BUILD_ID;
+	tf_add(&trace, &obj);
+	obj.object.path = "/usr/lib/x86_64-linux-gnu/libstdc++.so.6.0.30";
+	obj.object.build_id = "";
+	obj.object.debug_file = "";
+	obj.object.flags = LS_OBJ_READABLE | LS_OBJ_DYNSYM;
+	obj.object.via = LS_VIA_NONE;
+	tf_add(&trace, &obj);
+	tf_frame(&trace, 1, 0x401136, "lock_hot", "/src/hot.c", 31, "hot", 0x16);
+	tf_frame(&trace, 2, 0x7f00000d44a3, "", "", 0, "libstdc++.so.6.0.30", 0xd44a3);
+	tf_stack(&trace, 1, 2, s1);
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "hot_lock");
+	tf_begin(&trace, 1000000, W1, HOT, LS_KIND_MUTEX, W2, 1);
+	tf_end(&trace, 2000000, W1, LS_WAIT_WOKEN);
+	tf_finish(&trace, 3000000, 2, 0);
+	tf_close(&trace);
+
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "objects", JP_ARRAY), 2);
+	app = jp_path(doc, "objects.0");
+	lib = jp_path(doc, "objects.1");
+	cr_assert_str_eq(str_at(app, "path"), "/opt/hot/hot");
+	cr_assert_str_eq(str_at(app, "build_id"), "4c531bcf");
+	cr_assert_str_eq(str_at(app, "symbols"), "full");
+	cr_assert_str_eq(str_at(app, "debug_via"), "build-id");
+	cr_assert_str_eq(str_at(app, "debug_file"), "/usr/lib/debug/.build-id/4c/531bcf.debug");
+	cr_assert_eq(u64_at(app, "unnamed_frames"), 0);
+	cr_assert_str_eq(str_at(lib, "symbols"), "dynamic");
+	cr_assert_eq(jp_path(lib, "build_id")->type, JP_NULL);
+	cr_assert_eq(jp_path(lib, "debug_via")->type, JP_NULL);
+	cr_assert_eq(u64_at(lib, "unnamed_frames"), 1);
+	/* the stack shows the file's name, the trace keeps its path */
+	cr_assert_str_eq(str_at(doc, "locks.0.stacks.0.frames.0"), "lock_hot (hot.c:31)");
+	jp_free(doc);
+	tf_run_free(&run);
+
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0);
+	cr_assert(strstr(run.out, "  symbols    named by address only: libstdc++.so.6.0.30 "
+				  "(1 frame, exported symbols only)\n"),
+		  "%s", run.out);
+	cr_assert_null(strstr(run.out, "hot (0 frames"), "%s", run.out);
 	tf_run_free(&run);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -271,7 +272,11 @@ Test(symbols, function_name_file_and_line)
 	cr_expect_str_eq(f.func, "sym_test_line_target");
 	cr_expect_eq(f.func_off, 0);
 	cr_assert_not_null(f.file, "no line info: is the test built with -g?");
-	cr_expect_str_eq(f.file, "test_symbols.c");
+	/* the full path: the unit's directory joined to a relative name from the line table */
+	cr_expect_eq(f.file[0], '/', "%s", f.file);
+	cr_expect(strstr(f.file, "/tests/unit/test_symbols.c") &&
+		      !strcmp(strstr(f.file, "/tests/unit/test_symbols.c"), "/tests/unit/test_symbols.c"),
+		  "%s", f.file);
 	cr_expect(f.line >= line_target_line && f.line <= line_target_line + 2, "line %d, want %d",
 		  f.line, line_target_line);
 	cr_assert_not_null(f.module);
@@ -321,6 +326,57 @@ Test(symbols, heap_and_stack_are_anonymous)
 	symbolizer__free(s);
 	free(small);
 	free(big);
+}
+
+static int region_test_static = 1;
+
+/* What names a lock no symbol covers: the kind of memory it lies in. */
+Test(symbols, regions_say_what_memory_an_address_is_in)
+{
+	struct symbolizer *s;
+	char *small = malloc(64), *big = malloc(8 << 20);
+	void *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct sym_region rg;
+	int local = 0;
+
+	cr_assert(small && big && shared != MAP_FAILED);
+	s = self_symbolizer();
+	symbolizer__region(s, (uintptr_t)small, &rg);
+	/* glibc's main arena is [heap]; a sanitizer's allocator maps its own */
+	cr_expect(!strcmp(rg.kind, "heap") || !strcmp(rg.kind, "anon mapping"), "%s", rg.kind);
+	symbolizer__region(s, (uintptr_t)big, &rg);
+	cr_expect_str_eq(rg.kind, "anon mapping");
+	symbolizer__region(s, (uintptr_t)shared, &rg);
+	cr_expect_str_eq(rg.kind, "shm");
+	symbolizer__region(s, (uintptr_t)&local, &rg);
+	cr_expect(!strcmp(rg.kind, "stack") || !strcmp(rg.kind, "anon mapping"), "%s", rg.kind);
+	symbolizer__region(s, (uintptr_t)&region_test_static, &rg);
+	cr_expect_str_eq(rg.kind, "image");
+	cr_expect_str_eq(rg.module, "test_unit");
+	cr_expect_neq(rg.vaddr, 0);
+	symbolizer__region(s, 8, &rg);
+	cr_expect_str_eq(rg.kind, "unmapped");
+	symbolizer__free(s);
+	munmap(shared, 4096);
+	free(small);
+	free(big);
+}
+
+/* The test binary itself, as the report's objects list it. */
+Test(symbols, object_info_of_the_test_binary)
+{
+	struct symbolizer *s = self_symbolizer();
+	struct sym_object_info info;
+
+	cr_assert_eq(symbolizer__object(s, (uintptr_t)&symbolizer__new, &info), 0);
+	cr_expect(info.readable);
+	cr_expect(info.symtab, "built with its symbol table");
+	cr_expect(info.lines, "built with -g");
+	cr_expect(strstr(info.path, "test_unit") != NULL, "%s", info.path);
+	cr_expect_eq(strlen(info.build_id), 40, "build id %s", info.build_id);
+	cr_expect_null(info.debug_file, "its own DWARF: no separate file");
+	cr_expect_eq(symbolizer__object(s, 8, &info), -ENOENT);
+	symbolizer__free(s);
 }
 
 Test(symbols, mappings_iterate)

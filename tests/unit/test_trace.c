@@ -151,6 +151,13 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 		r->end.events = rng();
 		r->end.lost = rng() % 10;
 		break;
+	case LS_REC_OBJECT:
+		r->object.path = names[rng() % 5];
+		r->object.build_id = names[rng() % 5];
+		r->object.debug_file = names[rng() % 5];
+		r->object.flags = rng() % 16;
+		r->object.via = rng() % LS_VIA__COUNT;
+		break;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		r->loop.start = r->ts - rng() % (r->ts + 1);
@@ -262,6 +269,13 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 		cr_assert_eq(g->mapping.offset, w->mapping.offset, "record %zu: offset", i);
 		expect_str(g->mapping.perms, w->mapping.perms, i, "perms");
 		expect_str(g->mapping.path, w->mapping.path, i, "path");
+		break;
+	case LS_REC_OBJECT:
+		expect_str(g->object.path, w->object.path, i, "path");
+		expect_str(g->object.build_id, w->object.build_id, i, "build_id");
+		expect_str(g->object.debug_file, w->object.debug_file, i, "debug_file");
+		cr_assert_eq(g->object.flags, w->object.flags, "record %zu: flags", i);
+		cr_assert_eq(g->object.via, w->object.via, "record %zu: via", i);
 		break;
 	case LS_REC_END:
 		cr_assert_eq(g->end.duration_ns, w->end.duration_ns, "record %zu: duration", i);
@@ -401,6 +415,14 @@ Test(trace, round_trips_every_record_type_and_field)
 			 .offset = 0x1000,
 			 .perms = "r-xp",
 			 .path = "/usr/bin/hot"}},
+	    {.type = LS_REC_OBJECT,
+	     .ts = 5,
+	     .object = {.path = "/usr/bin/hot",
+			.build_id = "4c531bcfc631e6f3c6e106cd5dacb22be1ff0af6",
+			.debug_file = "/usr/lib/debug/.build-id/4c/531bcfc631e6f3c6e106cd5dacb22be1ff0af6.debug",
+			.flags = LS_OBJ_READABLE | LS_OBJ_SYMTAB | LS_OBJ_DYNSYM | LS_OBJ_LINES,
+			.via = LS_VIA_BUILD_ID}},
+	    {.type = LS_REC_OBJECT, .ts = 5, .object = {.via = LS_VIA__COUNT - 1, .flags = 0xff}},
 	    {.type = LS_REC_FRAME,
 	     .ts = 6,
 	     .frame = {.id = 1,
@@ -950,6 +972,8 @@ Test(trace, writer_refuses_malformed_records_and_goes_on)
 	     .task_wait = {.cycle = 1, .ntasks = 1, .nholds = LS_TASK_HOLDS_MAX + 1,
 			   .holds = names}},
 	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 1, .coro = huge}},
+	    {.type = LS_REC_OBJECT, .object = {.via = LS_VIA__COUNT}},
+	    {.type = LS_REC_OBJECT, .object = {.debug_file = huge}},
 	};
 	const struct ls_rec good = {
 	    .type = LS_REC_STACK, .ts = 9, .stack = {.id = 1, .nframes = 2, .frames = frames}};
@@ -1136,6 +1160,7 @@ Test(trace, kinds_and_record_types_have_names)
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_COUNTER), "counter");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_LOOP_SAMPLE), "loop_sample");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC_LOOP_BLOCK), "loop_block");
+	cr_assert_str_eq(ls_rec_type_name(LS_REC_OBJECT), "object");
 	cr_assert_str_eq(ls_rec_type_name(0), "unknown");
 	cr_assert_str_eq(ls_rec_type_name(LS_REC__COUNT), "unknown");
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture/lockword.h"
 #include "inspect/blocked.h"
+#include "inspect/debuginfo.h"
 #include "util/bytemap.h"
 #include "util/common.h"
 #include "bpf/events.h"
@@ -30,6 +32,8 @@ enum {
 	SF_COND = 1 << 3,
 	SF_JOIN = 1 << 4,
 	SF_PYLOCK = 1 << 5,	/* CPython's lock (threading.Lock, RLock): a lock, though a sem_t */
+	SF_COND_WAKE = 1 << 6,	/* pthread_cond_signal, _broadcast: they wait on other words */
+	SF_COND_DESTROY = 1 << 7,
 };
 
 struct stack_info {
@@ -127,6 +131,34 @@ void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_
 	c->wait_seen_arg = arg;
 }
 
+/* The OBJECT record of the file mapped executable at START, once per path. Its symbols and
+ * DWARF load now, which searches for its separate debug file (perhaps a debuginfod download):
+ * at attach rather than at its first event, and before a short-lived target is gone. */
+static int write_object(struct collector *c, uint64_t start, const char *path)
+{
+	struct ls_rec r = {.type = LS_REC_OBJECT, .ts = c->last_ts};
+	struct sym_object_info info;
+	char key[4096];
+	int n = snprintf(key, sizeof(key), "object %s", path);
+
+	if (bytemap__get(c->mappings, key, n))
+		return 0;
+	if (bytemap__put(c->mappings, key, n, 1))
+		return -ENOMEM;
+	if (symbolizer__object(c->sym, start, &info))
+		return 0;
+	r.object.path = info.path;
+	r.object.build_id = info.build_id;
+	r.object.debug_file = info.debug_file ? info.debug_file : "";
+	r.object.via = info.via == DEBUGINFO_BUILD_ID	 ? LS_VIA_BUILD_ID
+		       : info.via == DEBUGINFO_DEBUGLINK	 ? LS_VIA_DEBUGLINK
+		       : info.via == DEBUGINFO_DEBUGINFOD ? LS_VIA_DEBUGINFOD
+							 : LS_VIA_NONE;
+	r.object.flags = (info.readable ? LS_OBJ_READABLE : 0) | (info.symtab ? LS_OBJ_SYMTAB : 0) |
+			 (info.dynsym ? LS_OBJ_DYNSYM : 0) | (info.lines ? LS_OBJ_LINES : 0);
+	return put(c, &r);
+}
+
 static int write_new_mappings(struct collector *c)
 {
 	struct sym_mapping m;
@@ -149,11 +181,10 @@ static int write_new_mappings(struct collector *c)
 		err = put(c, &r);
 		if (err)
 			return err;
-		/* load the object now: a short-lived target may be gone when its events are read */
 		if (strchr(m.perms, 'x') && m.path[0] == '/') {
-			struct sym_frame f;
-
-			symbolizer__frame(c->sym, m.start, false, &f);
+			err = write_object(c, m.start, m.path);
+			if (err)
+				return err;
 		}
 	}
 	return 0;
@@ -256,8 +287,10 @@ static bool named_thread(const struct collector *c, uint32_t tid)
 /* "func (file:line)", "func+0x1a (module)", "module+0x1234" or "0x7f...": the contract's form. */
 static void format_frame(const struct sym_frame *f, uint64_t pc, char *buf, size_t len)
 {
+	const char *base = f->file ? strrchr(f->file, '/') : NULL;
+
 	if (f->func && f->file && f->line)
-		snprintf(buf, len, "%s (%s:%d)", f->func, f->file, f->line);
+		snprintf(buf, len, "%s (%s:%d)", f->func, base ? base + 1 : f->file, f->line);
 	else if (f->func)
 		snprintf(buf, len, "%s+0x%llx (%s)", f->func, (unsigned long long)f->func_off,
 			 f->module ? f->module : "?");
@@ -287,6 +320,10 @@ static uint8_t api_flags(const char *func)
 	if (strstr(func, "sem_wait") || strstr(func, "sem_timedwait") ||
 	    strstr(func, "sem_clockwait"))
 		return SF_SEM;
+	if (strstr(func, "pthread_cond_signal") || strstr(func, "pthread_cond_broadcast"))
+		return SF_COND | SF_COND_WAKE;
+	if (strstr(func, "pthread_cond_destroy"))
+		return SF_COND | SF_COND_DESTROY;
 	if (strstr(func, "pthread_cond_"))
 		return SF_COND;
 	if (strstr(func, "pthread_join") || strstr(func, "pthread_timedjoin") ||
@@ -682,6 +719,10 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 		return LS_KIND_SEM;
 	if (flags & SF_RWLOCK)
 		return LS_KIND_RWLOCK;
+	/* pthread_cond_wait retaking its mutex just let go (the words name no owner): a
+	 * condition variable's waiters expect 0 (glibc 2.25 to 2.40), a contended mutex's 2 */
+	if ((flags & SF_COND) && (flags & SF_MUTEX) && ev->val == 2 && !(flags & SF_COND_WAKE))
+		return LS_KIND_MUTEX;
 	if (flags & SF_COND)
 		return LS_KIND_COND;
 	if (flags & SF_MUTEX)
@@ -692,14 +733,31 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 	return LS_KIND_FUTEX;
 }
 
-/* A lock's name: its variable where it has one, else its address and where it was first seen
+/* Where a lock without a symbol lies, for its name: "heap 0x55..", "anon mapping 0x7f..",
+ * "shm 0x7f..", "stack 0x7f..", or for an object's data "data mariadbd+0x1c4a0". */
+static void lock_place(struct collector *c, uint64_t addr, char *buf, size_t len)
+{
+	struct sym_region rg;
+
+	symbolizer__region(c->sym, addr, &rg);
+	/* memory mapped since the last read of the map (a grown heap, a new arena) */
+	if (!strcmp(rg.kind, "unmapped") && maybe_refresh(c))
+		symbolizer__region(c->sym, addr, &rg);
+	if (!strcmp(rg.kind, "image"))
+		snprintf(buf, len, "data %s+0x%llx", rg.module, (unsigned long long)rg.vaddr);
+	else
+		snprintf(buf, len, "%s 0x%llx", strcmp(rg.kind, "unmapped") ? rg.kind : "lock",
+			 (unsigned long long)addr);
+}
+
+/* A lock's name: its variable where it has one, else where it lies and where it was first seen
  * (VERB: "waited on" or "taken"). False if no symbol named it. */
 static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind,
 		      const struct stack_info *si, const char *verb, char *buf, size_t len)
 {
 	bool anon = symbolizer__is_anon(c->sym, addr);
-	const char *what = anon ? "heap" : "lock";
 	const char *sym;
+	char place[128];
 	uint64_t off;
 	int found;
 
@@ -716,18 +774,18 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 	if (found == -ENOENT && !anon && maybe_refresh(c))
 		found = symbolizer__data(c->sym, addr, &sym, &off);
 	if (found == 0) {
-		/* condvars, rwlocks and semaphores wait on a word inside the object */
-		if (off == 0 || kind == LS_KIND_COND || kind == LS_KIND_RWLOCK || kind == LS_KIND_SEM)
+		/* ADDR is the object's start (lock_of_wait): an offset is a member's */
+		if (off == 0)
 			snprintf(buf, len, "%s", sym);
 		else
 			snprintf(buf, len, "%s+0x%llx", sym, (unsigned long long)off);
 		return true;
 	}
+	lock_place(c, addr, place, sizeof(place));
 	if (si && si->first_user)
-		snprintf(buf, len, "%s 0x%llx first %s in %s", what, (unsigned long long)addr, verb,
-			 si->first_user);
+		snprintf(buf, len, "%s first %s in %s", place, verb, si->first_user);
 	else
-		snprintf(buf, len, "%s 0x%llx", what, (unsigned long long)addr);
+		snprintf(buf, len, "%s", place);
 	return false;
 }
 
@@ -792,23 +850,29 @@ static int name_lock(struct collector *c, uint64_t addr, const char *name)
 	return put(c, &r);
 }
 
-/* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
- * on a word inside: the lock call in progress names the lock (full mode), else the variable
- * that holds the word does. */
+/* The lock a wait is for, keyed by the object's start: one condition variable, rwlock or
+ * semaphore is one lock whichever of its words a thread sleeps on. The lock call in progress
+ * names it (full mode), else the word's place in glibc's layout does (lockword.c), unless that
+ * would reach before the start of the variable holding the word: then the variable is it. */
 static uint64_t lock_of_wait(struct collector *c, const struct ls_ev_wait_begin *ev,
-			     enum ls_lock_kind kind)
+			     enum ls_lock_kind kind, uint8_t flags)
 {
+	enum lockword_call call = flags & SF_COND_WAKE	  ? LOCKWORD_WAKE
+				  : flags & SF_COND_DESTROY ? LOCKWORD_DESTROY
+							    : LOCKWORD_LOCK;
 	const char *sym;
-	uint64_t off;
+	uint64_t off, base;
 
-	if (kind != LS_KIND_RWLOCK && kind != LS_KIND_SEM && kind != LS_KIND_COND)
+	if (kind != LS_KIND_RWLOCK && kind != LS_KIND_SEM && kind != LS_KIND_COND &&
+	    kind != LS_KIND_FUTEX)
 		return ev->uaddr;
 	if (ev->call_lock && (ev->call_api & LS_API__MASK) != LS_API_COND &&
 	    ev->uaddr >= ev->call_lock && ev->uaddr - ev->call_lock < 64)
 		return ev->call_lock;
-	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0 && off < 64)
-		return ev->uaddr - off;
-	return ev->uaddr;
+	base = lockword_object(ev->uaddr, kind, call, ev->val);
+	if (symbolizer__data(c->sym, ev->uaddr, &sym, &off) == 0 && off < ev->uaddr - base)
+		return kind == LS_KIND_FUTEX ? ev->uaddr : ev->uaddr - off;
+	return base;
 }
 
 static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
@@ -831,7 +895,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 		si = &c->sinfo[stack_id];
 	owner = mutex_owner(c, ev);
 	kind = classify(c, ev, si ? si->flags : 0, owner);
-	r.wait_begin.addr = lock_of_wait(c, ev, kind);
+	r.wait_begin.addr = lock_of_wait(c, ev, kind, si ? si->flags : 0);
 	/* the GIL's mutex and condition variables are one lock, named for what it is */
 	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
 		kind = LS_KIND_GIL;

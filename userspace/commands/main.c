@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/common.h"
+#include "util/demangle.h"
 #include "export/export.h"
 #include "commands/dump.h"
 #include "commands/graph.h"
@@ -18,6 +19,9 @@
 #include "commands/view.h"
 
 static volatile sig_atomic_t stop_requested;
+
+/* The long option every command that shows names takes. */
+#define NO_DEMANGLE 'N'
 
 static const char usage_text[] =
 	"usage: lockscope record [options] -p PID\n"
@@ -37,7 +41,9 @@ static const char usage_text[] =
 	"       lockscope export FILE [-o OUT] [--format chrome|pprof|perfetto]\n"
 	"           chrome (default): JSON to stdout; pprof: FILE.pb.gz; perfetto: FILE.pftrace\n"
 	"           --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n"
-	"       lockscope dump -p PID [--json]\n";
+	"       lockscope dump -p PID [--json]\n"
+	"       report, graph, export, view, top and dump show C++ names demangled;\n"
+	"       --no-demangle shows them as the object files spell them\n";
 
 static int usage(const char *what, const char *msg)
 {
@@ -135,6 +141,7 @@ static int cmd_report(int argc, char **argv)
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
 		{"top", required_argument, NULL, 't'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	struct report_opts o = {.top = 0};
@@ -151,6 +158,9 @@ static int cmd_report(int argc, char **argv)
 				return usage("report", "--top wants a positive count");
 			o.top = (int)v;
 			break;
+		case NO_DEMANGLE:
+			ls_no_demangle = true;
+			break;
 		default:
 			return usage("report", NULL);
 		}
@@ -166,6 +176,7 @@ static int cmd_export(int argc, char **argv)
 		{"output", required_argument, NULL, 'o'},
 		{"format", required_argument, NULL, 'f'},
 		{"by", required_argument, NULL, 'b'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	struct export_opts o = {.format = "chrome"};
@@ -186,6 +197,9 @@ static int cmd_export(int argc, char **argv)
 				return usage("export", "--by wants waiter or holder");
 			o.by = strcmp(optarg, "holder") ? EXPORT_BY_WAITER : EXPORT_BY_HOLDER;
 			break;
+		case NO_DEMANGLE:
+			ls_no_demangle = true;
+			break;
 		default:
 			return usage("export", NULL);
 		}
@@ -201,12 +215,17 @@ static int cmd_graph(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"format", required_argument, NULL, 'f'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	const char *format = "dot";
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == NO_DEMANGLE) {
+			ls_no_demangle = true;
+			continue;
+		}
 		if (c != 'f')
 			return usage("graph", NULL);
 		if (strcmp(optarg, "dot") && strcmp(optarg, "json"))
@@ -224,6 +243,7 @@ static int cmd_top(int argc, char **argv)
 		{"pid", required_argument, NULL, 'p'},
 		{"output", required_argument, NULL, 'o'},
 		{"interval", required_argument, NULL, 'i'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	struct top_opts o = {.interval = 1};
@@ -245,6 +265,9 @@ static int cmd_top(int argc, char **argv)
 			if (!parse_number(optarg, 0.1, 3600, &o.interval))
 				return usage("top", "-i wants seconds, 0.1 to 3600");
 			break;
+		case NO_DEMANGLE:
+			ls_no_demangle = true;
+			break;
 		default:
 			return usage("top", NULL);
 		}
@@ -262,6 +285,7 @@ static int cmd_view(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"port", required_argument, NULL, 'P'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	/* no SA_RESTART: the signal must end the server's wait for connections */
@@ -271,6 +295,10 @@ static int cmd_view(int argc, char **argv)
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == NO_DEMANGLE) {
+			ls_no_demangle = true;
+			continue;
+		}
 		if (c != 'P')
 			return usage("view", NULL);
 		if (!parse_number(optarg, 0, 65535, &v) || v != (int)v)
@@ -290,6 +318,7 @@ static int cmd_dump(int argc, char **argv)
 	static const struct option opts[] = {
 		{"pid", required_argument, NULL, 'p'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-demangle", no_argument, NULL, NO_DEMANGLE},
 		{NULL, 0, NULL, 0},
 	};
 	bool json = false;
@@ -306,6 +335,9 @@ static int cmd_dump(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case NO_DEMANGLE:
+			ls_no_demangle = true;
 			break;
 		default:
 			return usage("dump", NULL);

@@ -554,6 +554,141 @@ static void emit_json_threads(struct report_ctx *ctx, struct json_writer *w)
 	json_writer__array_end(w);
 }
 
+/* ---- the target's objects: which could name their code ---- */
+
+/* PATH's basename, without " (deleted)", as frames name their module, in BUF. */
+static const char *module_name(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	snprintf(buf, len, "%s", slash ? slash + 1 : path);
+	n = strlen(buf);
+	if (n > 10 && !strcmp(buf + n - 10, " (deleted)"))
+		buf[n - 10] = '\0';
+	return buf;
+}
+
+static void json_str_null(struct json_writer *w, const char *key, const char *s)
+{
+	json_writer__key(w, key);
+	if (s)
+		json_writer__string(w, s);
+	else
+		json_writer__null(w);
+}
+
+static const char *object_symbols(const struct model_object *o)
+{
+	if (o->flags & LS_OBJ_SYMTAB)
+		return "full";
+	return o->flags & LS_OBJ_DYNSYM ? "dynamic" : "none";
+}
+
+/* Native frames that no symbol named, counted by module: where names are missing. */
+static struct bytemap *unnamed_frames(const struct model *m)
+{
+	struct bytemap *by = bytemap__new();
+	struct model_frame f;
+	uint64_t *n;
+
+	for (size_t i = 0; by && model__frame_at(m, i, &f); i++) {
+		if (f.func[0] || !f.module[0] || !f.pc)
+			continue;
+		n = bytemap__get(by, f.module, strlen(f.module));
+		if (n)
+			(*n)++;
+		else if (bytemap__put(by, f.module, strlen(f.module), 1))
+			break;
+	}
+	return by;
+}
+
+static uint64_t unnamed_in(const struct bytemap *by, const char *module)
+{
+	const uint64_t *n = by ? bytemap__get(by, module, strlen(module)) : NULL;
+
+	return n ? *n : 0;
+}
+
+static void emit_json_objects(const struct report_ctx *ctx, struct json_writer *w)
+{
+	static const char *const via[LS_VIA__COUNT] = {
+	    [LS_VIA_BUILD_ID] = "build-id",
+	    [LS_VIA_DEBUGLINK] = "debuglink",
+	    [LS_VIA_DEBUGINFOD] = "debuginfod",
+	};
+	struct bytemap *by = unnamed_frames(ctx->model);
+	struct model_object o;
+	char name[256];
+
+	json_writer__key(w, "objects");
+	json_writer__array_begin(w);
+	for (size_t i = 0; model__object_at(ctx->model, i, &o); i++) {
+		json_writer__object_begin(w);
+		json_str(w, "path", o.path);
+		json_str_null(w, "build_id", o.build_id[0] ? o.build_id : NULL);
+		json_str(w, "symbols", object_symbols(&o));
+		json_writer__key(w, "lines");
+		json_writer__bool(w, o.flags & LS_OBJ_LINES);
+		json_str_null(w, "debug_file", o.debug_file[0] ? o.debug_file : NULL);
+		json_str_null(w, "debug_via", o.via < LS_VIA__COUNT ? via[o.via] : NULL);
+		json_writer__key_u64(w, "unnamed_frames",
+				     unnamed_in(by, module_name(o.path, name, sizeof(name))));
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	bytemap__free(by);
+}
+
+struct unnamed_text {
+	const struct report_ctx *ctx;
+	FILE *out;
+	int shown;
+};
+
+/* "  symbols    named by address only: app (14 frames, no symbols), ..." */
+static void text_unnamed_module(const char *module, uint64_t frames, struct unnamed_text *t)
+{
+	struct model_object o;
+	const char *why = "";
+	char name[256];
+
+	for (size_t i = 0; model__object_at(t->ctx->model, i, &o); i++) {
+		if (strcmp(module_name(o.path, name, sizeof(name)), module))
+			continue;
+		why = !strcmp(object_symbols(&o), "none") ? ", no symbols"
+		      : !strcmp(object_symbols(&o), "dynamic") ? ", exported symbols only"
+							     : "";
+		break;
+	}
+	snprintf(name, sizeof(name), "%s", module);
+	fprintf(t->out, "%s%s (%" PRIu64 " frame%s%s)",
+		t->shown++ ? ",\n             " : "  symbols    named by address only: ",
+		ls_scrub(name), frames, frames == 1 ? "" : "s", why);
+}
+
+static void text_unnamed(const struct report_ctx *ctx, FILE *out)
+{
+	struct bytemap *by = unnamed_frames(ctx->model);
+	struct unnamed_text t = {.ctx = ctx, .out = out};
+	struct model_frame f;
+
+	/* in the order modules first appear, each once */
+	for (size_t i = 0; by && model__frame_at(ctx->model, i, &f); i++) {
+		uint64_t *n = f.func[0] || !f.pc ? NULL : bytemap__get(by, f.module, strlen(f.module));
+
+		if (!n || !*n)
+			continue;
+		text_unnamed_module(f.module, *n, &t);
+		*n = 0;
+	}
+	if (t.shown)
+		fputs("\n             (their debug info: a -dbgsym package, "
+		      "LOCKSCOPE_DEBUGINFO_PATH or DEBUGINFOD_URLS)\n", out);
+	bytemap__free(by);
+}
+
 static int emit_json(struct report_ctx *ctx, void *const *states)
 {
 	struct json_writer *w = json_writer__new(ctx->opts->out ?: stdout, JSON_PRETTY);
@@ -564,6 +699,7 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 	json_writer__object_begin(w);
 	emit_json_head(ctx, w);
 	emit_json_threads(ctx, w);
+	emit_json_objects(ctx, w);
 	for (size_t i = 0; i < ARRAY_SIZE(analyses); i++)
 		if (analyses[i].emit_json)
 			analyses[i].emit_json(states[i], ctx, w);
@@ -591,6 +727,7 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 		if (ctx->counters[i].value)
 			printf("  %-10s %s: %" PRIu64 "\n", shown++ ? "" : "losses",
 			       ctx->counters[i].name, ctx->counters[i].value);
+	text_unnamed(ctx, stdout);
 	if (!ctx->complete)
 		printf("  incomplete %s: the report covers what was read\n",
 		       ctx->cut ? ctx->cut : "no end record (recording did not finish)");

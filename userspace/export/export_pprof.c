@@ -35,12 +35,17 @@ enum {
 	LABEL_KEY = 1,
 	LABEL_STR = 2,
 	MAPPING_ID = 1,
+	MAPPING_MEMORY_START = 2,
+	MAPPING_MEMORY_LIMIT = 3,
+	MAPPING_FILE_OFFSET = 4,
 	MAPPING_FILENAME = 5,
+	MAPPING_BUILD_ID = 6,
 	MAPPING_HAS_FUNCTIONS = 7,
 	MAPPING_HAS_FILENAMES = 8,
 	MAPPING_HAS_LINE_NUMBERS = 9,
 	LOCATION_ID = 1,
 	LOCATION_MAPPING_ID = 2,
+	LOCATION_ADDRESS = 3,
 	LOCATION_LINE = 4,
 	LINE_FUNCTION_ID = 1,
 	LINE_LINE = 2,
@@ -48,6 +53,13 @@ enum {
 	FUNCTION_NAME = 2,
 	FUNCTION_SYSTEM_NAME = 3,
 	FUNCTION_FILENAME = 4,
+};
+
+/* An executable mapping of a file, from the trace's MAPPING records. */
+struct exec_map {
+	uint64_t start, end, offset;
+	char *path;
+	uint64_t id;		/* the profile's mapping id once written; 0 before */
 };
 
 /* The thread that holds a lock, as full mode's acquire records say, and where it took it. */
@@ -82,8 +94,10 @@ struct pprof {
 	struct bytemap *string_ix; /* string -> index */
 	uint64_t nstrings;
 	struct bytemap *loc_ix; /* frame id, or a made-up frame's name, -> location id */
-	struct bytemap *map_ix; /* module -> mapping id */
-	uint64_t nlocs;
+	struct bytemap *func_ix; /* name, system name and file -> function id */
+	uint64_t nlocs, nfuncs, nmaps;
+	struct exec_map *maps;	/* sorted by start once the trace is read */
+	size_t nexec, exec_cap;
 };
 
 static void pprof_free(void *self)
@@ -98,7 +112,10 @@ static void pprof_free(void *self)
 	bytemap__free(p->sample_ix);
 	bytemap__free(p->string_ix);
 	bytemap__free(p->loc_ix);
-	bytemap__free(p->map_ix);
+	bytemap__free(p->func_ix);
+	for (size_t i = 0; i < p->nexec; i++)
+		free(p->maps[i].path);
+	free(p->maps);
 	free(p->holder_at_begin);
 	free(p->samples);
 	pbuf__release(&p->strings);
@@ -158,9 +175,9 @@ static void *pprof_new(const struct export_ctx *ctx)
 	p->sample_ix = bytemap__new();
 	p->string_ix = bytemap__new();
 	p->loc_ix = bytemap__new();
-	p->map_ix = bytemap__new();
+	p->func_ix = bytemap__new();
 	if (!p->hs || !p->holders || !p->begin_ix || !p->sample_ix || !p->string_ix || !p->loc_ix ||
-	    !p->map_ix) {
+	    !p->func_ix) {
 		pprof_free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -205,9 +222,41 @@ static int track_holders(struct pprof *p, const struct ls_rec *rec)
 	}
 }
 
+/* Executable mappings of files: where the profile's addresses lie. A refreshed map repeats the
+ * ones it had; a mapping at an address already known replaces it (dlclose, then dlopen). */
+static int note_mapping(struct pprof *p, const struct ls_rec *rec)
+{
+	const char *path = rec->mapping.path;
+	struct exec_map *m = NULL;
+	char *copy;
+
+	if (!path || path[0] != '/' || !rec->mapping.perms || !strchr(rec->mapping.perms, 'x'))
+		return 0;
+	for (size_t i = 0; i < p->nexec && !m; i++)
+		if (p->maps[i].start == rec->mapping.start)
+			m = &p->maps[i];
+	if (m && m->end == rec->mapping.end && !strcmp(m->path, path))
+		return 0;
+	copy = strdup(path);
+	if (!copy || (!m && ls_reserve(&p->maps, &p->exec_cap, p->nexec + 1, sizeof(*p->maps)))) {
+		free(copy);
+		return -ENOMEM;
+	}
+	if (m)
+		free(m->path);
+	else
+		m = &p->maps[p->nexec++];
+	*m = (struct exec_map){.start = rec->mapping.start, .end = rec->mapping.end,
+			       .offset = rec->mapping.offset, .path = copy};
+	return 0;
+}
+
 static int pprof_feed(void *self, const struct ls_rec *rec)
 {
 	struct pprof *p = self;
+
+	if (rec->type == LS_REC_MAPPING)
+		return note_mapping(p, rec);
 
 	if (p->by_holder) {
 		int err = track_holders(p, rec);
@@ -244,46 +293,90 @@ static void value_type(struct pprof *p, uint32_t field, const char *type, const 
 	pbuf__message(&p->body, field, &p->sub);
 }
 
-/* The mapping of MODULE (an object's basename), written when first used: the profile's
- * functions are already named, which the has_* flags tell readers. 0 without memory. */
-static uint64_t mapping(struct pprof *p, const char *module)
+/* The mapping holding PC, written when first used: its addresses, file and build ID, so that
+ * readers can match the profile with the binaries (symbolization servers, `pprof -raw`). The
+ * functions are already named, which the has_* flags tell them. 0 for none. */
+static uint64_t mapping(struct pprof *p, uint64_t pc)
 {
-	const uint64_t *id = bytemap__get(p->map_ix, module, strlen(module));
-	uint64_t n = bytemap__count(p->map_ix) + 1;
+	struct model_object obj;
+	struct exec_map *m = NULL;
+	size_t lo = 0, hi = p->nexec;
 
-	if (id)
-		return *id;
-	if (bytemap__put(p->map_ix, module, strlen(module), n))
+	while (lo < hi && !m) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pc < p->maps[mid].start)
+			hi = mid;
+		else if (pc >= p->maps[mid].end)
+			lo = mid + 1;
+		else
+			m = &p->maps[mid];
+	}
+	if (!m)
 		return 0;
+	if (m->id)
+		return m->id;
+	m->id = ++p->nmaps;
 	pbuf__reset(&p->msg);
-	pbuf__uint(&p->msg, MAPPING_ID, n);
-	pbuf__int(&p->msg, MAPPING_FILENAME, str(p, module));
+	pbuf__uint(&p->msg, MAPPING_ID, m->id);
+	pbuf__uint(&p->msg, MAPPING_MEMORY_START, m->start);
+	pbuf__uint(&p->msg, MAPPING_MEMORY_LIMIT, m->end);
+	pbuf__uint(&p->msg, MAPPING_FILE_OFFSET, m->offset);
+	pbuf__int(&p->msg, MAPPING_FILENAME, str(p, m->path));
+	if (model__object(p->ctx->model, m->path, &obj) && obj.build_id[0])
+		pbuf__int(&p->msg, MAPPING_BUILD_ID, str(p, obj.build_id));
 	pbuf__uint(&p->msg, MAPPING_HAS_FUNCTIONS, 1);
 	pbuf__uint(&p->msg, MAPPING_HAS_FILENAMES, 1);
 	pbuf__uint(&p->msg, MAPPING_HAS_LINE_NUMBERS, 1);
 	pbuf__message(&p->body, PROFILE_MAPPING, &p->msg);
+	return m->id;
+}
+
+/* The function of NAME (as people read it), SYSNAME (as the object spells it) and FILE, written
+ * when first used. 0 without memory. */
+static uint64_t function(struct pprof *p, const char *name, const char *sysname, const char *file)
+{
+	size_t ln = strlen(name) + 1, ls = strlen(sysname) + 1, lf = strlen(file);
+	char *key = malloc(ln + ls + lf);
+	const uint64_t *id;
+	uint64_t n = 0;
+
+	if (!key)
+		return 0;
+	memcpy(key, name, ln);
+	memcpy(key + ln, sysname, ls);
+	memcpy(key + ln + ls, file, lf);
+	id = bytemap__get(p->func_ix, key, ln + ls + lf);
+	if (id) {
+		n = *id;
+	} else if (!bytemap__put(p->func_ix, key, ln + ls + lf, p->nfuncs + 1)) {
+		n = ++p->nfuncs;
+		pbuf__reset(&p->sub);
+		pbuf__uint(&p->sub, FUNCTION_ID, n);
+		pbuf__int(&p->sub, FUNCTION_NAME, str(p, name));
+		pbuf__int(&p->sub, FUNCTION_SYSTEM_NAME, str(p, sysname));
+		pbuf__int(&p->sub, FUNCTION_FILENAME, str(p, file));
+		pbuf__message(&p->body, PROFILE_FUNCTION, &p->sub);
+	}
+	free(key);
 	return n;
 }
 
-/* A location with one line in a function of its own; both take id ID. MAPPING: 0 for none. */
-static void location(struct pprof *p, uint64_t id, uint64_t map, const char *func, const char *file,
-		     uint32_t line)
+/* Location ID at ADDRESS (0: none) in mapping MAP (0: none), one line of a function. */
+static void location(struct pprof *p, uint64_t id, uint64_t map, uint64_t address,
+		     const struct model_frame *f)
 {
-	int64_t name = str(p, func), filename = str(p, file);
+	uint64_t func = function(p, f->func, f->sysname, f->file);
 
 	pbuf__reset(&p->sub);
-	pbuf__uint(&p->sub, FUNCTION_ID, id);
-	pbuf__int(&p->sub, FUNCTION_NAME, name);
-	pbuf__int(&p->sub, FUNCTION_SYSTEM_NAME, name);
-	pbuf__int(&p->sub, FUNCTION_FILENAME, filename);
-	pbuf__message(&p->body, PROFILE_FUNCTION, &p->sub);
-	pbuf__reset(&p->sub);
-	pbuf__uint(&p->sub, LINE_FUNCTION_ID, id);
-	pbuf__int(&p->sub, LINE_LINE, line);
+	pbuf__uint(&p->sub, LINE_FUNCTION_ID, func);
+	pbuf__int(&p->sub, LINE_LINE, f->line);
 	pbuf__reset(&p->msg);
 	pbuf__uint(&p->msg, LOCATION_ID, id);
 	if (map)
 		pbuf__uint(&p->msg, LOCATION_MAPPING_ID, map);
+	if (address)
+		pbuf__uint(&p->msg, LOCATION_ADDRESS, address);
 	pbuf__message(&p->msg, LOCATION_LINE, &p->sub);
 	pbuf__message(&p->body, PROFILE_LOCATION, &p->msg);
 }
@@ -291,10 +384,9 @@ static void location(struct pprof *p, uint64_t id, uint64_t map, const char *fun
 /* The location of frame ID, written when first used. 0 without memory. */
 static uint64_t frame_location(struct pprof *p, uint32_t id)
 {
-	struct model_frame f = {.func = "", .file = "", .module = ""};
+	struct model_frame f = {.func = "", .sysname = "", .file = "", .module = ""};
 	uint64_t key = (uint64_t)id << 1; /* made-up frames have the low bit set */
 	const uint64_t *loc = bytemap__get_u64(p->loc_ix, key);
-	uint64_t map;
 	char text[512];
 
 	if (loc)
@@ -305,10 +397,9 @@ static uint64_t frame_location(struct pprof *p, uint32_t id)
 	if (!f.func[0]) {
 		/* "libfoo.so+0x1234": what the trace knows of a frame without a symbol */
 		model__frame_format(p->ctx->model, id, text, sizeof(text));
-		f.func = text;
+		f.func = f.sysname = text;
 	}
-	map = f.module[0] ? mapping(p, f.module) : 0;
-	location(p, p->nlocs, map, f.func, f.file, f.line);
+	location(p, p->nlocs, f.pc ? mapping(p, f.pc) : 0, f.pc, &f);
 	return p->nlocs;
 }
 
@@ -322,7 +413,8 @@ static uint64_t label_location(struct pprof *p, const char *name)
 		return *loc;
 	if (bytemap__put(p->loc_ix, key, sizeof(key), ++p->nlocs))
 		return 0;
-	location(p, p->nlocs, 0, name, "", 0); /* in no object */
+	location(p, p->nlocs, 0, 0, /* in no object */
+		 &(struct model_frame){.func = name, .sysname = name, .file = ""});
 	return p->nlocs;
 }
 
@@ -369,18 +461,33 @@ static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *sm
 	return pbuf__error(smp) ?: pbuf__error(ids);
 }
 
-/* The program's own object gets the first mapping, which readers take for the main binary. */
+static int map_cmp(const void *a, const void *b)
+{
+	const struct exec_map *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The program's own object gets the first mapping, which readers take for the main binary:
+ * the one of the command's file, else the lowest executable mapping. */
 static void main_mapping(struct pprof *p)
 {
 	const char *cmd = p->ctx->info->cmdline ? p->ctx->info->cmdline : "";
-	size_t len = strcspn(cmd, " ");
-	char exe[256];
-	const char *base;
+	size_t len = strcspn(cmd, " "), i;
+	const char *base, *slash = memrchr(cmd, '/', len);
 
-	snprintf(exe, sizeof(exe), "%.*s", (int)len, cmd);
-	base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
-	if (base[0])
-		mapping(p, base);
+	if (!p->nexec)
+		return;
+	qsort(p->maps, p->nexec, sizeof(*p->maps), map_cmp);
+	base = slash ? slash + 1 : cmd;
+	len -= base - cmd;
+	for (i = 0; i < p->nexec; i++) {
+		const char *b = strrchr(p->maps[i].path, '/') + 1;
+
+		if (len && !strncmp(b, base, len) && (!b[len] || b[len] == ' '))
+			break;
+	}
+	mapping(p, p->maps[i < p->nexec ? i : 0].start);
 }
 
 static int write_profile(struct pprof *p)

@@ -1,6 +1,8 @@
 /* symbols.c - the symbolizer: the target's /proc/PID/maps, one cached ELF/DWARF view per mapped
  * object (symbols, lines, CFI, through libdwfl), and the CFI + frame-pointer stack unwinder. */
 #include "inspect/symbols.h"
+#include "inspect/debuginfo.h"
+#include "util/bytemap.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -77,6 +79,11 @@ struct sym_object {
 	Dwarf_Addr dwbias;
 	Dwarf_CFI *eh, *dbg;
 	Dwarf_Addr eh_bias, dbg_bias;
+	char *file_path;	/* path without " (deleted)", for the debuglink search */
+	struct bytemap *sources;	/* libdw's relative source name -> our absolute copy */
+	struct debuginfo_req req;	/* its separate debug file: the module's userdata */
+	bool info_done;		/* symbolizer__object looked for everything once */
+	char build_id[2 * SYM_BUILD_ID_MAX + 1];
 };
 
 struct sym_map {
@@ -131,6 +138,8 @@ struct symbolizer {
 	struct sym_object **objs;
 	size_t nobjs, cap_objs;
 	struct sym_stats stats;
+	struct debuginfo *debug;	/* where separate debug files are found */
+	Dwfl_Callbacks callbacks;	/* every object's libdwfl session's */
 	struct cfi_row rows[1u << ROW_CACHE_BITS];
 	struct frame_slot frames[1u << FRAME_CACHE_BITS];
 };
@@ -144,14 +153,6 @@ struct uw_frame {
 };
 
 enum uw_stop { UW_OK, UW_END, UW_SNAP, UW_CFI, UW_BAD };
-
-/* Separate debug files only by build ID, from the standard directories: the path-based search
- * of dwfl_standard_find_debuginfo may end in a debuginfod download, in the middle of a record. */
-static const Dwfl_Callbacks dwfl_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_build_id_find_debuginfo,
-	.section_address = dwfl_offline_section_address,
-};
 
 static size_t hash_slot(uint64_t key, unsigned int bits)
 {
@@ -235,6 +236,7 @@ static struct sym_object *object_new(struct symbolizer *s, const char *path, dev
 		len -= 10;
 	o->path = strdup(path);
 	o->name = strndup(base, len);
+	o->file_path = strndup(path, strlen(path) - (strlen(base) - len));
 	o->dev = dev;
 	o->ino = ino;
 	/* only files (and the vdso, see vdso_open) can be opened; [heap] and friends keep just
@@ -247,9 +249,10 @@ static struct sym_object *object_new(struct symbolizer *s, const char *path, dev
 			s->cap_objs = s->cap_objs * 2 + 16;
 		}
 	}
-	if (!o->path || !o->name || s->nobjs == s->cap_objs) {
+	if (!o->path || !o->name || !o->file_path || s->nobjs == s->cap_objs) {
 		free(o->path);
 		free(o->name);
+		free(o->file_path);
 		free(o);
 		return NULL;
 	}
@@ -423,12 +426,13 @@ static int object_load_elf(const struct symbolizer *s, struct sym_object *o,
 	char file[PATH_MAX + 64];
 	GElf_Ehdr eh;
 	Dwarf_Addr bias;
+	void **userdata;
 	Elf *elf;
 	int fd = object_open(s, o, m, file, sizeof(file));
 
 	if (fd < 0)
 		return -ENOENT;
-	o->dwfl = dwfl_begin(&dwfl_callbacks);
+	o->dwfl = dwfl_begin(&s->callbacks);
 	if (!o->dwfl) {
 		close(fd);
 		return -ENOMEM;
@@ -440,6 +444,10 @@ static int object_load_elf(const struct symbolizer *s, struct sym_object *o,
 		close(fd);	/* consumed only on success */
 	if (dwfl_report_end(o->dwfl, NULL, NULL) != 0 || !o->mod)
 		return -ENOENT;
+	o->req = (struct debuginfo_req){.d = s->debug, .path = o->file_path, .name = o->name,
+					.ino = o->ino, .dev = o->dev};
+	dwfl_module_info(o->mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+	*userdata = &o->req;
 	elf = dwfl_module_getelf(o->mod, &bias);
 	if (!elf || !gelf_getehdr(elf, &eh) || eh.e_machine != EM_X86_64 ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64)
@@ -715,6 +723,39 @@ static void lines_load(struct sym_object *o)
 		qsort(o->cus, o->ncus, sizeof(*o->cus), cu_cmp);
 }
 
+/* FILE as an absolute path: a relative name (a build run from its tree, "src/app.c") is
+ * relative to the unit's DW_AT_comp_dir. The copy lives as long as the object. */
+static const char *source_path(struct sym_object *o, Dwarf_Die *cu, const char *file)
+{
+	Dwarf_Attribute attr;
+	const char *dir;
+	uint64_t *known;
+	char *full;
+
+	if (file[0] == '/' || !dwarf_attr_integrate(cu, DW_AT_comp_dir, &attr) ||
+	    !(dir = dwarf_formstring(&attr)) || dir[0] != '/')
+		return file;
+	if (!o->sources && !(o->sources = bytemap__new()))
+		return file;
+	/* libdw's strings stay put while the Dwarf lives: their address is the key */
+	known = bytemap__get_u64(o->sources, (uintptr_t)file);
+	if (known)
+		return (const char *)(uintptr_t)*known;
+	if (asprintf(&full, "%s/%s", dir, file) < 0)
+		return file;
+	if (bytemap__put_u64(o->sources, (uintptr_t)file, (uintptr_t)full)) {
+		free(full);
+		return file;
+	}
+	return full;
+}
+
+static void free_source(uint64_t val, void *arg)
+{
+	(void)arg;
+	free((char *)(uintptr_t)val);
+}
+
 static void line_find(struct sym_object *o, uint64_t vaddr, struct sym_frame *f)
 {
 	uint64_t a;
@@ -735,7 +776,7 @@ static void line_find(struct sym_object *o, uint64_t vaddr, struct sym_frame *f)
 	}
 	for (size_t i = lo; i > 0 && lo - i < 4; i--) {
 		struct cu_range *c = &o->cus[i - 1];
-		const char *file, *slash;
+		const char *file;
 
 		if (a >= c->hi)
 			continue;
@@ -743,8 +784,7 @@ static void line_find(struct sym_object *o, uint64_t vaddr, struct sym_frame *f)
 		file = line ? dwarf_linesrc(line, NULL, NULL) : NULL;
 		if (!file || dwarf_lineno(line, &f->line) != 0)
 			continue;
-		slash = strrchr(file, '/');
-		f->file = slash ? slash + 1 : file;
+		f->file = source_path(o, &c->die, file);
 		return;
 	}
 }
@@ -821,6 +861,90 @@ bool symbolizer__is_anon(struct symbolizer *s, uint64_t addr)
 	struct sym_map *m = map_find(s, addr);
 
 	return m && m->anon && !(m->obj && map_covers(s, m, addr));
+}
+
+static bool has_symtab(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while (elf && (scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB && sh.sh_size)
+			return true;
+	return false;
+}
+
+int symbolizer__object(struct symbolizer *s, uint64_t addr, struct sym_object_info *out)
+{
+	struct sym_map *m = map_find(s, addr);
+	struct sym_object *o = m ? m->obj : NULL;
+	const unsigned char *id;
+	const char *debug = NULL;
+	GElf_Addr id_at;
+	Dwarf_Addr bias;
+	Dwarf *dw;
+	int n;
+
+	if (!o || o->path[0] != '/')
+		return -ENOENT;
+	*out = (struct sym_object_info){.path = o->path, .build_id = o->build_id};
+	if (!map_bias(s, m))
+		return 0;
+	out->readable = true;
+	if (!o->syms_done)
+		syms_load(o);
+	/* the line tables' unit ranges too: the first stack must not pay for them */
+	if (!o->lines_done)
+		lines_load(o);
+	dw = dwfl_module_getdwarf(o->mod, &bias);
+	if (!o->info_done) {
+		n = dwfl_module_build_id(o->mod, &id, &id_at);
+		for (int i = 0; i < n && i < SYM_BUILD_ID_MAX; i++)
+			snprintf(o->build_id + 2 * i, 3, "%02x", id[i]);
+		o->info_done = true;
+	}
+	dwfl_module_info(o->mod, NULL, NULL, NULL, NULL, NULL, NULL, &debug);
+	if (o->req.via != DEBUGINFO_NONE) {
+		out->debug_file = debug;
+		out->via = o->req.via;
+	}
+	out->symtab = has_symtab(dwfl_module_getelf(o->mod, &bias)) ||
+		      (dw && has_symtab(dwarf_getelf(dw)));
+	out->dynsym = o->funcs.n > 0;
+	out->lines = dw != NULL;
+	return 0;
+}
+
+static const char *region_kind(const struct sym_map *m)
+{
+	const char *p = m->path;
+
+	if (!strcmp(p, "[heap]"))
+		return "heap";
+	if (!strncmp(p, "[stack", 6))
+		return "stack";
+	if (!strncmp(p, "/SYSV", 5) || !strncmp(p, "/dev/shm/", 9) || !strncmp(p, "/memfd:", 7) ||
+	    !strcmp(p, "/dev/zero (deleted)") || (!*p && m->perms[3] == 's'))
+		return "shm";
+	if (!*p || !strncmp(p, "[anon", 5))
+		return "anon mapping";
+	return p[0] == '/' ? "file" : "anon mapping";
+}
+
+void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *out)
+{
+	struct sym_map *m = map_find(s, addr);
+
+	*out = (struct sym_region){.kind = "unmapped"};
+	if (!m)
+		return;
+	if (m->obj && map_covers(s, m, addr)) {
+		out->kind = "image";
+		out->module = m->obj->name;
+		out->vaddr = addr - m->bias;
+		return;
+	}
+	out->kind = region_kind(m);
 }
 
 /* ---- CFI rows ---- */
@@ -1334,6 +1458,18 @@ struct symbolizer *symbolizer__new(pid_t pid)
 	}
 	s->pid = pid;
 	s->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
+	s->debug = debuginfo__new(pid);
+	if (!s->debug) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
+	s->callbacks = (Dwfl_Callbacks){
+		.find_elf = dwfl_build_id_find_elf,
+		.find_debuginfo = debuginfo__find,
+		.section_address = dwfl_offline_section_address,
+		.debuginfo_path = debuginfo__path(s->debug),
+	};
 	err = symbolizer__refresh(s);
 	if (err) {
 		symbolizer__free(s);
@@ -1356,6 +1492,10 @@ static void object_free(struct sym_object *o)
 	free(o->segs);
 	free(o->path);
 	free(o->name);
+	free(o->file_path);
+	if (o->sources)
+		bytemap__each(o->sources, free_source, NULL);
+	bytemap__free(o->sources);
 	free(o);
 }
 
@@ -1368,6 +1508,7 @@ void symbolizer__free(struct symbolizer *s)
 	free(s->objs);
 	free(s->maps);
 	free(s->maps_text);
+	debuginfo__free(s->debug);
 	free(s);
 }
 

@@ -15,7 +15,8 @@ struct symbolizer;
 struct sym_frame {
 	const char *func;	/* demangled where possible; NULL if unknown */
 	uint64_t func_off;	/* pc - start of func */
-	const char *file;	/* source file (basename is fine), NULL if no debug info */
+	const char *file;	/* source file, its path as the line table gives it (absolute where
+				 * the compiler recorded its directory); NULL if no debug info */
 	int line;		/* 0 if unknown */
 	const char *module;	/* basename of the mapped object ("libc.so.6"), NULL if unmapped */
 	uint64_t mod_off;	/* pc's file offset-relative address in module */
@@ -50,6 +51,36 @@ int symbolizer__data(struct symbolizer *s, uint64_t addr, const char **name, uin
 bool symbolizer__in_file(const struct symbolizer *s, uint64_t addr);
 /* True if ADDR lies in the target's heap or an anonymous mapping (not in a mapped object). */
 bool symbolizer__is_anon(struct symbolizer *s, uint64_t addr);
+
+#define SYM_BUILD_ID_MAX 64	/* bytes; GNU build IDs are 20 */
+
+/* What one mapped object can name, once every place for its debug info was searched. Strings
+ * borrowed from S. */
+struct sym_object_info {
+	const char *path;	/* as the memory map names it */
+	const char *build_id;	/* lowercase hex, "" if it has none */
+	const char *debug_file;	/* the separate debug file in use; NULL if none */
+	int via;		/* how that was found: enum debuginfo_via (debuginfo.h) */
+	bool readable;		/* an x86-64 ELF we could open; the rest is false if not */
+	bool symtab;		/* a full symbol table (.symtab, its own or its debug file's) */
+	bool dynsym;		/* ... or at least the dynamic symbols: exported functions */
+	bool lines;		/* DWARF line tables: source files and lines */
+};
+
+/* Loads all the object mapped at ADDR has: symbols and DWARF, which searches for its separate
+ * debug file (and may download it from debuginfod). -ENOENT if ADDR is in no mapped file. */
+int symbolizer__object(struct symbolizer *s, uint64_t addr, struct sym_object_info *out);
+
+/* Where ADDR lies, to name memory that no symbol covers. Strings borrowed from S. */
+struct sym_region {
+	const char *kind;	/* "heap", "stack", "anon mapping" (private anonymous memory; thread
+				 * stacks too), "shm" (shared memory: SysV, /dev/shm, memfd, shared
+				 * anonymous), "file" (a mapped file outside any object's image),
+				 * "image" (an object's data, .bss included), "unmapped" */
+	const char *module;	/* image: the object's basename */
+	uint64_t vaddr;		/* image: ADDR as an address of the object's own (its ELF vaddr) */
+};
+void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *out);
 
 /* Unwinds IN into PCS (innermost first: pcs[0] = ip, then return addresses), at most MAX.
  * Uses the DWARF CFI (.eh_frame/.debug_frame) of each object over the snapshot, and continues

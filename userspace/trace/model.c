@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/bytemap.h"
+#include "util/demangle.h"
 #include "util/json.h"
 #include "trace/trace.h"
 
@@ -27,8 +28,14 @@ struct frame {
 	uint32_t id;
 	uint32_t line;
 	uint64_t pc, offset;
-	char *func, *file, *module; /* "" where unknown */
+	char *func, *file, *module; /* "" where unknown; func demangled, file as recorded */
+	char *sysname;		    /* the linkage name: func before demangling */
 	char *label;		    /* "func (file:line)", as model__frame_format() says it */
+};
+
+struct object {
+	char *path, *build_id, *debug_file;
+	uint8_t flags, via;
 };
 
 struct stack {
@@ -46,6 +53,9 @@ struct table {
 
 struct model {
 	struct table threads, locks, frames, stacks;
+	struct object *objects;	/* by path, through objects_ix */
+	size_t nobjects, objects_cap;
+	struct bytemap *objects_ix;
 };
 
 static int table_init(struct table *t, size_t size)
@@ -94,7 +104,7 @@ struct model *model__new(void)
 	if (table_init(&m->threads, sizeof(struct thread)) ||
 	    table_init(&m->locks, sizeof(struct lock)) ||
 	    table_init(&m->frames, sizeof(struct frame)) ||
-	    table_init(&m->stacks, sizeof(struct stack))) {
+	    table_init(&m->stacks, sizeof(struct stack)) || !(m->objects_ix = bytemap__new())) {
 		model__free(m);
 		errno = ENOMEM;
 		return NULL;
@@ -105,15 +115,25 @@ struct model *model__new(void)
 static void free_frame(struct frame *f)
 {
 	free(f->func);
+	free(f->sysname);
 	free(f->file);
 	free(f->module);
 	free(f->label);
 }
 
+/* The file's name without its directories: the trace keeps the full path where it has it. */
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
 static int frame_text(const struct frame *f, char *buf, size_t len)
 {
 	if (f->func[0] && f->file[0] && f->line)
-		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, f->file, f->line);
+		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, base_name(f->file),
+				f->line);
 	if (f->func[0] && f->module[0])
 		return snprintf(buf, len, "%s+0x%" PRIx64 " (%s)", f->func, f->offset, f->module);
 	if (f->func[0])
@@ -144,6 +164,13 @@ void model__free(struct model *m)
 	stacks = m->stacks.items;
 	for (size_t i = 0; i < m->stacks.count; i++)
 		free(stacks[i].frames);
+	for (size_t i = 0; i < m->nobjects; i++) {
+		free(m->objects[i].path);
+		free(m->objects[i].build_id);
+		free(m->objects[i].debug_file);
+	}
+	free(m->objects);
+	bytemap__free(m->objects_ix);
 	free(m->threads.items);
 	free(m->locks.items);
 	free(m->frames.items);
@@ -180,12 +207,18 @@ static int feed_thread(struct model *m, const struct ls_rec *rec)
 static int feed_lock(struct model *m, const struct ls_rec *rec)
 {
 	struct lock *l = table_get(&m->locks, rec->lock.addr);
+	char *readable;
+	int err;
 
 	if (!l)
 		return -ENOMEM;
 	l->addr = rec->lock.addr;
 	l->kind = rec->lock.kind;
-	return set_string(&l->name, rec->lock.name);
+	/* a name made of a C++ variable, or of the function that first took the lock */
+	readable = ls_demangle_text(rec->lock.name);
+	err = set_string(&l->name, readable ? readable : rec->lock.name);
+	free(readable);
+	return err;
 }
 
 static int feed_frame(struct model *m, const struct ls_rec *rec)
@@ -200,8 +233,11 @@ static int feed_frame(struct model *m, const struct ls_rec *rec)
 
 	int len;
 
-	if (set_string(&n.func, rec->frame.func) || set_string(&n.file, rec->frame.file) ||
+	if (set_string(&n.sysname, rec->frame.func) || set_string(&n.file, rec->frame.file) ||
 	    set_string(&n.module, rec->frame.module))
+		goto nomem;
+	n.func = ls_demangle(n.sysname);
+	if (!n.func && set_string(&n.func, n.sysname))
 		goto nomem;
 	/* formatted once: every stack that holds the frame prints it, once per event */
 	len = frame_text(&n, NULL, 0);
@@ -241,6 +277,22 @@ static int feed_stack(struct model *m, const struct ls_rec *rec)
 	return 0;
 }
 
+static int feed_object(struct model *m, const struct ls_rec *rec)
+{
+	const char *path = rec->object.path ? rec->object.path : "";
+	struct object *o = bytemap__slot(m->objects_ix, path, strlen(path), &m->objects,
+					 &m->nobjects, &m->objects_cap, sizeof(*m->objects));
+
+	if (!o)
+		return -ENOMEM;
+	o->flags = rec->object.flags;
+	o->via = rec->object.via;
+	if (set_string(&o->path, path) || set_string(&o->build_id, rec->object.build_id) ||
+	    set_string(&o->debug_file, rec->object.debug_file))
+		return -ENOMEM;
+	return 0;
+}
+
 int model__feed(struct model *m, const struct ls_rec *rec)
 {
 	switch (rec->type) {
@@ -252,6 +304,8 @@ int model__feed(struct model *m, const struct ls_rec *rec)
 		return feed_frame(m, rec);
 	case LS_REC_STACK:
 		return feed_stack(m, rec);
+	case LS_REC_OBJECT:
+		return feed_object(m, rec);
 	default:
 		return 0;
 	}
@@ -300,8 +354,39 @@ bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *
 
 	if (!f)
 		return false;
-	*out = (struct model_frame){.func = f->func, .file = f->file, .module = f->module,
-				    .line = f->line};
+	*out = (struct model_frame){.func = f->func, .sysname = f->sysname, .file = f->file,
+				    .module = f->module, .line = f->line, .pc = f->pc};
+	return true;
+}
+
+bool model__frame_at(const struct model *m, size_t i, struct model_frame *out)
+{
+	if (i >= m->frames.count)
+		return false;
+	return model__frame_parts(m, ((const struct frame *)m->frames.items)[i].id, out);
+}
+
+static void object_out(const struct object *o, struct model_object *out)
+{
+	*out = (struct model_object){.path = o->path, .build_id = o->build_id,
+				     .debug_file = o->debug_file, .flags = o->flags, .via = o->via};
+}
+
+bool model__object_at(const struct model *m, size_t i, struct model_object *out)
+{
+	if (i >= m->nobjects)
+		return false;
+	object_out(&m->objects[i], out);
+	return true;
+}
+
+bool model__object(const struct model *m, const char *path, struct model_object *out)
+{
+	const uint64_t *i = bytemap__get(m->objects_ix, path, strlen(path));
+
+	if (!i)
+		return false;
+	object_out(&m->objects[*i], out);
 	return true;
 }
 

@@ -16,7 +16,9 @@ struct model;
 struct model *model__new(void);
 void model__free(struct model *m); /* accepts NULL */
 
-/* Takes what it keeps from THREAD, LOCK, FRAME and STACK records (copied); ignores the rest.
+/* Takes what it keeps from THREAD, LOCK, FRAME, STACK and OBJECT records (copied); ignores the
+ * rest.
+ * C++ names in functions and lock names are demangled here (see util/demangle.h).
  * A later record for the same thread, address or id replaces the earlier one; threads that
  * exit keep their names. 0 or -ENOMEM. */
 int model__feed(struct model *m, const struct ls_rec *rec);
@@ -34,13 +36,28 @@ const char *model__lock_name(const struct model *m, uint64_t addr, uint8_t *kind
  * (module)", else "module+0x1234", else "0x7f..."; "?? (frame N)" for an id never defined.
  * Returns what snprintf returns. */
 int model__frame_format(const struct model *m, uint32_t id, char *buf, size_t len);
-/* A frame's parts: strings "" where unknown (borrowed), line 0 where unknown. */
+/* A frame's parts: strings "" where unknown (borrowed), line and pc 0 where unknown. FUNC is
+ * demangled (unless --no-demangle), SYSNAME as the object names it; FILE is the source file's
+ * full path where the trace has it (basenames in traces of older lockscopes). */
 struct model_frame {
-	const char *func, *file, *module;
+	const char *func, *sysname, *file, *module;
 	uint32_t line;
+	uint64_t pc;		/* the address in the target (native frames) */
 };
 /* Frame ID's parts in *OUT; false for an id never defined. */
 bool model__frame_parts(const struct model *m, uint32_t id, struct model_frame *out);
+/* The I-th frame defined, in order of first appearance; false past the end. */
+bool model__frame_at(const struct model *m, size_t i, struct model_frame *out);
+/* A mapped object as its OBJECT record describes it. Strings borrowed, "" where unknown. */
+struct model_object {
+	const char *path, *build_id, *debug_file;
+	uint8_t flags;		/* LS_OBJ_* */
+	uint8_t via;		/* enum ls_obj_via */
+};
+/* The I-th object, in order of first appearance; false past the end. */
+bool model__object_at(const struct model *m, size_t i, struct model_object *out);
+/* The object at PATH (as the memory map names it); false if no OBJECT record named it. */
+bool model__object(const struct model *m, const char *path, struct model_object *out);
 /* The frame ids of stack ID, innermost first, in *FRAMES (borrowed); 0 if ID is unknown. */
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames);
 /* Writes stack ID as a JSON array of formatted frames ([] for 0 or an unknown id). */

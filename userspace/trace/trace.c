@@ -13,6 +13,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "util/common.h"
+
 /*
  * File layout, all integers little-endian:
  *
@@ -38,6 +40,7 @@
  *     LOST        count                   LOCK   addr, kind byte, name
  *     FRAME       id, pc, func, file, line, module, offset
  *     STACK       id, nframes, frame ids  MAPPING start, end, offset, perms, path
+ *     OBJECT      path, build_id, debug_file, flags byte, via byte
  *     END         duration_ns, events, lost
  *   Integers are LEB128 varints. Strings are a varint length, the bytes and a NUL, so that the
  *   reader lends pointers into the chunk without copying. Tids (tid, owner, wakee, parent),
@@ -410,6 +413,13 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 			return -EINVAL;
 		n += slen(rec->counter.name);
 		break;
+	case LS_REC_OBJECT:
+		if (!str_fits(rec->object.path) || !str_fits(rec->object.build_id) ||
+		    !str_fits(rec->object.debug_file) || rec->object.via >= LS_VIA__COUNT)
+			return -EINVAL;
+		n += slen(rec->object.path) + slen(rec->object.build_id) +
+		     slen(rec->object.debug_file);
+		break;
 	case LS_REC_TASK_WAIT:
 		return task_wait_check(rec, need);
 	case LS_REC_WAKE:
@@ -504,6 +514,13 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 	case LS_REC_COUNTER:
 		p = put_str(p, rec->counter.name);
 		return put_u(p, rec->counter.value);
+	case LS_REC_OBJECT:
+		p = put_str(p, rec->object.path);
+		p = put_str(p, rec->object.build_id);
+		p = put_str(p, rec->object.debug_file);
+		*p++ = rec->object.flags;
+		*p++ = rec->object.via;
+		return p;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		p = put_u(p, rec->ts - rec->loop.start);
@@ -924,6 +941,13 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->counter.name = get_str(c);
 		rec->counter.value = get_u(c);
 		break;
+	case LS_REC_OBJECT:
+		rec->object.path = get_str(c);
+		rec->object.build_id = get_str(c);
+		rec->object.debug_file = get_str(c);
+		rec->object.flags = get_byte(c, 256);
+		rec->object.via = get_byte(c, LS_VIA__COUNT);
+		break;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK: {
 		uint64_t gap = get_u(c);
@@ -1000,6 +1024,9 @@ static int info_decode(struct ls_trace_info *info, const uint8_t *body, size_t l
 		return -EBADMSG;
 	info->comm = strdup(comm);
 	info->cmdline = strdup(cmdline);
+	/* traces of older lockscopes kept a rewritten process title's padding */
+	if (info->cmdline)
+		ls_rtrim(info->cmdline);
 	info->mode = strdup(mode);
 	return info->comm && info->cmdline && info->mode ? 0 : -ENOMEM;
 }
@@ -1165,6 +1192,7 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_LOOP_SAMPLE] = "loop_sample",
 	    [LS_REC_LOOP_BLOCK] = "loop_block",
 	    [LS_REC_TASK_WAIT] = "task_wait",
+	    [LS_REC_OBJECT] = "object",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

@@ -39,6 +39,23 @@ enum {
 					 * open in the thread's frames), not seen taken */	/* the mutex retaken by pthread_cond_*wait on its return */
 };
 
+/* OBJECT flags: what the object's symbols and debug info gave. */
+enum {
+	LS_OBJ_READABLE = 1 << 0,	/* an ELF lockscope could read (else the rest is 0) */
+	LS_OBJ_SYMTAB = 1 << 1,		/* a full symbol table: every function, static ones too */
+	LS_OBJ_DYNSYM = 1 << 2,		/* dynamic symbols: exported functions only */
+	LS_OBJ_LINES = 1 << 3,		/* DWARF: source files and lines */
+};
+
+/* OBJECT: how its separate debug file was found. */
+enum ls_obj_via {
+	LS_VIA_NONE = 0,		/* none used: the object's own sections, or nothing */
+	LS_VIA_BUILD_ID,		/* a .build-id tree */
+	LS_VIA_DEBUGLINK,		/* its .gnu_debuglink name */
+	LS_VIA_DEBUGINFOD,		/* a debuginfod server (or its client's cache) */
+	LS_VIA__COUNT
+};
+
 /* How a futex wait ended. */
 enum ls_wait_result {
 	LS_WAIT_WOKEN = 0,
@@ -82,6 +99,7 @@ enum ls_rec_type {
 	LS_REC_LOOP_BLOCK,	/* ... back in its poll call: the whole block */
 	LS_REC_TASK_WAIT,	/* one asyncio task of a deadlock among tasks; the cycle's tasks
 				 * follow each other, in the cycle's order */
+	LS_REC_OBJECT,		/* a mapped object: its build ID, and the names it could give */
 	LS_REC__COUNT
 };
 
@@ -142,6 +160,13 @@ struct ls_rec {
 			const char *perms;
 			const char *path;
 		} mapping;
+		struct {
+			const char *path;	/* as the memory map names it */
+			const char *build_id;	/* lowercase hex; "" if it has none */
+			const char *debug_file;	/* the separate debug file used; "" if none */
+			uint8_t flags;		/* LS_OBJ_* */
+			uint8_t via;		/* enum ls_obj_via */
+		} object;
 		struct {
 			uint64_t addr;
 			uint8_t kind;		/* enum ls_lock_kind */

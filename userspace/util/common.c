@@ -83,6 +83,17 @@ void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args)
 			buf[i] = args && buf[i] == '\0' ? ' ' : '\0';
 	if (n && buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
+	if (args)
+		ls_rtrim(buf);
+}
+
+char *ls_rtrim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
 }
 
 static pid_t parse_tid(const char *name)

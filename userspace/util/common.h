@@ -35,8 +35,12 @@ int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
 const char *ls_human_ns(uint64_t ns, char *buf, size_t len);
 
 /* /proc/PID/WHAT ("comm", "cmdline") into BUF as one line: ARGS turns the NULs between
- * arguments into spaces. "" if it cannot be read. */
+ * arguments into spaces, and drops the padding after the last one (a process title that
+ * redis or PostgreSQL rewrote keeps the old length in spaces). "" if it cannot be read. */
 void ls_read_proc(pid_t pid, const char *what, char *buf, size_t len, bool args);
+
+/* Cuts S's trailing white space (spaces, tabs, newlines) in place; returns S. */
+char *ls_rtrim(char *s);
 
 /* Calls FN for every thread of PID (/proc/PID/task), until it returns non-zero: 0, FN's return,
  * or -errno if the threads cannot be listed (-ENOENT: no such process). */
