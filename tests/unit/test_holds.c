@@ -65,3 +65,18 @@ Test(holds, contention_mode_traces_nothing)
 	cr_assert_float_eq(holds__coverage(h, 1000), 0.0, 1e-9);
 	holds__free(h);
 }
+
+Test(holds, a_hold_whose_release_was_lost_is_not_timed)
+{
+	struct holds *h = holds__new();
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	feed(h, LS_REC_ACQUIRE, 100, 1, 0xa);
+	feed(h, LS_REC_LOST, 150, 0, 0);	/* its release among the lost events */
+	feed(h, LS_REC_ACQUIRE, 600, 1, 0xa);
+	feed(h, LS_REC_RELEASE, 650, 1, 0xa);
+	holds__finish(h, 1000);
+	cr_assert_eq(holds__get(h, 0xa).acquisitions, 2);
+	cr_assert_eq(holds__get(h, 0xa).hold_ns, 50, "not 550: the first hold's end is unknown");
+	holds__free(h);
+}

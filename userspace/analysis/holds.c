@@ -59,6 +59,15 @@ static struct hold_stats *stats_of(struct holds *h, uint64_t addr)
 	return &h->st[h->nst++];
 }
 
+/* Holds that straddle an off stretch or a loss may have no visible release: timed until the
+ * next release of the lock by the thread, they would be too long. */
+static int forget_open(struct holds *h)
+{
+	bytemap__free(h->open);
+	h->open = bytemap__new();
+	return h->open ? 0 : -ENOMEM;
+}
+
 static int window(struct holds *h, const struct ls_rec *rec)
 {
 	if (rec->window.on && !h->on) {
@@ -68,10 +77,7 @@ static int window(struct holds *h, const struct ls_rec *rec)
 		h->covered += rec->ts - h->on_since;
 	}
 	h->on = rec->window.on;
-	/* holds that straddle an off stretch have no visible release */
-	bytemap__free(h->open);
-	h->open = bytemap__new();
-	return h->open ? 0 : -ENOMEM;
+	return forget_open(h);
 }
 
 int holds__feed(struct holds *h, const struct ls_rec *rec)
@@ -82,6 +88,8 @@ int holds__feed(struct holds *h, const struct ls_rec *rec)
 	switch (rec->type) {
 	case LS_REC_WINDOW:
 		return window(h, rec);
+	case LS_REC_LOST:
+		return forget_open(h);
 	case LS_REC_ACQUIRE:
 		key[1] = rec->acquire.addr;
 		if (!(s = stats_of(h, key[1])))

@@ -25,6 +25,7 @@
 #include "capture/collector.h"
 #include "analysis/deadlock.h"
 #include "capture/entrystop.h"
+#include "capture/guard.h"
 #include "bpf/events.h"
 #include "trace/model.h"
 #include "util/common.h"
@@ -77,6 +78,9 @@ struct recorder {
 	bool look_failed;			/* ... the sampler cannot attach: no looks */
 	bool told_off;				/* auto: said once why full mode stays off */
 	uint64_t skipped;			/* auto: stretches on skipped, probes too dear */
+	struct guard *guard;			/* auto: takes the probes out past the budget */
+	uint64_t cpu_off;			/* auto: the target's CPU time when they came out */
+	uint64_t stretches, cut;		/* auto: stretches on, and those the guard cut */
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
@@ -395,19 +399,6 @@ static int open_bpf(struct recorder *r)
 	return LS_EXIT_SYSTEM;
 }
 
-/* CPU time the target has used, in ns, over all its threads: the process CPU clock, which
- * counts the running threads' time up to now (schedstat lags by up to a tick, as much as a
- * short window lasts). 0 if the process is gone. */
-static uint64_t target_cpu_ns(pid_t pid)
-{
-	struct timespec ts;
-	clockid_t clock;
-
-	if (clock_getcpuclockid(pid, &clock) || clock_gettime(clock, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Prices a probe hit with the whole path a target's hit takes: lockscope is a target for the
  * while, and what it records of itself is thrown away. */
 static int calibrate(struct recorder *r, double *entry_ns, double *return_ns)
@@ -461,6 +452,10 @@ static int setup_full(struct recorder *r)
 	return LS_EXIT_OK;
 attached:
 	budget__init(&r->budget, r->o->overhead_budget, entry_ns, return_ns);
+	if (!full && !(r->guard = guard__new(r->skel, r->probes, r->pid, &r->budget))) {
+		ls_err("record", "auto mode: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
 	return LS_EXIT_OK;
 }
 
@@ -556,13 +551,12 @@ static bool target_gone(struct recorder *r)
 	return r->exited;
 }
 
-static void flush(struct recorder *r)
+/* LAST: the recording ends; the losses no event has placed in the stream yet go at its end. */
+static void flush(struct recorder *r, bool last)
 {
-	uint64_t lost = bpf_stat(r, STAT_LOST);
-
-	if (lost > r->lost_seen) {
-		collector__lost(r->col, lost - r->lost_seen);
-		r->lost_seen = lost;
+	if (last) {
+		r->lost_seen = bpf_stat(r, STAT_LOST);
+		collector__lost(r->col, r->lost_seen);
 	}
 	collector__counters(r->col);
 	if (r->probes)
@@ -575,47 +569,71 @@ static void flush(struct recorder *r)
 		r->err = trace_writer__flush(r->w);
 }
 
-/* A target seen to run CPython gets its lock calls probed too, from now on. */
-static void probe_python(struct recorder *r)
-{
-	const char *object;
 
-	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
-		return;
-	r->python_probed = true;
-	if (lock_probes__add_python(r->probes, object))
-		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+/* The probes are out since AT: the stretch on ends there, in the trace too. */
+static void probes_out(struct recorder *r, uint64_t at)
+{
+	r->phase_start = at;
+	r->on_ns += at - r->on_since;
+	r->cpu_off = ls_process_cpu_ns(r->pid);
+	ring_buffer__consume(r->rb);	/* the window's events precede its end */
+	collector__window(r->col, false, at);
 }
 
 /* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
  * carry across an off stretch. Lock calls left pending by an off stretch (their return went
- * unseen) are told apart by the window count, raised here. */
-static void window(struct recorder *r, bool on)
+ * unseen) are told apart by the window count, raised here. Auto mode's guard opens the
+ * probes' account with CREDIT ns of probe cost. */
+static void window(struct recorder *r, bool on, double credit)
 {
 	uint64_t before = ls_mono_ns();
 
 	if (on) {
+		double slack = r->budget.share * BUDGET_SLACK_CPU_NS;
+
 		r->skel->bss->window_gen++;	/* calls pending from before are stale */
 		/* the time to attach counts as on: probes trap as soon as each link is in */
-		if (lock_probes__attach(r->probes))
+		if (r->guard ? guard__attach(r->guard, credit + slack, credit + slack)
+			     : lock_probes__attach(r->probes))
 			return;	/* stay off; the next window tries again */
 		r->hits0[0] = bpf_stat(r, STAT_PROBE_ENTRY);
 		r->hits0[1] = bpf_stat(r, STAT_PROBE_RETURN);
-		r->cpu0 = target_cpu_ns(r->pid);
+		r->cpu0 = ls_process_cpu_ns(r->pid);
 		r->phase_start = before;
+		r->on_since = before;
+		r->stretches++;
+		collector__window(r->col, true, before);
 	} else {
 		/* ... and so does the time to detach: they trap until their link is gone */
-		lock_probes__detach(r->probes);
-		r->phase_start = ls_mono_ns();
-		r->on_ns += r->phase_start - r->on_since;
-		ring_buffer__consume(r->rb);	/* the window's events precede its end */
+		if (r->guard)
+			guard__detach(r->guard);
+		else
+			lock_probes__detach(r->probes);
+		probes_out(r, ls_mono_ns());
 	}
-	if (on)
-		r->on_since = before;
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: probes %s in %.1f ms\n", on ? "on" : "off",
 			(ls_mono_ns() - before) / 1e6);
-	collector__window(r->col, on);
+}
+
+/* A target seen to run CPython gets its lock calls probed too: from auto mode's next stretch on;
+ * full mode's probes come out and go back in with them, a window edge in the trace. */
+static void probe_python(struct recorder *r)
+{
+	const char *object;
+	bool again;
+
+	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
+		return;
+	r->python_probed = true;
+	again = !r->guard && lock_probes__attached(r->probes);
+	if (again)
+		window(r, false, 0);
+	if (r->guard ? guard__add_python(r->guard, object) : lock_probes__add_python(r->probes,
+											   object))
+		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+	if (again)
+		window(r, true, 0);
 }
 
 /* X rounded to two significant digits: 21818 -> 22000 */
@@ -683,22 +701,34 @@ static bool look_first(struct recorder *r, uint64_t now)
  * to leave them off so that the target loses at most the budget. */
 static void auto_tick(struct recorder *r, uint64_t now)
 {
-	uint64_t on_len, e, ret, cpu;
+	uint64_t on_len, e, ret, cpu, cut_at = 0;
+	bool cut;
 	double d;
 
-	if (!r->probes || r->o->mode != RECORD_AUTO || now < r->phase_end)
+	if (!r->probes || r->o->mode != RECORD_AUTO)
 		return;
-	if (!lock_probes__attached(r->probes)) {
+	cut = r->guard && guard__tripped(r->guard, &cut_at);
+	if (!cut && now < r->phase_end)
+		return;
+	if (!cut && !lock_probes__attached(r->probes)) {
+		uint64_t cpu_now = ls_process_cpu_ns(r->pid);
+
 		if (look_first(r, now))
 			return;
-		window(r, true);
+		/* a planned stretch may spend what the target's work earned while off */
+		window(r, true, r->budget.share * (double)(cpu_now > r->cpu_off ?
+							    cpu_now - r->cpu_off : 0));
 		r->phase_end = ls_mono_ns() + r->next_on_len;	/* measured once all are in */
 		return;
+	}
+	if (cut) {
+		now = cut_at;
+		r->cut++;
 	}
 	on_len = now - r->phase_start;
 	e = bpf_stat(r, STAT_PROBE_ENTRY) - r->hits0[0];
 	ret = bpf_stat(r, STAT_PROBE_RETURN) - r->hits0[1];
-	cpu = target_cpu_ns(r->pid) - r->cpu0;
+	cpu = ls_process_cpu_ns(r->pid) - r->cpu0;
 	d = budget__update(&r->budget, e, ret, cpu, on_len);
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: %llu + %llu hits, cost %.3g, duty %.3g\n",
@@ -706,22 +736,30 @@ static void auto_tick(struct recorder *r, uint64_t now)
 	if (!budget__worth(&r->budget, r->budget.last_cost)) {
 		if (!r->told_off && !r->o->quiet)
 			ls_note("record", "auto mode: its probes cost %.1fx the target's own CPU time: "
-				"full mode stays off for now", r->budget.last_cost);
+				"full mode off until a look finds lock calls cheaper (every %.0f s)",
+				r->budget.last_cost, WINDOW_NS / 1e9);
 		r->told_off = true;
 		r->skipped++;
-		window(r, false);	/* off until the next look */
+		if (cut)
+			probes_out(r, cut_at);
+		else
+			window(r, false, 0);	/* off until the next look */
 		r->phase_end = r->phase_start + WINDOW_NS;
 		return;
 	}
-	if (d >= 0.999) {	/* cheap: stay on, price it again next window */
+	if (cut) {	/* the budget spent before the stretch's end: off, then as planned */
+		probes_out(r, cut_at);
+		d = d < 0.999 ? d : 0.5;
+	} else if (d >= 0.999) {	/* cheap: stay on, price it again next window */
 		r->phase_start = now;
 		r->hits0[0] += e;
 		r->hits0[1] += ret;
 		r->cpu0 += cpu;
 		r->phase_end = now + WINDOW_NS;
 		return;
+	} else {
+		window(r, false, 0);
 	}
-	window(r, false);
 	/* off long enough that the whole stretch on, attach and detach included, is a share d */
 	on_len = r->phase_start - r->on_since;
 	r->next_on_len = d * WINDOW_NS > MIN_ON_NS ? d * WINDOW_NS : MIN_ON_NS;
@@ -810,7 +848,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			break;
 		if (now >= next_flush) {
 			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
-			flush(r);
+			flush(r, false);
 			next_flush = now + FLUSH_NS;
 		}
 	}
@@ -825,12 +863,12 @@ static int finish(struct recorder *r)
 	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
 	stop_child(r);
 	if (r->probes && lock_probes__attached(r->probes))
-		window(r, false);
+		window(r, false, 0);
 	ring_buffer__consume(r->rb);	/* what the kernel still holds */
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
 	check_deadlocks(r, ls_mono_ns());
-	flush(r);
+	flush(r, true);
 	end.ts = collector__last_ts(r->col);
 	end.end.duration_ns = ls_mono_ns() - r->start_mono;
 	end.end.events = collector__events(r->col);
@@ -887,7 +925,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	 * loop, once the target's objects are loaded, and is short, to price the probes before
 	 * they cost much; begun here, it would last as long as that load (~0.1 s of traps) */
 	if (r.probes && o->mode == RECORD_FULL)
-		window(&r, true);
+		window(&r, true, 0);
 	r.next_on_len = FIRST_ON_NS;
 	r.phase_end = 0;
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
@@ -901,7 +939,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	/* an attached process's first stretch on precedes the snapshot: holders the snapshot
 	 * infers must not be forgotten at a window's edge right after it */
 	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
-		window(&r, true);
+		window(&r, true, 0);
 		r.phase_end = ls_mono_ns() + FIRST_ON_NS;	/* measured once all are in */
 	}
 	if (!r.exited)
@@ -928,6 +966,7 @@ cleanup:
 	if (r.w)
 		trace_writer__close(r.w);
 	lookahead__free(r.look);
+	guard__free(r.guard);
 	lock_probes__free(r.probes);
 	loopwatch__free(r.loops);
 	ring_buffer__free(r.rb);
