@@ -452,6 +452,9 @@ static int setup_full(struct recorder *r)
 	return LS_EXIT_OK;
 attached:
 	budget__init(&r->budget, r->o->overhead_budget, entry_ns, return_ns);
+	if (getenv("LOCKSCOPE_DEBUG") && !full)
+		fprintf(stderr, "lockscope: debug: a probe hit costs %.1f us at entry, %.1f us at "
+			"return\n", entry_ns / 1e3, return_ns / 1e3);
 	if (!full && !(r->guard = guard__new(r->skel, r->probes, r->pid, &r->budget))) {
 		ls_err("record", "auto mode: %s", strerror(errno));
 		return LS_EXIT_SYSTEM;
@@ -921,16 +924,25 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	rc = setup_full(&r) ?: watch_loops(&r);
 	if (rc)
 		goto cleanup;
-	/* full: probed from the first instruction. Auto: the first stretch on begins in the run
-	 * loop, once the target's objects are loaded, and is short, to price the probes before
-	 * they cost much; begun here, it would last as long as that load (~0.1 s of traps) */
-	if (r.probes && o->mode == RECORD_FULL)
+	/* full, and auto on a launched command: probed from the first instruction, so that a
+	 * short program's lock order is seen whole. Auto's guard holds that first stretch to the
+	 * budget's slack, and the run loop prices it from the command's release on */
+	if (r.probes && (o->mode == RECORD_FULL || r.launched))
 		window(&r, true, 0);
 	r.next_on_len = FIRST_ON_NS;
 	r.phase_end = 0;
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
+	if (r.launched && r.probes && o->mode == RECORD_AUTO && lock_probes__attached(r.probes)) {
+		r.phase_start = ls_mono_ns();
+		r.hits0[0] = bpf_stat(&r, STAT_PROBE_ENTRY);
+		r.hits0[1] = bpf_stat(&r, STAT_PROBE_RETURN);
+		r.cpu0 = ls_process_cpu_ns(r.pid);
+		/* priced by the guard alone: a program done within the budget's slack (most unit
+		 * tests and tools) is probed whole, a lock-heavy one cut after a few hundred hits */
+		r.phase_end = r.phase_start + WINDOW_NS;
+	}
 	/* events of a running process flow from here on: loading DWARF while they pile up in
 	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
 	if (!r.launched)

@@ -1,0 +1,128 @@
+/* test_auto.c - end to end: the default mode keeps its promises. Its probes come out as soon as
+ * a burst of lock calls overdraws the budget, a short launched program gets its lock order, and
+ * a cycle found in windows is one that full mode finds too. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+#include "trace/trace.h"
+
+/* The stretches of full mode in TRACE, as [on, off) in the BPF clock (ls_mono_ns). */
+struct stretch {
+	uint64_t on, off;
+};
+
+static size_t stretches_of(const char *trace, struct stretch *s, size_t max)
+{
+	char err[256];
+	struct trace_reader *r = trace_reader__open(trace, err, sizeof(err));
+	struct ls_rec rec;
+	uint64_t base;
+	size_t n = 0;
+	bool on = false;
+
+	cr_assert_not_null(r, "%s: %s", trace, err);
+	base = trace_reader__info(r)->start_mono_ns;
+	while (trace_reader__next(r, &rec) == 1) {
+		if (rec.type != LS_REC_WINDOW || rec.window.on == on)
+			continue;
+		on = rec.window.on;
+		if (on && n < max)
+			s[n++] = (struct stretch){base + rec.ts, UINT64_MAX};
+		else if (!on && n)
+			s[n - 1].off = base + rec.ts;
+	}
+	trace_reader__free(r);
+	return n;
+}
+
+static double burst_alone(void)
+{
+	char *out = NULL, *err = NULL;
+	struct jp_value *gt;
+	double ns;
+	int rc = shf(&out, &err, WORKLOAD("burst") " --idle-ms 0 --pairs 20000000");
+
+	cr_assert_eq(rc, 0, "%s", err);
+	gt = ground_truth(out);
+	ns = jnum(gt, "elapsed_ns", 0);
+	jp_free(gt);
+	free(out);
+	free(err);
+	return ns;
+}
+
+/* Attached while the program sleeps, auto mode sees no lock call, prices its probes at nothing
+ * and leaves them in. The program then makes 20 M lock calls, which probed would take ~15 times
+ * as long: the guard must take the probes out within a few milliseconds of the burst's start. */
+Test(auto, a_burst_after_an_idle_attach_stays_in_budget, .timeout = 90)
+{
+	char trace[256], *out = NULL, *err = NULL, path[256];
+	struct stretch s[64];
+	struct jp_value *idle, *gt;
+	double alone = burst_alone(), with;
+	uint64_t start;
+	size_t n;
+	pid_t pid;
+	int rc;
+
+	idle = start_workload("burst", 10, WORKLOAD("burst") " --idle-ms 1500 --pairs 20000000",
+			      "{\"workload\": \"burst\", \"pid\"", &pid);
+	snprintf(trace, sizeof(trace), "%s/burst.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -p %d -o %s", pid, trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert_geq(wait_for(pid, 30), 0);
+	snprintf(path, sizeof(path), "%s/burst.out", test_dir());
+	free(out);
+	out = slurp(path);
+	gt = ground_truth(out);
+	start = (uint64_t)jnum(gt, "start_mono_ns", 0);
+	with = jnum(gt, "elapsed_ns", 0);
+	cr_assert_gt(start, 0);
+	n = stretches_of(trace, s, 64);
+	cr_assert_gt(n, 0, "the probes never went in: %s", err);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t from = s[i].on > start ? s[i].on : start;
+
+		/* the slack (5 ms of probe cost, a few hundred hits) and the detach */
+		if (s[i].off > start)
+			cr_assert_lt(s[i].off - from, 60000000, "stretch %zu: probes in for %.1f ms "
+				     "of the burst", i, (s[i].off - from) / 1e6);
+	}
+	/* probed throughout, it would take ~15 times as long; the machine is shared: the bound
+	 * is loose, the stretches above are the exact test */
+	cr_assert_lt(with / alone, 1.5, "the burst took %.2f times as long recorded (%s)",
+		     with / alone, err);
+	jp_free(idle);
+	jp_free(gt);
+	free(out);
+	free(err);
+}
+
+/* The inversion done within a few milliseconds of the program's start, before any look. */
+Test(auto, a_short_launched_program_gets_its_lock_order, .timeout = 60)
+{
+	char trace[256], *out = NULL, *err = NULL;
+	const struct jp_value *cycles;
+	struct jp_value *gt, *rep;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/short.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("inversion")
+		 " --rounds 2 --hold-us 100", trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	gt = ground_truth(out);
+	rep = report_json(trace);
+	cr_assert_str_eq(jstr(rep, "recording.mode"), "auto");
+	cycles = must_array(rep, "lock_order.cycles");
+	cr_assert_eq(cycles->len, 1, "the inversion was not found: %s", err);
+	cr_assert(is_pair(jp_path(&cycles->items[0], "locks"), "lock_a", "lock_b"));
+	jp_free(gt);
+	jp_free(rep);
+	free(out);
+	free(err);
+}
