@@ -565,9 +565,12 @@ static void flush(struct recorder *r, bool last)
 	if (r->probes)
 		collector__count(r->col, "lock calls untracked: in-flight table full",
 				 bpf_stat(r, STAT_INFLIGHT_FULL));
-	if (r->probes && r->o->mode == RECORD_AUTO)
+	if (r->probes && r->o->mode == RECORD_AUTO) {
 		collector__count(r->col, "auto mode: full-mode stretches skipped, probes too dear",
 				 r->skipped);
+		collector__count(r->col, "auto mode: full-mode stretches cut short by the budget",
+				 r->cut);
+	}
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
 }
@@ -694,8 +697,9 @@ static bool look_first(struct recorder *r, uint64_t now)
 	r->skipped++;
 	if (!r->told_off && !r->o->quiet)
 		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
-			"probed, it would run ~%.0f times slower: full mode stays off for now",
-			100.0 * in_lock / samples, two_digits(1 + g));
+			"probed, it would run ~%.0f times slower: full mode off until a look finds "
+			"lock calls cheaper (every %.0f s)", 100.0 * in_lock / samples,
+			two_digits(1 + g), WINDOW_NS / 1e9);
 	r->told_off = true;
 	return true;
 }
@@ -891,6 +895,10 @@ static int finish(struct recorder *r)
 	if (r->probes)
 		fprintf(stderr, "; full mode %.0f%% of the time", 100.0 * r->on_ns /
 			(end.end.duration_ns ? end.end.duration_ns : 1));
+	if (r->guard)
+		fprintf(stderr, " (%llu stretches, %llu cut short by the %g%% budget)",
+			(unsigned long long)r->stretches, (unsigned long long)r->cut,
+			r->o->overhead_budget);
 	fputc('\n', stderr);
 	return LS_EXIT_OK;
 }
@@ -936,6 +944,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		goto cleanup;
 	if (r.launched && r.probes && o->mode == RECORD_AUTO && lock_probes__attached(r.probes)) {
 		r.phase_start = ls_mono_ns();
+		r.on_since = r.phase_start;	/* held at its entry until now: nothing to probe */
 		r.hits0[0] = bpf_stat(&r, STAT_PROBE_ENTRY);
 		r.hits0[1] = bpf_stat(&r, STAT_PROBE_RETURN);
 		r.cpu0 = ls_process_cpu_ns(r.pid);
