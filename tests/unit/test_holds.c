@@ -80,3 +80,24 @@ Test(holds, a_hold_whose_release_was_lost_is_not_timed)
 	cr_assert_eq(holds__get(h, 0xa).hold_ns, 50, "not 550: the first hold's end is unknown");
 	holds__free(h);
 }
+
+/* A deadlock's locks are held until the end: their time counts up to it, not as 0. */
+Test(holds, holds_open_at_the_end_count_up_to_it)
+{
+	struct holds *h = holds__new();
+	struct hold_stats s;
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	feed(h, LS_REC_ACQUIRE, 100, 1, 0xa);
+	feed(h, LS_REC_ACQUIRE, 200, 2, 0xb);
+	feed(h, LS_REC_RELEASE, 300, 2, 0xb);
+	holds__finish(h, 5000);
+	s = holds__get(h, 0xa);
+	cr_assert_eq(s.acquisitions, 1);
+	cr_assert_eq(s.open, 1);
+	cr_assert_eq(s.hold_ns, 4900);
+	cr_assert_eq(s.max_hold_ns, 4900);
+	cr_assert_eq(holds__get(h, 0xb).open, 0);
+	cr_assert_eq(holds__get(h, 0xb).hold_ns, 100);
+	holds__free(h);
+}
