@@ -128,6 +128,34 @@ Test(auto, a_short_launched_program_gets_its_lock_order, .timeout = 60)
 	free(err);
 }
 
+/* A static binary's lock calls are its own copies of glibc's, which no probe on the system's
+ * C library sees: full mode says so and records contention only, claiming no coverage. */
+Test(auto, full_mode_on_a_static_binary_says_it_cannot_probe, .timeout = 60)
+{
+	char bin[256], trace[256], *out = NULL, *err = NULL;
+	struct jp_value *rep;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/inversion-static", test_dir());
+	rc = shf(&out, &err, "gcc -static -O2 -pthread -o %s tests/workloads/inversion.c", bin);
+	cr_assert_eq(rc, 0, "gcc -static (libc6-dev): %s", err);
+	free(out);
+	free(err);
+	snprintf(trace, sizeof(trace), "%s/static.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record --mode full -o %s -- %s", trace, bin);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(strstr(err, "its lock calls cannot be probed; recording contention only"), "%s",
+		  err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "recording.full_coverage", -1), 0);
+	cr_assert_eq(jnum(rep, "recording.counters.lock calls not probed: the command does not "
+			  "use the probed C library", 0), 1);
+	cr_assert_eq(must_array(rep, "lock_order.edges")->len, 0);
+	jp_free(rep);
+	free(out);
+	free(err);
+}
+
 /* ---- real servers, started here on private sockets and data directories ---- */
 
 static char server_dir[256];

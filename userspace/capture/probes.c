@@ -279,6 +279,13 @@ fail:
 	return NULL;
 }
 
+bool lock_probes__target_uses(const struct lock_probes *p)
+{
+	char shown[PATH_MAX];
+
+	return find_libc(p->pid, shown, sizeof(shown)) && !strcmp(shown, p->libs[0].shown);
+}
+
 /* With uprobe sessions, the entry link's offsets get the session program, and there is no
  * return link: its entry asks for the return only of lock calls. */
 static int lib_attach(struct lock_probes *p, struct probed_lib *lib)

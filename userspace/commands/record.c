@@ -81,6 +81,8 @@ struct recorder {
 	struct guard *guard;			/* auto: takes the probes out past the budget */
 	uint64_t cpu_off;			/* auto: the target's CPU time when they came out */
 	uint64_t stretches, cut;		/* auto: stretches on, and those the guard cut */
+	bool window_pending;			/* probes in before a launched command runs: its
+						 * window begins in the trace at its release */
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
@@ -608,7 +610,9 @@ static void window(struct recorder *r, bool on, double credit)
 		r->phase_start = before;
 		r->on_since = before;
 		r->stretches++;
-		collector__window(r->col, true, before);
+		r->window_pending = r->launched && r->go_fd >= 0;
+		if (!r->window_pending)
+			collector__window(r->col, true, before);
 	} else {
 		/* ... and so does the time to detach: they trap until their link is gone */
 		if (r->guard)
@@ -771,6 +775,26 @@ static void auto_tick(struct recorder *r, uint64_t now)
 	on_len = r->phase_start - r->on_since;
 	r->next_on_len = d * WINDOW_NS > MIN_ON_NS ? d * WINDOW_NS : MIN_ON_NS;
 	r->phase_end = r->phase_start + (uint64_t)(on_len * (1 - d) / d);
+}
+
+/* The launched command does not use the C library whose lock calls are probed (a static or
+ * musl binary): its lock calls cannot be seen. Says so, in the trace too, and records the
+ * contention mode's view, rather than full mode's coverage of nothing. */
+static void unprobeable(struct recorder *r)
+{
+	if (!r->o->quiet)
+		ls_note("record", "%s does not use %s (a static or musl binary?): its lock calls "
+			"cannot be probed; recording contention only", r->o->cmd[0],
+			lock_probes__library(r->probes));
+	guard__free(r->guard);
+	r->guard = NULL;
+	r->window_pending = false;	/* no window in the trace: nothing was probed */
+	lock_probes__detach(r->probes);
+	r->on_ns = 0;
+	collector__count(r->col, "lock calls not probed: the command does not use the probed "
+			 "C library", 1);
+	lock_probes__free(r->probes);
+	r->probes = NULL;
 }
 
 static void stop_child(struct recorder *r)
@@ -942,6 +966,11 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
+	if (r.launched && r.probes && !r.exited && !lock_probes__target_uses(r.probes))
+		unprobeable(&r);
+	if (r.window_pending)
+		collector__window(r.col, true, ls_mono_ns());
+	r.window_pending = false;
 	if (r.launched && r.probes && o->mode == RECORD_AUTO && lock_probes__attached(r.probes)) {
 		r.phase_start = ls_mono_ns();
 		r.on_since = r.phase_start;	/* held at its entry until now: nothing to probe */
