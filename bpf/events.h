@@ -149,6 +149,8 @@ struct ls_ev_loop {
 	__u64 off_ns[LS_OFF__COUNT];
 	__u32 polls;		/* poll calls the thread had made (saturating) */
 	__u32 on_cpu;		/* SAMPLE: 1 if taken on CPU (the stack is the sampler's) */
+	__u64 ra_slot, ra, ra2_slot, ra2;	/* SAMPLE on CPU: the return addresses that full
+						 * mode's return probes hid (ls_ev_wait_begin) */
 	struct ls_ev_stack st;	/* SAMPLE only */
 };
 
@@ -187,7 +189,7 @@ _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
 _Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");
 _Static_assert(sizeof(struct ls_ev_lock) == 40 + sizeof(struct ls_ev_stack), "ls_ev_lock layout");
 _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
-_Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_loop) == 72 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
 
 _Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");

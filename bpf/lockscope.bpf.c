@@ -390,6 +390,14 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		ev->off_ns[i] = s->off_ns[i];
 	ev->polls = s->polls;
 	ev->on_cpu = on_cpu;
+	__builtin_memset(&ev->ra_slot, 0, 4 * sizeof(__u64));
+	if (on_cpu) {	/* inside a probed lock call: the return addresses its probe hid */
+		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+
+		/* ra_slot, ra, ra2_slot, ra2 follow each other in both */
+		if (p)
+			__builtin_memcpy(&ev->ra_slot, &p->ra_slot, 4 * sizeof(__u64));
+	}
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;

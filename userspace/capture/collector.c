@@ -1197,10 +1197,15 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		if (size < offsetof(struct ls_ev_loop, st))
 			goto bad;
 		return on_loop(c, data, size, NULL);
-	case LS_EV_LOOP_SAMPLE:
+	case LS_EV_LOOP_SAMPLE: {
+		const struct ls_ev_loop *ev = data;
+		struct hidden_ra hid = {{0}, {0}};
+
 		if (size < sizeof(struct ls_ev_loop))
 			goto bad;
-		return on_loop(c, data, size, NULL);
+		hid = (struct hidden_ra){{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
+		return on_loop(c, data, size, &hid);
+	}
 	}
 bad:
 	c->bad++;
@@ -1455,6 +1460,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
 	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
 	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
+	err = err ?: collector__count(c, "stacks cut: a return probe's trampoline",
+				      st.cut_trampoline);
 	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
 				      st.objects_unreadable);
 	if (err || !c->py)
