@@ -155,10 +155,11 @@ populate_us() {
 	redis-cli -p $port debug populate 1000000 >/dev/null
 	redis-cli -p $port slowlog get 1 | sed -n 3p
 }
-# GET and SET requests per second, 50 clients, 2 s each
-rb_rps() { redis-benchmark -p $port -q -t get,set -n 200000 -c 50 | awk -F'[ :]+' '/requests per second/ {printf "%s ", $2}'; }
+# SET and GET requests per second, 50 clients
+rb_rps() { redis-benchmark -p $port -t set,get -n 200000 -c 50 --csv | tr -d '"' |
+	awk -F, '$1 == "SET" {s = $2} $1 == "GET" {g = $2} END {printf "%s %s", s, g}'; }
 # PAIRS lines "alone contention auto" of what FIGURE... prints, the recorder attached to PID for
-# SECONDS in each mode (rb_rps prints two figures: each mode's pair follows the last)
+# SECONDS in each mode (rb_rps prints two figures, SET and GET: each mode's pair follows)
 triples() {	# PID SECONDS FIGURE...
 	tpid=$1 secs=$2; shift 2
 	for i in $(seq "$PAIRS"); do
@@ -176,7 +177,7 @@ redis_rows() {
 	triples "$redis" 4 populate_us >"$tmp/populate"
 	auto_rows "redis DEBUG POPULATE 1000000 after an idle attach" "$tmp/populate"
 	triples "$redis" 6 rb_rps >"$tmp/rb"
-	awk '{print $1, $3, $5}' "$tmp/rb" >"$tmp/rb_set"	# redis-benchmark runs SET first
+	awk '{print $1, $3, $5}' "$tmp/rb" >"$tmp/rb_set"
 	awk '{print $2, $4, $6}' "$tmp/rb" >"$tmp/rb_get"
 	auto_rows "redis-benchmark SET throughput (alone / with)" "$tmp/rb_set" inverse
 	auto_rows "redis-benchmark GET throughput (alone / with)" "$tmp/rb_get" inverse

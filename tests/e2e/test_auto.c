@@ -133,8 +133,9 @@ Test(auto, a_short_launched_program_gets_its_lock_order, .timeout = 60)
  * C library sees: full mode says so and records contention only, claiming no coverage. */
 Test(auto, full_mode_on_a_static_binary_says_it_cannot_probe, .timeout = 60)
 {
-	char bin[256], trace[256], *out = NULL, *err = NULL;
+	char bin[256], trace[256], cmd[512], path[300], *out = NULL, *err = NULL;
 	struct jp_value *rep;
+	pid_t pid;
 	int rc;
 
 	snprintf(bin, sizeof(bin), "%s/inversion-static", test_dir());
@@ -149,9 +150,26 @@ Test(auto, full_mode_on_a_static_binary_says_it_cannot_probe, .timeout = 60)
 		  err);
 	rep = report_json(trace);
 	cr_assert_eq(jnum(rep, "recording.full_coverage", -1), 0);
-	cr_assert_eq(jnum(rep, "recording.counters.lock calls not probed: the command does not "
-			  "use the probed C library", 0), 1);
+	cr_assert_eq(jnum(rep, "recording.counters.lock calls not probed: the target does not "
+			  "use the system's C library", 0), 1);
 	cr_assert_eq(must_array(rep, "lock_order.edges")->len, 0);
+	jp_free(rep);
+	free(out);
+	free(err);
+	/* attached to, the same: it maps no C library at all */
+	snprintf(trace, sizeof(trace), "%s/static-attached.lsz", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s --rounds 1000 --hold-us 1000", bin);
+	snprintf(path, sizeof(path), "%s/static.out", test_dir());
+	pid = spawn_bg(cmd, path, path);
+	usleep(200000);
+	rc = shf(&out, &err, LOCKSCOPE " record --mode full -d 1 -p %d -o %s", pid, trace);
+	kill(pid, SIGTERM);
+	wait_for(pid, 10);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(strstr(err, "its lock calls cannot be probed; recording contention only"), "%s",
+		  err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "recording.full_coverage", -1), 0);
 	jp_free(rep);
 	free(out);
 	free(err);

@@ -43,6 +43,8 @@
 #define FIRST_ON_NS 5000000ull		/* auto: the first stretch, which prices the probes */
 #define LOOK_NS 50000000ull		/* auto: the look at the target before a stretch on */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
+/* the counter that says full mode saw nothing: the target's lock calls are its own */
+#define UNPROBED "lock calls not probed: the target does not use the system's C library"
 
 struct recorder {
 	const struct record_opts *o;
@@ -432,8 +434,16 @@ static int setup_full(struct recorder *r)
 
 	if (r->o->mode == RECORD_CONTENTION)
 		return LS_EXIT_OK;
-	if (r->uprobes_loaded)
+	if (r->uprobes_loaded) {
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
+		/* no C library to probe (a static or musl binary): nothing the system refused */
+		if (!r->probes && errno == ENOENT) {
+			ls_note("record", "%s mode: %s: its lock calls cannot be probed; recording "
+				"contention only", mode_names[r->o->mode], why);
+			collector__count(r->col, UNPROBED, 1);
+			return LS_EXIT_OK;
+		}
+	}
 	if (r->probes && !full)
 		r->pair_ns = lock_probes__pair_ns();
 	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
@@ -791,8 +801,7 @@ static void unprobeable(struct recorder *r)
 	r->window_pending = false;	/* no window in the trace: nothing was probed */
 	lock_probes__detach(r->probes);
 	r->on_ns = 0;
-	collector__count(r->col, "lock calls not probed: the command does not use the probed "
-			 "C library", 1);
+	collector__count(r->col, UNPROBED, 1);
 	lock_probes__free(r->probes);
 	r->probes = NULL;
 }
