@@ -17,7 +17,7 @@ RATE_SECONDS=${RATE_SECONDS:-3}
 OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
 # Ctrl-C reaches the workloads and recorders too: they run in this process group
-trap 'rm -rf "$tmp"' EXIT
+trap 'kill $(cat "$tmp/servers" 2>/dev/null) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 omit() { case " $OMIT " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
@@ -147,6 +147,7 @@ redis_start() {
 	redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
 		--slowlog-log-slower-than 10000 --enable-debug-command yes >"$tmp/redis.log" 2>&1 &
 	redis=$!
+	echo "$redis" >>"$tmp/servers"
 	for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 populate_us() {
@@ -192,8 +193,9 @@ sysbench_rows() {
 		--auth-root-authentication-method=normal --skip-test-db >"$tmp/my/install.log" 2>&1
 	mariadbd --no-defaults --datadir="$tmp/my/data" --socket="$tmp/my/sock" --skip-networking \
 		--user=root --pid-file="$tmp/my/pid" --innodb-buffer-pool-size=256M \
-		--log-error="$tmp/my/error.log" &
+		--log-error="$tmp/my/error.log" >"$tmp/my/out.log" 2>&1 &
 	my=$!
+	echo "$my" >>"$tmp/servers"
 	for _ in $(seq 300); do mariadb --no-defaults -S "$tmp/my/sock" -uroot \
 		-e 'create database sbtest' 2>/dev/null && break; sleep 0.1; done
 	sysbench oltp_read_write --db-driver=mysql --mysql-socket="$tmp/my/sock" --mysql-user=root \
