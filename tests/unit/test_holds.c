@@ -101,3 +101,22 @@ Test(holds, holds_open_at_the_end_count_up_to_it)
 	cr_assert_eq(holds__get(h, 0xb).hold_ns, 100);
 	holds__free(h);
 }
+
+/* sem_wait then sem_post by another thread: taken, never held by anyone, so not timed (and not
+ * left open to the end). */
+Test(holds, a_semaphore_is_taken_but_not_held)
+{
+	struct holds *h = holds__new();
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .ts = 100, .tid = 1};
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	r.acquire.addr = 0xc;
+	r.acquire.kind = LS_KIND_SEM;
+	cr_assert_eq(holds__feed(h, &r), 0);
+	feed(h, LS_REC_RELEASE, 300, 2, 0xc);
+	holds__finish(h, 1000);
+	cr_assert_eq(holds__get(h, 0xc).acquisitions, 1);
+	cr_assert_eq(holds__get(h, 0xc).open, 0);
+	cr_assert_eq(holds__get(h, 0xc).hold_ns, 0);
+	holds__free(h);
+}

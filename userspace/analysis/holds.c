@@ -120,6 +120,9 @@ int holds__feed(struct holds *h, const struct ls_rec *rec)
 		if (!(s = stats_of(h, key[1])))
 			return -ENOMEM;
 		s->acquisitions++;
+		/* a semaphore has no owner: another thread posts it, and no hold ends */
+		if (rec->acquire.kind == LS_KIND_SEM)
+			return 0;
 		/* a recursive retake keeps the first acquisition's time */
 		if (!(open = open_of(h, key, true)))
 			return -ENOMEM;

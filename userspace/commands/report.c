@@ -190,8 +190,15 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 			struct hold_stats hs = holds__get(ctx->holds, l->addr);
 
 			json_writer__key_u64(w, "acquisitions", hs.acquisitions);
-			json_writer__key_u64(w, "hold_ns", hs.hold_ns);
-			json_writer__key_u64(w, "max_hold_ns", hs.max_hold_ns);
+			if (l->kind == LS_KIND_SEM) {	/* taken, never held by one thread */
+				json_writer__key(w, "hold_ns");
+				json_writer__null(w);
+				json_writer__key(w, "max_hold_ns");
+				json_writer__null(w);
+			} else {
+				json_writer__key_u64(w, "hold_ns", hs.hold_ns);
+				json_writer__key_u64(w, "max_hold_ns", hs.max_hold_ns);
+			}
 		} else {
 			json_writer__key(w, "acquisitions");
 			json_writer__null(w);
@@ -343,7 +350,12 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 			l->unfinished, l->unfinished == 1 ? "thread was" : "threads were");
 	if (!detail)
 		return;
-	if (holds_known(ctx, l)) {
+	if (holds_known(ctx, l) && l->kind == LS_KIND_SEM) {
+		fprintf(out, "        taken     %" PRIu64 " times (in the %.0f%% of the time traced); "
+			"held: not traced (a semaphore has no owner)\n",
+			holds__get(ctx->holds, l->addr).acquisitions,
+			100 * holds__coverage(ctx->holds, ctx->end_ts));
+	} else if (holds_known(ctx, l)) {
 		struct hold_stats hs = holds__get(ctx->holds, l->addr);
 		char tot[24], avg[24], max[24];
 
