@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "e2e.h"
@@ -40,6 +41,14 @@ static size_t stretches_of(const char *trace, struct stretch *s, size_t max)
 	}
 	trace_reader__free(r);
 	return n;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 static double burst_alone(void)
@@ -342,6 +351,9 @@ Test(auto, redis_populate_after_an_idle_attach_stays_in_budget, .timeout = 120,
 {
 	char cmd[1024], path[300], trace[300];
 	double alone = 1e18, with = 1e18;
+	struct stretch st[64];
+	uint64_t t0;
+	size_t n;
 
 	redis_port = 20000 + getpid() % 20000;
 	snprintf(server_dir, sizeof(server_dir), "%s/redis", test_dir());
@@ -369,12 +381,22 @@ Test(auto, redis_populate_after_an_idle_attach_stays_in_budget, .timeout = 120,
 		rec = spawn_bg(cmd, "/dev/null", rerr);
 		cr_assert(wait_for_text(rerr, "Ctrl-C to stop", 20), "%s", slurp(rerr));
 		usleep(1500000);	/* idle: the first stretch sees no lock call */
+		t0 = mono_ns();
 		us = populate_us();
 		with = us < with ? us : with;
 		cr_assert_eq(wait_for(rec, 30), 0, "record: %s", (text = slurp(rerr)));
 		free(text);
+		/* the stretch priced on the idle server came to an end within the slack and a
+		 * detach of the command's start; later ones are planned at its measured cost */
+		n = stretches_of(trace, st, 64);
+		for (size_t k = 0; k < n; k++)
+			if (st[k].on < t0 && st[k].off > t0)
+				cr_assert_lt(st[k].off - t0, 100000000, "recording %d, stretch %zu: "
+					     "probes in for %.1f ms of DEBUG POPULATE", i, k,
+					     (st[k].off - t0) / 1e6);
 	}
-	/* probed throughout it took 2.3-2.5 times as long; loose on a shared machine */
-	cr_assert_lt(with / alone, 1.3, "DEBUG POPULATE took %.0f us recorded, %.0f us alone",
+	/* probed throughout it took 2.3-2.5 times as long; loose on a shared machine, where the
+	 * stretches above are the exact test */
+	cr_assert_lt(with / alone, 1.5, "DEBUG POPULATE took %.0f us recorded, %.0f us alone",
 		     with, alone);
 }
