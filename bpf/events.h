@@ -97,7 +97,8 @@ struct ls_ev_wait_begin {
 	__u64 ra2;		/* sem_clockwait), hidden the same way */
 	__u64 call_lock;	/* full mode: the lock of the lock call this wait is in; 0: none */
 	__u32 call_api;		/* ... and its enum ls_api */
-	__u32 pad;
+	__u32 lost;		/* events lost so far (low 32 bits), read before this one was
+				 * reserved: see ls_ev_lock */
 	struct ls_ev_stack st;
 };
 
@@ -107,7 +108,11 @@ struct ls_ev_lock {
 	__u64 addr;		/* the lock (mutex, rwlock, sem; the mutex for COND) */
 	__u64 call_ts;		/* ACQUIRE: when the lock call began */
 	__u32 api;		/* enum ls_api with its flags */
-	__u32 pad;
+	/* Events lost so far over all CPUs (low 32 bits), read before this event was reserved.
+	 * A thread whose own event was lost since its previous lock event or wait begin carries
+	 * a larger value in its next one: the collector marks the loss in the stream before the
+	 * first event carrying a new value, so no held lock outlives its lost release there. */
+	__u32 lost;
 	struct ls_ev_stack st;	/* ACQUIRE only: RELEASE and DESTROY end before it */
 };
 
@@ -144,6 +149,8 @@ struct ls_ev_loop {
 	__u64 off_ns[LS_OFF__COUNT];
 	__u32 polls;		/* poll calls the thread had made (saturating) */
 	__u32 on_cpu;		/* SAMPLE: 1 if taken on CPU (the stack is the sampler's) */
+	__u64 ra_slot, ra, ra2_slot, ra2;	/* SAMPLE on CPU: the return addresses that full
+						 * mode's return probes hid (ls_ev_wait_begin) */
 	struct ls_ev_stack st;	/* SAMPLE only */
 };
 
@@ -182,7 +189,7 @@ _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
 _Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");
 _Static_assert(sizeof(struct ls_ev_lock) == 40 + sizeof(struct ls_ev_stack), "ls_ev_lock layout");
 _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
-_Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_loop) == 72 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
 
 _Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");

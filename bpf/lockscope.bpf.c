@@ -88,6 +88,12 @@ struct pending_lock {
 /* Full mode's window count, raised by userspace each time the probes go on. */
 __u32 window_gen;
 
+/* Set by userspace once every probe of a window is in, cleared before the first comes out: the
+ * links insert and remove their breakpoints one by one, and a lock seen taken while its unlock
+ * was not probed yet would stay held for the analyses. Lock events are sent only while it is
+ * set, so each thread's events form one unbroken run of its lock calls per window. */
+__u32 window_open;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -145,6 +151,44 @@ static __always_inline void count(__u32 stat)
 
 	if (v)
 		*v += 1;
+}
+
+/* Auto mode's guard: probe hits so far over all CPUs, and the count at which to wake the guard
+ * (0: none), which userspace sets to where the probes would have spent its budget. */
+__u64 probe_hits;
+__u64 hit_alarm;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} alarm SEC(".maps");
+
+static __always_inline void hit(__u32 stat)
+{
+	__u64 n, at;
+
+	count(stat);
+	n = __sync_fetch_and_add(&probe_hits, 1) + 1;
+	at = hit_alarm;
+	/* one wakeup per alarm set: the thread that moves it to 0 sends it */
+	if (at && n >= at && __sync_val_compare_and_swap(&hit_alarm, at, 0) == at)
+		bpf_ringbuf_output(&alarm, &n, sizeof(n), BPF_RB_FORCE_WAKEUP);
+}
+
+/* Events lost so far, over all CPUs. Lock events and wait begins carry its value, read before
+ * their own reserve, so that a thread's event that follows one of its own lost events always
+ * carries a larger value: the collector marks the loss in the stream right there (events.h). */
+__u64 lost_total;
+
+static __always_inline void lose(void)
+{
+	count(STAT_LOST);
+	__sync_fetch_and_add(&lost_total, 1);
+}
+
+static __always_inline __u32 lost_now(void)
+{
+	return (__u32)lost_total;
 }
 
 /* Waking the collector on every event costs the target a context switch per event on a small
@@ -232,7 +276,7 @@ static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
 	if (size > sizeof(struct scratch_buf))
 		size = sizeof(struct scratch_buf);
 	if (bpf_ringbuf_output(&rb, rec, size, wake_flag()))
-		count(STAT_LOST);
+		lose();
 }
 
 static __always_inline struct scratch_buf *get_scratch(void)
@@ -264,7 +308,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->ra2 = 0;
 	ev->call_lock = 0;
 	ev->call_api = 0;
-	ev->pad = 0;
+	ev->lost = lost_now();	/* before bpf_ringbuf_output reserves */
 	{
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
@@ -276,7 +320,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 			ev->ra = p->ra;
 			ev->ra2_slot = p->ra2_slot;
 			ev->ra2 = p->ra2;
-			if (p->gen == window_gen) {
+			if (p->gen == window_gen && window_open) {
 				ev->call_lock = p->addr;
 				ev->call_api = p->api;
 			}
@@ -346,6 +390,14 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		ev->off_ns[i] = s->off_ns[i];
 	ev->polls = s->polls;
 	ev->on_cpu = on_cpu;
+	__builtin_memset(&ev->ra_slot, 0, 4 * sizeof(__u64));
+	if (on_cpu) {	/* inside a probed lock call: the return addresses its probe hid */
+		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+
+		/* ra_slot, ra, ra2_slot, ra2 follow each other in both */
+		if (p)
+			__builtin_memcpy(&ev->ra_slot, &p->ra_slot, 4 * sizeof(__u64));
+	}
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
@@ -364,7 +416,7 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		size = sizeof(*b);
 	/* the collector reads the thread's Python frames while the block lasts: wake it now */
 	if (bpf_ringbuf_output(&rb, b, size, BPF_RB_FORCE_WAKEUP))
-		count(STAT_LOST);
+		lose();
 }
 
 /* A target thread enters a poll call: the gap since its last one ends (a block if long). */
@@ -595,7 +647,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 			ev->ret = ret;
 			bpf_ringbuf_submit(ev, wake_flag());
 		} else {
-			count(STAT_LOST);
+			lose();
 		}
 	}
 	if (in)
@@ -614,7 +666,7 @@ static __always_inline int on_waking(struct task_struct *p)
 		return 0;
 	ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 	if (!ev) {
-		count(STAT_LOST);
+		lose();
 		return 0;
 	}
 	fill_hdr(&ev->h, LS_EV_WAKE, tid);
@@ -632,7 +684,7 @@ static __always_inline void emit_thread(__u32 type, struct task_struct *t, __u32
 	struct ls_ev_thread *ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 
 	if (!ev) {
-		count(STAT_LOST);
+		lose();
 		return;
 	}
 	fill_hdr(&ev->h, type, BPF_CORE_READ(t, pid));
@@ -681,17 +733,18 @@ static __always_inline int on_rename(struct task_struct *t, const char *comm)
 
 static __always_inline void emit_lock(__u32 type, __u32 tid, __u64 addr, __u32 api)
 {
+	__u32 lost = lost_now();	/* before the reserve */
 	struct ls_ev_lock *ev = bpf_ringbuf_reserve(&rb, offsetof(struct ls_ev_lock, st), 0);
 
 	if (!ev) {
-		count(STAT_LOST);
+		lose();
 		return;
 	}
 	fill_hdr(&ev->h, type, tid);
 	ev->addr = addr;
 	ev->call_ts = 0;
 	ev->api = api;
-	ev->pad = 0;
+	ev->lost = lost;
 	bpf_ringbuf_submit(ev, wake_flag());
 }
 
@@ -709,17 +762,20 @@ static __always_inline int on_lock_entry(struct pt_regs *ctx, void *lock, void *
 	if (bpf_probe_read_user(&p.ra, sizeof(p.ra), (void *)p.ra_slot))
 		p.ra_slot = 0;
 
-	count(STAT_PROBE_ENTRY);
+	hit(STAT_PROBE_ENTRY);
 	if (!is_target(pid_tgid >> 32))
 		return 1;
 	/* unlocks and destroys share this program (one link to detach): one event, no return */
 	if (api & (LS_API_UNLOCK | LS_API_DESTROY)) {
-		emit_lock(api & LS_API_UNLOCK ? LS_EV_RELEASE : LS_EV_DESTROY, tid, p.addr, api);
+		if (window_open)
+			emit_lock(api & LS_API_UNLOCK ? LS_EV_RELEASE : LS_EV_DESTROY, tid, p.addr,
+				  api);
 		return 1;
 	}
 	if ((api & LS_API__MASK) == LS_API_COND) {
 		p.addr = (__u64)mutex;
-		emit_lock(LS_EV_RELEASE, tid, p.addr, LS_API_MUTEX);
+		if (window_open)
+			emit_lock(LS_EV_RELEASE, tid, p.addr, LS_API_MUTEX);
 	}
 	/* a lock call made inside another (CPython's lock runs sem_clockwait) is the outer
 	 * call's business: the outer one stays pending, and keeps the nested one's return
@@ -751,7 +807,7 @@ static __always_inline int on_lock_return(struct pt_regs *ctx, long ret)
 	struct ls_ev_lock *ev;
 	__u32 snap_len = 0;
 
-	count(STAT_PROBE_RETURN);
+	hit(STAT_PROBE_RETURN);
 	if (!p)
 		return 0;
 	if (p->gen != window_gen) {	/* a call begun in an earlier window: not this one's */
@@ -765,6 +821,8 @@ static __always_inline int on_lock_return(struct pt_regs *ctx, long ret)
 	}
 	if ((p->api & LS_API_PY) ? ret != 1 : ret != 0 && (p->api & LS_API__MASK) != LS_API_COND)
 		goto out;
+	if (!window_open)
+		goto out;
 	s = get_scratch();
 	if (!s)
 		goto out;
@@ -773,7 +831,7 @@ static __always_inline int on_lock_return(struct pt_regs *ctx, long ret)
 	ev->addr = p->addr;
 	ev->call_ts = p->ts;
 	ev->api = p->api;
-	ev->pad = 0;
+	ev->lost = lost_now();	/* before bpf_ringbuf_output reserves */
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;

@@ -4,7 +4,8 @@
 #
 # Environment: PAIRS (alternating alone/recorded pairs per figure, default 3), SOAK_SECONDS
 # (length of the soak recording, default 600), RATE_SECONDS (each step of the collector's rate
-# scan, default 3), OMIT="uprobes helgrind soak ..." (sections to leave out while developing).
+# scan, default 3), OMIT="uprobes helgrind soak servers ..." (sections to leave out while
+# developing).
 set -e
 cd "$(dirname "$0")/../.."
 LS=build/lockscope
@@ -16,7 +17,7 @@ RATE_SECONDS=${RATE_SECONDS:-3}
 OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
 # Ctrl-C reaches the workloads and recorders too: they run in this process group
-trap 'rm -rf "$tmp"' EXIT
+trap 'kill $(cat "$tmp/servers" 2>/dev/null) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 omit() { case " $OMIT " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
@@ -106,6 +107,110 @@ overhead() {
 		"$PY tests/workloads/py_async_bench.py --iters 4000" \
 		"$PY tests/workloads/py_async_bench.py --iters 40" 100
 	compare small
+}
+
+# ---- auto mode on bursts and real servers: attached while idle, then loaded. Each figure is the
+# load's time (or throughput) with the recorder attached in MODE over alone, alternating ----
+# Starts `lockscope record --mode MODE -p PID -d SECONDS` in the background once its probes are in.
+attach_rec() {	# MODE PID SECONDS
+	$LS record --mode "$1" -p "$2" -d "$3" -o "$tmp/a.lsz" 2>"$tmp/a.err" &
+	rec_pid=$!
+	for _ in $(seq 200); do grep -q 'Ctrl-C to stop' "$tmp/a.err" && break; sleep 0.05; done
+	sleep 1	# idle: auto mode's first stretch sees no lock call
+}
+auto_modes() { echo contention auto; }
+# rows: LABEL, then a file of "alone contention auto" lines; with INVERSE, throughputs
+auto_rows() {	# LABEL FILE [inverse]
+	for m in 2 3; do
+		awk -v m=$m -v inv="$3" '{print inv ? $1 / $m : $m / $1}' "$2" >"$tmp/ratios"
+		row "$1" "lockscope $(auto_modes | cut -d' ' -f$((m - 1)))" "$(stats <"$tmp/ratios") x"
+	done
+}
+burst_after_idle() {
+	for i in $(seq "$PAIRS"); do
+		line=$($W/burst --idle-ms 0 --pairs 40000000 | elapsed)
+		for m in $(auto_modes); do
+			$W/burst --idle-ms 2500 --pairs 40000000 >"$tmp/b.out" &
+			b=$!
+			sleep 0.2
+			attach_rec "$m" "$b" 5
+			wait "$b"
+			wait "$rec_pid"
+			line="$line $(elapsed <"$tmp/b.out")"
+		done
+		echo "$line"
+	done >"$tmp/burst"
+	auto_rows "burst of 40M lock calls after an idle attach" "$tmp/burst"
+}
+redis_start() {
+	port=$((20000 + $$ % 20000))
+	redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$tmp" \
+		--slowlog-log-slower-than 10000 --enable-debug-command yes >"$tmp/redis.log" 2>&1 &
+	redis=$!
+	echo "$redis" >>"$tmp/servers"
+	for _ in $(seq 100); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+populate_us() {
+	redis-cli -p $port flushall >/dev/null
+	redis-cli -p $port slowlog reset >/dev/null
+	redis-cli -p $port debug populate 1000000 >/dev/null
+	redis-cli -p $port slowlog get 1 | sed -n 3p
+}
+# SET and GET requests per second, 50 clients
+rb_rps() { redis-benchmark -p $port -t set,get -n 200000 -c 50 --csv | tr -d '"' |
+	awk -F, '$1 == "SET" {s = $2} $1 == "GET" {g = $2} END {printf "%s %s", s, g}'; }
+# PAIRS lines "alone contention auto" of what FIGURE... prints, the recorder attached to PID for
+# SECONDS in each mode (rb_rps prints two figures, SET and GET: each mode's pair follows)
+triples() {	# PID SECONDS FIGURE...
+	tpid=$1 secs=$2; shift 2
+	for i in $(seq "$PAIRS"); do
+		line=$("$@")
+		for m in $(auto_modes); do
+			attach_rec "$m" "$tpid" "$secs"
+			line="$line $("$@")"
+			wait "$rec_pid"
+		done
+		echo "$line"
+	done
+}
+redis_rows() {
+	redis_start
+	triples "$redis" 4 populate_us >"$tmp/populate"
+	auto_rows "redis DEBUG POPULATE 1000000 after an idle attach" "$tmp/populate"
+	triples "$redis" 6 rb_rps >"$tmp/rb"
+	awk '{print $1, $3, $5}' "$tmp/rb" >"$tmp/rb_set"
+	awk '{print $2, $4, $6}' "$tmp/rb" >"$tmp/rb_get"
+	auto_rows "redis-benchmark SET throughput (alone / with)" "$tmp/rb_set" inverse
+	auto_rows "redis-benchmark GET throughput (alone / with)" "$tmp/rb_get" inverse
+	kill "$redis"; wait "$redis" 2>/dev/null
+}
+sysbench_tps() { sysbench oltp_read_write --db-driver=mysql --mysql-socket="$tmp/my/sock" \
+	--mysql-user=root --tables=4 --table-size=10000 --threads=8 --time=5 run |
+	awk '/transactions:/ {gsub(/\(/, "", $3); print $3}'; }
+sysbench_rows() {
+	mkdir -p "$tmp/my/data"
+	mariadb-install-db --no-defaults --datadir="$tmp/my/data" --user=root \
+		--auth-root-authentication-method=normal --skip-test-db >"$tmp/my/install.log" 2>&1
+	mariadbd --no-defaults --datadir="$tmp/my/data" --socket="$tmp/my/sock" --skip-networking \
+		--user=root --pid-file="$tmp/my/pid" --innodb-buffer-pool-size=256M \
+		--log-error="$tmp/my/error.log" >"$tmp/my/out.log" 2>&1 &
+	my=$!
+	echo "$my" >>"$tmp/servers"
+	for _ in $(seq 300); do mariadb --no-defaults -S "$tmp/my/sock" -uroot \
+		-e 'create database sbtest' 2>/dev/null && break; sleep 0.1; done
+	sysbench oltp_read_write --db-driver=mysql --mysql-socket="$tmp/my/sock" --mysql-user=root \
+		--tables=4 --table-size=10000 prepare >/dev/null
+	triples "$my" 7 sysbench_tps >"$tmp/tps"
+	auto_rows "MariaDB sysbench OLTP tps, 8 threads (alone / with)" "$tmp/tps" inverse
+	kill "$my"; wait "$my" 2>/dev/null
+}
+auto_servers() {
+	echo
+	echo "== auto mode attached while idle, then loaded: with the recorder / alone =="
+	echo "   (median [min-max] of $PAIRS alternating triples; throughputs alone / with)"
+	burst_after_idle
+	redis_rows
+	sysbench_rows
 }
 
 # ---- the tax on every syscall of the machine while a recording runs ----
@@ -260,6 +365,7 @@ main() {
 	syscall_tax
 	omit loop || loop_tax
 	omit overhead || overhead
+	omit servers || auto_servers
 	omit collector || collector
 	omit trace || trace_size
 	omit analysis || analysis

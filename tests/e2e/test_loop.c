@@ -20,14 +20,15 @@ struct truth {
 	double start, dur;
 };
 
-/* Records CMD launched; its stdout's block lines into GT. Returns how many; the report in *REP. */
-static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
+/* Records CMD launched with OPTS; its stdout's block lines into GT. Returns how many; the report
+ * in *REP. */
+static int record_opts(const char *opts, const char *cmd, struct truth *gt, struct jp_value **rep)
 {
 	char trace[512], *out = NULL, *err = NULL, *line;
 	int rc, n = 0, done = -1;
 
 	snprintf(trace, sizeof(trace), "%s/loop.lsz", test_dir());
-	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- %s", trace, cmd);
+	rc = shf(&out, &err, LOCKSCOPE " record %s -o %s -- %s", opts, trace, cmd);
 	cr_assert_eq(rc, 0, "record of %s failed (%d): %s", cmd, rc, err);
 	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
 		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf", gt[n].cause,
@@ -40,6 +41,11 @@ static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
 	free(out);
 	free(err);
 	return n;
+}
+
+static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
+{
+	return record_opts("", cmd, gt, rep);
 }
 
 /* The report's blocks match the ground truth one to one, in order. */
@@ -151,6 +157,30 @@ Test(loop, c_epoll_loop_blocks, .timeout = 60)
 	cr_assert_eq(n, 4, "epoll_loop made %d blocks", n);
 	check_blocks("epoll_loop", gt, n, rep, true);
 	check_chrome(rep);
+	jp_free(rep);
+}
+
+/* Probed throughout, the loop blocks inside a probed lock call (locked_handler's): its return
+ * probe's trampoline stands in the stack in place of the return address, which the unwinder must
+ * put back, not show as a frame of [uprobes]. */
+Test(loop, c_epoll_loop_blocks_with_the_lock_calls_probed, .timeout = 60)
+{
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+	const struct jp_value *blocks;
+	int n = record_opts("--mode full", WORKLOAD("epoll_loop"), gt, &rep);
+
+	cr_assert_eq(n, 4, "epoll_loop made %d blocks", n);
+	check_blocks("epoll_loop", gt, n, rep, true);
+	blocks = must_array(rep, "loop_blocks");
+	for (size_t i = 0; i < blocks->len; i++) {
+		const struct jp_value *st = jp_path(&blocks->items[i], "stack");
+
+		for (size_t k = 0; st && k < st->len; k++)
+			cr_expect_null(strstr(jp_str(&st->items[k]), "[uprobes]"), "block %zu: %s", i,
+				       jp_str(&st->items[k]));
+	}
+	cr_expect_eq(jnum(rep, "recording.counters.stacks cut: a return probe's trampoline", 0), 0);
 	jp_free(rep);
 }
 

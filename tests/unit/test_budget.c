@@ -81,3 +81,56 @@ Test(budget, worth_probing_while_the_budget_sees_a_percent_of_the_work)
 	budget__init(&b, 20, 15000, 15000);
 	cr_assert(budget__worth(&b, 20));
 }
+
+/* A target idle at attach, then a burst of lock calls: the account holds the slack only, and the
+ * burst's first millisecond of traps overdraws it. */
+Test(budget, a_burst_after_idle_overdraws_the_account_at_once)
+{
+	struct budget b;
+	struct budget_account a;
+
+	budget__init(&b, 5, 15000, 15000);
+	budget__open(&b, &a, 0.05 * BUDGET_SLACK_CPU_NS, 0.05 * BUDGET_SLACK_CPU_NS);
+	cr_assert(budget__spend(&b, &a, 0, 1000), "idle: nothing spent");
+	/* 300 hits (4.5 ms of traps) with 0.3 ms of the target's own work */
+	cr_assert(budget__spend(&b, &a, 4500000, 4800000), "within the slack");
+	cr_assert_not(budget__spend(&b, &a, 1500000, 1600000), "past it");
+}
+
+Test(budget, a_cheap_stretch_cannot_save_for_a_burst)
+{
+	struct budget b;
+	struct budget_account a;
+	double cap = 0.05 * BUDGET_SLACK_CPU_NS;
+
+	budget__init(&b, 5, 15000, 15000);
+	budget__open(&b, &a, cap, cap);
+	/* 10 s of the target's work with 1 ms of traps: it earns 0.5 s, keeps 5 ms */
+	cr_assert(budget__spend(&b, &a, 1000000, 10001000000.0));
+	cr_assert_float_eq(a.credit, cap, 1e-6);
+	cr_assert_not(budget__spend(&b, &a, cap + 1000000, cap + 1000000));
+}
+
+Test(budget, probes_at_the_budget_run_on)
+{
+	struct budget b;
+	struct budget_account a;
+
+	budget__init(&b, 5, 15000, 15000);
+	budget__open(&b, &a, 0, 0.05 * BUDGET_SLACK_CPU_NS);
+	/* 4.9% of the target's own work, a second at a time */
+	for (int i = 0; i < 100; i++)
+		cr_assert(budget__spend(&b, &a, 49000000, 1049000000));
+}
+
+Test(budget, the_next_look_comes_before_the_account_is_overdrawn)
+{
+	struct budget b;
+	struct budget_account a;
+
+	budget__init(&b, 5, 15000, 10000);
+	budget__open(&b, &a, 3000000, 5000000);
+	cr_assert_eq(budget__hits_left(&b, &a), 200, "priced at the dearer hit");
+	budget__open(&b, &a, 0, 5000000);
+	cr_assert_eq(budget__hits_left(&b, &a), 1);
+}

@@ -65,3 +65,58 @@ Test(holds, contention_mode_traces_nothing)
 	cr_assert_float_eq(holds__coverage(h, 1000), 0.0, 1e-9);
 	holds__free(h);
 }
+
+Test(holds, a_hold_whose_release_was_lost_is_not_timed)
+{
+	struct holds *h = holds__new();
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	feed(h, LS_REC_ACQUIRE, 100, 1, 0xa);
+	feed(h, LS_REC_LOST, 150, 0, 0);	/* its release among the lost events */
+	feed(h, LS_REC_ACQUIRE, 600, 1, 0xa);
+	feed(h, LS_REC_RELEASE, 650, 1, 0xa);
+	holds__finish(h, 1000);
+	cr_assert_eq(holds__get(h, 0xa).acquisitions, 2);
+	cr_assert_eq(holds__get(h, 0xa).hold_ns, 50, "not 550: the first hold's end is unknown");
+	holds__free(h);
+}
+
+/* A deadlock's locks are held until the end: their time counts up to it, not as 0. */
+Test(holds, holds_open_at_the_end_count_up_to_it)
+{
+	struct holds *h = holds__new();
+	struct hold_stats s;
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	feed(h, LS_REC_ACQUIRE, 100, 1, 0xa);
+	feed(h, LS_REC_ACQUIRE, 200, 2, 0xb);
+	feed(h, LS_REC_RELEASE, 300, 2, 0xb);
+	holds__finish(h, 5000);
+	s = holds__get(h, 0xa);
+	cr_assert_eq(s.acquisitions, 1);
+	cr_assert_eq(s.open, 1);
+	cr_assert_eq(s.hold_ns, 4900);
+	cr_assert_eq(s.max_hold_ns, 4900);
+	cr_assert_eq(holds__get(h, 0xb).open, 0);
+	cr_assert_eq(holds__get(h, 0xb).hold_ns, 100);
+	holds__free(h);
+}
+
+/* sem_wait then sem_post by another thread: taken, never held by anyone, so not timed (and not
+ * left open to the end). */
+Test(holds, a_semaphore_is_taken_but_not_held)
+{
+	struct holds *h = holds__new();
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .ts = 100, .tid = 1};
+
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	r.acquire.addr = 0xc;
+	r.acquire.kind = LS_KIND_SEM;
+	cr_assert_eq(holds__feed(h, &r), 0);
+	feed(h, LS_REC_RELEASE, 300, 2, 0xc);
+	holds__finish(h, 1000);
+	cr_assert_eq(holds__get(h, 0xc).acquisitions, 1);
+	cr_assert_eq(holds__get(h, 0xc).open, 0);
+	cr_assert_eq(holds__get(h, 0xc).hold_ns, 0);
+	holds__free(h);
+}

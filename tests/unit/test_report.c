@@ -682,3 +682,56 @@ Test(report, objects_and_frames_named_by_address_only)
 	cr_assert_null(strstr(run.out, "hot (0 frames"), "%s", run.out);
 	tf_run_free(&run);
 }
+
+/* Full mode on for the whole trace: hot_lock seen taken by worker-2 and never let go (a
+ * deadlock's lock), cold_lock waited on but never seen taken (a futex-only lock). */
+static void write_full_scenario(void)
+{
+	struct ls_rec w = {.type = LS_REC_WINDOW, .ts = 0}, a = {.type = LS_REC_ACQUIRE};
+
+	tf_open(&trace, PID, "hot", "./hot", "full");
+	tf_thread(&trace, 0, PID, "hot");
+	tf_thread(&trace, 0, W1, "worker-1");
+	tf_thread(&trace, 0, W2, "worker-2");
+	tf_lock(&trace, 0, HOT, LS_KIND_MUTEX, "hot_lock");
+	tf_lock(&trace, 0, COLD, LS_KIND_MUTEX, "cold_lock");
+	w.window.on = 1;
+	tf_add(&trace, &w);
+	a.ts = 1000000;
+	a.tid = W2;
+	a.acquire.addr = HOT;
+	a.acquire.kind = LS_KIND_MUTEX;
+	a.acquire.call_ts = a.ts;
+	tf_add(&trace, &a);
+	tf_begin(&trace, 2000000, W1, HOT, LS_KIND_MUTEX, W2, 0);
+	tf_begin(&trace, 2500000, PID, COLD, LS_KIND_MUTEX, 0, 0);
+	tf_end(&trace, 2900000, PID, LS_WAIT_WOKEN);
+	tf_finish(&trace, 10000000, 10, 0);
+	tf_close(&trace);
+}
+
+Test(report, holds_never_seen_are_null_and_open_ones_count_to_the_end)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+	int hot, cold;
+
+	write_full_scenario();
+	doc = report_json(&run, 0);
+	hot = !strcmp(str_at(doc, "locks.0.name"), "hot_lock") ? 0 : 1;
+	cold = 1 - hot;
+	cr_assert_eq(u64_at(doc, hot ? "locks.1.acquisitions" : "locks.0.acquisitions"), 1);
+	cr_assert_eq(u64_at(doc, hot ? "locks.1.hold_ns" : "locks.0.hold_ns"), 9000000, "%lu",
+		     (unsigned long)u64_at(doc, hot ? "locks.1.hold_ns" : "locks.0.hold_ns"));
+	cr_assert_eq(jp_path(doc, cold ? "locks.1.acquisitions" : "locks.0.acquisitions")->type,
+		     JP_NULL);
+	cr_assert_eq(jp_path(doc, cold ? "locks.1.hold_ns" : "locks.0.hold_ns")->type, JP_NULL);
+	jp_free(doc);
+	tf_run_free(&run);
+	run_report(&run, trace.path, false, 0);
+	cr_assert(strstr(run.out, "held      1 times, 9.00 ms in all"), "%s", run.out);
+	cr_assert(strstr(run.out, "1 still held when the trace ended"), "%s", run.out);
+	cr_assert(strstr(run.out, "held      not traced"), "%s", run.out);
+	cr_assert_null(strstr(run.out, "held      0 times"), "%s", run.out);
+	tf_run_free(&run);
+}

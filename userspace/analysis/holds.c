@@ -9,8 +9,16 @@
 #include "util/common.h"
 #include "trace/trace.h"
 
+/* A (thread, lock) pair taken in this window: when, while it is held. */
+struct open_hold {
+	uint64_t addr;
+	uint64_t since;		/* acquire ts + 1; 0: released */
+};
+
 struct holds {
-	struct bytemap *open;		/* (tid, addr) -> acquire ts + 1 */
+	struct bytemap *open;		/* (tid, addr) -> index into opens */
+	struct open_hold *opens;
+	size_t nopens, capopens;
 	struct bytemap *stats;		/* addr -> index into st */
 	struct hold_stats *st;
 	size_t nst, capst;
@@ -42,6 +50,7 @@ void holds__free(struct holds *h)
 		return;
 	bytemap__free(h->open);
 	bytemap__free(h->stats);
+	free(h->opens);
 	free(h->st);
 	free(h);
 }
@@ -59,6 +68,30 @@ static struct hold_stats *stats_of(struct holds *h, uint64_t addr)
 	return &h->st[h->nst++];
 }
 
+/* Holds that straddle an off stretch or a loss may have no visible release: timed until the
+ * next release of the lock by the thread, they would be too long. */
+static int forget_open(struct holds *h)
+{
+	bytemap__free(h->open);
+	h->open = bytemap__new();
+	h->nopens = 0;
+	return h->open ? 0 : -ENOMEM;
+}
+
+/* The open-hold slot of KEY, made if need be; NULL on ENOMEM. */
+static struct open_hold *open_of(struct holds *h, const uint64_t key[2], bool make)
+{
+	uint64_t *i = bytemap__get(h->open, key, 2 * sizeof(*key));
+
+	if (i)
+		return &h->opens[*i];
+	if (!make || ls_reserve(&h->opens, &h->capopens, h->nopens + 1, sizeof(*h->opens)) ||
+	    bytemap__put(h->open, key, 2 * sizeof(*key), h->nopens))
+		return NULL;
+	h->opens[h->nopens] = (struct open_hold){key[1], 0};
+	return &h->opens[h->nopens++];
+}
+
 static int window(struct holds *h, const struct ls_rec *rec)
 {
 	if (rec->window.on && !h->on) {
@@ -68,44 +101,48 @@ static int window(struct holds *h, const struct ls_rec *rec)
 		h->covered += rec->ts - h->on_since;
 	}
 	h->on = rec->window.on;
-	/* holds that straddle an off stretch have no visible release */
-	bytemap__free(h->open);
-	h->open = bytemap__new();
-	return h->open ? 0 : -ENOMEM;
+	return forget_open(h);
 }
 
 int holds__feed(struct holds *h, const struct ls_rec *rec)
 {
-	uint64_t key[2] = {rec->tid, 0}, *open;
+	uint64_t key[2] = {rec->tid, 0};
+	struct open_hold *open;
 	struct hold_stats *s;
 
 	switch (rec->type) {
 	case LS_REC_WINDOW:
 		return window(h, rec);
+	case LS_REC_LOST:
+		return forget_open(h);
 	case LS_REC_ACQUIRE:
 		key[1] = rec->acquire.addr;
 		if (!(s = stats_of(h, key[1])))
 			return -ENOMEM;
 		s->acquisitions++;
-		/* a recursive retake keeps the first acquisition's time */
-		open = bytemap__get(h->open, key, sizeof(key));
-		if (open && *open)
+		/* a semaphore has no owner: another thread posts it, and no hold ends */
+		if (rec->acquire.kind == LS_KIND_SEM)
 			return 0;
-		return bytemap__put(h->open, key, sizeof(key), rec->ts + 1);
+		/* a recursive retake keeps the first acquisition's time */
+		if (!(open = open_of(h, key, true)))
+			return -ENOMEM;
+		if (!open->since)
+			open->since = rec->ts + 1;
+		return 0;
 	case LS_REC_RELEASE:
 		key[1] = rec->release.addr;
-		open = bytemap__get(h->open, key, sizeof(key));
-		if (!open || !*open)
+		open = open_of(h, key, false);
+		if (!open || !open->since)
 			return 0;
 		if (!(s = stats_of(h, key[1])))
 			return -ENOMEM;
-		uint64_t held = rec->ts + 1 > *open ? rec->ts + 1 - *open : 0;
+		uint64_t held = rec->ts + 1 > open->since ? rec->ts + 1 - open->since : 0;
 
 		s->hold_ns += held;
 		if (held > s->max_hold_ns)
 			s->max_hold_ns = held;
-		held = *open - 1;	/* the acquire's ts */
-		*open = 0;	/* released: the entry stays, empty */
+		held = open->since - 1;	/* the acquire's ts */
+		open->since = 0;	/* released: the slot stays, empty */
 		return h->on_hold ? h->on_hold(h->on_hold_arg, rec->tid, key[1], held,
 					       rec->ts > held ? rec->ts : held)
 				  : 0;
@@ -125,6 +162,19 @@ void holds__on_hold(struct holds *h,
 
 void holds__finish(struct holds *h, uint64_t end_ts)
 {
+	/* still held at the end, with the probes on (a deadlock's locks): held this long at least */
+	for (size_t i = 0; h->on && i < h->nopens; i++) {
+		struct hold_stats *s;
+		uint64_t held;
+
+		if (!h->opens[i].since || !(s = stats_of(h, h->opens[i].addr)))
+			continue;
+		held = end_ts + 1 > h->opens[i].since ? end_ts + 1 - h->opens[i].since : 0;
+		s->hold_ns += held;
+		s->open++;
+		if (held > s->max_hold_ns)
+			s->max_hold_ns = held;
+	}
 	if (h->on && end_ts > h->on_since)
 		h->covered += end_ts - h->on_since;
 	h->on = false;

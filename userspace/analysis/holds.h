@@ -11,8 +11,10 @@ struct holds;
 
 struct hold_stats {
 	uint64_t acquisitions;
-	uint64_t hold_ns;	/* summed over the holds whose release was seen */
+	uint64_t hold_ns;	/* summed over the holds whose release was seen, and those still
+				 * open at the end (counted up to it) */
 	uint64_t max_hold_ns;
+	uint64_t open;		/* holds still open when the trace ended, probes on */
 };
 
 struct holds *holds__new(void);
@@ -26,7 +28,7 @@ void holds__on_hold(struct holds *h,
 		    int (*fn)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts,
 			      uint64_t end_ts),
 		    void *arg);
-/* Closes the coverage at END_TS. */
+/* Closes the coverage at END_TS, and the holds still open then (up to it). */
 void holds__finish(struct holds *h, uint64_t end_ts);
 /* True if full mode was on at some point: hold figures exist (else they are unknown). */
 bool holds__traced(const struct holds *h);

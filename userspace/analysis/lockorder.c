@@ -21,6 +21,10 @@ struct held {
 	uint32_t node;
 	uint32_t depth; /* recursion: released when it drops to 0 */
 	bool shared;
+	/* Perhaps no longer held: taken before a window edge or a loss, whose releases went
+	 * unseen, or inferred at attach. It makes no edge; it still counts as a gate, since a
+	 * gate wrongly forgotten would turn a guarded cycle into a reported one. */
+	bool stale;
 };
 
 /* A lock call that waited and has not returned yet. */
@@ -145,12 +149,13 @@ static void held_drop(struct thread *t, struct held *h)
 	*h = t->held[--t->nheld];
 }
 
-/* Forgets what every thread holds: at window edges and lost events the releases in between
- * went unseen, and a stale hold would make edges that never were. Edges stay. */
+/* Doubts what every thread holds: at window edges and lost events the releases in between
+ * went unseen, and a hold kept as sure would make edges that never were. Edges stay. */
 static void reset_held(struct lockorder *lo)
 {
 	for (size_t i = 0; i < lo->nthreads; i++)
-		lo->threads[i].nheld = 0;
+		for (uint32_t k = 0; k < lo->threads[i].nheld; k++)
+			lo->threads[i].held[k].stale = true;
 }
 
 /* The node ADDR names now; a new one if it has none (first use, or after DESTROY). */
@@ -297,7 +302,7 @@ static int edge_note(struct lockorder *lo, const struct held *h, uint32_t to,
 	return edge_add_tid(e, o->tid);
 }
 
-/* T takes NODE, which it does not hold: an edge from every lock it holds. */
+/* T takes NODE, which it does not hold: an edge from every lock it surely holds. */
 static int edges_to(struct lockorder *lo, const struct thread *t, uint32_t node,
 		    const struct occurrence *o)
 {
@@ -305,7 +310,8 @@ static int edges_to(struct lockorder *lo, const struct thread *t, uint32_t node,
 	int err = collect_exclusive(lo, t, &nexcl);
 
 	for (uint32_t i = 0; !err && i < t->nheld; i++)
-		err = edge_note(lo, &t->held[i], node, o, nexcl);
+		if (!t->held[i].stale)
+			err = edge_note(lo, &t->held[i], node, o, nexcl);
 	return err;
 }
 
@@ -338,7 +344,10 @@ static int on_wait_begin(struct lockorder *lo, const struct ls_rec *rec)
 	uint32_t node;
 	int err;
 
-	if (!t || !t->nheld || rec->wait_begin.kind != LS_KIND_MUTEX)
+	/* a wait outside a lock call the probes saw begin may follow releases they did not see
+	 * (an off stretch begun meanwhile): what the thread holds then is not known */
+	if (!t || !t->nheld || rec->wait_begin.kind != LS_KIND_MUTEX ||
+	    !(rec->wait_begin.flags & LS_WAIT_IN_CALL))
 		return 0;
 	if (node_lookup(lo, rec->wait_begin.addr, &node) && t->attempt.on &&
 	    t->attempt.node == node)
@@ -376,14 +385,24 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 	if (err)
 		return err;
 	h = held_find(t, node);
+	if (h && h->stale) {
+		/* held now, surely; but retaken (recursion, which orders nothing) or taken anew
+		 * after a release that went unseen, no one can tell: no edge */
+		*h = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED), false};
+		return 0;
+	}
 	if (h) {
 		h->depth++; /* recursion orders nothing */
 		return 0;
 	}
-	err = edges_to(lo, t, node, &o) ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
+	/* a hold inferred at attach was not seen taken: it may have ended unseen since */
+	if (!(o.flags & LS_ACQ_INFERRED))
+		err = edges_to(lo, t, node, &o);
+	err = err ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
 	if (err)
 		return err;
-	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED)};
+	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED),
+					    !!(o.flags & LS_ACQ_INFERRED)};
 	return 0;
 }
 

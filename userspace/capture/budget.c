@@ -39,3 +39,28 @@ bool budget__worth(const struct budget *b, double g)
 {
 	return g <= 0 || b->share / g >= BUDGET_MIN_SEEN;
 }
+
+void budget__open(const struct budget *b, struct budget_account *a, double credit, double cap)
+{
+	(void)b;
+	a->cap = cap;
+	a->credit = credit < cap ? credit : cap;
+}
+
+bool budget__spend(const struct budget *b, struct budget_account *a, double cost_ns, double cpu_ns)
+{
+	double own = cpu_ns > cost_ns ? cpu_ns - cost_ns : 0;
+
+	a->credit += b->share * own - cost_ns;
+	if (a->credit > a->cap)
+		a->credit = a->cap;
+	return a->credit >= 0;
+}
+
+uint64_t budget__hits_left(const struct budget *b, const struct budget_account *a)
+{
+	double price = b->entry_ns > b->return_ns ? b->entry_ns : b->return_ns;
+	double n = price > 0 && a->credit > 0 ? a->credit / price : 0;
+
+	return n >= 1 ? (uint64_t)n : 1;
+}

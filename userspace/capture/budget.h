@@ -38,4 +38,26 @@ double budget__predict(const struct budget *b, uint64_t samples, uint64_t in_loc
 #define BUDGET_MIN_SEEN 0.01
 bool budget__worth(const struct budget *b, double g);
 
+/* While the probes are in, their cost is drawn from an account that the target's own work pays
+ * into at the budget's rate: the budget holds at every moment, not on average, and a burst of
+ * lock calls after a quiet stretch overdraws it at once. The account starts with what the stretch
+ * may spend beforehand (a slack, or the credit an off stretch earned for a planned one) and never
+ * holds more than CAP: credit saved in a long cheap stretch cannot pay for a later burst. */
+struct budget_account {
+	double credit;		/* ns of probe cost the probes may still spend */
+	double cap;
+};
+
+/* The slack a stretch starts with: the budget's share of this much of the target's CPU time. */
+#define BUDGET_SLACK_CPU_NS 100000000.0
+
+void budget__open(const struct budget *b, struct budget_account *a, double credit, double cap);
+/* The probes cost COST_NS more while the target used CPU_NS (its traps included). False once the
+ * account is overdrawn: the probes must come out now. */
+bool budget__spend(const struct budget *b, struct budget_account *a, double cost_ns,
+		   double cpu_ns);
+/* Probe hits that would overdraw the account if the target did nothing else meanwhile: when to
+ * look again. At least 1. */
+uint64_t budget__hits_left(const struct budget *b, const struct budget_account *a);
+
 #endif

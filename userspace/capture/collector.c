@@ -80,6 +80,7 @@ struct collector {
 	uint32_t next_frame;
 	uint32_t next_stack;
 	uint64_t events, lost, bad;
+	uint32_t lost_mark;		/* the largest loss count an event carried (events.h) */
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
@@ -875,6 +876,30 @@ static uint64_t lock_of_wait(struct collector *c, const struct ls_ev_wait_begin 
 	return base;
 }
 
+static int put_lost(struct collector *c, uint64_t ts, uint64_t count)
+{
+	struct ls_rec r = {.type = LS_REC_LOST, .ts = ts};
+
+	if (!count)
+		return 0;
+	c->lost += count;
+	r.lost.count = count;
+	return put(c, &r);
+}
+
+/* An event carrying a larger loss count than any before it (events.h) follows that many lost
+ * events: the LOST record goes here, before it. Placed any later, a lock whose release was
+ * lost would still be held for the analyses when its thread takes the next one. */
+static int mark_lost(struct collector *c, uint32_t lost, uint64_t ts)
+{
+	int32_t ahead = (int32_t)(lost - c->lost_mark);
+
+	if (ahead <= 0)
+		return 0;
+	c->lost_mark = lost;
+	return put_lost(c, ts, (uint64_t)ahead);
+}
+
 static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
 			 uint8_t flags)
 {
@@ -886,7 +911,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	int err;
 
 	r.ts = rel_ts(c, ev->h.ts);
-	err = ensure_thread(c, r.ts, ev->h.tid);
+	err = mark_lost(c, ev->lost, r.ts) ?: ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
 		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
 	if (err)
@@ -910,6 +935,8 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.wait_begin.kind = kind;
 	r.wait_begin.op = ev->op;
 	r.wait_begin.flags = flags;
+	if (ev->call_lock && ev->call_lock == r.wait_begin.addr)
+		r.wait_begin.flags |= LS_WAIT_IN_CALL;
 	return put(c, &r);
 }
 
@@ -1047,7 +1074,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	int err;
 
 	r.ts = rel_ts(c, ev->h.ts);
-	err = ensure_thread(c, r.ts, ev->h.tid);
+	err = mark_lost(c, ev->lost, r.ts) ?: ensure_thread(c, r.ts, ev->h.tid);
 	if (err)
 		return err;
 	if (ev->h.type != LS_EV_ACQUIRE) {
@@ -1234,10 +1261,15 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		if (size < offsetof(struct ls_ev_loop, st))
 			goto bad;
 		return on_loop(c, data, size, NULL);
-	case LS_EV_LOOP_SAMPLE:
+	case LS_EV_LOOP_SAMPLE: {
+		const struct ls_ev_loop *ev = data;
+		struct hidden_ra hid = {{0}, {0}};
+
 		if (size < sizeof(struct ls_ev_loop))
 			goto bad;
-		return on_loop(c, data, size, NULL);
+		hid = (struct hidden_ra){{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
+		return on_loop(c, data, size, &hid);
+	}
 	}
 bad:
 	c->bad++;
@@ -1255,6 +1287,7 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	ev->h.type = LS_EV_WAIT_BEGIN;
 	ev->h.tid = bw->tid;
 	ev->h.ts = c->start_mono;
+	ev->lost = c->lost_mark;	/* seen by no probe: it says nothing of losses */
 	ev->uaddr = bw->uaddr;
 	ev->op = bw->op;
 	ev->val = bw->val;
@@ -1445,15 +1478,9 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
 	return err;
 }
 
-int collector__lost(struct collector *c, uint64_t count)
+int collector__lost(struct collector *c, uint64_t total)
 {
-	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, ls_mono_ns())};
-
-	if (!count)
-		return 0;
-	c->lost += count;
-	r.lost.count = count;
-	return put(c, &r);
+	return put_lost(c, rel_ts(c, ls_mono_ns()), total > c->lost ? total - c->lost : 0);
 }
 
 int collector__refresh(struct collector *c)
@@ -1497,6 +1524,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
 	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
 	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
+	err = err ?: collector__count(c, "stacks cut: a return probe's trampoline",
+				      st.cut_trampoline);
 	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
 				      st.objects_unreadable);
 	if (err || !c->py)
@@ -1512,9 +1541,9 @@ int collector__counters(struct collector *c)
 	return err;
 }
 
-int collector__window(struct collector *c, bool on)
+int collector__window(struct collector *c, bool on, uint64_t at)
 {
-	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, ls_mono_ns())};
+	struct ls_rec r = {.type = LS_REC_WINDOW, .ts = rel_ts(c, at)};
 
 	r.window.on = on;
 	return put(c, &r);

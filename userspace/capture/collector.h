@@ -72,15 +72,18 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 int collector__task_wait(struct collector *c, const struct ls_rec *rec);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
-/* Kernel-side losses reported by the BPF counters: stored as a LOST record. */
-int collector__lost(struct collector *c, uint64_t count);
+/* Kernel-side losses: TOTAL is the BPF counters' count so far. Events place most of them in the
+ * stream themselves, where they happened (events.h); what they have not placed yet is stored
+ * now as a LOST record. Call it only once no more events will come (at the end): a loss placed
+ * early would let a lock whose release it was outlive its reset. */
+int collector__lost(struct collector *c, uint64_t total);
 /* A loss counter's running total NAME (a string constant), written as a COUNTER record when it
  * changed since the last one. 0, -ENOSPC past 32 names, or -errno from the writer. */
 int collector__count(struct collector *c, const char *name, uint64_t value);
 /* The collector's own loss counters (unwinder, CPython reader, malformed events): the same. */
 int collector__counters(struct collector *c);
-/* Full mode's lock/unlock tracing was switched on or off: a WINDOW record. */
-int collector__window(struct collector *c, bool on);
+/* Full mode's lock/unlock tracing was switched on or off at AT (ls_mono_ns): a WINDOW record. */
+int collector__window(struct collector *c, bool on, uint64_t at);
 /* The target ended: PROC_EXIT with its exit code (as from waitpid, or -1 unknown). */
 int collector__proc_exit(struct collector *c, int code);
 

@@ -279,6 +279,13 @@ fail:
 	return NULL;
 }
 
+bool lock_probes__target_uses(const struct lock_probes *p)
+{
+	char shown[PATH_MAX];
+
+	return find_libc(p->pid, shown, sizeof(shown)) && !strcmp(shown, p->libs[0].shown);
+}
+
 /* With uprobe sessions, the entry link's offsets get the session program, and there is no
  * return link: its entry asks for the return only of lock calls. */
 static int lib_attach(struct lock_probes *p, struct probed_lib *lib)
@@ -317,6 +324,7 @@ int lock_probes__attach(struct lock_probes *p)
 		return err;
 	}
 	p->attached = true;
+	p->skel->bss->window_open = 1;	/* every breakpoint is in: events may go (BPF) */
 	return 0;
 }
 
@@ -333,6 +341,8 @@ static void *close_link(void *fd)
 void lock_probes__detach(struct lock_probes *p)
 {
 	static const int order[L__COUNT] = {L_RETURN, L_ENTRY};
+
+	p->skel->bss->window_open = 0;	/* before the first breakpoint comes out */
 
 	for (int o = 0; o < L__COUNT; o++) {
 		pthread_t th[2];
@@ -375,8 +385,9 @@ int lock_probes__add_python(struct lock_probes *p, const char *object)
 		return -ENOENT;
 	fill_links(p, lib, py_funcs, ARRAY_SIZE(py_funcs), offs);
 	p->nlibs = 2;
-	/* probes on now take the new object too; later windows attach it with the rest */
-	return p->attached ? lib_attach(p, lib) : 0;
+	/* the next window attaches it with the rest: attached now, its lock probes could go in
+	 * before its unlock probes while events flow */
+	return 0;
 }
 
 const char *lock_probes__library(const struct lock_probes *p)
@@ -477,12 +488,16 @@ int lock_probes__calibrate(struct lockscope_bpf *skel, double *entry_ns, double 
 	ls.offsets[0] = self_offset(path, sizeof(path));
 	if (!ls.offsets[0])
 		return -ENOENT;
+	skel->bss->window_open = 1;	/* a hit's whole path: the record emitted too */
 	base = time_calls(n * 10);
 	/* an unlock: one entry hit that emits a record */
 	fd[0] = link_create(bpf_program__fd(skel->progs.lock_entry), path, &ls, false, getpid(),
 			    LS_TRACE_UPROBE_MULTI);
-	if (fd[0] < 0)
-		return -errno;
+	if (fd[0] < 0) {
+		err = -errno;
+		skel->bss->window_open = 0;
+		return err;
+	}
 	unlock_cost = time_calls(n) - base;
 	close(fd[0]);
 	ls.cookies[0] = LS_API_MUTEX;
@@ -498,6 +513,7 @@ int lock_probes__calibrate(struct lockscope_bpf *skel, double *entry_ns, double 
 	for (int i = 0; i < 2; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
+	skel->bss->window_open = 0;
 	if (err)
 		return err;
 	*entry_ns = unlock_cost > 1 ? unlock_cost : 1;

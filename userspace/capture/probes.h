@@ -15,6 +15,10 @@ struct lock_probes;
 struct lock_probes *lock_probes__new(struct lockscope_bpf *skel, pid_t pid, bool launched,
 				     char *why, size_t why_len);
 void lock_probes__free(struct lock_probes *p);	/* detaches; accepts NULL */
+/* Does the target map the C library probed? A launched command's probes are placed in the
+ * system's before it runs: a static or musl binary never calls it, and what it makes of its own
+ * lock calls no probe sees. Asked once it has exec'd. */
+bool lock_probes__target_uses(const struct lock_probes *p);
 
 int lock_probes__attach(struct lock_probes *p);	/* 0 or -errno */
 /* Probes CPython's lock too, in OBJECT (the executable or libpython, as the target names

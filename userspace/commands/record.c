@@ -25,6 +25,7 @@
 #include "capture/collector.h"
 #include "analysis/deadlock.h"
 #include "capture/entrystop.h"
+#include "capture/guard.h"
 #include "bpf/events.h"
 #include "trace/model.h"
 #include "util/common.h"
@@ -42,6 +43,8 @@
 #define FIRST_ON_NS 5000000ull		/* auto: the first stretch, which prices the probes */
 #define LOOK_NS 50000000ull		/* auto: the look at the target before a stretch on */
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
+/* the counter that says full mode saw nothing: the target's lock calls are its own */
+#define UNPROBED "lock calls not probed: the target does not use the system's C library"
 
 struct recorder {
 	const struct record_opts *o;
@@ -77,6 +80,11 @@ struct recorder {
 	bool look_failed;			/* ... the sampler cannot attach: no looks */
 	bool told_off;				/* auto: said once why full mode stays off */
 	uint64_t skipped;			/* auto: stretches on skipped, probes too dear */
+	struct guard *guard;			/* auto: takes the probes out past the budget */
+	uint64_t cpu_off;			/* auto: the target's CPU time when they came out */
+	uint64_t stretches, cut;		/* auto: stretches on, and those the guard cut */
+	bool window_pending;			/* probes in before a launched command runs: its
+						 * window begins in the trace at its release */
 	bool python_probed;			/* CPython's lock calls are probed too */
 	struct model *model;		/* live analyses: names, and ... */
 	struct deadlock *deadlock;	/* ... the waits-for graph, for alerts while recording */
@@ -395,19 +403,6 @@ static int open_bpf(struct recorder *r)
 	return LS_EXIT_SYSTEM;
 }
 
-/* CPU time the target has used, in ns, over all its threads: the process CPU clock, which
- * counts the running threads' time up to now (schedstat lags by up to a tick, as much as a
- * short window lasts). 0 if the process is gone. */
-static uint64_t target_cpu_ns(pid_t pid)
-{
-	struct timespec ts;
-	clockid_t clock;
-
-	if (clock_getcpuclockid(pid, &clock) || clock_gettime(clock, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* Prices a probe hit with the whole path a target's hit takes: lockscope is a target for the
  * while, and what it records of itself is thrown away. */
 static int calibrate(struct recorder *r, double *entry_ns, double *return_ns)
@@ -439,8 +434,16 @@ static int setup_full(struct recorder *r)
 
 	if (r->o->mode == RECORD_CONTENTION)
 		return LS_EXIT_OK;
-	if (r->uprobes_loaded)
+	if (r->uprobes_loaded) {
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
+		/* no C library to probe (a static or musl binary): nothing the system refused */
+		if (!r->probes && errno == ENOENT) {
+			ls_note("record", "%s mode: %s: its lock calls cannot be probed; recording "
+				"contention only", mode_names[r->o->mode], why);
+			collector__count(r->col, UNPROBED, 1);
+			return LS_EXIT_OK;
+		}
+	}
 	if (r->probes && !full)
 		r->pair_ns = lock_probes__pair_ns();
 	if (r->probes && !full && (err = calibrate(r, &entry_ns, &return_ns)))
@@ -461,6 +464,13 @@ static int setup_full(struct recorder *r)
 	return LS_EXIT_OK;
 attached:
 	budget__init(&r->budget, r->o->overhead_budget, entry_ns, return_ns);
+	if (getenv("LOCKSCOPE_DEBUG") && !full)
+		fprintf(stderr, "lockscope: debug: a probe hit costs %.1f us at entry, %.1f us at "
+			"return\n", entry_ns / 1e3, return_ns / 1e3);
+	if (!full && !(r->guard = guard__new(r->skel, r->probes, r->pid, &r->budget))) {
+		ls_err("record", "auto mode: %s", strerror(errno));
+		return LS_EXIT_SYSTEM;
+	}
 	return LS_EXIT_OK;
 }
 
@@ -556,66 +566,94 @@ static bool target_gone(struct recorder *r)
 	return r->exited;
 }
 
-static void flush(struct recorder *r)
+/* LAST: the recording ends; the losses no event has placed in the stream yet go at its end. */
+static void flush(struct recorder *r, bool last)
 {
-	uint64_t lost = bpf_stat(r, STAT_LOST);
-
-	if (lost > r->lost_seen) {
-		collector__lost(r->col, lost - r->lost_seen);
-		r->lost_seen = lost;
+	if (last) {
+		r->lost_seen = bpf_stat(r, STAT_LOST);
+		collector__lost(r->col, r->lost_seen);
 	}
 	collector__counters(r->col);
 	if (r->probes)
 		collector__count(r->col, "lock calls untracked: in-flight table full",
 				 bpf_stat(r, STAT_INFLIGHT_FULL));
-	if (r->probes && r->o->mode == RECORD_AUTO)
+	if (r->probes && r->o->mode == RECORD_AUTO) {
 		collector__count(r->col, "auto mode: full-mode stretches skipped, probes too dear",
 				 r->skipped);
+		collector__count(r->col, "auto mode: full-mode stretches cut short by the budget",
+				 r->cut);
+	}
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
 }
 
-/* A target seen to run CPython gets its lock calls probed too, from now on. */
-static void probe_python(struct recorder *r)
-{
-	const char *object;
 
-	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
-		return;
-	r->python_probed = true;
-	if (lock_probes__add_python(r->probes, object))
-		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+/* The probes are out since AT: the stretch on ends there, in the trace too. */
+static void probes_out(struct recorder *r, uint64_t at)
+{
+	r->phase_start = at;
+	r->on_ns += at - r->on_since;
+	r->cpu_off = ls_process_cpu_ns(r->pid);
+	ring_buffer__consume(r->rb);	/* the window's events precede its end */
+	collector__window(r->col, false, at);
 }
 
 /* Switches full mode's probes on or off and marks it in the trace: held-lock state does not
  * carry across an off stretch. Lock calls left pending by an off stretch (their return went
- * unseen) are told apart by the window count, raised here. */
-static void window(struct recorder *r, bool on)
+ * unseen) are told apart by the window count, raised here. Auto mode's guard opens the
+ * probes' account with CREDIT ns of probe cost. */
+static void window(struct recorder *r, bool on, double credit)
 {
 	uint64_t before = ls_mono_ns();
 
 	if (on) {
+		double slack = r->budget.share * BUDGET_SLACK_CPU_NS;
+
 		r->skel->bss->window_gen++;	/* calls pending from before are stale */
 		/* the time to attach counts as on: probes trap as soon as each link is in */
-		if (lock_probes__attach(r->probes))
+		if (r->guard ? guard__attach(r->guard, credit + slack, credit + slack)
+			     : lock_probes__attach(r->probes))
 			return;	/* stay off; the next window tries again */
 		r->hits0[0] = bpf_stat(r, STAT_PROBE_ENTRY);
 		r->hits0[1] = bpf_stat(r, STAT_PROBE_RETURN);
-		r->cpu0 = target_cpu_ns(r->pid);
+		r->cpu0 = ls_process_cpu_ns(r->pid);
 		r->phase_start = before;
+		r->on_since = before;
+		r->stretches++;
+		r->window_pending = r->launched && r->go_fd >= 0;
+		if (!r->window_pending)
+			collector__window(r->col, true, before);
 	} else {
 		/* ... and so does the time to detach: they trap until their link is gone */
-		lock_probes__detach(r->probes);
-		r->phase_start = ls_mono_ns();
-		r->on_ns += r->phase_start - r->on_since;
-		ring_buffer__consume(r->rb);	/* the window's events precede its end */
+		if (r->guard)
+			guard__detach(r->guard);
+		else
+			lock_probes__detach(r->probes);
+		probes_out(r, ls_mono_ns());
 	}
-	if (on)
-		r->on_since = before;
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: probes %s in %.1f ms\n", on ? "on" : "off",
 			(ls_mono_ns() - before) / 1e6);
-	collector__window(r->col, on);
+}
+
+/* A target seen to run CPython gets its lock calls probed too: from auto mode's next stretch on;
+ * full mode's probes come out and go back in with them, a window edge in the trace. */
+static void probe_python(struct recorder *r)
+{
+	const char *object;
+	bool again;
+
+	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
+		return;
+	r->python_probed = true;
+	again = !r->guard && lock_probes__attached(r->probes);
+	if (again)
+		window(r, false, 0);
+	if (r->guard ? guard__add_python(r->guard, object) : lock_probes__add_python(r->probes,
+											   object))
+		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
+	if (again)
+		window(r, true, 0);
 }
 
 /* X rounded to two significant digits: 21818 -> 22000 */
@@ -673,8 +711,9 @@ static bool look_first(struct recorder *r, uint64_t now)
 	r->skipped++;
 	if (!r->told_off && !r->o->quiet)
 		ls_note("record", "auto mode: lock calls take %.0f%% of the target's CPU time; "
-			"probed, it would run ~%.0f times slower: full mode stays off for now",
-			100.0 * in_lock / samples, two_digits(1 + g));
+			"probed, it would run ~%.0f times slower: full mode off until a look finds "
+			"lock calls cheaper (every %.0f s)", 100.0 * in_lock / samples,
+			two_digits(1 + g), WINDOW_NS / 1e9);
 	r->told_off = true;
 	return true;
 }
@@ -683,22 +722,34 @@ static bool look_first(struct recorder *r, uint64_t now)
  * to leave them off so that the target loses at most the budget. */
 static void auto_tick(struct recorder *r, uint64_t now)
 {
-	uint64_t on_len, e, ret, cpu;
+	uint64_t on_len, e, ret, cpu, cut_at = 0;
+	bool cut;
 	double d;
 
-	if (!r->probes || r->o->mode != RECORD_AUTO || now < r->phase_end)
+	if (!r->probes || r->o->mode != RECORD_AUTO)
 		return;
-	if (!lock_probes__attached(r->probes)) {
+	cut = r->guard && guard__tripped(r->guard, &cut_at);
+	if (!cut && now < r->phase_end)
+		return;
+	if (!cut && !lock_probes__attached(r->probes)) {
+		uint64_t cpu_now = ls_process_cpu_ns(r->pid);
+
 		if (look_first(r, now))
 			return;
-		window(r, true);
+		/* a planned stretch may spend what the target's work earned while off */
+		window(r, true, r->budget.share * (double)(cpu_now > r->cpu_off ?
+							    cpu_now - r->cpu_off : 0));
 		r->phase_end = ls_mono_ns() + r->next_on_len;	/* measured once all are in */
 		return;
+	}
+	if (cut) {
+		now = cut_at;
+		r->cut++;
 	}
 	on_len = now - r->phase_start;
 	e = bpf_stat(r, STAT_PROBE_ENTRY) - r->hits0[0];
 	ret = bpf_stat(r, STAT_PROBE_RETURN) - r->hits0[1];
-	cpu = target_cpu_ns(r->pid) - r->cpu0;
+	cpu = ls_process_cpu_ns(r->pid) - r->cpu0;
 	d = budget__update(&r->budget, e, ret, cpu, on_len);
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: %llu + %llu hits, cost %.3g, duty %.3g\n",
@@ -706,26 +757,53 @@ static void auto_tick(struct recorder *r, uint64_t now)
 	if (!budget__worth(&r->budget, r->budget.last_cost)) {
 		if (!r->told_off && !r->o->quiet)
 			ls_note("record", "auto mode: its probes cost %.1fx the target's own CPU time: "
-				"full mode stays off for now", r->budget.last_cost);
+				"full mode off until a look finds lock calls cheaper (every %.0f s)",
+				r->budget.last_cost, WINDOW_NS / 1e9);
 		r->told_off = true;
 		r->skipped++;
-		window(r, false);	/* off until the next look */
+		if (cut)
+			probes_out(r, cut_at);
+		else
+			window(r, false, 0);	/* off until the next look */
 		r->phase_end = r->phase_start + WINDOW_NS;
 		return;
 	}
-	if (d >= 0.999) {	/* cheap: stay on, price it again next window */
+	if (cut) {	/* the budget spent before the stretch's end: off, then as planned */
+		probes_out(r, cut_at);
+		d = d < 0.999 ? d : 0.5;
+	} else if (d >= 0.999) {	/* cheap: stay on, price it again next window */
 		r->phase_start = now;
 		r->hits0[0] += e;
 		r->hits0[1] += ret;
 		r->cpu0 += cpu;
 		r->phase_end = now + WINDOW_NS;
 		return;
+	} else {
+		window(r, false, 0);
 	}
-	window(r, false);
 	/* off long enough that the whole stretch on, attach and detach included, is a share d */
 	on_len = r->phase_start - r->on_since;
 	r->next_on_len = d * WINDOW_NS > MIN_ON_NS ? d * WINDOW_NS : MIN_ON_NS;
 	r->phase_end = r->phase_start + (uint64_t)(on_len * (1 - d) / d);
+}
+
+/* The launched command does not use the C library whose lock calls are probed (a static or
+ * musl binary): its lock calls cannot be seen. Says so, in the trace too, and records the
+ * contention mode's view, rather than full mode's coverage of nothing. */
+static void unprobeable(struct recorder *r)
+{
+	if (!r->o->quiet)
+		ls_note("record", "%s does not use %s (a static or musl binary?): its lock calls "
+			"cannot be probed; recording contention only", r->o->cmd[0],
+			lock_probes__library(r->probes));
+	guard__free(r->guard);
+	r->guard = NULL;
+	r->window_pending = false;	/* no window in the trace: nothing was probed */
+	lock_probes__detach(r->probes);
+	r->on_ns = 0;
+	collector__count(r->col, UNPROBED, 1);
+	lock_probes__free(r->probes);
+	r->probes = NULL;
 }
 
 static void stop_child(struct recorder *r)
@@ -810,7 +888,7 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			break;
 		if (now >= next_flush) {
 			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
-			flush(r);
+			flush(r, false);
 			next_flush = now + FLUSH_NS;
 		}
 	}
@@ -825,12 +903,12 @@ static int finish(struct recorder *r)
 	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
 	stop_child(r);
 	if (r->probes && lock_probes__attached(r->probes))
-		window(r, false);
+		window(r, false, 0);
 	ring_buffer__consume(r->rb);	/* what the kernel still holds */
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
 	check_deadlocks(r, ls_mono_ns());
-	flush(r);
+	flush(r, true);
 	end.ts = collector__last_ts(r->col);
 	end.end.duration_ns = ls_mono_ns() - r->start_mono;
 	end.end.events = collector__events(r->col);
@@ -850,6 +928,10 @@ static int finish(struct recorder *r)
 	if (r->probes)
 		fprintf(stderr, "; full mode %.0f%% of the time", 100.0 * r->on_ns /
 			(end.end.duration_ns ? end.end.duration_ns : 1));
+	if (r->guard)
+		fprintf(stderr, " (%llu stretches, %llu cut short by the %g%% budget)",
+			(unsigned long long)r->stretches, (unsigned long long)r->cut,
+			r->o->overhead_budget);
 	fputc('\n', stderr);
 	return LS_EXIT_OK;
 }
@@ -883,16 +965,31 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	rc = setup_full(&r) ?: watch_loops(&r);
 	if (rc)
 		goto cleanup;
-	/* full: probed from the first instruction. Auto: the first stretch on begins in the run
-	 * loop, once the target's objects are loaded, and is short, to price the probes before
-	 * they cost much; begun here, it would last as long as that load (~0.1 s of traps) */
-	if (r.probes && o->mode == RECORD_FULL)
-		window(&r, true);
+	/* full, and auto on a launched command: probed from the first instruction, so that a
+	 * short program's lock order is seen whole. Auto's guard holds that first stretch to the
+	 * budget's slack, and the run loop prices it from the command's release on */
+	if (r.probes && (o->mode == RECORD_FULL || r.launched))
+		window(&r, true, 0);
 	r.next_on_len = FIRST_ON_NS;
 	r.phase_end = 0;
 	/* a launched command is snapshot once it has exec'd, an attached process right away */
 	if (r.launched && (rc = release_child(&r)))
 		goto cleanup;
+	if (r.launched && r.probes && !r.exited && !lock_probes__target_uses(r.probes))
+		unprobeable(&r);
+	if (r.window_pending)
+		collector__window(r.col, true, ls_mono_ns());
+	r.window_pending = false;
+	if (r.launched && r.probes && o->mode == RECORD_AUTO && lock_probes__attached(r.probes)) {
+		r.phase_start = ls_mono_ns();
+		r.on_since = r.phase_start;	/* held at its entry until now: nothing to probe */
+		r.hits0[0] = bpf_stat(&r, STAT_PROBE_ENTRY);
+		r.hits0[1] = bpf_stat(&r, STAT_PROBE_RETURN);
+		r.cpu0 = ls_process_cpu_ns(r.pid);
+		/* priced by the guard alone: a program done within the budget's slack (most unit
+		 * tests and tools) is probed whole, a lock-heavy one cut after a few hundred hits */
+		r.phase_end = r.phase_start + WINDOW_NS;
+	}
 	/* events of a running process flow from here on: loading DWARF while they pile up in
 	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
 	if (!r.launched)
@@ -901,7 +998,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	/* an attached process's first stretch on precedes the snapshot: holders the snapshot
 	 * infers must not be forgotten at a window's edge right after it */
 	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
-		window(&r, true);
+		window(&r, true, 0);
 		r.phase_end = ls_mono_ns() + FIRST_ON_NS;	/* measured once all are in */
 	}
 	if (!r.exited)
@@ -928,6 +1025,7 @@ cleanup:
 	if (r.w)
 		trace_writer__close(r.w);
 	lookahead__free(r.look);
+	guard__free(r.guard);
 	lock_probes__free(r.probes);
 	loopwatch__free(r.loops);
 	ring_buffer__free(r.rb);

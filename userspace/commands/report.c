@@ -77,9 +77,13 @@ struct analysis {
 
 /* Hold figures exist where full mode traced lock/unlock calls; the GIL is taken by no such
  * call, so its holds stay unknown whatever the mode. */
+/* Hold figures exist for a lock that the probes saw taken. One never seen taken while they were
+ * in (a futex-only lock such as InnoDB's, a static binary's inlined lock calls) is not traced:
+ * its figures are unknown, not zero. */
 static bool holds_known(const struct report_ctx *ctx, const struct hs_lock *l)
 {
-	return holds__traced(ctx->holds) && l->kind != LS_KIND_GIL;
+	return holds__traced(ctx->holds) && l->kind != LS_KIND_GIL &&
+	       holds__get(ctx->holds, l->addr).acquisitions;
 }
 
 static void json_str(struct json_writer *w, const char *key, const char *s)
@@ -186,8 +190,15 @@ static void hs_json_lock(const struct report_ctx *ctx, const struct hs_lock *l,
 			struct hold_stats hs = holds__get(ctx->holds, l->addr);
 
 			json_writer__key_u64(w, "acquisitions", hs.acquisitions);
-			json_writer__key_u64(w, "hold_ns", hs.hold_ns);
-			json_writer__key_u64(w, "max_hold_ns", hs.max_hold_ns);
+			if (l->kind == LS_KIND_SEM) {	/* taken, never held by one thread */
+				json_writer__key(w, "hold_ns");
+				json_writer__null(w);
+				json_writer__key(w, "max_hold_ns");
+				json_writer__null(w);
+			} else {
+				json_writer__key_u64(w, "hold_ns", hs.hold_ns);
+				json_writer__key_u64(w, "max_hold_ns", hs.max_hold_ns);
+			}
 		} else {
 			json_writer__key(w, "acquisitions");
 			json_writer__null(w);
@@ -339,14 +350,28 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 			l->unfinished, l->unfinished == 1 ? "thread was" : "threads were");
 	if (!detail)
 		return;
-	if (holds_known(ctx, l)) {
+	if (holds_known(ctx, l) && l->kind == LS_KIND_SEM) {
+		fprintf(out, "        taken     %" PRIu64 " times (in the %.0f%% of the time traced); "
+			"held: not traced (a semaphore has no owner)\n",
+			holds__get(ctx->holds, l->addr).acquisitions,
+			100 * holds__coverage(ctx->holds, ctx->end_ts));
+	} else if (holds_known(ctx, l)) {
 		struct hold_stats hs = holds__get(ctx->holds, l->addr);
 		char tot[24], avg[24], max[24];
 
-		fprintf(out, "        held      %" PRIu64 " times, %s in all, %s on average, %s at most\n",
-			hs.acquisitions, human_ns(hs.hold_ns, tot, sizeof(tot)),
+		fprintf(out, "        held      %" PRIu64 " times, %s in all, %s on average, %s at most"
+			" (in the %.0f%% of the time traced)\n", hs.acquisitions,
+			human_ns(hs.hold_ns, tot, sizeof(tot)),
 			human_ns(hs.acquisitions ? hs.hold_ns / hs.acquisitions : 0, avg, sizeof(avg)),
-			human_ns(hs.max_hold_ns, max, sizeof(max)));
+			human_ns(hs.max_hold_ns, max, sizeof(max)),
+			100 * holds__coverage(ctx->holds, ctx->end_ts));
+		if (hs.open)
+			fprintf(out, "                  %" PRIu64 " still held when the trace ended "
+				"(counted up to it)\n", hs.open);
+	} else if (holds__traced(ctx->holds) && l->kind != LS_KIND_GIL) {
+		fprintf(out, "        held      not traced: never seen taken in the %.0f%% of the time "
+			"traced (lock calls the probes do not see: futex-only, inlined)\n",
+			100 * holds__coverage(ctx->holds, ctx->end_ts));
 	}
 	hs_text_waiters(ctx, l, out);
 	hs_text_owners(ctx, l, out);

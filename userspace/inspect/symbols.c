@@ -1384,6 +1384,16 @@ static void count_stop(struct sym_stats *st, enum uw_stop why)
 	}
 }
 
+/* The kernel's return-probe trampoline: a return probe puts it in place of its function's return
+ * address, which only the kernel then knows (the caller puts back those it has: unwind_input's
+ * snapshot). Past it nothing is known: the stack is cut there, and counted. */
+static bool is_trampoline(const struct symbolizer *s, uint64_t pc)
+{
+	const struct sym_map *m = map_find(s, pc);
+
+	return m && !strcmp(m->path, "[uprobes]");
+}
+
 int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max)
 {
 	struct uw_frame fr = { .ip = in->ip, .sp = in->sp, .bp = in->bp, .bp_ok = true,
@@ -1395,8 +1405,14 @@ int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint
 		return 0;
 	s->stats.unwinds++;
 	pcs[0] = in->ip;
-	while (n < max && (why = cfi_step(s, in, &fr)) == UW_OK)
+	while (n < max && (why = cfi_step(s, in, &fr)) == UW_OK) {
+		if (is_trampoline(s, fr.ip)) {
+			s->stats.cut_trampoline++;
+			s->stats.cfi_frames += (uint64_t)(n - 1);
+			return n;
+		}
 		pcs[n++] = fr.ip;
+	}
 	s->stats.cfi_frames += (uint64_t)(n - 1);
 	if (n == max || why == UW_END)
 		return n;

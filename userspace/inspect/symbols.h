@@ -105,6 +105,8 @@ struct sym_stats {
 	uint64_t cut_snapshot;		/* CFI walks that needed memory past the snapshot */
 	uint64_t cut_cfi;		/* ... a pc without CFI, or a rule on an unknown register */
 	uint64_t cut_bad;		/* ... a caller pc that is not after a call: bad stack */
+	uint64_t cut_trampoline;	/* ... a return probe's trampoline whose return address
+					 * was not known */
 	uint64_t fp_rejected;		/* FP-chain entries dropped as not a return address */
 	uint64_t objects_unreadable;	/* mapped files that could not be read as x86-64 ELF */
 };

@@ -27,6 +27,9 @@ enum ls_lock_kind {
 /* WAIT_BEGIN flags. */
 enum {
 	LS_WAIT_AT_ATTACH = 1 << 0,	/* already waiting when recording began (ts is then 0) */
+	/* inside a lock call on this lock whose entry full mode's probes saw in the window open
+	 * now: the thread's holds are what they were at that entry, which the trace has seen */
+	LS_WAIT_IN_CALL = 1 << 1,
 };
 
 /* ACQUIRE flags. */

@@ -27,6 +27,11 @@ int ls_path_status(int err);
  * compare. */
 uint64_t ls_mono_ns(void);
 
+/* CPU time PID has used, in ns, over all its threads: the process CPU clock, which counts the
+ * running threads' time up to now (schedstat lags by up to a tick, as much as a short stretch
+ * lasts). 0 if the process is gone. */
+uint64_t ls_process_cpu_ns(pid_t pid);
+
 /* Makes room for NEED elements of SIZE bytes in the array *ITEMS (a pointer to a pointer) of
  * capacity *CAP, doubling. 0 or -ENOMEM; on failure the array is unchanged. */
 int ls_reserve(void *items, size_t *cap, size_t need, size_t size);
