@@ -8,10 +8,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define NR_FUTEX 202		/* x86-64 */
+/* x86-64 system call numbers: the futex calls, ... */
+#define NR_FUTEX 202
 #define NR_FUTEX_WAITV 449
+#define NR_FUTEX_WAKE 454	/* Linux 6.7 */
+#define NR_FUTEX_WAIT 455
+#define NR_FUTEX_REQUEUE 456
 
-/* x86-64: the calls an event loop waits in, and those whose sleep names a block's cause */
+/* ... the calls an event loop waits in, and those whose sleep names a block's cause */
 #define NR_POLL 7
 #define NR_SELECT 23
 #define NR_EPOLL_WAIT 232
@@ -185,6 +189,12 @@ static __always_inline bool is_target(__u32 tgid)
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
+/* The current thread's user registers, saved at its entry to the kernel. */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 static __always_inline void fill_hdr(struct ls_ev_hdr *h, __u32 type, __u32 tid)
 {
 	h->type = type;
@@ -242,8 +252,8 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
-					    __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
+static __always_inline void emit_wait_begin(void *ctx, __u32 tid, __u64 uaddr, __u32 op,
+					    __u32 val, __u32 fclass)
 {
 	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
@@ -286,7 +296,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
 	if (capture_stacks)
-		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), regs);
+		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), user_regs());
 	output(s, sizeof(*ev), snap_len);
 }
 
@@ -300,13 +310,17 @@ static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait
 
 /* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
 
-static __always_inline bool is_poll(long id)
+/* Is system call NR, A0 its first argument, an event loop's poll call? A select with no
+ * descriptors is a sleep (CPython 3.10's time.sleep), not a poll. The place for a rule on what
+ * a loop polls: the call's arguments are at hand at its entry and return. */
+static __always_inline bool is_poll(long nr, __u64 a0)
 {
-	switch (id) {
-	case NR_POLL:
+	switch (nr) {
 	case NR_SELECT:
-	case NR_EPOLL_WAIT:
 	case NR_PSELECT6:
+		return loop_threshold_ns != 0 && a0 != 0;
+	case NR_POLL:
+	case NR_EPOLL_WAIT:
 	case NR_PPOLL:
 	case NR_EPOLL_PWAIT:
 	case NR_EPOLL_PWAIT2:
@@ -354,10 +368,7 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		return;
 	}
 	if (capture_stacks) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), regs);
+		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), user_regs());
 	}
 	size = sizeof(*ev) + snap_len;
 	if (size > sizeof(*b))
@@ -418,7 +429,7 @@ static __always_inline int on_poll_exit(void)
 static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int prev_state)
 {
 	/* at sched_switch, current is the task leaving the CPU */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = user_regs();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 	long nr;
@@ -436,9 +447,10 @@ static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int pre
 		return LS_OFF_RUNQ;
 	/* its syscall, if it is in one */
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP)
+	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP ||
+	    ((nr == NR_SELECT || nr == NR_PSELECT6) && !BPF_CORE_READ(regs, di)))
 		return LS_OFF_SLEEP;
-	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV)
+	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT)
 		return LS_OFF_LOCK;
 	return nr >= 0 ? LS_OFF_IO : LS_OFF_OTHER;
 }
@@ -529,61 +541,69 @@ int ip_sampler(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id)
+/* ---- system calls: the futex calls and, for event loops, the poll calls; no other ----
+ * Each traced call has a program at its entry and one at its return, on its own
+ * syscalls:sys_enter_NAME/sys_exit_NAME tracepoints: other calls run no program. Where those
+ * cannot attach, the raw sys_enter/sys_exit tracepoints, which run for every system call. */
+
+/* A system call's arguments at its entry. */
+struct sc_args {
+	__u64 a[6];
+};
+
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAKE_BITSET 10
+#define FUTEX_CMP_REQUEUE 4
+#define FUTEX_PRIVATE 128	/* FUTEX_PRIVATE_FLAG, FUTEX2_PRIVATE */
+
+/* A target thread's futex call: a wait is emitted and tracked to its return, a wake tracked
+ * for sched_waking to name its waker. */
+static __always_inline void futex_enter(void *ctx, __u32 tid, long nr, const struct sc_args *a)
 {
-	__u64 pid_tgid, uaddr;
-	__u32 tid, op, cmd, val;
+	struct futex_waitv w0 = {};
+	__u32 op, cmd;
 
-	if (is_poll(id)) {
-		pid_tgid = bpf_get_current_pid_tgid();
-		if (is_target(pid_tgid >> 32))
-			on_poll_enter(ctx, (__u32)pid_tgid);
-		return 0;
-	}
-	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	if (!is_target(pid_tgid >> 32))
-		return 0;
-	tid = (__u32)pid_tgid;
-	uaddr = BPF_CORE_READ(regs, di);
-	if (id == NR_FUTEX_WAITV) {
-		struct futex_waitv w0 = {};
-
-		/* futex_waitv(waiters, nr, ...): the first futex of the vector names the wait */
-		bpf_probe_read_user(&w0, sizeof(w0), (void *)uaddr);
-		emit_wait_begin(ctx, regs, tid, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
+	switch (nr) {
+	case NR_FUTEX:	/* futex(uaddr, op, val, ...) */
+		op = (__u32)a->a[1];
+		cmd = op & FUTEX_CMD_MASK;
+		if (is_wait_cmd(cmd)) {
+			emit_wait_begin(ctx, tid, a->a[0], op, (__u32)a->a[2],
+					cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
+			track(tid, a->a[0], op, true);
+		} else if (is_wake_cmd(cmd)) {
+			track(tid, a->a[0], op, false);
+		}
+		return;
+	case NR_FUTEX_WAITV:	/* futex_waitv(waiters, nr, ...): the first futex names the wait */
+		bpf_probe_read_user(&w0, sizeof(w0), (void *)a->a[0]);
+		emit_wait_begin(ctx, tid, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
 		track(tid, w0.uaddr, 0, true);
-		return 0;
+		return;
+	/* futex2 calls (Linux 6.7), stored as the futex ops they match */
+	case NR_FUTEX_WAIT:	/* futex_wait(uaddr, val, mask, flags, ...) */
+		op = FUTEX_WAIT_BITSET | (a->a[3] & FUTEX_PRIVATE);
+		emit_wait_begin(ctx, tid, a->a[0], op, (__u32)a->a[1], LS_FUTEX_WAIT);
+		track(tid, a->a[0], op, true);
+		return;
+	case NR_FUTEX_WAKE:	/* futex_wake(uaddr, mask, nr, flags) */
+		track(tid, a->a[0], FUTEX_WAKE_BITSET | (a->a[3] & FUTEX_PRIVATE), false);
+		return;
+	case NR_FUTEX_REQUEUE:	/* futex_requeue(waiters[2], flags, nr_wake, nr_requeue) */
+		bpf_probe_read_user(&w0, sizeof(w0), (void *)a->a[0]);
+		track(tid, w0.uaddr, FUTEX_CMP_REQUEUE | (w0.flags & FUTEX_PRIVATE), false);
+		return;
 	}
-	op = (__u32)BPF_CORE_READ(regs, si);
-	cmd = op & FUTEX_CMD_MASK;
-	val = (__u32)BPF_CORE_READ(regs, dx);
-	if (is_wait_cmd(cmd)) {
-		emit_wait_begin(ctx, regs, tid, uaddr, op, val,
-				cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
-		track(tid, uaddr, op, true);
-	} else if (is_wake_cmd(cmd)) {
-		track(tid, uaddr, op, false);
-	}
-	return 0;
 }
 
-static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
+static __always_inline void futex_exit(long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct ls_ev_wait_end *ev;
-	struct inflight *in;
-	__u32 tid;
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
 
-	if (is_poll(id))
-		return on_poll_exit();
-	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
-		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	in = bpf_map_lookup_elem(&inflight, &tid);
 	if (!in)
-		return 0;
+		return;
 	if (in->is_wait) {
 		ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 		if (ev) {
@@ -595,7 +615,112 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 		}
 	}
 	bpf_map_delete_elem(&inflight, &tid);
+}
+
+static __always_inline bool is_futex(long nr)
+{
+	return nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT ||
+	       nr == NR_FUTEX_WAKE || nr == NR_FUTEX_REQUEUE;
+}
+
+/* Entry of system call NR: nothing but the target check for other processes' calls. */
+static __always_inline int sc_enter(void *ctx, long nr, const struct sc_args *a)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_target(pid_tgid >> 32))
+		return 0;
+	if (is_futex(nr))
+		futex_enter(ctx, (__u32)pid_tgid, nr, a);
+	else if (is_poll(nr, a->a[0]))
+		on_poll_enter(ctx, (__u32)pid_tgid);
 	return 0;
+}
+
+/* Return of system call NR; REGS: the caller's registers, its arguments still in them. Only
+ * target threads have state to find. */
+static __always_inline int sc_exit(long nr, struct pt_regs *regs, long ret)
+{
+	if (is_futex(nr))
+		futex_exit(ret);
+	else if (is_poll(nr, nr == NR_SELECT || nr == NR_PSELECT6 ? BPF_CORE_READ(regs, di) : 1))
+		on_poll_exit();
+	return 0;
+}
+
+/* The syscalls tracepoints' records (the tracefs format files of events/syscalls); declared here, not
+ * taken from vmlinux.h, whose CO-RE relocations the verifier refuses on a context pointer. */
+struct sc_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sc_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+/* The programs of system call NAME (number NR). */
+#define LS_SYSCALL(name, nr)                                                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                                \
+	int enter_##name(struct sc_enter_ctx *ctx)                                                 \
+	{                                                                                          \
+		struct sc_args a;                                                                  \
+                                                                                                   \
+		for (int i = 0; i < 6; i++)                                                        \
+			a.a[i] = ctx->args[i];                                                     \
+		return sc_enter(ctx, nr, &a);                                                      \
+	}                                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int exit_##name(struct sc_exit_ctx *ctx)                                                   \
+	{                                                                                          \
+		return sc_exit(nr, user_regs(), ctx->ret);                                         \
+	}
+
+LS_SYSCALL(futex, NR_FUTEX)
+LS_SYSCALL(futex_waitv, NR_FUTEX_WAITV)
+LS_SYSCALL(futex_wait, NR_FUTEX_WAIT)
+LS_SYSCALL(futex_wake, NR_FUTEX_WAKE)
+LS_SYSCALL(futex_requeue, NR_FUTEX_REQUEUE)
+LS_SYSCALL(poll, NR_POLL)
+LS_SYSCALL(select, NR_SELECT)
+LS_SYSCALL(epoll_wait, NR_EPOLL_WAIT)
+LS_SYSCALL(pselect6, NR_PSELECT6)
+LS_SYSCALL(ppoll, NR_PPOLL)
+LS_SYSCALL(epoll_pwait, NR_EPOLL_PWAIT)
+LS_SYSCALL(epoll_pwait2, NR_EPOLL_PWAIT2)
+
+/* The raw sys_enter/sys_exit tracepoints, tp_btf or raw_tp: every system call of the machine
+ * runs them, and they pick the traced ones by number. */
+static __always_inline bool traced(long nr)
+{
+	return is_futex(nr) || is_poll(nr, 1);
+}
+
+static __always_inline int raw_enter(void *ctx, struct pt_regs *regs, long nr)
+{
+	struct sc_args a;
+
+	if (!traced(nr))
+		return 0;
+	a.a[0] = BPF_CORE_READ(regs, di);
+	a.a[1] = BPF_CORE_READ(regs, si);
+	a.a[2] = BPF_CORE_READ(regs, dx);
+	a.a[3] = BPF_CORE_READ(regs, r10);
+	a.a[4] = 0;	/* no call traced reads these */
+	a.a[5] = 0;
+	return sc_enter(ctx, nr, &a);
+}
+
+static __always_inline int raw_exit(struct pt_regs *regs, long ret)
+{
+	long nr = BPF_CORE_READ(regs, orig_ax);
+
+	return traced(nr) ? sc_exit(nr, regs, ret) : 0;
 }
 
 /* Runs in the waker's context (unlike sched_wakeup), so current is the thread that woke. */
@@ -812,12 +937,12 @@ int BPF_KPROBE(lock_session, void *lock, void *mutex)
 	SEC(kind "/sys_enter")                                                                     \
 	int BPF_PROG(sys_enter_##sfx, struct pt_regs *regs, long id)                               \
 	{                                                                                          \
-		return on_sys_enter(ctx, regs, id);                                                \
+		return raw_enter(ctx, regs, id);                                                   \
 	}                                                                                          \
 	SEC(kind "/sys_exit")                                                                      \
 	int BPF_PROG(sys_exit_##sfx, struct pt_regs *regs, long ret)                               \
 	{                                                                                          \
-		return on_sys_exit(regs, ret);                                                     \
+		return raw_exit(regs, ret);                                                        \
 	}                                                                                          \
 	SEC(kind "/sched_waking")                                                                  \
 	int BPF_PROG(sched_waking_##sfx, struct task_struct *p)                                    \
