@@ -145,6 +145,17 @@ struct ls_ev_loop {
 	struct ls_ev_stack st;	/* SAMPLE only */
 };
 
+/* A target thread's futex call, in the BPF `inflight` map (key: tid) from its entry to its
+ * return: userspace reads it to tell the waits it saw begin from those already under way. */
+enum { LS_INFLIGHT_NONE, LS_INFLIGHT_WAIT, LS_INFLIGHT_WAKE };
+
+struct ls_inflight {
+	__u64 uaddr;
+	__u64 ts;		/* the call's entry */
+	__u32 op;
+	__u32 state;		/* LS_INFLIGHT_*: NONE between calls (the entry is kept) */
+};
+
 /* A gap counts from a thread's LS_LOOP_MIN_POLLS-th poll call on: one that polled once or
  * twice (a worker waiting on a socket) is not an event loop. */
 #define LS_LOOP_MIN_POLLS 3
@@ -184,7 +195,6 @@ _Static_assert(sizeof(struct ls_ev_loop) == 40 + 8 * LS_OFF__COUNT + sizeof(stru
 	       "ls_ev_loop layout");
 
 _Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
-
-_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_inflight) == 24, "ls_inflight layout");
 
 #endif

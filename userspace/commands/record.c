@@ -230,13 +230,12 @@ static int release_child(struct recorder *r)
 static bool wait_seen(void *arg, uint32_t tid)
 {
 	struct recorder *r = arg;
-	size_t size = bpf_map__value_size(r->skel->maps.inflight);
-	uint8_t value[64];
+	struct ls_inflight in;
 
 	if (r->launched)
 		return true;
-	return size <= sizeof(value) &&
-	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
+	return !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), &in, sizeof(in), 0) &&
+	       in.state == LS_INFLIGHT_WAIT;
 }
 
 static int event_cb(void *ctx, void *data, size_t size)
@@ -371,6 +370,7 @@ static int load_way(struct recorder *r, int way, char *why, size_t why_len)
 		if (!r->skel)
 			return -errno;
 		r->skel->rodata->capture_stacks = !r->o->no_stacks;
+		r->skel->rodata->lock_probes = uprobes != UPROBES_NONE;
 		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
 		autoload(r->skel, ways[way].btf, uprobes);
 		err = syscalls__select(r->skel, ways[way].sc, r->o->loop_threshold_ms != 0,
