@@ -4,7 +4,8 @@
 #
 # Environment: PAIRS (alternating alone/recorded pairs per figure, default 3), SOAK_SECONDS
 # (length of the soak recording, default 600), RATE_SECONDS (each step of the collector's rate
-# scan, default 3), OMIT="uprobes helgrind soak ..." (sections to leave out while developing).
+# scan, default 3), OMIT="uprobes helgrind soak shapes ..." (sections to leave out while
+# developing).
 set -e
 cd "$(dirname "$0")/../.."
 LS=build/lockscope
@@ -15,8 +16,9 @@ SOAK_SECONDS=${SOAK_SECONDS:-600}
 RATE_SECONDS=${RATE_SECONDS:-3}
 OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
+redis_pid=
 # Ctrl-C reaches the workloads and recorders too: they run in this process group
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -z "$redis_pid" ] || kill "$redis_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 omit() { case " $OMIT " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
@@ -108,16 +110,97 @@ overhead() {
 	compare small
 }
 
+# ---- programs with nothing, or little, for lockscope to see, and short waits at a high rate:
+# alone, in contention mode and in auto mode in turn, PAIRS times; the medians of the ratios ----
+# A shape is a function that runs its program once, alone or recorded in the mode it is given,
+# and prints the time the program took (ns).
+shape() {	# LABEL FUNCTION
+	: >"$tmp/s_alone"; : >"$tmp/s_contention"; : >"$tmp/s_auto"
+	for i in $(seq "$PAIRS"); do
+		a=$($2 alone)
+		[ -n "$a" ] || { echo "bench: $1: the program failed alone" >&2; continue; }
+		echo "$a" >>"$tmp/s_alone"
+		for m in contention auto; do
+			t=$($2 $m)
+			[ -n "$t" ] || { echo "bench: $1: the program failed recorded ($m)" >&2; continue; }
+			echo "$t $a" | awk '{print $1 / $2}' >>"$tmp/s_$m"
+		done
+	done
+	row "$1" "contention" "$(stats <"$tmp/s_contention") x"
+	row "" "auto" "$(stats <"$tmp/s_auto") x"
+	row "" "alone" "$(stats %.0f <"$tmp/s_alone" | awk '{printf "%.3f s", $1 / 1e9}') (median of $(wc -l <"$tmp/s_alone"))"
+}
+# MODE, command...: the command's own elapsed_ns, alone or recorded from its start
+launched() {
+	mode=$1; shift
+	if [ "$mode" = alone ]; then
+		"$@" 2>/dev/null | elapsed
+	else
+		$LS record --mode "$mode" -o "$tmp/s.lsz" -- "$@" 2>/dev/null | elapsed
+	fi
+}
+pipe_loop() { launched "$1" build/bench/syscall_loop --rounds 200000; }
+poll_loop() { launched "$1" build/bench/syscall_loop --rounds 200000 --epoll; }
+short_waits() { launched "$1" $W/shortwait --threads $((2 * $(nproc))) --iters 200000; }
+# sysbench's own "total time": each event takes 8 mutexes in turn, yielding while it holds one
+sysbench_threads() {
+	set -- "$1" sysbench threads --threads=$((4 * $(nproc))) --thread-yields=100 --events=3000 \
+		--time=0 run
+	if [ "$1" = alone ]; then shift; "$@"; else
+		m=$1; shift; $LS record --mode "$m" -o "$tmp/s.lsz" -- "$@" 2>/dev/null; fi |
+		awk '/total time:/ {sub("s$", "", $3); printf "%.0f\n", $3 * 1e9}'
+}
+# redis-benchmark's GET and SET against a redis-server of our own, recorded by attaching: the
+# time the two tests took (requests / throughput)
+redis_start() {
+	redis_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
+print(s.getsockname()[1])')
+	redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$tmp" >"$tmp/redis.log" 2>&1 & redis_pid=$!
+	for i in $(seq 50); do
+		[ "$(redis-cli -p "$redis_port" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	echo "bench: redis-server did not start: $(tail -1 "$tmp/redis.log")" >&2
+	return 1
+}
+redis_stop() { kill "$redis_pid"; wait "$redis_pid" 2>/dev/null || true; redis_pid=; }
+redis_requests() {
+	rec=
+	if [ "$1" != alone ]; then
+		$LS record --mode "$1" -o "$tmp/redis.lsz" -p "$redis_pid" 2>"$tmp/redis.err" & rec=$!
+		for i in $(seq 100); do grep -q 'recording pid' "$tmp/redis.err" && break; sleep 0.1; done
+	fi
+	n=100000
+	redis-benchmark -p "$redis_port" -t get,set -n $n -q --csv | tr -d '"' |
+		awk -F, -v n=$n '$1 == "GET" || $1 == "SET" {t += n / $2; k++}
+			END {if (k == 2) printf "%.0f\n", t * 1e9}'
+	[ -z "$rec" ] || { kill -INT $rec; wait $rec 2>/dev/null || true; }
+}
+shapes() {
+	echo "== programs with little or nothing to see, and short waits at a high rate =="
+	echo "   (elapsed, recorded / alone: median [min-max] of $PAIRS rounds of alone, contention, auto)"
+	shape "pipe write+read loop, no futex" pipe_loop
+	shape "the same with an epoll_wait(0) a round" poll_loop
+	shape "short contended waits: $((2 * $(nproc))) threads on $(nproc) CPUs" short_waits
+	shape "sysbench threads, $((4 * $(nproc))) threads" sysbench_threads
+	if redis_start; then
+		shape "redis GET+SET (redis-benchmark), attached" redis_requests
+		redis_stop
+	fi
+}
+
 # ---- the tax on every syscall of the machine while a recording runs ----
 syscall_tax() {
 	base=$(build/bench/syscall_tax)
 	sleep 600 & idle=$!
-	$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
+	$LS record -o "$tmp/idle.lsz" -p $idle 2>"$tmp/idle.err" & rec=$!
 	sleep 1
 	taxed=$(build/bench/syscall_tax)
 	kill $rec; wait $rec 2>/dev/null || true
 	kill $idle; wait $idle 2>/dev/null || true
-	row "syscall cost, without -> with a recording" "tp_btf sys_enter/exit" \
+	row "syscall cost, without -> with a recording" "$(sed -n 's/.*, \([^,]*\)); Ctrl-C.*/\1/p' \
+		"$tmp/idle.err")" \
 		"$base ns -> $taxed ns (+$(echo "$taxed - $base" | bc) ns)"
 }
 
@@ -259,6 +342,7 @@ main() {
 	machine
 	syscall_tax
 	omit loop || loop_tax
+	omit shapes || shapes
 	omit overhead || overhead
 	omit collector || collector
 	omit trace || trace_size
