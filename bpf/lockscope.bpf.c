@@ -413,11 +413,16 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 }
 
 /* A target thread enters a poll call: the gap since its last one ends (a block if long). */
-static __always_inline void on_poll_enter(void *ctx, __u32 tid)
+static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid)
 {
+	__u32 tid = (__u32)pid_tgid;
+	/* a thread in `loops` is a target's: a loop's poll call pays one lookup */
 	struct ls_loop_state *s = bpf_map_lookup_elem(&loops, &tid);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 
+	if (!s && !is_target(pid_tgid >> 32))
+		return;
+	now = bpf_ktime_get_ns();
 	if (!s) {
 		struct ls_loop_state fresh = {.poll_since = now, .polls = 1};
 
@@ -665,12 +670,10 @@ static __always_inline int sc_enter(void *ctx, long nr, const struct sc_args *a)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (!is_target(pid_tgid >> 32))
-		return 0;
-	if (is_futex(nr))
+	if (is_poll(nr, a->a[0]))
+		on_poll_enter(ctx, pid_tgid);
+	else if (is_futex(nr) && is_target(pid_tgid >> 32))
 		futex_enter((__u32)pid_tgid, nr, a);
-	else if (is_poll(nr, a->a[0]))
-		on_poll_enter(ctx, (__u32)pid_tgid);
 	return 0;
 }
 
@@ -704,7 +707,7 @@ struct sc_exit_ctx {
 /* The programs of system call NAME (number NR). */
 #define LS_SYSCALL(name, nr)                                                                       \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                                \
-	int enter_##name(struct sc_enter_ctx *ctx)                                                 \
+	int sc_enter_##name(struct sc_enter_ctx *ctx)                                              \
 	{                                                                                          \
 		struct sc_args a;                                                                  \
                                                                                                    \
@@ -713,7 +716,7 @@ struct sc_exit_ctx {
 		return sc_enter(ctx, nr, &a);                                                      \
 	}                                                                                          \
 	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
-	int exit_##name(struct sc_exit_ctx *ctx)                                                   \
+	int sc_exit_##name(struct sc_exit_ctx *ctx)                                                \
 	{                                                                                          \
 		return sc_exit(nr, user_regs(), ctx->ret);                                         \
 	}

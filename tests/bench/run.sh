@@ -139,8 +139,8 @@ launched() {
 		$LS record --mode "$mode" -o "$tmp/s.lsz" -- "$@" 2>/dev/null | elapsed
 	fi
 }
-pipe_loop() { launched "$1" build/bench/syscall_loop --rounds 200000; }
-poll_loop() { launched "$1" build/bench/syscall_loop --rounds 200000 --epoll; }
+pipe_loop() { launched "$1" $W/syscall_loop --rounds 200000; }
+poll_loop() { launched "$1" $W/syscall_loop --rounds 200000 --epoll; }
 short_waits() { launched "$1" $W/shortwait --threads $((2 * $(nproc))) --iters 200000; }
 # sysbench's own "total time": each event takes 8 mutexes in turn, yielding while it holds one
 sysbench_threads() {

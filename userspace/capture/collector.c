@@ -1048,10 +1048,22 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 	return put(c, &r);
 }
 
-static bool is_poll_call(long nr)
+/* Is TID of PID asleep in system call NR an event loop's poll call, as the BPF side counts
+ * one? A select or pselect6 on no descriptors is a sleep. */
+static bool in_poll_call(pid_t pid, uint32_t tid, long nr)
 {
+	struct blocked_sys sys;
+	char line[512];
+
 	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
-	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+	if (nr != 7 && nr != 23 && nr != 232 && nr != 270 && nr != 271 && nr != 281 && nr != 441)
+		return false;
+	if (nr != 23 && nr != 270)
+		return true;
+	/* its first argument, nfds: unreadable, or moved on, it counts as back in its poll call */
+	return blocked__syscall_line(pid, tid, line, sizeof(line)) ||
+	       blocked__parse_syscall(line, &sys) || sys.state != BLOCKED_SYS_CALL ||
+	       sys.nr != nr || sys.args[0] != 0;
 }
 
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
@@ -1068,7 +1080,7 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 		return -ENOMEM;
 	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
 	/* back in its poll call since ST was read: the block is over, this is not its stack */
-	if (found == 1 && is_poll_call(nr))
+	if (found == 1 && in_poll_call(c->pid, tid, nr))
 		found = 0;
 	if (found == 1) {
 		/* nothing else may have read the map lately (a loop makes few events): unwound on

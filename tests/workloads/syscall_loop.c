@@ -1,7 +1,10 @@
 /* syscall_loop.c - a single thread's loop of non-blocking system calls that lockscope does not
  * trace (a byte written to a pipe and read back), with --epoll an epoll_wait(0) each round as an
  * event loop polls: what a recording costs a program that has nothing for it to see.
- *   syscall_loop [--rounds N] [--epoll]    prints its elapsed time as JSON */
+ *   syscall_loop [--rounds N] [--epoll] [--linger MS]
+ * prints its elapsed time as JSON, then stays MS milliseconds (for a test to look at a recording
+ * of it meanwhile). */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,7 +29,7 @@ static uint64_t now_ns(clockid_t clock)
 
 int main(int argc, char **argv)
 {
-	long rounds = 500000;
+	long rounds = 500000, linger_ms = 0;
 	bool epoll = false;
 	struct epoll_event ev = {.events = EPOLLIN};
 	int fds[2], ep = -1;
@@ -38,8 +41,10 @@ int main(int argc, char **argv)
 			rounds = atol(argv[++i]);
 		} else if (!strcmp(argv[i], "--epoll")) {
 			epoll = true;
+		} else if (!strcmp(argv[i], "--linger") && i + 1 < argc) {
+			linger_ms = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: syscall_loop [--rounds N] [--epoll]\n");
+			fprintf(stderr, "usage: syscall_loop [--rounds N] [--epoll] [--linger MS]\n");
 			return 1;
 		}
 	}
@@ -79,5 +84,11 @@ int main(int argc, char **argv)
 	       rounds, epoll ? "true" : "false", (double)elapsed / rounds,
 	       rounds > BATCH ? (double)best / BATCH : 0.0, (unsigned long long)cpu,
 	       (unsigned long long)elapsed);
+	fflush(stdout);
+	if (linger_ms > 0) {
+		struct timespec d = {linger_ms / 1000, linger_ms % 1000 * 1000000};
+
+		nanosleep(&d, NULL);
+	}
 	return 0;
 }
