@@ -57,6 +57,21 @@ struct {
 	__type(value, struct ls_inflight);
 } inflight SEC(".maps");
 
+/* Call paths the collector knows (events.h): the unwind rules of their frames, and their keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_RULE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ls_frame_rule);
+} frame_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_PATHS_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} paths SEC(".maps");
+
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
 struct scratch_buf {
@@ -241,8 +256,8 @@ static __always_inline void fp_walk(struct ls_ev_stack *st, const __u8 *snap, __
 	st->nfp = n * sizeof(st->fp[0]);
 }
 
-static __always_inline __u32 capture_stack(struct ls_ev_stack *st, __u8 *snap,
-					   struct pt_regs *regs)
+/* The registers of REGS into ST and the user stack from sp into SNAP; the bytes copied. */
+static __always_inline __u32 snapshot(struct ls_ev_stack *st, __u8 *snap, struct pt_regs *regs)
 {
 	__u32 len = LS_STACK_SNAP, got = 0;
 
@@ -254,8 +269,72 @@ static __always_inline __u32 capture_stack(struct ls_ev_stack *st, __u8 *snap,
 		if (bpf_probe_read_user(snap, len, (void *)st->sp) == 0)
 			got = len;
 	st->snap_len = got;
+	return got;
+}
+
+static __always_inline __u32 capture_stack(struct ls_ev_stack *st, __u8 *snap,
+					   struct pt_regs *regs)
+{
+	__u32 got = snapshot(st, snap, regs);
+
 	fp_walk(st, snap, got);
 	return got;
+}
+
+/* The word at ADDR, if the snapshot of ST (LEN bytes at SNAP) holds it. */
+static __always_inline bool snap_word(const struct ls_ev_stack *st, const __u8 *snap, __u32 len,
+				      __u64 addr, __u64 *val)
+{
+	__u64 off = addr - st->sp;
+
+	if (addr < st->sp || len < 8 || off > len - 8 || off > LS_STACK_SNAP - 8)
+		return false;
+	__builtin_memcpy(val, snap + off, sizeof(*val));
+	return true;
+}
+
+/* The key of the call path of the stack in ST and SNAP (LEN bytes), unwound with the rules the
+ * collector gave for its frames, if the collector knows that path; else 0. The collector's
+ * unwinder step by step (inspect/symbols.c), for the rules it could express (events.h). */
+static __always_inline __u64 known_path(const struct ls_ev_stack *st, const __u8 *snap, __u32 len)
+{
+	__u64 pc = st->ip, sp = st->sp, bp = st->bp, h = LS_PATH_SEED;
+	__u32 exact = LS_RULE_EXACT;
+	bool bp_ok = true, end = false;
+
+	for (int d = 0; d < LS_PATH_MAX_FRAMES && !end; d++) {
+		__u32 slot = ls_rule_slot(pc, exact);
+		struct ls_frame_rule *r = bpf_map_lookup_elem(&frame_rules, &slot);
+		__u64 cfa, ra, saved;
+
+		if (!r || r->pc != pc || (r->flags & (LS_RULE_USED | LS_RULE_EXACT)) !=
+		    (LS_RULE_USED | exact))
+			return 0;
+		h = ls_path_mix(h, pc);
+		if (r->flags & LS_RULE_END) {
+			end = true;
+			break;
+		}
+		if ((r->flags & LS_RULE_CFA_BP) && !bp_ok)
+			return 0;
+		cfa = (r->flags & LS_RULE_CFA_BP ? bp : sp) + (__s64)r->cfa_off;
+		if (cfa <= sp || !snap_word(st, snap, len, cfa - 8, &ra))
+			return 0;
+		if (r->flags & LS_RULE_BP_SAVED) {
+			bp_ok = snap_word(st, snap, len, cfa + (__s64)r->bp_off, &saved);
+			bp = saved;
+		} else if (r->flags & LS_RULE_BP_LOST) {
+			bp_ok = false;
+		}
+		end = ra == 0;
+		sp = cfa;
+		pc = ra;
+		exact = 0;
+	}
+	if (!end)
+		return 0;
+	h = h ? h : 1;
+	return bpf_map_lookup_elem(&paths, &h) ? h : 0;
 }
 
 static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
@@ -300,6 +379,7 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 	ev->call_lock = 0;
 	ev->call_api = 0;
 	ev->pad = 0;
+	ev->path = 0;
 	if (lock_probes) {
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
@@ -320,8 +400,18 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
-	if (capture_stacks)
-		snap_len = capture_stack(&ev->st, s->raw + sizeof(*ev), user_regs());
+	if (capture_stacks) {
+		__u8 *snap = s->raw + sizeof(*ev);
+
+		snap_len = snapshot(&ev->st, snap, user_regs());
+		/* a path through a probed call has a trampoline for a return address: not keyed */
+		if (!ev->ra_slot && !ev->ra2_slot)
+			ev->path = known_path(&ev->st, snap, snap_len);
+		if (ev->path)
+			ev->st.snap_len = snap_len = 0;
+		else
+			fp_walk(&ev->st, snap, snap_len);
+	}
 	output(s, sizeof(*ev), snap_len);
 }
 

@@ -567,6 +567,10 @@ static int open_trace(struct recorder *r)
 	}
 	collector__set_sink(r->col, live_sink, r);
 	collector__set_wait_seen(r->col, wait_seen, r);
+	/* every wait's stack copied and unwound, as a check of the keyed paths */
+	if (!getenv("LOCKSCOPE_PATHS") || strcmp(getenv("LOCKSCOPE_PATHS"), "off"))
+		collector__set_paths(r->col, bpf_map__fd(r->skel->maps.frame_rules),
+				     bpf_map__fd(r->skel->maps.paths));
 	return LS_EXIT_OK;
 }
 
@@ -877,6 +881,9 @@ static int finish(struct recorder *r)
 		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: %llu waits came with their call path's key\n",
+			(unsigned long long)collector__path_waits(r->col));
 	if (r->o->quiet)
 		return LS_EXIT_OK;
 	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
