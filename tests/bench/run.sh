@@ -141,7 +141,7 @@ launched() {
 }
 pipe_loop() { launched "$1" $W/syscall_loop --rounds 200000; }
 poll_loop() { launched "$1" $W/syscall_loop --rounds 200000 --epoll; }
-short_waits() { launched "$1" $W/shortwait --threads $((2 * $(nproc))) --iters 200000; }
+short_waits() { launched "$1" $W/shortwait --threads $((2 * $(nproc))) --iters 300000; }
 # sysbench's own "total time": each event takes 8 mutexes in turn, yielding while it holds one
 sysbench_threads() {
 	set -- "$1" sysbench threads --threads=$((4 * $(nproc))) --thread-yields=100 --events=3000 \
