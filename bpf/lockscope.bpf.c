@@ -322,7 +322,7 @@ static __always_inline __u64 known_path(const struct ls_ev_stack *st, const __u8
 			return 0;
 		if (r->flags & LS_RULE_BP_SAVED) {
 			bp_ok = snap_word(st, snap, len, cfa + (__s64)r->bp_off, &saved);
-			bp = saved;
+			bp = bp_ok ? saved : 0;
 		} else if (r->flags & LS_RULE_BP_LOST) {
 			bp_ok = false;
 		}
