@@ -101,6 +101,9 @@ struct ls_ev_wait_begin {
 	struct ls_ev_stack st;
 };
 
+/* A wait that came with its call path's key ends before its frame-pointer chain. */
+#define LS_WAIT_KEYED_SIZE (offsetof(struct ls_ev_wait_begin, st) + offsetof(struct ls_ev_stack, fp))
+
 /* A lock call of full mode. ACQUIRE carries the stack where the lock was taken. */
 struct ls_ev_lock {
 	struct ls_ev_hdr h;

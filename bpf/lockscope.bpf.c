@@ -407,10 +407,12 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 		/* a path through a probed call has a trampoline for a return address: not keyed */
 		if (!ev->ra_slot && !ev->ra2_slot)
 			ev->path = known_path(&ev->st, snap, snap_len);
-		if (ev->path)
-			ev->st.snap_len = snap_len = 0;
-		else
-			fp_walk(&ev->st, snap, snap_len);
+		if (ev->path) {
+			ev->st.snap_len = 0;
+			output(s, LS_WAIT_KEYED_SIZE, 0);
+			return;
+		}
+		fp_walk(&ev->st, snap, snap_len);
 	}
 	output(s, sizeof(*ev), snap_len);
 }

@@ -1239,10 +1239,20 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		goto bad;
 	c->events++;
 	switch (h->type) {
-	case LS_EV_WAIT_BEGIN:
+	case LS_EV_WAIT_BEGIN: {
+		const struct ls_ev_wait_begin *ev = data;
+		struct ls_ev_wait_begin keyed;
+
+		if (size >= LS_WAIT_KEYED_SIZE && size < sizeof(keyed) && ev->path) {
+			/* sent without its frame-pointer chain, which it has no use for */
+			memset(&keyed, 0, sizeof(keyed));
+			memcpy(&keyed, data, size);
+			return on_wait_begin(c, &keyed, sizeof(keyed), 0);
+		}
 		if (size < sizeof(struct ls_ev_wait_begin))
 			goto bad;
 		return on_wait_begin(c, data, size, 0);
+	}
 	case LS_EV_WAIT_END:
 		if (size < sizeof(struct ls_ev_wait_end))
 			goto bad;
