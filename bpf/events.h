@@ -99,8 +99,13 @@ struct ls_ev_wait_begin {
 	__u32 call_api;		/* ... and its enum ls_api */
 	__u32 lost;		/* events lost so far (low 32 bits), read before this one was
 				 * reserved: see ls_ev_lock */
+	__u64 path;		/* the key of a call path the collector knows, sent in place of the
+				 * stack (st.snap_len and st.nfp are then 0); 0: none */
 	struct ls_ev_stack st;
 };
+
+/* A wait that came with its call path's key ends before its frame-pointer chain. */
+#define LS_WAIT_KEYED_SIZE (offsetof(struct ls_ev_wait_begin, st) + offsetof(struct ls_ev_stack, fp))
 
 /* A lock call of full mode. ACQUIRE carries the stack where the lock was taken. */
 struct ls_ev_lock {
@@ -154,6 +159,58 @@ struct ls_ev_loop {
 	struct ls_ev_stack st;	/* SAMPLE only */
 };
 
+/* Call paths: a wait's stack is copied once per call path. Once the collector has unwound a
+ * wait's stack, it gives the BPF side the rule of each of its frames (in the `frame_rules` array,
+ * at ls_rule_slot() of the frame's pc) and the path's key (ls_path_mix() over its pcs, innermost
+ * first, in the `paths` map). A later wait whose snapshot the BPF side unwinds with those rules
+ * to a key in `paths` goes out with the key in place of its 2 KiB: the same frames, exactly (but
+ * for a 64-bit hash collision), without their copy and unwinding. */
+#define LS_RULE_SLOTS 8192	/* a power of two */
+#define LS_PATHS_MAX 16384
+#define LS_PATH_MAX_FRAMES 32	/* deeper paths are not keyed: their stacks are always copied */
+
+enum ls_rule_flags {
+	LS_RULE_USED = 1,
+	LS_RULE_EXACT = 2,	/* pc is the innermost frame's (not a return address) */
+	LS_RULE_END = 4,	/* the outermost frame: no return address */
+	LS_RULE_CFA_BP = 8,	/* the CFA is bp + cfa_off, else sp + cfa_off */
+	LS_RULE_BP_SAVED = 16,	/* the caller's bp is at CFA + bp_off, else it is this frame's */
+	LS_RULE_BP_LOST = 32,	/* ... or it is not known */
+};
+
+/* How to go from a frame at pc to its caller: its return address is at CFA - 8. */
+struct ls_frame_rule {
+	__u64 pc;
+	__s32 cfa_off;
+	__s16 bp_off;
+	__u8 flags;		/* enum ls_rule_flags */
+	__u8 pad;
+};
+
+static inline __u32 ls_rule_slot(__u64 pc, __u32 exact)
+{
+	return (__u32)(((pc ^ exact) * 0x9e3779b97f4a7c15ull) >> 51) & (LS_RULE_SLOTS - 1);
+}
+
+#define LS_PATH_SEED 0xcbf29ce484222325ull
+
+static inline __u64 ls_path_mix(__u64 h, __u64 pc)
+{
+	h = (h ^ pc) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+/* A target thread's futex call, in the BPF `inflight` map (key: tid) from its entry to its
+ * return: userspace reads it to tell the waits it saw begin from those already under way. */
+enum { LS_INFLIGHT_NONE, LS_INFLIGHT_WAIT, LS_INFLIGHT_WAKE };
+
+struct ls_inflight {
+	__u64 uaddr;
+	__u64 ts;		/* the call's entry */
+	__u32 op;
+	__u32 state;		/* LS_INFLIGHT_*: NONE between calls (the entry is kept) */
+};
+
 /* A gap counts from a thread's LS_LOOP_MIN_POLLS-th poll call on: one that polled once or
  * twice (a worker waiting on a socket) is not an event loop. */
 #define LS_LOOP_MIN_POLLS 3
@@ -182,7 +239,7 @@ struct ls_loop_state {
 };
 
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
-_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 48 + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 56 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
@@ -193,5 +250,8 @@ _Static_assert(sizeof(struct ls_ev_loop) == 72 + 8 * LS_OFF__COUNT + sizeof(stru
 	       "ls_ev_loop layout");
 
 _Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_inflight) == 24, "ls_inflight layout");
+_Static_assert(sizeof(struct ls_frame_rule) == 16, "ls_frame_rule layout");
+_Static_assert(LS_RULE_SLOTS == 1 << 13, "ls_rule_slot takes 13 bits");
 
 #endif

@@ -8,10 +8,14 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define NR_FUTEX 202		/* x86-64 */
+/* x86-64 system call numbers: the futex calls, ... */
+#define NR_FUTEX 202
 #define NR_FUTEX_WAITV 449
+#define NR_FUTEX_WAKE 454	/* Linux 6.7 */
+#define NR_FUTEX_WAIT 455
+#define NR_FUTEX_REQUEUE 456
 
-/* x86-64: the calls an event loop waits in, and those whose sleep names a block's cause */
+/* ... the calls an event loop waits in, and those whose sleep names a block's cause */
 #define NR_POLL 7
 #define NR_SELECT 23
 #define NR_EPOLL_WAIT 232
@@ -26,6 +30,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define FUTEX_TID_MASK 0x3fffffff
 
 const volatile bool capture_stacks = true;
+/* Full mode's programs are loaded: a wait may be inside a probed lock call (`pending`). */
+const volatile bool lock_probes = false;
 /* Event-loop blocking: a gap between poll calls this long is a block; 0 tracks no loops. */
 const volatile __u64 loop_threshold_ns = 0;
 
@@ -42,20 +48,29 @@ struct {
 	__uint(max_entries, 16 << 20);
 } rb SEC(".maps");
 
-/* A target thread inside a futex call: a wait (to emit its end) or a wake (for sched_waking). */
-struct inflight {
-	__u64 uaddr;
-	__u64 ts;
-	__u32 op;
-	__u32 is_wait;
-};
-
+/* A target thread's futex call in progress (events.h), kept from one call to the next: a hash
+ * map's update and delete at every call cost more than the call's whole record. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct inflight);
+	__type(value, struct ls_inflight);
 } inflight SEC(".maps");
+
+/* Call paths the collector knows (events.h): the unwind rules of their frames, and their keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_RULE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ls_frame_rule);
+} frame_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_PATHS_MAX);
+	__type(key, __u64);
+	__type(value, __u8);
+} paths SEC(".maps");
 
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
@@ -229,6 +244,12 @@ static __always_inline bool is_target(__u32 tgid)
 	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
 }
 
+/* The current thread's user registers, saved at its entry to the kernel. */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 static __always_inline void fill_hdr(struct ls_ev_hdr *h, __u32 type, __u32 tid)
 {
 	h->type = type;
@@ -248,25 +269,116 @@ static __always_inline bool is_wake_cmd(__u32 cmd)
 	return cmd == 1 || cmd == 3 || cmd == 4 || cmd == 5 || cmd == 7 || cmd == 10 || cmd == 12;
 }
 
-static __always_inline __u32 capture_stack(void *ctx, struct ls_ev_stack *st, __u8 *snap,
-					   struct pt_regs *regs)
+/* Frame records farther above sp than this are not on the thread's stack. */
+#define STACK_SPAN (8 << 20)
+
+/* The frame-pointer chain from ST's bp, as the kernel's user callchain walk records it (ip, then
+ * each record's return address; nfp in bytes), for the unwinder to go on past the snapshot. Only
+ * records on the thread's stack, rising, are read, from the snapshot where it holds them: in code
+ * built without frame pointers bp holds anything, and the kernel's walk (bpf_get_stack) faulted
+ * on it, 5.5 us a wait in a VM here, against 0.1 us for this walk. */
+static __always_inline void fp_walk(struct ls_ev_stack *st, const __u8 *snap, __u32 snap_len)
 {
-	__u32 len = LS_STACK_SNAP;
+	__u64 rec = st->bp, low = st->sp, frame[2];
+	int n = 1;
+
+	st->fp[0] = st->ip;
+	for (int i = 1; i < LS_MAX_FP_FRAMES; i++) {
+		__u64 off = rec - st->sp;
+
+		if (rec < low || off > STACK_SPAN || (rec & 7))
+			break;
+		if (off + sizeof(frame) <= snap_len && off <= LS_STACK_SNAP - sizeof(frame))
+			__builtin_memcpy(frame, snap + off, sizeof(frame));
+		else if (bpf_probe_read_user(frame, sizeof(frame), (void *)rec))
+			break;
+		st->fp[i] = frame[1];
+		n = i + 1;
+		low = rec + sizeof(frame);
+		rec = frame[0];
+	}
+	st->nfp = n * sizeof(st->fp[0]);
+}
+
+/* The registers of REGS into ST and the user stack from sp into SNAP; the bytes copied. */
+static __always_inline __u32 snapshot(struct ls_ev_stack *st, __u8 *snap, struct pt_regs *regs)
+{
+	__u32 len = LS_STACK_SNAP, got = 0;
 
 	st->ip = BPF_CORE_READ(regs, ip);
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->bp = BPF_CORE_READ(regs, bp);
-	st->nfp = bpf_get_stack(ctx, st->fp, sizeof(st->fp), BPF_F_USER_STACK);
 	/* A read that crosses the top of the main thread's stack fails whole: try shorter ones. */
-	for (int i = 0; i < 4; i++) {
-		if (bpf_probe_read_user(snap, len, (void *)st->sp) == 0) {
-			st->snap_len = len;
-			return len;
+	for (int i = 0; i < 4 && !got; i++, len >>= 1)
+		if (bpf_probe_read_user(snap, len, (void *)st->sp) == 0)
+			got = len;
+	st->snap_len = got;
+	return got;
+}
+
+static __always_inline __u32 capture_stack(struct ls_ev_stack *st, __u8 *snap,
+					   struct pt_regs *regs)
+{
+	__u32 got = snapshot(st, snap, regs);
+
+	fp_walk(st, snap, got);
+	return got;
+}
+
+/* The word at ADDR, if the snapshot of ST (LEN bytes at SNAP) holds it. */
+static __always_inline bool snap_word(const struct ls_ev_stack *st, const __u8 *snap, __u32 len,
+				      __u64 addr, __u64 *val)
+{
+	__u64 off = addr - st->sp;
+
+	if (addr < st->sp || len < 8 || off > len - 8 || off > LS_STACK_SNAP - 8)
+		return false;
+	__builtin_memcpy(val, snap + off, sizeof(*val));
+	return true;
+}
+
+/* The key of the call path of the stack in ST and SNAP (LEN bytes), unwound with the rules the
+ * collector gave for its frames, if the collector knows that path; else 0. The collector's
+ * unwinder step by step (inspect/symbols.c), for the rules it could express (events.h). */
+static __always_inline __u64 known_path(const struct ls_ev_stack *st, const __u8 *snap, __u32 len)
+{
+	__u64 pc = st->ip, sp = st->sp, bp = st->bp, h = LS_PATH_SEED;
+	__u32 exact = LS_RULE_EXACT;
+	bool bp_ok = true, end = false;
+
+	for (int d = 0; d < LS_PATH_MAX_FRAMES && !end; d++) {
+		__u32 slot = ls_rule_slot(pc, exact);
+		struct ls_frame_rule *r = bpf_map_lookup_elem(&frame_rules, &slot);
+		__u64 cfa, ra, saved;
+
+		if (!r || r->pc != pc || (r->flags & (LS_RULE_USED | LS_RULE_EXACT)) !=
+		    (LS_RULE_USED | exact))
+			return 0;
+		h = ls_path_mix(h, pc);
+		if (r->flags & LS_RULE_END) {
+			end = true;
+			break;
 		}
-		len >>= 1;
+		if ((r->flags & LS_RULE_CFA_BP) && !bp_ok)
+			return 0;
+		cfa = (r->flags & LS_RULE_CFA_BP ? bp : sp) + (__s64)r->cfa_off;
+		if (cfa <= sp || !snap_word(st, snap, len, cfa - 8, &ra))
+			return 0;
+		if (r->flags & LS_RULE_BP_SAVED) {
+			bp_ok = snap_word(st, snap, len, cfa + (__s64)r->bp_off, &saved);
+			bp = bp_ok ? saved : 0;
+		} else if (r->flags & LS_RULE_BP_LOST) {
+			bp_ok = false;
+		}
+		end = ra == 0;
+		sp = cfa;
+		pc = ra;
+		exact = 0;
 	}
-	st->snap_len = 0;
-	return 0;
+	if (!end)
+		return 0;
+	h = h ? h : 1;
+	return bpf_map_lookup_elem(&paths, &h) ? h : 0;
 }
 
 static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
@@ -286,8 +398,8 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
-					    __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
+static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, __u32 op,
+					    __u32 val, __u32 fclass)
 {
 	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
@@ -296,7 +408,9 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	if (!s)
 		return;
 	ev = (struct ls_ev_wait_begin *)s->raw;
-	fill_hdr(&ev->h, LS_EV_WAIT_BEGIN, tid);
+	ev->h.type = LS_EV_WAIT_BEGIN;
+	ev->h.tid = tid;
+	ev->h.ts = now;
 	ev->uaddr = uaddr;
 	ev->op = op;
 	ev->val = val;
@@ -309,7 +423,8 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->call_lock = 0;
 	ev->call_api = 0;
 	ev->lost = lost_now();	/* before bpf_ringbuf_output reserves */
-	{
+	ev->path = 0;
+	if (lock_probes) {
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
 		/* waiting inside a probed lock call: its hidden return addresses, even of a call
@@ -329,28 +444,53 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->st.nfp = 0;
 	ev->st.snap_len = 0;
 	ev->st.ip = 0;
-	if (capture_stacks)
-		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), regs);
+	if (capture_stacks) {
+		__u8 *snap = s->raw + sizeof(*ev);
+
+		snap_len = snapshot(&ev->st, snap, user_regs());
+		/* a path through a probed call has a trampoline for a return address: not keyed */
+		if (!ev->ra_slot && !ev->ra2_slot)
+			ev->path = known_path(&ev->st, snap, snap_len);
+		if (ev->path) {
+			ev->st.snap_len = 0;
+			output(s, LS_WAIT_KEYED_SIZE, 0);
+			return;
+		}
+		fp_walk(&ev->st, snap, snap_len);
+	}
 	output(s, sizeof(*ev), snap_len);
 }
 
-static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait)
+/* TID entered a futex call (STATE: LS_INFLIGHT_WAIT or _WAKE) at NOW: written in place in the
+ * entry its earlier calls left. */
+static __always_inline void track(__u32 tid, __u64 now, __u64 uaddr, __u32 op, __u32 state)
 {
-	struct inflight in = {.uaddr = uaddr, .ts = bpf_ktime_get_ns(), .op = op, .is_wait = is_wait};
+	struct ls_inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct ls_inflight fresh = {.uaddr = uaddr, .ts = now, .op = op, .state = state};
 
-	if (bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY))
+	if (in) {
+		in->uaddr = uaddr;
+		in->ts = now;
+		in->op = op;
+		in->state = state;
+	} else if (bpf_map_update_elem(&inflight, &tid, &fresh, BPF_NOEXIST)) {
 		count(STAT_INFLIGHT_FULL);
+	}
 }
 
 /* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
 
-static __always_inline bool is_poll(long id)
+/* Is system call NR, A0 its first argument, an event loop's poll call? A select with no
+ * descriptors is a sleep (CPython 3.10's time.sleep), not a poll. The place for a rule on what
+ * a loop polls: the call's arguments are at hand at its entry and return. */
+static __always_inline bool is_poll(long nr, __u64 a0)
 {
-	switch (id) {
-	case NR_POLL:
+	switch (nr) {
 	case NR_SELECT:
-	case NR_EPOLL_WAIT:
 	case NR_PSELECT6:
+		return loop_threshold_ns != 0 && a0 != 0;
+	case NR_POLL:
+	case NR_EPOLL_WAIT:
 	case NR_PPOLL:
 	case NR_EPOLL_PWAIT:
 	case NR_EPOLL_PWAIT2:
@@ -406,10 +546,7 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		return;
 	}
 	if (capture_stacks) {
-		struct task_struct *task = bpf_get_current_task_btf();
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-
-		snap_len = capture_stack(ctx, &ev->st, b->raw + sizeof(*ev), regs);
+		snap_len = capture_stack(&ev->st, b->raw + sizeof(*ev), user_regs());
 	}
 	size = sizeof(*ev) + snap_len;
 	if (size > sizeof(*b))
@@ -420,11 +557,16 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 }
 
 /* A target thread enters a poll call: the gap since its last one ends (a block if long). */
-static __always_inline void on_poll_enter(void *ctx, __u32 tid)
+static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid)
 {
+	__u32 tid = (__u32)pid_tgid;
+	/* a thread in `loops` is a target's: a loop's poll call pays one lookup */
 	struct ls_loop_state *s = bpf_map_lookup_elem(&loops, &tid);
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now;
 
+	if (!s && !is_target(pid_tgid >> 32))
+		return;
+	now = bpf_ktime_get_ns();
 	if (!s) {
 		struct ls_loop_state fresh = {.poll_since = now, .polls = 1};
 
@@ -470,9 +612,9 @@ static __always_inline int on_poll_exit(void)
 static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int prev_state)
 {
 	/* at sched_switch, current is the task leaving the CPU */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = user_regs();
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
+	struct pending_lock *p = lock_probes ? bpf_map_lookup_elem(&pending, &tid) : NULL;
 	long nr;
 
 	s->user_ip = BPF_CORE_READ(regs, ip);
@@ -488,9 +630,10 @@ static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int pre
 		return LS_OFF_RUNQ;
 	/* its syscall, if it is in one */
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP)
+	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP ||
+	    ((nr == NR_SELECT || nr == NR_PSELECT6) && !BPF_CORE_READ(regs, di)))
 		return LS_OFF_SLEEP;
-	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV)
+	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT)
 		return LS_OFF_LOCK;
 	return nr >= 0 ? LS_OFF_IO : LS_OFF_OTHER;
 }
@@ -581,88 +724,203 @@ int ip_sampler(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id)
+/* ---- system calls: the futex calls and, for event loops, the poll calls; no other ----
+ * Each traced call has a program at its entry and one at its return, on its own
+ * syscalls:sys_enter_NAME/sys_exit_NAME tracepoints: other calls run no program. Where those
+ * cannot attach, the raw sys_enter/sys_exit tracepoints, which run for every system call. */
+
+/* A system call's arguments at its entry. */
+struct sc_args {
+	__u64 a[6];
+};
+
+#define FUTEX_WAIT_BITSET 9
+#define FUTEX_WAKE_BITSET 10
+#define FUTEX_CMP_REQUEUE 4
+#define FUTEX_PRIVATE 128	/* FUTEX_PRIVATE_FLAG, FUTEX2_PRIVATE */
+
+/* A target thread's futex call: a wait is emitted and tracked to its return, a wake tracked
+ * for sched_waking to name its waker. */
+static __always_inline void futex_enter(__u32 tid, long nr, const struct sc_args *a)
 {
-	__u64 pid_tgid, uaddr;
-	__u32 tid, op, cmd, val;
+	struct futex_waitv w0 = {};
+	__u64 now = bpf_ktime_get_ns();
+	__u32 op, cmd;
 
-	if (is_poll(id)) {
-		pid_tgid = bpf_get_current_pid_tgid();
-		if (is_target(pid_tgid >> 32))
-			on_poll_enter(ctx, (__u32)pid_tgid);
-		return 0;
+	switch (nr) {
+	case NR_FUTEX:	/* futex(uaddr, op, val, ...) */
+		op = (__u32)a->a[1];
+		cmd = op & FUTEX_CMD_MASK;
+		if (is_wait_cmd(cmd)) {
+			emit_wait_begin(tid, now, a->a[0], op, (__u32)a->a[2],
+					cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
+			track(tid, now, a->a[0], op, LS_INFLIGHT_WAIT);
+		} else if (is_wake_cmd(cmd)) {
+			track(tid, now, a->a[0], op, LS_INFLIGHT_WAKE);
+		}
+		return;
+	case NR_FUTEX_WAITV:	/* futex_waitv(waiters, nr, ...): the first futex names the wait */
+		bpf_probe_read_user(&w0, sizeof(w0), (void *)a->a[0]);
+		emit_wait_begin(tid, now, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
+		track(tid, now, w0.uaddr, 0, LS_INFLIGHT_WAIT);
+		return;
+	/* futex2 calls (Linux 6.7), stored as the futex ops they match */
+	case NR_FUTEX_WAIT:	/* futex_wait(uaddr, val, mask, flags, ...) */
+		op = FUTEX_WAIT_BITSET | (a->a[3] & FUTEX_PRIVATE);
+		emit_wait_begin(tid, now, a->a[0], op, (__u32)a->a[1], LS_FUTEX_WAIT);
+		track(tid, now, a->a[0], op, LS_INFLIGHT_WAIT);
+		return;
+	case NR_FUTEX_WAKE:	/* futex_wake(uaddr, mask, nr, flags) */
+		track(tid, now, a->a[0], FUTEX_WAKE_BITSET | (a->a[3] & FUTEX_PRIVATE),
+		      LS_INFLIGHT_WAKE);
+		return;
+	case NR_FUTEX_REQUEUE:	/* futex_requeue(waiters[2], flags, nr_wake, nr_requeue) */
+		bpf_probe_read_user(&w0, sizeof(w0), (void *)a->a[0]);
+		track(tid, now, w0.uaddr, FUTEX_CMP_REQUEUE | (w0.flags & FUTEX_PRIVATE),
+		      LS_INFLIGHT_WAKE);
+		return;
 	}
-	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	if (!is_target(pid_tgid >> 32))
-		return 0;
-	tid = (__u32)pid_tgid;
-	uaddr = BPF_CORE_READ(regs, di);
-	if (id == NR_FUTEX_WAITV) {
-		struct futex_waitv w0 = {};
+}
 
-		/* futex_waitv(waiters, nr, ...): the first futex of the vector names the wait */
-		bpf_probe_read_user(&w0, sizeof(w0), (void *)uaddr);
-		emit_wait_begin(ctx, regs, tid, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
-		track(tid, w0.uaddr, 0, true);
-		return 0;
+static __always_inline void futex_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct ls_inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct ls_ev_wait_end *ev;
+
+	/* no entry: a call that began before the probes went in. Its return ends the wait the
+	 * attach snapshot found the thread in, if it found one: userspace judges. */
+	if (!in && !is_target(pid_tgid >> 32))
+		return;
+	if (in && in->state != LS_INFLIGHT_WAIT) {
+		in->state = LS_INFLIGHT_NONE;
+		return;
 	}
-	op = (__u32)BPF_CORE_READ(regs, si);
-	cmd = op & FUTEX_CMD_MASK;
-	val = (__u32)BPF_CORE_READ(regs, dx);
-	if (is_wait_cmd(cmd)) {
-		emit_wait_begin(ctx, regs, tid, uaddr, op, val,
-				cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
-		track(tid, uaddr, op, true);
-	} else if (is_wake_cmd(cmd)) {
-		track(tid, uaddr, op, false);
+	ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
+	if (ev) {
+		fill_hdr(&ev->h, in ? LS_EV_WAIT_END : LS_EV_WAIT_END_UNSEEN, tid);
+		ev->ret = ret;
+		bpf_ringbuf_submit(ev, wake_flag());
+	} else {
+		lose();
 	}
+	if (in)
+		in->state = LS_INFLIGHT_NONE;
+}
+
+static __always_inline bool is_futex(long nr)
+{
+	return nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT ||
+	       nr == NR_FUTEX_WAKE || nr == NR_FUTEX_REQUEUE;
+}
+
+/* Entry of system call NR: nothing but the target check for other processes' calls. */
+static __always_inline int sc_enter(void *ctx, long nr, const struct sc_args *a)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (is_poll(nr, a->a[0]))
+		on_poll_enter(ctx, pid_tgid);
+	else if (is_futex(nr) && is_target(pid_tgid >> 32))
+		futex_enter((__u32)pid_tgid, nr, a);
 	return 0;
 }
 
-static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
+/* Return of system call NR; REGS: the caller's registers, its arguments still in them. Target
+ * threads have state to find; another process's futex return costs a target check more. */
+static __always_inline int sc_exit(long nr, struct pt_regs *regs, long ret)
 {
-	long id = BPF_CORE_READ(regs, orig_ax);
-	struct ls_ev_wait_end *ev;
-	struct inflight *in;
-	__u64 pid_tgid;
-	__u32 tid;
-
-	if (is_poll(id))
-		return on_poll_exit();
-	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
-		return 0;
-	pid_tgid = bpf_get_current_pid_tgid();
-	tid = (__u32)pid_tgid;
-	in = bpf_map_lookup_elem(&inflight, &tid);
-	/* no entry: a call that began before the probes went in (or untracked). Its return ends
-	 * the wait the attach snapshot found the thread in, if it found one: userspace judges. */
-	if (!in && !is_target(pid_tgid >> 32))
-		return 0;
-	if (!in || in->is_wait) {
-		ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
-		if (ev) {
-			fill_hdr(&ev->h, in ? LS_EV_WAIT_END : LS_EV_WAIT_END_UNSEEN, tid);
-			ev->ret = ret;
-			bpf_ringbuf_submit(ev, wake_flag());
-		} else {
-			lose();
-		}
-	}
-	if (in)
-		bpf_map_delete_elem(&inflight, &tid);
+	if (is_futex(nr))
+		futex_exit(ret);
+	else if (is_poll(nr, nr == NR_SELECT || nr == NR_PSELECT6 ? BPF_CORE_READ(regs, di) : 1))
+		on_poll_exit();
 	return 0;
+}
+
+/* The syscalls tracepoints' records (the tracefs format files of events/syscalls); declared here, not
+ * taken from vmlinux.h, whose CO-RE relocations the verifier refuses on a context pointer. */
+struct sc_enter_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 args[6];
+};
+
+struct sc_exit_ctx {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+/* The programs of system call NAME (number NR). */
+#define LS_SYSCALL(name, nr)                                                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                                \
+	int sc_enter_##name(struct sc_enter_ctx *ctx)                                              \
+	{                                                                                          \
+		struct sc_args a;                                                                  \
+                                                                                                   \
+		for (int i = 0; i < 6; i++)                                                        \
+			a.a[i] = ctx->args[i];                                                     \
+		return sc_enter(ctx, nr, &a);                                                      \
+	}                                                                                          \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                                 \
+	int sc_exit_##name(struct sc_exit_ctx *ctx)                                                \
+	{                                                                                          \
+		return sc_exit(nr, user_regs(), ctx->ret);                                         \
+	}
+
+LS_SYSCALL(futex, NR_FUTEX)
+LS_SYSCALL(futex_waitv, NR_FUTEX_WAITV)
+LS_SYSCALL(futex_wait, NR_FUTEX_WAIT)
+LS_SYSCALL(futex_wake, NR_FUTEX_WAKE)
+LS_SYSCALL(futex_requeue, NR_FUTEX_REQUEUE)
+LS_SYSCALL(poll, NR_POLL)
+LS_SYSCALL(select, NR_SELECT)
+LS_SYSCALL(epoll_wait, NR_EPOLL_WAIT)
+LS_SYSCALL(pselect6, NR_PSELECT6)
+LS_SYSCALL(ppoll, NR_PPOLL)
+LS_SYSCALL(epoll_pwait, NR_EPOLL_PWAIT)
+LS_SYSCALL(epoll_pwait2, NR_EPOLL_PWAIT2)
+
+/* The raw sys_enter/sys_exit tracepoints, tp_btf or raw_tp: every system call of the machine
+ * runs them, and they pick the traced ones by number. */
+static __always_inline bool traced(long nr)
+{
+	return is_futex(nr) || is_poll(nr, 1);
+}
+
+static __always_inline int raw_enter(void *ctx, struct pt_regs *regs, long nr)
+{
+	struct sc_args a;
+
+	if (!traced(nr))
+		return 0;
+	a.a[0] = BPF_CORE_READ(regs, di);
+	a.a[1] = BPF_CORE_READ(regs, si);
+	a.a[2] = BPF_CORE_READ(regs, dx);
+	a.a[3] = BPF_CORE_READ(regs, r10);
+	a.a[4] = 0;	/* no call traced reads these */
+	a.a[5] = 0;
+	return sc_enter(ctx, nr, &a);
+}
+
+static __always_inline int raw_exit(struct pt_regs *regs, long ret)
+{
+	long nr = BPF_CORE_READ(regs, orig_ax);
+
+	return traced(nr) ? sc_exit(nr, regs, ret) : 0;
 }
 
 /* Runs in the waker's context (unlike sched_wakeup), so current is the thread that woke. */
 static __always_inline int on_waking(struct task_struct *p)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct ls_inflight *in = bpf_map_lookup_elem(&inflight, &tid);
 	struct ls_ev_wake *ev;
 
-	if (!in || in->is_wait || !is_target(BPF_CORE_READ(p, tgid)))
+	if (!in || in->state != LS_INFLIGHT_WAKE || !is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 	if (!ev) {
@@ -837,7 +1095,7 @@ static __always_inline int on_lock_return(struct pt_regs *ctx, long ret)
 	ev->st.ip = 0;
 	/* at the return probe, ip and sp are the caller's: the stack starts where it took it */
 	if (capture_stacks)
-		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), ctx);
+		snap_len = capture_stack(&ev->st, s->raw + sizeof(*ev), ctx);
 	output(s, sizeof(*ev), snap_len);
 out:
 	bpf_map_delete_elem(&pending, &tid);
@@ -875,12 +1133,12 @@ int BPF_KPROBE(lock_session, void *lock, void *mutex)
 	SEC(kind "/sys_enter")                                                                     \
 	int BPF_PROG(sys_enter_##sfx, struct pt_regs *regs, long id)                               \
 	{                                                                                          \
-		return on_sys_enter(ctx, regs, id);                                                \
+		return raw_enter(ctx, regs, id);                                                   \
 	}                                                                                          \
 	SEC(kind "/sys_exit")                                                                      \
 	int BPF_PROG(sys_exit_##sfx, struct pt_regs *regs, long ret)                               \
 	{                                                                                          \
-		return on_sys_exit(regs, ret);                                                     \
+		return raw_exit(regs, ret);                                                        \
 	}                                                                                          \
 	SEC(kind "/sched_waking")                                                                  \
 	int BPF_PROG(sched_waking_##sfx, struct task_struct *p)                                    \

@@ -4,7 +4,7 @@
 #
 # Environment: PAIRS (alternating alone/recorded pairs per figure, default 3), SOAK_SECONDS
 # (length of the soak recording, default 600), RATE_SECONDS (each step of the collector's rate
-# scan, default 3), OMIT="uprobes helgrind soak servers ..." (sections to leave out while
+# scan, default 3), OMIT="uprobes helgrind soak servers shapes ..." (sections to leave out while
 # developing).
 set -e
 cd "$(dirname "$0")/../.."
@@ -213,16 +213,68 @@ auto_servers() {
 	sysbench_rows
 }
 
+# ---- programs with nothing, or little, for lockscope to see, and short waits at a high rate:
+# alone, in contention mode and in auto mode in turn, PAIRS times; the medians of the ratios ----
+# A shape is a function that runs its program once, alone or recorded in the mode it is given,
+# and prints the time the program took (ns).
+shape() {	# LABEL FUNCTION
+	: >"$tmp/s_alone"; : >"$tmp/s_contention"; : >"$tmp/s_auto"
+	for i in $(seq "$PAIRS"); do
+		a=$($2 alone)
+		[ -n "$a" ] || { echo "bench: $1: the program failed alone" >&2; continue; }
+		echo "$a" >>"$tmp/s_alone"
+		for m in contention auto; do
+			t=$($2 $m)
+			[ -n "$t" ] || { echo "bench: $1: the program failed recorded ($m)" >&2; continue; }
+			echo "$t $a" | awk '{print $1 / $2}' >>"$tmp/s_$m"
+		done
+	done
+	row "$1" "contention" "$(stats <"$tmp/s_contention") x"
+	row "" "auto" "$(stats <"$tmp/s_auto") x"
+	row "" "alone" "$(stats %.0f <"$tmp/s_alone" | awk '{printf "%.3f s", $1 / 1e9}') (median of $(wc -l <"$tmp/s_alone"))"
+}
+# MODE, command...: the command's own elapsed_ns, alone or recorded from its start
+launched() {
+	mode=$1; shift
+	if [ "$mode" = alone ]; then
+		"$@" 2>/dev/null | elapsed
+	else
+		$LS record --mode "$mode" -o "$tmp/s.lsz" -- "$@" 2>/dev/null | elapsed
+	fi
+}
+pipe_loop() { launched "$1" $W/syscall_loop --rounds 200000; }
+poll_loop() { launched "$1" $W/syscall_loop --rounds 200000 --epoll; }
+short_waits() { launched "$1" $W/shortwait --threads $((2 * $(nproc))) --iters 300000; }
+# sysbench's own "total time": each event takes 8 mutexes in turn, yielding while it holds one
+sysbench_threads() {
+	set -- "$1" sysbench threads --threads=$((4 * $(nproc))) --thread-yields=100 --events=3000 \
+		--time=0 run
+	if [ "$1" = alone ]; then shift; "$@"; else
+		m=$1; shift; $LS record --mode "$m" -o "$tmp/s.lsz" -- "$@" 2>/dev/null; fi |
+		awk '/total time:/ {sub("s$", "", $3); printf "%.0f\n", $3 * 1e9}'
+}
+# redis-benchmark's GET and SET against a redis-server of our own, recorded by attaching: the
+# time the two tests took (requests / throughput)
+shapes() {
+	echo "== programs with little or nothing to see, and short waits at a high rate =="
+	echo "   (elapsed, recorded / alone: median [min-max] of $PAIRS rounds of alone, contention, auto)"
+	shape "pipe write+read loop, no futex" pipe_loop
+	shape "the same with an epoll_wait(0) a round" poll_loop
+	shape "short contended waits: $((2 * $(nproc))) threads on $(nproc) CPUs" short_waits
+	shape "sysbench threads, $((4 * $(nproc))) threads" sysbench_threads
+}
+
 # ---- the tax on every syscall of the machine while a recording runs ----
 syscall_tax() {
 	base=$(build/bench/syscall_tax)
 	sleep 600 & idle=$!
-	$LS record -o "$tmp/idle.lsz" -p $idle 2>/dev/null & rec=$!
+	$LS record -o "$tmp/idle.lsz" -p $idle 2>"$tmp/idle.err" & rec=$!
 	sleep 1
 	taxed=$(build/bench/syscall_tax)
 	kill $rec; wait $rec 2>/dev/null || true
 	kill $idle; wait $idle 2>/dev/null || true
-	row "syscall cost, without -> with a recording" "tp_btf sys_enter/exit" \
+	row "syscall cost, without -> with a recording" "$(sed -n 's/.*, \([^,]*\)); Ctrl-C.*/\1/p' \
+		"$tmp/idle.err")" \
 		"$base ns -> $taxed ns (+$(echo "$taxed - $base" | bc) ns)"
 }
 
@@ -364,6 +416,7 @@ main() {
 	machine
 	syscall_tax
 	omit loop || loop_tax
+	omit shapes || shapes
 	omit overhead || overhead
 	omit servers || auto_servers
 	omit collector || collector

@@ -1,5 +1,6 @@
 /* test_loop.c - end to end on event loops: asyncio on both CPythons (blocked by sleeps and CPU
- * work), a C epoll loop (by a sleep, CPU work, a lock and a read), Node.js (CPU work), and a busy
+ * work), a C epoll loop (by a sleep, CPU work, a lock and a read; by a sleep in select() on no
+ * descriptors), Node.js (CPU work), and a busy
  * but well-behaved asyncio loop. Every block the workload measured itself must be in loop_blocks
  * (and nothing else): its duration within 10%, its cause, and (but for node's JIT code) the
  * blocking function in its stack; the Chrome export shows the same blocks. */
@@ -181,6 +182,19 @@ Test(loop, c_epoll_loop_blocks_with_the_lock_calls_probed, .timeout = 60)
 				       jp_str(&st->items[k]));
 	}
 	cr_expect_eq(jnum(rep, "recording.counters.stacks cut: a return probe's trampoline", 0), 0);
+	jp_free(rep);
+}
+
+/* select() on no descriptors is a sleep, not the loop's poll (CPython 3.10 sleeps so): a loop
+ * handler sleeping in it is a block of cause sleep, not a loop gone idle. */
+Test(loop, select_on_no_descriptors_is_a_sleep, .timeout = 60)
+{
+	struct truth gt[MAX_BLOCKS];
+	struct jp_value *rep;
+	int n = record(WORKLOAD("epoll_loop") " --select-sleep", gt, &rep);
+
+	cr_assert_eq(n, 1, "epoll_loop --select-sleep made %d blocks", n);
+	check_blocks("epoll_loop --select-sleep", gt, n, rep, true);
 	jp_free(rep);
 }
 

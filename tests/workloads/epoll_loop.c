@@ -1,12 +1,17 @@
 /* epoll_loop.c - a C event loop on epoll and a 5 ms timerfd, blocked four times: by nanosleep in
  * sleepy_handler, a CPU spin in busy_handler, a mutex another thread holds in locked_handler and
  * a blocking read of a pipe in reading_handler. Prints its own ground truth: one line per block,
- * "block CAUSE FUNCTION START_NS DURATION_NS" (CLOCK_MONOTONIC), then "done BLOCKS". */
+ * "block CAUSE FUNCTION START_NS DURATION_NS" (CLOCK_MONOTONIC), then "done BLOCKS".
+ * With --select-sleep: blocked once, by a select() on no descriptors (a sleep, as CPython 3.10's
+ * time.sleep makes it) in selecting_handler. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +73,15 @@ __attribute__((noinline)) static void sleepy_handler(void)
 	report("sleep", "sleepy_handler", t0);
 }
 
+__attribute__((noinline)) static void selecting_handler(void)
+{
+	struct timeval tv = {0, BLOCK_NS / 1000};
+	uint64_t t0 = now_ns();
+
+	select(0, NULL, NULL, NULL, &tv);
+	report("sleep", "selecting_handler", t0);
+}
+
 __attribute__((noinline)) static void busy_handler(void)
 {
 	volatile uint64_t n = 0;
@@ -102,10 +116,13 @@ __attribute__((noinline)) static void reading_handler(void)
 	report("io", "reading_handler", t0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static void (*const handlers[])(void) = {sleepy_handler, busy_handler, locked_handler,
 						 reading_handler};
+	static void (*const selecting[])(void) = {selecting_handler};
+	bool select_sleep = argc > 1 && !strcmp(argv[1], "--select-sleep");
+	unsigned nblocks = select_sleep ? 1 : 4;
 	struct itimerspec its = {{0, TICK_NS}, {0, TICK_NS}};
 	struct epoll_event ev = {.events = EPOLLIN}, got;
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
@@ -120,15 +137,15 @@ int main(void)
 		return 1;
 	}
 	/* at 0.3, 0.7, 1.1 and 1.5 s of ticks (the ticks a block swallows count once) */
-	while (ticks < 380) {
+	while (ticks < 60 + 80 * nblocks) {
 		uint64_t expired;
 
 		if (epoll_wait(ep, &got, 1, 1000) != 1 ||
 		    read(tfd, &expired, sizeof(expired)) != sizeof(expired))
 			continue;
 		ticks += expired;
-		if (ticks >= 60 + 80 * blocks && blocks < 4)
-			handlers[blocks++]();
+		if (ticks >= 60 + 80 * blocks && blocks < nblocks)
+			(select_sleep ? selecting : handlers)[blocks++]();
 	}
 	close(cmd_pipe[1]); /* the helper reads EOF and ends */
 	pthread_join(t, NULL);

@@ -2,6 +2,7 @@
  * while the target's objects are mapped; every record that names something follows its name. */
 #include "capture/collector.h"
 
+#include <bpf/bpf.h>
 #include <stddef.h>
 #include <errno.h>
 #include <stdint.h>
@@ -59,6 +60,12 @@ struct py_cached {
 
 #define COUNTERS_MAX 32
 
+/* A call path's native frames, as the unwinder found them. */
+struct path_pcs {
+	uint32_t n;
+	uint64_t pcs[LS_PATH_MAX_FRAMES];
+};
+
 struct collector {
 	pid_t pid;
 	struct trace_writer *w;		/* borrowed */
@@ -100,6 +107,13 @@ struct collector {
 	size_t ncounters;
 	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
 	void *wait_seen_arg;
+	/* call paths given to the BPF side (events.h): their native pcs by key */
+	int rules_fd, paths_fd;		/* the BPF maps; -1: none given */
+	struct bytemap *paths;		/* key -> index in pathv */
+	struct path_pcs *pathv;
+	size_t npaths, pathv_cap;
+	uint64_t path_waits;		/* waits sent with a path's key, not a stack */
+	uint64_t path_unknown;		/* ... with a key this collector never gave */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -158,6 +172,12 @@ static int write_object(struct collector *c, uint64_t start, const char *path)
 	r.object.flags = (info.readable ? LS_OBJ_READABLE : 0) | (info.symtab ? LS_OBJ_SYMTAB : 0) |
 			 (info.dynsym ? LS_OBJ_DYNSYM : 0) | (info.lines ? LS_OBJ_LINES : 0);
 	return put(c, &r);
+}
+
+void collector__set_paths(struct collector *c, int rules_fd, int paths_fd)
+{
+	c->rules_fd = rules_fd;
+	c->paths_fd = paths_fd;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -642,10 +662,91 @@ struct hidden_ra {
 	uint64_t slot[2], ra[2];
 };
 
+/* The stack id of native frames PCS (N of them) of thread TID, with its Python frames spliced
+ * in where TID is not 0; FRAME and STACK records written where new. 0 or -errno. */
+static int stack_id_of(struct collector *c, uint32_t tid, uint64_t *pcs, int n, uint32_t *id)
+{
+	uint64_t *known;
+	int err = py_stack_of(c, tid, pcs, n, id);
+
+	if (err <= 0)
+		return err;
+	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
+	if (known) {
+		*id = (uint32_t)*known;
+		return 0;
+	}
+	return write_stack(c, pcs, n, id);
+}
+
+/* Gives the BPF side the call path of the stack ST (its snapshot SNAP) that the unwinder found
+ * to be PCS (N of them), if its rules reproduce it: the BPF side's walk (known_path), run here
+ * over the same snapshot with the rules it would get, must end where the unwinder did. */
+static void learn_path(struct collector *c, const struct ls_ev_stack *st, const uint8_t *snap,
+		       const uint64_t *pcs, int n)
+{
+	struct ls_frame_rule rules[LS_PATH_MAX_FRAMES];
+	uint64_t h = LS_PATH_SEED, sp = st->sp, bp = st->bp, cfa, ra, saved;
+	struct path_pcs *p;
+	bool bp_ok = true;
+	uint8_t one = 1;
+
+	if (c->paths_fd < 0 || n > LS_PATH_MAX_FRAMES || c->npaths >= LS_PATHS_MAX)
+		return;
+	for (int i = 0; i < n; i++) {
+		const struct ls_frame_rule *r = &rules[i];
+
+		if (!symbolizer__frame_rule(c->sym, pcs[i], i == 0, &rules[i]))
+			return;
+		h = ls_path_mix(h, pcs[i]);
+		if (r->flags & LS_RULE_END) {
+			if (i != n - 1)
+				return;
+			break;
+		}
+		if ((r->flags & LS_RULE_CFA_BP) && !bp_ok)
+			return;
+		cfa = (r->flags & LS_RULE_CFA_BP ? bp : sp) + (int64_t)r->cfa_off;
+		if (cfa <= sp || cfa - 8 < st->sp || cfa - st->sp > st->snap_len)
+			return;
+		memcpy(&ra, snap + (cfa - 8 - st->sp), sizeof(ra));
+		if (r->flags & LS_RULE_BP_SAVED) {
+			uint64_t at = cfa + (int64_t)r->bp_off;
+
+			bp_ok = at >= st->sp && st->snap_len >= 8 && at - st->sp <= st->snap_len - 8;
+			if (bp_ok)
+				memcpy(&saved, snap + (at - st->sp), sizeof(saved));
+			bp = bp_ok ? saved : 0;
+		} else if (r->flags & LS_RULE_BP_LOST) {
+			bp_ok = false;
+		}
+		if (i == n - 1 ? ra != 0 : ra != pcs[i + 1])
+			return;
+		sp = cfa;
+	}
+	h = h ? h : 1;
+	if (bytemap__get_u64(c->paths, h) ||
+	    ls_reserve(&c->pathv, &c->pathv_cap, c->npaths + 1, sizeof(*c->pathv)))
+		return;
+	p = &c->pathv[c->npaths];
+	p->n = (uint32_t)n;
+	memcpy(p->pcs, pcs, n * sizeof(*pcs));
+	if (bytemap__put_u64(c->paths, h, c->npaths))
+		return;
+	c->npaths++;
+	for (int i = 0; i < n; i++) {
+		uint32_t slot = ls_rule_slot(pcs[i], i == 0 ? LS_RULE_EXACT : 0);
+
+		bpf_map_update_elem(c->rules_fd, &slot, &rules[i], BPF_ANY);
+	}
+	bpf_map_update_elem(c->paths_fd, &h, &one, BPF_ANY);
+}
+
 /* TID: whose Python frames to splice in, 0 for none. They are read when the event is handled:
- * exact for a thread still blocked in its wait, not for an acquisition it has moved past. */
+ * exact for a thread still blocked in its wait, not for an acquisition it has moved past. LEARN:
+ * a wait's stack, whose call path the BPF side may key from now on. */
 static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
-		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid)
+		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid, bool learn)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -654,8 +755,7 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		.nfp = st->nfp > 0 ? st->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
 		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
 	};
-	uint64_t *known;
-	int n, err;
+	int n;
 
 	*id = 0;
 	if (!st->ip || snap_avail < st->snap_len)
@@ -682,15 +782,27 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
 	if (n <= 0)
 		return 0;
-	err = py_stack_of(c, tid, pcs, n, id);
-	if (err <= 0)
-		return err;
-	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
-	if (known) {
-		*id = (uint32_t)*known;
+	if (learn && in.snap != patched)
+		learn_path(c, st, in.snap, pcs, n);
+	return stack_id_of(c, tid, pcs, n, id);
+}
+
+/* The stack of a wait sent with the key of call path PATH in place of its stack. */
+static int path_stack(struct collector *c, uint32_t tid, uint64_t path, uint32_t *id)
+{
+	uint64_t *i = bytemap__get_u64(c->paths, path);
+	uint64_t pcs[LS_PATH_MAX_FRAMES];
+	const struct path_pcs *p;
+
+	*id = 0;
+	if (!i) {
+		c->path_unknown++;
 		return 0;
 	}
-	return write_stack(c, pcs, n, id);
+	p = &c->pathv[*i];
+	c->path_waits++;
+	memcpy(pcs, p->pcs, p->n * sizeof(*pcs));
+	return stack_id_of(c, tid, pcs, (int)p->n, id);
 }
 
 /* glibc's mutex words: __lock, __count, __owner. A wait on a mutex expects the value 2
@@ -912,8 +1024,10 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 
 	r.ts = rel_ts(c, ev->h.ts);
 	err = mark_lost(c, ev->lost, r.ts) ?: ensure_thread(c, r.ts, ev->h.tid);
-	if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
+	if (!err && ev->path)
+		err = path_stack(c, ev->h.tid, ev->path, &stack_id);
+	else if (!err)
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, true);
 	if (err)
 		return err;
 	if (stack_id)
@@ -1086,7 +1200,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL);
+	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL, false);
 	/* a semaphore taken by the interpreter's own code is CPython's lock (it uses sem_t for
 	 * nothing else; Debian's LTO build takes it without passing the probed exported
 	 * PyThread_acquire_lock_timed); its try-first is not a trylock */
@@ -1142,7 +1256,7 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
 		if (pc)
 			pc->read_at = 0;
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid, false);
 		if (err)
 			return err;
 	}
@@ -1158,10 +1272,22 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 	return put(c, &r);
 }
 
-static bool is_poll_call(long nr)
+/* Is TID of PID asleep in system call NR an event loop's poll call, as the BPF side counts
+ * one? A select or pselect6 on no descriptors is a sleep. */
+static bool in_poll_call(pid_t pid, uint32_t tid, long nr)
 {
+	struct blocked_sys sys;
+	char line[512];
+
 	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
-	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
+	if (nr != 7 && nr != 23 && nr != 232 && nr != 270 && nr != 271 && nr != 281 && nr != 441)
+		return false;
+	if (nr != 23 && nr != 270)
+		return true;
+	/* its first argument, nfds: unreadable, or moved on, it counts as back in its poll call */
+	return blocked__syscall_line(pid, tid, line, sizeof(line)) ||
+	       blocked__parse_syscall(line, &sys) || sys.state != BLOCKED_SYS_CALL ||
+	       sys.nr != nr || sys.args[0] != 0;
 }
 
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
@@ -1178,7 +1304,7 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 		return -ENOMEM;
 	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
 	/* back in its poll call since ST was read: the block is over, this is not its stack */
-	if (found == 1 && is_poll_call(nr))
+	if (found == 1 && in_poll_call(c->pid, tid, nr))
 		found = 0;
 	if (found == 1) {
 		/* nothing else may have read the map lately (a loop makes few events): unwound on
@@ -1223,10 +1349,20 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 		goto bad;
 	c->events++;
 	switch (h->type) {
-	case LS_EV_WAIT_BEGIN:
+	case LS_EV_WAIT_BEGIN: {
+		const struct ls_ev_wait_begin *ev = data;
+		struct ls_ev_wait_begin keyed;
+
+		if (size >= LS_WAIT_KEYED_SIZE && size < sizeof(keyed) && ev->path) {
+			/* sent without its frame-pointer chain, which it has no use for */
+			memset(&keyed, 0, sizeof(keyed));
+			memcpy(&keyed, data, size);
+			return on_wait_begin(c, &keyed, sizeof(keyed), 0);
+		}
 		if (size < sizeof(struct ls_ev_wait_begin))
 			goto bad;
 		return on_wait_begin(c, data, size, 0);
+	}
 	case LS_EV_WAIT_END:
 		if (size < sizeof(struct ls_ev_wait_end))
 			goto bad;
@@ -1437,7 +1573,7 @@ int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_
 	st->bp = bp;
 	st->snap_len = len;
 	memcpy(st + 1, snap, len);
-	err = stack_of(c, tid, st, len, id, NULL);
+	err = stack_of(c, tid, st, len, id, NULL, false);
 	free(st);
 	return err;
 }
@@ -1521,6 +1657,8 @@ int collector__counters(struct collector *c)
 
 	symbolizer__stats(c->sym, &st);
 	err = collector__count(c, "malformed BPF events skipped", c->bad);
+	err = err ?: collector__count(c, "stacks: a call path's key the collector never gave",
+				      c->path_unknown);
 	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
 	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
 	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
@@ -1572,6 +1710,11 @@ uint64_t collector__events(const struct collector *c)
 	return c->events;
 }
 
+uint64_t collector__path_waits(const struct collector *c)
+{
+	return c->path_waits;
+}
+
 struct pyreader *collector__pyreader(const struct collector *c)
 {
 	return c->py;
@@ -1614,8 +1757,10 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->pyframes = bytemap__new();
 	c->idstacks = bytemap__new();
 	c->pythreads = bytemap__new();
+	c->paths = bytemap__new();
+	c->rules_fd = c->paths_fd = -1;
 	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
-	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads) {
+	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads || !c->paths) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -1658,6 +1803,8 @@ void collector__free(struct collector *c)
 		free(c->pyt[i].name);
 	}
 	free(c->pyt);
+	free(c->pathv);
+	bytemap__free(c->paths);
 	bytemap__free(c->pythreads);
 	bytemap__free(c->idstacks);
 	bytemap__free(c->pyframes);

@@ -29,6 +29,12 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
  * are left out of the attach snapshot's waits "already blocked when recording began". */
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
 			      void *arg);
+/* The BPF maps `frame_rules` and `paths` (fds, borrowed): from now on the collector gives the
+ * BPF side the call paths of the waits' stacks it unwinds, and later waits on a known path come
+ * with its key in place of a stack (events.h). */
+void collector__set_paths(struct collector *c, int rules_fd, int paths_fd);
+/* Waits that came with a call path's key in place of their stack. */
+uint64_t collector__path_waits(const struct collector *c);
 /* Reads the memory map afresh and loads the objects' symbols and CFI (slow: DWARF). Done by
  * collector__attach_snapshot unless done before: an attach does it before the target's events
  * flow, so that none pile up meanwhile. 0 or -errno. */

@@ -33,6 +33,7 @@
 #include "capture/lookahead.h"
 #include "capture/loopwatch.h"
 #include "capture/probes.h"
+#include "capture/syscalls.h"
 #include "trace/trace.h"
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
@@ -58,7 +59,7 @@ struct recorder {
 	bool exited;
 	int exit_code;
 	struct lockscope_bpf *skel;
-	const char *attach_kind;	/* "tp_btf" or "raw_tp" */
+	const char *attach_kind;	/* how system calls are traced (syscalls.h) */
 	struct ring_buffer *rb;
 	struct trace_writer *w;
 	struct collector *col;
@@ -237,13 +238,12 @@ static int release_child(struct recorder *r)
 static bool wait_seen(void *arg, uint32_t tid)
 {
 	struct recorder *r = arg;
-	size_t size = bpf_map__value_size(r->skel->maps.inflight);
-	uint8_t value[64];
+	struct ls_inflight in;
 
 	if (r->launched)
 		return true;
-	return size <= sizeof(value) &&
-	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
+	return !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), &in, sizeof(in), 0) &&
+	       in.state == LS_INFLIGHT_WAIT;
 }
 
 static int event_cb(void *ctx, void *data, size_t size)
@@ -349,12 +349,19 @@ static void autoload(struct lockscope_bpf *skel, bool btf, int uprobes)
 	}
 }
 
-/* Opens, loads and attaches with tp_btf programs, else their raw_tp twins; with the full-mode
- * uprobe programs where the kernel takes them (uprobe sessions: Linux 6.13; multi-uprobe links:
- * 6.6), else without. */
-static int open_bpf(struct recorder *r)
+/* The ways to trace, in order of preference: how system calls are seen (syscalls.h), and the
+ * other tracepoints as tp_btf programs (BTF-typed) or else as their raw_tp twins. */
+static const struct {
+	enum sc_flavour sc;
+	bool btf;
+} ways[] = {
+	{SC_TRACEPOINT, true}, {SC_RAW, true}, {SC_TRACEPOINT, false}, {SC_RAW, false},
+};
+
+/* Opens, loads and attaches the programs of WAY; with the full-mode uprobe programs where the
+ * kernel takes them (uprobe sessions: Linux 6.13; multi-uprobe links: 6.6), else without. */
+static int load_way(struct recorder *r, int way, char *why, size_t why_len)
 {
-	static const char *const kinds[] = {"tp_btf", "raw_tp"};
 	bool want_uprobes = r->o->mode != RECORD_CONTENTION;
 	/* the path of kernels without uprobe sessions, taken on request to test it here */
 	bool no_sessions = getenv("LOCKSCOPE_UPROBES") && !strcmp(getenv("LOCKSCOPE_UPROBES"),
@@ -363,20 +370,24 @@ static int open_bpf(struct recorder *r)
 	__u8 one = 1;
 	__u32 tgid = r->pid;
 
-	for (int i = 0; i < 6; i++) {
-		bool btf = i < 3;
-		int uprobes = want_uprobes ? UPROBES_SESSION - i % 3 : UPROBES_NONE;
-
-		if ((!want_uprobes && i % 3) || (no_sessions && uprobes == UPROBES_SESSION))
+	for (int uprobes = want_uprobes ? UPROBES_SESSION : UPROBES_NONE; uprobes >= UPROBES_NONE;
+	     uprobes--) {
+		if (no_sessions && uprobes == UPROBES_SESSION)
 			continue;
 		r->skel = lockscope_bpf__open();
-		if (!r->skel) {
-			err = -errno;
-			break;
-		}
+		if (!r->skel)
+			return -errno;
 		r->skel->rodata->capture_stacks = !r->o->no_stacks;
+		r->skel->rodata->lock_probes = uprobes != UPROBES_NONE;
 		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
-		autoload(r->skel, btf, uprobes);
+		autoload(r->skel, ways[way].btf, uprobes);
+		err = syscalls__select(r->skel, ways[way].sc, r->o->loop_threshold_ms != 0,
+				       ways[way].btf, why, why_len);
+		if (err) {	/* the kernel lacks what this way needs */
+			lockscope_bpf__destroy(r->skel);
+			r->skel = NULL;
+			return err;
+		}
 		err = lockscope_bpf__load(r->skel);
 		/* an attached process becomes a target once its objects are loaded (record__run) */
 		if (!err && r->launched)
@@ -385,18 +396,42 @@ static int open_bpf(struct recorder *r)
 		if (!err)
 			err = lockscope_bpf__attach(r->skel);
 		if (!err) {
-			r->attach_kind = kinds[!btf];
+			r->attach_kind = syscalls__name(ways[way].sc, ways[way].btf);
 			r->uprobes_loaded = uprobes != UPROBES_NONE;
-			return LS_EXIT_OK;
+			return 0;
 		}
 		lockscope_bpf__destroy(r->skel);
 		r->skel = NULL;
-		if (err == -EPERM || err == -EACCES)
+		if (err == -EPERM)
+			break;	/* the same refusal awaits without uprobes */
+	}
+	return err;
+}
+
+static int open_bpf(struct recorder *r)
+{
+	int forced = syscalls__forced(), err = -ENOENT;
+	char why[256] = "";
+
+	if (forced < 0) {
+		ls_err("record", "LOCKSCOPE_SYSCALLS: %s is neither tracepoint nor raw",
+		       getenv("LOCKSCOPE_SYSCALLS"));
+		return LS_EXIT_INPUT;
+	}
+	for (size_t w = 0; w < ARRAY_SIZE(ways); w++) {
+		if (forced != SC__COUNT && ways[w].sc != (enum sc_flavour)forced)
+			continue;
+		err = load_way(r, w, why, sizeof(why));
+		if (!err)
+			return LS_EXIT_OK;
+		if (err == -EPERM)
 			break;	/* the same refusal awaits the fallback */
 	}
-	if (err == -EPERM || err == -EACCES)
+	if (err == -EPERM)
 		ls_err("record", "not permitted to load BPF programs: run as root (or with CAP_BPF, "
 		       "CAP_PERFMON and CAP_SYS_PTRACE)");
+	else if (forced != SC__COUNT && why[0])
+		ls_err("record", "LOCKSCOPE_SYSCALLS=%s: %s", getenv("LOCKSCOPE_SYSCALLS"), why);
 	else
 		ls_err("record", "the kernel refused the BPF programs (%s): lockscope needs BPF "
 		       "ring buffers, BTF and raw tracepoints (Linux 5.8 or later)", strerror(-err));
@@ -542,6 +577,10 @@ static int open_trace(struct recorder *r)
 	}
 	collector__set_sink(r->col, live_sink, r);
 	collector__set_wait_seen(r->col, wait_seen, r);
+	/* every wait's stack copied and unwound, as a check of the keyed paths */
+	if (!getenv("LOCKSCOPE_PATHS") || strcmp(getenv("LOCKSCOPE_PATHS"), "off"))
+		collector__set_paths(r->col, bpf_map__fd(r->skel->maps.frame_rules),
+				     bpf_map__fd(r->skel->maps.paths));
 	return LS_EXIT_OK;
 }
 
@@ -920,6 +959,9 @@ static int finish(struct recorder *r)
 		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
+	if (getenv("LOCKSCOPE_DEBUG"))
+		fprintf(stderr, "lockscope: debug: %llu waits came with their call path's key\n",
+			(unsigned long long)collector__path_waits(r->col));
 	if (r->o->quiet)
 		return LS_EXIT_OK;
 	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",

@@ -21,6 +21,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bpf/events.h"
+
 /* x86-64 DWARF register numbers: the only registers the BPF side captures */
 #define X86_RBP 6
 #define X86_RSP 7
@@ -1418,6 +1420,40 @@ int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint
 		return n;
 	count_stop(&s->stats, why);
 	return fp_continue(s, in, &fr, pcs, n, max);
+}
+
+bool symbolizer__frame_rule(struct symbolizer *s, uint64_t pc, bool exact,
+			    struct ls_frame_rule *out)
+{
+	const struct cfi_row *row = row_get(s, pc, exact);
+
+	if (!row || !row->cfi || !row->plausible || row->signal)
+		return false;
+	*out = (struct ls_frame_rule){ .pc = pc, .flags = LS_RULE_USED | (exact ? LS_RULE_EXACT : 0) };
+	if (row->ra.kind == RULE_UNDEF) {
+		out->flags |= LS_RULE_END;
+		return true;
+	}
+	if (row->ra.kind != RULE_AT_CFA || row->ra.off != -8 || row->cfa.kind != RULE_REG ||
+	    (row->cfa.reg != X86_RSP && row->cfa.reg != X86_RBP) || row->cfa.off != (int32_t)row->cfa.off)
+		return false;
+	out->cfa_off = (int32_t)row->cfa.off;
+	out->flags |= row->cfa.reg == X86_RBP ? LS_RULE_CFA_BP : 0;
+	switch (row->bp.kind) {
+	case RULE_SAME:
+		return true;
+	case RULE_UNDEF:
+		out->flags |= LS_RULE_BP_LOST;
+		return true;
+	case RULE_AT_CFA:
+		if (row->bp.off != (int16_t)row->bp.off)
+			return false;
+		out->bp_off = (int16_t)row->bp.off;
+		out->flags |= LS_RULE_BP_SAVED;
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* ---- lifetime ---- */

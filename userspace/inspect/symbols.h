@@ -87,6 +87,14 @@ void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *
  * with the frame-pointer chain where the snapshot ends. Returns the number of pcs (>= 1). */
 int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max);
 
+/* How the unwinder goes from the frame at PC (EXACT: the innermost frame's, else a return
+ * address) to its caller, where its CFI says so in a form the BPF side applies: the CFA at sp or
+ * bp plus an offset, the return address at CFA - 8, bp kept, lost or saved in the frame, or no
+ * caller at all (events.h: struct ls_frame_rule). False for any other frame. */
+struct ls_frame_rule;
+bool symbolizer__frame_rule(struct symbolizer *s, uint64_t pc, bool exact,
+			    struct ls_frame_rule *out);
+
 /* Iterates the mappings of the last refresh: returns false past the end. Strings borrowed. */
 struct sym_mapping {
 	uint64_t start, end, offset;
