@@ -34,6 +34,7 @@ static void tmp_path(char *path)
 	fd = mkstemp(path);
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
 	close(fd);
+	unlink(path); /* a unique name; the writer would keep a file there as PATH.old */
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -806,6 +807,7 @@ Test(trace, open_refuses_what_is_not_a_trace)
 	struct trace_reader *r;
 
 	tmp_path(path);
+	spill(path, "", 0);
 	expect_open_fails(path, "not a lockscope trace (empty file)");
 
 	rng_state = 5;
@@ -1029,6 +1031,8 @@ Test(trace, a_full_disk_makes_the_error_sticky)
 	tmp_path(path);
 	w = trace_writer__new(path, &info);
 	cr_assert_not_null(w);
+	/* as record does once the recording has begun: a disk filling later keeps what was written */
+	cr_assert_eq(trace_writer__publish(w), 0);
 	for (size_t i = 0; i < 3 * PER_GROUP; i++) {
 		cr_assert_eq(trace_writer__append(w, &recs[i]), 0);
 		if ((i + 1) % PER_GROUP == 0)
@@ -1081,6 +1085,8 @@ Test(trace, a_disk_filling_mid_chunk_leaves_the_complete_chunks)
 	tmp_path(path);
 	w = trace_writer__new(path, &info);
 	cr_assert_not_null(w);
+	/* as record does once the recording has begun: a disk filling later keeps what was written */
+	cr_assert_eq(trace_writer__publish(w), 0);
 	for (size_t i = 0; i < 3 * PER_GROUP; i++) {
 		cr_assert_eq(trace_writer__append(w, &recs[i]), 0);
 		if ((i + 1) % PER_GROUP == 0)

@@ -490,6 +490,11 @@ static int check_system(const struct record_opts *o)
 	return LS_EXIT_OK;
 }
 
+static const char *out_name(const struct recorder *r)
+{
+	return r->o->output ? r->o->output : "scratch trace";
+}
+
 static int open_trace(struct recorder *r)
 {
 	char comm[64], cmdline[4096];
@@ -513,11 +518,9 @@ static int open_trace(struct recorder *r)
 	info.start_realtime_ns = realtime_now();
 	r->w = trace_writer__new(r->o->output, &info);
 	if (!r->w) {
-		ls_err("record", "%s: %s", r->o->output, strerror(errno));
+		ls_err("record", "%s: %s", out_name(r), strerror(errno));
 		return ls_path_status(errno);
 	}
-	if (r->o->scratch)
-		unlink(r->o->output);
 	r->col = collector__new(r->pid, r->w, r->start_mono);
 	if (!r->col) {
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
@@ -839,7 +842,7 @@ static int finish(struct recorder *r)
 	err = trace_writer__close(r->w);
 	r->w = NULL;
 	if (r->err || err) {
-		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
+		ls_err("record", "%s: %s", out_name(r), strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
 	if (r->o->quiet)
@@ -911,6 +914,14 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
+	/* recording has begun: from here on the trace is at its name, so that a recorder killed
+	 * by SIGKILL leaves it readable; a recording refused before left what was there alone */
+	r.err = trace_writer__publish(r.w);
+	if (r.err) {
+		ls_err("record", "%s: %s", out_name(&r), strerror(-r.err));
+		rc = ls_path_status(-r.err);
+		goto cleanup;
+	}
 	if (!o->quiet)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
 			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
@@ -925,8 +936,7 @@ cleanup:
 			close(r.go_fd);	/* the child exits without exec */
 		stop_child(&r);
 	}
-	if (r.w)
-		trace_writer__close(r.w);
+	trace_writer__discard(r.w);	/* a recording that did not finish (one published stays) */
 	lookahead__free(r.look);
 	lock_probes__free(r.probes);
 	loopwatch__free(r.loops);

@@ -13,6 +13,8 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "util/outfile.h"
+
 /*
  * File layout, all integers little-endian:
  *
@@ -282,6 +284,7 @@ static uint32_t get_dict32(struct cur *c, struct rdict *d)
  */
 
 struct trace_writer {
+	struct outfile *file;
 	int fd;
 	int err; /* sticky: the first failure, returned from then on */
 	uint64_t bytes, records;
@@ -601,7 +604,7 @@ struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_i
 	struct trace_writer *w = NULL;
 	int ret = -EINVAL;
 
-	if (!path || !info || !str_fits(info->comm) || !str_fits(info->cmdline) ||
+	if (!info || !str_fits(info->comm) || !str_fits(info->cmdline) ||
 	    !str_fits(info->mode))
 		goto cleanup;
 	ret = -ENOMEM;
@@ -615,17 +618,18 @@ struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_i
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL)))
 		goto cleanup;
 	chunk_reset(w);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
+	w->file = outfile__open(path);
+	if (!w->file) {
 		ret = -errno;
 		goto cleanup;
 	}
+	w->fd = outfile__fd(w->file);
 	ret = header_write(w, info);
 	if (ret)
 		goto cleanup;
 	return w;
 cleanup:
-	trace_writer__close(w);
+	trace_writer__discard(w);
 	errno = -ret;
 	return NULL;
 }
@@ -671,21 +675,40 @@ uint64_t trace_writer__records(const struct trace_writer *w)
 	return w ? w->records : 0;
 }
 
-int trace_writer__close(struct trace_writer *w)
+int trace_writer__publish(struct trace_writer *w)
 {
-	int ret;
+	if (!w->err)
+		w->err = trace_writer__flush(w) ?: outfile__publish(w->file);
+	return w->err;
+}
+
+/* Frees W; its file is kept (in place) if KEEP and nothing failed. 0 or the first error. */
+static int writer_end(struct trace_writer *w, bool keep)
+{
+	int ret = 0, err;
 
 	if (!w)
 		return 0;
-	ret = w->fd >= 0 ? trace_writer__flush(w) : 0;
-	/* some file systems (NFS) report a failed write only here */
-	if (w->fd >= 0 && close(w->fd) && !ret)
-		ret = -errno;
+	if (keep && w->file)
+		ret = trace_writer__flush(w);
+	err = outfile__close(w->file, keep && !ret);
+	if (keep && !ret)
+		ret = err;
 	ZSTD_freeCCtx(w->cctx);
 	free(w->out);
 	free(w->buf);
 	free(w);
 	return ret;
+}
+
+int trace_writer__close(struct trace_writer *w)
+{
+	return writer_end(w, true);
+}
+
+void trace_writer__discard(struct trace_writer *w)
+{
+	writer_end(w, false);
 }
 
 /* ---- reader ----
