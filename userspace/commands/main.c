@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/common.h"
+#include "util/privs.h"
 #include "export/export.h"
 #include "commands/dump.h"
 #include "commands/graph.h"
@@ -331,6 +332,13 @@ int main(int argc, char **argv)
 		{"dump", cmd_dump},
 	};
 
+	/* a setuid (or setgid) lockscope would read any process and write any file for whoever
+	 * runs it: file capabilities are the way to let others record (README, Permissions) */
+	if (ls_privs_borrowed()) {
+		ls_err("lockscope", "refusing to run setuid or setgid (real and effective user or "
+		       "group differ): give a copy file capabilities instead");
+		return LS_EXIT_SYSTEM;
+	}
 	if (argc < 2)
 		return usage("usage", "give a command");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

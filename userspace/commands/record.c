@@ -28,6 +28,7 @@
 #include "bpf/events.h"
 #include "trace/model.h"
 #include "util/common.h"
+#include "util/privs.h"
 #include "lockscope.skel.h"
 #include "capture/lookahead.h"
 #include "capture/loopwatch.h"
@@ -387,8 +388,8 @@ static int open_bpf(struct recorder *r)
 			break;	/* the same refusal awaits the fallback */
 	}
 	if (err == -EPERM || err == -EACCES)
-		ls_err("record", "not permitted to load BPF programs: run as root (or with CAP_BPF, "
-		       "CAP_PERFMON and CAP_SYS_PTRACE)");
+		ls_err("record", "not permitted to load BPF programs (%s): the kernel refused them "
+		       "despite CAP_BPF and CAP_PERFMON", strerror(-err));
 	else
 		ls_err("record", "the kernel refused the BPF programs (%s): lockscope needs BPF "
 		       "ring buffers, BTF and raw tracepoints (Linux 5.8 or later)", strerror(-err));
@@ -467,24 +468,22 @@ attached:
 static int check_system(const struct record_opts *o)
 {
 	const char *btf = getenv("LOCKSCOPE_BTF") ? getenv("LOCKSCOPE_BTF") : BTF_PATH;
+	enum ls_target_state state;
+	char missing[64], why[256];
 
 	if (access(btf, R_OK)) {
 		ls_err("record", "the kernel lacks BTF (%s: %s): lockscope needs a kernel built with "
 		       "CONFIG_DEBUG_INFO_BTF", btf, strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
-	if (o->pid) {
-		char path[32];
-
-		snprintf(path, sizeof(path), "/proc/%d", o->pid);
-		if (access(path, F_OK)) {
-			ls_err("record", "no such process: %d", o->pid);
-			return LS_EXIT_SYSTEM;
-		}
+	if (ls_privs_record(missing, sizeof(missing))) {
+		ls_err("record", "not permitted: recording needs CAP_BPF, CAP_PERFMON and "
+		       "CAP_SYS_PTRACE, or root (missing: %s)", missing);
+		return LS_EXIT_SYSTEM;
 	}
-	if (geteuid() != 0) {
-		ls_err("record", "not permitted: recording needs root (or CAP_BPF, CAP_PERFMON and "
-		       "CAP_SYS_PTRACE)");
+	/* before any probe is loaded: what cannot be recorded says what it is */
+	if (o->pid && (state = ls_target_state(o->pid)) != LS_TARGET_OK) {
+		ls_err("record", "%s", ls_target_why(o->pid, state, "record", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
 	return LS_EXIT_OK;

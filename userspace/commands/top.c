@@ -15,6 +15,7 @@
 #include "analysis/asyncdl.h"
 #include "util/bytemap.h"
 #include "util/common.h"
+#include "util/privs.h"
 #include "analysis/deadlock.h"
 #include "analysis/hotspots.h"
 #include "trace/model.h"
@@ -318,7 +319,8 @@ static int tick(void *arg, uint64_t now_ts)
 
 int top__run(const struct top_opts *o, volatile const int *stop)
 {
-	char proc[32];
+	enum ls_target_state state;
+	char why[256];
 	struct record_opts ro = {.pid = o->pid,
 				 .output = o->output,
 				 .mode = RECORD_CONTENTION,
@@ -329,9 +331,9 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 	struct top t = {.o = o, .out = stdout, .interval_ns = o->interval * 1e9};
 	int rc = LS_EXIT_SYSTEM;
 
-	snprintf(proc, sizeof(proc), "/proc/%d", o->pid);
-	if (access(proc, F_OK)) {
-		ls_err("top", "no such process: %d", o->pid);
+	state = ls_target_state(o->pid);
+	if (state != LS_TARGET_OK) {
+		ls_err("top", "%s", ls_target_why(o->pid, state, "show", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
 	ro.live_arg = &t;
