@@ -31,6 +31,7 @@
 #define REFUSED_MAX 64		/* 503s waiting for their peer to read them */
 #define REFUSED_LINGER_MS 1000
 #define SECRET_BYTES 16
+#define DOC_MAX (64u << 20)	/* the report or the graph, as JSON */
 
 /* A response body the server owns or borrows, and what it is. */
 struct doc {
@@ -71,18 +72,64 @@ struct refused {
 
 /* ---- the documents ---- */
 
-/* FN's output to a memory stream, as one document. 0, or FN's exit status, or 2. */
-static int capture(char **data, size_t *len, int (*fn)(const char *path, FILE *out),
-		   const char *path)
+/* A document kept in memory, up to DOC_MAX bytes; what passes that is dropped and flagged. */
+struct capped {
+	char *data;
+	size_t len, cap;
+	bool over;
+};
+
+static ssize_t capped_write(void *cookie, const char *buf, size_t n)
 {
-	FILE *f = open_memstream(data, len);
+	struct capped *c = cookie;
+
+	if (c->over || n > DOC_MAX - c->len) {
+		c->over = true;
+		return (ssize_t)n; /* the writer goes on, to nothing: one message, from view */
+	}
+	if (c->len + n > c->cap) {
+		size_t cap = c->cap ? c->cap : 65536;
+		char *p;
+
+		while (cap < c->len + n)
+			cap *= 2;
+		p = realloc(c->data, cap);
+		if (!p)
+			return -1;
+		c->data = p;
+		c->cap = cap;
+	}
+	memcpy(c->data + c->len, buf, n);
+	c->len += n;
+	return (ssize_t)n;
+}
+
+/* FN's output in memory, as one document. 0, or FN's exit status, or 2 (then said here). */
+static int capture(char **data, size_t *len, int (*fn)(const char *path, FILE *out),
+		   const char *path, const char *what)
+{
+	struct capped c = {0};
+	FILE *f = fopencookie(&c, "w", (cookie_io_functions_t){.write = capped_write});
 	int ret;
 
-	if (!f)
+	if (!f) {
+		ls_err("view", "out of memory");
 		return LS_EXIT_SYSTEM;
+	}
 	ret = fn(path, f);
-	if (fclose(f) && !ret)
+	if (fclose(f) && !ret) {
+		ls_err("view", "%s: out of memory", path);
 		ret = LS_EXIT_SYSTEM;
+	}
+	/* a trace whose report passes this would not open in a browser either; a crafted one
+	 * (a deep stack of long names on every lock) must not take gigabytes to find out */
+	if (!ret && c.over) {
+		ls_err("view", "%s: its %s passes %u MiB, more than the viewer holds (`lockscope %s` "
+		       "reads it)", path, what, DOC_MAX >> 20, what);
+		ret = LS_EXIT_SYSTEM;
+	}
+	*data = c.data;
+	*len = c.len;
 	return ret;
 }
 
@@ -122,9 +169,9 @@ static int prepare(struct server *s, const char *path)
 		ls_err("view", "%s: %s", path, strerror(-err));
 		return LS_EXIT_SYSTEM;
 	}
-	ret = capture(&s->owned[DOC_REPORT], &lens[DOC_REPORT], report_to, path);
+	ret = capture(&s->owned[DOC_REPORT], &lens[DOC_REPORT], report_to, path, "report");
 	if (!ret)
-		ret = capture(&s->owned[DOC_GRAPH], &lens[DOC_GRAPH], graph_to, path);
+		ret = capture(&s->owned[DOC_GRAPH], &lens[DOC_GRAPH], graph_to, path, "graph");
 	if (ret)
 		return ret;
 	for (int i = 0; i < DOC__COUNT; i++)

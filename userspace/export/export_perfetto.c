@@ -74,6 +74,7 @@ struct perfetto {
 	struct pbuf packet, event, interned, entry, sub, wrap;
 	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
 	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
+	struct bytemap *stack_iids;    /* stack id -> its text's interning id */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -126,14 +127,20 @@ static void annotate_uint(struct perfetto *x, const char *name, uint64_t v)
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
 }
 
-static void annotate_string(struct perfetto *x, const char *name, const char *s)
+/* An annotation whose string value is interned already, as VALUE_IID. */
+static void annotate_iid(struct perfetto *x, const char *name, uint64_t value_iid)
 {
-	uint64_t name_iid = iid(x, ANNOTATIONS, name), value_iid = iid(x, STRINGS, s);
+	uint64_t name_iid = iid(x, ANNOTATIONS, name);
 
 	pbuf__reset(&x->sub);
 	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, name_iid);
 	pbuf__uint(&x->sub, ANNOTATION_STRING_IID, value_iid);
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
+}
+
+static void annotate_string(struct perfetto *x, const char *name, const char *s)
+{
+	annotate_iid(x, name, iid(x, STRINGS, s));
 }
 
 /* Starts an event of TYPE on track TRACK; the caller adds fields to x->event, then ends it. */
@@ -186,6 +193,7 @@ static int write_wait(struct perfetto *x)
 	static const char *const results[] = {"woken", "timeout", "changed",
 					      "intr",  "error",	  "unfinished"};
 	char lock[64], frame[512], *stack = NULL;
+	const uint64_t *known;
 	const uint32_t *frames;
 	uint32_t n = model__stack(x->ctx->model, w->stack_id, &frames);
 	size_t len = 0;
@@ -206,13 +214,22 @@ static int write_wait(struct perfetto *x)
 			w->result == TL_RESULT_EXITED	  ? "exited"
 			: w->result < ARRAY_SIZE(results) ? results[w->result]
 							  : "unknown");
-	f = n ? open_memstream(&stack, &len) : NULL;
+	/* a stack's text is made and interned once: thousands of waits share a deep stack */
+	known = n ? bytemap__get_u64(x->stack_iids, w->stack_id) : NULL;
+	f = n && !known ? open_memstream(&stack, &len) : NULL;
 	for (uint32_t i = 0; f && i < n; i++) {
 		model__frame_format(x->ctx->model, frames[i], frame, sizeof(frame));
 		fprintf(f, "%s%s", i ? "\n" : "", frame);
 	}
-	if (f && !fclose(f))
-		annotate_string(x, "stack", stack);
+	if (f && !fclose(f)) {
+		uint64_t value_iid = iid(x, STRINGS, stack);
+
+		annotate_iid(x, "stack", value_iid);
+		if (bytemap__put_u64(x->stack_iids, w->stack_id, value_iid))
+			x->interned.err = -ENOMEM;
+	} else if (known) {
+		annotate_iid(x, "stack", *known);
+	}
 	free(stack);
 	err = event_end(x, w->begin_ts);
 	return err ?: slice_end(x, w->tid, w->end_ts);
@@ -337,6 +354,7 @@ static void perfetto_free(void *self)
 	for (int i = 0; i < NTABLES; i++)
 		bytemap__free(x->iids[i]);
 	bytemap__free(x->hold_tracks);
+	bytemap__free(x->stack_iids);
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
@@ -371,7 +389,8 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->ctx = ctx;
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
 	x->hold_tracks = bytemap__new();
-	err = x->tl && x->hold_tracks ? 0 : -ENOMEM;
+	x->stack_iids = bytemap__new();
+	err = x->tl && x->hold_tracks && x->stack_iids ? 0 : -ENOMEM;
 	for (int i = 0; i < NTABLES; i++)
 		if (!(x->iids[i] = bytemap__new()))
 			err = -ENOMEM;

@@ -11,6 +11,10 @@
 
 #define LS_TASK_CYCLE_MAX 32	/* tasks in one TASK_WAIT cycle */
 #define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
+#define LS_STACK_FRAMES_MAX 128	/* the deepest stack a recorder writes (64 native frames, 64
+					 * Python ones): readers cut deeper ones, which are crafted */
+#define LS_STACK_JSON_MAX (32u << 10)	/* a stack printed as JSON holds its frames up to this many
+					 * bytes, then "... N more frames" (trace/model.h) */
 
 /* What a wait was, as the recorder classified it. */
 enum ls_lock_kind {
