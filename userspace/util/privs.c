@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -108,13 +110,36 @@ enum ls_target_state ls_target_state(pid_t pid)
 	if (fd < 0)
 		return errno == ENOENT || errno == ESRCH ? LS_TARGET_GONE : LS_TARGET_DENIED;
 	close(fd);
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH ? LS_TARGET_GONE : LS_TARGET_NOT_OURS;
+	close(fd);
 	return LS_TARGET_OK;
+}
+
+/* "user alice" or "uid 1234": who owns PID. */
+static const char *owner(pid_t pid, char *buf, size_t len)
+{
+	char path[32];
+	struct passwd *pw;
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	if (stat(path, &st))
+		return "another user";
+	pw = getpwuid(st.st_uid);
+	if (pw)
+		snprintf(buf, len, "user %s", pw->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned int)st.st_uid);
+	return buf;
 }
 
 const char *ls_target_why(pid_t pid, enum ls_target_state state, const char *verb, char *buf,
 			  size_t len)
 {
-	char comm[64], who[96];
+	char comm[64], who[96], user[64];
 
 	ls_read_proc(pid, "comm", comm, sizeof(comm), false);
 	for (char *p = comm; *p; p++) /* the process chose its name: no escape sequences */
@@ -130,6 +155,10 @@ const char *ls_target_why(pid_t pid, enum ls_target_state state, const char *ver
 		snprintf(buf, len, "%s is a kernel thread: nothing to %s", who, verb);
 	else if (state == LS_TARGET_ZOMBIE)
 		snprintf(buf, len, "%s exited (zombie): nothing to %s", who, verb);
+	else if (state == LS_TARGET_NOT_OURS)
+		snprintf(buf, len, "%s belongs to %s: reading its threads (/proc/%d/task/*/syscall, "
+			 "mode 0400) needs CAP_DAC_READ_SEARCH as well, or root", who, owner(pid,
+			 user, sizeof(user)), (int)pid);
 	else if (!ls_privs_ptrace())
 		snprintf(buf, len, "not permitted to read %s: that needs CAP_SYS_PTRACE (or root)", who);
 	else if (pid == 1)

@@ -27,10 +27,13 @@ enum ls_target_state {
 	LS_TARGET_KTHREAD, /* a kernel thread: no user memory, no user locks */
 	LS_TARGET_ZOMBIE,  /* exited, not yet reaped by its parent */
 	LS_TARGET_DENIED,  /* the kernel will not let this process read it */
+	LS_TARGET_NOT_OURS, /* another user's: its threads' files in /proc are that user's alone
+			     * (mode 0400), which takes CAP_DAC_READ_SEARCH to read */
 };
 
 /* What PID is, from /proc/PID/stat; whether it may be read, by opening /proc/PID/maps (which
- * asks the kernel the question reading its memory does, and touches nothing). */
+ * asks the kernel the question reading its memory does) and /proc/PID/syscall (where blocked
+ * threads are found); opening them touches nothing. */
 enum ls_target_state ls_target_state(pid_t pid);
 
 /* One line on why PID cannot be recorded or dumped (VERB: "record", "dump"), in BUF, for
