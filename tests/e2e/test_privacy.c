@@ -484,7 +484,8 @@ Test(privacy, a_setuid_copy_refuses_to_run, .timeout = 60)
 	for (const char *const *b = (const char *const[]){"suid", "sgid", NULL}; *b; b++) {
 		snprintf(cmd, sizeof(cmd), "%s/%s report %s/none.lsz", bin, *b, dir);
 		cr_assert_eq(as_user(NULL, &err, cmd), 2, "%s ran: %s", *b, err);
-		cr_assert(strstr(err, "refusing to run setuid or setgid"), "%s", err);
+		cr_assert(strstr(err, "lockscope: refused: this copy runs setuid or setgid"), "%s",
+			  err);
 		cr_assert_eq(count_lines(err), 1, "%s", err);
 		free(err);
 		err = NULL;

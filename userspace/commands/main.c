@@ -335,8 +335,8 @@ int main(int argc, char **argv)
 	/* a setuid (or setgid) lockscope would read any process and write any file for whoever
 	 * runs it: file capabilities are the way to let others record (README, Permissions) */
 	if (ls_privs_borrowed()) {
-		ls_err("lockscope", "refusing to run setuid or setgid (real and effective user or "
-		       "group differ): give a copy file capabilities instead");
+		ls_err("refused", "this copy runs setuid or setgid (real and effective user or "
+		       "group differ): give a copy file capabilities instead (README, Permissions)");
 		return LS_EXIT_SYSTEM;
 	}
 	if (argc < 2)

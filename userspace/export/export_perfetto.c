@@ -75,6 +75,7 @@ struct perfetto {
 	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
 	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
 	struct bytemap *stack_iids;    /* stack id -> its text's interning id */
+	struct bytemap *track_ends;    /* track uuid -> where its last slice ended */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -163,6 +164,21 @@ static int event_end(struct perfetto *x, uint64_t ts)
 	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
 }
 
+/* Slices on one track must nest; a thread's are one after another. Times from different CPUs
+ * (or a crafted trace) can overlap them: a slice starts no earlier than the last on its track
+ * ended, and ends no earlier than it starts. */
+static void no_overlap(struct perfetto *x, uint64_t track, uint64_t *begin, uint64_t *end)
+{
+	const uint64_t *last = bytemap__get_u64(x->track_ends, track);
+
+	if (last && *begin < *last)
+		*begin = *last;
+	if (*end < *begin)
+		*end = *begin;
+	if (bytemap__put_u64(x->track_ends, track, *end))
+		x->interned.err = -ENOMEM;
+}
+
 /* A slice's end: on the same track, no name (the begin's closes). */
 static int slice_end(struct perfetto *x, uint32_t tid, uint64_t ts)
 {
@@ -193,6 +209,7 @@ static int write_wait(struct perfetto *x)
 	static const char *const results[] = {"woken", "timeout", "changed",
 					      "intr",  "error",	  "unfinished"};
 	char lock[64], frame[512], *stack = NULL;
+	uint64_t begin = w->begin_ts, end = w->end_ts;
 	const uint64_t *known;
 	const uint32_t *frames;
 	uint32_t n = model__stack(x->ctx->model, w->stack_id, &frames);
@@ -201,6 +218,7 @@ static int write_wait(struct perfetto *x)
 	int err;
 
 	x->pending = false;
+	no_overlap(x, THREAD_UUID(w->tid), &begin, &end);
 	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(w->tid),
 		    model__lock_label(x->ctx->model, w->addr, w->kind, lock, sizeof(lock)),
 		    ls_kind_name(w->kind));
@@ -231,8 +249,8 @@ static int write_wait(struct perfetto *x)
 		annotate_iid(x, "stack", *known);
 	}
 	free(stack);
-	err = event_end(x, w->begin_ts);
-	return err ?: slice_end(x, w->tid, w->end_ts);
+	err = event_end(x, begin);
+	return err ?: slice_end(x, w->tid, end);
 }
 
 static int flush_wait(struct perfetto *x)
@@ -265,17 +283,19 @@ static int on_wake(void *arg, const struct tl_wake *k)
 {
 	struct perfetto *x = arg;
 	char lock[64], name[1024];
+	uint64_t begin = k->call_ts, end = k->ts;
 	int err = flush_wait(x);
 
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "wake %s",
 		 model__lock_label(x->ctx->model, k->addr, LS_KIND_FUTEX, lock, sizeof(lock)));
+	no_overlap(x, THREAD_UUID(k->waker), &begin, &end);
 	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(k->waker), name, "wake");
 	if (k->flow_id)
 		pbuf__fixed64(&x->event, EVENT_FLOW_IDS, k->flow_id);
 	annotate_uint(x, "wakee", k->wakee);
-	return event_end(x, k->call_ts) ?: slice_end(x, k->waker, k->ts);
+	return event_end(x, begin) ?: slice_end(x, k->waker, end);
 }
 
 static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
@@ -325,6 +345,7 @@ static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, ui
 
 	if (err)
 		return err;
+	no_overlap(x, uuid, &begin_ts, &end_ts);
 	event_begin(x, TYPE_SLICE_BEGIN, uuid,
 		    model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)),
 		    "hold");
@@ -355,6 +376,7 @@ static void perfetto_free(void *self)
 		bytemap__free(x->iids[i]);
 	bytemap__free(x->hold_tracks);
 	bytemap__free(x->stack_iids);
+	bytemap__free(x->track_ends);
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
@@ -390,7 +412,8 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
 	x->hold_tracks = bytemap__new();
 	x->stack_iids = bytemap__new();
-	err = x->tl && x->hold_tracks && x->stack_iids ? 0 : -ENOMEM;
+	x->track_ends = bytemap__new();
+	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends ? 0 : -ENOMEM;
 	for (int i = 0; i < NTABLES; i++)
 		if (!(x->iids[i] = bytemap__new()))
 			err = -ENOMEM;
