@@ -44,3 +44,14 @@ Test(privs, targets_are_told_apart)
 	ls_target_why(child, LS_TARGET_GONE, "record", why, sizeof(why));
 	cr_assert(strstr(why, "no such process: "), "%s", why);
 }
+
+/* PID 1 that the kernel will not let even CAP_SYS_PTRACE read is said to be a protected init,
+ * not "run as root" (the words only: nothing here touches process 1). */
+Test(privs, a_protected_init_is_told_as_such)
+{
+	char why[256];
+
+	ls_target_why(1, LS_TARGET_DENIED, "dump", why, sizeof(why));
+	cr_assert(strstr(why, "process 1") && strstr(why, "is a protected init"), "%s", why);
+	cr_assert_null(strstr(why, "run as root"), "%s", why);
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/common.h"
 #include "util/privs.h"
@@ -333,11 +334,12 @@ int main(int argc, char **argv)
 	};
 
 	/* a setuid (or setgid) lockscope would read any process and write any file for whoever
-	 * runs it: file capabilities are the way to let others record (README, Permissions) */
+	 * runs it: file capabilities are the way to let others record (README, Permissions).
+	 * Nothing runs with the borrowed identity, exit handlers included. */
 	if (ls_privs_borrowed()) {
 		ls_err("refused", "this copy runs setuid or setgid (real and effective user or "
 		       "group differ): give a copy file capabilities instead (README, Permissions)");
-		return LS_EXIT_SYSTEM;
+		_exit(LS_EXIT_SYSTEM);
 	}
 	if (argc < 2)
 		return usage("usage", "give a command");
