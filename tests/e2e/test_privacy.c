@@ -63,8 +63,10 @@ static int as_user(char **out, char **err, const char *cmd)
 
 	/* under `make check`: a process running with capabilities or setuid is not dumpable, and
 	 * LeakSanitizer, which must trace it, would fail it at exit */
-	snprintf(full, sizeof(full), "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "
-		 "setpriv --reuid=%s --regid=%s --clear-groups %s", user, user, cmd);
+	snprintf(full, sizeof(full),
+		 "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "
+		 "setpriv --reuid=%s --regid=%s --clear-groups %s",
+		 user, user, cmd);
 	return sh(full, out, err);
 }
 
@@ -122,14 +124,16 @@ static void expect_refused(const char *cmd, int rc_want, const char *needle)
 Test(privacy, traces_and_exports_are_private_and_never_clobbered, .timeout = 180)
 {
 	char trace[128], cmd[1024], *first, *err = NULL;
-	const char *exports[][2] = {{"chrome", "json"}, {"pprof", "pb.gz"}, {"perfetto", "pftrace"}};
+	const char *exports[][2] = {
+	    {"chrome", "json"}, {"pprof", "pb.gz"}, {"perfetto", "pftrace"}};
 	size_t first_len, len;
 	pid_t zombie;
 	char *old;
 
 	snprintf(trace, sizeof(trace), "%s/t.lsz", dir);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- " WORKLOAD("contended")
-		 " --iters 200 >/dev/null", trace);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 200 >/dev/null",
+		 trace);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "%s", err);
 	free(err);
 	expect_mode(trace, 0600);
@@ -150,8 +154,9 @@ Test(privacy, traces_and_exports_are_private_and_never_clobbered, .timeout = 180
 
 	/* a second recording keeps the first as NAME.old */
 	first = contents(trace, &first_len);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- " WORKLOAD("contended")
-		 " --iters 100 >/dev/null", trace);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 100 >/dev/null",
+		 trace);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "%s", err);
 	free(err);
 	snprintf(cmd, sizeof(cmd), "%s.old", trace);
@@ -195,15 +200,16 @@ Test(privacy, a_full_disk_keeps_the_existing_trace, .timeout = 120)
 	snprintf(cmd, sizeof(cmd), "mount -t tmpfs -o size=256k tmpfs %s", small);
 	cr_assert_eq(sh(cmd, NULL, NULL), 0, "cannot mount a small tmpfs");
 	snprintf(trace, sizeof(trace), "%s/t.lsz", small);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- " WORKLOAD("contended")
-		 " --iters 20 >/dev/null", trace);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 20 >/dev/null",
+		 trace);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "%s", err);
 	free(err);
 	good = contents(trace, &good_len);
 	snprintf(cmd, sizeof(cmd), "dd if=/dev/zero of=%s/fill bs=4k 2>/dev/null; true", small);
 	sh(cmd, NULL, NULL);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- " WORKLOAD("contended")
-		 " --iters 20", trace);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 20", trace);
 	expect_refused(cmd, 2, "No space left on device");
 	expect_kept(trace, good, good_len, "a full disk");
 	free(good);
@@ -229,8 +235,10 @@ Test(privacy, a_planted_symlink_is_not_followed, .timeout = 120)
 	snprintf(link, sizeof(link), "%s/report.json", dir);
 	snprintf(cmd, sizeof(cmd), "ln -s %s %s", victim, link);
 	cr_assert_eq(as_user(NULL, NULL, cmd), 0, "the user could not plant the link");
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s.lsz -- " WORKLOAD("contended")
-		 " --iters 20 >/dev/null && " LOCKSCOPE " export %s.lsz -o %s", link, link, link);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record -o %s.lsz -- " WORKLOAD(
+		     "contended") " --iters 20 >/dev/null && " LOCKSCOPE " export %s.lsz -o %s",
+		 link, link, link);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "%s", err);
 	free(err);
 	now = contents(victim, &len);
@@ -251,8 +259,11 @@ Test(privacy, a_planted_symlink_is_not_followed, .timeout = 120)
  * file under 1 MB. */
 static void crafted_names(const char *path)
 {
-	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = 9, .comm = "crafted",
-				     .cmdline = "crafted", .mode = "full"};
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION,
+				     .pid = 9,
+				     .comm = "crafted",
+				     .cmdline = "crafted",
+				     .mode = "full"};
 	const size_t big = 1 << 20;
 	char *name = malloc(big + 1);
 	struct trace_writer *w = trace_writer__new(path, &info);
@@ -281,8 +292,11 @@ static void crafted_names(const char *path)
  * viewer prints once per wait. */
 static void crafted_stacks(const char *path)
 {
-	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = 9, .comm = "crafted",
-				     .cmdline = "crafted", .mode = "full"};
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION,
+				     .pid = 9,
+				     .comm = "crafted",
+				     .cmdline = "crafted",
+				     .mode = "full"};
 	struct trace_writer *w = trace_writer__new(path, &info);
 	static uint32_t frames[4096];
 	char name[4001];
@@ -300,11 +314,15 @@ static void crafted_stacks(const char *path)
 	for (uint32_t i = 0; i < 20000; i++) {
 		for (uint32_t k = 0; k < 4096; k++)
 			frames[k] = 1 + (i + k) % 64;
-		rec = (struct ls_rec){.type = LS_REC_STACK, .ts = 2 * i,
+		rec = (struct ls_rec){.type = LS_REC_STACK,
+				      .ts = 2 * i,
 				      .stack = {.id = i + 1, .nframes = 4096, .frames = frames}};
 		cr_assert_eq(trace_writer__append(w, &rec), 0);
-		rec = (struct ls_rec){.type = LS_REC_WAIT_BEGIN, .ts = 2 * i, .tid = 2 + i % 4,
-				      .wait_begin = {.addr = 0x1000 + 64 * (i % 100), .stack_id = i + 1,
+		rec = (struct ls_rec){.type = LS_REC_WAIT_BEGIN,
+				      .ts = 2 * i,
+				      .tid = 2 + i % 4,
+				      .wait_begin = {.addr = 0x1000 + 64 * (i % 100),
+						     .stack_id = i + 1,
 						     .kind = LS_KIND_MUTEX}};
 		cr_assert_eq(trace_writer__append(w, &rec), 0);
 		rec = (struct ls_rec){.type = LS_REC_WAIT_END, .ts = 2 * i + 1, .tid = 2 + i % 4};
@@ -378,8 +396,10 @@ Test(privacy, a_crafted_trace_takes_no_more_memory_than_a_genuine_one, .timeout 
 	struct stat st;
 
 	snprintf(genuine, sizeof(genuine), "%s/genuine.lsz", dir);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -o %s -- " WORKLOAD("contended")
-		 " --iters 2000 >/dev/null", genuine);
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE
+		 " record --mode full -o %s -- " WORKLOAD("contended") " --iters 2000 >/dev/null",
+		 genuine);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "%s", err);
 	free(err);
 	snprintf(crafted[0], sizeof(crafted[0]), "%s/names.lsz", dir);
@@ -427,9 +447,12 @@ Test(privacy, file_capabilities_let_a_normal_user_record, .timeout = 180)
 	cr_assert_eq(mkdir(bin, 0755), 0);
 	cr_assert_eq(mkdir(out, 0700), 0);
 	cr_assert_eq(chown(out, uid, (gid_t)-1), 0);
-	snprintf(cmd, sizeof(cmd), "cp " LOCKSCOPE " %s/lockscope && cp " LOCKSCOPE " %s/plain && "
-		 "cp " WORKLOAD("contended") " %s/ && "
-		 "setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep %s/lockscope", bin, bin, bin, bin);
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cp " LOCKSCOPE " %s/lockscope && cp " LOCKSCOPE " %s/plain && "
+	    "cp " WORKLOAD("contended") " %s/ && "
+					"setcap cap_bpf,cap_perfmon,cap_sys_ptrace+ep %s/lockscope",
+	    bin, bin, bin, bin);
 	cr_assert_eq(sh(cmd, NULL, &err), 0, "setcap: %s", err);
 	free(err);
 
@@ -449,7 +472,8 @@ Test(privacy, file_capabilities_let_a_normal_user_record, .timeout = 180)
 		rep = report_json(trace);
 		cr_assert_str_eq(jstr(rep, "locks.0.name"), "hot_lock");
 		cr_assert_lt(fabs(jnum(rep, "locks.0.wait_ns", -1) - jnum(gt, "wait_ns", -1)),
-			     0.10 * jnum(gt, "wait_ns", -1), "the wait does not match the workload's");
+			     0.10 * jnum(gt, "wait_ns", -1),
+			     "the wait does not match the workload's");
 		if (full)
 			cr_assert_geq(jnum(rep, "locks.0.acquisitions", -1),
 				      0.9 * jnum(gt, "lock_calls", -2), "full mode saw few calls");
@@ -484,8 +508,10 @@ Test(privacy, a_setuid_copy_refuses_to_run, .timeout = 60)
 
 	snprintf(bin, sizeof(bin), "%s/bin", dir);
 	cr_assert_eq(mkdir(bin, 0755), 0);
-	snprintf(cmd, sizeof(cmd), "cp " LOCKSCOPE " %s/suid && chmod 4755 %s/suid && "
-		 "cp " LOCKSCOPE " %s/sgid && chmod 2755 %s/sgid", bin, bin, bin, bin);
+	snprintf(cmd, sizeof(cmd),
+		 "cp " LOCKSCOPE " %s/suid && chmod 4755 %s/suid && "
+		 "cp " LOCKSCOPE " %s/sgid && chmod 2755 %s/sgid",
+		 bin, bin, bin, bin);
 	cr_assert_eq(sh(cmd, NULL, NULL), 0);
 	for (const char *const *b = (const char *const[]){"suid", "sgid", NULL}; *b; b++) {
 		snprintf(cmd, sizeof(cmd), "%s/%s report %s/none.lsz", bin, *b, dir);

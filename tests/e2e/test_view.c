@@ -45,8 +45,11 @@ static double now(void)
 /* A trace of a program that never waited: no slices for the timeline at all. */
 static void idle_trace(const char *path)
 {
-	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = 77, .comm = "idle",
-				     .cmdline = "./idle", .mode = "contention"};
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION,
+				     .pid = 77,
+				     .comm = "idle",
+				     .cmdline = "./idle",
+				     .mode = "contention"};
 	struct ls_rec rec = {.type = LS_REC_THREAD, .tid = 77};
 	struct trace_writer *w = trace_writer__new(path, &info);
 
@@ -78,7 +81,8 @@ static void start_server(const char *trace)
 
 static int connect_server(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -138,8 +142,10 @@ Test(view, the_secret_is_needed_and_a_trace_without_waits_is_served, .timeout = 
 	snprintf(trace, sizeof(trace), "%s/idle.lsz", test_dir());
 	idle_trace(trace);
 	start_server(trace);
-	for (const char *const *p = (const char *const[]){"/", "/data/report.json",
-			"/data/timeline.bin", "/data/graph.json", "/index.html", NULL}; *p; p++) {
+	for (const char *const *p =
+		 (const char *const[]){"/", "/data/report.json", "/data/timeline.bin",
+				       "/data/graph.json", "/index.html", NULL};
+	     *p; p++) {
 		cr_assert_eq(get(*p, NULL), 403, "%s without the secret", *p);
 		snprintf(path, sizeof(path), "/%s%s", secret, *p);
 		cr_assert_eq(get(path, NULL), 200, "%s", path);

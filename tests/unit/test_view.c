@@ -28,7 +28,9 @@ Test(view, a_whole_head_is_parsed)
 	struct view_request req;
 
 	cr_assert_eq(parse_str("GET /k/data/report.json HTTP/1.1\r\nHost: 127.0.0.1:8737\r\n"
-			       "Accept: */*\r\n\r\n", &req), 200);
+			       "Accept: */*\r\n\r\n",
+			       &req),
+		     200);
 	cr_assert_str_eq(req.method, "GET");
 	cr_assert_str_eq(req.target, "/k/data/report.json");
 	cr_assert_eq(parse_str("HEAD / HTTP/1.0\nhost: localhost:8737\n\n", &req), 200);

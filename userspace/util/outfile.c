@@ -1,5 +1,5 @@
 /* outfile.c - output files made private and whole: a 0600 temporary beside the target, renamed
- * over it when complete, the file it replaces kept as NAME.old; devices and stdout written as is. */
+ * over it when complete, the file it replaces kept as NAME.old; devices and stdout as they are. */
 #include "util/outfile.h"
 
 #include <errno.h>
@@ -16,8 +16,8 @@
 #define OLD_SUFFIX ".old"
 
 struct outfile {
-	char *name;	/* as given; NULL for a scratch file */
-	char *tmp;	/* the temporary's path while it has one; NULL when written in place */
+	char *name; /* as given; NULL for a scratch file */
+	char *tmp;  /* the temporary's path while it has one; NULL when written in place */
 	int fd;
 	FILE *stream;
 	bool is_stdout;
@@ -51,9 +51,8 @@ static bool follow_link(const char *path)
 		return false;
 	parent = dirname(copy);
 	ok = !stat(path, &st) && !S_ISDIR(st.st_mode) && !statfs(parent, &fs) &&
-	     (fs.f_type == PROC_SUPER_MAGIC ||
-	      ((S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) && !stat(parent, &dir) &&
-	       !(dir.st_mode & S_IWOTH)));
+	     (fs.f_type == PROC_SUPER_MAGIC || ((S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)) &&
+						!stat(parent, &dir) && !(dir.st_mode & S_IWOTH)));
 	free(copy);
 	return ok;
 }

@@ -156,16 +156,22 @@ const char *ls_target_why(pid_t pid, enum ls_target_state state, const char *ver
 	else if (state == LS_TARGET_ZOMBIE)
 		snprintf(buf, len, "%s exited (zombie): nothing to %s", who, verb);
 	else if (state == LS_TARGET_NOT_OURS)
-		snprintf(buf, len, "%s belongs to %s: reading its threads (/proc/%d/task/*/syscall, "
-			 "mode 0400) needs CAP_DAC_READ_SEARCH as well, or root", who, owner(pid,
-			 user, sizeof(user)), (int)pid);
+		snprintf(buf, len,
+			 "%s belongs to %s: reading its threads (/proc/%d/task/*/syscall, "
+			 "mode 0400) needs CAP_DAC_READ_SEARCH as well, or root",
+			 who, owner(pid, user, sizeof(user)), (int)pid);
 	else if (!ls_privs_ptrace())
-		snprintf(buf, len, "not permitted to read %s: that needs CAP_SYS_PTRACE (or root)", who);
+		snprintf(buf, len, "not permitted to read %s: that needs CAP_SYS_PTRACE (or root)",
+			 who);
 	else if (pid == 1)
-		snprintf(buf, len, "%s is a protected init: the kernel refuses to let it be read, even "
-			 "with CAP_SYS_PTRACE", who);
+		snprintf(buf, len,
+			 "%s is a protected init: the kernel refuses to let it be read, even "
+			 "with CAP_SYS_PTRACE",
+			 who);
 	else
-		snprintf(buf, len, "not permitted to read %s: the kernel refuses it even with "
-			 "CAP_SYS_PTRACE (a security policy protects it)", who);
+		snprintf(buf, len,
+			 "not permitted to read %s: the kernel refuses it even with "
+			 "CAP_SYS_PTRACE (a security policy protects it)",
+			 who);
 	return buf;
 }

@@ -23,10 +23,10 @@ bool ls_privs_ptrace(void);
 /* What PID is, when it is not a process lockscope can record or dump. */
 enum ls_target_state {
 	LS_TARGET_OK = 0,
-	LS_TARGET_GONE,	   /* no such process */
-	LS_TARGET_KTHREAD, /* a kernel thread: no user memory, no user locks */
-	LS_TARGET_ZOMBIE,  /* exited, not yet reaped by its parent */
-	LS_TARGET_DENIED,  /* the kernel will not let this process read it */
+	LS_TARGET_GONE,	    /* no such process */
+	LS_TARGET_KTHREAD,  /* a kernel thread: no user memory, no user locks */
+	LS_TARGET_ZOMBIE,   /* exited, not yet reaped by its parent */
+	LS_TARGET_DENIED,   /* the kernel will not let this process read it */
 	LS_TARGET_NOT_OURS, /* another user's: its threads' files in /proc are that user's alone
 			     * (mode 0400), which takes CAP_DAC_READ_SEARCH to read */
 };
