@@ -182,10 +182,10 @@ $(BUILD)/fuzz-obj/%.o: userspace/%.c $(SKELS)
 	$(Q)mkdir -p $(@D) && $(CLANG) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
 
 $(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/lsz.h tests/unit/jsonparse.c \
-		$(FUZZ_OBJS) | $(FUZZ)
+		tests/unit/protodec.c $(FUZZ_OBJS) | $(FUZZ)
 	$(call msg,FUZZER,$@)
 	$(Q)$(CLANG) $(FUZZ_FLAGS) -Itests/unit -fsanitize=fuzzer $< tests/unit/jsonparse.c \
-		$(FUZZ_OBJS) -o $@ $(LDLIBS)
+		tests/unit/protodec.c $(FUZZ_OBJS) -o $@ $(LDLIBS)
 
 # Seeds: small synthetic traces of every record type, and a real recording, all re-wrapped in
 # stored (uncompressed) zstd blocks so that a mutated byte reaches the record decoder; and their

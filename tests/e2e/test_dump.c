@@ -537,7 +537,7 @@ Test(dump, a_process_that_ends_meanwhile_is_exit_2_or_a_whole_dump, .timeout = 9
 			jp_free(d);
 		} else {
 			cr_assert_eq(count_lines(err), 1, "not one line: %s", err);
-			cr_assert(strstr(err, "lockscope: dump: no process") ||
+			cr_assert(strstr(err, "lockscope: dump: no such process") ||
 				      strstr(err, "exited during the dump"),
 				  "%s", err);
 		}
@@ -562,7 +562,7 @@ Test(dump, vanished_pid_is_refused_with_exit_2, .timeout = 30)
 	rc = shf(&out, &err, LOCKSCOPE " dump -p %d", gone);
 	cr_assert_eq(rc, 2, "dump of a vanished PID exited %d", rc);
 	cr_assert_eq(count_lines(err), 1, "not one line: %s", err);
-	cr_assert(strstr(err, "lockscope: dump: no process"), "%s", err);
+	cr_assert(strstr(err, "lockscope: dump: no such process"), "%s", err);
 	cr_assert(!out || !*out, "output for a vanished PID: %s", out);
 	free(out);
 	free(err);

@@ -23,6 +23,9 @@ FUZZ_TARGET(report);
 FUZZ_TARGET(graph);
 FUZZ_TARGET(export);
 FUZZ_TARGET(records);
+FUZZ_TARGET(perfetto);
+FUZZ_TARGET(pprof);
+FUZZ_TARGET(timeline);
 #else
 #define FUZZ_TARGET(name) int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #endif

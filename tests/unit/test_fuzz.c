@@ -25,6 +25,8 @@ static const struct {
 	{"fuzz_trace", fuzz_target_trace, true},   {"fuzz_report", fuzz_target_report, true},
 	{"fuzz_graph", fuzz_target_graph, true},   {"fuzz_export", fuzz_target_export, true},
 	{"fuzz_records", fuzz_target_records, false},
+	{"fuzz_perfetto", fuzz_target_perfetto, true}, {"fuzz_pprof", fuzz_target_pprof, true},
+	{"fuzz_timeline", fuzz_target_timeline, true},
 };
 
 /* Replays every file of DIR through RUN; the number replayed. */

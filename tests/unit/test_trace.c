@@ -1,6 +1,7 @@
 /* test_trace.c - the .lsz writer and reader: round trips of every record, chunking and flushes,
  * and files damaged every way the field damages them (cut, flipped, foreign, full disk). */
 #include "trace/trace.h"
+#include "lsz.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -24,6 +25,8 @@ static const struct ls_trace_info info = {
     .start_mono_ns = 98765432101234ull,
 };
 
+#define TS_MAX 1000000000000000000ull /* as trace.c: the latest time a reader believes */
+
 /* ---- helpers ---- */
 
 static void tmp_path(char *path)
@@ -34,6 +37,7 @@ static void tmp_path(char *path)
 	fd = mkstemp(path);
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
 	close(fd);
+	unlink(path); /* a unique name; the writer would keep a file there as PATH.old */
 }
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -81,9 +85,12 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 	uint64_t x = rng();
 
 	memset(r, 0, sizeof(*r));
+	uint64_t back;
+
 	*ts += rng() % 5000;
+	back = rng() % 3000;
 	if (x % 97 == 0)
-		*ts -= rng() % 3000; /* the ring buffer does not sort across CPUs */
+		*ts -= back < *ts ? back : *ts; /* the ring buffer does not sort across CPUs */
 	r->ts = *ts;
 	r->tid = 1000 + rng() % 8;
 	r->type = x % 13 < 4	? LS_REC_WAIT_BEGIN
@@ -104,7 +111,7 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 	case LS_REC_WAKE:
 		r->wake.addr = 0x55d0c0a04040 + 0x28 * (rng() % 4);
 		r->wake.wakee = 1000 + rng() % 8;
-		r->wake.call_ts = r->ts - rng() % 2000;
+		r->wake.call_ts = r->ts - rng() % 2000 % (r->ts + 1); /* never before 0 */
 		break;
 	case LS_REC_THREAD:
 		r->thread.name = names[rng() % 5];
@@ -146,10 +153,9 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 		r->mapping.perms = "r-xp";
 		r->mapping.path = names[rng() % 5];
 		break;
-	case LS_REC_END:
-		r->end.duration_ns = rng();
-		r->end.events = rng();
-		r->end.lost = rng() % 10;
+	case LS_REC_END: /* only last: see gen_recs() */
+		r->type = LS_REC_LOST;
+		r->lost.count = rng() % 10;
 		break;
 	case LS_REC_OBJECT:
 		r->object.path = names[rng() % 5];
@@ -161,7 +167,7 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		r->loop.start = r->ts - rng() % (r->ts + 1);
-		r->loop.on_cpu_ns = rng() >> (rng() % 64);
+		r->loop.on_cpu_ns = rng() >> (5 + rng() % 59); /* <= TS_MAX */
 		for (int c = 0; c < LS_LOOP_OFF__COUNT; c++)
 			r->loop.off_ns[c] = rng() % 3 ? rng() % 300000000 : 0;
 		r->loop.stack_id = r->type == LS_REC_LOOP_SAMPLE ? rng() % 20 : 0;
@@ -383,6 +389,11 @@ static struct ls_rec *gen_recs(size_t n, uint64_t seed)
 	rng_state = seed;
 	for (size_t i = 0; i < n; i++)
 		gen(&recs[i], &ts);
+	/* a finished recording: the END record last, and only there */
+	recs[n - 1] = (struct ls_rec){.type = LS_REC_END, .ts = recs[n - 1].ts};
+	recs[n - 1].end.duration_ns = ts + rng() % 1000;
+	recs[n - 1].end.events = rng();
+	recs[n - 1].end.lost = rng() % 10;
 	return recs;
 }
 
@@ -467,9 +478,10 @@ Test(trace, round_trips_every_record_type_and_field)
 	     .ts = 2600,
 	     .tid = 4243,
 	     .wait_end = {.result = LS_WAIT_WOKEN}},
-	    /* extremes: the timestamp jumps both ways, every field at its limit */
+	    /* extremes: the timestamp jumps both ways, every field at its limit (times at 31
+	     * years, the most a reader believes) */
 	    {.type = LS_REC_WAIT_BEGIN,
-	     .ts = UINT64_MAX,
+	     .ts = TS_MAX,
 	     .tid = UINT32_MAX,
 	     .wait_begin = {.addr = UINT64_MAX,
 			    .owner = UINT32_MAX,
@@ -480,8 +492,8 @@ Test(trace, round_trips_every_record_type_and_field)
 	    {.type = LS_REC_WAKE,
 	     .ts = 10,
 	     .tid = 1,
-	     .wake = {.addr = 0, .wakee = 0, .call_ts = UINT64_MAX}},
-	    {.type = LS_REC_WAKE, .ts = UINT64_MAX - 1, .tid = 1, .wake = {.call_ts = 0}},
+	     .wake = {.addr = 0, .wakee = 0, .call_ts = TS_MAX}},
+	    {.type = LS_REC_WAKE, .ts = TS_MAX - 1, .tid = 1, .wake = {.call_ts = 0}},
 	    {.type = LS_REC_WAIT_END,
 	     .ts = 3000,
 	     .tid = 4243,
@@ -559,16 +571,20 @@ Test(trace, null_strings_are_read_back_empty)
 	unlink(path);
 }
 
-Test(trace, largest_records_round_trip)
+/* The largest records the format holds are written whole; a reader hands their names back cut
+ * to 4096 bytes (at a character's start), their stacks to 128 frames, and says how many it cut. */
+Test(trace, largest_records_are_written_whole_and_read_cut)
 {
 	static uint32_t frames[4096];
 	const size_t big = 1 << 20;
-	char *s = malloc(big + 1), path[64];
-	struct ls_rec recs[3];
+	char *s = malloc(big + 1), path[64], err[256];
+	struct ls_rec recs[3], got;
+	struct trace_reader *r;
 
 	cr_assert_not_null(s);
 	for (size_t i = 0; i < big; i++)
 		s[i] = 'a' + i % 26;
+	memcpy(s + 4095, "σ", 2); /* a two-byte character across the cut */
 	s[big] = 0;
 	for (uint32_t i = 0; i < 4096; i++)
 		frames[i] = i * 997 + 1;
@@ -580,11 +596,130 @@ Test(trace, largest_records_round_trip)
 	recs[2] = (struct ls_rec){.type = LS_REC_THREAD, .ts = 3, .thread = {.name = s + 7}};
 	tmp_path(path);
 	write_recs(path, recs, 3, 0, NULL);
-	cr_assert_eq(read_recs(path, recs, 3, NULL, NULL, NULL), 3);
+	r = trace_reader__open(path, err, sizeof(err));
+	cr_assert_not_null(r, "%s", err);
+	cr_assert_eq(trace_reader__next(r, &got), 1);
+	cr_assert_eq(got.type, LS_REC_FRAME);
+	cr_assert_eq(strlen(got.frame.func), 4095, "cut before the character, not inside it");
+	cr_assert_eq(strncmp(got.frame.func, s, 4095), 0);
+	cr_assert_eq(strlen(got.frame.module), 4095);
+	cr_assert_eq(trace_reader__next(r, &got), 1);
+	recs[1].stack.nframes = 128; /* as deep as a recorder writes */
+	expect_rec(&got, &recs[1], 1);
+	cr_assert_eq(trace_reader__next(r, &got), 1);
+	cr_assert_eq(strlen(got.thread.name), 4096);
+	cr_assert_eq(trace_reader__next(r, &got), 1);
+	cr_assert_eq(got.type, LS_REC_COUNTER);
+	cr_assert_str_eq(got.counter.name, "reader: names cut to 4096 bytes");
+	cr_assert_eq(got.counter.value, 4);
+	cr_assert_eq(trace_reader__next(r, &got), 1);
+	cr_assert_str_eq(got.counter.name, "reader: stacks cut to 128 frames");
+	cr_assert_eq(got.counter.value, 1);
+	cr_assert_eq(trace_reader__next(r, &got), 0);
+	trace_reader__free(r);
 	free(s);
 	unlink(path);
 }
 
+/* A file of many chunks of huge names (what once made readers take 1.85 GB from 77 KB): the
+ * reader keeps to its budget, 16 MiB and 4 bytes per byte of file, and counts what it dropped. */
+Test(trace, names_past_the_budget_are_dropped_and_counted)
+{
+	const size_t len = 1 << 20;
+	char *name = malloc(len + 1), path[64], err[256];
+	uint64_t kept = 0, names = 0, dropped = 0, cut = 0;
+	struct trace_writer *w;
+	struct trace_reader *r;
+	struct stat st;
+	struct ls_rec rec;
+	int ret;
+
+	cr_assert_not_null(name);
+	memset(name, 'n', len);
+	name[len] = 0;
+	tmp_path(path);
+	w = trace_writer__new(path, &info);
+	cr_assert_not_null(w);
+	for (uint32_t i = 0; i < 3000; i++) {
+		rec = (struct ls_rec){.type = LS_REC_FRAME, .ts = i, .frame = {.id = i + 1}};
+		rec.frame.func = rec.frame.file = rec.frame.module = name;
+		name[0] = 'a' + i % 26; /* not quite the same, record to record */
+		cr_assert_eq(trace_writer__append(w, &rec), 0);
+	}
+	cr_assert_eq(trace_writer__close(w), 0);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_lt(st.st_size, 1 << 20, "the crafted file is small: %lld", (long long)st.st_size);
+	r = trace_reader__open(path, err, sizeof(err));
+	cr_assert_not_null(r, "%s", err);
+	while ((ret = trace_reader__next(r, &rec)) > 0) {
+		if (rec.type == LS_REC_FRAME) {
+			names++;
+			kept += 64 + 2 * (strlen(rec.frame.func) + strlen(rec.frame.file) +
+					  strlen(rec.frame.module));
+		} else if (rec.type == LS_REC_COUNTER && strstr(rec.counter.name, "dropped")) {
+			dropped = rec.counter.value;
+		} else if (rec.type == LS_REC_COUNTER && strstr(rec.counter.name, "cut")) {
+			cut = rec.counter.value;
+		}
+	}
+	cr_assert_eq(ret, 0, "%s", trace_reader__error(r));
+	cr_assert_leq(kept, (16u << 20) + 4 * (uint64_t)st.st_size);
+	cr_assert_gt(names, 500, "the budget holds hundreds of such frames: %llu",
+		     (unsigned long long)names);
+	cr_assert_eq(names + dropped, 3000, "%llu kept, %llu dropped", (unsigned long long)names,
+		     (unsigned long long)dropped);
+	cr_assert_eq(cut, 3 * 3000, "every name was cut, dropped or not");
+	trace_reader__free(r);
+	free(name);
+	unlink(path);
+}
+
+/* Records after the END record (a file with chunks repeated) and times no recording has (a
+ * delta that wraps) are damage: the reader stops there, after everything before. */
+Test(trace, records_after_the_end_and_absurd_times_are_refused)
+{
+	struct ls_rec recs[3] = {
+	    {.type = LS_REC_THREAD, .ts = 1, .tid = 7, .thread = {.name = "t"}},
+	    {.type = LS_REC_END, .ts = 2, .end = {.duration_ns = 5}},
+	    {.type = LS_REC_LOST, .ts = 3, .lost = {.count = 1}},
+	};
+	struct ls_rec bad = {.type = LS_REC_LOST, .ts = TS_MAX + 1};
+	char path[64], error[256];
+	uint8_t *buf, *twice;
+	struct trace_writer *w;
+	bool complete;
+	size_t len, hdr;
+	int ret;
+
+	/* the writer refuses both */
+	tmp_path(path);
+	w = trace_writer__new(path, &info);
+	cr_assert_not_null(w);
+	cr_assert_eq(trace_writer__append(w, &bad), -EINVAL);
+	bad = (struct ls_rec){.type = LS_REC_END, .ts = 1, .end = {.duration_ns = TS_MAX + 1}};
+	cr_assert_eq(trace_writer__append(w, &bad), -EINVAL);
+	cr_assert_eq(trace_writer__append(w, &recs[0]), 0);
+	cr_assert_eq(trace_writer__append(w, &recs[1]), 0);
+	cr_assert_eq(trace_writer__append(w, &recs[2]), -EINVAL, "a record after the end");
+	cr_assert_eq(trace_writer__close(w), 0);
+
+	/* a file whose one chunk (the end record in it) comes twice: the second is refused */
+	buf = slurp(path, &len);
+	write_recs(path, NULL, 0, 0, NULL);
+	free(slurp(path, &hdr)); /* hdr: the length of the header alone */
+	twice = malloc(len + (len - hdr));
+	memcpy(twice, buf, len);
+	memcpy(twice + len, buf + hdr, len - hdr);
+	twice[len + 4] = 2; /* its sequence number: it is chunk 2 */
+	lsz_fix_checksums(twice, len + (len - hdr));
+	spill(path, twice, len + (len - hdr));
+	cr_assert_eq(read_recs(path, recs, 2, &ret, error, &complete), 2);
+	cr_assert_eq(ret, -EBADMSG);
+	cr_assert_str_eq(error, "chunk 2 is corrupt (record 1: records after the end record)");
+	free(buf);
+	free(twice);
+	unlink(path);
+}
 /* The dictionaries hold 1024 values a chunk; past that, values are written out in full. */
 Test(trace, more_distinct_values_than_a_dictionary_holds)
 {
@@ -634,7 +769,8 @@ Test(trace, many_records_span_many_chunks)
 	cr_assert_not_null(w);
 	bytes = trace_writer__bytes(w);
 	for (size_t i = 0; i < n; i++) {
-		cr_assert_eq(trace_writer__append(w, &recs[i]), 0);
+		cr_assert_eq(trace_writer__append(w, &recs[i]), 0, "append %zu (%s)", i,
+			     ls_rec_type_name(recs[i].type));
 		/* a chunk goes out on its own once it is full */
 		if (trace_writer__bytes(w) != bytes)
 			chunks++;
@@ -828,6 +964,7 @@ Test(trace, open_refuses_what_is_not_a_trace)
 	struct trace_reader *r;
 
 	tmp_path(path);
+	spill(path, "", 0);
 	expect_open_fails(path, "not a lockscope trace (empty file)");
 
 	rng_state = 5;
@@ -1053,6 +1190,8 @@ Test(trace, a_full_disk_makes_the_error_sticky)
 	tmp_path(path);
 	w = trace_writer__new(path, &info);
 	cr_assert_not_null(w);
+	/* as record does once the recording has begun: a disk filling later keeps what was written */
+	cr_assert_eq(trace_writer__publish(w), 0);
 	for (size_t i = 0; i < 3 * PER_GROUP; i++) {
 		cr_assert_eq(trace_writer__append(w, &recs[i]), 0);
 		if ((i + 1) % PER_GROUP == 0)
@@ -1105,6 +1244,8 @@ Test(trace, a_disk_filling_mid_chunk_leaves_the_complete_chunks)
 	tmp_path(path);
 	w = trace_writer__new(path, &info);
 	cr_assert_not_null(w);
+	/* as record does once the recording has begun: a disk filling later keeps what was written */
+	cr_assert_eq(trace_writer__publish(w), 0);
 	for (size_t i = 0; i < 3 * PER_GROUP; i++) {
 		cr_assert_eq(trace_writer__append(w, &recs[i]), 0);
 		if ((i + 1) % PER_GROUP == 0)
@@ -1211,8 +1352,8 @@ Test(trace, loop_records_round_trip)
 	    {.type = LS_REC_LOOP_SAMPLE, .ts = 260000001, .tid = 8,
 	     .loop = {.start = 260000001, .on_cpu_ns = 0, .stack_id = 0, .on_cpu = 1}},
 	    {.type = LS_REC_LOOP_BLOCK, .ts = 400000000, .tid = 7,
-	     .loop = {.start = 200000000, .on_cpu_ns = UINT64_MAX,
-		      .off_ns = {1, 2, 3, 4, UINT64_MAX}}},
+	     .loop = {.start = 200000000, .on_cpu_ns = TS_MAX,
+		      .off_ns = {1, 2, 3, 4, TS_MAX}}},
 	    {.type = LS_REC_LOOP_BLOCK, .ts = 0, .tid = 8, .loop = {.start = 0}},
 	};
 	round_trip(recs, sizeof(recs) / sizeof(recs[0]), 2);

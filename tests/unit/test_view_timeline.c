@@ -161,3 +161,21 @@ Test(view_timeline, refuses_a_file_that_is_no_trace)
 	cr_assert_null(buf);
 	cr_assert_eq(len, 0);
 }
+
+/* A trace without a single wait (a program that never contended) has no slices: the document is
+ * still whole, with empty columns (the sort of no slices once handed qsort a NULL array). */
+Test(view_timeline, a_trace_without_waits)
+{
+	struct doc d = {0};
+
+	tf_open(&trace, PID, "idle", "./idle", "contention");
+	tf_thread(&trace, 0, PID, "idle");
+	tf_finish(&trace, 1000000, 0, 0);
+	tf_close(&trace);
+	build(&d);
+	cr_assert_eq(jp_get(d.meta, "slices")->type, JP_NUMBER);
+	cr_assert_str_eq(jp_get(d.meta, "slices")->text, "0");
+	cr_assert_str_eq(jp_get(d.meta, "flows")->text, "0");
+	jp_free(d.meta);
+	free(d.buf);
+}

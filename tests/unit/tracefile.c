@@ -26,6 +26,7 @@ void tf_open(struct tf *t, uint32_t pid, const char *comm, const char *cmdline, 
 	fd = mkstemp(t->path);
 	cr_assert(fd >= 0);
 	close(fd);
+	unlink(t->path); /* a unique name; the writer would keep a file there as PATH.old */
 	t->w = trace_writer__new(t->path, &info);
 	cr_assert(t->w, "trace_writer__new: %s", strerror(errno));
 }

@@ -14,7 +14,7 @@ export async function launchBrowser(chromium, dir) {
 		args: CHROMIUM_ARGS, timeout: 60000});
 }
 
-// Starts `LS view --port 0 TRACE`; resolves once it prints its URL.
+// Starts `LS view --port 0 TRACE`; resolves once it prints its URL (with its secret).
 export function serve(ls, trace) {
 	return new Promise((resolve, reject) => {
 		const p = spawn(ls, ['view', '--port', '0', trace], {stdio: ['ignore', 'ignore', 'pipe']});
@@ -22,12 +22,14 @@ export function serve(ls, trace) {
 		const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`view did not start: ${err}`)); }, 120000);
 		p.stderr.on('data', (d) => {
 			err += d;
-			const m = err.match(/lockscope: view: (http:\/\/127\.0\.0\.1:(\d+)\/)/);
+			// the URL carries the run's secret as its first path segment
+			const m = err.match(/lockscope: view: (http:\/\/127\.0\.0\.1:(\d+)\/([0-9a-f]{32})\/)\n/);
 			if (!m) return;
 			clearTimeout(timer);
 			resolve({
 				url: m[1],
 				port: Number(m[2]),
+				secret: m[3],
 				stop: () => new Promise((done) => {
 					p.on('exit', (code, sig) => done({code, sig}));
 					p.kill('SIGTERM');

@@ -279,17 +279,24 @@ test('server: loopback only, whitelisted files only', async () => {
 		assert.equal(listening[0].split(/\s+/)[2], `0100007F:${hex}`);
 		assert.ok(!readFileSync('/proc/net/tcp6', 'utf8').includes(`:${hex} `), 'listens on IPv6 too');
 		assert.ok(await connectRefused('127.0.0.2', port), '127.0.0.2 was answered');
+		const k = `/${server.secret}`;
+		const wrong = server.secret.slice(0, -1) + (server.secret.endsWith('0') ? '1' : '0');
+		const upper = server.secret.toUpperCase() === server.secret ? wrong : server.secret.toUpperCase();
 		for (const [target, status] of [
-			['/', 200], ['/index.html', 200], ['/app.js', 200], ['/data/report.json', 200],
-			['/data/timeline.bin', 200], ['/data/graph.json?x=1', 200],
-			['/../../../../etc/passwd', 400], ['/data/../index.html', 400], ['/%2e%2e/%2e%2e/etc/passwd', 400],
-			['/%2E%2E/etc/passwd', 400], ['//etc/passwd', 400], ['http://127.0.0.1/etc/passwd', 400],
-			['/etc/passwd', 404], [path.resolve(contended.trace), 404], ['/data/', 404], ['/data', 404],
-			['/viewer/', 404], ['/embed.sh', 404], ['/..\\etc\\passwd', 400],
-			['/index.html HTTP/1.1 extra', 400], ['/' + 'a'.repeat(2000), 400],
+			[`${k}/`, 200], [`${k}/index.html`, 200], [`${k}/app.js`, 200], [`${k}/data/report.json`, 200],
+			[`${k}/data/timeline.bin`, 200], [`${k}/data/graph.json?x=1`, 200],
+			[`${k}/../../../../etc/passwd`, 400], [`${k}/data/../index.html`, 400], [`${k}/%2e%2e/%2e%2e/etc/passwd`, 400],
+			[`${k}/%2E%2E/etc/passwd`, 400], [`/${k}/etc/passwd`, 400], ['http://127.0.0.1/etc/passwd', 400],
+			[`${k}/etc/passwd`, 404], [k + path.resolve(contended.trace), 404], [`${k}/data/`, 404], [`${k}/data`, 404],
+			[`${k}/viewer/`, 404], [`${k}/embed.sh`, 404], [`${k}/..\\etc\\passwd`, 400],
+			[`${k}/index.html HTTP/1.1 extra`, 400], [`${k}/` + 'a'.repeat(2000), 400],
+			// without the run's secret, nothing: another user's process can reach 127.0.0.1 too
+			['/', 403], ['/index.html', 403], ['/data/report.json', 403], ['/data/timeline.bin', 403],
+			[k, 403], [`/${wrong}/data/report.json`, 403], [`${k}x/data/report.json`, 403],
+			[`/${upper}/data/report.json`, 403], ['/favicon.ico', 403],
 		]) assert.equal(await rawGet(port, target), status, target);
 		// a page elsewhere whose name was rebound to 127.0.0.1 does not get the trace
-		assert.equal(await rawGet(port, '/data/report.json', 'attacker.example:80'), 400);
+		assert.equal(await rawGet(port, `${k}/data/report.json`, 'attacker.example:80'), 400);
 		// a second server on the same port: the system refuses (2), in one line
 		const busy = spawnSync(LS, ['view', '--port', String(port), contended.trace], {timeout: 30000});
 		assert.equal(busy.status, 2);

@@ -47,6 +47,7 @@ struct stack_info {
 #define PY_READ_NS 10000000ull
 #define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
 #define PY_MAX_IDS 64
+_Static_assert(MAX_PCS + PY_MAX_IDS <= LS_STACK_FRAMES_MAX, "readers cut deeper stacks");
 
 struct py_cached {
 	uint64_t read_at;

@@ -21,6 +21,7 @@
 #include "inspect/blocked.h"
 #include "capture/collector.h"
 #include "util/common.h"
+#include "util/privs.h"
 #include "python/pyasync.h"
 #include "inspect/snapshot.h"
 
@@ -470,12 +471,14 @@ cleanup:
 
 int dump__run(pid_t pid, bool json)
 {
-	char comm[64], cmdline[4096];
+	char comm[64], cmdline[4096], why[256];
+	enum ls_target_state state;
 	struct snapshot *s = NULL;
 	int err, ret = LS_EXIT_SYSTEM;
 
-	if (kill(pid, 0) && errno != EPERM) {
-		ls_err("dump", "no process %d", pid);
+	state = ls_target_state(pid);
+	if (state != LS_TARGET_OK) {
+		ls_err("dump", "%s", ls_target_why(pid, state, "dump", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
 	ls_read_proc(pid, "comm", comm, sizeof(comm), false);
@@ -491,10 +494,7 @@ int dump__run(pid_t pid, bool json)
 	if (err == -ESRCH)
 		ls_err("dump", "process %d exited during the dump", pid);
 	else if (err == -EPERM || err == -EACCES)
-		ls_err("dump",
-		       "not permitted to read process %d: run as root (or with "
-		       "CAP_SYS_PTRACE)",
-		       pid);
+		ls_err("dump", "%s", ls_target_why(pid, LS_TARGET_DENIED, "dump", why, sizeof(why)));
 	else if (err)
 		ls_err("dump", "process %d: %s", pid, strerror(-err));
 	if (err)

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/common.h"
 #include "util/demangle.h"
+#include "util/privs.h"
 #include "export/export.h"
 #include "commands/dump.h"
 #include "commands/graph.h"
@@ -363,6 +365,14 @@ int main(int argc, char **argv)
 		{"dump", cmd_dump},
 	};
 
+	/* a setuid (or setgid) lockscope would read any process and write any file for whoever
+	 * runs it: file capabilities are the way to let others record (README, Permissions).
+	 * Nothing runs with the borrowed identity, exit handlers included. */
+	if (ls_privs_borrowed()) {
+		ls_err("refused", "this copy runs setuid or setgid (real and effective user or "
+		       "group differ): give a copy file capabilities instead (README, Permissions)");
+		_exit(LS_EXIT_SYSTEM);
+	}
 	if (argc < 2)
 		return usage("usage", "give a command");
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {

@@ -29,6 +29,7 @@
 #include "bpf/events.h"
 #include "trace/model.h"
 #include "util/common.h"
+#include "util/privs.h"
 #include "lockscope.skel.h"
 #include "capture/lookahead.h"
 #include "capture/loopwatch.h"
@@ -428,8 +429,8 @@ static int open_bpf(struct recorder *r)
 			break;	/* the same refusal awaits the fallback */
 	}
 	if (err == -EPERM)
-		ls_err("record", "not permitted to load BPF programs: run as root (or with CAP_BPF, "
-		       "CAP_PERFMON and CAP_SYS_PTRACE)");
+		ls_err("record", "not permitted to load BPF programs (%s): the kernel refused them "
+		       "despite CAP_BPF and CAP_PERFMON", strerror(-err));
 	else if (forced != SC__COUNT && why[0])
 		ls_err("record", "LOCKSCOPE_SYSCALLS=%s: %s", getenv("LOCKSCOPE_SYSCALLS"), why);
 	else
@@ -512,27 +513,30 @@ attached:
 static int check_system(const struct record_opts *o)
 {
 	const char *btf = getenv("LOCKSCOPE_BTF") ? getenv("LOCKSCOPE_BTF") : BTF_PATH;
+	enum ls_target_state state;
+	char missing[64], why[256];
 
 	if (access(btf, R_OK)) {
 		ls_err("record", "the kernel lacks BTF (%s: %s): lockscope needs a kernel built with "
 		       "CONFIG_DEBUG_INFO_BTF", btf, strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
-	if (o->pid) {
-		char path[32];
-
-		snprintf(path, sizeof(path), "/proc/%d", o->pid);
-		if (access(path, F_OK)) {
-			ls_err("record", "no such process: %d", o->pid);
-			return LS_EXIT_SYSTEM;
-		}
+	if (ls_privs_record(missing, sizeof(missing))) {
+		ls_err("record", "not permitted: recording needs CAP_BPF, CAP_PERFMON and "
+		       "CAP_SYS_PTRACE, or root (missing: %s)", missing);
+		return LS_EXIT_SYSTEM;
 	}
-	if (geteuid() != 0) {
-		ls_err("record", "not permitted: recording needs root (or CAP_BPF, CAP_PERFMON and "
-		       "CAP_SYS_PTRACE)");
+	/* before any probe is loaded: what cannot be recorded says what it is */
+	if (o->pid && (state = ls_target_state(o->pid)) != LS_TARGET_OK) {
+		ls_err("record", "%s", ls_target_why(o->pid, state, "record", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
 	return LS_EXIT_OK;
+}
+
+static const char *out_name(const struct recorder *r)
+{
+	return r->o->output ? r->o->output : "scratch trace";
 }
 
 static int open_trace(struct recorder *r)
@@ -558,11 +562,9 @@ static int open_trace(struct recorder *r)
 	info.start_realtime_ns = realtime_now();
 	r->w = trace_writer__new(r->o->output, &info);
 	if (!r->w) {
-		ls_err("record", "%s: %s", r->o->output, strerror(errno));
+		ls_err("record", "%s: %s", out_name(r), strerror(errno));
 		return ls_path_status(errno);
 	}
-	if (r->o->scratch)
-		unlink(r->o->output);
 	r->col = collector__new(r->pid, r->w, r->start_mono);
 	if (!r->col) {
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
@@ -956,7 +958,7 @@ static int finish(struct recorder *r)
 	err = trace_writer__close(r->w);
 	r->w = NULL;
 	if (r->err || err) {
-		ls_err("record", "%s: %s", r->o->output, strerror(-(r->err ? r->err : err)));
+		ls_err("record", "%s: %s", out_name(r), strerror(-(r->err ? r->err : err)));
 		return LS_EXIT_SYSTEM;
 	}
 	if (getenv("LOCKSCOPE_DEBUG"))
@@ -1050,6 +1052,14 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		rc = LS_EXIT_SYSTEM;
 		goto cleanup;
 	}
+	/* recording has begun: from here on the trace is at its name, so that a recorder killed
+	 * by SIGKILL leaves it readable; a recording refused before left what was there alone */
+	r.err = trace_writer__publish(r.w);
+	if (r.err) {
+		ls_err("record", "%s: %s", out_name(&r), strerror(-r.err));
+		rc = ls_path_status(-r.err);
+		goto cleanup;
+	}
 	if (!o->quiet)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
 			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
@@ -1064,8 +1074,7 @@ cleanup:
 			close(r.go_fd);	/* the child exits without exec */
 		stop_child(&r);
 	}
-	if (r.w)
-		trace_writer__close(r.w);
+	trace_writer__discard(r.w);	/* a recording that did not finish (one published stays) */
 	lookahead__free(r.look);
 	guard__free(r.guard);
 	lock_probes__free(r.probes);

@@ -14,7 +14,7 @@ enum record_mode { RECORD_AUTO, RECORD_CONTENTION, RECORD_FULL };
 struct record_opts {
 	pid_t pid;		/* -p, or 0 */
 	char **cmd;		/* -- CMD ARGS (NULL-terminated), or NULL */
-	const char *output;
+	const char *output;	/* the trace; NULL: a scratch file nothing leaves behind (top) */
 	double duration;	/* seconds; 0: until the target exits or a signal */
 	enum record_mode mode;
 	double overhead_budget;	/* percent */
@@ -26,7 +26,6 @@ struct record_opts {
 	int (*tick)(void *arg, uint64_t now_ts);
 	void *live_arg;
 	bool quiet;		/* no messages but errors, no deadlock alerts: the view shows them */
-	bool scratch;		/* OUTPUT is removed as soon as it is open: nothing is left behind */
 };
 
 /* Returns an exit status (common.h). Stops early when *STOP becomes non-zero. */

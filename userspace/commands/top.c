@@ -15,6 +15,7 @@
 #include "analysis/asyncdl.h"
 #include "util/bytemap.h"
 #include "util/common.h"
+#include "util/privs.h"
 #include "analysis/deadlock.h"
 #include "analysis/hotspots.h"
 #include "trace/model.h"
@@ -318,7 +319,8 @@ static int tick(void *arg, uint64_t now_ts)
 
 int top__run(const struct top_opts *o, volatile const int *stop)
 {
-	char scratch[] = "/tmp/lockscope-top-XXXXXX", proc[32];
+	enum ls_target_state state;
+	char why[256];
 	struct record_opts ro = {.pid = o->pid,
 				 .output = o->output,
 				 .mode = RECORD_CONTENTION,
@@ -327,22 +329,12 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 				 .tick = tick,
 				 .quiet = true};
 	struct top t = {.o = o, .out = stdout, .interval_ns = o->interval * 1e9};
-	int fd, rc = LS_EXIT_SYSTEM;
+	int rc = LS_EXIT_SYSTEM;
 
-	snprintf(proc, sizeof(proc), "/proc/%d", o->pid);
-	if (access(proc, F_OK)) {
-		ls_err("top", "no such process: %d", o->pid);
+	state = ls_target_state(o->pid);
+	if (state != LS_TARGET_OK) {
+		ls_err("top", "%s", ls_target_why(o->pid, state, "show", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
-	}
-	if (!o->output) {
-		fd = mkstemp(scratch);
-		if (fd < 0) {
-			ls_err("top", "%s: %s", scratch, strerror(errno));
-			return LS_EXIT_SYSTEM;
-		}
-		close(fd);
-		ro.output = scratch;
-		ro.scratch = true;
 	}
 	ro.live_arg = &t;
 	t.model = model__new();
@@ -370,8 +362,6 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 		fprintf(t.out, "lockscope: top: process %d exited\n", o->pid);
 cleanup:
 	term_restore(&t);
-	if (ro.scratch)
-		unlink(scratch); /* record removed it once open; not if it failed before */
 	deadlock__free(t.dl);
 	hotspots__free(t.hs);
 	bytemap__free(t.recent_ix);

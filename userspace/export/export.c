@@ -6,9 +6,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "util/common.h"
+#include "util/outfile.h"
 #include "trace/model.h"
 #include "trace/trace.h"
 
@@ -101,8 +101,8 @@ int export__run(const char *path, const struct export_opts *o)
 	struct trace_reader *r;
 	struct model *m = NULL;
 	void *self = NULL;
-	bool to_stdout = false, regular = false;
-	struct stat st;
+	struct outfile *out = NULL;
+	bool to_stdout = false;
 	int ret = LS_EXIT_SYSTEM, err = -ENOMEM;
 
 	if (!f) {
@@ -120,15 +120,15 @@ int export__run(const char *path, const struct export_opts *o)
 	if (!out_path)
 		goto cleanup;
 	to_stdout = strcmp(out_path, "-") == 0;
-	x.out = to_stdout ? stdout : fopen(out_path, "w");
+	/* private, and put in place only when whole: a failed export leaves what was there */
+	out = outfile__open(out_path);
+	x.out = out ? outfile__stream(out) : NULL;
 	if (!x.out) {
 		ls_err("export", "%s: %s", out_path, strerror(errno));
 		ret = ls_path_status(errno);
 		err = 0;
 		goto cleanup;
 	}
-	/* only a file of our making is removed on failure: never /dev/full, a pipe, a tty */
-	regular = !to_stdout && !fstat(fileno(x.out), &st) && S_ISREG(st.st_mode);
 	x.model = m = model__new();
 	if (!m || !(self = f->new (&x)))
 		goto cleanup;
@@ -141,13 +141,13 @@ cleanup:
 	else if (err)
 		ls_err("export", "%s: cannot write: %s", to_stdout ? "stdout" : out_path,
 		       strerror(-err));
-	if (x.out && !to_stdout && fclose(x.out) && ret == LS_EXIT_OK) {
-		ls_err("export", "%s: cannot write: %s", out_path, strerror(errno));
+	/* a half-written file would look like a valid export to the next tool: it is not kept */
+	err = outfile__close(out, ret == LS_EXIT_OK);
+	if (err && ret == LS_EXIT_OK) {
+		ls_err("export", "%s: cannot write: %s", to_stdout ? "stdout" : out_path,
+		       strerror(-err));
 		ret = LS_EXIT_SYSTEM;
 	}
-	/* a half-written file would look like a valid export to the next tool */
-	if (regular && ret != LS_EXIT_OK)
-		remove(out_path);
 	if (self)
 		f->free(self);
 	model__free(m);

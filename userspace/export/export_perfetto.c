@@ -74,6 +74,8 @@ struct perfetto {
 	struct pbuf packet, event, interned, entry, sub, wrap;
 	struct bytemap *iids[NTABLES]; /* string -> interning id, per table */
 	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
+	struct bytemap *stack_iids;    /* stack id -> its text's interning id */
+	struct bytemap *track_ends;    /* track uuid -> where its last slice ended */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -126,14 +128,20 @@ static void annotate_uint(struct perfetto *x, const char *name, uint64_t v)
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
 }
 
-static void annotate_string(struct perfetto *x, const char *name, const char *s)
+/* An annotation whose string value is interned already, as VALUE_IID. */
+static void annotate_iid(struct perfetto *x, const char *name, uint64_t value_iid)
 {
-	uint64_t name_iid = iid(x, ANNOTATIONS, name), value_iid = iid(x, STRINGS, s);
+	uint64_t name_iid = iid(x, ANNOTATIONS, name);
 
 	pbuf__reset(&x->sub);
 	pbuf__uint(&x->sub, ANNOTATION_NAME_IID, name_iid);
 	pbuf__uint(&x->sub, ANNOTATION_STRING_IID, value_iid);
 	pbuf__message(&x->event, EVENT_DEBUG_ANNOTATIONS, &x->sub);
+}
+
+static void annotate_string(struct perfetto *x, const char *name, const char *s)
+{
+	annotate_iid(x, name, iid(x, STRINGS, s));
 }
 
 /* Starts an event of TYPE on track TRACK; the caller adds fields to x->event, then ends it. */
@@ -154,6 +162,21 @@ static int event_end(struct perfetto *x, uint64_t ts)
 	pbuf__uint(&x->packet, PACKET_TIMESTAMP, ts);
 	pbuf__message(&x->packet, PACKET_TRACK_EVENT, &x->event);
 	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
+/* Slices on one track must nest; a thread's are one after another. Times from different CPUs
+ * (or a crafted trace) can overlap them: a slice starts no earlier than the last on its track
+ * ended, and ends no earlier than it starts. */
+static void no_overlap(struct perfetto *x, uint64_t track, uint64_t *begin, uint64_t *end)
+{
+	const uint64_t *last = bytemap__get_u64(x->track_ends, track);
+
+	if (last && *begin < *last)
+		*begin = *last;
+	if (*end < *begin)
+		*end = *begin;
+	if (bytemap__put_u64(x->track_ends, track, *end))
+		x->interned.err = -ENOMEM;
 }
 
 /* A slice's end: on the same track, no name (the begin's closes). */
@@ -186,6 +209,8 @@ static int write_wait(struct perfetto *x)
 	static const char *const results[] = {"woken", "timeout", "changed",
 					      "intr",  "error",	  "unfinished"};
 	char lock[64], frame[512], *stack = NULL;
+	uint64_t begin = w->begin_ts, end = w->end_ts;
+	const uint64_t *known;
 	const uint32_t *frames;
 	uint32_t n = model__stack(x->ctx->model, w->stack_id, &frames);
 	size_t len = 0;
@@ -193,6 +218,7 @@ static int write_wait(struct perfetto *x)
 	int err;
 
 	x->pending = false;
+	no_overlap(x, THREAD_UUID(w->tid), &begin, &end);
 	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(w->tid),
 		    model__lock_label(x->ctx->model, w->addr, w->kind, lock, sizeof(lock)),
 		    ls_kind_name(w->kind));
@@ -206,16 +232,25 @@ static int write_wait(struct perfetto *x)
 			w->result == TL_RESULT_EXITED	  ? "exited"
 			: w->result < ARRAY_SIZE(results) ? results[w->result]
 							  : "unknown");
-	f = n ? open_memstream(&stack, &len) : NULL;
+	/* a stack's text is made and interned once: thousands of waits share a deep stack */
+	known = n ? bytemap__get_u64(x->stack_iids, w->stack_id) : NULL;
+	f = n && !known ? open_memstream(&stack, &len) : NULL;
 	for (uint32_t i = 0; f && i < n; i++) {
 		model__frame_format(x->ctx->model, frames[i], frame, sizeof(frame));
 		fprintf(f, "%s%s", i ? "\n" : "", frame);
 	}
-	if (f && !fclose(f))
-		annotate_string(x, "stack", stack);
+	if (f && !fclose(f)) {
+		uint64_t value_iid = iid(x, STRINGS, stack);
+
+		annotate_iid(x, "stack", value_iid);
+		if (bytemap__put_u64(x->stack_iids, w->stack_id, value_iid))
+			x->interned.err = -ENOMEM;
+	} else if (known) {
+		annotate_iid(x, "stack", *known);
+	}
 	free(stack);
-	err = event_end(x, w->begin_ts);
-	return err ?: slice_end(x, w->tid, w->end_ts);
+	err = event_end(x, begin);
+	return err ?: slice_end(x, w->tid, end);
 }
 
 static int flush_wait(struct perfetto *x)
@@ -248,17 +283,19 @@ static int on_wake(void *arg, const struct tl_wake *k)
 {
 	struct perfetto *x = arg;
 	char lock[64], name[1024];
+	uint64_t begin = k->call_ts, end = k->ts;
 	int err = flush_wait(x);
 
 	if (err)
 		return err;
 	snprintf(name, sizeof(name), "wake %s",
 		 model__lock_label(x->ctx->model, k->addr, LS_KIND_FUTEX, lock, sizeof(lock)));
+	no_overlap(x, THREAD_UUID(k->waker), &begin, &end);
 	event_begin(x, TYPE_SLICE_BEGIN, THREAD_UUID(k->waker), name, "wake");
 	if (k->flow_id)
 		pbuf__fixed64(&x->event, EVENT_FLOW_IDS, k->flow_id);
 	annotate_uint(x, "wakee", k->wakee);
-	return event_end(x, k->call_ts) ?: slice_end(x, k->waker, k->ts);
+	return event_end(x, begin) ?: slice_end(x, k->waker, end);
 }
 
 static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
@@ -308,6 +345,7 @@ static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, ui
 
 	if (err)
 		return err;
+	no_overlap(x, uuid, &begin_ts, &end_ts);
 	event_begin(x, TYPE_SLICE_BEGIN, uuid,
 		    model__lock_label(x->ctx->model, addr, MODEL_NO_KIND, lock, sizeof(lock)),
 		    "hold");
@@ -337,6 +375,8 @@ static void perfetto_free(void *self)
 	for (int i = 0; i < NTABLES; i++)
 		bytemap__free(x->iids[i]);
 	bytemap__free(x->hold_tracks);
+	bytemap__free(x->stack_iids);
+	bytemap__free(x->track_ends);
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
@@ -371,7 +411,9 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->ctx = ctx;
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &perfetto_ops, x);
 	x->hold_tracks = bytemap__new();
-	err = x->tl && x->hold_tracks ? 0 : -ENOMEM;
+	x->stack_iids = bytemap__new();
+	x->track_ends = bytemap__new();
+	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends ? 0 : -ENOMEM;
 	for (int i = 0; i < NTABLES; i++)
 		if (!(x->iids[i] = bytemap__new()))
 			err = -ENOMEM;

@@ -387,7 +387,8 @@ static int layout(struct vt *v, const struct timeline *tl, const struct ls_trace
 
 	if (!mf)
 		return -ENOMEM;
-	qsort(v->slices, v->nslices, sizeof(*v->slices), cmp_slice);
+	if (v->nslices) /* a trace without waits has no array: qsort must not be handed NULL */
+		qsort(v->slices, v->nslices, sizeof(*v->slices), cmp_slice);
 	err = write_meta(v, tl, info, cut, complete, mf);
 	pad8(mf, ' ');
 	if (fclose(mf) || err)

@@ -411,34 +411,68 @@ static const char *frame_label(const struct model *m, uint32_t id, char *unknown
 	return unknown;
 }
 
+/* How many of a stack's frames its JSON holds: all that fit in LS_STACK_JSON_MAX bytes of JSON
+ * (a genuine stack of 127 native frames takes ~15 KiB), the rest told by one last string, "...
+ * N more frames". Every stack printed is printed whole otherwise, once per lock, edge or event
+ * that has it: a crafted trace of one deep stack of long names must not make that gigabytes. */
+#define MORE_MAX 40 /* "... 4294967295 more frames" */
+
+static uint32_t frames_shown(const struct model *m, const uint32_t *frames, uint32_t n)
+{
+	char unknown[UNKNOWN_LABEL_MAX];
+	size_t total = 0;
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		/* escaped as JSON escapes it: a label of control bytes is six times its length */
+		total += json_quoted_bound(frame_label(m, frames[i], unknown));
+		if (total > LS_STACK_JSON_MAX)
+			break;
+	}
+	return i;
+}
+
+static void more_frames(char *buf, uint32_t n)
+{
+	snprintf(buf, MORE_MAX, "... %" PRIu32 " more frames", n);
+}
+
 void model__stack_json(const struct model *m, uint32_t id, struct json_writer *w)
 {
 	const uint32_t *frames;
-	uint32_t n = model__stack(m, id, &frames);
-	char unknown[UNKNOWN_LABEL_MAX];
+	uint32_t n = model__stack(m, id, &frames), shown = frames_shown(m, frames, n);
+	char unknown[UNKNOWN_LABEL_MAX], more[MORE_MAX];
 
 	json_writer__array_begin(w);
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < shown; i++)
 		json_writer__string(w, frame_label(m, frames[i], unknown));
+	if (shown < n) {
+		more_frames(more, n - shown);
+		json_writer__string(w, more);
+	}
 	json_writer__array_end(w);
 }
 
 char *model__stack_json_text(const struct model *m, uint32_t id, size_t *len)
 {
 	const uint32_t *frames;
-	uint32_t n = model__stack(m, id, &frames);
-	size_t max = 2;
-	char unknown[UNKNOWN_LABEL_MAX], *text, *p;
+	uint32_t n = model__stack(m, id, &frames), shown = frames_shown(m, frames, n);
+	size_t max = 2 + JSON_QUOTED_MAX(MORE_MAX) + 1;
+	char unknown[UNKNOWN_LABEL_MAX], more[MORE_MAX], *text, *p;
 
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < shown; i++)
 		max += JSON_QUOTED_MAX(strlen(frame_label(m, frames[i], unknown))) + 1;
 	p = text = malloc(max);
 	if (!text)
 		return NULL;
 	*p++ = '[';
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i <= shown && i < n; i++) {
 		const char *label = frame_label(m, frames[i], unknown);
 
+		if (i == shown) {
+			more_frames(more, n - shown);
+			label = more;
+		}
 		if (i)
 			*p++ = ',';
 		p += json_quote(p, label, strlen(label));

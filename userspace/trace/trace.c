@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "util/common.h"
+#include "util/json.h"
+#include "util/outfile.h"
 
 /*
  * File layout, all integers little-endian:
@@ -67,6 +70,26 @@
 _Static_assert(CHUNK_TARGET + REC_FIXED_MAX + 3 * (STR_MAX + 11) + 5 * FRAMES_MAX <= CHUNK_MAX,
 	       "a chunk holding the largest record must stay readable");
 #define HEADER_MAX (3 * (STR_MAX + 11) + 64) /* the file header's body */
+
+/* What a reader lets a trace make it (and everything that keeps what it yields) hold, whatever
+ * the file says: a name is cut at READ_STR_MAX bytes; the records whose contents readers keep
+ * (THREAD, LOCK, FRAME, STACK, TASK_WAIT) may bring READ_KEEP_BASE bytes plus READ_KEEP_PER_BYTE
+ * for each byte of the file, each costing READ_KEEP_REC plus its strings and frames; past that
+ * they are dropped; a stack deeper than any recorder writes is cut to LS_STACK_FRAMES_MAX. All
+ * are counted, in COUNTER records yielded at the end. A genuine trace
+ * stays far inside (its names are the distinct functions and locks of one program, which
+ * compress to no less than a quarter); a crafted one of 1 MB cannot make readers keep more than
+ * ~20 MiB of names, where one of 77 KB once made them take 1.85 GB. */
+#define READ_STR_MAX 4096
+#define READ_KEEP_BASE (16u << 20)
+#define READ_KEEP_PER_BYTE 4
+#define READ_KEEP_REC 64
+#define READ_CUT_NAME "reader: names cut to 4096 bytes"
+#define READ_DROP_NAME "reader: names and stacks dropped over the reader's memory budget"
+#define READ_DEEP_NAME "reader: stacks cut to 128 frames"
+_Static_assert(LS_STACK_FRAMES_MAX == 128, "READ_DEEP_NAME says 128");
+/* Times past this (31 years in ns) are no recording's: a crafted delta, not a clock. */
+#define TS_MAX 1000000000000000000ull
 
 #define DICT_CAP 1024	/* entries per dictionary and chunk; then values go literal */
 #define DICT_SLOTS 2048 /* writer's hash of a dictionary, load <= 1/2 */
@@ -280,11 +303,13 @@ static uint32_t get_dict32(struct cur *c, struct rdict *d)
  * or to allocate is sticky: later appends do nothing and return it, as do flush and close; the
  * file keeps every chunk written before it. A malformed record (unknown type, kind or result out
  * of range, frame or stack id 0, a string over STR_MAX, a stack over FRAMES_MAX frames) is the
- * caller's bug, not a broken file: it is refused with -EINVAL and the writer goes on. NULL
+ * caller's bug, not a broken file: it is refused with -EINVAL and the writer goes on; so is a time
+ * past TS_MAX and any record after the END record. NULL
  * strings are written as "". The END record is the caller's to append before closing.
  */
 
 struct trace_writer {
+	struct outfile *file;
 	int fd;
 	int err; /* sticky: the first failure, returned from then on */
 	uint64_t bytes, records;
@@ -295,6 +320,7 @@ struct trace_writer {
 	size_t out_cap;
 	uint32_t nrec, seq;
 	uint64_t base_ts, prev_ts;
+	bool ended; /* the END record went in: nothing may follow it */
 	struct wdict tids, addrs, stacks;
 };
 
@@ -363,11 +389,39 @@ static int task_wait_check(const struct ls_rec *rec, size_t *need)
 	return 0;
 }
 
+/* Every time a record carries is a time of a recording: nothing past TS_MAX, which is also
+ * where a delta that wrapped below 0 lands (a crafted one once made a wait last 9.2e9 s). */
+static bool times_ok(const struct ls_rec *rec)
+{
+	uint64_t t = rec->ts;
+
+	if (t > TS_MAX)
+		return false;
+	switch (rec->type) {
+	case LS_REC_WAKE:
+		return rec->wake.call_ts <= TS_MAX;
+	case LS_REC_ACQUIRE:
+		return rec->acquire.call_ts <= TS_MAX;
+	case LS_REC_END:
+		return rec->end.duration_ns <= TS_MAX;
+	case LS_REC_LOOP_SAMPLE:
+	case LS_REC_LOOP_BLOCK:
+		for (int i = 0; i < LS_LOOP_OFF__COUNT; i++)
+			if (rec->loop.off_ns[i] > TS_MAX)
+				return false;
+		return rec->loop.on_cpu_ns <= TS_MAX;
+	default:
+		return true;
+	}
+}
+
 /* Checks what the reader will check, and says how many bytes the record may take. */
 static int rec_check(const struct ls_rec *rec, size_t *need)
 {
 	size_t n = REC_FIXED_MAX;
 
+	if (!times_ok(rec))
+		return -EINVAL;
 	switch (rec->type) {
 	case LS_REC_WAIT_BEGIN:
 		if (rec->wait_begin.kind >= LS_KIND__COUNT)
@@ -618,7 +672,7 @@ struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_i
 	struct trace_writer *w = NULL;
 	int ret = -EINVAL;
 
-	if (!path || !info || !str_fits(info->comm) || !str_fits(info->cmdline) ||
+	if (!info || !str_fits(info->comm) || !str_fits(info->cmdline) ||
 	    !str_fits(info->mode))
 		goto cleanup;
 	ret = -ENOMEM;
@@ -632,17 +686,18 @@ struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_i
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL)))
 		goto cleanup;
 	chunk_reset(w);
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (w->fd < 0) {
+	w->file = outfile__open(path);
+	if (!w->file) {
 		ret = -errno;
 		goto cleanup;
 	}
+	w->fd = outfile__fd(w->file);
 	ret = header_write(w, info);
 	if (ret)
 		goto cleanup;
 	return w;
 cleanup:
-	trace_writer__close(w);
+	trace_writer__discard(w);
 	errno = -ret;
 	return NULL;
 }
@@ -655,8 +710,9 @@ int trace_writer__append(struct trace_writer *w, const struct ls_rec *rec)
 	if (w->err)
 		return w->err;
 	/* a malformed record is the caller's bug, not a broken file: refuse it, keep going */
-	if (!rec || rec_check(rec, &need))
+	if (!rec || w->ended || rec_check(rec, &need))
 		return -EINVAL;
+	w->ended = rec->type == LS_REC_END;
 	ret = grow(&w->buf, &w->cap, w->len + need);
 	if (ret)
 		return w->err = ret;
@@ -688,21 +744,40 @@ uint64_t trace_writer__records(const struct trace_writer *w)
 	return w ? w->records : 0;
 }
 
-int trace_writer__close(struct trace_writer *w)
+int trace_writer__publish(struct trace_writer *w)
 {
-	int ret;
+	if (!w->err)
+		w->err = trace_writer__flush(w) ?: outfile__publish(w->file);
+	return w->err;
+}
+
+/* Frees W; its file is kept (in place) if KEEP and nothing failed. 0 or the first error. */
+static int writer_end(struct trace_writer *w, bool keep)
+{
+	int ret = 0, err;
 
 	if (!w)
 		return 0;
-	ret = w->fd >= 0 ? trace_writer__flush(w) : 0;
-	/* some file systems (NFS) report a failed write only here */
-	if (w->fd >= 0 && close(w->fd) && !ret)
-		ret = -errno;
+	if (keep && w->file)
+		ret = trace_writer__flush(w);
+	err = outfile__close(w->file, keep && !ret);
+	if (keep && !ret)
+		ret = err;
 	ZSTD_freeCCtx(w->cctx);
 	free(w->out);
 	free(w->buf);
 	free(w);
 	return ret;
+}
+
+int trace_writer__close(struct trace_writer *w)
+{
+	return writer_end(w, true);
+}
+
+void trace_writer__discard(struct trace_writer *w)
+{
+	writer_end(w, false);
 }
 
 /* ---- reader ----
@@ -717,12 +792,21 @@ int trace_writer__close(struct trace_writer *w)
  * reported at its first bad record, after the records before it in that chunk.
  */
 
-enum { READING = 1 };
+enum { READING = 1, TELLING }; /* TELLING: yielding the reader's own counters, then FINAL */
 
 struct trace_reader {
 	int fd;
-	int state; /* READING, 0 at the end, or the negative errno that stopped it */
+	int state; /* READING, TELLING, 0 at the end, or the negative errno that stopped it */
+	int final; /* what TELLING ends in */
 	bool complete;
+	uint64_t keep_left;	 /* bytes of kept records the budget still allows */
+	uint64_t cut, dropped;	 /* strings cut, records dropped */
+	uint64_t deep;		 /* stacks cut to LS_STACK_FRAMES_MAX */
+	bool told_cut, told_dropped, told_deep;
+	struct frame_costs {	 /* what each kept frame's label takes printed, by id */
+		uint32_t *id, *cost;
+		size_t n, cap;	 /* open addressing; cap a power of 2 */
+	} frames_out;
 	struct ls_trace_info info;
 	ZSTD_DCtx *dctx;
 	uint8_t *cbuf, *ubuf; /* the current chunk, compressed and raw */
@@ -819,6 +903,8 @@ static int chunk_load(struct trace_reader *r)
 	r->left = nrec;
 	r->rec_no = 0;
 	r->prev_ts = get64(h + 20);
+	if (r->prev_ts > TS_MAX)
+		return corrupt(r, "time out of range");
 	r->tids.n = r->addrs.n = r->stacks.n = 0;
 	return 1;
 }
@@ -969,32 +1055,212 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 	}
 }
 
+/* Cuts the string at *S (in the reader's chunk buffer) to READ_STR_MAX bytes, at a character's
+ * start; returns its length. */
+static size_t cut_str(struct trace_reader *r, const char *s)
+{
+	size_t n = strnlen(s, READ_STR_MAX + 1);
+
+	if (n <= READ_STR_MAX)
+		return n;
+	n = READ_STR_MAX;
+	while (n > READ_STR_MAX - 3 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	((char *)s)[n] = '\0'; /* the chunk buffer is the reader's own */
+	r->cut++;
+	return n;
+}
+
+/* A kept frame's label, printed as JSON (func, file, module: a bound), by id. 0 if unknown. */
+static uint32_t *cost_slot(struct frame_costs *t, uint32_t id)
+{
+	size_t i = (id * 0x9e3779b1u) & (t->cap - 1);
+
+	while (t->id[i] && t->id[i] != id)
+		i = (i + 1) & (t->cap - 1);
+	return &t->cost[i];
+}
+
+static int cost_put(struct frame_costs *t, uint32_t id, uint32_t cost)
+{
+	uint32_t *slot;
+
+	if (2 * (t->n + 1) > t->cap) {
+		struct frame_costs b = {.cap = t->cap ? 2 * t->cap : 1024};
+
+		b.id = calloc(b.cap, sizeof(*b.id));
+		b.cost = calloc(b.cap, sizeof(*b.cost));
+		if (!b.id || !b.cost) {
+			free(b.id);
+			free(b.cost);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->id[i])
+				continue;
+			slot = cost_slot(&b, t->id[i]);
+			b.id[slot - b.cost] = t->id[i];
+			*slot = t->cost[i];
+		}
+		b.n = t->n;
+		free(t->id);
+		free(t->cost);
+		*t = b;
+	}
+	slot = cost_slot(t, id);
+	if (!t->id[slot - t->cost])
+		t->n++;
+	t->id[slot - t->cost] = id;
+	*slot = cost;
+	return 0;
+}
+
+static uint64_t cost_get(struct frame_costs *t, uint32_t id)
+{
+	uint32_t *slot = t->cap ? cost_slot(t, id) : NULL;
+
+	return slot && t->id[slot - t->cost] ? *slot : 32; /* "?? (frame 4294967295)" */
+}
+
+/* What the strings of REC cost once cut, escaped as JSON escapes them (a bound). */
+static uint64_t cut_cost(struct trace_reader *r, const char *s)
+{
+	cut_str(r, s);
+	return json_quoted_bound(s);
+}
+
+/* A stack costs what its ids take kept, and what its frames take each time it is printed, up to
+ * where a printed stack stops (LS_STACK_JSON_MAX): one deep stack of long names must not cost
+ * a few bytes here and gigabytes in a report or an export. */
+static uint64_t stack_cost(struct trace_reader *r, const struct ls_rec *rec)
+{
+	uint64_t out = 0;
+
+	for (uint32_t i = 0; i < rec->stack.nframes && out <= LS_STACK_JSON_MAX; i++)
+		out += cost_get(&r->frames_out, rec->stack.frames[i]) + 3;
+	return 4ull * rec->stack.nframes + out;
+}
+
+/* Bounds what REC makes its readers keep; false if it is over the budget and must be dropped
+ * (or memory ran out for the bookkeeping). */
+static bool keep(struct trace_reader *r, struct ls_rec *rec)
+{
+	uint64_t cost = READ_KEEP_REC, label = 0;
+
+	switch (rec->type) {
+	case LS_REC_THREAD:
+		cost += cut_cost(r, rec->thread.name);
+		break;
+	case LS_REC_LOCK:
+		cost += cut_cost(r, rec->lock.name);
+		break;
+	case LS_REC_FRAME:
+		/* kept twice over: the parts, and the label made of them */
+		label = cut_cost(r, rec->frame.func) + cut_cost(r, rec->frame.file) +
+			cut_cost(r, rec->frame.module) + 32;
+		cost += 2 * label;
+		break;
+	case LS_REC_STACK:
+		/* every sample that has it prints it, in every profile: depth multiplies */
+		if (rec->stack.nframes > LS_STACK_FRAMES_MAX) {
+			rec->stack.nframes = LS_STACK_FRAMES_MAX;
+			r->deep++;
+		}
+		cost += stack_cost(r, rec);
+		break;
+	case LS_REC_TASK_WAIT:
+		cost += cut_cost(r, rec->task_wait.name) + cut_cost(r, rec->task_wait.coro) +
+			cut_cost(r, rec->task_wait.waits_for);
+		for (uint32_t i = 0; i < rec->task_wait.nholds; i++)
+			cost += cut_cost(r, rec->task_wait.holds[i]);
+		break;
+	case LS_REC_MAPPING:
+		cut_str(r, rec->mapping.perms);
+		cut_str(r, rec->mapping.path);
+		return true;
+	case LS_REC_COUNTER:
+		cut_str(r, rec->counter.name);
+		return true;
+	default:
+		return true;
+	}
+	if (cost > r->keep_left ||
+	    (rec->type == LS_REC_FRAME && cost_put(&r->frames_out, rec->frame.id, label))) {
+		r->dropped++;
+		return false;
+	}
+	r->keep_left -= cost;
+	return true;
+}
+
+/* The reader's own loss counters, one record each, before the end (or the error) it had. */
+static int tell(struct trace_reader *r, struct ls_rec *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->type = LS_REC_COUNTER;
+	rec->ts = r->prev_ts;
+	if (r->cut && !r->told_cut) {
+		r->told_cut = true;
+		rec->counter.name = READ_CUT_NAME;
+		rec->counter.value = r->cut;
+		return 1;
+	}
+	if (r->dropped && !r->told_dropped) {
+		r->told_dropped = true;
+		rec->counter.name = READ_DROP_NAME;
+		rec->counter.value = r->dropped;
+		return 1;
+	}
+	if (r->deep && !r->told_deep) {
+		r->told_deep = true;
+		rec->counter.name = READ_DEEP_NAME;
+		rec->counter.value = r->deep;
+		return 1;
+	}
+	return r->state = r->final;
+}
+
+static int stop_telling(struct trace_reader *r, int ret, struct ls_rec *rec)
+{
+	r->final = ret;
+	r->state = TELLING;
+	return tell(r, rec);
+}
+
 int trace_reader__next(struct trace_reader *r, struct ls_rec *rec)
 {
 	int ret;
 
+	if (r->state == TELLING)
+		return tell(r, rec);
 	if (r->state != READING)
 		return r->state;
-	while (!r->left) {
-		if (r->cur.p != r->cur.end)
-			return corrupt(r, "trailing bytes");
-		ret = chunk_load(r);
-		if (ret <= 0)
-			return r->state = ret;
-	}
-	rec_decode(r, &r->cur, rec);
-	if (r->cur.bad) {
-		char why[32];
+	for (;;) {
+		while (!r->left) {
+			if (r->cur.p != r->cur.end)
+				return stop_telling(r, corrupt(r, "trailing bytes"), rec);
+			ret = chunk_load(r);
+			if (ret <= 0)
+				return stop_telling(r, ret, rec);
+		}
+		rec_decode(r, &r->cur, rec);
+		if (r->cur.bad || !times_ok(rec) || r->complete) {
+			char why[64];
 
-		snprintf(why, sizeof(why), "record %u", r->rec_no + 1);
-		return corrupt(r, why);
+			snprintf(why, sizeof(why), "record %u%s", r->rec_no + 1,
+				 r->cur.bad ? "" :
+				 r->complete ? ": records after the end record" : ": time out of range");
+			return stop_telling(r, corrupt(r, why), rec);
+		}
+		r->prev_ts = rec->ts;
+		r->left--;
+		r->rec_no++;
+		if (!keep(r, rec))
+			continue;
+		if (rec->type == LS_REC_END)
+			r->complete = true;
+		return 1;
 	}
-	r->prev_ts = rec->ts;
-	r->left--;
-	r->rec_no++;
-	if (rec->type == LS_REC_END)
-		r->complete = true;
-	return 1;
 }
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
@@ -1097,6 +1363,7 @@ static int header_read(struct trace_reader *r, char *err, size_t errlen)
 struct trace_reader *trace_reader__open(const char *path, char *err, size_t errlen)
 {
 	struct trace_reader *r;
+	struct stat st;
 	int ret = -ENOMEM;
 
 	set_err(err, errlen, "out of memory");
@@ -1117,6 +1384,9 @@ struct trace_reader *trace_reader__open(const char *path, char *err, size_t errl
 	ret = header_read(r, err, errlen);
 	if (ret)
 		goto cleanup;
+	r->keep_left = READ_KEEP_BASE;
+	if (!fstat(r->fd, &st) && st.st_size > 0)
+		r->keep_left += (uint64_t)st.st_size * READ_KEEP_PER_BYTE;
 	return r;
 cleanup:
 	trace_reader__free(r);
@@ -1149,6 +1419,8 @@ void trace_reader__free(struct trace_reader *r)
 	free(r->frames);
 	free(r->cbuf);
 	free(r->ubuf);
+	free(r->frames_out.id);
+	free(r->frames_out.cost);
 	free(r->info.comm);
 	free(r->info.cmdline);
 	free(r->info.mode);

@@ -11,6 +11,10 @@
 
 #define LS_TASK_CYCLE_MAX 32	/* tasks in one TASK_WAIT cycle */
 #define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
+#define LS_STACK_FRAMES_MAX 128	/* the deepest stack a recorder writes (64 native frames, 64
+					 * Python ones): readers cut deeper ones, which are crafted */
+#define LS_STACK_JSON_MAX (32u << 10)	/* a stack printed as JSON holds its frames up to this many
+					 * bytes, then "... N more frames" (trace/model.h) */
 
 /* What a wait was, as the recorder classified it. */
 enum ls_lock_kind {
@@ -227,10 +231,14 @@ struct ls_trace_info {
 	uint64_t start_mono_ns;		/* the BPF clock (CLOCK_MONOTONIC) at the same instant */
 };
 
-/* ---- writer: owns its fd; errors are sticky and reported by __flush/__close ---- */
+/* ---- writer: owns its file; errors are sticky and reported by __flush/__close ----
+ * The trace is written as util/outfile.h says: a 0600 temporary beside PATH that becomes PATH
+ * (an existing PATH kept as PATH.old) when trace_writer__close() succeeds, or earlier on
+ * trace_writer__publish(); a discarded or failed trace leaves PATH as it was. */
 struct trace_writer;
 
-/* Creates PATH (truncating) and writes the header. NULL with errno on failure. */
+/* Starts the trace for PATH (NULL: an anonymous scratch file that is never left behind) and
+ * writes the header. NULL with errno on failure. */
 struct trace_writer *trace_writer__new(const char *path, const struct ls_trace_info *info);
 /* Appends one record (copies what it needs). 0 or a negative errno (sticky). */
 int trace_writer__append(struct trace_writer *w, const struct ls_rec *rec);
@@ -239,8 +247,14 @@ int trace_writer__flush(struct trace_writer *w);
 /* Bytes written so far, and records appended. */
 uint64_t trace_writer__bytes(const struct trace_writer *w);
 uint64_t trace_writer__records(const struct trace_writer *w);
-/* Flushes, closes, frees. Returns the first error seen, or 0. Accepts NULL. */
+/* Flushes and puts the file at its name now: a recording worth keeping stays readable there
+ * up to its last flushed chunk even if the recorder is killed. 0 or a negative errno (sticky). */
+int trace_writer__publish(struct trace_writer *w);
+/* Flushes, puts the file in place, frees. Returns the first error seen, or 0; on an error the
+ * file is not put in place (unless it was published). Accepts NULL. */
 int trace_writer__close(struct trace_writer *w);
+/* Frees W and removes its file, unless it was published. Accepts NULL. */
+void trace_writer__discard(struct trace_writer *w);
 
 /* ---- reader: one chunk in memory at a time ---- */
 struct trace_reader;

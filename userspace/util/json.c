@@ -275,6 +275,15 @@ static const char *escape(uint32_t cp, char *buf, size_t len)
 	return NULL;
 }
 
+size_t json_quoted_bound(const char *str)
+{
+	size_t n = 0;
+
+	for (const unsigned char *s = (const unsigned char *)str; *s; s++)
+		n += *s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\' ? 1 : 6;
+	return n;
+}
+
 size_t json_quote(char *out, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;

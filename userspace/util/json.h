@@ -53,6 +53,10 @@ void json_writer__null(struct json_writer *w);
 char *json_writer__raw_begin(struct json_writer *w, size_t max);
 void json_writer__raw_end(struct json_writer *w, size_t len);
 
+/* A bound on what json_quote() writes for the string S, without its quotes: printable ASCII
+ * as it is, any other byte as 6. For limits on output that escaping must not multiply. */
+size_t json_quoted_bound(const char *s);
+
 /* The most bytes json_quote() writes for N bytes of text: a byte escapes to 6 at worst. */
 #define JSON_QUOTED_MAX(n) (6 * (size_t)(n) + 2)
 /* The N bytes at S as a JSON string, quoted and escaped as json_writer__string() writes them,
