@@ -334,6 +334,40 @@ static void check_lockwait(const struct jp_value *rep, const struct jp_value *gt
 		  jstr(lock, "name"), got, want);
 }
 
+/* ---- the interpreters ---- */
+
+/* Every interpreter of the list is found, is an ELF executable and is the CPython it claims to
+ * be; the suite says in one line which it could not find, and with TEST_REQUIRE_PYTHONS set
+ * (as .ci/run does) a missing one fails the suite. */
+Test(python, interpreters_present, .timeout = 60)
+{
+	const struct test_python *py;
+	size_t n = test_pythons(&py);
+	const char *missing = test_pythons_missing();
+
+	if (missing[0])
+		cr_log_warn("python: interpreters not found (their tests do not run): %s", missing);
+	cr_expect(!missing[0] || !getenv(TEST_REQUIRE_PYTHONS),
+		  "%s is set and interpreters are missing: %s", TEST_REQUIRE_PYTHONS, missing);
+	cr_assert_gt(n, 0, "no CPython interpreter at all");
+	for (size_t i = 0; i < n; i++) {
+		char magic[4] = {0}, *out = NULL, want[16];
+		FILE *f = fopen(py[i].path, "rb");
+
+		cr_assert_not_null(f, "%s: %s", py[i].label, strerror(errno));
+		cr_expect(fread(magic, 1, 4, f) == 4 && !memcmp(magic, "\177ELF", 4),
+			  "%s: %s is not an ELF binary", py[i].label, py[i].path);
+		fclose(f);
+		cr_expect_eq(shf(&out, NULL, "%s -c 'import sys; print(\"%%d.%%d\" %% "
+				 "sys.version_info[:2])'", py[i].path), 0, "%s does not run",
+			     py[i].label);
+		snprintf(want, sizeof(want), "3.%d\n", py[i].minor);
+		cr_expect_str_eq(out ?: "", want, "%s: %s says it is %s", py[i].label, py[i].path,
+				 out);
+		free(out);
+	}
+}
+
 /* ---- the tests ---- */
 
 /* Each test kills what it started when it ends, passed or not. */
