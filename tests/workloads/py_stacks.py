@@ -6,11 +6,13 @@
 #
 # Exits by itself after --timeout seconds (default 60) or when its parent is gone, so that a
 # test that dies cannot leave it behind.
+import gc
 import json
 import os
 import sys
 import threading
 import time
+import types
 
 _started = threading.Barrier(1)  # replaced in main() with the right count
 _release = threading.Event()      # never set: the threads stay where they are
@@ -68,13 +70,23 @@ def parked(fn, *args):
     fn(*args)
 
 
+def qualname(code):
+    """co_qualname (3.11+); before it, the __qualname__ of the function that runs CODE."""
+    if hasattr(code, "co_qualname"):
+        return code.co_qualname
+    for f in gc.get_referrers(code):
+        if isinstance(f, types.FunctionType) and f.__code__ is code:
+            return f.__qualname__
+    return code.co_name
+
+
 def frames_of(ident):
     """The thread's Python frames, innermost first, as the interpreter itself sees them."""
     out = []
     f = sys._current_frames().get(ident)
     while f is not None:
         code = f.f_code
-        name = getattr(code, "co_qualname", code.co_name)
+        name = qualname(code)
         out.append({"func": name, "file": code.co_filename, "line": f.f_lineno})
         f = f.f_back
     return out

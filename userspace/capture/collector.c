@@ -41,6 +41,7 @@ struct stack_info {
  * program waits for the GIL hundreds of times a second, and a read costs ~50 us. */
 #define PY_READ_NS 10000000ull
 #define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
+#define GIL_LOOK_NS 1000000ull		/* how often to look for a GIL not set up yet */
 #define PY_MAX_IDS 64
 
 struct py_cached {
@@ -79,6 +80,7 @@ struct collector {
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
 	uint64_t gil_lo, gil_hi;
+	uint64_t gil_looked;		/* when gil_look() last tried */
 	struct bytemap *pyframes;	/* "func (file:line)" -> frame id */
 	struct bytemap *idstacks;	/* frame ids -> stack id, for stacks with Python frames */
 	struct bytemap *pythreads;	/* tid -> index in pyt */
@@ -486,6 +488,23 @@ static void py_names(struct collector *c)
 	pyreader__threads_free(ts, n);
 }
 
+/* The GIL's words. 3.12+ keep the GIL in the interpreter state, which a launched interpreter
+ * sets up after we found it: until then (-EAGAIN) look again, at most every GIL_LOOK_NS, so
+ * that the first waits for it are named GIL and not after the words of _PyRuntime they use. */
+static void gil_look(struct collector *c)
+{
+	uint64_t now;
+
+	if (!c->py || c->gil_lo)
+		return;
+	now = ls_mono_ns();
+	if (c->gil_looked && now - c->gil_looked < GIL_LOOK_NS)
+		return;
+	c->gil_looked = now;
+	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
+		c->gil_lo = c->gil_hi = 0;
+}
+
 /* CPython found in the target: its reader and GIL. A program that execs (a shell wrapper, a
  * pyenv shim) becomes Python some time after its exec: look again for a few seconds. */
 static void py_look(struct collector *c)
@@ -498,8 +517,7 @@ static void py_look(struct collector *c)
 	c->py = pyreader__open(c->pid, NULL, 0);
 	if (!c->py)
 		return;
-	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
-		c->gil_lo = c->gil_hi = 0;
+	gil_look(c);
 	symbolizer__refresh(c->sym);	/* the interpreter's objects */
 	write_new_mappings(c);
 	py_names(c);
@@ -831,6 +849,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	kind = classify(c, ev, si ? si->flags : 0, owner);
 	r.wait_begin.addr = lock_of_wait(c, ev, kind);
 	/* the GIL's mutex and condition variables are one lock, named for what it is */
+	gil_look(c);
 	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
 		kind = LS_KIND_GIL;
 		owner = 0;
@@ -1346,6 +1365,7 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
 
 	*addr = 0;
 	*holder = 0;
+	gil_look(c);
 	if (!c->py || !c->gil_lo)
 		return -ENOENT;
 	*addr = c->gil_lo;

@@ -96,6 +96,8 @@ int pyreader__gil(struct pyreader *r, uint64_t *lo, uint64_t *hi);
  * (co_linetable, the 3.11+ format of PEP 626/657); FIRSTLINENO for ADDRQ < 0. -1 when the
  * instruction has no line, -2 when the table ends before ADDRQ or is malformed. */
 int pyreader__linetable_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
+/* The same over 3.10's table (co_linetable of PEP 626, byte pairs). */
+int pyreader__linetable310_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
 
 /* ---- for the object readers (pyobj.h, pyasync.h) ---- */
 
