@@ -300,14 +300,26 @@ static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait
 
 /* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
 
-static __always_inline bool is_poll(long id)
+/* A select or poll over no descriptors is a sleep, not a loop's wait: CPython 3.10's
+ * time.sleep is select(0, NULL, NULL, NULL, &timeout) */
+static __always_inline bool no_fds(long id, struct pt_regs *regs)
+{
+	if (id == NR_SELECT || id == NR_PSELECT6)
+		return BPF_CORE_READ(regs, di) == 0;
+	if (id == NR_POLL || id == NR_PPOLL)
+		return BPF_CORE_READ(regs, si) == 0;
+	return false;
+}
+
+static __always_inline bool is_poll(long id, struct pt_regs *regs)
 {
 	switch (id) {
 	case NR_POLL:
 	case NR_SELECT:
-	case NR_EPOLL_WAIT:
 	case NR_PSELECT6:
 	case NR_PPOLL:
+		return loop_threshold_ns != 0 && !no_fds(id, regs);
+	case NR_EPOLL_WAIT:
 	case NR_EPOLL_PWAIT:
 	case NR_EPOLL_PWAIT2:
 		return loop_threshold_ns != 0;
@@ -436,7 +448,7 @@ static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int pre
 		return LS_OFF_RUNQ;
 	/* its syscall, if it is in one */
 	nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP)
+	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP || no_fds(nr, regs))
 		return LS_OFF_SLEEP;
 	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV)
 		return LS_OFF_LOCK;
@@ -534,7 +546,7 @@ static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id
 	__u64 pid_tgid, uaddr;
 	__u32 tid, op, cmd, val;
 
-	if (is_poll(id)) {
+	if (is_poll(id, regs)) {
 		pid_tgid = bpf_get_current_pid_tgid();
 		if (is_target(pid_tgid >> 32))
 			on_poll_enter(ctx, (__u32)pid_tgid);
@@ -576,7 +588,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	struct inflight *in;
 	__u32 tid;
 
-	if (is_poll(id))
+	if (is_poll(id, regs))	/* the arguments are still in the saved registers */
 		return on_poll_exit();
 	if (id != NR_FUTEX && id != NR_FUTEX_WAITV)
 		return 0;

@@ -1067,12 +1067,6 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 	return put(c, &r);
 }
 
-static bool is_poll_call(long nr)
-{
-	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
-	return nr == 7 || nr == 23 || nr == 232 || nr == 270 || nr == 271 || nr == 281 || nr == 441;
-}
-
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
 			    uint64_t now, bool stack)
 {
@@ -1081,13 +1075,13 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 	struct hidden_ra hid = {{0}, {0}};
 	uint64_t ip, sp;
 	int found, err = 0;
-	long nr;
+	bool polls;
 
 	if (!ev)
 		return -ENOMEM;
-	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
+	found = blocked__thread_stack(c->pid, tid, &polls, &ip, &sp, (uint8_t *)(ev + 1), &len);
 	/* back in its poll call since ST was read: the block is over, this is not its stack */
-	if (found == 1 && is_poll_call(nr))
+	if (found == 1 && polls)
 		found = 0;
 	if (found == 1) {
 		/* nothing else may have read the map lately (a loop makes few events): unwound on
