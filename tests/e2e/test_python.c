@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +366,57 @@ Test(python, interpreters_present, .timeout = 60)
 		cr_expect_str_eq(out ?: "", want, "%s: %s says it is %s", py[i].label, py[i].path,
 				 out);
 		free(out);
+	}
+}
+
+/* ---- CPython that cannot be read ---- */
+
+/* `record -- INTERP ARGS`: stderr and the report say "python: CPython VERSION is not supported:
+ * no Python frames"; the recording itself goes on. */
+static void check_unsupported(const char *interp, const char *args, const char *version)
+{
+	char trace[256], want[128], *err = NULL;
+	struct jp_value *rep;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/old.lsz", test_dir());
+	rc = shf(NULL, &err, LOCKSCOPE " record -o %s -- %s %s", trace, interp, args);
+	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, err);
+	snprintf(want, sizeof(want), "python: CPython %s is not supported: no Python frames",
+		 version);
+	cr_expect(err && strstr(err, want), "%s: stderr lacks \"%s\": %s", interp, want, err);
+	rep = report_json(trace);
+	cr_expect_eq(jnum(jp_get(jp_path(rep, "recording.counters"), want), "", -1), 1,
+		     "%s: the report's counters lack \"%s\"", interp, want);
+	free(err);
+	jp_free(rep);
+}
+
+/* CPython before 3.10 is not read, and says so: pyenv's 3.9 (with _PyRuntime) and 2.7 (without,
+ * as before 3.7) where pyenv has them, and everywhere a program that its file name gives away
+ * as CPython 2.7 (sleep(1) copied as python2.7). */
+Test(python, unsupported_versions_are_named, .timeout = 60)
+{
+	static const char *const old[] = { "2.7", "3.9" };
+	const char *root = getenv("PYENV_ROOT"), *home = getenv("HOME");
+	char pattern[512], fake[256];
+
+	snprintf(fake, sizeof(fake), "%s/python2.7", test_dir());
+	cr_assert_eq(shf(NULL, NULL, "cp /bin/sleep %s", fake), 0);
+	check_unsupported(fake, "0.2", "2.7");
+	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+		glob_t g;
+
+		if (root)
+			snprintf(pattern, sizeof(pattern), "%s/versions/%s.*/bin/python%s", root,
+				 old[i], old[i]);
+		else
+			snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/%s.*/bin/python%s",
+				 home ? home : "/root", old[i], old[i]);
+		if (glob(pattern, 0, NULL, &g))
+			continue;	/* not on this machine: the copy above stands in */
+		check_unsupported(g.gl_pathv[0], "-c 'import time; time.sleep(0.2)'", old[i]);
+		globfree(&g);
 	}
 }
 

@@ -81,6 +81,7 @@ struct collector {
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
 	uint64_t gil_lo, gil_hi;
 	uint64_t gil_looked;		/* when gil_look() last tried */
+	char py_unsupported[192];	/* a CPython not read: the counter that says so, or "" */
 	struct bytemap *pyframes;	/* "func (file:line)" -> frame id */
 	struct bytemap *idstacks;	/* frame ids -> stack id, for stacks with Python frames */
 	struct bytemap *pythreads;	/* tid -> index in pyt */
@@ -89,7 +90,7 @@ struct collector {
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
 	struct {
-		const char *name;	/* a string constant */
+		const char *name;	/* a string constant, or the collector's own */
 		uint64_t value;		/* as last written */
 	} counters[COUNTERS_MAX];
 	size_t ncounters;
@@ -510,11 +511,19 @@ static void gil_look(struct collector *c)
 static void py_look(struct collector *c)
 {
 	uint64_t now = ls_mono_ns();
+	char why[128];
 
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
 	c->py_looked = now;
-	c->py = pyreader__open(c->pid, NULL, 0);
+	c->py = pyreader__open(c->pid, why, sizeof(why));
+	if (!c->py && errno == ENOTSUP && !c->py_unsupported[0]) {
+		/* a CPython we cannot read: said once, and in the report; no more looking */
+		snprintf(c->py_unsupported, sizeof(c->py_unsupported), "python: %s: no Python "
+			 "frames", why);
+		ls_note("python", "%s: no Python frames", why);
+		c->py_look_until = 0;
+	}
 	if (!c->py)
 		return;
 	gil_look(c);
@@ -1425,6 +1434,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
 	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
 				      st.objects_unreadable);
+	if (!err && c->py_unsupported[0])
+		err = collector__count(c, c->py_unsupported, 1);	/* one interpreter */
 	if (err || !c->py)
 		return err;
 	pyreader__stats(c->py, &ps);

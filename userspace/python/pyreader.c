@@ -1413,14 +1413,14 @@ static int layout_from_debug(struct pyreader *r, char *why, size_t why_len)
 		if (dbg_layouts[i].minor == minor && w[1] >> 24 == 3)
 			d = &dbg_layouts[i];
 	if (!d) {
-		say(why, why_len, "CPython %u.%u: unknown _Py_DebugOffsets layout (3.13, 3.14 are)",
+		say(why, why_len, "CPython %u.%u is not supported (unknown _Py_DebugOffsets)",
 		    (unsigned)(w[1] >> 24), minor);
 		return -ENOTSUP;
 	}
 	if ((err = mem_read(r, r->runtime, w, d->nwords * sizeof(w[0]))))
 		return err;
 	if (w[d->free_threaded]) {
-		say(why, why_len, "CPython 3.%u free-threaded build: not supported", minor);
+		say(why, why_len, "CPython 3.%u free-threaded is not supported", minor);
 		return -ENOTSUP;
 	}
 	*l = layout_312;
@@ -1505,8 +1505,7 @@ static int layout_select(struct pyreader *r, char *why, size_t why_len)
 	if (!r->version)
 		say(why, why_len, "no _Py_DebugOffsets at _PyRuntime and no version given");
 	else
-		say(why, why_len, "CPython %u.%u: no struct offsets for this version "
-		    "(3.10 to 3.14 supported)", major, minor);
+		say(why, why_len, "CPython %u.%u is not supported", major, minor);
 	return -ENOTSUP;
 }
 
@@ -1707,11 +1706,24 @@ static int try_object(struct pyreader *r, const struct mapping *m, bool is_exe)
 	return r->object ? 0 : -ENOMEM;
 }
 
-/* The executable, or a mapped libpython, that exports _PyRuntime. */
+/* The CPython version a file name says ("python3.11", "libpython3.11.so.1.0"): 0 if none. */
+static uint32_t name_version(const char *path)
+{
+	const char *p = strstr(base_name(path), "python");
+	unsigned major, minor;
+
+	if (p && sscanf(p, "python%u.%u", &major, &minor) == 2 && major < 256 && minor < 256)
+		return major << 24 | minor << 16;
+	return 0;
+}
+
+/* The executable, or a mapped libpython, that exports _PyRuntime. CPython before 3.7 has no
+ * _PyRuntime: one that its file name gives away is named in WHY, ENOTSUP. */
 static int find_runtime(struct pyreader *r, char *why, size_t why_len)
 {
 	char path[64], exe[PATH_MAX] = "", line[PATH_MAX + 128];
 	struct mapping m, last = { 0 };
+	uint32_t old = 0;
 	int err = -ENOENT;
 	ssize_t len;
 	FILE *maps;
@@ -1733,8 +1745,14 @@ static int find_runtime(struct pyreader *r, char *why, size_t why_len)
 			continue;
 		last = m;	/* an object's mappings are adjacent: try each object once */
 		err = try_object(r, &m, !strcmp(m.path, exe));
+		if (err == -ENOENT && name_version(m.path) && name_version(m.path) < 0x03070000)
+			old = name_version(m.path);
 	}
 	fclose(maps);
+	if (err == -ENOENT && old) {
+		say(why, why_len, "CPython %u.%u is not supported", old >> 24, old >> 16 & 0xff);
+		return -ENOTSUP;
+	}
 	if (err == -ENOENT)
 		say(why, why_len, "pid %d: no _PyRuntime in the executable or a libpython: "
 		    "not CPython, or libpython not loaded yet", r->pid);
@@ -1745,12 +1763,8 @@ static int find_runtime(struct pyreader *r, char *why, size_t why_len)
  * "libpython3.11.so.1.0"); a layout that wants more than that reads the debug offsets. */
 static void version_from_name(struct pyreader *r)
 {
-	const char *p = strstr(base_name(r->object), "python");
-	unsigned major, minor;
-
-	if (!r->version && p && sscanf(p, "python%u.%u", &major, &minor) == 2 && major < 256 &&
-	    minor < 256)
-		r->version = major << 24 | minor << 16;
+	if (!r->version)
+		r->version = name_version(r->object);
 }
 
 struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len)

@@ -62,8 +62,9 @@ struct py_stats {
 
 /* For process PID. NULL with errno on failure: ESRCH no such process; ENOENT not CPython
  * (no _PyRuntime in the executable or a mapped libpython, or libpython not mapped yet);
- * ENOTSUP a CPython version without offsets here; EACCES/EPERM not permitted; EFAULT
- * unreadable. pyreader__open also writes a one-line reason into WHY (if not NULL). */
+ * ENOTSUP a CPython that cannot be read here (3.10 to 3.14 can; WHY then says "CPython 3.9 is
+ * not supported"); EACCES/EPERM not permitted; EFAULT unreadable. pyreader__open also writes a
+ * one-line reason into WHY (if not NULL). */
 struct pyreader *pyreader__new(pid_t pid);
 struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len);
 /* Over any memory (tests, captured images): _PyRuntime at RUNTIME, CPython VERSION
