@@ -27,6 +27,11 @@ static const struct task_layout task_311 = {
 	.loop = 16, .state = 88, .fut_waiter = 128, .coro = 136, .name = 144, .size = 176,
 };
 
+/* 3.13.0's: the future's flags became bit fields, the weak reference list left */
+static const struct task_layout task_313 = {
+	.loop = 16, .state = 96, .fut_waiter = 112, .coro = 120, .name = 128, .size = 144,
+};
+
 #define FUT_PENDING 0
 
 /* Where each lock was seen, for its name: module dicts that may hold it and one frame. */
@@ -203,7 +208,7 @@ static uint64_t entering(struct builder *b, const struct pyobj_stack *st, const 
 {
 	uint64_t self;
 
-	if (st->opcode != PYOBJ_OP_BEFORE_WITH || !(*kind = thread_lock_of(b->r, st->next, &self)))
+	if (!st->entering_with || !(*kind = thread_lock_of(b->r, st->next, &self)))
 		return 0;
 	return self;
 }
@@ -543,9 +548,9 @@ static int cmp_u64(const void *x, const void *y)
 }
 
 /* Where tasks register. 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks imports as its
- * own (a program that imported _asyncio first keeps two: both are read). 3.12: scheduled tasks
- * in a WeakSet, eager ones (run at once by an eager task factory) in a plain set. 3.14 keeps
- * them in per-thread linked lists: a layout not read here. */
+ * own (a program that imported _asyncio first keeps two: both are read). 3.12 and 3.13:
+ * scheduled tasks in a WeakSet, eager ones (run at once by an eager task factory) in a plain
+ * set. 3.14 keeps them in per-thread linked lists: a layout not read here. */
 struct registry {
 	const char *module, *attr;
 	bool weak;
@@ -789,7 +794,7 @@ static int snapshot(struct pyreader *r, uint32_t minor, const struct py_thread *
 		    size_t nthreads, const struct pyasync_futex *waits, size_t nwaits,
 		    struct pyasync **out)
 {
-	struct builder b = { .r = r, .tl = &task_311, .minor = minor };
+	struct builder b = { .r = r, .tl = minor >= 13 ? &task_313 : &task_311, .minor = minor };
 	int err;
 
 	b.a = calloc(1, sizeof(*b.a));

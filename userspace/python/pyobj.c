@@ -24,14 +24,19 @@ struct obj_layout {
 	int32_t meth_func, meth_self, cfunc_ml, cfunc_self, func_globals, func_name;
 	int32_t gen_qualname, gen_state, gen_iframe;
 	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
+	int8_t gen_suspended_in;	/* 3.13+: suspended in an await or yield from; else unused */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
 	int32_t futiter_future;
 	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
+	uint8_t op_resume_alt2;			/* 3.13: both (RESUME_CHECK, INSTRUMENTED_RESUME) */
 	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
+	uint8_t op_before_with;			/* BEFORE_WITH */
+	bool resume_at_yield;		/* 3.13: a suspended frame's instr_ptr is at the RESUME
+					 * after its yield, not at the yield */
 };
 
-/* Containers, weak references, methods and functions: the same in 3.11 and 3.12. */
+/* Containers, weak references, methods and functions: the same in 3.11 to 3.13. */
 #define CONTAINERS_311_312 \
 	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
 	.set_used = 24, .set_mask = 32, .set_table = 40, \
@@ -49,8 +54,8 @@ static const struct obj_layout layout_311 = {
 	.fr_globals = 8, .fr_code = 32, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 68, .co_nlocalsplus = 76,
 	.co_code = 184,
-	.op_resume = 151, .op_resume_alt = 150,	/* RESUME_QUICK */
-	.op_yield = 86, .op_yield_alt = 86,
+	.op_resume = 151, .op_resume_alt = 150, .op_resume_alt2 = 150,	/* RESUME_QUICK */
+	.op_yield = 86, .op_yield_alt = 86, .op_before_with = 53,
 };
 
 /* 3.12: the same from the pyenv 3.12.1 build. The code object left the generator for its
@@ -63,12 +68,28 @@ static const struct obj_layout layout_312 = {
 	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
 	.co_code = 192,
-	.op_resume = 151, .op_resume_alt = 240,
-	.op_yield = 150, .op_yield_alt = 243,
+	.op_resume = 151, .op_resume_alt = 240, .op_resume_alt2 = 240,
+	.op_yield = 150, .op_yield_alt = 243, .op_before_with = 53,
 };
 
-/* 3.13 turned _thread.lock into a PyMutex, the frame's code into f_executable and the task
- * registry into per-thread lists (3.14): each needs its own rows, not guesses. */
+/* 3.13: from the pyenv 3.13.0 build (dis.opmap and _opcode for the numbers). Only the code
+ * object's bytecode moved; generator states gained FRAME_SUSPENDED_YIELD_FROM, a suspended
+ * frame's instr_ptr is at the RESUME its yield returns to, and the opcodes were renumbered. */
+static const struct obj_layout layout_313 = {
+	.minor = 13,
+	CONTAINERS_311_312,
+	.gen_qualname = 32, .gen_state = 67, .gen_iframe = 72,
+	.gen_created = -3, .gen_suspended = -2, .gen_suspended_in = -1, .gen_running = 0,
+	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
+	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
+	.co_code = 200,
+	.op_resume = 149, .op_resume_alt = 207, .op_resume_alt2 = 236,	/* RESUME_CHECK, INSTR. */
+	.op_yield = 118, .op_yield_alt = 241, .op_before_with = 2,
+	.resume_at_yield = true,
+};
+
+/* 3.14 turned _thread.lock into a PyMutex, the frame's code into a tagged f_executable and the
+ * task registry into per-thread lists: it needs its own rows, not guesses. */
 static const struct obj_layout *layout_of(struct pyreader *r)
 {
 	struct py_info info;
@@ -79,6 +100,8 @@ static const struct obj_layout *layout_of(struct pyreader *r)
 		return &layout_311;
 	case 0x030c:
 		return &layout_312;
+	case 0x030d:
+		return &layout_313;
 	default:
 		return NULL;
 	}
@@ -93,7 +116,7 @@ int pyobj__supported(struct pyreader *r, char *why, size_t why_len)
 	pyreader__info(r, &info);
 	if (why && why_len)
 		snprintf(why, why_len, "CPython %u.%u: no object layouts for asyncio tasks and "
-			 "with-blocks (3.11 and 3.12 supported)", info.version >> 24,
+			 "with-blocks (3.11 to 3.13 supported)", info.version >> 24,
 			 info.version >> 16 & 0xff);
 	return -ENOTSUP;
 }
@@ -422,7 +445,7 @@ int pyobj__gen_frame(struct pyreader *r, uint64_t gen, uint64_t *frame,
 	*frame = gen + l->gen_iframe;
 	if (st == l->gen_created)
 		*state = PYOBJ_GEN_CREATED;
-	else if (st == l->gen_suspended)
+	else if (st == l->gen_suspended || (l->gen_suspended_in && st == l->gen_suspended_in))
 		*state = PYOBJ_GEN_SUSPENDED;
 	else if (st == l->gen_running)
 		*state = PYOBJ_GEN_RUNNING;
@@ -482,10 +505,13 @@ int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj)
 		return err;
 	if (top <= ci.nlocalsplus || top > ci.nlocalsplus + ci.stacksize)
 		return -ENOENT;
-	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next */
-	if (ci.index < 0 || (err = rd(r, ci.instr + 2, next, sizeof(next))))
+	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next
+	 * (3.13: at it; its oparg's low bits say where it resumes, RESUME_AFTER_YIELD_FROM up) */
+	if (ci.index < 0 || (err = rd(r, ci.instr + (l->resume_at_yield ? 0 : 2), next,
+				      sizeof(next))))
 		return err ? err : -ENOENT;
-	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt) || next[1] < 2)
+	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt &&
+	     next[0] != l->op_resume_alt2) || (next[1] & 3) < 2)
 		return -ENOENT;
 	return rd_ptr(r, frame + l->fr_localsplus + 8 * (uint64_t)(top - 1), obj);
 }
@@ -569,9 +595,10 @@ int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *o
 		return err;
 	/* suspended at a yield: 3.12 covers the yield alone with a handler that also unwinds what
 	 * the await itself pushed (an `async with` still being entered): the RESUME after it
-	 * is where the frame goes on, inside the blocks that are open */
+	 * is where the frame goes on, inside the blocks that are open (3.13 is at it already) */
 	if (out->opcode == l->op_yield || out->opcode == l->op_yield_alt)
 		ci.index++;
+	out->entering_with = out->opcode == l->op_before_with;
 	if (ci.index >= 0)
 		err = pyobj__exception_depth(et, etlen, (uint32_t)ci.index, &depth);
 	free(et);
