@@ -2,7 +2,11 @@
  * to files and read back; timeouts kill what hangs so that a test fails instead of stalling. */
 #include "proc.h"
 
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <glob.h>
 #include <signal.h>
@@ -312,6 +316,38 @@ size_t test_pythons(const struct test_python **list)
 		pythons_find();
 	*list = pythons;
 	return npythons;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (ftw->level > 0)	/* everything under the test directory, not itself */
+		remove(path);
+	return 0;
+}
+
+void on_every_python(void (*check)(const struct test_python *py))
+{
+	const struct test_python *py;
+	size_t n = test_pythons(&py);
+
+	cr_assert_gt(n, 0, "no CPython interpreter to test (%s)", test_pythons_missing());
+	for (size_t i = 0; i < n; i++) {
+		double end;
+
+		cr_log_info("on CPython %s: %s", py[i].label, py[i].path);
+		check(&py[i]);
+		kill_tree(getpid());
+		for (end = now_s() + 5; now_s() < end;) {
+			pid_t r = waitpid(-1, NULL, WNOHANG);
+
+			if (r < 0)
+				break;	/* no children left */
+			if (r == 0)
+				usleep(10000);
+		}
+		/* the next run's files start empty: a waiter for a line must not find the last's */
+		nftw(test_dir(), remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
 }
 
 const char *test_pythons_missing(void)

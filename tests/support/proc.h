@@ -54,6 +54,9 @@ size_t test_pythons(const struct test_python **list);
 /* One line naming the interpreters of the list that test_pythons() could not find ("" when
  * none is missing). Static storage. */
 const char *test_pythons_missing(void);
+/* Runs CHECK on every interpreter of test_pythons() (none at all fails the test), and kills
+ * and reaps what each run left behind, and empties test_dir(), before the next. */
+void on_every_python(void (*check)(const struct test_python *py));
 /* The environment variable that makes a missing interpreter a failure (set by .ci/run). */
 #define TEST_REQUIRE_PYTHONS "LOCKSCOPE_REQUIRE_PYTHONS"
 

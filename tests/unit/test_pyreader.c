@@ -263,22 +263,9 @@ Test(pyreader, stacks_of_debian_311_static_and_stripped, .timeout = 60)
 	live_stop(&lv);
 }
 
-/* CHECK on every interpreter under test. */
-static void on_every_python(void (*check)(const char *python))
+static void check_stacks_any(const struct test_python *py)
 {
-	const struct test_python *py;
-	size_t n = test_pythons(&py);
-
-	cr_assert_gt(n, 0, "no CPython to test");
-	for (size_t i = 0; i < n; i++) {
-		cr_log_info("pyreader: checking %s", py[i].label);
-		check(py[i].path);
-	}
-}
-
-static void check_stacks_any(const char *python)
-{
-	check_stacks(python, has_libpython(python));
+	check_stacks(py->path, has_libpython(py->path));
 }
 
 /* Every interpreter under test (tests/support: pyenv's 3.10 to 3.13 and Debian's 3.11 here)
@@ -347,9 +334,14 @@ static void check_gil_in_runtime(const char *python)
 
 /* 3.10 and 3.11 embed the GIL in _PyRuntime; 3.12+ in the main interpreter's state, which
  * _PyRuntime embeds in turn. */
+static void check_gil_in_runtime_any(const struct test_python *py)
+{
+	check_gil_in_runtime(py->path);
+}
+
 Test(pyreader, gil_lies_inside_pyruntime, .timeout = 90)
 {
-	on_every_python(check_gil_in_runtime);
+	on_every_python(check_gil_in_runtime_any);
 }
 
 /* One thread spinning in pure Python holds the GIL whenever we look, and its stack, read
@@ -390,9 +382,14 @@ static void check_gil_holder(const char *python)
 	live_stop(&lv);
 }
 
+static void check_gil_holder_any(const struct test_python *py)
+{
+	check_gil_holder(py->path);
+}
+
 Test(pyreader, a_spinning_thread_holds_the_gil, .timeout = 90)
 {
-	on_every_python(check_gil_holder);
+	on_every_python(check_gil_holder_any);
 }
 
 /* Two spinners take turns: the one without the GIL waits on a futex word, which must lie in
@@ -436,9 +433,14 @@ static void check_gil_futex(const char *python)
 	live_stop(&lv);
 }
 
+static void check_gil_futex_any(const struct test_python *py)
+{
+	check_gil_futex(py->path);
+}
+
 Test(pyreader, threads_waiting_for_the_gil_wait_inside_its_range, .timeout = 90)
 {
-	on_every_python(check_gil_futex);
+	on_every_python(check_gil_futex_any);
 }
 
 Test(pyreader, a_process_that_is_not_python_is_refused)
