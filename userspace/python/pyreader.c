@@ -1896,6 +1896,8 @@ int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
 	c = code_get(r, get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL), &err);
 	if (!c)
 		return err ? err : -EINVAL;
+	if (l->v310 && (err = qualname_310(r, c, frame)))
+		return err;
 	line = code_line(r, c, frame_offset(r, c, fr), &exact);
 	r->stats.lines_inexact += !exact;
 	if ((err = frame_push(&one, &cap, c, line, exact, false)))
