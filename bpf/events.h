@@ -49,6 +49,22 @@ enum ls_futex_class {
 	LS_FUTEX_WAITV,		/* futex_waitv(2): the first futex of the vector */
 };
 
+/* Where a CPython thread's innermost frame is, from its thread state (the BPF `py_threads` map,
+ * tid -> the PyThreadState's address): userspace sets it once it has read the interpreter. */
+struct ls_py_where {
+	__s32 cframe;		/* offset of the pointer to the _PyCFrame holding the frame pointer
+				 * (3.11, 3.12), or -1: the thread state holds it */
+	__u32 frame;		/* offset of the innermost frame's pointer there */
+	__u32 instr;		/* offset of the instruction pointer in the frame (3.10: f_lasti) */
+	__u32 on;		/* nonzero once set */
+	/* a thread not in the map yet is looked for in the main interpreter's list of thread
+	 * states: the one whose ident (pthread_self(), the thread pointer) is the thread's */
+	__u64 main;		/* address of _PyRuntime's pointer to the main interpreter */
+	__u32 threads;		/* offset of its thread list's head in an interpreter */
+	__u32 ts_next, ts_ident;	/* offsets in a thread state */
+	__u32 pad;
+};
+
 /* Where a thread was: registers at the probe, the frame-pointer chain, and a copy of the user
  * stack from sp. The record is followed by snap_len bytes of stack (LS_STACK_SNAP at most) and
  * is sized to what was copied. */
@@ -96,6 +112,12 @@ struct ls_ev_wait_begin {
 	__u64 call_lock;	/* full mode: the lock of the lock call this wait is in; 0: none */
 	__u32 call_api;		/* ... and its enum ls_api */
 	__u32 pad;
+	/* CPython: the thread's innermost Python frame when it began to wait, and the word at its
+	 * instruction pointer (3.10: f_lasti): the frames are read later, after the thread may
+	 * have moved on, and this says where it waited. 0: not known (no CPython, or a thread
+	 * whose state userspace has not found yet). */
+	__u64 py_frame;
+	__u64 py_instr;
 	struct ls_ev_stack st;
 };
 
@@ -173,8 +195,10 @@ struct ls_loop_state {
 };
 
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
-_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 48 + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_wait_begin) ==
+		       16 + 8 + 8 + 24 + 8 + 48 + 16 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
+_Static_assert(sizeof(struct ls_py_where) == 40, "ls_py_where layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
 _Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");

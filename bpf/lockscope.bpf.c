@@ -57,6 +57,17 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* CPython threads of the targets: tid -> its PyThreadState's address; and where the innermost
+ * frame is from there (events.h). Userspace fills both once it has found the interpreter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} py_threads SEC(".maps");
+
+struct ls_py_where py_where;
+
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
 struct scratch_buf {
@@ -242,6 +253,62 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+#define PY_MAX_WALK 64		/* thread states looked at for a thread not in py_threads yet */
+#define PY_WALK_AGAIN_NS 10000000	/* a thread not found is looked for again after this */
+
+/* TID's thread state: from the map, or (a thread that began since userspace last looked) found
+ * in the interpreter's list by its ident, glibc's pthread_self(), which is x86-64's fs base.
+ * The list runs newest first, and a thread starting a thread makes the new one's state with its
+ * own ident until the new thread takes it over: the last match is the thread's own. A thread
+ * not found (no Python, or its state not bound to it yet) is kept as an odd value, the time of
+ * the look, and looked for again at most every PY_WALK_AGAIN_NS. */
+static __always_inline __u64 py_tstate(__u32 tid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 *known = bpf_map_lookup_elem(&py_threads, &tid);
+	__u64 self, interp = 0, ts = 0, ident, found = 0, now = bpf_ktime_get_ns();
+
+	if (known && (!(*known & 1) || now - *known < PY_WALK_AGAIN_NS))
+		return *known & 1 ? 0 : *known;
+	self = BPF_CORE_READ(task, thread.fsbase);
+	if (!bpf_probe_read_user(&interp, sizeof(interp), (void *)py_where.main) && interp)
+		bpf_probe_read_user(&ts, sizeof(ts), (void *)(interp + py_where.threads));
+	for (int i = 0; i < PY_MAX_WALK && ts; i++) {
+		if (bpf_probe_read_user(&ident, sizeof(ident), (void *)(ts + py_where.ts_ident)))
+			break;
+		if (ident == self)
+			found = ts;
+		if (bpf_probe_read_user(&ts, sizeof(ts), (void *)(ts + py_where.ts_next)))
+			break;
+	}
+	if (!found)
+		now |= 1;
+	bpf_map_update_elem(&py_threads, &tid, found ? &found : &now, BPF_ANY);
+	return found;
+}
+
+/* The innermost Python frame of a CPython thread and its instruction pointer, now: three reads
+ * from its thread state, for the wait's Python frames to be told at the right line later. */
+static __always_inline void py_frame_now(__u32 tid, struct ls_ev_wait_begin *ev)
+{
+	__u64 p, frame = 0;
+
+	ev->py_frame = 0;
+	ev->py_instr = 0;
+	if (!py_where.on)
+		return;
+	p = py_tstate(tid);
+	if (!p)
+		return;
+	if (py_where.cframe >= 0 && bpf_probe_read_user(&p, sizeof(p), (void *)(p + py_where.cframe)))
+		return;
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(p + py_where.frame)) || !frame ||
+	    bpf_probe_read_user(&ev->py_instr, sizeof(ev->py_instr),
+				(void *)(frame + py_where.instr)))
+		return;
+	ev->py_frame = frame;
+}
+
 static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
 					    __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
 {
@@ -265,6 +332,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->call_lock = 0;
 	ev->call_api = 0;
 	ev->pad = 0;
+	py_frame_now(tid, ev);
 	{
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
@@ -671,6 +739,8 @@ static __always_inline int on_exit(struct task_struct *p, bool group_dead)
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	bpf_map_delete_elem(&inflight, &tid);
+	if (py_where.on)
+		bpf_map_delete_elem(&py_threads, &tid);
 	if (nloops && bpf_map_delete_elem(&loops, &tid) == 0)
 		__sync_fetch_and_add(&nloops, -1);
 	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, NULL);

@@ -395,6 +395,57 @@ Test(python, unsupported_versions_are_named, .timeout = 60)
 	}
 }
 
+/* ---- py_stale: the line a lock is waited on, amid waits on later lines ---- */
+
+/* Two workers take turns on one threading.Lock, `with lock:` on the only line where it is ever
+ * waited for, and inside it wait for the GIL on the lines after. Python frames read when the
+ * wait is handled, after the thread went on, used to put a third of that lock's wait (and its
+ * name) on the later lines: the wait must stay on its own line. */
+static void check_stale(const struct jp_value *rep, const struct jp_value *gt, const char *label)
+{
+	const struct jp_value *locks = array_at(rep, "locks"), *lock = NULL;
+	long line = (long)jnum(gt, "lock_line", -1);
+	double at_line = 0, in_worker = 0, wait;
+	const char *name;
+
+	cr_assert(line > 0, "bad ground truth from py_stale.py");
+	for (size_t i = 0; locks && i < locks->len; i++) {
+		const struct jp_value *l = &locks->items[i];
+		const struct jp_value *w = array_at(l, "waiters");
+
+		if (jstr(l, "kind") && !strcmp(jstr(l, "kind"), "gil"))
+			continue;
+		for (size_t j = 0; w && j < w->len && !lock; j++)
+			if (jnum(&w->items[j], "tid", -1) == jnum(gt, "threads.0.tid", -2) ||
+			    jnum(&w->items[j], "tid", -1) == jnum(gt, "threads.1.tid", -2))
+				lock = l;
+	}
+	cr_assert_not_null(lock, "%s: no lock waited for by the workers", label);
+	wait = jnum(lock, "wait_ns", 0);
+	for (size_t i = 0; i < array_at(lock, "stacks")->len; i++) {
+		const struct jp_value *st = &array_at(lock, "stacks")->items[i];
+		const struct jp_value *fr = array_at(st, "frames");
+
+		if (find_frame(fr, "worker", "py_stale.py", 1, 1000000) < 0)
+			continue;
+		in_worker += jnum(st, "wait_ns", 0);
+		if (find_frame(fr, "worker", "py_stale.py", line, line) >= 0)
+			at_line += jnum(st, "wait_ns", 0);
+	}
+	cr_expect_gt(in_worker, 0.9 * wait, "%s: %.0f of the lock's %.0f ns have worker's frame",
+		     label, in_worker, wait);
+	cr_expect_geq(at_line, 0.97 * in_worker, "%s: %.0f of %.0f ns of the lock's wait in worker "
+		      "at py_stale.py:%ld, its only waiting line: %s", label, at_line, in_worker,
+		      line, frames_mentioning(rep, "worker"));
+	name = jstr(lock, "name");
+	if (name && strstr(name, "py_stale.py:")) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "worker (py_stale.py:%ld)", line);
+		cr_expect(strstr(name, want), "%s: the lock is named %s", label, name);
+	}
+}
+
 /* ---- the tests ---- */
 
 /* Each test kills what it started when it ends, passed or not. */
@@ -424,6 +475,17 @@ static void record_launched(const char *interp, const char *script, const char *
 	*rep = report_json(trace);
 	cr_expect(jstr(*rep, "target.cmdline") && strstr(jstr(*rep, "target.cmdline"), script),
 		  "target.cmdline is %s", jstr(*rep, "target.cmdline"));
+}
+
+static void stale_launched(const struct test_python *py)
+{
+	struct jp_value *gt, *rep;
+
+	record_launched(py->path, "tests/workloads/py_stale.py --rounds 100", "py_stale", &gt,
+			&rep);
+	check_stale(rep, gt, py->label);
+	jp_free(gt);
+	jp_free(rep);
 }
 
 static void gil_launched(const struct test_python *py)
@@ -619,3 +681,4 @@ PY_TEST(deadlock_launched_full_mode) { on_every_python(deadlock_launched); }
 PY_TEST(lockwait_frames_launched) { on_every_python(lockwait_launched); }
 PY_TEST(lockwait_frames_attached) { on_every_python(lockwait_attached); }
 PY_TEST(deadlock_attached_inferred) { on_every_python(deadlock_attached); }
+PY_TEST(lock_waits_on_their_own_line) { on_every_python(stale_launched); }

@@ -48,10 +48,27 @@ struct py_cached {
 	uint64_t read_at;
 	uint32_t n;
 	uint32_t ids[PY_MAX_IDS];
-	bool join;		/* it waits in threading.Thread.join */
-	char *first;		/* its innermost Python frame, formatted */
+	uint64_t addr[PY_MAX_IDS];	/* the frames in the target */
+	char *text[PY_MAX_IDS];		/* ... formatted */
+	bool lib[PY_MAX_IDS];		/* ... in threading.py */
+	bool join[PY_MAX_IDS];		/* ... threading.Thread.join's own */
 	char *name;		/* threading.Thread.name last written */
+	uint64_t tstate;	/* its PyThreadState, as last told to py_thread_fn */
 	bool pinned;		/* read by collector__python_pin: kept for the next stack */
+};
+
+/* A thread's Python stack for one stack record: frame ids innermost first. */
+struct py_view {
+	uint32_t ids[PY_MAX_IDS];
+	uint32_t n;
+	bool join;		/* it waits in threading.Thread.join */
+	const char *first;	/* its innermost frame outside threading.py, formatted; borrowed */
+};
+
+/* Where an event's thread was in Python when it happened (events.h): its innermost frame and
+ * the word at that frame's instruction pointer; frame 0 if not known. */
+struct py_at {
+	uint64_t frame, instr;
 };
 
 #define COUNTERS_MAX 32
@@ -96,6 +113,9 @@ struct collector {
 	size_t ncounters;
 	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
 	void *wait_seen_arg;
+	void (*py_thread_fn)(void *arg, uint32_t tid, uint64_t tstate);
+	void *py_thread_arg;
+	uint64_t py_gone;	/* waits whose Python frame had returned before it was read */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -119,6 +139,13 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
 {
 	c->sink = fn;
 	c->sink_arg = arg;
+}
+
+void collector__set_python_threads(struct collector *c,
+				   void (*fn)(void *arg, uint32_t tid, uint64_t tstate), void *arg)
+{
+	c->py_thread_fn = fn;
+	c->py_thread_arg = arg;
 }
 
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
@@ -435,8 +462,25 @@ static int py_name(struct collector *c, struct py_cached *pc, const struct py_th
 	return pc->name ? write_thread(c, c->last_ts, t->tid, t->name, 0) : -ENOMEM;
 }
 
-/* TID's Python stack as frame ids, read again at most every PY_READ_NS. */
-static struct py_cached *py_stack(struct collector *c, uint32_t tid)
+/* A thread's state, told to whoever follows the threads' frames from BPF (py_thread_fn). */
+static void py_tstate(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	if (!t->tid || !t->tstate || pc->tstate == t->tstate)
+		return;
+	pc->tstate = t->tstate;
+	if (c->py_thread_fn)
+		c->py_thread_fn(c->py_thread_arg, (uint32_t)t->tid, t->tstate);
+}
+
+static void py_cached_clear(struct py_cached *pc)
+{
+	for (uint32_t i = 0; i < pc->n; i++)
+		free(pc->text[i]);
+	pc->n = 0;
+}
+
+/* TID's Python stack as frame ids, read again at most every PY_READ_NS (FORCE: now). */
+static struct py_cached *py_stack(struct collector *c, uint32_t tid, bool force)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
@@ -446,30 +490,90 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 		pc->pinned = false;
 		return pc;
 	}
-	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
+	if (!pc || (!force && pc->read_at && now - pc->read_at < PY_READ_NS))
 		return pc;
 	pc->read_at = now;
-	pc->n = 0;
-	pc->join = false;
+	py_cached_clear(pc);
 	if (pyreader__thread(c->py, tid, &t))
 		return pc;
 	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
-		const char *fn = t.frames[i].func;
+		const struct py_frame *f = &t.frames[i];
+		uint32_t k = pc->n;
 
-		if (py_frame_id(c, &t.frames[i], &pc->ids[pc->n]))
+		if (py_frame_id(c, f, &pc->ids[k]) || !(pc->text[k] = strdup(f->text)))
 			break;
+		pc->addr[k] = f->addr;
+		/* the user's own frame names what it waits in, not threading.py's machinery */
+		pc->lib[k] = strstr(f->file, "/threading.py") != NULL;
+		pc->join[k] = !strcmp(f->func, "Thread.join") ||
+			      !strcmp(f->func, "Thread._wait_for_tstate_lock");
 		pc->n++;
-		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
 	}
-	free(pc->first);
-	pc->first = NULL;
-	/* the user's own frame names what it waits in, not threading.py's machinery */
-	for (size_t i = 0; i < t.nframes && !pc->first; i++)
-		if (!strstr(t.frames[i].file, "/threading.py") || i + 1 == t.nframes)
-			pc->first = strdup(t.frames[i].text);
 	py_name(c, pc, &t);
+	py_tstate(c, pc, &t);
 	pyreader__thread_clear(&t);
 	return pc;
+}
+
+/* PC's stack from its frame FROM outwards into V; *ID0 and TEXT0 (if ID0 is not NULL) stand
+ * for frame FROM itself. */
+static void py_view_fill(const struct py_cached *pc, uint32_t from, const uint32_t *id0,
+			 const char *text0, struct py_view *v)
+{
+	v->n = 0;
+	v->join = false;
+	v->first = NULL;
+	for (uint32_t i = from; i < pc->n; i++) {
+		const char *text = i == from && id0 ? text0 : pc->text[i];
+
+		v->ids[v->n++] = i == from && id0 ? *id0 : pc->ids[i];
+		v->join |= pc->join[i];
+		if (!v->first && (!pc->lib[i] || i + 1 == pc->n))
+			v->first = text;
+	}
+}
+
+static uint32_t py_find(const struct py_cached *pc, uint64_t frame)
+{
+	uint32_t k = 0;
+
+	while (k < pc->n && pc->addr[k] != frame)
+		k++;
+	return k;
+}
+
+/* TID's Python stack for one stack record, into V: as it is now (read at most every
+ * PY_READ_NS), or for an event that says which frame the thread was in and at which
+ * instruction (AT), from that frame outwards with that frame's line then: the thread may have
+ * moved on before the event is handled, while its callers stay as long as that frame lives
+ * (*F keeps that frame: V borrows its text). 1: no Python stack to give. */
+static int py_view_of(struct collector *c, uint32_t tid, const struct py_at *at,
+		      struct py_view *v, struct py_frame *f)
+{
+	struct py_cached *pc = py_stack(c, tid, false);
+	uint32_t k, id0;
+	int err;
+
+	if (!pc || !pc->n)
+		return 1;
+	if (!at || !at->frame) {
+		py_view_fill(pc, 0, NULL, NULL, v);
+		return 0;
+	}
+	k = py_find(pc, at->frame);
+	if (k == pc->n && (pc = py_stack(c, tid, true)))	/* not in the cached read */
+		k = py_find(pc, at->frame);
+	err = !pc || k == pc->n ? -ESTALE : pyreader__frame_at(c->py, at->frame, &at->instr, f);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {	/* returned before it was read: no line would be right */
+		c->py_gone++;
+		return 1;
+	}
+	if ((err = py_frame_id(c, f, &id0)))
+		return err;
+	py_view_fill(pc, k, &id0, f->text, v);
+	return 0;
 }
 
 /* Names every Python thread after its threading.Thread. */
@@ -483,8 +587,10 @@ static void py_names(struct collector *c)
 	for (size_t i = 0; i < n; i++) {
 		struct py_cached *pc = ts[i].tid ? py_cached(c, ts[i].tid) : NULL;
 
-		if (pc)
+		if (pc) {
 			py_name(c, pc, &ts[i]);
+			py_tstate(c, pc, &ts[i]);
+		}
 	}
 	pyreader__threads_free(ts, n);
 }
@@ -532,6 +638,11 @@ static void py_look(struct collector *c)
 	py_names(c);
 }
 
+void collector__python_look(struct collector *c)
+{
+	py_look(c);
+}
+
 /* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
  * Python frames, innermost first, between the native frames above and below them. */
 /* A stack of frame ids, interned: its STACK record when it is new. */
@@ -560,28 +671,31 @@ static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t 
 }
 
 static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-			  int first, int last, uint32_t *id)
+			  int first, int last, const struct py_at *at, uint32_t *id)
 {
-	struct py_cached *pc = py_stack(c, tid);
 	uint32_t ids[MAX_PCS + PY_MAX_IDS];
+	struct py_frame pf = {0};
+	struct py_view v;
 	struct sym_frame f;
 	uint8_t flags = 0;
-	int k = 0, err;
+	int k = 0, err = py_view_of(c, tid, at, &v, &pf);
 
-	if (!pc || !pc->n)
-		return 1;	/* no Python stack: keep the native one */
-	for (int i = 0; i < n; i++) {
+	if (err)
+		goto cleanup;	/* 1: no Python stack, keep the native one */
+	for (int i = 0; i < n && !err; i++) {
 		if (i == first)
-			for (uint32_t j = 0; j < pc->n; j++)
-				ids[k++] = pc->ids[j];
+			for (uint32_t j = 0; j < v.n; j++)
+				ids[k++] = v.ids[j];
 		if (i >= first && i <= last)
 			continue;
 		err = intern_frame(c, pcs[i], i > 0, &ids[k++], &f);
-		if (err)
-			return err;
-		flags |= api_flags(f.func);
+		flags |= err ? 0 : api_flags(f.func);
 	}
-	return put_idstack(c, ids, k, flags | (pc->join ? SF_JOIN : 0), pc->first, id);
+	if (!err)
+		err = put_idstack(c, ids, k, flags | (v.join ? SF_JOIN : 0), v.first, id);
+cleanup:
+	pyreader__frame_clear(&pf);
+	return err;
 }
 
 int collector__task_wait(struct collector *c, const struct ls_rec *rec)
@@ -606,7 +720,7 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 
 /* The Python stack of a native stack that runs the interpreter: 1 if it does not. */
 static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-		       uint32_t *id)
+		       const struct py_at *at, uint32_t *id)
 {
 	int first = -1, last = -1;
 
@@ -619,7 +733,7 @@ static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, i
 			last = i;
 		}
 	}
-	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, id);
+	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, at, id);
 }
 
 /* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
@@ -630,9 +744,11 @@ struct hidden_ra {
 };
 
 /* TID: whose Python frames to splice in, 0 for none. They are read when the event is handled:
- * exact for a thread still blocked in its wait, not for an acquisition it has moved past. */
+ * exact for a thread still blocked in its wait, or where the event says which frame it was in
+ * (AT, not NULL); not for an acquisition it has moved past. */
 static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
-		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid)
+		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid,
+		    const struct py_at *at)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -669,7 +785,7 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
 	if (n <= 0)
 		return 0;
-	err = py_stack_of(c, tid, pcs, n, id);
+	err = py_stack_of(c, tid, pcs, n, at, id);
 	if (err <= 0)
 		return err;
 	known = bytemap__get(c->stacks, pcs, n * sizeof(*pcs));
@@ -841,6 +957,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
+	const struct py_at at = {ev->py_frame, ev->py_instr};
 	struct stack_info *si = NULL;
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
@@ -849,7 +966,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &at);
 	if (err)
 		return err;
 	if (stack_id)
@@ -1004,7 +1121,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL);
+	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL, NULL);
 	/* a semaphore taken by the interpreter's own code is CPython's lock (it uses sem_t for
 	 * nothing else; Debian's LTO build takes it without passing the probed exported
 	 * PyThread_acquire_lock_timed); its try-first is not a trylock */
@@ -1060,7 +1177,7 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
 		if (pc)
 			pc->read_at = 0;
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid, NULL);
 		if (err)
 			return err;
 	}
@@ -1338,7 +1455,7 @@ int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_
 	st->bp = bp;
 	st->snap_len = len;
 	memcpy(st + 1, snap, len);
-	err = stack_of(c, tid, st, len, id, NULL);
+	err = stack_of(c, tid, st, len, id, NULL, NULL);
 	free(st);
 	return err;
 }
@@ -1354,7 +1471,7 @@ int collector__python_pin(struct collector *c, pid_t tid)
 		return -ENOMEM;
 	pc->read_at = 0;
 	pc->pinned = false;
-	pc = py_stack(c, tid);
+	pc = py_stack(c, tid, false);
 	if (pc)
 		pc->pinned = true;
 	return 0;
@@ -1444,6 +1561,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
 	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
 	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
+	err = err ?: collector__count(c, "python: waits whose frame returned before it was read",
+				      c->py_gone);
 	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
 				      c->py_infer_lost);
 	return err;
@@ -1561,7 +1680,7 @@ void collector__free(struct collector *c)
 		bytemap__each(c->threads, free_name, NULL);
 	free(c->sinfo);
 	for (size_t i = 0; i < c->npyt; i++) {
-		free(c->pyt[i].first);
+		py_cached_clear(&c->pyt[i]);
 		free(c->pyt[i].name);
 	}
 	free(c->pyt);

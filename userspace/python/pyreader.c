@@ -1207,6 +1207,7 @@ static int thread_add(struct pyreader *r, struct thread_list *list, const uint8_
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
 	t->ident = get_u64(ts, l->ts_thread_id);
+	t->tstate = tstate;
 	t->holds_gil = holder && holder == tstate;
 	return walk_frames(r, thread_frame(r, ts), t);
 }
@@ -1880,25 +1881,52 @@ void pyreader__frame_clear(struct py_frame *f)
 	memset(f, 0, sizeof(*f));
 }
 
+void pyreader__frame_where(const struct pyreader *r, struct py_where *out)
+{
+	const struct py_layout *l = &r->lay;
+
+	out->cframe = l->ts_cframe;
+	out->frame = (uint32_t)l->ts_frame;
+	out->instr = (uint32_t)l->fr_instr;
+	/* struct pyinterpreters {mutex, head, main, ...}, 3.10 to 3.14 */
+	out->main = r->runtime + (uint64_t)l->rt_interp_head + 8;
+	out->threads = (uint32_t)l->is_threads_head;
+	out->ts_next = (uint32_t)l->ts_next;
+	out->ts_ident = (uint32_t)l->ts_thread_id;
+}
+
 int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
+{
+	return pyreader__frame_at(r, frame, NULL, out);
+}
+
+int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr,
+		       struct py_frame *out)
 {
 	const struct py_layout *l = &r->lay;
 	struct py_thread one = { 0 };
 	uint8_t fr[MAX_SPAN];
 	struct code_entry *c;
 	size_t cap = 0;
+	int64_t off;
 	bool exact;
 	int line, err;
 
 	memset(out, 0, sizeof(*out));
 	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
 		return -EFAULT;
+	if (instr)	/* the frame as it was then */
+		memcpy(fr + l->fr_instr, instr, sizeof(*instr));
 	c = code_get(r, get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL), &err);
 	if (!c)
 		return err ? err : -EINVAL;
 	if (l->v310 && (err = qualname_310(r, c, frame)))
 		return err;
-	line = code_line(r, c, frame_offset(r, c, fr), &exact);
+	off = frame_offset(r, c, fr);
+	/* an instruction outside the code now there: the frame was reused since */
+	if (instr && (off < -2 || off >= (int64_t)c->nbytes || (off & 1)))
+		return -ESTALE;
+	line = code_line(r, c, off, &exact);
 	r->stats.lines_inexact += !exact;
 	if ((err = frame_push(&one, &cap, c, line, exact, false)))
 		return err;

@@ -35,6 +35,7 @@ struct py_frame {
 struct py_thread {
 	pid_t tid;		/* native thread id; 0 if the interpreter has not recorded it yet */
 	uint64_t ident;		/* threading.get_ident(): the thread's pthread_t */
+	uint64_t tstate;	/* its PyThreadState in the target */
 	char *name;		/* threading.Thread.name; NULL where threading does not know it */
 	bool holds_gil;
 	bool truncated;		/* the stack is cut: PY_MAX_FRAMES, or an unreadable or looping
@@ -128,5 +129,23 @@ int pyreader__modules(struct pyreader *r, uint64_t *dict);
  * object is unreadable or not code; -ENOMEM. */
 int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out);
 void pyreader__frame_clear(struct py_frame *f);	/* accepts NULL */
+/* The same for the frame at FRAME as it was when the word at its instruction pointer (3.10:
+ * f_lasti, in the low half) was *INSTR: its line then (NULL: now). -ESTALE if *INSTR lies
+ * outside the frame's code: the frame has been reused for another function since. */
+int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr,
+		       struct py_frame *out);
+
+/* Where a thread's innermost frame is, from its thread state (py_thread.tstate), and where the
+ * thread states are. */
+struct py_where {
+	int32_t cframe;		/* offset of the pointer to the structure that holds the frame
+				 * pointer (3.11, 3.12's _PyCFrame), or -1: the thread state does */
+	uint32_t frame;		/* that pointer's offset */
+	uint32_t instr;		/* the instruction pointer's offset in a frame (3.10: f_lasti) */
+	uint64_t main;		/* address of _PyRuntime's pointer to the main interpreter */
+	uint32_t threads;	/* offset of an interpreter's thread list head */
+	uint32_t ts_next, ts_ident;	/* offsets in a thread state: the next one, the ident */
+};
+void pyreader__frame_where(const struct pyreader *r, struct py_where *out);
 
 #endif
