@@ -93,9 +93,10 @@ def frames_of(ident):
 
 
 def settle(threads, want):
-    """Waits until every thread's innermost frame is the one it parks in."""
+    """Waits until every thread's innermost frames are those it parks in (two of them: a thread
+    still in the start barrier waits in Condition.wait too, called from Barrier._wait)."""
     for _ in range(500):
-        if all(frames_of(t.ident) and frames_of(t.ident)[0]["func"] == w
+        if all([f["func"] for f in frames_of(t.ident)[:len(w)]] == w
                for t, w in zip(threads, want)):
             return
         time.sleep(0.01)
@@ -113,14 +114,15 @@ def main():
     if mode == "spin":
         count = int(args[1])
         plan = [("spinner-%d" % i, spin, ()) for i in range(count)]
-        want = ["spin"] * count
+        want = [["spin"]] * count
     else:
         holder = Holder()
         plan = [("sleeper", outer_sleep, ()),
                 ("wörker-ç", outer_wait, ()),    # latin-1 name
                 ("锁-holder", outer_lock, (holder,)),  # UCS-2 name
                 ("parker", outer_init, ())]
-        want = ["inner_sleep", "Condition.wait", "Holder.blocked", "Condition.wait"]
+        want = [["inner_sleep"], ["Condition.wait", "Event.wait"], ["Holder.blocked"],
+                ["Condition.wait", "Event.wait"]]
     _started = threading.Barrier(len(plan) + 1)
     threads = [threading.Thread(target=parked, args=(fn,) + args, name=name, daemon=True)
                for name, fn, args in plan]
