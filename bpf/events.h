@@ -52,10 +52,10 @@ enum ls_futex_class {
 /* Where a CPython thread's innermost frame is, from its thread state (the BPF `py_threads` map,
  * tid -> the PyThreadState's address): userspace sets it once it has read the interpreter. */
 struct ls_py_where {
-	__s32 cframe;		/* offset of the pointer to the _PyCFrame holding the frame pointer
-				 * (3.11, 3.12), or -1: the thread state holds it */
-	__u32 frame;		/* offset of the innermost frame's pointer there */
-	__u32 instr;		/* offset of the instruction pointer in the frame (3.10: f_lasti) */
+	__s32 cframe;	/* offset of the pointer to the _PyCFrame holding the frame pointer
+			 * (3.11, 3.12), or -1: the thread state holds it */
+	__u32 frame;	/* offset of the innermost frame's pointer there */
+	__u32 instr;	/* offset of the instruction pointer in the frame (3.10: f_lasti) */
 	__u32 on;		/* nonzero once set */
 	/* a thread not in the map yet is looked for in the main interpreter's list of thread
 	 * states: the one whose ident (pthread_self(), the thread pointer) is the thread's */

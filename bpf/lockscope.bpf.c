@@ -253,7 +253,7 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-#define PY_MAX_WALK 64		/* thread states looked at for a thread not in py_threads yet */
+#define PY_MAX_WALK 64	/* thread states looked at for a thread not in py_threads yet */
 #define PY_WALK_AGAIN_NS 10000000	/* a thread not found is looked for again after this */
 
 /* TID's thread state: from the map, or (a thread that began since userspace last looked) found
@@ -300,7 +300,8 @@ static __always_inline void py_frame_now(__u32 tid, struct ls_ev_wait_begin *ev)
 	p = py_tstate(tid);
 	if (!p)
 		return;
-	if (py_where.cframe >= 0 && bpf_probe_read_user(&p, sizeof(p), (void *)(p + py_where.cframe)))
+	if (py_where.cframe >= 0 &&
+	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py_where.cframe)))
 		return;
 	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(p + py_where.frame)) || !frame ||
 	    bpf_probe_read_user(&ev->py_instr, sizeof(ev->py_instr),

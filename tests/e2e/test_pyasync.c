@@ -1,7 +1,7 @@
-/* test_pyasync.c - end to end on live CPython, every interpreter under test (tests/support): asyncio
- * tasks, await chains, locks held in open `async with`/`with` blocks and deadlock cycles, read by
- * pyasync__read() from outside, and found by `record`, against the ground truth the workloads
- * print. */
+/* test_pyasync.c - end to end on live CPython, every interpreter under test (tests/support):
+ * asyncio tasks, await chains, locks held in open `async with`/`with` blocks and deadlock cycles,
+ * read by pyasync__read() from outside, and found by `record`, against the ground truth the
+ * workloads print. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>

@@ -62,7 +62,7 @@ struct py_view {
 	uint32_t ids[PY_MAX_IDS];
 	uint32_t n;
 	bool join;		/* it waits in threading.Thread.join */
-	const char *first;	/* its innermost frame outside threading.py, formatted; borrowed */
+	const char *first;	/* its innermost frame not in threading.py, formatted; borrowed */
 };
 
 /* Where an event's thread was in Python when it happened (events.h): its innermost frame and

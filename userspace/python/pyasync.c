@@ -566,10 +566,10 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Where tasks register. 3.10 and 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks imports as its
- * own (a program that imported _asyncio first keeps two: both are read). 3.12 and 3.13:
- * scheduled tasks in a WeakSet, eager ones (run at once by an eager task factory) in a plain
- * set. 3.14 keeps them in per-thread linked lists: a layout not read here. */
+/* Where tasks register. 3.10 and 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks
+ * imports as its own (a program that imported _asyncio first keeps two: both are read). 3.12
+ * and 3.13: scheduled tasks in a WeakSet, eager ones (run at once by an eager task factory) in
+ * a plain set. 3.14 keeps them in per-thread linked lists: a layout not read here. */
 struct registry {
 	const char *module, *attr;
 	bool weak;

@@ -24,12 +24,12 @@ struct obj_layout {
 	int32_t meth_func, meth_self, cfunc_ml, cfunc_self, func_globals, func_name;
 	int32_t gen_qualname, gen_state, gen_iframe;
 	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
-	int8_t gen_suspended_in;	/* 3.13+: suspended in an await or yield from; else unused */
+	int8_t gen_suspended_in;	/* 3.13: suspended in an await or yield from; else 0 */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
 	int32_t futiter_future;
 	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
-	uint8_t op_resume_alt2;			/* 3.13: both (RESUME_CHECK, INSTRUMENTED_RESUME) */
+	uint8_t op_resume_alt2;		/* 3.13 has two twins: RESUME_CHECK, INSTRUMENTED */
 	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
 	uint8_t op_before_with;			/* BEFORE_WITH (3.10: SETUP_WITH) */
 	bool resume_at_yield;		/* 3.13: a suspended frame's instr_ptr is at the RESUME
@@ -103,7 +103,7 @@ static const struct obj_layout layout_313 = {
 	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
 	.co_code = 200,
-	.op_resume = 149, .op_resume_alt = 207, .op_resume_alt2 = 236,	/* RESUME_CHECK, INSTR. */
+	.op_resume = 149, .op_resume_alt = 207, .op_resume_alt2 = 236,
 	.op_yield = 118, .op_yield_alt = 241, .op_before_with = 2,
 	.resume_at_yield = true,
 };

@@ -548,7 +548,8 @@ static int keys_shape(const struct pyreader *r, const uint8_t *hdr, uint64_t *en
 		if (size < 8 || size > (1 << 30) || (size & (size - 1)) || nent < 0 ||
 		    nent > MAX_DICT || nent > size)
 			return -EINVAL;
-		*entries = DK310_INDICES + (uint64_t)size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
+		*entries = DK310_INDICES +
+			   (uint64_t)size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
 		*n = (size_t)nent;
 		*esize = 24;
 		return 0;
@@ -875,7 +876,8 @@ static bool frame_incomplete(const struct pyreader *r, const struct code_entry *
 			     int owner)
 {
 	/* 3.10 shows a frame that has not started at its first line */
-	return !r->lay.v310 && owner != FRAME_OWNED_BY_GENERATOR && off >= -2 && off < (int64_t)c->traceable;
+	return !r->lay.v310 && owner != FRAME_OWNED_BY_GENERATOR && off >= -2 &&
+	       off < (int64_t)c->traceable;
 }
 
 /* The line of the instruction at byte offset OFF in code C; *exact false where the first line
@@ -889,9 +891,12 @@ static int code_line(const struct pyreader *r, const struct code_entry *c, int64
 	if (off == -2)	/* 3.10, 3.11: a frame that has not run an instruction yet */
 		return c->firstlineno;
 	if (off >= 0 && (uint64_t)off < c->nbytes && !(off & 1) && c->lt) {
-		line = r->lay.v310
-			       ? pyreader__linetable310_line(c->lt, c->lt_len, c->firstlineno, (int)off)
-			       : pyreader__linetable_line(c->lt, c->lt_len, c->firstlineno, (int)off);
+		if (r->lay.v310)
+			line = pyreader__linetable310_line(c->lt, c->lt_len, c->firstlineno,
+							   (int)off);
+		else
+			line = pyreader__linetable_line(c->lt, c->lt_len, c->firstlineno,
+							(int)off);
 		if (line > 0)
 			return line;
 	}
@@ -911,7 +916,8 @@ static uint64_t class_function(struct pyreader *r, uint64_t klass, const char *n
 	uint64_t dict, f, fcode;
 	char type[16];
 
-	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_dict, &dict) || dict_find(r, dict, name, &f))
+	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_dict, &dict) ||
+	    dict_find(r, dict, name, &f))
 		return 0;
 	if (!obj_is(r, f, &r->func_type, "function")) {
 		uint64_t t, tn;
