@@ -138,10 +138,11 @@ int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr
 /* Where a thread's innermost frame is, from its thread state (py_thread.tstate), and where the
  * thread states are. */
 struct py_where {
-	int32_t cframe;	/* offset of the pointer to what holds the frame pointer (3.11, 3.12's
-			 * _PyCFrame), or -1: the thread state does */
+	/* offset of the pointer to what holds the frame pointer (3.11, 3.12's _PyCFrame), or
+	 * -1: the thread state does */
+	int32_t cframe;
 	uint32_t frame;		/* that pointer's offset */
-	uint32_t instr;		/* the instruction pointer's offset in a frame (3.10: lasti) */
+	uint32_t instr;		/* the instruction pointer's offset in a frame (3.10: f_lasti) */
 	uint64_t main;		/* address of _PyRuntime's pointer to the main interpreter */
 	uint32_t threads;	/* offset of an interpreter's thread list head */
 	uint32_t ts_next, ts_ident;	/* offsets in a thread state: the next one, the ident */
