@@ -142,7 +142,7 @@ struct py_where {
 	 * -1: the thread state does */
 	int32_t cframe;
 	uint32_t frame;		/* that pointer's offset */
-	uint32_t instr;		/* the instruction pointer's offset in a frame (3.10: f_lasti) */
+	uint32_t instr;		/* offset of the instruction pointer in a frame (3.10: f_lasti) */
 	uint64_t main;		/* address of _PyRuntime's pointer to the main interpreter */
 	uint32_t threads;	/* offset of an interpreter's thread list head */
 	uint32_t ts_next, ts_ident;	/* offsets in a thread state: the next one, the ident */
