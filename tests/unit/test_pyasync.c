@@ -175,7 +175,7 @@ static int read_all(struct capture *cap, uint64_t runtime, uint32_t version, str
 static void capture_hung(const char *interp, const char *script, struct capture *cap,
 			 uint64_t *runtime, uint32_t *version, char *desc, size_t len)
 {
-	char cmd[512], out[256], why[256] = "";
+	char cmd[4608], out[256], why[256] = "";
 	struct pyasync *a;
 	struct pyreader *live;
 	struct py_info info;
@@ -266,14 +266,25 @@ static void replay_then_damage(const char *interp, const char *script, bool amon
 	free(cap.reads);
 }
 
-Test(pyasync, captured_asyncio_deadlock_replays_and_survives_damage)
+static void replay_async(const struct test_python *py)
 {
-	replay_then_damage(python3_path(), "tests/workloads/py_async_deadlock.py", true);
+	replay_then_damage(py->path, "tests/workloads/py_async_deadlock.py", true);
 }
 
-Test(pyasync, captured_thread_deadlock_replays_and_survives_damage)
+static void replay_threads(const struct test_python *py)
 {
-	replay_then_damage("/usr/bin/python3.11", "tests/workloads/py_deadlock.py", false);
+	replay_then_damage(py->path, "tests/workloads/py_deadlock.py", false);
+}
+
+/* On every interpreter under test: each version's object layouts meet the damage. */
+Test(pyasync, captured_asyncio_deadlock_replays_and_survives_damage, .timeout = 120)
+{
+	on_every_python(replay_async);
+}
+
+Test(pyasync, captured_thread_deadlock_replays_and_survives_damage, .timeout = 120)
+{
+	on_every_python(replay_threads);
 }
 
 /* A 3.14 runtime that publishes its _Py_DebugOffsets (all zero but the cookie and the version)
