@@ -287,14 +287,16 @@ static __always_inline __u64 py_tstate(__u32 tid)
 	return found;
 }
 
-/* The innermost Python frame of a CPython thread and its instruction pointer, now: three reads
- * from its thread state, for the wait's Python frames to be told at the right line later. */
-static __always_inline void py_frame_now(__u32 tid, struct ls_ev_wait_begin *ev)
+/* A CPython thread's innermost Python frames now, from its thread state: each one's code object,
+ * instruction pointer and owner, read while the thread still waits in them, so that the wait's
+ * Python stack is told later as it was then. */
+static __always_inline void py_frames_now(__u32 tid, struct ls_py_stack *py)
 {
 	__u64 p, frame = 0;
+	__u32 n = 0;
 
-	ev->py_frame = 0;
-	ev->py_instr = 0;
+	py->n = 0;
+	py->more = 0;
 	if (!py_where.on)
 		return;
 	p = py_tstate(tid);
@@ -303,11 +305,26 @@ static __always_inline void py_frame_now(__u32 tid, struct ls_ev_wait_begin *ev)
 	if (py_where.cframe >= 0 &&
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py_where.cframe)))
 		return;
-	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(p + py_where.frame)) || !frame ||
-	    bpf_probe_read_user(&ev->py_instr, sizeof(ev->py_instr),
-				(void *)(frame + py_where.instr)))
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(p + py_where.frame)))
 		return;
-	ev->py_frame = frame;
+	for (int i = 0; i < LS_PY_FRAMES && frame; i++) {
+		py->frame[i] = frame;
+		py->owner[i] = 0;
+		if (bpf_probe_read_user(&py->code[i], sizeof(py->code[i]),
+					(void *)(frame + py_where.code)) ||
+		    bpf_probe_read_user(&py->instr[i], sizeof(py->instr[i]),
+					(void *)(frame + py_where.instr))) {
+			frame = 0;
+			break;
+		}
+		if (py_where.owner >= 0)
+			bpf_probe_read_user(&py->owner[i], 1, (void *)(frame + py_where.owner));
+		n = i + 1;
+		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + py_where.prev)))
+			frame = 0;
+	}
+	py->n = n;
+	py->more = frame;
 }
 
 static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
@@ -333,7 +350,7 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	ev->call_lock = 0;
 	ev->call_api = 0;
 	ev->pad = 0;
-	py_frame_now(tid, ev);
+	py_frames_now(tid, &ev->py);
 	{
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 

@@ -65,11 +65,7 @@ struct py_view {
 	const char *first;	/* its innermost frame not in threading.py, formatted; borrowed */
 };
 
-/* Where an event's thread was in Python when it happened (events.h): its innermost frame and
- * the word at that frame's instruction pointer; frame 0 if not known. */
-struct py_at {
-	uint64_t frame, instr;
-};
+
 
 #define COUNTERS_MAX 32
 
@@ -115,7 +111,7 @@ struct collector {
 	void *wait_seen_arg;
 	void (*py_thread_fn)(void *arg, uint32_t tid, uint64_t tstate);
 	void *py_thread_arg;
-	uint64_t py_gone;	/* waits whose Python frame had returned before it was read */
+	uint64_t py_cut;	/* waits whose Python stack was cut: frames gone before read */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -515,21 +511,14 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid, bool force)
 	return pc;
 }
 
-/* PC's stack from its frame FROM outwards into V; *ID0 and TEXT0 (if ID0 is not NULL) stand
- * for frame FROM itself. */
-static void py_view_fill(const struct py_cached *pc, uint32_t from, const uint32_t *id0,
-			 const char *text0, struct py_view *v)
+/* Appends PC's stack from its frame FROM outwards to V. */
+static void py_view_fill(const struct py_cached *pc, uint32_t from, struct py_view *v)
 {
-	v->n = 0;
-	v->join = false;
-	v->first = NULL;
-	for (uint32_t i = from; i < pc->n; i++) {
-		const char *text = i == from && id0 ? text0 : pc->text[i];
-
-		v->ids[v->n++] = i == from && id0 ? *id0 : pc->ids[i];
+	for (uint32_t i = from; i < pc->n && v->n < PY_MAX_IDS; i++) {
+		v->ids[v->n++] = pc->ids[i];
 		v->join |= pc->join[i];
 		if (!v->first && (!pc->lib[i] || i + 1 == pc->n))
-			v->first = text;
+			v->first = pc->text[i];
 	}
 }
 
@@ -542,37 +531,75 @@ static uint32_t py_find(const struct py_cached *pc, uint64_t frame)
 	return k;
 }
 
-/* TID's Python stack for one stack record, into V: as it is now (read at most every
- * PY_READ_NS), or for an event that says which frame the thread was in and at which
- * instruction (AT), from that frame outwards with that frame's line then: the thread may have
- * moved on before the event is handled, while its callers stay as long as that frame lives
- * (*F keeps that frame: V borrows its text). 1: no Python stack to give. */
-static int py_view_of(struct collector *c, uint32_t tid, const struct py_at *at,
-		      struct py_view *v, struct py_frame *f)
+/* Appends frame F (its id ID) to V. */
+static void py_view_add(struct py_view *v, uint32_t id, const struct py_frame *f, bool last)
 {
+	v->ids[v->n++] = id;
+	v->join |= !strcmp(f->func, "Thread.join") ||
+		   !strcmp(f->func, "Thread._wait_for_tstate_lock");
+	if (!v->first && (!strstr(f->file, "/threading.py") || last))
+		v->first = f->text;
+}
+
+/* The frames an event carries (AT), as they were when it happened, into V (*F and *NF keep
+ * them: V borrows their texts); then, past the last of them, the thread's callers as they are
+ * now. The thread may have returned from the innermost frames since, but what AT read of
+ * them says where they were; a frame reused since for another function ends the stack there. */
+static int py_view_as_was(struct collector *c, uint32_t tid, const struct ls_py_stack *at,
+			  struct py_view *v, struct py_frame *f, size_t *nf)
+{
+	/* read as often as without AT: it names the thread, and has its callers */
 	struct py_cached *pc = py_stack(c, tid, false);
-	uint32_t k, id0;
+	bool cut = false;
+	uint32_t id, k;
 	int err;
 
+	v->n = 0;
+	v->join = false;
+	v->first = NULL;
+	for (uint32_t i = 0; i < at->n && i < LS_PY_FRAMES && v->n < PY_MAX_IDS && !cut; i++) {
+		err = pyreader__frame_as(c->py, at->frame[i], at->code[i], at->instr[i],
+					 (int8_t)at->owner[i], &f[*nf]);
+		if (err == -ENOENT)
+			continue;	/* a C-stack shim, or a frame not started: not shown */
+		if (err == -ENOMEM)
+			return err;
+		if (err) {	/* reused for another function since, or unreadable */
+			cut = true;
+			break;
+		}
+		(*nf)++;
+		if ((err = py_frame_id(c, &f[*nf - 1], &id)))
+			return err;
+		py_view_add(v, id, &f[*nf - 1], !at->more && i + 1 == at->n);
+	}
+	if (!cut && at->more) {
+		k = pc ? py_find(pc, at->more) : 0;
+		if (pc && k == pc->n && (pc = py_stack(c, tid, true)))	/* not in the cached read */
+			k = py_find(pc, at->more);
+		cut = !pc || k == pc->n;
+		if (!cut)
+			py_view_fill(pc, k, v);
+	}
+	c->py_cut += cut;
+	return v->n ? 0 : 1;
+}
+
+/* TID's Python stack for one stack record, into V: as the event that brought it says (AT, its
+ * frames read when it happened), or, without, as it is now (read at most every PY_READ_NS).
+ * 1: no Python stack to give. */
+static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stack *at,
+		      struct py_view *v, struct py_frame *f, size_t *nf)
+{
+	struct py_cached *pc;
+
+	if (at && at->n)
+		return py_view_as_was(c, tid, at, v, f, nf);
+	pc = py_stack(c, tid, false);
 	if (!pc || !pc->n)
 		return 1;
-	if (!at || !at->frame) {
-		py_view_fill(pc, 0, NULL, NULL, v);
-		return 0;
-	}
-	k = py_find(pc, at->frame);
-	if (k == pc->n && (pc = py_stack(c, tid, true)))	/* not in the cached read */
-		k = py_find(pc, at->frame);
-	err = !pc || k == pc->n ? -ESTALE : pyreader__frame_at(c->py, at->frame, &at->instr, f);
-	if (err == -ENOMEM)
-		return err;
-	if (err) {	/* returned before it was read: no line would be right */
-		c->py_gone++;
-		return 1;
-	}
-	if ((err = py_frame_id(c, f, &id0)))
-		return err;
-	py_view_fill(pc, k, &id0, f->text, v);
+	*v = (struct py_view){0};
+	py_view_fill(pc, 0, v);
 	return 0;
 }
 
@@ -638,8 +665,12 @@ static void py_look(struct collector *c)
 	py_names(c);
 }
 
-void collector__python_look(struct collector *c)
+void collector__python_look(struct collector *c, bool now)
 {
+	if (now && !c->py) {
+		c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
+		c->py_looked = 0;
+	}
 	py_look(c);
 }
 
@@ -671,14 +702,15 @@ static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t 
 }
 
 static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-			  int first, int last, const struct py_at *at, uint32_t *id)
+			  int first, int last, const struct ls_py_stack *at, uint32_t *id)
 {
 	uint32_t ids[MAX_PCS + PY_MAX_IDS];
-	struct py_frame pf = {0};
+	struct py_frame pf[LS_PY_FRAMES] = {{0}};
 	struct py_view v;
 	struct sym_frame f;
 	uint8_t flags = 0;
-	int k = 0, err = py_view_of(c, tid, at, &v, &pf);
+	size_t npf = 0;
+	int k = 0, err = py_view_of(c, tid, at, &v, pf, &npf);
 
 	if (err)
 		goto cleanup;	/* 1: no Python stack, keep the native one */
@@ -694,7 +726,8 @@ static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs
 	if (!err)
 		err = put_idstack(c, ids, k, flags | (v.join ? SF_JOIN : 0), v.first, id);
 cleanup:
-	pyreader__frame_clear(&pf);
+	for (size_t i = 0; i < LS_PY_FRAMES; i++)
+		pyreader__frame_clear(&pf[i]);
 	return err;
 }
 
@@ -720,7 +753,7 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 
 /* The Python stack of a native stack that runs the interpreter: 1 if it does not. */
 static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-		       const struct py_at *at, uint32_t *id)
+		       const struct ls_py_stack *at, uint32_t *id)
 {
 	int first = -1, last = -1;
 
@@ -748,7 +781,7 @@ struct hidden_ra {
  * (AT, not NULL); not for an acquisition it has moved past. */
 static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
 		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid,
-		    const struct py_at *at)
+		    const struct ls_py_stack *at)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -957,7 +990,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
-	const struct py_at at = {ev->py_frame, ev->py_instr};
+
 	struct stack_info *si = NULL;
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
@@ -966,7 +999,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
 	if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &at);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &ev->py);
 	if (err)
 		return err;
 	if (stack_id)
@@ -1561,8 +1594,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
 	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
 	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
-	err = err ?: collector__count(c, "python: waits whose frame returned before it was read",
-				      c->py_gone);
+	err = err ?: collector__count(c, "python: stacks cut: frames gone before they were read",
+				      c->py_cut);
 	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
 				      c->py_infer_lost);
 	return err;

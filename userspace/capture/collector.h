@@ -25,9 +25,9 @@ void collector__free(struct collector *c);	/* accepts NULL */
 void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
 			 void *arg);
 
-/* Looks for CPython in the target if it has not been found yet (for a few seconds after an exec,
- * at most every 50 ms). */
-void collector__python_look(struct collector *c);
+/* Looks for CPython in the target if it has not been found yet: for a few seconds after an exec,
+ * at most every 50 ms; NOW: at once, and for a few seconds from now. */
+void collector__python_look(struct collector *c, bool now);
 /* FN(ARG, TID, TSTATE) is told each CPython thread's state as the collector finds it (again
  * when it changes): the BPF side reads the thread's innermost frame from there at each wait
  * (events.h), so that the wait's Python line is the one it waited on. */

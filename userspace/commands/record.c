@@ -189,6 +189,42 @@ static void child_ended(struct recorder *r, int status)
 	r->exited = true;
 }
 
+/* Tells the BPF side, once the collector has found CPython, where the thread states are and
+ * where one keeps its innermost frame: from then on a CPython thread's waits say which Python
+ * frame they were in and at which instruction (events.h). False until then. */
+static bool python_where(struct recorder *r)
+{
+	struct pyreader *py = r->col ? collector__pyreader(r->col) : NULL;
+	struct ls_py_where *w;
+	struct py_where pw;
+
+	if (!r->skel || !r->skel->bss)
+		return false;
+	w = &r->skel->bss->py_where;
+	if (w->on)
+		return true;
+	if (!py)
+		return false;
+	pyreader__frame_where(py, &pw);
+	*w = (struct ls_py_where){.cframe = pw.cframe, .frame = pw.frame, .instr = pw.instr,
+				  .prev = pw.prev, .code = pw.code, .owner = pw.owner,
+				  .main = pw.main, .threads = pw.threads, .ts_next = pw.ts_next,
+				  .ts_ident = pw.ts_ident};
+	__atomic_store_n(&w->on, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* A CPython thread's state, found by the collector (the BPF side finds most itself). */
+static void python_thread(void *arg, uint32_t tid, uint64_t tstate)
+{
+	struct recorder *r = arg;
+
+	/* a full map leaves the thread's waits to be read late, as before */
+	if (python_where(r))
+		bpf_map__update_elem(r->skel->maps.py_threads, &tid, sizeof(tid), &tstate,
+				     sizeof(tstate), BPF_ANY);
+}
+
 /* Lets the launched command exec and run to its entry point, where its objects are loaded
  * before any of its code runs; then lets it go. */
 static int release_child(struct recorder *r)
@@ -221,6 +257,9 @@ static int release_child(struct recorder *r)
 	if (err)
 		wait_for_libraries(r->pid);
 	r->err = collector__load_objects(r->col);
+	/* the loader has mapped libpython: its waits carry their Python frames from the first */
+	collector__python_look(r->col, true);
+	python_where(r);
 	entrystop__release(&r->entry);
 	return LS_EXIT_OK;
 }
@@ -237,41 +276,6 @@ static bool wait_seen(void *arg, uint32_t tid)
 		return true;
 	return size <= sizeof(value) &&
 	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
-}
-
-/* Tells the BPF side, once the collector has found CPython, where the thread states are and
- * where one keeps its innermost frame: from then on a CPython thread's waits say which Python
- * frame they were in and at which instruction (events.h). False until then. */
-static bool python_where(struct recorder *r)
-{
-	struct pyreader *py = r->col ? collector__pyreader(r->col) : NULL;
-	struct ls_py_where *w;
-	struct py_where pw;
-
-	if (!r->skel || !r->skel->bss)
-		return false;
-	w = &r->skel->bss->py_where;
-	if (w->on)
-		return true;
-	if (!py)
-		return false;
-	pyreader__frame_where(py, &pw);
-	*w = (struct ls_py_where){.cframe = pw.cframe, .frame = pw.frame, .instr = pw.instr,
-				  .main = pw.main, .threads = pw.threads, .ts_next = pw.ts_next,
-				  .ts_ident = pw.ts_ident};
-	__atomic_store_n(&w->on, 1, __ATOMIC_RELEASE);
-	return true;
-}
-
-/* A CPython thread's state, found by the collector (the BPF side finds most itself). */
-static void python_thread(void *arg, uint32_t tid, uint64_t tstate)
-{
-	struct recorder *r = arg;
-
-	/* a full map leaves the thread's waits to be read late, as before */
-	if (python_where(r))
-		bpf_map__update_elem(r->skel->maps.py_threads, &tid, sizeof(tid), &tstate,
-				     sizeof(tstate), BPF_ANY);
 }
 
 static int event_cb(void *ctx, void *data, size_t size)
@@ -617,7 +621,7 @@ static void probe_python(struct recorder *r)
 {
 	const char *object;
 
-	collector__python_look(r->col);
+	collector__python_look(r->col, false);
 	python_where(r);
 	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
 		return;

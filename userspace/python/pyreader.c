@@ -1894,6 +1894,9 @@ void pyreader__frame_where(const struct pyreader *r, struct py_where *out)
 	out->cframe = l->ts_cframe;
 	out->frame = (uint32_t)l->ts_frame;
 	out->instr = (uint32_t)l->fr_instr;
+	out->prev = (uint32_t)l->fr_previous;
+	out->code = (uint32_t)l->fr_code;
+	out->owner = l->fr_owner;
 	/* struct pyinterpreters {mutex, head, main, ...}, 3.10 to 3.14 */
 	out->main = r->runtime + (uint64_t)l->rt_interp_head + 8;
 	out->threads = (uint32_t)l->is_threads_head;
@@ -1901,37 +1904,33 @@ void pyreader__frame_where(const struct pyreader *r, struct py_where *out)
 	out->ts_ident = (uint32_t)l->ts_thread_id;
 }
 
-int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
-{
-	return pyreader__frame_at(r, frame, NULL, out);
-}
-
-int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr,
-		       struct py_frame *out)
+/* FR: the frame's bytes, as they are or were; AS_WAS: they were, the instruction must lie in
+ * the code (else the frame was reused since) and frames CPython does not show are refused. */
+static int frame_describe(struct pyreader *r, uint64_t frame, const uint8_t *fr, bool as_was,
+			  struct py_frame *out)
 {
 	const struct py_layout *l = &r->lay;
 	struct py_thread one = { 0 };
-	uint8_t fr[MAX_SPAN];
 	struct code_entry *c;
+	int owner = l->fr_owner >= 0 ? (int8_t)fr[l->fr_owner] : 0;
 	size_t cap = 0;
 	int64_t off;
 	bool exact;
 	int line, err;
 
 	memset(out, 0, sizeof(*out));
-	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
-		return -EFAULT;
-	if (instr)	/* the frame as it was then */
-		memcpy(fr + l->fr_instr, instr, sizeof(*instr));
+	if (as_was && l->fr_owner_shim && owner >= l->fr_owner_shim)
+		return -ENOENT;
 	c = code_get(r, get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL), &err);
 	if (!c)
 		return err ? err : -EINVAL;
+	off = frame_offset(r, c, fr);
+	if (as_was && (off < -2 || off >= (int64_t)c->nbytes || (off & 1)))
+		return -ESTALE;
+	if (as_was && frame_incomplete(r, c, off, owner))
+		return -ENOENT;
 	if (l->v310 && (err = qualname_310(r, c, frame)))
 		return err;
-	off = frame_offset(r, c, fr);
-	/* an instruction outside the code now there: the frame was reused since */
-	if (instr && (off < -2 || off >= (int64_t)c->nbytes || (off & 1)))
-		return -ESTALE;
 	line = code_line(r, c, off, &exact);
 	r->stats.lines_inexact += !exact;
 	if ((err = frame_push(&one, &cap, c, line, exact, false)))
@@ -1940,4 +1939,31 @@ int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr
 	out->addr = frame;
 	free(one.frames);
 	return 0;
+}
+
+int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
+{
+	uint8_t fr[MAX_SPAN];
+
+	memset(out, 0, sizeof(*out));
+	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
+		return -EFAULT;
+	return frame_describe(r, frame, fr, false, out);
+}
+
+int pyreader__frame_as(struct pyreader *r, uint64_t frame, uint64_t code, uint64_t instr,
+		       int owner, struct py_frame *out)
+{
+	const struct py_layout *l = &r->lay;
+	uint8_t fr[MAX_SPAN] = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	if (!ptr_ok(frame))
+		return -EFAULT;
+	/* the frame's bytes as they were, from what was read of them */
+	memcpy(fr + l->fr_code, &code, sizeof(code));
+	memcpy(fr + l->fr_instr, &instr, sizeof(instr));
+	if (l->fr_owner >= 0)
+		fr[l->fr_owner] = (uint8_t)owner;
+	return frame_describe(r, frame, fr, true, out);
 }

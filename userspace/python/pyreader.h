@@ -129,11 +129,12 @@ int pyreader__modules(struct pyreader *r, uint64_t *dict);
  * object is unreadable or not code; -ENOMEM. */
 int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out);
 void pyreader__frame_clear(struct py_frame *f);	/* accepts NULL */
-/* The same for the frame at FRAME as it was when the word at its instruction pointer (3.10:
- * f_lasti, in the low half) was *INSTR: its line then (NULL: now). -ESTALE if *INSTR lies
- * outside the frame's code: the frame has been reused for another function since. */
-int pyreader__frame_at(struct pyreader *r, uint64_t frame, const uint64_t *instr,
-		       struct py_frame *out);
+/* The frame at FRAME as it was at some moment, from what was read of it then: its code object
+ * CODE, the word at its instruction pointer INSTR (3.10: f_lasti, in the low half), its OWNER
+ * (3.11+). 0; -ENOENT for a frame not shown (a C-stack shim, a frame not started yet); -EINVAL
+ * if CODE is no code object (now); -ESTALE if INSTR lies outside CODE; -ENOMEM. */
+int pyreader__frame_as(struct pyreader *r, uint64_t frame, uint64_t code, uint64_t instr,
+		       int owner, struct py_frame *out);
 
 /* Where a thread's innermost frame is, from its thread state (py_thread.tstate), and where the
  * thread states are. */
@@ -143,6 +144,8 @@ struct py_where {
 	int32_t cframe;
 	uint32_t frame;		/* that pointer's offset */
 	uint32_t instr;		/* offset of the instruction pointer in a frame (3.10: f_lasti) */
+	uint32_t prev, code;	/* offsets in a frame: the next frame out, the code object */
+	int32_t owner;		/* ... its owner byte, or -1 (3.10) */
 	uint64_t main;		/* address of _PyRuntime's pointer to the main interpreter */
 	uint32_t threads;	/* offset of an interpreter's thread list head */
 	uint32_t ts_next, ts_ident;	/* offsets in a thread state: the next one, the ident */
