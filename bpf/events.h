@@ -51,6 +51,40 @@ enum ls_futex_class {
 	LS_FUTEX_WAITV,		/* futex_waitv(2): the first futex of the vector */
 };
 
+#define LS_PY_FRAMES 16	/* Python frames a wait carries */
+
+/* CPython: a thread's innermost Python frames when it began to wait, read by the BPF side from
+ * its thread state. The frames are described later, after the thread may have moved on: these
+ * say where it waited. n 0: not known (no CPython, or a thread not found yet). */
+struct ls_py_stack {
+	__u32 n;
+	__u32 pad;
+	__u64 more;			/* the frame after the last one here; 0: the chain ends */
+	__u64 frame[LS_PY_FRAMES];
+	__u64 code[LS_PY_FRAMES];	/* f_code, f_executable */
+	__u64 instr[LS_PY_FRAMES];	/* the word at the instruction pointer (3.10: f_lasti) */
+	__u8 owner[LS_PY_FRAMES];	/* 3.11+: who owns the frame (C-stack shims are not shown) */
+};
+
+/* Where a CPython thread's innermost frame is, from its thread state (the BPF `py_threads` map,
+ * tid -> the PyThreadState's address): userspace sets it once it has read the interpreter. */
+struct ls_py_where {
+	__s32 cframe;	/* offset of the pointer to the _PyCFrame holding the frame pointer
+			 * (3.11, 3.12), or -1: the thread state holds it */
+	__u32 frame;	/* offset of the innermost frame's pointer there */
+	__u32 instr;	/* offset of the instruction pointer in the frame (3.10: f_lasti) */
+	__u32 on;		/* nonzero once set */
+	__u32 prev, code;	/* offsets in a frame: the next frame out, the code object */
+	__s32 owner;		/* ... and the owner byte, or -1 (3.10) */
+	__u32 pad2;
+	/* a thread not in the map yet is looked for in the main interpreter's list of thread
+	 * states: the one whose ident (pthread_self(), the thread pointer) is the thread's */
+	__u64 main;		/* address of _PyRuntime's pointer to the main interpreter */
+	__u32 threads;		/* offset of its thread list's head in an interpreter */
+	__u32 ts_next, ts_ident;	/* offsets in a thread state */
+	__u32 pad;
+};
+
 /* Where a thread was: registers at the probe, the frame-pointer chain, and a copy of the user
  * stack from sp. The record is followed by snap_len bytes of stack (LS_STACK_SNAP at most) and
  * is sized to what was copied. */
@@ -101,6 +135,7 @@ struct ls_ev_wait_begin {
 				 * reserved: see ls_ev_lock */
 	__u64 path;		/* the key of a call path the collector knows, sent in place of the
 				 * stack (st.snap_len and st.nfp are then 0); 0: none */
+	struct ls_py_stack py;
 	struct ls_ev_stack st;
 };
 
@@ -239,8 +274,11 @@ struct ls_loop_state {
 };
 
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
-_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 56 + sizeof(struct ls_ev_stack),
+_Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 56 +
+		       sizeof(struct ls_py_stack) + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");
+_Static_assert(sizeof(struct ls_py_where) == 56, "ls_py_where layout");
+_Static_assert(sizeof(struct ls_py_stack) == 16 + 25 * LS_PY_FRAMES, "ls_py_stack layout");
 _Static_assert(sizeof(struct ls_ev_wait_end) == 24, "ls_ev_wait_end layout");
 _Static_assert(sizeof(struct ls_ev_wake) == 40, "ls_ev_wake layout");
 _Static_assert(sizeof(struct ls_ev_stack) == 32 + 8 * LS_MAX_FP_FRAMES, "ls_ev_stack layout");

@@ -72,6 +72,17 @@ struct {
 	__type(value, __u8);
 } paths SEC(".maps");
 
+/* CPython threads of the targets: tid -> its PyThreadState's address; and where the innermost
+ * frame is from there (events.h). Userspace fills both once it has found the interpreter. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} py_threads SEC(".maps");
+
+struct ls_py_where py_where;
+
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
 struct scratch_buf {
@@ -398,6 +409,80 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
+#define PY_MAX_WALK 64	/* thread states looked at for a thread not in py_threads yet */
+#define PY_WALK_AGAIN_NS 10000000	/* a thread not found is looked for again after this */
+
+/* TID's thread state: from the map, or (a thread that began since userspace last looked) found
+ * in the interpreter's list by its ident, glibc's pthread_self(), which is x86-64's fs base.
+ * The list runs newest first, and a thread starting a thread makes the new one's state with its
+ * own ident until the new thread takes it over: the last match is the thread's own. A thread
+ * not found (no Python, or its state not bound to it yet) is kept as an odd value, the time of
+ * the look, and looked for again at most every PY_WALK_AGAIN_NS. */
+static __always_inline __u64 py_tstate(__u32 tid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 *known = bpf_map_lookup_elem(&py_threads, &tid);
+	__u64 self, interp = 0, ts = 0, ident, found = 0, now = bpf_ktime_get_ns();
+
+	if (known && (!(*known & 1) || now - *known < PY_WALK_AGAIN_NS))
+		return *known & 1 ? 0 : *known;
+	self = BPF_CORE_READ(task, thread.fsbase);
+	if (!bpf_probe_read_user(&interp, sizeof(interp), (void *)py_where.main) && interp)
+		bpf_probe_read_user(&ts, sizeof(ts), (void *)(interp + py_where.threads));
+	for (int i = 0; i < PY_MAX_WALK && ts; i++) {
+		if (bpf_probe_read_user(&ident, sizeof(ident), (void *)(ts + py_where.ts_ident)))
+			break;
+		if (ident == self)
+			found = ts;
+		if (bpf_probe_read_user(&ts, sizeof(ts), (void *)(ts + py_where.ts_next)))
+			break;
+	}
+	if (!found)
+		now |= 1;
+	bpf_map_update_elem(&py_threads, &tid, found ? &found : &now, BPF_ANY);
+	return found;
+}
+
+/* A CPython thread's innermost Python frames now, from its thread state: each one's code object,
+ * instruction pointer and owner, read while the thread still waits in them, so that the wait's
+ * Python stack is told later as it was then. */
+static __always_inline void py_frames_now(__u32 tid, struct ls_py_stack *py)
+{
+	__u64 p, frame = 0;
+	__u32 n = 0;
+
+	py->n = 0;
+	py->more = 0;
+	if (!py_where.on)
+		return;
+	p = py_tstate(tid);
+	if (!p)
+		return;
+	if (py_where.cframe >= 0 &&
+	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + py_where.cframe)))
+		return;
+	if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(p + py_where.frame)))
+		return;
+	for (int i = 0; i < LS_PY_FRAMES && frame; i++) {
+		py->frame[i] = frame;
+		py->owner[i] = 0;
+		if (bpf_probe_read_user(&py->code[i], sizeof(py->code[i]),
+					(void *)(frame + py_where.code)) ||
+		    bpf_probe_read_user(&py->instr[i], sizeof(py->instr[i]),
+					(void *)(frame + py_where.instr))) {
+			frame = 0;
+			break;
+		}
+		if (py_where.owner >= 0)
+			bpf_probe_read_user(&py->owner[i], 1, (void *)(frame + py_where.owner));
+		n = i + 1;
+		if (bpf_probe_read_user(&frame, sizeof(frame), (void *)(frame + py_where.prev)))
+			frame = 0;
+	}
+	py->n = n;
+	py->more = frame;
+}
+
 static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, __u32 op,
 					    __u32 val, __u32 fclass)
 {
@@ -424,6 +509,7 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 	ev->call_api = 0;
 	ev->lost = lost_now();	/* before bpf_ringbuf_output reserves */
 	ev->path = 0;
+	py_frames_now(tid, &ev->py);
 	if (lock_probes) {
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
@@ -480,18 +566,28 @@ static __always_inline void track(__u32 tid, __u64 now, __u64 uaddr, __u32 op, _
 
 /* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
 
-/* Is system call NR, A0 its first argument, an event loop's poll call? A select with no
- * descriptors is a sleep (CPython 3.10's time.sleep), not a poll. The place for a rule on what
- * a loop polls: the call's arguments are at hand at its entry and return. */
-static __always_inline bool is_poll(long nr, __u64 a0)
+/* A select or poll over no descriptors is a sleep, not a loop's wait: CPython 3.10's time.sleep
+ * is select(0, NULL, NULL, NULL, &timeout). A0, A1: the call's first two arguments. */
+static __always_inline bool no_fds(long nr, __u64 a0, __u64 a1)
+{
+	if (nr == NR_SELECT || nr == NR_PSELECT6)
+		return a0 == 0;
+	if (nr == NR_POLL || nr == NR_PPOLL)
+		return a1 == 0;
+	return false;
+}
+
+/* Is system call NR, A0 and A1 its first arguments, an event loop's poll call? The place for a
+ * rule on what a loop polls: the call's arguments are at hand at its entry and return. */
+static __always_inline bool is_poll(long nr, __u64 a0, __u64 a1)
 {
 	switch (nr) {
 	case NR_SELECT:
 	case NR_PSELECT6:
-		return loop_threshold_ns != 0 && a0 != 0;
 	case NR_POLL:
-	case NR_EPOLL_WAIT:
 	case NR_PPOLL:
+		return loop_threshold_ns != 0 && !no_fds(nr, a0, a1);
+	case NR_EPOLL_WAIT:
 	case NR_EPOLL_PWAIT:
 	case NR_EPOLL_PWAIT2:
 		return loop_threshold_ns != 0;
@@ -631,7 +727,7 @@ static __always_inline __u32 off_class(struct ls_loop_state *s, unsigned int pre
 	/* its syscall, if it is in one */
 	nr = BPF_CORE_READ(regs, orig_ax);
 	if (nr == NR_NANOSLEEP || nr == NR_CLOCK_NANOSLEEP ||
-	    ((nr == NR_SELECT || nr == NR_PSELECT6) && !BPF_CORE_READ(regs, di)))
+	    no_fds(nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si)))
 		return LS_OFF_SLEEP;
 	if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT)
 		return LS_OFF_LOCK;
@@ -820,7 +916,7 @@ static __always_inline int sc_enter(void *ctx, long nr, const struct sc_args *a)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (is_poll(nr, a->a[0]))
+	if (is_poll(nr, a->a[0], a->a[1]))
 		on_poll_enter(ctx, pid_tgid);
 	else if (is_futex(nr) && is_target(pid_tgid >> 32))
 		futex_enter((__u32)pid_tgid, nr, a);
@@ -833,7 +929,7 @@ static __always_inline int sc_exit(long nr, struct pt_regs *regs, long ret)
 {
 	if (is_futex(nr))
 		futex_exit(ret);
-	else if (is_poll(nr, nr == NR_SELECT || nr == NR_PSELECT6 ? BPF_CORE_READ(regs, di) : 1))
+	else if (is_poll(nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si)))
 		on_poll_exit();
 	return 0;
 }
@@ -888,7 +984,7 @@ LS_SYSCALL(epoll_pwait2, NR_EPOLL_PWAIT2)
  * runs them, and they pick the traced ones by number. */
 static __always_inline bool traced(long nr)
 {
-	return is_futex(nr) || is_poll(nr, 1);
+	return is_futex(nr) || is_poll(nr, 1, 1);
 }
 
 static __always_inline int raw_enter(void *ctx, struct pt_regs *regs, long nr)
@@ -974,6 +1070,8 @@ static __always_inline int on_exit(struct task_struct *p, bool group_dead)
 	if (!is_target(BPF_CORE_READ(p, tgid)))
 		return 0;
 	bpf_map_delete_elem(&inflight, &tid);
+	if (py_where.on)
+		bpf_map_delete_elem(&py_threads, &tid);
 	if (nloops && bpf_map_delete_elem(&loops, &tid) == 0)
 		__sync_fetch_and_add(&nloops, -1);
 	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, NULL);

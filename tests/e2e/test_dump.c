@@ -1,6 +1,7 @@
-/* test_dump.c - end to end: `dump -p` of real processes attached after they hung (a C deadlock, a
- * Python threading deadlock on both interpreters), of a live contended one, of a running thread,
- * and of a vanished PID; checked against the ground truth the workloads print. */
+/* test_dump.c - end to end: `dump -p` of real processes attached after they hung (a C deadlock,
+ * Python threading and asyncio deadlocks on every interpreter under test), of a live contended
+ * one, of a running thread, and of a vanished PID; checked against the ground truth the
+ * workloads print. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -15,7 +16,6 @@
 #include "e2e.h"
 #include "proc.h"
 
-#define PY_DEBIAN "/usr/bin/python3.11"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
 
 /* ---- processes: everything a test starts dies with it, passed or not ---- */
@@ -192,7 +192,7 @@ Test(dump, contended_but_live_has_no_deadlock, .timeout = 60, .init = adopt_orph
 	free(wl_err);
 }
 
-/* ---- a Python threading deadlock, on both interpreters ---- */
+/* ---- a Python threading deadlock, on every interpreter under test ---- */
 
 /* FRAMES has exactly the frame TEXT ("func (file:line)"). */
 static bool has_frame(const struct jp_value *frames, const char *text)
@@ -203,9 +203,10 @@ static bool has_frame(const struct jp_value *frames, const char *text)
 	return false;
 }
 
-static void py_deadlock(const char *interp)
+static void py_deadlock(const struct test_python *py)
 {
-	char cmd[512], want_frame[128];
+	const char *interp = py->path;
+	char cmd[4608], want_frame[128];
 	struct jp_value *gt, *d;
 	const struct jp_value *dls;
 	pid_t wl;
@@ -251,15 +252,9 @@ static void py_deadlock(const char *interp)
 	jp_free(gt);
 }
 
-Test(dump, python_deadlock_path_python3, .timeout = 60, .init = adopt_orphans, .fini = kill_started)
+Test(dump, python_deadlock, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
 {
-	py_deadlock(python3_path());
-}
-
-Test(dump, python_deadlock_debian_python3_11, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
-{
-	py_deadlock(PY_DEBIAN);
+	on_every_python(py_deadlock);
 }
 
 /* ---- asyncio: tasks, their await chains, asyncio locks and deadlocks among tasks ---- */
@@ -277,9 +272,10 @@ static const struct jp_value *task_by_name(const struct jp_value *dump, const ch
 /* Two tasks take two asyncio.Locks in opposite order: the loop idles in epoll_wait, no thread
  * waits on anything, and still the dump names both tasks, what each holds and waits for, the
  * line where each awaits, and the cycle among them. */
-static void py_async_deadlock(const char *interp)
+static void py_async_deadlock(const struct test_python *py)
 {
-	char cmd[512], want_frame[128];
+	const char *interp = py->path;
+	char cmd[4608], want_frame[128];
 	const struct jp_value *dls, *dl = NULL;
 	struct jp_value *gt, *d;
 	pid_t wl;
@@ -315,22 +311,16 @@ static void py_async_deadlock(const char *interp)
 	jp_free(gt);
 }
 
-Test(dump, asyncio_deadlock_path_python3, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, asyncio_deadlock, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
 {
-	py_async_deadlock(python3_path());
-}
-
-Test(dump, asyncio_deadlock_debian_python3_11, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
-{
-	py_async_deadlock(PY_DEBIAN);
+	on_every_python(py_async_deadlock);
 }
 
 /* An asyncio server waiting for clients: tasks, and no deadlock. */
-static void py_async_idle(const char *interp)
+static void py_async_idle(const struct test_python *py)
 {
-	char cmd[512];
+	const char *interp = py->path;
+	char cmd[4608];
 	struct jp_value *gt, *d;
 	pid_t wl;
 
@@ -344,25 +334,19 @@ static void py_async_idle(const char *interp)
 	jp_free(gt);
 }
 
-Test(dump, asyncio_idle_server_path_python3, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, asyncio_idle_server, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
 {
-	py_async_idle(python3_path());
-}
-
-Test(dump, asyncio_idle_server_debian_python3_11, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
-{
-	py_async_idle(PY_DEBIAN);
+	on_every_python(py_async_idle);
 }
 
 /* ---- the GIL: its waiters name its holder ---- */
 
 /* Three CPU-bound threads on one GIL: in some dump, one waits for the GIL that another of
  * them holds. */
-static void gil_holder(const char *interp)
+static void gil_holder(const struct test_python *py)
 {
-	char out[256], err[256], cmd[512];
+	const char *interp = py->path;
+	char out[256], err[256], cmd[4608];
 	bool seen = false;
 	pid_t wl;
 
@@ -401,16 +385,9 @@ static void gil_holder(const char *interp)
 	cr_assert(seen, "in 20 dumps no thread waited for the GIL held by another");
 }
 
-Test(dump, gil_waits_name_the_holder_path_python3, .timeout = 90, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, gil_waits_name_the_holder, .timeout = 300, .init = adopt_orphans, .fini = kill_started)
 {
-	gil_holder(python3_path());
-}
-
-Test(dump, gil_waits_name_the_holder_debian_python3_11, .timeout = 90, .init = adopt_orphans,
-     .fini = kill_started)
-{
-	gil_holder(PY_DEBIAN);
+	on_every_python(gil_holder);
 }
 
 /* ---- a running thread: stopped alone, briefly, for its stack ---- */
@@ -469,7 +446,7 @@ Test(dump, running_c_thread_is_stopped_for_its_stack, .timeout = 90, .init = ado
 Test(dump, running_python_thread_is_stopped_for_its_stack, .timeout = 90, .init = adopt_orphans,
      .fini = kill_started)
 {
-	char out[256], err[256], cmd[512];
+	char out[256], err[256], cmd[4608];
 	pid_t wl;
 
 	snprintf(out, sizeof(out), "%s/gil.out", test_dir());
@@ -517,7 +494,7 @@ Test(dump, threads_that_exit_meanwhile_are_counted_not_fatal, .timeout = 90, .in
 Test(dump, a_process_that_ends_meanwhile_is_exit_2_or_a_whole_dump, .timeout = 90,
      .init = adopt_orphans, .fini = kill_started)
 {
-	char cmd[512];
+	char cmd[4608];
 
 	for (int i = 0; i < 10; i++) {
 		char *out = NULL, *err = NULL;

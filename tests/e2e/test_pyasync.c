@@ -1,7 +1,7 @@
-/* test_pyasync.c - end to end on live CPython, both 3.11s of the machine and pyenv's 3.12: asyncio
- * tasks, await chains, locks held in open `async with`/`with` blocks and deadlock cycles, read by
- * pyasync__read() from outside, and found by `record`, against the ground truth the workloads
- * print. */
+/* test_pyasync.c - end to end on live CPython, every interpreter under test (tests/support):
+ * asyncio tasks, await chains, locks held in open `async with`/`with` blocks and deadlock cycles,
+ * read by pyasync__read() from outside, and found by `record`, against the ground truth the
+ * workloads print. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <signal.h>
@@ -17,8 +17,6 @@
 #include "proc.h"
 #include "python/pyasync.h"
 
-#define PY_DEBIAN "/usr/bin/python3.11"
-#define PY_PATH python3_path()	/* pyenv's 3.11 here; Debian's on a bare machine */
 #define WL "tests/workloads/"
 
 static void adopt_orphans(void)
@@ -32,14 +30,14 @@ static void kill_started(void)
 }
 
 #define PYASYNC_TEST(name) \
-	Test(pyasync, name, .init = adopt_orphans, .fini = kill_started, .timeout = 120)
+	Test(pyasync, name, .init = adopt_orphans, .fini = kill_started, .timeout = 300)
 
 /* Starts INTERP SCRIPT ARGS in the background; its ground truth, the first JSON line it prints
  * (it says its own pid), into *TRUTH. */
 static pid_t start(const char *interp, const char *script, const char *args,
 		   struct jp_value **truth)
 {
-	char cmd[512];
+	char cmd[4608];
 	pid_t pid;
 
 	snprintf(cmd, sizeof(cmd), "%s %s %s", interp, script, args);
@@ -131,8 +129,9 @@ static struct jp_value *pyasync_json(const struct pyasync *a)
 	return v;
 }
 
-static void async_deadlock(const char *interp)
+static void async_deadlock(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *truth;
 	pid_t pid = start(interp, WL "py_async_deadlock.py", "", &truth);
 	struct pyasync *a = snapshot(pid, false);
@@ -176,8 +175,9 @@ static void async_deadlock(const char *interp)
 	jp_free(truth);
 }
 
-static void async_ordered(const char *interp)
+static void async_ordered(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *truth;
 	pid_t pid = start(interp, WL "py_async_ordered.py", "--seconds 4", &truth);
 	size_t holding = 0;
@@ -208,8 +208,9 @@ static void async_ordered(const char *interp)
 	jp_free(truth);
 }
 
-static void async_idle(const char *interp)
+static void async_idle(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *truth;
 	pid_t pid = start(interp, WL "py_async_idle.py", "", &truth);
 	bool ticker_held = false;
@@ -272,17 +273,21 @@ static void thread_deadlock(const char *interp, bool no_futex)
 	jp_free(truth);
 }
 
-PYASYNC_TEST(async_deadlock_found_path_python3) { async_deadlock(PY_PATH); }
-PYASYNC_TEST(async_ordered_no_deadlock_path_python3) { async_ordered(PY_PATH); }
-PYASYNC_TEST(async_idle_server_healthy_path_python3) { async_idle(PY_PATH); }
-PYASYNC_TEST(with_holders_of_thread_deadlock_path_python3) { thread_deadlock(PY_PATH, 0); }
-PYASYNC_TEST(with_holders_without_futex_path_python3) { thread_deadlock(PY_PATH, 1); }
+static void with_holders(const struct test_python *py)
+{
+	thread_deadlock(py->path, false);
+}
 
-PYASYNC_TEST(async_deadlock_found_debian) { async_deadlock(PY_DEBIAN); }
-PYASYNC_TEST(async_ordered_no_deadlock_debian) { async_ordered(PY_DEBIAN); }
-PYASYNC_TEST(async_idle_server_healthy_debian) { async_idle(PY_DEBIAN); }
-PYASYNC_TEST(with_holders_of_thread_deadlock_debian) { thread_deadlock(PY_DEBIAN, 0); }
-PYASYNC_TEST(with_holders_without_futex_debian) { thread_deadlock(PY_DEBIAN, 1); }
+static void with_holders_without_futex(const struct test_python *py)
+{
+	thread_deadlock(py->path, true);
+}
+
+PYASYNC_TEST(async_deadlock_found) { on_every_python(async_deadlock); }
+PYASYNC_TEST(async_ordered_no_deadlock) { on_every_python(async_ordered); }
+PYASYNC_TEST(async_idle_server_healthy) { on_every_python(async_idle); }
+PYASYNC_TEST(with_holders_of_thread_deadlock) { on_every_python(with_holders); }
+PYASYNC_TEST(with_holders_without_futex) { on_every_python(with_holders_without_futex); }
 
 /* ---- record: the same cycles found while recording, from a loop idle in its poll call ---- */
 
@@ -335,8 +340,9 @@ static size_t task_deadlocks(const struct jp_value *rep, const struct jp_value *
 
 /* py_async_deadlock.py hung before the recording began: the loop sleeps in epoll_wait, no event
  * comes, and still the report and the live alert have both tasks, their locks and chains. */
-static void record_async_deadlock(const char *interp)
+static void record_async_deadlock(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *truth, *rep;
 	const struct jp_value *dl = NULL;
 	char args[64], *err = NULL, want[256];
@@ -378,10 +384,11 @@ static void record_async_deadlock(const char *interp)
 }
 
 /* py_async_ordered.py launched under record: contended asyncio locks, never a deadlock. */
-static void record_async_ordered(const char *interp)
+static void record_async_ordered(const struct test_python *py)
 {
+	const char *interp = py->path;
 	const struct jp_value *dl;
-	char args[512], *err = NULL;
+	char args[4608], *err = NULL;
 	struct jp_value *rep;
 
 	snprintf(args, sizeof(args), "-- %s " WL "py_async_ordered.py --seconds 2", interp);
@@ -396,8 +403,9 @@ static void record_async_ordered(const char *interp)
 
 /* py_async_idle.py: its loop sleeps in epoll_wait most of the time, its tasks are read, and
  * nothing is a deadlock. */
-static void record_async_idle(const char *interp)
+static void record_async_idle(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *truth, *rep;
 	char args[64], *err = NULL;
 	pid_t pid = start(interp, WL "py_async_idle.py", "", &truth);
@@ -416,9 +424,6 @@ static void record_async_idle(const char *interp)
 	jp_free(truth);
 }
 
-PYASYNC_TEST(record_finds_async_deadlock_path_python3) { record_async_deadlock(PY_PATH); }
-PYASYNC_TEST(record_async_ordered_no_deadlock_path_python3) { record_async_ordered(PY_PATH); }
-PYASYNC_TEST(record_async_idle_no_deadlock_path_python3) { record_async_idle(PY_PATH); }
-PYASYNC_TEST(record_finds_async_deadlock_debian) { record_async_deadlock(PY_DEBIAN); }
-PYASYNC_TEST(record_async_ordered_no_deadlock_debian) { record_async_ordered(PY_DEBIAN); }
-PYASYNC_TEST(record_async_idle_no_deadlock_debian) { record_async_idle(PY_DEBIAN); }
+PYASYNC_TEST(record_finds_async_deadlock) { on_every_python(record_async_deadlock); }
+PYASYNC_TEST(record_async_ordered_no_deadlock) { on_every_python(record_async_ordered); }
+PYASYNC_TEST(record_async_idle_no_deadlock) { on_every_python(record_async_idle); }

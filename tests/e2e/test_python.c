@@ -1,10 +1,12 @@
-/* test_python.c - end to end on CPython, both interpreters of the machine: the GIL as a lock of
- * kind gil named GIL with every thread's wait for it, Python frames (function (file.py:line)) in
- * the waits' stacks, Python thread names; checked against the ground truth the Python workloads
- * print (tests/workloads/py_gil.py, py_lockwait.py). Launched and attached. */
+/* test_python.c - end to end on CPython, every interpreter under test (tests/support: pyenv's 3.10
+ * to 3.13 and Debian's 3.11 here): the GIL as a lock of kind gil named GIL with every thread's
+ * wait for it, Python frames (function (file.py:line)) in the waits' stacks, Python thread
+ * names, deadlocks; checked against the ground truth the Python workloads print
+ * (tests/workloads/py_gil.py, py_lockwait.py, py_deadlock.py). Launched and attached. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +19,6 @@
 #include "e2e.h"
 #include "proc.h"
 
-/* The interpreters, as real ELF binaries: the `python3` that PATH finds, resolved past a
- * pyenv shim (a bash script is not what must be recorded): on these machines pyenv's 3.11
- * with a shared libpython and symbols; and Debian's, static and stripped but with dynamic
- * symbols. On a bare Debian machine both are Debian's. */
-#define PY_DEBIAN "/usr/bin/python3.11"
-
-#define PY_PYENV python3_path()
 #define PY_GIL "tests/workloads/py_gil.py"
 #define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
@@ -80,25 +75,6 @@ static int wait_exit(pid_t pid, double timeout_s)
 }
 
 /* ---- inputs ---- */
-
-/* INTERP is there, is an ELF executable (not a shim script) and is CPython 3.11. */
-static void check_interpreter(const char *interp)
-{
-	char magic[4] = {0}, *out = NULL;
-	FILE *f = fopen(interp, "rb");
-	int rc;
-
-	cr_assert_not_null(f, "no interpreter %s: %s", interp, strerror(errno));
-	cr_assert_eq(fread(magic, 1, 4, f), 4);
-	fclose(f);
-	cr_assert(!memcmp(magic, "\177ELF", 4), "%s is not an ELF binary", interp);
-	cr_assert_eq(access(interp, X_OK), 0, "%s is not executable", interp);
-	rc = shf(&out, NULL, "%s -c 'import sys; print(\"%%d.%%d\" %% sys.version_info[:2])'",
-		 interp);
-	cr_assert_eq(rc, 0, "%s does not run", interp);
-	cr_assert(out && !strncmp(out, "3.11\n", 5), "%s is Python %s, want 3.11", interp, out);
-	free(out);
-}
 
 /* ---- reading the report ---- */
 
@@ -334,21 +310,156 @@ static void check_lockwait(const struct jp_value *rep, const struct jp_value *gt
 		  jstr(lock, "name"), got, want);
 }
 
+/* ---- the interpreters ---- */
+
+/* Every interpreter of the list is found, is an ELF executable and is the CPython it claims to
+ * be; the suite says in one line which it could not find, and with TEST_REQUIRE_PYTHONS set
+ * (as .ci/run does) a missing one fails the suite. */
+Test(python, interpreters_present, .timeout = 60)
+{
+	const struct test_python *py;
+	size_t n = test_pythons(&py);
+	const char *missing = test_pythons_missing();
+
+	if (missing[0])
+		cr_log_warn("python: interpreters not found (their tests do not run): %s", missing);
+	cr_expect(!missing[0] || !getenv(TEST_REQUIRE_PYTHONS),
+		  "%s is set and interpreters are missing: %s", TEST_REQUIRE_PYTHONS, missing);
+	cr_assert_gt(n, 0, "no CPython interpreter at all");
+	for (size_t i = 0; i < n; i++) {
+		char magic[4] = {0}, *out = NULL, want[16];
+		FILE *f = fopen(py[i].path, "rb");
+
+		cr_assert_not_null(f, "%s: %s", py[i].label, strerror(errno));
+		cr_expect(fread(magic, 1, 4, f) == 4 && !memcmp(magic, "\177ELF", 4),
+			  "%s: %s is not an ELF binary", py[i].label, py[i].path);
+		fclose(f);
+		cr_expect_eq(shf(&out, NULL, "%s -c 'import sys; print(\"%%d.%%d\" %% "
+				 "sys.version_info[:2])'", py[i].path), 0, "%s does not run",
+			     py[i].label);
+		snprintf(want, sizeof(want), "3.%d\n", py[i].minor);
+		cr_expect_str_eq(out ?: "", want, "%s: %s says it is %s", py[i].label, py[i].path,
+				 out);
+		free(out);
+	}
+}
+
+/* ---- CPython that cannot be read ---- */
+
+/* `record -- INTERP ARGS`: stderr and the report say "python: CPython VERSION is not supported:
+ * no Python frames"; the recording itself goes on. */
+static void check_unsupported(const char *interp, const char *args, const char *version)
+{
+	char trace[256], want[128], *err = NULL;
+	struct jp_value *rep;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/old.lsz", test_dir());
+	rc = shf(NULL, &err, LOCKSCOPE " record -o %s -- %s %s", trace, interp, args);
+	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, err);
+	snprintf(want, sizeof(want), "python: CPython %s is not supported: no Python frames",
+		 version);
+	cr_expect(err && strstr(err, want), "%s: stderr lacks \"%s\": %s", interp, want, err);
+	rep = report_json(trace);
+	cr_expect_eq(jnum(jp_get(jp_path(rep, "recording.counters"), want), "", -1), 1,
+		     "%s: the report's counters lack \"%s\"", interp, want);
+	free(err);
+	jp_free(rep);
+}
+
+/* CPython before 3.10 is not read, and says so: pyenv's 3.9 (with _PyRuntime) and 2.7 (without,
+ * as before 3.7) where pyenv has them, and everywhere a program that its file name gives away
+ * as CPython 2.7 (sleep(1) copied as python2.7). */
+Test(python, unsupported_versions_are_named, .timeout = 60)
+{
+	static const char *const old[] = { "2.7", "3.9" };
+	const char *root = getenv("PYENV_ROOT"), *home = getenv("HOME");
+	char pattern[512], fake[256];
+
+	snprintf(fake, sizeof(fake), "%s/python2.7", test_dir());
+	cr_assert_eq(shf(NULL, NULL, "cp /bin/sleep %s", fake), 0);
+	check_unsupported(fake, "0.2", "2.7");
+	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+		glob_t g;
+
+		if (root)
+			snprintf(pattern, sizeof(pattern), "%s/versions/%s.*/bin/python%s", root,
+				 old[i], old[i]);
+		else
+			snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/%s.*/bin/python%s",
+				 home ? home : "/root", old[i], old[i]);
+		if (glob(pattern, 0, NULL, &g))
+			continue;	/* not on this machine: the copy above stands in */
+		check_unsupported(g.gl_pathv[0], "-c 'import time; time.sleep(0.2)'", old[i]);
+		globfree(&g);
+	}
+}
+
+/* ---- py_stale: the line a lock is waited on, amid waits on later lines ---- */
+
+/* Two workers take turns on one threading.Lock, `with lock:` on the only line where it is ever
+ * waited for, and inside it wait for the GIL on the lines after. Python frames read when the
+ * wait is handled, after the thread went on, used to put a third of that lock's wait (and its
+ * name) on the later lines: the wait must stay on its own line. */
+static void check_stale(const struct jp_value *rep, const struct jp_value *gt, const char *label)
+{
+	const struct jp_value *locks = array_at(rep, "locks"), *lock = NULL;
+	long line = (long)jnum(gt, "lock_line", -1);
+	double at_line = 0, in_worker = 0, wait;
+	const char *name;
+
+	cr_assert(line > 0, "bad ground truth from py_stale.py");
+	for (size_t i = 0; locks && i < locks->len; i++) {
+		const struct jp_value *l = &locks->items[i];
+		const struct jp_value *w = array_at(l, "waiters");
+
+		if (jstr(l, "kind") && !strcmp(jstr(l, "kind"), "gil"))
+			continue;
+		for (size_t j = 0; w && j < w->len && !lock; j++)
+			if (jnum(&w->items[j], "tid", -1) == jnum(gt, "threads.0.tid", -2) ||
+			    jnum(&w->items[j], "tid", -1) == jnum(gt, "threads.1.tid", -2))
+				lock = l;
+	}
+	cr_assert_not_null(lock, "%s: no lock waited for by the workers", label);
+	wait = jnum(lock, "wait_ns", 0);
+	for (size_t i = 0; i < array_at(lock, "stacks")->len; i++) {
+		const struct jp_value *st = &array_at(lock, "stacks")->items[i];
+		const struct jp_value *fr = array_at(st, "frames");
+
+		if (find_frame(fr, "worker", "py_stale.py", 1, 1000000) < 0)
+			continue;
+		in_worker += jnum(st, "wait_ns", 0);
+		if (find_frame(fr, "worker", "py_stale.py", line, line) >= 0)
+			at_line += jnum(st, "wait_ns", 0);
+	}
+	cr_expect_gt(in_worker, 0.9 * wait, "%s: %.0f of the lock's %.0f ns have worker's frame",
+		     label, in_worker, wait);
+	cr_expect_geq(at_line, 0.97 * in_worker, "%s: %.0f of %.0f ns of the lock's wait in worker "
+		      "at py_stale.py:%ld, its only waiting line: %s", label, at_line, in_worker,
+		      line, frames_mentioning(rep, "worker"));
+	name = jstr(lock, "name");
+	if (name && strstr(name, "py_stale.py:")) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "worker (py_stale.py:%ld)", line);
+		cr_expect(strstr(name, want), "%s: the lock is named %s", label, name);
+	}
+}
+
 /* ---- the tests ---- */
 
 /* Each test kills what it started when it ends, passed or not. */
 #define PY_TEST(name) \
-	Test(python, name, .init = adopt_orphans, .fini = kill_started, .timeout = 120)
+	Test(python, name, .init = adopt_orphans, .fini = kill_started, .timeout = 300)
 
 /* `record --mode contention -o T -- INTERP SCRIPT`: the workload's ground truth and the report. */
 static void record_launched(const char *interp, const char *script, const char *workload,
 			    struct jp_value **gt, struct jp_value **rep)
 {
-	char trace[256], out[256], err[256], cmd[1024];
+	char trace[256], out[256], err[256], cmd[5120];
 	pid_t rec;
 	int rc;
 
-	check_interpreter(interp);
 	snprintf(trace, sizeof(trace), "%s/%s.lsz", test_dir(), workload);
 	snprintf(out, sizeof(out), "%s/%s.out", test_dir(), workload);
 	snprintf(err, sizeof(err), "%s/%s.err", test_dir(), workload);
@@ -366,8 +477,20 @@ static void record_launched(const char *interp, const char *script, const char *
 		  "target.cmdline is %s", jstr(*rep, "target.cmdline"));
 }
 
-static void gil_launched(const char *interp)
+static void stale_launched(const struct test_python *py)
 {
+	struct jp_value *gt, *rep;
+
+	record_launched(py->path, "tests/workloads/py_stale.py --rounds 100", "py_stale", &gt,
+			&rep);
+	check_stale(rep, gt, py->label);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+static void gil_launched(const struct test_python *py)
+{
+	const char *interp = py->path;
 	struct jp_value *gt, *rep;
 
 	record_launched(interp, PY_GIL, "py_gil", &gt, &rep);
@@ -376,8 +499,9 @@ static void gil_launched(const char *interp)
 	jp_free(rep);
 }
 
-static void lockwait_launched(const char *interp)
+static void lockwait_launched(const struct test_python *py)
 {
+	const char *interp = py->path;
 	struct jp_value *gt, *rep;
 
 	record_launched(interp, PY_LOCKWAIT, "py_lockwait", &gt, &rep);
@@ -386,40 +510,58 @@ static void lockwait_launched(const char *interp)
 	jp_free(rep);
 }
 
-/* The workload waits for SIGUSR1; `record -p PID` attaches; SIGUSR1 once it records. */
-static void lockwait_attached(const char *interp)
+/* `record -p PID` on INTERP SCRIPT --wait-signal, which holds still until SIGUSR1, sent once the
+ * recorder records: the workload's ground truth and the report. */
+static void record_attached(const char *interp, const char *script, const char *workload,
+			    struct jp_value **gt, struct jp_value **rep)
 {
-	char trace[256], wl_out[256], wl_err[256], rec_err[256], cmd[1024];
-	struct jp_value *gt, *rep;
+	char trace[256], wl_out[256], wl_err[256], rec_err[256], cmd[5120], ready[64];
 	pid_t wl, rec;
 	int rc;
 
-	check_interpreter(interp);
 	snprintf(trace, sizeof(trace), "%s/attached.lsz", test_dir());
 	snprintf(wl_out, sizeof(wl_out), "%s/wl.out", test_dir());
 	snprintf(wl_err, sizeof(wl_err), "%s/wl.err", test_dir());
 	snprintf(rec_err, sizeof(rec_err), "%s/rec.err", test_dir());
-	snprintf(cmd, sizeof(cmd), "%s " PY_LOCKWAIT " --wait-signal", interp);
+	snprintf(cmd, sizeof(cmd), "%s %s --wait-signal", interp, script);
 	wl = spawn_bg(cmd, wl_out, wl_err);
 	cr_assert_gt(wl, 0);
-	cr_assert(wait_for_text(wl_err, "waiting for SIGUSR1", 10),
-		  "the workload did not start: %s", slurp(wl_err));
+	snprintf(ready, sizeof(ready), "%s: pid %d waiting for SIGUSR1", workload, wl);
+	cr_assert(wait_for_text(wl_err, ready, 10), "%s: the workload did not start: %s", interp,
+		  slurp(wl_err));
 	/* -d far beyond the workload's life: the recording must end when the target exits */
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -d 600 -o %s -p %d", trace, wl);
 	rec = spawn_bg(cmd, "/dev/null", rec_err);
 	cr_assert_gt(rec, 0);
-	cr_assert(wait_for_text(rec_err, "recording", 20), "the recorder did not attach: %s",
-		  slurp(rec_err));
+	cr_assert(wait_for_text(rec_err, "recording", 20), "%s: the recorder did not attach: %s",
+		  interp, slurp(rec_err));
 	kill(wl, SIGUSR1);
 	rc = wait_exit(wl, 30);
-	cr_assert_eq(rc, 0, "the workload exited %d: %s", rc, slurp(wl_err));
+	cr_assert_eq(rc, 0, "%s: the workload exited %d: %s", interp, rc, slurp(wl_err));
 	rc = wait_exit(rec, 30);
-	cr_assert_eq(rc, 0, "the recorder exited %d: %s", rc, slurp(rec_err));
-	gt = ground_truth_in(wl_out, "py_lockwait");
-	cr_assert_eq(jnum(gt, "pid", -1), wl);
-	rep = report_json(trace);
-	cr_expect(jbool(rep, "recording.complete"), "the recording is not complete");
+	cr_assert_eq(rc, 0, "%s: the recorder exited %d: %s", interp, rc, slurp(rec_err));
+	*gt = ground_truth_in(wl_out, workload);
+	cr_assert_eq(jnum(*gt, "pid", -1), wl);
+	*rep = report_json(trace);
+	cr_expect(jbool(*rep, "recording.complete"), "%s: the recording is not complete", interp);
+}
+
+static void lockwait_attached(const struct test_python *py)
+{
+	struct jp_value *gt, *rep;
+
+	record_attached(py->path, PY_LOCKWAIT, "py_lockwait", &gt, &rep);
 	check_lockwait(rep, gt);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+static void gil_attached(const struct test_python *py)
+{
+	struct jp_value *gt, *rep;
+
+	record_attached(py->path, PY_GIL, "py_gil", &gt, &rep);
+	check_gil(rep, gt);
 	jp_free(gt);
 	jp_free(rep);
 }
@@ -427,26 +569,31 @@ static void lockwait_attached(const char *interp)
 /* Two threads take two threading.Locks in opposite order and hang: recorded in full mode from
  * launch, the deadlock is alerted live and reported with both threads, their Python names,
  * what each holds and waits for, and Python stacks down to the line where each blocks. */
-static void deadlock_launched(const char *interp)
+static void deadlock_launched(const struct test_python *py)
 {
-	char trace[256], out[256], err[256], cmd[1024], *errtext;
+	const char *interp = py->path;
+	char trace[256], out[256], err[256], cmd[5120], *errtext;
 	const struct jp_value *dl, *threads, *want, *got[2];
 	struct jp_value *gt, *rep;
 	pid_t rec;
 	int rc;
 
-	check_interpreter(interp);
 	snprintf(trace, sizeof(trace), "%s/py_deadlock.lsz", test_dir());
 	snprintf(out, sizeof(out), "%s/py_deadlock.out", test_dir());
 	snprintf(err, sizeof(err), "%s/py_deadlock.err", test_dir());
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 3 -o %s -- %s " PY_DEADLOCK
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 60 -o %s -- %s " PY_DEADLOCK
 		 " --delay-ms 200", trace, interp);
 	rec = spawn_bg(cmd, out, err);
 	cr_assert_gt(rec, 0);
-	rc = wait_exit(rec, 60);
+	/* Ctrl-C once the live alert is out (the interpreter starts slowly under full mode's
+	 * probes on a loaded machine), or after 30 s without one */
+	wait_for_text(err, "DEADLOCK", 30);
+	kill(rec, SIGINT);
+	rc = wait_exit(rec, 30);
 	errtext = slurp(err);
 	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, errtext);
-	cr_expect(errtext && strstr(errtext, "DEADLOCK"), "no live alert: %s", errtext);
+	cr_expect(errtext && strstr(errtext, "DEADLOCK"), "%s: no live alert: %s", py->label,
+		  errtext);
 	gt = ground_truth_in(out, "py_deadlock");
 	rep = report_json(trace);
 	dl = array_at(rep, "deadlocks");
@@ -480,15 +627,15 @@ static void deadlock_launched(const char *interp)
 /* The same deadlock, attached after it hung: no probe saw the locks taken, so each thread's
  * holder is inferred from the `with` block open in its frames, named by the variable that
  * refers to the lock, and the report says that it was inferred. */
-static void deadlock_attached(const char *interp)
+static void deadlock_attached(const struct test_python *py)
 {
-	char trace[256], wl_out[256], wl_err[256], cmd[1024];
+	const char *interp = py->path;
+	char trace[256], wl_out[256], wl_err[256], cmd[5120];
 	const struct jp_value *dl, *threads, *want, *got;
 	struct jp_value *gt, *rep;
 	pid_t wl;
 	int rc;
 
-	check_interpreter(interp);
 	snprintf(trace, sizeof(trace), "%s/py_deadlock_attached.lsz", test_dir());
 	snprintf(wl_out, sizeof(wl_out), "%s/wl.out", test_dir());
 	snprintf(wl_err, sizeof(wl_err), "%s/wl.err", test_dir());
@@ -528,15 +675,10 @@ static void deadlock_attached(const char *interp)
 	jp_free(rep);
 }
 
-PY_TEST(gil_top_lock_launched_path_python3) { gil_launched(PY_PYENV); }
-PY_TEST(deadlock_launched_full_mode_path_python3) { deadlock_launched(PY_PYENV); }
-PY_TEST(lockwait_frames_launched_path_python3) { lockwait_launched(PY_PYENV); }
-PY_TEST(lockwait_frames_attached_path_python3) { lockwait_attached(PY_PYENV); }
-PY_TEST(deadlock_attached_inferred_path_python3) { deadlock_attached(PY_PYENV); }
-
-/* Debian's 3.11: one static executable, stripped, with its dynamic symbols */
-PY_TEST(gil_top_lock_launched_debian) { gil_launched(PY_DEBIAN); }
-PY_TEST(deadlock_launched_full_mode_debian) { deadlock_launched(PY_DEBIAN); }
-PY_TEST(lockwait_frames_launched_debian) { lockwait_launched(PY_DEBIAN); }
-PY_TEST(lockwait_frames_attached_debian) { lockwait_attached(PY_DEBIAN); }
-PY_TEST(deadlock_attached_inferred_debian) { deadlock_attached(PY_DEBIAN); }
+PY_TEST(gil_top_lock_launched) { on_every_python(gil_launched); }
+PY_TEST(gil_top_lock_attached) { on_every_python(gil_attached); }
+PY_TEST(deadlock_launched_full_mode) { on_every_python(deadlock_launched); }
+PY_TEST(lockwait_frames_launched) { on_every_python(lockwait_launched); }
+PY_TEST(lockwait_frames_attached) { on_every_python(lockwait_attached); }
+PY_TEST(deadlock_attached_inferred) { on_every_python(deadlock_attached); }
+PY_TEST(lock_waits_on_their_own_line) { on_every_python(stale_launched); }

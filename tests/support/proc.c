@@ -2,7 +2,11 @@
  * to files and read back; timeouts kill what hangs so that a test fails instead of stalling. */
 #include "proc.h"
 
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <glob.h>
 #include <signal.h>
@@ -216,4 +220,139 @@ const char *pyenv_python(int minor, char *buf, size_t len)
 	snprintf(buf, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
 	globfree(&g);
 	return buf;
+}
+
+/* ---- the interpreters under test ---- */
+
+#define MAX_PYTHONS 16
+
+static struct test_python pythons[MAX_PYTHONS];
+static size_t npythons;
+static char missing[1024];
+static bool pythons_found;
+
+/* 3.MINOR of the interpreter at PATH: from its file name (python3.12), else by asking it. */
+static int python_minor(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char *out = NULL;
+	int minor = -1;
+
+	base = base ? base + 1 : path;
+	if (sscanf(base, "python3.%d", &minor) == 1 && minor >= 0)
+		return minor;
+	if (shf(&out, NULL, "'%s' -c 'import sys; print(sys.version_info[1] if "
+		"sys.version_info[0] == 3 else -1)'", path) == 0 && out)
+		minor = atoi(out);
+	else
+		minor = -1;
+	free(out);
+	return minor;
+}
+
+static void missing_add(const char *what)
+{
+	size_t used = strlen(missing);
+
+	snprintf(missing + used, sizeof(missing) - used, "%s%s", used ? ", " : "", what);
+}
+
+/* Adds PATH (if there is such an executable and it is not in the list yet) as LABEL; WHAT
+ * names it in the missing line otherwise. */
+static void python_add(const char *path, const char *label, const char *what)
+{
+	char real[4096];
+	struct test_python *p;
+
+	if (!path || !path[0] || access(path, X_OK) || !realpath(path, real)) {
+		missing_add(what);
+		return;
+	}
+	for (size_t i = 0; i < npythons; i++)
+		if (!strcmp(pythons[i].path, real))
+			return;
+	if (npythons == MAX_PYTHONS)
+		return;
+	p = &pythons[npythons++];
+	snprintf(p->path, sizeof(p->path), "%s", real);
+	p->minor = python_minor(real);
+	if (label)
+		snprintf(p->label, sizeof(p->label), "3.%d (%s)", p->minor, label);
+	else
+		snprintf(p->label, sizeof(p->label), "3.%d (%.50s)", p->minor, real);
+}
+
+static void pythons_find(void)
+{
+	const char *env = getenv("LOCKSCOPE_TEST_PYTHONS");
+	char buf[4096], what[64];
+	const char *py3;
+
+	pythons_found = true;
+	if (env) {
+		char *list = strdup(env), *save = NULL;
+
+		for (char *p = strtok_r(list, ":", &save); p; p = strtok_r(NULL, ":", &save))
+			python_add(p, NULL, p);
+		free(list);
+		return;
+	}
+	python_add(pyenv_python(10, buf, sizeof(buf)), "pyenv", "pyenv 3.10");
+	/* pyenv's 3.11 is the python3 of these machines; a bare Debian's is Debian's own */
+	py3 = python3_path();
+	if (!py3[0] || !strcmp(py3, "/usr/bin/python3.11") || python_minor(py3) != 11)
+		py3 = pyenv_python(11, buf, sizeof(buf));
+	python_add(py3, "pyenv", "pyenv 3.11");
+	for (int minor = 12; minor <= 13; minor++) {
+		snprintf(what, sizeof(what), "pyenv 3.%d", minor);
+		python_add(pyenv_python(minor, buf, sizeof(buf)), "pyenv", what);
+	}
+	python_add("/usr/bin/python3.11", "Debian", "Debian's /usr/bin/python3.11");
+}
+
+size_t test_pythons(const struct test_python **list)
+{
+	if (!pythons_found)
+		pythons_find();
+	*list = pythons;
+	return npythons;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	if (ftw->level > 0)	/* everything under the test directory, not itself */
+		remove(path);
+	return 0;
+}
+
+void on_every_python(void (*check)(const struct test_python *py))
+{
+	const struct test_python *py;
+	size_t n = test_pythons(&py);
+
+	cr_assert_gt(n, 0, "no CPython interpreter to test (%s)", test_pythons_missing());
+	for (size_t i = 0; i < n; i++) {
+		double end;
+
+		cr_log_info("on CPython %s: %s", py[i].label, py[i].path);
+		check(&py[i]);
+		kill_tree(getpid());
+		for (end = now_s() + 5; now_s() < end;) {
+			pid_t r = waitpid(-1, NULL, WNOHANG);
+
+			if (r < 0)
+				break;	/* no children left */
+			if (r == 0)
+				usleep(10000);
+		}
+		/* the next run's files start empty: a waiter for a line must not find the last's */
+		nftw(test_dir(), remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+const char *test_pythons_missing(void)
+{
+	if (!pythons_found)
+		pythons_find();
+	return missing;
 }

@@ -39,6 +39,27 @@ void kill_tree(pid_t pid);
 const char *python3_path(void);
 /* The newest pyenv build of 3.MINOR (in $PYENV_ROOT or ~/.pyenv) into BUF, or NULL. */
 const char *pyenv_python(int minor, char *buf, size_t len);
+/* One CPython interpreter the tests run on. */
+struct test_python {
+	char path[4096];	/* the ELF interpreter, resolved past symlinks and pyenv shims */
+	int minor;		/* CPython 3.MINOR */
+	char label[64];		/* "3.12 (pyenv)", "3.11 (Debian)": for messages */
+};
+
+/* The CPython interpreters to test, each once: pyenv's 3.10, 3.11 (the `python3` that PATH
+ * finds, resolved to its ELF), 3.12 and 3.13 under $PYENV_ROOT (or ~/.pyenv), and Debian's
+ * /usr/bin/python3.11; those that are there. LOCKSCOPE_TEST_PYTHONS (colon-separated paths)
+ * replaces the list. *LIST is static storage. */
+size_t test_pythons(const struct test_python **list);
+/* One line naming the interpreters of the list that test_pythons() could not find ("" when
+ * none is missing). Static storage. */
+const char *test_pythons_missing(void);
+/* Runs CHECK on every interpreter of test_pythons() (none at all fails the test), and kills
+ * and reaps what each run left behind, and empties test_dir(), before the next. */
+void on_every_python(void (*check)(const struct test_python *py));
+/* The environment variable that makes a missing interpreter a failure (set by .ci/run). */
+#define TEST_REQUIRE_PYTHONS "LOCKSCOPE_REQUIRE_PYTHONS"
+
 /* Number of lines in S. */
 int count_lines(const char *s);
 

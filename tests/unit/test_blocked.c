@@ -405,3 +405,33 @@ Test(blocked, still_waiting_is_true_only_for_the_same_wait, .timeout = 30)
 	cr_assert_not(blocked__still_waiting(pid, b), "a thread that is gone");
 	blocked__free(w, n);
 }
+
+/* An event loop waits in epoll_wait, or in select/poll over its descriptors; select or poll over
+ * none is a sleep (CPython 3.10's time.sleep: pselect6(0, NULL, NULL, NULL, &ts, NULL)). */
+Test(blocked, a_poll_over_no_descriptors_is_no_poll)
+{
+	static const struct {
+		const char *line;
+		bool polls;
+	} cases[] = {
+		{ "232 0x4 0x7ffd10 0x20 0xffffffff 0x0 0x0 0x7ffd00 0x7f01", true },
+		{ "281 0x4 0x7ffd10 0x20 0xa 0x0 0x8 0x7ffd00 0x7f01", true },
+		/* time.sleep on 3.10 */
+		{ "270 0x0 0x0 0x0 0x0 0x7ffd20 0x0 0x7ffd00 0x7f01", false },
+		{ "270 0x6 0x7ffd30 0x0 0x0 0x7ffd20 0x0 0x7ffd00 0x7f01", true },
+		{ "23 0x0 0x0 0x0 0x0 0x7ffd20 0x0 0x7ffd00 0x7f01", false },	/* select */
+		{ "7 0x7ffd30 0x2 0x3e8 0x0 0x0 0x0 0x7ffd00 0x7f01", true },	/* poll */
+		{ "7 0x0 0x0 0x3e8 0x0 0x0 0x0 0x7ffd00 0x7f01", false },
+		{ "271 0x0 0x0 0x7ffd20 0x0 0x8 0x0 0x7ffd00 0x7f01", false },	/* ppoll */
+		{ "35 0x7ffd20 0x0 0x0 0x0 0x0 0x0 0x7ffd00 0x7f01", false },	/* nanosleep */
+		{ "-1 0x7ffd00 0x7f01", false },
+		{ "running", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct blocked_sys s;
+
+		cr_assert_eq(blocked__parse_syscall(cases[i].line, &s), 0, "%s", cases[i].line);
+		cr_expect_eq(blocked__polls(&s), cases[i].polls, "%s", cases[i].line);
+	}
+}

@@ -175,7 +175,7 @@ static int read_all(struct capture *cap, uint64_t runtime, uint32_t version, str
 static void capture_hung(const char *interp, const char *script, struct capture *cap,
 			 uint64_t *runtime, uint32_t *version, char *desc, size_t len)
 {
-	char cmd[512], out[256], why[256] = "";
+	char cmd[4608], out[256], why[256] = "";
 	struct pyasync *a;
 	struct pyreader *live;
 	struct py_info info;
@@ -266,22 +266,33 @@ static void replay_then_damage(const char *interp, const char *script, bool amon
 	free(cap.reads);
 }
 
-Test(pyasync, captured_asyncio_deadlock_replays_and_survives_damage)
+static void replay_async(const struct test_python *py)
 {
-	replay_then_damage(python3_path(), "tests/workloads/py_async_deadlock.py", true);
+	replay_then_damage(py->path, "tests/workloads/py_async_deadlock.py", true);
 }
 
-Test(pyasync, captured_thread_deadlock_replays_and_survives_damage)
+static void replay_threads(const struct test_python *py)
 {
-	replay_then_damage("/usr/bin/python3.11", "tests/workloads/py_deadlock.py", false);
+	replay_then_damage(py->path, "tests/workloads/py_deadlock.py", false);
 }
 
-/* A 3.13 runtime that publishes its _Py_DebugOffsets (all zero but the cookie and the version)
+/* On every interpreter under test: each version's object layouts meet the damage. */
+Test(pyasync, captured_asyncio_deadlock_replays_and_survives_damage, .timeout = 120)
+{
+	on_every_python(replay_async);
+}
+
+Test(pyasync, captured_thread_deadlock_replays_and_survives_damage, .timeout = 120)
+{
+	on_every_python(replay_threads);
+}
+
+/* A 3.14 runtime that publishes its _Py_DebugOffsets (all zero but the cookie and the version)
  * over zeros everywhere else. */
-static int runtime_313_read(void *ctx, uint64_t addr, void *buf, size_t len)
+static int runtime_314_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
 	const uint64_t base = 0x100000, head[2] = { 0x7970677562656478ULL /* "xdebugpy" */,
-						    0x030d00f0 };
+						    0x030e00f0 };
 
 	memset(buf, 0, len);
 	for (size_t i = 0; i < len; i++)
@@ -293,14 +304,14 @@ static int runtime_313_read(void *ctx, uint64_t addr, void *buf, size_t len)
 /* A version whose object layouts are unknown here: refused with a reason. */
 Test(pyasync, other_versions_are_refused_with_a_reason)
 {
-	struct pyreader *r = pyreader__new_image(runtime_313_read, NULL, 0x100000, 0, NULL, 0);
+	struct pyreader *r = pyreader__new_image(runtime_314_read, NULL, 0x100000, 0, NULL, 0);
 	struct pyasync *a = (struct pyasync *)1;
 	char why[256] = "";
 
 	cr_assert_not_null(r);
 	cr_expect_eq(pyasync__read(r, NULL, 0, NULL, 0, &a, why, sizeof(why)), -ENOTSUP);
 	cr_expect_null(a);
-	cr_expect(strstr(why, "3.13") && strstr(why, "3.11 and 3.12 supported"), "why: %s", why);
+	cr_expect(strstr(why, "3.14") && strstr(why, "3.10 to 3.13 supported"), "why: %s", why);
 	pyreader__free(r);
 }
 

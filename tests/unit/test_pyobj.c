@@ -510,20 +510,20 @@ Test(pyobj, damaged_coroutine_frames_give_errors)
 Test(pyobj, versions_without_layouts_are_refused)
 {
 	struct oimg im;
-	struct pyreader *r313;
+	struct pyreader *r314;
 	uint64_t rt;
 	char why[200] = "", type[32];
 
 	image_init(&im);
-	rt = img_alloc(&im.m, 1024);	/* 3.13's debug offsets: the cookie, the version */
+	rt = img_alloc(&im.m, 1024);	/* 3.14's debug offsets: the cookie, the version */
 	put(&im.m, rt, "xdebugpy", 8);
-	put64(&im.m, rt + 8, 0x030d00f0);
-	r313 = pyreader__new_image(image_read, &im.m, rt, 0, why, sizeof(why));
-	cr_assert(r313, "%s", why);
-	cr_expect_eq(pyobj__supported(r313, why, sizeof(why)), -ENOTSUP);
-	cr_expect(strstr(why, "3.13"), "%s", why);
-	cr_expect_eq(pyobj__type_name(r313, im.none, type, sizeof(type)), -ENOTSUP);
+	put64(&im.m, rt + 8, 0x030e00f0);
+	r314 = pyreader__new_image(image_read, &im.m, rt, 0, why, sizeof(why));
+	cr_assert(r314, "%s", why);
+	cr_expect_eq(pyobj__supported(r314, why, sizeof(why)), -ENOTSUP);
+	cr_expect(strstr(why, "3.14"), "%s", why);
+	cr_expect_eq(pyobj__type_name(r314, im.none, type, sizeof(type)), -ENOTSUP);
 	cr_expect_eq(pyobj__supported(im.r, NULL, 0), 0);
-	pyreader__free(r313);
+	pyreader__free(r314);
 	image_fini(&im);
 }

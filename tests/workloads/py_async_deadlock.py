@@ -13,6 +13,20 @@ lock_b = asyncio.Lock()
 truth = {}
 
 
+class Both:
+    """Both tasks hold their first lock: asyncio.Barrier(2), which 3.10 lacks."""
+
+    def __init__(self):
+        self.arrived = 0
+        self.all_in = asyncio.Event()
+
+    async def wait(self):
+        self.arrived += 1
+        if self.arrived == 2:
+            self.all_in.set()
+        await self.all_in.wait()
+
+
 async def transfer_a_to_b(both):
     async with lock_a:
         await both.wait()
@@ -32,7 +46,7 @@ async def transfer_b_to_a(both):
 
 
 async def main():
-    both = asyncio.Barrier(2)
+    both = Both()
     tasks = [asyncio.create_task(transfer_a_to_b(both), name="a-to-b"),
              asyncio.create_task(transfer_b_to_a(both), name="b-to-a")]
     while len(truth) < 2:

@@ -6,11 +6,13 @@
 #
 # Exits by itself after --timeout seconds (default 60) or when its parent is gone, so that a
 # test that dies cannot leave it behind.
+import gc
 import json
 import os
 import sys
 import threading
 import time
+import types
 
 _started = threading.Barrier(1)  # replaced in main() with the right count
 _release = threading.Event()      # never set: the threads stay where they are
@@ -68,22 +70,33 @@ def parked(fn, *args):
     fn(*args)
 
 
+def qualname(code):
+    """co_qualname (3.11+); before it, the __qualname__ of the function that runs CODE."""
+    if hasattr(code, "co_qualname"):
+        return code.co_qualname
+    for f in gc.get_referrers(code):
+        if isinstance(f, types.FunctionType) and f.__code__ is code:
+            return f.__qualname__
+    return code.co_name
+
+
 def frames_of(ident):
     """The thread's Python frames, innermost first, as the interpreter itself sees them."""
     out = []
     f = sys._current_frames().get(ident)
     while f is not None:
         code = f.f_code
-        name = getattr(code, "co_qualname", code.co_name)
+        name = qualname(code)
         out.append({"func": name, "file": code.co_filename, "line": f.f_lineno})
         f = f.f_back
     return out
 
 
 def settle(threads, want):
-    """Waits until every thread's innermost frame is the one it parks in."""
+    """Waits until every thread's innermost frames are those it parks in (two of them: a thread
+    still in the start barrier waits in Condition.wait too, called from Barrier._wait)."""
     for _ in range(500):
-        if all(frames_of(t.ident) and frames_of(t.ident)[0]["func"] == w
+        if all([f["func"] for f in frames_of(t.ident)[:len(w)]] == w
                for t, w in zip(threads, want)):
             return
         time.sleep(0.01)
@@ -101,14 +114,15 @@ def main():
     if mode == "spin":
         count = int(args[1])
         plan = [("spinner-%d" % i, spin, ()) for i in range(count)]
-        want = ["spin"] * count
+        want = [["spin"]] * count
     else:
         holder = Holder()
         plan = [("sleeper", outer_sleep, ()),
                 ("wörker-ç", outer_wait, ()),    # latin-1 name
                 ("锁-holder", outer_lock, (holder,)),  # UCS-2 name
                 ("parker", outer_init, ())]
-        want = ["inner_sleep", "Condition.wait", "Holder.blocked", "Condition.wait"]
+        want = [["inner_sleep"], ["Condition.wait", "Event.wait"], ["Holder.blocked"],
+                ["Condition.wait", "Event.wait"]]
     _started = threading.Barrier(len(plan) + 1)
     threads = [threading.Thread(target=parked, args=(fn,) + args, name=name, daemon=True)
                for name, fn, args in plan]

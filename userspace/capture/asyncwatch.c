@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 #include "inspect/blocked.h"
 #include "util/bytemap.h"
@@ -67,28 +66,6 @@ void asyncwatch__free(struct asyncwatch *w)
 	free(w);
 }
 
-static bool poll_call(long nr)
-{
-	switch (nr) {
-#ifdef SYS_epoll_wait
-	case SYS_epoll_wait:
-#endif
-#ifdef SYS_poll
-	case SYS_poll:
-#endif
-#ifdef SYS_select
-	case SYS_select:
-#endif
-	case SYS_epoll_pwait:
-	case 441:	/* epoll_pwait2, the same on every architecture (Linux 5.11) */
-	case SYS_ppoll:
-	case SYS_pselect6:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* True if TID sits in a poll call now; *SWITCHES gets its context switches so far. */
 static bool in_poll(pid_t pid, pid_t tid, uint64_t *switches)
 {
@@ -98,7 +75,7 @@ static bool in_poll(pid_t pid, pid_t tid, uint64_t *switches)
 	FILE *f;
 
 	if (blocked__syscall_line(pid, tid, line, sizeof(line)) ||
-	    blocked__parse_syscall(line, &s) || s.state != BLOCKED_SYS_CALL || !poll_call(s.nr))
+	    blocked__parse_syscall(line, &s) || !blocked__polls(&s))
 		return false;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
 	f = fopen(path, "re");

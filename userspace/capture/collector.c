@@ -46,6 +46,7 @@ struct stack_info {
  * program waits for the GIL hundreds of times a second, and a read costs ~50 us. */
 #define PY_READ_NS 10000000ull
 #define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
+#define GIL_LOOK_NS 1000000ull		/* how often to look for a GIL not set up yet */
 #define PY_MAX_IDS 64
 _Static_assert(MAX_PCS + PY_MAX_IDS <= LS_STACK_FRAMES_MAX, "readers cut deeper stacks");
 
@@ -53,11 +54,24 @@ struct py_cached {
 	uint64_t read_at;
 	uint32_t n;
 	uint32_t ids[PY_MAX_IDS];
-	bool join;		/* it waits in threading.Thread.join */
-	char *first;		/* its innermost Python frame, formatted */
+	uint64_t addr[PY_MAX_IDS];	/* the frames in the target */
+	char *text[PY_MAX_IDS];		/* ... formatted */
+	bool lib[PY_MAX_IDS];		/* ... in threading.py */
+	bool join[PY_MAX_IDS];		/* ... threading.Thread.join's own */
 	char *name;		/* threading.Thread.name last written */
+	uint64_t tstate;	/* its PyThreadState, as last told to py_thread_fn */
 	bool pinned;		/* read by collector__python_pin: kept for the next stack */
 };
+
+/* A thread's Python stack for one stack record: frame ids innermost first. */
+struct py_view {
+	uint32_t ids[PY_MAX_IDS];
+	uint32_t n;
+	bool join;		/* it waits in threading.Thread.join */
+	const char *first;	/* its innermost frame not in threading.py, formatted; borrowed */
+};
+
+
 
 #define COUNTERS_MAX 32
 
@@ -94,6 +108,8 @@ struct collector {
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
 	uint64_t gil_lo, gil_hi;
+	uint64_t gil_looked;		/* when gil_look() last tried */
+	char py_unsupported[192];	/* a CPython not read: the counter that says so, or "" */
 	struct bytemap *pyframes;	/* "func (file:line)" -> frame id */
 	struct bytemap *idstacks;	/* frame ids -> stack id, for stacks with Python frames */
 	struct bytemap *pythreads;	/* tid -> index in pyt */
@@ -102,7 +118,7 @@ struct collector {
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
 	struct {
-		const char *name;	/* a string constant */
+		const char *name;	/* a string constant, or the collector's own */
 		uint64_t value;		/* as last written */
 	} counters[COUNTERS_MAX];
 	size_t ncounters;
@@ -115,6 +131,9 @@ struct collector {
 	size_t npaths, pathv_cap;
 	uint64_t path_waits;		/* waits sent with a path's key, not a stack */
 	uint64_t path_unknown;		/* ... with a key this collector never gave */
+	void (*py_thread_fn)(void *arg, uint32_t tid, uint64_t tstate);
+	void *py_thread_arg;
+	uint64_t py_cut;	/* waits whose Python stack was cut: frames gone before read */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -138,6 +157,13 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
 {
 	c->sink = fn;
 	c->sink_arg = arg;
+}
+
+void collector__set_python_threads(struct collector *c,
+				   void (*fn)(void *arg, uint32_t tid, uint64_t tstate), void *arg)
+{
+	c->py_thread_fn = fn;
+	c->py_thread_arg = arg;
 }
 
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
@@ -493,8 +519,25 @@ static int py_name(struct collector *c, struct py_cached *pc, const struct py_th
 	return pc->name ? write_thread(c, c->last_ts, t->tid, t->name, 0) : -ENOMEM;
 }
 
-/* TID's Python stack as frame ids, read again at most every PY_READ_NS. */
-static struct py_cached *py_stack(struct collector *c, uint32_t tid)
+/* A thread's state, told to whoever follows the threads' frames from BPF (py_thread_fn). */
+static void py_tstate(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	if (!t->tid || !t->tstate || pc->tstate == t->tstate)
+		return;
+	pc->tstate = t->tstate;
+	if (c->py_thread_fn)
+		c->py_thread_fn(c->py_thread_arg, (uint32_t)t->tid, t->tstate);
+}
+
+static void py_cached_clear(struct py_cached *pc)
+{
+	for (uint32_t i = 0; i < pc->n; i++)
+		free(pc->text[i]);
+	pc->n = 0;
+}
+
+/* TID's Python stack as frame ids, read again at most every PY_READ_NS (FORCE: now). */
+static struct py_cached *py_stack(struct collector *c, uint32_t tid, bool force)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
@@ -504,30 +547,121 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 		pc->pinned = false;
 		return pc;
 	}
-	if (!pc || (pc->read_at && now - pc->read_at < PY_READ_NS))
+	if (!pc || (!force && pc->read_at && now - pc->read_at < PY_READ_NS))
 		return pc;
 	pc->read_at = now;
-	pc->n = 0;
-	pc->join = false;
+	py_cached_clear(pc);
 	if (pyreader__thread(c->py, tid, &t))
 		return pc;
 	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
-		const char *fn = t.frames[i].func;
+		const struct py_frame *f = &t.frames[i];
+		uint32_t k = pc->n;
 
-		if (py_frame_id(c, &t.frames[i], &pc->ids[pc->n]))
+		if (py_frame_id(c, f, &pc->ids[k]) || !(pc->text[k] = strdup(f->text)))
 			break;
+		pc->addr[k] = f->addr;
+		/* the user's own frame names what it waits in, not threading.py's machinery */
+		pc->lib[k] = strstr(f->file, "/threading.py") != NULL;
+		pc->join[k] = !strcmp(f->func, "Thread.join") ||
+			      !strcmp(f->func, "Thread._wait_for_tstate_lock");
 		pc->n++;
-		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
 	}
-	free(pc->first);
-	pc->first = NULL;
-	/* the user's own frame names what it waits in, not threading.py's machinery */
-	for (size_t i = 0; i < t.nframes && !pc->first; i++)
-		if (!strstr(t.frames[i].file, "/threading.py") || i + 1 == t.nframes)
-			pc->first = strdup(t.frames[i].text);
 	py_name(c, pc, &t);
+	py_tstate(c, pc, &t);
 	pyreader__thread_clear(&t);
 	return pc;
+}
+
+/* Appends PC's stack from its frame FROM outwards to V. */
+static void py_view_fill(const struct py_cached *pc, uint32_t from, struct py_view *v)
+{
+	for (uint32_t i = from; i < pc->n && v->n < PY_MAX_IDS; i++) {
+		v->ids[v->n++] = pc->ids[i];
+		v->join |= pc->join[i];
+		if (!v->first && (!pc->lib[i] || i + 1 == pc->n))
+			v->first = pc->text[i];
+	}
+}
+
+static uint32_t py_find(const struct py_cached *pc, uint64_t frame)
+{
+	uint32_t k = 0;
+
+	while (k < pc->n && pc->addr[k] != frame)
+		k++;
+	return k;
+}
+
+/* Appends frame F (its id ID) to V. */
+static void py_view_add(struct py_view *v, uint32_t id, const struct py_frame *f, bool last)
+{
+	v->ids[v->n++] = id;
+	v->join |= !strcmp(f->func, "Thread.join") ||
+		   !strcmp(f->func, "Thread._wait_for_tstate_lock");
+	if (!v->first && (!strstr(f->file, "/threading.py") || last))
+		v->first = f->text;
+}
+
+/* The frames an event carries (AT), as they were when it happened, into V (*F and *NF keep
+ * them: V borrows their texts); then, past the last of them, the thread's callers as they are
+ * now. The thread may have returned from the innermost frames since, but what AT read of
+ * them says where they were; a frame reused since for another function ends the stack there. */
+static int py_view_as_was(struct collector *c, uint32_t tid, const struct ls_py_stack *at,
+			  struct py_view *v, struct py_frame *f, size_t *nf)
+{
+	/* read as often as without AT: it names the thread, and has its callers */
+	struct py_cached *pc = py_stack(c, tid, false);
+	bool cut = false;
+	uint32_t id, k;
+	int err;
+
+	v->n = 0;
+	v->join = false;
+	v->first = NULL;
+	for (uint32_t i = 0; i < at->n && i < LS_PY_FRAMES && v->n < PY_MAX_IDS && !cut; i++) {
+		err = pyreader__frame_as(c->py, at->frame[i], at->code[i], at->instr[i],
+					 (int8_t)at->owner[i], &f[*nf]);
+		if (err == -ENOENT)
+			continue;	/* a C-stack shim, or a frame not started: not shown */
+		if (err == -ENOMEM)
+			return err;
+		if (err) {	/* reused for another function since, or unreadable */
+			cut = true;
+			break;
+		}
+		(*nf)++;
+		if ((err = py_frame_id(c, &f[*nf - 1], &id)))
+			return err;
+		py_view_add(v, id, &f[*nf - 1], !at->more && i + 1 == at->n);
+	}
+	if (!cut && at->more) {
+		k = pc ? py_find(pc, at->more) : 0;
+		if (pc && k == pc->n && (pc = py_stack(c, tid, true)))	/* not in the cached read */
+			k = py_find(pc, at->more);
+		cut = !pc || k == pc->n;
+		if (!cut)
+			py_view_fill(pc, k, v);
+	}
+	c->py_cut += cut;
+	return v->n ? 0 : 1;
+}
+
+/* TID's Python stack for one stack record, into V: as the event that brought it says (AT, its
+ * frames read when it happened), or, without, as it is now (read at most every PY_READ_NS).
+ * 1: no Python stack to give. */
+static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stack *at,
+		      struct py_view *v, struct py_frame *f, size_t *nf)
+{
+	struct py_cached *pc;
+
+	if (at && at->n)
+		return py_view_as_was(c, tid, at, v, f, nf);
+	pc = py_stack(c, tid, false);
+	if (!pc || !pc->n)
+		return 1;
+	*v = (struct py_view){0};
+	py_view_fill(pc, 0, v);
+	return 0;
 }
 
 /* Names every Python thread after its threading.Thread. */
@@ -541,10 +675,29 @@ static void py_names(struct collector *c)
 	for (size_t i = 0; i < n; i++) {
 		struct py_cached *pc = ts[i].tid ? py_cached(c, ts[i].tid) : NULL;
 
-		if (pc)
+		if (pc) {
 			py_name(c, pc, &ts[i]);
+			py_tstate(c, pc, &ts[i]);
+		}
 	}
 	pyreader__threads_free(ts, n);
+}
+
+/* The GIL's words. 3.12+ keep the GIL in the interpreter state, which a launched interpreter
+ * sets up after we found it: until then (-EAGAIN) look again, at most every GIL_LOOK_NS, so
+ * that the first waits for it are named GIL and not after the words of _PyRuntime they use. */
+static void gil_look(struct collector *c)
+{
+	uint64_t now;
+
+	if (!c->py || c->gil_lo)
+		return;
+	now = ls_mono_ns();
+	if (c->gil_looked && now - c->gil_looked < GIL_LOOK_NS)
+		return;
+	c->gil_looked = now;
+	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
+		c->gil_lo = c->gil_hi = 0;
 }
 
 /* CPython found in the target: its reader and GIL. A program that execs (a shell wrapper, a
@@ -552,18 +705,34 @@ static void py_names(struct collector *c)
 static void py_look(struct collector *c)
 {
 	uint64_t now = ls_mono_ns();
+	char why[128];
 
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
 	c->py_looked = now;
-	c->py = pyreader__open(c->pid, NULL, 0);
+	c->py = pyreader__open(c->pid, why, sizeof(why));
+	if (!c->py && errno == ENOTSUP && !c->py_unsupported[0]) {
+		/* a CPython we cannot read: said once, and in the report; no more looking */
+		snprintf(c->py_unsupported, sizeof(c->py_unsupported), "python: %s: no Python "
+			 "frames", why);
+		ls_note("python", "%s: no Python frames", why);
+		c->py_look_until = 0;
+	}
 	if (!c->py)
 		return;
-	if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
-		c->gil_lo = c->gil_hi = 0;
+	gil_look(c);
 	symbolizer__refresh(c->sym);	/* the interpreter's objects */
 	write_new_mappings(c);
 	py_names(c);
+}
+
+void collector__python_look(struct collector *c, bool now)
+{
+	if (now && !c->py) {
+		c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
+		c->py_looked = 0;
+	}
+	py_look(c);
 }
 
 /* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
@@ -594,28 +763,33 @@ static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t 
 }
 
 static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-			  int first, int last, uint32_t *id)
+			  int first, int last, const struct ls_py_stack *at, uint32_t *id)
 {
-	struct py_cached *pc = py_stack(c, tid);
 	uint32_t ids[MAX_PCS + PY_MAX_IDS];
+	struct py_frame pf[LS_PY_FRAMES] = {{0}};
+	struct py_view v;
 	struct sym_frame f;
 	uint8_t flags = 0;
-	int k = 0, err;
+	size_t npf = 0;
+	int k = 0, err = py_view_of(c, tid, at, &v, pf, &npf);
 
-	if (!pc || !pc->n)
-		return 1;	/* no Python stack: keep the native one */
-	for (int i = 0; i < n; i++) {
+	if (err)
+		goto cleanup;	/* 1: no Python stack, keep the native one */
+	for (int i = 0; i < n && !err; i++) {
 		if (i == first)
-			for (uint32_t j = 0; j < pc->n; j++)
-				ids[k++] = pc->ids[j];
+			for (uint32_t j = 0; j < v.n; j++)
+				ids[k++] = v.ids[j];
 		if (i >= first && i <= last)
 			continue;
 		err = intern_frame(c, pcs[i], i > 0, &ids[k++], &f);
-		if (err)
-			return err;
-		flags |= api_flags(f.func);
+		flags |= err ? 0 : api_flags(f.func);
 	}
-	return put_idstack(c, ids, k, flags | (pc->join ? SF_JOIN : 0), pc->first, id);
+	if (!err)
+		err = put_idstack(c, ids, k, flags | (v.join ? SF_JOIN : 0), v.first, id);
+cleanup:
+	for (size_t i = 0; i < LS_PY_FRAMES; i++)
+		pyreader__frame_clear(&pf[i]);
+	return err;
 }
 
 int collector__task_wait(struct collector *c, const struct ls_rec *rec)
@@ -640,7 +814,7 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 
 /* The Python stack of a native stack that runs the interpreter: 1 if it does not. */
 static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
-		       uint32_t *id)
+		       const struct ls_py_stack *at, uint32_t *id)
 {
 	int first = -1, last = -1;
 
@@ -653,7 +827,7 @@ static int py_stack_of(struct collector *c, uint32_t tid, const uint64_t *pcs, i
 			last = i;
 		}
 	}
-	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, id);
+	return first < 0 ? 1 : py_mixed_stack(c, tid, pcs, n, first, last, at, id);
 }
 
 /* The stack ST describes; SNAP_AVAIL: bytes of the record after ST (the snapshot). */
@@ -665,10 +839,11 @@ struct hidden_ra {
 
 /* The stack id of native frames PCS (N of them) of thread TID, with its Python frames spliced
  * in where TID is not 0; FRAME and STACK records written where new. 0 or -errno. */
-static int stack_id_of(struct collector *c, uint32_t tid, uint64_t *pcs, int n, uint32_t *id)
+static int stack_id_of(struct collector *c, uint32_t tid, uint64_t *pcs, int n,
+		       const struct ls_py_stack *at, uint32_t *id)
 {
 	uint64_t *known;
-	int err = py_stack_of(c, tid, pcs, n, id);
+	int err = py_stack_of(c, tid, pcs, n, at, id);
 
 	if (err <= 0)
 		return err;
@@ -744,10 +919,12 @@ static void learn_path(struct collector *c, const struct ls_ev_stack *st, const 
 }
 
 /* TID: whose Python frames to splice in, 0 for none. They are read when the event is handled:
- * exact for a thread still blocked in its wait, not for an acquisition it has moved past. LEARN:
- * a wait's stack, whose call path the BPF side may key from now on. */
+ * exact for a thread still blocked in its wait, or where the event says which frame it was in
+ * (AT, not NULL); not for an acquisition it has moved past. LEARN: a wait's stack, whose call
+ * path the BPF side may key from now on. */
 static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack *st,
-		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid, bool learn)
+		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid,
+		    const struct ls_py_stack *at, bool learn)
 {
 	uint8_t patched[LS_STACK_SNAP];
 	uint64_t pcs[MAX_PCS];
@@ -785,11 +962,13 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		return 0;
 	if (learn && in.snap != patched)
 		learn_path(c, st, in.snap, pcs, n);
-	return stack_id_of(c, tid, pcs, n, id);
+	return stack_id_of(c, tid, pcs, n, at, id);
 }
 
-/* The stack of a wait sent with the key of call path PATH in place of its stack. */
-static int path_stack(struct collector *c, uint32_t tid, uint64_t path, uint32_t *id)
+/* The stack of a wait sent with the key of call path PATH in place of its stack; AT: where its
+ * Python frames were (stack_of). */
+static int path_stack(struct collector *c, uint32_t tid, uint64_t path,
+		      const struct ls_py_stack *at, uint32_t *id)
 {
 	uint64_t *i = bytemap__get_u64(c->paths, path);
 	uint64_t pcs[LS_PATH_MAX_FRAMES];
@@ -803,7 +982,7 @@ static int path_stack(struct collector *c, uint32_t tid, uint64_t path, uint32_t
 	p = &c->pathv[*i];
 	c->path_waits++;
 	memcpy(pcs, p->pcs, p->n * sizeof(*pcs));
-	return stack_id_of(c, tid, pcs, (int)p->n, id);
+	return stack_id_of(c, tid, pcs, (int)p->n, at, id);
 }
 
 /* glibc's mutex words: __lock, __count, __owner. A wait on a mutex expects the value 2
@@ -1018,6 +1197,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
+
 	struct stack_info *si = NULL;
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
@@ -1026,9 +1206,10 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	r.ts = rel_ts(c, ev->h.ts);
 	err = mark_lost(c, ev->lost, r.ts) ?: ensure_thread(c, r.ts, ev->h.tid);
 	if (!err && ev->path)
-		err = path_stack(c, ev->h.tid, ev->path, &stack_id);
+		err = path_stack(c, ev->h.tid, ev->path, &ev->py, &stack_id);
 	else if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, true);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &ev->py,
+			       true);
 	if (err)
 		return err;
 	if (stack_id)
@@ -1037,6 +1218,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	kind = classify(c, ev, si ? si->flags : 0, owner);
 	r.wait_begin.addr = lock_of_wait(c, ev, kind, si ? si->flags : 0);
 	/* the GIL's mutex and condition variables are one lock, named for what it is */
+	gil_look(c);
 	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
 		kind = LS_KIND_GIL;
 		owner = 0;
@@ -1201,7 +1383,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	}
 	if (size < sizeof(*ev))
 		return -EINVAL;
-	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL, false);
+	err = stack_of(c, 0, &ev->st, size - sizeof(*ev), &stack_id, NULL, NULL, false);
 	/* a semaphore taken by the interpreter's own code is CPython's lock (it uses sem_t for
 	 * nothing else; Debian's LTO build takes it without passing the probed exported
 	 * PyThread_acquire_lock_timed); its try-first is not a trylock */
@@ -1257,7 +1439,8 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 		pc = c->py ? py_cached(c, ev->h.tid) : NULL;
 		if (pc)
 			pc->read_at = 0;
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid, false);
+		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, hid, NULL,
+			       false);
 		if (err)
 			return err;
 	}
@@ -1273,24 +1456,6 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 	return put(c, &r);
 }
 
-/* Is TID of PID asleep in system call NR an event loop's poll call, as the BPF side counts
- * one? A select or pselect6 on no descriptors is a sleep. */
-static bool in_poll_call(pid_t pid, uint32_t tid, long nr)
-{
-	struct blocked_sys sys;
-	char line[512];
-
-	/* x86-64: poll, select, epoll_wait, pselect6, ppoll, epoll_pwait, epoll_pwait2 */
-	if (nr != 7 && nr != 23 && nr != 232 && nr != 270 && nr != 271 && nr != 281 && nr != 441)
-		return false;
-	if (nr != 23 && nr != 270)
-		return true;
-	/* its first argument, nfds: unreadable, or moved on, it counts as back in its poll call */
-	return blocked__syscall_line(pid, tid, line, sizeof(line)) ||
-	       blocked__parse_syscall(line, &sys) || sys.state != BLOCKED_SYS_CALL ||
-	       sys.nr != nr || sys.args[0] != 0;
-}
-
 int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
 			    uint64_t now, bool stack)
 {
@@ -1299,13 +1464,13 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 	struct hidden_ra hid = {{0}, {0}};
 	uint64_t ip, sp;
 	int found, err = 0;
-	long nr;
+	bool polls;
 
 	if (!ev)
 		return -ENOMEM;
-	found = blocked__thread_stack(c->pid, tid, &nr, &ip, &sp, (uint8_t *)(ev + 1), &len);
+	found = blocked__thread_stack(c->pid, tid, &polls, &ip, &sp, (uint8_t *)(ev + 1), &len);
 	/* back in its poll call since ST was read: the block is over, this is not its stack */
-	if (found == 1 && in_poll_call(c->pid, tid, nr))
+	if (found == 1 && polls)
 		found = 0;
 	if (found == 1) {
 		/* nothing else may have read the map lately (a loop makes few events): unwound on
@@ -1574,7 +1739,7 @@ int collector__thread_stack(struct collector *c, pid_t tid, uint64_t ip, uint64_
 	st->bp = bp;
 	st->snap_len = len;
 	memcpy(st + 1, snap, len);
-	err = stack_of(c, tid, st, len, id, NULL, false);
+	err = stack_of(c, tid, st, len, id, NULL, NULL, false);
 	free(st);
 	return err;
 }
@@ -1590,7 +1755,7 @@ int collector__python_pin(struct collector *c, pid_t tid)
 		return -ENOMEM;
 	pc->read_at = 0;
 	pc->pinned = false;
-	pc = py_stack(c, tid);
+	pc = py_stack(c, tid, false);
 	if (pc)
 		pc->pinned = true;
 	return 0;
@@ -1604,6 +1769,7 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
 
 	*addr = 0;
 	*holder = 0;
+	gil_look(c);
 	if (!c->py || !c->gil_lo)
 		return -ENOENT;
 	*addr = c->gil_lo;
@@ -1667,6 +1833,8 @@ int collector__counters(struct collector *c)
 				      st.cut_trampoline);
 	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
 				      st.objects_unreadable);
+	if (!err && c->py_unsupported[0])
+		err = collector__count(c, c->py_unsupported, 1);	/* one interpreter */
 	if (err || !c->py)
 		return err;
 	pyreader__stats(c->py, &ps);
@@ -1675,6 +1843,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "python: stacks cut", ps.stacks_truncated);
 	err = err ?: collector__count(c, "python: frames unreadable", ps.frames_skipped);
 	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
+	err = err ?: collector__count(c, "python: stacks cut: frames gone before they were read",
+				      c->py_cut);
 	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
 				      c->py_infer_lost);
 	return err;
@@ -1800,7 +1970,7 @@ void collector__free(struct collector *c)
 		bytemap__each(c->threads, free_name, NULL);
 	free(c->sinfo);
 	for (size_t i = 0; i < c->npyt; i++) {
-		free(c->pyt[i].first);
+		py_cached_clear(&c->pyt[i]);
 		free(c->pyt[i].name);
 	}
 	free(c->pyt);

@@ -25,6 +25,14 @@ void collector__free(struct collector *c);	/* accepts NULL */
 void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
 			 void *arg);
 
+/* Looks for CPython in the target if it has not been found yet: for a few seconds after an exec,
+ * at most every 50 ms; NOW: at once, and for a few seconds from now. */
+void collector__python_look(struct collector *c, bool now);
+/* FN(ARG, TID, TSTATE) is told each CPython thread's state as the collector finds it (again
+ * when it changes): the BPF side reads the thread's innermost frame from there at each wait
+ * (events.h), so that the wait's Python line is the one it waited on. */
+void collector__set_python_threads(struct collector *c,
+				   void (*fn)(void *arg, uint32_t tid, uint64_t tstate), void *arg);
 /* FN(ARG, TID) says whether the probes saw TID's current futex call begin; threads it names
  * are left out of the attach snapshot's waits "already blocked when recording began". */
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),

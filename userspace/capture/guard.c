@@ -12,6 +12,7 @@
 
 #include "capture/probes.h"
 #include "util/common.h"
+#include "bpf/events.h"	/* the skeleton names its types */
 #include "lockscope.skel.h"
 
 /* Without an alarm the account is still drawn this often: the target's CPU time alone moves

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "bpf/events.h"	/* the skeleton names its types */
 #include "lockscope.skel.h"
 
 /* The calls lockscope traces; LOOP: an event loop's poll call, traced only to find loops. */

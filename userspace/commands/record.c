@@ -35,6 +35,7 @@
 #include "capture/loopwatch.h"
 #include "capture/probes.h"
 #include "capture/syscalls.h"
+#include "python/pyreader.h"
 #include "trace/trace.h"
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
@@ -198,6 +199,42 @@ static void child_ended(struct recorder *r, int status)
 	r->exited = true;
 }
 
+/* Tells the BPF side, once the collector has found CPython, where the thread states are and
+ * where one keeps its innermost frame: from then on a CPython thread's waits say which Python
+ * frame they were in and at which instruction (events.h). False until then. */
+static bool python_where(struct recorder *r)
+{
+	struct pyreader *py = r->col ? collector__pyreader(r->col) : NULL;
+	struct ls_py_where *w;
+	struct py_where pw;
+
+	if (!r->skel || !r->skel->bss)
+		return false;
+	w = &r->skel->bss->py_where;
+	if (w->on)
+		return true;
+	if (!py)
+		return false;
+	pyreader__frame_where(py, &pw);
+	*w = (struct ls_py_where){.cframe = pw.cframe, .frame = pw.frame, .instr = pw.instr,
+				  .prev = pw.prev, .code = pw.code, .owner = pw.owner,
+				  .main = pw.main, .threads = pw.threads, .ts_next = pw.ts_next,
+				  .ts_ident = pw.ts_ident};
+	__atomic_store_n(&w->on, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* A CPython thread's state, found by the collector (the BPF side finds most itself). */
+static void python_thread(void *arg, uint32_t tid, uint64_t tstate)
+{
+	struct recorder *r = arg;
+
+	/* a full map leaves the thread's waits to be read late, as before */
+	if (python_where(r))
+		bpf_map__update_elem(r->skel->maps.py_threads, &tid, sizeof(tid), &tstate,
+				     sizeof(tstate), BPF_ANY);
+}
+
 /* Lets the launched command exec and run to its entry point, where its objects are loaded
  * before any of its code runs; then lets it go. */
 static int release_child(struct recorder *r)
@@ -230,6 +267,9 @@ static int release_child(struct recorder *r)
 	if (err)
 		wait_for_libraries(r->pid);
 	r->err = collector__load_objects(r->col);
+	/* the loader has mapped libpython: its waits carry their Python frames from the first */
+	collector__python_look(r->col, true);
+	python_where(r);
 	entrystop__release(&r->entry);
 	return LS_EXIT_OK;
 }
@@ -570,6 +610,7 @@ static int open_trace(struct recorder *r)
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
+	collector__set_python_threads(r->col, python_thread, r);
 	r->model = model__new();
 	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
 	r->asyncwatch = asyncwatch__new(r->pid, r->o->loop_threshold_ms * 1000000ull);
@@ -628,7 +669,6 @@ static void flush(struct recorder *r, bool last)
 		r->err = trace_writer__flush(r->w);
 }
 
-
 /* The probes are out since AT: the stretch on ends there, in the trace too. */
 static void probes_out(struct recorder *r, uint64_t at)
 {
@@ -684,6 +724,8 @@ static void probe_python(struct recorder *r)
 	const char *object;
 	bool again;
 
+	collector__python_look(r->col, false);
+	python_where(r);
 	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
 		return;
 	r->python_probed = true;

@@ -220,7 +220,33 @@ int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w)
 	return 1;
 }
 
-int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+bool blocked__polls(const struct blocked_sys *s)
+{
+	if (s->state != BLOCKED_SYS_CALL)
+		return false;
+	switch (s->nr) {
+#ifdef SYS_epoll_wait
+	case SYS_epoll_wait:
+#endif
+	case SYS_epoll_pwait:
+	case 441:	/* epoll_pwait2, the same on every architecture (Linux 5.11) */
+		return true;
+#ifdef SYS_select
+	case SYS_select:
+#endif
+	case SYS_pselect6:
+		return s->args[0] != 0;		/* nfds */
+#ifdef SYS_poll
+	case SYS_poll:
+#endif
+	case SYS_ppoll:
+		return s->args[1] != 0;		/* nfds */
+	default:
+		return false;
+	}
+}
+
+int blocked__thread_stack(pid_t pid, pid_t tid, bool *polls, uint64_t *ip, uint64_t *sp,
 			  uint8_t *buf, size_t *len)
 {
 	char before[256], after[256];
@@ -232,7 +258,7 @@ int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t
 	/* "-1 0xSP 0xPC": off CPU outside a system call (preempted): its user registers too */
 	if (err || blocked__parse_syscall(before, &s) || s.state == BLOCKED_SYS_RUNNING)
 		return 0;
-	*nr = s.state == BLOCKED_SYS_NONE ? -1 : s.nr;
+	*polls = blocked__polls(&s);
 	*ip = s.ip;
 	*sp = s.sp;
 	*len = blocked__read_mem(pid, s.sp, buf, *len);

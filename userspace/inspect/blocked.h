@@ -34,11 +34,11 @@ int blocked__scan(pid_t pid, struct blocked_wait **out, size_t *n);
  * is then the caller's to free); 0: it is not, or it vanished or moved on while being read;
  * -EACCES/-EPERM: not permitted; -ENOMEM. */
 int blocked__read_thread(pid_t pid, pid_t tid, struct blocked_wait *w);
-/* TID's user stack while it sleeps (in a system call, *NR then its number, or outside one, *NR
- * -1): its user registers from /proc, and up to *LEN (at most BLOCKED_STACK_MAX) bytes from sp
- * into BUF, *LEN then what was read. 1: read; 0: it is runnable or gone, or moved on while being
- * read; -EACCES/-EPERM: not permitted. */
-int blocked__thread_stack(pid_t pid, pid_t tid, long *nr, uint64_t *ip, uint64_t *sp,
+/* TID's user stack while it sleeps (*POLLS: in a poll call, blocked__polls()): its user
+ * registers from /proc, and up to *LEN (at most BLOCKED_STACK_MAX) bytes from sp into BUF, *LEN
+ * then what was read. 1: read; 0: it is runnable or gone, or moved on while being read;
+ * -EACCES/-EPERM: not permitted. */
+int blocked__thread_stack(pid_t pid, pid_t tid, bool *polls, uint64_t *ip, uint64_t *sp,
 			  uint8_t *buf, size_t *len);
 /* True while W's thread still sleeps in the call blocked__scan() found: the same futex wait, at
  * the same place. */
@@ -67,6 +67,9 @@ struct blocked_sys {
 int blocked__syscall_line(pid_t pid, pid_t tid, char *buf, size_t len);
 /* Parses such a line into *S. 0, or -EINVAL if it has none of the three forms. */
 int blocked__parse_syscall(const char *line, struct blocked_sys *s);
+/* S waits in a poll call (epoll_wait, poll, select and their variants) for descriptors, as an
+ * event loop does. A select or poll over none is a sleep (CPython 3.10's time.sleep). */
+bool blocked__polls(const struct blocked_sys *s);
 /* True if futex(2)'s OP (its second argument) puts the caller to sleep on a word. */
 bool blocked__futex_waits(uint64_t op);
 /* Copies up to LEN bytes (BLOCKED_STACK_MAX at most) from ADDR in PID, without stopping it,

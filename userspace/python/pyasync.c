@@ -27,6 +27,16 @@ static const struct task_layout task_311 = {
 	.loop = 16, .state = 88, .fut_waiter = 128, .coro = 136, .name = 144, .size = 176,
 };
 
+/* 3.10.13's */
+static const struct task_layout task_310 = {
+	.loop = 16, .state = 88, .fut_waiter = 152, .coro = 160, .name = 168, .size = 192,
+};
+
+/* 3.13.0's: the future's flags became bit fields, the weak reference list left */
+static const struct task_layout task_313 = {
+	.loop = 16, .state = 96, .fut_waiter = 112, .coro = 120, .name = 128, .size = 144,
+};
+
 #define FUT_PENDING 0
 
 /* Where each lock was seen, for its name: module dicts that may hold it and one frame. */
@@ -124,20 +134,30 @@ static int idx_add(size_t **v, size_t *n, size_t x)
 	return 0;
 }
 
-/* The threading lock whose bound builtin __exit__ is SLOT: its kind, NULL if SLOT is none. */
-static const char *thread_lock_of(struct pyreader *r, uint64_t slot, uint64_t *self)
+/* The kind of the threading lock at OBJ, NULL if it is none. */
+static const char *thread_lock_kind(struct pyreader *r, uint64_t obj)
 {
-	char name[32], type[32];
-	uint64_t func;
+	char type[32];
 
-	if (!slot || pyobj__method(r, slot, self, &func, name, sizeof(name)) || func ||
-	    strcmp(name, "__exit__") || pyobj__type_name(r, *self, type, sizeof(type)))
+	if (pyobj__type_name(r, obj, type, sizeof(type)))
 		return NULL;
 	if (!strcmp(type, "_thread.lock"))
 		return "threading.Lock";
 	if (!strcmp(type, "_thread.RLock"))
 		return "threading.RLock";
 	return NULL;
+}
+
+/* The threading lock whose bound builtin __exit__ is SLOT: its kind, NULL if SLOT is none. */
+static const char *thread_lock_of(struct pyreader *r, uint64_t slot, uint64_t *self)
+{
+	char name[32];
+	uint64_t func;
+
+	if (!slot || pyobj__method(r, slot, self, &func, name, sizeof(name)) || func ||
+	    strcmp(name, "__exit__"))
+		return NULL;
+	return thread_lock_kind(r, *self);
 }
 
 /* The asyncio lock whose bound __aexit__ (from asyncio.locks) is SLOT: its kind into KIND. */
@@ -197,15 +217,19 @@ static int loop_add(struct builder *b, const struct py_frame *f, pid_t tid)
 	return 0;
 }
 
-/* The lock a thread's innermost frame is entering: BEFORE_WITH has stored its bound __exit__
- * just above the open blocks and is calling __enter__ (a blocked acquire). */
+/* The lock a thread's innermost frame is entering: BEFORE_WITH (3.10: SETUP_WITH) is calling
+ * __enter__ (a blocked acquire), the slot just above the open blocks holding the bound __exit__
+ * (3.10 to 3.12 store it before the call) or still the lock itself (3.13 stores both results
+ * after it). */
 static uint64_t entering(struct builder *b, const struct pyobj_stack *st, const char **kind)
 {
 	uint64_t self;
 
-	if (st->opcode != PYOBJ_OP_BEFORE_WITH || !(*kind = thread_lock_of(b->r, st->next, &self)))
+	if (!st->entering_with || !st->next)
 		return 0;
-	return self;
+	if ((*kind = thread_lock_of(b->r, st->next, &self)))
+		return self;
+	return (*kind = thread_lock_kind(b->r, st->next)) ? st->next : 0;
 }
 
 static const struct pyasync_futex *futex_of(const struct pyasync_futex *w, size_t n, pid_t tid)
@@ -542,10 +566,10 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Where tasks register. 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks imports as its
- * own (a program that imported _asyncio first keeps two: both are read). 3.12: scheduled tasks
- * in a WeakSet, eager ones (run at once by an eager task factory) in a plain set. 3.14 keeps
- * them in per-thread linked lists: a layout not read here. */
+/* Where tasks register. 3.10 and 3.11: C tasks in _asyncio's WeakSet, which asyncio.tasks
+ * imports as its own (a program that imported _asyncio first keeps two: both are read). 3.12
+ * and 3.13: scheduled tasks in a WeakSet, eager ones (run at once by an eager task factory) in
+ * a plain set. 3.14 keeps them in per-thread linked lists: a layout not read here. */
 struct registry {
 	const char *module, *attr;
 	bool weak;
@@ -589,8 +613,8 @@ static int registry_add(struct builder *b, uint64_t modules, const struct regist
 
 static int tasks_read(struct builder *b)
 {
-	const struct registry *regs = b->minor == 11 ? registry_311 : registry_312;
-	size_t nregs = b->minor == 11 ? ARRAY_SIZE(registry_311) : ARRAY_SIZE(registry_312);
+	const struct registry *regs = b->minor <= 11 ? registry_311 : registry_312;
+	size_t nregs = b->minor <= 11 ? ARRAY_SIZE(registry_311) : ARRAY_SIZE(registry_312);
 	uint64_t modules, *v = NULL;
 	size_t n = 0, cap = 0;
 	int err = 0;
@@ -789,7 +813,8 @@ static int snapshot(struct pyreader *r, uint32_t minor, const struct py_thread *
 		    size_t nthreads, const struct pyasync_futex *waits, size_t nwaits,
 		    struct pyasync **out)
 {
-	struct builder b = { .r = r, .tl = &task_311, .minor = minor };
+	struct builder b = { .r = r, .minor = minor,
+			     .tl = minor >= 13 ? &task_313 : minor == 10 ? &task_310 : &task_311 };
 	int err;
 
 	b.a = calloc(1, sizeof(*b.a));

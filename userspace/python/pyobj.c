@@ -24,14 +24,25 @@ struct obj_layout {
 	int32_t meth_func, meth_self, cfunc_ml, cfunc_self, func_globals, func_name;
 	int32_t gen_qualname, gen_state, gen_iframe;
 	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
+	int8_t gen_suspended_in;	/* 3.13: suspended in an await or yield from; else 0 */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
 	int32_t futiter_future;
 	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
+	uint8_t op_resume_alt2;		/* 3.13 has two twins: RESUME_CHECK, INSTRUMENTED */
 	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
+	uint8_t op_before_with;			/* BEFORE_WITH (3.10: SETUP_WITH) */
+	bool resume_at_yield;		/* 3.13: a suspended frame's instr_ptr is at the RESUME
+					 * after its yield, not at the yield */
+	/* 3.10: frames are PyFrameObjects with a block stack; a generator points to its frame.
+	 * fr_instr is f_lasti (an index), fr_stacktop f_stackdepth (valid while suspended),
+	 * co_code a pointer to the bytecode's bytes, co_nlocalsplus co_nlocals. */
+	bool v310;
+	int32_t gen_frame_ptr, fr_state, fr_valuestack, fr_iblock, fr_blockstack;
+	uint8_t op_yield_from;
 };
 
-/* Containers, weak references, methods and functions: the same in 3.11 and 3.12. */
+/* Containers, weak references, methods and functions: the same in 3.10 to 3.13. */
 #define CONTAINERS_311_312 \
 	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
 	.set_used = 24, .set_mask = 32, .set_table = 40, \
@@ -41,6 +52,20 @@ struct obj_layout {
 	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
 	.func_name = 32, .futiter_future = 16
 
+/* 3.10: from the pyenv 3.10.13 build (libpython3.10.so.1.0 and _asyncio's module, dis.opmap). */
+static const struct obj_layout layout_310 = {
+	.minor = 10,
+	CONTAINERS_311_312,
+	.gen_qualname = 48, .gen_state = -1, .gen_iframe = -1,
+	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
+	.fr_globals = 48, .fr_code = 32, .fr_instr = 96, .fr_stacktop = 80, .fr_localsplus = 352,
+	.co_size = -1, .co_exceptiontable = -1, .co_stacksize = 32, .co_nlocalsplus = 28,
+	.co_code = 48,
+	.op_before_with = 143,
+	.v310 = true, .gen_frame_ptr = 16, .fr_state = 108, .fr_valuestack = 64, .fr_iblock = 104,
+	.fr_blockstack = 112, .op_yield_from = 72,
+};
+
 static const struct obj_layout layout_311 = {
 	.minor = 11,
 	CONTAINERS_311_312,
@@ -49,8 +74,8 @@ static const struct obj_layout layout_311 = {
 	.fr_globals = 8, .fr_code = 32, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 68, .co_nlocalsplus = 76,
 	.co_code = 184,
-	.op_resume = 151, .op_resume_alt = 150,	/* RESUME_QUICK */
-	.op_yield = 86, .op_yield_alt = 86,
+	.op_resume = 151, .op_resume_alt = 150, .op_resume_alt2 = 150,	/* RESUME_QUICK */
+	.op_yield = 86, .op_yield_alt = 86, .op_before_with = 53,
 };
 
 /* 3.12: the same from the pyenv 3.12.1 build. The code object left the generator for its
@@ -63,22 +88,42 @@ static const struct obj_layout layout_312 = {
 	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
 	.co_code = 192,
-	.op_resume = 151, .op_resume_alt = 240,
-	.op_yield = 150, .op_yield_alt = 243,
+	.op_resume = 151, .op_resume_alt = 240, .op_resume_alt2 = 240,
+	.op_yield = 150, .op_yield_alt = 243, .op_before_with = 53,
 };
 
-/* 3.13 turned _thread.lock into a PyMutex, the frame's code into f_executable and the task
- * registry into per-thread lists (3.14): each needs its own rows, not guesses. */
+/* 3.13: from the pyenv 3.13.0 build (dis.opmap and _opcode for the numbers). Only the code
+ * object's bytecode moved; generator states gained FRAME_SUSPENDED_YIELD_FROM, a suspended
+ * frame's instr_ptr is at the RESUME its yield returns to, and the opcodes were renumbered. */
+static const struct obj_layout layout_313 = {
+	.minor = 13,
+	CONTAINERS_311_312,
+	.gen_qualname = 32, .gen_state = 67, .gen_iframe = 72,
+	.gen_created = -3, .gen_suspended = -2, .gen_suspended_in = -1, .gen_running = 0,
+	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
+	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
+	.co_code = 200,
+	.op_resume = 149, .op_resume_alt = 207, .op_resume_alt2 = 236,
+	.op_yield = 118, .op_yield_alt = 241, .op_before_with = 2,
+	.resume_at_yield = true,
+};
+
+/* 3.14 turned _thread.lock into a PyMutex, the frame's code into a tagged f_executable and the
+ * task registry into per-thread lists: it needs its own rows, not guesses. */
 static const struct obj_layout *layout_of(struct pyreader *r)
 {
 	struct py_info info;
 
 	pyreader__info(r, &info);
 	switch (info.version >> 16) {
+	case 0x030a:
+		return &layout_310;
 	case 0x030b:
 		return &layout_311;
 	case 0x030c:
 		return &layout_312;
+	case 0x030d:
+		return &layout_313;
 	default:
 		return NULL;
 	}
@@ -93,7 +138,7 @@ int pyobj__supported(struct pyreader *r, char *why, size_t why_len)
 	pyreader__info(r, &info);
 	if (why && why_len)
 		snprintf(why, why_len, "CPython %u.%u: no object layouts for asyncio tasks and "
-			 "with-blocks (3.11 and 3.12 supported)", info.version >> 24,
+			 "with-blocks (3.10 to 3.13 supported)", info.version >> 24,
 			 info.version >> 16 & 0xff);
 	return -ENOTSUP;
 }
@@ -417,12 +462,20 @@ int pyobj__gen_frame(struct pyreader *r, uint64_t gen, uint64_t *frame,
 		return -ENOTSUP;
 	if (!pyobj__is(r, gen, "coroutine") && !pyobj__is(r, gen, "generator"))
 		return -EINVAL;
-	if ((err = rd(r, gen + l->gen_state, &st, 1)))
-		return err;
-	*frame = gen + l->gen_iframe;
+	if (l->v310) {	/* the frame object's state; no frame once it finished */
+		if ((err = rd_ptr(r, gen + l->gen_frame_ptr, frame)))
+			return err;
+		st = 1;	/* FRAME_RETURNED */
+		if (*frame && (!ptr_ok(*frame) || (err = rd(r, *frame + l->fr_state, &st, 1))))
+			return err ? err : -EINVAL;
+	} else {
+		if ((err = rd(r, gen + l->gen_state, &st, 1)))
+			return err;
+		*frame = gen + l->gen_iframe;
+	}
 	if (st == l->gen_created)
 		*state = PYOBJ_GEN_CREATED;
-	else if (st == l->gen_suspended)
+	else if (st == l->gen_suspended || (l->gen_suspended_in && st == l->gen_suspended_in))
 		*state = PYOBJ_GEN_SUSPENDED;
 	else if (st == l->gen_running)
 		*state = PYOBJ_GEN_RUNNING;
@@ -441,6 +494,34 @@ struct code_info {
 	int32_t stacksize, nlocalsplus;
 };
 
+/* 3.10: f_lasti is the index of the instruction executing or last executed (-1 before the
+ * first); the bytecode is a bytes object; the value stack's base is f_valuestack. */
+static int frame_code_310(struct pyreader *r, uint64_t frame, struct code_info *ci)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t bytes;
+	int32_t lasti;
+	size_t len;
+	int err = 0;
+
+	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_code, &ci->code)) ||
+	    (err = rd(r, frame + l->fr_instr, &lasti, sizeof(lasti))))
+		return err ? err : -EFAULT;
+	if (!pyobj__is(r, ci->code, "code"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, ci->code + l->co_code, &bytes)) ||
+	    (err = rd_size(r, bytes + l->var_size, 1 << 27, &len)) ||
+	    (err = rd(r, ci->code + l->co_stacksize, &ci->stacksize, 4)) ||
+	    (err = rd(r, ci->code + l->co_nlocalsplus, &ci->nlocalsplus, 4)))
+		return err;
+	if (ci->stacksize < 0 || ci->stacksize > PYOBJ_MAX_STACK || ci->nlocalsplus < 0 ||
+	    ci->nlocalsplus > PYOBJ_MAX_STACK || lasti < -1 || (size_t)lasti >= len / 2 + !len)
+		return -EINVAL;
+	ci->index = lasti;
+	ci->instr = bytes + 32 + 2 * (uint64_t)(lasti < 0 ? 0 : lasti);	/* ob_sval */
+	return 0;
+}
+
 static int frame_code(struct pyreader *r, uint64_t frame, struct code_info *ci)
 {
 	const struct obj_layout *l = layout_of(r);
@@ -449,6 +530,8 @@ static int frame_code(struct pyreader *r, uint64_t frame, struct code_info *ci)
 
 	if (!l)
 		return -ENOTSUP;
+	if (l->v310)
+		return frame_code_310(r, frame, ci);
 	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_code, &ci->code)) ||
 	    (err = rd_ptr(r, frame + l->fr_instr, &ci->instr)))
 		return err ? err : -EFAULT;
@@ -468,6 +551,29 @@ static int frame_code(struct pyreader *r, uint64_t frame, struct code_info *ci)
 	return 0;
 }
 
+/* 3.10's _PyGen_yf: suspended in YIELD_FROM, f_lasti one before it (so that resuming runs it
+ * again), the awaited object on top of f_stackdepth slots of the value stack. */
+static int frame_awaits_310(struct pyreader *r, uint64_t frame, const struct code_info *ci,
+			    uint64_t *obj)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t base;
+	uint8_t next;
+	int32_t depth;
+	int err = 0;
+
+	if (ci->index < 0 || (err = rd(r, ci->instr + 2, &next, 1)))
+		return err ? err : -ENOENT;
+	if (next != l->op_yield_from)
+		return -ENOENT;
+	if ((err = rd(r, frame + l->fr_stacktop, &depth, sizeof(depth))) ||
+	    (err = rd_ptr(r, frame + l->fr_valuestack, &base)))
+		return err;
+	if (depth < 1 || depth > ci->stacksize || !ptr_ok(base))
+		return -ENOENT;
+	return rd_ptr(r, base + 8 * (uint64_t)(depth - 1), obj);
+}
+
 int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj)
 {
 	const struct obj_layout *l = layout_of(r);
@@ -478,14 +584,19 @@ int pyobj__frame_awaits(struct pyreader *r, uint64_t frame, uint64_t *obj)
 
 	if ((err = frame_code(r, frame, &ci)))
 		return err;
+	if (l->v310)
+		return frame_awaits_310(r, frame, &ci, obj);
 	if ((err = rd(r, frame + l->fr_stacktop, &top, sizeof(top))))
 		return err;
 	if (top <= ci.nlocalsplus || top > ci.nlocalsplus + ci.stacksize)
 		return -ENOENT;
-	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next */
-	if (ci.index < 0 || (err = rd(r, ci.instr + 2, next, sizeof(next))))
+	/* suspended in SEND/YIELD_VALUE of an await or yield from: RESUME with oparg >= 2 next
+	 * (3.13: at it; its oparg's low bits say where it resumes, RESUME_AFTER_YIELD_FROM up) */
+	if (ci.index < 0 || (err = rd(r, ci.instr + (l->resume_at_yield ? 0 : 2), next,
+				      sizeof(next))))
 		return err ? err : -ENOENT;
-	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt) || next[1] < 2)
+	if ((next[0] != l->op_resume && next[0] != l->op_resume_alt &&
+	     next[0] != l->op_resume_alt2) || (next[1] & 3) < 2)
 		return -ENOENT;
 	return rd_ptr(r, frame + l->fr_localsplus + 8 * (uint64_t)(top - 1), obj);
 }
@@ -550,6 +661,37 @@ void pyobj__frame_stack_clear(struct pyobj_stack *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* 3.10 keeps its open blocks in the frame: SETUP_WITH (and SETUP_ASYNC_WITH) set one up with
+ * the value stack's level just above the bound __exit__ it pushed; the innermost block's level
+ * bounds the slots sure to be live. */
+static int frame_stack_310(struct pyreader *r, uint64_t frame, const struct code_info *ci,
+			   struct pyobj_stack *out)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t base;
+	int32_t iblock, level = 0;
+	int err;
+
+	if ((err = rd(r, frame + l->fr_iblock, &iblock, sizeof(iblock))) ||
+	    (err = rd_ptr(r, frame + l->fr_valuestack, &base)))
+		return err;
+	if (iblock < 0 || iblock > 20 || !ptr_ok(base))	/* CO_MAXBLOCKS */
+		return -EINVAL;
+	/* PyTryBlock {b_type, b_handler, b_level}: 12 bytes */
+	if (iblock && (err = rd(r, frame + l->fr_blockstack + 12 * (uint64_t)(iblock - 1) + 8,
+				&level, sizeof(level))))
+		return err;
+	if (level < 0 || level > ci->stacksize)
+		return -EINVAL;
+	out->entering_with = out->opcode == l->op_before_with;
+	if ((err = rd_ptrs(r, base, (size_t)level, &out->live)))
+		return err;
+	out->nlive = (size_t)level;
+	if (level < ci->stacksize && rd_ptr(r, base + 8 * (uint64_t)level, &out->next))
+		out->next = 0;
+	return 0;
+}
+
 int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *out)
 {
 	const struct obj_layout *l = layout_of(r);
@@ -564,14 +706,17 @@ int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *o
 		return err;
 	if (ci.index >= 0 && (err = rd(r, ci.instr, &out->opcode, 1)))
 		return err;
+	if (l->v310)
+		return frame_stack_310(r, frame, &ci, out);
 	if ((err = rd_ptr(r, ci.code + l->co_exceptiontable, &table)) ||
 	    (err = pyreader__bytes(r, table, MAX_EXC_TABLE, &et, &etlen)))
 		return err;
 	/* suspended at a yield: 3.12 covers the yield alone with a handler that also unwinds what
 	 * the await itself pushed (an `async with` still being entered): the RESUME after it
-	 * is where the frame goes on, inside the blocks that are open */
+	 * is where the frame goes on, inside the blocks that are open (3.13 is at it already) */
 	if (out->opcode == l->op_yield || out->opcode == l->op_yield_alt)
 		ci.index++;
+	out->entering_with = out->opcode == l->op_before_with;
 	if (ci.index >= 0)
 		err = pyobj__exception_depth(et, etlen, (uint32_t)ci.index, &depth);
 	free(et);

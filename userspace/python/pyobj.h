@@ -15,7 +15,7 @@
 /* Every reader here takes addresses in the target and fails with a negative errno, never a
  * crash, on a damaged or changing target: -EFAULT unmapped memory, -EINVAL an object that is
  * not of the expected type or has implausible sizes or links, -ENOTSUP a CPython version whose
- * object layouts are not known here (3.11 and 3.12 are; see pyobj__supported()), -ENOMEM.
+ * object layouts are not known here (3.11 to 3.13 are; see pyobj__supported()), -ENOMEM.
  * Arrays returned through pointer arguments are malloc'd and the caller frees them; on error
  * they are NULL. */
 
@@ -78,8 +78,9 @@ struct pyobj_stack {
 	uint64_t next;		/* the slot just above them, 0 if none: the bound __exit__ that
 				 * BEFORE_WITH stores while a `with` is still being entered */
 	uint8_t opcode;		/* the instruction the frame is at (executing or last executed) */
+	bool entering_with;	/* that is BEFORE_WITH: `next` is the bound __exit__ of the
+				 * context manager whose __enter__ runs (a blocked acquire) */
 };
-#define PYOBJ_OP_BEFORE_WITH 53	/* 3.11 and 3.12 */
 int pyobj__frame_stack(struct pyreader *r, uint64_t frame, struct pyobj_stack *out);
 void pyobj__frame_stack_clear(struct pyobj_stack *s);	/* accepts NULL */
 

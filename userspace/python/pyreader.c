@@ -38,10 +38,17 @@
 #define DK_INDICES 32
 #define DK_KIND_GENERAL 0	/* entries {hash, key, value}; else {key, value} */
 
+/* 3.10's PyDictKeysObject: dk_size itself, entries always {hash, key, value}, indices as wide
+ * as the size needs (Objects/dict-common.h) */
+#define DK310_SIZE 8
+#define DK310_NENTRIES 32
+#define DK310_INDICES 40
+
 #define FRAME_OWNED_BY_GENERATOR 1	/* 3.11 to 3.14 */
 
 /* How an instance keeps its attributes, for threading.Thread._name. */
 enum inst_dict {
+	INST_DICT_310,		/* the dict at tp_dictoffset only */
 	INST_DICT_311,		/* values at obj-32, dict at obj-24 */
 	INST_DICT_312,		/* obj-24: the dict, or the values array tagged with its low bit */
 	INST_INLINE_313,	/* dict at obj-24; values after tp_basicsize, 8-byte header */
@@ -79,6 +86,39 @@ struct py_layout {
 	int32_t dict_keys, dict_values, values_hdr;
 	int32_t mod_dict;
 	enum inst_dict inst_dict;
+	/* 3.10: frames are PyFrameObjects, one run of the interpreter loop each; fr_instr is
+	 * f_lasti, the instruction's index in code units; co_code points to a bytes object; the
+	 * location table is the 3.10 format; dict keys have no log2 sizes; thread states have
+	 * no native ids (ts_native_id -1). The rest reads the defining class's function for the
+	 * qualified name that the code object lacks. */
+	bool v310;
+	int32_t rt_main_thread;		/* ident of the main thread; -1 after 3.10 */
+	int32_t co_argcount, co_varnames, fr_localsplus, tp_dict, tp_mro, func_code,
+		func_qualname, tuple_items;
+};
+
+/* 3.10: `ptype/o` in gdb over the debug info of the pyenv 3.10.13 build (libpython3.10.so.1.0). */
+static const struct py_layout layout_310 = {
+	.minor = 10,
+	.rt_interp_head = 32, .rt_gil = 352,
+	.is_next = 0, .is_threads_head = 8, .is_modules = 856, .is_gil_ptr = -1,
+	.gil_holder = 8, .gil_locked = 16, .gil_size = 208,
+	.ts_next = 8, .ts_interp = 16, .ts_cframe = -1, .ts_frame = 24,
+	.ts_thread_id = 176, .ts_native_id = -1,
+	.fr_code = 32, .fr_previous = 24, .fr_instr = 96, .fr_owner = -1, .fr_is_entry = -1,
+	.fr_owner_shim = 0,
+	.co_size = -1, .co_filename = 104, .co_name = 112, .co_qualname = -1,
+	.co_linetable = 120, .co_firstlineno = 40, .co_code = 48, .co_firsttraceable = -1,
+	.str_length = 16, .str_state = 32, .str_ascii_data = 48, .str_compact_data = 72,
+	.bytes_size = 16, .bytes_data = 32,
+	.long_size = 16, .long_digits = 24, .long_tagged = false,
+	.tp_name = 24, .tp_basicsize = 32, .tp_flags = 168, .tp_dictoffset = 288,
+	.ht_cached_keys = -1,
+	.dict_keys = 32, .dict_values = 40, .values_hdr = 0,
+	.mod_dict = 16, .inst_dict = INST_DICT_310,
+	.v310 = true, .rt_main_thread = 72,
+	.co_argcount = 16, .co_varnames = 72, .fr_localsplus = 352, .tp_dict = 264, .tp_mro = 344,
+	.func_code = 48, .func_qualname = 40, .tuple_items = 24,
 };
 
 /* 3.11: `ptype/o` in gdb over the debug info of the pyenv 3.11.7 build (libpython3.11.so.1.0).
@@ -100,7 +140,7 @@ static const struct py_layout layout_311 = {
 	.tp_name = 24, .tp_basicsize = 32, .tp_flags = 168, .tp_dictoffset = 288,
 	.ht_cached_keys = 872,
 	.dict_keys = 32, .dict_values = 40, .values_hdr = 0,
-	.mod_dict = 16, .inst_dict = INST_DICT_311,
+	.mod_dict = 16, .inst_dict = INST_DICT_311, .rt_main_thread = -1,
 };
 
 /* 3.12: the same, from the pyenv 3.12.1 build. The GIL moved into the interpreter state, the
@@ -122,7 +162,7 @@ static const struct py_layout layout_312 = {
 	.tp_name = 24, .tp_basicsize = 32, .tp_flags = 168, .tp_dictoffset = 288,
 	.ht_cached_keys = 880,
 	.dict_keys = 32, .dict_values = 40, .values_hdr = 0,
-	.mod_dict = 16, .inst_dict = INST_DICT_312,
+	.mod_dict = 16, .inst_dict = INST_DICT_312, .rt_main_thread = -1,
 };
 
 /* The layout of _Py_DebugOffsets itself changes with each minor version: the word index (of
@@ -178,6 +218,12 @@ struct code_entry {
 	char *func, *file;
 	uint8_t *lt;				/* NULL if the table could not be read */
 	uint32_t lt_len;
+	bool qual_done;				/* 3.10: qualname_310() looked */
+};
+
+struct ident_tid {
+	uint64_t ident;
+	pid_t tid;
 };
 
 struct pyreader {
@@ -192,8 +238,11 @@ struct pyreader {
 	struct py_layout lay;
 	size_t ts_span, fr_span, co_span;
 	/* type objects verified by name, so that each is read once */
-	uint64_t code_type, str_type, bytes_type, dict_type, long_type;
+	uint64_t code_type, str_type, bytes_type, dict_type, long_type, func_type, tuple_type;
 	uint64_t active_dict;			/* threading._active, once found */
+	struct ident_tid *idents;		/* 3.10: native ids by thread ident */
+	size_t nidents, idents_cap;
+	bool idents_fresh;			/* looked up in this walk of the threads */
 	struct code_entry *codes;		/* CODE_SLOTS */
 	struct py_stats stats;
 };
@@ -487,33 +536,56 @@ static void dict_items_free(struct dict_items *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* The (key, value) pairs of the keys object at KEYS; values from VALUES (a split table's
- * values array) where that is not 0. 0 or -errno; bounded by MAX_DICT. */
-static int keys_items(struct pyreader *r, uint64_t keys, uint64_t values, struct dict_items *d)
+/* Where the entries of the keys object whose header is HDR start, their count and size. */
+static int keys_shape(const struct pyreader *r, const uint8_t *hdr, uint64_t *entries, size_t *n,
+		      size_t *esize)
 {
-	uint8_t hdr[DK_INDICES], *ents = NULL;
-	size_t esize, n;
-	int64_t nent;
-	int err;
+	int64_t nent, size;
 
-	memset(d, 0, sizeof(*d));
-	if (!ptr_ok(keys) || (err = mem_read(r, keys, hdr, sizeof(hdr))))
-		return -EFAULT;
+	if (r->lay.v310) {
+		memcpy(&size, hdr + DK310_SIZE, sizeof(size));
+		memcpy(&nent, hdr + DK310_NENTRIES, sizeof(nent));
+		if (size < 8 || size > (1 << 30) || (size & (size - 1)) || nent < 0 ||
+		    nent > MAX_DICT || nent > size)
+			return -EINVAL;
+		*entries = DK310_INDICES +
+			   (uint64_t)size * (size <= 0xff ? 1 : size <= 0xffff ? 2 : 4);
+		*n = (size_t)nent;
+		*esize = 24;
+		return 0;
+	}
 	memcpy(&nent, hdr + DK_NENTRIES, sizeof(nent));
 	if (hdr[DK_LOG2_SIZE] > 30 || hdr[DK_LOG2_INDEX_BYTES] < hdr[DK_LOG2_SIZE] ||
 	    hdr[DK_LOG2_INDEX_BYTES] > hdr[DK_LOG2_SIZE] + 3 || hdr[DK_KIND] > 2 || nent < 0 ||
 	    nent > MAX_DICT || nent > (int64_t)1 << hdr[DK_LOG2_SIZE])
 		return -EINVAL;
-	n = (size_t)nent;
-	esize = hdr[DK_KIND] == DK_KIND_GENERAL ? 24 : 16;
+	*entries = DK_INDICES + ((uint64_t)1 << hdr[DK_LOG2_INDEX_BYTES]);
+	*n = (size_t)nent;
+	*esize = hdr[DK_KIND] == DK_KIND_GENERAL ? 24 : 16;
+	return 0;
+}
+
+/* The (key, value) pairs of the keys object at KEYS; values from VALUES (a split table's
+ * values array) where that is not 0. 0 or -errno; bounded by MAX_DICT. */
+static int keys_items(struct pyreader *r, uint64_t keys, uint64_t values, struct dict_items *d)
+{
+	uint8_t hdr[DK310_INDICES], *ents = NULL;
+	uint64_t entries;
+	size_t esize, n;
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	if (!ptr_ok(keys) || (err = mem_read(r, keys, hdr, sizeof(hdr))))
+		return -EFAULT;
+	if ((err = keys_shape(r, hdr, &entries, &n, &esize)))
+		return err;
 	d->keys = calloc(n + 1, sizeof(uint64_t));
 	d->values = calloc(n + 1, sizeof(uint64_t));
 	ents = malloc(n * esize + 1);
 	err = -ENOMEM;
 	if (!d->keys || !d->values || !ents)
 		goto cleanup;
-	err = mem_read(r, keys + DK_INDICES + ((uint64_t)1 << hdr[DK_LOG2_INDEX_BYTES]), ents,
-		       n * esize);
+	err = mem_read(r, keys + entries, ents, n * esize);
 	if (!err && values)
 		err = mem_read(r, values + r->lay.values_hdr, d->values, n * sizeof(uint64_t));
 	if (err)
@@ -625,7 +697,7 @@ static int inst_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_
 	if (!ptr_ok(obj) || read_u64(r, obj + 8, &type) || !ptr_ok(type) ||
 	    read_u64(r, type + l->tp_flags, &flags))
 		return -EFAULT;
-	if (flags & TPFLAGS_MANAGED_DICT)
+	if (l->inst_dict != INST_DICT_310 && (flags & TPFLAGS_MANAGED_DICT))
 		return managed_attr(r, obj, type, flags, name, val);
 	if (mem_read(r, type + l->tp_dictoffset, &dictoff, sizeof(dictoff)) || dictoff <= 0 ||
 	    dictoff > 4096 || read_u64(r, obj + dictoff, &dict))
@@ -692,6 +764,34 @@ int pyreader__linetable_line(const uint8_t *t, size_t len, int firstlineno, int 
 	return ar_line;
 }
 
+/* 3.10's table (Objects/lnotab_notes.txt): byte pairs (bytecode delta, signed line delta), a
+ * line delta of -128 for no line; ranges of no bytes are skipped, as PyCode_Addr2Line does. */
+int pyreader__linetable310_line(const uint8_t *t, size_t len, int firstlineno, int addrq)
+{
+	int line = firstlineno, ar_line = -1;
+	long start = -1, end = 0;
+	size_t at = 0;
+
+	if (addrq < 0)
+		return firstlineno;
+	while (end <= addrq) {
+		do {
+			if (at + 2 > len)
+				return -2;
+			start = end;
+			end += t[at];
+			if ((int8_t)t[at + 1] == -128) {
+				ar_line = -1;
+			} else {
+				line += (int8_t)t[at + 1];
+				ar_line = line;
+			}
+			at += 2;
+		} while (start == end);
+	}
+	return ar_line;
+}
+
 static void code_entry_clear(struct code_entry *c)
 {
 	free(c->func);
@@ -734,9 +834,15 @@ static struct code_entry *code_get(struct pyreader *r, uint64_t addr, int *err)
 	key.name = get_u64(hdr, l->co_qualname >= 0 ? l->co_qualname : l->co_name);
 	key.linetable = get_u64(hdr, l->co_linetable);
 	key.firstlineno = get_i32(hdr, l->co_firstlineno);
-	memcpy(&units, hdr + l->co_size, sizeof(units));
+	if (l->v310) {	/* the bytecode is a bytes object of its own */
+		if (mem_read(r, get_u64(hdr, l->co_code) + l->bytes_size, &units, sizeof(units)))
+			units = 0;
+		units /= 2;
+	} else {
+		memcpy(&units, hdr + l->co_size, sizeof(units));
+	}
 	key.nbytes = units > 0 && units < (1 << 26) ? (uint64_t)units * 2 : 0;
-	units = get_i32(hdr, l->co_firsttraceable);
+	units = l->co_firsttraceable >= 0 ? get_i32(hdr, l->co_firsttraceable) : 0;
 	/* may pass the end: 3.13's _Py_InitCleanup is never traceable */
 	key.traceable = units > 0 && units < (1 << 26) ? (uint64_t)units * 2 : 0;
 	if (c->addr == addr && c->filename == key.filename && c->name == key.name &&
@@ -752,31 +858,45 @@ static struct code_entry *code_get(struct pyreader *r, uint64_t addr, int *err)
 	return c;
 }
 
+/* The byte offset in C's bytecode of the instruction the frame FR (its bytes) is at: from the
+ * instruction pointer, or 3.10's f_lasti (an index; -1 before the first instruction). -2: the
+ * frame has not run an instruction yet; anything else out of the code: a torn value. */
+static int64_t frame_offset(const struct pyreader *r, const struct code_entry *c,
+			    const uint8_t *fr)
+{
+	if (r->lay.v310)
+		return (int64_t)get_i32(fr, r->lay.fr_instr) * 2;
+	return (int64_t)(get_u64(fr, r->lay.fr_instr) - (c->addr + r->lay.co_code));
+}
+
 /* A frame CPython itself leaves out of tracebacks and sys._current_frames: pushed but its
  * prologue not run yet, or 3.13's trampoline into a specialized __init__ (_Py_InitCleanup). An
  * instruction pointer far below the code is torn, not incomplete: the frame stays. */
-static bool frame_incomplete(const struct pyreader *r, const struct code_entry *c, uint64_t instr,
+static bool frame_incomplete(const struct pyreader *r, const struct code_entry *c, int64_t off,
 			     int owner)
 {
-	uint64_t start = c->addr + r->lay.co_code;
-
-	return owner != FRAME_OWNED_BY_GENERATOR && instr + 2 >= start &&
-	       instr < start + c->traceable;
+	/* 3.10 shows a frame that has not started at its first line */
+	return !r->lay.v310 && owner != FRAME_OWNED_BY_GENERATOR && off >= -2 &&
+	       off < (int64_t)c->traceable;
 }
 
-/* The line for instruction pointer INSTR in code C; *exact false where the first line stands in. */
-static int code_line(const struct pyreader *r, const struct code_entry *c, uint64_t instr,
+/* The line of the instruction at byte offset OFF in code C; *exact false where the first line
+ * stands in. */
+static int code_line(const struct pyreader *r, const struct code_entry *c, int64_t off,
 		     bool *exact)
 {
-	uint64_t start = c->addr + r->lay.co_code;
 	int line;
 
 	*exact = true;
-	if (instr + 2 == start)	/* 3.11: a frame that has not run an instruction yet */
+	if (off == -2)	/* 3.10, 3.11: a frame that has not run an instruction yet */
 		return c->firstlineno;
-	if (instr >= start && instr - start < c->nbytes && !((instr - start) & 1) && c->lt) {
-		line = pyreader__linetable_line(c->lt, c->lt_len, c->firstlineno,
-						(int)(instr - start));
+	if (off >= 0 && (uint64_t)off < c->nbytes && !(off & 1) && c->lt) {
+		if (r->lay.v310)
+			line = pyreader__linetable310_line(c->lt, c->lt_len, c->firstlineno,
+							   (int)off);
+		else
+			line = pyreader__linetable_line(c->lt, c->lt_len, c->firstlineno,
+							(int)off);
 		if (line > 0)
 			return line;
 	}
@@ -785,6 +905,78 @@ static int code_line(const struct pyreader *r, const struct code_entry *c, uint6
 }
 
 /* ---- frames and threads ---- */
+
+#define MAX_MRO 64
+
+/* The function in class KLASS's dict under NAME whose code is CODE (also behind a classmethod
+ * or staticmethod), or 0. */
+static uint64_t class_function(struct pyreader *r, uint64_t klass, const char *name, uint64_t code)
+{
+	const struct py_layout *l = &r->lay;
+	uint64_t dict, f, fcode;
+	char type[16];
+
+	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_dict, &dict) ||
+	    dict_find(r, dict, name, &f))
+		return 0;
+	if (!obj_is(r, f, &r->func_type, "function")) {
+		uint64_t t, tn;
+
+		/* classmethod and staticmethod keep the function just after the header */
+		if (!ptr_ok(f) || read_u64(r, f + 8, &t) || !ptr_ok(t) ||
+		    read_u64(r, t + l->tp_name, &tn) || mem_read(r, tn, type, sizeof(type)) ||
+		    (strncmp(type, "classmethod", 12) && strncmp(type, "staticmethod", 13)) ||
+		    read_u64(r, f + 16, &f) || !obj_is(r, f, &r->func_type, "function"))
+			return 0;
+	}
+	return !read_u64(r, f + l->func_code, &fcode) && fcode == code ? f : 0;
+}
+
+/* 3.10's code objects carry no qualified name, where later versions' frames show
+ * "Thread.join": for a method (first argument self or cls), it is the __qualname__ of the
+ * function with this code in the first class of the instance's MRO that has one. Looked up once
+ * per code object, in its first frame; co_name stays where that finds nothing. */
+static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame)
+{
+	const struct py_layout *l = &r->lay;
+	uint64_t varnames, arg0, self, klass, mro, items[MAX_MRO], f, qual;
+	char buf[MAX_STR + 1];
+	int32_t argc;
+	int64_t n;
+
+	if (c->qual_done)
+		return 0;
+	c->qual_done = true;
+	if (mem_read(r, c->addr + l->co_argcount, &argc, sizeof(argc)) || argc < 1 ||
+	    read_u64(r, c->addr + l->co_varnames, &varnames) ||
+	    !obj_is(r, varnames, &r->tuple_type, "tuple") ||
+	    read_u64(r, varnames + l->tuple_items, &arg0) ||
+	    read_u64(r, frame + l->fr_localsplus, &self) || !ptr_ok(self))
+		return 0;
+	if (str_equals(r, arg0, "self")) {
+		if (read_u64(r, self + 8, &klass))
+			return 0;
+	} else if (str_equals(r, arg0, "cls")) {
+		klass = self;
+	} else {
+		return 0;
+	}
+	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_mro, &mro) ||
+	    !obj_is(r, mro, &r->tuple_type, "tuple") ||
+	    mem_read(r, mro + l->bytes_size, &n, sizeof(n)) || n < 1 || n > MAX_MRO ||
+	    mem_read(r, mro + l->tuple_items, items, (size_t)n * 8))
+		return 0;
+	for (int64_t i = 0; i < n; i++) {
+		if (!(f = class_function(r, items[i], c->func, c->addr)))
+			continue;
+		if (read_u64(r, f + l->func_qualname, &qual) || read_str(r, qual, buf, sizeof(buf)))
+			return 0;
+		free(c->func);
+		c->func = strdup(buf);
+		return c->func ? 0 : -ENOMEM;
+	}
+	return 0;
+}
 
 static const char *base_name(const char *path)
 {
@@ -846,7 +1038,8 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 
 	for (steps = 0; frame; steps++) {
 		struct code_entry *c;
-		uint64_t code, instr, here;
+		uint64_t code, here;
+		int64_t off;
 		int line, owner;
 		bool exact, entry;
 
@@ -857,7 +1050,7 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 		}
 		seen[steps] = frame;
 		here = frame;
-		owner = (int8_t)fr[l->fr_owner];
+		owner = l->fr_owner >= 0 ? (int8_t)fr[l->fr_owner] : 0;
 		code = get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL);
 		frame = get_u64(fr, l->fr_previous);
 		if (l->fr_owner_shim && owner >= l->fr_owner_shim) {
@@ -873,12 +1066,15 @@ static int walk_frames(struct pyreader *r, uint64_t frame, struct py_thread *t)
 			r->stats.frames_skipped++;
 			continue;
 		}
-		instr = get_u64(fr, l->fr_instr);
-		if (frame_incomplete(r, c, instr, owner))
+		off = frame_offset(r, c, fr);
+		if (frame_incomplete(r, c, off, owner))
 			continue;
-		line = code_line(r, c, instr, &exact);
+		if (l->v310 && (err = qualname_310(r, c, here)))
+			return err;
+		line = code_line(r, c, off, &exact);
 		r->stats.lines_inexact += !exact;
-		entry = l->fr_is_entry >= 0 && fr[l->fr_is_entry];
+		/* 3.10 runs the interpreter loop once per Python frame */
+		entry = l->v310 || (l->fr_is_entry >= 0 && fr[l->fr_is_entry]);
 		err = frame_push(t, &cap, c, line, exact, entry);
 		if (err)
 			return err;
@@ -940,12 +1136,67 @@ struct thread_list {
 	pid_t only;		/* nonzero: keep this native thread only */
 };
 
+static uint64_t active_dict(struct pyreader *r, uint64_t interp);
+
+/* 3.10's thread idents and threading.Thread._native_id, from threading._active. */
+static void idents_refresh(struct pyreader *r, uint64_t interp)
+{
+	struct dict_items d = { 0 };
+	uint64_t active = active_dict(r, interp), id, tid;
+
+	r->idents_fresh = true;
+	r->nidents = 0;
+	if (!active || dict_items(r, active, &d))
+		return;
+	for (size_t i = 0; i < d.n; i++) {
+		if (!d.keys[i] || read_long(r, d.keys[i], &id) ||
+		    inst_attr(r, d.values[i], "_native_id", &tid) || read_long(r, tid, &tid) ||
+		    !tid || tid > INT_MAX)
+			continue;
+		if (r->nidents == r->idents_cap) {
+			size_t ncap = r->idents_cap ? 2 * r->idents_cap : 16;
+			void *p = realloc(r->idents, ncap * sizeof(*r->idents));
+
+			if (!p)
+				break;
+			r->idents = p;
+			r->idents_cap = ncap;
+		}
+		r->idents[r->nidents++] = (struct ident_tid){ id, (pid_t)tid };
+	}
+	dict_items_free(&d);
+}
+
+/* The native id of the thread whose ident is IDENT. 3.10's thread states do not record it: the
+ * main thread's is the process id, the others' are threading.Thread._native_id, found by
+ * ident (looked up again, once per walk, for an ident not seen yet). 0 if unknown. */
+static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
+{
+	const struct py_layout *l = &r->lay;
+	uint64_t ident = get_u64(ts, l->ts_thread_id), main_ident;
+
+	if (l->ts_native_id >= 0)
+		return (pid_t)get_u64(ts, l->ts_native_id);
+	if (r->pid && !read_u64(r, r->runtime + l->rt_main_thread, &main_ident) &&
+	    ident == main_ident)
+		return r->pid;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->nidents; i++)
+			if (r->idents[i].ident == ident)
+				return r->idents[i].tid;
+		if (r->idents_fresh)
+			break;
+		idents_refresh(r, interp);
+	}
+	return 0;
+}
+
 static int thread_add(struct pyreader *r, struct thread_list *list, const uint8_t *ts,
 		      uint64_t holder, uint64_t tstate)
 {
 	const struct py_layout *l = &r->lay;
 	struct py_thread *t;
-	pid_t tid = (pid_t)get_u64(ts, l->ts_native_id);
+	pid_t tid = native_id(r, get_u64(ts, l->ts_interp), ts);
 
 	if (list->only && tid != list->only)
 		return 0;
@@ -962,6 +1213,7 @@ static int thread_add(struct pyreader *r, struct thread_list *list, const uint8_
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
 	t->ident = get_u64(ts, l->ts_thread_id);
+	t->tstate = tstate;
 	t->holds_gil = holder && holder == tstate;
 	return walk_frames(r, thread_frame(r, ts), t);
 }
@@ -1050,6 +1302,7 @@ static int collect(struct pyreader *r, struct thread_list *list)
 	size_t n = 0, main_end = 0;
 	int err;
 
+	r->idents_fresh = false;
 	if ((err = read_u64(r, r->runtime + r->lay.rt_interp_head, &interp)))
 		return err;
 	/* newest first: the main interpreter, the one threading runs in, is the last */
@@ -1167,14 +1420,14 @@ static int layout_from_debug(struct pyreader *r, char *why, size_t why_len)
 		if (dbg_layouts[i].minor == minor && w[1] >> 24 == 3)
 			d = &dbg_layouts[i];
 	if (!d) {
-		say(why, why_len, "CPython %u.%u: unknown _Py_DebugOffsets layout (3.13, 3.14 are)",
+		say(why, why_len, "CPython %u.%u is not supported (unknown _Py_DebugOffsets)",
 		    (unsigned)(w[1] >> 24), minor);
 		return -ENOTSUP;
 	}
 	if ((err = mem_read(r, r->runtime, w, d->nwords * sizeof(w[0]))))
 		return err;
 	if (w[d->free_threaded]) {
-		say(why, why_len, "CPython 3.%u free-threaded build: not supported", minor);
+		say(why, why_len, "CPython 3.%u free-threaded is not supported", minor);
 		return -ENOTSUP;
 	}
 	*l = layout_312;
@@ -1248,7 +1501,9 @@ static int layout_select(struct pyreader *r, char *why, size_t why_len)
 	}
 	if (!memcmp(cookie, "xdebugpy", 8))
 		return layout_from_debug(r, why, why_len);
-	if (major == 3 && minor == 11)
+	if (major == 3 && minor == 10)
+		r->lay = layout_310;
+	else if (major == 3 && minor == 11)
 		r->lay = layout_311;
 	else if (major == 3 && minor == 12)
 		r->lay = layout_312;
@@ -1257,8 +1512,7 @@ static int layout_select(struct pyreader *r, char *why, size_t why_len)
 	if (!r->version)
 		say(why, why_len, "no _Py_DebugOffsets at _PyRuntime and no version given");
 	else
-		say(why, why_len, "CPython %u.%u: no struct offsets for this version "
-		    "(3.11 to 3.14 supported)", major, minor);
+		say(why, why_len, "CPython %u.%u is not supported", major, minor);
 	return -ENOTSUP;
 }
 
@@ -1334,6 +1588,7 @@ void pyreader__free(struct pyreader *r)
 	free(r->codes);
 	if (r->mem_fd >= 0)
 		close(r->mem_fd);
+	free(r->idents);
 	free(r->object);
 	free(r);
 }
@@ -1458,11 +1713,24 @@ static int try_object(struct pyreader *r, const struct mapping *m, bool is_exe)
 	return r->object ? 0 : -ENOMEM;
 }
 
-/* The executable, or a mapped libpython, that exports _PyRuntime. */
+/* The CPython version a file name says ("python3.11", "libpython3.11.so.1.0"): 0 if none. */
+static uint32_t name_version(const char *path)
+{
+	const char *p = strstr(base_name(path), "python");
+	unsigned major, minor;
+
+	if (p && sscanf(p, "python%u.%u", &major, &minor) == 2 && major < 256 && minor < 256)
+		return major << 24 | minor << 16;
+	return 0;
+}
+
+/* The executable, or a mapped libpython, that exports _PyRuntime. CPython before 3.7 has no
+ * _PyRuntime: one that its file name gives away is named in WHY, ENOTSUP. */
 static int find_runtime(struct pyreader *r, char *why, size_t why_len)
 {
 	char path[64], exe[PATH_MAX] = "", line[PATH_MAX + 128];
 	struct mapping m, last = { 0 };
+	uint32_t old = 0;
 	int err = -ENOENT;
 	ssize_t len;
 	FILE *maps;
@@ -1484,8 +1752,14 @@ static int find_runtime(struct pyreader *r, char *why, size_t why_len)
 			continue;
 		last = m;	/* an object's mappings are adjacent: try each object once */
 		err = try_object(r, &m, !strcmp(m.path, exe));
+		if (err == -ENOENT && name_version(m.path) && name_version(m.path) < 0x03070000)
+			old = name_version(m.path);
 	}
 	fclose(maps);
+	if (err == -ENOENT && old) {
+		say(why, why_len, "CPython %u.%u is not supported", old >> 24, old >> 16 & 0xff);
+		return -ENOTSUP;
+	}
 	if (err == -ENOENT)
 		say(why, why_len, "pid %d: no _PyRuntime in the executable or a libpython: "
 		    "not CPython, or libpython not loaded yet", r->pid);
@@ -1496,12 +1770,8 @@ static int find_runtime(struct pyreader *r, char *why, size_t why_len)
  * "libpython3.11.so.1.0"); a layout that wants more than that reads the debug offsets. */
 static void version_from_name(struct pyreader *r)
 {
-	const char *p = strstr(base_name(r->object), "python");
-	unsigned major, minor;
-
-	if (!r->version && p && sscanf(p, "python%u.%u", &major, &minor) == 2 && major < 256 &&
-	    minor < 256)
-		r->version = major << 24 | minor << 16;
+	if (!r->version)
+		r->version = name_version(r->object);
 }
 
 struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len)
@@ -1617,23 +1887,51 @@ void pyreader__frame_clear(struct py_frame *f)
 	memset(f, 0, sizeof(*f));
 }
 
-int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
+void pyreader__frame_where(const struct pyreader *r, struct py_where *out)
+{
+	const struct py_layout *l = &r->lay;
+
+	out->cframe = l->ts_cframe;
+	out->frame = (uint32_t)l->ts_frame;
+	out->instr = (uint32_t)l->fr_instr;
+	out->prev = (uint32_t)l->fr_previous;
+	out->code = (uint32_t)l->fr_code;
+	out->owner = l->fr_owner;
+	/* struct pyinterpreters {mutex, head, main, ...}, 3.10 to 3.14 */
+	out->main = r->runtime + (uint64_t)l->rt_interp_head + 8;
+	out->threads = (uint32_t)l->is_threads_head;
+	out->ts_next = (uint32_t)l->ts_next;
+	out->ts_ident = (uint32_t)l->ts_thread_id;
+}
+
+/* FR: the frame's bytes, as they are or were; AS_WAS: they were, the instruction must lie in
+ * the code (else the frame was reused since) and frames CPython does not show are refused. */
+static int frame_describe(struct pyreader *r, uint64_t frame, const uint8_t *fr, bool as_was,
+			  struct py_frame *out)
 {
 	const struct py_layout *l = &r->lay;
 	struct py_thread one = { 0 };
-	uint8_t fr[MAX_SPAN];
 	struct code_entry *c;
+	int owner = l->fr_owner >= 0 ? (int8_t)fr[l->fr_owner] : 0;
 	size_t cap = 0;
+	int64_t off;
 	bool exact;
 	int line, err;
 
 	memset(out, 0, sizeof(*out));
-	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
-		return -EFAULT;
+	if (as_was && l->fr_owner_shim && owner >= l->fr_owner_shim)
+		return -ENOENT;
 	c = code_get(r, get_u64(fr, l->fr_code) & (l->fr_code_tagged ? ~7ULL : ~0ULL), &err);
 	if (!c)
 		return err ? err : -EINVAL;
-	line = code_line(r, c, get_u64(fr, l->fr_instr), &exact);
+	off = frame_offset(r, c, fr);
+	if (as_was && (off < -2 || off >= (int64_t)c->nbytes || (off & 1)))
+		return -ESTALE;
+	if (as_was && frame_incomplete(r, c, off, owner))
+		return -ENOENT;
+	if (l->v310 && (err = qualname_310(r, c, frame)))
+		return err;
+	line = code_line(r, c, off, &exact);
 	r->stats.lines_inexact += !exact;
 	if ((err = frame_push(&one, &cap, c, line, exact, false)))
 		return err;
@@ -1641,4 +1939,31 @@ int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
 	out->addr = frame;
 	free(one.frames);
 	return 0;
+}
+
+int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out)
+{
+	uint8_t fr[MAX_SPAN];
+
+	memset(out, 0, sizeof(*out));
+	if (!ptr_ok(frame) || mem_read(r, frame, fr, r->fr_span))
+		return -EFAULT;
+	return frame_describe(r, frame, fr, false, out);
+}
+
+int pyreader__frame_as(struct pyreader *r, uint64_t frame, uint64_t code, uint64_t instr,
+		       int owner, struct py_frame *out)
+{
+	const struct py_layout *l = &r->lay;
+	uint8_t fr[MAX_SPAN] = { 0 };
+
+	memset(out, 0, sizeof(*out));
+	if (!ptr_ok(frame))
+		return -EFAULT;
+	/* the frame's bytes as they were, from what was read of them */
+	memcpy(fr + l->fr_code, &code, sizeof(code));
+	memcpy(fr + l->fr_instr, &instr, sizeof(instr));
+	if (l->fr_owner >= 0)
+		fr[l->fr_owner] = (uint8_t)owner;
+	return frame_describe(r, frame, fr, true, out);
 }

@@ -35,6 +35,7 @@ struct py_frame {
 struct py_thread {
 	pid_t tid;		/* native thread id; 0 if the interpreter has not recorded it yet */
 	uint64_t ident;		/* threading.get_ident(): the thread's pthread_t */
+	uint64_t tstate;	/* its PyThreadState in the target */
 	char *name;		/* threading.Thread.name; NULL where threading does not know it */
 	bool holds_gil;
 	bool truncated;		/* the stack is cut: PY_MAX_FRAMES, or an unreadable or looping
@@ -62,8 +63,9 @@ struct py_stats {
 
 /* For process PID. NULL with errno on failure: ESRCH no such process; ENOENT not CPython
  * (no _PyRuntime in the executable or a mapped libpython, or libpython not mapped yet);
- * ENOTSUP a CPython version without offsets here; EACCES/EPERM not permitted; EFAULT
- * unreadable. pyreader__open also writes a one-line reason into WHY (if not NULL). */
+ * ENOTSUP a CPython that cannot be read here (3.10 to 3.14 can; WHY then says "CPython 3.9 is
+ * not supported"); EACCES/EPERM not permitted; EFAULT unreadable. pyreader__open also writes a
+ * one-line reason into WHY (if not NULL). */
 struct pyreader *pyreader__new(pid_t pid);
 struct pyreader *pyreader__open(pid_t pid, char *why, size_t why_len);
 /* Over any memory (tests, captured images): _PyRuntime at RUNTIME, CPython VERSION
@@ -96,6 +98,8 @@ int pyreader__gil(struct pyreader *r, uint64_t *lo, uint64_t *hi);
  * (co_linetable, the 3.11+ format of PEP 626/657); FIRSTLINENO for ADDRQ < 0. -1 when the
  * instruction has no line, -2 when the table ends before ADDRQ or is malformed. */
 int pyreader__linetable_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
+/* The same over 3.10's table (co_linetable of PEP 626, byte pairs). */
+int pyreader__linetable310_line(const uint8_t *table, size_t len, int firstlineno, int addrq);
 
 /* ---- for the object readers (pyobj.h, pyasync.h) ---- */
 
@@ -125,5 +129,27 @@ int pyreader__modules(struct pyreader *r, uint64_t *dict);
  * object is unreadable or not code; -ENOMEM. */
 int pyreader__frame(struct pyreader *r, uint64_t frame, struct py_frame *out);
 void pyreader__frame_clear(struct py_frame *f);	/* accepts NULL */
+/* The frame at FRAME as it was at some moment, from what was read of it then: its code object
+ * CODE, the word at its instruction pointer INSTR (3.10: f_lasti, in the low half), its OWNER
+ * (3.11+). 0; -ENOENT for a frame not shown (a C-stack shim, a frame not started yet); -EINVAL
+ * if CODE is no code object (now); -ESTALE if INSTR lies outside CODE; -ENOMEM. */
+int pyreader__frame_as(struct pyreader *r, uint64_t frame, uint64_t code, uint64_t instr,
+		       int owner, struct py_frame *out);
+
+/* Where a thread's innermost frame is, from its thread state (py_thread.tstate), and where the
+ * thread states are. */
+struct py_where {
+	/* offset of the pointer to what holds the frame pointer (3.11, 3.12's _PyCFrame), or
+	 * -1: the thread state does */
+	int32_t cframe;
+	uint32_t frame;		/* that pointer's offset */
+	uint32_t instr;		/* offset of the instruction pointer in a frame (3.10: f_lasti) */
+	uint32_t prev, code;	/* offsets in a frame: the next frame out, the code object */
+	int32_t owner;		/* ... its owner byte, or -1 (3.10) */
+	uint64_t main;		/* address of _PyRuntime's pointer to the main interpreter */
+	uint32_t threads;	/* offset of an interpreter's thread list head */
+	uint32_t ts_next, ts_ident;	/* offsets in a thread state: the next one, the ident */
+};
+void pyreader__frame_where(const struct pyreader *r, struct py_where *out);
 
 #endif
