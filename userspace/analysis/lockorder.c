@@ -21,6 +21,7 @@ struct held {
 	uint32_t node;
 	uint32_t depth; /* recursion: released when it drops to 0 */
 	bool shared;
+	uint64_t ts;	/* its last ACQUIRE */
 };
 
 /* A lock call that waited and has not returned yet. */
@@ -166,7 +167,7 @@ static int node_current(struct lockorder *lo, uint64_t addr, uint8_t kind, uint3
 	if (lo->nnodes >= NONE - 1 ||
 	    ls_reserve(&lo->nodes, &lo->nodes_cap, lo->nnodes + 1, sizeof(*lo->nodes)))
 		return -ENOMEM;
-	lo->nodes[lo->nnodes] = (struct lo_node){addr, kind, (uint32_t)gens};
+	lo->nodes[lo->nnodes] = (struct lo_node){.addr = addr, .kind = kind, .generation = (uint32_t)gens};
 	*node = lo->nnodes++;
 	return bytemap__put_u64(lo->node_of, addr, (gens + 1) << 32 | (*node + 1));
 }
@@ -370,6 +371,7 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 	err = node_current(lo, rec->acquire.addr, rec->acquire.kind, &node);
 	if (err)
 		return err;
+	lo->nodes[node].python |= !!(o.flags & LS_ACQ_PY);
 	if (t->attempt.on && t->attempt.node == node)
 		t->attempt.on = false; /* the attempt succeeded: the ACQUIRE tells how */
 	err = attempt_flush(lo, t);
@@ -377,14 +379,32 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 		return err;
 	h = held_find(t, node);
 	if (h) {
+		/* a CPython lock is not reentrant: a call begun after its holder's last one
+		 * returned got it because another thread released it. (Its sem_wait, probed
+		 * too, returns inside the call that takes it: that is one taking, not two.) */
+		if (lo->nodes[node].python && rec->acquire.call_ts > h->ts)
+			lo->nodes[node].signal = true;
 		h->depth++; /* recursion orders nothing */
+		h->ts = rec->ts;
 		return 0;
 	}
-	err = edges_to(lo, t, node, &o) ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
+	/* a hold deduced from frames (LS_ACQ_INFERRED) came at an unknown time: no order */
+	if (!(o.flags & LS_ACQ_INFERRED))
+		err = edges_to(lo, t, node, &o);
+	err = err ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
 	if (err)
 		return err;
-	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED)};
+	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED), rec->ts};
 	return 0;
+}
+
+/* Another thread than T holds NODE. */
+static bool held_by_other(struct lockorder *lo, const struct thread *t, uint32_t node)
+{
+	for (size_t i = 0; i < lo->nthreads; i++)
+		if (&lo->threads[i] != t && held_find(&lo->threads[i], node))
+			return true;
+	return false;
 }
 
 static int on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
@@ -397,8 +417,14 @@ static int on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
 	if (!t)
 		return 0;
 	err = attempt_flush(lo, t);
-	if (err || !node_lookup(lo, addr, &node) || !(h = held_find(t, node)))
+	if (err || !node_lookup(lo, addr, &node))
 		return err;
+	if (!(h = held_find(t, node))) {
+		/* released for a holder that is another thread: a signal (CPython allows it) */
+		if (lo->nodes[node].python && held_by_other(lo, t, node))
+			lo->nodes[node].signal = true;
+		return 0;
+	}
 	if (!--h->depth)
 		held_drop(t, h);
 	return 0;
@@ -508,7 +534,7 @@ static int graph_build(const struct lockorder *lo, struct graph *g)
 	for (size_t i = 0; i < lo->nedges; i++) {
 		const struct lo_edge *e = &lo->edges[i].pub;
 
-		if (!e->try_only)
+		if (!e->try_only && !e->signal)
 			k[n++] = (struct keyed){(uint64_t)e->from << 32 | e->to, (uint32_t)i};
 	}
 	qsort(k, n, sizeof(*k), cmp_keyed);
@@ -782,7 +808,15 @@ int lockorder__finish(struct lockorder *lo)
 	if (lo->finished)
 		return -EINVAL;
 	lo->finished = true;
-	err = attempts_flush(lo) ?: graph_build(lo, &g);
+	err = attempts_flush(lo);
+	/* a signal's edges are no lock order: they stay out of the graph and its cycles */
+	for (size_t i = 0; i < lo->nedges; i++) {
+		struct lo_edge *e = &lo->edges[i].pub;
+
+		e->signal = lo->nodes[e->from].signal || lo->nodes[e->to].signal;
+		lo->omitted.signal_edges += e->signal;
+	}
+	err = err ?: graph_build(lo, &g);
 	if (!err)
 		err = graph_scc(lo, &g);
 	if (!err && !(s.on_path = calloc(lo->nnodes + 1, sizeof(bool))))
@@ -897,7 +931,8 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->nedges; i++)
-		json_edge(lo, m, &lo->edges[i].pub, w);
+		if (!lo->edges[i].pub.signal)
+			json_edge(lo, m, &lo->edges[i].pub, w);
 	json_writer__array_end(w);
 	json_writer__key(w, "cycles");
 	json_writer__array_begin(w);
@@ -967,8 +1002,14 @@ static void text_edge(const struct lockorder *lo, const struct model *m, const s
 
 static void text_omitted(const struct lo_omitted *o, FILE *out)
 {
-	if (o->readers_only || o->over_cap || o->length_limited || o->budget_spent)
+	if (o->readers_only || o->over_cap || o->length_limited || o->budget_spent ||
+	    o->signal_edges)
 		fputc('\n', out);
+	if (o->signal_edges)
+		fprintf(out,
+			"  %" PRIu64 " order %s left out: to or from a CPython lock used as a signal "
+			"(released by another thread than its holder), which no one owns\n",
+			o->signal_edges, o->signal_edges == 1 ? "edge" : "edges");
 	if (o->readers_only)
 		fprintf(out,
 			"  %" PRIu64 " %s left out: through an rwlock only ever held for reading "
@@ -994,8 +1035,10 @@ void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *ou
 		fputs("No lock-order cycles: no lock acquisitions were traced (full mode does).\n",
 		      out);
 	else if (!c->n)
-		fprintf(out, "No lock-order cycles (%zu order %s between %zu locks).\n", lo->nedges,
-			lo->nedges == 1 ? "edge" : "edges", lo->nnodes);
+		fprintf(out, "No lock-order cycles (%zu order %s between %zu locks).\n",
+			lo->nedges - (size_t)lo->omitted.signal_edges,
+			lo->nedges - lo->omitted.signal_edges == 1 ? "edge" : "edges",
+			lo->nnodes);
 	else
 		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n);
 	for (size_t i = 0; i < c->n; i++) {

@@ -16,6 +16,7 @@
 #include "bpf/events.h"
 #include "python/pyasync.h"
 #include "python/pyreader.h"
+#include "python/pywait.h"
 #include "inspect/symbols.h"
 #include "trace/trace.h"
 
@@ -47,10 +48,14 @@ struct py_cached {
 	uint64_t read_at;
 	uint32_t n;
 	uint32_t ids[PY_MAX_IDS];
-	bool join;		/* it waits in threading.Thread.join */
+	bool join;		/* it waits in threading.Thread.join (by the frames' names alone:
+				 * where pywait cannot read the objects) */
 	char *first;		/* its innermost Python frame, formatted */
 	char *name;		/* threading.Thread.name last written */
 	bool pinned;		/* read by collector__python_pin: kept for the next stack */
+	/* its last futex wait, classified from its frames (python/pywait.h) */
+	uint64_t wait_futex, wait_at;
+	struct pywait wait;
 };
 
 #define COUNTERS_MAX 32
@@ -75,6 +80,7 @@ struct collector {
 	uint32_t next_stack;
 	uint64_t events, lost, bad;
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
+	uint64_t py_wait_unknown;	/* CPython lock waits that the frames could not place */
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
@@ -432,6 +438,28 @@ static int py_name(struct collector *c, struct py_cached *pc, const struct py_th
 	return pc->name ? write_thread(c, c->last_ts, t->tid, t->name, 0) : -ENOMEM;
 }
 
+/* The Python stack T, just read, as PC's frame ids. */
+static void py_fill(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	pc->n = 0;
+	pc->join = false;
+	for (size_t i = 0; i < t->nframes && pc->n < PY_MAX_IDS; i++) {
+		const char *fn = t->frames[i].func;
+
+		if (py_frame_id(c, &t->frames[i], &pc->ids[pc->n]))
+			break;
+		pc->n++;
+		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
+	}
+	free(pc->first);
+	pc->first = NULL;
+	/* the user's own frame names what it waits in, not threading.py's machinery */
+	for (size_t i = 0; i < t->nframes && !pc->first; i++)
+		if (!strstr(t->frames[i].file, "/threading.py") || i + 1 == t->nframes)
+			pc->first = strdup(t->frames[i].text);
+	py_name(c, pc, t);
+}
+
 /* TID's Python stack as frame ids, read again at most every PY_READ_NS. */
 static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 {
@@ -450,23 +478,61 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 	pc->join = false;
 	if (pyreader__thread(c->py, tid, &t))
 		return pc;
-	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
-		const char *fn = t.frames[i].func;
-
-		if (py_frame_id(c, &t.frames[i], &pc->ids[pc->n]))
-			break;
-		pc->n++;
-		pc->join |= !strcmp(fn, "Thread.join") || !strcmp(fn, "Thread._wait_for_tstate_lock");
-	}
-	free(pc->first);
-	pc->first = NULL;
-	/* the user's own frame names what it waits in, not threading.py's machinery */
-	for (size_t i = 0; i < t.nframes && !pc->first; i++)
-		if (!strstr(t.frames[i].file, "/threading.py") || i + 1 == t.nframes)
-			pc->first = strdup(t.frames[i].text);
-	py_name(c, pc, &t);
+	py_fill(c, pc, &t);
 	pyreader__thread_clear(&t);
 	return pc;
+}
+
+/* How long a thread's verdict on a futex word stands for its next waits on the same word: a
+ * contended lock is waited for again and again, and reading frames costs ~50 us. */
+#define PY_WAIT_KEEP_NS PY_READ_NS
+
+/* What thread TID's wait on FUTEX is (python/pywait.h), from its frames read now: they are
+ * pinned for the wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK:
+ * FUTEX is a threading lock's, found before. */
+static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, bool known_lock,
+		    struct pywait *out)
+{
+	struct py_cached *pc = py_cached(c, tid);
+	uint64_t now = ls_mono_ns();
+	struct py_thread t;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!pc)
+		return;
+	if (pc->wait_futex == futex && now - pc->wait_at < PY_WAIT_KEEP_NS) {
+		*out = pc->wait;
+		return;
+	}
+	if (pyreader__thread(c->py, tid, &t))
+		return;
+	pc->read_at = now;
+	py_fill(c, pc, &t);
+	pc->pinned = true;
+	err = pywait__classify(c->py, &t, futex, known_lock, out);
+	pyreader__thread_clear(&t);
+	if (err)
+		return;	/* no object layouts for this CPython: the frames' names alone */
+	pc->join = false;	/* the objects decide, not the names */
+	/* frames that moved on before they were read (a wait shorter than the time it took to
+	 * handle its event): the thread's last verdict on the word. A Condition.wait frees its
+	 * waiter lock, and the thread's next one gets the same memory, so the same word. */
+	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex)
+		*out = pc->wait;
+	c->py_wait_unknown += out->kind == PYWAIT_UNKNOWN;
+	pc->wait = *out;
+	pc->wait_futex = futex;
+	pc->wait_at = now;
+}
+
+/* A pin that no stack used (the wait's stack did not run the interpreter loop) is dropped. */
+static void py_unpin(struct collector *c, uint32_t tid)
+{
+	uint64_t *i = bytemap__get_u64(c->pythreads, tid);
+
+	if (i)
+		c->pyt[*i].pinned = false;
 }
 
 /* Names every Python thread after its threading.Thread. */
@@ -734,6 +800,8 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 #define LOCK_PROVISIONAL (1ull << 8)
 /* ... or whose name came from an acquisition in a CPython target: the first wait renames it */
 #define LOCK_PROVISIONAL_NAME (1ull << 9)
+/* ... or named after the Python variable or object that it is: that name stays */
+#define LOCK_PYNAMED (1ull << 10)
 
 /* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
 static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
@@ -746,6 +814,9 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	char name[600];
 	bool named;
 
+	if (known && (*known & LOCK_PYNAMED) &&
+	    ((*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX))
+		return 0;
 	if (known && *known && !(*known & LOCK_PROVISIONAL_NAME)) {
 		bool same = (*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX;
 
@@ -773,21 +844,60 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	return put(c, &r);
 }
 
-/* Names the CPython lock at ADDR (its sem's futex word) after the Python variable that refers
- * to it, before its first use; a name already written stays. */
-static int name_lock(struct collector *c, uint64_t addr, const char *name)
+/* Names the CPython lock or object at ADDR (a lock's sem's futex word, or the Python object
+ * that signalling waits on) after the variable that refers to it, before its first use: that
+ * name replaces any other and stays, unless ADDR turns out to be of another kind. */
+static int name_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
+		     const char *name)
 {
-	struct ls_rec r = {.type = LS_REC_LOCK};
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
 	uint64_t *known = bytemap__get_u64(c->locks, addr);
 
-	if (known && *known)
+	if (known && (*known & LOCK_PYNAMED) && (*known & 0xff) == (uint64_t)kind + 1)
 		return 0;
-	if (bytemap__put_u64(c->locks, addr, LS_KIND_MUTEX + 1))
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | LOCK_PYNAMED))
 		return -ENOMEM;
 	r.lock.addr = addr;
-	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.kind = kind;
 	r.lock.name = name;
 	return put(c, &r);
+}
+
+/* Whether ADDR is a lock named after its variable: a CPython lock found before. */
+static bool py_named_lock(const struct collector *c, uint64_t addr)
+{
+	const uint64_t *known = bytemap__get_u64(c->locks, addr);
+
+	return known && (*known & LOCK_PYNAMED) && (*known & 0xff) == LS_KIND_MUTEX + 1;
+}
+
+static const uint8_t pywait_kind[] = {
+	[PYWAIT_UNKNOWN] = LS_KIND_FUTEX, [PYWAIT_LOCK] = LS_KIND_MUTEX,
+	[PYWAIT_COND] = LS_KIND_COND,	  [PYWAIT_EVENT] = LS_KIND_EVENT,
+	[PYWAIT_QUEUE] = LS_KIND_QUEUE,	  [PYWAIT_BARRIER] = LS_KIND_BARRIER,
+	[PYWAIT_SIGNAL] = LS_KIND_SIGNAL, [PYWAIT_JOIN] = LS_KIND_JOIN,
+};
+
+/* A Python wait PW that its frames placed: contention on the lock at *ADDR (its futex word,
+ * where the holders of CPython locks are recorded), or a wait for a signal, which is filed
+ * under the object signalled (the Event, Queue...: one entry for all its waits, whatever
+ * waiter lock each used) and named after it. */
+static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *pw,
+			 const struct stack_info *si, enum ls_lock_kind *kind, uint64_t *addr)
+{
+	char name[PYWAIT_NAME_MAX + 300];
+
+	*kind = pywait_kind[pw->kind];
+	if (pw->kind == PYWAIT_LOCK)
+		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
+	*addr = pw->object;
+	if (pw->name[0])
+		snprintf(name, sizeof(name), "%s", pw->name);
+	else
+		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
+			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
+			 si && si->first_user ? si->first_user : "?");
+	return name_lock(c, ts, *addr, *kind, name);
 }
 
 /* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
@@ -815,14 +925,24 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
 	struct stack_info *si = NULL;
+	struct pywait pw = {.kind = PYWAIT_UNKNOWN};
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
+	bool gil;
 	int err;
 
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
-	if (!err)
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
+	if (err)
+		return err;
+	/* a CPython thread: what its frames say it waits for, read before its stack */
+	py_look(c);
+	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
+	if (c->py && !gil && ev->h.tid)
+		py_wait(c, ev->h.tid, ev->uaddr, py_named_lock(c, ev->uaddr), &pw);
+	err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
+	if (c->py && ev->h.tid)
+		py_unpin(c, ev->h.tid);
 	if (err)
 		return err;
 	if (stack_id)
@@ -831,10 +951,14 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	kind = classify(c, ev, si ? si->flags : 0, owner);
 	r.wait_begin.addr = lock_of_wait(c, ev, kind);
 	/* the GIL's mutex and condition variables are one lock, named for what it is */
-	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
+	if (gil) {
 		kind = LS_KIND_GIL;
 		owner = 0;
 		r.wait_begin.addr = c->gil_lo;
+	} else if (pw.kind != PYWAIT_UNKNOWN && !owner) {
+		err = py_wait_apply(c, r.ts, &pw, si, &kind, &r.wait_begin.addr);
+		if (err)
+			return err;
 	}
 	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
 	if (err)
@@ -938,7 +1062,8 @@ static uint8_t acquire_flags(uint32_t api)
 {
 	return (api & LS_API_TRY ? LS_ACQ_TRY : 0) | (api & LS_API_SHARED ? LS_ACQ_SHARED : 0) |
 	       (api & LS_API_TIMED ? LS_ACQ_TIMED : 0) |
-	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0);
+	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0) |
+	       (api & LS_API_PY ? LS_ACQ_PY : 0);
 }
 
 /* Is the call site at ST (a return probe's: the caller) in the interpreter's executable or
@@ -983,6 +1108,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	if (kind == LS_KIND_SEM && taken_by_cpython(c, &ev->st)) {
 		kind = LS_KIND_MUTEX;
 		api &= ~LS_API_TRY;
+		api |= LS_API_PY;
 	}
 	known = bytemap__get_u64(c->locks, ev->addr);
 	/* an acquisition names a lock not seen yet; a wait's kind (a join, the GIL) says more, and
@@ -1183,10 +1309,48 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	return err;
 }
 
-/* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
- * name them (pyasync). Written as inferred ACQUIRE records, after LOCK records that give them
- * their Python names, ahead of the waits, so a deadlock found on attach has its holders. */
-static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n)
+/* One hold that pyasync deduced: an inferred ACQUIRE at TS, after the LOCK record that gives
+ * the lock its Python name. */
+static int infer_hold(struct collector *c, uint64_t ts, pid_t tid, const struct pyasync_lock *l)
+{
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .ts = ts, .tid = tid};
+	int err;
+
+	if (!l->futex)
+		return 0;
+	err = ensure_thread(c, ts, tid) ?: name_lock(c, ts, l->futex, LS_KIND_MUTEX, l->name);
+	r.acquire.addr = l->futex;
+	r.acquire.kind = LS_KIND_MUTEX;
+	r.acquire.flags = LS_ACQ_INFERRED | LS_ACQ_PY;
+	return err ?: put(c, &r);
+}
+
+/* The holds of A's deadlocks among threads: member j holds the lock member j - 1 waits for. */
+static int infer_cycles(struct collector *c, uint64_t ts, const struct pyasync *a, size_t *found)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < a->ncycles; i++) {
+		const struct pyasync_cycle *cy = &a->cycles[i];
+
+		if (cy->among_tasks)
+			continue;
+		++*found;
+		for (size_t j = 0; !err && j < cy->n; j++)
+			err = infer_hold(c, ts, a->threads[cy->members[j]].tid,
+					 &a->locks[cy->locks[(j + cy->n - 1) % cy->n]]);
+	}
+	return err;
+}
+
+/* The CPython locks held that no probe saw taken: each thread's open `with` blocks name them
+ * (pyasync), read over BW, the N threads blocked in a futex wait. Written as inferred ACQUIRE
+ * records at TS, after LOCK records that give them their Python names, ahead of the waits, so
+ * that a deadlock has its holders: at attach, every hold (CYCLES NULL); while recording, only
+ * those of the deadlocks among threads that the frames show (counted in *CYCLES), since a
+ * thread that runs may release what it held unseen. */
+static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n,
+			      uint64_t ts, size_t *cycles)
 {
 	struct pyasync_futex *fw = calloc(n ? n : 1, sizeof(*fw));
 	struct py_thread *th = NULL;
@@ -1201,30 +1365,42 @@ static int infer_python_holds(struct collector *c, const struct blocked_wait *bw
 	if (pyreader__threads(c->py, &th, &nth) ||
 	    pyasync__read(c->py, th, nth, fw, n, &a, NULL, 0))
 		goto out;	/* unreadable: the waits stand without their holders */
+	if (cycles) {
+		err = infer_cycles(c, ts, a, cycles);
+		goto lost;
+	}
 	for (size_t i = 0; !err && i < a->nthreads; i++) {
 		const struct pyasync_thread *t = &a->threads[i];
 
-		for (size_t k = 0; !err && k < t->nholds; k++) {
-			const struct pyasync_lock *l = &a->locks[t->holds[k]];
-			struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = t->tid};
-
-			if (!l->futex)
-				continue;
-			err = ensure_thread(c, 0, t->tid) ?: name_lock(c, l->futex, l->name);
-			r.acquire.addr = l->futex;
-			r.acquire.kind = LS_KIND_MUTEX;
-			r.acquire.flags = LS_ACQ_INFERRED;
-			err = err ?: put(c, &r);
-		}
+		for (size_t k = 0; !err && k < t->nholds; k++)
+			err = infer_hold(c, ts, t->tid, &a->locks[t->holds[k]]);
 		if (!err && t->waits_for >= 0 && a->locks[t->waits_for].futex)
-			err = name_lock(c, a->locks[t->waits_for].futex, a->locks[t->waits_for].name);
+			err = name_lock(c, ts, a->locks[t->waits_for].futex, LS_KIND_MUTEX,
+					a->locks[t->waits_for].name);
 	}
+lost:
 	c->py_infer_lost += a->stats.registry_unreadable + a->stats.frames_unreadable;
 out:
 	pyasync__free(a);
 	pyreader__threads_free(th, nth);
 	free(fw);
 	return err;
+}
+
+int collector__infer_deadlocks(struct collector *c, size_t *found)
+{
+	struct blocked_wait *bw = NULL;
+	size_t n = 0;
+	int err;
+
+	*found = 0;
+	if (!c->py)
+		return 0;
+	err = blocked__scan(c->pid, &bw, &n);
+	if (!err)
+		err = infer_python_holds(c, bw, n, rel_ts(c, ls_mono_ns()), found);
+	blocked__free(bw, n);
+	return err == -ESRCH ? 0 : err;
 }
 
 /* Did W's wait begin before the probes went in? Not if they saw its thread enter the futex
@@ -1247,7 +1423,7 @@ static int snapshot_blocked(struct collector *c)
 	int err = blocked__scan(c->pid, &bw, &n);
 
 	if (!err && c->py)
-		err = infer_python_holds(c, bw, n);
+		err = infer_python_holds(c, bw, n, 0, NULL);
 	for (size_t i = 0; !err && i < n; i++) {
 		/* blocked since the probes went in: its wait has an event of its own, still in
 		 * the ring buffer; a second, "at attach" begin would unpair it */
@@ -1357,6 +1533,13 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
 	return err;
 }
 
+int collector__gil_range(const struct collector *c, uint64_t *lo, uint64_t *hi)
+{
+	*lo = c->gil_lo;
+	*hi = c->gil_hi;
+	return c->py && c->gil_lo ? 0 : -ENOENT;
+}
+
 int collector__lost(struct collector *c, uint64_t count)
 {
 	struct ls_rec r = {.type = LS_REC_LOST, .ts = rel_ts(c, ls_mono_ns())};
@@ -1421,6 +1604,8 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "python: line numbers approximate", ps.lines_inexact);
 	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
 				      c->py_infer_lost);
+	err = err ?: collector__count(c, "python: lock waits its frames could not place",
+				      c->py_wait_unknown);
 	return err;
 }
 

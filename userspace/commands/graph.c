@@ -82,7 +82,8 @@ static const char *kind_of(const struct graph_ctx *ctx, uint32_t node)
 	return ls_kind_name(kind < LS_KIND__COUNT ? kind : LS_KIND_FUTEX);
 }
 
-/* Only locks ordered against another are drawn: a lock always taken alone has no place here. */
+/* Only locks ordered against another are drawn: a lock always taken alone has no place here,
+ * nor a CPython lock used as a signal, which no one owns (its edges are counted, "omitted"). */
 static int mark_shown(struct graph_ctx *ctx)
 {
 	ctx->shown = calloc(lockorder__node_count(ctx->lo) + 1, sizeof(*ctx->shown));
@@ -91,7 +92,8 @@ static int mark_shown(struct graph_ctx *ctx)
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++) {
 		const struct lo_edge *e = lockorder__edge(ctx->lo, i);
 
-		ctx->shown[e->from] = ctx->shown[e->to] = true;
+		if (!e->signal)
+			ctx->shown[e->from] = ctx->shown[e->to] = true;
 	}
 	return 0;
 }
@@ -138,7 +140,8 @@ static void emit_dot(const struct graph_ctx *ctx, FILE *out)
 		fputs("];\n", out);
 	}
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		dot_edge(lockorder__edge(ctx->lo, i), out);
+		if (!lockorder__edge(ctx->lo, i)->signal)
+			dot_edge(lockorder__edge(ctx->lo, i), out);
 	fputs("}\n", out);
 }
 
@@ -247,7 +250,8 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		json_edge(ctx, lockorder__edge(ctx->lo, i), w);
+		if (!lockorder__edge(ctx->lo, i)->signal)
+			json_edge(ctx, lockorder__edge(ctx->lo, i), w);
 	json_writer__array_end(w);
 	json_cycles(ctx, w);
 	json_writer__key(w, "omitted");
@@ -260,6 +264,8 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__bool(w, o->length_limited);
 	json_writer__key(w, "budget_spent");
 	json_writer__bool(w, o->budget_spent);
+	json_writer__key(w, "signal_edges");
+	json_writer__u64(w, o->signal_edges);
 	json_writer__object_end(w);
 	json_writer__object_end(w);
 	err = json_writer__finish(w);

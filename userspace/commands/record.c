@@ -83,6 +83,7 @@ struct recorder {
 	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
 	int nloops;			/* ... the loop threads it saw last */
 	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
+	uint64_t infer_next, infer_at, infer_sig;	/* holders read from frames: when */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -274,8 +275,43 @@ static void alert(const struct deadlock_found *f, void *arg)
 		fputs(buf, stderr);
 }
 
+/* Lock waits this long whose holder no probe saw (auto mode's probes were off, or CPython's
+ * lock calls had not been probed yet): the holders are read from the waiting threads' frames,
+ * as on attach. A deadlock's threads stay put; the look is made again when the set of such
+ * waits changes, or after INFER_AGAIN_NS. */
+#define INFER_AFTER_NS 200000000ull
+#define INFER_EVERY_NS 100000000ull
+#define INFER_AGAIN_NS 2000000000ull
+#define INFER_MAX 64
+
+static void infer_holders(struct recorder *r, uint64_t now)
+{
+	uint32_t tids[INFER_MAX];
+	uint64_t addrs[INFER_MAX], sig = 1469598103934665603ull;
+	size_t n, found;
+	int err;
+
+	if (!collector__pyreader(r->col) || now < r->infer_next)
+		return;
+	r->infer_next = now + INFER_EVERY_NS;
+	n = deadlock__unheld_waits(r->deadlock, now - r->start_mono, INFER_AFTER_NS, tids, addrs,
+				   INFER_MAX);
+	if (!n)
+		return;
+	for (size_t i = 0; i < n && i < INFER_MAX; i++)
+		sig = (sig ^ tids[i] ^ addrs[i] << 17) * 1099511628211ull;
+	if (sig == r->infer_sig && now < r->infer_at + INFER_AGAIN_NS)
+		return;
+	r->infer_sig = sig;
+	r->infer_at = now;
+	err = collector__infer_deadlocks(r->col, &found);
+	if (err && !r->err)
+		r->err = err;
+}
+
 static void check_deadlocks(struct recorder *r, uint64_t now)
 {
+	infer_holders(r, now);
 	/* a deadlocked target makes no events: its clock is ours */
 	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
 }
@@ -579,7 +615,14 @@ static void flush(struct recorder *r)
 static void probe_python(struct recorder *r)
 {
 	const char *object;
+	uint64_t lo, hi;
 
+	/* its lock waits, but for the GIL's, wake the collector: their frames say what they are */
+	if (!r->skel->bss->py_wake && !collector__gil_range(r->col, &lo, &hi)) {
+		r->skel->bss->py_gil_lo = lo;
+		r->skel->bss->py_gil_hi = hi;
+		r->skel->bss->py_wake = 1;
+	}
 	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
 		return;
 	r->python_probed = true;

@@ -635,7 +635,7 @@ static void text_wait(const struct snapshot *s, const struct snapshot_thread *t,
 	else if (holder)
 		fprintf(out, ", held by thread %s%s\n", text_thread(s, holder, who, sizeof(who)),
 			inferred ? " (inferred)" : "");
-	else if (t->wait_kind == LS_KIND_COND || t->wait_kind == LS_KIND_JOIN)
+	else if (ls_kind_signal(t->wait_kind))
 		fputc('\n', out);
 	else
 		fputs(", holder unknown\n", out);

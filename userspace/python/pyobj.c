@@ -26,12 +26,17 @@ struct obj_layout {
 	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
+	int32_t co_localsplusnames;
 	int32_t futiter_future;
+	int32_t tp_dict, cell_ref;
+	int32_t lock_word, lock_locked, rlock_owner, rlock_count;
 	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
 	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
 };
 
-/* Containers, weak references, methods and functions: the same in 3.11 and 3.12. */
+/* Containers, weak references, methods, functions, code objects' local names, cells and the
+ * _thread module's locks (lockobject, rlockobject; _queue's simplequeueobject keeps its
+ * PyThread_type_lock at the same place): the same in 3.11 and 3.12. */
 #define CONTAINERS_311_312 \
 	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
 	.set_used = 24, .set_mask = 32, .set_table = 40, \
@@ -39,7 +44,9 @@ struct obj_layout {
 	.dq_left = 24, .dq_right = 32, .dq_lidx = 40, .dq_ridx = 48, .blk_data = 8, \
 	.blk_right = 520, \
 	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
-	.func_name = 32, .futiter_future = 16
+	.func_name = 32, .futiter_future = 16, \
+	.co_localsplusnames = 96, .tp_dict = 264, .cell_ref = 16, \
+	.lock_word = 16, .lock_locked = 32, .rlock_owner = 24, .rlock_count = 32
 
 static const struct obj_layout layout_311 = {
 	.minor = 11,
@@ -631,4 +638,111 @@ int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals)
 	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_globals, globals)))
 		return -EFAULT;
 	return pyobj__is(r, *globals, "dict") ? 0 : -EINVAL;
+}
+
+int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, uint64_t **names,
+			size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint64_t tuple, *nm = NULL;
+	size_t nn = 0;
+	int err;
+
+	*values = *names = NULL;
+	*n = 0;
+	if ((err = frame_code(r, frame, &ci)) ||
+	    (err = rd_ptr(r, ci.code + l->co_localsplusnames, &tuple)) ||
+	    (err = pyobj__seq_items(r, tuple, &nm, &nn)))
+		return err;
+	if (nn != (size_t)ci.nlocalsplus) {
+		free(nm);
+		return -EINVAL;
+	}
+	if ((err = rd_ptrs(r, frame + l->fr_localsplus, nn, values))) {
+		free(nm);
+		return err;
+	}
+	/* a cell variable's slot holds its cell (MAKE_CELL, COPY_FREE_VARS): the value is inside */
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t ref;
+
+		if ((*values)[i] && pyobj__is(r, (*values)[i], "cell") &&
+		    !rd_ptr(r, (*values)[i] + l->cell_ref, &ref))
+			(*values)[i] = ref;
+	}
+	*names = nm;
+	*n = nn;
+	return 0;
+}
+
+int pyobj__lock_word(struct pyreader *r, uint64_t obj, uint64_t *word, const char **type)
+{
+	static const char *const types[] = {"_thread.lock", "_thread.RLock", "_queue.SimpleQueue"};
+	const struct obj_layout *l = layout_of(r);
+	char name[32];
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = pyobj__type_name(r, obj, name, sizeof(name))))
+		return err;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(name, types[i]))
+			continue;
+		if ((err = rd_ptr(r, obj + l->lock_word, word)))
+			return err;
+		if (type)
+			*type = types[i];
+		return ptr_ok(*word) ? 0 : -EINVAL;
+	}
+	return -EINVAL;
+}
+
+int pyobj__lock_state(struct pyreader *r, uint64_t obj, bool *locked, uint64_t *owner)
+{
+	const struct obj_layout *l = layout_of(r);
+	const char *type;
+	uint64_t word, count;
+	uint8_t c;
+	int err;
+
+	*owner = 0;
+	if ((err = pyobj__lock_word(r, obj, &word, &type)))
+		return err;
+	if (!strcmp(type, "_thread.lock")) {
+		if ((err = rd(r, obj + l->lock_locked, &c, 1)))
+			return err;
+		*locked = c != 0;
+		return 0;
+	}
+	if (strcmp(type, "_thread.RLock"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, obj + l->rlock_owner, owner)) ||
+	    (err = rd_ptr(r, obj + l->rlock_count, &count)))
+		return err;
+	*locked = count > 0;
+	if (!*locked)
+		*owner = 0;
+	return 0;
+}
+
+int pyobj__type_dict(struct pyreader *r, uint64_t obj, uint64_t *dict, char *name, size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t type, tn;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = rd_ptr(r, obj + 8, &type)) || !ptr_ok(type) ||
+	    (err = rd_ptr(r, type + l->tp_dict, dict)))
+		return err ? err : -EFAULT;
+	if (!pyobj__is(r, *dict, "dict"))
+		return -EINVAL;
+	if (!name)
+		return 0;
+	if ((err = rd_ptr(r, type + l->tp_name, &tn)))
+		return err;
+	return rd_cstr(r, tn, name, cap);
 }
