@@ -172,6 +172,16 @@ struct ls_loop_state {
 	__u32 polls;		/* poll calls seen (saturating) */
 };
 
+/* A target thread's futex call in progress, in the BPF `inflight` map (key: tid). Userspace
+ * reads it to tell whether a wait it handles is still open. */
+struct ls_inflight {
+	__u64 uaddr;
+	__u64 ts;		/* a wait: its WAIT_BEGIN's ts */
+	__u32 op;
+	__u32 is_wait;
+};
+
+_Static_assert(sizeof(struct ls_inflight) == 24, "ls_inflight layout");
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
 _Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 48 + sizeof(struct ls_ev_stack),
 	       "ls_ev_wait_begin layout");

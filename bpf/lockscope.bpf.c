@@ -43,18 +43,11 @@ struct {
 } rb SEC(".maps");
 
 /* A target thread inside a futex call: a wait (to emit its end) or a wake (for sched_waking). */
-struct inflight {
-	__u64 uaddr;
-	__u64 ts;
-	__u32 op;
-	__u32 is_wait;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct inflight);
+	__type(value, struct ls_inflight);
 } inflight SEC(".maps");
 
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
@@ -277,15 +270,16 @@ static __always_inline struct scratch_buf *get_scratch(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
-					    __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
+/* Returns the record's timestamp, 0 if none was made. */
+static __always_inline __u64 emit_wait_begin(void *ctx, struct pt_regs *regs, __u32 tid,
+					     __u64 uaddr, __u32 op, __u32 val, __u32 fclass)
 {
 	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
 	__u32 snap_len = 0;
 
 	if (!s)
-		return;
+		return 0;
 	ev = (struct ls_ev_wait_begin *)s->raw;
 	fill_hdr(&ev->h, LS_EV_WAIT_BEGIN, tid);
 	ev->uaddr = uaddr;
@@ -323,11 +317,14 @@ static __always_inline void emit_wait_begin(void *ctx, struct pt_regs *regs, __u
 	if (capture_stacks)
 		snap_len = capture_stack(ctx, &ev->st, s->raw + sizeof(*ev), regs);
 	output_woken(s, sizeof(*ev), snap_len, wait_wake_flag(uaddr));
+	return ev->h.ts;
 }
 
-static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait)
+/* TS: the WAIT_BEGIN's, so that userspace can tell that the wait it handles is still open. */
+static __always_inline void track(__u32 tid, __u64 uaddr, __u32 op, bool is_wait, __u64 ts)
 {
-	struct inflight in = {.uaddr = uaddr, .ts = bpf_ktime_get_ns(), .op = op, .is_wait = is_wait};
+	struct ls_inflight in = {.uaddr = uaddr, .ts = ts ? ts : bpf_ktime_get_ns(), .op = op,
+			      .is_wait = is_wait};
 
 	if (bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY))
 		count(STAT_INFLIGHT_FULL);
@@ -566,7 +563,7 @@ int ip_sampler(struct bpf_perf_event_data *ctx)
 
 static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id)
 {
-	__u64 pid_tgid, uaddr;
+	__u64 pid_tgid, uaddr, ts;
 	__u32 tid, op, cmd, val;
 
 	if (is_poll(id)) {
@@ -587,19 +584,19 @@ static __always_inline int on_sys_enter(void *ctx, struct pt_regs *regs, long id
 
 		/* futex_waitv(waiters, nr, ...): the first futex of the vector names the wait */
 		bpf_probe_read_user(&w0, sizeof(w0), (void *)uaddr);
-		emit_wait_begin(ctx, regs, tid, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
-		track(tid, w0.uaddr, 0, true);
+		ts = emit_wait_begin(ctx, regs, tid, w0.uaddr, 0, (__u32)w0.val, LS_FUTEX_WAITV);
+		track(tid, w0.uaddr, 0, true, ts);
 		return 0;
 	}
 	op = (__u32)BPF_CORE_READ(regs, si);
 	cmd = op & FUTEX_CMD_MASK;
 	val = (__u32)BPF_CORE_READ(regs, dx);
 	if (is_wait_cmd(cmd)) {
-		emit_wait_begin(ctx, regs, tid, uaddr, op, val,
-				cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
-		track(tid, uaddr, op, true);
+		ts = emit_wait_begin(ctx, regs, tid, uaddr, op, val,
+				     cmd == 6 || cmd == 13 ? LS_FUTEX_LOCK_PI : LS_FUTEX_WAIT);
+		track(tid, uaddr, op, true, ts);
 	} else if (is_wake_cmd(cmd)) {
-		track(tid, uaddr, op, false);
+		track(tid, uaddr, op, false, 0);
 	}
 	return 0;
 }
@@ -608,7 +605,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 {
 	long id = BPF_CORE_READ(regs, orig_ax);
 	struct ls_ev_wait_end *ev;
-	struct inflight *in;
+	struct ls_inflight *in;
 	__u32 tid;
 
 	if (is_poll(id))
@@ -637,7 +634,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 static __always_inline int on_waking(struct task_struct *p)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&inflight, &tid);
+	struct ls_inflight *in = bpf_map_lookup_elem(&inflight, &tid);
 	struct ls_ev_wake *ev;
 
 	if (!in || in->is_wait || !is_target(BPF_CORE_READ(p, tgid)))

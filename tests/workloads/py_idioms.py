@@ -5,7 +5,7 @@ with what each is, and find no deadlock and no lock-order cycle among them.
 
     python3 tests/workloads/py_idioms.py [--wait-signal] [--scale X] [--delay-ms N]
 
-Idioms, each in its own thread (named after it) that measures its own wait:
+Idioms, each in its own thread (named after it) that waits nowhere else and measures its wait:
   cond      Condition.wait, notified 0.30 s later
   event     Event.wait, set 0.40 s later
   queue     Queue.get of a consumer, the producer puts 0.50 s later
@@ -14,7 +14,8 @@ Idioms, each in its own thread (named after it) that measures its own wait:
   join      Thread.join of a thread that sleeps 0.55 s
   pool      two ThreadPoolExecutor workers idle on their work queue for ~0.6 s
 Prints its ground truth as one JSON line: per idiom the waiting thread's native id, the kind
-a profiler should give it and the nanoseconds it measured waiting.
+a profiler should give it, the variable that refers to what it waits on and the nanoseconds it
+measured waiting.
 """
 import concurrent.futures
 import json
@@ -29,9 +30,9 @@ truth = []
 truth_lock = threading.Lock()
 
 
-def note(kind, wait_ns, tid=None):
+def note(kind, obj, wait_ns, tid=None):
     with truth_lock:
-        truth.append({"kind": kind, "tid": tid or threading.get_native_id(),
+        truth.append({"kind": kind, "object": obj, "tid": tid or threading.get_native_id(),
                       "name": threading.current_thread().name, "wait_ns": wait_ns})
 
 
@@ -41,38 +42,32 @@ def idioms(scale):
     q = queue.Queue()
     barrier = threading.Barrier(2)
     sem = threading.Semaphore(0)
-    ready = threading.Barrier(7)  # every waiter is about to wait: the delays count from here
 
     def cond_waiter():
         with cond:
-            ready.wait()
             t0 = time.monotonic_ns()
             cond.wait()
-            note("cond", time.monotonic_ns() - t0)
+            note("cond", "cond", time.monotonic_ns() - t0)
 
     def event_waiter():
-        ready.wait()
         t0 = time.monotonic_ns()
         event.wait()
-        note("event", time.monotonic_ns() - t0)
+        note("event", "event", time.monotonic_ns() - t0)
 
     def consumer():
-        ready.wait()
         t0 = time.monotonic_ns()
         q.get()
-        note("queue", time.monotonic_ns() - t0)
+        note("queue", "q", time.monotonic_ns() - t0)
 
     def barrier_party():
-        ready.wait()
         t0 = time.monotonic_ns()
         barrier.wait()
-        note("barrier", time.monotonic_ns() - t0)
+        note("barrier", "barrier", time.monotonic_ns() - t0)
 
     def signal_waiter():
-        ready.wait()
         t0 = time.monotonic_ns()
         sem.acquire()
-        note("signal", time.monotonic_ns() - t0)
+        note("signal", "sem", time.monotonic_ns() - t0)
 
     def sleeper():
         time.sleep(0.55 * scale)
@@ -80,17 +75,16 @@ def idioms(scale):
     def joiner():
         t = threading.Thread(target=sleeper, name="sleeper")
         t.start()
-        ready.wait()
         t0 = time.monotonic_ns()
         t.join()
-        note("join", time.monotonic_ns() - t0)
+        note("join", "thread %d (sleeper)" % t.native_id, time.monotonic_ns() - t0)
 
     threads = [threading.Thread(target=f, name=f.__name__.replace("_", "-"))
                for f in (cond_waiter, event_waiter, consumer, barrier_party, signal_waiter,
                          joiner)]
     for t in threads:
         t.start()
-    ready.wait()
+    time.sleep(0.1)  # each idiom thread waits by now, and waits only there
     start = time.monotonic()
     for at, act in sorted([(0.30, lambda: notify(cond)), (0.40, event.set),
                            (0.50, lambda: q.put(1)), (0.35, barrier.wait),
@@ -107,11 +101,10 @@ def notify(cond):
 
 
 def pool(scale):
-    ends = {}
+    both = threading.Barrier(2)  # both tasks run at once: two workers
 
     def task():
-        ends[threading.get_native_id()] = time.monotonic_ns()
-        time.sleep(0.02)  # both tasks overlap: two workers
+        both.wait()
         return threading.get_native_id()
 
     ex = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="pool")
@@ -122,7 +115,7 @@ def pool(scale):
     idle_ns = time.monotonic_ns() - idle_from
     ex.shutdown(wait=True)
     for tid in set(tids):
-        note("queue", idle_ns, tid=tid)
+        note("queue", "work_queue", idle_ns, tid=tid)
 
 
 def main():

@@ -603,6 +603,15 @@ static int apply(struct deadlock *d, const struct ls_rec *rec)
 		reset_holders(d, rec->ts);
 		return detect_all(d);
 	}
+	if (rec->type == LS_REC_LOCK && ls_kind_signal(rec->lock.kind)) {
+		/* the recorder found from a thread's frames that the lock is a signal's */
+		struct lock *l = lock_get(d, rec->lock.addr);
+
+		if (!l)
+			return -ENOMEM;
+		l->signal = true;
+		return 0;
+	}
 	if (rec->type == LS_REC_PROC_EXIT) {
 		for (size_t i = 0; i < d->nthreads; i++)
 			thread_gone(d, &d->threads[i], rec->ts);

@@ -345,8 +345,13 @@ static int on_wait_begin(struct lockorder *lo, const struct ls_rec *rec)
 	    t->attempt.node == node)
 		return 0; /* the same lock call waiting again */
 	err = attempt_flush(lo, t) ?: node_current(lo, rec->wait_begin.addr, LS_KIND_MUTEX, &node);
-	if (err || held_find(t, node))
+	if (err)
 		return err;
+	if (held_find(t, node)) {
+		/* the holder of a CPython lock waits for another thread to release it: a signal */
+		lo->nodes[node].signal |= lo->nodes[node].python;
+		return 0;
+	}
 	t->attempt.on = true;
 	t->attempt.node = node;
 	t->attempt.stack_id = rec->wait_begin.stack_id;
@@ -457,11 +462,17 @@ static int on_destroy(struct lockorder *lo, uint64_t addr)
 int lockorder__feed(struct lockorder *lo, const struct ls_rec *rec)
 {
 	struct thread *t;
+	uint32_t node;
 	int err;
 
 	if (lo->finished)
 		return -EINVAL;
 	switch (rec->type) {
+	case LS_REC_LOCK:
+		/* the recorder found from a thread's frames that the lock is a signal's */
+		if (ls_kind_signal(rec->lock.kind) && node_lookup(lo, rec->lock.addr, &node))
+			lo->nodes[node].signal = true;
+		return 0;
 	case LS_REC_WAIT_BEGIN:
 		return on_wait_begin(lo, rec);
 	case LS_REC_ACQUIRE:

@@ -81,6 +81,9 @@ struct collector {
 	uint64_t events, lost, bad;
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
 	uint64_t py_wait_unknown;	/* CPython lock waits that the frames could not place */
+	struct bytemap *signals;	/* (kind, object) -> the address its signalling waits use */
+	struct bytemap *signal_addrs;	/* ... and the addresses used */
+	uint64_t signal_gen;
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
@@ -99,6 +102,8 @@ struct collector {
 	size_t ncounters;
 	bool (*wait_seen)(void *arg, uint32_t tid);	/* see collector__set_wait_seen() */
 	void *wait_seen_arg;
+	bool (*wait_open)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts);
+	void *wait_open_arg;	/* see collector__set_wait_open() */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -129,6 +134,14 @@ void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_
 {
 	c->wait_seen = fn;
 	c->wait_seen_arg = arg;
+}
+
+void collector__set_wait_open(struct collector *c,
+			      bool (*fn)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts),
+			      void *arg)
+{
+	c->wait_open = fn;
+	c->wait_open_arg = arg;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -483,15 +496,22 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid)
 	return pc;
 }
 
-/* How long a thread's verdict on a futex word stands for its next waits on the same word: a
- * contended lock is waited for again and again, and reading frames costs ~50 us. */
+/* How long a thread's verdict that a futex word is a lock's stands for its next waits on the
+ * same word: a contended lock is waited for again and again, and reading frames costs ~50 us.
+ * (A signal's word is a Condition's waiter lock, freed after the wait: the next waiter lock,
+ * of any Condition, may get the same memory.) */
 #define PY_WAIT_KEEP_NS PY_READ_NS
 
-/* What thread TID's wait on FUTEX is (python/pywait.h), from its frames read now: they are
- * pinned for the wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK:
- * FUTEX is a threading lock's, found before. */
-static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, bool known_lock,
-		    struct pywait *out)
+/* A lock call whose wait a signal interrupted (EINTR: CPython runs the pending calls, then
+ * waits again) waits on the same word soon after: the same wait, the same object. */
+#define PY_WAIT_RESUME_NS 100000000ull
+
+/* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
+ * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
+ * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
+ * threading lock's, found before. */
+static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
+		    bool known_lock, struct pywait *out)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
@@ -501,26 +521,44 @@ static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, bool know
 	memset(out, 0, sizeof(*out));
 	if (!pc)
 		return;
-	if (pc->wait_futex == futex && now - pc->wait_at < PY_WAIT_KEEP_NS) {
+	if (pc->wait_futex == futex && pc->wait.kind == PYWAIT_LOCK &&
+	    now - pc->wait_at < PY_WAIT_KEEP_NS) {
 		*out = pc->wait;
 		return;
 	}
-	if (pyreader__thread(c->py, tid, &t))
+	/* a thread list walked while threads come and go may miss it: once more */
+	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t))
 		return;
 	pc->read_at = now;
 	py_fill(c, pc, &t);
 	pc->pinned = true;
 	err = pywait__classify(c->py, &t, futex, known_lock, out);
+	/* frames read after the wait ended are another moment's: a Condition's next waiter
+	 * lock gets the same memory, so the objects would confirm the wrong wait */
+	if (!err && began && c->wait_open && !c->wait_open(c->wait_open_arg, tid, futex, began))
+		memset(out, 0, sizeof(*out));
 	pyreader__thread_clear(&t);
 	if (err)
 		return;	/* no object layouts for this CPython: the frames' names alone */
 	pc->join = false;	/* the objects decide, not the names */
 	/* frames that moved on before they were read (a wait shorter than the time it took to
-	 * handle its event): the thread's last verdict on the word. A Condition.wait frees its
-	 * waiter lock, and the thread's next one gets the same memory, so the same word. */
-	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex)
-		*out = pc->wait;
-	c->py_wait_unknown += out->kind == PYWAIT_UNKNOWN;
+	 * handle its event): the kind of the thread's last verdict on the word, not its object.
+	 * A Condition.wait frees its waiter lock, and the thread's next one gets the same
+	 * memory, so the same word: a thread that waits in a loop waits alike. */
+	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
+	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
+		*out = pc->wait;	/* the same wait, resumed after a signal */
+	} else if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex) {
+		out->kind = pc->wait.kind;
+		if (out->kind != PYWAIT_LOCK) {
+			out->object = 0;
+			out->name[0] = out->type[0] = '\0';
+		}
+	}
+	if (out->kind == PYWAIT_UNKNOWN) {
+		c->py_wait_unknown++;
+		return;	/* the last verdict stands for the next waits */
+	}
 	pc->wait = *out;
 	pc->wait_futex = futex;
 	pc->wait_at = now;
@@ -558,6 +596,13 @@ static void py_look(struct collector *c)
 {
 	uint64_t now = ls_mono_ns();
 
+	/* 3.12+ keep the GIL in the interpreter state, which a launched program has not made
+	 * yet when CPython is found: looked for again until it is there */
+	if (c->py && !c->gil_lo && now - c->py_looked >= 50000000ull) {
+		c->py_looked = now;
+		if (pyreader__gil(c->py, &c->gil_lo, &c->gil_hi))
+			c->gil_lo = c->gil_hi = 0;
+	}
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
 	c->py_looked = now;
@@ -871,6 +916,25 @@ static bool py_named_lock(const struct collector *c, uint64_t addr)
 	return known && (*known & LOCK_PYNAMED) && (*known & 0xff) == LS_KIND_MUTEX + 1;
 }
 
+/* The address a signalling wait is filed under: the object's, one entry per object and kind,
+ * named after the first wait on it; where Python reused an object's memory for one of another
+ * kind, that address with a count above the 47 bits of user memory, so that they stay apart.
+ * 0 without memory. */
+static uint64_t signal_addr(struct collector *c, enum ls_lock_kind kind, uint64_t object)
+{
+	uint64_t key[2] = {kind, object}, *known = bytemap__get(c->signals, key, sizeof(key));
+	uint64_t addr = object;
+
+	if (known)
+		return *known;
+	while (bytemap__get_u64(c->signal_addrs, addr))
+		addr = object + (++c->signal_gen << 48);
+	if (bytemap__put(c->signals, key, sizeof(key), addr) ||
+	    bytemap__put_u64(c->signal_addrs, addr, 1))
+		return 0;
+	return addr;
+}
+
 static const uint8_t pywait_kind[] = {
 	[PYWAIT_UNKNOWN] = LS_KIND_FUTEX, [PYWAIT_LOCK] = LS_KIND_MUTEX,
 	[PYWAIT_COND] = LS_KIND_COND,	  [PYWAIT_EVENT] = LS_KIND_EVENT,
@@ -885,19 +949,29 @@ static const uint8_t pywait_kind[] = {
 static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *pw,
 			 const struct stack_info *si, enum ls_lock_kind *kind, uint64_t *addr)
 {
-	char name[PYWAIT_NAME_MAX + 300];
+	char name[PYWAIT_NAME_MAX + 300], sig[PYWAIT_NAME_MAX + 320];
+	int err;
 
 	*kind = pywait_kind[pw->kind];
 	if (pw->kind == PYWAIT_LOCK)
 		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
-	*addr = pw->object;
 	if (pw->name[0])
 		snprintf(name, sizeof(name), "%s", pw->name);
-	else
+	else if (pw->object)
 		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
 			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
 			 si && si->first_user ? si->first_user : "?");
-	return name_lock(c, ts, *addr, *kind, name);
+	else	/* its kind known from the thread's last wait, not its object */
+		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind),
+			 si && si->first_user ? si->first_user : "?");
+	/* the lock under the wait (a Condition's waiter, a SimpleQueue's, a thread's tstate lock)
+	 * is a signal: said once, so that the analyses neither order it nor count its holder */
+	snprintf(sig, sizeof(sig), "signal lock of %s", name);
+	err = name_lock(c, ts, *addr, *kind, sig);
+	*addr = signal_addr(c, *kind, pw->object ? pw->object : *addr);
+	if (!*addr)
+		return -ENOMEM;
+	return err ?: name_lock(c, ts, *addr, *kind, name);
 }
 
 /* The lock a wait is for. Mutexes wait on their first word; rwlocks, semaphores and condvars
@@ -939,7 +1013,8 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	py_look(c);
 	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
 	if (c->py && !gil && ev->h.tid)
-		py_wait(c, ev->h.tid, ev->uaddr, py_named_lock(c, ev->uaddr), &pw);
+		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
+			py_named_lock(c, ev->uaddr), &pw);
 	err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid);
 	if (c->py && ev->h.tid)
 		py_unpin(c, ev->h.tid);
@@ -1681,7 +1756,9 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->pyframes = bytemap__new();
 	c->idstacks = bytemap__new();
 	c->pythreads = bytemap__new();
-	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
+	c->signals = bytemap__new();
+	c->signal_addrs = bytemap__new();
+	if (!c->signals || !c->signal_addrs || !c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
 	    !c->pyframes || !c->idstacks || !c->pythreads) {
 		errno = ENOMEM;
 		goto fail;
@@ -1726,6 +1803,8 @@ void collector__free(struct collector *c)
 	}
 	free(c->pyt);
 	bytemap__free(c->pythreads);
+	bytemap__free(c->signals);
+	bytemap__free(c->signal_addrs);
 	bytemap__free(c->idstacks);
 	bytemap__free(c->pyframes);
 	pyreader__free(c->py);

@@ -29,6 +29,12 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
  * are left out of the attach snapshot's waits "already blocked when recording began". */
 void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_t tid),
 			      void *arg);
+/* FN(ARG, TID, UADDR, TS) says whether TID's futex wait on UADDR that began at TS (the BPF
+ * clock) is still open: the Python frames read for it are then its own. Without it, they are
+ * taken to be. */
+void collector__set_wait_open(struct collector *c,
+			      bool (*fn)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts),
+			      void *arg);
 /* Reads the memory map afresh and loads the objects' symbols and CFI (slow: DWARF). Done by
  * collector__attach_snapshot unless done before: an attach does it before the target's events
  * flow, so that none pile up meanwhile. 0 or -errno. */

@@ -239,6 +239,18 @@ static bool wait_seen(void *arg, uint32_t tid)
 	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), value, size, 0);
 }
 
+/* Is TID's futex wait on UADDR that began at TS still open? The BPF side keeps each thread's
+ * futex call in progress, stamped with its WAIT_BEGIN's time. */
+static bool wait_open(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts)
+{
+	struct recorder *r = arg;
+	struct ls_inflight in;
+
+	return bpf_map__value_size(r->skel->maps.inflight) == sizeof(in) &&
+	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), &in, sizeof(in), 0) &&
+	       in.is_wait && in.uaddr == uaddr && in.ts == ts;
+}
+
 static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
@@ -568,6 +580,7 @@ static int open_trace(struct recorder *r)
 	}
 	collector__set_sink(r->col, live_sink, r);
 	collector__set_wait_seen(r->col, wait_seen, r);
+	collector__set_wait_open(r->col, wait_open, r);
 	return LS_EXIT_OK;
 }
 

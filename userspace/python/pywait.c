@@ -11,7 +11,7 @@
 #include "python/pyobj.h"
 
 #define NAME_FRAMES 3	 /* frames searched for a variable, from the first one named */
-#define VISIT_BUDGET 512 /* objects looked at in one search: a bound on huge modules */
+#define VISIT_BUDGET 256 /* objects looked at in one search: a bound on huge modules */
 #define MAX_WAITERS 4096 /* a Condition's waiters read */
 
 /* ---- the frames' names ---- */
@@ -152,6 +152,7 @@ struct search {
 	uint64_t futex;	 /* finding: the lock object whose word this is */
 	uint64_t found;
 	size_t budget;
+	bool attrs;		/* look at the variables' attributes (else at the variables) */
 	char *buf;
 	size_t cap;
 };
@@ -217,12 +218,12 @@ static bool search_locals(struct search *s, const struct py_frame *f)
 	if (pyobj__frame_locals(s->r, f->addr, &vals, &names, &n))
 		return false;
 	snprintf(suffix, sizeof(suffix), " in %s", f->func);
-	for (size_t i = 0; i < n && !found; i++)
+	for (size_t i = 0; i < n && !found && !s->attrs; i++)
 		if (matches(s, vals[i]) && str_of(s->r, names[i], name, sizeof(name))) {
 			snprintf(s->buf, s->cap, "%s%s", name, suffix);
 			found = true;
 		}
-	for (size_t i = 0; i < n && !found; i++)
+	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, names[i], name, sizeof(name)) &&
 			search_attrs(s, vals[i], name, suffix);
 	free(vals);
@@ -241,12 +242,12 @@ static bool search_globals(struct search *s, const struct py_frame *f)
 	if (pyobj__frame_globals(s->r, f->addr, &globals) ||
 	    pyreader__dict_items(s->r, globals, &keys, &vals, &n))
 		return false;
-	for (size_t i = 0; i < n && !found; i++)
+	for (size_t i = 0; i < n && !found && !s->attrs; i++)
 		if (matches(s, vals[i]) && str_of(s->r, keys[i], key, sizeof(key))) {
 			snprintf(s->buf, s->cap, "%s", key);
 			found = true;
 		}
-	for (size_t i = 0; i < n && !found; i++)
+	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, keys[i], key, sizeof(key)) && key[0] != '_' &&
 			search_attrs(s, vals[i], key, "");
 	free(keys);
@@ -254,18 +255,23 @@ static bool search_globals(struct search *s, const struct py_frame *f)
 	return found;
 }
 
+/* The frames' variables first, then their attributes: a lock is most often a variable of its
+ * own, and an attribute costs a read of its object's dict. */
 static bool search_frames(struct search *s, const struct py_thread *t, size_t from, bool skip_lib)
 {
-	size_t searched = 0;
+	for (int attrs = 0; attrs < 2; attrs++) {
+		size_t searched = 0;
 
-	for (size_t i = from; i < t->nframes && searched < NAME_FRAMES; i++) {
-		const struct py_frame *f = &t->frames[i];
+		s->attrs = attrs;
+		for (size_t i = from; i < t->nframes && searched < NAME_FRAMES; i++) {
+			const struct py_frame *f = &t->frames[i];
 
-		if (skip_lib && library(f))
-			continue;
-		searched++;
-		if (search_locals(s, f) || search_globals(s, f))
-			return true;
+			if (skip_lib && library(f))
+				continue;
+			searched++;
+			if (search_locals(s, f) || search_globals(s, f))
+				return true;
+		}
 	}
 	return false;
 }

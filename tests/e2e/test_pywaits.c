@@ -1,0 +1,372 @@
+/* test_pywaits.c - end to end on CPython: waits that are signalling (Condition, Event, Queue,
+ * Barrier, Semaphore, Thread.join, idle pool workers) kept out of contention, deadlocks and
+ * lock order; deadlocks that form right after launch found every time; locks named by their
+ * variables in every output. Judged against what the workloads measure themselves
+ * (tests/workloads/py_idioms.py, py_deadlock.py), on each interpreter of the machine. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+#define PY_IDIOMS "tests/workloads/py_idioms.py"
+#define PY_DEADLOCK "tests/workloads/py_deadlock.py"
+#define LAUNCHED_RUNS 10	/* deadlocks recorded from launch, per interpreter */
+
+/* ---- the interpreters: pyenv's 3.11 (`python3`), Debian's stripped 3.11, pyenv's 3.12 ---- */
+
+#define MAX_INTERPS 8
+
+static size_t interpreters(const char **out)
+{
+	static char py312[512];
+	size_t n = 0;
+
+	out[n++] = python3_path();
+	out[n++] = "/usr/bin/python3.11";
+	out[n++] = pyenv_python(12, py312, sizeof(py312));
+	for (size_t i = 0; i < n; i++)
+		cr_assert(out[i] && out[i][0] && access(out[i], X_OK) == 0,
+			  "interpreter %zu of the list is missing (%s)", i, out[i] ? out[i] : "none");
+	return n;
+}
+
+/* ---- processes: everything a test starts dies with it ---- */
+
+static void adopt_orphans(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void kill_started(void)
+{
+	double end = now_s() + 5;
+
+	kill_tree(getpid());
+	while (now_s() < end) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+
+		if (r < 0 && errno == ECHILD)
+			break;
+		if (r <= 0)
+			usleep(10000);
+	}
+}
+
+/* PID's exit status, or -1 after TIMEOUT_S (then the test's clean-up kills it). */
+static int wait_exit(pid_t pid, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st;
+
+	while (now_s() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
+}
+
+#define PYW_TEST(name, secs)                                                                 \
+	Test(pywaits, name, .init = adopt_orphans, .fini = kill_started, .timeout = secs)
+
+/* ---- reading the report ---- */
+
+static const struct jp_value *array_at(const struct jp_value *v, const char *path)
+{
+	const struct jp_value *a = jp_path(v, path);
+
+	return a && a->type == JP_ARRAY ? a : NULL;
+}
+
+static const struct jp_value *by_tid(const struct jp_value *arr, double tid)
+{
+	for (size_t i = 0; arr && i < arr->len; i++)
+		if (jnum(&arr->items[i], "tid", -1) == tid)
+			return &arr->items[i];
+	return NULL;
+}
+
+/* NAME is the variable OBJ ("q"), or OBJ in a function ("q in consumer"). */
+static bool named(const char *name, const char *obj)
+{
+	size_t n = strlen(obj);
+
+	return name && !strncmp(name, obj, n) && (!name[n] || !strncmp(name + n, " in ", 4));
+}
+
+/* What thread TID waited in the entries of LIST (a report's "locks" or "other_waits") whose
+ * kind is KIND (NULL: any but the GIL) and, where OBJ is not NULL, named after OBJ. */
+static double waited(const struct jp_value *rep, const char *list, const char *kind,
+		     const char *obj, double tid)
+{
+	const struct jp_value *l = array_at(rep, list);
+	double sum = 0;
+
+	for (size_t i = 0; l && i < l->len; i++) {
+		const char *k = jstr(&l->items[i], "kind"), *name = jstr(&l->items[i], "name");
+
+		if (!k || (kind ? strcmp(k, kind) : !strcmp(k, "gil")) ||
+		    (obj && !named(name, obj)))
+			continue;
+		sum += jnum(by_tid(array_at(&l->items[i], "waiters"), tid), "wait_ns", 0);
+	}
+	return sum;
+}
+
+static const char *list_names(const struct jp_value *rep, const char *list)
+{
+	static char buf[4096];
+	const struct jp_value *l = array_at(rep, list);
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; l && i < l->len && used < sizeof(buf) - 1; i++)
+		used += snprintf(buf + used, sizeof(buf) - used, "%s%s %s (%.1f ms)",
+				 i ? "; " : "", jstr(&l->items[i], "kind"),
+				 jstr(&l->items[i], "name"), jnum(&l->items[i], "wait_ns", 0) / 1e6);
+	return buf;
+}
+
+#define UNPLACED "recording.counters.python: lock waits its frames could not place"
+
+/* Each idiom's wait is in other_waits, of its kind, under the variable that refers to what it
+ * waited on, for as long as the thread measured; none is contention; no deadlock, no cycle.
+ * The recorder reads a wait's frames when it handles its event: on a loaded machine one wait
+ * may come too late to be placed, and with every lock call probed (LAGGING) any may; such waits
+ * must be counted as unplaced. */
+static void check_idioms(const char *interp, const struct jp_value *rep, const struct jp_value *gt,
+			 bool lagging)
+{
+	const struct jp_value *waits = array_at(gt, "waits");
+	double in_locks = 0, unplaced = jnum(rep, UNPLACED, -1), misplaced = 0;
+
+	cr_assert(waits && waits->len == 8, "%s: bad ground truth from py_idioms.py", interp);
+	cr_expect_eq(jnum(rep, "recording.lost_events", -1), 0, "%s: lost events", interp);
+	for (size_t i = 0; i < waits->len; i++) {
+		const struct jp_value *w = &waits->items[i];
+		const char *kind = jstr(w, "kind"), *obj = jstr(w, "object");
+		double tid = jnum(w, "tid", -1), want = jnum(w, "wait_ns", 0);
+		double got = waited(rep, "other_waits", kind, obj, tid);
+		double wrong = waited(rep, "locks", NULL, NULL, tid);
+
+		if (wrong >= 0.05 * want || got < 0.9 * want - 5e6) {
+			misplaced++;
+			if (lagging || misplaced <= 1)
+				continue;
+		}
+		/* the thread's own clock brackets the wait: a few ms of scheduling either way */
+		cr_expect(got > 0.9 * want - 5e6 && got < 1.1 * want + 20e6,
+			  "%s: %s's %s wait on %s: %.1f ms in other_waits, it measured %.1f ms; "
+			  "other_waits: %s", interp, jstr(w, "name"), kind, obj, got / 1e6,
+			  want / 1e6, list_names(rep, "other_waits"));
+		cr_expect(wrong < 0.05 * want, "%s: %s waited %.1f ms in contention: %s", interp,
+			  jstr(w, "name"), wrong / 1e6, list_names(rep, "locks"));
+		in_locks += wrong;
+	}
+	cr_expect_eq(array_at(rep, "deadlocks")->len, 0, "%s: a deadlock among idioms", interp);
+	cr_expect_eq(array_at(rep, "lock_order.cycles")->len, 0, "%s: a lock-order cycle",
+		     interp);
+	cr_expect(unplaced >= misplaced, "%s: %.0f idiom waits misplaced, %.0f counted unplaced",
+		  interp, misplaced, unplaced);
+	cr_log_info("%s: idiom threads' waits filed as contention: %.2f ms; %.0f idiom waits "
+		    "unplaced", interp, in_locks / 1e6, misplaced);
+}
+
+/* ---- the idioms ---- */
+
+static void idioms_launched(const char *interp, size_t k, const char *mode)
+{
+	char trace[256], out[256], err[256], cmd[1024], *errtext;
+	struct jp_value *gt, *rep;
+	pid_t rec;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/idioms-%s-%zu.lsz", test_dir(), mode, k);
+	snprintf(out, sizeof(out), "%s/idioms-%zu.out", test_dir(), k);
+	snprintf(err, sizeof(err), "%s/idioms-%zu.err", test_dir(), k);
+	/* a second to load the interpreter's symbols: a program's own start is not what this
+	 * judges (its threads' first waits would come before the recorder can read frames) */
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode %s -o %s -- %s " PY_IDIOMS
+		 " --delay-ms 1000", mode, trace, interp);
+	rec = spawn_bg(cmd, out, err);
+	cr_assert_gt(rec, 0);
+	rc = wait_exit(rec, 60);
+	errtext = slurp(err);
+	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, errtext);
+	cr_expect(!strstr(errtext, "DEADLOCK"), "%s: a false deadlock alert: %s", interp, errtext);
+	gt = ground_truth_in(out, "py_idioms");
+	rep = report_json(trace);
+	check_idioms(interp, rep, gt, !strcmp(mode, "full"));
+	free(errtext);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+static void idioms_attached(const char *interp, size_t k)
+{
+	char trace[256], wl_out[256], wl_err[256], rec_err[256], cmd[1024], *errtext;
+	struct jp_value *gt, *rep;
+	pid_t wl, rec;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/idioms-attached-%zu.lsz", test_dir(), k);
+	snprintf(wl_out, sizeof(wl_out), "%s/wl-%zu.out", test_dir(), k);
+	snprintf(wl_err, sizeof(wl_err), "%s/wl-%zu.err", test_dir(), k);
+	snprintf(rec_err, sizeof(rec_err), "%s/rec-%zu.err", test_dir(), k);
+	snprintf(cmd, sizeof(cmd), "%s " PY_IDIOMS " --wait-signal", interp);
+	wl = spawn_bg(cmd, wl_out, wl_err);
+	cr_assert_gt(wl, 0);
+	cr_assert(wait_for_text(wl_err, "waiting for SIGUSR1", 10), "the workload did not start: %s",
+		  slurp(wl_err));
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -d 600 -o %s -p %d", trace, wl);
+	rec = spawn_bg(cmd, "/dev/null", rec_err);
+	cr_assert_gt(rec, 0);
+	cr_assert(wait_for_text(rec_err, "recording", 20), "the recorder did not attach: %s",
+		  slurp(rec_err));
+	kill(wl, SIGUSR1);
+	rc = wait_exit(wl, 30);
+	cr_assert_eq(rc, 0, "the workload exited %d: %s", rc, slurp(wl_err));
+	rc = wait_exit(rec, 30);
+	errtext = slurp(rec_err);
+	cr_assert_eq(rc, 0, "the recorder exited %d: %s", rc, errtext);
+	cr_expect(!strstr(errtext, "DEADLOCK"), "%s: a false deadlock alert: %s", interp, errtext);
+	gt = ground_truth_in(wl_out, "py_idioms");
+	rep = report_json(trace);
+	check_idioms(interp, rep, gt, false);
+	free(errtext);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+PYW_TEST(idioms_are_not_contention_launched, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++)
+		idioms_launched(interp[i], i, "auto");
+}
+
+/* every lock call probed: the waiter locks, queues' and threads' locks make no cycle; the
+ * recorder, slowed by the probes' events, may read some waits' frames too late to place them */
+PYW_TEST(idioms_make_no_lock_order_cycle_full_mode, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++)
+		idioms_launched(interp[i], i, "full");
+}
+
+PYW_TEST(idioms_are_not_contention_attached, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++)
+		idioms_attached(interp[i], i);
+}
+
+/* ---- deadlocks right after launch ---- */
+
+/* Both threads, both locks by their variable names, each thread's stack down to the line where
+ * it blocks, the holders marked inferred where frames told them. */
+static void check_deadlock(const char *interp, int run, const struct jp_value *rep,
+			   const struct jp_value *gt)
+{
+	const struct jp_value *dl = array_at(rep, "deadlocks"), *threads;
+
+	cr_assert(dl && dl->len == 1, "%s run %d: %zu deadlocks, want 1", interp, run,
+		  dl ? dl->len : 0);
+	threads = array_at(&dl->items[0], "threads");
+	cr_assert(threads && threads->len == 2, "%s run %d: not a deadlock of two threads",
+		  interp, run);
+	cr_expect(is_pair(jp_get(&dl->items[0], "locks"), "lock_a", "lock_b"),
+		  "%s run %d: the deadlock's locks are not lock_a and lock_b", interp, run);
+	for (int i = 0; i < 2; i++) {
+		const struct jp_value *want = jp_at(jp_get(gt, "threads"), i), *got;
+		const struct jp_value *stack;
+		char frame[256];
+		bool found = false;
+
+		got = by_tid(threads, jnum(want, "tid", -1));
+		cr_assert_not_null(got, "%s run %d: thread %s is not in the deadlock", interp, run,
+				   jstr(want, "name"));
+		cr_expect_str_eq(jstr(got, "name"), jstr(want, "name"));
+		cr_expect_str_eq(jstr(got, "holds.0") ?: "(none)", jstr(want, "holds"),
+				 "%s run %d: what %s holds", interp, run, jstr(want, "name"));
+		cr_expect_str_eq(jstr(got, "waits_for") ?: "(none)", jstr(want, "waits_for"),
+				 "%s run %d: what %s waits for", interp, run, jstr(want, "name"));
+		snprintf(frame, sizeof(frame), "%s (py_deadlock.py:%.0f)", jstr(want, "function"),
+			 jnum(want, "line", 0));
+		stack = array_at(got, "stack");
+		for (size_t k = 0; stack && k < stack->len; k++)
+			found |= jp_str(&stack->items[k]) && !strcmp(jp_str(&stack->items[k]), frame);
+		cr_expect(found, "%s run %d: %s's stack has no %s", interp, run,
+			  jstr(want, "name"), frame);
+	}
+}
+
+/* `record -- python py_deadlock.py`, no delay: the threads deadlock within milliseconds of
+ * starting, before the recorder has probed CPython's locks or seen them taken. Stopped with
+ * Ctrl-C once the alert is out (or after 10 s). */
+static void deadlock_launched(const char *interp, size_t k, int run)
+{
+	char trace[256], out[256], err[256], cmd[1024], *errtext;
+	struct jp_value *gt, *rep;
+	pid_t rec;
+	int rc;
+
+	snprintf(trace, sizeof(trace), "%s/dl-%zu-%d.lsz", test_dir(), k, run);
+	snprintf(out, sizeof(out), "%s/dl-%zu-%d.out", test_dir(), k, run);
+	snprintf(err, sizeof(err), "%s/dl-%zu-%d.err", test_dir(), k, run);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- %s " PY_DEADLOCK, trace, interp);
+	rec = spawn_bg(cmd, out, err);
+	cr_assert_gt(rec, 0);
+	cr_assert(wait_for_text(out, "\"workload\": \"py_deadlock\"", 30),
+		  "%s run %d: the workload printed no ground truth: %s", interp, run, slurp(err));
+	wait_for_text(err, "DEADLOCK", 10);
+	kill(rec, SIGINT);
+	rc = wait_exit(rec, 30);
+	errtext = slurp(err);
+	cr_assert_eq(rc, 0, "%s run %d: record exited %d: %s", interp, run, rc, errtext);
+	cr_expect(strstr(errtext, "DEADLOCK: threads"), "%s run %d: no live alert: %s", interp,
+		  run, errtext);
+	gt = ground_truth_in(out, "py_deadlock");
+	rep = report_json(trace);
+	check_deadlock(interp, run, rep, gt);
+	free(errtext);
+	jp_free(gt);
+	jp_free(rep);
+}
+
+PYW_TEST(deadlock_right_after_launch_found_every_time, 600)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++)
+		for (int run = 0; run < LAUNCHED_RUNS; run++)
+			deadlock_launched(interp[i], i, run);
+}
