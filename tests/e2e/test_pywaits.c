@@ -331,7 +331,7 @@ static void check_deadlock(const char *interp, int run, const struct jp_value *r
 /* `record -- python py_deadlock.py`, no delay: the threads deadlock within milliseconds of
  * starting, before the recorder has probed CPython's locks or seen them taken. Stopped with
  * Ctrl-C once the alert is out (or after 10 s). */
-static void deadlock_launched(const char *interp, size_t k, int run)
+static void deadlock_launched_opts(const char *interp, size_t k, int run, const char *opts)
 {
 	char trace[256], out[256], err[256], cmd[1024], *errtext;
 	struct jp_value *gt, *rep;
@@ -341,7 +341,8 @@ static void deadlock_launched(const char *interp, size_t k, int run)
 	snprintf(trace, sizeof(trace), "%s/dl-%zu-%d.lsz", test_dir(), k, run);
 	snprintf(out, sizeof(out), "%s/dl-%zu-%d.out", test_dir(), k, run);
 	snprintf(err, sizeof(err), "%s/dl-%zu-%d.err", test_dir(), k, run);
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- %s " PY_DEADLOCK, trace, interp);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s -- %s " PY_DEADLOCK " %s", trace, interp,
+		 opts);
 	rec = spawn_bg(cmd, out, err);
 	cr_assert_gt(rec, 0);
 	cr_assert(wait_for_text(out, "\"workload\": \"py_deadlock\"", 30),
@@ -361,6 +362,11 @@ static void deadlock_launched(const char *interp, size_t k, int run)
 	jp_free(rep);
 }
 
+static void deadlock_launched(const char *interp, size_t k, int run)
+{
+	deadlock_launched_opts(interp, k, run, "");
+}
+
 PYW_TEST(deadlock_right_after_launch_found_every_time, 600)
 {
 	const char *interp[MAX_INTERPS];
@@ -369,4 +375,109 @@ PYW_TEST(deadlock_right_after_launch_found_every_time, 600)
 	for (size_t i = 0; i < n; i++)
 		for (int run = 0; run < LAUNCHED_RUNS; run++)
 			deadlock_launched(interp[i], i, run);
+}
+
+/* ---- holders that took their lock with acquire(), not `with` ---- */
+
+/* A deadlock of py_deadlock.py OPTS, hung: `dump` and `record -p` find it, with each thread's
+ * hold inferred from its frames (the acquire() call that returned, the RLock's owner). */
+static void explicit_attached(const char *interp, size_t k, const char *opts)
+{
+	char trace[256], name[64], cmd[1024];
+	struct jp_value *gt, *dump, *rep;
+	const struct jp_value *dl;
+	pid_t wl;
+	int rc;
+
+	snprintf(name, sizeof(name), "explicit-%zu", k);
+	snprintf(cmd, sizeof(cmd), "%s " PY_DEADLOCK " %s", interp, opts);
+	gt = start_workload(name, 20, cmd, "{\"workload\": \"py_deadlock\"", &wl);
+	usleep(300000);	/* from the print to the second acquire: both asleep by now */
+	dump = dump_json(wl);
+	dl = array_at(dump, "deadlocks");
+	cr_expect(dl && dl->len == 1, "%s %s: dump found %zu deadlocks", interp, opts,
+		  dl ? dl->len : 0);
+	if (dl && dl->len == 1) {
+		cr_expect(jbool(&dl->items[0], "inferred"), "%s %s: not marked inferred", interp,
+			  opts);
+		cr_expect(is_pair(jp_get(&dl->items[0], "locks"), "lock_a", "lock_b"),
+			  "%s %s: dump's locks are not lock_a and lock_b", interp, opts);
+	}
+	snprintf(trace, sizeof(trace), "%s/explicit-%zu.lsz", test_dir(), k);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -d 1.5 -o %s -p %d", trace, wl);
+	rc = sh(cmd, NULL, NULL);
+	cr_assert_eq(rc, 0, "record -p exited %d", rc);
+	rep = report_json(trace);
+	check_deadlock(interp, (int)k, rep, gt);
+	cr_expect(jbool(jp_at(array_at(rep, "deadlocks"), 0), "inferred"),
+		  "%s %s: the report's deadlock is not marked inferred", interp, opts);
+	kill(wl, SIGKILL);
+	jp_free(gt);
+	jp_free(dump);
+	jp_free(rep);
+}
+
+PYW_TEST(explicit_acquire_holders_attached_and_dumped, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++) {
+		explicit_attached(interp[i], 3 * i, "--explicit");
+		explicit_attached(interp[i], 3 * i + 1, "--rlock");
+		explicit_attached(interp[i], 3 * i + 2, "--explicit --rlock");
+	}
+}
+
+PYW_TEST(explicit_acquire_deadlock_right_after_launch, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++)
+		for (int run = 0; run < 3; run++)
+			deadlock_launched_opts(interp[i], i, 100 + run, "--explicit");
+}
+
+/* Two asyncio tasks that take two asyncio.Locks with `await lock.acquire()` in opposite order:
+ * `dump` finds the deadlock among them, the holds inferred from the awaits that completed. */
+PYW_TEST(asyncio_acquire_holders_dumped, 120)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++) {
+		char name[64], cmd[1024];
+		const struct jp_value *dl, *tasks, *want;
+		struct jp_value *gt, *dump;
+		pid_t wl;
+
+		snprintf(name, sizeof(name), "async-%zu", i);
+		snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_async_deadlock.py --explicit",
+			 interp[i]);
+		gt = start_workload(name, 20, cmd, "{\"workload\": \"py_async_deadlock\"", &wl);
+		dump = dump_json(wl);
+		dl = array_at(dump, "deadlocks");
+		cr_expect(dl && dl->len == 1, "%s: dump found %zu deadlocks", interp[i],
+			  dl ? dl->len : 0);
+		tasks = dl && dl->len ? array_at(&dl->items[0], "tasks") : NULL;
+		cr_expect(tasks && tasks->len == 2, "%s: not a deadlock of two tasks", interp[i]);
+		for (size_t t = 0; tasks && t < tasks->len; t++) {
+			const struct jp_value *got = &tasks->items[t];
+
+			want = NULL;
+			for (size_t w = 0; w < 2; w++)
+				if (jstr(jp_at(jp_get(gt, "tasks"), w), "name") && jstr(got, "name") &&
+				    !strcmp(jstr(jp_at(jp_get(gt, "tasks"), w), "name"),
+					    jstr(got, "name")))
+					want = jp_at(jp_get(gt, "tasks"), w);
+			cr_assert_not_null(want, "%s: task %s is not the workload's", interp[i],
+					   jstr(got, "name"));
+			cr_expect_str_eq(jstr(got, "holds.0") ?: "(none)", jstr(want, "holds"));
+			cr_expect_str_eq(jstr(got, "waits_for") ?: "(none)", jstr(want, "waits_for"));
+		}
+		kill(wl, SIGKILL);
+		jp_free(gt);
+		jp_free(dump);
+	}
 }

@@ -26,7 +26,7 @@ struct obj_layout {
 	int8_t gen_created, gen_suspended, gen_running;	/* enum _framestate values */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
-	int32_t co_localsplusnames;
+	int32_t co_localsplusnames, co_names;
 	int32_t futiter_future;
 	int32_t tp_dict, cell_ref;
 	int32_t lock_word, lock_locked, rlock_owner, rlock_count;
@@ -45,7 +45,7 @@ struct obj_layout {
 	.blk_right = 520, \
 	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
 	.func_name = 32, .futiter_future = 16, \
-	.co_localsplusnames = 96, .tp_dict = 264, .cell_ref = 16, \
+	.co_localsplusnames = 96, .co_names = 32, .tp_dict = 264, .cell_ref = 16, \
 	.lock_word = 16, .lock_locked = 32, .rlock_owner = 24, .rlock_count = 32
 
 static const struct obj_layout layout_311 = {
@@ -525,8 +525,19 @@ static int varint_be(const uint8_t *t, size_t len, size_t *i, uint32_t *out)
 }
 
 /* Objects/exception_handling_notes.txt: entries of start, size, target, depth << 1 | lasti,
- * each a big-endian varint of 6-bit chunks; the first byte of an entry has bit 7 set. The
- * entries do not overlap: the one that covers an instruction is its innermost handler. */
+ * each a big-endian varint of 6-bit chunks; the first byte of an entry has bit 7 set. */
+int pyobj__exception_entry(const uint8_t *table, size_t len, size_t *i, uint32_t *start,
+			   uint32_t *size, uint32_t *target, uint32_t *depth_lasti)
+{
+	if (*i >= len || !(table[*i] & 128))
+		return -EINVAL;
+	if (varint_be(table, len, i, start) || varint_be(table, len, i, size) ||
+	    varint_be(table, len, i, target) || varint_be(table, len, i, depth_lasti))
+		return -EINVAL;
+	return 0;
+}
+
+/* The entries do not overlap: the one that covers an instruction is its innermost handler. */
 int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uint32_t *depth)
 {
 	size_t i = 0;
@@ -534,10 +545,7 @@ int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uin
 	while (i < len) {
 		uint32_t start, size, target, dl;
 
-		if (!(table[i] & 128))
-			return -EINVAL;
-		if (varint_be(table, len, &i, &start) || varint_be(table, len, &i, &size) ||
-		    varint_be(table, len, &i, &target) || varint_be(table, len, &i, &dl))
+		if (pyobj__exception_entry(table, len, &i, &start, &size, &target, &dl))
 			return -EINVAL;
 		if (start > index)
 			return -ENOENT;
@@ -745,4 +753,46 @@ int pyobj__type_dict(struct pyreader *r, uint64_t obj, uint64_t *dict, char *nam
 	if ((err = rd_ptr(r, type + l->tp_name, &tn)))
 		return err;
 	return rd_cstr(r, tn, name, cap);
+}
+
+#define MAX_CODE_UNITS (1 << 16)	/* code units of one code object read */
+
+void pyobj__code_clear(struct pyobj_code *c)
+{
+	if (!c)
+		return;
+	free(c->bytes);
+	free(c->names);
+	free(c->exc);
+	memset(c, 0, sizeof(*c));
+}
+
+int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint64_t names, table;
+	size_t units;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = frame_code(r, frame, &ci)))
+		return err;
+	if ((err = rd_size(r, ci.code + l->co_size, MAX_CODE_UNITS, &units)))
+		return err;
+	out->code = ci.code;
+	out->index = ci.index;
+	out->minor = l->minor;
+	out->units = units;
+	out->bytes = malloc(2 * units + 1);
+	if (!out->bytes)
+		return -ENOMEM;
+	err = rd(r, ci.code + l->co_code, out->bytes, 2 * units);
+	err = err ?: rd_ptr(r, ci.code + l->co_names, &names);
+	err = err ?: pyobj__seq_items(r, names, &out->names, &out->nnames);
+	err = err ?: rd_ptr(r, ci.code + l->co_exceptiontable, &table);
+	err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
+	if (err)
+		pyobj__code_clear(out);
+	return err;
 }
