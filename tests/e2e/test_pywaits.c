@@ -481,3 +481,70 @@ PYW_TEST(asyncio_acquire_holders_dumped, 120)
 		jp_free(dump);
 	}
 }
+
+/* ---- names ---- */
+
+static bool has_string(const struct jp_value *arr, const char *field, const char *want)
+{
+	for (size_t i = 0; arr && i < arr->len; i++) {
+		const char *s = field ? jstr(&arr->items[i], field) : jp_str(&arr->items[i]);
+
+		if (s && !strcmp(s, want))
+			return true;
+	}
+	return false;
+}
+
+/* py_deadlock.py recorded in full mode: its locks are lock_a and lock_b in the report's
+ * ranking, its deadlock, the lock-order graph and cycle, and the Chrome export; none of the
+ * interpreter's own locks is a node of the graph. */
+PYW_TEST(locks_named_by_their_variables_in_every_output, 300)
+{
+	const char *interp[MAX_INTERPS];
+	size_t n = interpreters(interp);
+
+	for (size_t i = 0; i < n; i++) {
+		char trace[256], out[256], err[256], cmd[1024], *text = NULL;
+		struct jp_value *rep, *graph, *chrome;
+		const struct jp_value *nodes, *events;
+		bool chrome_a = false;
+		int rc;
+
+		snprintf(trace, sizeof(trace), "%s/names-%zu.lsz", test_dir(), i);
+		snprintf(out, sizeof(out), "%s/names-%zu.out", test_dir(), i);
+		snprintf(err, sizeof(err), "%s/names-%zu.err", test_dir(), i);
+		snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 4 -o %s -- %s "
+			 PY_DEADLOCK " --delay-ms 300", trace, interp[i]);
+		rc = sh(cmd, NULL, NULL);
+		cr_assert_eq(rc, 0, "%s: record exited %d", interp[i], rc);
+		rep = report_json(trace);
+		cr_expect(has_string(array_at(rep, "locks"), "name", "lock_a") &&
+			  has_string(array_at(rep, "locks"), "name", "lock_b"),
+			  "%s: the report's locks are %s", interp[i], list_names(rep, "locks"));
+		cr_expect(is_pair(jp_path(rep, "deadlocks.0.locks"), "lock_a", "lock_b"),
+			  "%s: the deadlock's locks are not lock_a and lock_b", interp[i]);
+		cr_expect(is_pair(jp_path(rep, "lock_order.cycles.0.locks"), "lock_a", "lock_b"),
+			  "%s: the lock-order cycle is not lock_a, lock_b", interp[i]);
+		rc = shf(&text, NULL, LOCKSCOPE " graph --format json %s", trace);
+		cr_assert_eq(rc, 0);
+		graph = jparse(text);
+		free(text);
+		nodes = array_at(graph, "nodes");
+		cr_expect(has_string(nodes, "name", "lock_a") && has_string(nodes, "name", "lock_b"),
+			  "%s: the graph has no nodes lock_a and lock_b", interp[i]);
+		cr_expect(!has_string(nodes, "kind", "internal"),
+			  "%s: the graph draws the interpreter's own locks", interp[i]);
+		rc = shf(&text, NULL, LOCKSCOPE " export %s -o -", trace);
+		cr_assert_eq(rc, 0);
+		chrome = jparse(text);
+		free(text);
+		events = array_at(chrome, "traceEvents");
+		for (size_t k = 0; events && k < events->len && !chrome_a; k++)
+			chrome_a = jstr(&events->items[k], "name") &&
+				   !strcmp(jstr(&events->items[k], "name"), "lock_a");
+		cr_expect(chrome_a, "%s: no Chrome event is named lock_a", interp[i]);
+		jp_free(rep);
+		jp_free(graph);
+		jp_free(chrome);
+	}
+}

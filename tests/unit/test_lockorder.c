@@ -837,6 +837,24 @@ Test(lockorder, an_inferred_hold_orders_from_then_on_only)
 	cr_assert_not_null(find_edge("lock_b", "lock_c"));
 }
 
+/* An address reused by another lock: the lock its name was given to has it bare, the others at
+ * the address are numbered by their place among its identities. */
+Test(lockorder, a_reused_address_numbers_the_locks_its_name_was_not_given_to)
+{
+	char buf[128];
+
+	nest(T1, LOCK_C, GATE, 1);	/* GATE's first identity, named "gate" in setup */
+	destroy(T1, GATE);
+	nest(T1, LOCK_C, GATE, 1);	/* its second */
+	destroy(T1, GATE);
+	name_lock(GATE, LS_KIND_MUTEX, "fresh_lock");	/* named between identities: the next's */
+	nest(T1, LOCK_C, GATE, 1);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_str_eq(lockorder__node_name(lo, m, 1, buf, sizeof(buf)), "fresh_lock #1");
+	cr_assert_str_eq(lockorder__node_name(lo, m, 2, buf, sizeof(buf)), "fresh_lock #2");
+	cr_assert_str_eq(lockorder__node_name(lo, m, 3, buf, sizeof(buf)), "fresh_lock");
+}
+
 Test(lockorder, nothing_is_fed_after_finish)
 {
 	struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = T1};

@@ -16,6 +16,7 @@
 #define SEARCH_BUDGET (1u << 22) /* edge visits of the cycle search, whatever the graph */
 #define TEXT_FRAMES 16		 /* frames shown per stack */
 #define NONE UINT32_MAX
+#define NAMED_NEXT UINT32_MAX /* a LOCK record came between identities: it names the next */
 
 struct held {
 	uint32_t node;
@@ -55,6 +56,7 @@ struct lockorder {
 	struct lo_node *nodes;
 	size_t nnodes, nodes_cap;
 	struct bytemap *node_of; /* addr -> generations << 32 | (current node + 1, 0: destroyed) */
+	struct bytemap *named;	 /* addr -> the node its last LOCK record named + 1; NAMED_NEXT */
 	struct edge *edges;
 	size_t nedges, edges_cap;
 	struct bytemap *edge_of; /* from << 32 | to -> edge */
@@ -75,9 +77,10 @@ struct lockorder *lockorder__new(void)
 	if (!lo)
 		return NULL;
 	lo->node_of = bytemap__new();
+	lo->named = bytemap__new();
 	lo->edge_of = bytemap__new();
 	lo->thread_of = bytemap__new();
-	if (!lo->node_of || !lo->edge_of || !lo->thread_of) {
+	if (!lo->node_of || !lo->named || !lo->edge_of || !lo->thread_of) {
 		lockorder__free(lo);
 		errno = ENOMEM;
 		return NULL;
@@ -107,6 +110,7 @@ void lockorder__free(struct lockorder *lo)
 	bytemap__free(lo->thread_of);
 	bytemap__free(lo->edge_of);
 	bytemap__free(lo->node_of);
+	bytemap__free(lo->named);
 	free(lo);
 }
 
@@ -169,6 +173,9 @@ static int node_current(struct lockorder *lo, uint64_t addr, uint8_t kind, uint3
 		return -ENOMEM;
 	lo->nodes[lo->nnodes] = (struct lo_node){.addr = addr, .kind = kind, .generation = (uint32_t)gens};
 	*node = lo->nnodes++;
+	v = bytemap__get_u64(lo->named, addr);
+	if (v && *v == NAMED_NEXT)
+		*v = *node + 1;
 	return bytemap__put_u64(lo->node_of, addr, (gens + 1) << 32 | (*node + 1));
 }
 
@@ -472,7 +479,9 @@ int lockorder__feed(struct lockorder *lo, const struct ls_rec *rec)
 		/* the recorder found from a thread's frames that the lock is a signal's */
 		if (ls_kind_signal(rec->lock.kind) && node_lookup(lo, rec->lock.addr, &node))
 			lo->nodes[node].signal = true;
-		return 0;
+		/* the name is the current identity's, or the next one's */
+		return bytemap__put_u64(lo->named, rec->lock.addr,
+					node_lookup(lo, rec->lock.addr, &node) ? node + 1 : NAMED_NEXT);
 	case LS_REC_WAIT_BEGIN:
 		return on_wait_begin(lo, rec);
 	case LS_REC_ACQUIRE:
@@ -882,6 +891,7 @@ const char *lockorder__node_name(const struct lockorder *lo, const struct model 
 				 char *buf, size_t len)
 {
 	const struct lo_node *n = lockorder__node(lo, i);
+	const uint64_t *named;
 	char bare[32];
 	int used;
 
@@ -889,11 +899,39 @@ const char *lockorder__node_name(const struct lockorder *lo, const struct model 
 		snprintf(buf, len, "?");
 		return buf;
 	}
+	named = bytemap__get_u64(lo->named, n->addr);
 	used = snprintf(buf, len, "%s",
 			model__lock_label(m, n->addr, MODEL_NO_KIND, bare, sizeof(bare)));
-	if (n->generation && used >= 0 && (size_t)used < len)
+	/* another lock at the address than the one its name was given to: numbered */
+	if ((named ? *named != i + 1 && *named != NAMED_NEXT : n->generation > 0) && used >= 0 &&
+	    (size_t)used < len)
 		snprintf(buf + used, len - used, " #%" PRIu32, n->generation + 1);
 	return buf;
+}
+
+/* An interpreter's own lock (LS_KIND_INTERNAL, the model says): not the program's, so not
+ * listed, unless on a cycle. */
+static bool internal(const struct lockorder *lo, const struct model *m, uint32_t node)
+{
+	uint8_t kind = LS_KIND_FUTEX;
+
+	return model__lock_name(m, lo->nodes[node].addr, &kind) && kind == LS_KIND_INTERNAL;
+}
+
+/* Listed: an edge that orders locks of the program's, or lies on a cycle. */
+static bool listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e)
+{
+	return !e->signal && (e->in_cycle || e->in_suppressed ||
+			      (!internal(lo, m, e->from) && !internal(lo, m, e->to)));
+}
+
+size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < lo->nedges; i++)
+		n += !lo->edges[i].pub.signal && !listed(lo, m, &lo->edges[i].pub);
+	return n;
 }
 
 /* ---- JSON ---- */
@@ -942,7 +980,7 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->nedges; i++)
-		if (!lo->edges[i].pub.signal)
+		if (listed(lo, m, &lo->edges[i].pub))
 			json_edge(lo, m, &lo->edges[i].pub, w);
 	json_writer__array_end(w);
 	json_writer__key(w, "cycles");
@@ -1040,16 +1078,16 @@ static void text_omitted(const struct lo_omitted *o, FILE *out)
 void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *out)
 {
 	const struct cycle_list *c = &lo->lists[0], *s = &lo->lists[1];
+	size_t hidden = lockorder__internal_edges(lo, m);
+	size_t shown = lo->nedges - (size_t)lo->omitted.signal_edges - hidden;
 	char buf[512];
 
 	if (!lo->nnodes)
 		fputs("No lock-order cycles: no lock acquisitions were traced (full mode does).\n",
 		      out);
 	else if (!c->n)
-		fprintf(out, "No lock-order cycles (%zu order %s between %zu locks).\n",
-			lo->nedges - (size_t)lo->omitted.signal_edges,
-			lo->nedges - lo->omitted.signal_edges == 1 ? "edge" : "edges",
-			lo->nnodes);
+		fprintf(out, "No lock-order cycles (%zu order %s).\n", shown,
+			shown == 1 ? "edge" : "edges");
 	else
 		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n);
 	for (size_t i = 0; i < c->n; i++) {
@@ -1067,6 +1105,10 @@ void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *ou
 		fprintf(out, "  guarded by %s\n",
 			text_name(lo, m, s->items[i].guard, buf, sizeof(buf)));
 	}
+	if (hidden)
+		fprintf(out, "\n  %zu order %s between the interpreter's own locks (imports, I/O, "
+			"its runtime, threading's machinery) not listed\n", hidden,
+			hidden == 1 ? "edge" : "edges");
 	text_omitted(&lo->omitted, out);
 	fputc('\n', out);
 }

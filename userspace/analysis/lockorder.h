@@ -95,6 +95,9 @@ const struct lo_omitted *lockorder__omitted(const struct lockorder *lo);
 const char *lockorder__node_name(const struct lockorder *lo, const struct model *m, uint32_t i,
 				 char *buf, size_t len);
 
+/* Edges between the interpreter's own locks (LS_KIND_INTERNAL as M names them), on no cycle:
+ * left out of the lists below, counted. After finish. */
+size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m);
 /* Writes the contract's "lock_order" value, exactly: {"edges", "cycles", "suppressed"}. What the
  * cycle search left out is in lockorder__omitted() and the text. */
 void lockorder__json(const struct lockorder *lo, const struct model *m, struct json_writer *w);

@@ -31,6 +31,8 @@ enum {
 	SF_COND = 1 << 3,
 	SF_JOIN = 1 << 4,
 	SF_PYLOCK = 1 << 5,	/* CPython's lock (threading.Lock, RLock): a lock, though a sem_t */
+	SF_PYMETHOD = 1 << 6,	/* ... taken through the _thread module's lock objects, for Python */
+	SF_UNNAMED = 1 << 7,	/* a frame of the program's or the interpreter's has no function */
 };
 
 struct stack_info {
@@ -81,6 +83,7 @@ struct collector {
 	uint64_t events, lost, bad;
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
 	uint64_t py_wait_unknown;	/* CPython lock waits that the frames could not place */
+	uint64_t py_name_at, py_name_left;	/* lock names looked for: this second, how many more */
 	struct bytemap *signals;	/* (kind, object) -> the address its signalling waits use */
 	struct bytemap *signal_addrs;	/* ... and the addresses used */
 	uint64_t signal_gen;
@@ -294,9 +297,14 @@ static bool is_libc(const char *module)
 static uint8_t api_flags(const char *func)
 {
 	if (!func)
-		return 0;
+		return SF_UNNAMED;
 	if (strstr(func, "PyThread_acquire_lock"))
 		return SF_PYLOCK;
+	/* Modules/_threadmodule.c's methods of `_thread.lock` and `_thread.RLock` */
+	if (!strcmp(func, "acquire_timed") || !strcmp(func, "lock_PyThread_acquire_lock") ||
+	    !strcmp(func, "rlock_acquire") || !strcmp(func, "lock___enter__") ||
+	    !strcmp(func, "rlock___enter__"))
+		return SF_PYMETHOD;
 	if (strstr(func, "pthread_mutex_") || strstr(func, "__lll_lock_wait"))
 		return SF_MUTEX;
 	if (strstr(func, "pthread_rwlock_"))
@@ -847,6 +855,8 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 #define LOCK_PROVISIONAL_NAME (1ull << 9)
 /* ... or named after the Python variable or object that it is: that name stays */
 #define LOCK_PYNAMED (1ull << 10)
+/* ... or a CPython lock whose first taking was looked at for its Python name */
+#define LOCK_PYLOOKED (1ull << 11)
 
 /* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
 static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
@@ -1154,6 +1164,68 @@ static bool taken_by_cpython(struct collector *c, const struct ls_ev_stack *st)
 	return !strcmp(f.module, base ? base + 1 : object);
 }
 
+/* A lock in the interpreter's own data (_PyRuntime's words but the GIL's): internal. */
+static bool py_internal(struct collector *c, uint64_t addr)
+{
+	const char *sym;
+	uint64_t off;
+
+	return c->py && !(addr >= c->gil_lo && addr < c->gil_hi) &&
+	       symbolizer__data(c->sym, addr, &sym, &off) == 0 &&
+	       (!strncmp(sym, "_Py", 3) || !strncmp(sym, "Py", 2));
+}
+
+/* Lock names looked for in the frames of threads that took a lock, per second at most: an
+ * acquisition's frames are read after the fact, ~50 us each, and Condition.wait makes a new
+ * waiter lock every time. */
+#define PY_NAME_RATE 100
+
+/* The first taking of the CPython lock at ADDR (per identity: a DESTROY ends one) by TID, its
+ * native stack SI: taken by the interpreter for itself (no frame of the _thread module's lock
+ * objects, every frame named), the lock is internal; taken for Python, the thread's frames
+ * may still show the variable that refers to it (an open `with` block, a variable of its
+ * innermost frames), which names it. */
+static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t addr,
+		       const struct stack_info *si)
+{
+	uint64_t *known = bytemap__get_u64(c->locks, addr), now = ls_mono_ns(), obj;
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	char name[PYWAIT_NAME_MAX], user_name[PYWAIT_NAME_MAX];
+	struct py_thread t;
+	bool found, user;
+
+	if (!known || (*known & (LOCK_PYNAMED | LOCK_PYLOOKED)))
+		return 0;
+	*known |= LOCK_PYLOOKED;
+	if (py_internal(c, addr) || !(si->flags & (SF_PYMETHOD | SF_UNNAMED))) {
+		lock_name(c, addr, LS_KIND_INTERNAL, si, "taken", name, sizeof(name));
+		*known = (LS_KIND_INTERNAL + 1) | LOCK_PYLOOKED;
+		r.lock.addr = addr;
+		r.lock.kind = LS_KIND_INTERNAL;
+		r.lock.name = name;
+		return put(c, &r);
+	}
+	if (!(si->flags & SF_PYMETHOD))
+		return 0;
+	if (now - c->py_name_at >= 1000000000ull) {
+		c->py_name_at = now;
+		c->py_name_left = PY_NAME_RATE;
+	}
+	if (!c->py_name_left || pyreader__thread(c->py, tid, &t))
+		return 0;
+	c->py_name_left--;
+	found = pywait__find_lock(c->py, &t, 0, addr, &obj, name, sizeof(name)) && name[0];
+	/* a lock that only the standard library's frames refer to (a Thread's tstate lock, its
+	 * _started Event's) is threading's machinery, not the program's */
+	user = found && pywait__name(c->py, &t, 0, obj, user_name, sizeof(user_name));
+	pyreader__thread_clear(&t);
+	if (!found)
+		return 0;
+	return name_lock(c, ts, addr, user ? LS_KIND_MUTEX : LS_KIND_INTERNAL,
+			 user ? user_name : name);
+}
+
+
 static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
 {
 	struct ls_rec r = {.tid = ev->h.tid};
@@ -1195,6 +1267,9 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 		if (!err && known && c->py)
 			*known |= LOCK_PROVISIONAL_NAME;
 	}
+	if (!err && c->py && kind == LS_KIND_MUTEX && stack_id &&
+	    ((api & LS_API_PY) || py_internal(c, ev->addr)))
+		err = py_acquired(c, r.ts, ev->h.tid, ev->addr, &c->sinfo[stack_id]);
 	if (err)
 		return err;
 	r.type = LS_REC_ACQUIRE;

@@ -82,6 +82,21 @@ static const char *kind_of(const struct graph_ctx *ctx, uint32_t node)
 	return ls_kind_name(kind < LS_KIND__COUNT ? kind : LS_KIND_FUTEX);
 }
 
+/* The interpreter's own locks (kind internal) are not the program's: drawn on a cycle only. */
+static bool internal(const struct graph_ctx *ctx, uint32_t node)
+{
+	uint8_t kind = LS_KIND_FUTEX;
+
+	return model__lock_name(ctx->model, lockorder__node(ctx->lo, node)->addr, &kind) &&
+	       kind == LS_KIND_INTERNAL;
+}
+
+static bool drawn(const struct graph_ctx *ctx, const struct lo_edge *e)
+{
+	return !e->signal && (e->in_cycle || e->in_suppressed ||
+			      (!internal(ctx, e->from) && !internal(ctx, e->to)));
+}
+
 /* Only locks ordered against another are drawn: a lock always taken alone has no place here,
  * nor a CPython lock used as a signal, which no one owns (its edges are counted, "omitted"). */
 static int mark_shown(struct graph_ctx *ctx)
@@ -92,7 +107,7 @@ static int mark_shown(struct graph_ctx *ctx)
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++) {
 		const struct lo_edge *e = lockorder__edge(ctx->lo, i);
 
-		if (!e->signal)
+		if (drawn(ctx, e))
 			ctx->shown[e->from] = ctx->shown[e->to] = true;
 	}
 	return 0;
@@ -140,7 +155,7 @@ static void emit_dot(const struct graph_ctx *ctx, FILE *out)
 		fputs("];\n", out);
 	}
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		if (!lockorder__edge(ctx->lo, i)->signal)
+		if (drawn(ctx, lockorder__edge(ctx->lo, i)))
 			dot_edge(lockorder__edge(ctx->lo, i), out);
 	fputs("}\n", out);
 }
@@ -250,7 +265,7 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		if (!lockorder__edge(ctx->lo, i)->signal)
+		if (drawn(ctx, lockorder__edge(ctx->lo, i)))
 			json_edge(ctx, lockorder__edge(ctx->lo, i), w);
 	json_writer__array_end(w);
 	json_cycles(ctx, w);
@@ -266,6 +281,8 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__bool(w, o->budget_spent);
 	json_writer__key(w, "signal_edges");
 	json_writer__u64(w, o->signal_edges);
+	json_writer__key(w, "internal_edges");
+	json_writer__u64(w, lockorder__internal_edges(ctx->lo, ctx->model));
 	json_writer__object_end(w);
 	json_writer__object_end(w);
 	err = json_writer__finish(w);

@@ -302,12 +302,34 @@ static uint64_t entering(struct pyreader *r, const struct py_frame *frame)
 	return self;
 }
 
+/* The lock of an open `with` block of FRAME (its bound __exit__ on the value stack) whose
+ * futex word is FUTEX, or 0. */
+static uint64_t with_block(struct pyreader *r, const struct py_frame *frame, uint64_t futex)
+{
+	struct pyobj_stack st;
+	uint64_t self, func, found = 0;
+	char name[32];
+
+	if (pyobj__frame_stack(r, frame->addr, &st))
+		return 0;
+	for (size_t i = 0; i < st.nlive && !found; i++)
+		if (!pyobj__method(r, st.live[i], &self, &func, name, sizeof(name)) &&
+		    !strcmp(name, "__exit__") && word_is(r, self, futex))
+			found = self;
+	pyobj__frame_stack_clear(&st);
+	return found;
+}
+
 bool pywait__find_lock(struct pyreader *r, const struct py_thread *t, size_t from, uint64_t futex,
 		       uint64_t *obj, char *buf, size_t cap)
 {
 	struct search s = {.r = r, .futex = futex, .budget = VISIT_BUDGET, .buf = buf, .cap = cap};
+
 	buf[0] = '\0';
 	*obj = from < t->nframes ? entering(r, &t->frames[from]) : 0;
+	for (size_t i = from; i < t->nframes && i < from + NAME_FRAMES && !word_is(r, *obj, futex);
+	     i++)
+		*obj = with_block(r, &t->frames[i], futex);
 	if (word_is(r, *obj, futex)) {
 		pywait__name(r, t, from, *obj, buf, cap);
 		return true;

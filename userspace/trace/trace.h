@@ -26,6 +26,8 @@ enum ls_lock_kind {
 	LS_KIND_QUEUE,		/* a queue's get, put, join; idle pool workers */
 	LS_KIND_BARRIER,	/* Barrier.wait */
 	LS_KIND_SIGNAL,		/* a semaphore used as a signal */
+	LS_KIND_INTERNAL,	/* a CPython lock the interpreter takes for itself (imports, I/O
+				 * buffers, its runtime), never from the program's Python code */
 	LS_KIND__COUNT
 };
 
