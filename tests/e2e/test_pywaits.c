@@ -205,10 +205,12 @@ static void idioms_launched(const char *interp, size_t k, const char *mode)
 	snprintf(trace, sizeof(trace), "%s/idioms-%s-%zu.lsz", test_dir(), mode, k);
 	snprintf(out, sizeof(out), "%s/idioms-%zu.out", test_dir(), k);
 	snprintf(err, sizeof(err), "%s/idioms-%zu.err", test_dir(), k);
-	/* a second to load the interpreter's symbols: a program's own start is not what this
-	 * judges (its threads' first waits would come before the recorder can read frames) */
+	/* the recorder's own start first: loading the interpreter's symbols, and in auto mode
+	 * pricing the probes in a first stretch of full mode, keep it from handling events for up
+	 * to half a second, too late to read a wait's frames while it lasts. A program's
+	 * steady state is what this judges (deadlock_launched judges its first milliseconds). */
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode %s -o %s -- %s " PY_IDIOMS
-		 " --delay-ms 1000", mode, trace, interp);
+		 " --delay-ms 2500", mode, trace, interp);
 	rec = spawn_bg(cmd, out, err);
 	cr_assert_gt(rec, 0);
 	rc = wait_exit(rec, 60);

@@ -813,7 +813,7 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 			fprintf(out, "%s%s", k ? ", " : "",
 				text_lock(m, t->holds[k], buf, sizeof(buf)));
 		if (t->holds_inferred)
-			fputs(" (inferred: its `with` block is open)", out);
+			fputs(" (inferred from its frames)", out);
 		fprintf(out, ", waits for %s", text_lock(m, t->waits_for, buf, sizeof(buf)));
 		if (t->at_attach)
 			fputs(" (since before recording began)", out);

@@ -725,7 +725,7 @@ static void text_tasks(const struct pyasync *a, FILE *out)
 				text_pylock(a, t->waits_for, lock, sizeof(lock)),
 				a->locks[t->waits_for].kind);
 		for (size_t k = 0; k < t->nholds; k++)
-			fprintf(out, "  holds %s (inferred: its `async with` block is open)\n",
+			fprintf(out, "  holds %s (inferred from its frames)\n",
 				text_pylock(a, t->holds[k], lock, sizeof(lock)));
 		for (size_t k = 0; k < t->nframes; k++) {
 			snprintf(lock, sizeof(lock), "%s", t->frames[k].text);
