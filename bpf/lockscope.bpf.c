@@ -239,7 +239,7 @@ static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
  * drains the buffer. Set by userspace once it has found the interpreter and its GIL. */
 volatile __u32 py_wake;
 volatile __u64 py_gil_lo, py_gil_hi;
-#define PY_WAKE_INTERVAL_NS 100000
+#define PY_WAKE_INTERVAL_NS 500000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

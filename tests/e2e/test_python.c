@@ -439,7 +439,7 @@ static void deadlock_launched(const char *interp)
 	snprintf(trace, sizeof(trace), "%s/py_deadlock.lsz", test_dir());
 	snprintf(out, sizeof(out), "%s/py_deadlock.out", test_dir());
 	snprintf(err, sizeof(err), "%s/py_deadlock.err", test_dir());
-	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 3 -o %s -- %s " PY_DEADLOCK
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 6 -o %s -- %s " PY_DEADLOCK
 		 " --delay-ms 200", trace, interp);
 	rec = spawn_bg(cmd, out, err);
 	cr_assert_gt(rec, 0);

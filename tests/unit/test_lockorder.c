@@ -855,6 +855,36 @@ Test(lockorder, a_reused_address_numbers_the_locks_its_name_was_not_given_to)
 	cr_assert_str_eq(lockorder__node_name(lo, m, 3, buf, sizeof(buf)), "fresh_lock");
 }
 
+/* The interpreter's own locks (kind internal) in an order of their own: not the program's to
+ * fix, so not listed, and counted; with a lock of the program's on the cycle, it is. */
+Test(lockorder, cycles_of_the_interpreters_own_locks_are_counted_not_listed)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct jp_value *doc;
+
+	name_lock(LOCK_A, LS_KIND_INTERNAL, "_PyRuntime+0x1b8");
+	name_lock(LOCK_B, LS_KIND_INTERNAL, "import lock");
+	nest(T1, LOCK_A, LOCK_B, 1);
+	nest(T1, LOCK_B, LOCK_A, 2);
+	nest(T2, LOCK_C, LOCK_A, 3);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_eq(lockorder__cycle_count(lo, false), 1);
+	cr_assert_eq(lockorder__internal_cycles(lo, m), 1);
+	cr_assert_eq(lockorder__internal_edges(lo, m), 3);
+	doc = lock_order_json();
+	cr_assert_eq(jp_get(doc, "cycles")->len, 0);
+	cr_assert_eq(jp_get(doc, "edges")->len, 0);
+	jp_free(doc);
+	lockorder__text(lo, m, out);
+	fclose(out);
+	cr_assert(strstr(text, "No lock-order cycles (0 order edges)."), "%s", text);
+	cr_assert(strstr(text, "3 order edges and 1 cycle between the interpreter's own locks"),
+		  "%s", text);
+	free(text);
+}
+
 Test(lockorder, nothing_is_fed_after_finish)
 {
 	struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = T1};

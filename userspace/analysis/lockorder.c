@@ -918,11 +918,56 @@ static bool internal(const struct lockorder *lo, const struct model *m, uint32_t
 	return model__lock_name(m, lo->nodes[node].addr, &kind) && kind == LS_KIND_INTERNAL;
 }
 
-/* Listed: an edge that orders locks of the program's, or lies on a cycle. */
-static bool listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e)
+static bool internal_cycle(const struct lockorder *lo, const struct model *m,
+			   const struct lo_cycle *c);
+
+/* E lies on a cycle that is not the interpreter's alone. */
+static bool on_listed_cycle(const struct lockorder *lo, const struct model *m,
+			    const struct lo_edge *e)
 {
-	return !e->signal && (e->in_cycle || e->in_suppressed ||
-			      (!internal(lo, m, e->from) && !internal(lo, m, e->to)));
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < lo->lists[l].n; i++) {
+			const struct lo_cycle *c = &lo->lists[l].items[i];
+
+			for (uint32_t k = 0; k < c->len; k++)
+				if (&lo->edges[c->edges[k]].pub == e && !internal_cycle(lo, m, c))
+					return true;
+		}
+	return false;
+}
+
+bool lockorder__listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e)
+{
+	if (e->signal)
+		return false;
+	if (!internal(lo, m, e->from) && !internal(lo, m, e->to))
+		return true;
+	return (e->in_cycle || e->in_suppressed) && on_listed_cycle(lo, m, e);
+}
+
+/* A cycle among the interpreter's own locks alone: its order, not the program's. */
+static bool internal_cycle(const struct lockorder *lo, const struct model *m,
+			   const struct lo_cycle *c)
+{
+	for (uint32_t i = 0; i < c->len; i++)
+		if (!internal(lo, m, lo->edges[c->edges[i]].pub.from))
+			return false;
+	return true;
+}
+
+bool lockorder__cycle_listed(const struct lockorder *lo, const struct model *m,
+			     const struct lo_cycle *c)
+{
+	return !internal_cycle(lo, m, c);
+}
+
+size_t lockorder__internal_cycles(const struct lockorder *lo, const struct model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < lo->lists[0].n; i++)
+		n += internal_cycle(lo, m, &lo->lists[0].items[i]);
+	return n;
 }
 
 size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m)
@@ -930,7 +975,7 @@ size_t lockorder__internal_edges(const struct lockorder *lo, const struct model 
 	size_t n = 0;
 
 	for (size_t i = 0; i < lo->nedges; i++)
-		n += !lo->edges[i].pub.signal && !listed(lo, m, &lo->edges[i].pub);
+		n += !lo->edges[i].pub.signal && !lockorder__listed(lo, m, &lo->edges[i].pub);
 	return n;
 }
 
@@ -980,13 +1025,16 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->nedges; i++)
-		if (listed(lo, m, &lo->edges[i].pub))
+		if (lockorder__listed(lo, m, &lo->edges[i].pub))
 			json_edge(lo, m, &lo->edges[i].pub, w);
 	json_writer__array_end(w);
 	json_writer__key(w, "cycles");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->lists[0].n; i++) {
 		const struct lo_cycle *c = &lo->lists[0].items[i];
+
+		if (internal_cycle(lo, m, c))
+			continue;
 
 		json_writer__object_begin(w);
 		json_cycle_locks(lo, m, c, w);
@@ -1001,6 +1049,8 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "suppressed");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->lists[1].n; i++) {
+		if (internal_cycle(lo, m, &lo->lists[1].items[i]))
+			continue;
 		json_writer__object_begin(w);
 		json_cycle_locks(lo, m, &lo->lists[1].items[i], w);
 		json_writer__key(w, "guarded_by");
@@ -1078,37 +1128,45 @@ static void text_omitted(const struct lo_omitted *o, FILE *out)
 void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *out)
 {
 	const struct cycle_list *c = &lo->lists[0], *s = &lo->lists[1];
-	size_t hidden = lockorder__internal_edges(lo, m);
+	size_t hidden = lockorder__internal_edges(lo, m), nth = 0, nsup = 0;
 	size_t shown = lo->nedges - (size_t)lo->omitted.signal_edges - hidden;
+	size_t internal_cycles = lockorder__internal_cycles(lo, m);
 	char buf[512];
 
+	for (size_t i = 0; i < s->n; i++)
+		nsup += !internal_cycle(lo, m, &s->items[i]);
 	if (!lo->nnodes)
 		fputs("No lock-order cycles: no lock acquisitions were traced (full mode does).\n",
 		      out);
-	else if (!c->n)
+	else if (c->n == internal_cycles)
 		fprintf(out, "No lock-order cycles (%zu order %s).\n", shown,
 			shown == 1 ? "edge" : "edges");
 	else
-		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n);
+		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n - internal_cycles);
 	for (size_t i = 0; i < c->n; i++) {
-		fprintf(out, "\n  %zu. ", i + 1);
+		if (internal_cycle(lo, m, &c->items[i]))
+			continue;
+		fprintf(out, "\n  %zu. ", ++nth);
 		text_locks(lo, m, &c->items[i], out);
 		fputc('\n', out);
 		for (uint32_t k = 0; k < c->items[i].len; k++)
 			text_edge(lo, m, &lo->edges[c->items[i].edges[k]].pub, out);
 	}
-	if (s->n)
-		fprintf(out, "\n  Cycles made safe by a gate lock held on every edge: %zu\n", s->n);
+	if (nsup)
+		fprintf(out, "\n  Cycles made safe by a gate lock held on every edge: %zu\n", nsup);
 	for (size_t i = 0; i < s->n; i++) {
+		if (internal_cycle(lo, m, &s->items[i]))
+			continue;
 		fputs("    ", out);
 		text_locks(lo, m, &s->items[i], out);
 		fprintf(out, "  guarded by %s\n",
 			text_name(lo, m, s->items[i].guard, buf, sizeof(buf)));
 	}
 	if (hidden)
-		fprintf(out, "\n  %zu order %s between the interpreter's own locks (imports, I/O, "
-			"its runtime, threading's machinery) not listed\n", hidden,
-			hidden == 1 ? "edge" : "edges");
+		fprintf(out, "\n  %zu order %s and %zu %s between the interpreter's own locks "
+			"(imports, I/O, its runtime, threading's machinery) not listed\n", hidden,
+			hidden == 1 ? "edge" : "edges", internal_cycles + (s->n - nsup),
+			internal_cycles + (s->n - nsup) == 1 ? "cycle" : "cycles");
 	text_omitted(&lo->omitted, out);
 	fputc('\n', out);
 }

@@ -95,9 +95,16 @@ const struct lo_omitted *lockorder__omitted(const struct lockorder *lo);
 const char *lockorder__node_name(const struct lockorder *lo, const struct model *m, uint32_t i,
 				 char *buf, size_t len);
 
-/* Edges between the interpreter's own locks (LS_KIND_INTERNAL as M names them), on no cycle:
- * left out of the lists below, counted. After finish. */
+/* Edges to or from the interpreter's own locks (LS_KIND_INTERNAL as M names them), but for
+ * those on a cycle that has a lock of the program's, and cycles of its locks alone: left out
+ * of the lists below, counted. After finish. */
 size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m);
+size_t lockorder__internal_cycles(const struct lockorder *lo, const struct model *m);
+/* C has a lock of the program's: listed. */
+bool lockorder__cycle_listed(const struct lockorder *lo, const struct model *m,
+			     const struct lo_cycle *c);
+/* E is listed: no signal's, and between the program's locks or on a cycle of them. */
+bool lockorder__listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e);
 /* Writes the contract's "lock_order" value, exactly: {"edges", "cycles", "suppressed"}. What the
  * cycle search left out is in lockorder__omitted() and the text. */
 void lockorder__json(const struct lockorder *lo, const struct model *m, struct json_writer *w);

@@ -1178,7 +1178,7 @@ static bool py_internal(struct collector *c, uint64_t addr)
 /* Lock names looked for in the frames of threads that took a lock, per second at most: an
  * acquisition's frames are read after the fact, ~50 us each, and Condition.wait makes a new
  * waiter lock every time. */
-#define PY_NAME_RATE 100
+#define PY_NAME_RATE 20
 
 /* The first taking of the CPython lock at ADDR (per identity: a DESTROY ends one) by TID, its
  * native stack SI: taken by the interpreter for itself (no frame of the _thread module's lock
@@ -1191,13 +1191,13 @@ static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t 
 	uint64_t *known = bytemap__get_u64(c->locks, addr), now = ls_mono_ns(), obj;
 	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
 	char name[PYWAIT_NAME_MAX], user_name[PYWAIT_NAME_MAX];
+	uint8_t flags = si ? si->flags : SF_UNNAMED;
 	struct py_thread t;
 	bool found, user;
 
 	if (!known || (*known & (LOCK_PYNAMED | LOCK_PYLOOKED)))
 		return 0;
-	*known |= LOCK_PYLOOKED;
-	if (py_internal(c, addr) || !(si->flags & (SF_PYMETHOD | SF_UNNAMED))) {
+	if (py_internal(c, addr) || !(flags & (SF_PYMETHOD | SF_UNNAMED))) {
 		lock_name(c, addr, LS_KIND_INTERNAL, si, "taken", name, sizeof(name));
 		*known = (LS_KIND_INTERNAL + 1) | LOCK_PYLOOKED;
 		r.lock.addr = addr;
@@ -1205,7 +1205,8 @@ static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t 
 		r.lock.name = name;
 		return put(c, &r);
 	}
-	if (!(si->flags & SF_PYMETHOD))
+	/* a stack cut or unnamed: the next taking may tell more */
+	if (!(flags & SF_PYMETHOD))
 		return 0;
 	if (now - c->py_name_at >= 1000000000ull) {
 		c->py_name_at = now;
@@ -1214,6 +1215,8 @@ static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t 
 	if (!c->py_name_left || pyreader__thread(c->py, tid, &t))
 		return 0;
 	c->py_name_left--;
+	/* looked for once per lock: its frames are read after the fact, and it may not be there */
+	*known |= LOCK_PYLOOKED;
 	found = pywait__find_lock(c->py, &t, 0, addr, &obj, name, sizeof(name)) && name[0];
 	/* a lock that only the standard library's frames refer to (a Thread's tstate lock, its
 	 * _started Event's) is threading's machinery, not the program's */
@@ -1267,9 +1270,10 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 		if (!err && known && c->py)
 			*known |= LOCK_PROVISIONAL_NAME;
 	}
-	if (!err && c->py && kind == LS_KIND_MUTEX && stack_id &&
+	if (!err && c->py && kind == LS_KIND_MUTEX &&
 	    ((api & LS_API_PY) || py_internal(c, ev->addr)))
-		err = py_acquired(c, r.ts, ev->h.tid, ev->addr, &c->sinfo[stack_id]);
+		err = py_acquired(c, r.ts, ev->h.tid, ev->addr,
+				  stack_id ? &c->sinfo[stack_id] : NULL);
 	if (err)
 		return err;
 	r.type = LS_REC_ACQUIRE;

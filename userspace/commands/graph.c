@@ -82,19 +82,11 @@ static const char *kind_of(const struct graph_ctx *ctx, uint32_t node)
 	return ls_kind_name(kind < LS_KIND__COUNT ? kind : LS_KIND_FUTEX);
 }
 
-/* The interpreter's own locks (kind internal) are not the program's: drawn on a cycle only. */
-static bool internal(const struct graph_ctx *ctx, uint32_t node)
-{
-	uint8_t kind = LS_KIND_FUTEX;
-
-	return model__lock_name(ctx->model, lockorder__node(ctx->lo, node)->addr, &kind) &&
-	       kind == LS_KIND_INTERNAL;
-}
-
+/* The interpreter's own locks (kind internal) are not the program's: drawn on a cycle that
+ * has one of the program's only (lockorder__listed). */
 static bool drawn(const struct graph_ctx *ctx, const struct lo_edge *e)
 {
-	return !e->signal && (e->in_cycle || e->in_suppressed ||
-			      (!internal(ctx, e->from) && !internal(ctx, e->to)));
+	return lockorder__listed(ctx->lo, ctx->model, e);
 }
 
 /* Only locks ordered against another are drawn: a lock always taken alone has no place here,
@@ -233,13 +225,16 @@ static void json_cycles(const struct graph_ctx *ctx, struct json_writer *w)
 	json_writer__key(w, "cycles");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__cycle_count(ctx->lo, false); i++)
-		json_cycle_locks(ctx, lockorder__cycle(ctx->lo, false, i), w);
+		if (lockorder__cycle_listed(ctx->lo, ctx->model, lockorder__cycle(ctx->lo, false, i)))
+			json_cycle_locks(ctx, lockorder__cycle(ctx->lo, false, i), w);
 	json_writer__array_end(w);
 	json_writer__key(w, "suppressed");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__cycle_count(ctx->lo, true); i++) {
 		const struct lo_cycle *c = lockorder__cycle(ctx->lo, true, i);
 
+		if (!lockorder__cycle_listed(ctx->lo, ctx->model, c))
+			continue;
 		json_writer__object_begin(w);
 		json_writer__key(w, "locks");
 		json_cycle_locks(ctx, c, w);
@@ -283,6 +278,8 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__u64(w, o->signal_edges);
 	json_writer__key(w, "internal_edges");
 	json_writer__u64(w, lockorder__internal_edges(ctx->lo, ctx->model));
+	json_writer__key(w, "internal_cycles");
+	json_writer__u64(w, lockorder__internal_cycles(ctx->lo, ctx->model));
 	json_writer__object_end(w);
 	json_writer__object_end(w);
 	err = json_writer__finish(w);
