@@ -109,7 +109,8 @@ static void check_idioms(const char *interp, const struct jp_value *rep, const s
 	const struct jp_value *waits = array_at(gt, "waits");
 	double in_locks = 0, unplaced = jnum(rep, UNPLACED, -1), misplaced = 0;
 
-	cr_assert(waits && waits->len == 8, "%s: bad ground truth from py_idioms.py", interp);
+	cr_assert(waits && waits->len == 8, "%s: bad ground truth from py_idioms.py: %zu waits",
+		  interp, waits ? waits->len : 0);
 	cr_expect_eq(jnum(rep, "recording.lost_events", -1), 0, "%s: lost events", interp);
 	for (size_t i = 0; i < waits->len; i++) {
 		const struct jp_value *w = &waits->items[i];
@@ -461,12 +462,21 @@ PYW_TEST(locks_named_by_their_variables_in_every_output, 300)
 		bool chrome_a = false;
 		int rc;
 
+		pid_t rec;
+
 		snprintf(trace, sizeof(trace), "%s/names-%zu.lsz", test_dir(), i);
 		snprintf(out, sizeof(out), "%s/names-%zu.out", test_dir(), i);
 		snprintf(err, sizeof(err), "%s/names-%zu.err", test_dir(), i);
-		snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -d 4 -o %s -- %s "
-			 PY_DEADLOCK " --delay-ms 300", trace, interp[i]);
-		rc = sh(cmd, NULL, NULL);
+		/* every lock call probed: the program starts slowly; stopped once it has hung */
+		snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode full -o %s -- %s " PY_DEADLOCK
+			 " --delay-ms 300", trace, interp[i]);
+		rec = spawn_bg(cmd, out, err);
+		cr_assert_gt(rec, 0);
+		cr_assert(wait_for_text(out, "\"workload\": \"py_deadlock\"", 60),
+			  "%s: the workload printed no ground truth: %s", interp[i], slurp(err));
+		wait_for_text(err, "DEADLOCK", 10);
+		kill(rec, SIGINT);
+		rc = e2e_wait_exit(rec, 30);
 		cr_assert_eq(rc, 0, "%s: record exited %d", interp[i], rc);
 		rep = report_json(trace);
 		cr_expect(has_string(array_at(rep, "locks"), "name", "lock_a") &&
