@@ -241,7 +241,7 @@ enum { LS_INFLIGHT_NONE, LS_INFLIGHT_WAIT, LS_INFLIGHT_WAKE };
 
 struct ls_inflight {
 	__u64 uaddr;
-	__u64 ts;		/* the call's entry */
+	__u64 ts;		/* the call's entry: a wait's WAIT_BEGIN has the same ts */
 	__u32 op;
 	__u32 state;		/* LS_INFLIGHT_*: NONE between calls (the entry is kept) */
 };
@@ -273,6 +273,8 @@ struct ls_loop_state {
 	__u32 polls;		/* poll calls seen (saturating) */
 };
 
+/* A target thread's futex call in progress, in the BPF `inflight` map (key: tid). Userspace
+ * reads it to tell whether a wait it handles is still open. */
 _Static_assert(sizeof(struct ls_ev_hdr) == 16, "ls_ev_hdr layout");
 _Static_assert(sizeof(struct ls_ev_wait_begin) == 16 + 8 + 8 + 24 + 8 + 56 +
 		       sizeof(struct ls_py_stack) + sizeof(struct ls_ev_stack),

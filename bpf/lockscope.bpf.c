@@ -392,14 +392,49 @@ static __always_inline __u64 known_path(const struct ls_ev_stack *st, const __u8
 	return bpf_map_lookup_elem(&paths, &h) ? h : 0;
 }
 
-static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
+static __always_inline void output_woken(void *rec, __u64 fixed, __u32 snap_len, __u64 flags)
 {
 	__u64 size = fixed + snap_len;
 
 	if (size > sizeof(struct scratch_buf))
 		size = sizeof(struct scratch_buf);
-	if (bpf_ringbuf_output(&rb, rec, size, wake_flag()))
+	if (bpf_ringbuf_output(&rb, rec, size, flags))
 		lose();
+}
+
+static __always_inline void output(void *rec, __u64 fixed, __u32 snap_len)
+{
+	output_woken(rec, fixed, snap_len, wake_flag());
+}
+
+/* A CPython target's lock waits, but for the GIL's: the collector learns what each is (a lock,
+ * or a signal such as Condition.wait) from the thread's Python frames, read while it waits, so
+ * it is woken for them at once; at most once per CPU per PY_WAKE_INTERVAL_NS, since one wakeup
+ * drains the buffer. Set by userspace once it has found the interpreter and its GIL. */
+volatile __u32 py_wake;
+volatile __u64 py_gil_lo, py_gil_hi;
+#define PY_WAKE_INTERVAL_NS 500000
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} last_py_wakeup SEC(".maps");
+
+static __always_inline __u64 wait_wake_flag(__u64 uaddr)
+{
+	__u32 zero = 0;
+	__u64 now, *last;
+
+	if (!py_wake || (uaddr >= py_gil_lo && uaddr < py_gil_hi))
+		return wake_flag();
+	last = bpf_map_lookup_elem(&last_py_wakeup, &zero);
+	now = bpf_ktime_get_ns();
+	if (!last || now - *last < PY_WAKE_INTERVAL_NS)
+		return wake_flag();
+	*last = now;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline struct scratch_buf *get_scratch(void)
@@ -539,12 +574,12 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 			ev->path = known_path(&ev->st, snap, snap_len);
 		if (ev->path) {
 			ev->st.snap_len = 0;
-			output(s, LS_WAIT_KEYED_SIZE, 0);
+			output_woken(s, LS_WAIT_KEYED_SIZE, 0, wait_wake_flag(uaddr));
 			return;
 		}
 		fp_walk(&ev->st, snap, snap_len);
 	}
-	output(s, sizeof(*ev), snap_len);
+	output_woken(s, sizeof(*ev), snap_len, wait_wake_flag(uaddr));
 }
 
 /* TID entered a futex call (STATE: LS_INFLIGHT_WAIT or _WAKE) at NOW: written in place in the

@@ -11,7 +11,14 @@ const hook = (window.__lockscope = {ready: false, error: null});
 function legend(timeline, select) {
 	const box = $('legend');
 	const locks = timeline.t.meta.locks;
-	const order = [...locks.keys()].slice(0, 200);
+	// the interpreter's own locks (imports, I/O, its runtime) are not the program's: counted
+	const internal = [...locks.keys()].filter((i) => locks[i].kind === 'internal');
+	const order = [...locks.keys()].filter((i) => locks[i].kind !== 'internal').slice(0, 200);
+	if (internal.length) {
+		const s = document.createElement('span');
+		s.textContent = `(${internal.length} interpreter-internal not shown)`;
+		box.appendChild(s);
+	}
 	for (const i of order) {
 		const s = document.createElement('span');
 		s.dataset.name = locks[i].name;

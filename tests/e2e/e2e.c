@@ -1,10 +1,16 @@
-/* e2e.c - what the end-to-end tests share: starting workloads and reading their ground truth;
- * running `lockscope report --json` on a trace (or `dump --json`) and parsing it, with the
- * failure said once; finding the interpreters. */
+/* e2e.c - what the end-to-end tests share: starting workloads, reading their ground truth and
+ * killing them after the test; running `lockscope report --json` on a trace (or `dump --json`)
+ * and parsing it, with the failure said once; finding the interpreters. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "e2e.h"
 #include "proc.h"
@@ -123,4 +129,49 @@ bool is_pair(const struct jp_value *names, const char *a, const char *b)
 	x = jp_str(&names->items[0]);
 	y = jp_str(&names->items[1]);
 	return x && y && ((!strcmp(x, a) && !strcmp(y, b)) || (!strcmp(x, b) && !strcmp(y, a)));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void e2e_adopt_orphans(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+void e2e_kill_started(void)
+{
+	double end = now_s() + 5;
+
+	kill_tree(getpid());
+	while (now_s() < end) {
+		pid_t r = waitpid(-1, NULL, WNOHANG);
+
+		if (r < 0 && errno == ECHILD)
+			break;
+		if (r <= 0)
+			usleep(10000);
+	}
+}
+
+int e2e_wait_exit(pid_t pid, double timeout_s)
+{
+	double end = now_s() + timeout_s;
+	int st;
+
+	while (now_s() < end) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -1;
+		usleep(10000);
+	}
+	return -1;
 }

@@ -43,6 +43,14 @@ struct jp_value *ground_truth_in(const char *path, const char *workload);
  * line, parsed; the test fails without it. *PID: the process. Caller frees. */
 struct jp_value *start_workload(const char *name, int wait_s, const char *cmd,
 				const char *needle, pid_t *pid);
+/* A test's init: orphans (a workload whose recorder died) come back to the test process, so
+ * that e2e_kill_started() finds them. */
+void e2e_adopt_orphans(void);
+/* A test's fini: kills everything the test started, passed or not, and reaps it. */
+void e2e_kill_started(void);
+/* PID's exit status (128 + signal if killed), or -1 after TIMEOUT_S; then it is left to
+ * e2e_kill_started(), so that a launched workload is not orphaned by killing its recorder. */
+int e2e_wait_exit(pid_t pid, double timeout_s);
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
 /* `lockscope dump -p PID --json`, parsed; the test fails unless it exits 0 with the schema. */

@@ -169,7 +169,7 @@ Test(asyncdl, text_has_a_section_after_the_threads_deadlocks)
 			  "lock_b, lock_a (loop idle in its poll call, found at 1.500 s)\n");
 	cr_assert(threads && tasks && threads < tasks, "%s", run.out);
 	cr_assert(strstr(tasks, "    task a-to-b (transfer_a_to_b, loop thread 5150 (MainThread)) "
-			 "holds lock_a (inferred: its `async with` block is open), waits for "
+			 "holds lock_a (inferred from its frames), waits for "
 			 "lock_b\n        Lock.acquire (locks.py:114)\n"), "%s", run.out);
 	cr_assert(strstr(tasks, "        transfer_b_to_a (py_async_deadlock.py:30)\n"), "%s",
 		  run.out);
@@ -259,7 +259,7 @@ Test(asyncdl, alert_names_tasks_locks_and_chains)
 			  "lock_a\n    task a-to-b (transfer_a_to_b, loop thread ", 97) == 0,
 		  "%s", buf);
 	cr_assert(strstr(buf, "    task b-to-a (transfer_b_to_a, loop thread "), "%s", buf);
-	cr_assert(strstr(buf, "holds lock_b (inferred: its `async with` block is open), waits for "
+	cr_assert(strstr(buf, "holds lock_b (inferred from its frames), waits for "
 			 "lock_a\n"), "%s", buf);
 	cr_assert_eq(buf[strlen(buf) - 1], '\n');
 	model__free(m);

@@ -344,7 +344,10 @@ Test(dump, a_thread_that_ran_meanwhile_closes_no_deadlock, .init = setup, .fini 
 	jp_free(doc);
 }
 
-Test(dump, a_thread_waiting_for_a_lock_it_holds_is_a_deadlock, .init = setup, .fini = teardown)
+/* Shown as held by itself, but no deadlock between threads: a CPython lock's holder may wait
+ * on it for another thread to release it (a signal), and one thread is no cycle. */
+Test(dump, a_thread_waiting_for_a_lock_it_holds_is_shown_not_a_deadlock, .init = setup,
+     .fini = teardown)
 {
 	struct jp_value *doc;
 	char *text;
@@ -356,8 +359,7 @@ Test(dump, a_thread_waiting_for_a_lock_it_holds_is_a_deadlock, .init = setup, .f
 	doc = as_json();
 	cr_assert(jp_uint(jp_path(doc, "threads.0.waits_for_owner"), &v) && v == T1);
 	cr_assert_str_eq(jp_str(jp_path(doc, "threads.0.holds.0")), "lock_a");
-	cr_assert_eq(jp_get(doc, "deadlocks")->len, 1);
-	cr_assert_eq(jp_path(doc, "deadlocks.0.threads")->len, 1);
+	cr_assert_eq(jp_get(doc, "deadlocks")->len, 0);
 	jp_free(doc);
 	text = as_text();
 	cr_assert(strstr(text, "  waits for lock_a (mutex), held by itself\n"), "%s", text);

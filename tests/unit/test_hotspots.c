@@ -147,6 +147,28 @@ Test(hotspots, cond_and_join_waits_are_not_contention)
 	cr_assert_null(hotspots__find(hs, HS_LOCKS, COND));
 }
 
+/* CPython's signalling (Event.wait, Queue.get, Barrier.wait, a Semaphore as a signal) waits
+ * for another thread, not for a holder: it is listed apart, each under its own kind. */
+Test(hotspots, python_signalling_kinds_are_not_contention)
+{
+	static const uint8_t kinds[] = {LS_KIND_EVENT, LS_KIND_QUEUE, LS_KIND_BARRIER,
+					LS_KIND_SIGNAL};
+
+	wait(hs, 1, MUTEX_A, LS_KIND_MUTEX, 0, 10, 2, 0);
+	for (size_t i = 0; i < sizeof(kinds); i++)
+		wait(hs, 2, COND + 64 * i, kinds[i], 100, 1100 + 1000 * i, 0, 0);
+	cr_assert_eq(hotspots__finish(hs, 10000), 0);
+	cr_assert_eq(hotspots__count(hs, HS_LOCKS), 1);
+	cr_assert_eq(hotspots__count(hs, HS_OTHER), sizeof(kinds));
+	for (size_t i = 0; i < sizeof(kinds); i++) {
+		const struct hs_lock *l = hotspots__find(hs, HS_OTHER, COND + 64 * i);
+
+		cr_assert(l && l->other, "%s is contention", ls_kind_name(kinds[i]));
+		cr_assert_eq(l->kind, kinds[i]);
+		cr_assert_eq(l->wait_ns, 1000 + 1000 * i);
+	}
+}
+
 Test(hotspots, wait_open_at_the_end_is_closed_there_and_counted)
 {
 	const struct hs_lock *l;

@@ -853,6 +853,157 @@ Test(lockorder, waits_inside_other_kinds_make_no_edge)
 	cr_assert_eq(lockorder__edge_count(lo), 0);
 }
 
+/* A CPython lock's ACQUIRE: its call began at CALL_TS (the feed's clock runs 10 per record). */
+static void acq_py(uint32_t tid, uint64_t addr, uint64_t call_ts, uint8_t flags)
+{
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = tid};
+
+	r.acquire.addr = addr;
+	r.acquire.kind = LS_KIND_MUTEX;
+	r.acquire.flags = LS_ACQ_PY | flags;
+	r.acquire.call_ts = call_ts;
+	feed(r);
+}
+
+/* Condition.wait, as the probes see it: T1 holds the condition's lock C, acquires a fresh
+ * waiter lock W, lets C go and acquires W again, which T2's notify() releases; then T1 takes
+ * C back while "holding" W. The edges C -> W -> C are one thread's and no lock order: W is a
+ * signal, whether T2's release of it was seen (NOTIFY_SEEN) or not. */
+static void condition_wait(uint64_t waiter, bool notify_seen)
+{
+	acq_py(T1, LOCK_C, now + 1, 0);
+	acq_py(T1, waiter, now + 1, 0);	/* the waiter, taken at once */
+	rel(T1, LOCK_C);
+	if (notify_seen)
+		rel(T2, waiter);	/* notify(): another thread releases the waiter */
+	acq_py(T1, waiter, now + 1, 0);	/* taken again: someone released it meanwhile */
+	acq_py(T1, LOCK_C, now + 1, 0);
+	rel(T1, LOCK_C);
+	destroy(T1, waiter);	/* the waiter is freed with its last reference */
+}
+
+Test(lockorder, a_condition_waiter_orders_nothing)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct jp_value *doc;
+
+	condition_wait(LOCK_A, true);
+	condition_wait(LOCK_B, false);	/* another wait, its notify unseen (out of a window) */
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_eq(lockorder__cycle_count(lo, false), 0, "a waiter closed a cycle");
+	cr_assert(lockorder__node(lo, 1)->signal, "the waiter is not seen as a signal");
+	cr_assert(lockorder__node(lo, 2)->signal, "the waiter is not seen as a signal");
+	cr_assert_not(lockorder__node(lo, 0)->signal, "the condition's lock is a lock");
+	cr_assert_eq(lockorder__omitted(lo)->signal_edges, 4);
+	doc = lock_order_json();
+	cr_assert_eq(jp_get(doc, "edges")->len, 0, "a signal's edges are listed");
+	jp_free(doc);
+	lockorder__text(lo, m, out);
+	fclose(out);
+	cr_assert(strstr(text, "4 order edges left out: to or from a CPython lock used as a signal"),
+		  "%s", text);
+	free(text);
+}
+
+/* Where the interpreter's sem_wait is probed too, it returns inside PyThread_acquire_lock_timed:
+ * two ACQUIREs, the outer one's call begun before the inner one returned. One taking: the lock
+ * stays a lock, and its inversion is a cycle. */
+Test(lockorder, a_python_lock_probed_twice_is_still_a_lock)
+{
+	uint64_t call;
+
+	call = now + 1;
+	acq_py(T1, LOCK_A, call + 2, 0);	/* sem_wait, called inside */
+	acq_py(T1, LOCK_A, call, 0);		/* PyThread_acquire_lock_timed */
+	acq_py(T1, LOCK_B, now + 1, 0);
+	rel(T1, LOCK_B);
+	rel(T1, LOCK_B);
+	rel(T1, LOCK_A);
+	rel(T1, LOCK_A);	/* sem_post after PyThread_release_lock: no holder left, no one else */
+	acq_py(T2, LOCK_B, now + 1, 0);
+	acq_py(T2, LOCK_A, now + 1, 0);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_not(lockorder__node(lo, 0)->signal);
+	cr_assert_not(lockorder__node(lo, 1)->signal);
+	cr_assert_eq(lockorder__cycle_count(lo, false), 1);
+}
+
+/* A pthread mutex is never judged a signal: only CPython's locks may be released by another. */
+Test(lockorder, a_mutex_unlocked_by_another_thread_stays_a_lock)
+{
+	acq(T1, LOCK_A, 0);
+	rel(T2, LOCK_A);
+	acq(T1, LOCK_B, 1);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_not(lockorder__node(lo, 0)->signal);
+	cr_assert_eq(lockorder__edge_count(lo), 1);
+}
+
+/* A hold read from frames (attach, or holders inferred while recording) came at an unknown
+ * time: it is held from then on, but orders nothing by itself. */
+/* A hold deduced from a thread's frames came at an unknown time and may end unseen: it orders
+ * nothing, into it or from it; the thread's probed holds order as before. */
+Test(lockorder, an_inferred_hold_orders_nothing)
+{
+	acq(T1, LOCK_A, 0);
+	acq_py(T1, LOCK_B, 0, LS_ACQ_INFERRED);
+	acq(T1, LOCK_C, 1);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_null(find_edge("lock_a", "lock_b"));
+	cr_assert_not_null(find_edge("lock_a", "lock_c"));
+	cr_assert_null(find_edge("lock_b", "lock_c"));
+}
+
+/* An address reused by another lock: the lock its name was given to has it bare, the others at
+ * the address are numbered by their place among its identities. */
+Test(lockorder, a_reused_address_numbers_the_locks_its_name_was_not_given_to)
+{
+	char buf[128];
+
+	nest(T1, LOCK_C, GATE, 1);	/* GATE's first identity, named "gate" in setup */
+	destroy(T1, GATE);
+	nest(T1, LOCK_C, GATE, 1);	/* its second */
+	destroy(T1, GATE);
+	name_lock(GATE, LS_KIND_MUTEX, "fresh_lock");	/* named between identities: the next's */
+	nest(T1, LOCK_C, GATE, 1);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_str_eq(lockorder__node_name(lo, m, 1, buf, sizeof(buf)), "fresh_lock #1");
+	cr_assert_str_eq(lockorder__node_name(lo, m, 2, buf, sizeof(buf)), "fresh_lock #2");
+	cr_assert_str_eq(lockorder__node_name(lo, m, 3, buf, sizeof(buf)), "fresh_lock");
+}
+
+/* The interpreter's own locks (kind internal) in an order of their own: not the program's to
+ * fix, so not listed, and counted; with a lock of the program's on the cycle, it is. */
+Test(lockorder, cycles_of_the_interpreters_own_locks_are_counted_not_listed)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	struct jp_value *doc;
+
+	name_lock(LOCK_A, LS_KIND_INTERNAL, "_PyRuntime+0x1b8");
+	name_lock(LOCK_B, LS_KIND_INTERNAL, "import lock");
+	nest(T1, LOCK_A, LOCK_B, 1);
+	nest(T1, LOCK_B, LOCK_A, 2);
+	nest(T2, LOCK_C, LOCK_A, 3);
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_eq(lockorder__cycle_count(lo, false), 1);
+	cr_assert_eq(lockorder__internal_cycles(lo, m), 1);
+	cr_assert_eq(lockorder__internal_edges(lo, m), 3);
+	doc = lock_order_json();
+	cr_assert_eq(jp_get(doc, "cycles")->len, 0);
+	cr_assert_eq(jp_get(doc, "edges")->len, 0);
+	jp_free(doc);
+	lockorder__text(lo, m, out);
+	fclose(out);
+	cr_assert(strstr(text, "No lock-order cycles (0 order edges)."), "%s", text);
+	cr_assert(strstr(text, "3 order edges and 1 cycle between the interpreter's own locks"),
+		  "%s", text);
+	free(text);
+}
+
 Test(lockorder, nothing_is_fed_after_finish)
 {
 	struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = T1};

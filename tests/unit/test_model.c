@@ -142,6 +142,71 @@ Test(model, stacks_by_id)
 	cr_assert_eq(model__stack(m, 10, &got), 0);
 }
 
+/* A long stack keeps its innermost frames and every frame that matters: the program's own and
+ * Python's, never cut for the interpreter's and the C library's frames between them, which
+ * are counted instead. */
+static char *stack_text(const uint32_t *frames, uint32_t n, uint32_t max)
+{
+	struct ls_rec r = {.type = LS_REC_STACK};
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	r.stack.id = 7;
+	r.stack.nframes = n;
+	r.stack.frames = frames;
+	cr_assert_eq(model__feed(m, &r), 0);
+	model__stack_text(m, 7, "  ", max, out);
+	fclose(out);
+	return text;
+}
+
+Test(model, long_stacks_elide_the_machinery_not_the_program)
+{
+	uint32_t frames[40], n = 0;
+	char *text;
+
+	frame(1, 0x10, "__futex_abstimed_wait_common", "futex-internal.c", 57, "libc.so.6", 0);
+	frame(2, 0x20, "PyThread_acquire_lock_timed", "thread_pthread.h", 497,
+	      "libpython3.11.so.1.0", 0);
+	frame(3, 0x30, "_PyEval_EvalFrameDefault", "ceval.c", 1, "libpython3.11.so.1.0", 0);
+	frame(4, 0x40, "transfer", "bank.py", 21, "python", 0);
+	frame(5, 0x50, "take_gil", "ceval_gil.c", 9, "python3.11", 0);
+	frame(6, 0x60, "worker", "app.c", 40, "app", 0);
+	frames[n++] = 1;
+	for (int i = 0; i < 12; i++)
+		frames[n++] = 2;
+	frames[n++] = 4;
+	for (int i = 0; i < 12; i++)
+		frames[n++] = i % 2 ? 3 : 5;
+	frames[n++] = 6;
+	frames[n++] = 2;
+	text = stack_text(frames, n, 8);
+	cr_assert(strstr(text, "  __futex_abstimed_wait_common (futex-internal.c:57)\n"
+			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
+			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
+			       "  ... 10 interpreter and C library frames\n"
+			       "  transfer (bank.py:21)\n"
+			       "  ... 12 interpreter and C library frames\n"
+			       "  worker (app.c:40)\n"
+			       "  ... 1 interpreter and C library frames\n"),
+		  "%s", text);
+	free(text);
+	/* short enough: every frame, as it is */
+	text = stack_text(frames, 4, 8);
+	cr_assert_str_eq(text, "  __futex_abstimed_wait_common (futex-internal.c:57)\n"
+			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
+			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
+			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n");
+	free(text);
+	/* more frames that matter than room: the innermost ones, and a count */
+	for (uint32_t i = 0; i < 20; i++)
+		frames[i] = 4;
+	text = stack_text(frames, 20, 8);
+	cr_assert(strstr(text, "  transfer (bank.py:21)\n  ... 12 more frames\n"), "%s", text);
+	free(text);
+}
+
 /* A stack as JSON text: each frame's label quoted and escaped, one never defined as "?? (frame
  * N)"; [] for no stack and for an unknown id. */
 Test(model, stack_as_json_text)

@@ -2,7 +2,8 @@
 
 Prints its ground truth as one JSON line (pid; each task's name, coroutine function, the lock it
 holds and the lock it waits for, by variable name, and the line of the `async with` where it
-waits), then deadlocks for good."""
+waits), then deadlocks for good. With --explicit the tasks take the locks with
+`await lock.acquire()` and let them go with release(), no `async with`."""
 import asyncio
 import json
 import os
@@ -45,15 +46,43 @@ async def transfer_b_to_a(both):
             pass
 
 
+async def explicit_a_to_b(both):
+    await lock_a.acquire()
+    try:
+        await both.wait()
+        truth["a-to-b"] = {"holds": "lock_a", "waits_for": "lock_b",
+                           "line": sys._getframe().f_lineno + 1}
+        await lock_b.acquire()
+        lock_b.release()
+    finally:
+        lock_a.release()
+
+
+async def explicit_b_to_a(both):
+    await lock_b.acquire()
+    try:
+        await both.wait()
+        truth["b-to-a"] = {"holds": "lock_b", "waits_for": "lock_a",
+                           "line": sys._getframe().f_lineno + 1}
+        await lock_a.acquire()
+        lock_a.release()
+    finally:
+        lock_b.release()
+
+
 async def main():
     both = Both()
-    tasks = [asyncio.create_task(transfer_a_to_b(both), name="a-to-b"),
-             asyncio.create_task(transfer_b_to_a(both), name="b-to-a")]
+    explicit = "--explicit" in sys.argv
+    tasks = [asyncio.create_task((explicit_a_to_b if explicit else transfer_a_to_b)(both),
+                                 name="a-to-b"),
+             asyncio.create_task((explicit_b_to_a if explicit else transfer_b_to_a)(both),
+                                 name="b-to-a")]
     while len(truth) < 2:
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)
     print(json.dumps({"workload": "py_async_deadlock", "pid": os.getpid(),
-                      "tasks": [dict(name=n, function="transfer_" + n.replace("-", "_"),
+                      "tasks": [dict(name=n, function=("explicit_" if explicit else "transfer_")
+                                     + n.replace("-", "_"),
                                      **truth[n]) for n in ("a-to-b", "b-to-a")]}),
           flush=True)
     await asyncio.gather(*tasks)

@@ -206,7 +206,7 @@ static void text_tasks(const struct model *m, const struct asyncdl_found *f, FIL
 			model__thread_label(m, t->tid, false, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "", clean(t->holds[k], buf, sizeof(buf)));
-		fputs(t->nholds ? " (inferred: its `async with` block is open)" : "no lock seen",
+		fputs(t->nholds ? " (inferred from its frames)" : "no lock seen",
 		      out);
 		fprintf(out, ", waits for %s\n", clean(t->waits_for, buf, sizeof(buf)));
 		model__stack_text(m, t->stack_id, "        ", TEXT_FRAMES, out);

@@ -40,6 +40,7 @@ struct thread {
 struct holder {
 	uint32_t tid, depth;
 	bool inferred;	/* LS_ACQ_INFERRED: deduced, not seen taken */
+	uint64_t ts;	/* its last ACQUIRE */
 };
 
 /* A lock that ACQUIRE records mentioned: its exact holders. */
@@ -50,6 +51,10 @@ struct lock {
 	size_t cap;
 	/* when it was last left without holders: the owner word has ruled since */
 	uint64_t empty_since;
+	bool python;	/* a CPython lock (LS_ACQ_PY): any thread may release it */
+	/* ... seen used as a signal (see lockorder.h): who "holds" it owns nothing, and a thread
+	 * that waits on it waits for a signal, not for them; until its DESTROY */
+	bool signal;
 };
 
 struct cycle {
@@ -207,21 +212,30 @@ static int on_acquire(struct deadlock *d, struct thread *t, const struct ls_rec 
 	struct lock *l;
 	struct holder *h;
 
-	wait_close(t);
+	/* a hold deduced from a thread's frames says nothing of it running: it may be blocked */
+	if (!(rec->acquire.flags & LS_ACQ_INFERRED))
+		wait_close(t);
 	/* a semaphore has no owner: whoever posts it, not its last taker, lets waiters on */
 	if (rec->acquire.kind == LS_KIND_SEM)
 		return 0;
 	l = lock_get(d, rec->acquire.addr);
 	if (!l)
 		return -ENOMEM;
+	l->python |= !!(rec->acquire.flags & LS_ACQ_PY);
 	if ((h = holder_find(l, t->tid))) {
+		/* not reentrant: taken again by a call begun after the last one returned, it was
+		 * released meanwhile by another thread (a probed sem_wait returns inside the
+		 * PyThread call that takes the lock: one taking) */
+		if (l->python && rec->acquire.call_ts > h->ts)
+			l->signal = true;
 		h->depth++;
+		h->ts = rec->ts;
 		return 0;
 	}
 	if (ls_reserve(&l->h, &l->cap, l->n + 1, sizeof(*l->h)) ||
 	    ls_reserve(&t->held, &t->held_cap, t->nheld + 1, sizeof(*t->held)))
 		return -ENOMEM;
-	l->h[l->n++] = (struct holder){t->tid, 1, rec->acquire.flags & LS_ACQ_INFERRED};
+	l->h[l->n++] = (struct holder){t->tid, 1, rec->acquire.flags & LS_ACQ_INFERRED, rec->ts};
 	t->held[t->nheld++] = l->addr;
 	return 0;
 }
@@ -232,7 +246,14 @@ static void on_release(struct deadlock *d, struct thread *t, uint64_t addr, uint
 	struct holder *h;
 
 	wait_close(t);
-	if (!l || !(h = holder_find(l, t->tid)) || --h->depth)
+	if (!l)
+		return;
+	if (!(h = holder_find(l, t->tid))) {
+		/* released for another thread that holds it: a signal, not a lock */
+		l->signal |= l->python && l->n;
+		return;
+	}
+	if (--h->depth)
 		return;
 	holder_drop(l, h, ts);
 	held_drop(t, addr);
@@ -250,6 +271,7 @@ static void on_destroy(struct deadlock *d, uint64_t addr, uint64_t ts)
 			held_drop(t, addr);
 		holder_drop(l, &l->h[0], ts);
 	}
+	l->python = l->signal = false;	/* the address may be another lock's next */
 }
 
 static void thread_gone(struct deadlock *d, struct thread *t, uint64_t ts)
@@ -296,11 +318,30 @@ static void on_wait_begin(struct thread *t, const struct ls_rec *rec)
 	};
 }
 
-static void on_wait_end(struct thread *t, const struct ls_rec *rec)
+/* T runs again: what its frames showed it holding (inferred) may be released unseen from now
+ * on, by a thread the probes do not watch; it is forgotten, and inferred again if need be. */
+static void inferred_drop(struct deadlock *d, struct thread *t, uint64_t ts)
+{
+	struct lock *l;
+	struct holder *h;
+
+	for (uint32_t i = 0; i < t->nheld;) {
+		if ((l = lock_find(d, t->held[i])) && (h = holder_find(l, t->tid)) && h->inferred) {
+			holder_drop(l, h, ts);
+			t->held[i] = t->held[--t->nheld];
+			continue;
+		}
+		i++;
+	}
+}
+
+static void on_wait_end(struct deadlock *d, struct thread *t, const struct ls_rec *rec)
 {
 	uint8_t r = rec->wait_end.result;
 	bool was_open = t->wait.open;
 
+	if (r == LS_WAIT_WOKEN || r == LS_WAIT_TIMEOUT)
+		inferred_drop(d, t, rec->ts);
 	wait_close(t);
 	/* the word changed or a signal came: the lock call goes on waiting */
 	if (was_open && (r == LS_WAIT_CHANGED || r == LS_WAIT_INTR)) {
@@ -315,7 +356,7 @@ static void on_wait_end(struct thread *t, const struct ls_rec *rec)
 /* A condition wait waits for a signal, not for a holder. */
 static bool waiting(const struct thread *t)
 {
-	return t->wait.open && t->wait.kind != LS_KIND_COND;
+	return t->wait.open && !ls_kind_signal(t->wait.kind);
 }
 
 /* The I-th thread that T's wait waits on: the holders of L (the lock it waits for, NULL if no
@@ -324,6 +365,8 @@ static bool waiting(const struct thread *t)
 static bool holder_at(const struct lock *l, const struct thread *t, uint32_t i, uint32_t *tid,
 		      uint64_t *since)
 {
+	if (l && l->signal)
+		return false;	/* no one owns a signal: no one is waited for */
 	if (l && l->n) {
 		if (i >= l->n)
 			return false;
@@ -368,6 +411,11 @@ static bool cycle_dfs(struct deadlock *d, struct cycle *c, struct thread *t, uin
 	for (uint32_t i = 0; holder_at(l, t, i, &tid, &since); i++) {
 		struct thread *next;
 
+		/* a thread that waits for a lock it holds itself is no deadlock between threads:
+		 * a CPython lock is released by whichever thread releases it (signalling, as in
+		 * SimpleQueue.get), and a lock's own recursion is no cycle of waits */
+		if (tid == c->tids[0] && !depth)
+			continue;
 		if (tid == c->tids[0]) {
 			c->n = depth + 1;
 			return true;
@@ -555,6 +603,15 @@ static int apply(struct deadlock *d, const struct ls_rec *rec)
 		reset_holders(d, rec->ts);
 		return detect_all(d);
 	}
+	if (rec->type == LS_REC_LOCK && ls_kind_signal(rec->lock.kind)) {
+		/* the recorder found from a thread's frames that the lock is a signal's */
+		struct lock *l = lock_get(d, rec->lock.addr);
+
+		if (!l)
+			return -ENOMEM;
+		l->signal = true;
+		return 0;
+	}
 	if (rec->type == LS_REC_PROC_EXIT) {
 		for (size_t i = 0; i < d->nthreads; i++)
 			thread_gone(d, &d->threads[i], rec->ts);
@@ -575,9 +632,12 @@ static int apply(struct deadlock *d, const struct ls_rec *rec)
 		on_wait_begin(t, rec);
 		return detect_from(d, t);
 	case LS_REC_WAIT_END:
-		on_wait_end(t, rec);
+		on_wait_end(d, t, rec);
 		return 0;
 	case LS_REC_ACQUIRE:
+		/* a holder read from frames may close a cycle among waits already open */
+		if (rec->acquire.flags & LS_ACQ_INFERRED)
+			return on_acquire(d, t, rec) ?: detect_all(d);
 		return on_acquire(d, t, rec);
 	case LS_REC_RELEASE:
 		on_release(d, t, rec->release.addr, rec->ts);
@@ -629,6 +689,28 @@ int deadlock__check(struct deadlock *d, uint64_t now_ts,
 			found(&d->found[i].pub, arg);
 	}
 	return err;
+}
+
+size_t deadlock__unheld_waits(const struct deadlock *d, uint64_t now_ts, uint64_t min_ns,
+			      uint32_t *tids, uint64_t *addrs, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nthreads; i++) {
+		const struct thread *t = &d->threads[i];
+		uint64_t since;
+		uint32_t tid;
+
+		if (!waiting(t) || t->wait.since + min_ns > now_ts ||
+		    holder_at(lock_find(d, t->wait.addr), t, 0, &tid, &since))
+			continue;
+		if (n < max) {
+			tids[n] = t->tid;
+			addrs[n] = t->wait.addr;
+		}
+		n++;
+	}
+	return n;
 }
 
 size_t deadlock__count(const struct deadlock *d)
@@ -731,7 +813,7 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 			fprintf(out, "%s%s", k ? ", " : "",
 				text_lock(m, t->holds[k], buf, sizeof(buf)));
 		if (t->holds_inferred)
-			fputs(" (inferred: its `with` block is open)", out);
+			fputs(" (inferred from its frames)", out);
 		fprintf(out, ", waits for %s", text_lock(m, t->waits_for, buf, sizeof(buf)));
 		if (t->at_attach)
 			fputs(" (since before recording began)", out);

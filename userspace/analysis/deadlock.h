@@ -58,6 +58,13 @@ int deadlock__feed(struct deadlock *d, const struct ls_rec *rec);
 int deadlock__check(struct deadlock *d, uint64_t now_ts,
 		    void (*found)(const struct deadlock_found *, void *arg), void *arg);
 
+/* Threads whose wait on a lock has been open for MIN_NS at least as of trace time NOW_TS with
+ * no holder known (no ACQUIRE record names one, the lock word names no owner): waits the
+ * probes cannot close a cycle with. Up to MAX of them into TIDS and the locks into ADDRS
+ * (either may be NULL with MAX 0); returns how many there are. */
+size_t deadlock__unheld_waits(const struct deadlock *d, uint64_t now_ts, uint64_t min_ns,
+			      uint32_t *tids, uint64_t *addrs, size_t max);
+
 /* The deadlocks confirmed so far, in order of confirmation. Borrowed. */
 size_t deadlock__count(const struct deadlock *d);
 const struct deadlock_found *deadlock__get(const struct deadlock *d, size_t i);

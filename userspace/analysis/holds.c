@@ -116,6 +116,9 @@ int holds__feed(struct holds *h, const struct ls_rec *rec)
 	case LS_REC_LOST:
 		return forget_open(h);
 	case LS_REC_ACQUIRE:
+		/* a hold deduced from a thread's frames: no acquisition was seen */
+		if (rec->acquire.flags & LS_ACQ_INFERRED)
+			return 0;
 		key[1] = rec->acquire.addr;
 		if (!(s = stats_of(h, key[1])))
 			return -ENOMEM;

@@ -87,7 +87,7 @@ void hotspots__free(struct hotspots *h)
 
 static bool is_other(uint8_t kind)
 {
-	return kind == LS_KIND_COND || kind == LS_KIND_JOIN;
+	return ls_kind_signal(kind);
 }
 
 /* The lock ADDR in the list that KIND belongs to, created if new. NULL if out of memory. */

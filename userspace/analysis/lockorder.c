@@ -16,15 +16,17 @@
 #define SEARCH_BUDGET (1u << 22) /* edge visits of the cycle search, whatever the graph */
 #define TEXT_FRAMES 16		 /* frames shown per stack */
 #define NONE UINT32_MAX
+#define NAMED_NEXT UINT32_MAX /* a LOCK record came between identities: it names the next */
 
 struct held {
 	uint32_t node;
 	uint32_t depth; /* recursion: released when it drops to 0 */
 	bool shared;
 	/* Perhaps no longer held: taken before a window edge or a loss, whose releases went
-	 * unseen, or inferred at attach. It makes no edge; it still counts as a gate, since a
+	 * unseen, or inferred from frames. It makes no edge; it still counts as a gate, since a
 	 * gate wrongly forgotten would turn a guarded cycle into a reported one. */
 	bool stale;
+	uint64_t ts;	/* its last ACQUIRE */
 };
 
 /* A lock call that waited and has not returned yet. */
@@ -58,6 +60,7 @@ struct lockorder {
 	struct lo_node *nodes;
 	size_t nnodes, nodes_cap;
 	struct bytemap *node_of; /* addr -> generations << 32 | (current node + 1, 0: destroyed) */
+	struct bytemap *named;	 /* addr -> the node its last LOCK record named + 1; NAMED_NEXT */
 	struct edge *edges;
 	size_t nedges, edges_cap;
 	struct bytemap *edge_of; /* from << 32 | to -> edge */
@@ -78,9 +81,10 @@ struct lockorder *lockorder__new(void)
 	if (!lo)
 		return NULL;
 	lo->node_of = bytemap__new();
+	lo->named = bytemap__new();
 	lo->edge_of = bytemap__new();
 	lo->thread_of = bytemap__new();
-	if (!lo->node_of || !lo->edge_of || !lo->thread_of) {
+	if (!lo->node_of || !lo->named || !lo->edge_of || !lo->thread_of) {
 		lockorder__free(lo);
 		errno = ENOMEM;
 		return NULL;
@@ -110,6 +114,7 @@ void lockorder__free(struct lockorder *lo)
 	bytemap__free(lo->thread_of);
 	bytemap__free(lo->edge_of);
 	bytemap__free(lo->node_of);
+	bytemap__free(lo->named);
 	free(lo);
 }
 
@@ -171,8 +176,11 @@ static int node_current(struct lockorder *lo, uint64_t addr, uint8_t kind, uint3
 	if (lo->nnodes >= NONE - 1 ||
 	    ls_reserve(&lo->nodes, &lo->nodes_cap, lo->nnodes + 1, sizeof(*lo->nodes)))
 		return -ENOMEM;
-	lo->nodes[lo->nnodes] = (struct lo_node){addr, kind, (uint32_t)gens};
+	lo->nodes[lo->nnodes] = (struct lo_node){.addr = addr, .kind = kind, .generation = (uint32_t)gens};
 	*node = lo->nnodes++;
+	v = bytemap__get_u64(lo->named, addr);
+	if (v && *v == NAMED_NEXT)
+		*v = *node + 1;
 	return bytemap__put_u64(lo->node_of, addr, (gens + 1) << 32 | (*node + 1));
 }
 
@@ -353,8 +361,13 @@ static int on_wait_begin(struct lockorder *lo, const struct ls_rec *rec)
 	    t->attempt.node == node)
 		return 0; /* the same lock call waiting again */
 	err = attempt_flush(lo, t) ?: node_current(lo, rec->wait_begin.addr, LS_KIND_MUTEX, &node);
-	if (err || held_find(t, node))
+	if (err)
 		return err;
+	if (held_find(t, node)) {
+		/* the holder of a CPython lock waits for another thread to release it: a signal */
+		lo->nodes[node].signal |= lo->nodes[node].python;
+		return 0;
+	}
 	t->attempt.on = true;
 	t->attempt.node = node;
 	t->attempt.stack_id = rec->wait_begin.stack_id;
@@ -379,6 +392,7 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 	err = node_current(lo, rec->acquire.addr, rec->acquire.kind, &node);
 	if (err)
 		return err;
+	lo->nodes[node].python |= !!(o.flags & LS_ACQ_PY);
 	if (t->attempt.on && t->attempt.node == node)
 		t->attempt.on = false; /* the attempt succeeded: the ACQUIRE tells how */
 	err = attempt_flush(lo, t);
@@ -388,22 +402,38 @@ static int on_acquire(struct lockorder *lo, const struct ls_rec *rec)
 	if (h && h->stale) {
 		/* held now, surely; but retaken (recursion, which orders nothing) or taken anew
 		 * after a release that went unseen, no one can tell: no edge */
-		*h = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED), false};
+		*h = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED), false, rec->ts};
 		return 0;
 	}
 	if (h) {
+		/* a CPython lock is not reentrant: a call begun after its holder's last one
+		 * returned got it because another thread released it. (Its sem_wait, probed
+		 * too, returns inside the call that takes it: that is one taking, not two.) */
+		if (lo->nodes[node].python && rec->acquire.call_ts > h->ts)
+			lo->nodes[node].signal = true;
 		h->depth++; /* recursion orders nothing */
+		h->ts = rec->ts;
 		return 0;
 	}
-	/* a hold inferred at attach was not seen taken: it may have ended unseen since */
+	/* a hold deduced from frames (LS_ACQ_INFERRED) came at an unknown time, and may end
+	 * unseen: no order into it, nor from it (stale) */
 	if (!(o.flags & LS_ACQ_INFERRED))
 		err = edges_to(lo, t, node, &o);
 	err = err ?: ls_reserve(&t->held, &t->cap, t->nheld + 1, sizeof(*t->held));
 	if (err)
 		return err;
 	t->held[t->nheld++] = (struct held){node, 1, !!(o.flags & LS_ACQ_SHARED),
-					    !!(o.flags & LS_ACQ_INFERRED)};
+					    !!(o.flags & LS_ACQ_INFERRED), rec->ts};
 	return 0;
+}
+
+/* Another thread than T holds NODE. */
+static bool held_by_other(struct lockorder *lo, const struct thread *t, uint32_t node)
+{
+	for (size_t i = 0; i < lo->nthreads; i++)
+		if (&lo->threads[i] != t && held_find(&lo->threads[i], node))
+			return true;
+	return false;
 }
 
 static int on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
@@ -416,8 +446,14 @@ static int on_release(struct lockorder *lo, uint32_t tid, uint64_t addr)
 	if (!t)
 		return 0;
 	err = attempt_flush(lo, t);
-	if (err || !node_lookup(lo, addr, &node) || !(h = held_find(t, node)))
+	if (err || !node_lookup(lo, addr, &node))
 		return err;
+	if (!(h = held_find(t, node))) {
+		/* released for a holder that is another thread: a signal (CPython allows it) */
+		if (lo->nodes[node].python && held_by_other(lo, t, node))
+			lo->nodes[node].signal = true;
+		return 0;
+	}
 	if (!--h->depth)
 		held_drop(t, h);
 	return 0;
@@ -450,11 +486,19 @@ static int on_destroy(struct lockorder *lo, uint64_t addr)
 int lockorder__feed(struct lockorder *lo, const struct ls_rec *rec)
 {
 	struct thread *t;
+	uint32_t node;
 	int err;
 
 	if (lo->finished)
 		return -EINVAL;
 	switch (rec->type) {
+	case LS_REC_LOCK:
+		/* the recorder found from a thread's frames that the lock is a signal's */
+		if (ls_kind_signal(rec->lock.kind) && node_lookup(lo, rec->lock.addr, &node))
+			lo->nodes[node].signal = true;
+		/* the name is the current identity's, or the next one's */
+		return bytemap__put_u64(lo->named, rec->lock.addr,
+					node_lookup(lo, rec->lock.addr, &node) ? node + 1 : NAMED_NEXT);
 	case LS_REC_WAIT_BEGIN:
 		return on_wait_begin(lo, rec);
 	case LS_REC_ACQUIRE:
@@ -527,7 +571,7 @@ static int graph_build(const struct lockorder *lo, struct graph *g)
 	for (size_t i = 0; i < lo->nedges; i++) {
 		const struct lo_edge *e = &lo->edges[i].pub;
 
-		if (!e->try_only)
+		if (!e->try_only && !e->signal)
 			k[n++] = (struct keyed){(uint64_t)e->from << 32 | e->to, (uint32_t)i};
 	}
 	qsort(k, n, sizeof(*k), cmp_keyed);
@@ -801,7 +845,15 @@ int lockorder__finish(struct lockorder *lo)
 	if (lo->finished)
 		return -EINVAL;
 	lo->finished = true;
-	err = attempts_flush(lo) ?: graph_build(lo, &g);
+	err = attempts_flush(lo);
+	/* a signal's edges are no lock order: they stay out of the graph and its cycles */
+	for (size_t i = 0; i < lo->nedges; i++) {
+		struct lo_edge *e = &lo->edges[i].pub;
+
+		e->signal = lo->nodes[e->from].signal || lo->nodes[e->to].signal;
+		lo->omitted.signal_edges += e->signal;
+	}
+	err = err ?: graph_build(lo, &g);
 	if (!err)
 		err = graph_scc(lo, &g);
 	if (!err && !(s.on_path = calloc(lo->nnodes + 1, sizeof(bool))))
@@ -856,6 +908,7 @@ const char *lockorder__node_name(const struct lockorder *lo, const struct model 
 				 char *buf, size_t len)
 {
 	const struct lo_node *n = lockorder__node(lo, i);
+	const uint64_t *named;
 	char bare[32];
 	int used;
 
@@ -863,11 +916,84 @@ const char *lockorder__node_name(const struct lockorder *lo, const struct model 
 		snprintf(buf, len, "?");
 		return buf;
 	}
+	named = bytemap__get_u64(lo->named, n->addr);
 	used = snprintf(buf, len, "%s",
 			model__lock_label(m, n->addr, MODEL_NO_KIND, bare, sizeof(bare)));
-	if (n->generation && used >= 0 && (size_t)used < len)
+	/* another lock at the address than the one its name was given to: numbered */
+	if ((named ? *named != i + 1 && *named != NAMED_NEXT : n->generation > 0) && used >= 0 &&
+	    (size_t)used < len)
 		snprintf(buf + used, len - used, " #%" PRIu32, n->generation + 1);
 	return buf;
+}
+
+/* An interpreter's own lock (LS_KIND_INTERNAL, the model says): not the program's, so not
+ * listed, unless on a cycle. */
+static bool internal(const struct lockorder *lo, const struct model *m, uint32_t node)
+{
+	uint8_t kind = LS_KIND_FUTEX;
+
+	return model__lock_name(m, lo->nodes[node].addr, &kind) && kind == LS_KIND_INTERNAL;
+}
+
+static bool internal_cycle(const struct lockorder *lo, const struct model *m,
+			   const struct lo_cycle *c);
+
+/* E lies on a cycle that is not the interpreter's alone. */
+static bool on_listed_cycle(const struct lockorder *lo, const struct model *m,
+			    const struct lo_edge *e)
+{
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < lo->lists[l].n; i++) {
+			const struct lo_cycle *c = &lo->lists[l].items[i];
+
+			for (uint32_t k = 0; k < c->len; k++)
+				if (&lo->edges[c->edges[k]].pub == e && !internal_cycle(lo, m, c))
+					return true;
+		}
+	return false;
+}
+
+bool lockorder__listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e)
+{
+	if (e->signal)
+		return false;
+	if (!internal(lo, m, e->from) && !internal(lo, m, e->to))
+		return true;
+	return (e->in_cycle || e->in_suppressed) && on_listed_cycle(lo, m, e);
+}
+
+/* A cycle among the interpreter's own locks alone: its order, not the program's. */
+static bool internal_cycle(const struct lockorder *lo, const struct model *m,
+			   const struct lo_cycle *c)
+{
+	for (uint32_t i = 0; i < c->len; i++)
+		if (!internal(lo, m, lo->edges[c->edges[i]].pub.from))
+			return false;
+	return true;
+}
+
+bool lockorder__cycle_listed(const struct lockorder *lo, const struct model *m,
+			     const struct lo_cycle *c)
+{
+	return !internal_cycle(lo, m, c);
+}
+
+size_t lockorder__internal_cycles(const struct lockorder *lo, const struct model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < lo->lists[0].n; i++)
+		n += internal_cycle(lo, m, &lo->lists[0].items[i]);
+	return n;
+}
+
+size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < lo->nedges; i++)
+		n += !lo->edges[i].pub.signal && !lockorder__listed(lo, m, &lo->edges[i].pub);
+	return n;
 }
 
 /* ---- JSON ---- */
@@ -916,12 +1042,16 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->nedges; i++)
-		json_edge(lo, m, &lo->edges[i].pub, w);
+		if (lockorder__listed(lo, m, &lo->edges[i].pub))
+			json_edge(lo, m, &lo->edges[i].pub, w);
 	json_writer__array_end(w);
 	json_writer__key(w, "cycles");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->lists[0].n; i++) {
 		const struct lo_cycle *c = &lo->lists[0].items[i];
+
+		if (internal_cycle(lo, m, c))
+			continue;
 
 		json_writer__object_begin(w);
 		json_cycle_locks(lo, m, c, w);
@@ -936,6 +1066,8 @@ void lockorder__json(const struct lockorder *lo, const struct model *m, struct j
 	json_writer__key(w, "suppressed");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lo->lists[1].n; i++) {
+		if (internal_cycle(lo, m, &lo->lists[1].items[i]))
+			continue;
 		json_writer__object_begin(w);
 		json_cycle_locks(lo, m, &lo->lists[1].items[i], w);
 		json_writer__key(w, "guarded_by");
@@ -986,8 +1118,14 @@ static void text_edge(const struct lockorder *lo, const struct model *m, const s
 
 static void text_omitted(const struct lo_omitted *o, FILE *out)
 {
-	if (o->readers_only || o->over_cap || o->length_limited || o->budget_spent)
+	if (o->readers_only || o->over_cap || o->length_limited || o->budget_spent ||
+	    o->signal_edges)
 		fputc('\n', out);
+	if (o->signal_edges)
+		fprintf(out,
+			"  %" PRIu64 " order %s left out: to or from a CPython lock used as a signal "
+			"(released by another thread than its holder), which no one owns\n",
+			o->signal_edges, o->signal_edges == 1 ? "edge" : "edges");
 	if (o->readers_only)
 		fprintf(out,
 			"  %" PRIu64 " %s left out: through an rwlock only ever held for reading "
@@ -1007,31 +1145,45 @@ static void text_omitted(const struct lo_omitted *o, FILE *out)
 void lockorder__text(const struct lockorder *lo, const struct model *m, FILE *out)
 {
 	const struct cycle_list *c = &lo->lists[0], *s = &lo->lists[1];
+	size_t hidden = lockorder__internal_edges(lo, m), nth = 0, nsup = 0;
+	size_t shown = lo->nedges - (size_t)lo->omitted.signal_edges - hidden;
+	size_t internal_cycles = lockorder__internal_cycles(lo, m);
 	char buf[512];
 
+	for (size_t i = 0; i < s->n; i++)
+		nsup += !internal_cycle(lo, m, &s->items[i]);
 	if (!lo->nnodes)
 		fputs("No lock-order cycles: no lock acquisitions were traced (full mode does).\n",
 		      out);
-	else if (!c->n)
-		fprintf(out, "No lock-order cycles (%zu order %s between %zu locks).\n", lo->nedges,
-			lo->nedges == 1 ? "edge" : "edges", lo->nnodes);
+	else if (c->n == internal_cycles)
+		fprintf(out, "No lock-order cycles (%zu order %s).\n", shown,
+			shown == 1 ? "edge" : "edges");
 	else
-		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n);
+		fprintf(out, "Potential deadlocks (lock-order cycles): %zu\n", c->n - internal_cycles);
 	for (size_t i = 0; i < c->n; i++) {
-		fprintf(out, "\n  %zu. ", i + 1);
+		if (internal_cycle(lo, m, &c->items[i]))
+			continue;
+		fprintf(out, "\n  %zu. ", ++nth);
 		text_locks(lo, m, &c->items[i], out);
 		fputc('\n', out);
 		for (uint32_t k = 0; k < c->items[i].len; k++)
 			text_edge(lo, m, &lo->edges[c->items[i].edges[k]].pub, out);
 	}
-	if (s->n)
-		fprintf(out, "\n  Cycles made safe by a gate lock held on every edge: %zu\n", s->n);
+	if (nsup)
+		fprintf(out, "\n  Cycles made safe by a gate lock held on every edge: %zu\n", nsup);
 	for (size_t i = 0; i < s->n; i++) {
+		if (internal_cycle(lo, m, &s->items[i]))
+			continue;
 		fputs("    ", out);
 		text_locks(lo, m, &s->items[i], out);
 		fprintf(out, "  guarded by %s\n",
 			text_name(lo, m, s->items[i].guard, buf, sizeof(buf)));
 	}
+	if (hidden)
+		fprintf(out, "\n  %zu order %s and %zu %s between the interpreter's own locks "
+			"(imports, I/O, its runtime, threading's machinery) not listed\n", hidden,
+			hidden == 1 ? "edge" : "edges", internal_cycles + (s->n - nsup),
+			internal_cycles + (s->n - nsup) == 1 ? "cycle" : "cycles");
 	text_omitted(&lo->omitted, out);
 	fputc('\n', out);
 }

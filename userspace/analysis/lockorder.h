@@ -22,6 +22,11 @@ struct lo_node {
 	uint64_t addr;
 	uint8_t kind;	     /* enum ls_lock_kind, as its first ACQUIRE said */
 	uint32_t generation; /* 0 for the address's first identity */
+	bool python;	     /* a CPython lock (LS_ACQ_PY): any thread may release it */
+	/* ... seen used as a signal: released by a thread that did not hold it while another
+	 * did, or taken again by its holder (it is not reentrant: someone released it between).
+	 * Holding it is no ownership, so it orders nothing: its edges close no cycle. */
+	bool signal;
 };
 
 /* One edge: TO was taken while FROM was held. Arrays are owned by the lockorder. */
@@ -41,6 +46,7 @@ struct lo_edge {
 	 */
 	const uint32_t *guards;
 	uint32_t nguards;
+	bool signal;	    /* after finish: from or to a signal node (lo_node.signal) */
 	bool in_cycle;	    /* after finish: on a reported cycle */
 	bool in_suppressed; /* after finish: on a suppressed cycle */
 };
@@ -58,6 +64,7 @@ struct lo_omitted {
 	uint64_t readers_only;
 	uint64_t over_cap;   /* cycles beyond LOCKORDER_MAX_CYCLES */
 	bool length_limited; /* paths were cut at LOCKORDER_MAX_LEN locks */
+	uint64_t signal_edges; /* edges from or to a lock used as a signal: left out */
 	bool budget_spent;   /* the search stopped at its step budget */
 };
 
@@ -88,6 +95,16 @@ const struct lo_omitted *lockorder__omitted(const struct lockorder *lo);
 const char *lockorder__node_name(const struct lockorder *lo, const struct model *m, uint32_t i,
 				 char *buf, size_t len);
 
+/* Edges to or from the interpreter's own locks (LS_KIND_INTERNAL as M names them), but for
+ * those on a cycle that has a lock of the program's, and cycles of its locks alone: left out
+ * of the lists below, counted. After finish. */
+size_t lockorder__internal_edges(const struct lockorder *lo, const struct model *m);
+size_t lockorder__internal_cycles(const struct lockorder *lo, const struct model *m);
+/* C has a lock of the program's: listed. */
+bool lockorder__cycle_listed(const struct lockorder *lo, const struct model *m,
+			     const struct lo_cycle *c);
+/* E is listed: no signal's, and between the program's locks or on a cycle of them. */
+bool lockorder__listed(const struct lockorder *lo, const struct model *m, const struct lo_edge *e);
 /* Writes the contract's "lock_order" value, exactly: {"edges", "cycles", "suppressed"}. What the
  * cycle search left out is in lockorder__omitted() and the text. */
 void lockorder__json(const struct lockorder *lo, const struct model *m, struct json_writer *w);

@@ -19,6 +19,7 @@
 #include "bpf/events.h"
 #include "python/pyasync.h"
 #include "python/pyreader.h"
+#include "python/pywait.h"
 #include "inspect/symbols.h"
 #include "trace/trace.h"
 
@@ -35,10 +36,12 @@ enum {
 	SF_PYLOCK = 1 << 5,	/* CPython's lock (threading.Lock, RLock): a lock, though a sem_t */
 	SF_COND_WAKE = 1 << 6,	/* pthread_cond_signal, _broadcast: they wait on other words */
 	SF_COND_DESTROY = 1 << 7,
+	SF_PYMETHOD = 1 << 8,	/* ... taken through the _thread module's lock objects, for Python */
+	SF_UNNAMED = 1 << 9,	/* a frame of the program's or the interpreter's has no function */
 };
 
 struct stack_info {
-	uint8_t flags;
+	uint16_t flags;	/* SF_* */
 	char *first_user;	/* first frame outside the C library, formatted; may be NULL */
 };
 
@@ -58,9 +61,15 @@ struct py_cached {
 	char *text[PY_MAX_IDS];		/* ... formatted */
 	bool lib[PY_MAX_IDS];		/* ... in threading.py */
 	bool join[PY_MAX_IDS];		/* ... threading.Thread.join's own */
+	/* the pinned read's objects told what its wait is (pywait): the frames' names alone do
+	 * not make it a join */
+	bool objects_told;
 	char *name;		/* threading.Thread.name last written */
 	uint64_t tstate;	/* its PyThreadState, as last told to py_thread_fn */
 	bool pinned;		/* read by collector__python_pin: kept for the next stack */
+	/* its last futex wait, classified from its frames (python/pywait.h) */
+	uint64_t wait_futex, wait_at;
+	struct pywait wait;
 };
 
 /* A thread's Python stack for one stack record: frame ids innermost first. */
@@ -104,6 +113,11 @@ struct collector {
 	uint64_t events, lost, bad;
 	uint32_t lost_mark;		/* the largest loss count an event carried (events.h) */
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
+	uint64_t py_wait_unknown;	/* CPython lock waits that the frames could not place */
+	uint64_t py_name_at, py_name_left;	/* lock names looked for: this second, how many more */
+	struct bytemap *signals;	/* (kind, object) -> the address its signalling waits use */
+	struct bytemap *signal_addrs;	/* ... and the addresses used */
+	uint64_t signal_gen;
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
@@ -134,6 +148,8 @@ struct collector {
 	void (*py_thread_fn)(void *arg, uint32_t tid, uint64_t tstate);
 	void *py_thread_arg;
 	uint64_t py_cut;	/* waits whose Python stack was cut: frames gone before read */
+	bool (*wait_open)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts);
+	void *wait_open_arg;	/* see collector__set_wait_open() */
 };
 
 static uint64_t rel_ts(struct collector *c, uint64_t mono)
@@ -205,6 +221,14 @@ void collector__set_paths(struct collector *c, int rules_fd, int paths_fd)
 {
 	c->rules_fd = rules_fd;
 	c->paths_fd = paths_fd;
+}
+
+void collector__set_wait_open(struct collector *c,
+			      bool (*fn)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts),
+			      void *arg)
+{
+	c->wait_open = fn;
+	c->wait_open_arg = arg;
 }
 
 static int write_new_mappings(struct collector *c)
@@ -355,12 +379,17 @@ static bool is_libc(const char *module)
 			  strncmp(module, "ld-linux", 8) == 0);
 }
 
-static uint8_t api_flags(const char *func)
+static uint16_t api_flags(const char *func)
 {
 	if (!func)
-		return 0;
+		return SF_UNNAMED;
 	if (strstr(func, "PyThread_acquire_lock"))
 		return SF_PYLOCK;
+	/* Modules/_threadmodule.c's methods of `_thread.lock` and `_thread.RLock` */
+	if (!strcmp(func, "acquire_timed") || !strcmp(func, "lock_PyThread_acquire_lock") ||
+	    !strcmp(func, "rlock_acquire") || !strcmp(func, "lock___enter__") ||
+	    !strcmp(func, "rlock___enter__"))
+		return SF_PYMETHOD;
 	if (strstr(func, "pthread_mutex_") || strstr(func, "__lll_lock_wait"))
 		return SF_MUTEX;
 	if (strstr(func, "pthread_rwlock_"))
@@ -534,6 +563,28 @@ static void py_cached_clear(struct py_cached *pc)
 	for (uint32_t i = 0; i < pc->n; i++)
 		free(pc->text[i]);
 	pc->n = 0;
+	pc->objects_told = false;
+}
+
+/* The Python stack T, just read, as PC's frames. */
+static void py_fill(struct collector *c, struct py_cached *pc, const struct py_thread *t)
+{
+	py_cached_clear(pc);
+	for (size_t i = 0; i < t->nframes && pc->n < PY_MAX_IDS; i++) {
+		const struct py_frame *f = &t->frames[i];
+		uint32_t k = pc->n;
+
+		if (py_frame_id(c, f, &pc->ids[k]) || !(pc->text[k] = strdup(f->text)))
+			break;
+		pc->addr[k] = f->addr;
+		/* the user's own frame names what it waits in, not threading.py's machinery */
+		pc->lib[k] = strstr(f->file, "/threading.py") != NULL;
+		pc->join[k] = !strcmp(f->func, "Thread.join") ||
+			      !strcmp(f->func, "Thread._wait_for_tstate_lock");
+		pc->n++;
+	}
+	py_name(c, pc, t);
+	py_tstate(c, pc, t);
 }
 
 /* TID's Python stack as frame ids, read again at most every PY_READ_NS (FORCE: now). */
@@ -553,21 +604,7 @@ static struct py_cached *py_stack(struct collector *c, uint32_t tid, bool force)
 	py_cached_clear(pc);
 	if (pyreader__thread(c->py, tid, &t))
 		return pc;
-	for (size_t i = 0; i < t.nframes && pc->n < PY_MAX_IDS; i++) {
-		const struct py_frame *f = &t.frames[i];
-		uint32_t k = pc->n;
-
-		if (py_frame_id(c, f, &pc->ids[k]) || !(pc->text[k] = strdup(f->text)))
-			break;
-		pc->addr[k] = f->addr;
-		/* the user's own frame names what it waits in, not threading.py's machinery */
-		pc->lib[k] = strstr(f->file, "/threading.py") != NULL;
-		pc->join[k] = !strcmp(f->func, "Thread.join") ||
-			      !strcmp(f->func, "Thread._wait_for_tstate_lock");
-		pc->n++;
-	}
-	py_name(c, pc, &t);
-	py_tstate(c, pc, &t);
+	py_fill(c, pc, &t);
 	pyreader__thread_clear(&t);
 	return pc;
 }
@@ -664,6 +701,83 @@ static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stac
 	return 0;
 }
 
+/* How long a thread's verdict that a futex word is a lock's stands for its next waits on the
+ * same word: a contended lock is waited for again and again, and reading frames costs ~50 us.
+ * (A signal's word is a Condition's waiter lock, freed after the wait: the next waiter lock,
+ * of any Condition, may get the same memory.) */
+#define PY_WAIT_KEEP_NS PY_READ_NS
+
+/* A lock call whose wait a signal interrupted (EINTR: CPython runs the pending calls, then
+ * waits again) waits on the same word soon after: the same wait, the same object. */
+#define PY_WAIT_RESUME_NS 100000000ull
+
+/* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
+ * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
+ * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
+ * threading lock's, found before. */
+static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
+		    bool known_lock, struct pywait *out)
+{
+	struct py_cached *pc = py_cached(c, tid);
+	uint64_t now = ls_mono_ns();
+	struct py_thread t;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!pc)
+		return;
+	if (pc->wait_futex == futex && pc->wait.kind == PYWAIT_LOCK &&
+	    now - pc->wait_at < PY_WAIT_KEEP_NS) {
+		*out = pc->wait;
+		return;
+	}
+	/* a thread list walked while threads come and go may miss it: once more */
+	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t))
+		return;
+	pc->read_at = now;
+	py_fill(c, pc, &t);
+	pc->pinned = true;
+	err = pywait__classify(c->py, &t, futex, known_lock, out);
+	/* frames read after the wait ended are another moment's: a Condition's next waiter
+	 * lock gets the same memory, so the objects would confirm the wrong wait */
+	if (!err && began && c->wait_open && !c->wait_open(c->wait_open_arg, tid, futex, began))
+		memset(out, 0, sizeof(*out));
+	pyreader__thread_clear(&t);
+	if (err)
+		return;	/* no object layouts for this CPython: the frames' names alone */
+	pc->objects_told = true;	/* the objects decide, not the names */
+	/* frames that moved on before they were read (a wait shorter than the time it took to
+	 * handle its event): the kind of the thread's last verdict on the word, not its object.
+	 * A Condition.wait frees its waiter lock, and the thread's next one gets the same
+	 * memory, so the same word: a thread that waits in a loop waits alike. */
+	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
+	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
+		*out = pc->wait;	/* the same wait, resumed after a signal */
+	} else if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex) {
+		out->kind = pc->wait.kind;
+		if (out->kind != PYWAIT_LOCK) {
+			out->object = 0;
+			out->name[0] = out->type[0] = '\0';
+		}
+	}
+	if (out->kind == PYWAIT_UNKNOWN) {
+		c->py_wait_unknown++;
+		return;	/* the last verdict stands for the next waits */
+	}
+	pc->wait = *out;
+	pc->wait_futex = futex;
+	pc->wait_at = now;
+}
+
+/* A pin that no stack used (the wait's stack did not run the interpreter loop) is dropped. */
+static void py_unpin(struct collector *c, uint32_t tid)
+{
+	uint64_t *i = bytemap__get_u64(c->pythreads, tid);
+
+	if (i)
+		c->pyt[*i].pinned = false;
+}
+
 /* Names every Python thread after its threading.Thread. */
 static void py_names(struct collector *c)
 {
@@ -707,6 +821,7 @@ static void py_look(struct collector *c)
 	uint64_t now = ls_mono_ns();
 	char why[128];
 
+	gil_look(c);
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
 	c->py_looked = now;
@@ -738,7 +853,7 @@ void collector__python_look(struct collector *c, bool now)
 /* A native stack whose frames FIRST..LAST run the interpreter loop: those become the thread's
  * Python frames, innermost first, between the native frames above and below them. */
 /* A stack of frame ids, interned: its STACK record when it is new. */
-static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t flags,
+static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint16_t flags,
 		       const char *first_user, uint32_t *id)
 {
 	uint64_t *known = bytemap__get(c->idstacks, ids, k * sizeof(*ids));
@@ -765,11 +880,14 @@ static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint8_t 
 static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs, int n,
 			  int first, int last, const struct ls_py_stack *at, uint32_t *id)
 {
+	/* a wait whose pinned frames pywait read: its objects, not the frames' names, say join */
+	const struct py_cached *pc = py_cached(c, tid);
+	bool told = pc && pc->pinned && pc->objects_told;
 	uint32_t ids[MAX_PCS + PY_MAX_IDS];
 	struct py_frame pf[LS_PY_FRAMES] = {{0}};
 	struct py_view v;
 	struct sym_frame f;
-	uint8_t flags = 0;
+	uint16_t flags = 0;
 	size_t npf = 0;
 	int k = 0, err = py_view_of(c, tid, at, &v, pf, &npf);
 
@@ -785,7 +903,7 @@ static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs
 		flags |= err ? 0 : api_flags(f.func);
 	}
 	if (!err)
-		err = put_idstack(c, ids, k, flags | (v.join ? SF_JOIN : 0), v.first, id);
+		err = put_idstack(c, ids, k, flags | (v.join && !told ? SF_JOIN : 0), v.first, id);
 cleanup:
 	for (size_t i = 0; i < LS_PY_FRAMES; i++)
 		pyreader__frame_clear(&pf[i]);
@@ -997,7 +1115,7 @@ static uint32_t mutex_owner(const struct collector *c, const struct ls_ev_wait_b
 }
 
 static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_wait_begin *ev,
-				  uint8_t flags, uint32_t owner)
+				  uint16_t flags, uint32_t owner)
 {
 	if (ev->fclass == LS_FUTEX_LOCK_PI)
 		return LS_KIND_MUTEX;
@@ -1087,6 +1205,10 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 #define LOCK_PROVISIONAL (1ull << 8)
 /* ... or whose name came from an acquisition in a CPython target: the first wait renames it */
 #define LOCK_PROVISIONAL_NAME (1ull << 9)
+/* ... or named after the Python variable or object that it is: that name stays */
+#define LOCK_PYNAMED (1ull << 10)
+/* ... or a CPython lock whose first taking was looked at for its Python name */
+#define LOCK_PYLOOKED (1ull << 11)
 
 /* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
 static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
@@ -1099,6 +1221,9 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	char name[600];
 	bool named;
 
+	if (known && (*known & LOCK_PYNAMED) &&
+	    ((*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX))
+		return 0;
 	if (known && *known && !(*known & LOCK_PROVISIONAL_NAME)) {
 		bool same = (*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX;
 
@@ -1126,21 +1251,89 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	return put(c, &r);
 }
 
-/* Names the CPython lock at ADDR (its sem's futex word) after the Python variable that refers
- * to it, before its first use; a name already written stays. */
-static int name_lock(struct collector *c, uint64_t addr, const char *name)
+/* Names the CPython lock or object at ADDR (a lock's sem's futex word, or the Python object
+ * that signalling waits on) after the variable that refers to it, before its first use: that
+ * name replaces any other and stays, unless ADDR turns out to be of another kind. */
+static int name_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
+		     const char *name)
 {
-	struct ls_rec r = {.type = LS_REC_LOCK};
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
 	uint64_t *known = bytemap__get_u64(c->locks, addr);
 
-	if (known && *known)
+	if (known && (*known & LOCK_PYNAMED) && (*known & 0xff) == (uint64_t)kind + 1)
 		return 0;
-	if (bytemap__put_u64(c->locks, addr, LS_KIND_MUTEX + 1))
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | LOCK_PYNAMED))
 		return -ENOMEM;
 	r.lock.addr = addr;
-	r.lock.kind = LS_KIND_MUTEX;
+	r.lock.kind = kind;
 	r.lock.name = name;
 	return put(c, &r);
+}
+
+/* Whether ADDR is a lock named after its variable: a CPython lock found before. */
+static bool py_named_lock(const struct collector *c, uint64_t addr)
+{
+	const uint64_t *known = bytemap__get_u64(c->locks, addr);
+
+	return known && (*known & LOCK_PYNAMED) && (*known & 0xff) == LS_KIND_MUTEX + 1;
+}
+
+/* The address a signalling wait is filed under: the object's, one entry per object and kind,
+ * named after the first wait on it; where Python reused an object's memory for one of another
+ * kind, that address with a count above the 47 bits of user memory, so that they stay apart.
+ * 0 without memory. */
+static uint64_t signal_addr(struct collector *c, enum ls_lock_kind kind, uint64_t object)
+{
+	uint64_t key[2] = {kind, object}, *known = bytemap__get(c->signals, key, sizeof(key));
+	uint64_t addr = object;
+
+	if (known)
+		return *known;
+	while (bytemap__get_u64(c->signal_addrs, addr))
+		addr = object + (++c->signal_gen << 48);
+	if (bytemap__put(c->signals, key, sizeof(key), addr) ||
+	    bytemap__put_u64(c->signal_addrs, addr, 1))
+		return 0;
+	return addr;
+}
+
+static const uint8_t pywait_kind[] = {
+	[PYWAIT_UNKNOWN] = LS_KIND_FUTEX, [PYWAIT_LOCK] = LS_KIND_MUTEX,
+	[PYWAIT_COND] = LS_KIND_COND,	  [PYWAIT_EVENT] = LS_KIND_EVENT,
+	[PYWAIT_QUEUE] = LS_KIND_QUEUE,	  [PYWAIT_BARRIER] = LS_KIND_BARRIER,
+	[PYWAIT_SIGNAL] = LS_KIND_SIGNAL, [PYWAIT_JOIN] = LS_KIND_JOIN,
+};
+
+/* A Python wait PW that its frames placed: contention on the lock at *ADDR (its futex word,
+ * where the holders of CPython locks are recorded), or a wait for a signal, which is filed
+ * under the object signalled (the Event, Queue...: one entry for all its waits, whatever
+ * waiter lock each used) and named after it. */
+static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *pw,
+			 const struct stack_info *si, enum ls_lock_kind *kind, uint64_t *addr)
+{
+	char name[PYWAIT_NAME_MAX + 300], sig[PYWAIT_NAME_MAX + 320];
+	int err;
+
+	*kind = pywait_kind[pw->kind];
+	if (pw->kind == PYWAIT_LOCK)
+		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
+	if (pw->name[0])
+		snprintf(name, sizeof(name), "%s", pw->name);
+	else if (pw->object)
+		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
+			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
+			 si && si->first_user ? si->first_user : "?");
+	else	/* its kind known from the thread's last wait, not its object */
+		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind),
+			 si && si->first_user ? si->first_user : "?");
+	/* the lock under the wait (a Condition's waiter, a SimpleQueue's, a thread's tstate lock)
+	 * is a signal: said once, so that the analyses neither order it nor count its holder */
+	snprintf(sig, sizeof(sig), "signal lock of %s", name);
+	err = name_lock(c, ts, *addr, *kind, sig);
+	*addr = signal_addr(c, *kind, pw->object ? pw->object : *addr);
+	if (!*addr)
+		return -ENOMEM;
+	return err ?: name_lock(c, ts, *addr, *kind, name);
 }
 
 /* The lock a wait is for, keyed by the object's start: one condition variable, rwlock or
@@ -1148,7 +1341,7 @@ static int name_lock(struct collector *c, uint64_t addr, const char *name)
  * names it (full mode), else the word's place in glibc's layout does (lockword.c), unless that
  * would reach before the start of the variable holding the word: then the variable is it. */
 static uint64_t lock_of_wait(struct collector *c, const struct ls_ev_wait_begin *ev,
-			     enum ls_lock_kind kind, uint8_t flags)
+			     enum ls_lock_kind kind, uint16_t flags)
 {
 	enum lockword_call call = flags & SF_COND_WAKE	  ? LOCKWORD_WAKE
 				  : flags & SF_COND_DESTROY ? LOCKWORD_DESTROY
@@ -1197,19 +1390,31 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
-
 	struct stack_info *si = NULL;
+	struct pywait pw = {.kind = PYWAIT_UNKNOWN};
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
+	bool gil;
 	int err;
 
 	r.ts = rel_ts(c, ev->h.ts);
 	err = mark_lost(c, ev->lost, r.ts) ?: ensure_thread(c, r.ts, ev->h.tid);
-	if (!err && ev->path)
+	if (err)
+		return err;
+	/* a CPython thread: what its frames say it waits for, read before its stack */
+	py_look(c);
+	gil_look(c);
+	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
+	if (c->py && !gil && ev->h.tid)
+		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
+			py_named_lock(c, ev->uaddr), &pw);
+	if (ev->path)
 		err = path_stack(c, ev->h.tid, ev->path, &ev->py, &stack_id);
-	else if (!err)
+	else
 		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &ev->py,
 			       true);
+	if (c->py && ev->h.tid)
+		py_unpin(c, ev->h.tid);
 	if (err)
 		return err;
 	if (stack_id)
@@ -1218,11 +1423,14 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	kind = classify(c, ev, si ? si->flags : 0, owner);
 	r.wait_begin.addr = lock_of_wait(c, ev, kind, si ? si->flags : 0);
 	/* the GIL's mutex and condition variables are one lock, named for what it is */
-	gil_look(c);
-	if (c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi) {
+	if (gil) {
 		kind = LS_KIND_GIL;
 		owner = 0;
 		r.wait_begin.addr = c->gil_lo;
+	} else if (pw.kind != PYWAIT_UNKNOWN && !owner) {
+		err = py_wait_apply(c, r.ts, &pw, si, &kind, &r.wait_begin.addr);
+		if (err)
+			return err;
 	}
 	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
 	if (err)
@@ -1345,7 +1553,8 @@ static uint8_t acquire_flags(uint32_t api)
 {
 	return (api & LS_API_TRY ? LS_ACQ_TRY : 0) | (api & LS_API_SHARED ? LS_ACQ_SHARED : 0) |
 	       (api & LS_API_TIMED ? LS_ACQ_TIMED : 0) |
-	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0);
+	       ((api & LS_API__MASK) == LS_API_COND ? LS_ACQ_COND : 0) |
+	       (api & LS_API_PY ? LS_ACQ_PY : 0);
 }
 
 /* Is the call site at ST (a return probe's: the caller) in the interpreter's executable or
@@ -1360,6 +1569,71 @@ static bool taken_by_cpython(struct collector *c, const struct ls_ev_stack *st)
 	base = strrchr(object, '/');
 	return !strcmp(f.module, base ? base + 1 : object);
 }
+
+/* A lock in the interpreter's own data (_PyRuntime's words but the GIL's): internal. */
+static bool py_internal(struct collector *c, uint64_t addr)
+{
+	const char *sym;
+	uint64_t off;
+
+	return c->py && !(addr >= c->gil_lo && addr < c->gil_hi) &&
+	       symbolizer__data(c->sym, addr, &sym, &off) == 0 &&
+	       (!strncmp(sym, "_Py", 3) || !strncmp(sym, "Py", 2));
+}
+
+/* Lock names looked for in the frames of threads that took a lock, per second at most: an
+ * acquisition's frames are read after the fact, ~50 us each, and Condition.wait makes a new
+ * waiter lock every time. */
+#define PY_NAME_RATE 20
+
+/* The first taking of the CPython lock at ADDR (per identity: a DESTROY ends one) by TID, its
+ * native stack SI: taken by the interpreter for itself (no frame of the _thread module's lock
+ * objects, every frame named), the lock is internal; taken for Python, the thread's frames
+ * may still show the variable that refers to it (an open `with` block, a variable of its
+ * innermost frames), which names it. */
+static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t addr,
+		       const struct stack_info *si)
+{
+	uint64_t *known = bytemap__get_u64(c->locks, addr), now = ls_mono_ns(), obj;
+	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	char name[PYWAIT_NAME_MAX], user_name[PYWAIT_NAME_MAX];
+	uint16_t flags = si ? si->flags : SF_UNNAMED;
+	struct py_thread t;
+	bool found, user;
+
+	if (!known || (*known & (LOCK_PYNAMED | LOCK_PYLOOKED)))
+		return 0;
+	if (py_internal(c, addr) || !(flags & (SF_PYMETHOD | SF_UNNAMED))) {
+		lock_name(c, addr, LS_KIND_INTERNAL, si, "taken", name, sizeof(name));
+		*known = (LS_KIND_INTERNAL + 1) | LOCK_PYLOOKED;
+		r.lock.addr = addr;
+		r.lock.kind = LS_KIND_INTERNAL;
+		r.lock.name = name;
+		return put(c, &r);
+	}
+	/* a stack cut or unnamed: the next taking may tell more */
+	if (!(flags & SF_PYMETHOD))
+		return 0;
+	if (now - c->py_name_at >= 1000000000ull) {
+		c->py_name_at = now;
+		c->py_name_left = PY_NAME_RATE;
+	}
+	if (!c->py_name_left || pyreader__thread(c->py, tid, &t))
+		return 0;
+	c->py_name_left--;
+	/* looked for once per lock: its frames are read after the fact, and it may not be there */
+	*known |= LOCK_PYLOOKED;
+	found = pywait__find_lock(c->py, &t, 0, addr, &obj, name, sizeof(name)) && name[0];
+	/* a lock that only the standard library's frames refer to (a Thread's tstate lock, its
+	 * _started Event's) is threading's machinery, not the program's */
+	user = found && pywait__name(c->py, &t, 0, obj, user_name, sizeof(user_name));
+	pyreader__thread_clear(&t);
+	if (!found)
+		return 0;
+	return name_lock(c, ts, addr, user ? LS_KIND_MUTEX : LS_KIND_INTERNAL,
+			 user ? user_name : name);
+}
+
 
 static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size)
 {
@@ -1390,6 +1664,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	if (kind == LS_KIND_SEM && taken_by_cpython(c, &ev->st)) {
 		kind = LS_KIND_MUTEX;
 		api &= ~LS_API_TRY;
+		api |= LS_API_PY;
 	}
 	known = bytemap__get_u64(c->locks, ev->addr);
 	/* an acquisition names a lock not seen yet; a wait's kind (a join, the GIL) says more, and
@@ -1401,6 +1676,10 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 		if (!err && known && c->py)
 			*known |= LOCK_PROVISIONAL_NAME;
 	}
+	if (!err && c->py && kind == LS_KIND_MUTEX &&
+	    ((api & LS_API_PY) || py_internal(c, ev->addr)))
+		err = py_acquired(c, r.ts, ev->h.tid, ev->addr,
+				  stack_id ? &c->sinfo[stack_id] : NULL);
 	if (err)
 		return err;
 	r.type = LS_REC_ACQUIRE;
@@ -1606,10 +1885,48 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	return err ?: bytemap__put_u64(c->at_attach, bw->tid, 1);
 }
 
-/* The CPython locks held at attach, which no probe saw taken: each thread's open `with` blocks
- * name them (pyasync). Written as inferred ACQUIRE records, after LOCK records that give them
- * their Python names, ahead of the waits, so a deadlock found on attach has its holders. */
-static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n)
+/* One hold that pyasync deduced: an inferred ACQUIRE at TS, after the LOCK record that gives
+ * the lock its Python name. */
+static int infer_hold(struct collector *c, uint64_t ts, pid_t tid, const struct pyasync_lock *l)
+{
+	struct ls_rec r = {.type = LS_REC_ACQUIRE, .ts = ts, .tid = tid};
+	int err;
+
+	if (!l->futex)
+		return 0;
+	err = ensure_thread(c, ts, tid) ?: name_lock(c, ts, l->futex, LS_KIND_MUTEX, l->name);
+	r.acquire.addr = l->futex;
+	r.acquire.kind = LS_KIND_MUTEX;
+	r.acquire.flags = LS_ACQ_INFERRED | LS_ACQ_PY;
+	return err ?: put(c, &r);
+}
+
+/* The holds of A's deadlocks among threads: member j holds the lock member j - 1 waits for. */
+static int infer_cycles(struct collector *c, uint64_t ts, const struct pyasync *a, size_t *found)
+{
+	int err = 0;
+
+	for (size_t i = 0; !err && i < a->ncycles; i++) {
+		const struct pyasync_cycle *cy = &a->cycles[i];
+
+		if (cy->among_tasks)
+			continue;
+		++*found;
+		for (size_t j = 0; !err && j < cy->n; j++)
+			err = infer_hold(c, ts, a->threads[cy->members[j]].tid,
+					 &a->locks[cy->locks[(j + cy->n - 1) % cy->n]]);
+	}
+	return err;
+}
+
+/* The CPython locks held that no probe saw taken: each thread's open `with` blocks name them
+ * (pyasync), read over BW, the N threads blocked in a futex wait. Written as inferred ACQUIRE
+ * records at TS, after LOCK records that give them their Python names, ahead of the waits, so
+ * that a deadlock has its holders: at attach, every hold (CYCLES NULL); while recording, only
+ * those of the deadlocks among threads that the frames show (counted in *CYCLES), since a
+ * thread that runs may release what it held unseen. */
+static int infer_python_holds(struct collector *c, const struct blocked_wait *bw, size_t n,
+			      uint64_t ts, size_t *cycles)
 {
 	struct pyasync_futex *fw = calloc(n ? n : 1, sizeof(*fw));
 	struct py_thread *th = NULL;
@@ -1624,30 +1941,42 @@ static int infer_python_holds(struct collector *c, const struct blocked_wait *bw
 	if (pyreader__threads(c->py, &th, &nth) ||
 	    pyasync__read(c->py, th, nth, fw, n, &a, NULL, 0))
 		goto out;	/* unreadable: the waits stand without their holders */
+	if (cycles) {
+		err = infer_cycles(c, ts, a, cycles);
+		goto lost;
+	}
 	for (size_t i = 0; !err && i < a->nthreads; i++) {
 		const struct pyasync_thread *t = &a->threads[i];
 
-		for (size_t k = 0; !err && k < t->nholds; k++) {
-			const struct pyasync_lock *l = &a->locks[t->holds[k]];
-			struct ls_rec r = {.type = LS_REC_ACQUIRE, .tid = t->tid};
-
-			if (!l->futex)
-				continue;
-			err = ensure_thread(c, 0, t->tid) ?: name_lock(c, l->futex, l->name);
-			r.acquire.addr = l->futex;
-			r.acquire.kind = LS_KIND_MUTEX;
-			r.acquire.flags = LS_ACQ_INFERRED;
-			err = err ?: put(c, &r);
-		}
+		for (size_t k = 0; !err && k < t->nholds; k++)
+			err = infer_hold(c, ts, t->tid, &a->locks[t->holds[k]]);
 		if (!err && t->waits_for >= 0 && a->locks[t->waits_for].futex)
-			err = name_lock(c, a->locks[t->waits_for].futex, a->locks[t->waits_for].name);
+			err = name_lock(c, ts, a->locks[t->waits_for].futex, LS_KIND_MUTEX,
+					a->locks[t->waits_for].name);
 	}
+lost:
 	c->py_infer_lost += a->stats.registry_unreadable + a->stats.frames_unreadable;
 out:
 	pyasync__free(a);
 	pyreader__threads_free(th, nth);
 	free(fw);
 	return err;
+}
+
+int collector__infer_deadlocks(struct collector *c, size_t *found)
+{
+	struct blocked_wait *bw = NULL;
+	size_t n = 0;
+	int err;
+
+	*found = 0;
+	if (!c->py)
+		return 0;
+	err = blocked__scan(c->pid, &bw, &n);
+	if (!err)
+		err = infer_python_holds(c, bw, n, rel_ts(c, ls_mono_ns()), found);
+	blocked__free(bw, n);
+	return err == -ESRCH ? 0 : err;
 }
 
 /* Did W's wait begin before the probes went in? Not if they saw its thread enter the futex
@@ -1670,7 +1999,7 @@ static int snapshot_blocked(struct collector *c)
 	int err = blocked__scan(c->pid, &bw, &n);
 
 	if (!err && c->py)
-		err = infer_python_holds(c, bw, n);
+		err = infer_python_holds(c, bw, n, 0, NULL);
 	for (size_t i = 0; !err && i < n; i++) {
 		/* blocked since the probes went in: its wait has an event of its own, still in
 		 * the ring buffer; a second, "at attach" begin would unpair it */
@@ -1781,6 +2110,13 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder)
 	return err;
 }
 
+int collector__gil_range(const struct collector *c, uint64_t *lo, uint64_t *hi)
+{
+	*lo = c->gil_lo;
+	*hi = c->gil_hi;
+	return c->py && c->gil_lo ? 0 : -ENOENT;
+}
+
 int collector__lost(struct collector *c, uint64_t total)
 {
 	return put_lost(c, rel_ts(c, ls_mono_ns()), total > c->lost ? total - c->lost : 0);
@@ -1847,6 +2183,8 @@ int collector__counters(struct collector *c)
 				      c->py_cut);
 	err = err ?: collector__count(c, "python: objects unreadable inferring holders at attach",
 				      c->py_infer_lost);
+	err = err ?: collector__count(c, "python: lock waits its frames could not place",
+				      c->py_wait_unknown);
 	return err;
 }
 
@@ -1930,8 +2268,11 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->pythreads = bytemap__new();
 	c->paths = bytemap__new();
 	c->rules_fd = c->paths_fd = -1;
+	c->signals = bytemap__new();
+	c->signal_addrs = bytemap__new();
 	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
-	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads || !c->paths) {
+	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads || !c->paths ||
+	    !c->signals || !c->signal_addrs) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -1977,6 +2318,8 @@ void collector__free(struct collector *c)
 	free(c->pathv);
 	bytemap__free(c->paths);
 	bytemap__free(c->pythreads);
+	bytemap__free(c->signals);
+	bytemap__free(c->signal_addrs);
 	bytemap__free(c->idstacks);
 	bytemap__free(c->pyframes);
 	pyreader__free(c->py);

@@ -43,6 +43,12 @@ void collector__set_wait_seen(struct collector *c, bool (*fn)(void *arg, uint32_
 void collector__set_paths(struct collector *c, int rules_fd, int paths_fd);
 /* Waits that came with a call path's key in place of their stack. */
 uint64_t collector__path_waits(const struct collector *c);
+/* FN(ARG, TID, UADDR, TS) says whether TID's futex wait on UADDR that began at TS (the BPF
+ * clock) is still open: the Python frames read for it are then its own. Without it, they are
+ * taken to be. */
+void collector__set_wait_open(struct collector *c,
+			      bool (*fn)(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts),
+			      void *arg);
 /* Reads the memory map afresh and loads the objects' symbols and CFI (slow: DWARF). Done by
  * collector__attach_snapshot unless done before: an attach does it before the target's events
  * flow, so that none pile up meanwhile. 0 or -errno. */
@@ -70,6 +76,8 @@ int collector__python_pin(struct collector *c, pid_t tid);
  * it now (*HOLDER 0: none, or one the interpreter has not given a native id). 0; -ENOENT if
  * the target runs no CPython; -errno if its threads cannot be read. */
 int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
+/* CPython targets: the GIL's words [*LO, *HI). 0, or -ENOENT until the GIL is found. */
+int collector__gil_range(const struct collector *c, uint64_t *lo, uint64_t *hi);
 /* Loop thread TID, its state ST read from the BPF side at NOW (BPF clock), is blocked off CPU
  * past the threshold: stored as a LOOP_SAMPLE, with its stack if STACK, read from /proc and its
  * memory (no probe runs for a sleeping thread). 1 once stored, 0 when it is not off CPU (any
@@ -84,6 +92,11 @@ int collector__task_stack(struct collector *c, const struct py_frame *frames, si
 /* A TASK_WAIT record (record.c's finding, its ts relative to the start): written and handed
  * to the sink like the collector's own, its loop thread named first. 0 or -errno. */
 int collector__task_wait(struct collector *c, const struct ls_rec *rec);
+/* CPython targets whose threads wait for locks that no probe saw taken: reads who holds them
+ * from the threads' frames (open `with` blocks), as at attach, and writes the holds of each
+ * deadlock among threads found there (twice: it holds still) as inferred ACQUIRE records,
+ * the locks named after their variables. *FOUND: how many deadlocks. 0 or -errno. */
+int collector__infer_deadlocks(struct collector *c, size_t *found);
 /* Re-reads the target's memory map (new objects, late mappings). 0 or -errno. */
 int collector__refresh(struct collector *c);
 /* Kernel-side losses: TOTAL is the BPF counters' count so far. Events place most of them in the

@@ -82,7 +82,15 @@ static const char *kind_of(const struct graph_ctx *ctx, uint32_t node)
 	return ls_kind_name(kind < LS_KIND__COUNT ? kind : LS_KIND_FUTEX);
 }
 
-/* Only locks ordered against another are drawn: a lock always taken alone has no place here. */
+/* The interpreter's own locks (kind internal) are not the program's: drawn on a cycle that
+ * has one of the program's only (lockorder__listed). */
+static bool drawn(const struct graph_ctx *ctx, const struct lo_edge *e)
+{
+	return lockorder__listed(ctx->lo, ctx->model, e);
+}
+
+/* Only locks ordered against another are drawn: a lock always taken alone has no place here,
+ * nor a CPython lock used as a signal, which no one owns (its edges are counted, "omitted"). */
 static int mark_shown(struct graph_ctx *ctx)
 {
 	ctx->shown = calloc(lockorder__node_count(ctx->lo) + 1, sizeof(*ctx->shown));
@@ -91,7 +99,8 @@ static int mark_shown(struct graph_ctx *ctx)
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++) {
 		const struct lo_edge *e = lockorder__edge(ctx->lo, i);
 
-		ctx->shown[e->from] = ctx->shown[e->to] = true;
+		if (drawn(ctx, e))
+			ctx->shown[e->from] = ctx->shown[e->to] = true;
 	}
 	return 0;
 }
@@ -138,7 +147,8 @@ static void emit_dot(const struct graph_ctx *ctx, FILE *out)
 		fputs("];\n", out);
 	}
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		dot_edge(lockorder__edge(ctx->lo, i), out);
+		if (drawn(ctx, lockorder__edge(ctx->lo, i)))
+			dot_edge(lockorder__edge(ctx->lo, i), out);
 	fputs("}\n", out);
 }
 
@@ -215,13 +225,16 @@ static void json_cycles(const struct graph_ctx *ctx, struct json_writer *w)
 	json_writer__key(w, "cycles");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__cycle_count(ctx->lo, false); i++)
-		json_cycle_locks(ctx, lockorder__cycle(ctx->lo, false, i), w);
+		if (lockorder__cycle_listed(ctx->lo, ctx->model, lockorder__cycle(ctx->lo, false, i)))
+			json_cycle_locks(ctx, lockorder__cycle(ctx->lo, false, i), w);
 	json_writer__array_end(w);
 	json_writer__key(w, "suppressed");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__cycle_count(ctx->lo, true); i++) {
 		const struct lo_cycle *c = lockorder__cycle(ctx->lo, true, i);
 
+		if (!lockorder__cycle_listed(ctx->lo, ctx->model, c))
+			continue;
 		json_writer__object_begin(w);
 		json_writer__key(w, "locks");
 		json_cycle_locks(ctx, c, w);
@@ -247,7 +260,8 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__key(w, "edges");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < lockorder__edge_count(ctx->lo); i++)
-		json_edge(ctx, lockorder__edge(ctx->lo, i), w);
+		if (drawn(ctx, lockorder__edge(ctx->lo, i)))
+			json_edge(ctx, lockorder__edge(ctx->lo, i), w);
 	json_writer__array_end(w);
 	json_cycles(ctx, w);
 	json_writer__key(w, "omitted");
@@ -260,6 +274,12 @@ static int emit_json(const struct graph_ctx *ctx, FILE *out)
 	json_writer__bool(w, o->length_limited);
 	json_writer__key(w, "budget_spent");
 	json_writer__bool(w, o->budget_spent);
+	json_writer__key(w, "signal_edges");
+	json_writer__u64(w, o->signal_edges);
+	json_writer__key(w, "internal_edges");
+	json_writer__u64(w, lockorder__internal_edges(ctx->lo, ctx->model));
+	json_writer__key(w, "internal_cycles");
+	json_writer__u64(w, lockorder__internal_cycles(ctx->lo, ctx->model));
 	json_writer__object_end(w);
 	json_writer__object_end(w);
 	err = json_writer__finish(w);

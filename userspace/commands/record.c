@@ -94,6 +94,7 @@ struct recorder {
 	struct loopwatch *loops;	/* event loops: the busy-block sampler, blocks off CPU */
 	int nloops;			/* ... the loop threads it saw last */
 	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
+	uint64_t infer_next, infer_at, infer_sig;	/* holders read from frames: when */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -287,6 +288,18 @@ static bool wait_seen(void *arg, uint32_t tid)
 	       in.state == LS_INFLIGHT_WAIT;
 }
 
+/* Is TID's futex wait on UADDR that began at TS still open? The BPF side keeps each thread's
+ * futex call in progress, stamped with its WAIT_BEGIN's time. */
+static bool wait_open(void *arg, uint32_t tid, uint64_t uaddr, uint64_t ts)
+{
+	struct recorder *r = arg;
+	struct ls_inflight in;
+
+	return bpf_map__value_size(r->skel->maps.inflight) == sizeof(in) &&
+	       !bpf_map__lookup_elem(r->skel->maps.inflight, &tid, sizeof(tid), &in, sizeof(in), 0) &&
+	       in.state == LS_INFLIGHT_WAIT && in.uaddr == uaddr && in.ts == ts;
+}
+
 static int event_cb(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
@@ -323,8 +336,43 @@ static void alert(const struct deadlock_found *f, void *arg)
 		fputs(buf, stderr);
 }
 
+/* Lock waits this long whose holder no probe saw (auto mode's probes were off, or CPython's
+ * lock calls had not been probed yet): the holders are read from the waiting threads' frames,
+ * as on attach. A deadlock's threads stay put; the look is made again when the set of such
+ * waits changes, or after INFER_AGAIN_NS. */
+#define INFER_AFTER_NS 200000000ull
+#define INFER_EVERY_NS 100000000ull
+#define INFER_AGAIN_NS 2000000000ull
+#define INFER_MAX 64
+
+static void infer_holders(struct recorder *r, uint64_t now)
+{
+	uint32_t tids[INFER_MAX];
+	uint64_t addrs[INFER_MAX], sig = 1469598103934665603ull;
+	size_t n, found;
+	int err;
+
+	if (!collector__pyreader(r->col) || now < r->infer_next)
+		return;
+	r->infer_next = now + INFER_EVERY_NS;
+	n = deadlock__unheld_waits(r->deadlock, now - r->start_mono, INFER_AFTER_NS, tids, addrs,
+				   INFER_MAX);
+	if (!n)
+		return;
+	for (size_t i = 0; i < n && i < INFER_MAX; i++)
+		sig = (sig ^ tids[i] ^ addrs[i] << 17) * 1099511628211ull;
+	if (sig == r->infer_sig && now < r->infer_at + INFER_AGAIN_NS)
+		return;
+	r->infer_sig = sig;
+	r->infer_at = now;
+	err = collector__infer_deadlocks(r->col, &found);
+	if (err && !r->err)
+		r->err = err;
+}
+
 static void check_deadlocks(struct recorder *r, uint64_t now)
 {
+	infer_holders(r, now);
 	/* a deadlocked target makes no events: its clock is ours */
 	deadlock__check(r->deadlock, now - r->start_mono, alert, r);
 }
@@ -624,6 +672,7 @@ static int open_trace(struct recorder *r)
 	if (!getenv("LOCKSCOPE_PATHS") || strcmp(getenv("LOCKSCOPE_PATHS"), "off"))
 		collector__set_paths(r->col, bpf_map__fd(r->skel->maps.frame_rules),
 				     bpf_map__fd(r->skel->maps.paths));
+	collector__set_wait_open(r->col, wait_open, r);
 	return LS_EXIT_OK;
 }
 
@@ -722,10 +771,17 @@ static void window(struct recorder *r, bool on, double credit)
 static void probe_python(struct recorder *r)
 {
 	const char *object;
+	uint64_t lo, hi;
 	bool again;
 
 	collector__python_look(r->col, false);
 	python_where(r);
+	/* its lock waits, but for the GIL's, wake the collector: their frames say what they are */
+	if (!r->skel->bss->py_wake && !collector__gil_range(r->col, &lo, &hi)) {
+		r->skel->bss->py_gil_lo = lo;
+		r->skel->bss->py_gil_hi = hi;
+		r->skel->bss->py_wake = 1;
+	}
 	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
 		return;
 	r->python_probed = true;

@@ -402,7 +402,7 @@ static void hs_emit_text(void *self, const struct report_ctx *ctx, FILE *out)
 	}
 	if (!nother)
 		return;
-	fprintf(out, "Other waits: joins and condition waits, not contention (%zu of %zu)\n\n",
+	fprintf(out, "Other waits: joins, condition waits and signals, not contention (%zu of %zu)\n\n",
 		nother < top ? nother : top, nother);
 	hs_text_header("waits", out);
 	for (size_t i = 0; i < nother && i < top; i++)

@@ -59,7 +59,7 @@ static int on_wait(void *arg, const struct hs_wait *w)
 	uint64_t key = w->addr;
 	struct recent *r;
 
-	if (w->kind == LS_KIND_COND || w->kind == LS_KIND_JOIN)
+	if (ls_kind_signal(w->kind))
 		return 0;
 	r = bytemap__slot(t->recent_ix, &key, sizeof(key), &t->recent, &t->nrecent, &t->recent_cap,
 			  sizeof(*t->recent));
@@ -199,7 +199,7 @@ static void draw_waiting(struct top *t, FILE *f)
 
 	fputs("\nwaiting now\n", f);
 	for (size_t i = 0; i < n && i < ARRAY_SIZE(w); i++) {
-		if (w[i].kind == LS_KIND_COND || w[i].kind == LS_KIND_JOIN)
+		if (ls_kind_signal(w[i].kind))
 			continue;
 		if (shown++ >= TOP_WAITING)
 			continue;

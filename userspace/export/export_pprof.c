@@ -141,7 +141,7 @@ static int add_wait(void *arg, const struct hs_wait *w)
 	struct sample *s;
 
 	/* Go's mutex profile is contention: condition waits and joins are not */
-	if (w->kind == LS_KIND_COND || w->kind == LS_KIND_JOIN)
+	if (ls_kind_signal(w->kind))
 		return 0;
 	if (p->by_holder) {
 		const uint64_t *slot = bytemap__get_u64(p->begin_ix, w->tid);

@@ -635,7 +635,7 @@ static void text_wait(const struct snapshot *s, const struct snapshot_thread *t,
 	else if (holder)
 		fprintf(out, ", held by thread %s%s\n", text_thread(s, holder, who, sizeof(who)),
 			inferred ? " (inferred)" : "");
-	else if (t->wait_kind == LS_KIND_COND || t->wait_kind == LS_KIND_JOIN)
+	else if (ls_kind_signal(t->wait_kind))
 		fputc('\n', out);
 	else
 		fputs(", holder unknown\n", out);
@@ -725,7 +725,7 @@ static void text_tasks(const struct pyasync *a, FILE *out)
 				text_pylock(a, t->waits_for, lock, sizeof(lock)),
 				a->locks[t->waits_for].kind);
 		for (size_t k = 0; k < t->nholds; k++)
-			fprintf(out, "  holds %s (inferred: its `async with` block is open)\n",
+			fprintf(out, "  holds %s (inferred from its frames)\n",
 				text_pylock(a, t->holds[k], lock, sizeof(lock)));
 		for (size_t k = 0; k < t->nframes; k++) {
 			snprintf(lock, sizeof(lock), "%s", t->frames[k].text);

@@ -10,7 +10,9 @@
 
 #include "util/common.h"
 #include "util/json.h"
+#include "python/pycode.h"
 #include "python/pyobj.h"
+#include "python/pywait.h"
 
 #define MAX_GLOBALS 4		/* module dicts searched for a lock's variable name */
 #define MAX_NAME 256
@@ -175,11 +177,60 @@ static bool async_lock_of(struct pyreader *r, uint64_t slot, uint64_t *self, cha
 	return true;
 }
 
-/* The locks of the open with-blocks of FRAME into *HOLDS: threading or asyncio ones. */
-static int frame_holds(struct builder *b, const struct py_frame *frame, bool asyncio,
-		       size_t **holds, size_t *nholds, struct pyobj_stack *st)
+static bool library_frame(const struct py_frame *f)
 {
+	static const char *const files[] = {"/threading.py", "/queue.py", "/asyncio/locks.py",
+					    "/asyncio/queues.py"};
+	size_t n = strlen(f->file);
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
+		if (n >= strlen(files[i]) && !strcmp(f->file + n - strlen(files[i]), files[i]))
+			return true;
+	return false;
+}
+
+/* An asyncio lock (its `_locked` is True): a bool's first digit is 1 for True, 0 for False,
+ * at the same place in 3.11 and 3.12. */
+static bool async_locked(struct pyreader *r, uint64_t lock)
+{
+	uint64_t v;
+	uint32_t digit;
+
+	return !pyreader__attr(r, lock, "_locked", &v) && pyobj__is(r, v, "bool") &&
+	       !pyreader__read(r, v + 24, &digit, sizeof(digit)) && digit == 1;
+}
+
+/* The lock OBJ that FRAME took with an explicit acquire() call (python/pycode.h), if its own
+ * state agrees: a Lock is locked, an RLock is owned by IDENT (the thread's; it records its
+ * owner), an asyncio lock is locked. Its kind into KIND, NULL if not. */
+static const char *explicit_hold(struct builder *b, uint64_t obj, bool asyncio, uint64_t ident,
+				 char *kind, size_t cap)
+{
+	uint64_t owner;
+	bool locked;
+	char type[64];
+
+	if (asyncio) {
+		if (pyobj__type_name(b->r, obj, type, sizeof(type)) || !async_locked(b->r, obj))
+			return NULL;
+		snprintf(kind, cap, "asyncio.%s", type);
+		return kind;
+	}
+	if (pyobj__lock_state(b->r, obj, &locked, &owner) || !locked)
+		return NULL;
+	if (pyobj__is(b->r, obj, "_thread.RLock"))
+		return owner == ident ? "threading.RLock" : NULL;
+	return "threading.Lock";
+}
+
+/* The locks of the open with-blocks of FRAME into *HOLDS, threading or asyncio ones, and those
+ * it took with acquire() and holds: IDENT, the thread's threading.get_ident() (0 for tasks). */
+static int frame_holds(struct builder *b, const struct py_frame *frame, bool asyncio,
+		       uint64_t ident, size_t **holds, size_t *nholds, struct pyobj_stack *st)
+{
+	uint64_t taken[PYCODE_MAX_HOLDS];
 	char kind[80];
+	size_t n;
 	int err = 0;
 
 	if (pyobj__frame_stack(b->r, frame->addr, st)) {
@@ -196,6 +247,20 @@ static int frame_holds(struct builder *b, const struct py_frame *frame, bool asy
 		if (!found)
 			continue;
 		err = lock_get(b, self, asyncio, asyncio ? kind : tk, frame, true, &idx);
+		if (!err)
+			err = idx_add(holds, nholds, idx);
+	}
+	/* not in the standard library's own machinery: Condition.wait takes its waiter lock
+	 * once, to wait on it for a notify (a signal, not a hold) */
+	n = library_frame(frame) ? 0
+				 : pycode__acquired(b->r, frame->addr, asyncio, taken, PYCODE_MAX_HOLDS);
+	for (size_t i = 0; i < n && !err; i++) {
+		const char *tk = explicit_hold(b, taken[i], asyncio, ident, kind, sizeof(kind));
+		size_t idx;
+
+		if (!tk)
+			continue;
+		err = lock_get(b, taken[i], asyncio, tk, frame, true, &idx);
 		if (!err)
 			err = idx_add(holds, nholds, idx);
 	}
@@ -252,7 +317,8 @@ static int thread_read(struct builder *b, const struct py_thread *t, uint64_t *e
 
 		err = loop_add(b, &t->frames[i], t->tid);
 		if (!err)
-			err = frame_holds(b, &t->frames[i], false, &out->holds, &out->nholds, &st);
+			err = frame_holds(b, &t->frames[i], false, t->ident, &out->holds,
+					  &out->nholds, &st);
 		if (!err && i == 0)
 			*enter = entering(b, &st, enter_kind);
 		pyobj__frame_stack_clear(&st);
@@ -267,6 +333,7 @@ static int thread_wait(struct builder *b, const struct py_thread *t, uint64_t en
 		       struct pyasync_thread *th)
 {
 	const struct pyasync_futex *fw = waits ? futex_of(waits, nwaits, t->tid) : NULL;
+	struct pywait pw;
 	uint64_t sem = 0;
 	size_t idx;
 	int err;
@@ -285,6 +352,33 @@ static int thread_wait(struct builder *b, const struct py_thread *t, uint64_t en
 	for (size_t i = 0; fw && i < b->a->nlocks; i++)
 		if (b->a->locks[i].futex && b->a->locks[i].futex == fw->uaddr)
 			th->waits_for = (int)i;
+	if (th->waits_for >= 0 || !fw)
+		return 0;
+	/* a lock asked for with acquire(), not `with`: the frames' objects say which (and not a
+	 * signal's, such as a Condition's waiter) */
+	if (pywait__classify(b->r, t, fw->uaddr, false, &pw) || pw.kind != PYWAIT_LOCK || !pw.lock)
+		return 0;
+	kind = pyobj__is(b->r, pw.lock, "_thread.RLock") ? "threading.RLock" : "threading.Lock";
+	if ((err = lock_get(b, pw.lock, false, kind, &t->frames[0], false, &idx)))
+		return err;
+	th->waits_for = (int)idx;
+	return 0;
+}
+
+/* An RLock records its owner: the thread that holds the RLock that TH waits for, by its
+ * threading.get_ident(), holds it, whatever its frames show. */
+static int rlock_owner(struct builder *b, const struct pyasync_thread *th,
+		       const struct py_thread *threads, struct pyasync_thread *v, size_t n)
+{
+	uint64_t owner;
+	bool locked;
+
+	if (th->waits_for < 0 || strcmp(b->a->locks[th->waits_for].kind, "threading.RLock") ||
+	    pyobj__lock_state(b->r, b->a->locks[th->waits_for].addr, &locked, &owner) || !locked)
+		return 0;
+	for (size_t j = 0; j < n; j++)
+		if (owner && threads[j].ident == owner)
+			return idx_add(&v[j].holds, &v[j].nholds, (size_t)th->waits_for);
 	return 0;
 }
 
@@ -302,6 +396,8 @@ static int threads_read(struct builder *b, const struct py_thread *threads, size
 		err = thread_read(b, &threads[i], &enter[i], &kinds[i], &v[i]);
 	for (size_t i = 0; i < n && !err; i++)
 		err = thread_wait(b, &threads[i], enter[i], kinds[i], waits, nwaits, &v[i]);
+	for (size_t i = 0; i < n && !err; i++)
+		err = rlock_owner(b, &v[i], threads, v, n);
 	for (size_t i = 0; i < n && !err; i++) {
 		if (v[i].waits_for < 0 && !v[i].nholds)
 			continue;
@@ -392,7 +488,8 @@ static int chain_step(struct builder *b, struct pyasync_task *t, size_t *cap, ui
 		return err;
 	}
 	if (state != PYOBJ_GEN_CREATED) {
-		err = frame_holds(b, &t->frames[t->nframes - 1], true, &t->holds, &t->nholds, &st);
+		err = frame_holds(b, &t->frames[t->nframes - 1], true, 0, &t->holds, &t->nholds,
+				  &st);
 		pyobj__frame_stack_clear(&st);
 		if (!err && is_lock_wait(&f))
 			err = task_wait(b, t, &f, &t->frames[0]);
@@ -736,7 +833,7 @@ static int cycle_search(struct builder *b, struct graph *g, bool tasks, size_t n
 
 		for (size_t j = 1; j <= depth; j++)
 			on_path |= g->path[j] == h;
-		if (h == g->path[0])
+		if (h == g->path[0] && depth)
 			err = cycle_add(b, g, tasks, depth + 1);
 		else if (h > g->path[0] && !on_path)
 			err = cycle_search(b, g, tasks, h, depth + 1);

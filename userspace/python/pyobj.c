@@ -27,7 +27,10 @@ struct obj_layout {
 	int8_t gen_suspended_in;	/* 3.13: suspended in an await or yield from; else 0 */
 	int32_t fr_globals, fr_code, fr_instr, fr_stacktop, fr_localsplus;
 	int32_t co_size, co_exceptiontable, co_stacksize, co_nlocalsplus, co_code;
+	int32_t co_localsplusnames, co_names;
 	int32_t futiter_future;
+	int32_t tp_dict, cell_ref;
+	int32_t lock_word, lock_locked, rlock_owner, rlock_count;
 	uint8_t op_resume, op_resume_alt;	/* RESUME and its specialized/instrumented twin */
 	uint8_t op_resume_alt2;		/* 3.13 has two twins: RESUME_CHECK, INSTRUMENTED */
 	uint8_t op_yield, op_yield_alt;		/* YIELD_VALUE, and its instrumented twin */
@@ -42,7 +45,9 @@ struct obj_layout {
 	uint8_t op_yield_from;
 };
 
-/* Containers, weak references, methods and functions: the same in 3.10 to 3.13. */
+/* Containers, weak references, methods, functions, code objects' local names, cells and the
+ * _thread module's locks (lockobject, rlockobject; _queue's simplequeueobject keeps its
+ * PyThread_type_lock at the same place): the same in 3.10 to 3.13. */
 #define CONTAINERS_311_312 \
 	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
 	.set_used = 24, .set_mask = 32, .set_table = 40, \
@@ -50,7 +55,9 @@ struct obj_layout {
 	.dq_left = 24, .dq_right = 32, .dq_lidx = 40, .dq_ridx = 48, .blk_data = 8, \
 	.blk_right = 520, \
 	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
-	.func_name = 32, .futiter_future = 16
+	.func_name = 32, .futiter_future = 16, \
+	.co_localsplusnames = 96, .co_names = 32, .tp_dict = 264, .cell_ref = 16, \
+	.lock_word = 16, .lock_locked = 32, .rlock_owner = 24, .rlock_count = 32
 
 /* 3.10: from the pyenv 3.10.13 build (libpython3.10.so.1.0 and _asyncio's module, dis.opmap). */
 static const struct obj_layout layout_310 = {
@@ -629,8 +636,19 @@ static int varint_be(const uint8_t *t, size_t len, size_t *i, uint32_t *out)
 }
 
 /* Objects/exception_handling_notes.txt: entries of start, size, target, depth << 1 | lasti,
- * each a big-endian varint of 6-bit chunks; the first byte of an entry has bit 7 set. The
- * entries do not overlap: the one that covers an instruction is its innermost handler. */
+ * each a big-endian varint of 6-bit chunks; the first byte of an entry has bit 7 set. */
+int pyobj__exception_entry(const uint8_t *table, size_t len, size_t *i, uint32_t *start,
+			   uint32_t *size, uint32_t *target, uint32_t *depth_lasti)
+{
+	if (*i >= len || !(table[*i] & 128))
+		return -EINVAL;
+	if (varint_be(table, len, i, start) || varint_be(table, len, i, size) ||
+	    varint_be(table, len, i, target) || varint_be(table, len, i, depth_lasti))
+		return -EINVAL;
+	return 0;
+}
+
+/* The entries do not overlap: the one that covers an instruction is its innermost handler. */
 int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uint32_t *depth)
 {
 	size_t i = 0;
@@ -638,10 +656,7 @@ int pyobj__exception_depth(const uint8_t *table, size_t len, uint32_t index, uin
 	while (i < len) {
 		uint32_t start, size, target, dl;
 
-		if (!(table[i] & 128))
-			return -EINVAL;
-		if (varint_be(table, len, &i, &start) || varint_be(table, len, &i, &size) ||
-		    varint_be(table, len, &i, &target) || varint_be(table, len, &i, &dl))
+		if (pyobj__exception_entry(table, len, &i, &start, &size, &target, &dl))
 			return -EINVAL;
 		if (start > index)
 			return -ENOENT;
@@ -776,4 +791,153 @@ int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals)
 	if (!ptr_ok(frame) || (err = rd_ptr(r, frame + l->fr_globals, globals)))
 		return -EFAULT;
 	return pyobj__is(r, *globals, "dict") ? 0 : -EINVAL;
+}
+
+int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, uint64_t **names,
+			size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint64_t tuple, *nm = NULL;
+	size_t nn = 0;
+	int err;
+
+	*values = *names = NULL;
+	*n = 0;
+	if ((err = frame_code(r, frame, &ci)) ||
+	    (err = rd_ptr(r, ci.code + l->co_localsplusnames, &tuple)) ||
+	    (err = pyobj__seq_items(r, tuple, &nm, &nn)))
+		return err;
+	if (nn != (size_t)ci.nlocalsplus) {
+		free(nm);
+		return -EINVAL;
+	}
+	if ((err = rd_ptrs(r, frame + l->fr_localsplus, nn, values))) {
+		free(nm);
+		return err;
+	}
+	/* a cell variable's slot holds its cell (MAKE_CELL, COPY_FREE_VARS): the value is inside */
+	for (size_t i = 0; i < nn; i++) {
+		uint64_t ref;
+
+		if ((*values)[i] && pyobj__is(r, (*values)[i], "cell") &&
+		    !rd_ptr(r, (*values)[i] + l->cell_ref, &ref))
+			(*values)[i] = ref;
+	}
+	*names = nm;
+	*n = nn;
+	return 0;
+}
+
+int pyobj__lock_word(struct pyreader *r, uint64_t obj, uint64_t *word, const char **type)
+{
+	static const char *const types[] = {"_thread.lock", "_thread.RLock", "_queue.SimpleQueue"};
+	const struct obj_layout *l = layout_of(r);
+	char name[32];
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = pyobj__type_name(r, obj, name, sizeof(name))))
+		return err;
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(name, types[i]))
+			continue;
+		if ((err = rd_ptr(r, obj + l->lock_word, word)))
+			return err;
+		if (type)
+			*type = types[i];
+		return ptr_ok(*word) ? 0 : -EINVAL;
+	}
+	return -EINVAL;
+}
+
+int pyobj__lock_state(struct pyreader *r, uint64_t obj, bool *locked, uint64_t *owner)
+{
+	const struct obj_layout *l = layout_of(r);
+	const char *type;
+	uint64_t word, count;
+	uint8_t c;
+	int err;
+
+	*owner = 0;
+	if ((err = pyobj__lock_word(r, obj, &word, &type)))
+		return err;
+	if (!strcmp(type, "_thread.lock")) {
+		if ((err = rd(r, obj + l->lock_locked, &c, 1)))
+			return err;
+		*locked = c != 0;
+		return 0;
+	}
+	if (strcmp(type, "_thread.RLock"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, obj + l->rlock_owner, owner)) ||
+	    (err = rd_ptr(r, obj + l->rlock_count, &count)))
+		return err;
+	*locked = count > 0;
+	if (!*locked)
+		*owner = 0;
+	return 0;
+}
+
+int pyobj__type_dict(struct pyreader *r, uint64_t obj, uint64_t *dict, char *name, size_t cap)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t type, tn;
+	int err;
+
+	if (!l)
+		return -ENOTSUP;
+	if ((err = rd_ptr(r, obj + 8, &type)) || !ptr_ok(type) ||
+	    (err = rd_ptr(r, type + l->tp_dict, dict)))
+		return err ? err : -EFAULT;
+	if (!pyobj__is(r, *dict, "dict"))
+		return -EINVAL;
+	if (!name)
+		return 0;
+	if ((err = rd_ptr(r, type + l->tp_name, &tn)))
+		return err;
+	return rd_cstr(r, tn, name, cap);
+}
+
+#define MAX_CODE_UNITS (1 << 16)	/* code units of one code object read */
+
+void pyobj__code_clear(struct pyobj_code *c)
+{
+	if (!c)
+		return;
+	free(c->bytes);
+	free(c->names);
+	free(c->exc);
+	memset(c, 0, sizeof(*c));
+}
+
+int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci;
+	uint64_t names, table;
+	size_t units;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if ((err = frame_code(r, frame, &ci)))
+		return err;
+	if ((err = rd_size(r, ci.code + l->co_size, MAX_CODE_UNITS, &units)))
+		return err;
+	out->code = ci.code;
+	out->index = ci.index;
+	out->minor = l->minor;
+	out->units = units;
+	out->bytes = malloc(2 * units + 1);
+	if (!out->bytes)
+		return -ENOMEM;
+	err = rd(r, ci.code + l->co_code, out->bytes, 2 * units);
+	err = err ?: rd_ptr(r, ci.code + l->co_names, &names);
+	err = err ?: pyobj__seq_items(r, names, &out->names, &out->nnames);
+	err = err ?: rd_ptr(r, ci.code + l->co_exceptiontable, &table);
+	err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
+	if (err)
+		pyobj__code_clear(out);
+	return err;
 }

@@ -90,8 +90,42 @@ int pyobj__frame_mark(struct pyreader *r, uint64_t frame, uint64_t *mark);
 /* The frame's fast local I (an argument: self is 0 in a method): 0, -ENOENT if unset, -ERANGE
  * past the code's locals. */
 int pyobj__frame_local(struct pyreader *r, uint64_t frame, size_t i, uint64_t *val);
+/* The frame's locals, arguments and cell variables (a cell's value, not the cell): *VALUES (0
+ * where unset) and *NAMES (str objects) are malloc'd arrays of *N addresses. */
+int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, uint64_t **names,
+			size_t *n);
+/* The futex word behind a `_thread.lock`, `_thread.RLock` or `_queue.SimpleQueue` at OBJ (the
+ * sem_t of its PyThread_type_lock: its waiters sleep on it), and which of them it is (*TYPE, a
+ * constant, if TYPE is not NULL). -EINVAL for any other object. */
+int pyobj__lock_word(struct pyreader *r, uint64_t obj, uint64_t *word, const char **type);
+/* Whether the `_thread.lock` or `_thread.RLock` at OBJ is taken now, and by whom where it says
+ * (an RLock records its owner's threading.get_ident(); a Lock has no owner: *OWNER 0). */
+int pyobj__lock_state(struct pyreader *r, uint64_t obj, bool *locked, uint64_t *owner);
+/* The __dict__ of OBJ's class, and the class's name into NAME (if not NULL). */
+int pyobj__type_dict(struct pyreader *r, uint64_t obj, uint64_t *dict, char *name, size_t cap);
+/* A frame's code as it stands: its bytecode (quickened: python/pycode.c undoes that), the
+ * index of its current instruction (code units; -1 before the first), its names (co_names)
+ * and exception table. Arrays are malloc'd; pyobj__code_clear() frees them. */
+struct pyobj_code {
+	uint64_t code;		/* the code object */
+	int64_t index;
+	uint32_t minor;		/* CPython 3.MINOR */
+	uint8_t *bytes;		/* 2 * units bytes */
+	size_t units;
+	uint64_t *names;	/* str objects */
+	size_t nnames;
+	uint8_t *exc;
+	uint32_t exclen;
+};
+int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out);
+void pyobj__code_clear(struct pyobj_code *c);	/* accepts NULL */
 /* The frame's module globals (a dict). */
 int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals);
+/* The entry of the 3.11+ exception table TABLE (co_exceptiontable) at *I, which moves past it:
+ * the instructions [START, START + SIZE) (code units) are handled at TARGET. 0, or -EINVAL at
+ * the end or where the table is malformed. */
+int pyobj__exception_entry(const uint8_t *table, size_t len, size_t *i, uint32_t *start,
+			   uint32_t *size, uint32_t *target, uint32_t *depth_lasti);
 /* The stack depth of the handler that covers instruction INDEX (in code units) in the 3.11+
  * exception table TABLE (co_exceptiontable): 0 with *DEPTH, -ENOENT if none covers it, -EINVAL
  * if the table is malformed. */

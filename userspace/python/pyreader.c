@@ -644,65 +644,66 @@ static int dict_find(struct pyreader *r, uint64_t dict, const char *name, uint64
 	return err ? err : *val ? 0 : -ENOENT;
 }
 
-/* A split table: the index of NAME in the type's shared keys picks the instance's value. */
-static int split_find(struct pyreader *r, uint64_t keys, uint64_t values, const char *name,
-		      uint64_t *val)
-{
-	struct dict_items d;
-	size_t idx;
-	int err = keys_items(r, keys, 0, &d);
-
-	if (!err)
-		err = items_find(r, &d, name, &idx);
-	dict_items_free(&d);
-	if (err)
-		return err;
-	if (!ptr_ok(values) || read_u64(r, values + r->lay.values_hdr + idx * 8, val))
-		return -EFAULT;
-	return *val ? 0 : -ENOENT;
-}
-
-/* An instance with a managed dict (3.11+): the dict before the object, or the values of a
- * split table (before the object in 3.11 and 3.12, after it in 3.13+). */
-static int managed_attr(struct pyreader *r, uint64_t obj, uint64_t type, uint64_t flags,
-			const char *name, uint64_t *val)
+/* The attributes of an instance with a managed dict (3.11+): the dict before the object, or the
+ * values of a split table (before the object in 3.11 and 3.12, after it in 3.13+), with the
+ * type's shared keys. */
+static int managed_items(struct pyreader *r, uint64_t obj, uint64_t type, uint64_t flags,
+			 struct dict_items *d)
 {
 	const struct py_layout *l = &r->lay;
 	uint64_t keys, pre[2];	/* pre[0] at obj-32, pre[1] at obj-24 */
 	int64_t basic;
 	uint8_t valid;
 
+	memset(d, 0, sizeof(*d));
 	if (read_u64(r, type + l->ht_cached_keys, &keys) || mem_read(r, obj - 32, pre, sizeof(pre)))
 		return -EFAULT;
 	if (l->inst_dict == INST_DICT_312 && (pre[1] & 1))	/* values - 1, tagged */
-		return split_find(r, keys, (pre[1] + 4) & ~7ULL, name, val);
+		return ptr_ok((pre[1] + 4) & ~7ULL) ? keys_items(r, keys, (pre[1] + 4) & ~7ULL, d)
+						     : -EFAULT;
 	if (pre[1])
-		return dict_find(r, pre[1], name, val);
+		return dict_items(r, pre[1], d);
 	if (l->inst_dict == INST_DICT_311)
-		return split_find(r, keys, pre[0], name, val);
+		return ptr_ok(pre[0]) ? keys_items(r, keys, pre[0], d) : -EFAULT;
 	if (l->inst_dict != INST_INLINE_313 || !(flags & TPFLAGS_INLINE_VALUES) ||
 	    mem_read(r, type + l->tp_basicsize, &basic, sizeof(basic)) || basic <= 0 ||
 	    basic > 4096 || mem_read(r, obj + basic + 3, &valid, 1) || !valid)
 		return -ENOENT;
-	return split_find(r, keys, obj + basic, name, val);
+	return keys_items(r, keys, obj + basic, d);
 }
 
-/* Instance attribute NAME of the object at OBJ (a plain Python class instance). */
-static int inst_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
+/* The attributes of the object at OBJ (a plain Python class instance): its __dict__'s items. */
+static int inst_items(struct pyreader *r, uint64_t obj, struct dict_items *d)
 {
 	const struct py_layout *l = &r->lay;
 	uint64_t type, flags, dict;
 	int64_t dictoff;
 
+	memset(d, 0, sizeof(*d));
 	if (!ptr_ok(obj) || read_u64(r, obj + 8, &type) || !ptr_ok(type) ||
 	    read_u64(r, type + l->tp_flags, &flags))
 		return -EFAULT;
 	if (l->inst_dict != INST_DICT_310 && (flags & TPFLAGS_MANAGED_DICT))
-		return managed_attr(r, obj, type, flags, name, val);
+		return managed_items(r, obj, type, flags, d);
 	if (mem_read(r, type + l->tp_dictoffset, &dictoff, sizeof(dictoff)) || dictoff <= 0 ||
 	    dictoff > 4096 || read_u64(r, obj + dictoff, &dict))
 		return -ENOENT;
-	return dict_find(r, dict, name, val);
+	return dict_items(r, dict, d);
+}
+
+/* Instance attribute NAME of the object at OBJ. */
+static int inst_attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
+{
+	struct dict_items d;
+	size_t idx;
+	int err = inst_items(r, obj, &d);
+
+	if (!err)
+		err = items_find(r, &d, name, &idx);
+	if (!err)
+		*val = d.values[idx];
+	dict_items_free(&d);
+	return err ? err : *val ? 0 : -ENOENT;
 }
 
 /* ---- code objects and lines ---- */
@@ -1855,6 +1856,18 @@ int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out)
 int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val)
 {
 	return inst_attr(r, obj, name, val);
+}
+
+int pyreader__attr_items(struct pyreader *r, uint64_t obj, uint64_t **names, uint64_t **values,
+			 size_t *n)
+{
+	struct dict_items d;
+	int err = inst_items(r, obj, &d);
+
+	*names = err ? NULL : d.keys;
+	*values = err ? NULL : d.values;
+	*n = err ? 0 : d.n;
+	return err;
 }
 
 int pyreader__modules(struct pyreader *r, uint64_t *dict)

@@ -122,6 +122,10 @@ int pyreader__bytes(struct pyreader *r, uint64_t obj, size_t max, uint8_t **out,
 int pyreader__long(struct pyreader *r, uint64_t obj, uint64_t *out);
 /* Instance attribute NAME of a Python class instance (its __dict__ or inline values). */
 int pyreader__attr(struct pyreader *r, uint64_t obj, const char *name, uint64_t *val);
+/* All instance attributes of OBJ, as pyreader__dict_items gives a dict's: *NAMES and *VALUES
+ * are malloc'd arrays of *N object addresses (0 in an empty slot) that the caller frees. */
+int pyreader__attr_items(struct pyreader *r, uint64_t obj, uint64_t **names, uint64_t **values,
+			 size_t *n);
 /* sys.modules of the main interpreter. 0, -EAGAIN before it exists, -errno. */
 int pyreader__modules(struct pyreader *r, uint64_t *dict);
 /* Describes the _PyInterpreterFrame at FRAME (a coroutine's, say) as a stack frame: OUT's

@@ -517,19 +517,51 @@ const char *model__thread_label(const struct model *m, uint32_t tid, bool name_f
 	return ls_scrub(buf);
 }
 
+/* The machinery between the frames that matter: the C library's and the interpreter's own
+ * native frames (its executable or libpython), not Python frames nor the program's code. */
+static bool machinery(const struct model *m, uint32_t id)
+{
+	struct model_frame f;
+	const char *mod;
+
+	if (!model__frame_parts(m, id, &f))
+		return false;
+	mod = f.module;
+	return !strncmp(mod, "libc.so", 7) || !strncmp(mod, "libpthread", 10) ||
+	       !strncmp(mod, "ld-linux", 8) || !strncmp(mod, "libpython", 9) ||
+	       (!strncmp(mod, "python", 6) && mod[6]);
+}
+
+#define STACK_HEAD 3 /* innermost frames always shown: where the thread waits */
+
+/* A stack longer than MAX_FRAMES keeps its innermost frames and every frame that matters (up
+ * to MAX_FRAMES of them); each run of machinery between them is one line that counts it, so
+ * that the program's own frames are never cut for the library's. */
 void model__stack_text(const struct model *m, uint32_t id, const char *indent, uint32_t max_frames,
 		       FILE *out)
 {
 	const uint32_t *frames;
-	uint32_t n = m ? model__stack(m, id, &frames) : 0;
+	uint32_t n = m ? model__stack(m, id, &frames) : 0, shown = 0, skipped = 0, i;
 	char buf[512]; /* a longer frame is cut: a line for people, not a record */
 
-	for (uint32_t i = 0; i < n && i < max_frames; i++) {
+	for (i = 0; i < n && shown < max_frames; i++) {
+		if (n > max_frames && i >= STACK_HEAD && machinery(m, frames[i])) {
+			skipped++;
+			continue;
+		}
+		if (skipped)
+			fprintf(out, "%s... %" PRIu32 " interpreter and C library frames\n", indent,
+				skipped);
+		skipped = 0;
 		model__frame_format(m, frames[i], buf, sizeof(buf));
 		fprintf(out, "%s%s\n", indent, ls_scrub(buf));
+		shown++;
 	}
-	if (n > max_frames)
-		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - max_frames);
+	if (i < n)
+		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - i + skipped);
+	else if (skipped)
+		fprintf(out, "%s... %" PRIu32 " interpreter and C library frames\n", indent,
+			skipped);
 	else if (!n && !id)
 		fprintf(out, "%s(no stack)\n", indent);
 	else if (!n)

@@ -25,8 +25,23 @@ enum ls_lock_kind {
 	LS_KIND_GIL,
 	LS_KIND_COND,		/* condition wait: not contention */
 	LS_KIND_JOIN,		/* thread join: not contention */
+	/* CPython's signalling, built on locks acquired twice (python/pywait.h): not contention */
+	LS_KIND_EVENT,		/* Event.wait */
+	LS_KIND_QUEUE,		/* a queue's get, put, join; idle pool workers */
+	LS_KIND_BARRIER,	/* Barrier.wait */
+	LS_KIND_SIGNAL,		/* a semaphore used as a signal */
+	LS_KIND_INTERNAL,	/* a CPython lock the interpreter takes for itself (imports, I/O
+				 * buffers, its runtime), never from the program's Python code */
 	LS_KIND__COUNT
 };
+
+/* Waiting that is not contention: for a signal, a thread's end, a queue's item. Such waits
+ * have no holder to wait for, so they close no deadlock and order no locks. */
+static inline bool ls_kind_signal(unsigned int kind)
+{
+	return kind == LS_KIND_COND || kind == LS_KIND_JOIN || kind == LS_KIND_EVENT ||
+	       kind == LS_KIND_QUEUE || kind == LS_KIND_BARRIER || kind == LS_KIND_SIGNAL;
+}
 
 /* WAIT_BEGIN flags. */
 enum {
@@ -41,9 +56,11 @@ enum {
 	LS_ACQ_TRY = 1 << 0,	/* a trylock: never blocks, so it cannot close a deadlock */
 	LS_ACQ_SHARED = 1 << 1,	/* a reader's hold of an rwlock: readers do not exclude readers */
 	LS_ACQ_TIMED = 1 << 2,	/* a timed lock call: gives up instead of deadlocking forever */
-	LS_ACQ_COND = 1 << 3,
+	LS_ACQ_COND = 1 << 3,	/* the mutex retaken by pthread_cond_*wait on its return */
 	LS_ACQ_INFERRED = 1 << 4,	/* held when recording began: deduced (a CPython `with` block
-					 * open in the thread's frames), not seen taken */	/* the mutex retaken by pthread_cond_*wait on its return */
+					 * open in the thread's frames), not seen taken */
+	LS_ACQ_PY = 1 << 5,	/* a CPython lock (`_thread.lock`, RLock's, SimpleQueue's): any
+				 * thread may release it, so it may be used as a signal */
 };
 
 /* OBJECT flags: what the object's symbols and debug info gave. */
