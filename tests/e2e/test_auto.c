@@ -104,9 +104,10 @@ Test(auto, a_burst_after_an_idle_attach_stays_in_budget, .timeout = 90)
 			cr_assert_lt(s[i].off - from, 60000000, "stretch %zu: probes in for %.1f ms "
 				     "of the burst", i, (s[i].off - from) / 1e6);
 	}
-	/* probed throughout, it would take ~15 times as long; the machine is shared: the bound
-	 * is loose, the stretches above are the exact test */
-	cr_assert_lt(with / alone, 1.5, "the burst took %.2f times as long recorded (%s)",
+	/* probed throughout, it would take ~15 times as long. The stretches above are the exact
+	 * test; this ratio is taken on a shared machine at two different moments, so its bound only
+	 * tells "probes left in" from "probes out" (the budget itself is measured by `make bench`) */
+	cr_assert_lt(with / alone, 4.0, "the burst took %.2f times as long recorded (%s)",
 		     with / alone, err);
 	jp_free(idle);
 	jp_free(gt);
