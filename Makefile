@@ -31,8 +31,9 @@ DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
 # data directories, and the load tools that drive them.
 DEB_PKGS += mariadb-server sysbench redis-server redis-tools memcached postgresql g++
 # Names on real binaries: separate debug info served by a local debuginfod (elfutils' server and
-# client library), and Go's pprof to check that exported profiles map back to the binaries.
-DEB_PKGS += debuginfod libdebuginfod-dev golang-go
+# client library), Go's pprof to check that exported profiles map back to the binaries, and
+# Debian's zstd, whose -T0 workers share condition variables.
+DEB_PKGS += debuginfod libdebuginfod-dev golang-go zstd
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -MMD -MP -I$(BUILD) -I. -Iuserspace
