@@ -4,7 +4,12 @@
 .SECONDARY:
 
 BUILD  := build
+VERSION := 0.1.0
+# `make install` honours PREFIX and DESTDIR (a staging root for packages)
 PREFIX ?= /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man/man1
+COMPDIR = $(PREFIX)/share/bash-completion/completions
 CC     ?= gcc
 CLANG  ?= clang
 BPFTOOL ?= bpftool
@@ -24,6 +29,8 @@ endif
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
 	    libzstd-dev libcriterion-dev python3 bc procps libclang-rt-14-dev
+# The manual page is read with man (its test renders it with `man -l`)
+DEB_PKGS += man-db groff-base
 # The viewer's browser test: Debian's chromium, and node with npm (a nodejs that ships npm
 # conflicts with Debian's npm package, so npm is asked for only where the command is missing).
 DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
@@ -55,8 +62,9 @@ VIEWER_FILES := $(wildcard viewer/*.html viewer/*.css viewer/*.js)
 LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all deps test unit e2e demo bench install clean format viewer-test check fuzz fuzz-smoke
-all: $(BUILD)/lockscope $(WORKLOADS)
+.PHONY: all deps test unit e2e demo bench install uninstall clean format viewer-test check fuzz \
+	fuzz-smoke
+all: $(BUILD)/lockscope $(BUILD)/lockscope.1 $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
 # Services that packages would start on install (a database server's default instance) are kept
@@ -102,6 +110,13 @@ $(BUILD)/view_assets.c: $(VIEWER_FILES) viewer/embed.sh | $(BUILD)
 $(BUILD)/obj/view_assets.o: $(BUILD)/view_assets.c | $(BUILD)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# --version says which release this is
+$(MAIN_OBJ) $(BUILD)/asan/obj/commands/main.o: CFLAGS += -DLOCKSCOPE_VERSION='"$(VERSION)"'
+
+$(BUILD)/lockscope.1: doc/lockscope.1 Makefile | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< > $@
 
 $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -251,8 +266,14 @@ bench: deps
 	$(Q)sh tests/bench/run.sh
 	$(Q)$(MAKE) --no-print-directory fuzz
 
-install: $(BUILD)/lockscope
-	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/lockscope
+install: $(BUILD)/lockscope $(BUILD)/lockscope.1
+	install -D -m 0755 $(BUILD)/lockscope $(DESTDIR)$(BINDIR)/lockscope
+	install -D -m 0644 $(BUILD)/lockscope.1 $(DESTDIR)$(MANDIR)/lockscope.1
+	install -D -m 0644 doc/lockscope.bash $(DESTDIR)$(COMPDIR)/lockscope
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/lockscope $(DESTDIR)$(MANDIR)/lockscope.1 \
+	      $(DESTDIR)$(COMPDIR)/lockscope
 
 format:
 	clang-format -i userspace/*/*.[ch] bpf/*.[ch] tests/*/*.c
