@@ -26,12 +26,22 @@ Test(export, chrome_trace_of_a_real_recording, .timeout = 60)
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -o %s/exp.lsz -- " WORKLOAD("contended")
-		 " --iters 500 && " LOCKSCOPE " export %s/exp.lsz -o %s/exp.json",
+		 " --iters 500 && echo old > %s/exp.json && " LOCKSCOPE " export %s/exp.lsz",
 		 test_dir(), test_dir(), test_dir());
 	rc = sh(cmd, NULL, &err);
 	cr_assert_eq(rc, 0, "%s", err);
 	free(err);
+	/* no -o: the trace's name with .json; what was there is kept as .old */
+	text = slurp(strcat(strcpy(cmd, test_dir()), "/exp.json.old"));
+	cr_assert_str_eq(text, "old\n", "the earlier file is not kept as exp.json.old");
+	free(text);
 	text = slurp(strcat(strcpy(cmd, test_dir()), "/exp.json"));
+	cr_assert_not_null(text);
+	/* -o - writes the same to stdout */
+	cr_assert_eq(shf(&out, NULL, LOCKSCOPE " export %s/exp.lsz -o -", test_dir()), 0);
+	cr_assert_str_eq(out, text, "-o - is not the same export");
+	free(out);
+	out = NULL;
 	doc = jparse(text);
 	cr_assert_not_null(doc, "the export is not JSON");
 	evs = jp_get(doc, "traceEvents");

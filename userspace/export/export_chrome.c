@@ -577,7 +577,7 @@ static int chrome_finish(void *self, uint64_t end_ts, bool complete, const char 
 
 const struct export_format export_chrome_format = {
     .name = "chrome",
-    .suffix = NULL, /* stdout, as before there were other formats */
+    .suffix = ".json",
     .new = chrome_new,
     .feed = chrome_feed,
     .finish = chrome_finish,
