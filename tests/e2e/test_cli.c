@@ -136,3 +136,53 @@ Test(cli, make_install_and_uninstall, .timeout = 120)
 	free(out);
 	free(err);
 }
+
+/* On a terminal (a pty made by script), record keeps one status line up to date: time, events,
+ * losses, full mode's share and the deadlocks found, each redraw erasing the last; alerts and
+ * the closing line start on an erased line. On a pipe, none of it. */
+Test(cli, record_status_line_on_a_terminal_only, .timeout = 60)
+{
+	char *out = NULL, *err = NULL;
+	double last = -1;
+	int lines = 0, before = 0, after = 0;
+	int rc =
+	    shf(&out, &err,
+		"script -qec '" LOCKSCOPE
+		" record -d 3 -o %s/t.lsz -- " WORKLOAD("deadlock") " --delay-ms 300' /dev/null",
+		test_dir());
+
+	cr_assert_eq(rc, 0, "record on a pty: %d %s %s", rc, out, err);
+	for (char *p = strstr(out, "\r\033[Klockscope: "); p;
+	     p = strstr(p + 1, "\r\033[Klockscope: ")) {
+		double s;
+		unsigned long long events, lost;
+		unsigned pct;
+		char tail[32] = "";
+
+		if (sscanf(p + 15, "%lf s, %llu events, %llu lost, full mode %u%%, %31[^\r\n{]", &s,
+			   &events, &lost, &pct, tail) < 5)
+			continue;
+		cr_assert_geq(s, last, "elapsed went back: %s", out);
+		cr_assert(pct <= 100);
+		last = s;
+		lines++;
+		before += !strncmp(tail, "no deadlock", 11) && !after;
+		after += !strncmp(tail, "1 DEADLOCK", 10);
+	}
+	cr_assert_geq(lines, 5, "fewer than 5 status lines in 3 s: %s", out);
+	cr_assert(before > 0 && after > 0, "the deadlock is not counted on the status line: %s",
+		  out);
+	cr_assert(strstr(out, "\r\033[Klockscope: DEADLOCK: threads"), "the alert mixes with it");
+	cr_assert(strstr(out, "\r\033[Klockscope: record: "), "the last line mixes with it");
+	free(out);
+	free(err);
+
+	/* a pipe: the start and end lines only, no redraws */
+	rc = shf(&out, &err,
+		 LOCKSCOPE " record -d 1 -o %s/p.lsz -- " WORKLOAD("contended") " --iters 500",
+		 test_dir());
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(!strchr(err, '\r') && !strchr(err, '\033'), "a status line on a pipe: %s", err);
+	free(out);
+	free(err);
+}
