@@ -63,7 +63,7 @@ LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
 .PHONY: all deps test unit e2e demo bench install uninstall clean format viewer-test check fuzz \
-	fuzz-smoke
+	fuzz-smoke devtools-test
 all: $(BUILD)/lockscope $(BUILD)/lockscope.1 $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
@@ -249,11 +249,17 @@ test: deps
 	$(BUILD)/test_e2e -j1
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory viewer-test
+	$(Q)$(MAKE) --no-print-directory devtools-test
 
 # The viewer in headless chromium, driven by playwright-core from the lockfile.
 viewer-test: $(BUILD)/lockscope $(WORKLOADS)
 	$(Q)cd tests/viewer && npm ci --offline --silent --no-audit --no-fund
 	node --test tests/viewer/viewer.test.mjs
+
+# The Chrome export in Chrome DevTools' own trace model, vendored (tests/devtools/vendor).
+devtools-test: $(BUILD)/lockscope $(WORKLOADS)
+	$(Q)cd tests/devtools && npm ci --offline --silent --no-audit --no-fund
+	node --test tests/devtools/flows.test.mjs
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

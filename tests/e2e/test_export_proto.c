@@ -162,8 +162,12 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	data = read_binary(out, &len);
 	cr_assert_eq(pf_decode(data, len, &t, err, sizeof(err)), 0, "%s", err);
 	report_wait(trace, &hot, &hot_name, &hold);
-	for (size_t i = 0; i < t.ntracks; i++)
+	for (size_t i = 0; i < t.ntracks; i++) {
 		workers += t.tracks[i].name && !strncmp(t.tracks[i].name, "worker-", 7);
+		/* described once, with its own name, not first with the process's */
+		cr_assert_eq(t.tracks[i].described, 1, "track %s described %u times",
+			     t.tracks[i].name, t.tracks[i].described);
+	}
 	cr_assert_eq(workers, 4, "thread tracks named worker-N: %zu", workers);
 	/* a slice begins and ends next to each other in the stream (the decoder checked) */
 	for (size_t i = 0; i + 1 < t.nevents; i++) {
