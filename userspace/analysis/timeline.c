@@ -286,5 +286,6 @@ int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 
 int timeline__finish(struct timeline *x, uint64_t end_ts)
 {
-	return waitpair__finish(x->pairs, end_ts);
+	/* holds still open at the end (a deadlock's locks) are shown up to it */
+	return waitpair__finish(x->pairs, end_ts) ?: (x->holds ? holds__finish(x->holds, end_ts) : 0);
 }
