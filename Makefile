@@ -4,7 +4,12 @@
 .SECONDARY:
 
 BUILD  := build
+VERSION := 0.1.0
+# `make install` honours PREFIX and DESTDIR (a staging root for packages)
 PREFIX ?= /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man/man1
+COMPDIR = $(PREFIX)/share/bash-completion/completions
 CC     ?= gcc
 CLANG  ?= clang
 BPFTOOL ?= bpftool
@@ -24,6 +29,8 @@ endif
 # Debian packages the build, the tests and the demo need; `make deps` installs what is missing.
 DEB_PKGS := make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev \
 	    libzstd-dev libcriterion-dev python3 bc procps libclang-rt-14-dev
+# The manual page is read with man (its test renders it with `man -l`)
+DEB_PKGS += man-db groff-base
 # The viewer's browser test: Debian's chromium, and node with npm (a nodejs that ships npm
 # conflicts with Debian's npm package, so npm is asked for only where the command is missing).
 DEB_PKGS += chromium nodejs $(if $(shell command -v npm),,npm)
@@ -56,8 +63,9 @@ VIEWER_FILES := $(wildcard viewer/*.html viewer/*.css viewer/*.js)
 LIB_OBJS  += $(BUILD)/obj/view_assets.o
 BENCHES   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(wildcard tests/bench/*.c))
 
-.PHONY: all deps test unit e2e demo bench install clean format viewer-test check fuzz fuzz-smoke
-all: $(BUILD)/lockscope $(WORKLOADS)
+.PHONY: all deps test unit e2e demo bench install uninstall clean format viewer-test check fuzz \
+	fuzz-smoke devtools-test
+all: $(BUILD)/lockscope $(BUILD)/lockscope.1 $(WORKLOADS)
 
 # ---- set-up: install what is missing (Debian packages only) ----
 # Services that packages would start on install (a database server's default instance) are kept
@@ -103,6 +111,13 @@ $(BUILD)/view_assets.c: $(VIEWER_FILES) viewer/embed.sh | $(BUILD)
 $(BUILD)/obj/view_assets.o: $(BUILD)/view_assets.c | $(BUILD)/obj
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# --version says which release this is
+$(MAIN_OBJ) $(BUILD)/asan/obj/commands/main.o: CFLAGS += -DLOCKSCOPE_VERSION='"$(VERSION)"'
+
+$(BUILD)/lockscope.1: doc/lockscope.1 Makefile | $(BUILD)
+	$(call msg,GEN,$@)
+	$(Q)sed 's/@VERSION@/$(VERSION)/g' $< > $@
 
 $(BUILD)/lockscope: $(MAIN_OBJ) $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -235,11 +250,17 @@ test: deps
 	$(BUILD)/test_e2e -j1
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 	$(Q)$(MAKE) --no-print-directory viewer-test
+	$(Q)$(MAKE) --no-print-directory devtools-test
 
 # The viewer in headless chromium, driven by playwright-core from the lockfile.
 viewer-test: $(BUILD)/lockscope $(WORKLOADS)
 	$(Q)cd tests/viewer && npm ci --offline --silent --no-audit --no-fund
 	node --test tests/viewer/viewer.test.mjs
+
+# The Chrome export in Chrome DevTools' own trace model, vendored (tests/devtools/vendor).
+devtools-test: $(BUILD)/lockscope $(WORKLOADS)
+	$(Q)cd tests/devtools && npm ci --offline --silent --no-audit --no-fund
+	node --test tests/devtools/flows.test.mjs
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -252,8 +273,14 @@ bench: deps
 	$(Q)sh tests/bench/run.sh
 	$(Q)$(MAKE) --no-print-directory fuzz
 
-install: $(BUILD)/lockscope
-	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/lockscope
+install: $(BUILD)/lockscope $(BUILD)/lockscope.1
+	install -D -m 0755 $(BUILD)/lockscope $(DESTDIR)$(BINDIR)/lockscope
+	install -D -m 0644 $(BUILD)/lockscope.1 $(DESTDIR)$(MANDIR)/lockscope.1
+	install -D -m 0644 doc/lockscope.bash $(DESTDIR)$(COMPDIR)/lockscope
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/lockscope $(DESTDIR)$(MANDIR)/lockscope.1 \
+	      $(DESTDIR)$(COMPDIR)/lockscope
 
 format:
 	clang-format -i userspace/*/*.[ch] bpf/*.[ch] tests/*/*.c

@@ -162,8 +162,12 @@ Test(export_proto, perfetto_of_a_real_recording, .timeout = 90)
 	data = read_binary(out, &len);
 	cr_assert_eq(pf_decode(data, len, &t, err, sizeof(err)), 0, "%s", err);
 	report_wait(trace, &hot, &hot_name, &hold);
-	for (size_t i = 0; i < t.ntracks; i++)
+	for (size_t i = 0; i < t.ntracks; i++) {
 		workers += t.tracks[i].name && !strncmp(t.tracks[i].name, "worker-", 7);
+		/* described once, with its own name, not first with the process's */
+		cr_assert_eq(t.tracks[i].described, 1, "track %s described %u times",
+			     t.tracks[i].name, t.tracks[i].described);
+	}
 	cr_assert_eq(workers, 4, "thread tracks named worker-N: %zu", workers);
 	/* a slice begins and ends next to each other in the stream (the decoder checked) */
 	for (size_t i = 0; i + 1 < t.nevents; i++) {
@@ -201,5 +205,99 @@ Test(export_proto, bad_formats_and_options_say_what, .timeout = 30)
 	free(err);
 	cr_assert_eq(
 	    shf(NULL, &err, LOCKSCOPE " export %s --format pprof --by nobody", recording()), 1);
+	free(err);
+}
+
+/* The Perfetto export of the trace at TRACE (written beside it), decoded and checked. */
+static void perfetto_of(const char *trace, struct pf_trace *t)
+{
+	char out[512], err[256], *stderr_text = NULL;
+	uint8_t *data;
+	size_t len;
+
+	snprintf(out, sizeof(out), "%s.pftrace", trace);
+	cr_assert_eq(shf(NULL, &stderr_text, LOCKSCOPE " export --format perfetto -o %s %s", out,
+			 trace),
+		     0, "%s", stderr_text);
+	free(stderr_text);
+	data = read_binary(out, &len);
+	cr_assert_eq(pf_decode(data, len, t, err, sizeof(err)), 0, "%s", err);
+	free(data);
+}
+
+/* The thread that track UUID belongs to (itself or its parent's): 0 if none. */
+static uint32_t track_tid(const struct pf_trace *t, uint64_t uuid)
+{
+	for (int depth = 0; depth < 2; depth++)
+		for (size_t i = 0; i < t->ntracks; i++)
+			if (t->tracks[i].uuid == uuid) {
+				if (t->tracks[i].tid)
+					return t->tracks[i].tid;
+				uuid = t->tracks[i].parent;
+				break;
+			}
+	return 0;
+}
+
+/* A deadlock is an instant on each of its threads; event-loop blocks are slices on a track
+ * under the loop's thread, the report's blocks one for one. */
+Test(export_proto, perfetto_marks_deadlocks_and_loop_blocks, .timeout = 90)
+{
+	char trace[512], *out = NULL, *err = NULL;
+	struct jp_value *truth, *rep;
+	const struct jp_value *blocks;
+	struct pf_trace t;
+	size_t k = 0;
+	int marks = 0;
+
+	snprintf(trace, sizeof(trace), "%s/dl.lsz", test_dir());
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " record -d 2 -o %s -- " WORKLOAD("deadlock"), trace),
+		     0, "%s", err);
+	truth = jparse(strchr(out, '{'));
+	cr_assert_not_null(truth, "no ground truth: %s", out);
+	perfetto_of(trace, &t);
+	for (size_t i = 0; i < t.nevents; i++) {
+		const struct pf_event *e = &t.events[i];
+		uint32_t tid = track_tid(&t, e->track);
+
+		if (!e->category || strcmp(e->category, "deadlock"))
+			continue;
+		cr_assert_eq(e->type, PF_INSTANT);
+		cr_assert_str_eq(e->name, "DEADLOCK");
+		marks |= (tid == jnum(truth, "tid_a_to_b", -1)) | (tid == jnum(truth, "tid_b_to_a", -1))
+							     << 1;
+	}
+	cr_assert_eq(marks, 3, "not both threads of the deadlock have an instant");
+	pf_free(&t);
+	jp_free(truth);
+	free(out);
+	free(err);
+
+	snprintf(trace, sizeof(trace), "%s/loop.lsz", test_dir());
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("epoll_loop"), trace), 0,
+		     "%s", err);
+	rep = report_json(trace);
+	blocks = jp_get(rep, "loop_blocks");
+	cr_assert(blocks && blocks->len >= 4, "the loop's blocks are not in the report");
+	perfetto_of(trace, &t);
+	for (size_t i = 0; i + 1 < t.nevents; i++) {
+		const struct pf_event *e = &t.events[i];
+		const struct jp_value *b = &blocks->items[k];
+		char name[64];
+
+		if (e->type != PF_BEGIN || !e->category || strcmp(e->category, "loop_block"))
+			continue;
+		cr_assert_lt(k, blocks->len, "more loop_block slices than blocks");
+		snprintf(name, sizeof(name), "loop blocked (%s)", jstr(b, "cause"));
+		cr_expect_str_eq(e->name, name);
+		cr_expect_eq(track_tid(&t, e->track), jnum(b, "tid", -1));
+		/* the decoder put each slice's end right after its begin */
+		cr_expect_eq(t.events[i + 1].ts - e->ts, jnum(b, "duration_ns", -1));
+		k++;
+	}
+	cr_assert_eq(k, blocks->len, "%zu loop_block slices for %zu blocks", k, blocks->len);
+	pf_free(&t);
+	jp_free(rep);
+	free(out);
 	free(err);
 }

@@ -710,12 +710,14 @@ static int add_track(struct pf_trace *t, const struct pd_field *f, char *err, si
 			goto out;
 		}
 		free(t->tracks[i].name);
+		k.described = t->tracks[i].described + 1;
 		t->tracks[i] = k;
 		k.name = NULL;
 		ret = 0;
 		goto out;
 	}
 	t->tracks = realloc(t->tracks, (t->ntracks + 1) * sizeof(*t->tracks));
+	k.described = 1;
 	t->tracks[t->ntracks++] = k;
 	k.name = NULL;
 	ret = 0;

@@ -91,6 +91,7 @@ struct pf_track {
 	uint32_t pid, tid;
 	bool process;
 	char *name; /* thread or process name */
+	unsigned described; /* descriptors of it in the trace (a renamed thread's: more than 1) */
 };
 
 struct pf_trace {

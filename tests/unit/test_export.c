@@ -275,8 +275,8 @@ Test(export, follows_the_format_rules)
 	write_scenario(true);
 	doc = export_stdout(&run);
 	cr_assert_eq(run.err_len, 0, "%s", run.err);
-	/* three waits, two wake slices; one flow */
-	cr_assert_eq(count_events(doc, "X"), 5);
+	/* three waits, two wake slices, the woken thread's part of the wake; one flow */
+	cr_assert_eq(count_events(doc, "X"), 6);
 	cr_assert_eq(count_events(doc, "s"), 1);
 	cr_assert_eq(count_events(doc, "f"), 1);
 	cr_assert_eq(count_events(doc, "i"), 1);
@@ -460,7 +460,9 @@ Test(export, renamed_thread_and_hostile_names_stay_valid)
 	tf_finish(&trace, 30, 2, 0);
 	tf_close(&trace);
 	doc = export_stdout(&run);
-	cr_assert(is(jp_get(nth_event(doc, "M", 1, 2), "args"), "name", "new\xef\xbf\xbd\n\""));
+	/* renamed before its first event: described once, with the name it has then */
+	cr_assert(is(jp_get(nth_event(doc, "M", 1, 1), "args"), "name", "new\xef\xbf\xbd\n\""));
+	cr_assert_null(nth_event(doc, "M", 1, 2), "the thread is described twice");
 	cr_assert(is(nth_event(doc, "X", 1, 0), "name", "l\x1b[31mred"));
 	jp_free(doc);
 	tf_run_free(&run);
@@ -508,6 +510,9 @@ Test(export, redefined_locks_frames_and_stacks_show_from_then_on)
 	tf_close(&trace);
 	doc = export_stdout(&run);
 
+	/* W1's slices: each wait, then the woken part of the wake that ended it */
+	cr_assert(is(nth_event(doc, "X", W1, 1), "name", "wake first"));
+	cr_assert(is(nth_event(doc, "X", W1, 1), "cat", "wake"));
 	x = nth_event(doc, "X", W1, 0);
 	cr_assert(is(x, "name", "first"));
 	cr_assert_str_eq(stack_frame(x, 0), "first_frame (a.c:1)");
@@ -515,24 +520,24 @@ Test(export, redefined_locks_frames_and_stacks_show_from_then_on)
 	cr_assert(is(nth_event(doc, "s", W2, 0), "name", "wake first"));
 	cr_assert(is(nth_event(doc, "f", W1, 0), "name", "wake first"));
 
-	x = nth_event(doc, "X", W1, 1);
+	x = nth_event(doc, "X", W1, 2);
 	cr_assert(is(x, "name", "second"));
 	cr_assert_str_eq(stack_frame(x, 0), "second_frame (a.c:2)");
 	cr_assert_null(stack_frame(x, 1));
 	cr_assert(is(nth_event(doc, "X", W2, 1), "name", "wake second"));
 	cr_assert(is(nth_event(doc, "f", W1, 1), "name", "wake second"));
 
-	x = nth_event(doc, "X", W1, 2);
+	x = nth_event(doc, "X", W1, 4);
 	cr_assert_str_eq(stack_frame(x, 0), "second_frame (a.c:2)");
 	cr_assert_str_eq(stack_frame(x, 1), "?? (frame 2)");
 
-	x = nth_event(doc, "X", W1, 3);
+	x = nth_event(doc, "X", W1, 6);
 	cr_assert(is(x, "name", "mutex 0x5581d2a0"));
 	cr_assert(is(x, "cat", "mutex"));
 	cr_assert_str_eq(stack_frame(x, 1), "third_frame (b.c:3)");
 	cr_assert(is(nth_event(doc, "X", W2, 3), "name", "wake futex 0x5581d2a0"));
 
-	x = nth_event(doc, "X", W1, 4);
+	x = nth_event(doc, "X", W1, 8);
 	cr_assert(is(x, "name", "cond 0x5581d2a0"));
 	cr_assert(is(x, "cat", "cond"));
 	jp_free(doc);

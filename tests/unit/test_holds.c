@@ -102,6 +102,47 @@ Test(holds, holds_open_at_the_end_count_up_to_it)
 	holds__free(h);
 }
 
+struct seen_hold {
+	uint32_t tid;
+	uint64_t addr, begin, end;
+};
+
+static int collect(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct seen_hold *seen = arg;
+
+	while (seen->tid)
+		seen++;
+	*seen = (struct seen_hold){tid, addr, begin_ts, end_ts};
+	return 0;
+}
+
+/* The hold callback gets every hold the figures count: those released, as they are, and those
+ * still open at the end, from finish, up to it (so an export's hold slices add up to the
+ * report's hold time). */
+Test(holds, the_callback_gets_the_holds_open_at_the_end)
+{
+	struct seen_hold seen[4] = {0};
+	struct holds *h = holds__new();
+
+	holds__on_hold(h, collect, seen);
+	feed(h, LS_REC_WINDOW, 0, 0, 1);
+	feed(h, LS_REC_ACQUIRE, 100, 1, 0xa);
+	feed(h, LS_REC_ACQUIRE, 200, 2, 0xb);
+	feed(h, LS_REC_RELEASE, 300, 2, 0xb);
+	cr_assert_eq(seen[0].tid, 2);
+	cr_assert_eq(seen[1].tid, 0, "the open hold was given before the end");
+	cr_assert_eq(holds__finish(h, 5000), 0);
+	cr_assert_eq(seen[1].tid, 1);
+	cr_assert_eq(seen[1].addr, 0xa);
+	cr_assert_eq(seen[1].begin, 100);
+	cr_assert_eq(seen[1].end, 5000);
+	cr_assert_eq(seen[1].end - seen[1].begin + seen[0].end - seen[0].begin,
+		     holds__get(h, 0xa).hold_ns + holds__get(h, 0xb).hold_ns);
+	cr_assert_eq(seen[2].tid, 0);
+	holds__free(h);
+}
+
 /* sem_wait then sem_post by another thread: taken, never held by anyone, so not timed (and not
  * left open to the end). */
 Test(holds, a_semaphore_is_taken_but_not_held)

@@ -754,30 +754,33 @@ static void json_thread(const struct model *m, const struct deadlock_thread *t,
 	json_writer__object_end(w);
 }
 
+void deadlock__found_json(const struct deadlock_found *f, const struct model *m,
+			  struct json_writer *w)
+{
+	json_writer__object_begin(w);
+	json_writer__key(w, "locks");
+	json_writer__array_begin(w);
+	for (uint32_t k = 0; k < f->nthreads; k++)
+		json_lock(m, f->locks[k], w);
+	json_writer__array_end(w);
+	json_writer__key(w, "threads");
+	json_writer__array_begin(w);
+	for (uint32_t k = 0; k < f->nthreads; k++)
+		json_thread(m, &f->threads[k], w);
+	json_writer__array_end(w);
+	json_writer__key(w, "detected_ns");
+	json_writer__u64(w, f->detected_ns);
+	/* a holder deduced from the target's frames, not seen taking the lock */
+	json_writer__key(w, "inferred");
+	json_writer__bool(w, f->inferred);
+	json_writer__object_end(w);
+}
+
 void deadlock__json(const struct deadlock *d, const struct model *m, struct json_writer *w)
 {
 	json_writer__array_begin(w);
-	for (size_t i = 0; i < d->nfound; i++) {
-		const struct deadlock_found *f = &d->found[i].pub;
-
-		json_writer__object_begin(w);
-		json_writer__key(w, "locks");
-		json_writer__array_begin(w);
-		for (uint32_t k = 0; k < f->nthreads; k++)
-			json_lock(m, f->locks[k], w);
-		json_writer__array_end(w);
-		json_writer__key(w, "threads");
-		json_writer__array_begin(w);
-		for (uint32_t k = 0; k < f->nthreads; k++)
-			json_thread(m, &f->threads[k], w);
-		json_writer__array_end(w);
-		json_writer__key(w, "detected_ns");
-		json_writer__u64(w, f->detected_ns);
-		/* a holder deduced from the target's frames, not seen taking the lock */
-		json_writer__key(w, "inferred");
-		json_writer__bool(w, f->inferred);
-		json_writer__object_end(w);
-	}
+	for (size_t i = 0; i < d->nfound; i++)
+		deadlock__found_json(&d->found[i].pub, m, w);
 	asyncdl__json(d->tasks, m, w);
 	json_writer__array_end(w);
 }

@@ -72,6 +72,9 @@ const struct deadlock_found *deadlock__get(const struct deadlock *d, size_t i);
 /* The deadlocks among asyncio tasks among the records fed (TASK_WAIT). Borrowed. */
 const struct asyncdl *deadlock__tasks(const struct deadlock *d);
 
+/* Writes one deadlock as an object of the contract's "deadlocks" array. */
+void deadlock__found_json(const struct deadlock_found *f, const struct model *m,
+			  struct json_writer *w);
 /* Writes the contract's "deadlocks" array: the threads' deadlocks, then the tasks'. */
 void deadlock__json(const struct deadlock *d, const struct model *m, struct json_writer *w);
 /* Writes the "Deadlocks" section for people, after the tasks' deadlocks if any. */

@@ -13,6 +13,7 @@
 struct open_hold {
 	uint64_t addr;
 	uint64_t since;		/* acquire ts + 1; 0: released */
+	uint32_t tid;
 };
 
 struct holds {
@@ -88,7 +89,7 @@ static struct open_hold *open_of(struct holds *h, const uint64_t key[2], bool ma
 	if (!make || ls_reserve(&h->opens, &h->capopens, h->nopens + 1, sizeof(*h->opens)) ||
 	    bytemap__put(h->open, key, 2 * sizeof(*key), h->nopens))
 		return NULL;
-	h->opens[h->nopens] = (struct open_hold){key[1], 0};
+	h->opens[h->nopens] = (struct open_hold){.addr = key[1], .tid = (uint32_t)key[0]};
 	return &h->opens[h->nopens++];
 }
 
@@ -163,24 +164,31 @@ void holds__on_hold(struct holds *h,
 	h->on_hold_arg = arg;
 }
 
-void holds__finish(struct holds *h, uint64_t end_ts)
+int holds__finish(struct holds *h, uint64_t end_ts)
 {
+	int err = 0;
+
 	/* still held at the end, with the probes on (a deadlock's locks): held this long at least */
 	for (size_t i = 0; h->on && i < h->nopens; i++) {
+		const struct open_hold *o = &h->opens[i];
 		struct hold_stats *s;
 		uint64_t held;
 
-		if (!h->opens[i].since || !(s = stats_of(h, h->opens[i].addr)))
+		if (!o->since || !(s = stats_of(h, o->addr)))
 			continue;
-		held = end_ts + 1 > h->opens[i].since ? end_ts + 1 - h->opens[i].since : 0;
+		held = end_ts + 1 > o->since ? end_ts + 1 - o->since : 0;
 		s->hold_ns += held;
 		s->open++;
 		if (held > s->max_hold_ns)
 			s->max_hold_ns = held;
+		if (h->on_hold && !err)
+			err = h->on_hold(h->on_hold_arg, o->tid, o->addr, o->since - 1,
+					 end_ts >= o->since ? end_ts : o->since - 1);
 	}
 	if (h->on && end_ts > h->on_since)
 		h->covered += end_ts - h->on_since;
 	h->on = false;
+	return err;
 }
 
 bool holds__traced(const struct holds *h)

@@ -28,8 +28,9 @@ void holds__on_hold(struct holds *h,
 		    int (*fn)(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts,
 			      uint64_t end_ts),
 		    void *arg);
-/* Closes the coverage at END_TS, and the holds still open then (up to it). */
-void holds__finish(struct holds *h, uint64_t end_ts);
+/* Closes the coverage at END_TS, and the holds still open then (up to it): each goes to the
+ * hold callback too, ending at END_TS. 0, or the callback's error. */
+int holds__finish(struct holds *h, uint64_t end_ts);
 /* True if full mode was on at some point: hold figures exist (else they are unknown). */
 bool holds__traced(const struct holds *h);
 /* The share of [0, end_ts] during which lock/unlock were traced, 0..1. */

@@ -235,13 +235,17 @@ static int on_wake(struct timeline *x, const struct ls_rec *rec)
 	return x->ops->wake(x->arg, &k);
 }
 
-/* A renamed thread is named again; the viewers keep the last. */
+/* A thread is named at its first event, with the name it has then (a new thread's first
+ * THREAD record has the process's name until the thread sets its own): once per track. One
+ * renamed after that is named again; the viewers keep the last. */
 static int on_thread(struct timeline *x, const struct ls_rec *rec)
 {
 	struct track *t = track_get(x, rec->tid);
 
 	if (!t)
 		return -ENOMEM;
+	if (!t->named)
+		return 0;
 	t->named = false;
 	return track_name(x, t);
 }
@@ -282,5 +286,6 @@ int timeline__feed(struct timeline *x, const struct ls_rec *rec)
 
 int timeline__finish(struct timeline *x, uint64_t end_ts)
 {
-	return waitpair__finish(x->pairs, end_ts);
+	/* holds still open at the end (a deadlock's locks) are shown up to it */
+	return waitpair__finish(x->pairs, end_ts) ?: (x->holds ? holds__finish(x->holds, end_ts) : 0);
 }

@@ -58,7 +58,8 @@ int timeline__feed(struct timeline *t, const struct ls_rec *rec);
 /* Names TID's track now, if it was not: for events of the output's own (event-loop blocks)
  * on a thread the walk may not have shown yet. 0 or -errno. */
 int timeline__name(struct timeline *t, uint32_t tid);
-/* Ends the waits still open at END_TS as unfinished. 0 or -errno. */
+/* Ends the waits still open at END_TS as unfinished, and the holds (full mode) still open then
+ * at END_TS. 0 or -errno. */
 int timeline__finish(struct timeline *t, uint64_t end_ts);
 /* Wait records without their other half, and wakes that got no flow. */
 uint64_t timeline__unpaired(const struct timeline *t);

@@ -1494,7 +1494,11 @@ static int on_wake(struct collector *c, const struct ls_ev_wake *ev)
 		err = ensure_thread(c, r.ts, ev->wakee);
 	if (err)
 		return err;
-	r.wake.addr = ev->uaddr;
+	/* a wake on the GIL's condition variables or mutex wakes a waiter of the GIL */
+	gil_look(c);
+	r.wake.addr = c->py && c->gil_lo && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi
+			  ? c->gil_lo
+			  : ev->uaddr;
 	r.wake.wakee = ev->wakee;
 	r.wake.call_ts = rel_ts(c, ev->call_ts);
 	return put(c, &r);

@@ -40,6 +40,7 @@
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
+#define STATUS_NS 250000000ull	/* the status line on a terminal is redrawn this often */
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
@@ -95,6 +96,9 @@ struct recorder {
 	int nloops;			/* ... the loop threads it saw last */
 	struct asyncwatch *asyncwatch;	/* idle event loops whose tasks deadlocked */
 	uint64_t infer_next, infer_at, infer_sig;	/* holders read from frames: when */
+	bool status;			/* stderr is a terminal: a live status line on it */
+	uint64_t next_status;		/* ... redrawn then */
+	unsigned deadlocks;		/* deadlocks alerted so far */
 };
 
 static const char *const mode_names[] = {"auto", "contention", "full"};
@@ -332,8 +336,11 @@ static void alert(const struct deadlock_found *f, void *arg)
 	struct recorder *r = arg;
 	char buf[16384];
 
-	if (!r->o->quiet && deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0)
+	r->deadlocks++;
+	if (!r->o->quiet && deadlock__format_alert(f, r->model, buf, sizeof(buf)) > 0) {
+		ls_status_clear();
 		fputs(buf, stderr);
+	}
 }
 
 /* Lock waits this long whose holder no probe saw (auto mode's probes were off, or CPython's
@@ -391,9 +398,12 @@ static void check_asyncio(struct recorder *r, uint64_t now)
 	if (err && !r->err)
 		r->err = err;
 	n = asyncdl__count(tasks);
+	r->deadlocks += found;
 	for (size_t i = n > found ? n - found : 0; !r->o->quiet && i < n; i++)
-		if (asyncdl__format_alert(asyncdl__get(tasks, i), r->model, buf, sizeof(buf)) > 0)
+		if (asyncdl__format_alert(asyncdl__get(tasks, i), r->model, buf, sizeof(buf)) > 0) {
+			ls_status_clear();
 			fputs(buf, stderr);
+		}
 }
 
 static uint64_t bpf_stat(struct recorder *r, __u32 key)
@@ -989,6 +999,29 @@ static int poll_ms(const struct recorder *r)
 	return ms;
 }
 
+/* The live status line: time recorded, events, losses, full mode's share, deadlocks. */
+static void show_status(struct recorder *r, uint64_t now)
+{
+	uint64_t elapsed = now - r->start_mono, on = r->on_ns;
+	char line[256];
+	int n;
+
+	if (r->probes && lock_probes__attached(r->probes) && now > r->on_since)
+		on += now - r->on_since;
+	n = snprintf(line, sizeof(line), "lockscope: %.1f s, %llu events, %llu lost",
+		     elapsed / 1e9, (unsigned long long)collector__events(r->col),
+		     (unsigned long long)bpf_stat(r, STAT_LOST));
+	if (r->probes)
+		n += snprintf(line + n, sizeof(line) - n, ", full mode %.0f%%",
+			      100.0 * on / (elapsed ? elapsed : 1));
+	if (r->deadlocks)
+		snprintf(line + n, sizeof(line) - n, ", %u DEADLOCK%s", r->deadlocks,
+			 r->deadlocks > 1 ? "S" : "");
+	else
+		snprintf(line + n, sizeof(line) - n, ", no deadlock");
+	ls_status(line);
+}
+
 static int run_loop(struct recorder *r, volatile const int *stop)
 {
 	uint64_t deadline = r->o->duration > 0 ? r->start_mono + r->o->duration * 1e9 : 0;
@@ -1025,6 +1058,10 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 		check_asyncio(r, now);
 		if (r->o->tick && r->o->tick(r->o->live_arg, now - r->start_mono))
 			break;
+		if (r->status && now >= r->next_status) {
+			show_status(r, now);
+			r->next_status = now + STATUS_NS;
+		}
 		if (now >= next_flush) {
 			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
 			flush(r, false);
@@ -1062,6 +1099,7 @@ static int finish(struct recorder *r)
 	if (getenv("LOCKSCOPE_DEBUG"))
 		fprintf(stderr, "lockscope: debug: %llu waits came with their call path's key\n",
 			(unsigned long long)collector__path_waits(r->col));
+	ls_status(NULL);
 	if (r->o->quiet)
 		return LS_EXIT_OK;
 	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
@@ -1162,10 +1200,12 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
 			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
 			r.probes ? ", lock API probed" : "", r.attach_kind);
+	r.status = !o->quiet && isatty(STDERR_FILENO);
 	rc = run_loop(&r, stop);
 	if (!rc)
 		rc = finish(&r);
 cleanup:
+	ls_status(NULL);
 	entrystop__release(&r.entry);
 	if (r.launched && !r.exited) {
 		if (r.go_fd >= 0)

@@ -1,5 +1,6 @@
 /* export_chrome.c - streams trace records out as trace events: a wait becomes a slice when it
- * ends, a wake a slice on the waker and a flow into the wait it ended (the walk: timeline.c). */
+ * ends, a wake a slice on the waker and a flow into the wait it ended (the walk: timeline.c), a
+ * hold (full mode) a slice, a deadlock an instant on each of its threads. */
 #include "export/export_chrome.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include "util/common.h"
 #include "export/export.h"
 #include "util/json.h"
+#include "analysis/deadlock.h"
 #include "analysis/loopblock.h"
 #include "trace/model.h"
 #include "analysis/timeline.h"
@@ -19,6 +21,10 @@
 
 #define JSON_PRETTY 2 /* a line per member of the document and per event */
 #define FLOW_CAT "wake"
+#define HOLD_CAT "hold"
+/* Holds of a thread whose slices it remembers, to tell one that would cross another (released
+ * out of order) from one that nests. */
+#define HOLDS_REMEMBERED 16
 #define WAKE_NAME_MAX 1024
 /* Room for an event's numbers and punctuation: what its cached and quoted texts leave. */
 #define EVENT_MAX 384
@@ -27,8 +33,11 @@
  * phase at HEAD_PH is set per event), up to the tid; its address as a JSON string. A LOCK record
  * that renames the lock drops the heads (NULL: to render). */
 struct lock_text {
-	char *wait_head, *wake_head;
-	size_t wait_len, wake_len;
+	char *wait_head, *wake_head, *hold_head;
+	size_t wait_len, wake_len, hold_len;
+	/* ,"lock":"<the whole description>" where the name is cut short; "" otherwise */
+	char *detail;
+	size_t detail_len;
 	uint8_t wait_kind; /* an unnamed lock's label says the kind: the wait head's */
 	uint8_t addr_len;  /* 0: a new item */
 	char addr[24];
@@ -47,7 +56,8 @@ struct exporter {
 	struct json_writer *w;
 	struct timeline *tl;
 	uint64_t next_flow_id;
-	struct loopblock *loops; /* event-loop blocks: slices once the whole trace is read */
+	struct loopblock *loops;    /* event-loop blocks: slices once the whole trace is read */
+	struct deadlock *deadlocks; /* deadlocks: instants once the whole trace is read */
 	/* texts rendered once per lock and per stack, and copied into every event that needs
 	 * them: a bytemap from the address or id to the position in the array */
 	struct bytemap *lock_index, *stack_index;
@@ -55,6 +65,19 @@ struct exporter {
 	struct stack_text *stack_texts;
 	size_t nlocks, locks_cap, nstacks, stacks_cap;
 	uint64_t frames_gen; /* counts FRAME records: any of them may change a stack's text */
+	/* the last wait given, for the slice its wake's flow ends on */
+	uint32_t wait_tid;
+	uint64_t wait_begin, wait_end;
+	/* per thread, the outermost hold slices given last, oldest first: one that starts inside
+	 * one of them and ends past it would cross it */
+	struct bytemap *hold_index;
+	struct thread_holds {
+		uint64_t begin[HOLDS_REMEMBERED], end[HOLDS_REMEMBERED];
+		uint32_t n;
+	} * thread_holds;
+	size_t nthreads, threads_cap;
+	uint64_t next_hold_id, holds_async;
+	int deadlock_err;
 };
 
 static const char *result_name(uint8_t result)
@@ -186,14 +209,23 @@ static int event_end(struct exporter *x, const char *start, const char *p)
 
 /* ---- cached texts ---- */
 
-/* "wake hot_lock": the name of a wake slice, and of its flow. Names longer than a recorder
- * writes are cut, the same way at both ends of a flow. */
-static void wake_name(struct exporter *x, uint64_t addr, char *buf, size_t len)
+/* A lock's name for a slice, in a new string: LABEL up to " first ..." ("heap 0x5581d2a0 first
+ * taken in f (x.c:3)" is "heap 0x5581d2a0"); where that cut something, *DETAIL (malloc'd) is
+ * the whole label as an arg, ,"lock":"...". NULL if out of memory. */
+static char *short_name(const char *label, char **detail, size_t *detail_len)
 {
-	char fallback[64];
+	const char *cut = strstr(label, " first ");
 
-	snprintf(buf, len, "wake %s",
-		 model__lock_label(x->model, addr, LS_KIND_FUTEX, fallback, sizeof(fallback)));
+	*detail = NULL;
+	*detail_len = 0;
+	if (cut) {
+		*detail = malloc(sizeof(",\"lock\":") + JSON_QUOTED_MAX(strlen(label)));
+		if (!*detail)
+			return NULL;
+		memcpy(*detail, ",\"lock\":", 8);
+		*detail_len = 8 + json_quote(*detail + 8, label, strlen(label));
+	}
+	return strndup(label, cut ? (size_t)(cut - label) : strlen(label));
 }
 
 /* ADDR's texts, the wake head rendered; the wait head too where WAIT_KIND is a kind (not -1).
@@ -202,23 +234,45 @@ static const struct lock_text *lock_text(struct exporter *x, uint64_t addr, int 
 {
 	struct lock_text *l = bytemap__slot(x->lock_index, &addr, sizeof(addr), &x->lock_texts,
 					    &x->nlocks, &x->locks_cap, sizeof(*x->lock_texts));
-	char name[WAKE_NAME_MAX];
+	char name[WAKE_NAME_MAX], fallback[64];
 
 	if (!l)
 		return NULL;
 	if (!l->addr_len)
 		l->addr_len = snprintf(l->addr, sizeof(l->addr), "\"0x%" PRIx64 "\"", addr);
 	if (!l->wake_head) {
-		wake_name(x, addr, name, sizeof(name));
+		const char *label = model__lock_label(x->model, addr, LS_KIND_FUTEX, fallback,
+						      sizeof(fallback));
+		char *lock, *held;
+
+		free(l->detail);
+		lock = short_name(label, &l->detail, &l->detail_len);
+		if (!lock)
+			return NULL;
+		/* names longer than a recorder writes are cut, the same way at both ends of a flow */
+		snprintf(name, sizeof(name), "wake %s", lock);
 		l->wake_head = head_text(x, name, FLOW_CAT, &l->wake_len);
-		if (!l->wake_head)
+		held = malloc(strlen(lock) + sizeof(" held"));
+		if (held)
+			strcat(strcpy(held, lock), " held");
+		l->hold_head = held ? head_text(x, held, HOLD_CAT, &l->hold_len) : NULL;
+		free(lock);
+		free(held);
+		if (!l->wake_head || !l->hold_head)
 			return NULL;
 	}
 	if (wait_kind >= 0 && (!l->wait_head || l->wait_kind != wait_kind)) {
+		char *detail, *lock;
+		size_t detail_len;
+
 		free(l->wait_head);
 		l->wait_kind = wait_kind;
-		l->wait_head = head_text(x, model__lock_label(x->model, addr, wait_kind, name, 64),
-					 ls_kind_name(wait_kind), &l->wait_len);
+		lock = short_name(model__lock_label(x->model, addr, wait_kind, fallback,
+						    sizeof(fallback)),
+				  &detail, &detail_len);
+		free(detail); /* the same as the wake's: the LOCK record's name */
+		l->wait_head = lock ? head_text(x, lock, ls_kind_name(wait_kind), &l->wait_len) : NULL;
+		free(lock);
 		if (!l->wait_head)
 			return NULL;
 	}
@@ -236,7 +290,10 @@ static void lock_renamed(struct exporter *x, uint64_t addr)
 	l = &x->lock_texts[*pos];
 	free(l->wait_head);
 	free(l->wake_head);
-	l->wait_head = l->wake_head = NULL;
+	free(l->hold_head);
+	free(l->detail);
+	l->wait_head = l->wake_head = l->hold_head = l->detail = NULL;
+	l->detail_len = 0;
 }
 
 /* Stack ID as a JSON array, or NULL if out of memory. */
@@ -312,7 +369,8 @@ static char *put_lock_slice(char *p, const char *head, size_t head_len, const st
 	p = put(p, head, head_len);
 	p = put_slice(p, tid, ts, dur);
 	p = put_lit(p, ",\"args\":{\"addr\":");
-	return put(p, l->addr, l->addr_len);
+	p = put(p, l->addr, l->addr_len);
+	return put(p, l->detail ? l->detail : "", l->detail_len);
 }
 
 /* The slice of a wait. */
@@ -325,7 +383,10 @@ static int on_wait(void *arg, const struct tl_wait *t)
 
 	if (!l || !s)
 		return -ENOMEM;
-	p = start = event_begin(x, l->wait_len + s->len);
+	x->wait_tid = t->tid;
+	x->wait_begin = t->begin_ts;
+	x->wait_end = t->end_ts;
+	p = start = event_begin(x, l->wait_len + l->detail_len + s->len);
 	if (!p)
 		return json_writer__error(x->w);
 	p = put_lock_slice(p, l->wait_head, l->wait_len, l, t->tid, t->begin_ts,
@@ -368,8 +429,28 @@ static int flow_end(struct exporter *x, const struct lock_text *l, char ph, uint
 	return event_end(x, start, p);
 }
 
+/* The woken thread's part of a wake: a slice in the wake's category from the wakeup to the end
+ * of the wait it lies in (the wait just given), which the flow's end binds to. Chrome DevTools'
+ * trace model binds a flow's end only to a slice of its category that starts at its time. */
+static int woken_slice(struct exporter *x, const struct lock_text *l, const struct tl_flow *f)
+{
+	uint64_t end = f->wake_ts;
+	char *start, *p;
+
+	if (x->wait_tid == f->woken && x->wait_begin <= f->wake_ts && f->wake_ts <= x->wait_end)
+		end = x->wait_end;
+	p = start = event_begin(x, l->wake_len + l->detail_len);
+	if (!p)
+		return json_writer__error(x->w);
+	p = put_lock_slice(p, l->wake_head, l->wake_len, l, f->woken, f->wake_ts, end - f->wake_ts);
+	p = put_lit(p, ",\"waker\":");
+	p = put_u64(p, f->waker);
+	p = put_lit(p, "}}");
+	return event_end(x, start, p);
+}
+
 /* The flow of the wake that ended a wait: from the waker's wake slice, at the wake call, to
- * the woken thread's wait slice, at the wakeup. Numbered in the order written. */
+ * the slice on the woken thread at the wakeup. Numbered in the order written. */
 static int on_flow(void *arg, const struct tl_flow *f)
 {
 	struct exporter *x = arg;
@@ -378,8 +459,8 @@ static int on_flow(void *arg, const struct tl_flow *f)
 
 	if (!l)
 		return -ENOMEM;
-	return flow_end(x, l, 's', f->waker, f->call_ts, id)
-		   ?: flow_end(x, l, 'f', f->woken, f->wake_ts, id);
+	return flow_end(x, l, 's', f->waker, f->call_ts, id) ?: woken_slice(x, l, f) ?:
+	       flow_end(x, l, 'f', f->woken, f->wake_ts, id);
 }
 
 /* A slice on the waker for its wake call. */
@@ -391,13 +472,87 @@ static int on_wake(void *arg, const struct tl_wake *k)
 
 	if (!l)
 		return -ENOMEM;
-	p = start = event_begin(x, l->wake_len);
+	p = start = event_begin(x, l->wake_len + l->detail_len);
 	if (!p)
 		return json_writer__error(x->w);
 	p = put_lock_slice(p, l->wake_head, l->wake_len, l, k->waker, k->call_ts,
 			   k->ts - k->call_ts);
 	p = put_lit(p, ",\"wakee\":");
 	p = put_u64(p, k->wakee);
+	p = put_lit(p, "}}");
+	return event_end(x, start, p);
+}
+
+/* Whether a hold slice [BEGIN, END] on thread H would cross one given before (they come in
+ * the order of their ends): it starts inside one and, ending later, ends past it. Remembers
+ * it otherwise; the slices it encloses are forgotten, as what starts inside them starts inside
+ * it too. */
+static bool hold_crosses(struct thread_holds *h, uint64_t begin, uint64_t end)
+{
+	while (h->n && h->begin[h->n - 1] >= begin)
+		h->n--;
+	if (h->n && h->end[h->n - 1] > begin && h->end[h->n - 1] < end)
+		return true;
+	if (h->n == HOLDS_REMEMBERED) {
+		memmove(h->begin, h->begin + 1, sizeof(h->begin) - sizeof(h->begin[0]));
+		memmove(h->end, h->end + 1, sizeof(h->end) - sizeof(h->end[0]));
+		h->n--;
+	}
+	h->begin[h->n] = begin;
+	h->end[h->n++] = end;
+	return false;
+}
+
+/* One end of a hold that crosses another on its thread: an async slice ('b', 'e'), which
+ * needs no nesting, on a track of its own. */
+static int hold_async(struct exporter *x, const struct lock_text *l, char ph, uint32_t tid,
+		      uint64_t ts, uint64_t id)
+{
+	char *start = event_begin(x, l->hold_len + l->detail_len), *p = start;
+
+	if (!p)
+		return json_writer__error(x->w);
+	p = put(p, l->hold_head, l->hold_len);
+	p[HEAD_PH] = ph;
+	p = put_u64(p, tid);
+	p = put_lit(p, ",\"ts\":");
+	p = put_us(p, ts);
+	p = put_lit(p, ",\"id\":");
+	p = put_u64(p, id);
+	if (ph == 'b') {
+		p = put_lit(p, ",\"args\":{\"addr\":");
+		p = put(p, l->addr, l->addr_len);
+		p = put(p, l->detail ? l->detail : "", l->detail_len);
+		p = put_lit(p, "}");
+	}
+	p = put_lit(p, "}");
+	return event_end(x, start, p);
+}
+
+/* A hold (full mode): a slice "<lock> held" on its thread, nested with its waits and other
+ * holds; one released out of order, which would cross another, is an async slice. */
+static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, uint64_t end_ts)
+{
+	struct exporter *x = arg;
+	uint64_t key = tid, id;
+	const struct lock_text *l = lock_text(x, addr, -1);
+	struct thread_holds *h =
+	    bytemap__slot(x->hold_index, &key, sizeof(key), &x->thread_holds, &x->nthreads,
+			  &x->threads_cap, sizeof(*x->thread_holds));
+	char *start, *p;
+
+	if (!l || !h)
+		return -ENOMEM;
+	if (hold_crosses(h, begin_ts, end_ts)) {
+		id = ++x->next_hold_id;
+		x->holds_async++;
+		return hold_async(x, l, 'b', tid, begin_ts, id)
+			   ?: hold_async(x, l, 'e', tid, end_ts, id);
+	}
+	p = start = event_begin(x, l->hold_len + l->detail_len);
+	if (!p)
+		return json_writer__error(x->w);
+	p = put_lock_slice(p, l->hold_head, l->hold_len, l, tid, begin_ts, end_ts - begin_ts);
 	p = put_lit(p, "}}");
 	return event_end(x, start, p);
 }
@@ -459,12 +614,52 @@ static int loop_slices(struct exporter *x, uint64_t end_ts)
 	return err;
 }
 
+/* A deadlock: an instant "DEADLOCK" (cat "deadlock") on each of its threads when it was
+ * certain, with the lock the thread waits for and the deadlock as the report gives it. */
+static void deadlock_instants(const struct deadlock_found *f, struct exporter *x)
+{
+	struct json_writer *w = x->w;
+	char bare[32];
+
+	for (uint32_t i = 0; i < f->nthreads; i++) {
+		const struct deadlock_thread *t = &f->threads[i];
+
+		if (timeline__name(x->tl, t->tid))
+			x->deadlock_err = -ENOMEM;
+		json_writer__object_begin(w);
+		json_writer__key(w, "ph");
+		json_writer__string(w, "i");
+		json_writer__key(w, "name");
+		json_writer__string(w, "DEADLOCK");
+		json_writer__key(w, "cat");
+		json_writer__string(w, "deadlock");
+		json_writer__key(w, "s");
+		json_writer__string(w, "t");
+		json_writer__key(w, "pid");
+		json_writer__u64(w, x->ctx->info->pid);
+		json_writer__key(w, "tid");
+		json_writer__u64(w, t->tid);
+		json_writer__key(w, "ts");
+		json_writer__double(w, f->detected_ns / 1e3);
+		json_writer__key(w, "args");
+		json_writer__object_begin(w);
+		json_writer__key(w, "waits_for");
+		json_writer__string(w, model__lock_label(x->model, t->waits_for, MODEL_NO_KIND, bare,
+							 sizeof(bare)));
+		json_writer__key(w, "deadlock");
+		deadlock__found_json(f, x->model, w);
+		json_writer__object_end(w);
+		json_writer__object_end(w);
+	}
+}
+
 static const struct timeline_ops chrome_ops = {
     .thread_name = on_thread_name,
     .wait = on_wait,
     .wake = on_wake,
     .flow = on_flow,
     .lost = on_lost,
+    .hold = on_hold,
 };
 
 static void other_data(struct exporter *x, bool complete, const char *cut)
@@ -492,6 +687,8 @@ static void other_data(struct exporter *x, bool complete, const char *cut)
 	json_writer__u64(w, timeline__unpaired(x->tl));
 	json_writer__key(w, "wakes_without_flow");
 	json_writer__u64(w, timeline__flows_dropped(x->tl));
+	json_writer__key(w, "holds_out_of_order");
+	json_writer__u64(w, x->holds_async);
 	json_writer__key(w, "complete");
 	json_writer__bool(w, complete);
 	if (cut) {
@@ -510,14 +707,19 @@ static void chrome_free(void *self)
 	json_writer__free(x->w);
 	timeline__free(x->tl);
 	loopblock__free(x->loops);
+	deadlock__free(x->deadlocks);
 	for (size_t i = 0; i < x->nlocks; i++) {
 		free(x->lock_texts[i].wait_head);
 		free(x->lock_texts[i].wake_head);
+		free(x->lock_texts[i].hold_head);
+		free(x->lock_texts[i].detail);
 	}
 	for (size_t i = 0; i < x->nstacks; i++)
 		free(x->stack_texts[i].json);
 	bytemap__free(x->lock_index);
 	bytemap__free(x->stack_index);
+	bytemap__free(x->hold_index);
+	free(x->thread_holds);
 	free(x->lock_texts);
 	free(x->stack_texts);
 	free(x);
@@ -535,9 +737,12 @@ static void *chrome_new(const struct export_ctx *ctx)
 	x->w = json_writer__new(ctx->out, JSON_PRETTY);
 	x->tl = timeline__new(ctx->model, ctx->info->pid, &chrome_ops, x);
 	x->loops = loopblock__new();
+	x->deadlocks = deadlock__new(DEADLOCK_CONFIRM_NS);
 	x->lock_index = bytemap__new();
 	x->stack_index = bytemap__new();
-	if (!x->w || !x->tl || !x->loops || !x->lock_index || !x->stack_index) {
+	x->hold_index = bytemap__new();
+	if (!x->w || !x->tl || !x->loops || !x->deadlocks || !x->lock_index || !x->stack_index ||
+	    !x->hold_index) {
 		chrome_free(x);
 		errno = ENOMEM;
 		return NULL;
@@ -556,15 +761,19 @@ static int chrome_feed(void *self, const struct ls_rec *rec)
 
 	texts_feed(x, rec);
 	return timeline__feed(x->tl, rec) ?: loopblock__feed(x->loops, rec) ?:
-	       json_writer__error(x->w);
+	       deadlock__feed(x->deadlocks, rec) ?: json_writer__error(x->w);
 }
 
 static int chrome_finish(void *self, uint64_t end_ts, bool complete, const char *cut)
 {
 	struct exporter *x = self;
 	struct json_writer *w = x->w;
-	int err = timeline__finish(x->tl, end_ts) ?: loop_slices(x, end_ts);
+	int err = timeline__finish(x->tl, end_ts) ?: loop_slices(x, end_ts) ?:
+		  deadlock__check(x->deadlocks, end_ts, NULL, NULL);
 
+	for (size_t i = 0; !err && i < deadlock__count(x->deadlocks); i++)
+		deadlock_instants(deadlock__get(x->deadlocks, i), x);
+	err = err ?: x->deadlock_err;
 	if (err)
 		return err;
 	json_writer__array_end(w);
@@ -577,7 +786,7 @@ static int chrome_finish(void *self, uint64_t end_ts, bool complete, const char 
 
 const struct export_format export_chrome_format = {
     .name = "chrome",
-    .suffix = NULL, /* stdout, as before there were other formats */
+    .suffix = ".json",
     .new = chrome_new,
     .feed = chrome_feed,
     .finish = chrome_finish,

@@ -1,5 +1,6 @@
 /* export_perfetto.c - the trace as Perfetto's own protobuf format: a stream of TracePackets with
- * a track per thread, TrackEvent slices for waits and wakes, flows, interned names. */
+ * a track per thread, TrackEvent slices for waits, wakes, holds and event-loop blocks, deadlock
+ * instants, flows, interned names. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include "export/export.h"
 #include "trace/model.h"
 #include "util/pbuf.h"
+#include "analysis/deadlock.h"
+#include "analysis/loopblock.h"
 #include "analysis/timeline.h"
 #include "trace/trace.h"
 
@@ -59,7 +62,8 @@ enum {
 #define SEQUENCE_ID 1 /* every packet is on one sequence */
 #define PROCESS_UUID 1ull
 #define THREAD_UUID(tid) (1ull << 32 | (tid))
-#define HOLD_UUID(n) (2ull << 32 | (n)) /* the n-th (thread, lock) pair's hold track */
+#define HOLD_UUID(n) (2ull << 32 | (n))	    /* the n-th (thread, lock) pair's hold track */
+#define LOOP_UUID(tid) (3ull << 32 | (tid)) /* an event loop's blocks, under its thread */
 
 /* Interned: event names, categories, annotation names, annotation string values (a stack is
  * written once, then referred to by its id). */
@@ -76,6 +80,8 @@ struct perfetto {
 	struct bytemap *hold_tracks;   /* (tid, lock addr) -> its hold track uuid */
 	struct bytemap *stack_iids;    /* stack id -> its text's interning id */
 	struct bytemap *track_ends;    /* track uuid -> where its last slice ended */
+	struct loopblock *loops;       /* event-loop blocks: slices once the trace is read */
+	struct deadlock *deadlocks;    /* deadlocks: instants once the trace is read */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
 	bool pending;
@@ -356,6 +362,73 @@ static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, ui
 	return event_end(x, end_ts);
 }
 
+/* An event loop's blocks: a slice each on a track under its thread's (they enclose waits and
+ * holds, which need not nest in them), cat "loop_block", the cause in the name. */
+static int loop_slices(struct perfetto *x, uint64_t end_ts)
+{
+	int err = loopblock__finish(x->loops, end_ts);
+
+	for (size_t i = 0; !err && i < loopblock__count(x->loops); i++) {
+		const struct loop_block *b = loopblock__get(x->loops, i);
+		uint64_t begin = b->start_ns, end = b->start_ns + b->duration_ns;
+		char name[64];
+
+		err = timeline__name(x->tl, b->tid);
+		if (!err && !bytemap__get_u64(x->track_ends, LOOP_UUID(b->tid))) {
+			pbuf__reset(&x->event);
+			pbuf__uint(&x->event, TRACK_UUID, LOOP_UUID(b->tid));
+			pbuf__uint(&x->event, TRACK_PARENT, THREAD_UUID(b->tid));
+			pbuf__string(&x->event, TRACK_NAME, "event loop blocked");
+			pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+			err = emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+		}
+		if (err)
+			break;
+		no_overlap(x, LOOP_UUID(b->tid), &begin, &end);
+		snprintf(name, sizeof(name), "loop blocked (%s)", loopblock__cause_name(b->cause));
+		event_begin(x, TYPE_SLICE_BEGIN, LOOP_UUID(b->tid), name, "loop_block");
+		annotate_string(x, "cause", loopblock__cause_name(b->cause));
+		annotate_uint(x, "on_cpu_ns", b->on_cpu_ns);
+		err = event_end(x, begin);
+		if (!err) {
+			event_begin(x, TYPE_SLICE_END, LOOP_UUID(b->tid), NULL, NULL);
+			err = event_end(x, end);
+		}
+	}
+	return err;
+}
+
+/* A deadlock: an instant "DEADLOCK" on each of its threads when it was certain, with the lock
+ * the thread waits for and those it holds. */
+static int deadlock_instants(struct perfetto *x, uint64_t end_ts)
+{
+	int err = deadlock__check(x->deadlocks, end_ts, NULL, NULL);
+
+	for (size_t i = 0; !err && i < deadlock__count(x->deadlocks); i++) {
+		const struct deadlock_found *f = deadlock__get(x->deadlocks, i);
+
+		for (uint32_t k = 0; !err && k < f->nthreads; k++) {
+			const struct deadlock_thread *t = &f->threads[k];
+			char lock[64];
+
+			err = timeline__name(x->tl, t->tid);
+			if (err)
+				break;
+			event_begin(x, TYPE_INSTANT, THREAD_UUID(t->tid), "DEADLOCK", "deadlock");
+			annotate_string(x, "waits_for",
+					model__lock_label(x->ctx->model, t->waits_for,
+							  MODEL_NO_KIND, lock, sizeof(lock)));
+			for (uint32_t j = 0; j < t->nholds; j++)
+				annotate_string(x, "holds",
+						model__lock_label(x->ctx->model, t->holds[j],
+								  MODEL_NO_KIND, lock,
+								  sizeof(lock)));
+			err = event_end(x, f->detected_ns);
+		}
+	}
+	return err;
+}
+
 static const struct timeline_ops perfetto_ops = {
     .thread_name = on_thread_name,
     .wait = on_wait,
@@ -372,6 +445,8 @@ static void perfetto_free(void *self)
 	if (!x)
 		return;
 	timeline__free(x->tl);
+	loopblock__free(x->loops);
+	deadlock__free(x->deadlocks);
 	for (int i = 0; i < NTABLES; i++)
 		bytemap__free(x->iids[i]);
 	bytemap__free(x->hold_tracks);
@@ -413,7 +488,11 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->hold_tracks = bytemap__new();
 	x->stack_iids = bytemap__new();
 	x->track_ends = bytemap__new();
-	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends ? 0 : -ENOMEM;
+	x->loops = loopblock__new();
+	x->deadlocks = deadlock__new(DEADLOCK_CONFIRM_NS);
+	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends && x->loops && x->deadlocks
+		  ? 0
+		  : -ENOMEM;
 	for (int i = 0; i < NTABLES; i++)
 		if (!(x->iids[i] = bytemap__new()))
 			err = -ENOMEM;
@@ -431,7 +510,8 @@ static int perfetto_feed(void *self, const struct ls_rec *rec)
 {
 	struct perfetto *x = self;
 
-	return timeline__feed(x->tl, rec);
+	return timeline__feed(x->tl, rec) ?: loopblock__feed(x->loops, rec) ?:
+	       deadlock__feed(x->deadlocks, rec);
 }
 
 static int perfetto_finish(void *self, uint64_t end_ts, bool complete, const char *cut)
@@ -440,8 +520,8 @@ static int perfetto_finish(void *self, uint64_t end_ts, bool complete, const cha
 
 	(void)complete;
 	(void)cut; /* the note on stderr says it */
-	return timeline__finish(x->tl, end_ts) ?: flush_wait(x) ?:
-	       (fflush(x->ctx->out) ? -errno : 0);
+	return timeline__finish(x->tl, end_ts) ?: flush_wait(x) ?: loop_slices(x, end_ts) ?:
+	       deadlock_instants(x, end_ts) ?: (fflush(x->ctx->out) ? -errno : 0);
 }
 
 const struct export_format export_perfetto_format = {

@@ -431,7 +431,11 @@ static int walk(struct vt *v, struct timeline *tl, struct holds *h, struct trace
 			v->have_end = true;
 			v->end_duration = rec.end.duration_ns;
 		}
-		err = model__feed(v->model, &rec) ?: timeline__feed(tl, &rec) ?: holds__feed(h, &rec);
+		/* a track per thread, in the order the threads appeared, events or not */
+		if (rec.type == LS_REC_THREAD && track_index(v, rec.tid) == UINT32_MAX)
+			err = -ENOMEM;
+		err = err ?: model__feed(v->model, &rec) ?: timeline__feed(tl, &rec) ?:
+		      holds__feed(h, &rec);
 	}
 	if (err)
 		return err;

@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 void ls_err(const char *what, const char *fmt, ...)
 {
@@ -22,7 +24,37 @@ void ls_err(const char *what, const char *fmt, ...)
 	for (char *p = buf; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	ls_status_clear();
 	fprintf(stderr, "lockscope: %s: %s\n", what, buf);
+	errno = saved;
+}
+
+static bool status_shown;
+
+void ls_status_clear(void)
+{
+	if (!status_shown)
+		return;
+	fputs("\r\033[K", stderr);
+	status_shown = false;
+}
+
+void ls_status(const char *line)
+{
+	int saved = errno;
+	struct winsize ws;
+	int width = 80;
+
+	if (!line) {
+		ls_status_clear();
+		return;
+	}
+	if (!ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) && ws.ws_col > 1)
+		width = ws.ws_col;
+	/* a line that wrapped could not be drawn over: one column short of the width */
+	fprintf(stderr, "\r\033[K%.*s", width - 1, line);
+	fflush(stderr);
+	status_shown = true;
 	errno = saved;
 }
 

@@ -19,6 +19,14 @@ void ls_err(const char *what, const char *fmt, ...) __attribute__((format(printf
 /* Same, for notes that are not errors ("lockscope: report: app.lsz: file is cut ..."). */
 #define ls_note ls_err
 
+/* A status line kept at the foot of a terminal (stderr): ls_status(LINE) draws LINE over the
+ * last one, cut to the terminal's width so that it never wraps; ls_err() erases it before its
+ * message, and the next ls_status() draws it again below; ls_status(NULL) erases it. Only for
+ * a terminal: the caller checks isatty(). */
+void ls_status(const char *line);
+/* Erases the status line if one is shown, before other output to stderr. */
+void ls_status_clear(void);
+
 /* The exit status for a file that cannot be opened or created with errno ERR: a bad path is the
  * user's to fix (1); the rest (a full disk, no permission) is the system refusing (2). */
 int ls_path_status(int err);
