@@ -441,6 +441,7 @@ int dump__read(pid_t pid, struct snapshot *s)
 		goto cleanup;
 	}
 	collector__set_sink(r.c, snapshot__feed, s);
+	collector__mark_cuts(r.c);
 	err = ls_each_thread(pid, count_before, &r);
 	/* names, the memory map, CPython, and every thread asleep in a futex wait with its
 	 * lock word and stack: what record reads when it attaches */

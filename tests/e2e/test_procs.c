@@ -1,0 +1,201 @@
+/* test_procs.c - end to end: programs of several processes and whole stacks. PostgreSQL started
+ * by the test (private data directory and socket, stopped however the test ends): a backend
+ * blocked on a row lock, dumped to its outermost frame; stacks too deep to copy, marked cut. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+
+static char pg_dir[256];
+
+static void adopt(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+/* Stops the server (fast, then killed) and everything the test started. */
+static void stop_all(void)
+{
+	char *out = NULL, *err = NULL;
+
+	if (pg_dir[0])
+		shf(&out, &err,
+		    "runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -m immediate "
+		    "-w -t 10 stop || pkill -KILL -F %s/data/postmaster.pid",
+		    pg_dir, pg_dir);
+	free(out);
+	free(err);
+	pg_dir[0] = '\0';
+	kill_tree(getpid());
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* psql as the server's superuser over its private socket; the output of SQL (caller frees). */
+static char *psql(const char *sql)
+{
+	char *out = NULL, *err = NULL;
+	int rc =
+	    shf(&out, &err, PG_BIN "/psql -h %s -p 5999 -U postgres -At -c \"%s\"", pg_dir, sql);
+
+	cr_assert_eq(rc, 0, "psql %s: %s", sql, err);
+	free(err);
+	return out;
+}
+
+/* The postgresql package's server on a fresh data directory, its socket beside it, no TCP. */
+static pid_t start_postgres(void)
+{
+	char *out = NULL, *err = NULL, path[320];
+	pid_t pm;
+	int rc;
+
+	snprintf(pg_dir, sizeof(pg_dir), "%s/pg", test_dir());
+	rc =
+	    shf(&out, &err,
+		"chmod 711 %s && mkdir -p %s && chown postgres %s && runuser -u postgres -- " PG_BIN
+		"/initdb -D %s/data -A trust -U postgres --no-sync",
+		test_dir(), pg_dir, pg_dir, pg_dir);
+	cr_assert_eq(rc, 0, "initdb (the postgresql package): %s", err);
+	free(out);
+	free(err);
+	rc = shf(&out, &err,
+		 "runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -l %s/log -w "
+		 "-o \"-k %s -p 5999 -c listen_addresses='' -c fsync=off\" start",
+		 pg_dir, pg_dir, pg_dir);
+	snprintf(path, sizeof(path), "%s/log", pg_dir);
+	cr_assert_eq(rc, 0, "pg_ctl start: %s %s", err, slurp(path));
+	free(out);
+	free(err);
+	snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg_dir);
+	out = slurp(path);
+	cr_assert(out, "no postmaster.pid");
+	pm = atoi(out);
+	free(out);
+	cr_assert_gt(pm, 0);
+	return pm;
+}
+
+/* The backend of a session that waits for a row lock: another session updated the row and
+ * sleeps in its transaction. Both sessions are psql processes of the test. */
+static pid_t row_lock_waiter(void)
+{
+	char cmd[600], path[320], *pid = NULL;
+	pid_t waiter = 0;
+
+	free(psql("create table t (id int primary key, v int); insert into t values (1, 0)"));
+	snprintf(cmd, sizeof(cmd),
+		 PG_BIN "/psql -h %s -p 5999 -U postgres -c \"begin; update t "
+			"set v = v + 1 where id = 1; select pg_sleep(120); commit\"",
+		 pg_dir);
+	snprintf(path, sizeof(path), "%s/holder.out", pg_dir);
+	cr_assert_gt(spawn_bg(cmd, path, path), 0);
+	snprintf(cmd, sizeof(cmd),
+		 PG_BIN "/psql -h %s -p 5999 -U postgres -c \"update t set v = "
+			"v + 1 where id = 1\"",
+		 pg_dir);
+	snprintf(path, sizeof(path), "%s/waiter.out", pg_dir);
+	for (int i = 0; i < 100 && !waiter; i++) {
+		if (i == 5)
+			cr_assert_gt(spawn_bg(cmd, path, path), 0);
+		usleep(100000);
+		pid = psql("select pid from pg_stat_activity where wait_event = 'transactionid'");
+		waiter = atoi(pid);
+		free(pid);
+	}
+	cr_assert_gt(waiter, 0, "no backend came to wait for the row lock");
+	return waiter;
+}
+
+/* The thread of a one-thread dump, and its frames. */
+static const struct jp_value *only_stack(const struct jp_value *d)
+{
+	const struct jp_value *threads = must_array(d, "threads");
+
+	cr_assert_eq(threads->len, 1);
+	return must_array(&threads->items[0], "stack");
+}
+
+static const char *last_frame(const struct jp_value *frames)
+{
+	return frames->len ? jp_str(&frames->items[frames->len - 1]) : "";
+}
+
+/* gdb's stack of such a backend: epoll_wait <- WaitEventSetWait <- WaitLatch <- ProcSleep <-
+ * ... <- LockAcquireExtended <- XactLockTableWait <- heap_update <- ... <- main. Read from
+ * /proc, the thread has no rbp, on which WaitEventSetWait's CFA rests: its frame record is
+ * found on the stack, and the dump goes on to the outermost frame. */
+Test(procs, dump_of_postgres_backend_blocked_on_a_row_lock_is_whole, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	struct jp_value *d;
+	const struct jp_value *frames;
+	pid_t waiter;
+
+	start_postgres();
+	waiter = row_lock_waiter();
+	d = dump_json(waiter);
+	frames = only_stack(d);
+	cr_assert(names_function(frames, "WaitEventSetWait"), "stack: %s", last_frame(frames));
+	cr_assert(names_function(frames, "ProcSleep"), "no ProcSleep in %zu frames", frames->len);
+	cr_assert(names_function(frames, "XactLockTableWait"));
+	cr_assert(names_function(frames, "heap_update"));
+	cr_assert(names_function(frames, "PostgresMain"));
+	cr_assert(names_function(frames, "main"));
+	cr_assert(strstr(last_frame(frames), "_start"), "outermost: %s", last_frame(frames));
+	cr_assert_eq(jnum(d, "stacks_cut", -1), 0);
+	cr_assert_eq(jnum(d, "stacks_missing", -1), 0);
+	jp_free(d);
+}
+
+/* Threads whose stacks are deeper than a stack holds (400 frames; 63 are kept): each ends with a
+ * frame that says it was cut, and they are counted; the main thread's, in pthread_join, is whole
+ * and unmarked. */
+Test(procs, dump_marks_and_counts_stacks_cut_short, .timeout = 60, .init = adopt, .fini = stop_all)
+{
+	char path[300], *text = NULL, *err = NULL;
+	const struct jp_value *threads;
+	struct jp_value *d;
+	size_t cut = 0, whole = 0;
+	pid_t pid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deepwait.out", test_dir());
+	pid = spawn_bg(WORKLOAD("deepwait") " --depth 400 --rounds 1000000", path, path);
+	cr_assert_gt(pid, 0);
+	usleep(300000);
+	d = dump_json(pid);
+	threads = must_array(d, "threads");
+	for (size_t i = 0; i < threads->len; i++) {
+		const struct jp_value *frames = must_array(&threads->items[i], "stack");
+		const char *last = last_frame(frames);
+
+		if (!strncmp(last, "…cut: ", strlen("…cut: "))) {
+			cr_assert(names_function(frames, "deep_frame"), "cut: %s", last);
+			cut++;
+		} else if (frames->len) {
+			cr_assert(names_function(frames, "main"), "whole: %s", last);
+			cr_assert(strstr(last, "_start"), "outermost: %s", last);
+			whole++;
+		}
+	}
+	cr_assert_eq(whole, 1);
+	cr_assert_eq(cut, 3);
+	cr_assert_eq(jnum(d, "stacks_cut", -1), 3);
+	jp_free(d);
+	rc = shf(&text, &err, LOCKSCOPE " dump -p %d", pid);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(text, "…cut: too many frames"), "%s", text);
+	cr_assert(strstr(text, "cut: 3 stacks end short"), "%s", text);
+	free(text);
+	free(err);
+}
