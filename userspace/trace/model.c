@@ -578,10 +578,10 @@ void model__stack_text(const struct model *m, uint32_t id, const char *indent, u
 			skipped);
 	else if (!n && !id)
 		fprintf(out, "%s(no stack)\n", indent);
+	else if (!n && !cut)
+		fprintf(out, "%s(stack %" PRIu32 " is not in the trace)\n", indent, id);
 	if (cut) {
 		model__frame_format(m, frames[n], buf, sizeof(buf));
 		fprintf(out, "%s%s\n", indent, ls_scrub(buf));
 	}
-	else if (!n)
-		fprintf(out, "%s(stack %" PRIu32 " is not in the trace)\n", indent, id);
 }
