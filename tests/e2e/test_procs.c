@@ -199,3 +199,123 @@ Test(procs, dump_marks_and_counts_stacks_cut_short, .timeout = 60, .init = adopt
 	free(text);
 	free(err);
 }
+
+/* A thread of PID other than PID itself; 0 if none. */
+static pid_t a_thread_of(pid_t pid)
+{
+	char cmd[128], *out = NULL;
+	pid_t tid;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/task | grep -vx %d | head -1", pid, pid);
+	cr_assert_eq(sh(cmd, &out, NULL), 0);
+	tid = atoi(out);
+	free(out);
+	return tid;
+}
+
+/* A process whose main thread called pthread_exit: a zombie leader, its threads alive. It is
+ * dumped through one of its threads, and recorded (futex waits only: the kernel matches uprobes
+ * by the leader's memory), the waits against what the threads measured themselves. */
+Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	char go[300], cmd[700], trace[300], errp[300], outp[300], *err;
+	const struct jp_value *threads, *lock;
+	struct jp_value *ready, *d, *rep, *gt;
+	double want, got;
+	pid_t pid, rec;
+	size_t in_contender = 0;
+
+	snprintf(go, sizeof(go), "%s/go", test_dir());
+	snprintf(cmd, sizeof(cmd), WORKLOAD("leaderexit") " %s", go);
+	ready = start_workload("leaderexit", 10, cmd, "{\"workload\": \"leaderexit-ready\"", &pid);
+	jp_free(ready);
+	snprintf(cmd, sizeof(cmd), "/proc/%d/task/%d/stat", pid, pid);
+	for (int i = 0; i < 100; i++) {
+		char *st = slurp(cmd);
+		bool zombie = st && strstr(st, ") Z ");
+
+		free(st);
+		if (zombie)
+			break;
+		usleep(20000);
+	}
+	d = dump_json(pid);
+	cr_assert_eq(jnum(d, "target.pid", -1), pid);
+	threads = must_array(d, "threads");
+	cr_assert_eq(threads->len, 4);
+	for (size_t i = 0; i < threads->len; i++)
+		in_contender += names_function(jp_path(&threads->items[i], "stack"), "contender");
+	cr_assert_eq(in_contender, 3);
+	jp_free(d);
+
+	snprintf(trace, sizeof(trace), "%s/leaderexit.lsz", test_dir());
+	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -p %d -o %s", pid, trace);
+	rec = spawn_bg(cmd, "/dev/null", errp);
+	cr_assert(wait_for_text(errp, "recording pid", 20), "%s", slurp(errp));
+	snprintf(cmd, sizeof(cmd), "touch %s", go); /* the threads start */
+	cr_assert_eq(sh(cmd, NULL, NULL), 0);
+	cr_assert_eq(wait_for(rec, 60), 0, "%s", slurp(errp));
+	err = slurp(errp);
+	cr_assert(strstr(err, "main thread of process"), "%s", err);
+	free(err);
+	snprintf(outp, sizeof(outp), "%s/leaderexit.out", test_dir());
+	gt = ground_truth_in(outp, "leaderexit");
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "target.pid", -1), pid);
+	lock = &must_array(rep, "locks")->items[0];
+	cr_assert_str_eq(jstr(lock, "name"), "leader_lock");
+	want = jnum(gt, "lock_wait_ns", 0);
+	got = jnum(lock, "wait_ns", 0);
+	cr_assert(got > 0.75 * want && got < 1.05 * want,
+		  "waits %.0f ns, the workload measured %.0f", got, want);
+	cr_assert_eq(jp_path(lock, "acquisitions")->type, JP_NULL);
+	jp_free(rep);
+	jp_free(gt);
+}
+
+/* A thread id to -p stands for its process, with a note; several processes are refused with one
+ * line (exit 1), never half obeyed. */
+Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .fini = stop_all)
+{
+	char path[300], trace[300], *out = NULL, *err = NULL, note[128];
+	struct jp_value *d, *rep;
+	pid_t pid, tid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deepwait.out", test_dir());
+	pid = spawn_bg(WORKLOAD("deepwait") " --depth 4 --rounds 1000000", path, path);
+	cr_assert_gt(pid, 0);
+	usleep(200000);
+	tid = a_thread_of(pid);
+	cr_assert_gt(tid, 0);
+	snprintf(note, sizeof(note), "%d is a thread of process %d: taking process %d", tid, pid,
+		 pid);
+	snprintf(trace, sizeof(trace), "%s/tid.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record --mode contention -d 1 -p %d -o %s", tid, trace);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(err, note), "%s", err);
+	cr_assert(strstr(err, "recording pid"), "%s", err);
+	free(out);
+	free(err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "target.pid", -1), pid);
+	cr_assert_geq(must_array(rep, "threads")->len, 4);
+	cr_assert_gt(must_array(rep, "locks")->len, 0);
+	jp_free(rep);
+	d = dump_json(tid);
+	cr_assert_eq(jnum(d, "target.pid", -1), pid);
+	cr_assert_eq(must_array(d, "threads")->len, 4);
+	jp_free(d);
+	rc = shf(&out, &err, LOCKSCOPE " record -p %d,%d -o %s", pid, pid, trace);
+	cr_assert_eq(rc, 1);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	free(out);
+	free(err);
+	rc = shf(&out, &err, LOCKSCOPE " dump -p %d -p %d", pid, pid);
+	cr_assert_eq(rc, 1);
+	cr_assert(strstr(err, "-p given twice"), "%s", err);
+	free(out);
+	free(err);
+}

@@ -476,20 +476,23 @@ int dump__run(pid_t pid, bool json)
 	enum ls_target_state state;
 	struct snapshot *s = NULL;
 	int err, ret = LS_EXIT_SYSTEM;
+	pid_t via;
 
 	state = ls_target_state(pid);
 	if (state != LS_TARGET_OK) {
 		ls_err("dump", "%s", ls_target_why(pid, state, "dump", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
+	/* a leader gone (pthread_exit) took its view of the memory with it: read through a thread */
+	via = ls_process_reader(pid);
 	ls_read_proc(pid, "comm", comm, sizeof(comm), false);
-	ls_read_proc(pid, "cmdline", cmdline, sizeof(cmdline), true);
+	ls_read_proc(via, "cmdline", cmdline, sizeof(cmdline), true);
 	s = snapshot__new(pid, comm, cmdline);
 	if (!s) {
 		ls_err("dump", "%s", strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
-	err = dump__read(pid, s);
+	err = dump__read(via, s);
 	if (!err)
 		err = snapshot__analyse(s);
 	if (err == -ESRCH)

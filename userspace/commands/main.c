@@ -70,6 +70,34 @@ static bool parse_number(const char *s, double min, double max, double *out)
 	return s[0] && !*end && !errno && *out >= min && *out <= max;
 }
 
+/* -p's argument into *PID: a process id, or a thread's, which stands for its process (said in a
+ * note). One process per command: a second -p, or a list, is refused rather than half obeyed. */
+static bool parse_pid(const char *cmd, const char *arg, pid_t *pid)
+{
+	pid_t tgid;
+	double v;
+
+	if (*pid) {
+		ls_err(cmd, "-p given twice: lockscope %s follows one process at a time", cmd);
+		return false;
+	}
+	if (strchr(arg, ',')) {
+		ls_err(cmd, "-p %s: lockscope %s follows one process at a time", arg, cmd);
+		return false;
+	}
+	if (!parse_number(arg, 1, 4194304, &v) || v != (int)v) {
+		ls_err(cmd, "-p wants a process id");
+		return false;
+	}
+	*pid = (pid_t)v;
+	tgid = ls_tgid_of(*pid);
+	if (tgid > 0 && tgid != *pid) {
+		ls_note(cmd, "%d is a thread of process %d: taking process %d", *pid, tgid, tgid);
+		*pid = tgid;
+	}
+	return true;
+}
+
 static int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -98,9 +126,8 @@ static int cmd_record(int argc, char **argv)
 				return usage("record", "-d wants a positive number of seconds");
 			break;
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("record", "-p wants a process id");
-			o.pid = (pid_t)v;
+			if (!parse_pid("record", optarg, &o.pid))
+				return LS_EXIT_INPUT;
 			break;
 		case 'm':
 			if (!strcmp(optarg, "auto"))
@@ -250,15 +277,13 @@ static int cmd_top(int argc, char **argv)
 	};
 	struct top_opts o = {.interval = 1};
 	struct sigaction sa = {.sa_handler = on_signal};
-	double v;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:o:i:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("top", "-p wants a process id");
-			o.pid = (pid_t)v;
+			if (!parse_pid("top", optarg, &o.pid))
+				return LS_EXIT_INPUT;
 			break;
 		case 'o':
 			o.output = optarg;
@@ -325,15 +350,13 @@ static int cmd_dump(int argc, char **argv)
 	};
 	bool json = false;
 	pid_t pid = 0;
-	double v;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("dump", "-p wants a process id");
-			pid = (pid_t)v;
+			if (!parse_pid("dump", optarg, &pid))
+				return LS_EXIT_INPUT;
 			break;
 		case 'j':
 			json = true;

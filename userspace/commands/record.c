@@ -48,10 +48,12 @@
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 /* the counter that says full mode saw nothing: the target's lock calls are its own */
 #define UNPROBED "lock calls not probed: the target does not use the system's C library"
+/* ... nor in a process whose main thread has exited: uprobe links match its memory, now gone */
+#define UNPROBED_LEADER "lock calls not probed: the process's main thread has exited"
 
 struct recorder {
 	const struct record_opts *o;
-	pid_t pid;
+	pid_t pid;		/* the thread to read the process through (ls_process_reader) */
 	bool launched;
 	int go_fd;		/* write end: releases the launched child into exec */
 	int exec_err_fd;	/* read end: whether it is armed to stop at entry, then errno from
@@ -558,6 +560,13 @@ static int setup_full(struct recorder *r)
 
 	if (r->o->mode == RECORD_CONTENTION)
 		return LS_EXIT_OK;
+	if (!r->launched && r->pid != r->o->pid) {
+		ls_note("record", "%s mode: the main thread of process %d has exited, and the "
+			"kernel matches lock-call probes by its memory: recording contention only",
+			mode_names[r->o->mode], r->o->pid);
+		collector__count(r->col, UNPROBED_LEADER, 1);
+		return LS_EXIT_OK;
+	}
 	if (r->uprobes_loaded) {
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
 		/* no C library to probe (a static or musl binary): nothing the system refused */
@@ -630,7 +639,8 @@ static const char *out_name(const struct recorder *r)
 static int open_trace(struct recorder *r)
 {
 	char comm[64], cmdline[4096];
-	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = r->pid,
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION,
+				     .pid = r->launched ? r->pid : r->o->pid,
 				     .mode = (char *)mode_names[r->o->mode], .comm = comm,
 				     .cmdline = cmdline};
 
@@ -1091,8 +1101,11 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		return rc;
 	if (o->cmd && (rc = launch(&r)))
 		return rc;
-	if (!r.launched)
-		r.pidfd = syscall(SYS_pidfd_open, r.pid, 0);
+	if (!r.launched) {
+		/* a leader that called pthread_exit has no memory left to read: a thread has */
+		r.pid = ls_process_reader(o->pid);
+		r.pidfd = syscall(SYS_pidfd_open, o->pid, 0);
+	}
 	rc = open_bpf(&r);
 	if (!rc)
 		rc = open_trace(&r);
@@ -1160,7 +1173,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	}
 	if (!o->quiet)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
-			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
+			r.launched ? "command, pid" : "pid", (int)tgid, mode_names[o->mode],
 			r.probes ? ", lock API probed" : "", r.attach_kind);
 	rc = run_loop(&r, stop);
 	if (!rc)
