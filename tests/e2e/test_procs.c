@@ -319,3 +319,38 @@ Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .
 	free(out);
 	free(err);
 }
+
+/* A multiprocessing.Lock contended by three worker processes, the parent recorded alone: the
+ * children are not recorded, and stderr and the report say how many, rather than a quiet
+ * "no contended locks". */
+Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	char go[300], cmd[800], trace[300], errp[300], *err;
+	struct jp_value *ready, *rep;
+	pid_t pid, rec;
+
+	snprintf(go, sizeof(go), "%s/go", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds 50", python3_path(),
+		 go);
+	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
+	jp_free(ready);
+	snprintf(trace, sizeof(trace), "%s/parent.lsz", test_dir());
+	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode contention -p %d -o %s", pid, trace);
+	rec = spawn_bg(cmd, "/dev/null", errp);
+	cr_assert(wait_for_text(errp, "recording pid", 20), "%s", slurp(errp));
+	snprintf(cmd, sizeof(cmd), "touch %s", go);
+	cr_assert_eq(sh(cmd, NULL, NULL), 0);
+	cr_assert_eq(wait_for(rec, 60), 0, "%s", slurp(errp));
+	err = slurp(errp);
+	cr_assert(strstr(err, "3 child processes were not recorded"), "%s", err);
+	free(err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep,
+			  "recording.counters.child processes not recorded (lockscope records one "
+			  "process)",
+			  -1),
+		     3);
+	jp_free(rep);
+}
