@@ -71,31 +71,27 @@ static bool parse_number(const char *s, double min, double max, double *out)
 }
 
 /* -p's argument into *PID: a process id, or a thread's, which stands for its process (said in a
- * note). One process per command: a second -p, or a list, is refused rather than half obeyed. */
-static bool parse_pid(const char *cmd, const char *arg, pid_t *pid)
+ * note). One process per command: a second -p, or a list, is refused rather than half obeyed.
+ * NULL, or what is wrong with ARG (in BUF). */
+static const char *parse_pid(const char *cmd, const char *arg, pid_t *pid, char *buf, size_t len)
 {
 	pid_t tgid;
 	double v;
 
-	if (*pid) {
-		ls_err(cmd, "-p given twice: lockscope %s follows one process at a time", cmd);
-		return false;
+	if (*pid || strchr(arg, ',')) {
+		snprintf(buf, len, "%s: lockscope %s follows one process at a time",
+			 *pid ? "-p given twice" : "-p wants one process id", cmd);
+		return buf;
 	}
-	if (strchr(arg, ',')) {
-		ls_err(cmd, "-p %s: lockscope %s follows one process at a time", arg, cmd);
-		return false;
-	}
-	if (!parse_number(arg, 1, 4194304, &v) || v != (int)v) {
-		ls_err(cmd, "-p wants a process id");
-		return false;
-	}
+	if (!parse_number(arg, 1, 4194304, &v) || v != (int)v)
+		return "-p wants a process id";
 	*pid = (pid_t)v;
 	tgid = ls_tgid_of(*pid);
 	if (tgid > 0 && tgid != *pid) {
 		ls_note(cmd, "%d is a thread of process %d: taking process %d", *pid, tgid, tgid);
 		*pid = tgid;
 	}
-	return true;
+	return NULL;
 }
 
 static int cmd_record(int argc, char **argv)
@@ -114,6 +110,8 @@ static int cmd_record(int argc, char **argv)
 				.loop_threshold_ms = 50};
 	struct sigaction sa = {.sa_handler = on_signal};
 	double v;
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+o:d:p:", opts, NULL)) != -1) {
@@ -126,8 +124,8 @@ static int cmd_record(int argc, char **argv)
 				return usage("record", "-d wants a positive number of seconds");
 			break;
 		case 'p':
-			if (!parse_pid("record", optarg, &o.pid))
-				return LS_EXIT_INPUT;
+			if ((bad = parse_pid("record", optarg, &o.pid, why, sizeof(why))))
+				return usage("record", bad);
 			break;
 		case 'm':
 			if (!strcmp(optarg, "auto"))
@@ -277,13 +275,15 @@ static int cmd_top(int argc, char **argv)
 	};
 	struct top_opts o = {.interval = 1};
 	struct sigaction sa = {.sa_handler = on_signal};
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:o:i:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_pid("top", optarg, &o.pid))
-				return LS_EXIT_INPUT;
+			if ((bad = parse_pid("top", optarg, &o.pid, why, sizeof(why))))
+				return usage("top", bad);
 			break;
 		case 'o':
 			o.output = optarg;
@@ -350,13 +350,15 @@ static int cmd_dump(int argc, char **argv)
 	};
 	bool json = false;
 	pid_t pid = 0;
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_pid("dump", optarg, &pid))
-				return LS_EXIT_INPUT;
+			if ((bad = parse_pid("dump", optarg, &pid, why, sizeof(why))))
+				return usage("dump", bad);
 			break;
 		case 'j':
 			json = true;
