@@ -311,7 +311,8 @@ Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .
 	rc = shf(&out, &err, LOCKSCOPE " record -p %d,%d -o %s", pid, pid, trace);
 	cr_assert_eq(rc, 1);
 	cr_assert(strstr(err, "-p wants one process id: lockscope record follows one process at a "
-			      "time"), "%s", err);
+			      "time"),
+		  "%s", err);
 	free(out);
 	free(err);
 	rc = shf(&out, &err, LOCKSCOPE " dump -p %d -p %d", pid, pid);

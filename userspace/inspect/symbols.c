@@ -1003,6 +1003,29 @@ static bool follows_call(const struct sym_object *o, uint64_t ra_vaddr)
 	return x86_call_before(o->image + off, before < 7 ? (unsigned int)before : 7);
 }
 
+/* The target of the direct call (e8 rel32) that return address RA follows, as a runtime address;
+ * false for an indirect call or code we cannot read. */
+static bool direct_call_target(const struct symbolizer *s, uint64_t ra, uint64_t *target)
+{
+	const struct sym_map *m = map_find(s, ra - 1);
+	const struct load_seg *g;
+	uint64_t vaddr, off;
+	int32_t rel;
+
+	if (!m || !m->obj || !m->exec || !m->has_bias)
+		return false;
+	vaddr = ra - m->bias;
+	g = seg_containing(m->obj, vaddr - 1, true);
+	if (!g || !g->exec || vaddr - g->vaddr < 5)
+		return false;
+	off = g->offset + (vaddr - g->vaddr);
+	if (!m->obj->image || off > m->obj->image_len || m->obj->image[off - 5] != 0xe8)
+		return false;
+	memcpy(&rel, m->obj->image + off - 4, sizeof(rel));
+	*target = ra + (uint64_t)(int64_t)rel;
+	return true;
+}
+
 static Dwarf_Frame *cfi_frame(struct sym_object *o, uint64_t vaddr)
 {
 	Dwarf_Frame *f = NULL;
@@ -1301,11 +1324,27 @@ static enum uw_stop row_step(struct symbolizer *s, const struct unwind_input *in
 	return UW_OK;
 }
 
+/* RA follows a direct call to the function IP is in (IP_IS_RA: IP is a return address): the
+ * evidence that a frame record found by search is this frame's caller's, and not one left in the
+ * frame's padding by an earlier call. Calls through a pointer or a PLT stub, and functions
+ * without a symbol, give none. */
+static bool calls_here(struct symbolizer *s, uint64_t ra, uint64_t ip, bool ip_is_ra)
+{
+	struct sym_frame here;
+	uint64_t target;
+
+	return direct_call_target(s, ra, &target) &&
+	       !symbolizer__frame(s, ip, ip_is_ra, &here) && here.func &&
+	       target == ip - here.func_off;
+}
+
 /* A frame whose CFA is rbp-based, entered with rbp unknown: a thread read asleep in a system
  * call, from /proc, has no rbp, and the syscall wrapper in libc keeps its caller's. Its frame
- * record (saved rbp, return address) lies above sp: the lowest slot from which this frame and
- * the next two unwind, each return address after a call, is taken as rbp. Locals that look
- * like a frame record and also unwind two callers deep are not met in practice. */
+ * record (saved rbp, return address) lies above sp: the lowest slot from which this frame
+ * unwinds, to a return address after a direct call to this very function, and its caller's
+ * frame to no bad return address, is taken as rbp. Stale records of earlier calls fill frames'
+ * padding and unwind as well as a live one (through frames long gone): without that call as
+ * evidence, the stack is cut there, and says so. */
 static bool bp_search(struct symbolizer *s, const struct unwind_input *in,
 		      const struct cfi_row *row, struct uw_frame *fr)
 {
@@ -1319,12 +1358,11 @@ static bool bp_search(struct symbolizer *s, const struct unwind_input *in,
 
 		up.bp = a;
 		up.bp_ok = true;
-		if (row_step(s, in, row, &up) != UW_OK)
+		if (row_step(s, in, row, &up) != UW_OK || !calls_here(s, up.ip, fr->ip, !fr->exact))
 			continue;
+		/* the caller's own step may need more than the copy holds, not a bad address */
 		st = cfi_step(s, in, &up);
-		if (st == UW_OK)
-			st = cfi_step(s, in, &up);
-		if (st != UW_OK && st != UW_END)
+		if (st == UW_BAD)
 			continue;
 		fr->bp = a;
 		fr->bp_ok = true;
