@@ -162,8 +162,9 @@ _Static_assert(sizeof(struct ls_ev_loop) <= sizeof(struct ls_ev_wait_begin), "sc
 /* Events that could not be handed to userspace (ring buffer full), per CPU. */
 /* STAT_PROBE_*: uprobe hits, which the auto mode's budget prices. */
 /* STAT_LOOPS_FULL: loop threads not tracked, the loops map being full. */
+/* STAT_CHILD_PROCS: processes the targets started, which are not recorded. */
 enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
-       STAT__COUNT };
+       STAT_CHILD_PROCS, STAT__COUNT };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT__COUNT);
@@ -1092,9 +1093,13 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 {
 	__u32 tgid = BPF_CORE_READ(child, tgid);
 
-	/* threads of a target; new processes are not followed */
-	if (tgid == BPF_CORE_READ(parent, tgid) && is_target(tgid))
+	/* threads of a target; new processes are not followed, only counted */
+	if (!is_target(BPF_CORE_READ(parent, tgid)))
+		return 0;
+	if (tgid == BPF_CORE_READ(parent, tgid))
 		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, NULL);
+	else
+		count(STAT_CHILD_PROCS);
 	return 0;
 }
 

@@ -60,11 +60,11 @@ static void *holder(void *arg)
 	return NULL;
 }
 
-/* Waits from under a 32 KiB frame of known bytes, so that a 16 KiB copy from sp is whole and
- * must show those bytes. */
+/* Waits from under a 128 KiB frame of known bytes, so that a copy from sp (BLOCKED_STACK_MAX)
+ * is whole and must show those bytes. */
 static void *deep_waiter(void *arg)
 {
-	char pad[32768];
+	char pad[131072];
 
 	(void)arg;
 	memset(pad, PAD_BYTE, sizeof(pad));
@@ -244,7 +244,7 @@ Test(blocked, copies_the_stack_up_to_the_end_of_its_mapping, .timeout = 30)
 	pid_t pid = start_child(&ci);
 
 	scan_all(pid, &ci, &w, &n);
-	/* far from its top: a whole 16 KiB, and the waiting function's frame is in it */
+	/* far from its top: a whole copy, and the waiting function's frame is in it */
 	b = find(w, n, ci.deep_waiter);
 	cr_assert_eq(b->stack_len, BLOCKED_STACK_MAX);
 	for (size_t i = 0; i < b->stack_len; i++) {

@@ -207,6 +207,39 @@ Test(model, long_stacks_elide_the_machinery_not_the_program)
 	free(text);
 }
 
+/* A stack cut short ends with a frame that says why: printed as it is, last, however many frames
+ * before it are left out; a thread without a stack is "(no stack)" alone. */
+Test(model, a_cut_stack_says_so_last)
+{
+	uint32_t frames[20];
+	char *text;
+
+	frame(1, 0x40, "deep", "d.c", 4, "app", 0);
+	frame(2, LS_CUT_PC_BASE + 6, "…cut: too many frames", "", 0, "", 0);
+	for (uint32_t i = 0; i < 19; i++)
+		frames[i] = 1;
+	frames[19] = 2;
+	cr_assert_not(model__stack_cut(m, 7));
+	text = stack_text(frames, 20, 8);
+	cr_assert(model__stack_cut(m, 7));
+	cr_assert(strstr(text, "  deep (d.c:4)\n  ... 11 more frames\n  …cut: too many frames\n"),
+		  "%s", text);
+	free(text);
+	text = stack_text(frames + 17, 3, 8);
+	cr_assert_str_eq(text, "  deep (d.c:4)\n  deep (d.c:4)\n  …cut: too many frames\n");
+	free(text);
+	text = NULL;
+	{
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+
+		model__stack_text(m, 0, "  ", 8, out);
+		fclose(out);
+	}
+	cr_assert_str_eq(text, "  (no stack)\n");
+	free(text);
+}
+
 /* A stack as JSON text: each frame's label quoted and escaped, one never defined as "?? (frame
  * N)"; [] for no stack and for an unknown id. */
 Test(model, stack_as_json_text)

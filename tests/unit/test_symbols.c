@@ -512,6 +512,45 @@ Test(symbols, unwind_joins_fp_chain_by_rbp)
 	free(cap);
 }
 
+/* A thread read from /proc has no rbp (passed as 0): chain_a_fp's CFA rests on it, and its
+ * frame record is found above sp, so the walk goes on to the test's own frame, as with rbp; not
+ * through a stale record that an earlier call left in the frame's padding (under ASan, one of
+ * Criterion's, which unwound on through ten frames long gone). */
+Test(symbols, unwind_finds_an_unknown_rbp_by_its_frame_record)
+{
+	static const char *names[] = { "chain_c", "chain_b", "chain_a_fp",
+				       "symbols_unwind_finds_an_unknown_rbp_by_its_frame_record_impl" };
+	struct symbolizer *s = self_symbolizer();
+	struct capture *cap = capture_new();
+	uint64_t full[MAX_PCS], pcs[MAX_PCS];
+	struct unwind_input in;
+	struct sym_stats st;
+	enum sym_cut cut;
+	int n, m;
+
+	chain_a_fp(cap, 0);
+	in = input_of(cap, SNAP_LEN, NULL, 0);
+	n = symbolizer__unwind(s, &in, full, MAX_PCS);
+	expect_frames(s, full, n, names, 4);
+	in.bp = 0;
+	m = symbolizer__unwind_cut(s, &in, pcs, MAX_PCS, &cut);
+	log_frames(s, "no-bp", pcs, m);
+	expect_frames(s, pcs, m, names, 4);
+	cr_expect_eq(m, n);
+	cr_expect_eq(memcmp(pcs, full, n * sizeof(*pcs)), 0);
+	symbolizer__stats(s, &st);
+	cr_expect_geq(st.bp_found, 1);
+	/* the record out of the snapshot: cut there, and said so */
+	in = input_of(cap, slot_of(cap, full[2]) + 8, NULL, 0);
+	in.bp = 0;
+	m = symbolizer__unwind_cut(s, &in, pcs, MAX_PCS, &cut);
+	cr_expect_eq(m, 3);
+	cr_expect_neq(cut, SYM_WHOLE);
+	cr_expect_str_eq(symbolizer__cut_why(cut), "frame base register unknown");
+	symbolizer__free(s);
+	free(cap);
+}
+
 Test(symbols, unwind_truncated_snapshot)
 {
 	struct symbolizer *s = self_symbolizer();

@@ -131,6 +131,7 @@ struct collector {
 	size_t npyt, pyt_cap;
 	int (*sink)(void *arg, const struct ls_rec *rec);
 	void *sink_arg;
+	bool mark_cuts;			/* end a stack cut short with a frame that says why */
 	struct {
 		const char *name;	/* a string constant, or the collector's own */
 		uint64_t value;		/* as last written */
@@ -417,9 +418,14 @@ static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 	uint64_t key[2] = {pc, ra};
 	uint64_t *known = bytemap__get(c->frames, key, sizeof(key));
 	struct ls_rec r = {.type = LS_REC_FRAME};
+	char cut[64];
 
 	memset(f, 0, sizeof(*f));
-	if (symbolizer__frame(c->sym, pc, ra, f) == -ENOENT) {
+	if (pc >= LS_CUT_PC_BASE) {
+		snprintf(cut, sizeof(cut), "…cut: %s",
+			 symbolizer__cut_why((enum sym_cut)(pc - LS_CUT_PC_BASE)));
+		f->func = cut;
+	} else if (symbolizer__frame(c->sym, pc, ra, f) == -ENOENT) {
 		maybe_refresh(c);
 		symbolizer__frame(c->sym, pc, ra, f);
 	}
@@ -1051,6 +1057,7 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		.nfp = st->nfp > 0 ? st->nfp / 8 : 0,	/* bpf_get_stack returns bytes */
 		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
 	};
+	enum sym_cut cut;
 	int n;
 
 	*id = 0;
@@ -1075,9 +1082,11 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		memcpy(patched + (slot - st->sp), &hid->ra[i], sizeof(hid->ra[i]));
 		in.snap = patched;
 	}
-	n = symbolizer__unwind(c->sym, &in, pcs, MAX_PCS);
+	n = symbolizer__unwind_cut(c->sym, &in, pcs, c->mark_cuts ? MAX_PCS - 1 : MAX_PCS, &cut);
 	if (n <= 0)
 		return 0;
+	if (c->mark_cuts && cut != SYM_WHOLE)
+		pcs[n++] = LS_CUT_PC_BASE + cut;
 	if (learn && in.snap != patched)
 		learn_path(c, st, in.snap, pcs, n);
 	return stack_id_of(c, tid, pcs, n, at, id);
@@ -2169,6 +2178,7 @@ int collector__counters(struct collector *c)
 	err = err ?: collector__count(c, "stacks cut: past the stack snapshot", st.cut_snapshot);
 	err = err ?: collector__count(c, "stacks cut: no unwind info for a frame", st.cut_cfi);
 	err = err ?: collector__count(c, "stacks cut: a bad return address", st.cut_bad);
+	err = err ?: collector__count(c, "stacks cut: frame base register unknown", st.cut_no_bp);
 	err = err ?: collector__count(c, "stacks cut: a return probe's trampoline",
 				      st.cut_trampoline);
 	err = err ?: collector__count(c, "objects without symbols (unreadable ELF)",
@@ -2336,4 +2346,9 @@ void collector__free(struct collector *c)
 	bytemap__free(c->threads);
 	symbolizer__free(c->sym);
 	free(c);
+}
+
+void collector__mark_cuts(struct collector *c)
+{
+	c->mark_cuts = true;
 }

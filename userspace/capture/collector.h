@@ -21,6 +21,10 @@ struct collector;
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
 void collector__free(struct collector *c);	/* accepts NULL */
 
+/* From now on a stack cut short ends with a frame "…cut: <why>" (pc LS_CUT_PC_BASE + enum
+ * sym_cut): a snapshot shows each stack whole or marked. */
+void collector__mark_cuts(struct collector *c);
+
 /* Every record written is also handed to FN (live analyses); its return is passed up. */
 void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
 			 void *arg);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "util/common.h"
+#include "util/privs.h"
 #include "bpf/events.h"
 #include "lockscope.skel.h"
 
@@ -89,7 +90,8 @@ struct probed_lib {
 
 struct lock_probes {
 	struct lockscope_bpf *skel;
-	pid_t pid;
+	pid_t pid;		/* read through: /proc/PID/maps, /proc/PID/root */
+	pid_t tgid;		/* probed: the kernel filters uprobe links by process */
 	struct probed_lib libs[2];	/* libc; CPython's once found */
 	int nlibs;
 	int nfound;
@@ -258,6 +260,7 @@ struct lock_probes *lock_probes__new(struct lockscope_bpf *skel, pid_t pid, bool
 
 	p->skel = skel;
 	p->pid = pid;
+	p->tgid = ls_tgid_of(pid) ?: pid;
 	lib_init(lib);
 	/* a command not yet exec'd has lockscope's own map: its C library is the system's */
 	if (!find_libc(launched ? getpid() : pid, lib->shown, sizeof(lib->shown))) {
@@ -300,11 +303,11 @@ static int lib_attach(struct lock_probes *p, struct probed_lib *lib)
 		if (!ls->cnt || ls->fd >= 0)
 			continue;
 		if (session >= 0)
-			ls->fd = link_create(session, lib->path, ls, false, p->pid,
+			ls->fd = link_create(session, lib->path, ls, false, p->tgid,
 					     LS_TRACE_UPROBE_SESSION);
 		else
 			ls->fd = link_create(bpf_program__fd(progs[i]), lib->path, ls,
-					     i == L_RETURN, p->pid, LS_TRACE_UPROBE_MULTI);
+					     i == L_RETURN, p->tgid, LS_TRACE_UPROBE_MULTI);
 		if (ls->fd < 0)
 			return -errno;
 	}

@@ -441,6 +441,7 @@ int dump__read(pid_t pid, struct snapshot *s)
 		goto cleanup;
 	}
 	collector__set_sink(r.c, snapshot__feed, s);
+	collector__mark_cuts(r.c);
 	err = ls_each_thread(pid, count_before, &r);
 	/* names, the memory map, CPython, and every thread asleep in a futex wait with its
 	 * lock word and stack: what record reads when it attaches */
@@ -475,20 +476,23 @@ int dump__run(pid_t pid, bool json)
 	enum ls_target_state state;
 	struct snapshot *s = NULL;
 	int err, ret = LS_EXIT_SYSTEM;
+	pid_t via;
 
 	state = ls_target_state(pid);
 	if (state != LS_TARGET_OK) {
 		ls_err("dump", "%s", ls_target_why(pid, state, "dump", why, sizeof(why)));
 		return LS_EXIT_SYSTEM;
 	}
+	/* a leader gone (pthread_exit) took its view of the memory with it: read through a thread */
+	via = ls_process_reader(pid);
 	ls_read_proc(pid, "comm", comm, sizeof(comm), false);
-	ls_read_proc(pid, "cmdline", cmdline, sizeof(cmdline), true);
+	ls_read_proc(via, "cmdline", cmdline, sizeof(cmdline), true);
 	s = snapshot__new(pid, comm, cmdline);
 	if (!s) {
 		ls_err("dump", "%s", strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
-	err = dump__read(pid, s);
+	err = dump__read(via, s);
 	if (!err)
 		err = snapshot__analyse(s);
 	if (err == -ESRCH)

@@ -145,6 +145,30 @@ static bool parse_number(const char *s, double min, double max, double *out)
 	return s[0] && !*end && !errno && *out >= min && *out <= max;
 }
 
+/* -p's argument into *PID: a process id, or a thread's, which stands for its process (said in a
+ * note). One process per command: a second -p, or a list, is refused rather than half obeyed.
+ * NULL, or what is wrong with ARG (in BUF). */
+static const char *parse_pid(const char *cmd, const char *arg, pid_t *pid, char *buf, size_t len)
+{
+	pid_t tgid;
+	double v;
+
+	if (*pid || strchr(arg, ',')) {
+		snprintf(buf, len, "%s: lockscope %s follows one process at a time",
+			 *pid ? "-p given twice" : "-p wants one process id", cmd);
+		return buf;
+	}
+	if (!parse_number(arg, 1, 4194304, &v) || v != (int)v)
+		return "-p wants a process id";
+	*pid = (pid_t)v;
+	tgid = ls_tgid_of(*pid);
+	if (tgid > 0 && tgid != *pid) {
+		ls_note(cmd, "%d is a thread of process %d: taking process %d", *pid, tgid, tgid);
+		*pid = tgid;
+	}
+	return NULL;
+}
+
 static int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -162,6 +186,8 @@ static int cmd_record(int argc, char **argv)
 	    .output = "lockscope.lsz", .overhead_budget = 5, .loop_threshold_ms = 50};
 	struct sigaction sa = {.sa_handler = on_signal};
 	double v;
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+o:d:p:h", opts, NULL)) != -1) {
@@ -174,9 +200,8 @@ static int cmd_record(int argc, char **argv)
 				return usage("record", "-d wants a positive number of seconds");
 			break;
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("record", "-p wants a process id");
-			o.pid = (pid_t)v;
+			if ((bad = parse_pid("record", optarg, &o.pid, why, sizeof(why))))
+				return usage("record", bad);
 			break;
 		case 'm':
 			if (!strcmp(optarg, "auto"))
@@ -338,15 +363,15 @@ static int cmd_top(int argc, char **argv)
 	};
 	struct top_opts o = {.interval = 1};
 	struct sigaction sa = {.sa_handler = on_signal};
-	double v;
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:o:i:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("top", "-p wants a process id");
-			o.pid = (pid_t)v;
+			if ((bad = parse_pid("top", optarg, &o.pid, why, sizeof(why))))
+				return usage("top", bad);
 			break;
 		case 'o':
 			o.output = optarg;
@@ -419,15 +444,15 @@ static int cmd_dump(int argc, char **argv)
 	};
 	bool json = false;
 	pid_t pid = 0;
-	double v;
+	const char *bad;
+	char why[128];
 	int c;
 
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (!parse_number(optarg, 1, 4194304, &v) || v != (int)v)
-				return usage("dump", "-p wants a process id");
-			pid = (pid_t)v;
+			if ((bad = parse_pid("dump", optarg, &pid, why, sizeof(why))))
+				return usage("dump", bad);
 			break;
 		case 'j':
 			json = true;

@@ -49,10 +49,14 @@
 #define BTF_PATH "/sys/kernel/btf/vmlinux"
 /* the counter that says full mode saw nothing: the target's lock calls are its own */
 #define UNPROBED "lock calls not probed: the target does not use the system's C library"
+/* ... nor in a process whose main thread has exited: uprobe links match its memory, now gone */
+#define UNRECORDED_CHILDREN "child processes not recorded (lockscope records one process)"
+#define UNPROBED_LEADER "lock calls not probed: the process's main thread has exited"
 
 struct recorder {
 	const struct record_opts *o;
-	pid_t pid;
+	uint32_t children0;	/* child processes the target had when recording began */
+	pid_t pid;		/* the thread to read the process through (ls_process_reader) */
 	bool launched;
 	int go_fd;		/* write end: releases the launched child into exec */
 	int exec_err_fd;	/* read end: whether it is armed to stop at entry, then errno from
@@ -320,7 +324,8 @@ static int event_cb(void *ctx, void *data, size_t size)
 	return 0;	/* keep consuming: a trace error is reported once, at the end */
 }
 
-enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN };	/* as in BPF */
+enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
+       STAT_CHILD_PROCS };	/* as in BPF */
 
 /* Live analyses see every record the trace gets: the same code as `report`. */
 static int live_sink(void *arg, const struct ls_rec *rec)
@@ -568,6 +573,13 @@ static int setup_full(struct recorder *r)
 
 	if (r->o->mode == RECORD_CONTENTION)
 		return LS_EXIT_OK;
+	if (!r->launched && r->pid != r->o->pid) {
+		ls_note("record", "%s mode: the main thread of process %d has exited, and the "
+			"kernel matches lock-call probes by its memory: recording contention only",
+			mode_names[r->o->mode], r->o->pid);
+		collector__count(r->col, UNPROBED_LEADER, 1);
+		return LS_EXIT_OK;
+	}
 	if (r->uprobes_loaded) {
 		r->probes = lock_probes__new(r->skel, r->pid, r->launched, why, sizeof(why));
 		/* no C library to probe (a static or musl binary): nothing the system refused */
@@ -640,7 +652,8 @@ static const char *out_name(const struct recorder *r)
 static int open_trace(struct recorder *r)
 {
 	char comm[64], cmdline[4096];
-	struct ls_trace_info info = {.version = LS_TRACE_VERSION, .pid = r->pid,
+	struct ls_trace_info info = {.version = LS_TRACE_VERSION,
+				     .pid = r->launched ? r->pid : r->o->pid,
 				     .mode = (char *)mode_names[r->o->mode], .comm = comm,
 				     .cmdline = cmdline};
 
@@ -707,6 +720,40 @@ static bool target_gone(struct recorder *r)
 	return r->exited;
 }
 
+/* Child processes of PID alive now (their PPid is PID). */
+static uint32_t children_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	struct dirent *de;
+	uint32_t n = 0;
+	int ppid;
+	DIR *d = opendir("/proc");
+	FILE *f;
+
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%.16s/stat", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		/* "pid (comm) S ppid ...": comm may hold ") " itself */
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == pid)
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* The processes the target had when recording began and those it started since. */
+static uint64_t children_unrecorded(struct recorder *r)
+{
+	return r->children0 + bpf_stat(r, STAT_CHILD_PROCS);
+}
+
 /* LAST: the recording ends; the losses no event has placed in the stream yet go at its end. */
 static void flush(struct recorder *r, bool last)
 {
@@ -724,6 +771,8 @@ static void flush(struct recorder *r, bool last)
 		collector__count(r->col, "auto mode: full-mode stretches cut short by the budget",
 				 r->cut);
 	}
+	if (last)
+		collector__count(r->col, UNRECORDED_CHILDREN, children_unrecorded(r));
 	if (!r->err)
 		r->err = trace_writer__flush(r->w);
 }
@@ -1113,6 +1162,9 @@ static int finish(struct recorder *r)
 			(unsigned long long)r->stretches, (unsigned long long)r->cut,
 			r->o->overhead_budget);
 	fputc('\n', stderr);
+	if (children_unrecorded(r))
+		ls_note("record", "%llu child processes were not recorded: lockscope records one "
+			"process", (unsigned long long)children_unrecorded(r));
 	return LS_EXIT_OK;
 }
 
@@ -1129,8 +1181,11 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		return rc;
 	if (o->cmd && (rc = launch(&r)))
 		return rc;
-	if (!r.launched)
-		r.pidfd = syscall(SYS_pidfd_open, r.pid, 0);
+	if (!r.launched) {
+		/* a leader that called pthread_exit has no memory left to read: a thread has */
+		r.pid = ls_process_reader(o->pid);
+		r.pidfd = syscall(SYS_pidfd_open, o->pid, 0);
+	}
 	rc = open_bpf(&r);
 	if (!rc)
 		rc = open_trace(&r);
@@ -1172,6 +1227,9 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	}
 	/* events of a running process flow from here on: loading DWARF while they pile up in
 	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
+	/* its children from here on are counted as they fork */
+	if (!r.launched)
+		r.children0 = children_of(o->pid);
 	if (!r.launched)
 		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
 		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
@@ -1198,7 +1256,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	}
 	if (!o->quiet)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
-			r.launched ? "command, pid" : "pid", r.pid, mode_names[o->mode],
+			r.launched ? "command, pid" : "pid", (int)tgid, mode_names[o->mode],
 			r.probes ? ", lock API probed" : "", r.attach_kind);
 	r.status = !o->quiet && isatty(STDERR_FILENO);
 	rc = run_loop(&r, stop);

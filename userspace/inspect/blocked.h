@@ -8,7 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BLOCKED_STACK_MAX 16384	/* bytes of user stack copied from sp */
+#define BLOCKED_STACK_MAX 65536	/* bytes of user stack copied from sp: enough for the whole
+					 * stack of most threads (a dump unwinds to the outermost frame) */
 
 /* One thread asleep in futex(2) with a wait op, or in futex_waitv(2). */
 struct blocked_wait {

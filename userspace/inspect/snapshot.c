@@ -550,6 +550,16 @@ static void json_target(const struct snapshot *s, struct json_writer *w)
 	json_writer__object_end(w);
 }
 
+/* Threads whose stack ends short of its outermost frame, marked so by the collector. */
+static uint32_t stacks_cut(const struct snapshot *s)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		n += s->threads[i].stack_id && model__stack_cut(s->m, s->threads[i].stack_id);
+	return n;
+}
+
 int snapshot__json(const struct snapshot *s, FILE *out)
 {
 	struct json_writer *w = json_writer__new(out, 2);
@@ -571,6 +581,8 @@ int snapshot__json(const struct snapshot *s, FILE *out)
 	json_writer__u64(w, s->threads_gone);
 	json_writer__key(w, "stacks_missing");
 	json_writer__u64(w, s->stacks_missing);
+	json_writer__key(w, "stacks_cut");
+	json_writer__u64(w, stacks_cut(s));
 	json_writer__key(w, "threads");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < s->n; i++)
@@ -789,6 +801,9 @@ void snapshot__text(const struct snapshot *s, FILE *out)
 	if (s->threads_gone || s->stacks_missing)
 		fprintf(out, "lost: %u threads exited during the dump, %u stacks unreadable\n",
 			s->threads_gone, s->stacks_missing);
+	if (stacks_cut(s))
+		fprintf(out, "cut: %u stacks end short of their outermost frame (\"…cut:\" says why)\n",
+			stacks_cut(s));
 	if (s->stopped_threads)
 		fprintf(out, "stopped %.3f ms (%u running %s, one at a time)\n",
 			s->stopped_ns / 1e6, s->stopped_threads,

@@ -31,6 +31,7 @@
 #define ROW_CACHE_BITS 11	/* pc -> CFI rule cache; a hot process has a few hundred sites */
 #define FRAME_CACHE_BITS 12	/* (pc, ra) -> resolved frame */
 #define FP_ADDRS_MAX 128	/* kernel FP-chain records we try to re-derive from the snapshot */
+#define BP_SEARCH_MAX 8192	/* bytes above sp searched for a frame record when rbp is unknown */
 #define EXPR_STACK 8		/* CFI expressions are short: PLT and signal frames */
 
 /* One ELF symbol, trimmed to what lookups need. */
@@ -142,6 +143,7 @@ struct symbolizer {
 	struct sym_stats stats;
 	struct debuginfo *debug;	/* where separate debug files are found */
 	Dwfl_Callbacks callbacks;	/* every object's libdwfl session's */
+	bool searching;			/* in bp_search() */
 	struct cfi_row rows[1u << ROW_CACHE_BITS];
 	struct frame_slot frames[1u << FRAME_CACHE_BITS];
 };
@@ -154,7 +156,10 @@ struct uw_frame {
 	uint64_t ra_slot;	/* where ip was read from; 0 if it was not read from memory */
 };
 
-enum uw_stop { UW_OK, UW_END, UW_SNAP, UW_CFI, UW_BAD };
+enum uw_stop { UW_OK, UW_END, UW_SNAP, UW_CFI, UW_BAD, UW_NO_BP };
+
+static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in,
+			     struct uw_frame *fr);
 
 static size_t hash_slot(uint64_t key, unsigned int bits)
 {
@@ -998,6 +1003,29 @@ static bool follows_call(const struct sym_object *o, uint64_t ra_vaddr)
 	return x86_call_before(o->image + off, before < 7 ? (unsigned int)before : 7);
 }
 
+/* The target of the direct call (e8 rel32) that return address RA follows, as a runtime address;
+ * false for an indirect call or code we cannot read. */
+static bool direct_call_target(const struct symbolizer *s, uint64_t ra, uint64_t *target)
+{
+	const struct sym_map *m = map_find(s, ra - 1);
+	const struct load_seg *g;
+	uint64_t vaddr, off;
+	int32_t rel;
+
+	if (!m || !m->obj || !m->exec || !m->has_bias)
+		return false;
+	vaddr = ra - m->bias;
+	g = seg_containing(m->obj, vaddr - 1, true);
+	if (!g || !g->exec || vaddr - g->vaddr < 5)
+		return false;
+	off = g->offset + (vaddr - g->vaddr);
+	if (!m->obj->image || off > m->obj->image_len || m->obj->image[off - 5] != 0xe8)
+		return false;
+	memcpy(&rel, m->obj->image + off - 4, sizeof(rel));
+	*target = ra + (uint64_t)(int64_t)rel;
+	return true;
+}
+
 static Dwarf_Frame *cfi_frame(struct sym_object *o, uint64_t vaddr)
 {
 	Dwarf_Frame *f = NULL;
@@ -1266,19 +1294,15 @@ static enum uw_stop cfa_compute(const struct rule *r, const struct uw_frame *fr,
 	return expr_eval(r, fr, in, NULL, cfa, &is_value);
 }
 
-/* Replaces FR by its caller's frame, or says why it cannot. */
-static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in,
-			     struct uw_frame *fr)
+/* Replaces FR by its caller's frame under ROW, or says why it cannot. */
+static enum uw_stop row_step(struct symbolizer *s, const struct unwind_input *in,
+			     const struct cfi_row *row, struct uw_frame *fr)
 {
-	const struct cfi_row *row = row_get(s, fr->ip, fr->exact), *up;
+	const struct cfi_row *up;
 	struct uw_frame next = { 0 };
 	enum uw_stop st;
 	uint64_t cfa, bp_slot;
 
-	if (!row)
-		return UW_BAD;
-	if (!row->cfi)
-		return UW_CFI;
 	st = cfa_compute(&row->cfa, fr, in, &cfa);
 	if (st != UW_OK)
 		return st;
@@ -1298,6 +1322,79 @@ static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in
 		return UW_BAD;
 	*fr = next;
 	return UW_OK;
+}
+
+/* RA follows a direct call to the function IP is in (IP_IS_RA: IP is a return address): the
+ * evidence that a frame record found by search is this frame's caller's, and not one left in the
+ * frame's padding by an earlier call. Calls through a pointer or a PLT stub, and functions
+ * without a symbol, give none. */
+static bool calls_here(struct symbolizer *s, uint64_t ra, uint64_t ip, bool ip_is_ra)
+{
+	struct sym_frame here;
+	uint64_t target;
+
+	return direct_call_target(s, ra, &target) &&
+	       !symbolizer__frame(s, ip, ip_is_ra, &here) && here.func &&
+	       target == ip - here.func_off;
+}
+
+/* A frame whose CFA is rbp-based, entered with rbp unknown: a thread read asleep in a system
+ * call, from /proc, has no rbp, and the syscall wrapper in libc keeps its caller's. Its frame
+ * record (saved rbp, return address) lies above sp: the lowest slot from which this frame
+ * unwinds, to a return address after a direct call to this very function, and its caller's
+ * frame to no bad return address, is taken as rbp. Stale records of earlier calls fill frames'
+ * padding and unwind as well as a live one (through frames long gone): without that call as
+ * evidence, the stack is cut there, and says so. */
+static bool bp_search(struct symbolizer *s, const struct unwind_input *in,
+		      const struct cfi_row *row, struct uw_frame *fr)
+{
+	uint64_t from = (fr->sp + 7) & ~7ull, end = in->sp + in->snap_len;
+
+	if (end - from > BP_SEARCH_MAX)
+		end = from + BP_SEARCH_MAX;
+	for (uint64_t a = from; a + 16 <= end; a += 8) {
+		struct uw_frame up = *fr;
+		enum uw_stop st;
+
+		up.bp = a;
+		up.bp_ok = true;
+		if (row_step(s, in, row, &up) != UW_OK || !calls_here(s, up.ip, fr->ip, !fr->exact))
+			continue;
+		/* the caller's own step may need more than the copy holds, not a bad address */
+		st = cfi_step(s, in, &up);
+		if (st == UW_BAD)
+			continue;
+		fr->bp = a;
+		fr->bp_ok = true;
+		s->stats.bp_found++;
+		return true;
+	}
+	return false;
+}
+
+/* Replaces FR by its caller's frame, or says why it cannot. */
+static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in,
+			     struct uw_frame *fr)
+{
+	const struct cfi_row *row = row_get(s, fr->ip, fr->exact);
+
+	if (!row)
+		return UW_BAD;
+	if (!row->cfi)
+		return UW_CFI;
+	if (!fr->bp_ok && row->cfa.kind == RULE_REG && row->cfa.reg == X86_RBP) {
+		bool found;
+
+		/* not within a search: it tries each slot two frames deep, once */
+		if (s->searching)
+			return UW_NO_BP;
+		s->searching = true;
+		found = bp_search(s, in, row, fr);
+		s->searching = false;
+		if (!found)
+			return UW_NO_BP;
+	}
+	return row_step(s, in, row, fr);
 }
 
 /* The frame records of the kernel's frame-pointer walk, redone over the snapshot: addrs[k] is
@@ -1376,13 +1473,14 @@ static int fp_continue(struct symbolizer *s, const struct unwind_input *in,
 	return n;
 }
 
-static void count_stop(struct sym_stats *st, enum uw_stop why)
+static enum sym_cut count_stop(struct sym_stats *st, enum uw_stop why)
 {
 	switch (why) {
-	case UW_SNAP: st->cut_snapshot++; break;
-	case UW_CFI: st->cut_cfi++; break;
-	case UW_BAD: st->cut_bad++; break;
-	default: break;
+	case UW_SNAP: st->cut_snapshot++; return SYM_CUT_SNAPSHOT;
+	case UW_CFI: st->cut_cfi++; return SYM_CUT_CFI;
+	case UW_BAD: st->cut_bad++; return SYM_CUT_BAD;
+	case UW_NO_BP: st->cut_no_bp++; return SYM_CUT_NO_BP;
+	default: return SYM_WHOLE;
 	}
 }
 
@@ -1396,13 +1494,16 @@ static bool is_trampoline(const struct symbolizer *s, uint64_t pc)
 	return m && !strcmp(m->path, "[uprobes]");
 }
 
-int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max)
+int symbolizer__unwind_cut(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs,
+			   int max, enum sym_cut *cut)
 {
-	struct uw_frame fr = { .ip = in->ip, .sp = in->sp, .bp = in->bp, .bp_ok = true,
+	/* rbp 0 is no frame's base: the caller did not know it (a thread read from /proc) */
+	struct uw_frame fr = { .ip = in->ip, .sp = in->sp, .bp = in->bp, .bp_ok = in->bp != 0,
 			       .exact = true };
 	enum uw_stop why = UW_OK;
-	int n = 1;
+	int n = 1, m;
 
+	*cut = SYM_WHOLE;
 	if (max < 1)
 		return 0;
 	s->stats.unwinds++;
@@ -1411,15 +1512,47 @@ int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint
 		if (is_trampoline(s, fr.ip)) {
 			s->stats.cut_trampoline++;
 			s->stats.cfi_frames += (uint64_t)(n - 1);
+			*cut = SYM_CUT_TRAMPOLINE;
 			return n;
 		}
 		pcs[n++] = fr.ip;
 	}
 	s->stats.cfi_frames += (uint64_t)(n - 1);
-	if (n == max || why == UW_END)
+	if (n == max) {
+		*cut = SYM_CUT_DEPTH;
 		return n;
-	count_stop(&s->stats, why);
-	return fp_continue(s, in, &fr, pcs, n, max);
+	}
+	if (why == UW_END)
+		return n;
+	*cut = count_stop(&s->stats, why);
+	m = fp_continue(s, in, &fr, pcs, n, max);
+	/* the frame-pointer chain ends at its outermost frame or at code built without one */
+	if (m > n)
+		*cut = m == max ? SYM_CUT_DEPTH : SYM_CUT_FP;
+	return m;
+}
+
+int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max)
+{
+	enum sym_cut cut;
+
+	return symbolizer__unwind_cut(s, in, pcs, max, &cut);
+}
+
+const char *symbolizer__cut_why(enum sym_cut cut)
+{
+	static const char *const why[] = {
+		[SYM_WHOLE] = "",
+		[SYM_CUT_SNAPSHOT] = "the stack copy ends here",
+		[SYM_CUT_CFI] = "no unwind info for this frame",
+		[SYM_CUT_BAD] = "a bad return address",
+		[SYM_CUT_NO_BP] = "frame base register unknown",
+		[SYM_CUT_TRAMPOLINE] = "a return probe hides the caller",
+		[SYM_CUT_DEPTH] = "too many frames",
+		[SYM_CUT_FP] = "end of the frame-pointer chain",
+	};
+
+	return cut < sizeof(why) / sizeof(*why) ? why[cut] : "?";
 }
 
 bool symbolizer__frame_rule(struct symbolizer *s, uint64_t pc, bool exact,

@@ -87,6 +87,25 @@ void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *
  * with the frame-pointer chain where the snapshot ends. Returns the number of pcs (>= 1). */
 int symbolizer__unwind(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs, int max);
 
+/* Why an unwind stopped before the outermost frame (whose return address CFI leaves undefined). */
+enum sym_cut {
+	SYM_WHOLE,		/* reached the outermost frame */
+	SYM_CUT_SNAPSHOT,	/* needed memory past the stack copy */
+	SYM_CUT_CFI,		/* a pc without CFI, or a rule on a register not known */
+	SYM_CUT_BAD,		/* a return address that does not follow a call */
+	SYM_CUT_NO_BP,		/* an rbp-based frame, rbp unknown and its frame record not found */
+	SYM_CUT_TRAMPOLINE,	/* a return probe's trampoline */
+	SYM_CUT_DEPTH,		/* MAX frames */
+	SYM_CUT_FP,		/* continued along the frame-pointer chain: its end is not known to
+				 * be the outermost frame */
+};
+/* symbolizer__unwind(), and *CUT says whether and why the stack stops short. An unknown rbp is
+ * passed as 0 (no frame has base 0): rbp-based frames then have theirs searched for. */
+int symbolizer__unwind_cut(struct symbolizer *s, const struct unwind_input *in, uint64_t *pcs,
+			   int max, enum sym_cut *cut);
+/* "the stack copy ends here", ...; "" for SYM_WHOLE. Static storage. */
+const char *symbolizer__cut_why(enum sym_cut cut);
+
 /* How the unwinder goes from the frame at PC (EXACT: the innermost frame's, else a return
  * address) to its caller, where its CFI says so in a form the BPF side applies: the CFA at sp or
  * bp plus an offset, the return address at CFA - 8, bp kept, lost or saved in the frame, or no
@@ -115,6 +134,8 @@ struct sym_stats {
 	uint64_t cut_bad;		/* ... a caller pc that is not after a call: bad stack */
 	uint64_t cut_trampoline;	/* ... a return probe's trampoline whose return address
 					 * was not known */
+	uint64_t cut_no_bp;		/* ... an rbp-based frame whose rbp was unknown, not found */
+	uint64_t bp_found;		/* unknown rbp found by its frame record above sp */
 	uint64_t fp_rejected;		/* FP-chain entries dropped as not a return address */
 	uint64_t objects_unreadable;	/* mapped files that could not be read as x86-64 ELF */
 };

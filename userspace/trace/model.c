@@ -131,6 +131,8 @@ static const char *base_name(const char *path)
 
 static int frame_text(const struct frame *f, char *buf, size_t len)
 {
+	if (f->pc >= LS_CUT_PC_BASE)
+		return snprintf(buf, len, "%s", f->func);
 	if (f->func[0] && f->file[0] && f->line)
 		return snprintf(buf, len, "%s (%s:%" PRIu32 ")", f->func, base_name(f->file),
 				f->line);
@@ -537,13 +539,25 @@ static bool machinery(const struct model *m, uint32_t id)
 /* A stack longer than MAX_FRAMES keeps its innermost frames and every frame that matters (up
  * to MAX_FRAMES of them); each run of machinery between them is one line that counts it, so
  * that the program's own frames are never cut for the library's. */
+bool model__stack_cut(const struct model *m, uint32_t id)
+{
+	const uint32_t *frames;
+	uint32_t n = m ? model__stack(m, id, &frames) : 0;
+	struct model_frame f;
+
+	return n && model__frame_parts(m, frames[n - 1], &f) && f.pc >= LS_CUT_PC_BASE;
+}
+
 void model__stack_text(const struct model *m, uint32_t id, const char *indent, uint32_t max_frames,
 		       FILE *out)
 {
-	const uint32_t *frames;
+	const uint32_t *frames = NULL;
 	uint32_t n = m ? model__stack(m, id, &frames) : 0, shown = 0, skipped = 0, i;
 	char buf[512]; /* a longer frame is cut: a line for people, not a record */
+	bool cut = model__stack_cut(m, id);
 
+	/* a cut stack's last line says so, however many frames are left out before it */
+	n -= cut;
 	for (i = 0; i < n && shown < max_frames; i++) {
 		if (n > max_frames && i >= STACK_HEAD && machinery(m, frames[i])) {
 			skipped++;
@@ -564,6 +578,10 @@ void model__stack_text(const struct model *m, uint32_t id, const char *indent, u
 			skipped);
 	else if (!n && !id)
 		fprintf(out, "%s(no stack)\n", indent);
-	else if (!n)
+	else if (!n && !cut)
 		fprintf(out, "%s(stack %" PRIu32 " is not in the trace)\n", indent, id);
+	if (cut) {
+		model__frame_format(m, frames[n], buf, sizeof(buf));
+		fprintf(out, "%s%s\n", indent, ls_scrub(buf));
+	}
 }

@@ -60,6 +60,8 @@ bool model__object_at(const struct model *m, size_t i, struct model_object *out)
 bool model__object(const struct model *m, const char *path, struct model_object *out);
 /* The frame ids of stack ID, innermost first, in *FRAMES (borrowed); 0 if ID is unknown. */
 uint32_t model__stack(const struct model *m, uint32_t id, const uint32_t **frames);
+/* Stack ID ends with a frame that says it was cut short (LS_CUT_PC_BASE). */
+bool model__stack_cut(const struct model *m, uint32_t id);
 /* Writes stack ID as a JSON array of formatted frames ([] for 0 or an unknown id); a stack whose
  * JSON would pass LS_STACK_JSON_MAX ends with "... N more frames" in place of the frames past
  * that. */

@@ -13,6 +13,9 @@
 #define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
 #define LS_STACK_FRAMES_MAX 128	/* the deepest stack a recorder writes (64 native frames, 64
 					 * Python ones): readers cut deeper ones, which are crafted */
+#define LS_CUT_PC_BASE 0xffffffffffffff00ull	/* a frame's pc from here up is no code address:
+					 * the stack was cut short there, its func says why
+					 * ("…cut: <why>") */
 #define LS_STACK_JSON_MAX (32u << 10)	/* a stack printed as JSON holds its frames up to this many
 					 * bytes, then "... N more frames" (trace/model.h) */
 

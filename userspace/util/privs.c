@@ -81,6 +81,71 @@ bool ls_privs_ptrace(void)
 	return has(effective(), CAP_SYS_PTRACE);
 }
 
+pid_t ls_tgid_of(pid_t id)
+{
+	char path[40], line[128];
+	pid_t tgid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)id);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f) && sscanf(line, "Tgid: %d", &tgid) != 1)
+		;
+	fclose(f);
+	return tgid;
+}
+
+/* The state letter of /proc/PID/task/TID/stat; 0 if unreadable. */
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p, state = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p)
+		sscanf(p + 1, " %c", &state);
+	return state;
+}
+
+struct live_search {
+	pid_t pid, found;
+};
+
+static int live_thread(void *arg, pid_t tid)
+{
+	struct live_search *ls = arg;
+	char st = thread_state(ls->pid, tid);
+
+	if (st && st != 'Z' && st != 'X') {
+		ls->found = tid;
+		return 1;
+	}
+	return 0;
+}
+
+pid_t ls_process_reader(pid_t pid)
+{
+	struct live_search ls = {pid, 0};
+	char st = thread_state(pid, pid);
+
+	if (st != 'Z' && st != 'X')
+		return pid;
+	ls_each_thread(pid, live_thread, &ls);
+	return ls.found ? ls.found : pid;
+}
+
 enum ls_target_state ls_target_state(pid_t pid)
 {
 	char path[32], buf[512], *p, state;
@@ -103,6 +168,8 @@ enum ls_target_state ls_target_state(pid_t pid)
 		return LS_TARGET_GONE;
 	if (flags & PF_KTHREAD)
 		return LS_TARGET_KTHREAD;
+	if ((state == 'Z' || state == 'X') && ls_process_reader(pid) != pid)
+		return ls_target_state(ls_process_reader(pid));	/* its threads live on */
 	if (state == 'Z' || state == 'X')
 		return LS_TARGET_ZOMBIE;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);

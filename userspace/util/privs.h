@@ -36,6 +36,15 @@ enum ls_target_state {
  * threads are found); opening them touches nothing. */
 enum ls_target_state ls_target_state(pid_t pid);
 
+/* The process thread ID belongs to (its Tgid); 0 if there is no such thread. A thread id is a
+ * name in /proc of its own, not listed but there to open. */
+pid_t ls_tgid_of(pid_t id);
+
+/* The thread to read process PID through (/proc/ID/maps, /proc/ID/mem, process_vm_readv): PID
+ * itself, or, where its leader called pthread_exit (a zombie, without memory, whose threads live
+ * on), one of its live threads. */
+pid_t ls_process_reader(pid_t pid);
+
 /* One line on why PID cannot be recorded or dumped (VERB: "record", "dump"), in BUF, for
  * people: "process 2 (kthreadd) is a kernel thread: nothing to record". Returns BUF. */
 const char *ls_target_why(pid_t pid, enum ls_target_state state, const char *verb, char *buf,

@@ -1,0 +1,358 @@
+/* test_procs.c - end to end: programs of several processes and whole stacks. PostgreSQL started
+ * by the test (private data directory and socket, stopped however the test ends): a backend
+ * blocked on a row lock, dumped to its outermost frame; stacks too deep to copy, marked cut. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "proc.h"
+
+#define PG_BIN "/usr/lib/postgresql/15/bin"
+
+static char pg_dir[256];
+
+static void adopt(void)
+{
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+/* Stops the server (fast, then killed) and everything the test started. */
+static void stop_all(void)
+{
+	char *out = NULL, *err = NULL;
+
+	if (pg_dir[0])
+		shf(&out, &err,
+		    "runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -m immediate "
+		    "-w -t 10 stop || pkill -KILL -F %s/data/postmaster.pid",
+		    pg_dir, pg_dir);
+	free(out);
+	free(err);
+	pg_dir[0] = '\0';
+	kill_tree(getpid());
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+/* psql as the server's superuser over its private socket; the output of SQL (caller frees). */
+static char *psql(const char *sql)
+{
+	char *out = NULL, *err = NULL;
+	int rc =
+	    shf(&out, &err, PG_BIN "/psql -h %s -p 5999 -U postgres -At -c \"%s\"", pg_dir, sql);
+
+	cr_assert_eq(rc, 0, "psql %s: %s", sql, err);
+	free(err);
+	return out;
+}
+
+/* The postgresql package's server on a fresh data directory, its socket beside it, no TCP. */
+static pid_t start_postgres(void)
+{
+	char *out = NULL, *err = NULL, path[320];
+	pid_t pm;
+	int rc;
+
+	snprintf(pg_dir, sizeof(pg_dir), "%s/pg", test_dir());
+	rc =
+	    shf(&out, &err,
+		"chmod 711 %s && mkdir -p %s && chown postgres %s && runuser -u postgres -- " PG_BIN
+		"/initdb -D %s/data -A trust -U postgres --no-sync",
+		test_dir(), pg_dir, pg_dir, pg_dir);
+	cr_assert_eq(rc, 0, "initdb (the postgresql package): %s", err);
+	free(out);
+	free(err);
+	rc = shf(&out, &err,
+		 "runuser -u postgres -- " PG_BIN "/pg_ctl -D %s/data -l %s/log -w "
+		 "-o \"-k %s -p 5999 -c listen_addresses='' -c fsync=off\" start",
+		 pg_dir, pg_dir, pg_dir);
+	snprintf(path, sizeof(path), "%s/log", pg_dir);
+	cr_assert_eq(rc, 0, "pg_ctl start: %s %s", err, slurp(path));
+	free(out);
+	free(err);
+	snprintf(path, sizeof(path), "%s/data/postmaster.pid", pg_dir);
+	out = slurp(path);
+	cr_assert(out, "no postmaster.pid");
+	pm = atoi(out);
+	free(out);
+	cr_assert_gt(pm, 0);
+	return pm;
+}
+
+/* The backend of a session that waits for a row lock: another session updated the row and
+ * sleeps in its transaction. Both sessions are psql processes of the test. */
+static pid_t row_lock_waiter(void)
+{
+	char cmd[600], path[320], *pid = NULL;
+	pid_t waiter = 0;
+
+	free(psql("create table t (id int primary key, v int); insert into t values (1, 0)"));
+	snprintf(cmd, sizeof(cmd),
+		 PG_BIN "/psql -h %s -p 5999 -U postgres -c \"begin; update t "
+			"set v = v + 1 where id = 1; select pg_sleep(120); commit\"",
+		 pg_dir);
+	snprintf(path, sizeof(path), "%s/holder.out", pg_dir);
+	cr_assert_gt(spawn_bg(cmd, path, path), 0);
+	snprintf(cmd, sizeof(cmd),
+		 PG_BIN "/psql -h %s -p 5999 -U postgres -c \"update t set v = "
+			"v + 1 where id = 1\"",
+		 pg_dir);
+	snprintf(path, sizeof(path), "%s/waiter.out", pg_dir);
+	for (int i = 0; i < 100 && !waiter; i++) {
+		if (i == 5)
+			cr_assert_gt(spawn_bg(cmd, path, path), 0);
+		usleep(100000);
+		pid = psql("select pid from pg_stat_activity where wait_event = 'transactionid'");
+		waiter = atoi(pid);
+		free(pid);
+	}
+	cr_assert_gt(waiter, 0, "no backend came to wait for the row lock");
+	return waiter;
+}
+
+/* The thread of a one-thread dump, and its frames. */
+static const struct jp_value *only_stack(const struct jp_value *d)
+{
+	const struct jp_value *threads = must_array(d, "threads");
+
+	cr_assert_eq(threads->len, 1);
+	return must_array(&threads->items[0], "stack");
+}
+
+static const char *last_frame(const struct jp_value *frames)
+{
+	return frames->len ? jp_str(&frames->items[frames->len - 1]) : "";
+}
+
+/* gdb's stack of such a backend: epoll_wait <- WaitEventSetWait <- WaitLatch <- ProcSleep <-
+ * ... <- LockAcquireExtended <- XactLockTableWait <- heap_update <- ... <- main. Read from
+ * /proc, the thread has no rbp, on which WaitEventSetWait's CFA rests: its frame record is
+ * found on the stack, and the dump goes on to the outermost frame. */
+Test(procs, dump_of_postgres_backend_blocked_on_a_row_lock_is_whole, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	struct jp_value *d;
+	const struct jp_value *frames;
+	pid_t waiter;
+
+	start_postgres();
+	waiter = row_lock_waiter();
+	d = dump_json(waiter);
+	frames = only_stack(d);
+	cr_assert(names_function(frames, "WaitEventSetWait"), "stack: %s", last_frame(frames));
+	cr_assert(names_function(frames, "ProcSleep"), "no ProcSleep in %zu frames", frames->len);
+	cr_assert(names_function(frames, "XactLockTableWait"));
+	cr_assert(names_function(frames, "heap_update"));
+	cr_assert(names_function(frames, "PostgresMain"));
+	cr_assert(names_function(frames, "main"));
+	cr_assert(strstr(last_frame(frames), "_start"), "outermost: %s", last_frame(frames));
+	cr_assert_eq(jnum(d, "stacks_cut", -1), 0);
+	cr_assert_eq(jnum(d, "stacks_missing", -1), 0);
+	jp_free(d);
+}
+
+/* Threads whose stacks are deeper than a stack holds (400 frames; 63 are kept): each ends with a
+ * frame that says it was cut, and they are counted; the main thread's, in pthread_join, is whole
+ * and unmarked. */
+Test(procs, dump_marks_and_counts_stacks_cut_short, .timeout = 60, .init = adopt, .fini = stop_all)
+{
+	char path[300], *text = NULL, *err = NULL;
+	const struct jp_value *threads;
+	struct jp_value *d;
+	size_t cut = 0, whole = 0;
+	pid_t pid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deepwait.out", test_dir());
+	pid = spawn_bg(WORKLOAD("deepwait") " --depth 400 --rounds 1000000", path, path);
+	cr_assert_gt(pid, 0);
+	usleep(300000);
+	d = dump_json(pid);
+	threads = must_array(d, "threads");
+	for (size_t i = 0; i < threads->len; i++) {
+		const struct jp_value *frames = must_array(&threads->items[i], "stack");
+		const char *last = last_frame(frames);
+
+		if (!strncmp(last, "…cut: ", strlen("…cut: "))) {
+			cr_assert(names_function(frames, "deep_frame"), "cut: %s", last);
+			cut++;
+		} else if (frames->len) {
+			cr_assert(names_function(frames, "main"), "whole: %s", last);
+			cr_assert(strstr(last, "_start"), "outermost: %s", last);
+			whole++;
+		}
+	}
+	cr_assert_eq(whole, 1);
+	cr_assert_eq(cut, 3);
+	cr_assert_eq(jnum(d, "stacks_cut", -1), 3);
+	jp_free(d);
+	rc = shf(&text, &err, LOCKSCOPE " dump -p %d", pid);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(text, "…cut: too many frames"), "%s", text);
+	cr_assert(strstr(text, "cut: 3 stacks end short"), "%s", text);
+	free(text);
+	free(err);
+}
+
+/* A thread of PID other than PID itself; 0 if none. */
+static pid_t a_thread_of(pid_t pid)
+{
+	char cmd[128], *out = NULL;
+	pid_t tid;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/task | grep -vx %d | head -1", pid, pid);
+	cr_assert_eq(sh(cmd, &out, NULL), 0);
+	tid = atoi(out);
+	free(out);
+	return tid;
+}
+
+/* A process whose main thread called pthread_exit: a zombie leader, its threads alive. It is
+ * dumped through one of its threads, and recorded (futex waits only: the kernel matches uprobes
+ * by the leader's memory), the waits against what the threads measured themselves. */
+Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	char go[300], cmd[700], trace[300], errp[300], outp[300], *err;
+	const struct jp_value *threads, *lock;
+	struct jp_value *ready, *d, *rep, *gt;
+	double want, got;
+	pid_t pid, rec;
+	size_t in_contender = 0;
+
+	snprintf(go, sizeof(go), "%s/go", test_dir());
+	snprintf(cmd, sizeof(cmd), WORKLOAD("leaderexit") " %s", go);
+	ready = start_workload("leaderexit", 10, cmd, "{\"workload\": \"leaderexit-ready\"", &pid);
+	jp_free(ready);
+	snprintf(cmd, sizeof(cmd), "/proc/%d/task/%d/stat", pid, pid);
+	for (int i = 0; i < 100; i++) {
+		char *st = slurp(cmd);
+		bool zombie = st && strstr(st, ") Z ");
+
+		free(st);
+		if (zombie)
+			break;
+		usleep(20000);
+	}
+	d = dump_json(pid);
+	cr_assert_eq(jnum(d, "target.pid", -1), pid);
+	threads = must_array(d, "threads");
+	cr_assert_eq(threads->len, 4);
+	for (size_t i = 0; i < threads->len; i++)
+		in_contender += names_function(jp_path(&threads->items[i], "stack"), "contender");
+	cr_assert_eq(in_contender, 3);
+	jp_free(d);
+
+	snprintf(trace, sizeof(trace), "%s/leaderexit.lsz", test_dir());
+	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -p %d -o %s", pid, trace);
+	rec = spawn_bg(cmd, "/dev/null", errp);
+	cr_assert(wait_for_text(errp, "recording pid", 20), "%s", slurp(errp));
+	snprintf(cmd, sizeof(cmd), "touch %s", go); /* the threads start */
+	cr_assert_eq(sh(cmd, NULL, NULL), 0);
+	cr_assert_eq(wait_for(rec, 60), 0, "%s", slurp(errp));
+	err = slurp(errp);
+	cr_assert(strstr(err, "main thread of process"), "%s", err);
+	free(err);
+	snprintf(outp, sizeof(outp), "%s/leaderexit.out", test_dir());
+	gt = ground_truth_in(outp, "leaderexit");
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "target.pid", -1), pid);
+	lock = &must_array(rep, "locks")->items[0];
+	cr_assert_str_eq(jstr(lock, "name"), "leader_lock");
+	want = jnum(gt, "lock_wait_ns", 0);
+	got = jnum(lock, "wait_ns", 0);
+	cr_assert(got > 0.75 * want && got < 1.05 * want,
+		  "waits %.0f ns, the workload measured %.0f", got, want);
+	cr_assert_eq(jp_path(lock, "acquisitions")->type, JP_NULL);
+	jp_free(rep);
+	jp_free(gt);
+}
+
+/* A thread id to -p stands for its process, with a note; several processes are refused with one
+ * line (exit 1), never half obeyed. */
+Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .fini = stop_all)
+{
+	char path[300], trace[300], *out = NULL, *err = NULL, note[128];
+	struct jp_value *d, *rep;
+	pid_t pid, tid;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/deepwait.out", test_dir());
+	pid = spawn_bg(WORKLOAD("deepwait") " --depth 4 --rounds 1000000", path, path);
+	cr_assert_gt(pid, 0);
+	usleep(200000);
+	tid = a_thread_of(pid);
+	cr_assert_gt(tid, 0);
+	snprintf(note, sizeof(note), "%d is a thread of process %d: taking process %d", tid, pid,
+		 pid);
+	snprintf(trace, sizeof(trace), "%s/tid.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record --mode contention -d 1 -p %d -o %s", tid, trace);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert(strstr(err, note), "%s", err);
+	cr_assert(strstr(err, "recording pid"), "%s", err);
+	free(out);
+	free(err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep, "target.pid", -1), pid);
+	cr_assert_geq(must_array(rep, "threads")->len, 4);
+	cr_assert_gt(must_array(rep, "locks")->len, 0);
+	jp_free(rep);
+	d = dump_json(tid);
+	cr_assert_eq(jnum(d, "target.pid", -1), pid);
+	cr_assert_eq(must_array(d, "threads")->len, 4);
+	jp_free(d);
+	rc = shf(&out, &err, LOCKSCOPE " record -p %d,%d -o %s", pid, pid, trace);
+	cr_assert_eq(rc, 1);
+	cr_assert(strstr(err, "-p wants one process id: lockscope record follows one process at a "
+			      "time"),
+		  "%s", err);
+	free(out);
+	free(err);
+	rc = shf(&out, &err, LOCKSCOPE " dump -p %d -p %d", pid, pid);
+	cr_assert_eq(rc, 1);
+	cr_assert(strstr(err, "-p given twice"), "%s", err);
+	free(out);
+	free(err);
+}
+
+/* A multiprocessing.Lock contended by three worker processes, the parent recorded alone: the
+ * children are not recorded, and stderr and the report say how many, rather than a quiet
+ * "no contended locks". */
+Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = adopt,
+     .fini = stop_all)
+{
+	char go[300], cmd[800], trace[300], errp[300], *err;
+	struct jp_value *ready, *rep;
+	pid_t pid, rec;
+
+	snprintf(go, sizeof(go), "%s/go", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds 50", python3_path(),
+		 go);
+	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
+	jp_free(ready);
+	snprintf(trace, sizeof(trace), "%s/parent.lsz", test_dir());
+	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode contention -p %d -o %s", pid, trace);
+	rec = spawn_bg(cmd, "/dev/null", errp);
+	cr_assert(wait_for_text(errp, "recording pid", 20), "%s", slurp(errp));
+	snprintf(cmd, sizeof(cmd), "touch %s", go);
+	cr_assert_eq(sh(cmd, NULL, NULL), 0);
+	cr_assert_eq(wait_for(rec, 60), 0, "%s", slurp(errp));
+	err = slurp(errp);
+	cr_assert(strstr(err, "3 child processes were not recorded"), "%s", err);
+	free(err);
+	rep = report_json(trace);
+	cr_assert_eq(jnum(rep,
+			  "recording.counters.child processes not recorded (lockscope records one "
+			  "process)",
+			  -1),
+		     3);
+	jp_free(rep);
+}
