@@ -95,6 +95,7 @@ struct py_layout {
 	int32_t rt_main_thread;		/* ident of the main thread; -1 after 3.10 */
 	int32_t co_argcount, co_varnames, fr_localsplus, tp_dict, tp_mro, func_code,
 		func_qualname, tuple_items;
+	int32_t co_nlocals, co_cellvars, co_cell2arg;	/* an argument a closure uses */
 };
 
 /* 3.10: `ptype/o` in gdb over the debug info of the pyenv 3.10.13 build (libpython3.10.so.1.0). */
@@ -119,6 +120,7 @@ static const struct py_layout layout_310 = {
 	.v310 = true, .rt_main_thread = 72,
 	.co_argcount = 16, .co_varnames = 72, .fr_localsplus = 352, .tp_dict = 264, .tp_mro = 344,
 	.func_code = 48, .func_qualname = 40, .tuple_items = 24,
+	.co_nlocals = 28, .co_cellvars = 88, .co_cell2arg = 96,
 };
 
 /* 3.11: `ptype/o` in gdb over the debug info of the pyenv 3.11.7 build (libpython3.11.so.1.0).
@@ -937,6 +939,32 @@ static uint64_t class_function(struct pyreader *r, uint64_t klass, const char *n
  * "Thread.join": for a method (first argument self or cls), it is the __qualname__ of the
  * function with this code in the first class of the instance's MRO that has one. Looked up once
  * per code object, in its first frame; co_name stays where that finds nothing. */
+/* 3.10 moves an argument that a closure uses (self in Barrier._wait's lambda) into a cell,
+ * co_cell2arg says which, and empties its slot: the first argument from its cell, or 0. */
+static uint64_t cell_arg0(struct pyreader *r, uint64_t code, uint64_t frame)
+{
+	const struct py_layout *l = &r->lay;
+	uint64_t map, cells, cell, val;
+	int64_t ncells, arg[8];
+	int32_t nlocals;
+
+	if (read_u64(r, code + l->co_cell2arg, &map) || !ptr_ok(map) ||
+	    read_u64(r, code + l->co_cellvars, &cells) ||
+	    mem_read(r, cells + l->bytes_size, &ncells, sizeof(ncells)) || ncells < 1 ||
+	    mem_read(r, code + l->co_nlocals, &nlocals, sizeof(nlocals)) || nlocals < 0)
+		return 0;
+	if (ncells > 8)
+		ncells = 8;
+	if (mem_read(r, map, arg, (size_t)ncells * sizeof(arg[0])))
+		return 0;
+	for (int64_t j = 0; j < ncells; j++)
+		if (!arg[j] &&
+		    !read_u64(r, frame + l->fr_localsplus + 8 * (uint64_t)(nlocals + j), &cell) &&
+		    ptr_ok(cell) && !read_u64(r, cell + 16, &val))	/* PyCellObject.ob_ref */
+			return val;
+	return 0;
+}
+
 static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame)
 {
 	const struct py_layout *l = &r->lay;
@@ -952,7 +980,8 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	    read_u64(r, c->addr + l->co_varnames, &varnames) ||
 	    !obj_is(r, varnames, &r->tuple_type, "tuple") ||
 	    read_u64(r, varnames + l->tuple_items, &arg0) ||
-	    read_u64(r, frame + l->fr_localsplus, &self) || !ptr_ok(self))
+	    read_u64(r, frame + l->fr_localsplus, &self) ||
+	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
 		return 0;
 	if (str_equals(r, arg0, "self")) {
 		if (read_u64(r, self + 8, &klass))
@@ -1170,7 +1199,9 @@ static void idents_refresh(struct pyreader *r, uint64_t interp)
 
 /* The native id of the thread whose ident is IDENT. 3.10's thread states do not record it: the
  * main thread's is the process id, the others' are threading.Thread._native_id, found by
- * ident (looked up again, once per walk, for an ident not seen yet). 0 if unknown. */
+ * ident in threading._active, read once per walk: a thread that ended leaves its ident to the
+ * next one (pthread_t is the address of its descriptor, reused), so an older read could give
+ * a new thread the native id of an old one. 0 if unknown. */
 static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 {
 	const struct py_layout *l = &r->lay;
@@ -1181,14 +1212,11 @@ static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 	if (r->pid && !read_u64(r, r->runtime + l->rt_main_thread, &main_ident) &&
 	    ident == main_ident)
 		return r->pid;
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = 0; i < r->nidents; i++)
-			if (r->idents[i].ident == ident)
-				return r->idents[i].tid;
-		if (r->idents_fresh)
-			break;
+	if (!r->idents_fresh)
 		idents_refresh(r, interp);
-	}
+	for (size_t i = 0; i < r->nidents; i++)
+		if (r->idents[i].ident == ident)
+			return r->idents[i].tid;
 	return 0;
 }
 
