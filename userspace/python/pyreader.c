@@ -1251,9 +1251,9 @@ static int thread_add(struct pyreader *r, struct thread_list *list, const uint8_
 static int interp_threads(struct pyreader *r, uint64_t interp, struct thread_list *list)
 {
 	const struct py_layout *l = &r->lay;
-	uint64_t tstate, holder = gil_holder(r, interp), *seen;
+	uint64_t tstate, holder = gil_holder(r, interp), *seen, *idents;
 	uint8_t ts[MAX_SPAN];
-	size_t n = 0;
+	size_t n = 0, first = list->n;
 	int err = 0;
 
 	if (read_u64(r, interp + l->is_threads_head, &tstate))
@@ -1261,17 +1261,44 @@ static int interp_threads(struct pyreader *r, uint64_t interp, struct thread_lis
 	seen = malloc(PY_MAX_THREADS * sizeof(*seen));
 	if (!seen)
 		return -ENOMEM;
+	idents = malloc(PY_MAX_THREADS * sizeof(*idents));
+	if (!idents) {
+		free(seen);
+		return -ENOMEM;
+	}
 	while (tstate && !err) {
 		if (n == PY_MAX_THREADS || !ptr_ok(tstate) || seen_before(seen, n, tstate) ||
 		    mem_read(r, tstate, ts, r->ts_span) || get_u64(ts, l->ts_interp) != interp) {
 			r->stats.thread_lists_cut++;
 			break;
 		}
+		idents[n] = get_u64(ts, l->ts_thread_id);
 		seen[n++] = tstate;
 		err = thread_add(r, list, ts, holder, tstate);
 		tstate = get_u64(ts, l->ts_next);
 	}
+	/* 3.10 and 3.11: a thread that starts another makes the new one's state with its own
+	 * ident, which the new thread replaces once it runs. The list runs newest first: a state
+	 * whose ident an older one has too is such a newborn, not the thread the ident names
+	 * (taken for it, the starting thread's waits would show the newborn's frames). */
+	for (size_t i = first; !err && i < list->n;) {
+		size_t p = 0;
+		bool newborn = false;
+
+		while (p < n && seen[p] != list->v[i].tstate)
+			p++;
+		for (size_t q = p + 1; q < n && !newborn; q++)
+			newborn = idents[q] && idents[q] == list->v[i].ident;
+		if (!newborn) {
+			i++;
+			continue;
+		}
+		pyreader__thread_clear(&list->v[i]);
+		memmove(&list->v[i], &list->v[i + 1], (list->n - i - 1) * sizeof(*list->v));
+		list->n--;
+	}
 	free(seen);
+	free(idents);
 	return err;
 }
 
