@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -1197,11 +1198,18 @@ static void idents_refresh(struct pyreader *r, uint64_t interp)
 	dict_items_free(&d);
 }
 
+/* Whether thread TID of the target still runs (an image's threads are taken to). */
+static bool tid_alive(const struct pyreader *r, pid_t tid)
+{
+	return !r->pid || syscall(SYS_tgkill, r->pid, tid, 0) == 0 || errno != ESRCH;
+}
+
 /* The native id of the thread whose ident is IDENT. 3.10's thread states do not record it: the
  * main thread's is the process id, the others' are threading.Thread._native_id, found by
- * ident in threading._active, read once per walk: a thread that ended leaves its ident to the
- * next one (pthread_t is the address of its descriptor, reused), so an older read could give
- * a new thread the native id of an old one. 0 if unknown. */
+ * ident in threading._active (read again, once per walk, for an ident not known). A thread
+ * that ended leaves its ident to the next one (pthread_t is the address of its descriptor,
+ * reused): a known ident whose thread is gone is read again too, lest a new thread get the
+ * native id of an old one. 0 if unknown. */
 static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 {
 	const struct py_layout *l = &r->lay;
@@ -1212,11 +1220,15 @@ static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 	if (r->pid && !read_u64(r, r->runtime + l->rt_main_thread, &main_ident) &&
 	    ident == main_ident)
 		return r->pid;
-	if (!r->idents_fresh)
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < r->nidents; i++)
+			if (r->idents[i].ident == ident &&
+			    (r->idents_fresh || tid_alive(r, r->idents[i].tid)))
+				return r->idents[i].tid;
+		if (r->idents_fresh)
+			break;
 		idents_refresh(r, interp);
-	for (size_t i = 0; i < r->nidents; i++)
-		if (r->idents[i].ident == ident)
-			return r->idents[i].tid;
+	}
 	return 0;
 }
 
