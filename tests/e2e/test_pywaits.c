@@ -4,6 +4,7 @@
  * variables in every output. Judged against what the workloads measure themselves
  * (tests/workloads/py_idioms.py, py_deadlock.py), on each interpreter of the machine. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "e2e.h"
 #include "proc.h"
+#include "protodec.h"
 
 #define PY_IDIOMS "tests/workloads/py_idioms.py"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
@@ -444,9 +446,51 @@ static bool has_string(const struct jp_value *arr, const char *field, const char
 	return false;
 }
 
+/* The pprof export of TRACE names the workload's Python frames' file by its whole path, as the
+ * interpreter has it (a script's, absolute): pprof's readers find the source by it. */
+static void check_pprof_paths(const char *interp, const char *trace, size_t k)
+{
+	char out[256], err[256], want[PATH_MAX], *errtext = NULL;
+	struct pp_profile p;
+	uint8_t *gz, *raw;
+	size_t len, rawlen;
+	bool found = false, base_only = false;
+	FILE *f;
+	int rc;
+
+	cr_assert(realpath(PY_DEADLOCK, want));
+	snprintf(out, sizeof(out), "%s/names-%zu.pb.gz", test_dir(), k);
+	rc = shf(NULL, &errtext, LOCKSCOPE " export --format pprof %s -o %s", trace, out);
+	cr_assert_eq(rc, 0, "%s: export --format pprof exited %d: %s", interp, rc, errtext);
+	free(errtext);
+	f = fopen(out, "rb");
+	cr_assert(f, "%s was not written", out);
+	fseek(f, 0, SEEK_END);
+	len = (size_t)ftell(f);
+	rewind(f);
+	gz = malloc(len + 1);
+	cr_assert(gz && fread(gz, 1, len, f) == len);
+	fclose(f);
+	cr_assert_eq(pd_gunzip(gz, len, &raw, &rawlen), 0, "%s: not gzip", interp);
+	cr_assert_eq(pp_decode(raw, rawlen, &p, err, sizeof(err)), 0, "%s: %s", interp, err);
+	for (size_t i = 0; i < p.nsamples; i++)
+		for (size_t j = 0; j < p.samples[i].nframes; j++) {
+			if (strcmp(p.samples[i].frames[j], "transfer_a_to_b") &&
+			    strcmp(p.samples[i].frames[j], "transfer_b_to_a"))
+				continue;
+			found |= !strcmp(p.samples[i].files[j], want);
+			base_only |= !strcmp(p.samples[i].files[j], "py_deadlock.py");
+		}
+	cr_expect(found, "%s: no pprof frame of transfer_a_to_b/transfer_b_to_a in %s%s", interp,
+		  want, base_only ? " (the base name alone)" : "");
+	pp_free(&p);
+	free(raw);
+	free(gz);
+}
+
 /* py_deadlock.py recorded in full mode: its locks are lock_a and lock_b in the report's
  * ranking, its deadlock, the lock-order graph and cycle, and the Chrome export; none of the
- * interpreter's own locks is a node of the graph. */
+ * interpreter's own locks is a node of the graph; pprof has its frames' whole paths. */
 PYW_TEST(locks_named_by_their_variables_in_every_output, 300)
 {
 	const char *interp[MAX_INTERPS];
@@ -501,6 +545,7 @@ PYW_TEST(locks_named_by_their_variables_in_every_output, 300)
 			chrome_a = jstr(&events->items[k], "name") &&
 				   !strcmp(jstr(&events->items[k], "name"), "lock_a");
 		cr_expect(chrome_a, "%s: no Chrome event is named lock_a", interp[i]);
+		check_pprof_paths(interp[i], trace, i);
 		jp_free(rep);
 		jp_free(graph);
 		jp_free(chrome);

@@ -1,5 +1,6 @@
 /* test_pyobj.c - the remote object readers on hand-built CPython 3.11 memory images: sets, weak
- * sets, deques, sequences, methods, coroutine frames, exception tables; whole and damaged. */
+ * sets, deques, sequences, methods, coroutine frames, exception tables; whole and damaged. A
+ * 3.10 frame's locals and bytecode (python/pycode.c's reading of them). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -8,10 +9,12 @@
 #include <string.h>
 
 #include "memimage.h"
+#include "python/pycode.h"
 #include "python/pyobj.h"
 
 #define UNMAPPED 0x7f0000001000ULL
 #define V311 0x030b07f0
+#define V310 0x030a0df0
 
 /* An image with a 3.11 reader over it and the type objects made so far. */
 struct oimg {
@@ -90,7 +93,7 @@ static uint64_t mk_dict(struct oimg *im, const char *const *keys, const uint64_t
 	return d;
 }
 
-static void image_init(struct oimg *im)
+static void image_init_as(struct oimg *im, uint32_t version)
 {
 	uint64_t runtime;
 	char why[256] = "";
@@ -100,9 +103,14 @@ static void image_init(struct oimg *im)
 	cr_assert(im->m.mem);
 	im->m.next = IMG_BASE + 4096;
 	runtime = img_alloc(&im->m, 4096);	/* no debug offsets there: the 3.11 table is used */
-	im->r = pyreader__new_image(image_read, &im->m, runtime, V311, why, sizeof(why));
+	im->r = pyreader__new_image(image_read, &im->m, runtime, version, why, sizeof(why));
 	cr_assert(im->r, "pyreader__new_image: %s", why);
 	im->none = mk_obj(im, "NoneType", 16);
+}
+
+static void image_init(struct oimg *im)
+{
+	image_init_as(im, V311);
 }
 
 static void image_fini(struct oimg *im)
@@ -525,5 +533,96 @@ Test(pyobj, versions_without_layouts_are_refused)
 	cr_expect_eq(pyobj__type_name(r314, im.none, type, sizeof(type)), -ENOTSUP);
 	cr_expect_eq(pyobj__supported(im.r, NULL, 0), 0);
 	pyreader__free(r314);
+	image_fini(&im);
+}
+
+/* ---- 3.10 frames ---- */
+
+static uint64_t mk_tuple(struct oimg *im, const uint64_t *items, size_t n)
+{
+	uint64_t t = mk_obj(im, "tuple", 24 + 8 * n + 8);
+
+	put64(&im->m, t + 16, n);
+	for (size_t i = 0; i < n; i++)
+		put64(&im->m, t + 24 + 8 * i, items[i]);
+	return t;
+}
+
+/* `def run(self, lock): lock.acquire(); return (lambda: self)` compiled by 3.10: self is a cell
+ * variable, so its argument slot is emptied and its cell follows the two locals. The frame is
+ * at instruction LASTI. */
+struct f310 {
+	uint64_t frame, code, self, lock;
+};
+
+static void mk_310(struct oimg *im, int32_t lasti, struct f310 *f)
+{
+	/* LOAD_FAST 1, LOAD_METHOD 0, CALL_METHOD 0, POP_TOP, LOAD_CONST 0, RETURN_VALUE */
+	static const uint8_t code[] = {124, 1, 160, 0, 161, 0, 1, 0, 100, 0, 83, 0};
+	uint64_t bytes = mk_obj(im, "bytes", 32 + sizeof(code) + 1), cell;
+	uint64_t varnames[2] = {mk_str(im, "self"), mk_str(im, "lock")}, names[1];
+
+	put64(&im->m, bytes + 16, sizeof(code));
+	put(&im->m, bytes + 32, code, sizeof(code));
+	names[0] = mk_str(im, "acquire");
+	f->code = mk_obj(im, "code", 176);
+	put32(&im->m, f->code + 16, 2);			/* co_argcount */
+	put32(&im->m, f->code + 28, 2);			/* co_nlocals */
+	put32(&im->m, f->code + 32, 4);			/* co_stacksize */
+	put64(&im->m, f->code + 48, bytes);		/* co_code */
+	put64(&im->m, f->code + 64, mk_tuple(im, names, 1));
+	put64(&im->m, f->code + 72, mk_tuple(im, varnames, 2));
+	put64(&im->m, f->code + 80, mk_tuple(im, NULL, 0));	/* co_freevars */
+	put64(&im->m, f->code + 88, mk_tuple(im, varnames, 1));	/* co_cellvars: self */
+	f->self = mk_obj(im, "Worker", 32);
+	f->lock = mk_obj(im, "_thread.lock", 40);
+	cell = mk_obj(im, "cell", 24);
+	put64(&im->m, cell + 16, f->self);
+	f->frame = mk_obj(im, "frame", 352 + 3 * 8);
+	put64(&im->m, f->frame + 32, f->code);		/* f_code */
+	put32(&im->m, f->frame + 96, (uint32_t)lasti);	/* f_lasti, in code units */
+	put64(&im->m, f->frame + 352, 0);		/* self: moved into its cell */
+	put64(&im->m, f->frame + 360, f->lock);
+	put64(&im->m, f->frame + 368, cell);
+}
+
+Test(pyobj, frame_locals_310_an_argument_in_its_cell)
+{
+	uint64_t *vals = NULL, *names = NULL;
+	struct oimg im;
+	struct f310 f;
+	char name[16];
+	size_t n = 0;
+
+	image_init_as(&im, V310);
+	mk_310(&im, 4, &f);
+	cr_assert_eq(pyobj__frame_locals(im.r, f.frame, &vals, &names, &n), 0);
+	cr_assert_eq(n, 3, "locals, then cells: %zu", n);
+	cr_expect_eq(vals[0], f.self, "self is read from its cell");
+	cr_expect_eq(vals[1], f.lock);
+	cr_expect_eq(vals[2], f.self);
+	cr_expect(!pyreader__str(im.r, names[1], name, sizeof(name)) && !strcmp(name, "lock"));
+	free(vals);
+	free(names);
+	image_fini(&im);
+}
+
+Test(pyobj, bytecode_310_acquire_that_returned_and_the_call_being_made)
+{
+	struct oimg im;
+	struct f310 f;
+	uint64_t held[4], obj = 0;
+	char method[16] = "";
+
+	image_init_as(&im, V310);
+	mk_310(&im, 4, &f);	/* past `lock.acquire()` and its POP_TOP */
+	cr_expect_eq(pycode__acquired(im.r, f.frame, false, held, 4), 1);
+	cr_expect_eq(held[0], f.lock);
+	cr_expect_eq(pycode__calling(im.r, f.frame, &obj, method, sizeof(method)), -ENOENT);
+	put32(&im.m, f.frame + 96, 2);	/* in CALL_METHOD: acquiring, not holding */
+	cr_expect_eq(pycode__acquired(im.r, f.frame, false, held, 4), 0);
+	cr_expect_eq(pycode__calling(im.r, f.frame, &obj, method, sizeof(method)), 0);
+	cr_expect_eq(obj, f.lock);
+	cr_expect_str_eq(method, "acquire");
 	image_fini(&im);
 }

@@ -726,6 +726,37 @@ Test(pyreader, image_311_whole_chain)
 	scene_free(&s);
 }
 
+/* A thread starting another makes the new one's state with its own ident and native id (3.11),
+ * at the head of the list, until the new thread runs: the starting thread is the older state,
+ * with its own frames, not the newborn's. */
+Test(pyreader, image_newborn_state_with_its_starters_ident_is_not_the_starter)
+{
+	struct scene s;
+	struct pyreader *r;
+	struct py_thread *v, one;
+	uint64_t born;
+	size_t n;
+
+	scene_build(&s, &tlay_311);
+	born = img_alloc(&s.im, (size_t)tlay_311.ts_size);
+	put64(&s.im, born + tlay_311.ts_interp, s.interp);
+	put64(&s.im, born + tlay_311.ts_tid, 0x7f0000001000);
+	put64(&s.im, born + tlay_311.ts_native, 4242);
+	put64(&s.im, born + tlay_311.ts_next, s.ts);
+	put64(&s.im, s.interp + tlay_311.is_head, born);
+	r = scene_reader(&s, 0x030b07f0);
+	v = scene_threads(r, &n);
+	cr_assert_eq(n, 1, "the newborn is left out: %zu threads", n);
+	expect_whole_stack(&v[0], true);
+	pyreader__threads_free(v, n);
+	cr_assert_eq(pyreader__thread(r, 4242, &one), 0);
+	cr_expect_eq(one.tstate, s.ts);
+	cr_expect_eq(one.nframes, 3);
+	pyreader__thread_clear(&one);
+	pyreader__free(r);
+	scene_free(&s);
+}
+
 Test(pyreader, image_debug_offsets_are_used_instead_of_a_table)
 {
 	struct scene s;

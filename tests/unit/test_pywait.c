@@ -1,5 +1,5 @@
 /* test_pywait.c - where the names of a blocked thread's Python frames place its wait: frame
- * sequences captured from real CPython 3.11 and 3.12 threads blocked in each idiom. */
+ * sequences captured from real CPython 3.11 to 3.13 threads blocked in each idiom. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #define PY311 "/root/.pyenv/versions/3.11.7/lib/python3.11/"
 #define DEB311 "/usr/lib/python3.11/"
 #define PY312 "/root/.pyenv/versions/3.12.1/lib/python3.12/"
+#define PY313 "/root/.pyenv/versions/3.13.0/lib/python3.13/"
 #define APP "/work/app/worker.py"
 
 /* "func@file", innermost first, into frames. */
@@ -130,6 +131,17 @@ Test(pywait, thread_join_is_join)
 				 "Thread.join@" PY311 "threading.py", "main@" APP, NULL};
 
 	expect(f, PYWAIT_JOIN, PYWAIT_CHECK_TSTATE, 0, 2);
+}
+
+/* 3.13 joins in C from Thread.join itself (self._handle.join()): parked on the waiter's own
+ * semaphore, confirmed by the handle's exit event */
+Test(pywait, thread_join_313_is_join_confirmed_by_its_handle)
+{
+	const char *const f[] = {"Thread.join@" PY313 "threading.py",
+				 "idioms.<locals>.joiner@" APP, "Thread.run@" PY313 "threading.py",
+				 NULL};
+
+	expect(f, PYWAIT_JOIN, PYWAIT_CHECK_HANDLE, 0, 1);
 }
 
 /* An idle ThreadPoolExecutor worker sleeps in SimpleQueue.get, which is C: the frame that

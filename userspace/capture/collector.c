@@ -510,22 +510,36 @@ const char *collector__function(struct collector *c, uint64_t ip)
 	return function_at(c, ip, false);
 }
 
+#define PY_FRAME_KEY 1024 /* bytes of a Python frame's text and path that tell it apart */
+
+/* A Python frame's id: one per function, line and file. The record keeps the file's whole path
+ * (pprof's readers find the source by it); the texts show its base name. */
 static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t *id)
 {
 	struct ls_rec r = {.type = LS_REC_FRAME, .ts = c->last_ts};
-	uint64_t *known = bytemap__get(c->pyframes, pf->text, strlen(pf->text));
-	const char *base = strrchr(pf->file, '/');
+	size_t lt = strlen(pf->text), lf = strlen(pf->file);
+	char key[PY_FRAME_KEY];
+	uint64_t *known;
 
+	/* "func (base:line)", then the path: two files of one base name are two frames */
+	if (lt > sizeof(key) - 1)
+		lt = sizeof(key) - 1;
+	if (lf > sizeof(key) - 1 - lt)
+		lf = sizeof(key) - 1 - lt;
+	memcpy(key, pf->text, lt);
+	key[lt] = '\0';
+	memcpy(key + lt + 1, pf->file, lf);
+	known = bytemap__get(c->pyframes, key, lt + 1 + lf);
 	if (known) {
 		*id = (uint32_t)*known;
 		return 0;
 	}
 	*id = ++c->next_frame;
-	if (bytemap__put(c->pyframes, pf->text, strlen(pf->text), *id))
+	if (bytemap__put(c->pyframes, key, lt + 1 + lf, *id))
 		return -ENOMEM;
 	r.frame.id = *id;
 	r.frame.func = pf->func;
-	r.frame.file = base ? base + 1 : pf->file;
+	r.frame.file = pf->file;
 	r.frame.line = pf->line > 0 ? pf->line : 0;
 	r.frame.module = "python";
 	return put(c, &r);

@@ -1,4 +1,4 @@
-/* pycode.c - decodes a frame's bytecode (3.11, 3.12: quickened forms undone by pyopcodes.h),
+/* pycode.c - decodes a frame's bytecode (3.10 to 3.13: quickened forms undone by pyopcodes.h),
  * finds where jumps land, and the acquire() calls that completed on the way to its position. */
 #include "python/pycode.h"
 
@@ -25,10 +25,14 @@ struct tables {
 
 static bool tables_of(uint32_t minor, struct tables *t)
 {
-	if (minor == 11)
+	if (minor == 10)
+		*t = (struct tables){py_base_10, py_caches_10, py_jumps_10, &py_ops_10};
+	else if (minor == 11)
 		*t = (struct tables){py_base_11, py_caches_11, py_jumps_11, &py_ops_11};
 	else if (minor == 12)
 		*t = (struct tables){py_base_12, py_caches_12, py_jumps_12, &py_ops_12};
+	else if (minor == 13)
+		*t = (struct tables){py_base_13, py_caches_13, py_jumps_13, &py_ops_13};
 	else
 		return false;
 	return true;
@@ -45,8 +49,9 @@ static struct insn *decode(const struct pyobj_code *c, const struct tables *t, s
 		uint8_t raw = c->bytes[2 * i], arg = c->bytes[2 * i + 1];
 		uint16_t op = t->base[raw];
 
-		if (op == t->ops->cache && raw != t->ops->cache)
-			op = NONE_OP; /* no base: an opcode the tables do not know */
+		/* no base: an opcode the tables do not know (3.10 has no CACHE: 0 is none) */
+		if (!op && (raw || t->ops->cache))
+			op = NONE_OP;
 		if (op == t->ops->extended_arg) {
 			ext = (ext | arg) << 8;
 			i++;
@@ -78,8 +83,11 @@ static int64_t line_start(const struct pyobj_code *c, const struct tables *t, co
 		    x->op == t->ops->jump_backward_no_interrupt ||
 		    (k && v[k - 1].op == t->ops->cleanup_throw))
 			continue;
-		to = (int64_t)x->at + 1 + t->caches[x->op] +
-		     (t->jumps[x->op] == 2 ? -(int64_t)x->arg : (int64_t)x->arg);
+		if (t->jumps[x->op] == 3) /* 3.10's absolute jumps */
+			to = x->arg;
+		else
+			to = (int64_t)x->at + 1 + t->caches[x->op] +
+			     (t->jumps[x->op] == 2 ? -(int64_t)x->arg : (int64_t)x->arg);
 		if (to <= index && to > start)
 			start = to;
 	}
@@ -99,6 +107,7 @@ struct chain {
 	struct insn root;
 	uint32_t attrs[MAX_CHAIN]; /* name indexes */
 	size_t nattrs;
+	uint32_t method; /* the name index of the method called on it */
 };
 
 static bool chain_eq(const struct chain *a, const struct chain *b)
@@ -116,10 +125,13 @@ struct reader {
 	size_t n;
 };
 
+/* Name IDX of the code is NAME; any name where NAME is NULL. */
 static bool name_is(const struct reader *rd, uint32_t idx, const char *name)
 {
 	char buf[32];
 
+	if (!name)
+		return idx < rd->c->nnames;
 	return idx < rd->c->nnames && !pyreader__str(rd->r, rd->c->names[idx], buf, sizeof(buf)) &&
 	       !strcmp(buf, name);
 }
@@ -130,14 +142,24 @@ static bool is_root(const struct tables *t, uint16_t op)
 	       op == t->ops->load_fast_check || op == t->ops->load_deref;
 }
 
-/* At V[K]: `ROOT(.attr)*.METHOD(args)`: *CH and the call's argument count in *NARGS; *END is
- * the index of the call. False if V[K] starts no such call. 3.11 loads a method with
- * LOAD_METHOD and calls it with PRECALL, CALL; 3.12 with LOAD_ATTR (arg & 1) and CALL. */
+static bool is_call(const struct tables *t, uint16_t op)
+{
+	return op == t->ops->call || op == t->ops->call_method || op == t->ops->call_kw ||
+	       op == t->ops->call_function_kw;
+}
+
+/* At V[K]: `ROOT(.attr)*.METHOD(args)` (any method where METHOD is NULL, its name index in
+ * CH->method): *CH and the call's argument count in *NARGS; *END is the index of the call.
+ * False if V[K] starts no such call. How a method is loaded and called:
+ * - 3.10: LOAD_METHOD, CALL_METHOD; with keywords LOAD_ATTR and CALL_FUNCTION_KW;
+ * - 3.11: LOAD_METHOD, PRECALL, CALL (KW_NAMES before it with keywords);
+ * - 3.12: LOAD_ATTR with arg & 1 (its name is arg >> 1, as for every LOAD_ATTR), CALL;
+ * - 3.13: the same, CALL_KW with keywords. */
 static bool method_call(const struct reader *rd, size_t k, const char *method, struct chain *ch,
 			uint32_t *nargs, size_t *end)
 {
 	const struct tables *t = rd->t;
-	bool py311 = rd->c->minor == 11;
+	bool attr_bit = rd->c->minor >= 12, as_attr = false;
 	uint32_t name;
 	size_t i = k + 1;
 
@@ -145,28 +167,33 @@ static bool method_call(const struct reader *rd, size_t k, const char *method, s
 		return false;
 	*ch = (struct chain){.root = rd->v[k]};
 	for (; i < rd->n && rd->v[i].op == t->ops->load_attr; i++) {
-		if (!py311 && (rd->v[i].arg & 1))
-			break; /* 3.12: the method load */
+		if (attr_bit && (rd->v[i].arg & 1))
+			break; /* the method load */
 		if (ch->nattrs == MAX_CHAIN)
 			return false;
-		ch->attrs[ch->nattrs++] = py311 ? rd->v[i].arg : rd->v[i].arg >> 1;
+		ch->attrs[ch->nattrs++] = attr_bit ? rd->v[i].arg >> 1 : rd->v[i].arg;
 	}
 	if (i >= rd->n)
 		return false;
-	if (py311 && rd->v[i].op == t->ops->load_method)
-		name = rd->v[i].arg;
-	else if (!py311 && rd->v[i].op == t->ops->load_attr && (rd->v[i].arg & 1))
-		name = rd->v[i].arg >> 1;
-	else
+	if (rd->v[i].op == t->ops->load_method) {
+		name = rd->v[i++].arg;
+	} else if (attr_bit && rd->v[i].op == t->ops->load_attr) {
+		name = rd->v[i++].arg >> 1;
+	} else if (!attr_bit && t->ops->call_function_kw < 256 && ch->nattrs) {
+		name = ch->attrs[--ch->nattrs]; /* 3.10 with keywords: the last attribute */
+		as_attr = true;
+	} else {
 		return false;
+	}
 	if (!name_is(rd, name, method))
 		return false;
+	ch->method = name;
 	/* its arguments: constants or simple loads, then the call */
-	for (i++; i < rd->n && rd->v[i].op != t->ops->call; i++)
+	for (; i < rd->n && !is_call(t, rd->v[i].op); i++)
 		if (rd->v[i].op != t->ops->load_const && rd->v[i].op != t->ops->precall &&
 		    rd->v[i].op != t->ops->kw_names && !is_root(t, rd->v[i].op))
 			return false;
-	if (i >= rd->n)
+	if (i >= rd->n || as_attr != (rd->v[i].op == t->ops->call_function_kw))
 		return false;
 	*nargs = rd->v[i].arg;
 	*end = i;
@@ -184,14 +211,19 @@ static size_t taken_at(const struct reader *rd, size_t call, uint32_t nargs, boo
 	if (i >= rd->n)
 		return 0;
 	if (rd->v[i].op == t->ops->pop_top)
-		return nargs ? 0 : i; /* with arguments it may have given up */
+		return nargs ? 0 : i;	      /* with arguments it may have given up */
+	if (rd->v[i].op == t->ops->to_bool) { /* 3.13 converts the result before testing it */
+		if (++i >= rd->n)
+			return 0;
+		return rd->v[i].op == t->ops->pop_jump_if_false ? i : 0;
+	}
 	if (rd->v[i].op == t->ops->pop_jump_if_false ||
 	    rd->v[i].op == t->ops->pop_jump_forward_if_false)
 		return i; /* the straight line goes on where it returned true */
 	if (!asyncio || nargs || rd->v[i].op != t->ops->get_awaitable)
 		return 0;
 	/* await: LOAD_CONST None, SEND, YIELD_VALUE, RESUME, JUMP_BACKWARD_NO_INTERRUPT,
-	 * (3.12) END_SEND, then the result: dropped */
+	 * (3.12, 3.13) END_SEND, or 3.10's YIELD_FROM, then the result: dropped */
 	for (i++; i < rd->n; i++) {
 		uint16_t op = rd->v[i].op;
 
@@ -199,7 +231,7 @@ static size_t taken_at(const struct reader *rd, size_t call, uint32_t nargs, boo
 			return i;
 		if (op != t->ops->load_const && op != t->ops->send && op != t->ops->yield_value &&
 		    op != t->ops->resume && op != t->ops->jump_backward_no_interrupt &&
-		    op != t->ops->end_send)
+		    op != t->ops->end_send && op != t->ops->yield_from)
 			return 0;
 	}
 	return 0;
@@ -215,14 +247,17 @@ static uint64_t chain_value(const struct reader *rd, const struct chain *ch)
 	uint32_t idx;
 
 	if (ch->root.op == t->ops->load_global || ch->root.op == t->ops->load_name) {
-		idx = ch->root.op == t->ops->load_global ? ch->root.arg >> 1 : ch->root.arg;
+		/* 3.11 on: LOAD_GLOBAL's arg is name << 1 | a NULL pushed first */
+		idx = ch->root.op == t->ops->load_global && rd->c->minor >= 11 ? ch->root.arg >> 1
+									       : ch->root.arg;
 		if (idx >= rd->c->nnames ||
 		    pyreader__str(rd->r, rd->c->names[idx], name, sizeof(name)) ||
 		    pyobj__frame_globals(rd->r, rd->frame, &globals) ||
 		    pyreader__dict_get(rd->r, globals, name, &obj))
 			return 0;
 	} else if (!pyobj__frame_locals(rd->r, rd->frame, &vals, &names, &n)) {
-		obj = ch->root.arg < n ? vals[ch->root.arg] : 0; /* a cell's value for DEREF */
+		idx = ch->root.arg + (ch->root.op == t->ops->load_deref ? rd->c->deref_base : 0);
+		obj = idx < n ? vals[idx] : 0; /* a cell's value for DEREF */
 		free(vals);
 		free(names);
 	}
@@ -290,4 +325,47 @@ out:
 	free(v);
 	pyobj__code_clear(&c);
 	return found;
+}
+
+int pycode__calling(struct pyreader *r, uint64_t frame, uint64_t *obj, char *method, size_t cap)
+{
+	struct pyobj_code c;
+	struct tables t;
+	struct reader rd = {.r = r, .frame = frame, .c = &c, .t = &t};
+	struct insn *v = NULL;
+	struct chain ch;
+	size_t n = 0, at, end;
+	uint32_t nargs;
+	int64_t start;
+	int err;
+
+	*obj = 0;
+	if ((err = pyobj__frame_code(r, frame, &c)))
+		return err;
+	err = -ENOENT;
+	if (!tables_of(c.minor, &t) || c.index <= 0 || !(v = decode(&c, &t, &n)))
+		goto out;
+	rd.v = v;
+	rd.n = n;
+	for (at = 0; at < n && v[at].at < (uint64_t)c.index; at++)
+		;
+	if (at == n || v[at].at != (uint64_t)c.index || !is_call(&t, v[at].op) ||
+	    (start = line_start(&c, &t, v, n, c.index)) < 0)
+		goto out;
+	/* the innermost call that ends there: its receiver is loaded last */
+	for (size_t k = at; k-- > 0 && v[k].at >= (uint64_t)start;) {
+		if (v[k].op == NONE_OP)
+			break;
+		if (!method_call(&rd, k, NULL, &ch, &nargs, &end) || end != at)
+			continue;
+		if (ch.method >= c.nnames || pyreader__str(r, c.names[ch.method], method, cap) ||
+		    !(*obj = chain_value(&rd, &ch)))
+			break;
+		err = 0;
+		break;
+	}
+out:
+	free(v);
+	pyobj__code_clear(&c);
+	return err;
 }

@@ -22,4 +22,11 @@
 size_t pycode__acquired(struct pyreader *r, uint64_t frame, bool asyncio, uint64_t *out,
 			size_t max);
 
+/* The object whose method FRAME calls now, where its current instruction is the call of
+ * `X.method(args)` (X a variable or an attribute of one, args constants or variables): *OBJ
+ * and the method's name into METHOD (CAP bytes). -ENOENT where it is no such call, or the
+ * bytecode cannot be read as above. */
+int pycode__calling(struct pyreader *r, uint64_t frame, uint64_t *obj, char *method,
+		    size_t cap);
+
 #endif

@@ -42,11 +42,14 @@ struct obj_layout {
 	 * co_code a pointer to the bytecode's bytes, co_nlocalsplus co_nlocals. */
 	bool v310;
 	int32_t gen_frame_ptr, fr_state, fr_valuestack, fr_iblock, fr_blockstack;
+	int32_t co_varnames, co_cellvars, co_freevars;	/* the names of its locals, cells, frees */
 	uint8_t op_yield_from;
+	/* 3.13: Thread.join waits on the _ThreadHandle's PyEvent: its ThreadHandle, the event's
+	 * byte in it; 0 before 3.13 */
+	int32_t th_handle, th_exiting;
 };
 
-/* Containers, weak references, methods, functions, code objects' local names, cells and the
- * _thread module's locks (lockobject, rlockobject; _queue's simplequeueobject keeps its
+/* Containers, weak references, methods, functions, cells and the _thread module's locks (lockobject, rlockobject; _queue's simplequeueobject keeps its
  * PyThread_type_lock at the same place): the same in 3.10 to 3.13. */
 #define CONTAINERS_311_312 \
 	.tp_name = 24, .var_size = 16, .tuple_items = 24, .list_items = 24, \
@@ -56,7 +59,7 @@ struct obj_layout {
 	.blk_right = 520, \
 	.meth_func = 16, .meth_self = 24, .cfunc_ml = 16, .cfunc_self = 24, .func_globals = 16, \
 	.func_name = 32, .futiter_future = 16, \
-	.co_localsplusnames = 96, .co_names = 32, .tp_dict = 264, .cell_ref = 16, \
+	.tp_dict = 264, .cell_ref = 16, \
 	.lock_word = 16, .lock_locked = 32, .rlock_owner = 24, .rlock_count = 32
 
 /* 3.10: from the pyenv 3.10.13 build (libpython3.10.so.1.0 and _asyncio's module, dis.opmap). */
@@ -67,7 +70,8 @@ static const struct obj_layout layout_310 = {
 	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
 	.fr_globals = 48, .fr_code = 32, .fr_instr = 96, .fr_stacktop = 80, .fr_localsplus = 352,
 	.co_size = -1, .co_exceptiontable = -1, .co_stacksize = 32, .co_nlocalsplus = 28,
-	.co_code = 48,
+	.co_code = 48, .co_names = 64, .co_localsplusnames = -1,
+	.co_varnames = 72, .co_freevars = 80, .co_cellvars = 88,
 	.op_before_with = 143,
 	.v310 = true, .gen_frame_ptr = 16, .fr_state = 108, .fr_valuestack = 64, .fr_iblock = 104,
 	.fr_blockstack = 112, .op_yield_from = 72,
@@ -80,7 +84,7 @@ static const struct obj_layout layout_311 = {
 	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
 	.fr_globals = 8, .fr_code = 32, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 68, .co_nlocalsplus = 76,
-	.co_code = 184,
+	.co_code = 184, .co_names = 32, .co_localsplusnames = 96,
 	.op_resume = 151, .op_resume_alt = 150, .op_resume_alt2 = 150,	/* RESUME_QUICK */
 	.op_yield = 86, .op_yield_alt = 86, .op_before_with = 53,
 };
@@ -94,7 +98,7 @@ static const struct obj_layout layout_312 = {
 	.gen_created = -2, .gen_suspended = -1, .gen_running = 0,
 	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
-	.co_code = 192,
+	.co_code = 192, .co_names = 32, .co_localsplusnames = 96,
 	.op_resume = 151, .op_resume_alt = 240, .op_resume_alt2 = 240,
 	.op_yield = 150, .op_yield_alt = 243, .op_before_with = 53,
 };
@@ -109,10 +113,11 @@ static const struct obj_layout layout_313 = {
 	.gen_created = -3, .gen_suspended = -2, .gen_suspended_in = -1, .gen_running = 0,
 	.fr_globals = 24, .fr_code = 0, .fr_instr = 56, .fr_stacktop = 64, .fr_localsplus = 72,
 	.co_size = 16, .co_exceptiontable = 40, .co_stacksize = 64, .co_nlocalsplus = 72,
-	.co_code = 200,
+	.co_code = 200, .co_names = 32, .co_localsplusnames = 96,
 	.op_resume = 149, .op_resume_alt = 207, .op_resume_alt2 = 236,
 	.op_yield = 118, .op_yield_alt = 241, .op_before_with = 2,
 	.resume_at_yield = true,
+	.th_handle = 16, .th_exiting = 57,
 };
 
 /* 3.14 turned _thread.lock into a PyMutex, the frame's code into a tagged f_executable and the
@@ -793,6 +798,45 @@ int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals)
 	return pyobj__is(r, *globals, "dict") ? 0 : -EINVAL;
 }
 
+static bool same_str(struct pyreader *r, uint64_t a, uint64_t b)
+{
+	char sa[128], sb[128];
+
+	return a == b || (!pyreader__str(r, a, sa, sizeof(sa)) &&
+			  !pyreader__str(r, b, sb, sizeof(sb)) && !strcmp(sa, sb));
+}
+
+/* 3.10's f_localsplus holds co_varnames, then co_cellvars' cells, then co_freevars' cells:
+ * their names in that order, into a new array. */
+static int names_310(struct pyreader *r, uint64_t code, uint64_t **out, size_t *n)
+{
+	const struct obj_layout *l = layout_of(r);
+	const int32_t at[] = {l->co_varnames, l->co_cellvars, l->co_freevars};
+	uint64_t tuple, *part = NULL, *all;
+	size_t np = 0;
+	int err = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		if ((err = rd_ptr(r, code + at[k], &tuple)) ||
+		    (err = pyobj__seq_items(r, tuple, &part, &np)))
+			break;
+		all = realloc(*out, (*n + np + 1) * sizeof(uint64_t));
+		if (!all) {
+			err = -ENOMEM;
+			free(part);
+			break;
+		}
+		memcpy(all + *n, part, np * sizeof(uint64_t));
+		*out = all;
+		*n += np;
+		free(part);
+	}
+	fail_clear(err, out, n);
+	return err;
+}
+
 int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, uint64_t **names,
 			size_t *n)
 {
@@ -804,11 +848,17 @@ int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, u
 
 	*values = *names = NULL;
 	*n = 0;
-	if ((err = frame_code(r, frame, &ci)) ||
-	    (err = rd_ptr(r, ci.code + l->co_localsplusnames, &tuple)) ||
-	    (err = pyobj__seq_items(r, tuple, &nm, &nn)))
+	if ((err = frame_code(r, frame, &ci)))
 		return err;
-	if (nn != (size_t)ci.nlocalsplus) {
+	if (l->v310)
+		err = names_310(r, ci.code, &nm, &nn);
+	else if (!(err = rd_ptr(r, ci.code + l->co_localsplusnames, &tuple)))
+		err = pyobj__seq_items(r, tuple, &nm, &nn);
+	if (err)
+		return err;
+	/* 3.10: co_nlocals locals, then the cells and free variables */
+	if (l->v310 ? nn < (size_t)ci.nlocalsplus || nn > PYOBJ_MAX_STACK
+		    : nn != (size_t)ci.nlocalsplus) {
 		free(nm);
 		return -EINVAL;
 	}
@@ -824,6 +874,11 @@ int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, u
 		    !rd_ptr(r, (*values)[i] + l->cell_ref, &ref))
 			(*values)[i] = ref;
 	}
+	/* 3.10 moves an argument that a closure uses into its cell and empties its slot */
+	for (size_t i = 0; l->v310 && i < (size_t)ci.nlocalsplus; i++)
+		for (size_t j = ci.nlocalsplus; !(*values)[i] && j < nn; j++)
+			if (same_str(r, nm[i], nm[j]))
+				(*values)[i] = (*values)[j];
 	*names = nm;
 	*n = nn;
 	return 0;
@@ -916,28 +971,63 @@ int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out
 {
 	const struct obj_layout *l = layout_of(r);
 	struct code_info ci;
-	uint64_t names, table;
+	uint64_t names, table, bytes = 0;
 	size_t units;
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	if ((err = frame_code(r, frame, &ci)))
 		return err;
-	if ((err = rd_size(r, ci.code + l->co_size, MAX_CODE_UNITS, &units)))
+	/* 3.10: the bytecode is a bytes object (its ob_sval at 32), cells follow the locals */
+	if (l->v310 && ((err = rd_ptr(r, ci.code + l->co_code, &bytes)) ||
+			(err = rd_size(r, bytes + l->var_size, 2 * MAX_CODE_UNITS, &units))))
+		return err;
+	if (l->v310)
+		units /= 2;
+	else if ((err = rd_size(r, ci.code + l->co_size, MAX_CODE_UNITS, &units)))
 		return err;
 	out->code = ci.code;
 	out->index = ci.index;
 	out->minor = l->minor;
 	out->units = units;
+	out->deref_base = l->v310 ? (uint32_t)ci.nlocalsplus : 0;
 	out->bytes = malloc(2 * units + 1);
 	if (!out->bytes)
 		return -ENOMEM;
-	err = rd(r, ci.code + l->co_code, out->bytes, 2 * units);
+	err = rd(r, l->v310 ? bytes + 32 : ci.code + l->co_code, out->bytes, 2 * units);
 	err = err ?: rd_ptr(r, ci.code + l->co_names, &names);
 	err = err ?: pyobj__seq_items(r, names, &out->names, &out->nnames);
-	err = err ?: rd_ptr(r, ci.code + l->co_exceptiontable, &table);
-	err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
+	if (!l->v310) {
+		err = err ?: rd_ptr(r, ci.code + l->co_exceptiontable, &table);
+		err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
+	}
 	if (err)
 		pyobj__code_clear(out);
 	return err;
+}
+
+bool pyobj__parks(struct pyreader *r)
+{
+	const struct obj_layout *l = layout_of(r);
+
+	return l && l->minor >= 13;
+}
+
+int pyobj__handle_exited(struct pyreader *r, uint64_t handle, bool *exited)
+{
+	const struct obj_layout *l = layout_of(r);
+	uint64_t th;
+	uint8_t v;
+	int err;
+
+	if (!l || !l->th_handle)
+		return -ENOTSUP;
+	if (!pyobj__is(r, handle, "_thread._ThreadHandle"))
+		return -EINVAL;
+	if ((err = rd_ptr(r, handle + l->th_handle, &th)) || !ptr_ok(th) ||
+	    (err = rd(r, th + l->th_exiting, &v, 1)))
+		return err ? err : -EFAULT;
+	/* PyEvent: 1 once set; 0 unset, 2 unset with a waiter parked on it */
+	*exited = v == 1;
+	return 0;
 }

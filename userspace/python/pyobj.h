@@ -101,6 +101,12 @@ int pyobj__lock_word(struct pyreader *r, uint64_t obj, uint64_t *word, const cha
 /* Whether the `_thread.lock` or `_thread.RLock` at OBJ is taken now, and by whom where it says
  * (an RLock records its owner's threading.get_ident(); a Lock has no owner: *OWNER 0). */
 int pyobj__lock_state(struct pyreader *r, uint64_t obj, bool *locked, uint64_t *owner);
+/* Whether R's CPython (3.13 on) parks a thread that waits for a SimpleQueue, a thread's end
+ * or its own internal mutexes: it sleeps on a semaphore of its own, not on the object's. */
+bool pyobj__parks(struct pyreader *r);
+/* 3.13: whether the thread of the `_thread._ThreadHandle` HANDLE has ended (its
+ * thread_is_exiting event set, which Thread.join waits for). -ENOTSUP before 3.13. */
+int pyobj__handle_exited(struct pyreader *r, uint64_t handle, bool *exited);
 /* The __dict__ of OBJ's class, and the class's name into NAME (if not NULL). */
 int pyobj__type_dict(struct pyreader *r, uint64_t obj, uint64_t *dict, char *name, size_t cap);
 /* A frame's code as it stands: its bytecode (quickened: python/pycode.c undoes that), the
@@ -114,8 +120,10 @@ struct pyobj_code {
 	size_t units;
 	uint64_t *names;	/* str objects */
 	size_t nnames;
-	uint8_t *exc;
+	uint8_t *exc;		/* 3.11+: the exception table; 3.10: none (NULL, 0) */
 	uint32_t exclen;
+	uint32_t deref_base;	/* LOAD_DEREF's argument counts from this local: 3.10's cells
+				 * come after its co_nlocals locals, 0 from 3.11 */
 };
 int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out);
 void pyobj__code_clear(struct pyobj_code *c);	/* accepts NULL */

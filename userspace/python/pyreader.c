@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -95,6 +96,7 @@ struct py_layout {
 	int32_t rt_main_thread;		/* ident of the main thread; -1 after 3.10 */
 	int32_t co_argcount, co_varnames, fr_localsplus, tp_dict, tp_mro, func_code,
 		func_qualname, tuple_items;
+	int32_t co_nlocals, co_cellvars, co_cell2arg;	/* an argument a closure uses */
 };
 
 /* 3.10: `ptype/o` in gdb over the debug info of the pyenv 3.10.13 build (libpython3.10.so.1.0). */
@@ -119,6 +121,7 @@ static const struct py_layout layout_310 = {
 	.v310 = true, .rt_main_thread = 72,
 	.co_argcount = 16, .co_varnames = 72, .fr_localsplus = 352, .tp_dict = 264, .tp_mro = 344,
 	.func_code = 48, .func_qualname = 40, .tuple_items = 24,
+	.co_nlocals = 28, .co_cellvars = 88, .co_cell2arg = 96,
 };
 
 /* 3.11: `ptype/o` in gdb over the debug info of the pyenv 3.11.7 build (libpython3.11.so.1.0).
@@ -937,6 +940,32 @@ static uint64_t class_function(struct pyreader *r, uint64_t klass, const char *n
  * "Thread.join": for a method (first argument self or cls), it is the __qualname__ of the
  * function with this code in the first class of the instance's MRO that has one. Looked up once
  * per code object, in its first frame; co_name stays where that finds nothing. */
+/* 3.10 moves an argument that a closure uses (self in Barrier._wait's lambda) into a cell,
+ * co_cell2arg says which, and empties its slot: the first argument from its cell, or 0. */
+static uint64_t cell_arg0(struct pyreader *r, uint64_t code, uint64_t frame)
+{
+	const struct py_layout *l = &r->lay;
+	uint64_t map, cells, cell, val;
+	int64_t ncells, arg[8];
+	int32_t nlocals;
+
+	if (read_u64(r, code + l->co_cell2arg, &map) || !ptr_ok(map) ||
+	    read_u64(r, code + l->co_cellvars, &cells) ||
+	    mem_read(r, cells + l->bytes_size, &ncells, sizeof(ncells)) || ncells < 1 ||
+	    mem_read(r, code + l->co_nlocals, &nlocals, sizeof(nlocals)) || nlocals < 0)
+		return 0;
+	if (ncells > 8)
+		ncells = 8;
+	if (mem_read(r, map, arg, (size_t)ncells * sizeof(arg[0])))
+		return 0;
+	for (int64_t j = 0; j < ncells; j++)
+		if (!arg[j] &&
+		    !read_u64(r, frame + l->fr_localsplus + 8 * (uint64_t)(nlocals + j), &cell) &&
+		    ptr_ok(cell) && !read_u64(r, cell + 16, &val))	/* PyCellObject.ob_ref */
+			return val;
+	return 0;
+}
+
 static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame)
 {
 	const struct py_layout *l = &r->lay;
@@ -952,7 +981,8 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	    read_u64(r, c->addr + l->co_varnames, &varnames) ||
 	    !obj_is(r, varnames, &r->tuple_type, "tuple") ||
 	    read_u64(r, varnames + l->tuple_items, &arg0) ||
-	    read_u64(r, frame + l->fr_localsplus, &self) || !ptr_ok(self))
+	    read_u64(r, frame + l->fr_localsplus, &self) ||
+	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
 		return 0;
 	if (str_equals(r, arg0, "self")) {
 		if (read_u64(r, self + 8, &klass))
@@ -1168,9 +1198,18 @@ static void idents_refresh(struct pyreader *r, uint64_t interp)
 	dict_items_free(&d);
 }
 
+/* Whether thread TID of the target still runs (an image's threads are taken to). */
+static bool tid_alive(const struct pyreader *r, pid_t tid)
+{
+	return !r->pid || syscall(SYS_tgkill, r->pid, tid, 0) == 0 || errno != ESRCH;
+}
+
 /* The native id of the thread whose ident is IDENT. 3.10's thread states do not record it: the
  * main thread's is the process id, the others' are threading.Thread._native_id, found by
- * ident (looked up again, once per walk, for an ident not seen yet). 0 if unknown. */
+ * ident in threading._active (read again, once per walk, for an ident not known). A thread
+ * that ended leaves its ident to the next one (pthread_t is the address of its descriptor,
+ * reused): a known ident whose thread is gone is read again too, lest a new thread get the
+ * native id of an old one. 0 if unknown. */
 static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 {
 	const struct py_layout *l = &r->lay;
@@ -1183,7 +1222,8 @@ static pid_t native_id(struct pyreader *r, uint64_t interp, const uint8_t *ts)
 		return r->pid;
 	for (int pass = 0; pass < 2; pass++) {
 		for (size_t i = 0; i < r->nidents; i++)
-			if (r->idents[i].ident == ident)
+			if (r->idents[i].ident == ident &&
+			    (r->idents_fresh || tid_alive(r, r->idents[i].tid)))
 				return r->idents[i].tid;
 		if (r->idents_fresh)
 			break;
@@ -1223,9 +1263,9 @@ static int thread_add(struct pyreader *r, struct thread_list *list, const uint8_
 static int interp_threads(struct pyreader *r, uint64_t interp, struct thread_list *list)
 {
 	const struct py_layout *l = &r->lay;
-	uint64_t tstate, holder = gil_holder(r, interp), *seen;
+	uint64_t tstate, holder = gil_holder(r, interp), *seen, *idents;
 	uint8_t ts[MAX_SPAN];
-	size_t n = 0;
+	size_t n = 0, first = list->n;
 	int err = 0;
 
 	if (read_u64(r, interp + l->is_threads_head, &tstate))
@@ -1233,17 +1273,44 @@ static int interp_threads(struct pyreader *r, uint64_t interp, struct thread_lis
 	seen = malloc(PY_MAX_THREADS * sizeof(*seen));
 	if (!seen)
 		return -ENOMEM;
+	idents = malloc(PY_MAX_THREADS * sizeof(*idents));
+	if (!idents) {
+		free(seen);
+		return -ENOMEM;
+	}
 	while (tstate && !err) {
 		if (n == PY_MAX_THREADS || !ptr_ok(tstate) || seen_before(seen, n, tstate) ||
 		    mem_read(r, tstate, ts, r->ts_span) || get_u64(ts, l->ts_interp) != interp) {
 			r->stats.thread_lists_cut++;
 			break;
 		}
+		idents[n] = get_u64(ts, l->ts_thread_id);
 		seen[n++] = tstate;
 		err = thread_add(r, list, ts, holder, tstate);
 		tstate = get_u64(ts, l->ts_next);
 	}
+	/* 3.10 and 3.11: a thread that starts another makes the new one's state with its own
+	 * ident, which the new thread replaces once it runs. The list runs newest first: a state
+	 * whose ident an older one has too is such a newborn, not the thread the ident names
+	 * (taken for it, the starting thread's waits would show the newborn's frames). */
+	for (size_t i = first; !err && i < list->n;) {
+		size_t p = 0;
+		bool newborn = false;
+
+		while (p < n && seen[p] != list->v[i].tstate)
+			p++;
+		for (size_t q = p + 1; q < n && !newborn; q++)
+			newborn = idents[q] && idents[q] == list->v[i].ident;
+		if (!newborn) {
+			i++;
+			continue;
+		}
+		pyreader__thread_clear(&list->v[i]);
+		memmove(&list->v[i], &list->v[i + 1], (list->n - i - 1) * sizeof(*list->v));
+		list->n--;
+	}
 	free(seen);
+	free(idents);
 	return err;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "python/pycode.h"
 #include "python/pyobj.h"
 
 #define NAME_FRAMES 3	 /* frames searched for a variable, from the first one named */
@@ -52,6 +53,10 @@ static size_t first_user(const struct py_frame *frames, size_t n, size_t from)
  *   thread holds from its start and the interpreter releases when the thread ends.
  * - queue.SimpleQueue.get (ThreadPoolExecutor's idle workers) is C: it sleeps on the queue's
  *   own lock, which put() releases; the Python frame that called it holds the queue.
+ * - 3.13 parks a thread that waits for a SimpleQueue or for a thread's end on a semaphore of
+ *   its own (Python/parking_lot.c), which no object holds: Thread.join waits in C for
+ *   self._handle's thread_is_exiting event, set when the thread ends; SimpleQueue.get is
+ *   known by the call the frame is making, read from its bytecode.
  * Anything else a thread sleeps on from Python is a lock it asked for: contention, once a
  * lock object it refers to is found to own the futex word.
  */
@@ -62,9 +67,10 @@ void pywait__site(const struct py_frame *frames, size_t n, struct pywait_site *o
 	*out = (struct pywait_site){.kind = PYWAIT_LOCK, .check = PYWAIT_CHECK_OBJECT};
 	if (!n)
 		return;
-	if (is(&frames[0], "threading.py", "Thread._wait_for_tstate_lock")) {
+	if (is(&frames[0], "threading.py", "Thread._wait_for_tstate_lock") ||
+	    is(&frames[0], "threading.py", "Thread.join")) {
 		out->kind = PYWAIT_JOIN;
-		out->check = PYWAIT_CHECK_TSTATE;
+		out->check = frames[0].func[7] == 'j' ? PYWAIT_CHECK_HANDLE : PYWAIT_CHECK_TSTATE;
 		out->user = first_user(frames, n, 0);
 		return;
 	}
@@ -371,19 +377,12 @@ static void check_waiter(struct pyreader *r, const struct py_frame *f, uint64_t 
 	free(items);
 }
 
-/* Thread._wait_for_tstate_lock: is FUTEX the joined thread's tstate lock (the local `lock`,
- * self._tstate_lock until the join completes)? Named after the thread. */
-static void check_tstate(struct pyreader *r, const struct py_frame *f, uint64_t futex,
-			 struct pywait *out)
+/* OUT's object is the threading.Thread THREAD: named after it. */
+static void thread_named(struct pyreader *r, uint64_t thread, struct pywait *out)
 {
-	uint64_t thread, lock = 0, tid = 0, obj;
+	uint64_t tid = 0, obj;
 	char name[128] = "";
 
-	if (self_of(r, f, &thread))
-		return;
-	if (!word_is(r, local_named(r, f, "lock"), futex) &&
-	    (pyreader__attr(r, thread, "_tstate_lock", &lock) || !word_is(r, lock, futex)))
-		return;
 	out->object = thread;
 	if (!pyreader__attr(r, thread, "_native_id", &obj))
 		pyreader__long(r, obj, &tid);
@@ -391,6 +390,52 @@ static void check_tstate(struct pyreader *r, const struct py_frame *f, uint64_t 
 		name[0] = '\0';
 	snprintf(out->name, sizeof(out->name), "thread %" PRIu64 "%s%s%s", tid, name[0] ? " (" : "",
 		 name, name[0] ? ")" : "");
+}
+
+/* Thread._wait_for_tstate_lock: is FUTEX the joined thread's tstate lock (the local `lock`,
+ * self._tstate_lock until the join completes)? Named after the thread. */
+static void check_tstate(struct pyreader *r, const struct py_frame *f, uint64_t futex,
+			 struct pywait *out)
+{
+	uint64_t thread, lock = 0;
+
+	if (self_of(r, f, &thread))
+		return;
+	if (!word_is(r, local_named(r, f, "lock"), futex) &&
+	    (pyreader__attr(r, thread, "_tstate_lock", &lock) || !word_is(r, lock, futex)))
+		return;
+	thread_named(r, thread, out);
+}
+
+/* 3.13's Thread.join: in C, parked until self._handle's thread ends; the futex is the
+ * waiter's own, so the handle's event, not yet set, is what confirms it. */
+static void check_handle(struct pyreader *r, const struct py_frame *f, struct pywait *out)
+{
+	uint64_t thread, handle;
+	bool exited = true;
+
+	if (self_of(r, f, &thread) || pyreader__attr(r, thread, "_handle", &handle) ||
+	    pyobj__handle_exited(r, handle, &exited) || exited)
+		return;
+	thread_named(r, thread, out);
+}
+
+/* 3.13's SimpleQueue.get, parked: the queue whose get() FRAME calls. */
+static bool parked_queue(struct pyreader *r, const struct py_thread *t, size_t frame,
+			 const struct pywait_site *site, struct pywait *out)
+{
+	char method[16];
+	uint64_t obj;
+
+	if (!pyobj__parks(r) ||
+	    pycode__calling(r, t->frames[frame].addr, &obj, method, sizeof(method)) ||
+	    strcmp(method, "get") || !pyobj__is(r, obj, "_queue.SimpleQueue"))
+		return false;
+	out->kind = PYWAIT_QUEUE;
+	out->object = obj;
+	if (!pywait__name(r, t, site->user, obj, out->name, sizeof(out->name)))
+		pywait__name(r, t, frame, obj, out->name, sizeof(out->name));
+	return true;
 }
 
 /* The api frame's self, where the idiom is a method of an object: the Event, Queue... */
@@ -417,6 +462,10 @@ static int confirm(struct pyreader *r, const struct py_thread *t, uint64_t futex
 		check_tstate(r, &t->frames[site->frame], futex, out);
 		out->kind = out->object ? PYWAIT_JOIN : PYWAIT_UNKNOWN;
 		return 0;
+	case PYWAIT_CHECK_HANDLE:
+		check_handle(r, &t->frames[site->frame], out);
+		out->kind = out->object ? PYWAIT_JOIN : PYWAIT_UNKNOWN;
+		return 0;
 	case PYWAIT_CHECK_WAITER:
 		check_waiter(r, &t->frames[site->frame], futex, out, &own_lock);
 		if (own_lock) {
@@ -438,8 +487,10 @@ static int confirm(struct pyreader *r, const struct py_thread *t, uint64_t futex
 			return 0;
 		}
 		if (!pywait__find_lock(r, t, site->frame, futex, &out->object, out->name,
-				       sizeof(out->name)))
+				       sizeof(out->name))) {
+			parked_queue(r, t, site->frame, site, out);
 			return 0;
+		}
 		pyobj__lock_word(r, out->object, &word, &type);
 		out->kind =
 		    type && !strcmp(type, "_queue.SimpleQueue") ? PYWAIT_QUEUE : PYWAIT_LOCK;

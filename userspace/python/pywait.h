@@ -27,7 +27,9 @@ enum pywait_check {
 	PYWAIT_CHECK_WAITER, /* FRAME is Condition.wait: the futex is a waiter lock in its
 			      * self._waiters (or self._lock, taken back after the wait) */
 	PYWAIT_CHECK_TSTATE, /* FRAME is Thread._wait_for_tstate_lock: self._tstate_lock's */
-	PYWAIT_CHECK_OBJECT, /* FRAME calls into C: a lock or SimpleQueue that it refers to */
+	PYWAIT_CHECK_HANDLE, /* FRAME is Thread.join (3.13): self._handle's thread runs on */
+	PYWAIT_CHECK_OBJECT, /* FRAME calls into C: a lock or SimpleQueue that it refers to
+			      * (3.13: a SimpleQueue whose get() it calls) */
 };
 
 /* Where the names of a wait's frames place it. */
