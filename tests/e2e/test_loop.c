@@ -200,6 +200,29 @@ Test(loop, select_on_no_descriptors_is_a_sleep, .timeout = 60)
 	jp_free(rep);
 }
 
+/* A thread-per-connection server: each connection's thread waits in poll() on its one socket,
+ * then works 120 ms on the request; the main thread polls its two listeners. No thread there is
+ * a blocked event loop, though every request outlasts the threshold. */
+Test(loop, thread_per_connection_server_has_no_blocks, .timeout = 60)
+{
+	char trace[512], *out = NULL, *err = NULL;
+	struct jp_value *rep;
+	int rc, served = -1;
+
+	snprintf(trace, sizeof(trace), "%s/conn.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("conn_threads"), trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(out && strstr(out, "requests "), "no requests served: %s", err);
+	sscanf(strstr(out, "requests "), "requests %d", &served);
+	cr_assert_eq(served, 12, "the server served %d requests: %s", served, err);
+	rep = report_json(trace);
+	cr_expect_eq(must_array(rep, "loop_blocks")->len, 0, "%zu loop blocks reported",
+		     must_array(rep, "loop_blocks")->len);
+	jp_free(rep);
+	free(out);
+	free(err);
+}
+
 /* JIT-compiled JavaScript has no symbols: the block and its cause, not its function. */
 Test(loop, node_busy_loop_blocks, .timeout = 60)
 {
