@@ -191,12 +191,7 @@ static pid_t server_pid;
 
 static void stop_server(void)
 {
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		if (wait_for(server_pid, 30) < 0)
-			kill_tree(server_pid);
-	}
-	server_pid = 0;
+	stop_server_pid(&server_pid);
 }
 
 /* Debian's MariaDB on a fresh data directory, with sysbench's tables loaded. */
