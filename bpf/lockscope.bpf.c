@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_NANOSLEEP 35
 #define NR_CLOCK_NANOSLEEP 230
 
+#define LS_XOL_SLOT_BYTES 128	/* UPROBE_XOL_SLOT_BYTES: a slot of the uprobe page */
+
 #define FUTEX_CMD_MASK 0x7f	/* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 #define FUTEX_TID_MASK 0x3fffffff
 
@@ -312,11 +314,34 @@ static __always_inline void fp_walk(struct ls_ev_stack *st, const __u8 *snap, __
 }
 
 /* The registers of REGS into ST and the user stack from sp into SNAP; the bytes copied. */
+/* The instruction a thread is really at when its pc is in the kernel's uprobe page: stepping a
+ * probed instruction out of line in a slot, which stands for the probed address; or entering
+ * the return probes' trampoline, for the return address a return probe hid. Else PC. */
+static __always_inline __u64 real_pc(__u64 pc)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct uprobe_task *u = BPF_CORE_READ(t, utask);
+	struct return_instance *ri;
+	__u64 xol, area;
+
+	if (!u)
+		return pc;
+	xol = BPF_CORE_READ(u, xol_vaddr);
+	if (xol && pc >= xol && pc < xol + LS_XOL_SLOT_BYTES)
+		return BPF_CORE_READ(u, vaddr) + (pc - xol);
+	area = BPF_CORE_READ(t, mm, uprobes_state.xol_area, vaddr);
+	ri = BPF_CORE_READ(u, return_instances);
+	/* at its first instruction only: further in, it has pushed registers */
+	if (area && pc == area && ri)
+		return BPF_CORE_READ(ri, orig_ret_vaddr);
+	return pc;
+}
+
 static __always_inline __u32 snapshot(struct ls_ev_stack *st, __u8 *snap, struct pt_regs *regs)
 {
 	__u32 len = LS_STACK_SNAP, got = 0;
 
-	st->ip = BPF_CORE_READ(regs, ip);
+	st->ip = real_pc(BPF_CORE_READ(regs, ip));
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->bp = BPF_CORE_READ(regs, bp);
 	/* A read that crosses the top of the main thread's stack fails whole: try shorter ones. */
