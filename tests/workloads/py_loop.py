@@ -12,7 +12,9 @@
 #                      no callback longer than a millisecond or so
 #   py_loop.py stuck   blocked at 0.3 s by time.sleep(60) in stuck_handler, after printing
 #                      "stuck START_NS": for a recording that ends during the block
+#   py_loop.py stuck signal   the same, once SIGUSR1 comes (it prints "ready" first)
 import asyncio
+import signal
 import socket
 import sys
 import threading
@@ -134,7 +136,12 @@ def read_reply(port):
 
 
 async def stuck():
-    asyncio.get_running_loop().call_later(0.3, stuck_handler)
+    loop = asyncio.get_running_loop()
+    if sys.argv[2:] == ["signal"]:
+        loop.add_signal_handler(signal.SIGUSR1, stuck_handler)
+        print("ready", flush=True)
+    else:
+        loop.call_later(0.3, stuck_handler)
     await heartbeat(0.01, asyncio.Event())
 
 

@@ -521,7 +521,12 @@ static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t 
 	r.frame.func = pf->func;
 	r.frame.file = base ? base + 1 : pf->file;
 	r.frame.line = pf->line > 0 ? pf->line : 0;
+	/* the standard library's and installed packages' frames are the library's, which a long
+	 * stack's text leaves out before the program's own (model.c) */
 	r.frame.module = "python";
+	if (strstr(pf->file, "/lib/python3") || strstr(pf->file, "/site-packages/") ||
+	    strstr(pf->file, "/dist-packages/"))
+		r.frame.module = "python-lib";
 	return put(c, &r);
 }
 
