@@ -9,7 +9,7 @@ for f in userspace/*/*.[ch]; do
 	own=$(basename "$(dirname "$f")")
 	r=$(rank "$own")
 	[ "$r" -ge 0 ] || { echo "layers: $f: folder '$own' is not a stage ($order)" >&2; bad=1; continue; }
-	for dep in $(sed -n 's|^#include "\([a-z]*\)/[^"]*"|\1|p' "$f"); do
+	for dep in $(sed -n 's|^#include "\([a-z]*\)/[^"]*".*|\1|p' "$f"); do
 		[ "$dep" = bpf ] && continue
 		d=$(rank "$dep")
 		if [ "$d" -lt 0 ] || [ "$d" -gt "$r" ]; then
