@@ -147,8 +147,10 @@ async def stuck():
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "block"
-    # urllib's first call builds its opener (an SSL context: tens of ms of CPU): before the loop
-    urllib.request.build_opener()
+    if mode == "block":
+        # urlopen's first call builds its opener (an SSL context: tens of ms of CPU in
+        # libcrypto), which would be part of fetch_profile's block: built before the loop
+        urllib.request.install_opener(urllib.request.build_opener())
     runs = {"block": blocked, "ok": well_behaved, "stuck": stuck}
     asyncio.run(runs[mode]())
     print(f"done {blocks}", flush=True)
