@@ -19,7 +19,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.request
 
 BLOCK_NS = 200_000_000
 blocks = 0
@@ -118,6 +117,8 @@ def slow_server(listener):
 
 
 def fetch_profile(port):
+    import urllib.request  # imported by main() already
+
     t0 = time.monotonic_ns()
     line = sys._getframe().f_lineno + 1
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/profile", timeout=5) as r:
@@ -148,8 +149,11 @@ async def stuck():
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "block"
     if mode == "block":
-        # urlopen's first call builds its opener (an SSL context: tens of ms of CPU in
-        # libcrypto), which would be part of fetch_profile's block: built before the loop
+        # imported here: urllib's imports slow the start of the other modes, which must block
+        # early in a short recording. Its first urlopen builds its opener (an SSL context: tens
+        # of ms in libcrypto), which would be part of fetch_profile's block: built now.
+        import urllib.request
+
         urllib.request.install_opener(urllib.request.build_opener())
     runs = {"block": blocked, "ok": well_behaved, "stuck": stuck}
     asyncio.run(runs[mode]())
