@@ -246,9 +246,14 @@ struct ls_inflight {
 	__u32 state;		/* LS_INFLIGHT_*: NONE between calls (the entry is kept) */
 };
 
-/* A gap counts from a thread's LS_LOOP_MIN_POLLS-th poll call on: one that polled once or
- * twice (a worker waiting on a socket) is not an event loop. */
+/* An event loop multiplexes: it waits in epoll_wait on an epoll instance, or in poll or select
+ * over two descriptors or more, and keeps returning to that same poll site (the same epoll
+ * instance; for poll and select, any such call). A thread waiting on one descriptor (a
+ * connection's worker, a socket with a timeout) is no loop, and a loop's call elsewhere is a
+ * wait inside its iteration. A gap counts from the LS_LOOP_MIN_POLLS-th call at the site on. */
 #define LS_LOOP_MIN_POLLS 3
+/* A loop's poll site: the epoll instance's struct file, or this for poll and select. */
+#define LS_SITE_POLL 1ull
 
 /* A gap of the threshold is a block if the loop's own time in it (on CPU, or asleep in a call)
  * is a fifth of the threshold at least: on a loaded machine a well-behaved loop waits for a CPU
@@ -269,8 +274,11 @@ struct ls_loop_state {
 						 * in a gap: /proc has no bp, which CFI may need */
 	__u64 ra_slot, ra, ra2_slot, ra2;	/* ... and the return addresses that full mode's
 						 * return probes hid then (ls_ev_wait_begin) */
+	__u64 site;		/* its poll site (LS_SITE_POLL, or an epoll instance) */
+	__s32 site_fd;		/* ... the epoll instance's descriptor; -1 for LS_SITE_POLL */
 	__u32 off_class;	/* enum ls_off_class of the current stretch off CPU */
-	__u32 polls;		/* poll calls seen (saturating) */
+	__u32 polls;		/* poll calls at its site seen (saturating) */
+	__u32 pad;
 };
 
 /* A target thread's futex call in progress, in the BPF `inflight` map (key: tid). Userspace
@@ -289,7 +297,7 @@ _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
 _Static_assert(sizeof(struct ls_ev_loop) == 72 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
 
-_Static_assert(sizeof(struct ls_loop_state) == 112 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_loop_state) == 128 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 _Static_assert(sizeof(struct ls_inflight) == 24, "ls_inflight layout");
 _Static_assert(sizeof(struct ls_frame_rule) == 16, "ls_frame_rule layout");
 _Static_assert(LS_RULE_SLOTS == 1 << 13, "ls_rule_slot takes 13 bits");

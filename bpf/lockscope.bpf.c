@@ -26,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_NANOSLEEP 35
 #define NR_CLOCK_NANOSLEEP 230
 
+#define LS_XOL_SLOT_BYTES 128	/* UPROBE_XOL_SLOT_BYTES: a slot of the uprobe page */
+
 #define FUTEX_CMD_MASK 0x7f	/* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
 #define FUTEX_TID_MASK 0x3fffffff
 
@@ -313,11 +315,34 @@ static __always_inline void fp_walk(struct ls_ev_stack *st, const __u8 *snap, __
 }
 
 /* The registers of REGS into ST and the user stack from sp into SNAP; the bytes copied. */
+/* The instruction a thread is really at when its pc is in the kernel's uprobe page: stepping a
+ * probed instruction out of line in a slot, which stands for the probed address; or entering
+ * the return probes' trampoline, for the return address a return probe hid. Else PC. */
+static __always_inline __u64 real_pc(__u64 pc)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct uprobe_task *u = BPF_CORE_READ(t, utask);
+	struct return_instance *ri;
+	__u64 xol, area;
+
+	if (!u)
+		return pc;
+	xol = BPF_CORE_READ(u, xol_vaddr);
+	if (xol && pc >= xol && pc < xol + LS_XOL_SLOT_BYTES)
+		return BPF_CORE_READ(u, vaddr) + (pc - xol);
+	area = BPF_CORE_READ(t, mm, uprobes_state.xol_area, vaddr);
+	ri = BPF_CORE_READ(u, return_instances);
+	/* at its first instruction only: further in, it has pushed registers */
+	if (area && pc == area && ri)
+		return BPF_CORE_READ(ri, orig_ret_vaddr);
+	return pc;
+}
+
 static __always_inline __u32 snapshot(struct ls_ev_stack *st, __u8 *snap, struct pt_regs *regs)
 {
 	__u32 len = LS_STACK_SNAP, got = 0;
 
-	st->ip = BPF_CORE_READ(regs, ip);
+	st->ip = real_pc(BPF_CORE_READ(regs, ip));
 	st->sp = BPF_CORE_READ(regs, sp);
 	st->bp = BPF_CORE_READ(regs, bp);
 	/* A read that crosses the top of the main thread's stack fails whole: try shorter ones. */
@@ -602,6 +627,11 @@ static __always_inline void track(__u32 tid, __u64 now, __u64 uaddr, __u32 op, _
 
 /* ---- event-loop blocking: gaps between a loop thread's poll calls (events.h) ---- */
 
+/* A system call's arguments at its entry. */
+struct sc_args {
+	__u64 a[6];
+};
+
 /* A select or poll over no descriptors is a sleep, not a loop's wait: CPython 3.10's time.sleep
  * is select(0, NULL, NULL, NULL, &timeout). A0, A1: the call's first two arguments. */
 static __always_inline bool no_fds(long nr, __u64 a0, __u64 a1)
@@ -613,22 +643,74 @@ static __always_inline bool no_fds(long nr, __u64 a0, __u64 a1)
 	return false;
 }
 
-/* Is system call NR, A0 and A1 its first arguments, an event loop's poll call? The place for a
- * rule on what a loop polls: the call's arguments are at hand at its entry and return. */
-static __always_inline bool is_poll(long nr, __u64 a0, __u64 a1)
+/* Is system call NR one an event loop may wait in? */
+static __always_inline bool is_poll_call(long nr)
 {
 	switch (nr) {
 	case NR_SELECT:
 	case NR_PSELECT6:
 	case NR_POLL:
 	case NR_PPOLL:
-		return loop_threshold_ns != 0 && !no_fds(nr, a0, a1);
 	case NR_EPOLL_WAIT:
 	case NR_EPOLL_PWAIT:
 	case NR_EPOLL_PWAIT2:
 		return loop_threshold_ns != 0;
 	default:
 		return false;
+	}
+}
+
+/* Adds to *N the descriptors in select's fd set at SET (of NFDS descriptors), up to two: the
+ * words of FD_SETSIZE at most. */
+static __always_inline void count_fds(const void *set, __u64 nfds, __u32 *n)
+{
+	__u64 w;
+
+	if (!set)
+		return;
+	for (int i = 0; i < 16 && *n < 2 && (__u64)i * 64 < nfds; i++) {
+		if (bpf_probe_read_user(&w, sizeof(w), set + i * 8))
+			return;
+		if (nfds - (__u64)i * 64 < 64)
+			w &= (1ull << (nfds - (__u64)i * 64)) - 1;
+		if (w)
+			*n += (w & (w - 1)) ? 2 : 1;
+	}
+}
+
+/* The struct file of the current thread's descriptor FD; 0 if none. */
+static __always_inline __u64 fd_file(__s32 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **fds;
+	__u64 f = 0;
+
+	if (!fdt || fd < 0 || (__u32)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), fds + fd);
+	return f;
+}
+
+/* The poll site (events.h) of poll call NR with arguments A, or 0 if it does not multiplex:
+ * poll or select over fewer than two descriptors (a socket's timeout, CPython's sleep). */
+static __always_inline __u64 poll_site(long nr, const struct sc_args *a)
+{
+	__u32 n = 0;
+
+	switch (nr) {
+	case NR_POLL:
+	case NR_PPOLL:
+		return a->a[1] >= 2 ? LS_SITE_POLL : 0;
+	case NR_SELECT:
+	case NR_PSELECT6:
+		count_fds((const void *)a->a[1], a->a[0], &n);
+		count_fds((const void *)a->a[2], a->a[0], &n);
+		count_fds((const void *)a->a[3], a->a[0], &n);
+		return n >= 2 ? LS_SITE_POLL : 0;
+	default:
+		return fd_file((__s32)a->a[0]);
 	}
 }
 
@@ -688,19 +770,46 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		lose();
 }
 
-/* A target thread enters a poll call: the gap since its last one ends (a block if long). */
-static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid)
+/* A loop thread calls poll at SITE, other than its own: a wait inside its iteration, unless the
+ * loop is gone (its epoll instance closed) or never was one (too few calls at its site yet), or
+ * its site is poll's and SITE an epoll instance: the thread's loop is then SITE's, and the gap
+ * no block. Returns whether SITE became its site. */
+static __always_inline bool adopt_site(struct ls_loop_state *s, __u64 site, __s32 fd)
+{
+	if (s->polls >= LS_LOOP_MIN_POLLS && site == LS_SITE_POLL)
+		return false;
+	if (s->polls >= LS_LOOP_MIN_POLLS && s->site != LS_SITE_POLL &&
+	    fd_file(s->site_fd) == s->site)
+		return false;
+	s->site = site;
+	s->site_fd = fd;
+	s->polls = 0;
+	s->gap_start = 0;
+	return true;
+}
+
+/* A target thread enters poll call NR (arguments A): at its loop's site, the gap since its last
+ * call there ends (a block if long); elsewhere, a wait like any other (events.h). */
+static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid, long nr,
+					  const struct sc_args *a)
 {
 	__u32 tid = (__u32)pid_tgid;
 	/* a thread in `loops` is a target's: a loop's poll call pays one lookup */
 	struct ls_loop_state *s = bpf_map_lookup_elem(&loops, &tid);
-	__u64 now;
+	__s32 fd = -1;
+	__u64 now, site;
 
 	if (!s && !is_target(pid_tgid >> 32))
 		return;
+	site = poll_site(nr, a);
+	if (!site)
+		return;
+	if (site != LS_SITE_POLL)
+		fd = (__s32)a->a[0];
 	now = bpf_ktime_get_ns();
 	if (!s) {
-		struct ls_loop_state fresh = {.poll_since = now, .polls = 1};
+		struct ls_loop_state fresh = {
+		    .poll_since = now, .polls = 1, .site = site, .site_fd = fd};
 
 		if (bpf_map_update_elem(&loops, &tid, &fresh, BPF_NOEXIST))
 			count(STAT_LOOPS_FULL);
@@ -708,6 +817,8 @@ static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid)
 			__sync_fetch_and_add(&nloops, 1);
 		return;
 	}
+	if (s->site != site && !adopt_site(s, site, fd))
+		return;
 	if (past_threshold(s, now))
 		emit_loop(ctx, LS_EV_LOOP_BLOCK, tid, s, now, true);
 	s->gap_start = 0;
@@ -726,7 +837,7 @@ static __always_inline int on_poll_exit(void)
 	if (!nloops)
 		return 0;
 	s = bpf_map_lookup_elem(&loops, &tid);
-	if (!s)
+	if (!s || !s->poll_since)	/* a call elsewhere than at its site */
 		return 0;
 	now = bpf_ktime_get_ns();
 	s->gap_start = now;
@@ -861,11 +972,6 @@ int ip_sampler(struct bpf_perf_event_data *ctx)
  * syscalls:sys_enter_NAME/sys_exit_NAME tracepoints: other calls run no program. Where those
  * cannot attach, the raw sys_enter/sys_exit tracepoints, which run for every system call. */
 
-/* A system call's arguments at its entry. */
-struct sc_args {
-	__u64 a[6];
-};
-
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
 #define FUTEX_CMP_REQUEUE 4
@@ -952,8 +1058,8 @@ static __always_inline int sc_enter(void *ctx, long nr, const struct sc_args *a)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
-	if (is_poll(nr, a->a[0], a->a[1]))
-		on_poll_enter(ctx, pid_tgid);
+	if (is_poll_call(nr))
+		on_poll_enter(ctx, pid_tgid, nr, a);
 	else if (is_futex(nr) && is_target(pid_tgid >> 32))
 		futex_enter((__u32)pid_tgid, nr, a);
 	return 0;
@@ -965,7 +1071,7 @@ static __always_inline int sc_exit(long nr, struct pt_regs *regs, long ret)
 {
 	if (is_futex(nr))
 		futex_exit(ret);
-	else if (is_poll(nr, BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si)))
+	else if (is_poll_call(nr))
 		on_poll_exit();
 	return 0;
 }
@@ -1020,7 +1126,7 @@ LS_SYSCALL(epoll_pwait2, NR_EPOLL_PWAIT2)
  * runs them, and they pick the traced ones by number. */
 static __always_inline bool traced(long nr)
 {
-	return is_futex(nr) || is_poll(nr, 1, 1);
+	return is_futex(nr) || is_poll_call(nr);
 }
 
 static __always_inline int raw_enter(void *ctx, struct pt_regs *regs, long nr)

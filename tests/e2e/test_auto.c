@@ -192,12 +192,7 @@ static pid_t server_pid;
 
 static void stop_server(void)
 {
-	if (server_pid > 0) {
-		kill(server_pid, SIGTERM);
-		if (wait_for(server_pid, 30) < 0)
-			kill_tree(server_pid);
-	}
-	server_pid = 0;
+	stop_server_pid(&server_pid);
 }
 
 /* Debian's MariaDB on a fresh data directory, with sysbench's tables loaded. */
@@ -280,7 +275,8 @@ static struct jp_value *record_server(const char *mode, int seconds, const char 
 
 /* MariaDB under sysbench, attached in the default mode: its nested heap locks taken one after
  * the other (rw_pr_wrlock, tc_acquire_table) made false cycles from losses and window edges.
- * Several recordings: no cycle, and none that full mode on the same load does not find. */
+ * Several recordings: no cycle, and none that full mode on the same load does not find; and no
+ * event-loop block, the server being thread-per-connection. */
 Test(auto, mariadb_under_sysbench_has_no_cycle_full_mode_lacks, .timeout = 180,
      .fini = stop_server)
 {
@@ -300,6 +296,10 @@ Test(auto, mariadb_under_sysbench_has_no_cycle_full_mode_lacks, .timeout = 180,
 		set = cycle_set(rep);
 		cr_assert_str_eq(set, "", "recording %d: cycles in the default mode:\n%s(%s)", i, set,
 				 err);
+		/* its connection threads wait in poll() on their one socket: no event loops */
+		cr_expect_eq(must_array(rep, "loop_blocks")->len, 0,
+			     "recording %d: %zu loop blocks, %s", i,
+			     must_array(rep, "loop_blocks")->len, jstr(rep, "loop_blocks.0.thread"));
 		covered += jnum(rep, "recording.full_coverage", 0);
 		free(set);
 		free(err);

@@ -1,24 +1,30 @@
-/* test_loop.c - end to end on event loops: asyncio on both CPythons (blocked by sleeps and CPU
- * work), a C epoll loop (by a sleep, CPU work, a lock and a read; by a sleep in select() on no
- * descriptors), Node.js (CPU work), and a busy
- * but well-behaved asyncio loop. Every block the workload measured itself must be in loop_blocks
- * (and nothing else): its duration within 10%, its cause, and (but for node's JIT code) the
- * blocking function in its stack; the Chrome export shows the same blocks. */
+/* test_loop.c - end to end on event loops: asyncio on every CPython (blocked by sleeps, CPU
+ * work and network calls with timeouts), a C epoll loop (by a sleep, CPU work, a lock and a
+ * read; by a sleep in select() on no descriptors), redis (DEBUG SLEEP, DEBUG POPULATE, KEYS,
+ * against its slow log), Node.js (CPU work), a busy but well-behaved asyncio loop and a
+ * thread-per-connection server (no loop blocked). Every block the workload measured itself must
+ * be in loop_blocks (and nothing else): its duration within 10%, its cause, and (but for node's
+ * JIT code) the blocking function in its stack; the Chrome export shows the same blocks. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e.h"
 #include "proc.h"
 
 #define MAX_BLOCKS 8
 
-/* One line of a workload's ground truth: "block CAUSE FUNCTION START_NS DURATION_NS". */
+/* One line of a workload's ground truth: "block CAUSE FUNCTION START_NS DURATION_NS [LINE]"
+ * (LINE: of the blocking call in FUNCTION, a Python file's; 0 or none: not checked). */
 struct truth {
 	char cause[16], func[64];
 	double start, dur;
+	int line;
 };
 
 /* Records CMD launched with OPTS; its stdout's block lines into GT. Returns how many; the report
@@ -32,8 +38,9 @@ static int record_opts(const char *opts, const char *cmd, struct truth *gt, stru
 	rc = shf(&out, &err, LOCKSCOPE " record %s -o %s -- %s", opts, trace, cmd);
 	cr_assert_eq(rc, 0, "record of %s failed (%d): %s", cmd, rc, err);
 	for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf", gt[n].cause,
-					     gt[n].func, &gt[n].start, &gt[n].dur) == 4)
+		gt[n].line = 0;
+		if (n < MAX_BLOCKS && sscanf(line, "block %15s %63s %lf %lf %d", gt[n].cause,
+					     gt[n].func, &gt[n].start, &gt[n].dur, &gt[n].line) >= 4)
 			n++;
 		sscanf(line, "done %d", &done);
 	}
@@ -47,6 +54,21 @@ static int record_opts(const char *opts, const char *cmd, struct truth *gt, stru
 static int record(const char *cmd, struct truth *gt, struct jp_value **rep)
 {
 	return record_opts("", cmd, gt, rep);
+}
+
+/* FRAMES has FUNC's frame at LINE: "func (file.py:line)". */
+static bool names_line(const struct jp_value *frames, const char *func, int line)
+{
+	size_t len = strlen(func);
+
+	for (size_t i = 0; frames && i < frames->len; i++) {
+		const char *f = jp_str(&frames->items[i]), *colon;
+
+		if (f && !strncmp(f, func, len) && !strncmp(f + len, " (", 2) &&
+		    (colon = strrchr(f, ':')) && atoi(colon + 1) == line)
+			return true;
+	}
+	return false;
 }
 
 /* The report's blocks match the ground truth one to one, in order. */
@@ -76,6 +98,10 @@ static void check_blocks(const char *cmd, const struct truth *gt, int n, const s
 			cr_expect(names_function(jp_path(b, "stack"), gt[i].func),
 				  "%s: block %d's stack does not name %s: %s | %s", cmd, i,
 				  gt[i].func, jstr(b, "stack.0"), jstr(b, "stack.1"));
+		if (stacks && gt[i].line)
+			cr_expect(names_line(jp_path(b, "stack"), gt[i].func, gt[i].line),
+				  "%s: block %d's stack does not name %s at line %d", cmd, i,
+				  gt[i].func, gt[i].line);
 	}
 }
 
@@ -88,13 +114,14 @@ static void blocked_asyncio(const char *interp)
 
 	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_loop.py block", interp);
 	n = record(cmd, gt, &rep);
-	cr_assert_eq(n, 4, "py_loop.py made %d blocks", n);
+	cr_assert_eq(n, 6, "py_loop.py made %d blocks", n);
 	check_blocks(cmd, gt, n, rep, true);
 	jp_free(rep);
 }
 
 /* On every interpreter under test: 3.10's time.sleep sleeps in select with no descriptors,
- * which must not pass for the loop's own poll call. */
+ * which must not pass for the loop's own poll call; network calls with a timeout (urlopen, a
+ * socket's settimeout) wait in poll() on their one socket, which is no more the loop's. */
 Test(loop, asyncio_blocks_every_python, .timeout = 150)
 {
 	const struct test_python *py;
@@ -197,6 +224,129 @@ Test(loop, select_on_no_descriptors_is_a_sleep, .timeout = 60)
 
 	cr_assert_eq(n, 1, "epoll_loop --select-sleep made %d blocks", n);
 	check_blocks("epoll_loop --select-sleep", gt, n, rep, true);
+	jp_free(rep);
+}
+
+/* A thread-per-connection server: each connection's thread waits in poll() on its one socket,
+ * then works 120 ms on the request; the main thread polls its two listeners. No thread there is
+ * a blocked event loop, though every request outlasts the threshold. */
+Test(loop, thread_per_connection_server_has_no_blocks, .timeout = 60)
+{
+	char trace[512], *out = NULL, *err = NULL;
+	struct jp_value *rep;
+	int rc, served = -1;
+
+	snprintf(trace, sizeof(trace), "%s/conn.lsz", test_dir());
+	rc = shf(&out, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("conn_threads"), trace);
+	cr_assert_eq(rc, 0, "record failed (%d): %s", rc, err);
+	cr_assert(out && strstr(out, "requests "), "no requests served: %s", err);
+	sscanf(strstr(out, "requests "), "requests %d", &served);
+	cr_assert_eq(served, 12, "the server served %d requests: %s", served, err);
+	rep = report_json(trace);
+	cr_expect_eq(must_array(rep, "loop_blocks")->len, 0, "%zu loop blocks reported",
+		     must_array(rep, "loop_blocks")->len);
+	jp_free(rep);
+	free(out);
+	free(err);
+}
+
+static pid_t redis_pid;
+static int redis_port;
+
+static void stop_redis(void)
+{
+	stop_server_pid(&redis_pid);
+}
+
+/* Runs redis-cli ARGS against the test's server: its output, the caller's to free. */
+static char *redis_cli(const char *args)
+{
+	char *out = NULL, *err = NULL;
+	int rc = shf(&out, &err, "redis-cli -p %d %s", redis_port, args);
+
+	cr_assert_eq(rc, 0, "redis-cli %s: %s", args, err);
+	free(err);
+	return out;
+}
+
+/* Runs redis command ARGS alone: its own time in redis' slow log, in ns. */
+static double slowlog_ns(const char *args)
+{
+	char *out;
+	double us;
+
+	free(redis_cli("SLOWLOG RESET"));
+	free(redis_cli(args));
+	out = redis_cli("SLOWLOG GET 1");
+	/* id, timestamp, duration (us), then the command */
+	cr_assert(strchr(out, '\n') && strchr(strchr(out, '\n') + 1, '\n'),
+		  "no slow-log entry for %s: %s", args, out);
+	us = strtod(strchr(strchr(out, '\n') + 1, '\n') + 1, NULL);
+	free(out);
+	return us * 1e3;
+}
+
+/* redis-server, attached in the default mode, its lock calls probed: its event loop blocked by
+ * DEBUG SLEEP (a sleep), DEBUG POPULATE and a KEYS scan (CPU), each a block as long as redis' own
+ * slow log says, its stack naming the command's function, with no probe trampoline in it. */
+Test(loop, redis_blocks_match_its_slow_log, .timeout = 120, .fini = stop_redis)
+{
+	static const struct {
+		const char *args, *cause, *func;
+	} cmds[] = {
+	    {"DEBUG SLEEP 0.3", "sleep", "debugCommand"},
+	    {"DEBUG POPULATE 200000", "cpu", "debugCommand"},
+	    {"KEYS '*k*e*y*:*9*9*9*9*9*9*'", "cpu", "keysCommand"},
+	    {"DEBUG SLEEP 0.2", "sleep", "debugCommand"},
+	};
+	char cmd[1024], dir[256], path[300], trace[300], rerr[300], *text = NULL;
+	double truth[4];
+	const struct jp_value *blocks;
+	struct jp_value *rep;
+	pid_t rec;
+
+	redis_port = 20000 + (getpid() + 7) % 20000;
+	snprintf(dir, sizeof(dir), "%s/redis", test_dir());
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(cmd, sizeof(cmd), "redis-server --port %d --bind 127.0.0.1 --save '' "
+		 "--appendonly no --dir %s --slowlog-log-slower-than 10000 "
+		 "--enable-debug-command yes", redis_port, dir);
+	snprintf(path, sizeof(path), "%s/redis.out", dir);
+	redis_pid = spawn_bg(cmd, path, path);
+	cr_assert_gt(redis_pid, 0);
+	cr_assert(wait_for_text(path, "Ready to accept connections", 20), "redis-server: %s",
+		  slurp(path));
+	snprintf(trace, sizeof(trace), "%s/redis.lsz", dir);
+	snprintf(rerr, sizeof(rerr), "%s/record.err", dir);
+	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record -p %d -o %s", redis_pid, trace);
+	rec = spawn_bg(cmd, "/dev/null", rerr);
+	cr_assert(wait_for_text(rerr, "Ctrl-C to stop", 20), "%s", slurp(rerr));
+	usleep(300000);
+	for (size_t i = 0; i < (sizeof(cmds) / sizeof(cmds[0])); i++) {
+		truth[i] = slowlog_ns(cmds[i].args);
+		usleep(100000);
+	}
+	kill(rec, SIGINT);
+	cr_assert_eq(wait_for(rec, 30), 0, "record: %s", (text = slurp(rerr)));
+	free(text);
+	rep = report_json(trace);
+	blocks = must_array(rep, "loop_blocks");
+	cr_assert_eq(blocks->len, (sizeof(cmds) / sizeof(cmds[0])), "%zu loop blocks for %zu slow commands",
+		     blocks->len, (sizeof(cmds) / sizeof(cmds[0])));
+	for (size_t i = 0; i < blocks->len; i++) {
+		const struct jp_value *b = &blocks->items[i], *st = jp_path(b, "stack");
+		double dur = jnum(b, "duration_ns", -1);
+
+		cr_expect(fabs(dur - truth[i]) <= 0.1 * truth[i],
+			  "%s: a block of %.1f ms, the slow log says %.1f ms", cmds[i].args,
+			  dur / 1e6, truth[i] / 1e6);
+		cr_expect_str_eq(jstr(b, "cause"), cmds[i].cause, "%s", cmds[i].args);
+		cr_expect(names_function(st, cmds[i].func), "%s: the stack does not name %s: %s | %s",
+			  cmds[i].args, cmds[i].func, jstr(b, "stack.0"), jstr(b, "stack.1"));
+		for (size_t k = 0; st && k < st->len; k++)
+			cr_expect_null(strstr(jp_str(&st->items[k]), "[uprobes]"), "%s: %s",
+				       cmds[i].args, jp_str(&st->items[k]));
+	}
 	jp_free(rep);
 }
 

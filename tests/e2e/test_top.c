@@ -123,6 +123,40 @@ Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout 
 	free(text);
 }
 
+/* An asyncio loop blocked by a sleep while top watches: the frames show it while it lasts, with
+ * its cause, its thread and the handler that blocks it. */
+Test(top, an_event_loop_block_is_shown_as_it_happens, .timeout = 60)
+{
+	char cmd[4200], wl_out[256], wl_err[256], out[256], err[256], *text, *row;
+	pid_t wl, top;
+
+	snprintf(wl_out, sizeof(wl_out), "%s/stuck.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/stuck.err", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_loop.py stuck signal", python3_path());
+	wl = track(spawn_bg(cmd, wl_out, wl_err));
+	cr_assert(wait_for_text(wl_out, "ready", 20), "the workload did not start: %s",
+		  slurp(wl_err));
+	snprintf(out, sizeof(out), "%s/top-loop.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top-loop.err", test_dir());
+	top = start_top(wl, "", out, err);
+	cr_assert(wait_for_text(out, "lockscope top:", 20), "no frame: %s", slurp(err));
+	usleep(300000); /* a few turns of the loop, seen polling */
+	kill(wl, SIGUSR1);
+	cr_assert(wait_for_text(wl_out, "stuck ", 20), "the workload did not block: %s",
+		  slurp(wl_err));
+	sleep(2);
+	kill(top, SIGTERM);
+	cr_assert_eq(wait_for(top, 10), 0, "top did not end cleanly: %s", slurp(err));
+	text = slurp(out);
+	row = strstr(text, "event-loop blocks: 0 over, blocked now:\n");
+	cr_assert_not_null(row, "no loop block in progress shown: %s", text);
+	row = strchr(row, '\n') + 1;
+	cr_expect(strstr(row, " ms  sleep  now ") && strstr(row, "MainThread") &&
+		      strstr(row, "stuck_handler (py_loop.py:"),
+		  "the block's row: %.200s", row);
+	free(text);
+}
+
 Test(top, target_exit_is_said_and_totals_match_the_workload, .timeout = 60)
 {
 	char wl_out[256], out[256], err[256], *text, *gt_text, pidtext[64], keep[256];

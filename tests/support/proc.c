@@ -188,6 +188,16 @@ void kill_tree(pid_t pid)
 		kill(pid, SIGKILL);
 }
 
+void stop_server_pid(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGTERM);
+		if (wait_for(*pid, 30) < 0)
+			kill_tree(*pid);
+	}
+	*pid = 0;
+}
+
 const char *python3_path(void)
 {
 	static char path[4096];

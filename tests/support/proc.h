@@ -34,6 +34,9 @@ char *slurp(const char *path);
 const char *test_dir(void);
 /* SIGKILLs PID's descendants, deepest first, then PID itself unless it is the caller. */
 void kill_tree(pid_t pid);
+/* Stops the server *PID (0: none) started by spawn_bg(): SIGTERM, 30 s to exit, then
+ * kill_tree(). *PID is 0 after. */
+void stop_server_pid(pid_t *pid);
 /* The `python3` that PATH finds, resolved past a pyenv shim to the real ELF interpreter (a
  * shell script is not what must be read or recorded); "" if there is none. Static storage. */
 const char *python3_path(void);

@@ -318,3 +318,24 @@ Test(loopblock, a_loop_killed_in_a_block_has_it_open_to_its_death)
 	cr_assert_eq(loopblock__get(lb, 1)->duration_ns, 150 * MS);
 	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 5);
 }
+
+/* The live view's blocks in progress: sampled and not over, up to the moment asked, open; one
+ * that ended is no longer in progress but among the blocks over. */
+Test(loopblock, blocks_in_progress_are_the_sampled_ones_not_over)
+{
+	struct loop_block now[4];
+
+	sample(7, 100 * MS, 160 * MS, 3);
+	sample(8, 200 * MS, 260 * MS, 4);
+	block(8, 200 * MS, 300 * MS, 100 * MS, -1, 0);
+	cr_assert_eq(loopblock__in_progress(lb, 400 * MS, now, 4), 1);
+	cr_expect_eq(now[0].tid, 7);
+	cr_expect_eq(now[0].start_ns, 100 * MS);
+	cr_expect_eq(now[0].duration_ns, 300 * MS);
+	cr_expect_eq(now[0].stack_id, 3);
+	cr_expect(now[0].open);
+	cr_assert_eq(loopblock__count(lb), 1);
+	cr_expect_eq(loopblock__get(lb, 0)->tid, 8);
+	cr_expect_eq(loopblock__get(lb, 0)->stack_id, 4);
+	cr_expect_eq(loopblock__in_progress(lb, 400 * MS, now, 0), 0);
+}

@@ -185,11 +185,11 @@ Test(model, long_stacks_elide_the_machinery_not_the_program)
 	cr_assert(strstr(text, "  __futex_abstimed_wait_common (futex-internal.c:57)\n"
 			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
 			       "  PyThread_acquire_lock_timed (thread_pthread.h:497)\n"
-			       "  ... 10 interpreter and C library frames\n"
+			       "  ... 10 library frames\n"
 			       "  transfer (bank.py:21)\n"
-			       "  ... 12 interpreter and C library frames\n"
+			       "  ... 12 library frames\n"
 			       "  worker (app.c:40)\n"
-			       "  ... 1 interpreter and C library frames\n"),
+			       "  ... 1 library frames\n"),
 		  "%s", text);
 	free(text);
 	/* short enough: every frame, as it is */
@@ -237,6 +237,36 @@ Test(model, a_cut_stack_says_so_last)
 		fclose(out);
 	}
 	cr_assert_str_eq(text, "  (no stack)\n");
+	free(text);
+}
+
+/* A Python program's frame deep under the standard library's and installed packages', under
+ * asyncio's dispatch: the library middle is counted, the program's frame shown. */
+Test(model, long_stacks_elide_python_libraries_not_the_program)
+{
+	uint32_t frames[40], n = 0;
+	char *text;
+
+	frame(7, 0x70, "__poll", "poll.c", 29, "libc.so.6", 0);
+	frame(8, 0x80, "SocketIO.readinto", "socket.py", 706, "python-lib", 0);
+	frame(9, 0x90, "HTTPResponse.begin", "client.py", 325, "python-lib", 0);
+	frame(10, 0xa0, "fetch_profile", "app.py", 17, "python", 0);
+	frame(11, 0xb0, "Handle._run", "events.py", 80, "python-lib", 0);
+	frame(12, 0xc0, "get", "api.py", 73, "python-lib", 0);
+	for (uint32_t id = 7; id <= 9; id++)
+		frames[n++] = id;
+	for (int i = 0; i < 8; i++)
+		frames[n++] = i % 2 ? 9 : 12;
+	frames[n++] = 10;
+	for (int i = 0; i < 6; i++)
+		frames[n++] = 11;
+	text = stack_text(frames, n, 6);
+	cr_assert_str_eq(text, "  __poll (poll.c:29)\n"
+			       "  SocketIO.readinto (socket.py:706)\n"
+			       "  HTTPResponse.begin (client.py:325)\n"
+			       "  ... 8 library frames\n"
+			       "  fetch_profile (app.py:17)\n"
+			       "  ... 6 library frames\n");
 	free(text);
 }
 

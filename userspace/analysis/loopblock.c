@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trace/model.h"
 #include "util/bytemap.h"
 #include "util/common.h"
 #include "util/json.h"
-#include "trace/model.h"
 
 #define TEXT_BLOCKS 10 /* blocks listed in text, the longest */
 #define TEXT_FRAMES 12
@@ -96,15 +96,10 @@ static struct pending *pending_of(struct loopblock *lb, uint32_t tid, bool creat
 	return &lb->pend[lb->npend++];
 }
 
-/* A block from a LOOP_BLOCK record, or from the sample of one still open at END_TS. */
-static int add_block(struct loopblock *lb, const struct ls_rec *rec, uint64_t end_ts,
-		     uint32_t stack_id, bool open)
+/* B: the block of a LOOP_BLOCK record, or of the sample of one still open at END_TS. */
+static void fill_block(struct loop_block *b, const struct ls_rec *rec, uint64_t end_ts,
+		       uint32_t stack_id, bool open)
 {
-	struct loop_block *b;
-
-	if (ls_reserve(&lb->blocks, &lb->cap, lb->n + 1, sizeof(*lb->blocks)))
-		return -ENOMEM;
-	b = &lb->blocks[lb->n++];
 	memset(b, 0, sizeof(*b));
 	b->tid = rec->tid;
 	b->start_ns = rec->loop.start;
@@ -115,7 +110,27 @@ static int add_block(struct loopblock *lb, const struct ls_rec *rec, uint64_t en
 	b->cause = loopblock__cause(rec->ts - rec->loop.start, b->on_cpu_ns, b->off_ns);
 	b->stack_id = stack_id;
 	b->open = open;
+}
+
+static int add_block(struct loopblock *lb, const struct ls_rec *rec, uint64_t end_ts,
+		     uint32_t stack_id, bool open)
+{
+	if (ls_reserve(&lb->blocks, &lb->cap, lb->n + 1, sizeof(*lb->blocks)))
+		return -ENOMEM;
+	fill_block(&lb->blocks[lb->n++], rec, end_ts, stack_id, open);
 	return 0;
+}
+
+size_t loopblock__in_progress(const struct loopblock *lb, uint64_t now, struct loop_block *out,
+			      size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < lb->npend && n < max; i++)
+		if (lb->pend[i].live)
+			fill_block(&out[n++], &lb->pend[i].rec, now, lb->pend[i].rec.loop.stack_id,
+				   true);
+	return n;
 }
 
 static int on_sample(struct loopblock *lb, const struct ls_rec *rec)

@@ -48,6 +48,12 @@ int loopblock__feed(struct loopblock *lb, const struct ls_rec *rec);
  * the exit. Sorts the blocks by start. 0 or -ENOMEM. */
 int loopblock__finish(struct loopblock *lb, uint64_t end_ts);
 
+/* The blocks in progress at NOW (sampled past the threshold, not yet over), as open blocks up
+ * to NOW, into OUT (at most MAX of them). Returns how many. For a live view. */
+size_t loopblock__in_progress(const struct loopblock *lb, uint64_t now, struct loop_block *out,
+			      size_t max);
+
+/* The blocks over, in the order they ended until loopblock__finish() sorts them by start. */
 size_t loopblock__count(const struct loopblock *lb);
 const struct loop_block *loopblock__get(const struct loopblock *lb, size_t i);
 

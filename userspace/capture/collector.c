@@ -541,7 +541,12 @@ static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t 
 	r.frame.func = pf->func;
 	r.frame.file = pf->file;
 	r.frame.line = pf->line > 0 ? pf->line : 0;
+	/* the standard library's and installed packages' frames are the library's, which a long
+	 * stack's text leaves out before the program's own (model.c) */
 	r.frame.module = "python";
+	if (strstr(pf->file, "/lib/python3") || strstr(pf->file, "/site-packages/") ||
+	    strstr(pf->file, "/dist-packages/"))
+		r.frame.module = "python-lib";
 	return put(c, &r);
 }
 
@@ -1762,8 +1767,17 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 	return put(c, &r);
 }
 
-int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
-			    uint64_t now, bool stack)
+/* Is loop thread TID still in the gap that began at GAP_START, out of its poll site's call? */
+static bool still_in_gap(int loops_fd, uint32_t tid, uint64_t gap_start)
+{
+	struct ls_loop_state st;
+
+	return !bpf_map_lookup_elem(loops_fd, &tid, &st) && st.gap_start == gap_start &&
+	       !st.poll_since;
+}
+
+int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
+			    const struct ls_loop_state *st, uint64_t now, bool stack)
 {
 	size_t len = BLOCKED_STACK_MAX;
 	struct ls_ev_loop *ev = calloc(1, sizeof(*ev) + len);
@@ -1775,8 +1789,9 @@ int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_l
 	if (!ev)
 		return -ENOMEM;
 	found = blocked__thread_stack(c->pid, tid, &polls, &ip, &sp, (uint8_t *)(ev + 1), &len);
-	/* back in its poll call since ST was read: the block is over, this is not its stack */
-	if (found == 1 && polls)
+	/* back at its poll site since ST was read: the block is over, this is not its stack. (A
+	 * poll call elsewhere, on one socket with a timeout, is the block itself.) */
+	if (found == 1 && !still_in_gap(loops_fd, tid, st->gap_start))
 		found = 0;
 	if (found == 1) {
 		/* nothing else may have read the map lately (a loop makes few events): unwound on

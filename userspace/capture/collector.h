@@ -84,10 +84,10 @@ int collector__gil(struct collector *c, uint64_t *addr, pid_t *holder);
 int collector__gil_range(const struct collector *c, uint64_t *lo, uint64_t *hi);
 /* Loop thread TID, its state ST read from the BPF side at NOW (BPF clock), is blocked off CPU
  * past the threshold: stored as a LOOP_SAMPLE, with its stack if STACK, read from /proc and its
- * memory (no probe runs for a sleeping thread). 1 once stored, 0 when it is not off CPU (any
- * more), or -errno. */
-int collector__loop_off_cpu(struct collector *c, uint32_t tid, const struct ls_loop_state *st,
-			    uint64_t now, bool stack);
+ * memory (no probe runs for a sleeping thread), if LOOPS_FD (the BPF `loops` map) still has it
+ * in that gap once read. 1 once stored, 0 when it is not off CPU (any more), or -errno. */
+int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
+			    const struct ls_loop_state *st, uint64_t now, bool stack);
 /* An asyncio task's await chain FRAMES (N of them, innermost first, from pyasync.h): its FRAME
  * records and STACK record when new, labelled like the Python frames of thread stacks. *ID is
  * the stack's id, 0 for an empty chain. 0 or -errno. */

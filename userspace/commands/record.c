@@ -1017,7 +1017,8 @@ static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st,
 {
 	struct recorder *r = arg;
 
-	return collector__loop_off_cpu(r->col, tid, st, now, !r->o->no_stacks);
+	return collector__loop_off_cpu(r->col, bpf_map__fd(r->skel->maps.loops), tid, st, now,
+				       !r->o->no_stacks);
 }
 
 /* Event loops: the sampler takes the stacks of busy blocks; those of sleeping ones are read

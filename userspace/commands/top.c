@@ -1,5 +1,5 @@
 /* top.c - the live view: records the target in contention mode, feeds each record to the
- * report's analyses (hotspots, deadlocks) and draws a frame every interval on the terminal. */
+ * report's analyses (hotspots, deadlocks, loop blocks) and draws a frame every interval. */
 #include "commands/top.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include "util/privs.h"
 #include "analysis/deadlock.h"
 #include "analysis/hotspots.h"
+#include "analysis/loopblock.h"
 #include "trace/model.h"
 #include "commands/record.h"
 #include "trace/trace.h"
@@ -27,6 +28,7 @@
 #define NAME_COLS 28   /* a lock's name column */
 #define ALERT_LINES 16 /* lines of deadlock alerts shown */
 #define SCREEN_COLS 79 /* a line's width, short of the terminal's 80 */
+#define LOOP_ROWS 5    /* event-loop blocks listed: those in progress, then the last ones */
 #define WRAP_INDENT "            "
 
 /* A lock's waits that ended in the current interval. */
@@ -44,6 +46,7 @@ struct top {
 	struct model *model;
 	struct hotspots *hs; /* since start; its finished waits also fill recent */
 	struct deadlock *dl;
+	struct loopblock *lb;
 	struct recent *recent; /* this interval, per lock */
 	size_t nrecent, recent_cap;
 	struct bytemap *recent_ix; /* addr -> position in recent; a fresh map each interval */
@@ -84,7 +87,7 @@ static int sink(void *arg, const struct ls_rec *rec)
 	if (rec->type == LS_REC_PROC_EXIT)
 		t->exited = true;
 	return model__feed(t->model, rec) ?: hotspots__feed(t->hs, t->model, rec) ?:
-	       deadlock__feed(t->dl, rec);
+	       deadlock__feed(t->dl, rec) ?: loopblock__feed(t->lb, rec);
 }
 
 /* ---- the terminal ---- */
@@ -266,6 +269,32 @@ static void draw_deadlocks(struct top *t, FILE *f)
 			draw_alert(text, f, &lines);
 }
 
+static void draw_loop_block(struct top *t, const struct loop_block *b, FILE *f)
+{
+	char who[64], culprit[160];
+
+	fprintf(f, "  %8.1f ms  %-5s  %-7s %s  %s\n", b->duration_ns / 1e6,
+		loopblock__cause_name(b->cause), b->open ? "now" : "",
+		model__thread_label(t->model, b->tid, true, who, sizeof(who)),
+		model__stack_culprit(t->model, b->stack_id, culprit, sizeof(culprit)));
+}
+
+/* Event loops blocked now, then the last blocks that ended, newest first. */
+static void draw_loops(struct top *t, FILE *f)
+{
+	struct loop_block now[LOOP_ROWS];
+	size_t open = loopblock__in_progress(t->lb, t->now, now, LOOP_ROWS);
+	size_t over = loopblock__count(t->lb), shown = 0;
+
+	if (!open && !over)
+		return;
+	fprintf(f, "\nevent-loop blocks: %zu over%s\n", over, open ? ", blocked now:" : "");
+	for (size_t i = 0; i < open; i++, shown++)
+		draw_loop_block(t, &now[i], f);
+	for (size_t i = over; i > 0 && shown < LOOP_ROWS; i--, shown++)
+		draw_loop_block(t, loopblock__get(t->lb, i - 1), f);
+}
+
 static void draw(struct top *t)
 {
 	char *text = NULL, dur[24];
@@ -279,6 +308,7 @@ static void draw(struct top *t)
 		t->raw ? "; q quits" : "");
 	draw_locks(t, f);
 	draw_waiting(t, f);
+	draw_loops(t, f);
 	draw_deadlocks(t, f);
 	if (fclose(f) == 0) {
 		/* home, clear: the frame replaces the last; in a file, a blank line parts them */
@@ -340,8 +370,9 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 	t.model = model__new();
 	t.hs = hotspots__new();
 	t.dl = deadlock__new(DEADLOCK_CONFIRM_NS);
+	t.lb = loopblock__new();
 	t.recent_ix = bytemap__new();
-	if (!t.model || !t.hs || !t.dl || !t.recent_ix) {
+	if (!t.model || !t.hs || !t.dl || !t.lb || !t.recent_ix) {
 		ls_err("top", "out of memory");
 		goto cleanup;
 	}
@@ -363,6 +394,7 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 cleanup:
 	term_restore(&t);
 	deadlock__free(t.dl);
+	loopblock__free(t.lb);
 	hotspots__free(t.hs);
 	bytemap__free(t.recent_ix);
 	free(t.recent);

@@ -1507,6 +1507,11 @@ int symbolizer__unwind_cut(struct symbolizer *s, const struct unwind_input *in, 
 	if (max < 1)
 		return 0;
 	s->stats.unwinds++;
+	/* in the uprobe page where BPF could not tell what it stands for: nothing to show */
+	if (is_trampoline(s, in->ip)) {
+		s->stats.cut_trampoline++;
+		return 0;
+	}
 	pcs[0] = in->ip;
 	while (n < max && (why = cfi_step(s, in, &fr)) == UW_OK) {
 		if (is_trampoline(s, fr.ip)) {

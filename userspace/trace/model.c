@@ -520,7 +520,9 @@ const char *model__thread_label(const struct model *m, uint32_t tid, bool name_f
 }
 
 /* The machinery between the frames that matter: the C library's and the interpreter's own
- * native frames (its executable or libpython), not Python frames nor the program's code. */
+ * native frames (its executable or libpython), and Python frames of the standard library or of
+ * installed packages (module "python-lib": asyncio's dispatch, urllib under a call); not the
+ * program's own code (module "python"). */
 static bool machinery(const struct model *m, uint32_t id)
 {
 	struct model_frame f;
@@ -532,6 +534,21 @@ static bool machinery(const struct model *m, uint32_t id)
 	return !strncmp(mod, "libc.so", 7) || !strncmp(mod, "libpthread", 10) ||
 	       !strncmp(mod, "ld-linux", 8) || !strncmp(mod, "libpython", 9) ||
 	       (!strncmp(mod, "python", 6) && mod[6]);
+}
+
+const char *model__stack_culprit(const struct model *m, uint32_t id, char *buf, size_t len)
+{
+	const uint32_t *frames;
+	uint32_t n = m ? model__stack(m, id, &frames) : 0, i = 0;
+
+	if (!n) {
+		snprintf(buf, len, "(no stack)");
+		return buf;
+	}
+	while (i < n && machinery(m, frames[i]))
+		i++;
+	model__frame_format(m, frames[i < n ? i : 0], buf, len);
+	return ls_scrub(buf);
 }
 
 #define STACK_HEAD 3 /* innermost frames always shown: where the thread waits */
@@ -564,7 +581,7 @@ void model__stack_text(const struct model *m, uint32_t id, const char *indent, u
 			continue;
 		}
 		if (skipped)
-			fprintf(out, "%s... %" PRIu32 " interpreter and C library frames\n", indent,
+			fprintf(out, "%s... %" PRIu32 " library frames\n", indent,
 				skipped);
 		skipped = 0;
 		model__frame_format(m, frames[i], buf, sizeof(buf));
@@ -574,7 +591,7 @@ void model__stack_text(const struct model *m, uint32_t id, const char *indent, u
 	if (i < n)
 		fprintf(out, "%s... %" PRIu32 " more frames\n", indent, n - i + skipped);
 	else if (skipped)
-		fprintf(out, "%s... %" PRIu32 " interpreter and C library frames\n", indent,
+		fprintf(out, "%s... %" PRIu32 " library frames\n", indent,
 			skipped);
 	else if (!n && !id)
 		fprintf(out, "%s(no stack)\n", indent);

@@ -87,6 +87,10 @@ const char *model__lock_label(const struct model *m, uint64_t addr, int kind, ch
  * named the thread. Written to BUF and scrubbed; returns BUF. */
 const char *model__thread_label(const struct model *m, uint32_t tid, bool name_first, char *buf,
 				size_t len);
+/* The frame of stack ID that names the culprit: its innermost one outside the C library, the
+ * interpreter and Python's libraries (the program's own), else its innermost; formatted and
+ * scrubbed into BUF. Returns BUF; "(no stack)" where ID has no frames. */
+const char *model__stack_culprit(const struct model *m, uint32_t id, char *buf, size_t len);
 /* Writes stack ID as lines of INDENT and a scrubbed frame, innermost first, at most MAX_FRAMES of
  * them and then how many more; "(no stack)" for id 0, which no stack has, and "(stack N is not in
  * the trace)" for an id no STACK record defined. */
