@@ -660,22 +660,41 @@ static __always_inline bool is_poll_call(long nr)
 	}
 }
 
+/* select's fd sets, counted a word at a time in a bpf_loop callback: verified once, not once
+ * per word and call site (the raw sys_enter program holds every system call's path) */
+struct fds_count {
+	const void *set;
+	__u64 nfds;
+	__u32 n;
+};
+
+static long count_fds_word(__u32 i, void *data)
+{
+	struct fds_count *c = data;
+	__u64 w, left;
+
+	if (c->n >= 2 || (__u64)i * 64 >= c->nfds)
+		return 1;
+	if (bpf_probe_read_user(&w, sizeof(w), c->set + i * 8))
+		return 1;
+	left = c->nfds - (__u64)i * 64;
+	if (left < 64)
+		w &= (1ull << left) - 1;
+	if (w)
+		c->n += (w & (w - 1)) ? 2 : 1;
+	return 0;
+}
+
 /* Adds to *N the descriptors in select's fd set at SET (of NFDS descriptors), up to two: the
  * words of FD_SETSIZE at most. */
 static __always_inline void count_fds(const void *set, __u64 nfds, __u32 *n)
 {
-	__u64 w;
+	struct fds_count c = {.set = set, .nfds = nfds, .n = *n};
 
 	if (!set)
 		return;
-	for (int i = 0; i < 16 && *n < 2 && (__u64)i * 64 < nfds; i++) {
-		if (bpf_probe_read_user(&w, sizeof(w), set + i * 8))
-			return;
-		if (nfds - (__u64)i * 64 < 64)
-			w &= (1ull << (nfds - (__u64)i * 64)) - 1;
-		if (w)
-			*n += (w & (w - 1)) ? 2 : 1;
-	}
+	bpf_loop(16, count_fds_word, &c, 0);
+	*n = c.n;
 }
 
 /* The struct file of the current thread's descriptor FD; 0 if none. */

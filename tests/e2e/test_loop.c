@@ -337,7 +337,9 @@ Test(loop, redis_blocks_match_its_slow_log, .timeout = 120, .fini = stop_redis)
 		const struct jp_value *b = &blocks->items[i], *st = jp_path(b, "stack");
 		double dur = jnum(b, "duration_ns", -1);
 
-		cr_expect(fabs(dur - truth[i]) <= 0.1 * truth[i],
+		/* the slow log times the command; the block is its whole loop turn (the request
+		 * read, the reply written, beforeSleep): up to a few ms more on a loaded machine */
+		cr_expect(dur >= 0.9 * truth[i] && dur <= 1.1 * truth[i] + 10e6,
 			  "%s: a block of %.1f ms, the slow log says %.1f ms", cmds[i].args,
 			  dur / 1e6, truth[i] / 1e6);
 		cr_expect_str_eq(jstr(b, "cause"), cmds[i].cause, "%s", cmds[i].args);

@@ -182,8 +182,14 @@ Test(record, auto_mode_does_not_probe_a_lock_heavy_program, .timeout = 60)
 	/* probed from its first instruction, until the guard took the probes out */
 	cr_assert(strstr(err, "full mode off until a look finds lock calls cheaper"), "%s", err);
 	cr_assert(strstr(err, "cut short by the 5% budget)"), "%s", err);
-	cr_assert(strstr(err, "full mode 0% of the time") || strstr(err, "full mode 1% of the time"),
-		  "%s", err);
+	/* a few ms of a 1 s program; a sanitizer build on a loaded machine reacts later */
+	{
+		const char *share = strstr(err, "; full mode ");
+		int pct = 100;
+
+		cr_assert(share && sscanf(share, "; full mode %d%% of the time", &pct) == 1, "%s", err);
+		cr_assert_leq(pct, 5, "probes in for %d%% of the run: %s", pct, err);
+	}
 	free(out);
 	free(err);
 	/* the report says so too */

@@ -1257,8 +1257,8 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	}
 	if (!o->quiet)
 		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
-			r.launched ? "command, pid" : "pid", (int)tgid, mode_names[o->mode],
-			r.probes ? ", lock API probed" : "", r.attach_kind);
+			r.launched ? "command, pid" : "pid", r.launched ? r.pid : (int)tgid,
+			mode_names[o->mode], r.probes ? ", lock API probed" : "", r.attach_kind);
 	r.status = !o->quiet && isatty(STDERR_FILENO);
 	rc = run_loop(&r, stop);
 	if (!rc)
