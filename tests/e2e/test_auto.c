@@ -396,8 +396,9 @@ Test(auto, redis_populate_after_an_idle_attach_stays_in_budget, .timeout = 120,
 					     "probes in for %.1f ms of DEBUG POPULATE", i, k,
 					     (st[k].off - t0) / 1e6);
 	}
-	/* probed throughout it took 2.3-2.5 times as long; loose on a shared machine, where the
-	 * stretches above are the exact test */
-	cr_assert_lt(with / alone, 1.5, "DEBUG POPULATE took %.0f us recorded, %.0f us alone",
+	/* probed throughout it took 2.3-2.5 times as long; loose on a shared machine (the best of
+	 * three took 1.55 times as long beside a parallel build and test run), where the stretches
+	 * above are the exact test and `make bench` measures the cost */
+	cr_assert_lt(with / alone, 2.0, "DEBUG POPULATE took %.0f us recorded, %.0f us alone",
 		     with, alone);
 }
