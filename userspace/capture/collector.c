@@ -1159,8 +1159,10 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 	if (flags & SF_RWLOCK)
 		return LS_KIND_RWLOCK;
 	/* pthread_cond_wait retaking its mutex just let go (the words name no owner): a
-	 * condition variable's waiters expect 0 (glibc 2.25 to 2.40), a contended mutex's 2 */
-	if ((flags & SF_COND) && (flags & SF_MUTEX) && ev->val == 2 && !(flags & SF_COND_WAKE))
+	 * condition variable's waiters expect 0 (glibc 2.25 to 2.40), a contended mutex's 2.
+	 * The value alone tells: the frame that retakes it (__pthread_mutex_cond_lock) is named
+	 * only where libc's debug info is installed */
+	if ((flags & SF_COND) && ev->val == 2 && !(flags & SF_COND_WAKE))
 		return LS_KIND_MUTEX;
 	if (flags & SF_COND)
 		return LS_KIND_COND;
