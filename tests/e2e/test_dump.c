@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,20 +16,6 @@
 #include "proc.h"
 
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
-
-/* ---- processes: everything a test starts dies with it, passed or not ---- */
-
-static void adopt_orphans(void)
-{
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
-
-static void kill_started(void)
-{
-	kill_tree(getpid());
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
-}
 
 /* The dump of PID, checked to be of it and to have the tasks array. */
 static struct jp_value *dump_of(pid_t pid)
@@ -70,8 +55,8 @@ static const struct jp_value *thread_by_name(const struct jp_value *dump, const 
 
 /* ---- a C deadlock ---- */
 
-Test(dump, c_deadlock_attached_after_the_hang, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, c_deadlock_attached_after_the_hang, .timeout = 60, .init = e2e_adopt_orphans,
+     .fini = e2e_kill_started)
 {
 	struct jp_value *gt, *d;
 	const struct jp_value *dl, *want, *got;
@@ -135,8 +120,8 @@ Test(dump, c_deadlock_attached_after_the_hang, .timeout = 60, .init = adopt_orph
 
 /* ---- a live, contended process: waits and holders, never a deadlock ---- */
 
-Test(dump, contended_but_live_has_no_deadlock, .timeout = 60, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, contended_but_live_has_no_deadlock, .timeout = 60, .init = e2e_adopt_orphans,
+     .fini = e2e_kill_started)
 {
 	char out[256], err[256], *wl_err;
 	bool seen_held = false;
@@ -252,7 +237,7 @@ static void py_deadlock(const struct test_python *py)
 	jp_free(gt);
 }
 
-Test(dump, python_deadlock, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
+Test(dump, python_deadlock, .timeout = 200, .init = e2e_adopt_orphans, .fini = e2e_kill_started)
 {
 	on_every_python(py_deadlock);
 }
@@ -311,7 +296,7 @@ static void py_async_deadlock(const struct test_python *py)
 	jp_free(gt);
 }
 
-Test(dump, asyncio_deadlock, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
+Test(dump, asyncio_deadlock, .timeout = 200, .init = e2e_adopt_orphans, .fini = e2e_kill_started)
 {
 	on_every_python(py_async_deadlock);
 }
@@ -334,7 +319,7 @@ static void py_async_idle(const struct test_python *py)
 	jp_free(gt);
 }
 
-Test(dump, asyncio_idle_server, .timeout = 200, .init = adopt_orphans, .fini = kill_started)
+Test(dump, asyncio_idle_server, .timeout = 200, .init = e2e_adopt_orphans, .fini = e2e_kill_started)
 {
 	on_every_python(py_async_idle);
 }
@@ -385,7 +370,8 @@ static void gil_holder(const struct test_python *py)
 	cr_assert(seen, "in 20 dumps no thread waited for the GIL held by another");
 }
 
-Test(dump, gil_waits_name_the_holder, .timeout = 300, .init = adopt_orphans, .fini = kill_started)
+Test(dump, gil_waits_name_the_holder, .timeout = 300, .init = e2e_adopt_orphans,
+     .fini = e2e_kill_started)
 {
 	on_every_python(gil_holder);
 }
@@ -426,8 +412,8 @@ static void running_thread(pid_t pid, const char *thread, const char *func)
 	free(err);
 }
 
-Test(dump, running_c_thread_is_stopped_for_its_stack, .timeout = 90, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, running_c_thread_is_stopped_for_its_stack, .timeout = 90, .init = e2e_adopt_orphans,
+     .fini = e2e_kill_started)
 {
 	char out[256], err[256];
 	pid_t wl;
@@ -443,8 +429,8 @@ Test(dump, running_c_thread_is_stopped_for_its_stack, .timeout = 90, .init = ado
 	running_thread(wl, "worker-0", "update_shared_state");
 }
 
-Test(dump, running_python_thread_is_stopped_for_its_stack, .timeout = 90, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, running_python_thread_is_stopped_for_its_stack, .timeout = 90, .init = e2e_adopt_orphans,
+     .fini = e2e_kill_started)
 {
 	char out[256], err[256], cmd[4608];
 	pid_t wl;
@@ -461,8 +447,8 @@ Test(dump, running_python_thread_is_stopped_for_its_stack, .timeout = 90, .init 
 
 /* ---- races: threads that come and go, a process that ends during the dump ---- */
 
-Test(dump, threads_that_exit_meanwhile_are_counted_not_fatal, .timeout = 90, .init = adopt_orphans,
-     .fini = kill_started)
+Test(dump, threads_that_exit_meanwhile_are_counted_not_fatal, .timeout = 90,
+     .init = e2e_adopt_orphans, .fini = e2e_kill_started)
 {
 	char out[256], err[256], cmd[1024];
 	pid_t wl;
@@ -492,7 +478,7 @@ Test(dump, threads_that_exit_meanwhile_are_counted_not_fatal, .timeout = 90, .in
 }
 
 Test(dump, a_process_that_ends_meanwhile_is_exit_2_or_a_whole_dump, .timeout = 90,
-     .init = adopt_orphans, .fini = kill_started)
+     .init = e2e_adopt_orphans, .fini = e2e_kill_started)
 {
 	char cmd[4608];
 

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,11 +15,6 @@
 #define PG_BIN "/usr/lib/postgresql/15/bin"
 
 static char pg_dir[256];
-
-static void adopt(void)
-{
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
 
 /* Stops the server (fast, then killed) and everything the test started. */
 static void stop_all(void)
@@ -35,9 +29,7 @@ static void stop_all(void)
 	free(out);
 	free(err);
 	pg_dir[0] = '\0';
-	kill_tree(getpid());
-	while (waitpid(-1, NULL, WNOHANG) > 0)
-		;
+	e2e_kill_started();
 }
 
 /* psql as the server's superuser over its private socket; the output of SQL (caller frees). */
@@ -134,8 +126,8 @@ static const char *last_frame(const struct jp_value *frames)
  * ... <- LockAcquireExtended <- XactLockTableWait <- heap_update <- ... <- main. Read from
  * /proc, the thread has no rbp, on which WaitEventSetWait's CFA rests: its frame record is
  * found on the stack, and the dump goes on to the outermost frame. */
-Test(procs, dump_of_postgres_backend_blocked_on_a_row_lock_is_whole, .timeout = 90, .init = adopt,
-     .fini = stop_all)
+Test(procs, dump_of_postgres_backend_blocked_on_a_row_lock_is_whole, .timeout = 90,
+     .init = e2e_adopt_orphans, .fini = stop_all)
 {
 	struct jp_value *d;
 	const struct jp_value *frames;
@@ -160,7 +152,8 @@ Test(procs, dump_of_postgres_backend_blocked_on_a_row_lock_is_whole, .timeout = 
 /* Threads whose stacks are deeper than a stack holds (400 frames; 63 are kept): each ends with a
  * frame that says it was cut, and they are counted; the main thread's, in pthread_join, is whole
  * and unmarked. */
-Test(procs, dump_marks_and_counts_stacks_cut_short, .timeout = 60, .init = adopt, .fini = stop_all)
+Test(procs, dump_marks_and_counts_stacks_cut_short, .timeout = 60, .init = e2e_adopt_orphans,
+     .fini = stop_all)
 {
 	char path[300], *text = NULL, *err = NULL;
 	const struct jp_value *threads;
@@ -216,8 +209,8 @@ static pid_t a_thread_of(pid_t pid)
 /* A process whose main thread called pthread_exit: a zombie leader, its threads alive. It is
  * dumped through one of its threads, and recorded (futex waits only: the kernel matches uprobes
  * by the leader's memory), the waits against what the threads measured themselves. */
-Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90, .init = adopt,
-     .fini = stop_all)
+Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90,
+     .init = e2e_adopt_orphans, .fini = stop_all)
 {
 	char go[300], cmd[700], trace[300], errp[300], outp[300], *err;
 	const struct jp_value *threads, *lock;
@@ -277,7 +270,8 @@ Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90,
 
 /* A thread id to -p stands for its process, with a note; several processes are refused with one
  * line (exit 1), never half obeyed. */
-Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .fini = stop_all)
+Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = e2e_adopt_orphans,
+     .fini = stop_all)
 {
 	char path[300], trace[300], *out = NULL, *err = NULL, note[128];
 	struct jp_value *d, *rep;
@@ -325,7 +319,7 @@ Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = adopt, .
 /* A multiprocessing.Lock contended by three worker processes, the parent recorded alone: the
  * children are not recorded, and stderr and the report say how many, rather than a quiet
  * "no contended locks". */
-Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = adopt,
+Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = e2e_adopt_orphans,
      .fini = stop_all)
 {
 	char go[300], cmd[800], trace[300], errp[300], *err;

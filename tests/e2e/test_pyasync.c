@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "inspect/blocked.h"
@@ -19,18 +18,8 @@
 
 #define WL "tests/workloads/"
 
-static void adopt_orphans(void)
-{
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
-
-static void kill_started(void)
-{
-	kill_tree(getpid());
-}
-
 #define PYASYNC_TEST(name) \
-	Test(pyasync, name, .init = adopt_orphans, .fini = kill_started, .timeout = 300)
+	Test(pyasync, name, .init = e2e_adopt_orphans, .fini = e2e_kill_started, .timeout = 300)
 
 /* Starts INTERP SCRIPT ARGS in the background; its ground truth, the first JSON line it prints
  * (it says its own pid), into *TRUTH. */

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,59 +21,6 @@
 #define PY_GIL "tests/workloads/py_gil.py"
 #define PY_LOCKWAIT "tests/workloads/py_lockwait.py"
 #define PY_DEADLOCK "tests/workloads/py_deadlock.py"
-
-/* ---- processes: everything a test starts dies with it, passed or not ---- */
-
-/* Orphans (a workload whose recorder died) come back to the test process, not to init, so
- * that the clean-up below finds them. */
-static void adopt_orphans(void)
-{
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void kill_started(void)
-{
-	double end = now_s() + 5;
-
-	kill_tree(getpid());
-	while (now_s() < end) {
-		pid_t r = waitpid(-1, NULL, WNOHANG);
-
-		if (r < 0 && errno == ECHILD)
-			break;
-		if (r <= 0)
-			usleep(10000);
-	}
-}
-
-/* wait_for() without the kill: on a timeout the whole tree is left for kill_started(), so that
- * a launched workload is not orphaned by killing its recorder alone. */
-static int wait_exit(pid_t pid, double timeout_s)
-{
-	double end = now_s() + timeout_s;
-	int st;
-
-	while (now_s() < end) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		if (r < 0)
-			return -1;
-		usleep(10000);
-	}
-	return -1;
-}
-
-/* ---- inputs ---- */
 
 /* ---- reading the report ---- */
 
@@ -452,7 +398,7 @@ static void check_stale(const struct jp_value *rep, const struct jp_value *gt, c
 
 /* Each test kills what it started when it ends, passed or not. */
 #define PY_TEST(name) \
-	Test(python, name, .init = adopt_orphans, .fini = kill_started, .timeout = 300)
+	Test(python, name, .init = e2e_adopt_orphans, .fini = e2e_kill_started, .timeout = 300)
 
 /* `record --mode contention -o T -- INTERP SCRIPT`: the workload's ground truth and the report. */
 static void record_launched(const char *interp, const char *script, const char *workload,
@@ -470,7 +416,7 @@ static void record_launched(const char *interp, const char *script, const char *
 	/* the launched workload writes its ground truth to the recorder's stdout */
 	rec = spawn_bg(cmd, out, err);
 	cr_assert_gt(rec, 0);
-	rc = wait_exit(rec, 60);
+	rc = e2e_wait_exit(rec, 60);
 	cr_assert_eq(rc, 0, "record -- %s %s exited %d: %s", interp, script, rc, slurp(err));
 	*gt = ground_truth_in(out, workload);
 	cr_log_info("%s under lockscope: %.3f s", workload, jnum(*gt, "elapsed_ns", 0) / 1e9);
@@ -538,9 +484,9 @@ static void record_attached(const char *interp, const char *script, const char *
 	cr_assert(wait_for_text(rec_err, "recording", 20), "%s: the recorder did not attach: %s",
 		  interp, slurp(rec_err));
 	kill(wl, SIGUSR1);
-	rc = wait_exit(wl, 30);
+	rc = e2e_wait_exit(wl, 30);
 	cr_assert_eq(rc, 0, "%s: the workload exited %d: %s", interp, rc, slurp(wl_err));
-	rc = wait_exit(rec, 30);
+	rc = e2e_wait_exit(rec, 30);
 	cr_assert_eq(rc, 0, "%s: the recorder exited %d: %s", interp, rc, slurp(rec_err));
 	*gt = ground_truth_in(wl_out, workload);
 	cr_assert_eq(jnum(*gt, "pid", -1), wl);
@@ -591,7 +537,7 @@ static void deadlock_launched(const struct test_python *py)
 	 * probes on a loaded machine), or after 30 s without one */
 	wait_for_text(err, "DEADLOCK", 30);
 	kill(rec, SIGINT);
-	rc = wait_exit(rec, 30);
+	rc = e2e_wait_exit(rec, 30);
 	errtext = slurp(err);
 	cr_assert_eq(rc, 0, "record -- %s exited %d: %s", interp, rc, errtext);
 	cr_expect(errtext && strstr(errtext, "DEADLOCK"), "%s: no live alert: %s", py->label,
