@@ -257,9 +257,15 @@ viewer-test: $(BUILD)/lockscope $(WORKLOADS)
 	$(Q)cd tests/viewer && npm ci --offline --silent --no-audit --no-fund
 	node --test tests/viewer/viewer.test.mjs
 
-# The Chrome export in Chrome DevTools' own trace model, vendored (tests/devtools/vendor).
+# The Chrome export in Chrome DevTools' own trace model, vendored (tests/devtools/vendor). The
+# tarballs are unpacked, not installed with npm: trace_engine asks for its two dependencies at
+# "latest", which Debian's npm 9 resolves against the registry even with the vendored copies.
+DEVTOOLS_PKGS := @paulirish/trace_engine=paulirish-trace_engine-0.0.65 \
+	legacy-javascript=legacy-javascript-0.0.1 third-party-web=third-party-web-0.30.0
 devtools-test: $(BUILD)/lockscope $(WORKLOADS)
-	$(Q)cd tests/devtools && npm ci --offline --silent --no-audit --no-fund
+	$(Q)rm -rf tests/devtools/node_modules && for p in $(DEVTOOLS_PKGS); do \
+	  d=tests/devtools/node_modules/$${p%%=*}; mkdir -p $$d && \
+	  tar -xzf tests/devtools/vendor/$${p#*=}.tgz -C $$d --strip-components=1 || exit 1; done
 	node --test tests/devtools/flows.test.mjs
 
 demo: deps
