@@ -270,6 +270,34 @@ Test(model, long_stacks_elide_python_libraries_not_the_program)
 	free(text);
 }
 
+/* A Node.js handler under V8's and libuv's frames, above Node's own JavaScript: the same. */
+Test(model, long_stacks_elide_node_internals_not_the_program)
+{
+	uint32_t frames[40], n = 0;
+	char *text;
+
+	frame(20, 0x200, "epoll_pwait", "epoll_pwait.c", 40, "libc.so.6", 0);
+	frame(21, 0x210, "uv__io_poll", "linux.c", 1368, "node", 0);
+	frame(22, 0x220, "uv_run", "core.c", 447, "node", 0);
+	frame(23, 0x230, "node::SyncProcessRunner::Spawn", "", 0, "node", 0);
+	frame(24, 0x240, "execSync", "node:child_process", 954, "js-lib", 0);
+	frame(25, 0x250, "syncHandler", "/srv/app.js", 29, "js", 0);
+	frame(26, 0x260, "listOnTimeout", "internal/timers", 524, "js-lib", 0);
+	frame(27, 0x270, "Builtins_JSEntry", "", 0, "node", 0);
+	for (uint32_t id = 20; id <= 25; id++)
+		frames[n++] = id;
+	for (uint32_t id = 26; id <= 27; id++)
+		frames[n++] = id;
+	text = stack_text(frames, n, 6);
+	cr_assert_str_eq(text, "  epoll_pwait (epoll_pwait.c:40)\n"
+			       "  uv__io_poll (linux.c:1368)\n"
+			       "  uv_run (core.c:447)\n"
+			       "  ... 2 library frames\n"
+			       "  syncHandler (app.js:29)\n"
+			       "  ... 2 library frames\n");
+	free(text);
+}
+
 /* A stack as JSON text: each frame's label quoted and escaped, one never defined as "?? (frame
  * N)"; [] for no stack and for an unknown id. */
 Test(model, stack_as_json_text)

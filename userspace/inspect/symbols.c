@@ -2,7 +2,9 @@
  * object (symbols, lines, CFI, through libdwfl), and the CFI + frame-pointer stack unwinder. */
 #include "inspect/symbols.h"
 #include "inspect/debuginfo.h"
+#include "inspect/perfmap.h"
 #include "util/bytemap.h"
+#include "util/common.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -144,6 +146,8 @@ struct symbolizer {
 	struct debuginfo *debug;	/* where separate debug files are found */
 	Dwfl_Callbacks callbacks;	/* every object's libdwfl session's */
 	bool searching;			/* in bp_search() */
+	struct perfmap *jit;		/* the target's perf map: names of JIT-compiled code */
+	uint64_t jit_read_ns;		/* when it was last read */
 	struct cfi_row rows[1u << ROW_CACHE_BITS];
 	struct frame_slot frames[1u << FRAME_CACHE_BITS];
 };
@@ -798,6 +802,44 @@ static void line_find(struct sym_object *o, uint64_t vaddr, struct sym_frame *f)
 
 /* ---- names for addresses ---- */
 
+#define JIT_REREAD_NS 20000000ull /* a miss rereads the perf map at most this often */
+
+/* Code in anonymous memory: a JIT's. Its name, if the runtime wrote a perf map; the map grows as
+ * code is compiled, so a miss reads what was added (not more often than JIT_REREAD_NS). A
+ * JavaScript function of the program's files (a path, a file:// URL) is module "js", one of
+ * Node.js' own ("node:fs", "internal/timers") "js-lib"; other code the runtime generated (V8's
+ * stubs, regular expressions) "jit". */
+static const struct perfmap_sym *jit_find(struct symbolizer *s, uint64_t a)
+{
+	const struct perfmap_sym *e = perfmap__find(s->jit, a);
+	uint64_t now;
+
+	if (e)
+		return e;
+	now = ls_mono_ns();
+	if (now - s->jit_read_ns < JIT_REREAD_NS)
+		return NULL;
+	s->jit_read_ns = now;
+	return perfmap__refresh(s->jit) > 0 ? perfmap__find(s->jit, a) : NULL;
+}
+
+/* A code range the memory map read last may not hold yet: the perf map says it is code. */
+static bool jit_resolve(struct symbolizer *s, uint64_t a, uint64_t pc, struct sym_frame *out)
+{
+	const struct perfmap_sym *e = jit_find(s, a);
+
+	if (!e)
+		return false;
+	out->func = e->func;
+	out->func_off = pc - e->start;
+	out->file = e->file;
+	out->line = e->line;
+	out->module = !e->file				 ? "jit"
+		      : e->file[0] == '/' || !strncmp(e->file, "file://", 7) ? "js"
+									     : "js-lib";
+	return true;
+}
+
 static int frame_resolve(struct symbolizer *s, uint64_t pc, bool ra, struct sym_frame *out)
 {
 	/* a return address may be one past its function's end (a call to a noreturn function) */
@@ -807,10 +849,13 @@ static int frame_resolve(struct symbolizer *s, uint64_t pc, bool ra, struct sym_
 
 	memset(out, 0, sizeof(*out));
 	if (!m)
-		return -ENOENT;
+		return jit_resolve(s, a, pc, out) ? 0 : -ENOENT;
 	out->mod_off = pc - m->start + m->offset;
-	if (!m->obj)
+	if (!m->obj) {
+		if (m->exec && m->anon)
+			jit_resolve(s, a, pc, out);
 		return 0;
+	}
 	out->module = m->obj->name;
 	if (!map_bias(s, m))
 		return 0;
@@ -837,6 +882,9 @@ int symbolizer__frame(struct symbolizer *s, uint64_t pc, bool ra, struct sym_fra
 	err = frame_resolve(s, pc, ra, out);
 	if (err)
 		return err;
+	/* JIT code unnamed yet may be named once the runtime writes its perf map line */
+	if (!out->func && !out->module)
+		return 0;
 	*slot = (struct frame_slot){ .pc = pc, .used = true, .ra = ra, .f = *out };
 	return 0;
 }
@@ -1119,14 +1167,21 @@ static const struct cfi_row *row_get(struct symbolizer *s, uint64_t pc, bool exa
 	uint64_t addr = exact ? pc : pc - 1;
 	struct cfi_row *row = &s->rows[hash_slot(addr ^ exact, ROW_CACHE_BITS)];
 	struct sym_map *m;
+	bool code;
 
 	if (row->used && row->addr == addr && row->exact == exact)
 		return row;
 	m = map_find(s, addr);
-	if (!m || !m->exec)
+	code = m && m->exec;
+	/* or code a JIT made after the memory map was read, or while its pages were not executable */
+	if (!code && ((m && !m->anon) || !jit_find(s, addr)))
 		return NULL;
 	*row = (struct cfi_row){ .addr = addr, .used = true, .exact = exact };
-	row_fill(s, m, row);
+	/* JIT code: plausible on trust, without CFI */
+	if (code)
+		row_fill(s, m, row);
+	else
+		row->plausible = true;
 	return row;
 }
 
@@ -1372,6 +1427,75 @@ static bool bp_search(struct symbolizer *s, const struct unwind_input *in,
 	return false;
 }
 
+/* Where the return address of the innermost frame at PC is, in code without CFI that a symbol
+ * covers: at sp + *OFF if its function has no frame record (yet) there: it does not begin with
+ * push %rbp; mov %rsp,%rbp (a stub that makes no frame, as V8's inline-cache builtins), or PC is
+ * before that; false if it has one, or the code cannot be read. */
+static bool ra_at_sp(struct symbolizer *s, uint64_t pc, uint64_t *off)
+{
+	static const uint8_t prologue[] = {0x55, 0x48, 0x89, 0xe5};
+	struct sym_map *m = map_find(s, pc);
+	const struct sym_entry *e;
+	const struct load_seg *g;
+	uint64_t at, fo;
+
+	if (!m || !m->obj || !map_bias(s, m) || !(e = sym_find(m->obj, true, pc - m->bias)))
+		return false;
+	at = pc - m->bias - e->addr;
+	g = seg_containing(m->obj, e->addr, true);
+	if (!g || !m->obj->image)
+		return false;
+	fo = g->offset + (e->addr - g->vaddr);
+	if (fo + sizeof(prologue) > m->obj->image_len)
+		return false;
+	if (memcmp(m->obj->image + fo, prologue, sizeof(prologue))) {
+		*off = 0;
+		return true;
+	}
+	if (at >= sizeof(prologue))
+		return false;
+	*off = at ? 8 : 0;	/* after push %rbp: the return address is above it */
+	return true;
+}
+
+/* A frame without CFI, as JIT-compiled code is (V8's keeps a frame record at rbp, as its own
+ * stack walks need): the caller from that record, if it is in the copy, above sp, and returns
+ * after a call; for the innermost frame in a function that makes no record, from sp. Else
+ * UW_CFI, and the kernel's frame-pointer chain may go on from there. */
+static enum uw_stop fp_step(struct symbolizer *s, const struct unwind_input *in,
+			    struct uw_frame *fr)
+{
+	struct uw_frame next = { .bp_ok = true };
+	const struct cfi_row *up;
+	uint64_t off;
+
+	if (fr->exact && ra_at_sp(s, fr->ip, &off) && snap_read(in, fr->sp + off, &next.ip) &&
+	    next.ip) {
+		next.sp = fr->sp + off + 8;
+		next.ra_slot = fr->sp + off;
+		next.bp = fr->bp;
+		next.bp_ok = fr->bp_ok;
+		up = row_get(s, next.ip, false);
+		if (up && up->plausible) {
+			*fr = next;
+			s->stats.jit_frames++;
+			return UW_OK;
+		}
+		next = (struct uw_frame){ .bp_ok = true };
+	}
+	if (!fr->bp_ok || fr->bp < fr->sp || fr->bp & 7 || !snap_read(in, fr->bp, &next.bp) ||
+	    !snap_read(in, fr->bp + 8, &next.ip) || !next.ip)
+		return UW_CFI;
+	next.sp = fr->bp + 16;
+	next.ra_slot = fr->bp + 8;
+	up = row_get(s, next.ip, false);
+	if (!up || !up->plausible)
+		return UW_CFI;
+	*fr = next;
+	s->stats.jit_frames++;
+	return UW_OK;
+}
+
 /* Replaces FR by its caller's frame, or says why it cannot. */
 static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in,
 			     struct uw_frame *fr)
@@ -1381,7 +1505,7 @@ static enum uw_stop cfi_step(struct symbolizer *s, const struct unwind_input *in
 	if (!row)
 		return UW_BAD;
 	if (!row->cfi)
-		return UW_CFI;
+		return s->searching ? UW_CFI : fp_step(s, in, fr);
 	if (!fr->bp_ok && row->cfa.kind == RULE_REG && row->cfa.reg == X86_RBP) {
 		bool found;
 
@@ -1649,7 +1773,10 @@ struct symbolizer *symbolizer__new(pid_t pid)
 	s->pid = pid;
 	s->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	s->debug = debuginfo__new(pid);
-	if (!s->debug) {
+	s->jit = perfmap__new(pid);
+	if (!s->debug || !s->jit) {
+		debuginfo__free(s->debug);
+		perfmap__free(s->jit);
 		free(s);
 		errno = ENOMEM;
 		return NULL;
@@ -1699,6 +1826,7 @@ void symbolizer__free(struct symbolizer *s)
 	free(s->maps);
 	free(s->maps_text);
 	debuginfo__free(s->debug);
+	perfmap__free(s->jit);
 	free(s);
 }
 

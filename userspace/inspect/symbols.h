@@ -127,6 +127,7 @@ struct sym_stats {
 	uint64_t unwinds;		/* symbolizer__unwind calls */
 	uint64_t cfi_frames;		/* frames found with CFI over the snapshot */
 	uint64_t fp_frames;		/* frames taken from the frame-pointer chain */
+	uint64_t jit_frames;		/* callers of code without CFI (JIT) by its frame record */
 	uint64_t spliced;		/* CFI walks continued with the FP chain */
 	uint64_t fp_only;		/* stacks that are the FP chain alone: no CFI caller */
 	uint64_t cut_snapshot;		/* CFI walks that needed memory past the snapshot */

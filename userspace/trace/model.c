@@ -520,9 +520,10 @@ const char *model__thread_label(const struct model *m, uint32_t tid, bool name_f
 }
 
 /* The machinery between the frames that matter: the C library's and the interpreter's own
- * native frames (its executable or libpython), and Python frames of the standard library or of
- * installed packages (module "python-lib": asyncio's dispatch, urllib under a call); not the
- * program's own code (module "python"). */
+ * native frames (its executable or libpython; node, libnode, libuv), Python frames of the
+ * standard library or of installed packages (module "python-lib": asyncio's dispatch, urllib
+ * under a call) and Node.js' own JavaScript ("js-lib", "jit"); not the program's own code
+ * (module "python", "js"). */
 static bool machinery(const struct model *m, uint32_t id)
 {
 	struct model_frame f;
@@ -533,7 +534,9 @@ static bool machinery(const struct model *m, uint32_t id)
 	mod = f.module;
 	return !strncmp(mod, "libc.so", 7) || !strncmp(mod, "libpthread", 10) ||
 	       !strncmp(mod, "ld-linux", 8) || !strncmp(mod, "libpython", 9) ||
-	       (!strncmp(mod, "python", 6) && mod[6]);
+	       (!strncmp(mod, "python", 6) && mod[6]) || !strcmp(mod, "node") ||
+	       !strncmp(mod, "libnode.so", 10) || !strncmp(mod, "libuv.so", 8) ||
+	       !strcmp(mod, "js-lib") || !strcmp(mod, "jit");
 }
 
 const char *model__stack_culprit(const struct model *m, uint32_t id, char *buf, size_t len)
