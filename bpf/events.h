@@ -11,6 +11,8 @@
 
 #define LS_MAX_FP_FRAMES 48	/* frame-pointer chain from bpf_get_stack */
 #define LS_STACK_SNAP 2048	/* bytes of user stack copied from sp, for CFI unwinding */
+#define LS_LOOP_SNAP 16384	/* ... for a loop block's stack: rare, and a blocked handler may be
+				 * deep under frames of kilobytes (redis' debugCommand) */
 #define LS_COMM_LEN 16
 
 enum ls_ev_type {
@@ -105,6 +107,7 @@ enum ls_off_class {
 	LS_OFF_OTHER,		/* asleep outside a system call (a page fault, a stop) */
 	LS_OFF__COUNT
 };
+#define LS_CLS_ON_CPU LS_OFF__COUNT	/* a loop sample's class: running */
 
 struct ls_ev_hdr {
 	__u32 type;
@@ -188,7 +191,10 @@ struct ls_ev_loop {
 	__u64 on_ns;		/* on CPU in the gap, up to ts */
 	__u64 off_ns[LS_OFF__COUNT];
 	__u32 polls;		/* poll calls the thread had made (saturating) */
-	__u32 on_cpu;		/* SAMPLE: 1 if taken on CPU (the stack is the sampler's) */
+	__u16 on_cpu;		/* SAMPLE: 1 if BPF took the stack, the thread on CPU (the
+				 * sampler's, or as it left the CPU); 0: the recorder read it */
+	__u16 cls;		/* SAMPLE: where the thread was: enum ls_off_class off CPU (or
+				 * leaving it), LS_CLS_ON_CPU on it */
 	__u64 ra_slot, ra, ra2_slot, ra2;	/* SAMPLE on CPU: the return addresses that full
 						 * mode's return probes hid (ls_ev_wait_begin) */
 	struct ls_ev_stack st;	/* SAMPLE only */

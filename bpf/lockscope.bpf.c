@@ -153,11 +153,15 @@ __u32 nloops = 0;
 /* Loop samples are built here: the sampler runs in interrupt context and may interrupt a
  * program building its record in `scratch`; sched_switch, which samples too, runs with
  * interrupts off. */
+struct loop_scratch_buf {
+	__u8 raw[sizeof(struct ls_ev_loop) + LS_LOOP_SNAP];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct scratch_buf);
+	__type(value, struct loop_scratch_buf);
 } loop_scratch SEC(".maps");
 _Static_assert(sizeof(struct ls_ev_loop) <= sizeof(struct ls_ev_wait_begin), "scratch size");
 
@@ -359,6 +363,24 @@ static __always_inline __u32 capture_stack(struct ls_ev_stack *st, __u8 *snap,
 	__u32 got = snapshot(st, snap, regs);
 
 	fp_walk(st, snap, got);
+	return got;
+}
+
+/* A loop block's stack: up to LS_LOOP_SNAP bytes where the stack has them, after the wait's
+ * usual copy (its frame-pointer walk reads the first LS_STACK_SNAP). */
+static __always_inline __u32 capture_loop_stack(struct ls_ev_stack *st, __u8 *snap,
+						struct pt_regs *regs)
+{
+	__u32 got = capture_stack(st, snap, regs), len = LS_LOOP_SNAP;
+
+	if (got < LS_STACK_SNAP)
+		return got;
+	for (int i = 0; i < 3 && len > LS_STACK_SNAP; i++, len >>= 1)
+		if (bpf_probe_read_user(snap, len, (void *)st->sp) == 0) {
+			got = len;
+			break;
+		}
+	st->snap_len = got;
 	return got;
 }
 
@@ -743,17 +765,17 @@ static __always_inline bool past_threshold(const struct ls_loop_state *s, __u64 
 }
 
 static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
-				      const struct ls_loop_state *s, __u64 now, bool on_cpu)
+				      const struct ls_loop_state *s, __u64 now, __u16 cls)
 {
 	void *buf_map = type == LS_EV_LOOP_SAMPLE ? (void *)&loop_scratch : (void *)&scratch;
 	__u32 zero = 0, snap_len = 0;
-	struct scratch_buf *b = bpf_map_lookup_elem(buf_map, &zero);
+	__u8 *b = bpf_map_lookup_elem(buf_map, &zero);
 	struct ls_ev_loop *ev;
 	__u64 size;
 
 	if (!b)
 		return;
-	ev = (struct ls_ev_loop *)b->raw;
+	ev = (struct ls_ev_loop *)b;
 	ev->h.type = type;
 	ev->h.tid = tid;
 	ev->h.ts = now;
@@ -762,9 +784,10 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 	for (int i = 0; i < LS_OFF__COUNT; i++)
 		ev->off_ns[i] = s->off_ns[i];
 	ev->polls = s->polls;
-	ev->on_cpu = on_cpu;
+	ev->on_cpu = type == LS_EV_LOOP_SAMPLE;
+	ev->cls = cls;
 	__builtin_memset(&ev->ra_slot, 0, 4 * sizeof(__u64));
-	if (on_cpu) {	/* inside a probed lock call: the return addresses its probe hid */
+	if (ev->on_cpu) {	/* inside a probed lock call: the return addresses its probe hid */
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
 		/* ra_slot, ra, ra2_slot, ra2 follow each other in both */
@@ -779,11 +802,11 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 		return;
 	}
 	if (capture_stacks) {
-		snap_len = capture_stack(&ev->st, b->raw + sizeof(*ev), user_regs());
+		snap_len = capture_loop_stack(&ev->st, b + sizeof(*ev), user_regs());
 	}
 	size = sizeof(*ev) + snap_len;
-	if (size > sizeof(*b))
-		size = sizeof(*b);
+	if (size > sizeof(struct loop_scratch_buf))
+		size = sizeof(struct loop_scratch_buf);
 	/* the collector reads the thread's Python frames while the block lasts: wake it now */
 	if (bpf_ringbuf_output(&rb, b, size, BPF_RB_FORCE_WAKEUP))
 		lose();
@@ -839,7 +862,7 @@ static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid, long nr,
 	if (s->site != site && !adopt_site(s, site, fd))
 		return;
 	if (past_threshold(s, now))
-		emit_loop(ctx, LS_EV_LOOP_BLOCK, tid, s, now, true);
+		emit_loop(ctx, LS_EV_LOOP_BLOCK, tid, s, now, 0);
 	s->gap_start = 0;
 	s->poll_since = now;
 	if (s->polls < 0xffffffff)
@@ -921,12 +944,14 @@ static __always_inline int on_switch(void *ctx, struct task_struct *next, unsign
 	if (s && now && s->gap_start) {
 		/* a block leaving the CPU (preempted, or blocking after work): its stack now,
 		 * while current is still the thread */
+		__u32 cls = off_class(s, prev_state);
+
 		if (s->sampled != s->gap_start && past_threshold(s, now)) {
 			s->sampled = s->gap_start;
-			emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+			emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, cls);
 		}
 		s->off_since = now;
-		s->off_class = off_class(s, prev_state);
+		s->off_class = cls;
 	}
 	tid = BPF_CORE_READ(next, pid);
 	s = bpf_map_lookup_elem(&loops, &tid);
@@ -963,7 +988,7 @@ int loop_sampler(void *ctx)
 	if (!past_threshold(s, now))
 		return 0;
 	s->sampled = s->gap_start;
-	emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, true);
+	emit_loop(ctx, LS_EV_LOOP_SAMPLE, tid, s, now, LS_CLS_ON_CPU);
 	return 0;
 }
 

@@ -45,6 +45,21 @@ static void loop_rec(uint8_t type, uint32_t tid, uint64_t start, uint64_t ts, ui
 	if (off_class >= 0)
 		r.loop.off_ns[off_class] = off;
 	r.loop.stack_id = stack_id;
+	r.loop.cls = LS_LOOP_CLS_UNKNOWN;
+	feed(&r);
+}
+
+/* A sample taken where the thread was: class CLS (enum ls_loop_off, LS_LOOP_RUNNING); ON_CPU:
+ * BPF's (a small copy of the stack), else the recorder's read. */
+static void sample_in(uint32_t tid, uint64_t start, uint64_t ts, uint8_t cls, bool on_cpu,
+		      uint32_t stack_id)
+{
+	struct ls_rec r = {.type = LS_REC_LOOP_SAMPLE, .ts = ts, .tid = tid};
+
+	r.loop.start = start;
+	r.loop.cls = cls;
+	r.loop.on_cpu = on_cpu;
+	r.loop.stack_id = stack_id;
 	feed(&r);
 }
 
@@ -98,6 +113,49 @@ Test(loopblock, the_first_sample_of_a_block_stands)
 	block(7, 100 * MS, 300 * MS, 200 * MS, -1, 0);
 	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
 	cr_assert_eq(only_block()->stack_id, 42);
+}
+
+/* A block that read a file for 30 ms, then slept for 170: its stack is the sleep's, not the
+ * read's that came first. */
+Test(loopblock, the_stack_is_the_main_causes_not_the_first_waits)
+{
+	sample_in(7, 100 * MS, 160 * MS, LS_LOOP_IO, false, 42);
+	sample_in(7, 100 * MS, 200 * MS, LS_LOOP_SLEEP, false, 43);
+	block(7, 100 * MS, 300 * MS, 0, LS_LOOP_SLEEP, 170 * MS);
+	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
+	cr_assert_eq(only_block()->cause, LOOP_CAUSE_SLEEP);
+	cr_assert_eq(only_block()->stack_id, 43);
+}
+
+/* Busy at first (the sampler's stack), then waiting on a lock for most of the block: the lock's
+ * stack; and preempted counts as on CPU. */
+Test(loopblock, a_busy_start_does_not_name_a_lock_block)
+{
+	sample_in(7, 100 * MS, 160 * MS, LS_LOOP_RUNNING, true, 42);
+	sample_in(7, 100 * MS, 180 * MS, LS_LOOP_LOCK, false, 43);
+	block(7, 100 * MS, 400 * MS, 70 * MS, LS_LOOP_LOCK, 230 * MS);
+	sample_in(8, 100 * MS, 160 * MS, LS_LOOP_LOCK, false, 44);
+	sample_in(8, 100 * MS, 180 * MS, LS_LOOP_RUNQ, true, 45);
+	block(8, 100 * MS, 400 * MS, 250 * MS, LS_LOOP_LOCK, 50 * MS);
+	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
+	cr_assert_eq(loopblock__count(lb), 2);
+	cr_assert_eq(loopblock__get(lb, 0)->stack_id, 43);
+	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 45);
+}
+
+/* BPF's stack as the thread left the CPU is from a 2 KiB copy; the recorder's read of the same
+ * wait, a whole one, is the block's. Without one of its cause, the first stands. */
+Test(loopblock, the_recorders_read_of_a_wait_replaces_bpfs)
+{
+	sample_in(7, 100 * MS, 160 * MS, LS_LOOP_IO, true, 42);
+	sample_in(7, 100 * MS, 170 * MS, LS_LOOP_IO, false, 43);
+	sample_in(7, 100 * MS, 180 * MS, LS_LOOP_IO, false, 44);
+	block(7, 100 * MS, 300 * MS, 0, LS_LOOP_IO, 200 * MS);
+	sample_in(7, 400 * MS, 460 * MS, LS_LOOP_IO, true, 45);
+	block(7, 400 * MS, 500 * MS, 100 * MS, -1, 0);
+	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
+	cr_assert_eq(loopblock__get(lb, 0)->stack_id, 43);
+	cr_assert_eq(loopblock__get(lb, 1)->stack_id, 45);
 }
 
 Test(loopblock, causes_are_the_largest_share)
@@ -280,6 +338,25 @@ Test(loopblock, text_names_the_cause_and_the_blocking_function)
 	cr_assert(strstr(text, "busy_handler (app.py:7)"), "%s", text);
 	free(text);
 	model__free(m);
+}
+
+/* A block over before any stack was taken (soon past the threshold, between two looks) is
+ * counted as such. */
+Test(loopblock, text_counts_the_blocks_without_a_stack)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	cr_assert(out);
+	sample(7, 100 * MS, 160 * MS, 2);
+	block(7, 100 * MS, 300 * MS, 200 * MS, -1, 0);
+	block(7, 400 * MS, 455 * MS, 55 * MS, -1, 0);
+	cr_assert_eq(loopblock__finish(lb, 1000 * MS), 0);
+	loopblock__text(lb, NULL, out);
+	fclose(out);
+	cr_assert(strstr(text, "2 blocks, 255.0 ms in all; 1 without a stack"), "%s", text);
+	free(text);
 }
 
 /* The recorder's scan may read a block's state just before the thread returns to its poll

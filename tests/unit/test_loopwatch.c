@@ -82,11 +82,18 @@ Test(loopwatch, only_loops_asleep_past_the_threshold_are_offered)
 	/* polled twice only: not a loop */
 	put(5,
 	    (struct ls_loop_state){.gap_start = t - 60 * MS, .off_since = t - 50 * MS, .polls = 2});
-	/* the sampler took this block's stack already */
+	/* BPF took this block's stack already, and it is asleep: read all the same (BPF's is
+	 * from a small copy of the stack, or of another wait) */
 	put(6, (struct ls_loop_state){.gap_start = t - 60 * MS,
 				      .off_since = t - 50 * MS,
 				      .polls = 9,
 				      .sampled = t - 60 * MS});
+	/* ... preempted, its stack taken as it left the CPU: not read again */
+	put(11, (struct ls_loop_state){.gap_start = t - 60 * MS,
+				       .off_since = t - 1 * MS,
+				       .polls = 9,
+				       .off_class = LS_OFF_RUNQ,
+				       .sampled = t - 60 * MS});
 	/* exactly at the threshold */
 	put(7, (struct ls_loop_state){.gap_start = t - THRESHOLD, .off_since = t - MS, .polls = 3});
 	/* 60 ms into its gap, but 55 of them waiting for a CPU: the loop's own 5 ms are under a
@@ -105,8 +112,8 @@ Test(loopwatch, only_loops_asleep_past_the_threshold_are_offered)
 				       .off_since = t - 1 * MS,
 				       .polls = 9,
 				       .off_ns = {[LS_OFF_RUNQ] = 45 * MS}});
-	cr_assert_eq(scan(t, 1), (1u << 1) | (1u << 7) | (1u << 10));
-	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}, NULL, 0), 9,
+	cr_assert_eq(scan(t, 1), (1u << 1) | (1u << 6) | (1u << 7) | (1u << 10));
+	cr_assert_eq(loopwatch__scan(lw, t, offer, &(struct offers){0}, NULL, 0), 10,
 		     "loop threads: all but 5");
 }
 
@@ -119,6 +126,13 @@ Test(loopwatch, a_block_is_offered_until_taken_then_never_again)
 	cr_assert_eq(scan(t, 0), 1u << 1, "not taken: offered");
 	cr_assert_eq(scan(t + MS, 1), 1u << 1, "offered again");
 	cr_assert_eq(scan(t + 2 * MS, 1), 0, "taken: not offered again");
+	/* the same block asleep in another kind of wait (a lock after a sleep): read once more */
+	put(1, (struct ls_loop_state){.gap_start = t - 60 * MS,
+				      .off_since = t + 2 * MS,
+				      .polls = 9,
+				      .off_class = LS_OFF_LOCK});
+	cr_assert_eq(scan(t + 3 * MS, 1), 1u << 1, "a lock wait in the block");
+	cr_assert_eq(scan(t + 4 * MS, 1), 0, "taken in both");
 	/* its next block is another */
 	put(1, (struct ls_loop_state){
 		   .gap_start = t + 100 * MS, .off_since = t + 101 * MS, .polls = 10});

@@ -172,6 +172,7 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 			r->loop.off_ns[c] = rng() % 3 ? rng() % 300000000 : 0;
 		r->loop.stack_id = r->type == LS_REC_LOOP_SAMPLE ? rng() % 20 : 0;
 		r->loop.on_cpu = r->type == LS_REC_LOOP_SAMPLE ? rng() % 2 : 0;
+		r->loop.cls = r->type == LS_REC_LOOP_SAMPLE ? rng() % (LS_LOOP_CLS_UNKNOWN + 1) : 0;
 		break;
 	case LS_REC_TASK_WAIT:
 		r->task_wait.cycle = 1 + rng() % 4;
@@ -297,6 +298,7 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 				     c);
 		cr_assert_eq(g->loop.stack_id, w->loop.stack_id, "record %zu: stack", i);
 		cr_assert_eq(g->loop.on_cpu, w->loop.on_cpu, "record %zu: on_cpu", i);
+		cr_assert_eq(g->loop.cls, w->loop.cls, "record %zu: cls", i);
 		break;
 	case LS_REC_TASK_WAIT:
 		cr_assert_eq(g->task_wait.cycle, w->task_wait.cycle, "record %zu: cycle", i);

@@ -15,10 +15,15 @@
 #define TEXT_BLOCKS 10 /* blocks listed in text, the longest */
 #define TEXT_FRAMES 12
 
-/* The first sample of a block in progress, per thread, until the block ends. */
+/* The samples of a block in progress, per thread, until the block ends. */
 struct pending {
-	uint64_t ts;	   /* when it was taken */
-	struct ls_rec rec; /* the LOOP_SAMPLE */
+	uint64_t ts;	    /* when the first was taken */
+	struct ls_rec rec;  /* the first LOOP_SAMPLE */
+	struct ls_rec last; /* the latest: the figures of a block still open */
+	/* the first stack taken in each class of where the thread was, the recorder's own read (a
+	 * whole copy of the stack) before BPF's (a small one, as the thread left the CPU) */
+	uint32_t stack[LOOP_CAUSE__COUNT];
+	bool read[LOOP_CAUSE__COUNT];
 	bool live;
 	uint64_t last_end; /* where the thread's last block ended: a sample of a gap that
 			    * began before it arrived late, and is no block in progress */
@@ -96,6 +101,40 @@ static struct pending *pending_of(struct loopblock *lb, uint32_t tid, bool creat
 	return &lb->pend[lb->npend++];
 }
 
+/* The cause a sample's stack speaks for: where the thread was when it was taken. */
+static enum loop_cause sample_cause(const struct ls_rec *rec)
+{
+	switch (rec->loop.cls) {
+	case LS_LOOP_RUNNING:
+	case LS_LOOP_RUNQ:
+		return LOOP_CAUSE_CPU;
+	case LS_LOOP_SLEEP:
+		return LOOP_CAUSE_SLEEP;
+	case LS_LOOP_LOCK:
+		return LOOP_CAUSE_LOCK;
+	case LS_LOOP_IO:
+		return LOOP_CAUSE_IO;
+	case LS_LOOP_OTHER:
+		return LOOP_CAUSE_OTHER;
+	default:
+		return rec->loop.on_cpu ? LOOP_CAUSE_CPU : LOOP_CAUSE__COUNT;
+	}
+}
+
+/* The stack of a block of CAUSE: one taken where its main cause kept it (not a shorter wait
+ * before it), else the first one taken. */
+static uint32_t pick_stack(const struct pending *p, enum loop_cause cause)
+{
+	if (cause < LOOP_CAUSE__COUNT && p->stack[cause])
+		return p->stack[cause];
+	if (p->rec.loop.stack_id)
+		return p->rec.loop.stack_id;
+	for (int c = 0; c < LOOP_CAUSE__COUNT; c++)
+		if (p->stack[c])
+			return p->stack[c];
+	return 0;
+}
+
 /* B: the block of a LOOP_BLOCK record, or of the sample of one still open at END_TS. */
 static void fill_block(struct loop_block *b, const struct ls_rec *rec, uint64_t end_ts,
 		       uint32_t stack_id, bool open)
@@ -112,12 +151,18 @@ static void fill_block(struct loop_block *b, const struct ls_rec *rec, uint64_t 
 	b->open = open;
 }
 
+/* P: the block's samples, NULL if none was taken. */
 static int add_block(struct loopblock *lb, const struct ls_rec *rec, uint64_t end_ts,
-		     uint32_t stack_id, bool open)
+		     const struct pending *p, bool open)
 {
+	struct loop_block *b;
+
 	if (ls_reserve(&lb->blocks, &lb->cap, lb->n + 1, sizeof(*lb->blocks)))
 		return -ENOMEM;
-	fill_block(&lb->blocks[lb->n++], rec, end_ts, stack_id, open);
+	b = &lb->blocks[lb->n++];
+	fill_block(b, rec, end_ts, 0, open);
+	if (p)
+		b->stack_id = pick_stack(p, b->cause);
 	return 0;
 }
 
@@ -126,10 +171,16 @@ size_t loopblock__in_progress(const struct loopblock *lb, uint64_t now, struct l
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < lb->npend && n < max; i++)
-		if (lb->pend[i].live)
-			fill_block(&out[n++], &lb->pend[i].rec, now, lb->pend[i].rec.loop.stack_id,
-				   true);
+	for (size_t i = 0; i < lb->npend && n < max; i++) {
+		const struct pending *p = &lb->pend[i];
+
+		if (!p->live)
+			continue;
+		fill_block(&out[n], &p->last, now, 0, true);
+		out[n].start_ns = p->rec.loop.start;
+		out[n].stack_id = pick_stack(p, out[n].cause);
+		n++;
+	}
 	return n;
 }
 
@@ -139,12 +190,23 @@ static int on_sample(struct loopblock *lb, const struct ls_rec *rec)
 
 	if (!p)
 		return -ENOMEM;
-	/* the first sample of a block stands: the sampler's and the scan's may both come */
-	if ((p->live && p->rec.loop.start == rec->loop.start) || rec->loop.start < p->last_end)
+	enum loop_cause c = sample_cause(rec);
+
+	if (rec->loop.start < p->last_end)
 		return 0;
-	p->live = true;
-	p->ts = rec->ts;
-	p->rec = *rec;
+	if (!p->live || p->rec.loop.start != rec->loop.start) {
+		p->live = true;
+		p->ts = rec->ts;
+		p->rec = *rec;
+		memset(p->stack, 0, sizeof(p->stack));
+		memset(p->read, 0, sizeof(p->read));
+	}
+	p->last = *rec;
+	if (c < LOOP_CAUSE__COUNT && rec->loop.stack_id &&
+	    (!p->stack[c] || (!p->read[c] && !rec->loop.on_cpu))) {
+		p->stack[c] = rec->loop.stack_id;
+		p->read[c] = !rec->loop.on_cpu;
+	}
 	return 0;
 }
 
@@ -157,12 +219,12 @@ static int on_block(struct loopblock *lb, const struct ls_rec *rec)
 	p->last_end = rec->ts;
 	if (p->live && p->rec.loop.start == rec->loop.start) {
 		p->live = false;
-		return add_block(lb, rec, rec->ts, p->rec.loop.stack_id, false);
+		return add_block(lb, rec, rec->ts, p, false);
 	}
 	/* a sample of an earlier gap is over too: the thread has polled since */
 	if (p->live && p->rec.loop.start < rec->loop.start)
 		p->live = false;
-	return add_block(lb, rec, rec->ts, 0, false);
+	return add_block(lb, rec, rec->ts, NULL, false);
 }
 
 /* TID (0: every thread) exited at TS: a block in progress ends there if a signal killed it (a
@@ -177,7 +239,7 @@ static int on_loop_exit(struct loopblock *lb, uint32_t tid, uint64_t ts, bool si
 		if (!p->live || (tid && p->rec.tid != tid))
 			continue;
 		p->live = false;
-		err = signaled ? add_block(lb, &p->rec, ts, p->rec.loop.stack_id, true) : 0;
+		err = signaled ? add_block(lb, &p->last, ts, p, true) : 0;
 		if (err)
 			return err;
 	}
@@ -220,7 +282,7 @@ int loopblock__finish(struct loopblock *lb, uint64_t end_ts)
 		if (!p->live)
 			continue;
 		p->live = false;
-		err = add_block(lb, &p->rec, end_ts, p->rec.loop.stack_id, true);
+		err = add_block(lb, &p->last, end_ts, p, true);
 		if (err)
 			return err;
 	}
@@ -287,7 +349,7 @@ void loopblock__text(const struct loopblock *lb, const struct model *m, FILE *ou
 {
 	const struct loop_block **top;
 	uint64_t total = 0;
-	size_t shown;
+	size_t shown, unsampled = 0;
 	char who[128];
 
 	if (!lb->n) {
@@ -297,11 +359,17 @@ void loopblock__text(const struct loopblock *lb, const struct model *m, FILE *ou
 	top = malloc(lb->n * sizeof(*top));
 	for (size_t i = 0; i < lb->n; i++) {
 		total += lb->blocks[i].duration_ns;
+		unsampled += !lb->blocks[i].stack_id;
 		if (top)
 			top[i] = &lb->blocks[i];
 	}
-	fprintf(out, "Event-loop blocking: %zu %s, %.1f ms in all\n\n", lb->n,
+	fprintf(out, "Event-loop blocking: %zu %s, %.1f ms in all", lb->n,
 		lb->n == 1 ? "block" : "blocks", total / 1e6);
+	/* a stack is taken while a block lasts: one that ended soon after the threshold, before
+	 * the sampler's or the recorder's next look, has none */
+	if (unsampled)
+		fprintf(out, "; %zu without a stack (over before one was taken)", unsampled);
+	fputs("\n\n", out);
 	if (!top)
 		return;
 	qsort(top, lb->n, sizeof(*top), by_duration);

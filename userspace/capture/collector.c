@@ -121,6 +121,13 @@ struct collector {
 	/* CPython targets: the reader, the GIL's words, Python frames and stacks */
 	struct pyreader *py;
 	uint64_t py_look_until, py_looked;	/* after an exec: look for CPython a while */
+	size_t py_absent_at;		/* objects mapped when none had _PyRuntime, + 1 */
+	struct late_frame {		/* frames in no object, unnamed yet: JIT code that its */
+		uint64_t pc;		/* runtime's perf map may name later */
+		uint32_t id;
+		bool ra;
+	} *late;
+	size_t nlate, late_cap;
 	uint64_t gil_lo, gil_hi;
 	uint64_t gil_looked;		/* when gil_look() last tried */
 	char py_unsupported[192];	/* a CPython not read: the counter that says so, or "" */
@@ -412,12 +419,15 @@ static uint16_t api_flags(const char *func)
 
 #define FRAME_NAMED (1ull << 32)	/* in the frames map: the FRAME record has a function */
 
+#define LATE_FRAMES_MAX 4096	/* JIT frames waiting for a name: a bound on the retries */
+
+static int put_frame(struct collector *c, uint32_t id, uint64_t pc, const struct sym_frame *f);
+
 static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 			struct sym_frame *f)
 {
 	uint64_t key[2] = {pc, ra};
 	uint64_t *known = bytemap__get(c->frames, key, sizeof(key));
-	struct ls_rec r = {.type = LS_REC_FRAME};
 	char cut[64];
 
 	memset(f, 0, sizeof(*f));
@@ -437,8 +447,42 @@ static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 	*id = known ? (uint32_t)*known : ++c->next_frame;
 	if (bytemap__put(c->frames, key, sizeof(key), *id | (f->func ? FRAME_NAMED : 0)))
 		return -ENOMEM;
+	if (!known && !f->func && !f->module && pc < LS_CUT_PC_BASE && c->nlate < LATE_FRAMES_MAX &&
+	    !ls_reserve(&c->late, &c->late_cap, c->nlate + 1, sizeof(*c->late)))
+		c->late[c->nlate++] = (struct late_frame){.pc = pc, .id = *id, .ra = ra};
+	return put_frame(c, *id, pc, f);
+}
+
+/* JIT code named since its frames were written (the runtime writes its perf map line after the
+ * code ran): their FRAME records again, with the name. 0 or -ENOMEM. */
+static int name_late_frames(struct collector *c)
+{
+	struct sym_frame f;
+	int err;
+
+	for (size_t i = 0; i < c->nlate;) {
+		struct late_frame *l = &c->late[i];
+		uint64_t key[2] = {l->pc, l->ra};
+
+		if (symbolizer__frame(c->sym, l->pc, l->ra, &f) || !f.func) {
+			i++;
+			continue;
+		}
+		err = bytemap__put(c->frames, key, sizeof(key), l->id | FRAME_NAMED) ?:
+		      put_frame(c, l->id, l->pc, &f);
+		if (err)
+			return err;
+		*l = c->late[--c->nlate];
+	}
+	return 0;
+}
+
+static int put_frame(struct collector *c, uint32_t id, uint64_t pc, const struct sym_frame *f)
+{
+	struct ls_rec r = {.type = LS_REC_FRAME};
+
 	r.ts = c->last_ts;
-	r.frame.id = *id;
+	r.frame.id = id;
 	r.frame.pc = pc;
 	r.frame.func = f->func ? f->func : "";
 	r.frame.file = f->file ? f->file : "";
@@ -849,8 +893,13 @@ static void py_look(struct collector *c)
 	gil_look(c);
 	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
 		return;
+	/* no object exported _PyRuntime: none will until another is mapped (reading a large
+	 * program's symbol table every 50 ms, as Node.js', kept the recorder from its events) */
+	if (c->py_absent_at && c->py_absent_at == bytemap__count(c->mappings) + 1)
+		return;
 	c->py_looked = now;
 	c->py = pyreader__open(c->pid, why, sizeof(why));
+	c->py_absent_at = !c->py && errno == ENOENT ? bytemap__count(c->mappings) + 1 : 0;
 	if (!c->py && errno == ENOTSUP && !c->py_unsupported[0]) {
 		/* a CPython we cannot read: said once, and in the report; no more looking */
 		snprintf(c->py_unsupported, sizeof(c->py_unsupported), "python: %s: no Python "
@@ -871,6 +920,7 @@ void collector__python_look(struct collector *c, bool now)
 	if (now && !c->py) {
 		c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 		c->py_looked = 0;
+		c->py_absent_at = 0;
 	}
 	py_look(c);
 }
@@ -1069,7 +1119,7 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		    size_t snap_avail, uint32_t *id, const struct hidden_ra *hid,
 		    const struct ls_py_stack *at, bool learn)
 {
-	uint8_t patched[LS_STACK_SNAP];
+	uint8_t local[LS_STACK_SNAP], *patched = local, *heap = NULL;
 	uint64_t pcs[MAX_PCS];
 	struct unwind_input in = {
 		.ip = st->ip, .sp = st->sp, .bp = st->bp, .fp = (const uint64_t *)st->fp,
@@ -1077,19 +1127,25 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		.snap = (const uint8_t *)(st + 1), .snap_len = st->snap_len,
 	};
 	enum sym_cut cut;
-	int n;
+	int n, err;
 
 	*id = 0;
 	if (!st->ip || snap_avail < st->snap_len)
 		return 0;
+	/* a stack the recorder read (64 KiB) is patched in a copy of its size */
+	if ((hid && (hid->slot[0] || hid->slot[1])) && st->snap_len > sizeof(local)) {
+		heap = malloc(st->snap_len);
+		if (!heap)
+			return -ENOMEM;
+		patched = heap;
+	}
 	/* a probed lock call's return address, hidden by the return probe's trampoline */
 	for (int i = 0; hid && i < 2; i++) {
 		uint64_t slot = hid->slot[i];
 
 		uint64_t now;
 
-		if (!slot || slot < st->sp || slot + 8 > st->sp + st->snap_len ||
-		    st->snap_len > sizeof(patched))
+		if (!slot || slot < st->sp || slot + 8 > st->sp + st->snap_len)
 			continue;
 		/* only where the trampoline still stands: a call that returned while the probes
 		 * were off leaves its entry behind, and the slot has been reused since */
@@ -1101,14 +1157,21 @@ static int stack_of(struct collector *c, uint32_t tid, const struct ls_ev_stack 
 		memcpy(patched + (slot - st->sp), &hid->ra[i], sizeof(hid->ra[i]));
 		in.snap = patched;
 	}
+	/* code mapped since the map was read: a JIT's, new to unwind through */
+	if (!symbolizer__in_file(c->sym, st->ip) && !symbolizer__is_anon(c->sym, st->ip))
+		maybe_refresh(c);
 	n = symbolizer__unwind_cut(c->sym, &in, pcs, c->mark_cuts ? MAX_PCS - 1 : MAX_PCS, &cut);
+	err = 0;
 	if (n <= 0)
-		return 0;
+		goto cleanup;
 	if (c->mark_cuts && cut != SYM_WHOLE)
 		pcs[n++] = LS_CUT_PC_BASE + cut;
 	if (learn && in.snap != patched)
 		learn_path(c, st, in.snap, pcs, n);
-	return stack_id_of(c, tid, pcs, n, at, id);
+	err = stack_id_of(c, tid, pcs, n, at, id);
+cleanup:
+	free(heap);
+	return err;
 }
 
 /* The stack of a wait sent with the key of call path PATH in place of its stack; AT: where its
@@ -1551,8 +1614,10 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 		return write_thread(c, ts, ev->h.tid, comm, ev->parent);
 	case LS_EV_COMM:
 		/* the leader renamed at exec: the program may now be another, perhaps CPython */
-		if (ev->h.tid == (uint32_t)c->pid && !c->py)
+		if (ev->h.tid == (uint32_t)c->pid && !c->py) {
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
+			c->py_absent_at = 0;
+		}
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
 		/* its wait from before the attach ends with it (the exit says so) */
@@ -1728,6 +1793,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 /* ---- event loops: blocks, and where they were while in progress ---- */
 
 _Static_assert((int)LS_OFF__COUNT == (int)LS_LOOP_OFF__COUNT &&
+		       (int)LS_CLS_ON_CPU == (int)LS_LOOP_RUNNING &&
 	       (int)LS_OFF_SLEEP == (int)LS_LOOP_SLEEP && (int)LS_OFF_LOCK == (int)LS_LOOP_LOCK &&
 	       (int)LS_OFF_IO == (int)LS_LOOP_IO && (int)LS_OFF_RUNQ == (int)LS_LOOP_RUNQ &&
 	       (int)LS_OFF_OTHER == (int)LS_LOOP_OTHER, "off-CPU classes");
@@ -1766,6 +1832,8 @@ static int on_loop(struct collector *c, const struct ls_ev_loop *ev, size_t size
 		r.loop.off_ns[i] = ev->off_ns[i];
 	r.loop.stack_id = stack_id;
 	r.loop.on_cpu = ev->on_cpu != 0;
+	r.loop.cls = ev->h.type == LS_EV_LOOP_SAMPLE && ev->cls <= LS_CLS_ON_CPU ? ev->cls
+										 : LS_LOOP_CLS_UNKNOWN;
 	return put(c, &r);
 }
 
@@ -1807,9 +1875,6 @@ int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
 			ev->st.bp = st->user_bp;
 			hid = (struct hidden_ra){{st->ra_slot, st->ra2_slot}, {st->ra, st->ra2}};
 		}
-		/* stack_of() patches hidden return addresses into a copy of this size */
-		if ((hid.slot[0] || hid.slot[1]) && len > LS_STACK_SNAP)
-			len = LS_STACK_SNAP;
 		if (!stack) {
 			ev->st.ip = 0;	/* no stack: stack_of() takes none */
 			len = 0;
@@ -1823,6 +1888,7 @@ int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
 		if (st->off_since && st->off_since < now && st->off_class < LS_OFF__COUNT)
 			ev->off_ns[st->off_class] += now - st->off_since;
 		ev->polls = st->polls;
+		ev->cls = st->off_class < LS_OFF__COUNT ? st->off_class : LS_OFF_OTHER;
 		ev->st.snap_len = len;
 		err = on_loop(c, ev, sizeof(*ev) + len, &hid);
 	}
@@ -2173,6 +2239,7 @@ int collector__refresh(struct collector *c)
 	py_look(c);
 	py_names(c);	/* threads named since */
 	c->last_refresh = ls_mono_ns();
+	err = err ?: name_late_frames(c);
 	return err ? err : write_new_mappings(c);
 }
 
@@ -2374,6 +2441,7 @@ void collector__free(struct collector *c)
 	bytemap__free(c->locks);
 	bytemap__free(c->stacks);
 	bytemap__free(c->frames);
+	free(c->late);
 	bytemap__free(c->threads);
 	symbolizer__free(c->sym);
 	free(c);

@@ -24,7 +24,8 @@ struct loopwatch {
 	struct bpf_program *sampler; /* borrowed; attached once the target has a loop */
 	bool sampler_tried;
 	struct cpusampler *sampling; /* the sampler, attached */
-	struct bytemap *taken; /* tid -> gap_start of the block whose stack was taken */
+	struct bytemap *taken; /* tid -> gap_start of the block whose stacks are being taken */
+	struct bytemap *taken_cls; /* tid -> the off-CPU classes (bits) it was read in */
 };
 
 struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint64_t threshold_ns)
@@ -37,7 +38,10 @@ struct loopwatch *loopwatch__new(int loops_fd, struct bpf_program *sampler, uint
 	w->sampler = sampler;
 	w->threshold_ns = threshold_ns;
 	w->taken = bytemap__new();
-	if (!w->taken) {
+	w->taken_cls = bytemap__new();
+	if (!w->taken || !w->taken_cls) {
+		bytemap__free(w->taken);
+		bytemap__free(w->taken_cls);
 		free(w);
 		errno = ENOMEM;
 		return NULL;
@@ -64,6 +68,7 @@ void loopwatch__free(struct loopwatch *w)
 		return;
 	cpusampler__free(w->sampling);
 	bytemap__free(w->taken);
+	bytemap__free(w->taken_cls);
 	free(w);
 }
 
@@ -110,22 +115,29 @@ static uint64_t own_ns(const struct ls_loop_state *st, uint64_t now)
 	return now > st->gap_start + runq ? now - st->gap_start - runq : 0;
 }
 
+/* A block asleep is read once per class of sleep (a sleep, a lock, a call): its stack is then
+ * the one of the wait that dominates it, whatever BPF took before (on CPU, or as it left it:
+ * from a small copy of the stack). */
 static int scan_one(void *arg, uint32_t tid, const struct ls_loop_state *st)
 {
 	struct scan_ctx *s = arg;
 	uint64_t *taken = bytemap__get_u64(s->w->taken, tid);
+	uint64_t *cls = bytemap__get_u64(s->w->taken_cls, tid);
+	uint64_t bit = 1ull << (st->off_class & 63), mask;
 	int ret;
 
 	s->loops += st->polls >= LS_LOOP_MIN_POLLS;
+	mask = taken && cls && *taken == st->gap_start ? *cls : 0;
 	if (!st->gap_start || st->poll_since || !st->off_since || st->polls < LS_LOOP_MIN_POLLS ||
-	    st->sampled == st->gap_start || (taken && *taken == st->gap_start) ||
+	    (mask & bit) || (st->off_class == LS_OFF_RUNQ && st->sampled == st->gap_start) ||
 	    s->now < st->gap_start + s->w->threshold_ns ||
 	    own_ns(st, s->now) < s->w->threshold_ns / LS_LOOP_OWN_DIV)
 		return 0;
 	ret = s->fn(s->arg, tid, st, s->now);
 	if (ret < 0)
 		return ret;
-	if (ret > 0 && bytemap__put_u64(s->w->taken, tid, st->gap_start))
+	if (ret > 0 && (bytemap__put_u64(s->w->taken, tid, st->gap_start) ||
+			bytemap__put_u64(s->w->taken_cls, tid, mask | bit)))
 		return -ENOMEM;
 	return 0;
 }

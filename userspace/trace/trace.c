@@ -487,7 +487,8 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 		break;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
-		if (rec->loop.start > rec->ts || rec->loop.on_cpu > 1)
+		if (rec->loop.start > rec->ts || rec->loop.on_cpu > 1 ||
+		    rec->loop.cls > LS_LOOP_CLS_UNKNOWN)
 			return -EINVAL;
 		break;
 	default:
@@ -582,7 +583,8 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		for (int i = 0; i < LS_LOOP_OFF__COUNT; i++)
 			p = put_u(p, rec->loop.off_ns[i]);
 		p = put_dict(p, &w->stacks, rec->loop.stack_id);
-		*p++ = rec->loop.on_cpu;
+		/* the class in the same byte, above the flag: 0 in older traces, unknown */
+		*p++ = rec->loop.on_cpu | (uint8_t)((rec->loop.cls + 1) % (LS_LOOP_CLS_UNKNOWN + 1)) << 1;
 		return p;
 	case LS_REC_TASK_WAIT:
 		p = put_u(p, rec->task_wait.cycle);
@@ -1044,7 +1046,10 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		for (int i = 0; i < LS_LOOP_OFF__COUNT; i++)
 			rec->loop.off_ns[i] = get_u(c);
 		rec->loop.stack_id = get_dict32(c, &r->stacks);
-		rec->loop.on_cpu = get_byte(c, 2);
+		rec->loop.on_cpu = get_byte(c, 2 * (LS_LOOP_CLS_UNKNOWN + 1));
+		rec->loop.cls = (uint8_t)((rec->loop.on_cpu >> 1) + LS_LOOP_CLS_UNKNOWN) %
+				(LS_LOOP_CLS_UNKNOWN + 1);
+		rec->loop.on_cpu &= 1;
 		break;
 	}
 	case LS_REC_TASK_WAIT:

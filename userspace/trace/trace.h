@@ -102,6 +102,8 @@ enum ls_loop_off {
 	LS_LOOP_OTHER,		/* asleep outside a system call */
 	LS_LOOP_OFF__COUNT
 };
+#define LS_LOOP_RUNNING LS_LOOP_OFF__COUNT	  /* a loop sample's class: on CPU */
+#define LS_LOOP_CLS_UNKNOWN (LS_LOOP_OFF__COUNT + 1)
 
 enum ls_rec_type {
 	LS_REC_WAIT_BEGIN = 1,
@@ -231,6 +233,9 @@ struct ls_rec {
 			uint64_t off_ns[LS_LOOP_OFF__COUNT];	/* off CPU from start to ts */
 			uint32_t stack_id;	/* SAMPLE: the thread's stack at ts; 0: none */
 			uint8_t on_cpu;		/* SAMPLE: the thread was on CPU at ts */
+			uint8_t cls;		/* SAMPLE: where it was: LS_LOOP_RUNNING,
+						 * enum ls_loop_off, or LS_LOOP_CLS_UNKNOWN
+						 * (a trace of an older lockscope) */
 		} loop;			/* LOOP_SAMPLE and LOOP_BLOCK */
 		struct {
 			uint64_t duration_ns;
