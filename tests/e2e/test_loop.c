@@ -1,10 +1,11 @@
 /* test_loop.c - end to end on event loops: asyncio on every CPython (blocked by sleeps, CPU
  * work and network calls with timeouts), a C epoll loop (by a sleep, CPU work, a lock and a
  * read; by a sleep in select() on no descriptors), redis (DEBUG SLEEP, DEBUG POPULATE, KEYS,
- * against its slow log), Node.js (CPU work, execSync; with and without V8's perf map), a busy but well-behaved asyncio loop and a
- * thread-per-connection server (no loop blocked). Every block the workload measured itself must
- * be in loop_blocks (and nothing else): its duration within 10%, its cause, and (but for node's
- * JIT code without a perf map) the blocking function in its stack; the Chrome export shows the same blocks. */
+ * against its slow log), Node.js (CPU work, execSync; with and without V8's perf map), a busy
+ * but well-behaved asyncio loop and a thread-per-connection server (no loop blocked). Every
+ * block the workload measured itself must be in loop_blocks (and nothing else): its duration
+ * within 10%, its cause, and (but for node's JIT code without a perf map) the blocking function
+ * in its stack; the Chrome export shows the same blocks. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
