@@ -18,7 +18,8 @@ let contended, inversion, deadlock, asyncDeadlock, manyLocks, browser;
 
 // Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
 function record(name, opts, ...args) {
-	const trace = path.join(dir, `${path.basename(name)}.lsz`);
+	// an interpreter's trace is named after its script: two would share the interpreter's name
+	const trace = path.join(dir, `${path.basename(args.find((a) => /\.(py|js)$/.test(a)) ?? name)}.lsz`);
 	const cmd = name.includes('/') ? [name] : [`build/workloads/${name}`]; // a path: an interpreter
 	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', ...cmd, ...args],
 		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
