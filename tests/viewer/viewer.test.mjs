@@ -181,6 +181,12 @@ test('deadlock: the panel names both threads, the timeline marks the moment', as
 			assert.ok(text.includes(t.stack.join('\n')), `the stack of ${t.tid} is not shown`);
 		}
 		assert.equal((await page.evaluate(() => window.__lockscope.frame())).deadlockMarks, 2);
+		// its locks, taken where full mode saw it, were held from then on: not "0 ns"
+		for (const l of report.locks.filter((x) => x.acquisitions)) {
+			assert.ok(l.hold_ns > 1e8, `${l.name} held ${l.hold_ns} ns`);
+			const held = (await page.locator(`#hotspots tbody tr[data-name="${l.name}"] td`).allInnerTexts())[5];
+			assert.match(held, /^[0-9.]+ (ms|s)$/, `${l.name}: ${held}`);
+		}
 		// a click on it selects its lock and shows its moment: the stuck waits are in view
 		await page.locator('#deadlocks .deadlock').first().click();
 		const st = await page.evaluate(() => window.__lockscope.frame());
