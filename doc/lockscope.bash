@@ -45,7 +45,7 @@ _lockscope()
 	--format)
 		case $cmd in
 		graph) COMPREPLY=($(compgen -W "dot json" -- "$cur")) ;;
-		export) COMPREPLY=($(compgen -W "chrome pprof perfetto" -- "$cur")) ;;
+		export) COMPREPLY=($(compgen -W "chrome pprof perfetto speedscope" -- "$cur")) ;;
 		esac
 		return
 		;;

@@ -79,7 +79,52 @@ export function fmtNs(ns) {
 	return Math.round(ns) + ' ns';
 }
 
-// A colour per lock, spread around the hue circle by the golden angle; holds a lighter one.
-export function lockColor(i, light) {
-	return `hsl(${(i * 137.508) % 360}, 62%, ${light ? 80 : 56}%)`;
+// Colours. The locks that matter (contended, or on a lock-order cycle) get a palette's distinct
+// colours, in order of their wait; the GIL its own; every other lock one shared colour and the
+// interpreter's own locks a paler one, so that a colour on the timeline always has a key.
+export const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1',
+	'#ff9da7', '#9c755f', '#17becf', '#bcbd22', '#8c564b'];
+export const GIL_COLOR = '#34405a';
+export const OTHER_COLOR = '#c4b59d';
+export const INTERNAL_COLOR = '#dedbd4';
+export const MERGED_COLOR = '#8d939e';
+
+// COLOR mixed halfway with white: holds, drawn under the waits.
+export function lighter(color) {
+	const n = parseInt(color.slice(1), 16);
+	const mix = (v) => Math.round(v + (255 - v) * 0.5);
+	return `rgb(${mix(n >> 16)}, ${mix((n >> 8) & 255)}, ${mix(n & 255)})`;
+}
+
+// The colour of each lock of the timeline's table, and the legend's rows: {wait, hold, top
+// (indices with a colour of their own, GIL first), others, internal}.
+export function lockColors(locks, report, graph) {
+	const index = new Map(locks.map((l, i) => [l.name, i]));
+	const wanted = [];
+	for (const l of report.locks || []) if (index.has(l.name)) wanted.push(index.get(l.name));
+	for (const c of graph.cycles || []) for (const name of c) if (index.has(name)) wanted.push(index.get(name));
+	const gil = locks.findIndex((l) => l.kind === 'gil');
+	const top = [...new Set([gil, ...wanted])].filter((i) => i >= 0 && locks[i].kind !== 'internal')
+		.slice(0, PALETTE.length + (gil >= 0 ? 1 : 0));
+	const wait = locks.map((l) => (l.kind === 'internal' ? INTERNAL_COLOR : OTHER_COLOR));
+	let k = 0;
+	for (const i of top) wait[i] = i === gil ? GIL_COLOR : PALETTE[k++];
+	const own = new Set(top);
+	return {
+		wait,
+		hold: wait.map(lighter),
+		top,
+		others: locks.filter((l, i) => !own.has(i) && l.kind !== 'internal').length,
+		internal: locks.filter((l) => l.kind === 'internal').length,
+	};
+}
+
+// The frame of a stack that is the program's: the first of a script (Python, JavaScript), else
+// the first past the C library's and the interpreter's leaves (clock_nanosleep, take_gil).
+const SCRIPT = /\((?!<)[^()]*\.(py|pyx|js|mjs|cjs|ts|rb|lua|php):\d+\)$/;
+const LEAF = /^(__\w+|_?_?libc_\w+|clock_nanosleep|nanosleep|usleep|sleep|select|pselect\w*|poll|ppoll|epoll_\w+|read|write|recv\w*|send\w*|syscall|futex\w*|pthread_\w+|sem_\w+|lll_\w+|take_gil|drop_gil|PyThread_\w+|PyEval_\w+|_PyEval_\w+|time_sleep|\w+\.constprop\.\d+|\w+vectorcall\w*|cfunction_\w+|_PyObject_\w+|PyObject_\w+)( |\+|$)/;
+const STDLIB = /\((threading|queue|selectors|base_events|events|tasks|socket|ssl|subprocess|locks|queues|runners|timers|node:internal\/[\w/]+)\.(py|js):\d+\)$/;
+export function userFrame(stack) {
+	if (!stack || !stack.length) return null;
+	return stack.find((f) => SCRIPT.test(f) && !STDLIB.test(f)) || stack.find((f) => SCRIPT.test(f)) || stack.find((f) => !LEAF.test(f) && !/^[^ ]+\+0x[0-9a-f]+/.test(f)) || stack[0];
 }

@@ -1,6 +1,6 @@
 // panels.js - the report's tables: hotspots (sortable, a click selects the lock), deadlocks and
 // event-loop blocks (a click shows the moment on the timeline).
-import {fmtNs} from './data.js';
+import {fmtNs, userFrame} from './data.js';
 
 function cell(tr, text, cls) {
 	const td = document.createElement('td');
@@ -37,6 +37,7 @@ export class SortableTable {
 		for (const c of this.columns) {
 			const th = document.createElement('th');
 			th.textContent = c.label;
+			if (c.title) th.title = c.title;
 			th.dataset.key = c.key;
 			if (c.key === this.sortKey) th.className = 'sorted' + (this.asc ? ' asc' : '');
 			th.addEventListener('click', () => this.sort(c.key));
@@ -55,7 +56,16 @@ export class SortableTable {
 			const tr = body.insertRow();
 			tr.dataset.name = r.name ?? '';
 			if (this.selected != null && r.name === this.selected) tr.className = 'selected';
-			for (const c of this.columns) cell(tr, c.fmt ? c.fmt(r[c.key], r) : r[c.key] ?? '–', c.key === 'name' ? 'name' : '');
+			for (const c of this.columns) {
+				const td = cell(tr, c.fmt ? c.fmt(r[c.key], r) : r[c.key] ?? '–', c.key === 'name' ? 'name' : '');
+				if (td.textContent === NOT_TRACED) td.className = 'untraced';
+				if (c.tip) td.title = c.tip(r[c.key], r) || '';
+				if (c.sub && c.sub(r)) {
+					const small = document.createElement('small');
+					small.textContent = c.sub(r);
+					td.append(' ', small);
+				}
+			}
 			tr.title = r.name ?? '';
 			tr.addEventListener('click', () => this.onRow(r));
 		}
@@ -67,31 +77,39 @@ export class SortableTable {
 	}
 }
 
-const count = (v) => (v == null ? '–' : v.toLocaleString('en'));
+const NOT_TRACED = 'not traced';
+const count = (v) => (v == null ? NOT_TRACED : v.toLocaleString('en'));
+// hold figures exist only where lock and unlock were traced (full mode): none is "not traced"
+const held = (fmt) => (v, r) => (v == null || !r.acquisitions ? NOT_TRACED : fmt(v));
 
-export function hotspotsTable(table, report, onLock) {
+export function hotspotsTable(table, caption, report, onLock) {
+	const cov = report.recording.full_coverage;
+	const share = cov == null ? 'the full-mode part' : `${(cov * 100).toFixed(1)}%`;
+	const holdNote = `counted in full mode only: ${share} of the recording`;
+	caption.textContent = cov ? `Acquired, Held and Max hold are ${holdNote}; "not traced" where no acquisition was seen.`
+		: 'No full-mode time: acquisitions and holds were not traced.';
 	const columns = [
-		{key: 'name', label: 'Lock'},
-		{key: 'kind', label: 'Kind'},
+		{key: 'name', label: 'Lock', sub: (r) => r.kind},
 		{key: 'contentions', label: 'Contentions', num: true, fmt: count},
 		{key: 'wait_ns', label: 'Wait', num: true, fmt: fmtNs},
 		{key: 'max_wait_ns', label: 'Max wait', num: true, fmt: fmtNs},
-		{key: 'acquisitions', label: 'Acquired', num: true, fmt: count},
-		{key: 'hold_ns', label: 'Held', num: true, fmt: fmtNs},
-		{key: 'max_hold_ns', label: 'Max hold', num: true, fmt: fmtNs},
+		{key: 'acquisitions', label: 'Acquired*', num: true, fmt: count, title: holdNote},
+		{key: 'hold_ns', label: 'Held*', num: true, fmt: held(fmtNs), title: holdNote},
+		{key: 'max_hold_ns', label: 'Max hold*', num: true, fmt: held(fmtNs), title: holdNote},
 	];
 	return new SortableTable(table, columns, report.locks || [], (r) => onLock(r.name));
 }
 
 export function loopBlocksTable(table, report, threadName, onBlock) {
-	const rows = (report.loop_blocks || []).map((b) => ({...b, name: null, thread: `${threadName(b.tid)} (${b.tid})`}));
+	const rows = (report.loop_blocks || []).map((b) => ({...b, name: null, thread: `${threadName(b.tid)} (${b.tid})`, where: userFrame(b.stack)}));
 	const columns = [
 		{key: 'thread', label: 'Thread'},
 		{key: 'start_ns', label: 'At', num: true, fmt: fmtNs},
 		{key: 'duration_ns', label: 'Blocked', num: true, fmt: fmtNs},
 		{key: 'cause', label: 'Cause'},
 		{key: 'on_cpu_ns', label: 'On CPU', num: true, fmt: fmtNs},
-		{key: 'stack', label: 'Where', fmt: (s) => (s && s[0]) || '–'},
+		// the program's own frame, not the leaf (clock_nanosleep); the whole stack on hover
+		{key: 'where', label: 'Where', fmt: (w) => w || '–', tip: (w, r) => (r.stack || []).join('\n')},
 	];
 	return new SortableTable(table, columns, rows, onBlock);
 }

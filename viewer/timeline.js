@@ -1,14 +1,14 @@
 // timeline.js - the canvas timeline: a track per thread with rows for waits, holds, wake calls
 // and event-loop blocks; only the visible range is drawn, and slices under a pixel are merged.
-import {ROW_WAIT, ROW_WAKE, ROW_HOLD, fmtNs, lockColor} from './data.js';
+import {ROW_WAIT, ROW_WAKE, ROW_HOLD, fmtNs, GIL_COLOR, MERGED_COLOR} from './data.js';
 
 const GUTTER = 170; // thread names
 const RULER = 22;
-const ROW_H = {[ROW_WAIT]: 16, [ROW_HOLD]: 14, [ROW_WAKE]: 6, loop: 8};
+const ROW_H = {[ROW_WAIT]: 16, [ROW_HOLD]: 14, [ROW_WAKE]: 8, loop: 10};
 const TRACK_GAP = 6;
-const MERGED = '#8d939e';
+const ROW_NAME = {[ROW_WAIT]: 'waits', [ROW_HOLD]: 'holds', [ROW_WAKE]: 'wakes', loop: 'loop blocks'};
 const FLOW_MAX = 400; // flows are drawn when no more than this many are in view
-const LOOP_COLORS = {sleep: '#e6a23c', cpu: '#f56c6c', lock: '#a05ad0', io: '#4aa3c8', other: '#999'};
+export const LOOP_COLORS = {sleep: '#e6a23c', cpu: '#f56c6c', lock: '#a05ad0', io: '#4aa3c8', other: '#999'};
 
 export class Timeline {
 	constructor(els, data, onSelect) {
@@ -21,8 +21,8 @@ export class Timeline {
 		this.onSelect = onSelect;
 		this.selected = -1; // lock index in the timeline's table
 		this.cycleLocks = new Set(data.graph.cycles.flat());
-		this.colors = this.t.meta.locks.map((_, i) => lockColor(i));
-		this.holdColors = this.t.meta.locks.map((_, i) => lockColor(i, true));
+		this.colors = data.colors.wait;
+		this.holdColors = data.colors.hold;
 		this.duration = Math.max(this.t.meta.duration_ns, 1000);
 		this.t0 = 0;
 		this.t1 = this.duration;
@@ -78,6 +78,9 @@ export class Timeline {
 
 	resize() {
 		const dpr = window.devicePixelRatio || 1;
+		// as tall as the tracks, up to most of the window: no empty half page, no endless one
+		const want = Math.max(RULER + 60, Math.min(this.contentH + 2, Math.round(window.innerHeight * 0.6))) + 'px';
+		if (this.scroll.style.height !== want) this.scroll.style.height = want;
 		const w = this.scroll.clientWidth, h = this.scroll.clientHeight;
 		this.w = w;
 		this.h = h;
@@ -217,7 +220,7 @@ export class Timeline {
 	fillRun(x0, x1, y, h, lock, sel, st) {
 		const c = this.ctx;
 		c.globalAlpha = this.selected < 0 || sel ? 1 : 0.25;
-		c.fillStyle = lock >= 0 ? this.palette[lock] : MERGED;
+		c.fillStyle = lock >= 0 ? this.palette[lock] : MERGED_COLOR;
 		c.fillRect(x0, y, Math.max(x1 - x0, 1), h);
 		st.rectsDrawn++;
 	}
@@ -243,7 +246,7 @@ export class Timeline {
 			c.fillRect(x0, y + h - 2, x1 - x0, 2);
 		}
 		if (x1 - x0 > 50 && h > 10) {
-			c.fillStyle = '#111';
+			c.fillStyle = this.palette[l] === GIL_COLOR ? '#fff' : '#111';
 			c.font = '11px system-ui, sans-serif';
 			const vx = Math.max(x0, GUTTER) + 3;
 			c.fillText(name, vx, y + h - 4, Math.min(x1, this.w) - vx - 3);
@@ -327,7 +330,15 @@ export class Timeline {
 		for (const o of this.tracks) {
 			const y = o.y - top;
 			if (y + o.h < RULER || y > this.h) continue;
+			c.fillStyle = '#1d1f21';
+			c.font = '12px system-ui, sans-serif';
 			c.fillText(`${o.name} ${o.tid}`, 6, y + 11, GUTTER - 10);
+			// each row says what it holds
+			c.fillStyle = '#6b6f76';
+			c.font = '10px system-ui, sans-serif';
+			c.textAlign = 'right';
+			for (const r of o.rows) c.fillText(ROW_NAME[r.row], GUTTER - 6, r.y - top + Math.min(r.h, 10) - 1);
+			c.textAlign = 'left';
 			c.strokeStyle = '#e3e5e9';
 			c.beginPath();
 			c.moveTo(0, y + o.h - 0.5);

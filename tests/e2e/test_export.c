@@ -203,6 +203,83 @@ Test(export, chrome_holds_in_full_mode, .timeout = 60)
 	free(out);
 }
 
+/* speedscope's own format: a profile per thread, each sample a stack root first with the lock
+ * innermost, weighted by the time waited; the weights add up to the report's waits, per thread
+ * and per lock, and frames are named as the report names them, with nothing appended. */
+Test(export, speedscope_profiles_add_up_to_the_report, .timeout = 60)
+{
+	char *out = NULL, *err = NULL, *text, path[512];
+	struct jp_value *doc, *rep;
+	const struct jp_value *frames, *profiles, *hot, *waiters;
+	double total = 0;
+
+	cr_assert_eq(shf(NULL, &err,
+			 LOCKSCOPE " record -o %s/ss.lsz -- " WORKLOAD(
+			     "contended") " --iters 300 && " LOCKSCOPE
+					  " export --format speedscope %s/ss.lsz",
+			 test_dir(), test_dir()),
+		     0, "%s", err);
+	free(err);
+	snprintf(path, sizeof(path), "%s/ss.speedscope.json", test_dir());
+	text = slurp(path);
+	cr_assert_not_null(text, "no ss.speedscope.json");
+	doc = jparse(text);
+	cr_assert_not_null(doc, "not JSON");
+	cr_assert_str_eq(jstr(doc, "$schema"),
+			 "https://www.speedscope.app/file-format-schema.json");
+	cr_assert_eq(shf(&out, NULL, LOCKSCOPE " report --json %s/ss.lsz", test_dir()), 0);
+	rep = jparse(out);
+	hot = report_lock(rep, "hot_lock");
+	cr_assert_not_null(hot, "no hot_lock in the report: %s", out);
+	waiters = jp_get(hot, "waiters");
+	frames = jp_path(doc, "shared.frames");
+	profiles = jp_get(doc, "profiles");
+	cr_assert(frames && frames->len > 3 && profiles && profiles->len >= 2, "%s", text);
+	for (size_t i = 0; i < frames->len; i++)
+		cr_assert(!strchr(jstr(&frames->items[i], "name"), '{'),
+			  "a frame with arguments: %s", jstr(&frames->items[i], "name"));
+	for (size_t p = 0; p < profiles->len; p++) {
+		const struct jp_value *pr = &profiles->items[p], *smp = jp_get(pr, "samples"),
+				      *w = jp_get(pr, "weights");
+		const char *name = jstr(pr, "name"), *paren = strrchr(name, '(');
+		double sum = 0, hot_ns = 0, want = -1;
+		long tid = paren ? strtol(paren + 1, NULL, 10) : 0;
+
+		cr_assert_str_eq(jstr(pr, "type"), "sampled");
+		cr_assert_str_eq(jstr(pr, "unit"), "nanoseconds");
+		cr_assert(smp && w && smp->len == w->len && smp->len > 0, "%s", name);
+		for (size_t i = 0; i < smp->len; i++) {
+			const struct jp_value *st = &smp->items[i];
+			const struct jp_value *leaf =
+			    &frames->items[(size_t)st->items[st->len - 1].number];
+			const struct jp_value *root = &frames->items[(size_t)st->items[0].number];
+
+			sum += w->items[i].number;
+			cr_assert(strstr(jstr(leaf, "file"), "(waited for)"),
+				  "the innermost frame is "
+				  "not the lock: %s",
+				  jstr(leaf, "name"));
+			cr_assert_str_eq(jstr(root, "name"), "clone3", "not root first");
+			if (!strcmp(jstr(leaf, "name"), "hot_lock"))
+				hot_ns += w->items[i].number;
+		}
+		cr_assert_eq(sum, jnum(pr, "endValue", -1), "%s: weights %.0f, endValue %.0f", name,
+			     sum, jnum(pr, "endValue", -1));
+		for (size_t i = 0; i < waiters->len; i++)
+			if (jnum(&waiters->items[i], "tid", 0) == tid)
+				want = jnum(&waiters->items[i], "wait_ns", 0);
+		cr_assert_eq(hot_ns, want, "%s: %.0f ns on hot_lock, the report %.0f", name, hot_ns,
+			     want);
+		total += hot_ns;
+	}
+	cr_assert_eq(total, jnum(hot, "wait_ns", -1), "%.0f ns, the report %.0f", total,
+		     jnum(hot, "wait_ns", -1));
+	jp_free(rep);
+	jp_free(doc);
+	free(text);
+	free(out);
+}
+
 /* A deadlock: an instant on each of its threads, with the lock it holds and the one it waits
  * for, as the workload says it set them up. */
 Test(export, chrome_marks_deadlocks, .timeout = 60)

@@ -197,8 +197,10 @@ Test(export_proto, bad_formats_and_options_say_what, .timeout = 30)
 	char *err = NULL;
 
 	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " export %s --format svg", recording()), 1);
-	cr_assert(strstr(err, "lockscope: export: --format wants chrome, pprof or perfetto\n"),
-		  "%s", err);
+	cr_assert(
+	    strstr(err,
+		   "lockscope: export: --format wants chrome, pprof, perfetto or speedscope\n"),
+	    "%s", err);
 	free(err);
 	cr_assert_eq(shf(NULL, &err, LOCKSCOPE " export %s --by holder -o -", recording()), 1);
 	cr_assert(strstr(err, "lockscope: export: --by is for --format pprof\n"), "%s", err);

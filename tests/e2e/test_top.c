@@ -123,6 +123,39 @@ Test(top, frames_show_the_hot_lock_and_who_waits_then_sigterm_ends_it, .timeout 
 	free(text);
 }
 
+/* A lock without a variable keeps its whole description in a file's frames, the column as wide
+ * as the longest name (on a terminal, its width bounds it): the latch workload's "anon mapping
+ * 0x... first waited on in latch_wr_lock (latch.c:N)", not cut down to its address. */
+Test(top, a_long_lock_name_is_not_cut_to_its_address, .timeout = 60)
+{
+	char wl_out[256], wl_err[256], out[256], err[256], want[160], name[192], *text, *gt_text;
+	const char *row;
+	struct jp_value *gt;
+	pid_t wl, top;
+
+	snprintf(wl_out, sizeof(wl_out), "%s/top-latch.out", test_dir());
+	snprintf(wl_err, sizeof(wl_err), "%s/top-latch.err", test_dir());
+	snprintf(out, sizeof(out), "%s/top-long.out", test_dir());
+	snprintf(err, sizeof(err), "%s/top-long.err", test_dir());
+	wl = track(spawn_bg(WORKLOAD("latch") " --iters 2500", wl_out, wl_err));
+	top = start_top(wl, "", out, err);
+	cr_assert_eq(wait_for(top, 45), 0, "top did not end when the target did: %s", slurp(err));
+	text = slurp(out);
+	gt_text = slurp(wl_out);
+	gt = jparse(strrchr(gt_text, '{'));
+	cr_assert_not_null(gt, "no ground truth: %s", gt_text);
+	snprintf(want, sizeof(want), "\nanon mapping %s first waited on in latch_wr_lock (latch.c:",
+		 jstr(gt, "latch"));
+	row = strstr(text, want);
+	cr_assert_not_null(row, "no row with the latch's whole name: %s", text);
+	/* its counts follow, in their columns */
+	snprintf(name, sizeof(name), "%.*s", (int)(strchr(row + 1, ')') - row), row + 1);
+	cr_assert_gt(since_start_ns(text, name), 0, "no wait on the row of %s: %s", name, text);
+	jp_free(gt);
+	free(gt_text);
+	free(text);
+}
+
 /* An asyncio loop blocked by a sleep while top watches: the frames show it while it lasts, with
  * its cause, its thread and the handler that blocks it. */
 Test(top, an_event_loop_block_is_shown_as_it_happens, .timeout = 60)

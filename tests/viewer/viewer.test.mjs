@@ -14,11 +14,12 @@ import {launchBrowser, serve} from './harness.mjs';
 const LS = 'build/lockscope';
 const ARTIFACTS = 'build/test-artifacts';
 const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
-let contended, inversion, deadlock, asyncDeadlock, browser;
+let contended, inversion, deadlock, asyncDeadlock, manyLocks, browser;
 
 // Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
 function record(name, opts, ...args) {
-	const trace = path.join(dir, `${path.basename(name)}.lsz`);
+	// an interpreter's trace is named after its script: two would share the interpreter's name
+	const trace = path.join(dir, `${path.basename(args.find((a) => /\.(py|js)$/.test(a)) ?? name)}.lsz`);
 	const cmd = name.includes('/') ? [name] : [`build/workloads/${name}`]; // a path: an interpreter
 	const out = execFileSync(LS, ['record', ...opts, '-o', trace, '--', ...cmd, ...args],
 		{stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000}).toString();
@@ -32,6 +33,9 @@ before(async () => {
 	inversion = record('inversion', ['--mode', 'full']);
 	deadlock = record('deadlock', ['-d', '2']); // it hangs: the recording's end stops it
 	asyncDeadlock = record('/usr/bin/python3.11', ['-d', '3'], 'tests/workloads/py_async_deadlock.py');
+	// pyenv's 3.11 (python3 here): its symbols name the interpreter's own locks
+	const python = execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))']).toString().trim();
+	manyLocks = record(python, ['--mode', 'full'], 'tests/workloads/py_manylocks.py', '--transfers', '300');
 	browser = await launchBrowser(chromium, dir);
 });
 
@@ -43,8 +47,9 @@ after(async () => {
 async function open(server, prepare) {
 	const page = await browser.newPage({viewport: {width: 1400, height: 1000}});
 	await prepare?.(page);
-	const foreign = [], errors = [];
+	const foreign = [], errors = [], failed = [];
 	page.on('request', (r) => { if (!r.url().startsWith(server.url)) foreign.push(r.url()); });
+	page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
 	page.on('pageerror', (e) => errors.push(String(e)));
 	await page.goto(server.url);
 	await page.waitForFunction(() => window.__lockscope.ready || window.__lockscope.error, null, {timeout: 30000});
@@ -52,6 +57,7 @@ async function open(server, prepare) {
 	page.check = () => {
 		assert.deepEqual(foreign, [], 'the page asked for something outside the server');
 		assert.deepEqual(errors, [], 'the page threw');
+		assert.deepEqual(failed, [], 'a request failed (a favicon.ico asked of the server?)');
 	};
 	return page;
 }
@@ -150,7 +156,7 @@ test('inversion: the lock-order graph shows the cycle in red, an edge click show
 		assert.match(detail, /potential deadlock/);
 		assert.match(detail, /transfer_a_to_b \(inversion\.c:\d+\)/);
 		// full mode: each of the two threads held lock_a once per round, and the timeline has them all
-		await page.locator('#graph g.node', {hasText: 'lock_a'}).locator('circle').click();
+		await page.locator('#graph g.node[data-name="lock_a"] rect').click();
 		const st = await page.evaluate(() => window.__lockscope.frame());
 		assert.equal(st.selected, 'lock_a');
 		assert.equal(st.highlightedHolds, 2 * inversion.truth.rounds, JSON.stringify(st));
@@ -175,6 +181,12 @@ test('deadlock: the panel names both threads, the timeline marks the moment', as
 			assert.ok(text.includes(t.stack.join('\n')), `the stack of ${t.tid} is not shown`);
 		}
 		assert.equal((await page.evaluate(() => window.__lockscope.frame())).deadlockMarks, 2);
+		// its locks, taken where full mode saw it, were held from then on: not "0 ns"
+		for (const l of report.locks.filter((x) => x.acquisitions)) {
+			assert.ok(l.hold_ns > 1e8, `${l.name} held ${l.hold_ns} ns`);
+			const held = (await page.locator(`#hotspots tbody tr[data-name="${l.name}"] td`).allInnerTexts())[5];
+			assert.match(held, /^[0-9.]+ (ms|s)$/, `${l.name}: ${held}`);
+		}
 		// a click on it selects its lock and shows its moment: the stuck waits are in view
 		await page.locator('#deadlocks .deadlock').first().click();
 		const st = await page.evaluate(() => window.__lockscope.frame());
@@ -213,7 +225,8 @@ test('loop blocks: the panel lists them and the timeline draws them on their thr
 			const rep = await (await route.fetch()).json();
 			const tid = rep.threads.find((t) => t.name === 'worker-1').tid;
 			rep.loop_blocks = [
-				{tid, start_ns: 1e6, duration_ns: 60e6, cause: 'sleep', on_cpu_ns: 1e5, stack: ['handler (app.py:12)']},
+				{tid, start_ns: 1e6, duration_ns: 60e6, cause: 'sleep', on_cpu_ns: 1e5,
+					stack: ['clock_nanosleep (clock_nanosleep.c:78)', '__nanosleep (nanosleep.c:25)', 'time_sleep (timemodule.c:2168)', 'handler (app.py:12)', 'main (app.py:30)']},
 				{tid: 999999, start_ns: 2e6, duration_ns: 80e6, cause: 'cpu', on_cpu_ns: 79e6, stack: []},
 			];
 			await route.fulfill({json: rep});
@@ -224,10 +237,117 @@ test('loop blocks: the panel lists them and the timeline draws them on their thr
 		const before = await page.evaluate(() => window.__lockscope.stats());
 		assert.equal(before.tracks, contended.truth.threads + 2, 'a track for the loop thread the trace did not have');
 		assert.ok(before.loopCauses.includes('sleep'), JSON.stringify(before));
+		// the row names the program's frame, not the leaf; the legend has a key for each cause
+		assert.equal(await page.locator('#loop-blocks tbody tr', {hasText: 'sleep'}).locator('td').last().getAttribute('title'),
+			'clock_nanosleep (clock_nanosleep.c:78)\n__nanosleep (nanosleep.c:25)\ntime_sleep (timemodule.c:2168)\nhandler (app.py:12)\nmain (app.py:30)');
+		assert.deepEqual(await page.locator('#legend-key span').allInnerTexts().then((t) => t.filter((x) => x.startsWith('loop'))),
+			['loop blocked: sleep', 'loop blocked: cpu']);
 		// a click shows the block, its track scrolled into view
 		await page.locator('#loop-blocks tbody tr', {hasText: 'cpu'}).click();
 		const st = await page.evaluate(() => window.__lockscope.frame());
 		assert.ok(st.loopCauses.includes('cpu'), JSON.stringify(st));
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+// Label boxes of the graph (SVG user units) that overlap, labels that do not fit their box, and
+// different locks with the same label.
+function graphLegibility(page) {
+	return page.evaluate(() => {
+		const nodes = [...document.querySelectorAll('#graph g.node')].map((g) => ({
+			name: g.dataset.name, label: g.querySelector('text').textContent,
+			t: g.querySelector('text').getBBox(), r: g.querySelector('rect').getBBox(),
+		}));
+		const overlaps = [], unfit = [];
+		for (let i = 0; i < nodes.length; i++) {
+			const a = nodes[i];
+			if (a.t.x < a.r.x || a.t.x + a.t.width > a.r.x + a.r.width) unfit.push(a.name);
+			for (let j = i + 1; j < nodes.length; j++) {
+				const b = nodes[j].r;
+				if (a.r.x < b.x + b.width && b.x < a.r.x + a.r.width && a.r.y < b.y + b.height && b.y < a.r.y + a.r.height)
+					overlaps.push(`${a.name} / ${nodes[j].name}`);
+			}
+		}
+		return {n: nodes.length, overlaps: overlaps.slice(0, 5), unfit, labels: new Set(nodes.map((x) => x.label)).size};
+	});
+}
+
+test('many Python locks: cycles first, a legible graph of them, the GIL in the legend, tables that fit', async () => {
+	const server = await serve(LS, manyLocks.trace);
+	try {
+		const page = await open(server);
+		const truth = manyLocks.truth;
+		const graph = await page.evaluate(() => fetch('data/graph.json').then((r) => r.json()));
+		const report = await page.evaluate(() => fetch('data/report.json').then((r) => r.json()));
+		assert.ok(graph.nodes.length >= truth.accounts, `hundreds of locks: ${graph.nodes.length}`);
+		// the GIL's own mutexes are named after it, not after the interpreter's data
+		assert.deepEqual(graph.nodes.filter((n) => /GIL|_PyRuntime/.test(n.name)).map((n) => n.name).sort(), ['GIL+0x50', 'GIL+0xa8']);
+		// the inversion is the cycle: ledger then journal in audit's thread, the reverse in post's
+		const cyc = graph.edges.filter((e) => e.in_cycle);
+		assert.deepEqual(cyc.map((e) => e.tids.join()).sort(), [truth.audit_tid, truth.post_tid].map(String).sort(), JSON.stringify(cyc));
+		assert.equal(graph.cycles.length, 1, JSON.stringify(graph.cycles));
+		// the cycle is listed first, in full
+		const c = graph.cycles[0];
+		assert.deepEqual(await page.locator('#cycles .cycle-item').allInnerTexts(), [[...c, c[0]].join(' → ')]);
+		assert.match(await page.locator('#cycles .cycles-head').innerText(), /^1 potential deadlock/);
+		// the graph: the cycle and its neighbours, not the hundreds; both of its edges red
+		const shown = await page.locator('#graph g.node').evaluateAll((gs) => gs.map((g) => g.dataset.name));
+		for (const l of c) assert.ok(shown.includes(l), `${l} is not drawn`);
+		assert.ok(shown.length <= 2 + 2 * 6, `${shown.length} locks drawn`);
+		assert.equal(await page.locator('#graph path.edge.cycle').count(), 2);
+		assert.match(await page.locator('#graph-note').innerText(), new RegExp(`^${shown.length} of ${graph.nodes.length} locks`));
+		let leg = await graphLegibility(page);
+		assert.deepEqual([leg.overlaps, leg.unfit, leg.labels], [[], [], shown.length], JSON.stringify(leg));
+		// a click on the listed cycle shows the stacks of both of its edges
+		await page.locator('#cycles .cycle-item').first().click();
+		assert.equal(await page.locator('#graph path.edge.cycle.picked').count(), 2);
+		assert.equal((await page.locator('#edge-detail').innerText()).match(/potential deadlock/g).length, 2);
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-manylocks.png'), fullPage: true});
+		// every lock on request, in layers: still no label over another, twins (#2, #3) apart
+		await page.locator('#graph-all').check();
+		leg = await graphLegibility(page);
+		assert.equal(leg.n, graph.nodes.length);
+		assert.deepEqual([leg.overlaps, leg.unfit, leg.labels], [[], [], graph.nodes.length], JSON.stringify(leg));
+		await page.locator('#graph').screenshot({path: path.join(ARTIFACTS, 'viewer-manylocks-all.png')});
+		// search: a lock by part of its name, with its neighbours
+		await page.locator('#graph-all').uncheck();
+		const some = graph.nodes.find((n) => !shown.includes(n.name) && /^heap 0x/.test(n.name));
+		await page.locator('#graph-search').fill(some.name.split(' ')[1]);
+		const found = await page.locator('#graph g.node.hit').evaluateAll((gs) => gs.map((g) => g.dataset.name));
+		assert.ok(found.includes(some.name), JSON.stringify(found));
+
+		// the legend: the GIL by name, in a colour no other lock has, drawn on the timeline
+		const swatches = await page.locator('#legend-locks span.lock').evaluateAll((ss) =>
+			ss.map((s) => [s.dataset.name, getComputedStyle(s.querySelector('i')).backgroundColor]));
+		const gil = swatches.find(([n]) => n === 'GIL');
+		assert.ok(gil, JSON.stringify(swatches));
+		assert.equal(swatches.filter(([, col]) => col === gil[1]).length, 1, JSON.stringify(swatches));
+		const rgb = gil[1].match(/\d+/g).map(Number);
+		assert.ok(await inkedPixels(page, rgb) > 50, 'the GIL\'s waits are not drawn in its colour');
+		// the interpreter's own locks folded into a count; every legend row above the timeline
+		assert.match(await page.locator('#legend-locks span.internal').innerText(), /^\d+ interpreter-internal$/);
+		const legendBottom = await page.locator('#legend').evaluate((l) => Math.max(...[...l.querySelectorAll('span')].map((s) => s.getBoundingClientRect().bottom)));
+		assert.ok(legendBottom <= (await page.locator('#timeline-scroll').boundingBox()).y, 'a legend row is under the timeline');
+		// the timeline is as tall as its tracks, not a fixed half page
+		const tl = await page.evaluate(() => ({h: document.getElementById('timeline-scroll').clientHeight, ...window.__lockscope.stats()}));
+		assert.ok(tl.h <= tl.contentH + 2 && tl.h >= Math.min(tl.contentH, 600), JSON.stringify(tl));
+
+		// the hotspots table fits its panel: Max hold is in view; hold figures say their coverage
+		const panel = await page.locator('#hotspots-panel').boundingBox();
+		const maxHold = await page.locator('#hotspots th[data-key="max_hold_ns"]').boundingBox();
+		assert.ok(maxHold.x + maxHold.width <= panel.x + panel.width, `Max hold ends at ${maxHold.x + maxHold.width}, the panel at ${panel.x + panel.width}`);
+		const cov = (report.recording.full_coverage * 100).toFixed(1);
+		assert.match(await page.locator('#hotspots-caption').innerText(), new RegExp(`full mode only: ${cov}% of the recording`));
+		// the GIL's acquisitions are not traced: not 0
+		assert.deepEqual((await page.locator('#hotspots tbody tr[data-name="GIL"] td').allInnerTexts()).slice(-3), ['not traced', 'not traced', 'not traced']);
+		// a lock of the program held in full mode: its holds are figures
+		const held = report.locks.find((l) => l.acquisitions > 0);
+		const cells = await page.locator(`#hotspots tbody tr[data-name="${held.name}"] td`).allInnerTexts();
+		assert.equal(cells[4], String(held.acquisitions));
+		// losses and coverage in the header
+		assert.match(await page.locator('#coverage').innerText(), new RegExp(`^full mode ${cov}% of the time · ${report.recording.lost_events} events lost`));
 		page.check();
 	} finally {
 		await server.stop();

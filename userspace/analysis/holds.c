@@ -93,16 +93,50 @@ static struct open_hold *open_of(struct holds *h, const uint64_t key[2], bool ma
 	return &h->opens[h->nopens++];
 }
 
+/* The holds still open at TS, when full mode switches off (CUT) or the trace ends: held at least
+ * this long, they are counted up to TS, and go to the hold callback ending there. 0, or the
+ * callback's error. */
+static int close_open(struct holds *h, uint64_t ts, bool cut)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < h->nopens; i++) {
+		const struct open_hold *o = &h->opens[i];
+		struct hold_stats *s;
+		uint64_t held;
+
+		if (!o->since || !(s = stats_of(h, o->addr)))
+			continue;
+		held = ts + 1 > o->since ? ts + 1 - o->since : 0;
+		s->hold_ns += held;
+		if (cut)
+			s->cut++;
+		else
+			s->open++;
+		if (held > s->max_hold_ns)
+			s->max_hold_ns = held;
+		if (h->on_hold && !err)
+			err = h->on_hold(h->on_hold_arg, o->tid, o->addr, o->since - 1,
+					 ts >= o->since ? ts : o->since - 1);
+	}
+	return err;
+}
+
 static int window(struct holds *h, const struct ls_rec *rec)
 {
+	int err = 0;
+
 	if (rec->window.on && !h->on) {
 		h->on_since = rec->ts;
 		h->traced = true;
 	} else if (!rec->window.on && h->on) {
 		h->covered += rec->ts - h->on_since;
+		/* a lock held when the probes come out (a deadlock's, for one) was held at least
+		 * until then: not 0 */
+		err = close_open(h, rec->ts, true);
 	}
 	h->on = rec->window.on;
-	return forget_open(h);
+	return err ?: forget_open(h);
 }
 
 int holds__feed(struct holds *h, const struct ls_rec *rec)
@@ -166,25 +200,9 @@ void holds__on_hold(struct holds *h,
 
 int holds__finish(struct holds *h, uint64_t end_ts)
 {
-	int err = 0;
-
 	/* still held at the end, with the probes on (a deadlock's locks): held this long at least */
-	for (size_t i = 0; h->on && i < h->nopens; i++) {
-		const struct open_hold *o = &h->opens[i];
-		struct hold_stats *s;
-		uint64_t held;
+	int err = h->on ? close_open(h, end_ts, false) : 0;
 
-		if (!o->since || !(s = stats_of(h, o->addr)))
-			continue;
-		held = end_ts + 1 > o->since ? end_ts + 1 - o->since : 0;
-		s->hold_ns += held;
-		s->open++;
-		if (held > s->max_hold_ns)
-			s->max_hold_ns = held;
-		if (h->on_hold && !err)
-			err = h->on_hold(h->on_hold_arg, o->tid, o->addr, o->since - 1,
-					 end_ts >= o->since ? end_ts : o->since - 1);
-	}
 	if (h->on && end_ts > h->on_since)
 		h->covered += end_ts - h->on_since;
 	h->on = false;

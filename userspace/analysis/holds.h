@@ -12,15 +12,18 @@ struct holds;
 struct hold_stats {
 	uint64_t acquisitions;
 	uint64_t hold_ns;	/* summed over the holds whose release was seen, and those still
-				 * open at the end (counted up to it) */
+				 * open at the end or when full mode switched off (counted up
+				 * to then: held at least that long) */
 	uint64_t max_hold_ns;
 	uint64_t open;		/* holds still open when the trace ended, probes on */
+	uint64_t cut;		/* holds still open when full mode switched off */
 };
 
 struct holds *holds__new(void);
 void holds__free(struct holds *h);	/* accepts NULL */
-/* Feeds one record in trace order. Holds open when full mode switches off are dropped: their
- * release cannot be seen. 0 or -ENOMEM. */
+/* Feeds one record in trace order. Holds open when full mode switches off are counted up to
+ * then (their release cannot be seen) and go to the hold callback ending there. 0, -ENOMEM or
+ * the callback's error. */
 int holds__feed(struct holds *h, const struct ls_rec *rec);
 /* FN (may be NULL) is called with every hold as its release is fed: the thread, the lock, when
  * it was taken and released; its non-zero return is passed up by the feed. */

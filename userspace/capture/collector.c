@@ -1269,6 +1269,12 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 		snprintf(buf, len, "GIL");
 		return true;
 	}
+	/* the GIL's own mutexes (take_gil holds one while it takes the other): parts of the GIL,
+	 * named so, not after the interpreter's data they lie in */
+	if (c->py && addr > c->gil_lo && addr < c->gil_hi) {
+		snprintf(buf, len, "GIL+0x%llx", (unsigned long long)(addr - c->gil_lo));
+		return true;
+	}
 	if (kind == LS_KIND_JOIN) {	/* CPython's Thread.join waits on a lock, not on a TID */
 		snprintf(buf, len, "join in %s", si && si->first_user ? si->first_user : "?");
 		return true;

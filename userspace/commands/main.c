@@ -58,11 +58,13 @@ static const struct {
 	      "  the lock-order graph: an edge A -> B where a thread took B while holding A\n"
 	      "  --format dot|json       Graphviz (default) or JSON\n"},
     {"export",
-     "usage: lockscope export FILE [-o OUT|-] [--format chrome|pprof|perfetto]\n"
+     "usage: lockscope export FILE [-o OUT|-]\n"
+     "                        [--format chrome|pprof|perfetto|speedscope]\n"
      "                        [--by waiter|holder] [--no-demangle]\n"
      "  the trace in another tool's format, written to a file named after the trace:\n"
-     "  chrome (default): FILE.json (Perfetto UI, chrome://tracing, speedscope);\n"
-     "  pprof: FILE.pb.gz (go tool pprof); perfetto: FILE.pftrace (Perfetto UI)\n"
+     "  chrome (default): FILE.json (Perfetto UI, chrome://tracing, DevTools);\n"
+     "  pprof: FILE.pb.gz (go tool pprof); perfetto: FILE.pftrace (Perfetto UI);\n"
+     "  speedscope: FILE.speedscope.json (each thread's lock waits as a flame graph)\n"
      "  -o, --output OUT        write OUT instead (- for stdout); an existing file is kept\n"
      "                          as OUT.old\n"
      "  --by waiter|holder      pprof: charge waits to the waiter's or holder's stack\n"},
@@ -298,7 +300,9 @@ static int cmd_export(int argc, char **argv)
 			break;
 		case 'f':
 			if (!export__format(optarg))
-				return usage("export", "--format wants chrome, pprof or perfetto");
+				return usage(
+				    "export",
+				    "--format wants chrome, pprof, perfetto or speedscope");
 			o.format = optarg;
 			break;
 		case 'b':

@@ -368,6 +368,9 @@ static void hs_text_lock(const struct report_ctx *ctx, const struct hs_lock *l, 
 		if (hs.open)
 			fprintf(out, "                  %" PRIu64 " still held when the trace ended "
 				"(counted up to it)\n", hs.open);
+		if (hs.cut)
+			fprintf(out, "                  %" PRIu64 " still held when full mode "
+				"switched off (counted up to then)\n", hs.cut);
 	} else if (holds__traced(ctx->holds) && l->kind != LS_KIND_GIL) {
 		fprintf(out, "        held      not traced: never seen taken in the %.0f%% of the time "
 			"traced (lock calls the probes do not see: futex-only, inlined)\n",

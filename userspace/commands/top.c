@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -25,7 +26,9 @@
 
 #define TOP_LOCKS 10   /* locks listed */
 #define TOP_WAITING 12 /* waiting threads listed */
-#define NAME_COLS 28   /* a lock's name column */
+#define NAME_COLS 28   /* a lock's name column on an 80-column screen */
+#define NAME_COLS_MAX 100 /* on a wider one, or in a file */
+#define LOCK_ROW_REST 51  /* a lock row past its name: the counts and times */
 #define ALERT_LINES 16 /* lines of deadlock alerts shown */
 #define SCREEN_COLS 79 /* a line's width, short of the terminal's 80 */
 #define LOOP_ROWS 5    /* event-loop blocks listed: those in progress, then the last ones */
@@ -147,21 +150,52 @@ static const struct recent *recent_of(const struct top *t, uint64_t addr)
 	return pos ? &t->recent[*pos] : NULL;
 }
 
-/* NAME cut to fit WIDTH columns, scrubbed of control characters. */
+/* NAME cut to fit WIDTH columns, scrubbed of control characters. The cut is in the middle: a
+ * described lock's start says where it lies, its end where it was first seen ("heap 0x5581d2a0
+ * ..worker (hot.c:31)"), and a variable's `#2` stays. */
 static const char *fit(const char *name, int width, char *buf, size_t len)
 {
+	size_t n, head;
+
 	snprintf(buf, len, "%s", name);
 	ls_scrub(buf);
-	if ((int)strlen(buf) > width && width > 2)
-		strcpy(buf + width - 2, "..");
+	n = strlen(buf);
+	if ((int)n > width && width > 4) {
+		head = (size_t)(width - 2) / 2;
+		buf[head] = buf[head + 1] = '.';
+		memmove(buf + head + 2, buf + n - (width - 2 - head), width - 2 - head + 1);
+	}
 	return buf;
+}
+
+/* The lock name column: as wide as the terminal allows; in a file, as the longest name shown. */
+static int name_cols(const struct top *t, const struct hs_lock **locks, size_t n)
+{
+	struct winsize ws;
+	char label[NAME_COLS_MAX + 1];
+	int w = NAME_COLS;
+
+	if (t->tty) {
+		if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) || ws.ws_col <= SCREEN_COLS + 1)
+			return NAME_COLS;
+		w = ws.ws_col - 1 - LOCK_ROW_REST;
+		return w > NAME_COLS_MAX ? NAME_COLS_MAX : w;
+	}
+	for (size_t i = 0; i < n && i < TOP_LOCKS; i++) {
+		int len = (int)strlen(model__lock_label(t->model, locks[i]->addr, locks[i]->kind,
+							label, sizeof(label)));
+		if (len > w)
+			w = len > NAME_COLS_MAX ? NAME_COLS_MAX : len;
+	}
+	return w;
 }
 
 static void draw_locks(struct top *t, FILE *f)
 {
 	const struct hs_lock *l, **locks = NULL;
 	size_t n = 0, cap = 0;
-	char name[NAME_COLS + 8], label[64], recent_wait[24], total_wait[24];
+	char name[NAME_COLS_MAX + 8], label[NAME_COLS_MAX + 64], recent_wait[24], total_wait[24];
+	int cols;
 
 	for (size_t i = 0; (l = hotspots__lock_at(t->hs, i)); i++) {
 		if (l->other)
@@ -172,17 +206,18 @@ static void draw_locks(struct top *t, FILE *f)
 	}
 	if (n > 1)
 		qsort(locks, n, sizeof(*locks), cmp_wait);
-	fprintf(f, "%-*s %17s %30s\n", NAME_COLS, "", "-- last second --",
+	cols = name_cols(t, locks, n);
+	fprintf(f, "%-*s %17s %30s\n", cols, "", "-- last second --",
 		"--------- since start --------");
-	fprintf(f, "%-*s %6s %10s %8s %10s %10s\n", NAME_COLS, "lock", "waits", "wait", "waits",
-		"wait", "max wait");
+	fprintf(f, "%-*s %6s %10s %8s %10s %10s\n", cols, "lock", "waits", "wait", "waits", "wait",
+		"max wait");
 	for (size_t i = 0; i < n && i < TOP_LOCKS; i++) {
 		const struct recent *r = recent_of(t, locks[i]->addr);
 
 		fit(model__lock_label(t->model, locks[i]->addr, locks[i]->kind, label,
 				      sizeof(label)),
-		    NAME_COLS, name, sizeof(name));
-		fprintf(f, "%-*s %6" PRIu64 " %10s %8" PRIu64 " %10s %10s\n", NAME_COLS, name,
+		    cols, name, sizeof(name));
+		fprintf(f, "%-*s %6" PRIu64 " %10s %8" PRIu64 " %10s %10s\n", cols, name,
 			r ? r->count : 0, ls_human_ns(r ? r->wait_ns : 0, recent_wait, 24),
 			locks[i]->count, ls_human_ns(locks[i]->wait_ns, total_wait, 24),
 			ls_human_ns(locks[i]->max_wait_ns, label, sizeof(label)));

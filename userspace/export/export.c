@@ -15,7 +15,8 @@
 const struct export_format *export__format(const char *name)
 {
 	static const struct export_format *const formats[] = {
-	    &export_chrome_format, &export_pprof_format, &export_perfetto_format};
+	    &export_chrome_format, &export_pprof_format, &export_perfetto_format,
+	    &export_speedscope_format};
 
 	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
 		if (!strcmp(formats[i]->name, name))

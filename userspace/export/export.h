@@ -18,7 +18,7 @@ enum export_by {
 };
 
 struct export_opts {
-	const char *format; /* "chrome", "pprof", "perfetto" */
+	const char *format; /* "chrome", "pprof", "perfetto", "speedscope" */
 	const char *out;    /* "-": stdout; NULL: the format's default */
 	enum export_by by;
 };
@@ -49,7 +49,8 @@ struct export_format {
 	void (*free)(void *self);
 };
 
-extern const struct export_format export_chrome_format, export_pprof_format, export_perfetto_format;
+extern const struct export_format export_chrome_format, export_pprof_format, export_perfetto_format,
+    export_speedscope_format;
 
 /* The format named NAME, or NULL. */
 const struct export_format *export__format(const char *name);

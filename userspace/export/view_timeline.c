@@ -276,14 +276,21 @@ static void meta_tables(const struct vt *v, struct json_writer *w)
 	json_writer__key(w, "locks");
 	json_writer__array_begin(w);
 	for (size_t i = 0; i < v->nlocks; i++) {
+		uint8_t kind = v->locks[i].kind, named = LS_KIND_FUTEX;
+
+		/* holds and wakes do not say the kind: the lock's record does, and says which
+		 * locks are the interpreter's own (the viewer folds those) */
+		if (model__lock_name(v->model, v->locks[i].addr, &named) &&
+		    (named == LS_KIND_INTERNAL || kind == LS_KIND_FUTEX))
+			kind = named;
 		json_writer__object_begin(w);
 		json_writer__key(w, "addr");
 		json_writer__stringf(w, "0x%llx", (unsigned long long)v->locks[i].addr);
 		json_writer__key(w, "name");
-		json_writer__string(w, model__lock_label(v->model, v->locks[i].addr,
-							 v->locks[i].kind, buf, sizeof(buf)));
+		json_writer__string(
+		    w, model__lock_label(v->model, v->locks[i].addr, kind, buf, sizeof(buf)));
 		json_writer__key(w, "kind");
-		json_writer__string(w, ls_kind_name(v->locks[i].kind));
+		json_writer__string(w, ls_kind_name(kind));
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
