@@ -1302,6 +1302,7 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 {
 	uint64_t *known = bytemap__get_u64(c->locks, addr);
 	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	struct sym_shared sh;
 	const char *sym;
 	uint64_t off;
 	char name[600];
@@ -1328,8 +1329,9 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 		return write_join_name(c, ts, addr, join_tid);
 	}
 	named = lock_name(c, addr, kind, si, verb, name, sizeof(name));
-	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named || symbolizer__is_anon(c->sym, addr)
-							   ? 0 : LOCK_PROVISIONAL)))
+	/* no symbol names memory outside objects, nor shared memory (named by its file) */
+	named = named || symbolizer__is_anon(c->sym, addr) || symbolizer__shared(c->sym, addr, &sh);
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named ? 0 : LOCK_PROVISIONAL)))
 		return -ENOMEM;
 	r.lock.addr = addr;
 	r.lock.kind = kind;
