@@ -540,3 +540,54 @@ Test(procs, a_list_of_processes_is_recorded_together, .timeout = 90, .init = ado
 		out = err = NULL;
 	}
 }
+
+/* PostgreSQL recorded from its postmaster with --children under pgbench -c 16: every backend is
+ * recorded as it forks, and their lightweight-lock waits (each backend sleeps on its own
+ * semaphore in shared memory) come with stacks through LWLockAcquire, from several backends. */
+Test(procs, postgres_backends_are_recorded_from_the_postmaster, .timeout = 120, .init = adopt,
+     .fini = stop_all)
+{
+	char cmd[600], trace[300], errp[300], *out = NULL, *err = NULL;
+	const struct jp_value *locks, *procs;
+	struct jp_value *rep;
+	pid_t pm = start_postgres(), rec, waiters[64];
+	size_t nwaiters = 0;
+	bool several = false;
+	int rc;
+
+	rc = shf(&out, &err, PG_BIN "/pgbench -h %s -p 5999 -U postgres -i -s 1 postgres", pg_dir);
+	cr_assert_eq(rc, 0, "pgbench -i: %s", err);
+	free(out);
+	free(err);
+	snprintf(trace, sizeof(trace), "%s/pg.lsz", test_dir());
+	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
+	snprintf(cmd, sizeof(cmd),
+		 LOCKSCOPE " record --mode contention --children -p %d -d 8 -o %s", pm, trace);
+	rec = spawn_bg(cmd, "/dev/null", errp);
+	cr_assert(wait_for_text(errp, "recording pid", 30), "%s", slurp(errp));
+	rc = shf(&out, &err, PG_BIN "/pgbench -h %s -p 5999 -U postgres -c 16 -j 2 -T 4 postgres",
+		 pg_dir);
+	cr_assert_eq(rc, 0, "pgbench: %s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(wait_for(rec, 60), 0, "%s", slurp(errp));
+	rep = report_json(trace);
+	procs = must_array(rep, "processes");
+	cr_assert_geq(procs->len, 17, "the postmaster and 16 backends: %zu processes", procs->len);
+	locks = must_array(rep, "locks");
+	for (size_t i = 0; i < locks->len; i++) {
+		const struct jp_value *l = &locks->items[i], *stacks = must_array(l, "stacks");
+		bool lwlock = false;
+
+		for (size_t k = 0; k < stacks->len; k++)
+			lwlock |= names_function(jp_path(&stacks->items[k], "frames"), "LWLockAcquire");
+		if (!lwlock)
+			continue;
+		for (size_t k = 0; k < must_array(l, "waiters")->len && nwaiters < 64; k++)
+			waiters[nwaiters++] = jnum(&must_array(l, "waiters")->items[k], "tid", 0);
+	}
+	for (size_t i = 1; i < nwaiters; i++)
+		several |= waiters[i] != waiters[0];
+	cr_assert(several, "LWLock waits from %zu threads, not two backends at least", nwaiters);
+	jp_free(rep);
+}
