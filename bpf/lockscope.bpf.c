@@ -1097,17 +1097,21 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	__u32 tgid = BPF_CORE_READ(child, tgid);
 
 	__u8 one = 1;
+	long err;
 
 	/* threads of a target; new processes are followed where asked, else counted */
 	if (!is_target(BPF_CORE_READ(parent, tgid)))
 		return 0;
-	if (tgid == BPF_CORE_READ(parent, tgid))
+	if (tgid == BPF_CORE_READ(parent, tgid)) {
 		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, false,
 			    NULL);
-	else if (follow_children && !bpf_map_update_elem(&targets, &tgid, &one, BPF_NOEXIST))
+		return 0;
+	}
+	err = follow_children ? bpf_map_update_elem(&targets, &tgid, &one, BPF_NOEXIST) : -1;
+	if (!err)
 		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, true,
 			    NULL);
-	else
+	else if (err != -17)	/* -EEXIST: userspace has added it already (at attach) */
 		count(STAT_CHILD_PROCS);
 	return 0;
 }

@@ -72,22 +72,24 @@ static int map_thread(void *arg, pid_t tid)
 	return bytemap__put_u64(m->s->tids, (uint64_t)tid, m->val);
 }
 
+/* The latest process PID (a pid may be reused by a later one). */
 static size_t index_of(const struct procset *s, pid_t pid)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = s->n; i-- > 0;)
 		if (collector__tgid(s->cols[i]) == pid)
 			return i;
 	return s->n;
 }
 
-struct collector *procset__add(struct procset *s, pid_t pid, pid_t reader)
+/* A collector for PID; FRESH: even if the set has one (that process ended, its pid is reused). */
+static struct collector *add(struct procset *s, pid_t pid, pid_t reader, bool fresh)
 {
 	struct map_arg m = {.s = s};
 	size_t i = index_of(s, pid);
 	struct collector *c;
 	int err;
 
-	if (i < s->n)
+	if (i < s->n && !fresh)
 		return s->cols[i];
 	if (s->n > LS_PROC_KEY_MAX) {
 		errno = ENOSPC;
@@ -116,6 +118,11 @@ struct collector *procset__add(struct procset *s, pid_t pid, pid_t reader)
 	return c;
 }
 
+struct collector *procset__add(struct procset *s, pid_t pid, pid_t reader)
+{
+	return add(s, pid, reader, false);
+}
+
 struct collector *procset__of(struct procset *s, uint32_t tid)
 {
 	uint64_t *known = bytemap__get_u64(s->tids, tid);
@@ -140,7 +147,7 @@ struct collector *procset__of(struct procset *s, uint32_t tid)
 /* A process a target started (fork), followed: a collector for it, its threads' events to it. */
 static struct collector *started(struct procset *s, uint32_t pid)
 {
-	struct collector *c = procset__add(s, (pid_t)pid, (pid_t)pid);
+	struct collector *c = add(s, (pid_t)pid, (pid_t)pid, true);
 
 	if (c)
 		return c;

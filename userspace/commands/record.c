@@ -41,6 +41,10 @@
 
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
+/* The longest the run loop spends handling events at one go: under a flood that the collector
+ * cannot keep up with, it still stops on time and on signals (the ring buffer then fills, and
+ * the BPF side counts what it loses) */
+#define CONSUME_NS 250000000ull
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
@@ -77,6 +81,8 @@ struct recorder {
 	uint64_t start_mono;
 	uint64_t lost_seen;
 	int err;		/* first error from the event callback */
+	uint64_t consume_until;	/* the event callback hands back control after this; 0: never */
+	uint32_t consumed;
 	bool discard;		/* calibrating: events of lockscope's own thread are dropped */
 	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
 	struct lock_probes *probes;	/* full and auto modes */
@@ -322,6 +328,9 @@ static int event_cb(void *ctx, void *data, size_t size)
 
 	if (err && !r->err)
 		r->err = err;
+	/* this event is consumed either way: libbpf stops after it (run_loop) */
+	if (r->consume_until && ++r->consumed % 64 == 0 && ls_mono_ns() > r->consume_until)
+		return -EAGAIN;
 	return 0;	/* keep consuming: a trace error is reported once, at the end */
 }
 
@@ -1116,11 +1125,17 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
 		 * only waits; what arrived meanwhile must be consumed explicitly */
-		int n = ring_buffer__poll(r->rb, poll_ms(r));
+		int n, ms = poll_ms(r);
 		uint64_t now;
 
+		r->consume_until = ls_mono_ns() + ms * 1000000ull + CONSUME_NS;
+		n = ring_buffer__poll(r->rb, ms);
+		r->consume_until = ls_mono_ns() + CONSUME_NS;
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
+		r->consume_until = 0;	/* finish() reads what is left, all of it */
+		if (n == -EAGAIN)
+			n = 0;
 		now = ls_mono_ns();
 		if (r->loops && !r->err) {
 			char why[256] = "";
@@ -1158,13 +1173,23 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 static int finish(struct recorder *r)
 {
 	struct ls_rec end = {.type = LS_REC_END};
+	bool behind;
 	int err;
 
-	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
+	/* named while the target's objects are still mapped; a target that floods the recorder
+	 * still gets its trace finished (what was left is said) */
+	r->consume_until = ls_mono_ns() + 4 * CONSUME_NS;
+	behind = ring_buffer__consume(r->rb) == -EAGAIN;
+	r->consume_until = 0;
 	stop_child(r);
 	if (r->probes && lock_probes__attached(r->probes))
 		window(r, false, 0);
-	ring_buffer__consume(r->rb);	/* what the kernel still holds */
+	r->consume_until = ls_mono_ns() + 4 * CONSUME_NS;
+	behind |= ring_buffer__consume(r->rb) == -EAGAIN;	/* what the kernel still holds */
+	r->consume_until = 0;
+	if (behind)
+		collector__count(r->col, "recording ended with events not read: the recorder fell "
+				 "behind the targets", 1);
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
 	check_deadlocks(r, ls_mono_ns());

@@ -803,6 +803,26 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 	return err;
 }
 
+/* The processes of a trace of several: "4: 20370 (python3), 20464 (python3) ...". */
+static void text_processes(const struct report_ctx *ctx)
+{
+	size_t n;
+	uint32_t *pids = trace_pids(ctx, &n);
+	char name[64];
+
+	for (size_t i = 0; n > 1 && i < n && i < 8; i++) {
+		snprintf(name, sizeof(name), "%s", model__thread_name(ctx->model, pids[i])
+							   ? model__thread_name(ctx->model, pids[i])
+							   : "?");
+		printf("%s%" PRIu32 " (%s)", i ? ", " : "  processes  ", pids[i], ls_scrub(name));
+	}
+	if (n > 8)
+		printf(" and %zu more", n - 8);
+	if (n > 1)
+		putchar('\n');
+	free(pids);
+}
+
 static int emit_text(const struct report_ctx *ctx, void *const *states)
 {
 	const struct ls_trace_info *info = ctx->info;
@@ -814,6 +834,7 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 	printf("lockscope report: %s\n", ctx->path);
 	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, ls_scrub(comm),
 	       cmdline[0] ? ": " : "", ls_scrub(cmdline));
+	text_processes(ctx);
 	printf("  recording  %s, %s mode, %" PRIu64 " events, %" PRIu64 " lost\n",
 	       human_ns(ctx->duration_ns, dur, sizeof(dur)), ls_scrub(mode), ctx->events,
 	       ctx->lost);
