@@ -1221,6 +1221,9 @@ static int finish(struct recorder *r)
 			(unsigned long long)r->stretches, (unsigned long long)r->cut,
 			r->o->overhead_budget);
 	fputc('\n', stderr);
+	if (r->probes && procset__at(r->procs, 1))
+		ls_note("record", "lock calls were probed in process %d only: the other processes "
+			"were recorded at the futex level", (int)collector__tgid(r->col));
 	if (children_unrecorded(r))
 		ls_note("record", "%llu child processes were not recorded: use --children",
 			(unsigned long long)children_unrecorded(r));
@@ -1382,9 +1385,6 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 			others_text(&r, others, sizeof(others)),
 			r.launched || o->children ? " and the processes it starts" : "",
 			mode_names[o->mode], r.probes ? ", lock API probed" : "", r.attach_kind);
-	if (!o->quiet && r.probes && (o->npids > 1 || o->children || r.launched))
-		ls_note("record", "lock calls are probed in process %d only: the other processes "
-			"are recorded at the futex level", (int)(r.launched ? r.pid : (pid_t)tgid));
 	rc = run_loop(&r, stop);
 	if (!rc)
 		rc = finish(&r);
