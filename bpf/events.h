@@ -19,7 +19,7 @@ enum ls_ev_type {
 	LS_EV_WAIT_BEGIN = 1,	/* a target thread entered a futex wait */
 	LS_EV_WAIT_END,		/* ... and returned from it */
 	LS_EV_WAKE,		/* a target thread woke another target thread through a futex */
-	LS_EV_THREAD_NEW,	/* clone of a thread in the target */
+	LS_EV_THREAD_NEW,	/* clone of a thread in the target (or a new process, followed) */
 	LS_EV_THREAD_EXIT,	/* a target thread exited */
 	LS_EV_COMM,		/* a target thread renamed itself */
 	LS_EV_ACQUIRE,		/* full mode: a lock call returned with the lock taken */
@@ -177,7 +177,7 @@ struct ls_ev_thread {
 	__u32 parent;		/* LS_EV_THREAD_NEW: the creating thread */
 	__s32 exit_code;	/* LS_EV_THREAD_EXIT */
 	__u32 group_dead;	/* LS_EV_THREAD_EXIT: the last thread, the process is gone */
-	__u32 pad;
+	__u32 new_proc;		/* LS_EV_THREAD_NEW: a new process's first thread (followed) */
 	char comm[LS_COMM_LEN];
 };
 

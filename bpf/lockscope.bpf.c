@@ -36,11 +36,13 @@ const volatile bool capture_stacks = true;
 const volatile bool lock_probes = false;
 /* Event-loop blocking: a gap between poll calls this long is a block; 0 tracks no loops. */
 const volatile __u64 loop_threshold_ns = 0;
+/* Processes the targets start become targets themselves (--children, a launched command). */
+const volatile bool follow_children = false;
 
-/* Processes (tgids) being recorded. */
+/* Processes (tgids) being recorded: those given, and those they start when followed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
+	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, __u8);
 } targets SEC(".maps");
@@ -168,7 +170,8 @@ _Static_assert(sizeof(struct ls_ev_loop) <= sizeof(struct ls_ev_wait_begin), "sc
 /* Events that could not be handed to userspace (ring buffer full), per CPU. */
 /* STAT_PROBE_*: uprobe hits, which the auto mode's budget prices. */
 /* STAT_LOOPS_FULL: loop threads not tracked, the loops map being full. */
-/* STAT_CHILD_PROCS: processes the targets started, which are not recorded. */
+/* STAT_CHILD_PROCS: processes the targets started, which are not recorded (not followed, or the
+ * targets map was full). */
 enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
        STAT_CHILD_PROCS, STAT__COUNT };
 struct {
@@ -1219,7 +1222,7 @@ static __always_inline int on_waking(struct task_struct *p)
 }
 
 static __always_inline void emit_thread(__u32 type, struct task_struct *t, __u32 parent,
-					__s32 code, bool group_dead, const char *comm)
+					__s32 code, bool group_dead, bool new_proc, const char *comm)
 {
 	struct ls_ev_thread *ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
 
@@ -1231,7 +1234,7 @@ static __always_inline void emit_thread(__u32 type, struct task_struct *t, __u32
 	ev->parent = parent;
 	ev->exit_code = code;
 	ev->group_dead = group_dead;
-	ev->pad = 0;
+	ev->new_proc = new_proc;
 	if (comm)
 		bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), comm);
 	else
@@ -1243,12 +1246,22 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 {
 	__u32 tgid = BPF_CORE_READ(child, tgid);
 
-	/* threads of a target; new processes are not followed, only counted */
+	__u8 one = 1;
+	long err;
+
+	/* threads of a target; new processes are followed where asked, else counted */
 	if (!is_target(BPF_CORE_READ(parent, tgid)))
 		return 0;
-	if (tgid == BPF_CORE_READ(parent, tgid))
-		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, NULL);
-	else
+	if (tgid == BPF_CORE_READ(parent, tgid)) {
+		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, false,
+			    NULL);
+		return 0;
+	}
+	err = follow_children ? bpf_map_update_elem(&targets, &tgid, &one, BPF_NOEXIST) : -1;
+	if (!err)
+		emit_thread(LS_EV_THREAD_NEW, child, BPF_CORE_READ(parent, pid), 0, false, true,
+			    NULL);
+	else if (err != -17)	/* -EEXIST: userspace has added it already (at attach) */
 		count(STAT_CHILD_PROCS);
 	return 0;
 }
@@ -1264,14 +1277,21 @@ static __always_inline int on_exit(struct task_struct *p, bool group_dead)
 		bpf_map_delete_elem(&py_threads, &tid);
 	if (nloops && bpf_map_delete_elem(&loops, &tid) == 0)
 		__sync_fetch_and_add(&nloops, -1);
-	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, NULL);
+	emit_thread(LS_EV_THREAD_EXIT, p, 0, BPF_CORE_READ(p, exit_code), group_dead, false,
+		    NULL);
+	/* a followed process is gone: its tgid may be another's soon */
+	if (group_dead && follow_children) {
+		__u32 tgid = BPF_CORE_READ(p, tgid);
+
+		bpf_map_delete_elem(&targets, &tgid);
+	}
 	return 0;
 }
 
 static __always_inline int on_rename(struct task_struct *t, const char *comm)
 {
 	if (is_target(BPF_CORE_READ(t, tgid)))
-		emit_thread(LS_EV_COMM, t, 0, 0, false, comm);
+		emit_thread(LS_EV_COMM, t, 0, 0, false, false, comm);
 	return 0;
 }
 

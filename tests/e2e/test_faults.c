@@ -182,30 +182,59 @@ Test(faults, recorder_killed_every_command_reads_what_was_flushed, .timeout = 60
 	expect_reads_cut(cmd);
 }
 
-/* The target forks a child that execs another workload: the recording stays on the process it
- * was given; the child (another process) is not recorded, and does not disturb the figures. */
+/* The process of thread TID as report --json gives it, or -1. */
+static double thread_pid(const struct jp_value *rep, double tid)
+{
+	const struct jp_value *threads = must_array(rep, "threads");
+
+	for (size_t i = 0; i < threads->len; i++)
+		if (jnum(&threads->items[i], "tid", -1) == tid)
+			return jnum(&threads->items[i], "pid", -1);
+	return -1;
+}
+
+/* Every waiter of LOCK is a thread of process PID. */
+static void expect_waiters_of(const struct jp_value *rep, const struct jp_value *lock, double pid)
+{
+	const struct jp_value *waiters = must_array(lock, "waiters");
+
+	cr_assert_gt(waiters->len, 0);
+	for (size_t i = 0; i < waiters->len; i++)
+		cr_assert_eq(thread_pid(rep, jnum(&waiters->items[i], "tid", -1)), pid,
+			     "%s: waiter %.0f is not of process %.0f", jstr(lock, "name"),
+			     jnum(&waiters->items[i], "tid", -1), pid);
+}
+
+/* The target forks a child that execs another workload: a launched command's children are
+ * recorded too, each lock under its own process; the target's own figures are undisturbed. */
 Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 90)
 {
-	const struct jp_value *threads, *locks;
+	const struct jp_value *locks, *mine = NULL, *child = NULL;
 	struct jp_value *gt, *rep;
 	char trace[256];
+	double want, got;
 
 	rep = record_launched("", WORKLOAD("forker") " " WORKLOAD("contended")
 			      " --iters 300", "forker", trace, sizeof(trace), &gt);
 	cr_assert_eq(jnum(gt, "child_status", -1), 0, "the exec'd child failed");
-	expect_top_lock(rep, gt);
 	cr_assert(jbool(rep, "recording.complete"));
 	cr_assert_eq(jnum(rep, "target.exit_code", -1), 0);
-	cr_assert_null(thread_name(rep, jnum(gt, "child_pid", -1)), "the child was recorded");
-	threads = must_array(rep, "threads");
-	for (size_t i = 0; i < threads->len; i++)
-		cr_assert(strncmp(jstr(&threads->items[i], "name"), "worker-", 7),
-			  "a thread of the exec'd child was recorded: %s",
-			  jstr(&threads->items[i], "name"));
+	cr_assert_eq(jnum(rep, "recording.lost_events", -1), 0);
 	locks = must_array(rep, "locks");
-	for (size_t i = 0; i < locks->len; i++)
-		cr_assert_str_neq(jstr(&locks->items[i], "name"), "hot_lock",
-				  "the exec'd child's lock was recorded");
+	for (size_t i = 0; i < locks->len; i++) {
+		if (!strcmp(jstr(&locks->items[i], "name"), jstr(gt, "lock")))
+			mine = &locks->items[i];
+		if (!strcmp(jstr(&locks->items[i], "name"), "hot_lock"))
+			child = &locks->items[i];
+	}
+	cr_assert(mine && child, "the target's and the exec'd child's locks are not both there");
+	cr_assert_str_eq(jstr(mine, "addr"), jstr(gt, "addr"));
+	want = jnum(gt, "wait_ns", -1);
+	got = jnum(mine, "wait_ns", -1);
+	cr_assert_lt(fabs(got - want), 0.10 * want, "wait %.0f ns, the workload measured %.0f ns",
+		     got, want);
+	expect_waiters_of(rep, mine, jnum(rep, "target.pid", -1));
+	expect_waiters_of(rep, child, jnum(gt, "child_pid", -1));
 	jp_free(gt);
 	jp_free(rep);
 }
@@ -408,7 +437,7 @@ Test(faults, a_full_disk_stops_recording_with_a_readable_trace, .timeout = 120)
 	free(rep_err);
 }
 
-/* A trace whose header says format 2: every command that reads it says why it cannot. */
+/* A trace whose header says format 3: every command that reads it says why it cannot. */
 Test(faults, a_trace_from_a_newer_format_is_refused, .timeout = 60)
 {
 	static const char *const cmds[] = {"report", "report --json", "graph",
@@ -418,13 +447,13 @@ Test(faults, a_trace_from_a_newer_format_is_refused, .timeout = 60)
 
 	snprintf(trace, sizeof(trace), "%s/newer.lsz", test_dir());
 	rc = shf(NULL, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 10 && "
-		 "printf '\\002\\000\\000\\000' | dd of=%s bs=1 seek=8 conv=notrunc", trace, trace);
+		 "printf '\\003\\000\\000\\000' | dd of=%s bs=1 seek=8 conv=notrunc", trace, trace);
 	cr_assert_eq(rc, 0, "%s", err);
 	free(err);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		rc = shf(NULL, &err, LOCKSCOPE " %s %s", cmds[i], trace);
 		cr_assert_eq(rc, 1, "%s: exit %d: %s", cmds[i], rc, err);
-		cr_assert(strstr(err, trace) && strstr(err, "written by a newer lockscope (format 2"),
+		cr_assert(strstr(err, trace) && strstr(err, "written by a newer lockscope (format 3"),
 			  "%s: %s", cmds[i], err);
 		cr_assert_eq(count_lines(err), 1, "%s: not one line: %s", cmds[i], err);
 		free(err);

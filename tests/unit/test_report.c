@@ -216,7 +216,7 @@ Test(report, json_other_waits_and_empty_analyses)
 Test(report, json_keys_in_the_contracts_order)
 {
 	static const char *const keys[] = {"schema",	  "target",	 "recording",
-					   "threads",	  "objects",	 "locks",
+					   "processes",	  "threads",	 "objects",	"locks",
 					   "other_waits", "lock_order", "deadlocks",
 					   "loop_blocks"};
 	struct tf_run run;

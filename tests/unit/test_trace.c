@@ -116,6 +116,7 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 	case LS_REC_THREAD:
 		r->thread.name = names[rng() % 5];
 		r->thread.parent = rng() % 1000;
+		r->thread.pid = 1000 + rng() % 3;
 		break;
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
@@ -240,6 +241,7 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 	case LS_REC_THREAD:
 		expect_str(g->thread.name, w->thread.name, i, "name");
 		cr_assert_eq(g->thread.parent, w->thread.parent, "record %zu: parent", i);
+		cr_assert_eq(g->thread.pid, w->thread.pid, "record %zu: pid", i);
 		break;
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
@@ -420,7 +422,12 @@ Test(trace, round_trips_every_record_type_and_field)
 	    {.type = LS_REC_THREAD,
 	     .ts = 5,
 	     .tid = 4243,
-	     .thread = {.name = "worker-1 ünïcode", .parent = 4242}},
+	     .thread = {.name = "worker-1 ünïcode", .parent = 4242, .pid = 4242}},
+	    /* a thread of another process of the trace (format 2) */
+	    {.type = LS_REC_THREAD,
+	     .ts = 5,
+	     .tid = 5001,
+	     .thread = {.name = "child", .parent = 4243, .pid = 5001}},
 	    {.type = LS_REC_MAPPING,
 	     .ts = 5,
 	     .mapping = {.start = 0x55d0c0a00000,
@@ -1007,14 +1014,14 @@ Test(trace, open_refuses_a_newer_format_version)
 	write_recs(path, &rec, 1, 0, NULL);
 	file = slurp(path, &len);
 	/* the version is the little-endian u32 after the 8-byte magic, in every version */
-	memcpy(file + 8, "\x02\0\0\0", 4);
+	memcpy(file + 8, "\x03\0\0\0", 4);
 	spill(path, file, len);
-	expect_open_fails(path, "written by a newer lockscope (format 2; this one reads format 1)");
+	expect_open_fails(path, "written by a newer lockscope (format 3; this one reads format 2)");
 	cr_assert_eq(errno, EPROTONOSUPPORT);
 	memcpy(file + 8, "\xff\xff\xff\xff", 4);
 	spill(path, file, len);
 	expect_open_fails(path,
-			  "written by a newer lockscope (format 4294967295; this one reads format 1)");
+			  "written by a newer lockscope (format 4294967295; this one reads format 2)");
 	memcpy(file + 8, "\0\0\0\0", 4);
 	spill(path, file, len);
 	expect_open_fails(path, "trace header is corrupt");

@@ -15,6 +15,7 @@
 #include "inspect/blocked.h"
 #include "inspect/debuginfo.h"
 #include "util/bytemap.h"
+#include "util/privs.h"
 #include "util/common.h"
 #include "bpf/events.h"
 #include "python/pyasync.h"
@@ -90,8 +91,30 @@ struct path_pcs {
 	uint64_t pcs[LS_PATH_MAX_FRAMES];
 };
 
+/* What every collector writing to one trace shares: one space of frame and stack ids, and the
+ * call paths given to the BPF side, whose maps they share too (events.h): a forked child's
+ * waits come keyed by its parent's paths. */
+struct collector_ids {
+	uint32_t frame, stack;
+	struct bytemap *paths;		/* key -> index in pathv */
+	struct path_pcs *pathv;
+	size_t npaths, pathv_cap;
+	/* loss counters summed over the collectors: the trace keeps one total per name */
+	struct {
+		char *name;
+		uint64_t value;
+	} totals[COUNTERS_MAX];
+	size_t ntotals;
+	bool several;			/* more than one collector shares this */
+};
+
 struct collector {
 	pid_t pid;
+	pid_t tgid;		/* the process: PID may be one of its threads (a zombie leader) */
+	uint32_t proc_index;	/* of the trace's processes: keeps private addresses apart */
+	/* the first process's symbolizer, whose loaded objects this one's borrows (it outlives
+	 * this collector); NULL for the first */
+	const struct symbolizer *lender;
 	struct trace_writer *w;		/* borrowed */
 	struct symbolizer *sym;
 	uint64_t start_mono;
@@ -108,8 +131,7 @@ struct collector {
 					 * has not ended: its begin was never seen by a probe */
 	struct stack_info *sinfo;	/* by stack id */
 	size_t sinfo_cap;
-	uint32_t next_frame;
-	uint32_t next_stack;
+	struct collector_ids own_ids, *ids;	/* ids: own_ids, or another collector's */
 	uint64_t events, lost, bad;
 	uint32_t lost_mark;		/* the largest loss count an event carried (events.h) */
 	uint64_t py_infer_lost;		/* frames or registries pyasync could not read at attach */
@@ -148,9 +170,6 @@ struct collector {
 	void *wait_seen_arg;
 	/* call paths given to the BPF side (events.h): their native pcs by key */
 	int rules_fd, paths_fd;		/* the BPF maps; -1: none given */
-	struct bytemap *paths;		/* key -> index in pathv */
-	struct path_pcs *pathv;
-	size_t npaths, pathv_cap;
 	uint64_t path_waits;		/* waits sent with a path's key, not a stack */
 	uint64_t path_unknown;		/* ... with a key this collector never gave */
 	void (*py_thread_fn)(void *arg, uint32_t tid, uint64_t tstate);
@@ -169,11 +188,61 @@ static uint64_t rel_ts(struct collector *c, uint64_t mono)
 	return ts;
 }
 
+/* A lock's key in the trace. Memory shared with other processes is keyed as the kernel keys its
+ * futexes, by the mapped file and the offset in it: LS_SHARED_KEY, 23 bits of the file's
+ * identity, 40 of the offset. Private memory keeps its address, tagged above the 48 bits of user
+ * memory and the signal addresses' count (signal_addr) by the process's place in the trace, so
+ * that two processes' locks at one address stay apart; the first process's is the address. */
+static uint64_t lock_key(struct collector *c, uint64_t addr)
+{
+	struct sym_shared sh;
+
+	if (addr < (1ull << 47) && symbolizer__shared(c->sym, addr, &sh)) {
+		uint64_t file = (sh.dev * 0x9e3779b97f4a7c15ull) ^ (sh.ino * 0xc2b2ae3d27d4eb4full);
+
+		return LS_SHARED_KEY | ((file >> 41) << 40) | (sh.offset & ((1ull << 40) - 1));
+	}
+	return addr | (uint64_t)c->proc_index << LS_PROC_KEY_SHIFT;
+}
+
 static int put(struct collector *c, const struct ls_rec *r)
 {
-	int err = c->w ? trace_writer__append(c->w, r) : 0;
+	struct ls_rec k;
+	int err;
 
+	if (r->type == LS_REC_WAIT_BEGIN || r->type == LS_REC_WAKE || r->type == LS_REC_LOCK ||
+	    r->type == LS_REC_ACQUIRE || r->type == LS_REC_RELEASE || r->type == LS_REC_DESTROY ||
+	    r->type == LS_REC_THREAD) {
+		k = *r;
+		if (r->type == LS_REC_WAIT_BEGIN)
+			k.wait_begin.addr = lock_key(c, r->wait_begin.addr);
+		else if (r->type == LS_REC_WAKE)
+			k.wake.addr = lock_key(c, r->wake.addr);
+		else if (r->type == LS_REC_LOCK)
+			k.lock.addr = lock_key(c, r->lock.addr);
+		else if (r->type == LS_REC_ACQUIRE)
+			k.acquire.addr = lock_key(c, r->acquire.addr);
+		else if (r->type == LS_REC_THREAD)
+			k.thread.pid = (uint32_t)c->tgid;
+		else
+			k.release.addr = lock_key(c, r->release.addr);
+		r = &k;
+	}
+	err = c->w ? trace_writer__append(c->w, r) : 0;
 	return !err && c->sink ? c->sink(c->sink_arg, r) : err;
+}
+
+void collector__share_ids(struct collector *c, struct collector *with, uint32_t proc_index)
+{
+	c->ids = with->ids;
+	c->ids->several = true;
+	c->lender = with->sym;
+	c->proc_index = proc_index;
+}
+
+pid_t collector__tgid(const struct collector *c)
+{
+	return c->tgid;
 }
 
 void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct ls_rec *rec),
@@ -444,7 +513,7 @@ static int intern_frame(struct collector *c, uint64_t pc, bool ra, uint32_t *id,
 		*id = (uint32_t)*known;
 		return 0;
 	}
-	*id = known ? (uint32_t)*known : ++c->next_frame;
+	*id = known ? (uint32_t)*known : ++c->ids->frame;
 	if (bytemap__put(c->frames, key, sizeof(key), *id | (f->func ? FRAME_NAMED : 0)))
 		return -ENOMEM;
 	if (!known && !f->func && !f->module && pc < LS_CUT_PC_BASE && c->nlate < LATE_FRAMES_MAX &&
@@ -512,7 +581,7 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	char text[512];
 	int err;
 
-	*id = ++c->next_stack;
+	*id = ++c->ids->stack;
 	si = stack_info(c, *id);
 	if (!si || bytemap__put(c->stacks, pcs, n * sizeof(*pcs), *id))
 		return -ENOMEM;
@@ -578,7 +647,7 @@ static int py_frame_id(struct collector *c, const struct py_frame *pf, uint32_t 
 		*id = (uint32_t)*known;
 		return 0;
 	}
-	*id = ++c->next_frame;
+	*id = ++c->ids->frame;
 	if (bytemap__put(c->pyframes, key, lt + 1 + lf, *id))
 		return -ENOMEM;
 	r.frame.id = *id;
@@ -939,7 +1008,7 @@ static int put_idstack(struct collector *c, const uint32_t *ids, int k, uint16_t
 		*id = (uint32_t)*known;
 		return 0;
 	}
-	*id = ++c->next_stack;
+	*id = ++c->ids->stack;
 	si = stack_info(c, *id);
 	if (!si || bytemap__put(c->idstacks, ids, k * sizeof(*ids), *id))
 		return -ENOMEM;
@@ -1060,7 +1129,7 @@ static void learn_path(struct collector *c, const struct ls_ev_stack *st, const 
 	bool bp_ok = true;
 	uint8_t one = 1;
 
-	if (c->paths_fd < 0 || n > LS_PATH_MAX_FRAMES || c->npaths >= LS_PATHS_MAX)
+	if (c->paths_fd < 0 || n > LS_PATH_MAX_FRAMES || c->ids->npaths >= LS_PATHS_MAX)
 		return;
 	for (int i = 0; i < n; i++) {
 		const struct ls_frame_rule *r = &rules[i];
@@ -1094,15 +1163,16 @@ static void learn_path(struct collector *c, const struct ls_ev_stack *st, const 
 		sp = cfa;
 	}
 	h = h ? h : 1;
-	if (bytemap__get_u64(c->paths, h) ||
-	    ls_reserve(&c->pathv, &c->pathv_cap, c->npaths + 1, sizeof(*c->pathv)))
+	if (bytemap__get_u64(c->ids->paths, h) ||
+	    ls_reserve(&c->ids->pathv, &c->ids->pathv_cap, c->ids->npaths + 1,
+		       sizeof(*c->ids->pathv)))
 		return;
-	p = &c->pathv[c->npaths];
+	p = &c->ids->pathv[c->ids->npaths];
 	p->n = (uint32_t)n;
 	memcpy(p->pcs, pcs, n * sizeof(*pcs));
-	if (bytemap__put_u64(c->paths, h, c->npaths))
+	if (bytemap__put_u64(c->ids->paths, h, c->ids->npaths))
 		return;
-	c->npaths++;
+	c->ids->npaths++;
 	for (int i = 0; i < n; i++) {
 		uint32_t slot = ls_rule_slot(pcs[i], i == 0 ? LS_RULE_EXACT : 0);
 
@@ -1179,7 +1249,7 @@ cleanup:
 static int path_stack(struct collector *c, uint32_t tid, uint64_t path,
 		      const struct ls_py_stack *at, uint32_t *id)
 {
-	uint64_t *i = bytemap__get_u64(c->paths, path);
+	uint64_t *i = bytemap__get_u64(c->ids->paths, path);
 	uint64_t pcs[LS_PATH_MAX_FRAMES];
 	const struct path_pcs *p;
 
@@ -1188,7 +1258,7 @@ static int path_stack(struct collector *c, uint32_t tid, uint64_t path,
 		c->path_unknown++;
 		return 0;
 	}
-	p = &c->pathv[*i];
+	p = &c->ids->pathv[*i];
 	c->path_waits++;
 	memcpy(pcs, p->pcs, p->n * sizeof(*pcs));
 	return stack_id_of(c, tid, pcs, (int)p->n, at, id);
@@ -1238,11 +1308,18 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 }
 
 /* Where a lock without a symbol lies, for its name: "heap 0x55..", "anon mapping 0x7f..",
- * "shm 0x7f..", "stack 0x7f..", or for an object's data "data mariadbd+0x1c4a0". */
+ * "shm /dev/shm/sem.x +0x40" (the file and offset, the same in every process), "stack 0x7f..", or for an object's data "data mariadbd+0x1c4a0". */
 static void lock_place(struct collector *c, uint64_t addr, char *buf, size_t len)
 {
 	struct sym_region rg;
+	struct sym_shared sh;
 
+	/* one lock in every process that maps it: named by the file, as its key is */
+	if (symbolizer__shared(c->sym, addr, &sh)) {
+		snprintf(buf, len, "shm %s +0x%llx", sh.path[0] ? sh.path : "(shared anonymous)",
+			 (unsigned long long)sh.offset);
+		return;
+	}
 	symbolizer__region(c->sym, addr, &rg);
 	/* memory mapped since the last read of the map (a grown heap, a new arena) */
 	if (!strcmp(rg.kind, "unmapped") && maybe_refresh(c))
@@ -1315,6 +1392,7 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 {
 	uint64_t *known = bytemap__get_u64(c->locks, addr);
 	struct ls_rec r = {.type = LS_REC_LOCK, .ts = ts};
+	struct sym_shared sh;
 	const char *sym;
 	uint64_t off;
 	char name[600];
@@ -1341,8 +1419,9 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 		return write_join_name(c, ts, addr, join_tid);
 	}
 	named = lock_name(c, addr, kind, si, verb, name, sizeof(name));
-	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named || symbolizer__is_anon(c->sym, addr)
-							   ? 0 : LOCK_PROVISIONAL)))
+	/* no symbol names memory outside objects, nor shared memory (named by its file) */
+	named = named || symbolizer__is_anon(c->sym, addr) || symbolizer__shared(c->sym, addr, &sh);
+	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named ? 0 : LOCK_PROVISIONAL)))
 		return -ENOMEM;
 	r.lock.addr = addr;
 	r.lock.kind = kind;
@@ -1589,7 +1668,10 @@ static int on_wake(struct collector *c, const struct ls_ev_wake *ev)
 
 	r.ts = rel_ts(c, ev->h.ts);
 	err = ensure_thread(c, r.ts, ev->h.tid);
-	if (!err)
+	/* a thread of another process recorded (a lock in shared memory) is named by its own
+	 * process's collector: this one cannot read it under its process */
+	if (!err && (!c->ids->several || bytemap__get_u64(c->threads, ev->wakee) ||
+		     ls_tgid_of((pid_t)ev->wakee) == c->tgid))
 		err = ensure_thread(c, r.ts, ev->wakee);
 	if (err)
 		return err;
@@ -1623,6 +1705,20 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 		if (ev->h.tid == (uint32_t)c->pid && !c->py) {
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
 			c->py_absent_at = 0;
+		}
+		/* a followed child that exec'd maps another program: what was read at its fork
+		 * would misname it (a launched command's exec is read at its entry instead) */
+		if (ev->h.tid == (uint32_t)c->tgid && c->proc_index) {
+			struct symbolizer *sym = symbolizer__new_sharing(c->pid, c->lender);
+			int err;
+
+			if (sym) {	/* else gone already: the old names are all there is */
+				symbolizer__free(c->sym);
+				c->sym = sym;
+				c->last_refresh = ls_mono_ns();
+				if ((err = write_new_mappings(c)))
+					return err;
+			}
 		}
 		return write_thread(c, ts, ev->h.tid, comm, 0);
 	default:
@@ -2131,7 +2227,7 @@ int collector__load_objects(struct collector *c)
 	/* a launched command has just exec'd: what was read at collector__new described the
 	 * forked copy of lockscope, whose objects must not stand in for the new program's */
 	symbolizer__free(c->sym);
-	c->sym = symbolizer__new(c->pid);
+	c->sym = symbolizer__new_sharing(c->pid, c->lender);
 	if (!c->sym)
 		return -errno;
 	c->last_refresh = ls_mono_ns();
@@ -2252,20 +2348,35 @@ int collector__refresh(struct collector *c)
 int collector__count(struct collector *c, const char *name, uint64_t value)
 {
 	struct ls_rec r = {.type = LS_REC_COUNTER, .ts = c->last_ts};
-	size_t i;
+	struct collector_ids *sh = c->ids;
+	size_t i, t;
 
 	for (i = 0; i < c->ncounters && strcmp(c->counters[i].name, name); i++)
 		;
 	if (i == COUNTERS_MAX)
 		return -ENOSPC;
+	for (t = 0; t < sh->ntotals && strcmp(sh->totals[t].name, name); t++)
+		;
+	if (t == COUNTERS_MAX)
+		return -ENOSPC;
+	if (t == sh->ntotals) {
+		sh->totals[t].name = strdup(name);
+		if (!sh->totals[t].name)
+			return -ENOMEM;
+		sh->totals[t].value = 0;
+		sh->ntotals++;
+	}
 	if (i == c->ncounters) {
 		c->counters[c->ncounters++].name = name;
+		c->counters[i].value = 0;
 	} else if (c->counters[i].value == value) {
 		return 0;
 	}
+	/* this collector's share changed: the total by as much (wrapping, as a share may drop) */
+	sh->totals[t].value += value - c->counters[i].value;
 	c->counters[i].value = value;
 	r.counter.name = name;
-	r.counter.value = value;
+	r.counter.value = sh->totals[t].value;
 	return put(c, &r);
 }
 
@@ -2369,6 +2480,8 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	if (!c)
 		return NULL;
 	c->pid = pid;
+	c->tgid = ls_tgid_of(pid) > 0 ? ls_tgid_of(pid) : pid;
+	c->ids = &c->own_ids;
 	c->w = w;
 	c->start_mono = start_mono;
 	c->sym = symbolizer__new(pid);
@@ -2384,12 +2497,12 @@ struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t sta
 	c->pyframes = bytemap__new();
 	c->idstacks = bytemap__new();
 	c->pythreads = bytemap__new();
-	c->paths = bytemap__new();
+	c->own_ids.paths = bytemap__new();
 	c->rules_fd = c->paths_fd = -1;
 	c->signals = bytemap__new();
 	c->signal_addrs = bytemap__new();
 	if (!c->threads || !c->frames || !c->stacks || !c->locks || !c->mappings || !c->joins ||
-	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads || !c->paths ||
+	    !c->at_attach || !c->pyframes || !c->idstacks || !c->pythreads || !c->own_ids.paths ||
 	    !c->signals || !c->signal_addrs) {
 		errno = ENOMEM;
 		goto fail;
@@ -2433,8 +2546,10 @@ void collector__free(struct collector *c)
 		free(c->pyt[i].name);
 	}
 	free(c->pyt);
-	free(c->pathv);
-	bytemap__free(c->paths);
+	free(c->own_ids.pathv);
+	for (size_t i = 0; i < c->own_ids.ntotals; i++)
+		free(c->own_ids.totals[i].name);
+	bytemap__free(c->own_ids.paths);
 	bytemap__free(c->pythreads);
 	bytemap__free(c->signals);
 	bytemap__free(c->signal_addrs);

@@ -20,6 +20,12 @@ struct collector;
  * errno on failure. */
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono);
 void collector__free(struct collector *c);	/* accepts NULL */
+/* Several processes in one trace: C takes its frame and stack ids from WITH's space, borrows the
+ * objects WITH has loaded (WITH outlives C and has loaded its own objects already), and
+ * PROC_INDEX (1..LS_PROC_KEY_MAX) tags its private lock addresses. */
+void collector__share_ids(struct collector *c, struct collector *with, uint32_t proc_index);
+/* The process C records. */
+pid_t collector__tgid(const struct collector *c);
 
 /* From now on a stack cut short ends with a frame "…cut: <why>" (pc LS_CUT_PC_BASE + enum
  * sym_cut): a snapshot shows each stack whole or marked. */

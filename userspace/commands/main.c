@@ -36,10 +36,13 @@ static const struct {
 	const char *name, *text;
 } usages[] = {
     {"record",
-     "usage: lockscope record [options] -p PID\n"
+     "usage: lockscope record [options] -p PID[,PID...]\n"
      "       lockscope record [options] -- CMD [ARGS...]\n"
-     "  record lock contention in a running process, or in a command it launches\n"
-     "  -p, --pid PID           attach to this process (all its threads)\n"
+     "  record lock contention in running processes, or in a command it launches and every\n"
+     "  process that command starts\n"
+     "  -p, --pid PID[,PID...]  attach to these processes (all their threads); -p may be\n"
+     "                          repeated: each adds\n"
+     "  --children              with -p: their descendants too, present and future\n"
      "  -o, --output FILE       trace file (default: lockscope.lsz; an existing one is kept\n"
      "                          as FILE.old)\n"
      "  -d, --duration SECONDS  stop after this long (default: when the target exits)\n"
@@ -171,6 +174,38 @@ static const char *parse_pid(const char *cmd, const char *arg, pid_t *pid, char 
 	return NULL;
 }
 
+/* -p's argument for record: process ids separated by commas, each added to O (a thread's id
+ * stands for its process; one given twice counts once). NULL, or what is wrong (in BUF). */
+static const char *parse_pids(const char *arg, struct record_opts *o, char *buf, size_t len)
+{
+	char copy[4096], *save = NULL, *tok;
+
+	if (!arg[0] || arg[0] == ',' || arg[strlen(arg) - 1] == ',' || strstr(arg, ",,"))
+		return "-p wants process ids separated by commas";
+	if (snprintf(copy, sizeof(copy), "%s", arg) >= (int)sizeof(copy))
+		return "-p: the list is too long";
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		pid_t pid = 0;
+		const char *bad = parse_pid("record", tok, &pid, buf, len);
+		size_t i;
+
+		if (bad)
+			return bad;
+		for (i = 0; i < o->npids && o->pids[i] != pid; i++)
+			;
+		if (i < o->npids)
+			continue;
+		if (o->npids == RECORD_MAX_PIDS) {
+			snprintf(buf, len, "-p: at most %d processes (--children follows their "
+				 "descendants)", RECORD_MAX_PIDS);
+			return buf;
+		}
+		o->pids[o->npids++] = pid;
+	}
+	o->pid = o->pids[0];
+	return NULL;
+}
+
 static int cmd_record(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -181,6 +216,7 @@ static int cmd_record(int argc, char **argv)
 	    {"overhead-budget", required_argument, NULL, 'b'},
 	    {"loop-threshold", required_argument, NULL, 'l'},
 	    {"no-stacks", no_argument, NULL, 'S'},
+	    {"children", no_argument, NULL, 'C'},
 	    HELP_OPTION,
 	    {NULL, 0, NULL, 0},
 	};
@@ -202,8 +238,11 @@ static int cmd_record(int argc, char **argv)
 				return usage("record", "-d wants a positive number of seconds");
 			break;
 		case 'p':
-			if ((bad = parse_pid("record", optarg, &o.pid, why, sizeof(why))))
+			if ((bad = parse_pids(optarg, &o, why, sizeof(why))))
 				return usage("record", bad);
+			break;
+		case 'C':
+			o.children = true;
 			break;
 		case 'm':
 			if (!strcmp(optarg, "auto"))
@@ -237,6 +276,8 @@ static int cmd_record(int argc, char **argv)
 		o.cmd = &argv[optind];
 	if (!o.cmd == !o.pid)
 		return usage("record", "give either -p PID or -- CMD");
+	if (o.cmd && o.children)	/* a launched command is followed anyway */
+		o.children = false;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

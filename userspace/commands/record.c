@@ -34,6 +34,7 @@
 #include "capture/lookahead.h"
 #include "capture/loopwatch.h"
 #include "capture/probes.h"
+#include "capture/procset.h"
 #include "capture/syscalls.h"
 #include "python/pyreader.h"
 #include "trace/trace.h"
@@ -41,6 +42,10 @@
 #define FLUSH_NS 1000000000ull	/* a SIGKILLed recorder loses at most this much */
 #define POLL_MS 100
 #define STATUS_NS 250000000ull	/* the status line on a terminal is redrawn this often */
+/* The longest the run loop spends handling events at one go: under a flood that the collector
+ * cannot keep up with, it still stops on time and on signals (the ring buffer then fills, and
+ * the BPF side counts what it loses) */
+#define CONSUME_NS 250000000ull
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
@@ -50,7 +55,9 @@
 /* the counter that says full mode saw nothing: the target's lock calls are its own */
 #define UNPROBED "lock calls not probed: the target does not use the system's C library"
 /* ... nor in a process whose main thread has exited: uprobe links match its memory, now gone */
-#define UNRECORDED_CHILDREN "child processes not recorded (lockscope records one process)"
+#define UNRECORDED_CHILDREN "child processes not recorded (without --children)"
+/* ... and those started while followed, gone before they could be read */
+#define UNREAD_CHILDREN "child processes not recorded: gone before they could be read"
 #define UNPROBED_LEADER "lock calls not probed: the process's main thread has exited"
 
 struct recorder {
@@ -69,10 +76,14 @@ struct recorder {
 	const char *attach_kind;	/* how system calls are traced (syscalls.h) */
 	struct ring_buffer *rb;
 	struct trace_writer *w;
-	struct collector *col;
+	struct collector *col;		/* the first process's */
+	struct procset *procs;		/* every process's, the first's included */
+	int pidfds[RECORD_MAX_PIDS];	/* the processes given to -p: recording ends with them */
 	uint64_t start_mono;
 	uint64_t lost_seen;
 	int err;		/* first error from the event callback */
+	uint64_t consume_until;	/* the event callback hands back control after this; 0: never */
+	uint32_t consumed;
 	bool discard;		/* calibrating: events of lockscope's own thread are dropped */
 	bool uprobes_loaded;	/* the full-mode programs passed the verifier */
 	struct lock_probes *probes;	/* full and auto modes */
@@ -317,10 +328,13 @@ static int event_cb(void *ctx, void *data, size_t size)
 	if (r->discard && size >= sizeof(struct ls_ev_hdr) &&
 	    ((const struct ls_ev_hdr *)data)->tid == (__u32)getpid())
 		return 0;
-	err = collector__handle(r->col, data, size);
+	err = procset__handle(r->procs, data, size);
 
 	if (err && !r->err)
 		r->err = err;
+	/* this event is consumed either way: libbpf stops after it (run_loop) */
+	if (r->consume_until && ++r->consumed % 64 == 0 && ls_mono_ns() > r->consume_until)
+		return -EAGAIN;
 	return 0;	/* keep consuming: a trace error is reported once, at the end */
 }
 
@@ -484,6 +498,7 @@ static int load_way(struct recorder *r, int way, char *why, size_t why_len)
 		r->skel->rodata->capture_stacks = !r->o->no_stacks;
 		r->skel->rodata->lock_probes = uprobes != UPROBES_NONE;
 		r->skel->rodata->loop_threshold_ns = r->o->loop_threshold_ms * 1000000ull;
+		r->skel->rodata->follow_children = r->o->children || r->launched;
 		autoload(r->skel, ways[way].btf, uprobes);
 		err = syscalls__select(r->skel, ways[way].sc, r->o->loop_threshold_ms != 0,
 				       ways[way].btf, why, why_len);
@@ -637,11 +652,29 @@ static int check_system(const struct record_opts *o)
 		return LS_EXIT_SYSTEM;
 	}
 	/* before any probe is loaded: what cannot be recorded says what it is */
-	if (o->pid && (state = ls_target_state(o->pid)) != LS_TARGET_OK) {
-		ls_err("record", "%s", ls_target_why(o->pid, state, "record", why, sizeof(why)));
-		return LS_EXIT_SYSTEM;
+	for (size_t i = 0; i < o->npids; i++) {
+		if ((state = ls_target_state(o->pids[i])) != LS_TARGET_OK) {
+			ls_err("record", "%s",
+			       ls_target_why(o->pids[i], state, "record", why, sizeof(why)));
+			return LS_EXIT_SYSTEM;
+		}
 	}
 	return LS_EXIT_OK;
+}
+
+/* Every process's collector: its callbacks. */
+static void setup_collector(void *arg, struct collector *c)
+{
+	struct recorder *r = arg;
+
+	collector__set_python_threads(c, python_thread, r);
+	collector__set_sink(c, live_sink, r);
+	collector__set_wait_seen(c, wait_seen, r);
+	/* every wait's stack copied and unwound, as a check of the keyed paths */
+	if (!getenv("LOCKSCOPE_PATHS") || strcmp(getenv("LOCKSCOPE_PATHS"), "off"))
+		collector__set_paths(c, bpf_map__fd(r->skel->maps.frame_rules),
+				     bpf_map__fd(r->skel->maps.paths));
+	collector__set_wait_open(c, wait_open, r);
 }
 
 static const char *out_name(const struct recorder *r)
@@ -681,25 +714,32 @@ static int open_trace(struct recorder *r)
 		ls_err("record", "cannot read process %d: %s", r->pid, strerror(errno));
 		return LS_EXIT_SYSTEM;
 	}
-	collector__set_python_threads(r->col, python_thread, r);
 	r->model = model__new();
 	r->deadlock = deadlock__new(DEADLOCK_CONFIRM_NS);
 	r->asyncwatch = asyncwatch__new(r->pid, r->o->loop_threshold_ms * 1000000ull);
-	if (!r->model || !r->deadlock || !r->asyncwatch) {
+	r->procs = procset__new(r->col, r->w, r->start_mono, setup_collector, r);
+	if (!r->model || !r->deadlock || !r->asyncwatch || !r->procs) {
 		ls_err("record", "out of memory");
 		return LS_EXIT_SYSTEM;
 	}
-	collector__set_sink(r->col, live_sink, r);
-	collector__set_wait_seen(r->col, wait_seen, r);
-	/* every wait's stack copied and unwound, as a check of the keyed paths */
-	if (!getenv("LOCKSCOPE_PATHS") || strcmp(getenv("LOCKSCOPE_PATHS"), "off"))
-		collector__set_paths(r->col, bpf_map__fd(r->skel->maps.frame_rules),
-				     bpf_map__fd(r->skel->maps.paths));
-	collector__set_wait_open(r->col, wait_open, r);
+	setup_collector(r, r->col);
 	return LS_EXIT_OK;
 }
 
-/* Has the target ended? Reaps a launched child, keeping its status. */
+/* Have the processes given to -p after the first ended? */
+static bool others_gone(const struct recorder *r)
+{
+	for (size_t i = 1; i < r->o->npids; i++) {
+		struct pollfd p = {.fd = r->pidfds[i], .events = POLLIN};
+
+		if (r->pidfds[i] >= 0 ? poll(&p, 1, 0) == 0 : !kill(r->o->pids[i], 0))
+			return false;
+	}
+	return true;
+}
+
+/* Has the target ended (a launched command; every process given to -p)? Reaps a launched
+ * child, keeping its status. */
 static bool target_gone(struct recorder *r)
 {
 	struct pollfd p = {.fd = r->pidfd, .events = POLLIN};
@@ -713,24 +753,25 @@ static bool target_gone(struct recorder *r)
 		child_ended(r, status);
 		return true;
 	}
-	if (r->pidfd >= 0 ? poll(&p, 1, 0) == 1 : kill(r->pid, 0) && errno == ESRCH) {
+	if ((r->pidfd >= 0 ? poll(&p, 1, 0) == 1 : kill(r->pid, 0) && errno == ESRCH) &&
+	    others_gone(r)) {
 		r->exit_code = -1;
 		r->exited = true;
 	}
 	return r->exited;
 }
 
-/* Child processes of PID alive now (their PPid is PID). */
-static uint32_t children_of(pid_t pid)
+/* Calls FN(ARG, CHILD) for every child process of PID alive now (their PPid is PID), until one
+ * returns non-zero: that is returned. */
+static int each_child(pid_t pid, int (*fn)(void *arg, pid_t child), void *arg)
 {
 	char path[64], buf[512], *p;
 	struct dirent *de;
-	uint32_t n = 0;
-	int ppid;
+	int ppid, err = 0;
 	DIR *d = opendir("/proc");
 	FILE *f;
 
-	while (d && (de = readdir(d))) {
+	while (!err && d && (de = readdir(d))) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%.16s/stat", de->d_name);
@@ -739,19 +780,47 @@ static uint32_t children_of(pid_t pid)
 			continue;
 		/* "pid (comm) S ppid ...": comm may hold ") " itself */
 		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
-		    sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == pid)
-			n++;
+		    sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == pid && atoi(de->d_name) != pid)
+			err = fn(arg, atoi(de->d_name));
 		fclose(f);
 	}
 	if (d)
 		closedir(d);
+	return err;
+}
+
+static int count_child(void *arg, pid_t child)
+{
+	(void)child;
+	++*(uint32_t *)arg;
+	return 0;
+}
+
+/* Child processes of PID alive now. */
+static uint32_t children_of(pid_t pid)
+{
+	uint32_t n = 0;
+
+	each_child(pid, count_child, &n);
 	return n;
 }
 
-/* The processes the target had when recording began and those it started since. */
+/* The processes the targets had when recording began and those they started since, not
+ * followed (or past the BPF side's room). */
 static uint64_t children_unrecorded(struct recorder *r)
 {
 	return r->children0 + bpf_stat(r, STAT_CHILD_PROCS);
+}
+
+/* The events of every process's collector. */
+static uint64_t all_events(const struct recorder *r)
+{
+	uint64_t n = 0;
+	struct collector *c;
+
+	for (size_t i = 0; (c = procset__at(r->procs, i)); i++)
+		n += collector__events(c);
+	return n;
 }
 
 /* LAST: the recording ends; the losses no event has placed in the stream yet go at its end. */
@@ -761,7 +830,15 @@ static void flush(struct recorder *r, bool last)
 		r->lost_seen = bpf_stat(r, STAT_LOST);
 		collector__lost(r->col, r->lost_seen);
 	}
-	collector__counters(r->col);
+	for (size_t i = 0; procset__at(r->procs, i); i++)
+		collector__counters(procset__at(r->procs, i));
+	if (r->o->children || r->launched) {
+		collector__count(r->col, UNREAD_CHILDREN, procset__unread(r->procs));
+		collector__count(r->col, "events dropped: their process was gone before it could be "
+				 "read", procset__dropped(r->procs));
+		collector__count(r->col, "events of threads whose process was not known (given to "
+				 "the first)", procset__unplaced(r->procs));
+	}
 	if (r->probes)
 		collector__count(r->col, "lock calls untracked: in-flight table full",
 				 bpf_stat(r, STAT_INFLIGHT_FULL));
@@ -1017,8 +1094,11 @@ static int loop_off_cpu(void *arg, uint32_t tid, const struct ls_loop_state *st,
 {
 	struct recorder *r = arg;
 
-	return collector__loop_off_cpu(r->col, bpf_map__fd(r->skel->maps.loops), tid, st, now,
-				       !r->o->no_stacks);
+	struct collector *c = procset__of(r->procs, tid);
+
+	return c ? collector__loop_off_cpu(c, bpf_map__fd(r->skel->maps.loops), tid, st, now,
+					   !r->o->no_stacks)
+		 : 0;
 }
 
 /* Event loops: the sampler takes the stacks of busy blocks; those of sleeping ones are read
@@ -1080,11 +1160,17 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 	while (!*stop && !r->err) {
 		/* events come without wakeups (BPF_RB_NO_WAKEUP) unless the buffer fills: poll
 		 * only waits; what arrived meanwhile must be consumed explicitly */
-		int n = ring_buffer__poll(r->rb, poll_ms(r));
+		int n, ms = poll_ms(r);
 		uint64_t now;
 
+		r->consume_until = ls_mono_ns() + ms * 1000000ull + CONSUME_NS;
+		n = ring_buffer__poll(r->rb, ms);
+		r->consume_until = ls_mono_ns() + CONSUME_NS;
 		if (n >= 0 || n == -EINTR)
 			n = ring_buffer__consume(r->rb);
+		r->consume_until = 0;	/* finish() reads what is left, all of it */
+		if (n == -EAGAIN)
+			n = 0;
 		now = ls_mono_ns();
 		if (r->loops && !r->err) {
 			char why[256] = "";
@@ -1113,7 +1199,9 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 			r->next_status = now + STATUS_NS;
 		}
 		if (now >= next_flush) {
-			collector__refresh(r->col);	/* dlopen, late mappings: names stay right */
+			/* dlopen, late mappings: names stay right */
+			for (size_t i = 0; procset__at(r->procs, i); i++)
+				collector__refresh(procset__at(r->procs, i));
 			flush(r, false);
 			next_flush = now + FLUSH_NS;
 		}
@@ -1124,20 +1212,30 @@ static int run_loop(struct recorder *r, volatile const int *stop)
 static int finish(struct recorder *r)
 {
 	struct ls_rec end = {.type = LS_REC_END};
+	bool behind;
 	int err;
 
-	ring_buffer__consume(r->rb);	/* named while the target's objects are still mapped */
+	/* named while the target's objects are still mapped; a target that floods the recorder
+	 * still gets its trace finished (what was left is said) */
+	r->consume_until = ls_mono_ns() + 4 * CONSUME_NS;
+	behind = ring_buffer__consume(r->rb) == -EAGAIN;
+	r->consume_until = 0;
 	stop_child(r);
 	if (r->probes && lock_probes__attached(r->probes))
 		window(r, false, 0);
-	ring_buffer__consume(r->rb);	/* what the kernel still holds */
+	r->consume_until = ls_mono_ns() + 4 * CONSUME_NS;
+	behind |= ring_buffer__consume(r->rb) == -EAGAIN;	/* what the kernel still holds */
+	r->consume_until = 0;
+	if (behind)
+		collector__count(r->col, "recording ended with events not read: the recorder fell "
+				 "behind the targets", 1);
 	if (target_gone(r))
 		collector__proc_exit(r->col, r->exit_code);
 	check_deadlocks(r, ls_mono_ns());
 	flush(r, true);
 	end.ts = collector__last_ts(r->col);
 	end.end.duration_ns = ls_mono_ns() - r->start_mono;
-	end.end.events = collector__events(r->col);
+	end.end.events = all_events(r);
 	end.end.lost = r->lost_seen;
 	trace_writer__append(r->w, &end);
 	err = trace_writer__close(r->w);
@@ -1153,7 +1251,7 @@ static int finish(struct recorder *r)
 	if (r->o->quiet)
 		return LS_EXIT_OK;
 	fprintf(stderr, "lockscope: record: %llu events (%llu lost) in %.1f s written to %s",
-		(unsigned long long)collector__events(r->col), (unsigned long long)r->lost_seen,
+		(unsigned long long)all_events(r), (unsigned long long)r->lost_seen,
 		end.end.duration_ns / 1e9, r->o->output);
 	if (r->probes)
 		fprintf(stderr, "; full mode %.0f%% of the time", 100.0 * r->on_ns /
@@ -1163,18 +1261,78 @@ static int finish(struct recorder *r)
 			(unsigned long long)r->stretches, (unsigned long long)r->cut,
 			r->o->overhead_budget);
 	fputc('\n', stderr);
+	if (r->probes && procset__at(r->procs, 1))
+		ls_note("record", "lock calls were probed in process %d only: the other processes "
+			"were recorded at the futex level", (int)collector__tgid(r->col));
 	if (children_unrecorded(r))
-		ls_note("record", "%llu child processes were not recorded: lockscope records one "
-			"process", (unsigned long long)children_unrecorded(r));
+		ls_note("record", "%llu child processes were not recorded: use --children",
+			(unsigned long long)children_unrecorded(r));
+	if (procset__unread(r->procs))
+		ls_note("record", "%llu child processes were gone before they could be read: not "
+			"recorded", (unsigned long long)procset__unread(r->procs));
 	return LS_EXIT_OK;
+}
+
+/* ", 4243, 4250" for the processes given after the first. */
+static const char *others_text(const struct recorder *r, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 1; i < r->o->npids; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", %d", (int)r->o->pids[i]);
+	return buf;
+}
+
+static int add_process(struct recorder *r, pid_t pid);
+
+/* Adds CHILD and its descendants, parents before their children. */
+static int add_descendants(void *arg, pid_t child)
+{
+	struct recorder *r = arg;
+
+	return add_process(r, child) ?: each_child(child, add_descendants, r);
+}
+
+/* One more process to record from now on: its collector, its objects, a target of the BPF side.
+ * One gone meanwhile is left out (a descendant), or refused (one given to -p). */
+static int add_process(struct recorder *r, pid_t pid)
+{
+	struct collector *c = procset__add(r->procs, pid, ls_process_reader(pid));
+	__u32 tgid = pid;
+	__u8 one = 1;
+
+	if (!c)
+		return errno == ESRCH || errno == ENOENT ? 0 : -errno;
+	return bpf_map__update_elem(r->skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one),
+				    BPF_ANY);
+}
+
+/* The other processes given to -p, and with --children every descendant of them all. */
+static int add_processes(struct recorder *r)
+{
+	int err = 0;
+
+	for (size_t i = 1; !err && i < r->o->npids; i++) {
+		err = add_process(r, r->o->pids[i]);
+		if (!err && !procset__at(r->procs, i))
+			err = -ESRCH;
+	}
+	for (size_t i = 0; !err && r->o->children && i < r->o->npids; i++)
+		err = each_child(r->o->pids[i], add_descendants, r);
+	return err;
 }
 
 int record__run(const struct record_opts *o, volatile const int *stop)
 {
 	struct recorder r = {.o = o, .pid = o->pid, .go_fd = -1, .exec_err_fd = -1, .pidfd = -1};
 	__u32 tgid = o->pid;
+	char others[256];
 	__u8 one = 1;
 	int rc;
+
+	for (size_t i = 0; i < RECORD_MAX_PIDS; i++)
+		r.pidfds[i] = -1;
+	for (size_t i = 1; i < o->npids; i++)
+		r.pidfds[i] = syscall(SYS_pidfd_open, o->pids[i], 0);
 
 	libbpf_set_print(libbpf_quiet);
 	rc = check_system(o);
@@ -1229,11 +1387,14 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	/* events of a running process flow from here on: loading DWARF while they pile up in
 	 * the ring buffer would lose them at high rates (a launched one's are loaded at entry) */
 	/* its children from here on are counted as they fork */
-	if (!r.launched)
-		r.children0 = children_of(o->pid);
+	if (!r.launched && !o->children)
+		for (size_t i = 0; i < o->npids; i++)
+			r.children0 += children_of(o->pids[i]);
 	if (!r.launched)
 		r.err = collector__load_objects(r.col) ?: bpf_map__update_elem(
 		    r.skel->maps.targets, &tgid, sizeof(tgid), &one, sizeof(one), BPF_ANY);
+	if (!r.err && !r.launched)
+		r.err = add_processes(&r);
 	/* an attached process's first stretch on precedes the snapshot: holders the snapshot
 	 * infers must not be forgotten at a window's edge right after it */
 	if (!r.err && !r.launched && r.probes && o->mode == RECORD_AUTO) {
@@ -1242,6 +1403,8 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 	}
 	if (!r.exited)
 		r.err = r.err ?: collector__attach_snapshot(r.col);
+	for (size_t i = 1; !r.err && procset__at(r.procs, i); i++)
+		r.err = collector__attach_snapshot(procset__at(r.procs, i));
 	if (r.err) {
 		ls_err("record", "process %d: %s", r.pid, strerror(-r.err));
 		rc = LS_EXIT_SYSTEM;
@@ -1256,8 +1419,11 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		goto cleanup;
 	}
 	if (!o->quiet)
-		fprintf(stderr, "lockscope: recording %s %d (%s mode%s, %s); Ctrl-C to stop\n",
-			r.launched ? "command, pid" : "pid", r.launched ? r.pid : (int)tgid,
+		fprintf(stderr, "lockscope: recording %s %d%s%s (%s mode%s, %s); Ctrl-C to stop\n",
+			r.launched ? "command, pid" : o->npids > 1 ? "pids" : "pid",
+			(int)(r.launched ? r.pid : (pid_t)tgid),
+			others_text(&r, others, sizeof(others)),
+			r.launched || o->children ? " and the processes it starts" : "",
 			mode_names[o->mode], r.probes ? ", lock API probed" : "", r.attach_kind);
 	r.status = !o->quiet && isatty(STDERR_FILENO);
 	rc = run_loop(&r, stop);
@@ -1277,6 +1443,7 @@ cleanup:
 	lock_probes__free(r.probes);
 	loopwatch__free(r.loops);
 	ring_buffer__free(r.rb);
+	procset__free(r.procs);
 	collector__free(r.col);
 	deadlock__free(r.deadlock);
 	asyncwatch__free(r.asyncwatch);
@@ -1284,6 +1451,9 @@ cleanup:
 	lockscope_bpf__destroy(r.skel);
 	if (r.pidfd >= 0)
 		close(r.pidfd);
+	for (size_t i = 1; i < o->npids; i++)
+		if (r.pidfds[i] >= 0)
+			close(r.pidfds[i]);
 	if (r.exec_err_fd >= 0)
 		close(r.exec_err_fd);
 	return rc;

@@ -1,4 +1,4 @@
-/* record.h - `lockscope record`: attach to a PID or launch a command, record until it exits,
+/* record.h - `lockscope record`: attach to processes or launch a command, record until it exits,
  * the duration passes or we are told to stop, and leave a complete trace behind. */
 #ifndef LOCKSCOPE_RECORD_H
 #define LOCKSCOPE_RECORD_H
@@ -11,8 +11,13 @@ struct ls_rec;
 
 enum record_mode { RECORD_AUTO, RECORD_CONTENTION, RECORD_FULL };
 
+#define RECORD_MAX_PIDS 64
+
 struct record_opts {
-	pid_t pid;		/* -p, or 0 */
+	pid_t pid;		/* the first process given to -p, or 0 */
+	pid_t pids[RECORD_MAX_PIDS];	/* every process given to -p (pids[0] == pid) */
+	size_t npids;
+	bool children;		/* --children: their descendants too, present and future */
 	char **cmd;		/* -- CMD ARGS (NULL-terminated), or NULL */
 	const char *output;	/* the trace; NULL: a scratch file nothing leaves behind (top) */
 	double duration;	/* seconds; 0: until the target exits or a signal */

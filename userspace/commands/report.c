@@ -576,10 +576,78 @@ static void emit_json_threads(struct report_ctx *ctx, struct json_writer *w)
 	for (size_t i = 0; i < ctx->ntids; i++) {
 		json_writer__object_begin(w);
 		json_writer__key_u64(w, "tid", ctx->tids[i]);
+		json_writer__key(w, "pid");
+		if (model__thread_pid(ctx->model, ctx->tids[i]))
+			json_writer__u64(w, model__thread_pid(ctx->model, ctx->tids[i]));
+		else
+			json_writer__null(w);
 		json_str(w, "name", model__thread_name(ctx->model, ctx->tids[i]));
 		json_writer__object_end(w);
 	}
 	json_writer__array_end(w);
+}
+
+static void json_str_null(struct json_writer *w, const char *key, const char *s);
+
+/* The processes of the trace's threads, the target first, in order of pid after it; *N of them
+ * in a new array (the caller frees it; NULL and 0 without memory). */
+static uint32_t *trace_pids(const struct report_ctx *ctx, size_t *n)
+{
+	uint32_t *pids = malloc((ctx->ntids + 1) * sizeof(*pids));
+	size_t k = 0;
+
+	*n = 0;
+	if (!pids)
+		return NULL;
+	pids[k++] = ctx->info->pid;
+	for (size_t i = 0; i < ctx->ntids; i++) {	/* tids are sorted: so are their pids, mostly */
+		uint32_t pid = model__thread_pid(ctx->model, ctx->tids[i]);
+		size_t j;
+
+		for (j = 0; j < k && pids[j] != pid; j++)
+			;
+		if (pid && j == k)
+			pids[k++] = pid;
+	}
+	if (k > 2)
+		qsort(pids + 1, k - 1, sizeof(*pids), cmp_u32);
+	*n = k;
+	return pids;
+}
+
+/* Every process recorded: the target as the trace's header describes it, the others by their
+ * first thread's name and the process that started them (null where not known). */
+static void emit_json_processes(struct report_ctx *ctx, struct json_writer *w)
+{
+	size_t n;
+	uint32_t *pids = trace_pids(ctx, &n);
+
+	json_writer__key(w, "processes");
+	json_writer__array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t parent = model__thread_parent(ctx->model, pids[i]);
+		uint32_t ppid = parent ? model__thread_pid(ctx->model, parent) : 0;
+		const char *comm = model__thread_name(ctx->model, pids[i]);
+
+		json_writer__object_begin(w);
+		json_writer__key_u64(w, "pid", pids[i]);
+		if (i == 0) {
+			json_str(w, "comm", ctx->info->comm);
+			json_str(w, "cmdline", ctx->info->cmdline);
+		} else {
+			json_str_null(w, "comm", comm);
+			json_writer__key(w, "cmdline");	/* not recorded for the others */
+			json_writer__null(w);
+		}
+		json_writer__key(w, "parent");
+		if (ppid && ppid != pids[i])
+			json_writer__u64(w, ppid);
+		else
+			json_writer__null(w);
+		json_writer__object_end(w);
+	}
+	json_writer__array_end(w);
+	free(pids);
 }
 
 /* ---- the target's objects: which could name their code ---- */
@@ -726,6 +794,7 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 		return -errno;
 	json_writer__object_begin(w);
 	emit_json_head(ctx, w);
+	emit_json_processes(ctx, w);
 	emit_json_threads(ctx, w);
 	emit_json_objects(ctx, w);
 	for (size_t i = 0; i < ARRAY_SIZE(analyses); i++)
@@ -735,6 +804,26 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 	err = json_writer__finish(w);
 	json_writer__free(w);
 	return err;
+}
+
+/* The processes of a trace of several: "4: 20370 (python3), 20464 (python3) ...". */
+static void text_processes(const struct report_ctx *ctx)
+{
+	size_t n;
+	uint32_t *pids = trace_pids(ctx, &n);
+	char name[64];
+
+	for (size_t i = 0; n > 1 && i < n && i < 8; i++) {
+		snprintf(name, sizeof(name), "%s", model__thread_name(ctx->model, pids[i])
+							   ? model__thread_name(ctx->model, pids[i])
+							   : "?");
+		printf("%s%" PRIu32 " (%s)", i ? ", " : "  processes  ", pids[i], ls_scrub(name));
+	}
+	if (n > 8)
+		printf(" and %zu more", n - 8);
+	if (n > 1)
+		putchar('\n');
+	free(pids);
 }
 
 static int emit_text(const struct report_ctx *ctx, void *const *states)
@@ -748,6 +837,7 @@ static int emit_text(const struct report_ctx *ctx, void *const *states)
 	printf("lockscope report: %s\n", ctx->path);
 	printf("  target     pid %" PRIu32 " (%s)%s%s\n", info->pid, ls_scrub(comm),
 	       cmdline[0] ? ": " : "", ls_scrub(cmdline));
+	text_processes(ctx);
 	printf("  recording  %s, %s mode, %" PRIu64 " events, %" PRIu64 " lost\n",
 	       human_ns(ctx->duration_ns, dur, sizeof(dur)), ls_scrub(mode), ctx->events,
 	       ctx->lost);

@@ -387,6 +387,8 @@ int top__run(const struct top_opts *o, volatile const int *stop)
 	enum ls_target_state state;
 	char why[256];
 	struct record_opts ro = {.pid = o->pid,
+				 .pids = {o->pid},
+				 .npids = 1,
 				 .output = o->output,
 				 .mode = RECORD_CONTENTION,
 				 .loop_threshold_ms = 50,

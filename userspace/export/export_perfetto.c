@@ -197,7 +197,10 @@ static int on_thread_name(void *arg, uint32_t tid, const char *name)
 	struct perfetto *x = arg;
 
 	pbuf__reset(&x->sub);
-	pbuf__uint(&x->sub, THREAD_PID, x->ctx->info->pid);
+	/* each process's threads under their own process (the trace's own where not known) */
+	pbuf__uint(&x->sub, THREAD_PID, model__thread_pid(x->ctx->model, tid)
+						? model__thread_pid(x->ctx->model, tid)
+						: x->ctx->info->pid);
 	pbuf__uint(&x->sub, THREAD_TID, tid);
 	pbuf__string(&x->sub, THREAD_NAME, name);
 	pbuf__reset(&x->event);

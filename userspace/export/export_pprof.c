@@ -452,6 +452,11 @@ static int write_sample(struct pprof *p, const struct sample *s, struct pbuf *sm
 	pbuf__message(smp, SAMPLE_VALUE, ids);
 	label(p, smp, "lock", lock_name);
 	label(p, smp, "thread", model__thread_label(m, s->key.tid, true, thread, sizeof(thread)));
+	/* the waiter's process: a lock shared between processes has waiters in each */
+	if (model__thread_pid(m, s->key.tid)) {
+		snprintf(thread, sizeof(thread), "%u", model__thread_pid(m, s->key.tid));
+		label(p, smp, "pid", thread);
+	}
 	if (p->by_holder)
 		label(p, smp, "holder",
 		      s->key.holder

@@ -66,6 +66,7 @@ enum obj_state { OBJ_NEW, OBJ_LOADED, OBJ_FAILED };
 struct sym_object {
 	char *path;		/* as /proc/PID/maps shows it, " (deleted)" included */
 	char *name;		/* basename, without " (deleted)" */
+	const struct symbolizer *owner;	/* frees it; other symbolizers may borrow it */
 	dev_t dev;
 	ino_t ino;
 	enum obj_state state;
@@ -96,6 +97,8 @@ struct sym_map {
 	char perms[5];
 	const char *path;	/* points into symbolizer.maps_text */
 	struct sym_object *obj;	/* NULL for anonymous memory, the previous object for its .bss */
+	dev_t dev;		/* the mapped file's, as /proc/PID/maps gives them */
+	ino_t ino;
 	uint64_t bias;		/* runtime address - ELF vaddr, once bias_done and has_bias */
 	bool exec, anon, bss, bias_done, has_bias;
 };
@@ -140,8 +143,9 @@ struct symbolizer {
 	char *maps_text;
 	struct sym_map *maps;
 	size_t nmaps;
-	struct sym_object **objs;
+	struct sym_object **objs;	/* its own, and those borrowed from the lender */
 	size_t nobjs, cap_objs;
+	const struct symbolizer *lender;	/* outlives this one; NULL: none */
 	struct sym_stats stats;
 	struct debuginfo *debug;	/* where separate debug files are found */
 	Dwfl_Callbacks callbacks;	/* every object's libdwfl session's */
@@ -248,6 +252,7 @@ static struct sym_object *object_new(struct symbolizer *s, const char *path, dev
 	o->path = strdup(path);
 	o->name = strndup(base, len);
 	o->file_path = strndup(path, strlen(path) - (strlen(base) - len));
+	o->owner = s;
 	o->dev = dev;
 	o->ino = ino;
 	/* only files (and the vdso, see vdso_open) can be opened; [heap] and friends keep just
@@ -285,6 +290,22 @@ static struct sym_object *object_get(struct symbolizer *s, const struct sym_map 
 	for (size_t i = 0; i < s->nobjs; i++)
 		if (object_is(s->objs[i], path, dev, ino))
 			return s->objs[i];
+	/* the lender's, once loaded (loading takes the loader's callbacks: those must last) */
+	for (size_t i = 0; s->lender && i < s->lender->nobjs; i++) {
+		struct sym_object *o = s->lender->objs[i], **grown;
+
+		if (o->state == OBJ_NEW || !object_is(o, path, dev, ino))
+			continue;
+		if (s->nobjs == s->cap_objs) {
+			grown = realloc(s->objs, (s->cap_objs * 2 + 8) * sizeof(*grown));
+			if (!grown)
+				return NULL;
+			s->objs = grown;
+			s->cap_objs = s->cap_objs * 2 + 8;
+		}
+		s->objs[s->nobjs++] = o;
+		return o;
+	}
 	return object_new(s, path, dev, ino);
 }
 
@@ -329,6 +350,8 @@ static int maps_parse(struct symbolizer *s, char *text, struct sym_map **out, si
 			next = line + strlen(line);
 		if (map_parse_line(line, &maps[n], &dev, &ino))
 			continue;
+		maps[n].dev = dev;
+		maps[n].ino = ino;
 		if (map_attach(s, &maps[n], n ? &maps[n - 1] : NULL, dev, ino)) {
 			free(maps);
 			return -ENOMEM;
@@ -1000,6 +1023,19 @@ void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *
 		return;
 	}
 	out->kind = region_kind(m);
+}
+
+bool symbolizer__shared(struct symbolizer *s, uint64_t addr, struct sym_shared *out)
+{
+	struct sym_map *m = map_find(s, addr);
+
+	if (!m || m->perms[3] != 's')
+		return false;
+	out->dev = (uint64_t)m->dev;
+	out->ino = (uint64_t)m->ino;
+	out->offset = m->offset + (addr - m->start);
+	out->path = m->path;
+	return true;
 }
 
 /* ---- CFI rows ---- */
@@ -1758,6 +1794,11 @@ int symbolizer__refresh(struct symbolizer *s)
 
 struct symbolizer *symbolizer__new(pid_t pid)
 {
+	return symbolizer__new_sharing(pid, NULL);
+}
+
+struct symbolizer *symbolizer__new_sharing(pid_t pid, const struct symbolizer *lender)
+{
 	struct symbolizer *s;
 	int err;
 
@@ -1771,6 +1812,7 @@ struct symbolizer *symbolizer__new(pid_t pid)
 		return NULL;
 	}
 	s->pid = pid;
+	s->lender = lender;
 	s->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
 	s->debug = debuginfo__new(pid);
 	s->jit = perfmap__new(pid);
@@ -1821,7 +1863,8 @@ void symbolizer__free(struct symbolizer *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < s->nobjs; i++)
-		object_free(s->objs[i]);
+		if (s->objs[i]->owner == s)
+			object_free(s->objs[i]);
 	free(s->objs);
 	free(s->maps);
 	free(s->maps_text);

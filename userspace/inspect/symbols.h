@@ -33,6 +33,9 @@ struct unwind_input {
 
 /* For process PID. NULL with errno on failure (no such process: ESRCH). */
 struct symbolizer *symbolizer__new(pid_t pid);
+/* The same, borrowing the objects LENDER has loaded (same file, same inode) rather than loading
+ * them again: a forked child's are its parent's. LENDER must outlive the new symbolizer. */
+struct symbolizer *symbolizer__new_sharing(pid_t pid, const struct symbolizer *lender);
 void symbolizer__free(struct symbolizer *s);	/* accepts NULL */
 
 /* Re-reads /proc/PID/maps (new objects mapped by dlopen, new thread stacks). 0 or -errno. */
@@ -81,6 +84,15 @@ struct sym_region {
 	uint64_t vaddr;		/* image: ADDR as an address of the object's own (its ELF vaddr) */
 };
 void symbolizer__region(struct symbolizer *s, uint64_t addr, struct sym_region *out);
+
+/* Memory that ADDR shares with other processes (a MAP_SHARED mapping): the mapped file, as the
+ * kernel keys a shared futex by it, and ADDR's offset in that file. False for private memory or
+ * an address outside the map of the last refresh. PATH borrowed ("" for shared anonymous). */
+struct sym_shared {
+	uint64_t dev, ino, offset;
+	const char *path;
+};
+bool symbolizer__shared(struct symbolizer *s, uint64_t addr, struct sym_shared *out);
 
 /* Unwinds IN into PCS (innermost first: pcs[0] = ip, then return addresses), at most MAX.
  * Uses the DWARF CFI (.eh_frame/.debug_frame) of each object over the snapshot, and continues

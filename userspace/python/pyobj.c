@@ -886,7 +886,9 @@ int pyobj__frame_locals(struct pyreader *r, uint64_t frame, uint64_t **values, u
 
 int pyobj__lock_word(struct pyreader *r, uint64_t obj, uint64_t *word, const char **type)
 {
-	static const char *const types[] = {"_thread.lock", "_thread.RLock", "_queue.SimpleQueue"};
+	/* a multiprocessing lock's SemLock holds its sem_t * where a lock holds its own */
+	static const char *const types[] = {"_thread.lock", "_thread.RLock", "_queue.SimpleQueue",
+					    "_multiprocessing.SemLock"};
 	const struct obj_layout *l = layout_of(r);
 	char name[32];
 	int err;

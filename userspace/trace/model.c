@@ -15,6 +15,8 @@
 
 struct thread {
 	uint32_t tid;
+	uint32_t pid;	/* 0: not known */
+	uint32_t parent;	/* the thread that created it; 0: not known */
 	char *name;
 };
 
@@ -203,6 +205,10 @@ static int feed_thread(struct model *m, const struct ls_rec *rec)
 	if (!t)
 		return -ENOMEM;
 	t->tid = rec->tid;
+	if (rec->thread.pid)
+		t->pid = rec->thread.pid;
+	if (rec->thread.parent)
+		t->parent = rec->thread.parent;
 	return set_string(&t->name, rec->thread.name);
 }
 
@@ -318,6 +324,20 @@ const char *model__thread_name(const struct model *m, uint32_t tid)
 	const struct thread *t = table_find(&m->threads, tid);
 
 	return t ? t->name : NULL;
+}
+
+uint32_t model__thread_pid(const struct model *m, uint32_t tid)
+{
+	const struct thread *t = table_find(&m->threads, tid);
+
+	return t ? t->pid : 0;
+}
+
+uint32_t model__thread_parent(const struct model *m, uint32_t tid)
+{
+	const struct thread *t = table_find(&m->threads, tid);
+
+	return t ? t->parent : 0;
 }
 
 bool model__thread_at(const struct model *m, size_t i, uint32_t *tid, const char **name)

@@ -25,6 +25,11 @@ int model__feed(struct model *m, const struct ls_rec *rec);
 
 /* The thread's last name, or NULL if no THREAD record named it. Borrowed. */
 const char *model__thread_name(const struct model *m, uint32_t tid);
+/* The process of the thread, as its THREAD records gave it; 0 if not known. */
+uint32_t model__thread_pid(const struct model *m, uint32_t tid);
+/* The thread that created TID (for a process's first thread, the one that forked it); 0 if not
+ * known (present when recording began). */
+uint32_t model__thread_parent(const struct model *m, uint32_t tid);
 /* The I-th thread in order of first appearance; false past the end. *NAME is borrowed. */
 bool model__thread_at(const struct model *m, size_t i, uint32_t *tid, const char **name);
 

@@ -39,7 +39,8 @@
  *     WAIT_BEGIN  addr, owner, stack_id, kind byte, op varint
  *     WAIT_END    result byte
  *     WAKE        addr, wakee, ts - call_ts (zigzag)
- *     THREAD      parent, name            THREAD_EXIT, PROC_EXIT  code (zigzag)
+ *     THREAD      parent, name, pid (format 2; format 1 has one process, the header's)
+ *                                         THREAD_EXIT, PROC_EXIT  code (zigzag)
  *     LOST        count                   LOCK   addr, kind byte, name
  *     FRAME       id, pc, func, file, line, module, offset
  *     STACK       id, nframes, frame ids  MAPPING start, end, offset, perms, path
@@ -520,7 +521,8 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		return put_u(p, zigzag(rec->ts - rec->wake.call_ts));
 	case LS_REC_THREAD:
 		p = put_dict(p, &w->tids, rec->thread.parent);
-		return put_str(p, rec->thread.name);
+		p = put_str(p, rec->thread.name);
+		return put_dict(p, &w->tids, rec->thread.pid);
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT:
 		return put_u(p, zigzag((uint64_t)(int64_t)rec->exit.code));
@@ -960,6 +962,8 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 	case LS_REC_THREAD:
 		rec->thread.parent = get_dict32(c, &r->tids);
 		rec->thread.name = get_str(c);
+		/* format 1 recorded one process: the trace's own */
+		rec->thread.pid = r->info.version >= 2 ? get_dict32(c, &r->tids) : r->info.pid;
 		break;
 	case LS_REC_THREAD_EXIT:
 	case LS_REC_PROC_EXIT: {

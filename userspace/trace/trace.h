@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LS_TRACE_VERSION 1
+#define LS_TRACE_VERSION 2
 
 #define LS_TASK_CYCLE_MAX 32	/* tasks in one TASK_WAIT cycle */
 #define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
@@ -105,6 +105,14 @@ enum ls_loop_off {
 #define LS_LOOP_RUNNING LS_LOOP_OFF__COUNT	  /* a loop sample's class: on CPU */
 #define LS_LOOP_CLS_UNKNOWN (LS_LOOP_OFF__COUNT + 1)
 
+/* Lock keys (the addr of WAIT_BEGIN, WAKE, LOCK, ACQUIRE, RELEASE) in a trace of several
+ * processes: memory shared between processes has LS_SHARED_KEY set (the rest says which file and
+ * where in it: the same lock in every process); a private address is tagged with its process's
+ * place in the trace (1..LS_PROC_KEY_MAX) from bit LS_PROC_KEY_SHIFT, the first process's not. */
+#define LS_SHARED_KEY (1ull << 63)
+#define LS_PROC_KEY_SHIFT 52
+#define LS_PROC_KEY_MAX 2047
+
 enum ls_rec_type {
 	LS_REC_WAIT_BEGIN = 1,
 	LS_REC_WAIT_END,
@@ -158,6 +166,7 @@ struct ls_rec {
 		struct {
 			const char *name;
 			uint32_t parent;	/* 0 if unknown or present at attach */
+			uint32_t pid;		/* its process (0: not known) */
 		} thread;
 		struct {
 			int32_t code;
