@@ -1385,6 +1385,9 @@ static bool lock_name(struct collector *c, uint64_t addr, enum ls_lock_kind kind
 #define LOCK_PYNAMED (1ull << 10)
 /* ... or a CPython lock whose first taking was looked at for its Python name */
 #define LOCK_PYLOOKED (1ull << 11)
+/* ... or named before CPython was found in the target: the GIL's own mutexes are renamed once
+ * it is (a launched interpreter takes them before its reader can open) */
+#define LOCK_PRE_PY (1ull << 12)
 
 /* Writes the LOCK record that names ADDR before its first use. JOIN_TID: the joined thread. */
 static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_lock_kind kind,
@@ -1398,6 +1401,14 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	char name[600];
 	bool named;
 
+	if (known && (*known & LOCK_PRE_PY) && c->py) {
+		*known &= ~LOCK_PRE_PY;
+		if (addr > c->gil_lo && addr < c->gil_hi) {
+			if (kind == LS_KIND_FUTEX)
+				kind = (*known & 0xff) - 1;
+			known = NULL;
+		}
+	}
 	if (known && (*known & LOCK_PYNAMED) &&
 	    ((*known & 0xff) == (uint64_t)kind + 1 || kind == LS_KIND_FUTEX))
 		return 0;
@@ -1421,7 +1432,8 @@ static int ensure_lock(struct collector *c, uint64_t ts, uint64_t addr, enum ls_
 	named = lock_name(c, addr, kind, si, verb, name, sizeof(name));
 	/* no symbol names memory outside objects, nor shared memory (named by its file) */
 	named = named || symbolizer__is_anon(c->sym, addr) || symbolizer__shared(c->sym, addr, &sh);
-	if (bytemap__put_u64(c->locks, addr, (kind + 1) | (named ? 0 : LOCK_PROVISIONAL)))
+	if (bytemap__put_u64(c->locks, addr,
+			     (kind + 1) | (named ? 0 : LOCK_PROVISIONAL) | (c->py ? 0 : LOCK_PRE_PY)))
 		return -ENOMEM;
 	r.lock.addr = addr;
 	r.lock.kind = kind;
@@ -1870,7 +1882,7 @@ static int on_lock(struct collector *c, const struct ls_ev_lock *ev, size_t size
 	known = bytemap__get_u64(c->locks, ev->addr);
 	/* an acquisition names a lock not seen yet; a wait's kind (a join, the GIL) says more, and
 	 * in a CPython target only a wait's stack has the exact Python frame */
-	if (!err && (!known || !*known)) {
+	if (!err && (!known || !*known || ((*known & LOCK_PRE_PY) && c->py))) {
 		err = ensure_lock(c, r.ts, ev->addr, kind, stack_id ? &c->sinfo[stack_id] : NULL,
 				  "taken", 0);
 		known = bytemap__get_u64(c->locks, ev->addr);
