@@ -38,6 +38,8 @@ enum {
 	SF_COND_DESTROY = 1 << 7,
 	SF_PYMETHOD = 1 << 8,	/* ... taken through the _thread module's lock objects, for Python */
 	SF_UNNAMED = 1 << 9,	/* a frame of the program's or the interpreter's has no function */
+	SF_START = 1 << 10,	/* CPython 3.13+: a new thread's thread_run waits in PyEvent_Wait
+				 * until its starter has marked its handle running */
 };
 
 struct stack_info {
@@ -466,6 +468,7 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	struct stack_info *si;
 	struct sym_frame f;
 	char text[512];
+	bool in_event = false;
 	int err;
 
 	*id = ++c->next_stack;
@@ -477,6 +480,11 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 		if (err)
 			return err;
 		si->flags |= api_flags(f.func);
+		/* Modules/_threadmodule.c (3.13): thread_run's first act is to wait in
+		 * PyEvent_Wait(&boot->handle_ready) for its starter */
+		if (in_event && f.func && !strcmp(f.func, "thread_run"))
+			si->flags |= SF_START;
+		in_event = f.func && !strncmp(f.func, "PyEvent_Wait", 12);
 		if (!si->first_user && f.module && !is_libc(f.module)) {
 			format_frame(&f, pcs[i], text, sizeof(text));
 			si->first_user = strdup(text);
@@ -740,8 +748,34 @@ static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stac
  * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
  * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
  * threading lock's, found before. */
+/* What the frames of a wait as they were when it began (AT) show, where those read now came
+ * too late: the idiom of a Condition's waiter lock, or a join, from their code alone
+ * (pywait__classify_as_was). Frames not shown (C-stack shims) are left out. */
+static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, struct pywait *out)
+{
+	struct py_frame f[LS_PY_FRAMES];
+	uint64_t code[LS_PY_FRAMES], instr[LS_PY_FRAMES];
+	size_t n = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < at->n && i < LS_PY_FRAMES; i++) {
+		err = pyreader__frame_as(c->py, at->frame[i], at->code[i], at->instr[i],
+					 (int8_t)at->owner[i], &f[n]);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			break;
+		code[n] = at->code[i];
+		instr[n++] = at->instr[i];
+	}
+	pywait__classify_as_was(c->py, f, code, instr, n, out);
+	for (size_t i = 0; i < n; i++)
+		pyreader__frame_clear(&f[i]);
+}
+
 static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
-		    bool known_lock, struct pywait *out)
+		    bool known_lock, const struct ls_py_stack *at, struct pywait *out)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
@@ -775,6 +809,8 @@ static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	 * handle its event): the kind of the thread's last verdict on the word, not its object.
 	 * A Condition.wait frees its waiter lock, and the thread's next one gets the same
 	 * memory, so the same word: a thread that waits in a loop waits alike. */
+	if (out->kind == PYWAIT_UNKNOWN && at && at->n)
+		py_wait_as_was(c, at, out);
 	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
 	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
 		*out = pc->wait;	/* the same wait, resumed after a signal */
@@ -1152,6 +1188,8 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 		return LS_KIND_MUTEX;
 	if (flags & SF_JOIN)
 		return LS_KIND_JOIN;
+	if (flags & SF_START)
+		return LS_KIND_START;
 	if (flags & SF_PYLOCK)
 		return LS_KIND_MUTEX;
 	if (flags & SF_SEM)
@@ -1327,11 +1365,23 @@ static uint64_t signal_addr(struct collector *c, enum ls_lock_kind kind, uint64_
 	return addr;
 }
 
+/* The key of the signalling waits of KIND at SITE (a frame's text) that have no object of
+ * their own: above the 47 bits of user memory, apart from any object. */
+static uint64_t site_key(const char *site, enum ls_lock_kind kind)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)kind;
+
+	for (; *site; site++)
+		h = (h ^ (uint8_t)*site) * 0x100000001b3ull;
+	return (h >> 16) | 1ull << 63;
+}
+
 static const uint8_t pywait_kind[] = {
 	[PYWAIT_UNKNOWN] = LS_KIND_FUTEX, [PYWAIT_LOCK] = LS_KIND_MUTEX,
 	[PYWAIT_COND] = LS_KIND_COND,	  [PYWAIT_EVENT] = LS_KIND_EVENT,
 	[PYWAIT_QUEUE] = LS_KIND_QUEUE,	  [PYWAIT_BARRIER] = LS_KIND_BARRIER,
 	[PYWAIT_SIGNAL] = LS_KIND_SIGNAL, [PYWAIT_JOIN] = LS_KIND_JOIN,
+	[PYWAIT_START] = LS_KIND_START,
 };
 
 /* A Python wait PW that its frames placed: contention on the lock at *ADDR (its futex word,
@@ -1344,23 +1394,32 @@ static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *
 	char name[PYWAIT_NAME_MAX + 300], sig[PYWAIT_NAME_MAX + 320];
 	int err;
 
+	const char *site = si && si->first_user ? si->first_user : "?";
+	uint64_t object = pw->object;
+
 	*kind = pywait_kind[pw->kind];
 	if (pw->kind == PYWAIT_LOCK)
 		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
-	if (pw->name[0])
+	/* every start of a thread waits on a new Event: one entry per place that starts them;
+	 * a wait whose object is not known (its frames as they were said what it is), one per
+	 * kind and place. Keyed above user memory, apart from any object. */
+	if (pw->kind == PYWAIT_START || !object)
+		object = site_key(site, *kind);
+	if (pw->kind == PYWAIT_START)
+		snprintf(name, sizeof(name), "Thread.start in %s", site);
+	else if (pw->name[0])
 		snprintf(name, sizeof(name), "%s", pw->name);
 	else if (pw->object)
 		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
 			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
 			 si && si->first_user ? si->first_user : "?");
-	else	/* its kind known from the thread's last wait, not its object */
-		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind),
-			 si && si->first_user ? si->first_user : "?");
+	else	/* its kind known from its frames' code or the thread's last wait */
+		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind), site);
 	/* the lock under the wait (a Condition's waiter, a SimpleQueue's, a thread's tstate lock)
 	 * is a signal: said once, so that the analyses neither order it nor count its holder */
 	snprintf(sig, sizeof(sig), "signal lock of %s", name);
 	err = name_lock(c, ts, *addr, *kind, sig);
-	*addr = signal_addr(c, *kind, pw->object ? pw->object : *addr);
+	*addr = signal_addr(c, *kind, object);
 	if (!*addr)
 		return -ENOMEM;
 	return err ?: name_lock(c, ts, *addr, *kind, name);
@@ -1437,7 +1496,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
 	if (c->py && !gil && ev->h.tid)
 		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
-			py_named_lock(c, ev->uaddr), &pw);
+			py_named_lock(c, ev->uaddr), &ev->py, &pw);
 	if (ev->path)
 		err = path_stack(c, ev->h.tid, ev->path, &ev->py, &stack_id);
 	else
@@ -1459,6 +1518,14 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 		r.wait_begin.addr = c->gil_lo;
 	} else if (pw.kind != PYWAIT_UNKNOWN && !owner) {
 		err = py_wait_apply(c, r.ts, &pw, si, &kind, &r.wait_begin.addr);
+		if (err)
+			return err;
+	} else if (kind == LS_KIND_START) {
+		/* on the new thread's own parking semaphore: one entry for all of them */
+		r.wait_begin.addr = signal_addr(c, kind, site_key("thread_run", kind));
+		err = r.wait_begin.addr ? name_lock(c, r.ts, r.wait_begin.addr, kind,
+						    "new thread waits for Thread.start (thread_run)")
+					: -ENOMEM;
 		if (err)
 			return err;
 	}

@@ -221,7 +221,8 @@ struct code_entry {
 	char *func, *file;
 	uint8_t *lt;				/* NULL if the table could not be read */
 	uint32_t lt_len;
-	bool qual_done;				/* 3.10: qualname_310() looked */
+	bool qual_done;				/* 3.10: qualname_310() settled it */
+	uint8_t qual_tries;			/* ... frames it asked without settling it */
 };
 
 struct ident_tid {
@@ -911,6 +912,7 @@ static int code_line(const struct pyreader *r, const struct code_entry *c, int64
 /* ---- frames and threads ---- */
 
 #define MAX_MRO 64
+#define QUAL_TRIES 8	/* 3.10: frames asked for a method's class, at most */
 
 /* The function in class KLASS's dict under NAME whose code is CODE (also behind a classmethod
  * or staticmethod), or 0. */
@@ -974,23 +976,31 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	int32_t argc;
 	int64_t n;
 
-	if (c->qual_done)
+	if (c->qual_done || c->qual_tries >= QUAL_TRIES)
 		return 0;
-	c->qual_done = true;
-	if (mem_read(r, c->addr + l->co_argcount, &argc, sizeof(argc)) || argc < 1 ||
+	/* the code alone says whether it is a method: settled once read */
+	if (mem_read(r, c->addr + l->co_argcount, &argc, sizeof(argc)) ||
 	    read_u64(r, c->addr + l->co_varnames, &varnames) ||
 	    !obj_is(r, varnames, &r->tuple_type, "tuple") ||
-	    read_u64(r, varnames + l->tuple_items, &arg0) ||
-	    read_u64(r, frame + l->fr_localsplus, &self) ||
+	    read_u64(r, varnames + l->tuple_items, &arg0))
+		return 0;
+	if (argc < 1 || (!str_equals(r, arg0, "self") && !str_equals(r, arg0, "cls"))) {
+		c->qual_done = true;
+		return 0;
+	}
+	/* the instance comes from this frame, which may not tell: one seen as it was (gone
+	 * since, its memory another frame's), or whose argument is not set yet. Another frame
+	 * of the same code is asked next, a few times at most: a wrong instance's classes
+	 * hold no function of this code, so it names nothing, but it must not settle it. */
+	c->qual_tries++;
+	if (read_u64(r, frame + l->fr_localsplus, &self) ||
 	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
 		return 0;
 	if (str_equals(r, arg0, "self")) {
 		if (read_u64(r, self + 8, &klass))
 			return 0;
-	} else if (str_equals(r, arg0, "cls")) {
-		klass = self;
 	} else {
-		return 0;
+		klass = self;
 	}
 	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_mro, &mro) ||
 	    !obj_is(r, mro, &r->tuple_type, "tuple") ||
@@ -1004,6 +1014,7 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 			return 0;
 		free(c->func);
 		c->func = strdup(buf);
+		c->qual_done = true;
 		return c->func ? 0 : -ENOMEM;
 	}
 	return 0;
