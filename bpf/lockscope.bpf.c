@@ -549,11 +549,16 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 {
 	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
-	__u32 snap_len = 0;
+	struct ls_ev_stack *st;
+	__u32 snap_len = 0, less;
 
 	if (!s)
 		return;
 	ev = (struct ls_ev_wait_begin *)s->raw;
+	/* the Python frames only where the target runs CPython: st moves up in their place */
+	less = py_where.on ? 0 : LS_WAIT_PY_SIZE;
+	st = (struct ls_ev_stack *)((__u8 *)&ev->st - less);
+	ev->py_len = LS_WAIT_PY_SIZE - less;
 	ev->h.type = LS_EV_WAIT_BEGIN;
 	ev->h.tid = tid;
 	ev->h.ts = now;
@@ -570,7 +575,8 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 	ev->call_api = 0;
 	ev->lost = lost_now();	/* before bpf_ringbuf_output reserves */
 	ev->path = 0;
-	py_frames_now(tid, &ev->py);
+	if (!less)
+		py_frames_now(tid, &ev->py);
 	if (lock_probes) {
 		struct pending_lock *p = bpf_map_lookup_elem(&pending, &tid);
 
@@ -588,24 +594,24 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 			}
 		}
 	}
-	ev->st.nfp = 0;
-	ev->st.snap_len = 0;
-	ev->st.ip = 0;
+	st->nfp = 0;
+	st->snap_len = 0;
+	st->ip = 0;
 	if (capture_stacks) {
-		__u8 *snap = s->raw + sizeof(*ev);
+		__u8 *snap = (__u8 *)(st + 1);
 
-		snap_len = snapshot(&ev->st, snap, user_regs());
+		snap_len = snapshot(st, snap, user_regs());
 		/* a path through a probed call has a trampoline for a return address: not keyed */
 		if (!ev->ra_slot && !ev->ra2_slot)
-			ev->path = known_path(&ev->st, snap, snap_len);
+			ev->path = known_path(st, snap, snap_len);
 		if (ev->path) {
-			ev->st.snap_len = 0;
-			output_woken(s, LS_WAIT_KEYED_SIZE, 0, wait_wake_flag(uaddr));
+			st->snap_len = 0;
+			output_woken(s, LS_WAIT_KEYED_SIZE - less, 0, wait_wake_flag(uaddr));
 			return;
 		}
-		fp_walk(&ev->st, snap, snap_len);
+		fp_walk(st, snap, snap_len);
 	}
-	output_woken(s, sizeof(*ev), snap_len, wait_wake_flag(uaddr));
+	output_woken(s, sizeof(*ev) - less, snap_len, wait_wake_flag(uaddr));
 }
 
 /* TID entered a futex call (STATE: LS_INFLIGHT_WAIT or _WAKE) at NOW: written in place in the

@@ -1474,8 +1474,11 @@ static int mark_lost(struct collector *c, uint32_t lost, uint64_t ts)
 	return put_lost(c, ts, (uint64_t)ahead);
 }
 
-static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
-			 uint8_t flags)
+/* EV's Python frames are PY (n 0: none), its stack ST, followed by SNAP_AVAIL bytes of the
+ * record (ev->py and ev->st where it has its Python frames, events.h). */
+static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
+			 const struct ls_py_stack *py, const struct ls_ev_stack *st,
+			 size_t snap_avail, uint8_t flags)
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
@@ -1496,11 +1499,11 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
 	if (c->py && !gil && ev->h.tid)
 		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
-			py_named_lock(c, ev->uaddr), &ev->py, &pw);
+			py_named_lock(c, ev->uaddr), py, &pw);
 	if (ev->path)
-		err = path_stack(c, ev->h.tid, ev->path, &ev->py, &stack_id);
+		err = path_stack(c, ev->h.tid, ev->path, py, &stack_id);
 	else
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &ev->py,
+		err = stack_of(c, ev->h.tid, st, snap_avail, &stack_id, &hid, py,
 			       true);
 	if (c->py && ev->h.tid)
 		py_unpin(c, ev->h.tid);
@@ -1897,6 +1900,36 @@ int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
 	return found < 0 ? found : err ? err : found == 1;
 }
 
+/* A WAIT_BEGIN record of SIZE bytes. One of a target that runs no CPython comes without its
+ * Python frames (py_len 0): what follows them moved up in their place. One that came with its
+ * call path's key ends before its frame-pointer chain, which it has no use for. */
+static int wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size)
+{
+	static const struct ls_py_stack no_py;
+	const size_t fixed = offsetof(struct ls_ev_wait_begin, py);
+	const struct ls_ev_stack *st;
+	struct ls_ev_stack keyed;
+	size_t less, head;
+
+	if (size < fixed || (ev->py_len && ev->py_len != LS_WAIT_PY_SIZE))
+		goto bad;
+	less = ev->py_len ? 0 : LS_WAIT_PY_SIZE;
+	st = (const struct ls_ev_stack *)((const uint8_t *)&ev->st - less);
+	head = sizeof(*ev) - less;
+	if (size >= LS_WAIT_KEYED_SIZE - less && size < head && ev->path) {
+		memset(&keyed, 0, sizeof(keyed));
+		memcpy(&keyed, st, size - (LS_WAIT_KEYED_SIZE - less) + offsetof(struct ls_ev_stack, fp));
+		keyed.snap_len = 0;
+		return on_wait_begin(c, ev, less ? &no_py : &ev->py, &keyed, 0, 0);
+	}
+	if (size < head)
+		goto bad;
+	return on_wait_begin(c, ev, less ? &no_py : &ev->py, st, size - head, 0);
+bad:
+	c->bad++;
+	return 0;
+}
+
 int collector__handle(struct collector *c, const void *data, size_t size)
 {
 	const struct ls_ev_hdr *h = data;
@@ -1907,17 +1940,8 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 	switch (h->type) {
 	case LS_EV_WAIT_BEGIN: {
 		const struct ls_ev_wait_begin *ev = data;
-		struct ls_ev_wait_begin keyed;
 
-		if (size >= LS_WAIT_KEYED_SIZE && size < sizeof(keyed) && ev->path) {
-			/* sent without its frame-pointer chain, which it has no use for */
-			memset(&keyed, 0, sizeof(keyed));
-			memcpy(&keyed, data, size);
-			return on_wait_begin(c, &keyed, sizeof(keyed), 0);
-		}
-		if (size < sizeof(struct ls_ev_wait_begin))
-			goto bad;
-		return on_wait_begin(c, data, size, 0);
+		return wait_begin(c, ev, size);
 	}
 	case LS_EV_WAIT_END:
 		if (size < sizeof(struct ls_ev_wait_end))
@@ -1990,7 +2014,7 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	ev->st.sp = bw->sp;
 	ev->st.snap_len = bw->stack_len;
 	memcpy(ev + 1, bw->stack, bw->stack_len);
-	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+	err = on_wait_begin(c, ev, &ev->py, &ev->st, bw->stack_len, LS_WAIT_AT_ATTACH);
 	free(ev);
 	/* the probes will see only the call's return: LS_EV_WAIT_END_UNSEEN */
 	return err ?: bytemap__put_u64(c->at_attach, bw->tid, 1);
