@@ -223,6 +223,7 @@ struct code_entry {
 	uint32_t lt_len;
 	bool qual_done;				/* 3.10: qualname_310() settled it */
 	uint8_t qual_tries;			/* ... frames it asked without settling it */
+	bool qual_module;			/* ... its module's classes asked */
 };
 
 struct ident_tid {
@@ -968,6 +969,39 @@ static uint64_t cell_arg0(struct pyreader *r, uint64_t code, uint64_t frame)
 	return 0;
 }
 
+#define TPFLAGS_TYPE_SUBCLASS (1ull << 31)	/* Py_TPFLAGS_TYPE_SUBCLASS: a class */
+
+/* The function of code C found in a class of its own module (the one in sys.modules whose
+ * __file__ is C's co_filename), or 0: for a method whose frames never showed their instance
+ * (each one seen only as it was, gone since). Top-level classes only. */
+static uint64_t module_class_function(struct pyreader *r, const struct code_entry *c)
+{
+	const struct py_layout *l = &r->lay;
+	struct dict_items mods = { 0 }, d = { 0 };
+	uint64_t modules, md, file, type, flags, found = 0;
+
+	if (pyreader__modules(r, &modules) || dict_items(r, modules, &mods))
+		return 0;
+	for (size_t i = 0; i < mods.n; i++) {
+		if (!mods.values[i] || !ptr_ok(mods.values[i]) ||
+		    read_u64(r, mods.values[i] + l->mod_dict, &md) ||
+		    dict_find(r, md, "__file__", &file) || !str_equals(r, file, c->file))
+			continue;
+		if (dict_items(r, md, &d))
+			break;
+		for (size_t k = 0; k < d.n && !found; k++)
+			if (d.values[k] && ptr_ok(d.values[k]) &&
+			    !read_u64(r, d.values[k] + 8, &type) && ptr_ok(type) &&
+			    !read_u64(r, type + l->tp_flags, &flags) &&
+			    (flags & TPFLAGS_TYPE_SUBCLASS))
+				found = class_function(r, d.values[k], c->func, c->addr);
+		dict_items_free(&d);
+		break;
+	}
+	dict_items_free(&mods);
+	return found;
+}
+
 static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame)
 {
 	const struct py_layout *l = &r->lay;
@@ -995,10 +1029,10 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	c->qual_tries++;
 	if (read_u64(r, frame + l->fr_localsplus, &self) ||
 	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
-		return 0;
+		goto module;
 	if (str_equals(r, arg0, "self")) {
 		if (read_u64(r, self + 8, &klass))
-			return 0;
+			goto module;
 	} else {
 		klass = self;
 	}
@@ -1006,18 +1040,25 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	    !obj_is(r, mro, &r->tuple_type, "tuple") ||
 	    mem_read(r, mro + l->bytes_size, &n, sizeof(n)) || n < 1 || n > MAX_MRO ||
 	    mem_read(r, mro + l->tuple_items, items, (size_t)n * 8))
+		goto module;
+	for (int64_t i = 0; i < n; i++)
+		if ((f = class_function(r, items[i], c->func, c->addr)))
+			goto found;
+module:
+	/* the frame could not tell (its self unset, or another object's: a frame seen as it
+	 * was, its memory reused since): the classes of the code's module can, asked once */
+	if (c->qual_module)
 		return 0;
-	for (int64_t i = 0; i < n; i++) {
-		if (!(f = class_function(r, items[i], c->func, c->addr)))
-			continue;
-		if (read_u64(r, f + l->func_qualname, &qual) || read_str(r, qual, buf, sizeof(buf)))
-			return 0;
-		free(c->func);
-		c->func = strdup(buf);
-		c->qual_done = true;
-		return c->func ? 0 : -ENOMEM;
-	}
-	return 0;
+	c->qual_module = true;
+	if (!(f = module_class_function(r, c)))
+		return 0;
+found:
+	if (read_u64(r, f + l->func_qualname, &qual) || read_str(r, qual, buf, sizeof(buf)))
+		return 0;
+	free(c->func);
+	c->func = strdup(buf);
+	c->qual_done = true;
+	return c->func ? 0 : -ENOMEM;
 }
 
 static const char *base_name(const char *path)
