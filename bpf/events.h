@@ -7,7 +7,7 @@
 #include <linux/types.h>
 #endif
 
-#define LS_EVENTS_VERSION 1
+#define LS_EVENTS_VERSION 2	/* 2: a wait's Python frames only for a CPython target */
 
 #define LS_MAX_FP_FRAMES 48	/* frame-pointer chain from bpf_get_stack */
 #define LS_STACK_SNAP 2048	/* bytes of user stack copied from sp, for CFI unwinding */
@@ -124,7 +124,10 @@ struct ls_ev_wait_begin {
 	__u32 op;		/* raw futex op */
 	__u32 val;		/* expected value (FUTEX_WAIT*) */
 	__u32 words[6];		/* 24 bytes at uaddr; zero if unreadable */
-	__u32 words_ok;
+	__u16 words_ok;
+	/* bytes of py: sizeof(struct ls_py_stack) for a CPython target, else 0, and the record
+	 * goes on with st where py would be (everything after py moves up by its size) */
+	__u16 py_len;
 	__u32 fclass;		/* enum ls_futex_class */
 	/* In full mode a lock call's return probe replaces its return address on the stack with
 	 * the kernel's trampoline; the entry probe kept the original: the unwinder puts it back. */
@@ -142,8 +145,10 @@ struct ls_ev_wait_begin {
 	struct ls_ev_stack st;
 };
 
-/* A wait that came with its call path's key ends before its frame-pointer chain. */
+/* A wait that came with its call path's key ends before its frame-pointer chain; one without
+ * Python frames (py_len 0) is shorter by LS_WAIT_PY_SIZE. */
 #define LS_WAIT_KEYED_SIZE (offsetof(struct ls_ev_wait_begin, st) + offsetof(struct ls_ev_stack, fp))
+#define LS_WAIT_PY_SIZE ((__u16)sizeof(struct ls_py_stack))
 
 /* A lock call of full mode. ACQUIRE carries the stack where the lock was taken. */
 struct ls_ev_lock {

@@ -86,6 +86,9 @@ struct {
 } py_threads SEC(".maps");
 
 struct ls_py_where py_where;
+/* Bytes of Python frames a wait's record carries (events.h): none until userspace has set
+ * py_where for a CPython target, then LS_WAIT_PY_SIZE. */
+volatile __u32 wait_py_len;
 
 /* Records with a stack are built here: too large for the BPF stack, and their size varies
  * with the stack snapshot, so they go out with bpf_ringbuf_output. */
@@ -537,6 +540,10 @@ static __always_inline void py_frames_now(__u32 tid, struct ls_py_stack *py)
 	__u64 p, frame = 0;
 	__u32 n = 0;
 
+	/* a record without Python frames has its stack here: left to it (wait_py_len is set
+	 * once py_where is) */
+	if (!wait_py_len)
+		return;
 	py->n = 0;
 	py->more = 0;
 	if (!py_where.on)
@@ -574,11 +581,18 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 {
 	struct scratch_buf *s = get_scratch();
 	struct ls_ev_wait_begin *ev;
-	__u32 snap_len = 0;
+	struct ls_ev_stack *st;
+	__u32 snap_len = 0, keep;
 
 	if (!s)
 		return;
 	ev = (struct ls_ev_wait_begin *)s->raw;
+	/* the Python frames only where the target runs CPython: st moves up in their place. One
+	 * value in a range, not a branch: the paths after it are verified once (the raw
+	 * sys_enter program holds every system call's, near the verifier's limit) */
+	keep = wait_py_len & LS_WAIT_PY_SIZE;	/* 0 or all: bounded for the verifier */
+	st = (struct ls_ev_stack *)((__u8 *)&ev->py + keep);
+	ev->py_len = keep;
 	ev->h.type = LS_EV_WAIT_BEGIN;
 	ev->h.tid = tid;
 	ev->h.ts = now;
@@ -613,24 +627,25 @@ static __always_inline void emit_wait_begin(__u32 tid, __u64 now, __u64 uaddr, _
 			}
 		}
 	}
-	ev->st.nfp = 0;
-	ev->st.snap_len = 0;
-	ev->st.ip = 0;
+	st->nfp = 0;
+	st->snap_len = 0;
+	st->ip = 0;
 	if (capture_stacks) {
-		__u8 *snap = s->raw + sizeof(*ev);
+		__u8 *snap = (__u8 *)(st + 1);
 
-		snap_len = snapshot(&ev->st, snap, user_regs());
+		snap_len = snapshot(st, snap, user_regs());
 		/* a path through a probed call has a trampoline for a return address: not keyed */
 		if (!ev->ra_slot && !ev->ra2_slot)
-			ev->path = known_path(&ev->st, snap, snap_len);
+			ev->path = known_path(st, snap, snap_len);
 		if (ev->path) {
-			ev->st.snap_len = 0;
-			output_woken(s, LS_WAIT_KEYED_SIZE, 0, wait_wake_flag(uaddr));
+			st->snap_len = 0;
+			output_woken(s, LS_WAIT_KEYED_SIZE - LS_WAIT_PY_SIZE + keep, 0,
+				     wait_wake_flag(uaddr));
 			return;
 		}
-		fp_walk(&ev->st, snap, snap_len);
+		fp_walk(st, snap, snap_len);
 	}
-	output_woken(s, sizeof(*ev), snap_len, wait_wake_flag(uaddr));
+	output_woken(s, sizeof(*ev) - LS_WAIT_PY_SIZE + keep, snap_len, wait_wake_flag(uaddr));
 }
 
 /* TID entered a futex call (STATE: LS_INFLIGHT_WAIT or _WAKE) at NOW: written in place in the

@@ -11,6 +11,7 @@
 #include "memimage.h"
 #include "python/pycode.h"
 #include "python/pyobj.h"
+#include "python/pywait.h"
 
 #define UNMAPPED 0x7f0000001000ULL
 #define V311 0x030b07f0
@@ -624,5 +625,151 @@ Test(pyobj, bytecode_310_acquire_that_returned_and_the_call_being_made)
 	cr_expect_eq(pycode__calling(im.r, f.frame, &obj, method, sizeof(method)), 0);
 	cr_expect_eq(obj, f.lock);
 	cr_expect_str_eq(method, "acquire");
+	image_fini(&im);
+}
+
+/* ---- a wait told by its frames as they were when it began (the frames are gone since) ---- */
+
+/* A 3.10 code object of CODE (LEN bytes) naming NAME: no frame refers to it any more. */
+static uint64_t mk_code_310(struct oimg *im, const uint8_t *code, size_t len, const char *name)
+{
+	uint64_t bytes = mk_obj(im, "bytes", 32 + len + 1), c, names[1] = {mk_str(im, name)};
+	uint64_t varnames[2] = {mk_str(im, "self"), mk_str(im, "waiter")};
+
+	put64(&im->m, bytes + 16, len);
+	put(&im->m, bytes + 32, code, len);
+	c = mk_obj(im, "code", 176);
+	put32(&im->m, c + 16, 2);	/* co_argcount */
+	put32(&im->m, c + 28, 2);	/* co_nlocals */
+	put32(&im->m, c + 32, 4);	/* co_stacksize */
+	put64(&im->m, c + 48, bytes);
+	put64(&im->m, c + 64, mk_tuple(im, names, 1));
+	put64(&im->m, c + 72, mk_tuple(im, varnames, 2));
+	put64(&im->m, c + 80, mk_tuple(im, NULL, 0));
+	put64(&im->m, c + 88, mk_tuple(im, NULL, 0));
+	return c;
+}
+
+#define TH310 "/root/.pyenv/versions/3.10.13/lib/python3.10/threading.py"
+
+/* Captured from 3.10 py_idioms.py's main thread in Thread.start, the handshake read too late
+ * to confirm in the objects: Condition.wait's `waiter.acquire()` (a plain local's acquire) is
+ * the start handshake; its `self._acquire_restore(state)` (an RLock's, in C) is contention on
+ * the Condition's own lock, and a frame past its call proves nothing. */
+Test(pywait_as_was, the_call_in_progress_tells_a_waiter_from_the_conditions_lock)
+{
+	/* LOAD_FAST 1 (waiter), LOAD_METHOD 0, CALL_METHOD 0, POP_TOP, LOAD_CONST 0, RETURN */
+	static const uint8_t waiter[] = {124, 1, 160, 0, 161, 0, 1, 0, 100, 0, 83, 0};
+	/* LOAD_FAST 0 (self), LOAD_METHOD 0, LOAD_FAST 1, CALL_METHOD 1, POP_TOP, ... */
+	static const uint8_t restore[] = {124, 0, 160, 0, 124, 1, 161, 1, 1, 0, 100, 0, 83, 0};
+	struct py_frame f[4] = {
+	    {.func = "Condition.wait", .file = TH310},
+	    {.func = "Event.wait", .file = TH310},
+	    {.func = "Thread.start", .file = TH310},
+	    {.func = "idioms", .file = "/work/tests/workloads/py_idioms.py"},
+	};
+	uint64_t code[4] = {0}, instr[4] = {0};
+	struct pywait out;
+	struct oimg im;
+
+	image_init_as(&im, V310);
+	code[0] = mk_code_310(&im, waiter, sizeof(waiter), "acquire");
+	instr[0] = 2;	/* f_lasti: in CALL_METHOD */
+	cr_assert_eq(pywait__classify_as_was(im.r, f, code, instr, 4, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_START, "kind %s", pywait__kind_name(out.kind));
+	cr_expect_eq(out.object, 0, "no object: the frames are gone");
+	/* the same call under Event.wait alone: the event */
+	cr_assert_eq(pywait__classify_as_was(im.r, f, code, instr, 2, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_EVENT);
+	instr[0] = 3;	/* past it (POP_TOP): no call in progress */
+	cr_assert_eq(pywait__classify_as_was(im.r, f, code, instr, 4, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_UNKNOWN);
+	instr[0] = 99;	/* outside the code: another code's frame since */
+	cr_assert_eq(pywait__classify_as_was(im.r, f, code, instr, 4, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_UNKNOWN);
+	code[0] = mk_code_310(&im, restore, sizeof(restore), "_acquire_restore");
+	instr[0] = 3;	/* in CALL_METHOD 1 */
+	cr_assert_eq(pywait__classify_as_was(im.r, f, code, instr, 4, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_UNKNOWN, "the Condition's own lock is no handshake");
+	/* a wait in the user's own code is never placed without its objects */
+	code[0] = mk_code_310(&im, waiter, sizeof(waiter), "acquire");
+	instr[0] = 2;
+	cr_assert_eq(pywait__classify_as_was(im.r, &f[3], code, instr, 1, &out), 0);
+	cr_expect_eq(out.kind, PYWAIT_UNKNOWN);
+	image_fini(&im);
+}
+
+/* A 3.10 dict of str keys: keys object at 32; its dk_size at 8, dk_nentries at 32, one-byte
+ * indices from 40, then {hash, key, value} entries. */
+static uint64_t mk_dict_310(struct oimg *im, const char *key, uint64_t value)
+{
+	uint64_t d = mk_obj(im, "dict", 48), k = img_alloc(&im->m, 48 + 24);
+
+	put64(&im->m, k + 8, 8);
+	put64(&im->m, k + 32, 1);
+	put8(&im->m, k + 40, 0);
+	for (int i = 1; i < 8; i++)
+		put8(&im->m, k + 40 + i, 0xff);	/* DKIX_EMPTY */
+	put64(&im->m, k + 48 + 8, mk_str(im, key));
+	put64(&im->m, k + 48 + 16, value);
+	put64(&im->m, d + 16, 1);
+	put64(&im->m, d + 32, k);
+	return d;
+}
+
+/* 3.10 code objects have no qualified name: a method's comes from its instance's class, read
+ * in a frame of it. A frame that cannot tell (seen as it was, gone since: its self slot
+ * cleared) must not settle the name for good: a later live frame of the same code names it
+ * (else every Condition.wait read after one handshake read too late was plain "wait", and
+ * no wait was placed as a Condition's). */
+Test(pyobj, qualname_310_is_not_settled_by_a_frame_gone)
+{
+	static const uint8_t code[] = {124, 0, 83, 0};	/* LOAD_FAST 0, RETURN_VALUE */
+	uint64_t bytes, co, func, klass, self, dead, live, varnames[1], mro[1];
+	struct py_frame f;
+	struct oimg im;
+
+	image_init_as(&im, V310);
+	bytes = mk_obj(&im, "bytes", 32 + sizeof(code) + 1);
+	put64(&im.m, bytes + 16, sizeof(code));
+	put(&im.m, bytes + 32, code, sizeof(code));
+	varnames[0] = mk_str(&im, "self");
+	co = mk_obj(&im, "code", 176);
+	put32(&im.m, co + 16, 1);			/* co_argcount */
+	put32(&im.m, co + 28, 1);			/* co_nlocals */
+	put32(&im.m, co + 40, 300);			/* co_firstlineno */
+	put64(&im.m, co + 48, bytes);
+	put64(&im.m, co + 72, mk_tuple(&im, varnames, 1));
+	put64(&im.m, co + 80, mk_tuple(&im, NULL, 0));
+	put64(&im.m, co + 88, mk_tuple(&im, NULL, 0));
+	put64(&im.m, co + 104, mk_str(&im, "/usr/lib/python3.10/threading.py"));
+	put64(&im.m, co + 112, mk_str(&im, "wait"));
+	func = mk_obj(&im, "function", 160);
+	put64(&im.m, func + 40, mk_str(&im, "Condition.wait"));	/* func_qualname */
+	put64(&im.m, func + 48, co);				/* func_code */
+	klass = mk_obj(&im, "type", 400);
+	put64(&im.m, klass + 24, mk_str(&im, "Condition") + 48);	/* tp_name */
+	put64(&im.m, klass + 264, mk_dict_310(&im, "wait", func));	/* tp_dict */
+	mro[0] = klass;
+	put64(&im.m, klass + 344, mk_tuple(&im, mro, 1));		/* tp_mro */
+	self = img_alloc(&im.m, 32);
+	put64(&im.m, self, 1);
+	put64(&im.m, self + 8, klass);
+	dead = mk_obj(&im, "frame", 352 + 8);
+	put64(&im.m, dead + 32, co);
+	put64(&im.m, dead + 352, 0);	/* returned: its locals cleared */
+	live = mk_obj(&im, "frame", 352 + 8);
+	put64(&im.m, live + 32, co);
+	put64(&im.m, live + 352, self);
+	cr_assert_eq(pyreader__frame_as(im.r, dead, co, 0, 0, &f), 0);
+	cr_expect_str_eq(f.func, "wait", "no instance: the bare name, for now");
+	pyreader__frame_clear(&f);
+	cr_assert_eq(pyreader__frame_as(im.r, live, co, 0, 0, &f), 0);
+	cr_expect_str_eq(f.func, "Condition.wait", "the next frame with its self names it");
+	pyreader__frame_clear(&f);
+	put64(&im.m, live + 352, 0);
+	cr_assert_eq(pyreader__frame_as(im.r, live, co, 0, 0, &f), 0);
+	cr_expect_str_eq(f.func, "Condition.wait", "settled once found");
+	pyreader__frame_clear(&f);
 	image_fini(&im);
 }

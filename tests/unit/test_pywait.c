@@ -6,6 +6,7 @@
 
 #include "python/pywait.h"
 
+#define PY310 "/root/.pyenv/versions/3.10.13/lib/python3.10/"
 #define PY311 "/root/.pyenv/versions/3.11.7/lib/python3.11/"
 #define DEB311 "/usr/lib/python3.11/"
 #define PY312 "/root/.pyenv/versions/3.12.1/lib/python3.12/"
@@ -68,14 +69,35 @@ Test(pywait, event_wait_is_event)
 	expect(f, PYWAIT_EVENT, PYWAIT_CHECK_WAITER, 1, 2);
 }
 
-/* Thread.start waits for the new thread's _started Event: the user's frame is past start */
-Test(pywait, thread_start_is_an_event)
+/* Thread.start waits for the new thread's _started Event, which the new thread's bootstrap
+ * sets: the start handshake, on the Thread; the user's frame is past start (3.10 to 3.13 wait
+ * the same way, captured from py_idioms.py's joiner and main) */
+Test(pywait, thread_start_is_the_start_handshake)
 {
 	const char *const f[] = {"Condition.wait@" PY312 "threading.py",
 				 "Event.wait@" PY312 "threading.py",
 				 "Thread.start@" PY312 "threading.py", "main@" APP, NULL};
+	const char *const joiner[] = {"Condition.wait@" PY310 "threading.py",
+				      "Event.wait@" PY310 "threading.py",
+				      "Thread.start@" PY310 "threading.py",
+				      "joiner@" APP,
+				      "Thread.run@" PY310 "threading.py",
+				      "Thread._bootstrap_inner@" PY310 "threading.py",
+				      "Thread._bootstrap@" PY310 "threading.py",
+				      NULL};
 
-	expect(f, PYWAIT_EVENT, PYWAIT_CHECK_WAITER, 1, 3);
+	expect(f, PYWAIT_START, PYWAIT_CHECK_WAITER, 2, 3);
+	expect(joiner, PYWAIT_START, PYWAIT_CHECK_WAITER, 2, 3);
+	cr_expect_str_eq(pywait__kind_name(PYWAIT_START), "start");
+}
+
+/* An Event waited on anywhere else is an event, also one called from a method named start */
+Test(pywait, only_threadings_start_is_a_start)
+{
+	const char *const f[] = {"Condition.wait@" PY311 "threading.py",
+				 "Event.wait@" PY311 "threading.py", "Server.start@" APP, NULL};
+
+	expect(f, PYWAIT_EVENT, PYWAIT_CHECK_WAITER, 1, 2);
 }
 
 Test(pywait, queue_get_put_join_are_queue)

@@ -39,6 +39,8 @@ enum {
 	SF_COND_DESTROY = 1 << 7,
 	SF_PYMETHOD = 1 << 8,	/* ... taken through the _thread module's lock objects, for Python */
 	SF_UNNAMED = 1 << 9,	/* a frame of the program's or the interpreter's has no function */
+	SF_START = 1 << 10,	/* CPython 3.13+: a new thread's thread_run waits in PyEvent_Wait
+				 * until its starter has marked its handle running */
 };
 
 struct stack_info {
@@ -579,6 +581,7 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	struct stack_info *si;
 	struct sym_frame f;
 	char text[512];
+	bool in_event = false;
 	int err;
 
 	*id = ++c->ids->stack;
@@ -590,6 +593,11 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 		if (err)
 			return err;
 		si->flags |= api_flags(f.func);
+		/* Modules/_threadmodule.c (3.13): thread_run's first act is to wait in
+		 * PyEvent_Wait(&boot->handle_ready) for its starter */
+		if (in_event && f.func && !strcmp(f.func, "thread_run"))
+			si->flags |= SF_START;
+		in_event = f.func && !strncmp(f.func, "PyEvent_Wait", 12);
 		if (!si->first_user && f.module && !is_libc(f.module)) {
 			format_frame(&f, pcs[i], text, sizeof(text));
 			si->first_user = strdup(text);
@@ -853,8 +861,34 @@ static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stac
  * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
  * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
  * threading lock's, found before. */
+/* What the frames of a wait as they were when it began (AT) show, where those read now came
+ * too late: the idiom of a Condition's waiter lock, or a join, from their code alone
+ * (pywait__classify_as_was). Frames not shown (C-stack shims) are left out. */
+static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, struct pywait *out)
+{
+	struct py_frame f[LS_PY_FRAMES];
+	uint64_t code[LS_PY_FRAMES], instr[LS_PY_FRAMES];
+	size_t n = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	for (uint32_t i = 0; i < at->n && i < LS_PY_FRAMES; i++) {
+		err = pyreader__frame_as(c->py, at->frame[i], at->code[i], at->instr[i],
+					 (int8_t)at->owner[i], &f[n]);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			break;
+		code[n] = at->code[i];
+		instr[n++] = at->instr[i];
+	}
+	pywait__classify_as_was(c->py, f, code, instr, n, out);
+	for (size_t i = 0; i < n; i++)
+		pyreader__frame_clear(&f[i]);
+}
+
 static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
-		    bool known_lock, struct pywait *out)
+		    bool known_lock, const struct ls_py_stack *at, struct pywait *out)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
@@ -888,6 +922,8 @@ static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	 * handle its event): the kind of the thread's last verdict on the word, not its object.
 	 * A Condition.wait frees its waiter lock, and the thread's next one gets the same
 	 * memory, so the same word: a thread that waits in a loop waits alike. */
+	if (out->kind == PYWAIT_UNKNOWN && at && at->n)
+		py_wait_as_was(c, at, out);
 	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
 	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
 		*out = pc->wait;	/* the same wait, resumed after a signal */
@@ -1285,6 +1321,8 @@ static enum ls_lock_kind classify(const struct collector *c, const struct ls_ev_
 		return LS_KIND_MUTEX;
 	if (flags & SF_JOIN)
 		return LS_KIND_JOIN;
+	if (flags & SF_START)
+		return LS_KIND_START;
 	if (flags & SF_PYLOCK)
 		return LS_KIND_MUTEX;
 	if (flags & SF_SEM)
@@ -1487,11 +1525,23 @@ static uint64_t signal_addr(struct collector *c, enum ls_lock_kind kind, uint64_
 	return addr;
 }
 
+/* The key of the signalling waits of KIND at SITE (a frame's text) that have no object of
+ * their own: above the 47 bits of user memory, apart from any object. */
+static uint64_t site_key(const char *site, enum ls_lock_kind kind)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)kind;
+
+	for (; *site; site++)
+		h = (h ^ (uint8_t)*site) * 0x100000001b3ull;
+	return (h >> 16) | 1ull << 63;
+}
+
 static const uint8_t pywait_kind[] = {
 	[PYWAIT_UNKNOWN] = LS_KIND_FUTEX, [PYWAIT_LOCK] = LS_KIND_MUTEX,
 	[PYWAIT_COND] = LS_KIND_COND,	  [PYWAIT_EVENT] = LS_KIND_EVENT,
 	[PYWAIT_QUEUE] = LS_KIND_QUEUE,	  [PYWAIT_BARRIER] = LS_KIND_BARRIER,
 	[PYWAIT_SIGNAL] = LS_KIND_SIGNAL, [PYWAIT_JOIN] = LS_KIND_JOIN,
+	[PYWAIT_START] = LS_KIND_START,
 };
 
 /* A Python wait PW that its frames placed: contention on the lock at *ADDR (its futex word,
@@ -1504,23 +1554,32 @@ static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *
 	char name[PYWAIT_NAME_MAX + 300], sig[PYWAIT_NAME_MAX + 320];
 	int err;
 
+	const char *site = si && si->first_user ? si->first_user : "?";
+	uint64_t object = pw->object;
+
 	*kind = pywait_kind[pw->kind];
 	if (pw->kind == PYWAIT_LOCK)
 		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
-	if (pw->name[0])
+	/* every start of a thread waits on a new Event: one entry per place that starts them;
+	 * a wait whose object is not known (its frames as they were said what it is), one per
+	 * kind and place. Keyed above user memory, apart from any object. */
+	if (pw->kind == PYWAIT_START || !object)
+		object = site_key(site, *kind);
+	if (pw->kind == PYWAIT_START)
+		snprintf(name, sizeof(name), "Thread.start in %s", site);
+	else if (pw->name[0])
 		snprintf(name, sizeof(name), "%s", pw->name);
 	else if (pw->object)
 		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
 			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
 			 si && si->first_user ? si->first_user : "?");
-	else	/* its kind known from the thread's last wait, not its object */
-		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind),
-			 si && si->first_user ? si->first_user : "?");
+	else	/* its kind known from its frames' code or the thread's last wait */
+		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind), site);
 	/* the lock under the wait (a Condition's waiter, a SimpleQueue's, a thread's tstate lock)
 	 * is a signal: said once, so that the analyses neither order it nor count its holder */
 	snprintf(sig, sizeof(sig), "signal lock of %s", name);
 	err = name_lock(c, ts, *addr, *kind, sig);
-	*addr = signal_addr(c, *kind, pw->object ? pw->object : *addr);
+	*addr = signal_addr(c, *kind, object);
 	if (!*addr)
 		return -ENOMEM;
 	return err ?: name_lock(c, ts, *addr, *kind, name);
@@ -1575,8 +1634,11 @@ static int mark_lost(struct collector *c, uint32_t lost, uint64_t ts)
 	return put_lost(c, ts, (uint64_t)ahead);
 }
 
-static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size,
-			 uint8_t flags)
+/* EV's Python frames are PY (n 0: none), its stack ST, followed by SNAP_AVAIL bytes of the
+ * record (ev->py and ev->st where it has its Python frames, events.h). */
+static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
+			 const struct ls_py_stack *py, const struct ls_ev_stack *st,
+			 size_t snap_avail, uint8_t flags)
 {
 	struct ls_rec r = {.type = LS_REC_WAIT_BEGIN, .tid = ev->h.tid};
 	const struct hidden_ra hid = {{ev->ra_slot, ev->ra2_slot}, {ev->ra, ev->ra2}};
@@ -1597,11 +1659,11 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
 	if (c->py && !gil && ev->h.tid)
 		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
-			py_named_lock(c, ev->uaddr), &pw);
+			py_named_lock(c, ev->uaddr), py, &pw);
 	if (ev->path)
-		err = path_stack(c, ev->h.tid, ev->path, &ev->py, &stack_id);
+		err = path_stack(c, ev->h.tid, ev->path, py, &stack_id);
 	else
-		err = stack_of(c, ev->h.tid, &ev->st, size - sizeof(*ev), &stack_id, &hid, &ev->py,
+		err = stack_of(c, ev->h.tid, st, snap_avail, &stack_id, &hid, py,
 			       true);
 	if (c->py && ev->h.tid)
 		py_unpin(c, ev->h.tid);
@@ -1619,6 +1681,14 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 		r.wait_begin.addr = c->gil_lo;
 	} else if (pw.kind != PYWAIT_UNKNOWN && !owner) {
 		err = py_wait_apply(c, r.ts, &pw, si, &kind, &r.wait_begin.addr);
+		if (err)
+			return err;
+	} else if (kind == LS_KIND_START) {
+		/* on the new thread's own parking semaphore: one entry for all of them */
+		r.wait_begin.addr = signal_addr(c, kind, site_key("thread_run", kind));
+		err = r.wait_begin.addr ? name_lock(c, r.ts, r.wait_begin.addr, kind,
+						    "new thread waits for Thread.start (thread_run)")
+					: -ENOMEM;
 		if (err)
 			return err;
 	}
@@ -2010,6 +2080,36 @@ int collector__loop_off_cpu(struct collector *c, int loops_fd, uint32_t tid,
 	return found < 0 ? found : err ? err : found == 1;
 }
 
+/* A WAIT_BEGIN record of SIZE bytes. One of a target that runs no CPython comes without its
+ * Python frames (py_len 0): what follows them moved up in their place. One that came with its
+ * call path's key ends before its frame-pointer chain, which it has no use for. */
+static int wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev, size_t size)
+{
+	static const struct ls_py_stack no_py;
+	const size_t fixed = offsetof(struct ls_ev_wait_begin, py);
+	const struct ls_ev_stack *st;
+	struct ls_ev_stack keyed;
+	size_t less, head;
+
+	if (size < fixed || (ev->py_len && ev->py_len != LS_WAIT_PY_SIZE))
+		goto bad;
+	less = ev->py_len ? 0 : LS_WAIT_PY_SIZE;
+	st = (const struct ls_ev_stack *)((const uint8_t *)&ev->st - less);
+	head = sizeof(*ev) - less;
+	if (size >= LS_WAIT_KEYED_SIZE - less && size < head && ev->path) {
+		memset(&keyed, 0, sizeof(keyed));
+		memcpy(&keyed, st, size - (LS_WAIT_KEYED_SIZE - less) + offsetof(struct ls_ev_stack, fp));
+		keyed.snap_len = 0;
+		return on_wait_begin(c, ev, less ? &no_py : &ev->py, &keyed, 0, 0);
+	}
+	if (size < head)
+		goto bad;
+	return on_wait_begin(c, ev, less ? &no_py : &ev->py, st, size - head, 0);
+bad:
+	c->bad++;
+	return 0;
+}
+
 int collector__handle(struct collector *c, const void *data, size_t size)
 {
 	const struct ls_ev_hdr *h = data;
@@ -2020,17 +2120,8 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 	switch (h->type) {
 	case LS_EV_WAIT_BEGIN: {
 		const struct ls_ev_wait_begin *ev = data;
-		struct ls_ev_wait_begin keyed;
 
-		if (size >= LS_WAIT_KEYED_SIZE && size < sizeof(keyed) && ev->path) {
-			/* sent without its frame-pointer chain, which it has no use for */
-			memset(&keyed, 0, sizeof(keyed));
-			memcpy(&keyed, data, size);
-			return on_wait_begin(c, &keyed, sizeof(keyed), 0);
-		}
-		if (size < sizeof(struct ls_ev_wait_begin))
-			goto bad;
-		return on_wait_begin(c, data, size, 0);
+		return wait_begin(c, ev, size);
 	}
 	case LS_EV_WAIT_END:
 		if (size < sizeof(struct ls_ev_wait_end))
@@ -2103,7 +2194,7 @@ int collector__blocked_wait(struct collector *c, const struct blocked_wait *bw)
 	ev->st.sp = bw->sp;
 	ev->st.snap_len = bw->stack_len;
 	memcpy(ev + 1, bw->stack, bw->stack_len);
-	err = on_wait_begin(c, ev, size, LS_WAIT_AT_ATTACH);
+	err = on_wait_begin(c, ev, &ev->py, &ev->st, bw->stack_len, LS_WAIT_AT_ATTACH);
 	free(ev);
 	/* the probes will see only the call's return: LS_EV_WAIT_END_UNSEEN */
 	return err ?: bytemap__put_u64(c->at_attach, bw->tid, 1);

@@ -241,6 +241,8 @@ static bool python_where(struct recorder *r)
 				  .main = pw.main, .threads = pw.threads, .ts_next = pw.ts_next,
 				  .ts_ident = pw.ts_ident};
 	__atomic_store_n(&w->on, 1, __ATOMIC_RELEASE);
+	/* from now on a wait's record carries its Python frames (events.h) */
+	__atomic_store_n(&r->skel->bss->wait_py_len, LS_WAIT_PY_SIZE, __ATOMIC_RELEASE);
 	return true;
 }
 

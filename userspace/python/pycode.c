@@ -327,6 +327,43 @@ out:
 	return found;
 }
 
+/* RD's code decoded into RD (its tables T), where it is past its first instruction: the array
+ * to free, or NULL. */
+static struct insn *decode_at(struct reader *rd, struct tables *t)
+{
+	struct insn *v;
+
+	if (!tables_of(rd->c->minor, t) || rd->c->index <= 0 || !(v = decode(rd->c, t, &rd->n)))
+		return NULL;
+	rd->v = v;
+	return v;
+}
+
+/* The call RD's code makes at its current instruction, where it is `X.method(args)`: its chain
+ * into *CH. -ENOENT where it is no such call, or the bytecode cannot be read. */
+static int call_at(const struct reader *rd, struct chain *ch)
+{
+	const struct pyobj_code *c = rd->c;
+	const struct insn *v = rd->v;
+	size_t n = rd->n, at, end;
+	uint32_t nargs;
+	int64_t start;
+
+	for (at = 0; at < n && v[at].at < (uint64_t)c->index; at++)
+		;
+	if (at == n || v[at].at != (uint64_t)c->index || !is_call(rd->t, v[at].op) ||
+	    (start = line_start(c, rd->t, v, n, c->index)) < 0)
+		return -ENOENT;
+	/* the innermost call that ends there: its receiver is loaded last */
+	for (size_t k = at; k-- > 0 && v[k].at >= (uint64_t)start;) {
+		if (v[k].op == NONE_OP)
+			break;
+		if (method_call(rd, k, NULL, ch, &nargs, &end) && end == at)
+			return ch->method < c->nnames ? 0 : -ENOENT;
+	}
+	return -ENOENT;
+}
+
 int pycode__calling(struct pyreader *r, uint64_t frame, uint64_t *obj, char *method, size_t cap)
 {
 	struct pyobj_code c;
@@ -334,36 +371,45 @@ int pycode__calling(struct pyreader *r, uint64_t frame, uint64_t *obj, char *met
 	struct reader rd = {.r = r, .frame = frame, .c = &c, .t = &t};
 	struct insn *v = NULL;
 	struct chain ch;
-	size_t n = 0, at, end;
-	uint32_t nargs;
-	int64_t start;
 	int err;
 
 	*obj = 0;
 	if ((err = pyobj__frame_code(r, frame, &c)))
 		return err;
 	err = -ENOENT;
-	if (!tables_of(c.minor, &t) || c.index <= 0 || !(v = decode(&c, &t, &n)))
+	if (!(v = decode_at(&rd, &t)))
 		goto out;
-	rd.v = v;
-	rd.n = n;
-	for (at = 0; at < n && v[at].at < (uint64_t)c.index; at++)
-		;
-	if (at == n || v[at].at != (uint64_t)c.index || !is_call(&t, v[at].op) ||
-	    (start = line_start(&c, &t, v, n, c.index)) < 0)
+	if (call_at(&rd, &ch) || pyreader__str(r, c.names[ch.method], method, cap) ||
+	    !(*obj = chain_value(&rd, &ch)))
 		goto out;
-	/* the innermost call that ends there: its receiver is loaded last */
-	for (size_t k = at; k-- > 0 && v[k].at >= (uint64_t)start;) {
-		if (v[k].op == NONE_OP)
-			break;
-		if (!method_call(&rd, k, NULL, &ch, &nargs, &end) || end != at)
-			continue;
-		if (ch.method >= c.nnames || pyreader__str(r, c.names[ch.method], method, cap) ||
-		    !(*obj = chain_value(&rd, &ch)))
-			break;
-		err = 0;
-		break;
-	}
+	err = 0;
+out:
+	free(v);
+	pyobj__code_clear(&c);
+	return err;
+}
+
+int pycode__call_as(struct pyreader *r, uint64_t code, uint64_t instr, char *method, size_t cap,
+		    bool *on_local)
+{
+	struct pyobj_code c;
+	struct tables t;
+	struct reader rd = {.r = r, .c = &c, .t = &t};
+	struct insn *v = NULL;
+	struct chain ch;
+	int err;
+
+	*on_local = false;
+	if ((err = pyobj__code_as(r, code, instr, &c)))
+		return err;
+	err = -ENOENT;
+	if (!(v = decode_at(&rd, &t)))
+		goto out;
+	if (call_at(&rd, &ch) || pyreader__str(r, c.names[ch.method], method, cap))
+		goto out;
+	*on_local =
+	    !ch.nattrs && (ch.root.op == t.ops->load_fast || ch.root.op == t.ops->load_fast_check);
+	err = 0;
 out:
 	free(v);
 	pyobj__code_clear(&c);

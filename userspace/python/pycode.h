@@ -29,4 +29,12 @@ size_t pycode__acquired(struct pyreader *r, uint64_t frame, bool asyncio, uint64
 int pycode__calling(struct pyreader *r, uint64_t frame, uint64_t *obj, char *method,
 		    size_t cap);
 
+/* The call a frame was making when it was seen, from what was read of it then: its code object
+ * CODE and the word at its instruction pointer INSTR (pyobj__code_as). Where that is the call
+ * of `X.method(args)` as above: the method's name into METHOD (CAP bytes), and *ON_LOCAL whether
+ * X is a plain local variable of the frame (no attribute of it). -ENOENT otherwise. The frame
+ * itself may be gone: only its code is read. */
+int pycode__call_as(struct pyreader *r, uint64_t code, uint64_t instr, char *method, size_t cap,
+		    bool *on_local);
+
 #endif

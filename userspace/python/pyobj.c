@@ -969,43 +969,71 @@ void pyobj__code_clear(struct pyobj_code *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out)
+/* The bytecode of the code object CI->code, positioned at CI->index, into OUT. */
+static int code_read(struct pyreader *r, const struct code_info *ci, struct pyobj_code *out)
 {
 	const struct obj_layout *l = layout_of(r);
-	struct code_info ci;
 	uint64_t names, table, bytes = 0;
 	size_t units;
+	int err;
+
+	/* 3.10: the bytecode is a bytes object (its ob_sval at 32), cells follow the locals */
+	if (l->v310 && ((err = rd_ptr(r, ci->code + l->co_code, &bytes)) ||
+			(err = rd_size(r, bytes + l->var_size, 2 * MAX_CODE_UNITS, &units))))
+		return err;
+	if (l->v310)
+		units /= 2;
+	else if ((err = rd_size(r, ci->code + l->co_size, MAX_CODE_UNITS, &units)))
+		return err;
+	out->code = ci->code;
+	out->index = ci->index;
+	out->minor = l->minor;
+	out->units = units;
+	out->deref_base = l->v310 ? (uint32_t)ci->nlocalsplus : 0;
+	out->bytes = malloc(2 * units + 1);
+	if (!out->bytes)
+		return -ENOMEM;
+	err = rd(r, l->v310 ? bytes + 32 : ci->code + l->co_code, out->bytes, 2 * units);
+	err = err ?: rd_ptr(r, ci->code + l->co_names, &names);
+	err = err ?: pyobj__seq_items(r, names, &out->names, &out->nnames);
+	if (!l->v310) {
+		err = err ?: rd_ptr(r, ci->code + l->co_exceptiontable, &table);
+		err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
+	}
+	if (!err && (out->index < -1 || out->index >= (int64_t)units))
+		err = -ESTALE;
+	if (err)
+		pyobj__code_clear(out);
+	return err;
+}
+
+int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out)
+{
+	struct code_info ci;
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	if ((err = frame_code(r, frame, &ci)))
 		return err;
-	/* 3.10: the bytecode is a bytes object (its ob_sval at 32), cells follow the locals */
-	if (l->v310 && ((err = rd_ptr(r, ci.code + l->co_code, &bytes)) ||
-			(err = rd_size(r, bytes + l->var_size, 2 * MAX_CODE_UNITS, &units))))
-		return err;
-	if (l->v310)
-		units /= 2;
-	else if ((err = rd_size(r, ci.code + l->co_size, MAX_CODE_UNITS, &units)))
-		return err;
-	out->code = ci.code;
-	out->index = ci.index;
-	out->minor = l->minor;
-	out->units = units;
-	out->deref_base = l->v310 ? (uint32_t)ci.nlocalsplus : 0;
-	out->bytes = malloc(2 * units + 1);
-	if (!out->bytes)
-		return -ENOMEM;
-	err = rd(r, l->v310 ? bytes + 32 : ci.code + l->co_code, out->bytes, 2 * units);
-	err = err ?: rd_ptr(r, ci.code + l->co_names, &names);
-	err = err ?: pyobj__seq_items(r, names, &out->names, &out->nnames);
-	if (!l->v310) {
-		err = err ?: rd_ptr(r, ci.code + l->co_exceptiontable, &table);
-		err = err ?: pyreader__bytes(r, table, MAX_EXC_TABLE, &out->exc, &out->exclen);
-	}
-	if (err)
-		pyobj__code_clear(out);
-	return err;
+	return code_read(r, &ci, out);
+}
+
+int pyobj__code_as(struct pyreader *r, uint64_t code, uint64_t instr, struct pyobj_code *out)
+{
+	const struct obj_layout *l = layout_of(r);
+	struct code_info ci = {.code = code};
+
+	memset(out, 0, sizeof(*out));
+	if (!l)
+		return -ENOTSUP;
+	if (!pyobj__is(r, code, "code"))
+		return -EINVAL;
+	/* what frame_code reads from a live frame, from the words read of it then */
+	ci.index = l->v310 ? (int32_t)(uint32_t)instr
+			   : ((int64_t)instr - (int64_t)(code + l->co_code)) / 2;
+	if (l->v310 && rd(r, code + l->co_nlocalsplus, &ci.nlocalsplus, 4))
+		return -EFAULT;
+	return code_read(r, &ci, out);
 }
 
 bool pyobj__parks(struct pyreader *r)

@@ -126,6 +126,10 @@ struct pyobj_code {
 				 * come after its co_nlocals locals, 0 from 3.11 */
 };
 int pyobj__frame_code(struct pyreader *r, uint64_t frame, struct pyobj_code *out);
+/* The same for a frame as it was at some moment: its code object CODE and the word at its
+ * instruction pointer INSTR then (3.10: f_lasti, in the low half). -ESTALE if INSTR lies
+ * outside CODE. */
+int pyobj__code_as(struct pyreader *r, uint64_t code, uint64_t instr, struct pyobj_code *out);
 void pyobj__code_clear(struct pyobj_code *c);	/* accepts NULL */
 /* The frame's module globals (a dict). */
 int pyobj__frame_globals(struct pyreader *r, uint64_t frame, uint64_t *globals);

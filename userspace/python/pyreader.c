@@ -221,7 +221,9 @@ struct code_entry {
 	char *func, *file;
 	uint8_t *lt;				/* NULL if the table could not be read */
 	uint32_t lt_len;
-	bool qual_done;				/* 3.10: qualname_310() looked */
+	bool qual_done;				/* 3.10: qualname_310() settled it */
+	uint8_t qual_tries;			/* ... frames it asked without settling it */
+	bool qual_module;			/* ... its module's classes asked */
 };
 
 struct ident_tid {
@@ -911,6 +913,7 @@ static int code_line(const struct pyreader *r, const struct code_entry *c, int64
 /* ---- frames and threads ---- */
 
 #define MAX_MRO 64
+#define QUAL_TRIES 8	/* 3.10: frames asked for a method's class, at most */
 
 /* The function in class KLASS's dict under NAME whose code is CODE (also behind a classmethod
  * or staticmethod), or 0. */
@@ -966,6 +969,39 @@ static uint64_t cell_arg0(struct pyreader *r, uint64_t code, uint64_t frame)
 	return 0;
 }
 
+#define TPFLAGS_TYPE_SUBCLASS (1ull << 31)	/* Py_TPFLAGS_TYPE_SUBCLASS: a class */
+
+/* The function of code C found in a class of its own module (the one in sys.modules whose
+ * __file__ is C's co_filename), or 0: for a method whose frames never showed their instance
+ * (each one seen only as it was, gone since). Top-level classes only. */
+static uint64_t module_class_function(struct pyreader *r, const struct code_entry *c)
+{
+	const struct py_layout *l = &r->lay;
+	struct dict_items mods = { 0 }, d = { 0 };
+	uint64_t modules, md, file, type, flags, found = 0;
+
+	if (pyreader__modules(r, &modules) || dict_items(r, modules, &mods))
+		return 0;
+	for (size_t i = 0; i < mods.n; i++) {
+		if (!mods.values[i] || !ptr_ok(mods.values[i]) ||
+		    read_u64(r, mods.values[i] + l->mod_dict, &md) ||
+		    dict_find(r, md, "__file__", &file) || !str_equals(r, file, c->file))
+			continue;
+		if (dict_items(r, md, &d))
+			break;
+		for (size_t k = 0; k < d.n && !found; k++)
+			if (d.values[k] && ptr_ok(d.values[k]) &&
+			    !read_u64(r, d.values[k] + 8, &type) && ptr_ok(type) &&
+			    !read_u64(r, type + l->tp_flags, &flags) &&
+			    (flags & TPFLAGS_TYPE_SUBCLASS))
+				found = class_function(r, d.values[k], c->func, c->addr);
+		dict_items_free(&d);
+		break;
+	}
+	dict_items_free(&mods);
+	return found;
+}
+
 static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame)
 {
 	const struct py_layout *l = &r->lay;
@@ -974,39 +1010,55 @@ static int qualname_310(struct pyreader *r, struct code_entry *c, uint64_t frame
 	int32_t argc;
 	int64_t n;
 
-	if (c->qual_done)
+	if (c->qual_done || c->qual_tries >= QUAL_TRIES)
 		return 0;
-	c->qual_done = true;
-	if (mem_read(r, c->addr + l->co_argcount, &argc, sizeof(argc)) || argc < 1 ||
+	/* the code alone says whether it is a method: settled once read */
+	if (mem_read(r, c->addr + l->co_argcount, &argc, sizeof(argc)) ||
 	    read_u64(r, c->addr + l->co_varnames, &varnames) ||
 	    !obj_is(r, varnames, &r->tuple_type, "tuple") ||
-	    read_u64(r, varnames + l->tuple_items, &arg0) ||
-	    read_u64(r, frame + l->fr_localsplus, &self) ||
-	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
+	    read_u64(r, varnames + l->tuple_items, &arg0))
 		return 0;
+	if (argc < 1 || (!str_equals(r, arg0, "self") && !str_equals(r, arg0, "cls"))) {
+		c->qual_done = true;
+		return 0;
+	}
+	/* the instance comes from this frame, which may not tell: one seen as it was (gone
+	 * since, its memory another frame's), or whose argument is not set yet. Another frame
+	 * of the same code is asked next, a few times at most: a wrong instance's classes
+	 * hold no function of this code, so it names nothing, but it must not settle it. */
+	c->qual_tries++;
+	if (read_u64(r, frame + l->fr_localsplus, &self) ||
+	    (!self && (self = cell_arg0(r, c->addr, frame)) == 0) || !ptr_ok(self))
+		goto module;
 	if (str_equals(r, arg0, "self")) {
 		if (read_u64(r, self + 8, &klass))
-			return 0;
-	} else if (str_equals(r, arg0, "cls")) {
-		klass = self;
+			goto module;
 	} else {
-		return 0;
+		klass = self;
 	}
 	if (!ptr_ok(klass) || read_u64(r, klass + l->tp_mro, &mro) ||
 	    !obj_is(r, mro, &r->tuple_type, "tuple") ||
 	    mem_read(r, mro + l->bytes_size, &n, sizeof(n)) || n < 1 || n > MAX_MRO ||
 	    mem_read(r, mro + l->tuple_items, items, (size_t)n * 8))
+		goto module;
+	for (int64_t i = 0; i < n; i++)
+		if ((f = class_function(r, items[i], c->func, c->addr)))
+			goto found;
+module:
+	/* the frame could not tell (its self unset, or another object's: a frame seen as it
+	 * was, its memory reused since): the classes of the code's module can, asked once */
+	if (c->qual_module)
 		return 0;
-	for (int64_t i = 0; i < n; i++) {
-		if (!(f = class_function(r, items[i], c->func, c->addr)))
-			continue;
-		if (read_u64(r, f + l->func_qualname, &qual) || read_str(r, qual, buf, sizeof(buf)))
-			return 0;
-		free(c->func);
-		c->func = strdup(buf);
-		return c->func ? 0 : -ENOMEM;
-	}
-	return 0;
+	c->qual_module = true;
+	if (!(f = module_class_function(r, c)))
+		return 0;
+found:
+	if (read_u64(r, f + l->func_qualname, &qual) || read_str(r, qual, buf, sizeof(buf)))
+		return 0;
+	free(c->func);
+	c->func = strdup(buf);
+	c->qual_done = true;
+	return c->func ? 0 : -ENOMEM;
 }
 
 static const char *base_name(const char *path)

@@ -95,6 +95,13 @@ void pywait__site(const struct py_frame *frames, size_t n, struct pywait_site *o
 			out->kind = PYWAIT_SIGNAL;
 		if (out->kind != PYWAIT_COND)
 			out->api = i;
+		/* Thread.start waits on the new thread's _started Event, which its bootstrap
+		 * sets: the start handshake, the Thread (start's self) what is waited on */
+		if (out->kind == PYWAIT_EVENT && i + 1 < n &&
+		    is(&frames[i + 1], "threading.py", "Thread.start")) {
+			out->kind = PYWAIT_START;
+			out->api = i + 1;
+		}
 	}
 	/* Barrier.wait calls Barrier._wait: the same self; the user is past both */
 	out->user = first_user(frames, n, out->api);
@@ -105,7 +112,7 @@ const char *pywait__kind_name(enum pywait_kind kind)
 	static const char *const names[] = {
 	    [PYWAIT_UNKNOWN] = "unknown", [PYWAIT_LOCK] = "lock",   [PYWAIT_COND] = "cond",
 	    [PYWAIT_EVENT] = "event",	  [PYWAIT_QUEUE] = "queue", [PYWAIT_BARRIER] = "barrier",
-	    [PYWAIT_SIGNAL] = "signal",	  [PYWAIT_JOIN] = "join",
+	    [PYWAIT_SIGNAL] = "signal",	  [PYWAIT_JOIN] = "join",   [PYWAIT_START] = "start",
 	};
 
 	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
@@ -158,7 +165,7 @@ struct search {
 	uint64_t futex;	 /* finding: the lock object whose word this is */
 	uint64_t found;
 	size_t budget;
-	bool attrs;		/* look at the variables' attributes (else at the variables) */
+	bool attrs; /* look at the variables' attributes (else at the variables) */
 	char *buf;
 	size_t cap;
 };
@@ -523,4 +530,30 @@ int pywait__classify(struct pyreader *r, const struct py_thread *t, uint64_t fut
 	if (out->object && pyobj__type_name(r, out->object, out->type, sizeof(out->type)))
 		out->type[0] = '\0';
 	return err;
+}
+
+int pywait__classify_as_was(struct pyreader *r, const struct py_frame *frames, const uint64_t *code,
+			    const uint64_t *instr, size_t n, struct pywait *out)
+{
+	struct pywait_site site;
+	char method[16];
+	bool local;
+
+	memset(out, 0, sizeof(*out));
+	if (!n)
+		return 0;
+	pywait__site(frames, n, &site);
+	if (site.check == PYWAIT_CHECK_OBJECT ||
+	    pycode__call_as(r, code[site.frame], instr[site.frame], method, sizeof(method), &local))
+		return 0;
+	/* In Condition.wait the only plain local acquired is `waiter`, the fresh lock that
+	 * notify() releases; it also retakes the Condition's own lock (self._acquire_restore,
+	 * C for an RLock): contention, not this. Thread._wait_for_tstate_lock acquires only
+	 * its local `lock`, the joined thread's tstate lock. 3.13's Thread.join calls only
+	 * self._handle.join(). The call in progress, read from the code at the instruction
+	 * the frame was at, tells them apart. */
+	if (site.check == PYWAIT_CHECK_HANDLE ? !strcmp(method, "join")
+					      : !strcmp(method, "acquire") && local)
+		out->kind = site.kind;
+	return 0;
 }

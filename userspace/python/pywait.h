@@ -20,6 +20,7 @@ enum pywait_kind {
 	PYWAIT_BARRIER, /* Barrier.wait */
 	PYWAIT_SIGNAL,	/* Semaphore.acquire: a count that another thread's release raises */
 	PYWAIT_JOIN,	/* Thread.join: the thread's end */
+	PYWAIT_START,	/* Thread.start: the new thread's bootstrap, which sets _started */
 };
 
 /* How the objects confirm what the frames' names suggest. */
@@ -75,6 +76,16 @@ bool pywait__name(struct pyreader *r, const struct py_thread *t, size_t from, ui
  * is entering: *OBJ and its name. False if none is. */
 bool pywait__find_lock(struct pyreader *r, const struct py_thread *t, size_t from, uint64_t futex,
 		       uint64_t *obj, char *buf, size_t cap);
+
+/* A wait whose frames had moved on when they were read: what its frames as they were when it
+ * began (FRAMES, N of them, innermost first; CODE[i] and INSTR[i] the code object and
+ * instruction word read of frame i then, pyreader__frame_as) show, from their names and their
+ * code alone: a Condition's waiter lock acquired in Condition.wait (the idiom of the frames
+ * calling it), or a joined thread's tstate lock in Thread._wait_for_tstate_lock. OUT has no
+ * object (they are gone). 0, with out->kind PYWAIT_UNKNOWN where they do not show it. */
+int pywait__classify_as_was(struct pyreader *r, const struct py_frame *frames,
+			    const uint64_t *code, const uint64_t *instr, size_t n,
+			    struct pywait *out);
 
 const char *pywait__kind_name(enum pywait_kind kind);
 

@@ -1445,7 +1445,7 @@ const char *ls_kind_name(enum ls_lock_kind kind)
 	    [LS_KIND_SEM] = "sem",     [LS_KIND_GIL] = "gil",	  [LS_KIND_COND] = "cond",
 	    [LS_KIND_JOIN] = "join",   [LS_KIND_EVENT] = "event", [LS_KIND_QUEUE] = "queue",
 	    [LS_KIND_BARRIER] = "barrier", [LS_KIND_SIGNAL] = "signal",
-	    [LS_KIND_INTERNAL] = "internal",
+	    [LS_KIND_INTERNAL] = "internal", [LS_KIND_START] = "start",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_KIND__COUNT, "a kind without name");

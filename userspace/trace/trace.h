@@ -35,6 +35,8 @@ enum ls_lock_kind {
 	LS_KIND_SIGNAL,		/* a semaphore used as a signal */
 	LS_KIND_INTERNAL,	/* a CPython lock the interpreter takes for itself (imports, I/O
 				 * buffers, its runtime), never from the program's Python code */
+	LS_KIND_START,		/* a thread's start handshake: Thread.start waiting for the new
+				 * thread's bootstrap, or the new thread for its starter */
 	LS_KIND__COUNT
 };
 
@@ -43,7 +45,8 @@ enum ls_lock_kind {
 static inline bool ls_kind_signal(unsigned int kind)
 {
 	return kind == LS_KIND_COND || kind == LS_KIND_JOIN || kind == LS_KIND_EVENT ||
-	       kind == LS_KIND_QUEUE || kind == LS_KIND_BARRIER || kind == LS_KIND_SIGNAL;
+	       kind == LS_KIND_QUEUE || kind == LS_KIND_BARRIER || kind == LS_KIND_SIGNAL ||
+	       kind == LS_KIND_START;
 }
 
 /* WAIT_BEGIN flags. */
