@@ -413,8 +413,41 @@ static void expect_wait_near(const struct jp_value *lock, const struct jp_value 
 		  got, want);
 }
 
+/* The Chrome export of TRACE puts each process in PIDS on its own group of tracks: a
+ * process_name under its pid, and wait slices under it. */
+static void expect_chrome_processes(const char *trace, const struct jp_value *pids)
+{
+	const struct jp_value *events;
+	char *out = NULL, *err = NULL;
+	struct jp_value *doc;
+
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " export %s -o -", trace), 0, "export: %s", err);
+	doc = jparse(out);
+	cr_assert_not_null(doc, "the export is not JSON");
+	events = must_array(doc, "traceEvents");
+	for (size_t p = 0; p < pids->len; p++) {
+		double pid = pids->items[p].number;
+		size_t named = 0, waits = 0;
+
+		for (size_t i = 0; i < events->len; i++) {
+			const struct jp_value *ev = &events->items[i];
+
+			if (jnum(ev, "pid", -1) != pid)
+				continue;
+			named += jstr(ev, "name") && !strcmp(jstr(ev, "name"), "process_name");
+			waits += jstr(ev, "ph") && !strcmp(jstr(ev, "ph"), "X");
+		}
+		cr_expect_eq(named, 1, "process %.0f: %zu process_name events", pid, named);
+		cr_expect_gt(waits, 0, "process %.0f: no slices under its pid", pid);
+	}
+	jp_free(doc);
+	free(out);
+	free(err);
+}
+
 /* `record -- CMD` records CMD and every process it starts: the multiprocessing.Lock's waits in
- * the three workers are one lock's, within 15% of what the workers measured themselves. */
+ * the three workers are one lock's, within 15% of what the workers measured themselves; the
+ * Chrome export shows each worker as its own process. */
 Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90, .init = e2e_adopt_orphans,
      .fini = stop_all)
 {
@@ -435,6 +468,7 @@ Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90, .in
 	rep = mplock_report(trace, must_array(gt, "pids"), 2, &lock);
 	expect_wait_near(lock, gt);
 	cr_assert_eq(must_array(rep, "processes")->len, 4, "the parent and its three workers");
+	expect_chrome_processes(trace, must_array(gt, "pids"));
 	jp_free(rep);
 	jp_free(gt);
 	free(out);

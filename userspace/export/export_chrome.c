@@ -71,6 +71,7 @@ struct exporter {
 	/* per thread, the outermost hold slices given last, oldest first: one that starts inside
 	 * one of them and ends past it would cross it */
 	struct bytemap *hold_index;
+	struct bytemap *pid_index; /* processes named, beside the trace's own */
 	struct thread_holds {
 		uint64_t begin[HOLDS_REMEMBERED], end[HOLDS_REMEMBERED];
 		uint32_t n;
@@ -145,10 +146,26 @@ static char *put_us(char *p, uint64_t ns)
 	return p + 4;
 }
 
-/* What follows a slice's head: its thread, start and duration. */
-static char *put_slice(char *p, uint32_t tid, uint64_t ts, uint64_t dur)
+/* The process of thread TID: the trace's own where its THREAD records did not say. */
+static uint32_t pid_of(const struct exporter *x, uint32_t tid)
 {
-	p = put_u64(p, tid);
+	uint32_t pid = model__thread_pid(x->model, tid);
+
+	return pid ? pid : x->ctx->info->pid;
+}
+
+/* What follows a head: the thread's process and the thread. */
+static char *put_ids(char *p, const struct exporter *x, uint32_t tid)
+{
+	p = put_u64(p, pid_of(x, tid));
+	p = put_lit(p, ",\"tid\":");
+	return put_u64(p, tid);
+}
+
+/* What follows a slice's head: its process and thread, start and duration. */
+static char *put_slice(char *p, const struct exporter *x, uint32_t tid, uint64_t ts, uint64_t dur)
+{
+	p = put_ids(p, x, tid);
 	p = put_lit(p, ",\"ts\":");
 	p = put_us(p, ts);
 	p = put_lit(p, ",\"dur\":");
@@ -166,9 +183,10 @@ static size_t head_max(const char *name, const char *cat)
 	return JSON_QUOTED_MAX(strlen(name)) + (cat ? JSON_QUOTED_MAX(strlen(cat)) : 0);
 }
 
-/* What every event begins with: {"ph":PH,"name":NAME,"cat":CAT,"pid":PID,"tid": (no cat
- * where CAT is NULL); the tid and the rest are the caller's. */
-static char *put_head(char *p, const struct exporter *x, char ph, const char *name, const char *cat)
+/* What every event begins with: {"ph":PH,"name":NAME,"cat":CAT,"pid": (no cat where CAT is
+ * NULL); the pid (put_ids), the tid and the rest are the caller's: a process's threads are
+ * under its own pid. */
+static char *put_head(char *p, char ph, const char *name, const char *cat)
 {
 	p = put_lit(p, "{\"ph\":\"");
 	*p++ = ph;
@@ -178,9 +196,7 @@ static char *put_head(char *p, const struct exporter *x, char ph, const char *na
 		p = put_lit(p, ",\"cat\":");
 		p = put_quoted(p, cat);
 	}
-	p = put_lit(p, ",\"pid\":");
-	p = put_u64(p, x->ctx->info->pid);
-	return put_lit(p, ",\"tid\":");
+	return put_lit(p, ",\"pid\":");
 }
 
 /* A head rendered once, in a new string (*LEN bytes); NULL if out of memory. */
@@ -189,7 +205,7 @@ static char *head_text(const struct exporter *x, const char *name, const char *c
 	char *text = malloc(head_max(name, cat) + EVENT_MAX);
 
 	if (text)
-		*len = put_head(text, x, 'X', name, cat) - text;
+		*len = put_head(text, 'X', name, cat) - text;
 	return text;
 }
 
@@ -348,26 +364,40 @@ static int metadata(struct exporter *x, const char *what, uint32_t tid, const ch
 
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_head(p, x, 'M', what, NULL);
-	p = put_u64(p, tid);
+	p = put_head(p, 'M', what, NULL);
+	p = put_ids(p, x, tid);
 	p = put_lit(p, ",\"args\":{\"name\":");
 	p = put_quoted(p, name);
 	p = put_lit(p, "}}");
 	return event_end(x, start, p);
 }
 
+/* A thread's name; before the first thread of a process other than the trace's own, the name of
+ * that process (its first thread's), so each process is its own group of tracks. */
 static int on_thread_name(void *arg, uint32_t tid, const char *name)
 {
-	return metadata(arg, "thread_name", tid, name);
+	struct exporter *x = arg;
+	uint32_t pid = pid_of(x, tid);
+	const char *pname;
+	int err;
+
+	if (pid != x->ctx->info->pid && !bytemap__get_u64(x->pid_index, pid)) {
+		if (bytemap__put_u64(x->pid_index, pid, 1))
+			return -ENOMEM;
+		pname = model__thread_name(x->model, pid);
+		if ((err = metadata(x, "process_name", pid, pname ? pname : "")))
+			return err;
+	}
+	return metadata(x, "thread_name", tid, name);
 }
 
 /* A slice of lock L up to its args' first member: HEAD (L's wait head or wake head), the thread
  * and times, and "args":{"addr":... */
-static char *put_lock_slice(char *p, const char *head, size_t head_len, const struct lock_text *l,
-			    uint32_t tid, uint64_t ts, uint64_t dur)
+static char *put_lock_slice(char *p, const struct exporter *x, const char *head, size_t head_len,
+			    const struct lock_text *l, uint32_t tid, uint64_t ts, uint64_t dur)
 {
 	p = put(p, head, head_len);
-	p = put_slice(p, tid, ts, dur);
+	p = put_slice(p, x, tid, ts, dur);
 	p = put_lit(p, ",\"args\":{\"addr\":");
 	p = put(p, l->addr, l->addr_len);
 	return put(p, l->detail ? l->detail : "", l->detail_len);
@@ -389,7 +419,7 @@ static int on_wait(void *arg, const struct tl_wait *t)
 	p = start = event_begin(x, l->wait_len + l->detail_len + s->len);
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_lock_slice(p, l->wait_head, l->wait_len, l, t->tid, t->begin_ts,
+	p = put_lock_slice(p, x, l->wait_head, l->wait_len, l, t->tid, t->begin_ts,
 			   t->end_ts - t->begin_ts);
 	p = put_lit(p, ",\"owner\":");
 	p = t->owner ? put_u64(p, t->owner) : put_lit(p, "null");
@@ -402,11 +432,12 @@ static int on_wait(void *arg, const struct tl_wait *t)
 }
 
 /* Begins an event on the wake head of L, with phase PH, on thread TID. */
-static char *put_wake_head(char *p, const struct lock_text *l, char ph, uint32_t tid)
+static char *put_wake_head(char *p, const struct exporter *x, const struct lock_text *l, char ph,
+			   uint32_t tid)
 {
 	put(p, l->wake_head, l->wake_len);
 	p[HEAD_PH] = ph;
-	return put_u64(p + l->wake_len, tid);
+	return put_ids(p + l->wake_len, x, tid);
 }
 
 /* One end of a flow: PH 's' on the waker at its wake call, 'f' on the woken thread at the
@@ -418,7 +449,7 @@ static int flow_end(struct exporter *x, const struct lock_text *l, char ph, uint
 
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_wake_head(p, l, ph, tid);
+	p = put_wake_head(p, x, l, ph, tid);
 	if (ph == 'f')
 		p = put_lit(p, ",\"bp\":\"e\"");
 	p = put_lit(p, ",\"ts\":");
@@ -442,7 +473,7 @@ static int woken_slice(struct exporter *x, const struct lock_text *l, const stru
 	p = start = event_begin(x, l->wake_len + l->detail_len);
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_lock_slice(p, l->wake_head, l->wake_len, l, f->woken, f->wake_ts, end - f->wake_ts);
+	p = put_lock_slice(p, x, l->wake_head, l->wake_len, l, f->woken, f->wake_ts, end - f->wake_ts);
 	p = put_lit(p, ",\"waker\":");
 	p = put_u64(p, f->waker);
 	p = put_lit(p, "}}");
@@ -475,7 +506,7 @@ static int on_wake(void *arg, const struct tl_wake *k)
 	p = start = event_begin(x, l->wake_len + l->detail_len);
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_lock_slice(p, l->wake_head, l->wake_len, l, k->waker, k->call_ts,
+	p = put_lock_slice(p, x, l->wake_head, l->wake_len, l, k->waker, k->call_ts,
 			   k->ts - k->call_ts);
 	p = put_lit(p, ",\"wakee\":");
 	p = put_u64(p, k->wakee);
@@ -514,7 +545,7 @@ static int hold_async(struct exporter *x, const struct lock_text *l, char ph, ui
 		return json_writer__error(x->w);
 	p = put(p, l->hold_head, l->hold_len);
 	p[HEAD_PH] = ph;
-	p = put_u64(p, tid);
+	p = put_ids(p, x, tid);
 	p = put_lit(p, ",\"ts\":");
 	p = put_us(p, ts);
 	p = put_lit(p, ",\"id\":");
@@ -552,7 +583,7 @@ static int on_hold(void *arg, uint32_t tid, uint64_t addr, uint64_t begin_ts, ui
 	p = start = event_begin(x, l->hold_len + l->detail_len);
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_lock_slice(p, l->hold_head, l->hold_len, l, tid, begin_ts, end_ts - begin_ts);
+	p = put_lock_slice(p, x, l->hold_head, l->hold_len, l, tid, begin_ts, end_ts - begin_ts);
 	p = put_lit(p, "}}");
 	return event_end(x, start, p);
 }
@@ -566,8 +597,8 @@ static int on_lost(void *arg, uint32_t tid, uint64_t ts, uint64_t count)
 	p = start = event_begin(x, head_max(name, "lost"));
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_head(p, x, 'i', name, "lost");
-	p = put_u64(p, tid);
+	p = put_head(p, 'i', name, "lost");
+	p = put_ids(p, x, tid);
 	p = put_lit(p, ",\"ts\":");
 	p = put_us(p, ts);
 	p = put_lit(p, ",\"s\":\"p\"}");
@@ -589,8 +620,8 @@ static int loop_slice(struct exporter *x, const struct loop_block *b)
 	    event_begin(x, head_max(name, "loop_block") + JSON_QUOTED_MAX(strlen(cause)) + s->len);
 	if (!p)
 		return json_writer__error(x->w);
-	p = put_head(p, x, 'X', name, "loop_block");
-	p = put_slice(p, b->tid, b->start_ns, b->duration_ns);
+	p = put_head(p, 'X', name, "loop_block");
+	p = put_slice(p, x, b->tid, b->start_ns, b->duration_ns);
 	p = put_lit(p, ",\"args\":{\"cause\":");
 	p = put_quoted(p, cause);
 	p = put_lit(p, ",\"on_cpu_ns\":");
@@ -636,7 +667,7 @@ static void deadlock_instants(const struct deadlock_found *f, struct exporter *x
 		json_writer__key(w, "s");
 		json_writer__string(w, "t");
 		json_writer__key(w, "pid");
-		json_writer__u64(w, x->ctx->info->pid);
+		json_writer__u64(w, pid_of(x, t->tid));
 		json_writer__key(w, "tid");
 		json_writer__u64(w, t->tid);
 		json_writer__key(w, "ts");
@@ -719,6 +750,7 @@ static void chrome_free(void *self)
 	bytemap__free(x->lock_index);
 	bytemap__free(x->stack_index);
 	bytemap__free(x->hold_index);
+	bytemap__free(x->pid_index);
 	free(x->thread_holds);
 	free(x->lock_texts);
 	free(x->stack_texts);
@@ -741,8 +773,9 @@ static void *chrome_new(const struct export_ctx *ctx)
 	x->lock_index = bytemap__new();
 	x->stack_index = bytemap__new();
 	x->hold_index = bytemap__new();
+	x->pid_index = bytemap__new();
 	if (!x->w || !x->tl || !x->loops || !x->deadlocks || !x->lock_index || !x->stack_index ||
-	    !x->hold_index) {
+	    !x->hold_index || !x->pid_index) {
 		chrome_free(x);
 		errno = ENOMEM;
 		return NULL;
