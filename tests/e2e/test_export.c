@@ -259,7 +259,11 @@ Test(export, speedscope_profiles_add_up_to_the_report, .timeout = 60)
 				  "the innermost frame is "
 				  "not the lock: %s",
 				  jstr(leaf, "name"));
-			cr_assert_str_eq(jstr(root, "name"), "clone3", "not root first");
+			/* the thread's first frame: libc's clone3, by its address where libc has
+			 * no symbol for it (no debug info) */
+			cr_assert(!strcmp(jstr(root, "name"), "clone3") ||
+				      !strncmp(jstr(root, "name"), "libc.so.6+0x", 12),
+				  "not root first: %s", jstr(root, "name"));
 			if (!strcmp(jstr(leaf, "name"), "hot_lock"))
 				hot_ns += w->items[i].number;
 		}
