@@ -341,19 +341,24 @@ static int write_new_mappings(struct collector *c)
 	return 0;
 }
 
-/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks).
- * True if it did. */
-static bool maybe_refresh(struct collector *c)
+/* Re-reads the memory map when an address falls outside it (dlopen, new thread stacks, a grown
+ * heap), at most every REFRESH_NS unless FORCE. True if it did. */
+static bool refresh_map(struct collector *c, bool force)
 {
 	uint64_t now = ls_mono_ns();
 
-	if (now - c->last_refresh < REFRESH_NS)
+	if (!force && now - c->last_refresh < REFRESH_NS)
 		return false;
 	c->last_refresh = now;
 	if (symbolizer__refresh(c->sym))
 		return false;
 	write_new_mappings(c);
 	return true;
+}
+
+static bool maybe_refresh(struct collector *c)
+{
+	return refresh_map(c, false);
 }
 
 static void read_comm(pid_t pid, uint32_t tid, char *buf, size_t len)
@@ -1359,8 +1364,9 @@ static void lock_place(struct collector *c, uint64_t addr, char *buf, size_t len
 		return;
 	}
 	symbolizer__region(c->sym, addr, &rg);
-	/* memory mapped since the last read of the map (a grown heap, a new arena) */
-	if (!strcmp(rg.kind, "unmapped") && maybe_refresh(c))
+	/* memory mapped since the last read of the map (a grown heap, a new arena), however
+	 * recent that read: a name is given once and stays */
+	if (!strcmp(rg.kind, "unmapped") && refresh_map(c, true))
 		symbolizer__region(c->sym, addr, &rg);
 	if (!strcmp(rg.kind, "image"))
 		snprintf(buf, len, "data %s+0x%llx", rg.module, (unsigned long long)rg.vaddr);
