@@ -270,7 +270,8 @@ Test(procs, a_process_whose_leader_exited_is_recorded_and_dumped, .timeout = 90,
 
 /* A thread id to -p stands for its process, with a note; a list -p cannot read is refused with
  * one line (exit 1); dump takes one process and says so. */
-Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = e2e_adopt_orphans, .fini = stop_all)
+Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = e2e_adopt_orphans,
+     .fini = stop_all)
 {
 	char path[300], trace[300], *out = NULL, *err = NULL, note[128];
 	struct jp_value *d, *rep;
@@ -313,6 +314,22 @@ Test(procs, a_thread_id_is_taken_as_its_process, .timeout = 60, .init = e2e_adop
 	free(err);
 }
 
+/* py_mplock started, waiting for GO (its path written to GO, GO_LEN bytes) to release its
+ * workers, each taking the lock ROUNDS times: its pid. */
+static pid_t start_mplock(char *go, size_t go_len, long rounds)
+{
+	char cmd[800];
+	struct jp_value *ready;
+	pid_t pid;
+
+	snprintf(go, go_len, "%s/go", test_dir());
+	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds %ld",
+		 python3_path(), go, rounds);
+	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
+	jp_free(ready);
+	return pid;
+}
+
 /* A multiprocessing.Lock contended by three worker processes, the parent recorded alone (no
  * --children): the children are not recorded, and stderr and the report say how many, rather
  * than a quiet "no contended locks". */
@@ -320,14 +337,10 @@ Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = e
      .fini = stop_all)
 {
 	char go[300], cmd[800], trace[300], errp[300], *err;
-	struct jp_value *ready, *rep;
+	struct jp_value *rep;
 	pid_t pid, rec;
 
-	snprintf(go, sizeof(go), "%s/go", test_dir());
-	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds 50", python3_path(),
-		 go);
-	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
-	jp_free(ready);
+	pid = start_mplock(go, sizeof(go), 50);
 	snprintf(trace, sizeof(trace), "%s/parent.lsz", test_dir());
 	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode contention -p %d -o %s", pid, trace);
@@ -340,9 +353,9 @@ Test(procs, children_not_recorded_are_counted_and_said, .timeout = 90, .init = e
 	cr_assert(strstr(err, "3 child processes were not recorded: use --children"), "%s", err);
 	free(err);
 	rep = report_json(trace);
-	cr_assert_eq(jnum(rep, "recording.counters.child processes not recorded (without --children)",
-			  -1),
-		     3);
+	cr_assert_eq(
+	    jnum(rep, "recording.counters.child processes not recorded (without --children)", -1),
+	    3);
 	jp_free(rep);
 }
 
@@ -355,9 +368,10 @@ static bool pid_in(const struct jp_value *pids, double pid)
 }
 
 /* The one entry of py_mplock's multiprocessing.Lock in the report of TRACE: a semaphore in
- * /dev/shm, the same lock in every process, named after its variable or its file, whose waiters are threads of WAITERS (pids; at least
- * MIN_PROCS of them wait) and no other. Every thread of the trace says its process, and
- * processes[] lists WAITERS. The report, parsed (caller frees); *LOCK borrowed from it. */
+ * /dev/shm, the same lock in every process, named after its variable or its file, whose waiters are
+ * threads of WAITERS (pids; at least MIN_PROCS of them wait) and no other. Every thread of the
+ * trace says its process, and processes[] lists WAITERS. The report, parsed (caller frees); *LOCK
+ * borrowed from it. */
 static struct jp_value *mplock_report(const char *trace, const struct jp_value *waiters,
 				      size_t min_procs, const struct jp_value **lock)
 {
@@ -412,8 +426,8 @@ static void expect_wait_near(const struct jp_value *lock, const struct jp_value 
 	double want = jnum(gt, "lock_wait_ns", 0), got = jnum(lock, "wait_ns", 0);
 
 	cr_assert(want > 0.1e9, "the workload waited %.0f ns only", want);
-	cr_assert(got > 0.85 * want && got < 1.15 * want, "waits %.0f ns, the workload measured %.0f",
-		  got, want);
+	cr_assert(got > 0.85 * want && got < 1.15 * want,
+		  "waits %.0f ns, the workload measured %.0f", got, want);
 }
 
 /* The Chrome export of TRACE puts each process in PIDS on its own group of tracks: a
@@ -451,8 +465,8 @@ static void expect_chrome_processes(const char *trace, const struct jp_value *pi
 /* `record -- CMD` records CMD and every process it starts: the multiprocessing.Lock's waits in
  * the three workers are one lock's, within 15% of what the workers measured themselves; the
  * Chrome export shows each worker as its own process. */
-Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90, .init = e2e_adopt_orphans,
-     .fini = stop_all)
+Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90,
+     .init = e2e_adopt_orphans, .fini = stop_all)
 {
 	char go[300], trace[300], *out = NULL, *err = NULL;
 	const struct jp_value *lock;
@@ -484,14 +498,10 @@ Test(procs, children_are_followed_from_an_attached_parent, .timeout = 90, .init 
 {
 	char go[300], cmd[800], trace[300], errp[300], outp[300];
 	const struct jp_value *lock;
-	struct jp_value *ready, *rep, *gt;
+	struct jp_value *rep, *gt;
 	pid_t pid, rec;
 
-	snprintf(go, sizeof(go), "%s/go", test_dir());
-	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds 60", python3_path(),
-		 go);
-	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
-	jp_free(ready);
+	pid = start_mplock(go, sizeof(go), 60);
 	snprintf(trace, sizeof(trace), "%s/children.lsz", test_dir());
 	snprintf(errp, sizeof(errp), "%s/record.err", test_dir());
 	snprintf(cmd, sizeof(cmd), LOCKSCOPE " record --mode contention --children -p %d -o %s",
@@ -536,14 +546,10 @@ Test(procs, a_list_of_processes_is_recorded_together, .timeout = 90, .init = e2e
 	char go[300], cmd[800], trace[300], *out = NULL, *err = NULL;
 	const char *forms[] = {"-p %d,%d", "-p %d -p %d"};
 	const struct jp_value *lock;
-	struct jp_value *ready, *rep, *pids;
+	struct jp_value *rep, *pids;
 	pid_t pid, w[3];
 
-	snprintf(go, sizeof(go), "%s/go", test_dir());
-	snprintf(cmd, sizeof(cmd), "%s tests/workloads/py_mplock.py %s --rounds 100000",
-		 python3_path(), go);
-	ready = start_workload("py_mplock", 20, cmd, "{\"workload\": \"py_mplock-ready\"", &pid);
-	jp_free(ready);
+	pid = start_mplock(go, sizeof(go), 100000);
 	snprintf(cmd, sizeof(cmd), "touch %s", go);
 	cr_assert_eq(sh(cmd, NULL, NULL), 0);
 	cr_assert_eq(workers_of(pid, 3, w), 3, "the workers did not start");
@@ -574,8 +580,8 @@ Test(procs, a_list_of_processes_is_recorded_together, .timeout = 90, .init = e2e
 /* PostgreSQL recorded from its postmaster with --children under pgbench -c 16: every backend is
  * recorded as it forks, and their lightweight-lock waits (each backend sleeps on its own
  * semaphore in shared memory) come with stacks through LWLockAcquire, from several backends. */
-Test(procs, postgres_backends_are_recorded_from_the_postmaster, .timeout = 120, .init = e2e_adopt_orphans,
-     .fini = stop_all)
+Test(procs, postgres_backends_are_recorded_from_the_postmaster, .timeout = 120,
+     .init = e2e_adopt_orphans, .fini = stop_all)
 {
 	char cmd[600], trace[300], errp[300], *out = NULL, *err = NULL;
 	const struct jp_value *locks, *procs;
@@ -610,7 +616,8 @@ Test(procs, postgres_backends_are_recorded_from_the_postmaster, .timeout = 120, 
 		bool lwlock = false;
 
 		for (size_t k = 0; k < stacks->len; k++)
-			lwlock |= names_function(jp_path(&stacks->items[k], "frames"), "LWLockAcquire");
+			lwlock |=
+			    names_function(jp_path(&stacks->items[k], "frames"), "LWLockAcquire");
 		if (!lwlock)
 			continue;
 		for (size_t k = 0; k < must_array(l, "waiters")->len && nwaiters < 64; k++)
