@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +305,43 @@ Test(symbols, libc_function)
 	cr_expect_str_eq(f.module, "libc.so.6");
 	cr_log_info("pthread_mutex_lock+4: %s:%d (file:line need libc6-dbg)", f.file ? f.file : "?",
 		    f.line);
+	symbolizer__free(s);
+}
+
+/* Calls libc's sem_post through this binary's PLT, and chain_c directly. */
+CHAIN_FN static int calls_out(sem_t *sem, struct capture *cap)
+{
+	return sem_post(sem) + chain_c(cap, 0);
+}
+
+/* The function a call before a return address calls through the PLT is named by the slot's
+ * relocation (libc's tail calls leave no frame of their own); a direct call names nothing. The
+ * candidate return addresses: after each e8 byte in calls_out's first bytes. */
+Test(symbols, callee_through_the_plt)
+{
+	struct symbolizer *s = self_symbolizer();
+	const uint8_t *code = (const uint8_t *)(uintptr_t)calls_out;
+	struct capture cap;
+	size_t plt = 0, other = 0;
+	sem_t sem;
+
+	cr_assert_eq(sem_init(&sem, 0, 0), 0);
+	cr_assert_geq(calls_out(&sem, &cap), 0);
+	for (size_t i = 0; i < 64; i++) {
+		const char *callee;
+
+		if (code[i] != 0xe8)
+			continue;
+		callee = symbolizer__callee(s, (uintptr_t)(code + i + 5));
+		if (callee && !strcmp(callee, "sem_post"))
+			plt++;
+		else if (callee)
+			other++;
+	}
+	cr_expect_eq(plt, 1);
+	cr_expect_eq(other, 0);
+	cr_expect_null(symbolizer__callee(s, (uintptr_t)code));
+	sem_destroy(&sem);
 	symbolizer__free(s);
 }
 

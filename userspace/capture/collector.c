@@ -493,6 +493,19 @@ static uint16_t api_flags(const char *func)
 	return 0;
 }
 
+/* What frame F at PC says of the wait's API, and where it is the first frame out of libc (all
+ * frames before it, AFTER_LIBC, in libc), what it called there: libc's sem_wait ends in a tail
+ * call, and without libc's debug info the function it jumps to has no name. */
+static uint16_t frame_flags(struct collector *c, uint64_t pc, const struct sym_frame *f,
+			    bool after_libc)
+{
+	uint16_t flags = api_flags(f->func);
+
+	if (after_libc && f->module && !is_libc(f->module))
+		flags |= api_flags(symbolizer__callee(c->sym, pc)) & ~SF_UNNAMED;
+	return flags;
+}
+
 #define FRAME_NAMED (1ull << 32)	/* in the frames map: the FRAME record has a function */
 
 #define LATE_FRAMES_MAX 4096	/* JIT frames waiting for a name: a bound on the retries */
@@ -586,7 +599,7 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 	struct stack_info *si;
 	struct sym_frame f;
 	char text[512];
-	bool in_event = false;
+	bool in_event = false, in_libc = false;
 	int err;
 
 	*id = ++c->ids->stack;
@@ -597,7 +610,8 @@ static int write_stack(struct collector *c, const uint64_t *pcs, int n, uint32_t
 		err = intern_frame(c, pcs[i], i > 0, &fids[i], &f);
 		if (err)
 			return err;
-		si->flags |= api_flags(f.func);
+		si->flags |= frame_flags(c, pcs[i], &f, in_libc);
+		in_libc = (i == 0 || in_libc) && is_libc(f.module);
 		/* Modules/_threadmodule.c (3.13): thread_run's first act is to wait in
 		 * PyEvent_Wait(&boot->handle_ready) for its starter */
 		if (in_event && f.func && !strcmp(f.func, "thread_run"))
@@ -1074,6 +1088,7 @@ static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs
 	struct sym_frame f;
 	uint16_t flags = 0;
 	size_t npf = 0;
+	bool in_libc = false;
 	int k = 0, err = py_view_of(c, tid, at, &v, pf, &npf);
 
 	if (err)
@@ -1085,7 +1100,8 @@ static int py_mixed_stack(struct collector *c, uint32_t tid, const uint64_t *pcs
 		if (i >= first && i <= last)
 			continue;
 		err = intern_frame(c, pcs[i], i > 0, &ids[k++], &f);
-		flags |= err ? 0 : api_flags(f.func);
+		flags |= err ? 0 : frame_flags(c, pcs[i], &f, in_libc);
+		in_libc = (i == 0 || in_libc) && is_libc(f.module);
 	}
 	if (!err)
 		err = put_idstack(c, ids, k, flags | (v.join && !told ? SF_JOIN : 0), v.first, id);
@@ -1564,8 +1580,11 @@ static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *
 	uint64_t object = pw->object;
 
 	*kind = pywait_kind[pw->kind];
+	/* a multiprocessing lock is a semaphore its native frames saw (not under a CPython lock) */
+	if (pw->kind == PYWAIT_LOCK && si && (si->flags & (SF_SEM | SF_PYLOCK)) == SF_SEM)
+		*kind = LS_KIND_SEM;
 	if (pw->kind == PYWAIT_LOCK)
-		return pw->name[0] ? name_lock(c, ts, *addr, LS_KIND_MUTEX, pw->name) : 0;
+		return pw->name[0] ? name_lock(c, ts, *addr, *kind, pw->name) : 0;
 	/* every start of a thread waits on a new Event: one entry per place that starts them;
 	 * a wait whose object is not known (its frames as they were said what it is), one per
 	 * kind and place. Keyed above user memory, apart from any object. */

@@ -1110,6 +1110,85 @@ static bool direct_call_target(const struct symbolizer *s, uint64_t ra, uint64_t
 	return true;
 }
 
+/* The bytes of O at its address VADDR, LEN of them in one PT_LOAD's file image; NULL if not. */
+static const uint8_t *image_at(const struct sym_object *o, uint64_t vaddr, uint64_t len)
+{
+	const struct load_seg *g = seg_containing(o, vaddr, true);
+	uint64_t off;
+
+	if (!g || !o->image || vaddr - g->vaddr + len > g->filesz)
+		return NULL;
+	off = g->offset + (vaddr - g->vaddr);
+	return off + len <= o->image_len ? o->image + off : NULL;
+}
+
+/* The symbol that the relocation of O's GOT slot SLOT (its address) binds: a function another
+ * object exports, as .rela.plt (JUMP_SLOT) or .rela.dyn (GLOB_DAT) names it. */
+static const char *got_slot_symbol(const struct sym_object *o, uint64_t slot)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(o->mod, &bias);
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh, lsh;
+
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		Elf_Scn *link;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize ||
+		    !(link = elf_getscn(elf, sh.sh_link)) || !gelf_getshdr(link, &lsh) ||
+		    lsh.sh_type != SHT_DYNSYM || !(data = elf_getdata(scn, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+			Elf_Data *syms;
+
+			if (!gelf_getrela(data, (int)i, &r) || r.r_offset != slot)
+				continue;
+			syms = elf_getdata(link, NULL);
+			if (!syms || !GELF_R_SYM(r.r_info) ||
+			    !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+				return NULL;
+			return elf_strptr(elf, lsh.sh_link, sym.st_name);
+		}
+	}
+	return NULL;
+}
+
+const char *symbolizer__callee(struct symbolizer *s, uint64_t ra)
+{
+	struct sym_map *m = map_find(s, ra - 1);
+	static const uint8_t endbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
+	const uint8_t *call, *stub;
+	uint64_t vaddr, target;
+	unsigned int k;
+	int32_t rel;
+
+	if (!m || !m->obj || !m->exec || !map_bias(s, m) || m->obj->state != OBJ_LOADED)
+		return NULL;
+	vaddr = ra - m->bias;
+	/* call *slot(%rip): ff 15 disp32 */
+	if ((call = image_at(m->obj, vaddr - 6, 6)) && call[0] == 0xff && call[1] == 0x15) {
+		memcpy(&rel, call + 2, sizeof(rel));
+		return got_slot_symbol(m->obj, vaddr + (uint64_t)(int64_t)rel);
+	}
+	/* call stub: e8 rel32 to a PLT entry, which jumps through its slot with ff 25 disp32
+	 * (after endbr64 and a bnd prefix in .plt.sec) */
+	if (!(call = image_at(m->obj, vaddr - 5, 5)) || call[0] != 0xe8)
+		return NULL;
+	memcpy(&rel, call + 1, sizeof(rel));
+	target = vaddr + (uint64_t)(int64_t)rel;
+	if (!(stub = image_at(m->obj, target, 16)))
+		return NULL;
+	k = !memcmp(stub, endbr64, sizeof(endbr64)) ? sizeof(endbr64) : 0;
+	k += k && stub[k] == 0xf2;	/* bnd */
+	if (stub[k] != 0xff || stub[k + 1] != 0x25)
+		return NULL;
+	memcpy(&rel, stub + k + 2, sizeof(rel));
+	return got_slot_symbol(m->obj, target + k + 6 + (uint64_t)(int64_t)rel);
+}
+
 static Dwarf_Frame *cfi_frame(struct sym_object *o, uint64_t vaddr)
 {
 	Dwarf_Frame *f = NULL;

@@ -45,6 +45,11 @@ int symbolizer__refresh(struct symbolizer *s);
  * 0 on success (some fields may still be unknown), -ENOENT if pc is in no mapping. */
 int symbolizer__frame(struct symbolizer *s, uint64_t pc, bool ra, struct sym_frame *out);
 
+/* The function that the call before return address RA calls through a PLT stub or a GOT slot
+ * (another object's export, by its dynamic symbol: "sem_wait"), where a tail call in that object
+ * leaves no frame of its own. NULL for a direct call within the object, or code not readable. */
+const char *symbolizer__callee(struct symbolizer *s, uint64_t ra);
+
 /* The variable whose storage contains ADDR (from .symtab, else .dynsym, of the mapped object).
  * On success *name is owned by the symbolizer and *off is addr - symbol start. -ENOENT if none. */
 int symbolizer__data(struct symbolizer *s, uint64_t addr, const char **name, uint64_t *off);
