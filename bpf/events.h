@@ -289,6 +289,8 @@ struct ls_loop_state {
 	__s32 site_fd;		/* ... the epoll instance's descriptor; -1 for LS_SITE_POLL */
 	__u32 off_class;	/* enum ls_off_class of the current stretch off CPU */
 	__u32 polls;		/* poll calls at its site seen (saturating) */
+	__s32 gap_epfd;		/* the epoll instance it made in the current gap; -1: none */
+	__u32 not_loop;		/* 1: it waits in two epoll instances of its own, not a loop */
 	__u32 pad;
 };
 
@@ -308,7 +310,7 @@ _Static_assert(sizeof(struct ls_ev_thread) == 48, "ls_ev_thread layout");
 _Static_assert(sizeof(struct ls_ev_loop) == 72 + 8 * LS_OFF__COUNT + sizeof(struct ls_ev_stack),
 	       "ls_ev_loop layout");
 
-_Static_assert(sizeof(struct ls_loop_state) == 128 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
+_Static_assert(sizeof(struct ls_loop_state) == 136 + 8 * LS_OFF__COUNT, "ls_loop_state layout");
 _Static_assert(sizeof(struct ls_inflight) == 24, "ls_inflight layout");
 _Static_assert(sizeof(struct ls_frame_rule) == 16, "ls_frame_rule layout");
 _Static_assert(LS_RULE_SLOTS == 1 << 13, "ls_rule_slot takes 13 bits");

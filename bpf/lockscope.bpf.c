@@ -23,6 +23,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define NR_PPOLL 271
 #define NR_EPOLL_PWAIT 281
 #define NR_EPOLL_PWAIT2 441
+#define NR_EPOLL_CREATE 213 /* ... and make an epoll instance */
+#define NR_EPOLL_CREATE1 291
 #define NR_NANOSLEEP 35
 #define NR_CLOCK_NANOSLEEP 230
 
@@ -175,8 +177,18 @@ _Static_assert(sizeof(struct ls_ev_loop) <= sizeof(struct ls_ev_wait_begin), "sc
 /* STAT_LOOPS_FULL: loop threads not tracked, the loops map being full. */
 /* STAT_CHILD_PROCS: processes the targets started, which are not recorded (not followed, or the
  * targets map was full). */
-enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
-       STAT_CHILD_PROCS, STAT__COUNT };
+/* STAT_TWO_WAIT_SETS: threads that looked like event loops until they waited in a second epoll
+ * instance of their own (adopt_site), and are not taken for loops since. */
+enum {
+	STAT_LOST,
+	STAT_INFLIGHT_FULL,
+	STAT_PROBE_ENTRY,
+	STAT_PROBE_RETURN,
+	STAT_LOOPS_FULL,
+	STAT_CHILD_PROCS,
+	STAT_TWO_WAIT_SETS,
+	STAT__COUNT
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT__COUNT);
@@ -683,6 +695,12 @@ static __always_inline bool no_fds(long nr, __u64 a0, __u64 a1)
 	return false;
 }
 
+/* Does system call NR make an epoll instance (traced with the poll calls, adopt_site)? */
+static __always_inline bool is_epoll_create(long nr)
+{
+	return (nr == NR_EPOLL_CREATE || nr == NR_EPOLL_CREATE1) && loop_threshold_ns != 0;
+}
+
 /* Is system call NR one an event loop may wait in? */
 static __always_inline bool is_poll_call(long nr)
 {
@@ -833,14 +851,26 @@ static __always_inline void emit_loop(void *ctx, __u32 type, __u32 tid,
 /* A loop thread calls poll at SITE, other than its own: a wait inside its iteration, unless the
  * loop is gone (its epoll instance closed) or never was one (too few calls at its site yet), or
  * its site is poll's and SITE an epoll instance: the thread's loop is then SITE's, and the gap
- * no block. Returns whether SITE became its site. */
+ * no block. Returns whether SITE became its site.
+ * An epoll instance that the thread did not make in this gap is a second wait set it keeps, as
+ * PostgreSQL's backends keep one for their client and one for their latch (a row lock's wait):
+ * a thread that waits in two of its own does not keep returning to one site, and is not an event
+ * loop; it is not taken for one again (not_loop). An instance made in the gap (a blocking call's
+ * own selector) is a wait inside the iteration like any other. */
 static __always_inline bool adopt_site(struct ls_loop_state *s, __u64 site, __s32 fd)
 {
 	if (s->polls >= LS_LOOP_MIN_POLLS && site == LS_SITE_POLL)
 		return false;
 	if (s->polls >= LS_LOOP_MIN_POLLS && s->site != LS_SITE_POLL &&
-	    fd_file(s->site_fd) == s->site)
+	    fd_file(s->site_fd) == s->site) {
+		if (site != LS_SITE_POLL && fd != s->gap_epfd) {
+			s->not_loop = 1;
+			s->polls = 0;
+			s->gap_start = 0;
+			count(STAT_TWO_WAIT_SETS);
+		}
 		return false;
+	}
 	s->site = site;
 	s->site_fd = fd;
 	s->polls = 0;
@@ -859,7 +889,7 @@ static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid, long nr,
 	__s32 fd = -1;
 	__u64 now, site;
 
-	if (!s && !is_target(pid_tgid >> 32))
+	if (s ? s->not_loop : !is_target(pid_tgid >> 32))
 		return;
 	site = poll_site(nr, a);
 	if (!site)
@@ -869,7 +899,7 @@ static __always_inline void on_poll_enter(void *ctx, __u64 pid_tgid, long nr,
 	now = bpf_ktime_get_ns();
 	if (!s) {
 		struct ls_loop_state fresh = {
-		    .poll_since = now, .polls = 1, .site = site, .site_fd = fd};
+		    .poll_since = now, .polls = 1, .site = site, .site_fd = fd, .gap_epfd = -1};
 
 		if (bpf_map_update_elem(&loops, &tid, &fresh, BPF_NOEXIST))
 			count(STAT_LOOPS_FULL);
@@ -901,6 +931,7 @@ static __always_inline int on_poll_exit(void)
 		return 0;
 	now = bpf_ktime_get_ns();
 	s->gap_start = now;
+	s->gap_epfd = -1;
 	s->poll_since = 0;
 	s->on_since = now;
 	s->off_since = 0;
@@ -908,6 +939,20 @@ static __always_inline int on_poll_exit(void)
 	for (int i = 0; i < LS_OFF__COUNT; i++)
 		s->off_ns[i] = 0;
 	return 0;
+}
+
+/* A thread made an epoll instance, descriptor FD: for a loop thread in a gap, its own selector
+ * (adopt_site). */
+static __always_inline void on_epoll_create(long fd)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ls_loop_state *s;
+
+	if (!nloops || fd < 0)
+		return;
+	s = bpf_map_lookup_elem(&loops, &tid);
+	if (s && s->gap_start)
+		s->gap_epfd = (__s32)fd;
 }
 
 /* Where a loop thread leaving the CPU in a gap was: its user registers (the collector unwinds
@@ -1135,6 +1180,8 @@ static __always_inline int sc_exit(long nr, struct pt_regs *regs, long ret)
 		futex_exit(ret);
 	else if (is_poll_call(nr))
 		on_poll_exit();
+	else if (is_epoll_create(nr))
+		on_epoll_create(ret);
 	return 0;
 }
 
@@ -1183,12 +1230,14 @@ LS_SYSCALL(pselect6, NR_PSELECT6)
 LS_SYSCALL(ppoll, NR_PPOLL)
 LS_SYSCALL(epoll_pwait, NR_EPOLL_PWAIT)
 LS_SYSCALL(epoll_pwait2, NR_EPOLL_PWAIT2)
+LS_SYSCALL(epoll_create, NR_EPOLL_CREATE)
+LS_SYSCALL(epoll_create1, NR_EPOLL_CREATE1)
 
 /* The raw sys_enter/sys_exit tracepoints, tp_btf or raw_tp: every system call of the machine
  * runs them, and they pick the traced ones by number. */
 static __always_inline bool traced(long nr)
 {
-	return is_futex(nr) || is_poll_call(nr);
+	return is_futex(nr) || is_poll_call(nr) || is_epoll_create(nr);
 }
 
 static __always_inline int raw_enter(void *ctx, struct pt_regs *regs, long nr)

@@ -23,6 +23,7 @@ static const struct {
 	{"futex_wake", false},	{"futex_requeue", false}, {"poll", true},
 	{"select", true},	{"epoll_wait", true},	 {"pselect6", true},
 	{"ppoll", true},	{"epoll_pwait", true},	 {"epoll_pwait2", true},
+	{"epoll_create", true}, {"epoll_create1", true}, /* for adopt_site (BPF) */
 };
 
 /* Section names of the tracepoint flavour's programs, before the call's name. */

@@ -341,7 +341,7 @@ static int event_cb(void *ctx, void *data, size_t size)
 }
 
 enum { STAT_LOST, STAT_INFLIGHT_FULL, STAT_PROBE_ENTRY, STAT_PROBE_RETURN, STAT_LOOPS_FULL,
-       STAT_CHILD_PROCS };	/* as in BPF */
+       STAT_CHILD_PROCS, STAT_TWO_WAIT_SETS };	/* as in BPF */
 
 /* Live analyses see every record the trace gets: the same code as `report`. */
 static int live_sink(void *arg, const struct ls_rec *rec)
@@ -841,6 +841,9 @@ static void flush(struct recorder *r, bool last)
 		collector__count(r->col, "events of threads whose process was not known (given to "
 				 "the first)", procset__unplaced(r->procs));
 	}
+	if (r->o->loop_threshold_ms)
+		collector__count(r->col, "loops: threads waiting in two epoll instances, not loops",
+				 bpf_stat(r, STAT_TWO_WAIT_SETS));
 	if (r->probes)
 		collector__count(r->col, "lock calls untracked: in-flight table full",
 				 bpf_stat(r, STAT_INFLIGHT_FULL));
