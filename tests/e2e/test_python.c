@@ -247,6 +247,8 @@ static void check_lockwait(const struct jp_value *rep, const struct jp_value *gt
 	}
 	cr_expect(!jstr(lock, "kind") || strcmp(jstr(lock, "kind"), "gil"),
 		  "the threading.Lock is reported as the GIL");
+	/* (d) named by what refers to it: an item of the module's list */
+	cr_expect_str_eq(jstr(lock, "name"), "locks[1]");
 	/* it is the lock the waiter waited on, for as long as it measured */
 	w = by_tid(array_at(lock, "waiters"), waiter);
 	cr_expect_not_null(w, "the waiter (%.0f) is not among the lock's waiters", waiter);

@@ -166,6 +166,25 @@ Test(pywait, thread_join_313_is_join_confirmed_by_its_handle)
 	expect(f, PYWAIT_JOIN, PYWAIT_CHECK_HANDLE, 0, 1);
 }
 
+/* threading's registry locks, taken as a joined thread is marked stopped (3.11's Thread._stop:
+ * _shutdown_locks_lock) or a started one entered (Thread.start: _active_limbo_lock), are the
+ * user's join or start, not contention of the program's; a lock taken in threading.py outside
+ * them (Condition.__enter__ of the user's Condition) stays contention */
+Test(pywait, threadings_own_locks_under_join_and_start_are_the_join_and_start)
+{
+	const char *const stop[] = {"Thread._stop@" PY311 "threading.py",
+				    "Thread._wait_for_tstate_lock@" PY311 "threading.py",
+				    "Thread.join@" PY311 "threading.py", "<module>@" APP, NULL};
+	const char *const start[] = {"Thread.start@" DEB311 "threading.py", "main@" APP,
+				     "<module>@" APP, NULL};
+	const char *const user_with[] = {"Condition.__enter__@" PY312 "threading.py",
+					 "Thread.start@" APP, NULL};
+
+	expect(stop, PYWAIT_JOIN, PYWAIT_CHECK_MACHINERY, 2, 3);
+	expect(start, PYWAIT_START, PYWAIT_CHECK_MACHINERY, 0, 1);
+	expect(user_with, PYWAIT_LOCK, PYWAIT_CHECK_OBJECT, 0, 1);
+}
+
 /* An idle ThreadPoolExecutor worker sleeps in SimpleQueue.get, which is C: the frame that
  * called it holds the queue, and the objects say whether it is a queue or a lock. */
 Test(pywait, a_call_into_c_is_confirmed_by_its_object)

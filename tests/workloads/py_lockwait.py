@@ -7,7 +7,8 @@ line in wants_it() where it waits for the lock, the time it measured waiting the
     python3 tests/workloads/py_lockwait.py [--wait-signal] [--rounds N] [--hold-ms N]
 
 A profiler should show a lock whose waits are in wants_it (py_lockwait.py:LINE), waited on by
-the thread named `waiter`.
+the thread named `waiter`, and name it `locks[1]`: the lock is an item of a list, as locks made in
+a comprehension are.
 """
 import json
 import os
@@ -16,7 +17,7 @@ import sys
 import threading
 import time
 
-lock = threading.Lock()
+locks = [threading.Lock() for _ in range(3)]
 taken = threading.Event()  # the holder has the lock: the waiter may ask for it now
 done = threading.Event()   # the waiter had its turn: the holder may take the lock again
 truth = {}
@@ -24,7 +25,7 @@ truth = {}
 
 def hold_it(rounds, hold_s):
     for _ in range(rounds):
-        with lock:
+        with locks[1]:
             taken.set()
             time.sleep(hold_s)
         done.wait()
@@ -37,9 +38,9 @@ def wants_it(rounds):
         taken.wait()
         taken.clear()
         t0 = time.monotonic_ns()
-        line = sys._getframe().f_lineno; lock.acquire()  # noqa: E702 - the line is the truth
+        line = sys._getframe().f_lineno; locks[1].acquire()  # noqa: E702 - the line is the truth
         dt = time.monotonic_ns() - t0
-        lock.release()
+        locks[1].release()
         waited += dt
         slow += dt > 1_000_000
         done.set()

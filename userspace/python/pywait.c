@@ -42,6 +42,22 @@ static size_t first_user(const struct py_frame *frames, size_t n, size_t from)
 	return from;
 }
 
+/* A lock that threading's own frames take for a Thread.join or Thread.start the user called
+ * (its registry of threads: _active_limbo_lock, _shutdown_locks_lock, taken as a joined thread
+ * is marked stopped, or a started one is entered): the user's join or start, not a lock of the
+ * program's. OUT's user frame is known. */
+static void machinery(const struct py_frame *frames, struct pywait_site *out)
+{
+	for (size_t i = 0; i < out->user && in_file(&frames[i], "threading.py"); i++)
+		if (!strcmp(frames[i].func, "Thread.join") ||
+		    !strcmp(frames[i].func, "Thread.start")) {
+			out->kind = frames[i].func[7] == 'j' ? PYWAIT_JOIN : PYWAIT_START;
+			out->check = PYWAIT_CHECK_MACHINERY;
+			out->api = i;
+			return;
+		}
+}
+
 /*
  * CPython's signalling is built on locks acquired twice (Lib/threading.py, Lib/queue.py):
  * - Condition.wait allocates a fresh waiter lock, acquires it, puts it in self._waiters,
@@ -76,6 +92,7 @@ void pywait__site(const struct py_frame *frames, size_t n, struct pywait_site *o
 	}
 	if (!is(&frames[0], "threading.py", "Condition.wait")) {
 		out->user = first_user(frames, n, 0);
+		machinery(frames, out);
 		return;
 	}
 	out->kind = PYWAIT_COND;
@@ -190,11 +207,45 @@ static bool str_of(struct pyreader *r, uint64_t obj, char *buf, size_t cap)
 	return obj && !pyreader__str(r, obj, buf, cap);
 }
 
-/* OBJ's instance attributes and its class's: "PREFIX.attr" or "Class.attr" (SUFFIX after). */
+/* BUF (CAP bytes) with NAME before what it held: "[3]" becomes "forks[3]". */
+static bool prefix_name(char *buf, size_t cap, const char *name)
+{
+	char rest[PYWAIT_NAME_MAX];
+
+	snprintf(rest, sizeof(rest), "%s", buf);
+	snprintf(buf, cap, "%s%s", name, rest);
+	return true;
+}
+
+/* The items of OBJ, a list or tuple (locks made in a comprehension, a philosopher's forks):
+ * "PREFIX[i]" (SUFFIX after). */
+static bool search_items(struct search *s, uint64_t obj, const char *prefix, const char *suffix)
+{
+	uint64_t *items = NULL;
+	bool found = false;
+	size_t n = 0;
+
+	if (!s->budget)
+		return false;
+	s->budget--;	/* the look at its type costs reads too */
+	if (pyobj__seq_items(s->r, obj, &items, &n))
+		return false;
+	/* naming compares pointers, read at once: the items cost no budget then */
+	for (size_t i = 0; i < n && !found; i++)
+		if (s->target ? items[i] == s->target : matches(s, items[i])) {
+			snprintf(s->buf, s->cap, "%s[%zu]%s", prefix, i, suffix);
+			found = true;
+		}
+	free(items);
+	return found;
+}
+
+/* OBJ's instance attributes, and its class's, and the items of those that are lists or tuples:
+ * "PREFIX.attr", "Class.attr" or "PREFIX.attr[i]" (SUFFIX after). */
 static bool search_attrs(struct search *s, uint64_t obj, const char *prefix, const char *suffix)
 {
 	uint64_t *keys = NULL, *vals = NULL, dict;
-	char key[128], cls[128];
+	char key[128], cls[128], path[PYWAIT_NAME_MAX];
 	bool found = false;
 	size_t n = 0;
 
@@ -204,6 +255,11 @@ static bool search_attrs(struct search *s, uint64_t obj, const char *prefix, con
 		if (matches(s, vals[i]) && str_of(s->r, keys[i], key, sizeof(key))) {
 			snprintf(s->buf, s->cap, "%s.%s%s", prefix, key, suffix);
 			found = true;
+		}
+	for (size_t i = 0; i < n && !found; i++)
+		if (vals[i] && str_of(s->r, keys[i], key, sizeof(key))) {
+			snprintf(path, sizeof(path), "%s.%s", prefix, key);
+			found = search_items(s, vals[i], path, suffix);
 		}
 	free(keys);
 	free(vals);
@@ -236,6 +292,11 @@ static bool search_locals(struct search *s, const struct py_frame *f)
 			snprintf(s->buf, s->cap, "%s%s", name, suffix);
 			found = true;
 		}
+	/* lists of locks before attributes: an object's attributes are many more reads */
+	for (size_t i = 0; i < n && !found && s->attrs; i++)
+		found = vals[i] && search_items(s, vals[i], "", suffix) &&
+			str_of(s->r, names[i], name, sizeof(name)) &&
+			prefix_name(s->buf, s->cap, name);
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, names[i], name, sizeof(name)) &&
 			search_attrs(s, vals[i], name, suffix);
@@ -260,6 +321,9 @@ static bool search_globals(struct search *s, const struct py_frame *f)
 			snprintf(s->buf, s->cap, "%s", key);
 			found = true;
 		}
+	for (size_t i = 0; i < n && !found && s->attrs; i++)
+		found = vals[i] && search_items(s, vals[i], "", "") &&
+			str_of(s->r, keys[i], key, sizeof(key)) && prefix_name(s->buf, s->cap, key);
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, keys[i], key, sizeof(key)) && key[0] != '_' &&
 			search_attrs(s, vals[i], key, "");
@@ -488,6 +552,21 @@ static int confirm(struct pyreader *r, const struct py_thread *t, uint64_t futex
 		out->object = api_object(r, t, site, out->object);
 		pywait__name(r, t, site->user, out->object, out->name, sizeof(out->name));
 		return 0;
+	case PYWAIT_CHECK_MACHINERY:
+		/* a lock threading's frame refers to; what is waited for, the Thread */
+		if (!pywait__find_lock(r, t, site->frame, futex, &out->lock, out->name,
+				       sizeof(out->name)) ||
+		    self_of(r, &t->frames[site->api], &out->object)) {
+			memset(out, 0, sizeof(*out));
+			return 0;
+		}
+		out->kind = site->kind;
+		out->name[0] = '\0';
+		if (out->kind == PYWAIT_JOIN)	/* one entry with the join's own wait */
+			thread_named(r, out->object, out);
+		else
+			pywait__name(r, t, site->user, out->object, out->name, sizeof(out->name));
+		return 0;
 	case PYWAIT_CHECK_OBJECT:
 		if (known_lock) {
 			out->kind = PYWAIT_LOCK;
@@ -543,6 +622,12 @@ int pywait__classify_as_was(struct pyreader *r, const struct py_frame *frames, c
 	if (!n)
 		return 0;
 	pywait__site(frames, n, &site);
+	/* under Thread.join or Thread.start, threading's frames take nothing but its registry's
+	 * locks (and the Events and tstate locks placed above) */
+	if (site.check == PYWAIT_CHECK_MACHINERY) {
+		out->kind = site.kind;
+		return 0;
+	}
 	if (site.check == PYWAIT_CHECK_OBJECT ||
 	    pycode__call_as(r, code[site.frame], instr[site.frame], method, sizeof(method), &local))
 		return 0;

@@ -31,6 +31,9 @@ enum pywait_check {
 	PYWAIT_CHECK_HANDLE, /* FRAME is Thread.join (3.13): self._handle's thread runs on */
 	PYWAIT_CHECK_OBJECT, /* FRAME calls into C: a lock or SimpleQueue that it refers to
 			      * (3.13: a SimpleQueue whose get() it calls) */
+	PYWAIT_CHECK_MACHINERY, /* FRAME, threading's, takes a lock of threading's own (its
+				 * registry of threads) for the Thread.join or Thread.start at API:
+				 * a lock that FRAME refers to, and API's self is the Thread */
 };
 
 /* Where the names of a wait's frames place it. */
