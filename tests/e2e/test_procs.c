@@ -471,8 +471,9 @@ static void expect_wait_near(const struct jp_value *lock, const struct jp_value 
 }
 
 /* The Chrome export of TRACE puts each process in PIDS on its own group of tracks: a
- * process_name under its pid, and wait slices under it. */
-static void expect_chrome_processes(const char *trace, const struct jp_value *pids)
+ * process_name under its pid, its command COMM, and wait slices under it. */
+static void expect_chrome_processes(const char *trace, const struct jp_value *pids,
+				    const char *comm)
 {
 	const struct jp_value *events;
 	char *out = NULL, *err = NULL;
@@ -491,7 +492,11 @@ static void expect_chrome_processes(const char *trace, const struct jp_value *pi
 
 			if (jnum(ev, "pid", -1) != pid)
 				continue;
-			named += jstr(ev, "name") && !strcmp(jstr(ev, "name"), "process_name");
+			if (jstr(ev, "name") && !strcmp(jstr(ev, "name"), "process_name")) {
+				cr_expect_str_eq(jstr(ev, "args.name") ?: "", comm, "process %.0f",
+						 pid);
+				named++;
+			}
 			waits += jstr(ev, "ph") && !strcmp(jstr(ev, "ph"), "X");
 		}
 		cr_expect_eq(named, 1, "process %.0f: %zu process_name events", pid, named);
@@ -526,7 +531,7 @@ Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90,
 	expect_wait_near(lock, gt);
 	cr_assert_eq(must_array(rep, "processes")->len, 4, "the parent and its three workers");
 	expect_text_by_process(trace, rep, lock);
-	expect_chrome_processes(trace, must_array(gt, "pids"));
+	expect_chrome_processes(trace, must_array(gt, "pids"), jstr(rep, "target.comm"));
 	jp_free(rep);
 	jp_free(gt);
 	free(out);
