@@ -103,7 +103,10 @@ async function main() {
 		// since navigation began
 		loadedMs: loaded,
 		firstPaintMs: performance.now(),
-		stats: () => ({...timeline.stats, selected, slices: tl.n, flows: tl.nflows, tracks: timeline.tracks.length, contentH: timeline.contentH}),
+		stats: () => ({...timeline.stats, selected, slices: tl.n, flows: tl.nflows, tracks: timeline.tracks.length, contentH: timeline.contentH,
+			// the process headers, and where each track is
+			groups: timeline.groups.map(({pid, label, y, tids}) => ({pid, label, y, tids})),
+			trackY: Object.fromEntries(timeline.tracks.map((o) => [o.tid, o.y]))}),
 		select,
 		zoom: (f) => timeline.zoom(f),
 		pointAt: (name) => timeline.pointAt(lockIndex.get(name)),

@@ -6,9 +6,21 @@ const GUTTER = 170; // thread names
 const RULER = 22;
 const ROW_H = {[ROW_WAIT]: 16, [ROW_HOLD]: 14, [ROW_WAKE]: 8, loop: 10};
 const TRACK_GAP = 6;
+const GROUP_H = 18; // a process's header, above its threads' tracks (traces of several)
 const ROW_NAME = {[ROW_WAIT]: 'waits', [ROW_HOLD]: 'holds', [ROW_WAKE]: 'wakes', loop: 'loop blocks'};
 const FLOW_MAX = 400; // flows are drawn when no more than this many are in view
 export const LOOP_COLORS = {sleep: '#e6a23c', cpu: '#f56c6c', lock: '#a05ad0', io: '#4aa3c8', other: '#999'};
+
+// TEXT cut with '…' to fit WIDTH px in C's font: a long command line is cut, not squeezed.
+function fitText(c, text, width) {
+	if (c.measureText(text).width <= width) return text;
+	let lo = 0, hi = text.length;
+	while (lo < hi) {
+		const mid = (lo + hi + 1) >> 1;
+		if (c.measureText(text.slice(0, mid) + '…').width <= width) lo = mid; else hi = mid - 1;
+	}
+	return text.slice(0, lo) + '…';
+}
 
 export class Timeline {
 	constructor(els, data, onSelect) {
@@ -56,8 +68,26 @@ export class Timeline {
 		for (const d of this.report.deadlocks || [])
 			for (const th of d.threads || d.tasks || []) // asyncio: the tasks' loop thread
 				this.deadlockMarks.push({tid: th.tid, ts: d.detected_ns, text: `deadlock: ${d.locks.join(' ↔ ')}`});
-		let y = RULER;
-		for (const o of this.tracks) {
+		// a trace of several processes: each one's tracks together, under a header naming it,
+		// in the report's order of processes (the target first); one process: as they came
+		const procs = this.report.processes || [];
+		const pidOf = new Map((this.report.threads || []).map((th) => [th.tid, th.pid]));
+		const rank = new Map(procs.map((p, i) => [p.pid, i]));
+		const rankOf = (o) => rank.get(pidOf.get(o.tid)) ?? procs.length; // not known: last
+		const order = procs.length > 1
+			? [...this.tracks].sort((a, b) => rankOf(a) - rankOf(b) || a.index - b.index) : this.tracks;
+		this.groups = [];
+		let y = RULER, group = null;
+		for (const o of order) {
+			if (procs.length > 1 && (!group || group.rank !== rankOf(o))) {
+				const p = procs[rankOf(o)];
+				group = {rank: rankOf(o), pid: p ? p.pid : null, y, tids: [],
+					label: p ? `${p.comm ?? 'process'} ${p.pid}${p.cmdline ? ` · ${p.cmdline}` : ''}`
+						: 'threads of no known process'};
+				this.groups.push(group);
+				y += GROUP_H;
+			}
+			group?.tids.push(o.tid);
 			o.y = y;
 			o.rows = [];
 			let ry = y + 14; // the name line
@@ -327,6 +357,15 @@ export class Timeline {
 		c.fillRect(0, 0, GUTTER, this.h);
 		c.fillStyle = '#1d1f21';
 		c.font = '12px system-ui, sans-serif';
+		for (const g of this.groups) {
+			const y = g.y - top;
+			if (y + GROUP_H < RULER || y > this.h) continue;
+			c.fillStyle = '#e4e7ed';
+			c.fillRect(0, y, this.w, GROUP_H);
+			c.fillStyle = '#1d1f21';
+			c.font = 'bold 12px system-ui, sans-serif';
+			c.fillText(fitText(c, g.label, this.w - 12), 6, y + 13);
+		}
 		for (const o of this.tracks) {
 			const y = o.y - top;
 			if (y + o.h < RULER || y > this.h) continue;

@@ -205,6 +205,22 @@ static void expect_waiters_of(const struct jp_value *rep, const struct jp_value 
 			     jnum(&waiters->items[i], "tid", -1), pid);
 }
 
+/* Process PID is in processes[] with COMM and CMDLINE. */
+static void expect_process(const struct jp_value *rep, double pid, const char *comm,
+			   const char *cmdline)
+{
+	const struct jp_value *procs = must_array(rep, "processes");
+
+	for (size_t i = 0; i < procs->len; i++) {
+		if (jnum(&procs->items[i], "pid", -1) != pid)
+			continue;
+		cr_assert_str_eq(jstr(&procs->items[i], "comm") ?: "(null)", comm);
+		cr_assert_str_eq(jstr(&procs->items[i], "cmdline") ?: "(null)", cmdline);
+		return;
+	}
+	cr_assert_fail("process %.0f is not in processes[]", pid);
+}
+
 /* The target forks a child that execs another workload: a launched command's children are
  * recorded too, each lock under its own process; the target's own figures are undisturbed. */
 Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 90)
@@ -235,6 +251,11 @@ Test(faults, target_forking_and_execing_keeps_recording_the_target, .timeout = 9
 		     got, want);
 	expect_waiters_of(rep, mine, jnum(rep, "target.pid", -1));
 	expect_waiters_of(rep, child, jnum(gt, "child_pid", -1));
+	expect_process(rep, jnum(rep, "target.pid", -1), "forker",
+		       WORKLOAD("forker") " " WORKLOAD("contended") " --iters 300");
+	/* forked with the target's command, then exec'd: the command it ran is the one it had */
+	expect_process(rep, jnum(gt, "child_pid", -1), "contended",
+		       WORKLOAD("contended") " --iters 300");
 	jp_free(gt);
 	jp_free(rep);
 }
@@ -437,7 +458,7 @@ Test(faults, a_full_disk_stops_recording_with_a_readable_trace, .timeout = 120)
 	free(rep_err);
 }
 
-/* A trace whose header says format 3: every command that reads it says why it cannot. */
+/* A trace whose header says format 4: every command that reads it says why it cannot. */
 Test(faults, a_trace_from_a_newer_format_is_refused, .timeout = 60)
 {
 	static const char *const cmds[] = {"report", "report --json", "graph",
@@ -447,13 +468,14 @@ Test(faults, a_trace_from_a_newer_format_is_refused, .timeout = 60)
 
 	snprintf(trace, sizeof(trace), "%s/newer.lsz", test_dir());
 	rc = shf(NULL, &err, LOCKSCOPE " record -o %s -- " WORKLOAD("contended") " --iters 10 && "
-		 "printf '\\003\\000\\000\\000' | dd of=%s bs=1 seek=8 conv=notrunc", trace, trace);
+		 "printf '\\004\\000\\000\\000' | dd of=%s bs=1 seek=8 conv=notrunc", trace, trace);
 	cr_assert_eq(rc, 0, "%s", err);
 	free(err);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		rc = shf(NULL, &err, LOCKSCOPE " %s %s", cmds[i], trace);
 		cr_assert_eq(rc, 1, "%s: exit %d: %s", cmds[i], rc, err);
-		cr_assert(strstr(err, trace) && strstr(err, "written by a newer lockscope (format 3"),
+		cr_assert(strstr(err, trace) &&
+			      strstr(err, "written by a newer lockscope (format 4"),
 			  "%s: %s", cmds[i], err);
 		cr_assert_eq(count_lines(err), 1, "%s: not one line: %s", cmds[i], err);
 		free(err);

@@ -414,13 +414,54 @@ static struct jp_value *mplock_report(const char *trace, const struct jp_value *
 		cr_assert_eq(jp_path(&threads->items[i], "pid")->type, JP_NUMBER);
 	procs = must_array(rep, "processes");
 	for (size_t i = 0; i < waiters->len; i++) {
-		bool listed = false;
+		const struct jp_value *p = NULL;
 
 		for (size_t k = 0; k < procs->len; k++)
-			listed |= jnum(&procs->items[k], "pid", 0) == waiters->items[i].number;
-		cr_assert(listed, "process %.0f is not in processes[]", waiters->items[i].number);
+			if (jnum(&procs->items[k], "pid", 0) == waiters->items[i].number)
+				p = &procs->items[k];
+		cr_assert(p, "process %.0f is not in processes[]", waiters->items[i].number);
+		/* forked without an exec: the target's command, read when it was first seen */
+		cr_assert(jstr(p, "comm") && !strcmp(jstr(p, "comm"), jstr(rep, "target.comm")),
+			  "process %.0f: comm %s", waiters->items[i].number, jstr(p, "comm"));
+		cr_assert(jstr(p, "cmdline") && strstr(jstr(p, "cmdline"), "py_mplock.py"),
+			  "process %.0f: cmdline %s", waiters->items[i].number, jstr(p, "cmdline"));
 	}
 	return rep;
+}
+
+/* The text report of TRACE, of several processes: each listed by its command, and each waiter
+ * of the shared LOCK (a worker's main thread) under its process, "python3 4250: MainThread
+ * 35.2%"; every event's
+ * process was known (REP: its JSON report). */
+static void expect_text_by_process(const char *trace, const struct jp_value *rep,
+				   const struct jp_value *lock)
+{
+	const struct jp_value *w = must_array(lock, "waiters");
+	char *out = NULL, *err = NULL, want[128], *line, *end;
+
+	cr_assert_eq(jnum(rep,
+			  "recording.counters.events of threads whose process was not known "
+			  "(given to the first)",
+			  -1),
+		     0);
+	cr_assert_eq(shf(&out, &err, LOCKSCOPE " report %s", trace), 0, "%s", err);
+	snprintf(want, sizeof(want), "  processes  %.0f %s\n", jnum(rep, "target.pid", 0),
+		 jstr(rep, "target.comm"));
+	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	cr_assert(!strstr(out, "process was not known"), "%s", out);
+	/* the shared lock's waiters: the lines from "waiters" up to its first stack */
+	line = strstr(out, "        waiters   ");
+	cr_assert(line, "%s", out);
+	end = strstr(line, "        stack 1 ");
+	cr_assert(end, "%s", out);
+	*end = '\0';
+	for (size_t i = 0; i < w->len && i < 4; i++) {
+		snprintf(want, sizeof(want), "%s %.0f: ", jstr(rep, "target.comm"),
+			 jnum(&w->items[i], "tid", 0));
+		cr_assert(strstr(line, want), "no '%s' in: %s", want, line);
+	}
+	free(out);
+	free(err);
 }
 
 static void expect_wait_near(const struct jp_value *lock, const struct jp_value *gt)
@@ -433,8 +474,9 @@ static void expect_wait_near(const struct jp_value *lock, const struct jp_value 
 }
 
 /* The Chrome export of TRACE puts each process in PIDS on its own group of tracks: a
- * process_name under its pid, and wait slices under it. */
-static void expect_chrome_processes(const char *trace, const struct jp_value *pids)
+ * process_name under its pid, its command COMM, and wait slices under it. */
+static void expect_chrome_processes(const char *trace, const struct jp_value *pids,
+				    const char *comm)
 {
 	const struct jp_value *events;
 	char *out = NULL, *err = NULL;
@@ -453,7 +495,11 @@ static void expect_chrome_processes(const char *trace, const struct jp_value *pi
 
 			if (jnum(ev, "pid", -1) != pid)
 				continue;
-			named += jstr(ev, "name") && !strcmp(jstr(ev, "name"), "process_name");
+			if (jstr(ev, "name") && !strcmp(jstr(ev, "name"), "process_name")) {
+				cr_expect_str_eq(jstr(ev, "args.name") ?: "", comm, "process %.0f",
+						 pid);
+				named++;
+			}
 			waits += jstr(ev, "ph") && !strcmp(jstr(ev, "ph"), "X");
 		}
 		cr_expect_eq(named, 1, "process %.0f: %zu process_name events", pid, named);
@@ -487,7 +533,8 @@ Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90,
 	rep = mplock_report(trace, must_array(gt, "pids"), 2, &lock);
 	expect_wait_near(lock, gt);
 	cr_assert_eq(must_array(rep, "processes")->len, 4, "the parent and its three workers");
-	expect_chrome_processes(trace, must_array(gt, "pids"));
+	expect_text_by_process(trace, rep, lock);
+	expect_chrome_processes(trace, must_array(gt, "pids"), jstr(rep, "target.comm"));
 	jp_free(rep);
 	jp_free(gt);
 	free(out);
@@ -517,6 +564,7 @@ Test(procs, children_are_followed_from_an_attached_parent, .timeout = 90, .init 
 	gt = ground_truth_in(outp, "py_mplock");
 	rep = mplock_report(trace, must_array(gt, "pids"), 2, &lock);
 	expect_wait_near(lock, gt);
+	expect_text_by_process(trace, rep, lock);
 	jp_free(rep);
 	jp_free(gt);
 }

@@ -45,6 +45,9 @@ static bool rec_equal(const struct ls_rec *a, const struct ls_rec *b)
 		       str_eq(a->object.build_id, b->object.build_id) &&
 		       str_eq(a->object.debug_file, b->object.debug_file) &&
 		       a->object.flags == b->object.flags && a->object.via == b->object.via;
+	case LS_REC_PROCESS:
+		return str_eq(a->process.comm, b->process.comm) &&
+		       str_eq(a->process.cmdline, b->process.cmdline);
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		return !memcmp(&a->loop, &b->loop, sizeof(a->loop));

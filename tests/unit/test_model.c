@@ -423,3 +423,67 @@ Test(model, objects_by_path_in_order)
 	cr_assert_not(model__object_at(m, 2, &o));
 	cr_assert_not(model__object(m, "/usr/bin/other", &o));
 }
+
+static void process(uint32_t pid, const char *comm, const char *cmdline)
+{
+	struct ls_rec r = {.type = LS_REC_PROCESS, .tid = pid};
+
+	r.process.comm = comm;
+	r.process.cmdline = cmdline;
+	cr_assert_eq(model__feed(m, &r), 0);
+}
+
+/* A process's command: the last PROCESS record's (an exec replaces it), "" read as not known. */
+Test(model, processes_by_their_last_command)
+{
+	const char *comm, *cmdline;
+	char buf[64];
+
+	cr_assert_not(model__process(m, 40, &comm, &cmdline));
+	cr_assert_null(comm);
+	cr_assert_null(cmdline);
+	cr_assert_str_eq(model__process_label(m, 40, buf, sizeof(buf)), "40");
+	process(40, "python3", "python3 app.py");
+	cr_assert(model__process(m, 40, &comm, &cmdline));
+	cr_assert_str_eq(comm, "python3");
+	cr_assert_str_eq(cmdline, "python3 app.py");
+	process(40, "sh", "");
+	cr_assert(model__process(m, 40, &comm, &cmdline));
+	cr_assert_str_eq(comm, "sh");
+	cr_assert_null(cmdline);
+	cr_assert_str_eq(model__process_label(m, 40, buf, sizeof(buf)), "sh 40");
+	process(41, "a\033[2Jb", NULL); /* scrubbed for a terminal */
+	cr_assert_str_eq(model__process_label(m, 41, buf, sizeof(buf)), "a?[2Jb 41");
+	cr_assert_str_eq(model__process_label(NULL, 41, buf, sizeof(buf)), "41");
+}
+
+static void thread_of(uint32_t tid, uint32_t pid, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_THREAD, .tid = tid};
+
+	r.thread.name = name;
+	r.thread.pid = pid;
+	cr_assert_eq(model__feed(m, &r), 0);
+}
+
+/* A thread says its process once the trace has several, not before. */
+Test(model, threads_say_their_process_where_there_are_several)
+{
+	char buf[128];
+
+	thread_of(40, 40, "main");
+	thread_of(41, 40, "worker");
+	cr_assert_not(model__several_processes(m));
+	cr_assert_str_eq(model__thread_label_of(m, 41, buf, sizeof(buf)), "41 (worker)");
+	thread_of(50, 50, "main");
+	process(50, "python3", "python3 -c pass");
+	cr_assert(model__several_processes(m));
+	cr_assert_str_eq(model__thread_label_of(m, 41, buf, sizeof(buf)), "41 (worker) of 40");
+	cr_assert_str_eq(model__thread_label_of(m, 50, buf, sizeof(buf)),
+			 "50 (main) of python3 50");
+	cr_assert_str_eq(model__thread_label_of(m, 77, buf, sizeof(buf)), "77");
+	/* cut, not overrun */
+	memset(buf, 'x', sizeof(buf));
+	cr_assert_eq(strlen(model__thread_label_of(m, 50, buf, 14)), 13);
+	cr_assert_eq(buf[14], 'x');
+}

@@ -735,3 +735,148 @@ Test(report, holds_never_seen_are_null_and_open_ones_count_to_the_end)
 	cr_assert_null(strstr(run.out, "held      0 times"), "%s", run.out);
 	tf_run_free(&run);
 }
+
+/* ---- a trace of several processes ---- */
+
+#define SHM (0x8000000000000000ull | 0x5a0000000ull) /* a lock in shared memory */
+
+static void mp_thread(uint32_t tid, uint32_t pid, uint32_t parent, const char *name)
+{
+	struct ls_rec r = {.type = LS_REC_THREAD, .tid = tid};
+
+	r.thread.name = name;
+	r.thread.pid = pid;
+	r.thread.parent = parent;
+	tf_add(&trace, &r);
+}
+
+static void mp_process(uint32_t pid, const char *comm, const char *cmdline)
+{
+	struct ls_rec r = {.type = LS_REC_PROCESS, .tid = pid};
+
+	r.process.comm = comm;
+	r.process.cmdline = cmdline;
+	tf_add(&trace, &r);
+}
+
+/* The target 4242 (app) forks 4250, which keeps its command, and 4260, which runs another
+ * (worker, two threads); 4270 was gone before it could be read: no PROCESS record. One shared
+ * lock: 4250 waits 3 ms, 4260's helper 2 ms, 4260 1 ms, 4270 0.5 ms, the target 0.2 ms; 4250
+ * held it twice, 4261 once. CMDLINE is 4260's command line. */
+static void write_processes(const char *cmdline)
+{
+	static const struct {
+		uint32_t tid, owner;
+		uint64_t ns;
+	} waits[] = {{4250, 4261, 3000000},
+		     {4261, 4250, 2000000},
+		     {4260, 4250, 1000000},
+		     {4270, 0, 500000},
+		     {4242, 0, 200000}};
+	uint64_t ts = 1000;
+
+	tf_open(&trace, PID, "app", "./app --procs 2", "contention");
+	mp_thread(PID, PID, 0, "app");
+	mp_process(PID, "app", "./app --procs 2");
+	mp_thread(4250, 4250, PID, "app");
+	mp_process(4250, "app", "./app --procs 2");
+	mp_thread(4260, 4260, PID, "worker");
+	mp_process(4260, "worker", cmdline);
+	mp_thread(4261, 4260, 4260, "helper");
+	mp_thread(4270, 4270, PID, "gone");
+	tf_lock(&trace, 0, SHM, LS_KIND_SEM, "shared_sem");
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		tf_begin(&trace, ts, waits[i].tid, SHM, LS_KIND_SEM, waits[i].owner, 0);
+		tf_end(&trace, ts + waits[i].ns, waits[i].tid, LS_WAIT_WOKEN);
+		ts += waits[i].ns + 1000;
+	}
+	tf_finish(&trace, 10000000, 10, 0);
+	tf_close(&trace);
+}
+
+Test(report, json_processes_carry_their_command_or_null)
+{
+	struct tf_run run;
+	struct jp_value *doc;
+
+	write_processes("/usr/bin/worker --id 2");
+	doc = report_json(&run, 0);
+	cr_assert_eq(len_at(doc, "processes", JP_ARRAY), 4);
+	cr_assert_eq(u64_at(doc, "processes.0.pid"), PID);
+	cr_assert_str_eq(str_at(doc, "processes.0.comm"), "app");
+	cr_assert_str_eq(str_at(doc, "processes.0.cmdline"), "./app --procs 2");
+	cr_assert_eq(u64_at(doc, "processes.1.pid"), 4250);
+	cr_assert_str_eq(str_at(doc, "processes.1.comm"), "app");
+	cr_assert_str_eq(str_at(doc, "processes.1.cmdline"), "./app --procs 2");
+	cr_assert_eq(u64_at(doc, "processes.1.parent"), PID);
+	cr_assert_eq(u64_at(doc, "processes.2.pid"), 4260);
+	cr_assert_str_eq(str_at(doc, "processes.2.comm"), "worker");
+	cr_assert_str_eq(str_at(doc, "processes.2.cmdline"), "/usr/bin/worker --id 2");
+	/* not read: not known, never "" */
+	cr_assert_eq(u64_at(doc, "processes.3.pid"), 4270);
+	cr_assert_eq(jp_path(doc, "processes.3.comm")->type, JP_NULL);
+	cr_assert_eq(jp_path(doc, "processes.3.cmdline")->type, JP_NULL);
+	cr_assert_eq(u64_at(doc, "threads.3.tid"), 4261);
+	cr_assert_eq(u64_at(doc, "threads.3.pid"), 4260);
+	jp_free(doc);
+	tf_run_free(&run);
+}
+
+Test(report, text_lists_processes_by_command_and_groups_threads_under_them)
+{
+	struct tf_run run;
+
+	write_processes("/usr/bin/worker --id 2");
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0, "%s", run.err);
+	cr_assert(strstr(run.out, "  target     pid 4242 (app): ./app --procs 2\n"
+				  "  processes  4242 app\n"
+				  "             4250 app: ./app --procs 2\n"
+				  "             4260 worker: /usr/bin/worker --id 2\n"
+				  "             4270\n"
+				  "  recording  "),
+		  "%s", run.out);
+	/* the top four waiters by process, in the order each process first ranks; the rest */
+	cr_assert(strstr(run.out,
+			 "        waiters   app 4250: app 44.8%; worker 4260: helper (4261) "
+			 "29.9%, worker 14.9%;\n"
+			 "                  4270: gone 7.5%; 1 more 3.0%\n"),
+		  "%s", run.out);
+	cr_assert(strstr(run.out, "        held by   app 4250: app x2; worker 4260: helper (4261) "
+				  "x1\n"),
+		  "%s", run.out);
+	tf_run_free(&run);
+}
+
+/* A command line longer than the line ends in "..." at column 99. */
+Test(report, text_cuts_a_long_command_line)
+{
+	char cmdline[300], want[128];
+	struct tf_run run;
+	const char *line;
+
+	memset(cmdline, 'a', sizeof(cmdline) - 1);
+	cmdline[sizeof(cmdline) - 1] = '\0';
+	write_processes(cmdline);
+	run_report(&run, trace.path, false, 0);
+	cr_assert_eq(run.status, 0, "%s", run.err);
+	line = strstr(run.out, "             4260 worker: ");
+	cr_assert(line, "%s", run.out);
+	snprintf(want, sizeof(want), "             4260 worker: %.*s...\n", 99 - 26 - 3, cmdline);
+	cr_assert(!strncmp(line, want, strlen(want)), "%.*s", (int)strlen(want), line);
+	tf_run_free(&run);
+}
+
+/* One process: threads are listed as they always were, not grouped. */
+Test(report, text_of_one_process_does_not_group)
+{
+	struct tf_run run;
+
+	write_scenario(true);
+	run_report(&run, trace.path, false, 0);
+	cr_assert(!strstr(run.out, "processes"), "%s", run.out);
+	cr_assert(
+	    strstr(run.out, "        waiters   worker-1 (4243) 53.8%, worker-2 (4244) 46.2%\n"),
+	    "%s", run.out);
+	tf_run_free(&run);
+}

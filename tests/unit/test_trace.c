@@ -165,6 +165,11 @@ static void gen(struct ls_rec *r, uint64_t *ts)
 		r->object.flags = rng() % 16;
 		r->object.via = rng() % LS_VIA__COUNT;
 		break;
+	case LS_REC_PROCESS:
+		r->tid = 1000 + rng() % 3; /* a process's pid, never 0 */
+		r->process.comm = names[rng() % 5];
+		r->process.cmdline = names[rng() % 5];
+		break;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		r->loop.start = r->ts - rng() % (r->ts + 1);
@@ -285,6 +290,10 @@ static void expect_rec(const struct ls_rec *g, const struct ls_rec *w, size_t i)
 		expect_str(g->object.debug_file, w->object.debug_file, i, "debug_file");
 		cr_assert_eq(g->object.flags, w->object.flags, "record %zu: flags", i);
 		cr_assert_eq(g->object.via, w->object.via, "record %zu: via", i);
+		break;
+	case LS_REC_PROCESS:
+		expect_str(g->process.comm, w->process.comm, i, "comm");
+		expect_str(g->process.cmdline, w->process.cmdline, i, "cmdline");
 		break;
 	case LS_REC_END:
 		cr_assert_eq(g->end.duration_ns, w->end.duration_ns, "record %zu: duration", i);
@@ -1014,14 +1023,14 @@ Test(trace, open_refuses_a_newer_format_version)
 	write_recs(path, &rec, 1, 0, NULL);
 	file = slurp(path, &len);
 	/* the version is the little-endian u32 after the 8-byte magic, in every version */
-	memcpy(file + 8, "\x03\0\0\0", 4);
+	memcpy(file + 8, "\x04\0\0\0", 4);
 	spill(path, file, len);
-	expect_open_fails(path, "written by a newer lockscope (format 3; this one reads format 2)");
+	expect_open_fails(path, "written by a newer lockscope (format 4; this one reads format 3)");
 	cr_assert_eq(errno, EPROTONOSUPPORT);
 	memcpy(file + 8, "\xff\xff\xff\xff", 4);
 	spill(path, file, len);
-	expect_open_fails(path,
-			  "written by a newer lockscope (format 4294967295; this one reads format 2)");
+	expect_open_fails(
+	    path, "written by a newer lockscope (format 4294967295; this one reads format 3)");
 	memcpy(file + 8, "\0\0\0\0", 4);
 	spill(path, file, len);
 	expect_open_fails(path, "trace header is corrupt");
@@ -1115,11 +1124,13 @@ Test(trace, writer_refuses_malformed_records_and_goes_on)
 	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = LS_TASK_CYCLE_MAX + 1}},
 	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 1, .nholds = 1}},
 	    {.type = LS_REC_TASK_WAIT,
-	     .task_wait = {.cycle = 1, .ntasks = 1, .nholds = LS_TASK_HOLDS_MAX + 1,
-			   .holds = names}},
+	     .task_wait =
+		 {.cycle = 1, .ntasks = 1, .nholds = LS_TASK_HOLDS_MAX + 1, .holds = names}},
 	    {.type = LS_REC_TASK_WAIT, .task_wait = {.cycle = 1, .ntasks = 1, .coro = huge}},
 	    {.type = LS_REC_OBJECT, .object = {.via = LS_VIA__COUNT}},
 	    {.type = LS_REC_OBJECT, .object = {.debug_file = huge}},
+	    {.type = LS_REC_PROCESS, .tid = 0, .process = {.comm = "app"}},
+	    {.type = LS_REC_PROCESS, .tid = 7, .process = {.cmdline = huge}},
 	};
 	const struct ls_rec good = {
 	    .type = LS_REC_STACK, .ts = 9, .stack = {.id = 1, .nframes = 2, .frames = frames}};

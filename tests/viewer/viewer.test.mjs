@@ -14,7 +14,7 @@ import {launchBrowser, serve} from './harness.mjs';
 const LS = 'build/lockscope';
 const ARTIFACTS = 'build/test-artifacts';
 const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-viewer-'));
-let contended, inversion, deadlock, asyncDeadlock, manyLocks, browser;
+let contended, inversion, deadlock, asyncDeadlock, manyLocks, mplock, browser;
 
 // Records WORKLOAD with ARGS; returns the trace and the ground truth the workload printed.
 function record(name, opts, ...args) {
@@ -36,6 +36,10 @@ before(async () => {
 	// pyenv's 3.11 (python3 here): its symbols name the interpreter's own locks
 	const python = execFileSync('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))']).toString().trim();
 	manyLocks = record(python, ['--mode', 'full'], 'tests/workloads/py_manylocks.py', '--transfers', '300');
+	// a multiprocessing.Lock in three forked workers: a trace of four processes
+	const go = path.join(dir, 'go');
+	execFileSync('touch', [go]);
+	mplock = record(python, ['--mode', 'contention'], 'tests/workloads/py_mplock.py', go, '--rounds', '30');
 	browser = await launchBrowser(chromium, dir);
 });
 
@@ -94,6 +98,7 @@ test('contended: tables name the lock, the timeline draws it, a click highlights
 		const st = await page.evaluate(() => window.__lockscope.stats());
 		assert.ok(st.slicesDrawn > contended.truth.threads, `slices drawn: ${st.slicesDrawn}`);
 		assert.ok(st.rectsDrawn > 0 && st.tracks >= contended.truth.threads);
+		assert.deepEqual(st.groups, [], 'one process: no process headers');
 		assert.ok(await inkedPixels(page) > 500, 'the timeline canvas is blank');
 		// sorting by a column reorders; clicking the header twice flips it
 		await page.locator('#hotspots th[data-key="name"]').click();
@@ -348,6 +353,33 @@ test('many Python locks: cycles first, a legible graph of them, the GIL in the l
 		assert.equal(cells[4], String(held.acquisitions));
 		// losses and coverage in the header
 		assert.match(await page.locator('#coverage').innerText(), new RegExp(`^full mode ${cov}% of the time · ${report.recording.lost_events} events lost`));
+		page.check();
+	} finally {
+		await server.stop();
+	}
+});
+
+test('processes: the threads of each together, under a header that names it', async () => {
+	const server = await serve(LS, mplock.trace);
+	try {
+		const page = await open(server);
+		const report = await page.evaluate(() => fetch('data/report.json').then((r) => r.json()));
+		const st = await page.evaluate(() => window.__lockscope.stats());
+		assert.equal(report.processes.length, 4, 'the parent and its three workers');
+		// a header per process, in the report's order, each naming it by command and pid
+		assert.deepEqual(st.groups.map((g) => g.pid), report.processes.map((p) => p.pid));
+		for (const [i, g] of st.groups.entries()) {
+			const p = report.processes[i];
+			assert.ok(g.label.startsWith(`${p.comm} ${p.pid}`), g.label);
+			// its threads, and only they, between its header and the next
+			const end = i + 1 < st.groups.length ? st.groups[i + 1].y : Infinity;
+			const mine = report.threads.filter((t) => t.pid === p.pid).map((t) => t.tid);
+			assert.deepEqual([...g.tids].sort(), [...mine].filter((t) => t in st.trackY).sort());
+			for (const tid of g.tids) assert.ok(st.trackY[tid] > g.y && st.trackY[tid] < end, `${tid} under ${p.pid}`);
+		}
+		for (const pid of mplock.truth.pids) assert.ok(st.groups.some((g) => g.pid === pid), `worker ${pid} has no header`);
+		assert.ok(await inkedPixels(page) > 500, 'the timeline canvas is blank');
+		await page.screenshot({path: path.join(ARTIFACTS, 'viewer-processes.png'), fullPage: true});
 		page.check();
 	} finally {
 		await server.stop();

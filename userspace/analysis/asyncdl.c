@@ -203,7 +203,7 @@ static void text_tasks(const struct model *m, const struct asyncdl_found *f, FIL
 
 		fprintf(out, "    task %s (%s, loop thread %s) holds ",
 			clean(t->name, name, sizeof(name)), clean(t->coro, coro, sizeof(coro)),
-			model__thread_label(m, t->tid, false, who, sizeof(who)));
+			model__thread_label_of(m, t->tid, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "", clean(t->holds[k], buf, sizeof(buf)));
 		fputs(t->nholds ? " (inferred from its frames)" : "no lock seen",

@@ -811,7 +811,7 @@ static void text_threads(const struct model *m, const struct deadlock_found *f, 
 		const struct deadlock_thread *t = &f->threads[i];
 
 		fprintf(out, "    thread %s holds ",
-			model__thread_label(m, t->tid, false, who, sizeof(who)));
+			model__thread_label_of(m, t->tid, who, sizeof(who)));
 		for (uint32_t k = 0; k < t->nholds; k++)
 			fprintf(out, "%s%s", k ? ", " : "",
 				text_lock(m, t->holds[k], buf, sizeof(buf)));
@@ -862,7 +862,7 @@ int deadlock__format_alert(const struct deadlock_found *f, const struct model *m
 	fputs("lockscope: DEADLOCK: threads ", out);
 	for (uint32_t i = 0; i < f->nthreads; i++)
 		fprintf(out, "%s%s", i ? ", " : "",
-			model__thread_label(m, f->threads[i].tid, false, who, sizeof(who)));
+			model__thread_label_of(m, f->threads[i].tid, who, sizeof(who)));
 	fputs(" on locks ", out);
 	text_locks(m, f, out);
 	fputc('\n', out);

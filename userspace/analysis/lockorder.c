@@ -1106,7 +1106,7 @@ static void text_edge(const struct lockorder *lo, const struct model *m, const s
 	char from[512], to[512], thread[128];
 
 	fprintf(out, "      thread %s %s %s while holding %s",
-		model__thread_label(m, e->first_tid, false, thread, sizeof(thread)),
+		model__thread_label_of(m, e->first_tid, thread, sizeof(thread)),
 		e->waited_only ? "waited to take" : "took", text_name(lo, m, e->to, to, sizeof(to)),
 		text_name(lo, m, e->from, from, sizeof(from)));
 	if (e->count > 1)

@@ -379,7 +379,7 @@ void loopblock__text(const struct loopblock *lb, const struct model *m, FILE *ou
 
 		fprintf(out, "  %8.1f ms  %-5s  at %.3f s, thread %s, on CPU %.1f ms%s\n",
 			b->duration_ns / 1e6, loopblock__cause_name(b->cause), b->start_ns / 1e9,
-			model__thread_label(m, b->tid, false, who, sizeof(who)), b->on_cpu_ns / 1e6,
+			model__thread_label_of(m, b->tid, who, sizeof(who)), b->on_cpu_ns / 1e6,
 			b->open ? ", still blocked when recording ended" : "");
 		model__stack_text(m, b->stack_id, "        ", TEXT_FRAMES, out);
 	}

@@ -54,6 +54,7 @@ struct stack_info {
 #define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
 #define GIL_LOOK_NS 1000000ull		/* how often to look for a GIL not set up yet */
 #define PY_MAX_IDS 64
+#define DESCRIBE_AGAIN 16 /* events after an exec read without its arguments: read again */
 _Static_assert(MAX_PCS + PY_MAX_IDS <= LS_STACK_FRAMES_MAX, "readers cut deeper stacks");
 
 struct py_cached {
@@ -123,6 +124,9 @@ struct collector {
 	uint64_t last_ts;
 	uint64_t last_refresh;
 	bool objects_loaded;	/* collector__load_objects was called */
+	char *comm, *cmdline;	/* the last PROCESS record's; NULL before the first */
+	uint32_t describe_again;	/* events after which the command is read again: an exec
+					 * renames before its arguments are in place */
 	struct bytemap *threads;	/* tid -> its last name (strdup'd char *) */
 	struct bytemap *frames;		/* (pc, ra) -> frame id */
 	struct bytemap *stacks;		/* pcs -> stack id */
@@ -1803,11 +1807,29 @@ static int on_thread(struct collector *c, const struct ls_ev_thread *ev)
 	comm[LS_COMM_LEN] = '\0';
 	switch (ev->h.type) {
 	case LS_EV_THREAD_NEW:
-		/* a clone's comm is its parent's: a thread already named keeps its name */
+		/* a clone's comm is its parent's: a thread already named keeps its name; a
+		 * followed process read before its fork was handled learns who forked it */
+		if (known_thread(c, ev->h.tid) && ev->new_proc && ev->parent) {
+			char name[256]; /* write_thread frees the one it replaces */
+
+			snprintf(name, sizeof(name), "%s",
+				 (char *)(uintptr_t)*bytemap__get_u64(c->threads, ev->h.tid));
+			return write_thread(c, ts, ev->h.tid, name, ev->parent);
+		}
 		if (known_thread(c, ev->h.tid))
 			return 0;
 		return write_thread(c, ts, ev->h.tid, comm, ev->parent);
 	case LS_EV_COMM:
+		/* the leader renamed: at an exec, the command is another; a fork that did not
+		 * exec kept its parent's, as it was read when the process was first seen */
+		if (ev->h.tid == (uint32_t)c->tgid && c->comm) {
+			int err = collector__describe(c);
+
+			if (err)
+				return err;
+			/* read in the middle of the exec: its new arguments are not there yet */
+			c->describe_again = c->cmdline[0] ? 0 : DESCRIBE_AGAIN;
+		}
 		/* the leader renamed at exec: the program may now be another, perhaps CPython */
 		if (ev->h.tid == (uint32_t)c->pid && !c->py) {
 			c->py_look_until = ls_mono_ns() + PY_LOOK_NS;
@@ -2142,6 +2164,13 @@ int collector__handle(struct collector *c, const void *data, size_t size)
 	if (size < sizeof(*h))
 		goto bad;
 	c->events++;
+	if (c->describe_again) {
+		int err;
+
+		c->describe_again--;
+		if ((err = collector__describe(c)))
+			return err;
+	}
 	switch (h->type) {
 	case LS_EV_WAIT_BEGIN: {
 		const struct ls_ev_wait_begin *ev = data;
@@ -2601,6 +2630,31 @@ uint64_t collector__last_ts(const struct collector *c)
 	return c->last_ts;
 }
 
+int collector__describe(struct collector *c)
+{
+	struct ls_rec r = {.type = LS_REC_PROCESS, .ts = rel_ts(c, ls_mono_ns()), .tid = c->tgid};
+	char comm[64], cmdline[4096], *comm_copy, *cmdline_copy;
+
+	ls_read_proc(c->pid, "comm", comm, sizeof(comm), false);
+	ls_read_proc(c->pid, "cmdline", cmdline, sizeof(cmdline), true);
+	if (c->comm && !strcmp(c->comm, comm) && !strcmp(c->cmdline, cmdline))
+		return 0;
+	comm_copy = strdup(comm);
+	cmdline_copy = strdup(cmdline);
+	if (!comm_copy || !cmdline_copy) {
+		free(comm_copy);
+		free(cmdline_copy);
+		return -ENOMEM;
+	}
+	free(c->comm);
+	free(c->cmdline);
+	c->comm = comm_copy;
+	c->cmdline = cmdline_copy;
+	r.process.comm = comm;
+	r.process.cmdline = cmdline;
+	return put(c, &r);
+}
+
 struct collector *collector__new(pid_t pid, struct trace_writer *w, uint64_t start_mono)
 {
 	struct collector *c = calloc(1, sizeof(*c));
@@ -2691,6 +2745,8 @@ void collector__free(struct collector *c)
 	bytemap__free(c->stacks);
 	bytemap__free(c->frames);
 	free(c->late);
+	free(c->comm);
+	free(c->cmdline);
 	bytemap__free(c->threads);
 	symbolizer__free(c->sym);
 	free(c);

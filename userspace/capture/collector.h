@@ -65,6 +65,10 @@ void collector__set_wait_open(struct collector *c,
 int collector__load_objects(struct collector *c);
 /* Records the memory map and the threads that exist now. 0 or -errno. */
 int collector__attach_snapshot(struct collector *c);
+/* Records the process's command (comm and cmdline, read now) where it changed since the last
+ * time: done when the process is first seen, and again when its leader is renamed (an exec).
+ * 0 or -errno. */
+int collector__describe(struct collector *c);
 /* One event from the ring buffer. 0, or -errno if the trace could not be written. A malformed
  * event is counted (collector__bad_events) and skipped. */
 int collector__handle(struct collector *c, const void *data, size_t size);

@@ -27,6 +27,18 @@ struct procset {
 	uint64_t unread, unplaced, dropped;
 };
 
+struct map_arg {
+	struct procset *s;
+	uint64_t val;
+};
+
+static int map_thread(void *arg, pid_t tid)
+{
+	struct map_arg *m = arg;
+
+	return bytemap__put_u64(m->s->tids, (uint64_t)tid, m->val);
+}
+
 struct procset *procset__new(struct collector *primary, struct trace_writer *w,
 			     uint64_t start_mono, void (*setup)(void *arg, struct collector *c),
 			     void *arg)
@@ -42,6 +54,9 @@ struct procset *procset__new(struct collector *primary, struct trace_writer *w,
 		return NULL;
 	}
 	s->cols[s->n++] = primary;
+	/* its threads now, so that one gone from /proc by the time its last events are handled
+	 * (its exit) is still placed; later ones come with their clone */
+	ls_each_thread(collector__tgid(primary), map_thread, &(struct map_arg){s, 1});
 	s->w = w;
 	s->start_mono = start_mono;
 	s->setup = setup;
@@ -58,18 +73,6 @@ void procset__free(struct procset *s)
 	free(s->cols);
 	bytemap__free(s->tids);
 	free(s);
-}
-
-struct map_arg {
-	struct procset *s;
-	uint64_t val;
-};
-
-static int map_thread(void *arg, pid_t tid)
-{
-	struct map_arg *m = arg;
-
-	return bytemap__put_u64(m->s->tids, (uint64_t)tid, m->val);
 }
 
 /* The latest process PID (a pid may be reused by a later one). */
@@ -104,7 +107,7 @@ static struct collector *add(struct procset *s, pid_t pid, pid_t reader, bool fr
 	if (s->setup)
 		s->setup(s->arg, c);
 	/* its objects' symbols and CFI now, while they are mapped */
-	err = collector__load_objects(c);
+	err = collector__load_objects(c) ?: collector__describe(c);
 	if (err) {
 		collector__free(c);
 		errno = -err;
@@ -133,9 +136,13 @@ struct collector *procset__of(struct procset *s, uint32_t tid)
 		return *known == GONE ? NULL : s->cols[*known - 1];
 	if (s->n == 1)
 		return s->cols[0];
-	/* a thread the set has not seen (one of the primary's from before, mostly) */
-	pid = ls_tgid_of((pid_t)tid);
-	i = pid > 0 ? index_of(s, pid) : s->n;
+	/* a thread the set has not seen: a process's leader is its own pid, even once it is gone
+	 * from /proc (its exit); another, by what /proc says of it */
+	i = index_of(s, (pid_t)tid);
+	if (i == s->n) {
+		pid = ls_tgid_of((pid_t)tid);
+		i = pid > 0 ? index_of(s, pid) : s->n;
+	}
 	if (i == s->n) {
 		s->unplaced++;
 		return s->cols[0];
@@ -167,8 +174,9 @@ int procset__handle(struct procset *s, const void *data, size_t size)
 		return collector__handle(s->cols[0], data, size);	/* counted there */
 	if (h->type == LS_EV_THREAD_NEW && size >= sizeof(*t) && t->new_proc) {
 		c = started(s, h->tid);
-	} else if (h->type == LS_EV_THREAD_NEW && size >= sizeof(*t) && s->n > 1) {
-		/* a thread of its creator's process */
+	} else if (h->type == LS_EV_THREAD_NEW && size >= sizeof(*t)) {
+		/* a thread of its creator's process, mapped even while the primary is the only
+		 * one: it may be gone from /proc when the first child is followed */
 		c = procset__of(s, t->parent);
 		for (size_t i = 0; c && i < s->n; i++)
 			if (s->cols[i] == c && bytemap__put_u64(s->tids, h->tid, i + 1))

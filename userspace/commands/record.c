@@ -1406,6 +1406,7 @@ int record__run(const struct record_opts *o, volatile const int *stop)
 		window(&r, true, 0);
 		r.phase_end = ls_mono_ns() + FIRST_ON_NS;	/* measured once all are in */
 	}
+	r.err = r.err ?: collector__describe(r.col);
 	if (!r.exited)
 		r.err = r.err ?: collector__attach_snapshot(r.col);
 	for (size_t i = 1; !r.err && procset__at(r.procs, i); i++)

@@ -44,6 +44,7 @@ struct report_ctx {
 	bool have_end;
 	bool complete;	 /* END read, and nothing wrong after it */
 	const char *cut; /* why reading stopped early, or NULL */
+	size_t nprocs;	 /* processes the threads belong to: several, and lists group by them */
 	uint32_t *tids;	 /* every thread a record names or mentions, once */
 	size_t ntids, tids_cap;
 	struct bytemap *tid_set; /* tid -> 1, for the above */
@@ -72,6 +73,8 @@ struct analysis {
 	void (*emit_json)(void *self, const struct report_ctx *ctx, struct json_writer *w);
 	void (*emit_text)(void *self, const struct report_ctx *ctx, FILE *out);
 };
+
+static uint32_t *trace_pids(const struct report_ctx *ctx, size_t *n);
 
 /* ---- helpers for both outputs ---- */
 
@@ -251,22 +254,19 @@ static void list_begin(struct text_list *tl, FILE *out, const char *label)
 	tl->col = fprintf(out, "%8s%-9s ", "", label);
 }
 
-__attribute__((format(printf, 2, 3))) static void list_item(struct text_list *tl, const char *fmt,
-							    ...)
+/* One item, after SEP (',' or ';') and a space unless it is the first. */
+static void list_vitem(struct text_list *tl, char sep, const char *fmt, va_list ap)
 {
 	char item[160];
-	va_list ap;
 	int len;
 
-	va_start(ap, fmt);
 	len = vsnprintf(item, sizeof(item), fmt, ap);
-	va_end(ap);
 	if (len < 0)
 		return;
 	if (tl->n && tl->col + 2 + len > TEXT_WIDTH) {
-		tl->col = fprintf(tl->out, ",\n%18s", "") - 2;
+		tl->col = fprintf(tl->out, "%c\n%18s", sep, "") - 2;
 	} else if (tl->n) {
-		fputs(", ", tl->out);
+		fprintf(tl->out, "%c ", sep);
 		tl->col += 2;
 	}
 	fputs(item, tl->out);
@@ -274,47 +274,117 @@ __attribute__((format(printf, 2, 3))) static void list_item(struct text_list *tl
 	tl->n++;
 }
 
+__attribute__((format(printf, 2, 3))) static void list_item(struct text_list *tl, const char *fmt,
+							    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	list_vitem(tl, ',', fmt, ap);
+	va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void list_item_sep(struct text_list *tl, char sep,
+								const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	list_vitem(tl, sep, fmt, ap);
+	va_end(ap);
+}
+
+/* A thread as a list of its process names it: its name alone for the process's main thread (its
+ * tid is the process's pid, already said), else "name (tid)"; the bare tid where unnamed. */
+static const char *thread_in_process(const struct model *m, uint32_t tid, uint32_t pid, char *buf,
+				     size_t len)
+{
+	const char *name = model__thread_name(m, tid);
+
+	if (tid != pid || !name || !name[0])
+		return model__thread_label(m, tid, true, buf, len);
+	snprintf(buf, len, "%s", name);
+	return ls_scrub(buf);
+}
+
+/* Threads TIDS[0..N), each with its figure FIGS[i] (" 65.0%", " x3"), in that order; in a trace
+ * of several processes grouped under theirs, in the order each first appears:
+ * "python3 4240: MainThread 65.0%, worker (4243) 5.0%; python3 4250: MainThread 30.0%". */
+static void list_threads(const struct report_ctx *ctx, struct text_list *tl, const uint32_t *tids,
+			 char (*figs)[24], size_t n)
+{
+	const struct model *m = ctx->model;
+	bool done[TEXT_THREADS] = {false};
+	char label[96], proc[96];
+
+	for (size_t i = 0; i < n && i < TEXT_THREADS; i++) {
+		uint32_t pid = ctx->nprocs > 1 ? model__thread_pid(m, tids[i]) : 0;
+
+		if (done[i])
+			continue;
+		if (!pid) { /* one process, or a thread whose process is not known */
+			list_item_sep(tl, ctx->nprocs > 1 ? ';' : ',', "%s%s",
+				      model__thread_label(m, tids[i], true, label, sizeof(label)),
+				      figs[i]);
+			continue;
+		}
+		model__process_label(m, pid, proc, sizeof(proc));
+		for (size_t j = i; j < n && j < TEXT_THREADS; j++) {
+			if (done[j] || model__thread_pid(m, tids[j]) != pid)
+				continue;
+			thread_in_process(m, tids[j], pid, label, sizeof(label));
+			if (j == i)
+				list_item_sep(tl, ';', "%s: %s%s", proc, label, figs[j]);
+			else
+				list_item(tl, "%s%s", label, figs[j]);
+			done[j] = true;
+		}
+	}
+}
+
 /* Each waiter's share: of the time, or of the waits where nothing slept (all -EAGAIN). */
 static void hs_text_waiters(const struct report_ctx *ctx, const struct hs_lock *l, FILE *out)
 {
 	uint64_t rest_ns = l->wait_ns, rest_count = l->count;
+	uint32_t tids[TEXT_THREADS], i;
+	char figs[TEXT_THREADS][24];
 	struct text_list tl;
-	char label[96];
-	uint32_t i;
 
 	list_begin(&tl, out, "waiters");
 	for (i = 0; i < l->nwaiters && i < TEXT_THREADS; i++) {
 		const struct hs_waiter *w = &l->waiters[i];
 
-		list_item(&tl, "%s %.1f%%",
-			  model__thread_label(ctx->model, w->tid, true, label, sizeof(label)),
-			  l->wait_ns ? share(w->wait_ns, l->wait_ns) : share(w->count, l->count));
+		tids[i] = w->tid;
+		snprintf(figs[i], sizeof(figs[i]), " %.1f%%",
+			 l->wait_ns ? share(w->wait_ns, l->wait_ns) : share(w->count, l->count));
 		rest_ns -= w->wait_ns;
 		rest_count -= w->count;
 	}
+	list_threads(ctx, &tl, tids, figs, i);
 	if (i < l->nwaiters)
-		list_item(&tl, "%" PRIu32 " more %.1f%%", l->nwaiters - i,
-			  l->wait_ns ? share(rest_ns, l->wait_ns) : share(rest_count, l->count));
+		list_item_sep(
+		    &tl, ctx->nprocs > 1 ? ';' : ',', "%" PRIu32 " more %.1f%%", l->nwaiters - i,
+		    l->wait_ns ? share(rest_ns, l->wait_ns) : share(rest_count, l->count));
 	fputc('\n', out);
 }
 
 /* The owners the lock word named when waits began: who kept the others waiting. */
 static void hs_text_owners(const struct report_ctx *ctx, const struct hs_lock *l, FILE *out)
 {
-	const struct model *m = ctx->model;
+	uint32_t tids[TEXT_THREADS], i;
+	char figs[TEXT_THREADS][24];
 	struct text_list tl;
-	char label[96];
-	uint32_t i;
 
 	if (!l->nowners)
 		return;
 	list_begin(&tl, out, "held by");
-	for (i = 0; i < l->nowners && i < TEXT_THREADS; i++)
-		list_item(&tl, "%s x%" PRIu64,
-			  model__thread_label(m, l->owners[i].tid, true, label, sizeof(label)),
-			  l->owners[i].count);
+	for (i = 0; i < l->nowners && i < TEXT_THREADS; i++) {
+		tids[i] = l->owners[i].tid;
+		snprintf(figs[i], sizeof(figs[i]), " x%" PRIu64, l->owners[i].count);
+	}
+	list_threads(ctx, &tl, tids, figs, i);
 	if (i < l->nowners)
-		list_item(&tl, "%" PRIu32 " more", l->nowners - i);
+		list_item_sep(&tl, ctx->nprocs > 1 ? ';' : ',', "%" PRIu32 " more", l->nowners - i);
 	fputc('\n', out);
 }
 
@@ -615,8 +685,21 @@ static uint32_t *trace_pids(const struct report_ctx *ctx, size_t *n)
 	return pids;
 }
 
-/* Every process recorded: the target as the trace's header describes it, the others by their
- * first thread's name and the process that started them (null where not known). */
+/* Process PID's command: the target's as the trace's header says it, another's as its PROCESS
+ * record does (the header's for the target where none did); NULL where not known. */
+static void process_command(const struct report_ctx *ctx, uint32_t pid, const char **comm,
+			    const char **cmdline)
+{
+	model__process(ctx->model, pid, comm, cmdline);
+	if (pid == ctx->info->pid) {
+		*comm = ctx->info->comm && ctx->info->comm[0] ? ctx->info->comm : *comm;
+		*cmdline =
+		    ctx->info->cmdline && ctx->info->cmdline[0] ? ctx->info->cmdline : *cmdline;
+	}
+}
+
+/* Every process recorded: its command where known (null where not: a trace of an older
+ * lockscope, a process gone before it could be read), and the process that started it. */
 static void emit_json_processes(struct report_ctx *ctx, struct json_writer *w)
 {
 	size_t n;
@@ -627,17 +710,17 @@ static void emit_json_processes(struct report_ctx *ctx, struct json_writer *w)
 	for (size_t i = 0; i < n; i++) {
 		uint32_t parent = model__thread_parent(ctx->model, pids[i]);
 		uint32_t ppid = parent ? model__thread_pid(ctx->model, parent) : 0;
-		const char *comm = model__thread_name(ctx->model, pids[i]);
+		const char *comm, *cmdline;
 
+		process_command(ctx, pids[i], &comm, &cmdline);
 		json_writer__object_begin(w);
 		json_writer__key_u64(w, "pid", pids[i]);
-		if (i == 0) {
+		if (i == 0) { /* the target, as it always was: "" where the header has nothing */
 			json_str(w, "comm", ctx->info->comm);
 			json_str(w, "cmdline", ctx->info->cmdline);
 		} else {
 			json_str_null(w, "comm", comm);
-			json_writer__key(w, "cmdline");	/* not recorded for the others */
-			json_writer__null(w);
+			json_str_null(w, "cmdline", cmdline);
 		}
 		json_writer__key(w, "parent");
 		if (ppid && ppid != pids[i])
@@ -806,23 +889,39 @@ static int emit_json(struct report_ctx *ctx, void *const *states)
 	return err;
 }
 
-/* The processes of a trace of several: "4: 20370 (python3), 20464 (python3) ...". */
+#define TEXT_PROCS 8 /* processes listed, a line each */
+
+/* "PID COMM: CMDLINE" in BUF, cut with "..." to fit TEXT_WIDTH - 13 columns (after the label):
+ * the pid alone where the command is not known, no command line where CMDLINE is NULL. */
+static const char *process_line(uint32_t pid, const char *comm, const char *cmdline, char *buf,
+				size_t len)
+{
+	size_t fit = TEXT_WIDTH - 13 < len ? TEXT_WIDTH - 13 : len;
+	int n = snprintf(buf, len, "%" PRIu32 "%s%s%s%s", pid, comm ? " " : "", comm ? comm : "",
+			 cmdline ? ": " : "", cmdline ? cmdline : "");
+
+	if (n >= 0 && (size_t)n >= fit && fit > 4)
+		strcpy(buf + fit - 4, "...");
+	return ls_scrub(buf);
+}
+
+/* The processes of a trace of several, a line each: pid, command name and, but for the target
+ * whose line above has it, command line. */
 static void text_processes(const struct report_ctx *ctx)
 {
 	size_t n;
 	uint32_t *pids = trace_pids(ctx, &n);
-	char name[64];
+	char line[TEXT_WIDTH];
 
-	for (size_t i = 0; n > 1 && i < n && i < 8; i++) {
-		snprintf(name, sizeof(name), "%s", model__thread_name(ctx->model, pids[i])
-							   ? model__thread_name(ctx->model, pids[i])
-							   : "?");
-		printf("%s%" PRIu32 " (%s)", i ? ", " : "  processes  ", pids[i], ls_scrub(name));
+	for (size_t i = 0; n > 1 && i < n && i < TEXT_PROCS; i++) {
+		const char *comm, *cmdline;
+
+		process_command(ctx, pids[i], &comm, &cmdline);
+		printf("%s%s\n", i ? "             " : "  processes  ",
+		       process_line(pids[i], comm, i ? cmdline : NULL, line, sizeof(line)));
 	}
-	if (n > 8)
-		printf(" and %zu more", n - 8);
-	if (n > 1)
-		putchar('\n');
+	if (n > TEXT_PROCS)
+		printf("             and %zu more\n", n - TEXT_PROCS);
 	free(pids);
 }
 
@@ -1035,6 +1134,7 @@ int report__run(const char *path, const struct report_opts *opts)
 	err = read_trace(&ctx, r, states) ?: finish(&ctx, states);
 	if (err)
 		goto cleanup;
+	free(trace_pids(&ctx, &ctx.nprocs));
 	note_incomplete(&ctx);
 	err = opts->json ? emit_json(&ctx, states) : emit_text(&ctx, states);
 	if (err) {

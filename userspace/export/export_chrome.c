@@ -373,18 +373,20 @@ static int metadata(struct exporter *x, const char *what, uint32_t tid, const ch
 }
 
 /* A thread's name; before the first thread of a process other than the trace's own, the name of
- * that process (its first thread's), so each process is its own group of tracks. */
+ * that process (its command, else its main thread's name), so each process is its own group of
+ * tracks. */
 static int on_thread_name(void *arg, uint32_t tid, const char *name)
 {
 	struct exporter *x = arg;
 	uint32_t pid = pid_of(x, tid);
-	const char *pname;
+	const char *pname, *cmdline;
 	int err;
 
 	if (pid != x->ctx->info->pid && !bytemap__get_u64(x->pid_index, pid)) {
 		if (bytemap__put_u64(x->pid_index, pid, 1))
 			return -ENOMEM;
-		pname = model__thread_name(x->model, pid);
+		model__process(x->model, pid, &pname, &cmdline);
+		pname = pname ?: model__thread_name(x->model, pid);
 		if ((err = metadata(x, "process_name", pid, pname ? pname : "")))
 			return err;
 	}

@@ -20,6 +20,11 @@ struct thread {
 	char *name;
 };
 
+struct process {
+	uint32_t pid;
+	char *comm, *cmdline; /* NULL where no PROCESS record said, or it said "" */
+};
+
 struct lock {
 	uint64_t addr;
 	uint8_t kind;
@@ -54,7 +59,9 @@ struct table {
 };
 
 struct model {
-	struct table threads, locks, frames, stacks;
+	struct table threads, locks, frames, stacks, processes;
+	uint32_t first_pid;	/* the first process a THREAD record named */
+	bool several;		/* THREAD records named another */
 	struct object *objects;	/* by path, through objects_ix */
 	size_t nobjects, objects_cap;
 	struct bytemap *objects_ix;
@@ -106,7 +113,9 @@ struct model *model__new(void)
 	if (table_init(&m->threads, sizeof(struct thread)) ||
 	    table_init(&m->locks, sizeof(struct lock)) ||
 	    table_init(&m->frames, sizeof(struct frame)) ||
-	    table_init(&m->stacks, sizeof(struct stack)) || !(m->objects_ix = bytemap__new())) {
+	    table_init(&m->stacks, sizeof(struct stack)) ||
+	    table_init(&m->processes, sizeof(struct process)) ||
+	    !(m->objects_ix = bytemap__new())) {
 		model__free(m);
 		errno = ENOMEM;
 		return NULL;
@@ -153,9 +162,17 @@ void model__free(struct model *m)
 	struct lock *locks;
 	struct frame *frames;
 	struct stack *stacks;
+	struct process *procs;
 
 	if (!m)
 		return;
+	procs = m->processes.items;
+	for (size_t i = 0; i < m->processes.count; i++) {
+		free(procs[i].comm);
+		free(procs[i].cmdline);
+	}
+	free(m->processes.items);
+	bytemap__free(m->processes.index);
 	threads = m->threads.items;
 	for (size_t i = 0; i < m->threads.count; i++)
 		free(threads[i].name);
@@ -205,8 +222,11 @@ static int feed_thread(struct model *m, const struct ls_rec *rec)
 	if (!t)
 		return -ENOMEM;
 	t->tid = rec->tid;
-	if (rec->thread.pid)
+	if (rec->thread.pid) {
 		t->pid = rec->thread.pid;
+		m->first_pid = m->first_pid ?: rec->thread.pid;
+		m->several |= rec->thread.pid != m->first_pid;
+	}
 	if (rec->thread.parent)
 		t->parent = rec->thread.parent;
 	return set_string(&t->name, rec->thread.name);
@@ -301,6 +321,27 @@ static int feed_object(struct model *m, const struct ls_rec *rec)
 	return 0;
 }
 
+/* "" is what the recorder writes where it could not read: kept as not known. */
+static int set_known(char **dst, const char *src)
+{
+	if (src && src[0])
+		return set_string(dst, src);
+	free(*dst);
+	*dst = NULL;
+	return 0;
+}
+
+static int feed_process(struct model *m, const struct ls_rec *rec)
+{
+	struct process *p = table_get(&m->processes, rec->tid);
+
+	if (!p)
+		return -ENOMEM;
+	p->pid = rec->tid;
+	return set_known(&p->comm, rec->process.comm)
+		   ?: set_known(&p->cmdline, rec->process.cmdline);
+}
+
 int model__feed(struct model *m, const struct ls_rec *rec)
 {
 	switch (rec->type) {
@@ -314,6 +355,8 @@ int model__feed(struct model *m, const struct ls_rec *rec)
 		return feed_stack(m, rec);
 	case LS_REC_OBJECT:
 		return feed_object(m, rec);
+	case LS_REC_PROCESS:
+		return feed_process(m, rec);
 	default:
 		return 0;
 	}
@@ -331,6 +374,15 @@ uint32_t model__thread_pid(const struct model *m, uint32_t tid)
 	const struct thread *t = table_find(&m->threads, tid);
 
 	return t ? t->pid : 0;
+}
+
+bool model__process(const struct model *m, uint32_t pid, const char **comm, const char **cmdline)
+{
+	const struct process *p = table_find(&m->processes, pid);
+
+	*comm = p ? p->comm : NULL;
+	*cmdline = p ? p->cmdline : NULL;
+	return p;
 }
 
 uint32_t model__thread_parent(const struct model *m, uint32_t tid)
@@ -536,6 +588,38 @@ const char *model__thread_label(const struct model *m, uint32_t tid, bool name_f
 		snprintf(buf, len, "%s (%" PRIu32 ")", name, tid);
 	else
 		snprintf(buf, len, "%" PRIu32 " (%s)", tid, name);
+	return ls_scrub(buf);
+}
+
+bool model__several_processes(const struct model *m)
+{
+	return m && m->several;
+}
+
+const char *model__thread_label_of(const struct model *m, uint32_t tid, char *buf, size_t len)
+{
+	uint32_t pid = m && m->several ? model__thread_pid(m, tid) : 0;
+	size_t n;
+
+	model__thread_label(m, tid, false, buf, len);
+	n = strlen(buf);
+	if (pid && n + 4 < len) {
+		memcpy(buf + n, " of ", 4);
+		model__process_label(m, pid, buf + n + 4, len - n - 4);
+	}
+	return buf;
+}
+
+const char *model__process_label(const struct model *m, uint32_t pid, char *buf, size_t len)
+{
+	const char *comm = NULL, *cmdline;
+
+	if (m)
+		model__process(m, pid, &comm, &cmdline);
+	if (comm)
+		snprintf(buf, len, "%s %" PRIu32, comm, pid);
+	else
+		snprintf(buf, len, "%" PRIu32, pid);
 	return ls_scrub(buf);
 }
 

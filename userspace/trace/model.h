@@ -16,17 +16,19 @@ struct model;
 struct model *model__new(void);
 void model__free(struct model *m); /* accepts NULL */
 
-/* Takes what it keeps from THREAD, LOCK, FRAME, STACK and OBJECT records (copied); ignores the
- * rest.
- * C++ names in functions and lock names are demangled here (see util/demangle.h).
- * A later record for the same thread, address or id replaces the earlier one; threads that
- * exit keep their names. 0 or -ENOMEM. */
+/* Takes what it keeps from THREAD, PROCESS, LOCK, FRAME, STACK and OBJECT records (copied); ignores
+ * the rest. C++ names in functions and lock names are demangled here (see util/demangle.h). A later
+ * record for the same thread, address or id replaces the earlier one; threads that exit keep their
+ * names. 0 or -ENOMEM. */
 int model__feed(struct model *m, const struct ls_rec *rec);
 
 /* The thread's last name, or NULL if no THREAD record named it. Borrowed. */
 const char *model__thread_name(const struct model *m, uint32_t tid);
 /* The process of the thread, as its THREAD records gave it; 0 if not known. */
 uint32_t model__thread_pid(const struct model *m, uint32_t tid);
+/* Process PID's command as its last PROCESS record gave it: *COMM and *CMDLINE borrowed, NULL
+ * where not known. False if no PROCESS record named PID (traces before format 3, mostly). */
+bool model__process(const struct model *m, uint32_t pid, const char **comm, const char **cmdline);
 /* The thread that created TID (for a process's first thread, the one that forked it); 0 if not
  * known (present when recording began). */
 uint32_t model__thread_parent(const struct model *m, uint32_t tid);
@@ -92,6 +94,14 @@ const char *model__lock_label(const struct model *m, uint64_t addr, int kind, ch
  * named the thread. Written to BUF and scrubbed; returns BUF. */
 const char *model__thread_label(const struct model *m, uint32_t tid, bool name_first, char *buf,
 				size_t len);
+/* THREAD records named threads of more than one process. */
+bool model__several_processes(const struct model *m);
+/* "4243 (worker-1)" as model__thread_label() writes it, and where the trace is of several
+ * processes, the thread's: "4243 (worker-1) of python3 4240". Scrubbed, in BUF; returns BUF. */
+const char *model__thread_label_of(const struct model *m, uint32_t tid, char *buf, size_t len);
+/* "python3 4240": process PID by its command name as its PROCESS record gave it, then its pid;
+ * the bare pid where no record named it. Written to BUF and scrubbed; returns BUF. */
+const char *model__process_label(const struct model *m, uint32_t pid, char *buf, size_t len);
 /* The frame of stack ID that names the culprit: its innermost one outside the C library, the
  * interpreter and Python's libraries (the program's own), else its innermost; formatted and
  * scrubbed into BUF. Returns BUF; "(no stack)" where ID has no frames. */

@@ -45,6 +45,7 @@
  *     FRAME       id, pc, func, file, line, module, offset
  *     STACK       id, nframes, frame ids  MAPPING start, end, offset, perms, path
  *     OBJECT      path, build_id, debug_file, flags byte, via byte
+ *     PROCESS     comm, cmdline (format 3)
  *     END         duration_ns, events, lost
  *   Integers are LEB128 varints. Strings are a varint length, the bytes and a NUL, so that the
  *   reader lends pointers into the chunk without copying. Tids (tid, owner, wakee, parent),
@@ -475,6 +476,11 @@ static int rec_check(const struct ls_rec *rec, size_t *need)
 		n += slen(rec->object.path) + slen(rec->object.build_id) +
 		     slen(rec->object.debug_file);
 		break;
+	case LS_REC_PROCESS:
+		if (!rec->tid || !str_fits(rec->process.comm) || !str_fits(rec->process.cmdline))
+			return -EINVAL;
+		n += slen(rec->process.comm) + slen(rec->process.cmdline);
+		break;
 	case LS_REC_TASK_WAIT:
 		return task_wait_check(rec, need);
 	case LS_REC_WAKE:
@@ -578,6 +584,9 @@ static uint8_t *rec_encode(struct trace_writer *w, uint8_t *p, const struct ls_r
 		*p++ = rec->object.flags;
 		*p++ = rec->object.via;
 		return p;
+	case LS_REC_PROCESS:
+		p = put_str(p, rec->process.comm);
+		return put_str(p, rec->process.cmdline);
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK:
 		p = put_u(p, rec->ts - rec->loop.start);
@@ -1040,6 +1049,10 @@ static void rec_decode(struct trace_reader *r, struct cur *c, struct ls_rec *rec
 		rec->object.flags = get_byte(c, 256);
 		rec->object.via = get_byte(c, LS_VIA__COUNT);
 		break;
+	case LS_REC_PROCESS:
+		rec->process.comm = get_str(c);
+		rec->process.cmdline = get_str(c);
+		break;
 	case LS_REC_LOOP_SAMPLE:
 	case LS_REC_LOOP_BLOCK: {
 		uint64_t gap = get_u(c);
@@ -1159,6 +1172,9 @@ static bool keep(struct trace_reader *r, struct ls_rec *rec)
 	switch (rec->type) {
 	case LS_REC_THREAD:
 		cost += cut_cost(r, rec->thread.name);
+		break;
+	case LS_REC_PROCESS:
+		cost += cut_cost(r, rec->process.comm) + cut_cost(r, rec->process.cmdline);
 		break;
 	case LS_REC_LOCK:
 		cost += cut_cost(r, rec->lock.name);
@@ -1476,6 +1492,7 @@ const char *ls_rec_type_name(enum ls_rec_type type)
 	    [LS_REC_LOOP_BLOCK] = "loop_block",
 	    [LS_REC_TASK_WAIT] = "task_wait",
 	    [LS_REC_OBJECT] = "object",
+	    [LS_REC_PROCESS] = "process",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_REC__COUNT, "a type without name");

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LS_TRACE_VERSION 2
+#define LS_TRACE_VERSION 3
 
 #define LS_TASK_CYCLE_MAX 32	/* tasks in one TASK_WAIT cycle */
 #define LS_TASK_HOLDS_MAX 16	/* locks one TASK_WAIT names as held */
@@ -140,6 +140,8 @@ enum ls_rec_type {
 	LS_REC_TASK_WAIT,	/* one asyncio task of a deadlock among tasks; the cycle's tasks
 				 * follow each other, in the cycle's order */
 	LS_REC_OBJECT,		/* a mapped object: its build ID, and the names it could give */
+	LS_REC_PROCESS,		/* a process's command (format 3): when it is first seen, and
+				 * again after it exec'd; tid: its pid */
 	LS_REC__COUNT
 };
 
@@ -174,6 +176,10 @@ struct ls_rec {
 		struct {
 			int32_t code;
 		} exit;			/* THREAD_EXIT and PROC_EXIT */
+		struct {
+			const char *comm;	/* /proc/PID/comm; "" if it could not be read */
+			const char *cmdline;	/* arguments joined by spaces; "" if unknown */
+		} process;
 		struct {
 			uint64_t count;
 		} lost;
