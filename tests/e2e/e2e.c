@@ -14,6 +14,7 @@
 
 #include "e2e.h"
 #include "proc.h"
+#include "protodec.h"
 
 struct jp_value *ground_truth(const char *out)
 {
@@ -88,6 +89,38 @@ struct jp_value *report_json(const char *trace)
 
 	snprintf(args, sizeof(args), "report --json %s", trace);
 	return command_json(args, "lockscope.report/1");
+}
+
+/* The whole file; the test fails if it cannot be read. Caller frees. */
+uint8_t *read_binary(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *data;
+
+	cr_assert(f, "%s was not written", path);
+	fseek(f, 0, SEEK_END);
+	*len = ftell(f);
+	rewind(f);
+	data = malloc(*len + 1);
+	cr_assert_eq(fread(data, 1, *len, f), *len);
+	fclose(f);
+	return data;
+}
+
+void perfetto_of(const char *trace, struct pf_trace *t)
+{
+	char out[512], err[256], *stderr_text = NULL;
+	uint8_t *data;
+	size_t len;
+
+	snprintf(out, sizeof(out), "%s.pftrace", trace);
+	cr_assert_eq(
+	    shf(NULL, &stderr_text, LOCKSCOPE " export --format perfetto -o %s %s", out, trace), 0,
+	    "%s", stderr_text);
+	free(stderr_text);
+	data = read_binary(out, &len);
+	cr_assert_eq(pf_decode(data, len, t, err, sizeof(err)), 0, "%s", err);
+	free(data);
 }
 
 struct jp_value *dump_json(pid_t pid)

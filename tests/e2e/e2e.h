@@ -3,6 +3,7 @@
 #ifndef LOCKSCOPE_TEST_E2E_H
 #define LOCKSCOPE_TEST_E2E_H
 
+#include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -53,6 +54,12 @@ void e2e_kill_started(void);
 int e2e_wait_exit(pid_t pid, double timeout_s);
 /* `lockscope report --json TRACE`, parsed; the test fails if it cannot be. Caller frees. */
 struct jp_value *report_json(const char *trace);
+/* The whole file; the test fails if it cannot be read. Caller frees. */
+uint8_t *read_binary(const char *path, size_t *len);
+/* `lockscope export --format perfetto` of TRACE (written beside it), decoded by the strict
+ * decoder into *T (pf_free it); the test fails if either fails. */
+struct pf_trace;
+void perfetto_of(const char *trace, struct pf_trace *t);
 /* `lockscope dump -p PID --json`, parsed; the test fails unless it exits 0 with the schema. */
 struct jp_value *dump_json(pid_t pid);
 /* The array at PATH; the test fails if there is none. Borrowed. */

@@ -9,22 +9,6 @@
 #include "proc.h"
 #include "protodec.h"
 
-/* The whole file; the test fails if it cannot be read. Caller frees. */
-static uint8_t *read_binary(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *data;
-
-	cr_assert(f, "%s was not written", path);
-	fseek(f, 0, SEEK_END);
-	*len = ftell(f);
-	rewind(f);
-	data = malloc(*len + 1);
-	cr_assert_eq(fread(data, 1, *len, f), *len);
-	fclose(f);
-	return data;
-}
-
 /* Records the contended workload once for the tests here; returns the trace's path. */
 static const char *recording(void)
 {
@@ -211,22 +195,6 @@ Test(export_proto, bad_formats_and_options_say_what, .timeout = 30)
 }
 
 /* The Perfetto export of the trace at TRACE (written beside it), decoded and checked. */
-static void perfetto_of(const char *trace, struct pf_trace *t)
-{
-	char out[512], err[256], *stderr_text = NULL;
-	uint8_t *data;
-	size_t len;
-
-	snprintf(out, sizeof(out), "%s.pftrace", trace);
-	cr_assert_eq(shf(NULL, &stderr_text, LOCKSCOPE " export --format perfetto -o %s %s", out,
-			 trace),
-		     0, "%s", stderr_text);
-	free(stderr_text);
-	data = read_binary(out, &len);
-	cr_assert_eq(pf_decode(data, len, t, err, sizeof(err)), 0, "%s", err);
-	free(data);
-}
-
 /* The thread that track UUID belongs to (itself or its parent's): 0 if none. */
 static uint32_t track_tid(const struct pf_trace *t, uint64_t uuid)
 {

@@ -11,6 +11,7 @@
 
 #include "e2e.h"
 #include "proc.h"
+#include "protodec.h"
 
 /* the report's count of threads set aside as two epoll sets, not loops */
 #define TWO_SETS "recording.counters.loops: threads waiting in two epoll instances, not loops"
@@ -475,6 +476,41 @@ static void expect_wait_near(const struct jp_value *lock, const struct jp_value 
 
 /* The Chrome export of TRACE puts each process in PIDS on its own group of tracks: a
  * process_name under its pid, its command COMM, and wait slices under it. */
+/* The Perfetto export of TRACE has each process of PIDS as a process track of its own, named
+ * COMM, with its threads' tracks under it. */
+static void expect_perfetto_processes(const char *trace, const struct jp_value *pids,
+				      const char *comm)
+{
+	struct pf_trace t;
+
+	perfetto_of(trace, &t);
+	for (size_t p = 0; p < pids->len; p++) {
+		uint32_t pid = (uint32_t)pids->items[p].number;
+		const struct pf_track *proc = NULL;
+		size_t threads = 0, astray = 0;
+
+		for (size_t i = 0; i < t.ntracks; i++)
+			if (t.tracks[i].process && t.tracks[i].pid == pid) {
+				cr_expect_null(proc, "process %u: two process tracks", pid);
+				proc = &t.tracks[i];
+			}
+		cr_assert_not_null(proc, "process %u has no process track", pid);
+		cr_expect_str_eq(proc->name ?: "", comm, "process %u", pid);
+		for (size_t i = 0; i < t.ntracks; i++) {
+			const struct pf_track *k = &t.tracks[i];
+
+			if (k->process || !k->tid || k->pid != pid)
+				continue;
+			threads++;
+			astray += k->parent != proc->uuid;
+		}
+		cr_expect_gt(threads, 0, "process %u: no thread tracks", pid);
+		cr_expect_eq(astray, 0, "process %u: %zu thread tracks under another process", pid,
+			     astray);
+	}
+	pf_free(&t);
+}
+
 static void expect_chrome_processes(const char *trace, const struct jp_value *pids,
 				    const char *comm)
 {
@@ -535,6 +571,7 @@ Test(procs, a_launched_command_is_recorded_with_its_children, .timeout = 90,
 	cr_assert_eq(must_array(rep, "processes")->len, 4, "the parent and its three workers");
 	expect_text_by_process(trace, rep, lock);
 	expect_chrome_processes(trace, must_array(gt, "pids"), jstr(rep, "target.comm"));
+	expect_perfetto_processes(trace, must_array(gt, "pids"), jstr(rep, "target.comm"));
 	jp_free(rep);
 	jp_free(gt);
 	free(out);

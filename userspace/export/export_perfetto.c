@@ -60,7 +60,8 @@ enum {
 };
 
 #define SEQUENCE_ID 1 /* every packet is on one sequence */
-#define PROCESS_UUID 1ull
+#define PROCESS_UUID 1ull				/* the trace's own process */
+#define OTHER_PROCESS_UUID(pid) (2ull << 32 | (pid))	/* the others recorded with it */
 #define THREAD_UUID(tid) (1ull << 32 | (tid))
 #define HOLD_UUID(n) (2ull << 32 | (n))	    /* the n-th (thread, lock) pair's hold track */
 #define LOOP_UUID(tid) (3ull << 32 | (tid)) /* an event loop's blocks, under its thread */
@@ -81,6 +82,7 @@ struct perfetto {
 	struct bytemap *stack_iids;    /* stack id -> its text's interning id */
 	struct bytemap *track_ends;    /* track uuid -> where its last slice ended */
 	struct loopblock *loops;       /* event-loop blocks: slices once the trace is read */
+	struct bytemap *processes;     /* pid -> 1: the other processes' tracks described */
 	struct deadlock *deadlocks;    /* deadlocks: instants once the trace is read */
 	uint64_t niids[NTABLES];
 	/* A wait is written once the walk says whether a flow ends in it. */
@@ -192,20 +194,45 @@ static int slice_end(struct perfetto *x, uint32_t tid, uint64_t ts)
 	return event_end(x, ts);
 }
 
+/* The track of process PID, other than the trace's own, named by its command (else its main
+ * thread's name), described before its first thread's. */
+static int other_process_track(struct perfetto *x, uint32_t pid)
+{
+	const char *comm = NULL, *cmdline = NULL;
+
+	if (bytemap__get_u64(x->processes, pid))
+		return 0;
+	if (bytemap__put_u64(x->processes, pid, 1))
+		return -ENOMEM;
+	model__process(x->ctx->model, pid, &comm, &cmdline);
+	comm = comm ?: model__thread_name(x->ctx->model, pid);
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, PROCESS_PID, pid);
+	pbuf__string(&x->sub, PROCESS_NAME, comm ? comm : "");
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, OTHER_PROCESS_UUID(pid));
+	pbuf__message(&x->event, TRACK_PROCESS, &x->sub);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+}
+
 static int on_thread_name(void *arg, uint32_t tid, const char *name)
 {
 	struct perfetto *x = arg;
-
-	pbuf__reset(&x->sub);
 	/* each process's threads under their own process (the trace's own where not known) */
-	pbuf__uint(&x->sub, THREAD_PID, model__thread_pid(x->ctx->model, tid)
-						? model__thread_pid(x->ctx->model, tid)
-						: x->ctx->info->pid);
+	uint32_t pid = model__thread_pid(x->ctx->model, tid) ?: x->ctx->info->pid;
+	int err = pid == x->ctx->info->pid ? 0 : other_process_track(x, pid);
+
+	if (err)
+		return err;
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, THREAD_PID, pid);
 	pbuf__uint(&x->sub, THREAD_TID, tid);
 	pbuf__string(&x->sub, THREAD_NAME, name);
 	pbuf__reset(&x->event);
 	pbuf__uint(&x->event, TRACK_UUID, THREAD_UUID(tid));
-	pbuf__uint(&x->event, TRACK_PARENT, PROCESS_UUID);
+	pbuf__uint(&x->event, TRACK_PARENT,
+		   pid == x->ctx->info->pid ? PROCESS_UUID : OTHER_PROCESS_UUID(pid));
 	pbuf__message(&x->event, TRACK_THREAD, &x->sub);
 	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
 	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
@@ -455,6 +482,7 @@ static void perfetto_free(void *self)
 	bytemap__free(x->hold_tracks);
 	bytemap__free(x->stack_iids);
 	bytemap__free(x->track_ends);
+	bytemap__free(x->processes);
 	pbuf__release(&x->packet);
 	pbuf__release(&x->event);
 	pbuf__release(&x->interned);
@@ -491,9 +519,11 @@ static void *perfetto_new(const struct export_ctx *ctx)
 	x->hold_tracks = bytemap__new();
 	x->stack_iids = bytemap__new();
 	x->track_ends = bytemap__new();
+	x->processes = bytemap__new();
 	x->loops = loopblock__new();
 	x->deadlocks = deadlock__new(DEADLOCK_CONFIRM_NS);
-	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends && x->loops && x->deadlocks
+	err = x->tl && x->hold_tracks && x->stack_iids && x->track_ends && x->processes &&
+		      x->loops && x->deadlocks
 		  ? 0
 		  : -ENOMEM;
 	for (int i = 0; i < NTABLES; i++)
