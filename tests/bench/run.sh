@@ -17,7 +17,7 @@ RATE_SECONDS=${RATE_SECONDS:-3}
 OUT=build/bench.txt
 tmp=$(mktemp -d /tmp/lockscope-bench.XXXXXX)
 # Ctrl-C reaches the workloads and recorders too: they run in this process group
-trap 'kill $(cat "$tmp/servers" 2>/dev/null) 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $(cat "$tmp/servers" 2>/dev/null) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 
 omit() { case " $OMIT " in *" $1 "*) return 0 ;; esac; return 1; }
 # numbers on stdin, one a line: "median [min-max]" (with FMT for each; default: 3 decimals
