@@ -108,6 +108,8 @@ async function main() {
 			groups: timeline.groups.map(({pid, label, y, tids}) => ({pid, label, y, tids})),
 			trackY: Object.fromEntries(timeline.tracks.map((o) => [o.tid, o.y]))}),
 		select,
+		// each lock's kind, as the trace says it (the legend folds the interpreter's own)
+		lockKinds: () => tl.meta.locks.map((l) => l.kind),
 		zoom: (f) => timeline.zoom(f),
 		pointAt: (name) => timeline.pointAt(lockIndex.get(name)),
 		// resolves after the next frame is drawn, with its stats

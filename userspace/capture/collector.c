@@ -1941,9 +1941,9 @@ static int py_acquired(struct collector *c, uint64_t ts, uint32_t tid, uint64_t 
 		r.lock.name = name;
 		return put(c, &r);
 	}
-	/* a stack cut or unnamed: the next taking may tell more */
-	if (!(flags & SF_PYMETHOD))
-		return 0;
+	/* taken for Python (a _thread lock method's frame), or a stack with frames unnamed (a
+	 * stripped interpreter, Debian's, names none of those): its frames may show the variable;
+	 * the lock object is found by its word, so a lock no variable refers to is left alone */
 	if (now - c->py_name_at >= 1000000000ull) {
 		c->py_name_at = now;
 		c->py_name_left = PY_NAME_RATE;

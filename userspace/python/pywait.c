@@ -256,7 +256,8 @@ static bool search_attrs(struct search *s, uint64_t obj, const char *prefix, con
 			snprintf(s->buf, s->cap, "%s.%s%s", prefix, key, suffix);
 			found = true;
 		}
-	for (size_t i = 0; i < n && !found; i++)
+	/* naming only: finding a lock by its word would spend the budget on every attribute */
+	for (size_t i = 0; i < n && !found && s->target; i++)
 		if (vals[i] && str_of(s->r, keys[i], key, sizeof(key))) {
 			snprintf(path, sizeof(path), "%s.%s", prefix, key);
 			found = search_items(s, vals[i], path, suffix);
@@ -292,7 +293,7 @@ static bool search_locals(struct search *s, const struct py_frame *f)
 			snprintf(s->buf, s->cap, "%s%s", name, suffix);
 			found = true;
 		}
-	/* lists of locks before attributes: an object's attributes are many more reads */
+	/* lists of locks before attributes: a module's attributes would spend the budget */
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && search_items(s, vals[i], "", suffix) &&
 			str_of(s->r, names[i], name, sizeof(name)) &&
