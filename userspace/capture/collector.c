@@ -880,10 +880,6 @@ static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stac
  * waits again) waits on the same word soon after: the same wait, the same object. */
 #define PY_WAIT_RESUME_NS 100000000ull
 
-/* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
- * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
- * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
- * threading lock's, found before. */
 /* What the frames of a wait as they were when it began (AT) show, where those read now came
  * too late: the idiom of a Condition's waiter lock, or a join, from their code alone
  * (pywait__classify_as_was). Frames not shown (C-stack shims) are left out. */
@@ -910,6 +906,10 @@ static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, st
 		pyreader__frame_clear(&f[i]);
 }
 
+/* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
+ * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
+ * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
+ * threading lock's, found before. */
 static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
 		    bool known_lock, const struct ls_py_stack *at, struct pywait *out)
 {
@@ -1578,10 +1578,9 @@ static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *
 			 const struct stack_info *si, enum ls_lock_kind *kind, uint64_t *addr)
 {
 	char name[PYWAIT_NAME_MAX + 300], sig[PYWAIT_NAME_MAX + 320];
-	int err;
-
 	const char *site = si && si->first_user ? si->first_user : "?";
 	uint64_t object = pw->object;
+	int err;
 
 	*kind = pywait_kind[pw->kind];
 	/* a multiprocessing lock is a semaphore its native frames saw (not under a CPython lock) */
@@ -1600,8 +1599,7 @@ static int py_wait_apply(struct collector *c, uint64_t ts, const struct pywait *
 		snprintf(name, sizeof(name), "%s", pw->name);
 	else if (pw->object)
 		snprintf(name, sizeof(name), "%s 0x%llx waited on in %s",
-			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object,
-			 si && si->first_user ? si->first_user : "?");
+			 pw->type[0] ? pw->type : "object", (unsigned long long)pw->object, site);
 	else	/* its kind known from its frames' code or the thread's last wait */
 		snprintf(name, sizeof(name), "%s waited on in %s", ls_kind_name(*kind), site);
 	/* the lock under the wait (a Condition's waiter, a SimpleQueue's, a thread's tstate lock)

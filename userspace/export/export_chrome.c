@@ -379,14 +379,13 @@ static int on_thread_name(void *arg, uint32_t tid, const char *name)
 {
 	struct exporter *x = arg;
 	uint32_t pid = pid_of(x, tid);
-	const char *pname, *cmdline;
+	const char *pname;
 	int err;
 
 	if (pid != x->ctx->info->pid && !bytemap__get_u64(x->pid_index, pid)) {
 		if (bytemap__put_u64(x->pid_index, pid, 1))
 			return -ENOMEM;
-		model__process(x->model, pid, &pname, &cmdline);
-		pname = pname ?: model__thread_name(x->model, pid);
+		pname = model__process_name(x->model, pid);
 		if ((err = metadata(x, "process_name", pid, pname ? pname : "")))
 			return err;
 	}

@@ -194,26 +194,30 @@ static int slice_end(struct perfetto *x, uint32_t tid, uint64_t ts)
 	return event_end(x, ts);
 }
 
-/* The track of process PID, other than the trace's own, named by its command (else its main
- * thread's name), described before its first thread's. */
+/* A packet that describes process PID's track UUID, named NAME (NULL: ""); SEQ its flags. */
+static int process_descriptor(struct perfetto *x, uint64_t uuid, uint32_t pid, const char *name,
+			      uint32_t seq)
+{
+	pbuf__reset(&x->sub);
+	pbuf__uint(&x->sub, PROCESS_PID, pid);
+	pbuf__string(&x->sub, PROCESS_NAME, name ? name : "");
+	pbuf__reset(&x->event);
+	pbuf__uint(&x->event, TRACK_UUID, uuid);
+	pbuf__message(&x->event, TRACK_PROCESS, &x->sub);
+	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
+	return emit(x, seq);
+}
+
+/* The track of process PID, other than the trace's own, described before its first thread's. */
 static int other_process_track(struct perfetto *x, uint32_t pid)
 {
-	const char *comm = NULL, *cmdline = NULL;
-
 	if (bytemap__get_u64(x->processes, pid))
 		return 0;
 	if (bytemap__put_u64(x->processes, pid, 1))
 		return -ENOMEM;
-	model__process(x->ctx->model, pid, &comm, &cmdline);
-	comm = comm ?: model__thread_name(x->ctx->model, pid);
-	pbuf__reset(&x->sub);
-	pbuf__uint(&x->sub, PROCESS_PID, pid);
-	pbuf__string(&x->sub, PROCESS_NAME, comm ? comm : "");
-	pbuf__reset(&x->event);
-	pbuf__uint(&x->event, TRACK_UUID, OTHER_PROCESS_UUID(pid));
-	pbuf__message(&x->event, TRACK_PROCESS, &x->sub);
-	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
-	return emit(x, SEQ_NEEDS_INCREMENTAL_STATE);
+	return process_descriptor(x, OTHER_PROCESS_UUID(pid), pid,
+				  model__process_name(x->ctx->model, pid),
+				  SEQ_NEEDS_INCREMENTAL_STATE);
 }
 
 static int on_thread_name(void *arg, uint32_t tid, const char *name)
@@ -497,14 +501,8 @@ static int process_track(struct perfetto *x)
 {
 	const struct ls_trace_info *info = x->ctx->info;
 
-	pbuf__reset(&x->sub);
-	pbuf__uint(&x->sub, PROCESS_PID, info->pid);
-	pbuf__string(&x->sub, PROCESS_NAME, info->comm ? info->comm : "");
-	pbuf__reset(&x->event);
-	pbuf__uint(&x->event, TRACK_UUID, PROCESS_UUID);
-	pbuf__message(&x->event, TRACK_PROCESS, &x->sub);
-	pbuf__message(&x->packet, PACKET_TRACK_DESCRIPTOR, &x->event);
-	return emit(x, SEQ_INCREMENTAL_STATE_CLEARED);
+	return process_descriptor(x, PROCESS_UUID, info->pid, info->comm,
+				  SEQ_INCREMENTAL_STATE_CLEARED);
 }
 
 static void *perfetto_new(const struct export_ctx *ctx)

@@ -1175,10 +1175,9 @@ const char *symbolizer__callee(struct symbolizer *s, uint64_t ra)
 	}
 	/* call stub: e8 rel32 to a PLT entry, which jumps through its slot with ff 25 disp32
 	 * (after endbr64 and a bnd prefix in .plt.sec) */
-	if (!(call = image_at(m->obj, vaddr - 5, 5)) || call[0] != 0xe8)
+	if (!direct_call_target(s, ra, &target))
 		return NULL;
-	memcpy(&rel, call + 1, sizeof(rel));
-	target = vaddr + (uint64_t)(int64_t)rel;
+	target -= m->bias;
 	if (!(stub = image_at(m->obj, target, 16)))
 		return NULL;
 	k = !memcmp(stub, endbr64, sizeof(endbr64)) ? sizeof(endbr64) : 0;

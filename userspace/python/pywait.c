@@ -207,16 +207,6 @@ static bool str_of(struct pyreader *r, uint64_t obj, char *buf, size_t cap)
 	return obj && !pyreader__str(r, obj, buf, cap);
 }
 
-/* BUF (CAP bytes) with NAME before what it held: "[3]" becomes "forks[3]". */
-static bool prefix_name(char *buf, size_t cap, const char *name)
-{
-	char rest[PYWAIT_NAME_MAX];
-
-	snprintf(rest, sizeof(rest), "%s", buf);
-	snprintf(buf, cap, "%s%s", name, rest);
-	return true;
-}
-
 /* The items of OBJ, a list or tuple (locks made in a comprehension, a philosopher's forks):
  * "PREFIX[i]" (SUFFIX after). */
 static bool search_items(struct search *s, uint64_t obj, const char *prefix, const char *suffix)
@@ -295,9 +285,8 @@ static bool search_locals(struct search *s, const struct py_frame *f)
 		}
 	/* lists of locks before attributes: a module's attributes would spend the budget */
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
-		found = vals[i] && search_items(s, vals[i], "", suffix) &&
-			str_of(s->r, names[i], name, sizeof(name)) &&
-			prefix_name(s->buf, s->cap, name);
+		found = vals[i] && str_of(s->r, names[i], name, sizeof(name)) &&
+			search_items(s, vals[i], name, suffix);
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, names[i], name, sizeof(name)) &&
 			search_attrs(s, vals[i], name, suffix);
@@ -323,8 +312,8 @@ static bool search_globals(struct search *s, const struct py_frame *f)
 			found = true;
 		}
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
-		found = vals[i] && search_items(s, vals[i], "", "") &&
-			str_of(s->r, keys[i], key, sizeof(key)) && prefix_name(s->buf, s->cap, key);
+		found = vals[i] && str_of(s->r, keys[i], key, sizeof(key)) &&
+			search_items(s, vals[i], key, "");
 	for (size_t i = 0; i < n && !found && s->attrs; i++)
 		found = vals[i] && str_of(s->r, keys[i], key, sizeof(key)) && key[0] != '_' &&
 			search_attrs(s, vals[i], key, "");
@@ -562,7 +551,6 @@ static int confirm(struct pyreader *r, const struct py_thread *t, uint64_t futex
 			return 0;
 		}
 		out->kind = site->kind;
-		out->name[0] = '\0';
 		if (out->kind == PYWAIT_JOIN)	/* one entry with the join's own wait */
 			thread_named(r, out->object, out);
 		else

@@ -385,6 +385,14 @@ bool model__process(const struct model *m, uint32_t pid, const char **comm, cons
 	return p;
 }
 
+const char *model__process_name(const struct model *m, uint32_t pid)
+{
+	const char *comm, *cmdline;
+
+	model__process(m, pid, &comm, &cmdline);
+	return comm ?: model__thread_name(m, pid);
+}
+
 uint32_t model__thread_parent(const struct model *m, uint32_t tid)
 {
 	const struct thread *t = table_find(&m->threads, tid);

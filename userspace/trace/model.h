@@ -29,6 +29,9 @@ uint32_t model__thread_pid(const struct model *m, uint32_t tid);
 /* Process PID's command as its last PROCESS record gave it: *COMM and *CMDLINE borrowed, NULL
  * where not known. False if no PROCESS record named PID (traces before format 3, mostly). */
 bool model__process(const struct model *m, uint32_t pid, const char **comm, const char **cmdline);
+/* Process PID's name for a track of its own: its command, else its main thread's name; NULL
+ * where neither is known. Borrowed. */
+const char *model__process_name(const struct model *m, uint32_t pid);
 /* The thread that created TID (for a process's first thread, the one that forked it); 0 if not
  * known (present when recording began). */
 uint32_t model__thread_parent(const struct model *m, uint32_t tid);
