@@ -371,6 +371,27 @@ static bool pid_in(const struct jp_value *pids, double pid)
 	return false;
 }
 
+/* Each of LOCKS (a report's locks[]) as "key kind name: waiter tids", for a failure to say
+ * what was seen (static: valid to the next call). */
+static const char *locks_said(const struct jp_value *locks)
+{
+	static char buf[4096];
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < locks->len && n < sizeof(buf) - 256; i++) {
+		const struct jp_value *w = jp_path(&locks->items[i], "waiters");
+
+		n += snprintf(buf + n, sizeof(buf) - n,
+			      "\n  %s %s %.80s:", jstr(&locks->items[i], "addr"),
+			      jstr(&locks->items[i], "kind"), jstr(&locks->items[i], "name") ?: "");
+		for (size_t k = 0; w && k < w->len && n < sizeof(buf) - 32; k++)
+			n += snprintf(buf + n, sizeof(buf) - n, " %.0f",
+				      jnum(&w->items[k], "tid", 0));
+	}
+	return buf;
+}
+
 /* The one entry of py_mplock's multiprocessing.Lock in the report of TRACE: a semaphore in
  * /dev/shm, the same lock in every process, named after its variable or its file, whose waiters are
  * threads of WAITERS (pids; at least MIN_PROCS of them wait) and no other. Every thread of the
@@ -393,7 +414,8 @@ static struct jp_value *mplock_report(const char *trace, const struct jp_value *
 		shared++;
 		*lock = &locks->items[i];
 	}
-	cr_assert_eq(shared, 1, "the shared lock is %zu entries", shared);
+	cr_assert_eq(shared, 1, "the shared lock is %zu entries; the locks: %s", shared,
+		     locks_said(locks));
 	/* a semaphore, with or without libc's debug info (sem_wait's tail call leaves no frame of
 	 * its own: the caller's call through its PLT names it) */
 	cr_assert_str_eq(jstr(*lock, "kind"), "sem");
@@ -409,7 +431,8 @@ static struct jp_value *mplock_report(const char *trace, const struct jp_value *
 		cr_assert(pid_in(waiters, tid), "waiter %.0f is not a process recorded", tid);
 		seen++;
 	}
-	cr_assert_geq(seen, min_procs, "waiters from %zu processes", seen);
+	cr_assert_geq(seen, min_procs, "waiters from %zu processes; the locks: %s", seen,
+		      locks_said(locks));
 	threads = must_array(rep, "threads");
 	for (size_t i = 0; i < threads->len; i++)
 		cr_assert_eq(jp_path(&threads->items[i], "pid")->type, JP_NUMBER);

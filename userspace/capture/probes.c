@@ -62,10 +62,12 @@ static const struct func funcs[] = {
 };
 
 /* CPython's own lock (threading.Lock, RLock, the locks behind Thread.join): a semaphore with
- * no owner word, so its holders come from these calls. */
+ * no owner word, so its holders come from these calls. The release first: a link puts its
+ * probes in in the order of its offsets, and CPython's are put in while the C library's run
+ * (lock_probes__add_python), so that every take seen has its release seen. */
 static const struct func py_funcs[] = {
-	{"PyThread_acquire_lock_timed", LS_API_MUTEX | LS_API_PY, ROLE_LOCK},
 	{"PyThread_release_lock", LS_API_MUTEX | LS_API_PY | LS_API_UNLOCK, ROLE_UNLOCK},
+	{"PyThread_acquire_lock_timed", LS_API_MUTEX | LS_API_PY, ROLE_LOCK},
 };
 
 #define NFUNCS ARRAY_SIZE(funcs)
@@ -290,14 +292,18 @@ bool lock_probes__target_uses(const struct lock_probes *p)
 }
 
 /* With uprobe sessions, the entry link's offsets get the session program, and there is no
- * return link: its entry asks for the return only of lock calls. */
-static int lib_attach(struct lock_probes *p, struct probed_lib *lib)
+ * return link: its entry asks for the return only of lock calls. Without, a library put in
+ * while events flow (LIVE) gets its return probes first: a call whose entry is seen has its
+ * return seen. */
+static int lib_attach(struct lock_probes *p, struct probed_lib *lib, bool live)
 {
 	int session = bpf_program__fd(p->skel->progs.lock_session);
 	const struct bpf_program *progs[L__COUNT] = {p->skel->progs.lock_entry,
 						     p->skel->progs.lock_return};
+	int n = session >= 0 ? 1 : L__COUNT;
 
-	for (int i = 0; i < (session >= 0 ? 1 : L__COUNT); i++) {
+	for (int k = 0; k < n; k++) {
+		int i = live && n == L__COUNT ? n - 1 - k : k;
 		struct link_set *ls = &lib->links[i];
 
 		if (!ls->cnt || ls->fd >= 0)
@@ -321,7 +327,7 @@ int lock_probes__attach(struct lock_probes *p)
 	if (p->attached)
 		return 0;
 	for (int l = 0; l < p->nlibs && !err; l++)
-		err = lib_attach(p, &p->libs[l]);
+		err = lib_attach(p, &p->libs[l], false);
 	if (err) {
 		lock_probes__detach(p);
 		return err;
@@ -378,6 +384,7 @@ int lock_probes__add_python(struct lock_probes *p, const char *object)
 {
 	struct probed_lib *lib = &p->libs[1];
 	uint64_t offs[ARRAY_SIZE(py_funcs)] = {0};
+	int found;
 
 	if (p->nlibs > 1)
 		return 0;
@@ -386,10 +393,25 @@ int lock_probes__add_python(struct lock_probes *p, const char *object)
 	snprintf(lib->path, sizeof(lib->path), "/proc/%d/root%s", p->pid, object);
 	if (find_offsets(lib->path, py_funcs, ARRAY_SIZE(py_funcs), offs) <= 0)
 		return -ENOENT;
+	found = p->nfound;
 	fill_links(p, lib, py_funcs, ARRAY_SIZE(py_funcs), offs);
+	/* probes in already: CPython's go in beside them, its release before its take, so that
+	 * no lock call of the target goes unseen meanwhile (taking the others out for it left a
+	 * blind stretch of tens of ms, as long as a short program's whole run) */
+	if (p->attached) {
+		int err = lib_attach(p, lib, true);
+
+		if (err) {
+			for (int i = 0; i < L__COUNT; i++)
+				if (lib->links[i].fd >= 0) {
+					close(lib->links[i].fd);
+					lib->links[i].fd = -1;
+				}
+			p->nfound = found;
+			return err;
+		}
+	}
 	p->nlibs = 2;
-	/* the next window attaches it with the rest: attached now, its lock probes could go in
-	 * before its unlock probes while events flow */
 	return 0;
 }
 

@@ -907,13 +907,13 @@ static void window(struct recorder *r, bool on, double credit)
 			(ls_mono_ns() - before) / 1e6);
 }
 
-/* A target seen to run CPython gets its lock calls probed too: from auto mode's next stretch on;
- * full mode's probes come out and go back in with them, a window edge in the trace. */
+/* A target seen to run CPython gets its lock calls probed too, beside the C library's: at once
+ * where those are in (no window edge: none of the target's lock calls go unseen meanwhile), else
+ * from auto mode's next stretch on. */
 static void probe_python(struct recorder *r)
 {
 	const char *object;
 	uint64_t lo, hi;
-	bool again;
 
 	collector__python_look(r->col, false);
 	python_where(r);
@@ -926,14 +926,9 @@ static void probe_python(struct recorder *r)
 	if (!r->probes || r->python_probed || !(object = collector__python_object(r->col)))
 		return;
 	r->python_probed = true;
-	again = !r->guard && lock_probes__attached(r->probes);
-	if (again)
-		window(r, false, 0);
 	if (r->guard ? guard__add_python(r->guard, object) : lock_probes__add_python(r->probes,
 											   object))
 		ls_note("record", "%s: CPython's lock calls cannot be probed", object);
-	if (again)
-		window(r, true, 0);
 }
 
 /* X rounded to two significant digits: 21818 -> 22000 */
