@@ -12,6 +12,18 @@ import {analyzeEvents} from '@paulirish/trace_engine/analyze-trace.mjs';
 
 const LS = 'build/lockscope';
 
+// The trace model calls URL.parse (Node 20.18 and 22.1 on), which Debian 12's Node 18 lacks:
+// the standard's definition, a URL or null where it does not parse.
+if (typeof URL.parse !== 'function') {
+	URL.parse = (url, base) => {
+		try {
+			return new URL(url, base);
+		} catch {
+			return null;
+		}
+	};
+}
+
 test('DevTools binds every wake flow of the Chrome export', {timeout: 120000}, async () => {
 	const dir = mkdtempSync(path.join(tmpdir(), 'lockscope-devtools-'));
 	const trace = path.join(dir, 'contended.lsz');
