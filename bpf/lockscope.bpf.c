@@ -511,7 +511,7 @@ static __always_inline struct scratch_buf *get_scratch(void)
 }
 
 #define PY_MAX_WALK 64	/* thread states looked at for a thread not in py_threads yet */
-#define PY_WALK_AGAIN_NS 10000000	/* a thread not found is looked for again after this */
+#define PY_WALK_AGAIN_NS 1000000	/* a thread not found is looked for again after this */
 
 /* TID's thread state: from the map, or (a thread that began since userspace last looked) found
  * in the interpreter's list by its ident, glibc's pthread_self(), which is x86-64's fs base.

@@ -364,7 +364,8 @@ Test(deadlock, condition_waits_wait_for_no_holder)
 Test(deadlock, signalling_waits_close_no_cycle)
 {
 	static const uint8_t kinds[] = {LS_KIND_EVENT, LS_KIND_QUEUE, LS_KIND_BARRIER,
-					LS_KIND_SIGNAL, LS_KIND_JOIN, LS_KIND_COND};
+					LS_KIND_SIGNAL, LS_KIND_JOIN, LS_KIND_COND,
+					LS_KIND_UNPLACED};
 
 	for (size_t i = 0; i < sizeof(kinds); i++) {
 		struct seen s = {0};

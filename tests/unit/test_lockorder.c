@@ -907,6 +907,36 @@ Test(lockorder, a_condition_waiter_orders_nothing)
 	free(text);
 }
 
+/* Event.wait in the main thread, a signal's handler calling Event.set: T1 holds the condition's
+ * lock C, takes a fresh waiter W, lets C go and waits on W, its own, in a second acquire; the
+ * signal interrupts it (the acquire fails: no ACQUIRE) and the handler, run inside it, takes C
+ * and notify() releases W in the same thread; the acquire is made again and gets W; C is taken
+ * back. The edges C -> W -> C are one thread's and no order: the wait on W, its holder's,
+ * tells W is a signal, also where its frames came too late to place it (LS_KIND_UNPLACED). */
+Test(lockorder, a_waiter_released_by_a_handler_in_its_own_wait_orders_nothing)
+{
+	for (int unplaced = 0; unplaced < 2; unplaced++) {
+		uint64_t waiter = unplaced ? LOCK_B : LOCK_A;
+
+		acq_py(T1, LOCK_C, now + 1, 0);
+		acq_py(T1, waiter, now + 1, 0);
+		rel(T1, LOCK_C);
+		wait_on(T1, waiter, unplaced ? LS_KIND_UNPLACED : LS_KIND_MUTEX, 0);
+		acq_py(T1, LOCK_C, now + 1, 0);	/* the handler: Event.set */
+		rel(T1, waiter);		/* notify() */
+		rel(T1, LOCK_C);
+		acq_py(T1, waiter, now + 1, 0);	/* the acquire, made again */
+		acq_py(T1, LOCK_C, now + 1, 0);
+		rel(T1, LOCK_C);
+		destroy(T1, waiter);
+	}
+	cr_assert_eq(lockorder__finish(lo), 0);
+	cr_assert_eq(lockorder__cycle_count(lo, false), 0, "a waiter closed a cycle");
+	cr_assert(lockorder__node(lo, 1)->signal, "the waiter is not seen as a signal");
+	cr_assert(lockorder__node(lo, 2)->signal, "the unplaced waiter is not seen as a signal");
+	cr_assert_not(lockorder__node(lo, 0)->signal, "the condition's lock is a lock");
+}
+
 /* Where the interpreter's sem_wait is probed too, it returns inside PyThread_acquire_lock_timed:
  * two ACQUIREs, the outer one's call begun before the inner one returned. One taking: the lock
  * stays a lock, and its inversion is a cycle. */

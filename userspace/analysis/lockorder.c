@@ -354,8 +354,16 @@ static int on_wait_begin(struct lockorder *lo, const struct ls_rec *rec)
 
 	/* a wait outside a lock call the probes saw begin may follow releases they did not see
 	 * (an off stretch begun meanwhile): what the thread holds then is not known */
-	if (!t || !t->nheld || rec->wait_begin.kind != LS_KIND_MUTEX ||
-	    !(rec->wait_begin.flags & LS_WAIT_IN_CALL))
+	if (!t || !t->nheld || !(rec->wait_begin.flags & LS_WAIT_IN_CALL))
+		return 0;
+	/* a CPython lock wait its frames did not place orders nothing, but says as much as any
+	 * of the lock a thread waits on while it holds it */
+	if (rec->wait_begin.kind == LS_KIND_UNPLACED) {
+		if (node_lookup(lo, rec->wait_begin.addr, &node) && held_find(t, node))
+			lo->nodes[node].signal |= lo->nodes[node].python;
+		return 0;
+	}
+	if (rec->wait_begin.kind != LS_KIND_MUTEX)
 		return 0;
 	if (node_lookup(lo, rec->wait_begin.addr, &node) && t->attempt.on &&
 	    t->attempt.node == node)

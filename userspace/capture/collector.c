@@ -52,6 +52,9 @@ struct stack_info {
  * program waits for the GIL hundreds of times a second, and a read costs ~50 us. */
 #define PY_READ_NS 10000000ull
 #define PY_LOOK_NS 5000000000ull	/* how long after an exec to look for CPython */
+/* ... and how often: a launched interpreter runs its program's first lines ~30 ms after its
+ * exec, whose waits carry their Python frames only once it is found */
+#define PY_LOOK_EVERY_NS 5000000ull
 #define GIL_LOOK_NS 1000000ull		/* how often to look for a GIL not set up yet */
 #define PY_MAX_IDS 64
 #define DESCRIBE_AGAIN 16 /* events after an exec read without its arguments: read again */
@@ -901,6 +904,8 @@ static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, st
 		code[n] = at->code[i];
 		instr[n++] = at->instr[i];
 	}
+	if (!n)
+		return;
 	pywait__classify_as_was(c->py, f, code, instr, n, out);
 	for (size_t i = 0; i < n; i++)
 		pyreader__frame_clear(&f[i]);
@@ -909,44 +914,56 @@ static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, st
 /* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
  * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
  * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
- * threading lock's, found before. */
-static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
+ * threading lock's, found before. True where none placed it because its frames came too late
+ * (the thread had moved on or gone, the program ended) rather than showing no lock. */
+static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
 		    bool known_lock, const struct ls_py_stack *at, struct pywait *out)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
 	struct py_thread t;
+	bool late = false;
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (!pc)
-		return;
+		return false;
 	if (pc->wait_futex == futex && pc->wait.kind == PYWAIT_LOCK &&
 	    now - pc->wait_at < PY_WAIT_KEEP_NS) {
 		*out = pc->wait;
-		return;
+		return false;
 	}
-	/* a thread list walked while threads come and go may miss it: once more */
-	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t))
-		return;
-	pc->read_at = now;
-	py_fill(c, pc, &t);
-	pc->pinned = true;
-	err = pywait__classify(c->py, &t, futex, known_lock, out);
-	/* frames read after the wait ended are another moment's: a Condition's next waiter
-	 * lock gets the same memory, so the objects would confirm the wrong wait */
-	if (!err && began && c->wait_open && !c->wait_open(c->wait_open_arg, tid, futex, began))
-		memset(out, 0, sizeof(*out));
-	pyreader__thread_clear(&t);
-	if (err)
-		return;	/* no object layouts for this CPython: the frames' names alone */
-	pc->objects_told = true;	/* the objects decide, not the names */
-	/* frames that moved on before they were read (a wait shorter than the time it took to
-	 * handle its event): the kind of the thread's last verdict on the word, not its object.
-	 * A Condition.wait frees its waiter lock, and the thread's next one gets the same
-	 * memory, so the same word: a thread that waits in a loop waits alike. */
-	if (out->kind == PYWAIT_UNKNOWN && at && at->n)
-		py_wait_as_was(c, at, out);
+	/* a thread list walked while threads come and go may miss it: once more; still missed
+	 * (a join waits while the threads it waits for leave the list), its frames as they were
+	 * when the wait began say what they can */
+	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t)) {
+		late = true;
+		if (at && at->n)
+			py_wait_as_was(c, at, out);
+	} else {
+		pc->read_at = now;
+		py_fill(c, pc, &t);
+		pc->pinned = true;
+		err = pywait__classify(c->py, &t, futex, known_lock, out);
+		/* frames read after the wait ended are another moment's: a Condition's next
+		 * waiter lock gets the same memory, so the objects would confirm the wrong wait */
+		if (!err && began && c->wait_open &&
+		    !c->wait_open(c->wait_open_arg, tid, futex, began)) {
+			memset(out, 0, sizeof(*out));
+			late = true;
+		}
+		pyreader__thread_clear(&t);
+		if (err)
+			return false;	/* no object layouts for this CPython: the frames' names */
+		pc->objects_told = true;	/* the objects decide, not the names */
+		/* frames that moved on before they were read (a wait shorter than the time it
+		 * took to handle its event): the idiom their code shows, else the kind of the
+		 * thread's last verdict on the word, not its object. A Condition.wait frees its
+		 * waiter lock, and the thread's next one gets the same memory, so the same word:
+		 * a thread that waits in a loop waits alike. */
+		if (out->kind == PYWAIT_UNKNOWN && at && at->n)
+			py_wait_as_was(c, at, out);
+	}
 	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
 	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
 		*out = pc->wait;	/* the same wait, resumed after a signal */
@@ -959,11 +976,12 @@ static void py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	}
 	if (out->kind == PYWAIT_UNKNOWN) {
 		c->py_wait_unknown++;
-		return;	/* the last verdict stands for the next waits */
+		return late;	/* the last verdict stands for the next waits */
 	}
 	pc->wait = *out;
 	pc->wait_futex = futex;
 	pc->wait_at = now;
+	return false;
 }
 
 /* A pin that no stack used (the wait's stack did not run the interpreter loop) is dropped. */
@@ -1019,7 +1037,7 @@ static void py_look(struct collector *c)
 	char why[128];
 
 	gil_look(c);
-	if (c->py || now > c->py_look_until || now - c->py_looked < 50000000ull)
+	if (c->py || now > c->py_look_until || now - c->py_looked < PY_LOOK_EVERY_NS)
 		return;
 	/* no object exported _PyRuntime: none will until another is mapped (reading a large
 	 * program's symbol table every 50 ms, as Node.js', kept the recorder from its events) */
@@ -1041,6 +1059,11 @@ static void py_look(struct collector *c)
 	symbolizer__refresh(c->sym);	/* the interpreter's objects */
 	write_new_mappings(c);
 	py_names(c);
+}
+
+bool collector__python_looking(const struct collector *c)
+{
+	return !c->py && ls_mono_ns() <= c->py_look_until;
 }
 
 void collector__python_look(struct collector *c, bool now)
@@ -1673,7 +1696,7 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	struct pywait pw = {.kind = PYWAIT_UNKNOWN};
 	enum ls_lock_kind kind;
 	uint32_t stack_id, owner;
-	bool gil;
+	bool gil, late = false;
 	int err;
 
 	r.ts = rel_ts(c, ev->h.ts);
@@ -1685,8 +1708,8 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	gil_look(c);
 	gil = c->py && ev->uaddr >= c->gil_lo && ev->uaddr < c->gil_hi;
 	if (c->py && !gil && ev->h.tid)
-		py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
-			py_named_lock(c, ev->uaddr), py, &pw);
+		late = py_wait(c, ev->h.tid, ev->uaddr, flags & LS_WAIT_AT_ATTACH ? 0 : ev->h.ts,
+			       py_named_lock(c, ev->uaddr), py, &pw);
 	if (ev->path)
 		err = path_stack(c, ev->h.tid, ev->path, py, &stack_id);
 	else
@@ -1722,6 +1745,10 @@ static int on_wait_begin(struct collector *c, const struct ls_ev_wait_begin *ev,
 	err = ensure_lock(c, r.ts, r.wait_begin.addr, kind, si, "waited on", ev->val);
 	if (err)
 		return err;
+	/* a CPython lock its frames came too late to place: a join, a signal or contention, not
+	 * known which, so not contention; the lock keeps its kind, the wait says it is unplaced */
+	if (late && kind == LS_KIND_MUTEX && !owner && si && (si->flags & SF_PYLOCK))
+		kind = LS_KIND_UNPLACED;
 	r.wait_begin.owner = owner;
 	r.wait_begin.stack_id = stack_id;
 	r.wait_begin.kind = kind;

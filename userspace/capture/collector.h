@@ -36,8 +36,10 @@ void collector__set_sink(struct collector *c, int (*fn)(void *arg, const struct 
 			 void *arg);
 
 /* Looks for CPython in the target if it has not been found yet: for a few seconds after an exec,
- * at most every 50 ms; NOW: at once, and for a few seconds from now. */
+ * at most every 5 ms; NOW: at once, and for a few seconds from now. */
 void collector__python_look(struct collector *c, bool now);
+/* Is it looking (not found yet, an exec not long ago)? The run loop then wakes as often. */
+bool collector__python_looking(const struct collector *c);
 /* FN(ARG, TID, TSTATE) is told each CPython thread's state as the collector finds it (again
  * when it changes): the BPF side reads the thread's innermost frame from there at each wait
  * (events.h), so that the wait's Python line is the one it waited on. */

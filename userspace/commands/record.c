@@ -47,6 +47,7 @@
  * the BPF side counts what it loses) */
 #define CONSUME_NS 250000000ull
 #define LOOP_POLL_MS 10		/* with an event loop seen: a sleeping block is seen this soon */
+#define PY_LOOK_POLL_MS 5	/* while the collector looks for CPython after an exec */
 #define WINDOW_NS 2000000000ull		/* auto mode re-prices its probes every window */
 #define MIN_ON_NS 50000000ull		/* the shortest stretch of full mode worth attaching */
 #define FIRST_ON_NS 5000000ull		/* auto: the first stretch, which prices the probes */
@@ -1126,6 +1127,10 @@ static int poll_ms(const struct recorder *r)
 		ms = (int)((end - now + 999999) / 1000000);
 	else if (r->probes && r->o->mode == RECORD_AUTO && end <= now)
 		ms = 1;
+	/* a program that exec'd (a pyenv shim, a wrapper script) may be CPython by now: found
+	 * before its program's first lines run, their waits carry their Python frames */
+	if (r->col && collector__python_looking(r->col) && ms > PY_LOOK_POLL_MS)
+		ms = PY_LOOK_POLL_MS;
 	return ms;
 }
 

@@ -1457,11 +1457,13 @@ void trace_reader__free(struct trace_reader *r)
 const char *ls_kind_name(enum ls_lock_kind kind)
 {
 	static const char *const names[] = {
-	    [LS_KIND_FUTEX] = "futex", [LS_KIND_MUTEX] = "mutex", [LS_KIND_RWLOCK] = "rwlock",
-	    [LS_KIND_SEM] = "sem",     [LS_KIND_GIL] = "gil",	  [LS_KIND_COND] = "cond",
-	    [LS_KIND_JOIN] = "join",   [LS_KIND_EVENT] = "event", [LS_KIND_QUEUE] = "queue",
-	    [LS_KIND_BARRIER] = "barrier", [LS_KIND_SIGNAL] = "signal",
-	    [LS_KIND_INTERNAL] = "internal", [LS_KIND_START] = "start",
+	    [LS_KIND_FUTEX] = "futex",	 [LS_KIND_MUTEX] = "mutex",
+	    [LS_KIND_RWLOCK] = "rwlock", [LS_KIND_SEM] = "sem",
+	    [LS_KIND_GIL] = "gil",	 [LS_KIND_COND] = "cond",
+	    [LS_KIND_JOIN] = "join",	 [LS_KIND_EVENT] = "event",
+	    [LS_KIND_QUEUE] = "queue",	 [LS_KIND_BARRIER] = "barrier",
+	    [LS_KIND_SIGNAL] = "signal", [LS_KIND_INTERNAL] = "internal",
+	    [LS_KIND_START] = "start",	 [LS_KIND_UNPLACED] = "unplaced",
 	};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == LS_KIND__COUNT, "a kind without name");

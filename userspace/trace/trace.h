@@ -37,16 +37,20 @@ enum ls_lock_kind {
 				 * buffers, its runtime), never from the program's Python code */
 	LS_KIND_START,		/* a thread's start handshake: Thread.start waiting for the new
 				 * thread's bootstrap, or the new thread for its starter */
+	LS_KIND_UNPLACED,	/* a CPython lock wait whose Python frames were read too late (the
+				 * thread had moved on, or the program had ended): a join, a signal
+				 * or contention, not known which, so not counted as contention */
 	LS_KIND__COUNT
 };
 
 /* Waiting that is not contention: for a signal, a thread's end, a queue's item. Such waits
- * have no holder to wait for, so they close no deadlock and order no locks. */
+ * have no holder to wait for, so they close no deadlock and order no locks. A wait not placed
+ * is not known to be contention: it is listed with them, and closes nothing either. */
 static inline bool ls_kind_signal(unsigned int kind)
 {
 	return kind == LS_KIND_COND || kind == LS_KIND_JOIN || kind == LS_KIND_EVENT ||
 	       kind == LS_KIND_QUEUE || kind == LS_KIND_BARRIER || kind == LS_KIND_SIGNAL ||
-	       kind == LS_KIND_START;
+	       kind == LS_KIND_START || kind == LS_KIND_UNPLACED;
 }
 
 /* WAIT_BEGIN flags. */
