@@ -259,7 +259,9 @@ static double joins_through_a_wrapper(const char *interp, size_t k, int run)
 	cr_expect_eq(waited(rep, "locks", NULL, NULL, tid), 0, "%s run %d: contention: %s", interp,
 		     run, list_names(rep, "locks"));
 	unplaced = jnum(rep, UNPLACED, -1);
-	cr_expect(unplaced <= 1 && joined > 0.8 * jnum(gt, "join_ns", 0),
+	/* the main thread's time in join(): its joins, but for a wait unplaced */
+	cr_expect(joined + waited(rep, "other_waits", "unplaced", NULL, tid) >
+		      0.8 * jnum(gt, "join_ns", 0),
 		  "%s run %d: %.1f ms of joins, it joined for %.1f ms; %.0f waits unplaced: %s",
 		  interp, run, joined / 1e6, jnum(gt, "join_ns", 0) / 1e6, unplaced,
 		  list_names(rep, "other_waits"));
@@ -278,9 +280,9 @@ PYW_TEST(joins_right_after_launch_through_a_wrapper_are_joins, 300)
 
 		for (int run = 0; run < 3; run++)
 			unplaced += joins_through_a_wrapper(interp[i], i, run);
-		/* found 50 ms after the exec, as it was, the interpreter left most of its joins
-		 * unplaced in every other run */
-		cr_expect_leq(unplaced, 1, "%s: %.0f waits unplaced in 3 runs", interp[i],
+		/* found 50 ms after the exec, as it was, the interpreter left 10-20 of its waits
+		 * unplaced in 3 runs */
+		cr_expect_leq(unplaced, 2, "%s: %.0f waits unplaced in 3 runs", interp[i],
 			      unplaced);
 	}
 }

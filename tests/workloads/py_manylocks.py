@@ -1,7 +1,7 @@
 """py_manylocks.py - a Python program with hundreds of locks, as a viewer has to show them: a bank
 of accounts, each with its own threading.Lock, transfers that take two of them in account order
-(no cycle), short-lived batch locks whose addresses the allocator reuses, and one lock-order
-inversion: audit() takes ledger then journal, post() journal then ledger, in two threads at
+(no cycle), short-lived batch locks whose addresses the allocator reuses, a vault that every
+teller takes at once when they start (contended every run), and one lock-order inversion: audit() takes ledger then journal, post() journal then ledger, in two threads at
 different moments (a deadlock the program can have, not one it has here).
 
     python3 tests/workloads/py_manylocks.py [--accounts N] [--threads N] [--transfers N]
@@ -26,6 +26,8 @@ TRANSFERS = arg("--transfers", 3000)
 
 ledger = threading.Lock()
 journal = threading.Lock()
+vault = threading.Lock()
+opening = threading.Barrier(THREADS)
 balances = [100] * ACCOUNTS
 accounts = [threading.Lock() for _ in range(ACCOUNTS)]
 inversion_done = threading.Event()
@@ -64,6 +66,9 @@ def post():
 
 def worker(seed):
     rng = random.Random(seed)
+    opening.wait()
+    with vault:  # all tellers at once: the others wait while one holds it
+        time.sleep(0.005)
     for i in range(TRANSFERS):
         transfer(rng)
         if i % 50 == 0:

@@ -885,8 +885,9 @@ static int py_view_of(struct collector *c, uint32_t tid, const struct ls_py_stac
 
 /* What the frames of a wait as they were when it began (AT) show, where those read now came
  * too late: the idiom of a Condition's waiter lock, or a join, from their code alone
- * (pywait__classify_as_was). Frames not shown (C-stack shims) are left out. */
-static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, struct pywait *out)
+ * (pywait__classify_as_was). Frames not shown (C-stack shims) are left out. How many frames
+ * it could read: none, and nothing is known of where the wait was. */
+static size_t py_wait_as_was(struct collector *c, const struct ls_py_stack *at, struct pywait *out)
 {
 	struct py_frame f[LS_PY_FRAMES];
 	uint64_t code[LS_PY_FRAMES], instr[LS_PY_FRAMES];
@@ -905,24 +906,26 @@ static void py_wait_as_was(struct collector *c, const struct ls_py_stack *at, st
 		instr[n++] = at->instr[i];
 	}
 	if (!n)
-		return;
+		return 0;
 	pywait__classify_as_was(c->py, f, code, instr, n, out);
 	for (size_t i = 0; i < n; i++)
 		pyreader__frame_clear(&f[i]);
+	return n;
 }
 
 /* What thread TID's wait on FUTEX, begun at BEGAN (the BPF clock; 0: already open when
  * recording began), is (python/pywait.h), from its frames read now: they are pinned for the
  * wait's stack, so that the stack and the verdict are of one moment. KNOWN_LOCK: FUTEX is a
- * threading lock's, found before. True where none placed it because its frames came too late
- * (the thread had moved on or gone, the program ended) rather than showing no lock. */
+ * threading lock's, found before. True where nothing is known of where it waited: its frames
+ * read too late (the thread had moved on or gone, the program ended) and none captured when it
+ * began. (Frames of then that show no idiom show a lock taken: contention, as ever.) */
 static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t began,
 		    bool known_lock, const struct ls_py_stack *at, struct pywait *out)
 {
 	struct py_cached *pc = py_cached(c, tid);
 	uint64_t now = ls_mono_ns();
 	struct py_thread t;
-	bool late = false;
+	bool late = false, as_was = false;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -939,7 +942,7 @@ static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t)) {
 		late = true;
 		if (at && at->n)
-			py_wait_as_was(c, at, out);
+			as_was = py_wait_as_was(c, at, out) > 0;
 	} else {
 		pc->read_at = now;
 		py_fill(c, pc, &t);
@@ -962,7 +965,7 @@ static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 		 * waiter lock, and the thread's next one gets the same memory, so the same word:
 		 * a thread that waits in a loop waits alike. */
 		if (out->kind == PYWAIT_UNKNOWN && at && at->n)
-			py_wait_as_was(c, at, out);
+			as_was = py_wait_as_was(c, at, out) > 0;
 	}
 	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
 	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
@@ -976,7 +979,7 @@ static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	}
 	if (out->kind == PYWAIT_UNKNOWN) {
 		c->py_wait_unknown++;
-		return late;	/* the last verdict stands for the next waits */
+		return late && !as_was;	/* the last verdict stands for the next waits */
 	}
 	pc->wait = *out;
 	pc->wait_futex = futex;

@@ -38,8 +38,9 @@ enum ls_lock_kind {
 	LS_KIND_START,		/* a thread's start handshake: Thread.start waiting for the new
 				 * thread's bootstrap, or the new thread for its starter */
 	LS_KIND_UNPLACED,	/* a CPython lock wait whose Python frames were read too late (the
-				 * thread had moved on, or the program had ended): a join, a signal
-				 * or contention, not known which, so not counted as contention */
+				 * thread had moved on, or the program had ended), none captured when
+				 * it began: a join, a signal or contention, not known which, so not
+				 * counted as contention */
 	LS_KIND__COUNT
 };
 
