@@ -941,8 +941,6 @@ static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 	 * when the wait began say what they can */
 	if (pyreader__thread(c->py, tid, &t) && pyreader__thread(c->py, tid, &t)) {
 		late = true;
-		if (at && at->n)
-			as_was = py_wait_as_was(c, at, out) > 0;
 	} else {
 		pc->read_at = now;
 		py_fill(c, pc, &t);
@@ -959,14 +957,14 @@ static bool py_wait(struct collector *c, uint32_t tid, uint64_t futex, uint64_t 
 		if (err)
 			return false;	/* no object layouts for this CPython: the frames' names */
 		pc->objects_told = true;	/* the objects decide, not the names */
-		/* frames that moved on before they were read (a wait shorter than the time it
-		 * took to handle its event): the idiom their code shows, else the kind of the
-		 * thread's last verdict on the word, not its object. A Condition.wait frees its
-		 * waiter lock, and the thread's next one gets the same memory, so the same word:
-		 * a thread that waits in a loop waits alike. */
-		if (out->kind == PYWAIT_UNKNOWN && at && at->n)
-			as_was = py_wait_as_was(c, at, out) > 0;
 	}
+	/* frames that moved on before they were read (a wait shorter than the time it took to
+	 * handle its event), or not read at all: the idiom their code shows, else the kind of the
+	 * thread's last verdict on the word, not its object. A Condition.wait frees its waiter
+	 * lock, and the thread's next one gets the same memory, so the same word: a thread that
+	 * waits in a loop waits alike. */
+	if (out->kind == PYWAIT_UNKNOWN && at && at->n)
+		as_was = py_wait_as_was(c, at, out) > 0;
 	if (out->kind == PYWAIT_UNKNOWN && pc->wait_futex == futex &&
 	    now - pc->wait_at < PY_WAIT_RESUME_NS) {
 		*out = pc->wait;	/* the same wait, resumed after a signal */
